@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Bootstrap: everything `npm start` and `npm test` need on a fresh Debian 12 machine that has only
+# Node.js and npm. Idempotent: a second run checks and changes nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages the lab runs (see src/steps/preflight.ts for what `foobar up` checks).
+PACKAGES=(
+  iproute2 procps psmisc util-linux coreutils curl socat openssl ca-certificates
+  haproxy nginx
+  wrk
+)
+
+say() { printf 'bootstrap: %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  say "not root: the lab needs root to create network namespaces (run with sudo)" >&2
+  exit 1
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
+  [ "$status" = "install ok installed" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -o DPkg::Lock::Timeout=600 update -qq
+  apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The app runs as this unprivileged user on every web server.
+if ! id -u foobar >/dev/null 2>&1; then
+  say "creating system user foobar (runs the app)"
+  useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin foobar
+fi
+
+# npm dependencies, Node.js 24 among them: reinstalled when package-lock.json changes.
+stamp=node_modules/.foobar-lock.sha256
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ ! -x node_modules/.bin/node ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  say "installing npm dependencies (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" >"$stamp"
+fi
+
+version=$(node_modules/.bin/node --version)
+case "$version" in
+  v24.*) ;;
+  *) say "node_modules/.bin/node is $version, expected v24: delete node_modules and run again" >&2; exit 1 ;;
+esac

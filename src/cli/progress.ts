@@ -1,0 +1,109 @@
+/** The task list of long commands: live on a terminal, one line per finished task otherwise. */
+import type { Phase, PlanReporter, TaskState } from '../steps/plan.ts';
+
+const SPINNER = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+
+export interface Style {
+  readonly green: (s: string) => string;
+  readonly red: (s: string) => string;
+  readonly yellow: (s: string) => string;
+  readonly dim: (s: string) => string;
+  readonly bold: (s: string) => string;
+}
+
+const ansi = (code: number) => (s: string) => `\x1b[${code}m${s}\x1b[0m`;
+export const COLOUR: Style = {
+  green: ansi(32),
+  red: ansi(31),
+  yellow: ansi(33),
+  dim: ansi(2),
+  bold: ansi(1),
+};
+export const PLAIN: Style = {
+  green: (s) => s,
+  red: (s) => s,
+  yellow: (s) => s,
+  dim: (s) => s,
+  bold: (s) => s,
+};
+
+export function styleFor(stream: NodeJS.WritableStream & { isTTY?: boolean }): Style {
+  return stream.isTTY === true && process.env.NO_COLOR === undefined ? COLOUR : PLAIN;
+}
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function line(style: Style, title: string, state: TaskState, frame: number): string {
+  switch (state.kind) {
+    case 'pending':
+      return `  ${style.dim('·')} ${title}`;
+    case 'running':
+      return `  ${style.yellow(SPINNER[frame % SPINNER.length] ?? '-')} ${title} ${style.dim(seconds(Date.now() - state.since))}`;
+    case 'done':
+      return `  ${style.green('✔')} ${title}: ${state.outcome} ${style.dim(seconds(state.ms))}`;
+    case 'failed':
+      return `  ${style.red('✖')} ${title}: ${style.red(state.error.message.split('\n')[0] ?? '')} ${style.dim(seconds(state.ms))}`;
+  }
+}
+
+/** Redraws the current phase in place, with a spinner for running tasks. */
+export function terminalReporter(out: NodeJS.WritableStream): PlanReporter {
+  const style = styleFor(out);
+  let states: TaskState[] = [];
+  let current: Phase | undefined;
+  let drawn = 0;
+  let frame = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const draw = (): void => {
+    if (current === undefined) return;
+    const phase = current;
+    const lines = phase.tasks.map((task, i) =>
+      line(style, task.title, states[i] ?? { kind: 'pending' }, frame),
+    );
+    out.write(`${drawn > 0 ? `\x1b[${drawn}A` : ''}${lines.map((l) => `\x1b[2K${l}\n`).join('')}`);
+    drawn = lines.length;
+  };
+  return {
+    phaseStarted(phase) {
+      current = phase;
+      states = phase.tasks.map(() => ({ kind: 'pending' }));
+      drawn = 0;
+      out.write(`${style.bold(phase.title)}\n`);
+      draw();
+      timer = setInterval(() => {
+        frame++;
+        draw();
+      }, 100);
+    },
+    taskChanged(_phase, index, state) {
+      states[index] = state;
+      draw();
+    },
+    phaseFinished() {
+      clearInterval(timer);
+      draw();
+      current = undefined;
+    },
+  };
+}
+
+/** For logs and CI: the phase title, then each task once it has finished. */
+export function plainReporter(out: NodeJS.WritableStream): PlanReporter {
+  return {
+    phaseStarted(phase) {
+      out.write(`${phase.title}\n`);
+    },
+    taskChanged(phase, index, state) {
+      if (state.kind === 'done' || state.kind === 'failed') {
+        out.write(`${line(PLAIN, phase.tasks[index]?.title ?? '', state, 0)}\n`);
+      }
+    },
+    phaseFinished: () => undefined,
+  };
+}
+
+export function reporterFor(out: NodeJS.WritableStream & { isTTY?: boolean }): PlanReporter {
+  return out.isTTY === true ? terminalReporter(out) : plainReporter(out);
+}

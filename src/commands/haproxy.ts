@@ -1,0 +1,20 @@
+/** HAProxy command lines. */
+import type { Command } from '../drivers/driver.ts';
+
+export const haproxy = {
+  /** Zero-warning mode (-dW): a warning fails the check as an error would. */
+  check: (config: string): Command => ({ argv: ['haproxy', '-c', '-q', '-dW', '-f', config] }),
+  /**
+   * Master-worker in the foreground: foobar detaches it and keeps its PID. A reload (SIGUSR2 to the
+   * master) starts new workers on the same listeners; old ones finish their connections.
+   */
+  start: (config: string, pidFile: string): Command => ({
+    argv: ['haproxy', '-W', '-f', config, '-p', pidFile],
+  }),
+  /** A runtime API command through its Unix socket. */
+  runtime: (socket: string, line: string): Command => ({
+    argv: ['socat', '-t', '2', 'stdio', `unix-connect:${socket}`],
+    input: `${line}\n`,
+    timeoutMs: 5000,
+  }),
+};

@@ -1,0 +1,84 @@
+/**
+ * The host driver: the only way the rest of foobar touches a host. Steps and probes call it with
+ * commands built as argv arrays (src/commands); quoting, namespaces and transports live below it.
+ */
+
+/** A command as data: never a shell string. */
+export interface Command {
+  readonly argv: readonly string[];
+  /** Written to the command's standard input. */
+  readonly input?: string;
+  /** Killed after this long; the default is generous, long work passes its own. */
+  readonly timeoutMs?: number;
+}
+
+export interface ExecResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+export interface ExecOptions {
+  /** Throw CommandFailedError on a non-zero exit (the default). */
+  readonly check?: boolean;
+}
+
+export interface SpawnOptions {
+  /** Standard output and error are appended here. */
+  readonly logFile: string;
+  readonly env?: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+}
+
+/** `null` is this machine itself (the admin host); anything else is a host name of the model. */
+export type Target = string | null;
+
+export interface Driver {
+  exec(target: Target, command: Command, options?: ExecOptions): Promise<ExecResult>;
+  /** Runs a command with this terminal's stdin, stdout and stderr; resolves to its exit code. */
+  attach(target: Target, command: Command): Promise<number>;
+  /** Starts a long-running process, detached from foobar; resolves to its PID. */
+  spawn(target: Target, command: Command, options: SpawnOptions): Promise<number>;
+  /** Atomic: readers see the old or the new content, never a mix. Creates parent directories. */
+  writeFile(
+    target: Target,
+    file: string,
+    content: string | Uint8Array,
+    mode?: number,
+  ): Promise<void>;
+  /** Undefined when the file does not exist. */
+  readFile(target: Target, file: string): Promise<string | undefined>;
+  mkdir(target: Target, dir: string, mode?: number): Promise<void>;
+  /** Recursive; no error when absent. */
+  remove(target: Target, file: string): Promise<void>;
+  /** Copies one file from this machine to the host (mode kept), atomically. */
+  copyFile(target: Target, from: string, to: string): Promise<void>;
+  /** Copies a directory tree from this machine to the host. */
+  copyDir(target: Target, from: string, to: string): Promise<void>;
+  /** Points `link` at `to`, replacing an existing link atomically. */
+  symlink(target: Target, to: string, link: string): Promise<void>;
+  readlink(target: Target, link: string): Promise<string | undefined>;
+}
+
+const STDERR_TAIL_LINES = 12;
+
+export class CommandFailedError extends Error {
+  readonly target: string;
+  readonly argv: readonly string[];
+  readonly exitCode: number;
+  readonly stderrTail: string;
+  constructor(target: Target, argv: readonly string[], result: ExecResult, display: string) {
+    const tail = (result.stderr.trim() || result.stdout.trim())
+      .split('\n')
+      .slice(-STDERR_TAIL_LINES)
+      .join('\n');
+    const where = target ?? 'this machine';
+    const how = result.exitCode < 0 ? 'timed out' : `failed (exit ${result.exitCode})`;
+    super(`${where}: ${display} ${how}${tail === '' ? '' : `:\n${tail}`}`);
+    this.name = 'CommandFailedError';
+    this.target = where;
+    this.argv = argv;
+    this.exitCode = result.exitCode;
+    this.stderrTail = tail;
+  }
+}

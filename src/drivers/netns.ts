@@ -1,0 +1,138 @@
+/**
+ * The lab driver: every host is a network namespace on this machine (`ip netns`), so files are
+ * local and commands run through `ip netns exec`.
+ */
+import { spawn } from 'node:child_process';
+import { constants, openSync, closeSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  CommandFailedError,
+  type Command,
+  type Driver,
+  type ExecOptions,
+  type ExecResult,
+  type SpawnOptions,
+  type Target,
+} from './driver.ts';
+import { runProcess } from './process.ts';
+import { quoteArgv } from './quote.ts';
+
+export class NetnsDriver implements Driver {
+  readonly #namespaceOf: (host: string) => string;
+
+  constructor(namespaceOf: (host: string) => string) {
+    this.#namespaceOf = namespaceOf;
+  }
+
+  argvFor(target: Target, argv: readonly string[]): string[] {
+    return target === null
+      ? [...argv]
+      : ['ip', 'netns', 'exec', this.#namespaceOf(target), ...argv];
+  }
+
+  async exec(target: Target, command: Command, options: ExecOptions = {}): Promise<ExecResult> {
+    const result = await runProcess(this.argvFor(target, command.argv), command);
+    if (options.check !== false && result.exitCode !== 0) {
+      throw new CommandFailedError(target, command.argv, result, quoteArgv(command.argv));
+    }
+    return result;
+  }
+
+  attach(target: Target, command: Command): Promise<number> {
+    const argv = this.argvFor(target, command.argv);
+    return new Promise((resolve, reject) => {
+      const child = spawn(argv[0] ?? '', argv.slice(1), { stdio: 'inherit' });
+      child.once('error', reject);
+      child.once('close', (code, signal) => {
+        resolve(code ?? (signal === null ? 1 : 128));
+      });
+    });
+  }
+
+  async spawn(target: Target, command: Command, options: SpawnOptions): Promise<number> {
+    await fs.mkdir(path.dirname(options.logFile), { recursive: true });
+    const argv = this.argvFor(target, command.argv);
+    const fd = openSync(
+      options.logFile,
+      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT,
+      0o640,
+    );
+    try {
+      const child = spawn(argv[0] ?? '', argv.slice(1), {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', ...options.env },
+        cwd: options.cwd ?? '/',
+      });
+      const pid = await new Promise<number>((resolve, reject) => {
+        child.once('error', reject);
+        child.once('spawn', () => {
+          resolve(child.pid ?? -1);
+        });
+      });
+      child.unref();
+      return pid;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  async writeFile(
+    _target: Target,
+    file: string,
+    content: string | Uint8Array,
+    mode = 0o644,
+  ): Promise<void> {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    const temp = `${file}.${process.pid}.tmp`;
+    await fs.writeFile(temp, content, { mode });
+    await fs.chmod(temp, mode);
+    await fs.rename(temp, file);
+  }
+
+  async readFile(_target: Target, file: string): Promise<string | undefined> {
+    try {
+      return await fs.readFile(file, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+
+  async mkdir(_target: Target, dir: string, mode = 0o755): Promise<void> {
+    await fs.mkdir(dir, { recursive: true, mode });
+  }
+
+  async remove(_target: Target, file: string): Promise<void> {
+    await fs.rm(file, { recursive: true, force: true });
+  }
+
+  async copyFile(_target: Target, from: string, to: string): Promise<void> {
+    await fs.mkdir(path.dirname(to), { recursive: true });
+    const temp = `${to}.${process.pid}.tmp`;
+    await fs.copyFile(from, temp);
+    await fs.rename(temp, to);
+  }
+
+  async copyDir(_target: Target, from: string, to: string): Promise<void> {
+    await fs.rm(to, { recursive: true, force: true });
+    await fs.cp(from, to, { recursive: true, preserveTimestamps: true });
+  }
+
+  async symlink(_target: Target, to: string, link: string): Promise<void> {
+    const temp = `${link}.${process.pid}.tmp`;
+    await fs.rm(temp, { force: true });
+    await fs.symlink(to, temp);
+    await fs.rename(temp, link);
+  }
+
+  async readlink(_target: Target, link: string): Promise<string | undefined> {
+    try {
+      return await fs.readlink(link);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * A driver that runs nothing: it records every call as a readable line. It backs `--dry-run` and
+ * lets step tests assert the exact commands without root or daemons. In `simulate` mode it also
+ * plays a fresh host on which every command succeeds: files live in memory, `find` and
+ * `sha256sum` read them, HTTP probes answer 200, spawned processes show in /proc until a
+ * stopping signal, and a reload gives a process new workers.
+ */
+import { createHash } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import {
+  CommandFailedError,
+  type Command,
+  type Driver,
+  type ExecOptions,
+  type ExecResult,
+  type SpawnOptions,
+  type Target,
+} from './driver.ts';
+import { quoteArgv } from './quote.ts';
+
+/** Answers an exec; undefined means "succeeded with no output". */
+export type Responder = (target: Target, argv: readonly string[]) => ExecResult | undefined;
+
+const ok = (stdout: string): ExecResult => ({ stdout, stderr: '', exitCode: 0 });
+
+export class RecordingDriver implements Driver {
+  readonly calls: string[] = [];
+  /** Files written through the driver, so a step that reads back what it wrote sees it. */
+  readonly files = new Map<string, Buffer>();
+  readonly #respond: Responder;
+  readonly #simulate: boolean;
+  /** Simulated processes: PID → command line, while they run. */
+  readonly #processes = new Map<number, readonly string[]>();
+  #nextPid = 10_000;
+
+  constructor(respond: Responder = () => undefined, options: { simulate?: boolean } = {}) {
+    this.#respond = respond;
+    this.#simulate = options.simulate === true;
+  }
+
+  #record(target: Target, line: string): void {
+    this.calls.push(`[${target ?? 'local'}] ${line}`);
+  }
+
+  #simulatedExec(argv: readonly string[]): ExecResult | undefined {
+    const [program, ...args] = argv;
+    if (program === 'curl') return ok('\n200 0.001');
+    if (program === 'ip' && args.includes('-json')) return ok('[]');
+    if (program === 'find') {
+      const dir = `${args[0] ?? ''}/`;
+      return ok(
+        [...this.files.keys()]
+          .filter((f) => f.startsWith(dir))
+          .map((f) => `${f}\n`)
+          .join(''),
+      );
+    }
+    if (program === 'kill' && ['TERM', 'KILL', 'QUIT', 'INT'].includes(args[1] ?? '')) {
+      this.#processes.delete(Number(args[2]));
+      return ok('');
+    }
+    if (program === 'sha256sum') {
+      const lines = args
+        .filter((arg) => arg !== '--')
+        .map(
+          (file) =>
+            `${createHash('sha256')
+              .update(this.files.get(file) ?? '')
+              .digest('hex')}  ${file}\n`,
+        );
+      return ok(lines.join(''));
+    }
+    return undefined;
+  }
+
+  #simulatedFile(file: string): string | undefined {
+    const proc = /^\/proc\/(\d+)\/(stat|cmdline|task\/\d+\/children)$/.exec(file);
+    const argv = this.#processes.get(Number(proc?.[1]));
+    if (proc === null || argv === undefined) return undefined;
+    if (proc[2] === 'stat') return `${proc[1] ?? ''} (simulated) S 1`;
+    if (proc[2] === 'cmdline') return `${argv.join('\0')}\0`;
+    // Each look shows a new worker, as after a reload.
+    return `${this.#nextPid++}`;
+  }
+
+  exec(target: Target, command: Command, options: ExecOptions = {}): Promise<ExecResult> {
+    this.#record(target, `$ ${quoteArgv(command.argv)}`);
+    const result =
+      this.#respond(target, command.argv) ??
+      (this.#simulate ? this.#simulatedExec(command.argv) : undefined) ??
+      ok('');
+    if (options.check !== false && result.exitCode !== 0) {
+      return Promise.reject(
+        new CommandFailedError(target, command.argv, result, quoteArgv(command.argv)),
+      );
+    }
+    return Promise.resolve(result);
+  }
+
+  attach(target: Target, command: Command): Promise<number> {
+    this.#record(target, `$ ${quoteArgv(command.argv)}`);
+    return Promise.resolve(this.#respond(target, command.argv)?.exitCode ?? 0);
+  }
+
+  spawn(target: Target, command: Command, options: SpawnOptions): Promise<number> {
+    this.#record(target, `spawn ${quoteArgv(command.argv)} >> ${options.logFile}`);
+    const pid = this.#nextPid++;
+    if (this.#simulate) this.#processes.set(pid, command.argv);
+    return Promise.resolve(pid);
+  }
+
+  writeFile(
+    target: Target,
+    file: string,
+    content: string | Uint8Array,
+    mode = 0o644,
+  ): Promise<void> {
+    const bytes = Buffer.from(content);
+    this.files.set(file, bytes);
+    this.#record(target, `write ${file} (${bytes.length} bytes, mode ${mode.toString(8)})`);
+    return Promise.resolve();
+  }
+
+  readFile(_target: Target, file: string): Promise<string | undefined> {
+    const stored = this.files.get(file)?.toString('utf8');
+    return Promise.resolve(stored ?? (this.#simulate ? this.#simulatedFile(file) : undefined));
+  }
+
+  mkdir(target: Target, dir: string): Promise<void> {
+    this.#record(target, `mkdir ${dir}`);
+    return Promise.resolve();
+  }
+
+  remove(target: Target, file: string): Promise<void> {
+    for (const key of [...this.files.keys()]) {
+      if (key === file || key.startsWith(`${file}/`)) this.files.delete(key);
+    }
+    this.#record(target, `remove ${file}`);
+    return Promise.resolve();
+  }
+
+  async copyFile(target: Target, from: string, to: string): Promise<void> {
+    this.#record(target, `copy ${from} -> ${to}`);
+    if (this.#simulate) this.files.set(to, await fs.readFile(from));
+  }
+
+  async copyDir(target: Target, from: string, to: string): Promise<void> {
+    this.#record(target, `copy ${from}/ -> ${to}/`);
+    if (!this.#simulate) return;
+    for (const entry of await fs.readdir(from, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const source = path.join(entry.parentPath, entry.name);
+      this.files.set(path.join(to, path.relative(from, source)), await fs.readFile(source));
+    }
+  }
+
+  symlink(target: Target, to: string, link: string): Promise<void> {
+    this.files.set(link, Buffer.from(`->${to}`));
+    this.#record(target, `symlink ${link} -> ${to}`);
+    return Promise.resolve();
+  }
+
+  readlink(_target: Target, link: string): Promise<string | undefined> {
+    const value = this.files.get(link)?.toString('utf8');
+    return Promise.resolve(value?.startsWith('->') === true ? value.slice(2) : undefined);
+  }
+}

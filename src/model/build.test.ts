@@ -1,0 +1,111 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { buildModel, ConfigError } from './build.ts';
+import { parseConfigText } from './load.ts';
+import { hostsWithRole } from './model.ts';
+
+function problemsOf(input: unknown): string[] {
+  try {
+    buildModel(input);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError);
+    return error.problems.map((p) => `${p.path}: ${p.message}`);
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('buildModel', () => {
+  it('gives the default lab of DESIGN §3 without a config', () => {
+    const model = buildModel(undefined);
+    assert.equal(model.lab.name, 'fb');
+    assert.equal(model.lab.stateDir, '/var/lib/foobar/fb');
+    assert.equal(model.admin.edge, '10.77.1.1');
+    const lb = model.hosts.find((h) => h.name === 'lb-01');
+    assert.deepEqual(lb?.addresses, { edge: '10.77.1.11', core: '10.77.2.11' });
+    assert.deepEqual(
+      hostsWithRole(model, 'web').map((h) => [h.name, h.addresses.core, h.addresses.edge]),
+      [
+        ['web-01', '10.77.2.21', undefined],
+        ['web-02', '10.77.2.22', undefined],
+      ],
+    );
+    assert.equal(model.database.initialPrimary, 'db-01');
+  });
+
+  it('parses the annotated example, which adds a third web server', () => {
+    const text = readFileSync(new URL('../../examples/foobar.yaml', import.meta.url), 'utf8');
+    const model = buildModel(parseConfigText(text, 'examples/foobar.yaml'));
+    assert.deepEqual(
+      hostsWithRole(model, 'web').map((h) => h.addresses.core),
+      ['10.77.2.21', '10.77.2.22', '10.77.2.23'],
+    );
+  });
+
+  it('moves every address with its subnet and removes hosts set to null', () => {
+    const model = buildModel({
+      networks: { edge: { subnet: '10.99.1.0/24' }, core: { subnet: '10.99.2.0/24' } },
+      hosts: { 'db-02': null },
+    });
+    assert.equal(model.admin.edge, '10.99.1.1');
+    assert.equal(model.hosts.find((h) => h.name === 'web-02')?.addresses.core, '10.99.2.22');
+    assert.equal(
+      model.hosts.some((h) => h.name === 'db-02'),
+      false,
+    );
+  });
+
+  it('reports every schema problem at once, with its key path', () => {
+    assert.deepEqual(
+      problemsOf({
+        hosts: { 'db-02': { roles: ['replica'], core: 32 } },
+        lb: { fall: 0 },
+        colour: 'red',
+      }),
+      [
+        'hosts/db-02/roles/0: expected one of client, dns, lb, web, db, mon',
+        'lb/fall: Too small: expected number to be >=1',
+        ': Unrecognized key: "colour"',
+      ],
+    );
+  });
+
+  it('reports every semantic problem at once', () => {
+    assert.deepEqual(
+      problemsOf({
+        networks: { core: { subnet: '10.77.1.128/25' } },
+        hosts: {
+          'web-01': { roles: ['web'], core: 21, edge: 21 },
+          'web-02': { roles: ['web'], core: 200 },
+          'lb-02': { roles: ['lb'], edge: 11, core: 12 },
+        },
+        ports: { https: 80 },
+        database: { primary: 'web-01' },
+      }),
+      [
+        'networks/core/subnet: 10.77.1.128/25 overlaps the edge network 10.77.1.0/24',
+        "hosts/lb-02/edge: 10.77.1.11 is already lb-01's address",
+        'hosts/web-01/edge: a web host must not be on the edge network',
+        'hosts/web-02/core: 200 does not fit in 10.77.1.128/25',
+        'ports/https: 80 is already the http port',
+        'database/primary: "web-01" is not a host with the db role (those are: db-01, db-02)',
+      ],
+    );
+  });
+
+  it('refuses an app keep-alive shorter than Nginx keeps upstream connections', () => {
+    assert.deepEqual(problemsOf({ app: { keepAliveTimeoutSeconds: 30 } }), [
+      'app/keepAliveTimeoutSeconds: must be longer than web/upstreamKeepaliveSeconds (60), or Nginx reuses connections the app has closed',
+    ]);
+  });
+
+  it('names the file in the error message', () => {
+    assert.throws(() => buildModel({ domain: 'nope' }, '/etc/foobar.yaml'), {
+      message: '/etc/foobar.yaml has a problem:\n  domain: expected a domain like foobar.com',
+    });
+  });
+
+  it('reports YAML syntax errors', () => {
+    assert.throws(() => parseConfigText('hosts: [\n', 'x.yaml'), /x.yaml has a problem/);
+  });
+});

@@ -1,0 +1,254 @@
+/** foobar.yaml (parsed) + defaults → a validated Model, or every problem at once. */
+import path from 'node:path';
+import {
+  DEFAULT_ADMIN_EDGE,
+  DEFAULT_APP,
+  DEFAULT_DOMAIN,
+  DEFAULT_HOSTS,
+  DEFAULT_LAB_NAME,
+  DEFAULT_LB,
+  DEFAULT_PORTS,
+  DEFAULT_STATE_ROOT,
+  DEFAULT_SUBNETS,
+  DEFAULT_WEB,
+} from './defaults.ts';
+import { RESERVED_HOST_NAMES } from './lab.ts';
+import type { Host, Model, Network } from './model.ts';
+import { fitsInSubnet, hostAddress, parseSubnet, subnetsOverlap } from './net.ts';
+import {
+  configSchema,
+  NETWORKS,
+  PORT_NAMES,
+  type Config,
+  type HostConfig,
+  type NetworkName,
+  type Role,
+} from './schema.ts';
+
+export interface Problem {
+  /** Key path in foobar.yaml, slash-separated: "hosts/db-02/roles/0". */
+  readonly path: string;
+  readonly message: string;
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly Problem[];
+  constructor(source: string, problems: readonly Problem[]) {
+    const lines = problems.map((p) => `  ${p.path === '' ? '(top level)' : p.path}: ${p.message}`);
+    const count = problems.length === 1 ? 'a problem' : `${problems.length} problems`;
+    super(`${source} has ${count}:\n${lines.join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Which networks a role needs, and which it must never be on. */
+const ROLE_NETWORKS: Readonly<Record<Role, { needs: NetworkName[]; never: NetworkName[] }>> = {
+  client: { needs: ['edge'], never: ['core'] },
+  dns: { needs: ['edge'], never: [] },
+  lb: { needs: ['edge', 'core'], never: [] },
+  web: { needs: ['core'], never: ['edge'] },
+  db: { needs: ['core'], never: ['edge'] },
+  mon: { needs: ['edge', 'core'], never: [] },
+};
+
+/** Roles that cannot share a host because their daemons listen on the same port. */
+const EXCLUSIVE_ROLES: readonly (readonly [Role, Role])[] = [['lb', 'web']];
+
+/** Validates `input` (the parsed YAML, or undefined for none) and builds the model. */
+export function buildModel(input: unknown, source = 'foobar.yaml'): Model {
+  const parsed = configSchema.safeParse(input ?? {});
+  if (!parsed.success) {
+    throw new ConfigError(
+      source,
+      parsed.error.issues.map((issue) => ({
+        path: issue.path.map(String).join('/'),
+        message: issue.message,
+      })),
+    );
+  }
+  const problems: Problem[] = [];
+  const model = assemble(parsed.data, problems);
+  if (model === undefined || problems.length > 0) throw new ConfigError(source, problems);
+  return model;
+}
+
+function assemble(config: Config, problems: Problem[]): Model | undefined {
+  const networks = buildNetworks(config, problems);
+  const hostConfigs = mergeHosts(config);
+  const labName = config.lab?.name ?? DEFAULT_LAB_NAME;
+  const ports = { ...DEFAULT_PORTS, ...definedEntries(config.ports ?? {}) };
+  const adminNumber = config.admin?.edge ?? DEFAULT_ADMIN_EDGE;
+
+  const hosts: Host[] = [];
+  const taken = new Map<string, string>();
+  if (networks !== undefined) {
+    if (!fitsInSubnet(networks.edge.subnet, adminNumber)) {
+      problems.push({
+        path: 'admin/edge',
+        message: `${adminNumber} does not fit in ${networks.edge.subnet.cidr}`,
+      });
+    } else {
+      taken.set(hostAddress(networks.edge.subnet, adminNumber), 'admin');
+    }
+  }
+  for (const [name, host] of hostConfigs) {
+    if ((RESERVED_HOST_NAMES as readonly string[]).includes(name)) {
+      problems.push({
+        path: `hosts/${name}`,
+        message: `"${name}" is reserved for the lab itself: choose another name`,
+      });
+    }
+    checkRoles(name, host, problems);
+    const addresses: Partial<Record<NetworkName, string>> = {};
+    for (const network of NETWORKS) {
+      const n = host[network];
+      if (n === undefined || networks === undefined) continue;
+      const subnet = networks[network].subnet;
+      if (!fitsInSubnet(subnet, n)) {
+        problems.push({
+          path: `hosts/${name}/${network}`,
+          message: `${n} does not fit in ${subnet.cidr}`,
+        });
+        continue;
+      }
+      const address = hostAddress(subnet, n);
+      const owner = taken.get(address);
+      if (owner !== undefined) {
+        problems.push({
+          path: `hosts/${name}/${network}`,
+          message: `${address} is already ${owner}'s address`,
+        });
+      }
+      taken.set(address, name);
+      addresses[network] = address;
+    }
+    hosts.push({ name, roles: [...new Set(host.roles)], addresses });
+  }
+  hosts.sort((a, b) => a.name.localeCompare(b.name));
+
+  for (const role of ['lb', 'web'] as const) {
+    if (!hosts.some((h) => h.roles.includes(role))) {
+      problems.push({ path: 'hosts', message: `at least one host needs the ${role} role` });
+    }
+  }
+  checkPorts(ports, problems);
+
+  const dbHosts = hosts.filter((h) => h.roles.includes('db')).map((h) => h.name);
+  const primary = config.database?.primary ?? dbHosts[0];
+  if (primary !== undefined && !dbHosts.includes(primary)) {
+    problems.push({
+      path: 'database/primary',
+      message: `"${primary}" is not a host with the db role (those are: ${dbHosts.join(', ') || 'none'})`,
+    });
+  }
+
+  const app = { ...DEFAULT_APP, ...definedEntries(config.app ?? {}) };
+  const web = { ...DEFAULT_WEB, ...definedEntries(config.web ?? {}) };
+  if (app.keepAliveTimeoutSeconds <= web.upstreamKeepaliveSeconds) {
+    problems.push({
+      path: 'app/keepAliveTimeoutSeconds',
+      message: `must be longer than web/upstreamKeepaliveSeconds (${web.upstreamKeepaliveSeconds}), or Nginx reuses connections the app has closed`,
+    });
+  }
+
+  if (networks === undefined) return undefined;
+  return {
+    lab: {
+      name: labName,
+      stateDir: config.lab?.stateDir ?? path.join(DEFAULT_STATE_ROOT, labName),
+    },
+    domain: config.domain ?? DEFAULT_DOMAIN,
+    networks,
+    admin: { edge: hostAddress(networks.edge.subnet, adminNumber) },
+    hosts,
+    ports,
+    database: { initialPrimary: primary },
+    lb: { ...DEFAULT_LB, ...definedEntries(config.lb ?? {}) },
+    app,
+    web,
+  };
+}
+
+function buildNetworks(
+  config: Config,
+  problems: Problem[],
+): Record<NetworkName, Network> | undefined {
+  const result: Partial<Record<NetworkName, Network>> = {};
+  for (const name of NETWORKS) {
+    const text = config.networks?.[name]?.subnet ?? DEFAULT_SUBNETS[name];
+    const subnet = parseSubnet(text);
+    if (typeof subnet === 'string')
+      problems.push({ path: `networks/${name}/subnet`, message: subnet });
+    else result[name] = { name, subnet };
+  }
+  const { edge, core } = result;
+  if (edge === undefined || core === undefined) return undefined;
+  if (subnetsOverlap(edge.subnet, core.subnet)) {
+    problems.push({
+      path: 'networks/core/subnet',
+      message: `${core.subnet.cidr} overlaps the edge network ${edge.subnet.cidr}`,
+    });
+  }
+  return { edge, core };
+}
+
+/** A host in foobar.yaml replaces the default host of that name; `null` removes it. */
+function mergeHosts(config: Config): Map<string, HostConfig> {
+  const merged = new Map<string, HostConfig>(Object.entries(DEFAULT_HOSTS));
+  for (const [name, host] of Object.entries(config.hosts ?? {})) {
+    if (host === null) merged.delete(name);
+    else merged.set(name, host);
+  }
+  return merged;
+}
+
+function checkRoles(name: string, host: HostConfig, problems: Problem[]): void {
+  for (const role of host.roles) {
+    const rule = ROLE_NETWORKS[role];
+    for (const network of rule.needs) {
+      if (host[network] === undefined) {
+        problems.push({
+          path: `hosts/${name}/${network}`,
+          message: `a ${role} host needs an address on the ${network} network`,
+        });
+      }
+    }
+    for (const network of rule.never) {
+      if (host[network] !== undefined) {
+        problems.push({
+          path: `hosts/${name}/${network}`,
+          message: `a ${role} host must not be on the ${network} network`,
+        });
+      }
+    }
+  }
+  for (const [a, b] of EXCLUSIVE_ROLES) {
+    if (host.roles.includes(a) && host.roles.includes(b)) {
+      problems.push({
+        path: `hosts/${name}/roles`,
+        message: `the ${a} and ${b} roles cannot share a host`,
+      });
+    }
+  }
+}
+
+function checkPorts(ports: Record<string, number>, problems: Problem[]): void {
+  const seen = new Map<number, string>();
+  for (const name of PORT_NAMES) {
+    const port = ports[name];
+    if (port === undefined) continue;
+    const other = seen.get(port);
+    if (other !== undefined)
+      problems.push({ path: `ports/${name}`, message: `${port} is already the ${other} port` });
+    seen.set(port, name);
+  }
+}
+
+function definedEntries<T extends object>(
+  value: T,
+): { [K in keyof T]-?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]-?: Exclude<T[K], undefined>;
+  };
+}

@@ -1,0 +1,42 @@
+/** The default lab: DESIGN §3, the seed made concrete. foobar.yaml overrides any part of it. */
+import type { HostConfig, PortName } from './schema.ts';
+
+export const DEFAULT_LAB_NAME = 'fb';
+export const DEFAULT_STATE_ROOT = '/var/lib/foobar';
+export const DEFAULT_DOMAIN = 'foobar.com';
+
+export const DEFAULT_SUBNETS = { edge: '10.77.1.0/24', core: '10.77.2.0/24' } as const;
+/** This machine's own address on the edge: the admin's shell and browser. */
+export const DEFAULT_ADMIN_EDGE = 1;
+
+export const DEFAULT_HOSTS: Readonly<Record<string, HostConfig>> = {
+  client: { roles: ['client'], edge: 100 },
+  dns: { roles: ['dns'], edge: 53 },
+  'lb-01': { roles: ['lb'], edge: 11, core: 11 },
+  'lb-02': { roles: ['lb'], edge: 12, core: 12 },
+  'web-01': { roles: ['web'], core: 21 },
+  'web-02': { roles: ['web'], core: 22 },
+  'db-01': { roles: ['db'], core: 31 },
+  'db-02': { roles: ['db'], core: 32 },
+  mon: { roles: ['mon'], edge: 90, core: 90 },
+};
+
+export const DEFAULT_PORTS: Readonly<Record<PortName, number>> = {
+  http: 80,
+  https: 443,
+  dns: 53,
+  app: 3000,
+  lbStats: 8404,
+  mysql: 3306,
+  nodeExporter: 9100,
+  nginxExporter: 9113,
+  mysqldExporter: 9104,
+  prometheus: 9090,
+  alertmanager: 9093,
+  dashboard: 8080,
+};
+
+export const DEFAULT_LB = { checkIntervalMs: 500, fall: 2, rise: 2, retries: 3 } as const;
+/** The app must keep idle connections open longer than Nginx does, or Nginx reuses dead ones. */
+export const DEFAULT_APP = { keepAliveTimeoutSeconds: 75 } as const;
+export const DEFAULT_WEB = { upstreamKeepaliveSeconds: 60 } as const;

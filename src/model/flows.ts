@@ -1,0 +1,126 @@
+/**
+ * Who may talk to whom: the one list the firewall rules and the reachability test both read.
+ * Everything not listed here is dropped (and counted) by the host firewalls.
+ */
+import {
+  hostsWithRole,
+  type Host,
+  type Model,
+  type NetworkName,
+  type PortName,
+  type Role,
+} from './model.ts';
+
+/** `internet`: any address on the edge network; `admin`: this machine's own edge address. */
+export type FlowSource = Role | 'internet' | 'admin';
+
+export interface Flow {
+  readonly from: FlowSource;
+  readonly to: Role;
+  readonly port: PortName;
+  readonly proto: 'tcp' | 'udp';
+  /** The network the traffic crosses: the destination's address on it is the one used. */
+  readonly network: NetworkName;
+  readonly why: string;
+}
+
+export const FLOWS: readonly Flow[] = [
+  { from: 'internet', to: 'dns', port: 'dns', proto: 'udp', network: 'edge', why: 'name lookups' },
+  {
+    from: 'internet',
+    to: 'dns',
+    port: 'dns',
+    proto: 'tcp',
+    network: 'edge',
+    why: 'large answers, zone checks',
+  },
+  {
+    from: 'internet',
+    to: 'lb',
+    port: 'http',
+    proto: 'tcp',
+    network: 'edge',
+    why: 'the site (redirects to HTTPS)',
+  },
+  { from: 'internet', to: 'lb', port: 'https', proto: 'tcp', network: 'edge', why: 'the site' },
+  {
+    from: 'lb',
+    to: 'web',
+    port: 'http',
+    proto: 'tcp',
+    network: 'core',
+    why: 'proxied requests and health checks',
+  },
+  { from: 'web', to: 'db', port: 'mysql', proto: 'tcp', network: 'core', why: 'the app’s queries' },
+  {
+    from: 'db',
+    to: 'db',
+    port: 'mysql',
+    proto: 'tcp',
+    network: 'core',
+    why: 'replication, promotion',
+  },
+  {
+    from: 'admin',
+    to: 'lb',
+    port: 'lbStats',
+    proto: 'tcp',
+    network: 'edge',
+    why: 'HAProxy stats page',
+  },
+  { from: 'mon', to: 'lb', port: 'lbStats', proto: 'tcp', network: 'core', why: 'HAProxy metrics' },
+];
+
+/** One allowed connection between concrete addresses. `from` is a host name or "admin". */
+export interface ConcreteFlow {
+  readonly from: string;
+  readonly to: string;
+  readonly address: string;
+  readonly port: number;
+  readonly proto: 'tcp' | 'udp';
+}
+
+function sources(model: Model, from: FlowSource): string[] {
+  if (from === 'admin') return ['admin'];
+  if (from === 'internet') {
+    return [
+      'admin',
+      ...model.hosts.filter((h) => h.addresses.edge !== undefined).map((h) => h.name),
+    ];
+  }
+  return hostsWithRole(model, from).map((h) => h.name);
+}
+
+/** Every (source, destination, port) the model allows, in a stable order, without self-flows. */
+export function concreteFlows(model: Model): ConcreteFlow[] {
+  const result: ConcreteFlow[] = [];
+  for (const flow of FLOWS) {
+    for (const dst of hostsWithRole(model, flow.to)) {
+      const address = dst.addresses[flow.network];
+      if (address === undefined) continue;
+      for (const src of sources(model, flow.from)) {
+        if (src === dst.name) continue;
+        result.push({
+          from: src,
+          to: dst.name,
+          address,
+          port: model.ports[flow.port],
+          proto: flow.proto,
+        });
+      }
+    }
+  }
+  return result;
+}
+
+export function isAllowed(
+  flows: readonly ConcreteFlow[],
+  from: string,
+  to: Host,
+  port: number,
+  proto: 'tcp' | 'udp',
+): boolean {
+  return flows.some(
+    (f) => f.from === from && f.to === to.name && f.port === port && f.proto === proto,
+  );
+}

@@ -1,0 +1,63 @@
+/** The unprivileged user the app runs as (created by scripts/bootstrap.sh). */
+export const APP_USER = 'foobar';
+
+/**
+ * Where things live. In the lab every host gets a directory under the lab's state directory; the
+ * same names map to /etc/foobar, /var/log/foobar, ... on real hosts later.
+ */
+import path from 'node:path';
+import type { Model } from './model.ts';
+
+export interface HostPaths {
+  readonly root: string;
+  /** Rendered configuration files. */
+  readonly etc: string;
+  readonly log: string;
+  /** Pid files, sockets, temp files: gone after `foobar down`. */
+  readonly run: string;
+  /** Data that outlives a restart (database files). */
+  readonly data: string;
+  /** Application releases on a web server, one directory per release id. */
+  readonly releases: string;
+  /** Symlink to the live release. */
+  readonly current: string;
+}
+
+export interface LabPaths {
+  readonly state: string;
+  /** Generated passwords and keys, 0700 directory, 0600 files. */
+  readonly secrets: string;
+  /** Releases built on this machine, before they are copied to the web servers. */
+  readonly builds: string;
+  /** Held by the command that changes the lab (up, down, deploy). */
+  readonly lock: string;
+  readonly hosts: string;
+  /** The Node.js binary the app runs on, copied here so the app's unprivileged user can run it. */
+  readonly runtime: string;
+}
+
+export function labPaths(model: Model): LabPaths {
+  const state = model.lab.stateDir;
+  return {
+    state,
+    secrets: path.join(state, 'secrets'),
+    builds: path.join(state, 'builds'),
+    lock: path.join(state, 'lock'),
+    hosts: path.join(state, 'hosts'),
+    runtime: path.join(state, 'runtime', 'node'),
+  };
+}
+
+export function hostPaths(model: Model, host: string): HostPaths {
+  const root = path.join(labPaths(model).hosts, host);
+  const releases = path.join(root, 'releases');
+  return {
+    root,
+    etc: path.join(root, 'etc'),
+    log: path.join(root, 'log'),
+    run: path.join(root, 'run'),
+    data: path.join(root, 'data'),
+    releases,
+    current: path.join(root, 'current'),
+  };
+}

@@ -1,0 +1,56 @@
+/** The model: every host, address, port and tunable of the infrastructure, validated and complete. */
+import type { Subnet } from './net.ts';
+import type { NetworkName, PortName, Role } from './schema.ts';
+
+export type { NetworkName, PortName, Role } from './schema.ts';
+
+export interface Network {
+  readonly name: NetworkName;
+  readonly subnet: Subnet;
+}
+
+export interface Host {
+  readonly name: string;
+  readonly roles: readonly Role[];
+  readonly addresses: Readonly<Partial<Record<NetworkName, string>>>;
+}
+
+export interface Model {
+  readonly lab: { readonly name: string; readonly stateDir: string };
+  readonly domain: string;
+  readonly networks: Readonly<Record<NetworkName, Network>>;
+  /** This machine's address on each network it joins (the admin's shell and browser). */
+  readonly admin: { readonly edge: string };
+  /** Sorted by name, so every output derived from the model is in a stable order. */
+  readonly hosts: readonly Host[];
+  readonly ports: Readonly<Record<PortName, number>>;
+  readonly database: { readonly initialPrimary: string | undefined };
+  readonly lb: {
+    readonly checkIntervalMs: number;
+    readonly fall: number;
+    readonly rise: number;
+    readonly retries: number;
+  };
+  readonly app: { readonly keepAliveTimeoutSeconds: number };
+  readonly web: { readonly upstreamKeepaliveSeconds: number };
+}
+
+export function hostsWithRole(model: Model, role: Role): Host[] {
+  return model.hosts.filter((host) => host.roles.includes(role));
+}
+
+export function hasRole(host: Host, role: Role): boolean {
+  return host.roles.includes(role);
+}
+
+export function findHost(model: Model, name: string): Host | undefined {
+  return model.hosts.find((host) => host.name === name);
+}
+
+/** The host's address on a network it must be on (the validator guarantees it for its roles). */
+export function addressOf(host: Host, network: NetworkName): string {
+  const address = host.addresses[network];
+  if (address === undefined)
+    throw new Error(`${host.name} has no address on the ${network} network`);
+  return address;
+}

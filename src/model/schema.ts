@@ -1,0 +1,100 @@
+/**
+ * The shape of foobar.yaml. Everything is optional: what is left out comes from `defaults.ts`.
+ * Semantic checks that need the whole picture (unique addresses, roles and networks) live in
+ * `validate.ts`; both report every problem with its key path.
+ */
+import { z } from 'zod';
+
+export const ROLES = ['client', 'dns', 'lb', 'web', 'db', 'mon'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const NETWORKS = ['edge', 'core'] as const;
+export type NetworkName = (typeof NETWORKS)[number];
+
+/** Namespace and interface names derive from host names, so keep them short and plain. */
+export const HOST_NAME = /^[a-z][a-z0-9-]{0,9}$/;
+
+const port = z.int().min(1).max(65535);
+const hostNumber = z.int().min(1, { error: 'expected a host number of 1 or more' });
+
+const hostSchema = z.strictObject({
+  roles: z
+    .array(z.enum(ROLES, { error: `expected one of ${ROLES.join(', ')}` }))
+    .min(1, { error: 'a host needs at least one role' }),
+  edge: hostNumber.optional(),
+  core: hostNumber.optional(),
+});
+export type HostConfig = z.infer<typeof hostSchema>;
+
+const networkSchema = z.strictObject({ subnet: z.string() });
+
+export const PORT_NAMES = [
+  'http',
+  'https',
+  'dns',
+  'app',
+  'lbStats',
+  'mysql',
+  'nodeExporter',
+  'nginxExporter',
+  'mysqldExporter',
+  'prometheus',
+  'alertmanager',
+  'dashboard',
+] as const;
+export type PortName = (typeof PORT_NAMES)[number];
+
+export const configSchema = z.strictObject({
+  lab: z
+    .strictObject({
+      name: z
+        .string()
+        .regex(/^[a-z][a-z0-9]{0,5}$/, {
+          error: 'expected 1 to 6 lowercase letters or digits, starting with a letter',
+        })
+        .optional(),
+      stateDir: z.string().startsWith('/', { error: 'expected an absolute path' }).optional(),
+    })
+    .optional(),
+  domain: z
+    .string()
+    .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, {
+      error: 'expected a domain like foobar.com',
+    })
+    .optional(),
+  networks: z
+    .strictObject({ edge: networkSchema.optional(), core: networkSchema.optional() })
+    .optional(),
+  admin: z.strictObject({ edge: hostNumber }).optional(),
+  hosts: z
+    .record(
+      z.string().regex(HOST_NAME, {
+        error: 'host names are 1 to 10 lowercase letters, digits or dashes, starting with a letter',
+      }),
+      hostSchema.nullable(),
+    )
+    .optional(),
+  ports: z
+    .strictObject(Object.fromEntries(PORT_NAMES.map((name) => [name, port.optional()])))
+    .optional(),
+  database: z.strictObject({ primary: z.string().optional() }).optional(),
+  lb: z
+    .strictObject({
+      checkIntervalMs: z.int().min(100).max(60000).optional(),
+      fall: z.int().min(1).max(10).optional(),
+      rise: z.int().min(1).max(10).optional(),
+      retries: z.int().min(0).max(10).optional(),
+    })
+    .optional(),
+  app: z
+    .strictObject({
+      keepAliveTimeoutSeconds: z.int().min(1).max(3600).optional(),
+    })
+    .optional(),
+  web: z
+    .strictObject({
+      upstreamKeepaliveSeconds: z.int().min(1).max(3600).optional(),
+    })
+    .optional(),
+});
+export type Config = z.infer<typeof configSchema>;

@@ -1,0 +1,40 @@
+/** What a load balancer thinks of its web servers, from HAProxy's stats CSV. */
+import type { Context } from '../steps/context.ts';
+import { HAPROXY_BACKEND } from '../render/haproxy/index.ts';
+import { httpRequest } from './http.ts';
+
+export interface BackendServer {
+  readonly name: string;
+  /** HAProxy's word: UP, DOWN, MAINT, DRAIN, "UP 1/2" while rising, ... */
+  readonly status: string;
+  readonly up: boolean;
+}
+
+export function parseStatsCsv(csv: string, backend: string): BackendServer[] {
+  const [header, ...rows] = csv.trim().split('\n');
+  const columns = (header ?? '').replace(/^# /, '').split(',');
+  const at = (name: string): number => columns.indexOf(name);
+  const [px, sv, status] = [at('pxname'), at('svname'), at('status')];
+  return rows
+    .map((row) => row.split(','))
+    .filter((cells) => cells[px] === backend && cells[sv] !== 'FRONTEND' && cells[sv] !== 'BACKEND')
+    .map((cells) => {
+      const word = cells[status] ?? '';
+      return { name: cells[sv] ?? '', status: word, up: word === 'UP' || word.startsWith('UP ') };
+    });
+}
+
+export function statsUrl(ctx: Context, suffix = ''): string {
+  return `http://127.0.0.1:${ctx.model.ports.lbStats}/${suffix}`;
+}
+
+/** The web servers as this load balancer sees them, or an error if HAProxy does not answer. */
+export async function backendServers(
+  ctx: Context,
+  lb: string,
+): Promise<BackendServer[] | { error: string }> {
+  const result = await httpRequest(ctx.driver, lb, statsUrl(ctx, ';csv'));
+  if ('error' in result) return result;
+  if (result.status !== 200) return { error: `stats answered ${result.status}` };
+  return parseStatsCsv(result.body, HAPROXY_BACKEND);
+}

@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { buildRelease, DEFAULT_APP_DIR } from './build.ts';
+import { checksumTree, diffManifest } from './manifest.ts';
+
+describe('buildRelease', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-build-'));
+  after(() => fs.rm(dir, { recursive: true, force: true }));
+
+  it('gives the same id for the same sources, and a manifest that matches the files', async () => {
+    const first = await buildRelease(DEFAULT_APP_DIR, dir);
+    const second = await buildRelease(DEFAULT_APP_DIR, dir);
+    assert.match(first.id, /^[0-9a-f]{12}$/);
+    assert.equal(second.id, first.id);
+    assert.equal(second.fresh, false);
+    assert.deepEqual(Object.keys(first.manifest.files), [
+      'server.mjs',
+      'static/app.css',
+      'static/app.js',
+      'static/logo.svg',
+      'static/robots.txt',
+    ]);
+    assert.deepEqual(diffManifest(first.manifest, await checksumTree(first.dir)), []);
+  });
+
+  it('gives another id when a static file changes, and diffManifest names the file', async () => {
+    const app = path.join(dir, 'app');
+    await fs.cp(DEFAULT_APP_DIR, app, {
+      recursive: true,
+      filter: (src) => !src.includes('.test.'),
+    });
+    const before = await buildRelease(app, path.join(dir, 'b'));
+    await fs.appendFile(path.join(app, 'static', 'app.css'), '\n/* changed */\n');
+    const changed = await buildRelease(app, path.join(dir, 'b'));
+    assert.notEqual(changed.id, before.id);
+    assert.deepEqual(diffManifest(before.manifest, await checksumTree(changed.dir)), [
+      'static/app.css: checksum differs',
+    ]);
+  });
+});

@@ -1,0 +1,70 @@
+/**
+ * Builds the app into a release: one bundled server file, the static files and a manifest. The
+ * build is deterministic, so the same sources give the same release id.
+ */
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { build } from 'esbuild';
+import { checksumTree, MANIFEST_FILE, releaseId, type Manifest } from './manifest.ts';
+
+export interface BuiltRelease {
+  readonly id: string;
+  readonly dir: string;
+  readonly manifest: Manifest;
+  /** False when a release with the same content was already built. */
+  readonly fresh: boolean;
+}
+
+const REPO_DIR = path.resolve(import.meta.dirname, '../..');
+/** The app of this repository: the default source of a release. */
+export const DEFAULT_APP_DIR = path.join(REPO_DIR, 'app');
+
+// Dependencies written in CommonJS call require(); an ES module bundle needs one to give them.
+const REQUIRE_SHIM =
+  "import { createRequire as __foobarCreateRequire } from 'node:module';\nconst require = __foobarCreateRequire(import.meta.url);";
+
+export async function buildRelease(appDir: string, buildsDir: string): Promise<BuiltRelease> {
+  const entry = path.join(appDir, 'src', 'server.ts');
+  try {
+    await fs.access(entry);
+  } catch {
+    throw new Error(`${appDir} is not an app: ${entry} is missing`);
+  }
+  await fs.mkdir(buildsDir, { recursive: true });
+  const staging = await fs.mkdtemp(path.join(buildsDir, '.staging-'));
+  try {
+    await build({
+      entryPoints: [entry],
+      outfile: path.join(staging, 'server.mjs'),
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node24',
+      minify: false,
+      legalComments: 'none',
+      banner: { js: REQUIRE_SHIM },
+      logLevel: 'silent',
+      // Paths in the bundle's comments are relative to the repository, so a clone elsewhere
+      // builds the same bytes; an app from elsewhere (--from) takes its dependencies from ours.
+      absWorkingDir: REPO_DIR,
+      nodePaths: [path.join(REPO_DIR, 'node_modules')],
+    });
+    await fs.cp(path.join(appDir, 'static'), path.join(staging, 'static'), { recursive: true });
+    const files = await checksumTree(staging);
+    const manifest: Manifest = { id: releaseId(files), files };
+    await fs.writeFile(path.join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    const dir = path.join(buildsDir, manifest.id);
+    try {
+      await fs.rename(staging, dir);
+      // mkdtemp made it 0700; the web servers' Nginx workers must read it.
+      await fs.chmod(dir, 0o755);
+      return { id: manifest.id, dir, manifest, fresh: true };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+      return { id: manifest.id, dir, manifest, fresh: false };
+    }
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}

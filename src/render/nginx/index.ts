@@ -1,0 +1,109 @@
+/** Nginx on a web server: static files of the live releases, everything else to the app. */
+import path from 'node:path';
+import type { HostPaths } from '../../model/layout.ts';
+import type { Host, Model } from '../../model/model.ts';
+import { renderedHeader } from '../header.ts';
+
+export function nginxFiles(paths: HostPaths): {
+  prefix: string;
+  config: string;
+  pid: string;
+  errorLog: string;
+  accessLog: string;
+  temp: string;
+} {
+  return {
+    prefix: paths.root,
+    config: path.join(paths.etc, 'nginx.conf'),
+    pid: path.join(paths.run, 'nginx.pid'),
+    errorLog: path.join(paths.log, 'nginx-error.log'),
+    accessLog: path.join(paths.log, 'nginx-access.log'),
+    temp: path.join(paths.run, 'nginx'),
+  };
+}
+
+/** Nginx answers this itself (from loopback only), so probes can tell Nginx from the app. */
+export const NGINX_HEALTH_PATH = '/nginx-health';
+
+export function renderNginxConfig(model: Model, host: Host, paths: HostPaths): string {
+  const files = nginxFiles(paths);
+  const temp = (name: string): string => path.join(files.temp, name);
+  return `${renderedHeader('#', `Nginx for ${host.name}`)}
+user www-data;
+worker_processes auto;
+pid ${files.pid};
+error_log ${files.errorLog} warn;
+
+events {
+    worker_connections 4096;
+}
+
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    server_tokens off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_timeout 75s;
+    keepalive_requests 10000;
+    client_max_body_size 64k;
+    access_log ${files.accessLog} combined buffer=64k flush=1s;
+
+    client_body_temp_path ${temp('client_body')};
+    proxy_temp_path ${temp('proxy')};
+    fastcgi_temp_path ${temp('fastcgi')};
+    uwsgi_temp_path ${temp('uwsgi')};
+    scgi_temp_path ${temp('scgi')};
+
+    gzip on;
+    gzip_vary on;
+    gzip_min_length 512;
+    gzip_types text/css application/javascript image/svg+xml application/json text/plain;
+
+    upstream app {
+        server 127.0.0.1:${model.ports.app};
+        keepalive 64;
+        # Shorter than the app's keep-alive timeout, so Nginx never reuses a connection the app closed.
+        keepalive_timeout ${model.web.upstreamKeepaliveSeconds}s;
+        keepalive_requests 10000;
+    }
+
+    server {
+        listen ${model.ports.http} default_server backlog=4096;
+        server_name _;
+
+        # Assets addressed by release id: a page and its assets always come from one release,
+        # and an old page still finds its assets while a new release goes live.
+        location ~ "^/static/(?<release>[0-9a-f]{12})/(?<asset>[^/][^?]*)$" {
+            alias ${paths.releases}/$release/static/$asset;
+            add_header X-Served-By ${host.name} always;
+            add_header Cache-Control "public, max-age=31536000, immutable" always;
+        }
+
+        location = /robots.txt {
+            root ${paths.current}/static;
+            add_header X-Served-By ${host.name} always;
+        }
+
+        location = ${NGINX_HEALTH_PATH} {
+            allow 127.0.0.1;
+            deny all;
+            access_log off;
+            default_type text/plain;
+            return 200 "ok\\n";
+        }
+
+        location / {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-Proto $http_x_forwarded_proto;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout 30s;
+        }
+    }
+}
+`;
+}

@@ -1,0 +1,40 @@
+/** Shared by renderer tests: the default model, a host of it, and a scratch lab to run checkers in. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildModel } from '../model/build.ts';
+import { hostPaths, type HostPaths } from '../model/layout.ts';
+import { findHost, type Host, type Model } from '../model/model.ts';
+import { runProcess } from '../drivers/process.ts';
+import type { Command, ExecResult } from '../drivers/driver.ts';
+
+export interface Fixture {
+  readonly model: Model;
+  readonly host: Host;
+  readonly paths: HostPaths;
+}
+
+export function fixture(hostName: string, config: Record<string, unknown> = {}): Fixture {
+  const model = buildModel(config);
+  const host = findHost(model, hostName);
+  if (host === undefined) throw new Error(`no host ${hostName} in the test model`);
+  return { model, host, paths: hostPaths(model, hostName) };
+}
+
+/** The same model with its state in a temporary directory, for the daemon's own checker. */
+export function scratchFixture(
+  hostName: string,
+  config: Record<string, unknown> = {},
+): Fixture & { dispose(): void } {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'foobar-render-'));
+  return {
+    ...fixture(hostName, { ...config, lab: { stateDir } }),
+    dispose: () => {
+      rmSync(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function runChecker(command: Command): Promise<ExecResult> {
+  return runProcess(command.argv, command);
+}

@@ -1,0 +1,20 @@
+/** What every step gets: the model, a driver to reach hosts, and names. No globals. */
+import type { Driver } from '../drivers/driver.ts';
+import { labNames, type LabNames } from '../model/lab.ts';
+import type { Model } from '../model/model.ts';
+
+export interface Context {
+  readonly model: Model;
+  readonly driver: Driver;
+  readonly names: LabNames;
+  /** The Node.js that runs the app on the web servers (this one: Node 24 from node_modules). */
+  readonly nodeBinary: string;
+}
+
+export function createContext(
+  model: Model,
+  driver: Driver,
+  nodeBinary = process.execPath,
+): Context {
+  return { model, driver, names: labNames(model), nodeBinary };
+}

@@ -1,0 +1,199 @@
+/**
+ * The life of one daemon on one host: write its files, check its config, start it, reload it,
+ * stop it. Every service (HAProxy, Nginx, the app, MariaDB, ...) is described as a Daemon and
+ * driven by these functions, so up, down, status and logs treat them all alike.
+ */
+import path from 'node:path';
+import type { Command } from '../drivers/driver.ts';
+import { proc, type Signal } from '../commands/proc.ts';
+import { childPids, isOurProcess, readPid } from '../probes/process.ts';
+import { sleep, waitFor } from '../lib/wait.ts';
+import type { Context } from './context.ts';
+
+export interface RenderedFile {
+  readonly path: string;
+  readonly content: string;
+  readonly mode?: number;
+}
+
+export interface Daemon {
+  /** "haproxy", "nginx", "app", ... */
+  readonly service: string;
+  readonly host: string;
+  readonly pidFile: string;
+  /** A string on the process's command line that only our instance has (its config path). */
+  readonly marker: string;
+  /** Written before a start or reload; a change in them triggers a reload. */
+  readonly files: readonly RenderedFile[];
+  /** Created before a start. */
+  readonly dirs: readonly string[];
+  /** Runs before every start: what the daemon needs that is not a rendered file. */
+  readonly prepare?: (ctx: Context) => Promise<void>;
+  /** The daemon's own config check, run before any start or reload. */
+  readonly check?: Command;
+  /**
+   * Runs in the foreground: foobar detaches it, sends its output to `outputLog` and writes the
+   * pid file, so every daemon is started, tracked and stopped the same way.
+   */
+  readonly start: Command;
+  readonly outputLog: string;
+  readonly env?: Readonly<Record<string, string>>;
+  /** The signal that makes it re-read its config without dropping connections; none: restart. */
+  readonly reloadSignal?: Signal;
+  readonly stopSignal: Signal;
+  /** Undefined when the daemon answers as it should; otherwise what is wrong. */
+  readonly probe: (ctx: Context) => Promise<string | undefined>;
+  /** Log files, for `foobar logs`. */
+  readonly logs: readonly string[];
+  readonly startTimeoutMs?: number;
+}
+
+export type DaemonOutcome = 'running' | 'started' | 'reloaded' | 'restarted';
+
+export async function runningPid(ctx: Context, daemon: Daemon): Promise<number | undefined> {
+  const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
+  if (pid === undefined) return undefined;
+  return (await isOurProcess(ctx.driver, daemon.host, pid, daemon.marker)) ? pid : undefined;
+}
+
+/** Writes the files that differ from what is there; true when any did. */
+export async function writeFiles(
+  ctx: Context,
+  host: string,
+  files: readonly RenderedFile[],
+): Promise<boolean> {
+  let changed = false;
+  for (const file of files) {
+    if ((await ctx.driver.readFile(host, file.path)) === file.content) continue;
+    await ctx.driver.writeFile(host, file.path, file.content, file.mode);
+    changed = true;
+  }
+  return changed;
+}
+
+/** Brings the daemon to "running with its current config", doing as little as possible. */
+export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<DaemonOutcome> {
+  for (const dir of daemon.dirs) await ctx.driver.mkdir(daemon.host, dir);
+  const changed = await writeFiles(ctx, daemon.host, daemon.files);
+  const pid = await runningPid(ctx, daemon);
+  if (pid !== undefined && !changed) return 'running';
+  if (daemon.check !== undefined) await ctx.driver.exec(daemon.host, daemon.check);
+  if (pid !== undefined) {
+    if (daemon.reloadSignal !== undefined) {
+      await reload(ctx, daemon, pid, daemon.reloadSignal);
+      return 'reloaded';
+    }
+    await stopDaemon(ctx, daemon);
+    await startDaemon(ctx, daemon);
+    return 'restarted';
+  }
+  await startDaemon(ctx, daemon);
+  return 'started';
+}
+
+export async function startDaemon(ctx: Context, daemon: Daemon): Promise<void> {
+  await ctx.driver.remove(daemon.host, daemon.pidFile);
+  await daemon.prepare?.(ctx);
+  const pid = await ctx.driver.spawn(daemon.host, daemon.start, {
+    logFile: daemon.outputLog,
+    ...(daemon.env === undefined ? {} : { env: daemon.env }),
+  });
+  await ctx.driver.writeFile(daemon.host, daemon.pidFile, `${pid}\n`);
+  await waitReady(ctx, daemon);
+}
+
+async function waitReady(ctx: Context, daemon: Daemon): Promise<void> {
+  const what = `${daemon.host}: ${daemon.service}`;
+  try {
+    await waitFor(
+      what,
+      async () => {
+        if ((await runningPid(ctx, daemon)) === undefined) {
+          throw new Error(`${what} exited while starting${await logTail(ctx, daemon)}`);
+        }
+        return daemon.probe(ctx);
+      },
+      { timeoutMs: daemon.startTimeoutMs ?? 15_000 },
+    );
+  } catch (error) {
+    const message = (error as Error).message;
+    if (message.includes('exited while starting')) throw error;
+    throw new Error(`${message}${await logTail(ctx, daemon)}`, { cause: error });
+  }
+}
+
+async function logTail(ctx: Context, daemon: Daemon): Promise<string> {
+  const tails: string[] = [];
+  for (const file of [daemon.outputLog, ...daemon.logs]) {
+    const text = await ctx.driver.readFile(daemon.host, file);
+    const lines = text?.trim().split('\n').slice(-5).join('\n  ');
+    if (lines !== undefined && lines !== '') tails.push(`\n${path.basename(file)}:\n  ${lines}`);
+  }
+  return tails.join('');
+}
+
+/** Signals a reload and waits for new workers, then for the daemon to answer again. */
+async function reload(ctx: Context, daemon: Daemon, pid: number, signal: Signal): Promise<void> {
+  const before = new Set(await childPids(ctx.driver, daemon.host, pid));
+  await ctx.driver.exec(daemon.host, proc.kill(signal, pid));
+  await waitFor(
+    `${daemon.host}: ${daemon.service} reload`,
+    async () => {
+      const now = await childPids(ctx.driver, daemon.host, pid);
+      return now.some((child) => !before.has(child)) ? undefined : 'no new workers yet';
+    },
+    { timeoutMs: 10_000 },
+  );
+  await waitReady(ctx, daemon);
+}
+
+/** Stops the daemon if it runs: its stop signal, then SIGKILL after the grace period. */
+export async function stopDaemon(ctx: Context, daemon: Daemon, graceMs = 10_000): Promise<boolean> {
+  const pid = await runningPid(ctx, daemon);
+  if (pid === undefined) {
+    await ctx.driver.remove(daemon.host, daemon.pidFile);
+    return false;
+  }
+  await signalAndWait(ctx, daemon, pid, daemon.stopSignal, graceMs);
+  await ctx.driver.remove(daemon.host, daemon.pidFile);
+  return true;
+}
+
+async function signalAndWait(
+  ctx: Context,
+  daemon: Daemon,
+  pid: number,
+  signal: Signal,
+  graceMs: number,
+): Promise<void> {
+  const gone = async (): Promise<boolean> =>
+    !(await isOurProcess(ctx.driver, daemon.host, pid, daemon.marker));
+  await ctx.driver.exec(daemon.host, proc.kill(signal, pid), { check: false });
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (await gone()) return;
+    await sleep(50);
+  }
+  await ctx.driver.exec(daemon.host, proc.kill('KILL', pid), { check: false });
+  await waitFor(
+    `${daemon.host}: ${daemon.service} (pid ${pid}) to exit`,
+    async () => ((await gone()) ? undefined : 'still running'),
+    {
+      timeoutMs: 5000,
+    },
+  );
+}
+
+/**
+ * Kills the daemon outright with SIGKILL, master first so it cannot replace its workers, then the
+ * workers: a crash, for tests and drills.
+ */
+export async function killDaemon(ctx: Context, daemon: Daemon): Promise<number | undefined> {
+  const pid = await runningPid(ctx, daemon);
+  if (pid === undefined) return undefined;
+  const workers = await childPids(ctx.driver, daemon.host, pid);
+  await ctx.driver.exec(daemon.host, proc.kill('KILL', pid));
+  for (const worker of workers)
+    await ctx.driver.exec(daemon.host, proc.kill('KILL', worker), { check: false });
+  return pid;
+}

@@ -1,0 +1,60 @@
+/** Checks before the lab is touched: each problem says what to do about it. */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { labPaths, APP_USER } from '../model/layout.ts';
+import { labNamespaces } from '../model/lab.ts';
+import type { Context } from './context.ts';
+import { subnetConflicts } from './network.ts';
+import { readLabRecord } from './record.ts';
+
+/** Programs from Debian packages that the lab runs (scripts/bootstrap.sh installs them). */
+export const REQUIRED_PROGRAMS = [
+  'ip',
+  'haproxy',
+  'nginx',
+  'curl',
+  'socat',
+  'setpriv',
+  'sha256sum',
+] as const;
+
+const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+
+export function missingPrograms(programs: readonly string[]): string[] {
+  return programs.filter(
+    (program) => !SEARCH_PATH.some((dir) => existsSync(path.join(dir, program))),
+  );
+}
+
+export async function preflightProblems(ctx: Context, existing: Set<string>): Promise<string[]> {
+  const problems: string[] = [];
+  if (process.getuid?.() !== 0) problems.push('not root: the lab needs root (run with sudo)');
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 24) {
+    problems.push(
+      `Node.js ${process.versions.node} is too old: run foobar through npm (npx foobar), which uses Node.js 24 from node_modules`,
+    );
+  }
+  const missing = missingPrograms(REQUIRED_PROGRAMS);
+  if (missing.length > 0) {
+    problems.push(
+      `missing programs: ${missing.join(', ')}: run \`bash scripts/bootstrap.sh\` (npm start does) to install them`,
+    );
+  }
+  const user = await ctx.driver.exec(null, { argv: ['id', '-u', APP_USER] }, { check: false });
+  if (user.exitCode !== 0) {
+    problems.push(
+      `no user "${APP_USER}" to run the app: run \`bash scripts/bootstrap.sh\` to create it`,
+    );
+  }
+  problems.push(...(await subnetConflicts(ctx)));
+  const ours = labNamespaces(ctx.model).filter((ns) => existing.has(ns));
+  if (ours.length > 0 && (await readLabRecord(ctx)) === undefined) {
+    problems.push(
+      `namespaces ${ours.join(', ')} already exist but ${labPaths(ctx.model).state} has no record of them: ` +
+        'they are left from an earlier run (or another lab of the same name). Run `foobar down` to remove them, ' +
+        'or give this lab another name (lab/name in foobar.yaml).',
+    );
+  }
+  return problems;
+}

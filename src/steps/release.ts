@@ -1,0 +1,79 @@
+/** Releases on web servers: copy, verify against the manifest, switch the `current` link. */
+import path from 'node:path';
+import { files } from '../commands/files.ts';
+import { hostPaths, labPaths } from '../model/layout.ts';
+import { buildRelease, DEFAULT_APP_DIR, type BuiltRelease } from '../release/build.ts';
+import { diffManifest, MANIFEST_FILE, parseManifest, type Manifest } from '../release/manifest.ts';
+import type { Context } from './context.ts';
+
+/** The release id a web server serves now, from its `current` link. */
+export async function liveRelease(ctx: Context, host: string): Promise<string | undefined> {
+  const target = await ctx.driver.readlink(host, hostPaths(ctx.model, host).current);
+  return target === undefined ? undefined : path.basename(target);
+}
+
+export async function buildApp(
+  ctx: Context,
+  appDir = DEFAULT_APP_DIR,
+  buildsDir = labPaths(ctx.model).builds,
+): Promise<BuiltRelease> {
+  return buildRelease(appDir, buildsDir);
+}
+
+/** Checksums of the files of a release directory on a host, by path relative to it. */
+async function checksumsOnHost(
+  ctx: Context,
+  host: string,
+  dir: string,
+): Promise<Record<string, string>> {
+  const listed = await ctx.driver.exec(host, files.listFiles(dir));
+  const paths = listed.stdout
+    .split('\n')
+    .filter((line) => line !== '' && path.basename(line) !== MANIFEST_FILE);
+  if (paths.length === 0) return {};
+  const summed = await ctx.driver.exec(host, files.sha256(paths));
+  const result: Record<string, string> = {};
+  for (const line of summed.stdout.split('\n')) {
+    const match = /^([0-9a-f]{64}) {2}(.*)$/.exec(line);
+    if (match?.[1] !== undefined && match[2] !== undefined)
+      result[path.relative(dir, match[2])] = match[1];
+  }
+  return result;
+}
+
+/** Problems of a host's copy of a release: empty when every file matches the manifest. */
+export async function verifyRelease(ctx: Context, host: string, id: string): Promise<string[]> {
+  const dir = path.join(hostPaths(ctx.model, host).releases, id);
+  const text = await ctx.driver.readFile(host, path.join(dir, MANIFEST_FILE));
+  if (text === undefined) return [`${MANIFEST_FILE}: missing`];
+  let manifest: Manifest;
+  try {
+    manifest = parseManifest(text);
+  } catch (error) {
+    return [`${MANIFEST_FILE}: ${(error as Error).message}`];
+  }
+  return diffManifest(manifest, await checksumsOnHost(ctx, host, dir));
+}
+
+/** Copies a built release to a host unless an intact copy is there; throws if the copy is bad. */
+export async function installRelease(
+  ctx: Context,
+  host: string,
+  release: BuiltRelease,
+): Promise<'copied' | 'present'> {
+  const dir = path.join(hostPaths(ctx.model, host).releases, release.id);
+  if ((await verifyRelease(ctx, host, release.id)).length === 0) return 'present';
+  await ctx.driver.copyDir(host, release.dir, dir);
+  const problems = await verifyRelease(ctx, host, release.id);
+  if (problems.length > 0) {
+    throw new Error(
+      `the copy of release ${release.id} on ${host} is damaged: ${problems.slice(0, 5).join('; ')}`,
+    );
+  }
+  return 'copied';
+}
+
+export async function switchCurrent(ctx: Context, host: string, id: string): Promise<void> {
+  const paths = hostPaths(ctx.model, host);
+  await ctx.driver.symlink(host, path.join(paths.releases, id), paths.current);
+}

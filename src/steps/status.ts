@@ -1,0 +1,134 @@
+/**
+ * `foobar status`: every host and service as probes see them now, and what the load balancers
+ * think of the web servers. The same structure is printed as a table or as JSON.
+ */
+import { hostsWithRole, type Host } from '../model/model.ts';
+import { backendServers, type BackendServer } from '../probes/haproxy.ts';
+import { httpRequest } from '../probes/http.ts';
+import type { Context } from './context.ts';
+import { runningPid } from './daemon.ts';
+import { existingNamespaces } from './network.ts';
+import { liveRelease } from './release.ts';
+import { daemonsOf } from './services.ts';
+
+export interface ServiceStatus {
+  readonly name: string;
+  readonly healthy: boolean;
+  readonly pid?: number;
+  /** Why it is not healthy, or a detail worth showing. */
+  readonly detail?: string;
+}
+
+export interface HostStatus {
+  readonly name: string;
+  readonly roles: readonly string[];
+  readonly addresses: Readonly<Record<string, string>>;
+  readonly up: boolean;
+  readonly release?: string;
+  readonly services: readonly ServiceStatus[];
+}
+
+export interface LoadBalancerView {
+  readonly name: string;
+  readonly servers: readonly BackendServer[];
+  readonly error?: string;
+}
+
+export interface SiteCheck {
+  readonly url: string;
+  readonly via: string;
+  readonly ok: boolean;
+  readonly detail: string;
+}
+
+export type Health = 'healthy' | 'degraded' | 'failed';
+
+export interface LabStatus {
+  readonly lab: string;
+  readonly domain: string;
+  readonly health: Health;
+  readonly hosts: readonly HostStatus[];
+  readonly loadBalancers: readonly LoadBalancerView[];
+  readonly site: readonly SiteCheck[];
+}
+
+async function hostStatus(ctx: Context, host: Host, present: boolean): Promise<HostStatus> {
+  const base = { name: host.name, roles: host.roles, addresses: { ...host.addresses } };
+  const daemons = await daemonsOf(ctx, host);
+  if (!present) {
+    return {
+      ...base,
+      up: false,
+      services: daemons.map((d) => ({
+        name: d.service,
+        healthy: false,
+        detail: 'host is down (run foobar up)',
+      })),
+    };
+  }
+  const services = await Promise.all(
+    daemons.map(async (daemon): Promise<ServiceStatus> => {
+      const pid = await runningPid(ctx, daemon);
+      if (pid === undefined) return { name: daemon.service, healthy: false, detail: 'not running' };
+      const problem = await daemon.probe(ctx);
+      return problem === undefined
+        ? { name: daemon.service, healthy: true, pid }
+        : { name: daemon.service, healthy: false, pid, detail: problem };
+    }),
+  );
+  const release = host.roles.includes('web') ? await liveRelease(ctx, host.name) : undefined;
+  return { ...base, up: true, ...(release === undefined ? {} : { release }), services };
+}
+
+/** A page through each load balancer, fetched from the client host: what a user gets. */
+async function siteChecks(ctx: Context, clientPresent: boolean): Promise<SiteCheck[]> {
+  const client = hostsWithRole(ctx.model, 'client')[0];
+  return Promise.all(
+    hostsWithRole(ctx.model, 'lb').map(async (lb): Promise<SiteCheck> => {
+      const url = `http://${lb.addresses.edge ?? ''}:${ctx.model.ports.http}/api/whoami`;
+      if (client === undefined || !clientPresent)
+        return { url, via: lb.name, ok: false, detail: 'no client host' };
+      const result = await httpRequest(ctx.driver, client.name, url, {
+        headers: [`Host: www.${ctx.model.domain}`],
+      });
+      if ('error' in result) return { url, via: lb.name, ok: false, detail: result.error };
+      return {
+        url,
+        via: lb.name,
+        ok: result.status === 200,
+        detail: `${result.status} in ${Math.round(result.seconds * 1000)} ms`,
+      };
+    }),
+  );
+}
+
+export async function labStatus(ctx: Context): Promise<LabStatus> {
+  const existing = await existingNamespaces(ctx);
+  const present = (host: string): boolean => existing.has(ctx.names.namespaceOf(host));
+  const hosts = await Promise.all(
+    ctx.model.hosts.map((host) => hostStatus(ctx, host, present(host.name))),
+  );
+  const loadBalancers = await Promise.all(
+    hostsWithRole(ctx.model, 'lb').map(async (lb): Promise<LoadBalancerView> => {
+      if (!present(lb.name)) return { name: lb.name, servers: [], error: 'host is down' };
+      const servers = await backendServers(ctx, lb.name);
+      return 'error' in servers
+        ? { name: lb.name, servers: [], error: servers.error }
+        : { name: lb.name, servers };
+    }),
+  );
+  const client = hostsWithRole(ctx.model, 'client')[0];
+  const site = await siteChecks(ctx, client !== undefined && present(client.name));
+  const allHealthy =
+    hosts.every((h) => h.up && h.services.every((s) => s.healthy)) &&
+    loadBalancers.every((lb) => lb.error === undefined && lb.servers.every((s) => s.up));
+  const health: Health =
+    allHealthy && site.every((s) => s.ok)
+      ? 'healthy'
+      : site.some((s) => s.ok)
+        ? 'degraded'
+        : 'failed';
+  return { lab: ctx.model.lab.name, domain: ctx.model.domain, health, hosts, loadBalancers, site };
+}
+
+export const EXIT_CODES: Readonly<Record<Health, number>> = { healthy: 0, degraded: 1, failed: 2 };

@@ -1,0 +1,136 @@
+/**
+ * `foobar up`: builds what is missing, restarts what is down, reloads what changed. On a healthy
+ * lab every task finds its work done, so a second run is a quick no-op.
+ */
+import { labNamespaces } from '../model/lab.ts';
+import { labPaths } from '../model/layout.ts';
+import { hostsWithRole, type Host } from '../model/model.ts';
+import { backendServers } from '../probes/haproxy.ts';
+import { waitFor } from '../lib/wait.ts';
+import type { BuiltRelease } from '../release/build.ts';
+import type { Context } from './context.ts';
+import { ensureDaemon } from './daemon.ts';
+import { ensureAdminLink, ensureHostNetwork, ensureSwitch, existingNamespaces } from './network.ts';
+import type { Phase } from './plan.ts';
+import { preflightProblems } from './preflight.ts';
+import { readLabRecord, writeLabRecord } from './record.ts';
+import { buildApp, installRelease, liveRelease, switchCurrent, verifyRelease } from './release.ts';
+import { appDaemon, haproxyDaemon, nginxDaemon } from './services.ts';
+
+export interface UpOptions {
+  /** The app to build when a web server has no release yet (default: this repository's app/). */
+  readonly appDir?: string;
+  /** Where to build it (default: the lab's builds directory); --dry-run builds elsewhere. */
+  readonly buildsDir?: string;
+}
+
+function describe(outcomes: Record<string, string>): string {
+  const changed = Object.entries(outcomes).filter(([, outcome]) => outcome !== 'running');
+  if (changed.length === 0) return 'up to date';
+  return changed.map(([name, outcome]) => `${name} ${outcome}`).join(', ');
+}
+
+export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
+  let existing = new Set<string>();
+  let built: Promise<BuiltRelease> | undefined;
+  const release = (): Promise<BuiltRelease> =>
+    (built ??= buildApp(ctx, options.appDir, options.buildsDir));
+
+  const webTask = (host: Host): Phase['tasks'][number] => ({
+    title: host.name,
+    run: async () => {
+      const outcomes: Record<string, string> = {};
+      let id = await liveRelease(ctx, host.name);
+      if (id === undefined || (await verifyRelease(ctx, host.name, id)).length > 0) {
+        const first = await release();
+        outcomes.release = `${first.id} ${await installRelease(ctx, host.name, first)}`;
+        await switchCurrent(ctx, host.name, first.id);
+        id = first.id;
+      }
+      outcomes.app = await ensureDaemon(ctx, appDaemon(ctx, host, id));
+      outcomes.nginx = await ensureDaemon(ctx, nginxDaemon(ctx, host));
+      return describe(outcomes);
+    },
+  });
+
+  return [
+    {
+      title: 'Preflight',
+      tasks: [
+        {
+          title: 'this machine',
+          run: async () => {
+            existing = await existingNamespaces(ctx);
+            const problems = await preflightProblems(ctx, existing);
+            if (problems.length > 0) throw new Error(problems.join('\n'));
+            return 'ready';
+          },
+        },
+      ],
+    },
+    {
+      title: 'Network',
+      tasks: [
+        {
+          title: `namespaces, ${Object.keys(ctx.model.networks).join(' and ')} networks`,
+          run: async () => {
+            let created = (await ensureSwitch(ctx, existing)) ? 1 : 0;
+            for (const host of ctx.model.hosts) {
+              if (await ensureHostNetwork(ctx, host.name, existing)) created++;
+            }
+            const admin = await ensureAdminLink(ctx);
+            const previous = await readLabRecord(ctx);
+            await writeLabRecord(ctx, {
+              namespaces: [
+                ...new Set([...(previous?.namespaces ?? []), ...labNamespaces(ctx.model)]),
+              ],
+              adminLink: ctx.names.adminLink,
+              created: previous?.created ?? new Date().toISOString(),
+            });
+            if (created === 0 && !admin) return 'up to date';
+            return `${created} namespaces created${admin ? `, this machine on the edge as ${ctx.model.admin.edge}` : ''}`;
+          },
+        },
+        {
+          title: 'app runtime',
+          run: async () => {
+            const runtime = labPaths(ctx.model).runtime;
+            const current = await ctx.driver
+              .exec(null, { argv: [runtime, '--version'] }, { check: false })
+              .catch(() => undefined);
+            if (current?.stdout.trim() === process.version) return 'up to date';
+            await ctx.driver.copyFile(null, ctx.nodeBinary, runtime);
+            return `Node.js ${process.version}`;
+          },
+        },
+      ],
+    },
+    { title: 'Web servers', tasks: hostsWithRole(ctx.model, 'web').map(webTask) },
+    {
+      title: 'Load balancers',
+      tasks: hostsWithRole(ctx.model, 'lb').map((host) => ({
+        title: host.name,
+        run: async () => describe({ haproxy: await ensureDaemon(ctx, haproxyDaemon(ctx, host)) }),
+      })),
+    },
+    {
+      title: 'Health',
+      tasks: hostsWithRole(ctx.model, 'lb').map((lb) => ({
+        title: `${lb.name} sees every web server up`,
+        run: async () => {
+          await waitFor(
+            `${lb.name}: web servers`,
+            async () => {
+              const servers = await backendServers(ctx, lb.name);
+              if ('error' in servers) return servers.error;
+              const down = servers.filter((s) => !s.up).map((s) => `${s.name} ${s.status}`);
+              return down.length === 0 ? undefined : down.join(', ');
+            },
+            { timeoutMs: 20_000 },
+          );
+          return 'all up';
+        },
+      })),
+    },
+  ];
+}
