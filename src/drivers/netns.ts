@@ -95,7 +95,9 @@ export class NetnsDriver implements Driver {
     try {
       return await fs.readFile(file, 'utf8');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      // ESRCH: a /proc file whose process exited between open and read.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ESRCH') return undefined;
       throw error;
     }
   }

@@ -1,0 +1,133 @@
+/**
+ * A bounded HTTP load that counts what a user would have seen: every status, every socket error,
+ * and which web server answered. Run inside a host (the lab's client) by tests and drills:
+ *
+ *   node src/load/loadgen.ts --url http://10.77.1.11/api/whoami --seconds 5 --concurrency 8
+ *
+ * Prints one JSON summary on stdout. Keep-alive connections, like a browser's.
+ */
+import http from 'node:http';
+import { parseArgs } from 'node:util';
+
+export interface LoadSummary {
+  readonly url: string;
+  readonly seconds: number;
+  readonly requests: number;
+  /** Responses with a 2xx or 3xx status. */
+  readonly ok: number;
+  /** Status code → count, for every response. */
+  readonly statuses: Record<string, number>;
+  /** Error code (ECONNRESET, ETIMEDOUT, ...) → count, for requests that got no response. */
+  readonly errors: Record<string, number>;
+  /** X-Served-By → count. */
+  readonly servedBy: Record<string, number>;
+  readonly failed: number;
+}
+
+interface Options {
+  readonly url: string;
+  readonly seconds: number;
+  readonly concurrency: number;
+  readonly method: string;
+  readonly timeoutMs: number;
+}
+
+function bump(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
+}
+
+function once(
+  agent: http.Agent,
+  options: Options,
+): Promise<{ status?: number; server?: string; error?: string }> {
+  return new Promise((resolve) => {
+    const request = http.request(
+      options.url,
+      { agent, method: options.method, timeout: options.timeoutMs },
+      (response) => {
+        response.resume();
+        response.on('end', () => {
+          const server = response.headers['x-served-by'];
+          resolve({
+            status: response.statusCode ?? 0,
+            ...(typeof server === 'string' ? { server } : {}),
+          });
+        });
+        response.on('error', (error: NodeJS.ErrnoException) => {
+          resolve({ error: error.code ?? error.message });
+        });
+      },
+    );
+    request.on('timeout', () =>
+      request.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })),
+    );
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      resolve({ error: error.code ?? error.message });
+    });
+    request.end();
+  });
+}
+
+export async function runLoad(options: Options): Promise<LoadSummary> {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
+  const statuses: Record<string, number> = {};
+  const errors: Record<string, number> = {};
+  const servedBy: Record<string, number> = {};
+  let requests = 0;
+  let ok = 0;
+  const started = Date.now();
+  const deadline = started + options.seconds * 1000;
+  const worker = async (): Promise<void> => {
+    while (Date.now() < deadline) {
+      const result = await once(agent, options);
+      requests++;
+      if (result.error !== undefined) bump(errors, result.error);
+      if (result.status !== undefined) {
+        bump(statuses, String(result.status));
+        if (result.status >= 200 && result.status < 400) ok++;
+      }
+      if (result.server !== undefined) bump(servedBy, result.server);
+    }
+  };
+  await Promise.all(Array.from({ length: options.concurrency }, worker));
+  agent.destroy();
+  return {
+    url: options.url,
+    seconds: (Date.now() - started) / 1000,
+    requests,
+    ok,
+    statuses,
+    errors,
+    servedBy,
+    failed: requests - ok,
+  };
+}
+
+export function parseLoadArgs(args: readonly string[]): Options {
+  const { values } = parseArgs({
+    args: [...args],
+    options: {
+      url: { type: 'string' },
+      seconds: { type: 'string', default: '5' },
+      concurrency: { type: 'string', default: '8' },
+      method: { type: 'string', default: 'GET' },
+      'timeout-ms': { type: 'string', default: '5000' },
+    },
+  });
+  if (values.url === undefined) throw new Error('--url is required');
+  const seconds = Number(values.seconds);
+  // Every load is bounded in time: at most ten minutes.
+  if (!(seconds > 0 && seconds <= 600)) throw new Error('--seconds must be between 0 and 600');
+  return {
+    url: values.url,
+    seconds,
+    concurrency: Math.max(1, Math.min(256, Number(values.concurrency))),
+    method: values.method,
+    timeoutMs: Number(values['timeout-ms']),
+  };
+}
+
+if (import.meta.main) {
+  const summary = await runLoad(parseLoadArgs(process.argv.slice(2)));
+  process.stdout.write(`${JSON.stringify(summary)}\n`);
+}

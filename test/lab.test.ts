@@ -1,0 +1,35 @@
+/**
+ * The lab, end to end: one lab is brought up for the whole file, every assertion goes through a
+ * real client on the lab's client host, and the last test takes it down and checks that nothing
+ * is left behind.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createTestLab, leftovers } from './support/lab.ts';
+import { siteSuite } from './suites/site.ts';
+import { failureSuite } from './suites/failures.ts';
+import { cliSuite } from './suites/cli.ts';
+
+const lab = createTestLab();
+
+before(async () => {
+  // A lab of this name left by an interrupted run would be in the way: remove it first.
+  await lab.down();
+  await lab.up();
+});
+
+after(async () => {
+  await lab.down(true);
+});
+
+cliSuite(lab);
+siteSuite(lab);
+failureSuite(lab);
+
+describe('foobar down', () => {
+  it('stops everything and leaves no namespace, link or process behind', async () => {
+    const result = await lab.cli('down', '--purge');
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.deepEqual(await leftovers(lab), []);
+  });
+});

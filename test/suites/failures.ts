@@ -1,0 +1,76 @@
+/**
+ * Web servers dying under load: users must not notice, the load balancers must, and `foobar up`
+ * must heal it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { hostsWithRole } from '../../src/model/model.ts';
+import { backendServers } from '../../src/probes/haproxy.ts';
+import { killDaemon, runningPid, type Daemon } from '../../src/steps/daemon.ts';
+import { runPlan } from '../../src/steps/plan.ts';
+import { appDaemon, nginxDaemon } from '../../src/steps/services.ts';
+import { liveRelease } from '../../src/steps/release.ts';
+import { sleep, waitFor } from '../../src/lib/wait.ts';
+import { upPlan } from '../../src/steps/up.ts';
+import type { TestLab } from '../support/lab.ts';
+
+export function failureSuite(lab: TestLab): void {
+  const lb = hostsWithRole(lab.model, 'lb')[0];
+  const web = lab.host('web-01');
+  const url = `http://${lb?.addresses.edge ?? ''}/api/whoami`;
+
+  async function statusOn(lbName: string, server: string): Promise<string> {
+    const servers = await backendServers(lab.ctx, lbName);
+    if ('error' in servers) return servers.error;
+    return servers.find((s) => s.name === server)?.status ?? 'missing';
+  }
+
+  async function killUnderLoad(daemon: Daemon): Promise<void> {
+    assert.ok(lb);
+    const load = lab.load(url, 5, 8);
+    await sleep(1500);
+    const killed = await killDaemon(lab.ctx, daemon);
+    assert.ok(killed !== undefined, `${daemon.service} was running`);
+    // Every load balancer notices within its health-check budget.
+    for (const each of hostsWithRole(lab.model, 'lb')) {
+      await waitFor(
+        `${each.name} marks ${web.name} down`,
+        async () =>
+          (await statusOn(each.name, web.name)).startsWith('DOWN') ? undefined : 'still up',
+        { timeoutMs: 5000 },
+      );
+    }
+    const summary = await load;
+    assert.ok(summary.requests > 500, `load ran (${summary.requests} requests)`);
+    assert.deepEqual(
+      { failed: summary.failed, errors: summary.errors },
+      { failed: 0, errors: {} },
+      JSON.stringify(summary),
+    );
+    assert.ok((summary.servedBy['web-02'] ?? 0) > 0);
+  }
+
+  async function heal(daemon: Daemon): Promise<void> {
+    await runPlan(upPlan(lab.ctx));
+    assert.ok((await runningPid(lab.ctx, daemon)) !== undefined, `${daemon.service} runs again`);
+    for (const each of hostsWithRole(lab.model, 'lb'))
+      assert.equal(await statusOn(each.name, web.name), 'UP');
+    const after = await lab.load(url, 1, 2);
+    assert.equal(after.failed, 0);
+    assert.ok((after.servedBy[web.name] ?? 0) > 0, `${web.name} serves again`);
+  }
+
+  describe('a web server failing under load', () => {
+    it('killing its app costs zero requests, the load balancers mark it down, and up heals it', async () => {
+      const daemon = appDaemon(lab.ctx, web, (await liveRelease(lab.ctx, web.name)) ?? '');
+      await killUnderLoad(daemon);
+      await heal(daemon);
+    });
+
+    it('killing its Nginx costs zero requests, the load balancers mark it down, and up heals it', async () => {
+      const daemon = nginxDaemon(lab.ctx, web);
+      await killUnderLoad(daemon);
+      await heal(daemon);
+    });
+  });
+}

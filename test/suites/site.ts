@@ -1,0 +1,104 @@
+/** The site as a user gets it: through each load balancer, from the client host. */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { hostsWithRole } from '../../src/model/model.ts';
+import { subnetContains } from '../../src/model/net.ts';
+import type { TestLab } from '../support/lab.ts';
+import { fetchOn } from '../support/http.ts';
+
+const APP_STATIC = path.resolve(import.meta.dirname, '../../app/static');
+
+export function siteSuite(lab: TestLab): void {
+  const lbs = hostsWithRole(lab.model, 'lb');
+  const webs = hostsWithRole(lab.model, 'web').map((h) => h.name);
+  const urlVia = (lb: (typeof lbs)[number], pathname: string): string =>
+    `http://${lb.addresses.edge ?? ''}${pathname}`;
+
+  describe('the site through the load balancers', () => {
+    for (const lb of lbs) {
+      it(`${lb.name} splits 100 GETs exactly evenly between the web servers`, async () => {
+        const urls = Array.from({ length: 100 }, () => urlVia(lb, '/api/whoami'));
+        const result = await lab.on('client', [
+          'curl',
+          '-sS',
+          '--fail',
+          '-w',
+          '%header{x-served-by}\\n',
+          ...urls.flatMap((url) => ['-o', '/dev/null', url]),
+        ]);
+        assert.equal(result.exitCode, 0, result.stderr);
+        const counts = new Map<string, number>();
+        for (const server of result.stdout.trim().split('\n'))
+          counts.set(server, (counts.get(server) ?? 0) + 1);
+        assert.deepEqual(
+          Object.fromEntries([...counts].sort()),
+          Object.fromEntries(webs.map((w) => [w, 100 / webs.length])),
+        );
+      });
+    }
+
+    it('serves a page from the app, naming the web server and release', async () => {
+      const lb = lbs[0];
+      assert.ok(lb);
+      const page = await fetchOn(lab, 'client', urlVia(lb, '/'));
+      const [h, body] = [page.headers, page.body];
+      assert.equal(page.status, 200);
+      const server = h.get('x-served-by') ?? '';
+      assert.ok(webs.includes(server), `X-Served-By: ${server}`);
+      const release = /release <code id="release">([0-9a-f]{12})<\/code>/.exec(body)?.[1];
+      assert.ok(release !== undefined, 'the page names its release');
+      assert.match(body, new RegExp(`Served by <strong id="server">${server}</strong>`));
+      // Pages come from the app: no file metadata, never cached.
+      assert.equal(h.get('etag'), undefined);
+      assert.equal(h.get('last-modified'), undefined);
+      assert.equal(h.get('cache-control'), 'no-store');
+    });
+
+    it('serves static assets from Nginx, byte for byte, with Nginx’s own headers', async () => {
+      const lb = lbs[0];
+      assert.ok(lb);
+      const page = await lab.on('client', ['curl', '-sS', urlVia(lb, '/')]);
+      const css = /href="(\/static\/[0-9a-f]{12}\/app\.css)"/.exec(page.stdout)?.[1];
+      assert.ok(css !== undefined, 'the page links its stylesheet');
+      for (const [asset, type] of [
+        [css, 'text/css'],
+        [css.replace('app.css', 'app.js'), 'application/javascript'],
+        [css.replace('app.css', 'logo.svg'), 'image/svg+xml'],
+      ] as const) {
+        const response = await fetchOn(lab, 'client', urlVia(lb, asset));
+        const h = response.headers;
+        assert.equal(
+          response.body,
+          readFileSync(path.join(APP_STATIC, path.basename(asset)), 'utf8'),
+        );
+        assert.equal(h.get('content-type'), type);
+        assert.match(h.get('etag') ?? '', /^"[0-9a-f]+-[0-9a-f]+"$/, 'Nginx ETag');
+        assert.ok(h.has('last-modified'));
+        assert.equal(h.get('server'), 'nginx');
+        assert.equal(h.get('cache-control'), 'public, max-age=31536000, immutable');
+        assert.ok(webs.includes(h.get('x-served-by') ?? ''));
+      }
+    });
+
+    it('tells the app the client’s real address', async () => {
+      const lb = lbs[1] ?? lbs[0];
+      assert.ok(lb);
+      const result = await lab.on('client', ['curl', '-sS', urlVia(lb, '/api/whoami')]);
+      const whoami = JSON.parse(result.stdout) as { client: string; server: string };
+      assert.equal(whoami.client, lab.host('client').addresses.edge);
+    });
+
+    it('gives web servers no address on the edge network', async () => {
+      for (const web of webs) {
+        const result = await lab.on(web, ['ip', '-j', '-4', 'addr', 'show']);
+        const addresses = (
+          JSON.parse(result.stdout) as { addr_info: { local: string }[] }[]
+        ).flatMap((link) => link.addr_info.map((a) => a.local));
+        assert.deepEqual(addresses.sort(), ['127.0.0.1', lab.host(web).addresses.core].sort());
+        assert.ok(!addresses.some((a) => subnetContains(lab.model.networks.edge.subnet, a)));
+      }
+    });
+  });
+}

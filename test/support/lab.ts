@@ -1,0 +1,114 @@
+/**
+ * The lab the integration tests use: its own name (fbt), subnets and state directory, so it runs
+ * beside a lab from `npm start` without touching it, and leaves nothing behind.
+ */
+import { mkdtempSync, chmodSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { NetnsDriver } from '../../src/drivers/netns.ts';
+import type { ExecResult } from '../../src/drivers/driver.ts';
+import { runProcess } from '../../src/drivers/process.ts';
+import { buildModel } from '../../src/model/build.ts';
+import { labNames } from '../../src/model/lab.ts';
+import { findHost, type Host, type Model } from '../../src/model/model.ts';
+import { createContext, type Context } from '../../src/steps/context.ts';
+import { downPlan } from '../../src/steps/down.ts';
+import { runPlan } from '../../src/steps/plan.ts';
+import { upPlan } from '../../src/steps/up.ts';
+import type { LoadSummary } from '../../src/load/loadgen.ts';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+export const TEST_LAB_NAME = 'fbt';
+
+export interface TestLab {
+  readonly model: Model;
+  readonly ctx: Context;
+  readonly configFile: string;
+  host(name: string): Host;
+  /** Runs the real CLI (bin/foobar.ts) against this lab. */
+  cli(...args: string[]): Promise<ExecResult>;
+  /** Runs a command on a lab host, as a user there would. */
+  on(host: string, argv: readonly string[], timeoutMs?: number): Promise<ExecResult>;
+  /** A bounded load from the client host; resolves when it ends. */
+  load(url: string, seconds: number, concurrency?: number): Promise<LoadSummary>;
+  up(): Promise<void>;
+  down(purge?: boolean): Promise<void>;
+}
+
+export function createTestLab(overrides: Record<string, unknown> = {}): TestLab {
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'foobar-test-'));
+  // The app's user and Nginx's workers must get through it.
+  chmodSync(stateDir, 0o755);
+  const config = {
+    lab: { name: TEST_LAB_NAME, stateDir },
+    networks: { edge: { subnet: '10.79.1.0/24' }, core: { subnet: '10.79.2.0/24' } },
+    ...overrides,
+  };
+  const configFile = `${stateDir}.yaml`;
+  writeFileSync(configFile, stringify(config));
+  const model = buildModel(config, configFile);
+  const names = labNames(model);
+  const ctx = createContext(model, new NetnsDriver((host) => names.namespaceOf(host)));
+  return {
+    model,
+    ctx,
+    configFile,
+    host(name) {
+      const host = findHost(model, name);
+      if (host === undefined) throw new Error(`no host ${name}`);
+      return host;
+    },
+    cli: (...args) =>
+      runProcess(
+        [process.execPath, path.join(REPO, 'bin/foobar.ts'), '--config', configFile, ...args],
+        {
+          timeoutMs: 120_000,
+          env: { ...process.env, NO_COLOR: '1' },
+        },
+      ),
+    on: (host, argv, timeoutMs = 30_000) =>
+      ctx.driver.exec(host, { argv, timeoutMs }, { check: false }),
+    async load(url, seconds, concurrency = 8) {
+      const result = await ctx.driver.exec('client', {
+        argv: [
+          process.execPath,
+          path.join(REPO, 'src/load/loadgen.ts'),
+          '--url',
+          url,
+          '--seconds',
+          String(seconds),
+          '--concurrency',
+          String(concurrency),
+        ],
+        timeoutMs: (seconds + 30) * 1000,
+      });
+      return JSON.parse(result.stdout) as LoadSummary;
+    },
+    up: () => runPlan(upPlan(ctx)),
+    down: (purge = false) => runPlan(downPlan(ctx, { purge })),
+  };
+}
+
+/** What the lab may have left on this machine: namespaces, this machine's link, processes. */
+export async function leftovers(lab: TestLab): Promise<string[]> {
+  const found: string[] = [];
+  const netns = await runProcess(['ip', 'netns', 'list']);
+  for (const line of netns.stdout.split('\n')) {
+    const name = line.split(' ')[0] ?? '';
+    if (name.startsWith(`${lab.model.lab.name}-`)) found.push(`namespace ${name}`);
+  }
+  const link = await runProcess(['ip', 'link', 'show', lab.ctx.names.adminLink]);
+  if (link.exitCode === 0) found.push(`link ${lab.ctx.names.adminLink}`);
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let cmdline: string;
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
+    } catch {
+      continue;
+    }
+    if (cmdline.includes(lab.model.lab.stateDir)) found.push(`process ${entry}: ${cmdline.trim()}`);
+  }
+  return found;
+}
