@@ -1,6 +1,8 @@
 /** What every step gets: the model, a driver to reach hosts, and names. No globals. */
 import type { Driver } from '../drivers/driver.ts';
+import { secretStore, type SecretStore } from '../lib/secrets.ts';
 import { labNames, type LabNames } from '../model/lab.ts';
+import { labPaths } from '../model/layout.ts';
 import type { Model } from '../model/model.ts';
 
 export interface Context {
@@ -9,6 +11,8 @@ export interface Context {
   readonly names: LabNames;
   /** The Node.js that runs the app on the web servers (this one: Node 24 from node_modules). */
   readonly nodeBinary: string;
+  /** Generated passwords and keys of this lab (0600 files under its state directory). */
+  readonly secrets: SecretStore;
 }
 
 export function createContext(
@@ -16,5 +20,11 @@ export function createContext(
   driver: Driver,
   nodeBinary = process.execPath,
 ): Context {
-  return { model, driver, names: labNames(model), nodeBinary };
+  return {
+    model,
+    driver,
+    names: labNames(model),
+    nodeBinary,
+    secrets: secretStore(driver, labPaths(model).secrets),
+  };
 }

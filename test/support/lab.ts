@@ -19,7 +19,12 @@ import { upPlan } from '../../src/steps/up.ts';
 import type { LoadSummary } from '../../src/load/loadgen.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
-export const TEST_LAB_NAME = 'fbt';
+/**
+ * Name and network prefix of the test lab. Two checkouts testing at once on one machine set
+ * FOOBAR_TEST_LAB and FOOBAR_TEST_NET (e.g. fbt2 and 10.81) so their labs do not meet.
+ */
+export const TEST_LAB_NAME = process.env.FOOBAR_TEST_LAB ?? 'fbt';
+const TEST_NET = process.env.FOOBAR_TEST_NET ?? '10.79';
 
 export interface TestLab {
   readonly model: Model;
@@ -42,7 +47,7 @@ export function createTestLab(overrides: Record<string, unknown> = {}): TestLab 
   chmodSync(stateDir, 0o755);
   const config = {
     lab: { name: TEST_LAB_NAME, stateDir },
-    networks: { edge: { subnet: '10.79.1.0/24' }, core: { subnet: '10.79.2.0/24' } },
+    networks: { edge: { subnet: `${TEST_NET}.1.0/24` }, core: { subnet: `${TEST_NET}.2.0/24` } },
     ...overrides,
   };
   const configFile = `${stateDir}.yaml`;
