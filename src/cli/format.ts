@@ -16,6 +16,9 @@ export function formatStatus(status: LabStatus, style: Style): string {
         ? style.yellow('degraded')
         : style.red('failed');
   lines.push(`${style.bold(`www.${status.domain}`)} (lab ${status.lab}): ${health}`, '');
+  if (status.hosts.every((host) => !host.up)) {
+    return `${lines.join('\n')}The lab is not up: run foobar up (or npm start).\n`;
+  }
   const rows = status.hosts.map((host) => {
     const addresses = Object.entries(host.addresses)
       .map(([net, address]) => `${net} ${address}`)

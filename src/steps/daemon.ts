@@ -6,6 +6,7 @@
 import path from 'node:path';
 import type { Command } from '../drivers/driver.ts';
 import { proc, type Signal } from '../commands/proc.ts';
+import { parseListeners, ss } from '../commands/ss.ts';
 import { childPids, isOurProcess, readPid } from '../probes/process.ts';
 import { sleep, waitFor } from '../lib/wait.ts';
 import type { Context } from './context.ts';
@@ -43,6 +44,8 @@ export interface Daemon {
   readonly stopSignal: Signal;
   /** Undefined when the daemon answers as it should; otherwise what is wrong. */
   readonly probe: (ctx: Context) => Promise<string | undefined>;
+  /** TCP ports it listens on: checked free before a start, so a stray process is named. */
+  readonly ports?: readonly number[];
   /** Log files, for `foobar logs`. */
   readonly logs: readonly string[];
   readonly startTimeoutMs?: number;
@@ -93,6 +96,7 @@ export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<Daemon
 
 export async function startDaemon(ctx: Context, daemon: Daemon): Promise<void> {
   await ctx.driver.remove(daemon.host, daemon.pidFile);
+  for (const port of daemon.ports ?? []) await ensurePortFree(ctx, daemon, port);
   await daemon.prepare?.(ctx);
   const pid = await ctx.driver.spawn(daemon.host, daemon.start, {
     logFile: daemon.outputLog,
@@ -100,6 +104,17 @@ export async function startDaemon(ctx: Context, daemon: Daemon): Promise<void> {
   });
   await ctx.driver.writeFile(daemon.host, daemon.pidFile, `${pid}\n`);
   await waitReady(ctx, daemon);
+}
+
+async function ensurePortFree(ctx: Context, daemon: Daemon, port: number): Promise<void> {
+  const result = await ctx.driver.exec(daemon.host, ss.listeners(port), { check: false });
+  const holders = parseListeners(result.stdout);
+  const holder = holders[0];
+  if (holder === undefined) return;
+  throw new Error(
+    `port ${port} on ${daemon.host} is taken by pid ${holder.pid} (${holder.program}), which foobar did not start as ${daemon.service}: ` +
+      `stop it (foobar exec ${daemon.host} -- kill ${holder.pid}), or run foobar down and foobar up`,
+  );
 }
 
 async function waitReady(ctx: Context, daemon: Daemon): Promise<void> {

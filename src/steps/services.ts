@@ -31,6 +31,7 @@ export function haproxyDaemon(ctx: Context, host: Host): Daemon {
     outputLog: files.log,
     reloadSignal: 'USR2',
     stopSignal: 'TERM',
+    ports: [ctx.model.ports.http, ctx.model.ports.lbStats],
     // 200 with a web server up, 503 without: either way HAProxy itself is serving.
     probe: (c) =>
       expectStatus(
@@ -58,6 +59,7 @@ export function nginxDaemon(ctx: Context, host: Host): Daemon {
     outputLog: files.errorLog,
     reloadSignal: 'HUP',
     stopSignal: 'QUIT',
+    ports: [ctx.model.ports.http],
     probe: (c) =>
       expectStatus(
         c.driver,
@@ -128,6 +130,7 @@ export function appDaemon(ctx: Context, host: Host, release: string): Daemon {
     outputLog: files.output,
     env,
     stopSignal: 'TERM',
+    ports: [ctx.model.ports.app],
     probe: (c) => expectStatus(c.driver, host.name, `http://127.0.0.1:${c.model.ports.app}/readyz`),
     logs: [files.log],
   };

@@ -2,7 +2,7 @@
  * `foobar up`: builds what is missing, restarts what is down, reloads what changed. On a healthy
  * lab every task finds its work done, so a second run is a quick no-op.
  */
-import { labNamespaces } from '../model/lab.ts';
+import { stat } from 'node:fs/promises';
 import { labPaths } from '../model/layout.ts';
 import { hostsWithRole, type Host } from '../model/model.ts';
 import { backendServers } from '../probes/haproxy.ts';
@@ -13,7 +13,7 @@ import { ensureDaemon } from './daemon.ts';
 import { ensureAdminLink, ensureHostNetwork, ensureSwitch, existingNamespaces } from './network.ts';
 import type { Phase } from './plan.ts';
 import { preflightProblems } from './preflight.ts';
-import { readLabRecord, writeLabRecord } from './record.ts';
+import { recordLab } from './record.ts';
 import { buildApp, installRelease, liveRelease, switchCurrent, verifyRelease } from './release.ts';
 import { appDaemon, haproxyDaemon, nginxDaemon } from './services.ts';
 
@@ -79,14 +79,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
               if (await ensureHostNetwork(ctx, host.name, existing)) created++;
             }
             const admin = await ensureAdminLink(ctx);
-            const previous = await readLabRecord(ctx);
-            await writeLabRecord(ctx, {
-              namespaces: [
-                ...new Set([...(previous?.namespaces ?? []), ...labNamespaces(ctx.model)]),
-              ],
-              adminLink: ctx.names.adminLink,
-              created: previous?.created ?? new Date().toISOString(),
-            });
+            await recordLab(ctx);
             if (created === 0 && !admin) return 'up to date';
             return `${created} namespaces created${admin ? `, this machine on the edge as ${ctx.model.admin.edge}` : ''}`;
           },
@@ -94,12 +87,12 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         {
           title: 'app runtime',
           run: async () => {
+            // A stamp beside the copy says which binary it is, so a second run need not run it.
             const runtime = labPaths(ctx.model).runtime;
-            const current = await ctx.driver
-              .exec(null, { argv: [runtime, '--version'] }, { check: false })
-              .catch(() => undefined);
-            if (current?.stdout.trim() === process.version) return 'up to date';
+            const want = `${process.version} ${(await stat(ctx.nodeBinary)).size}\n`;
+            if ((await ctx.driver.readFile(null, `${runtime}.stamp`)) === want) return 'up to date';
             await ctx.driver.copyFile(null, ctx.nodeBinary, runtime);
+            await ctx.driver.writeFile(null, `${runtime}.stamp`, want);
             return `Node.js ${process.version}`;
           },
         },
