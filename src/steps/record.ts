@@ -28,7 +28,7 @@ export async function readLabRecord(ctx: Context): Promise<LabRecord | undefined
 export async function recordLab(ctx: Context): Promise<void> {
   const previous = await readLabRecord(ctx);
   const namespaces = [...new Set([...(previous?.namespaces ?? []), ...labNamespaces(ctx.model)])];
-  if (previous !== undefined && namespaces.length === previous.namespaces.length) return;
+  if (namespaces.length === previous?.namespaces.length) return;
   const record: LabRecord = {
     namespaces,
     adminLink: ctx.names.adminLink,
