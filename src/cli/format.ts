@@ -53,6 +53,10 @@ export function formatStatus(status: LabStatus, style: Style): string {
       lines.push(`  ${pad(lb.name, 8)} ${view}`);
     }
   }
+  if (status.releases.drift.length > 0) {
+    lines.push('', style.yellow('Release drift:'));
+    for (const problem of status.releases.drift) lines.push(`  ${style.yellow('!')} ${problem}`);
+  }
   if (status.site.length > 0) {
     lines.push('', 'The site, from the client host:');
     for (const check of status.site)

@@ -14,6 +14,10 @@ import { findHost, hostsWithRole, type Model } from '../model/model.ts';
 import { createContext, type Context } from '../steps/context.ts';
 import { downPlan } from '../steps/down.ts';
 import { runPlan, type Phase } from '../steps/plan.ts';
+import { deploy, STRATEGIES, type Strategy } from '../steps/deploy.ts';
+import { buildApp, earlierBuild } from '../steps/release.ts';
+import { listReleases } from '../steps/releases.ts';
+import { previousRelease } from '../steps/rollback.ts';
 import { daemonsOf } from '../steps/services.ts';
 import { EXIT_CODES, labStatus } from '../steps/status.ts';
 import { upPlan } from '../steps/up.ts';
@@ -29,6 +33,11 @@ Commands:
   down [--purge]              stop everything, delete namespaces and links
                               (--purge also deletes state: releases, data, secrets)
   status [--json]             every host and service; exit 0 healthy, 1 degraded, 2 failed
+  deploy [--strategy parallel|rolling] [--from DIR]
+                              build the app (default: app/) and put it live on every web server
+  rollback [ID] [--strategy parallel|rolling]
+                              put an earlier release back (default: the previous one)
+  releases [--json]           the releases on the web servers and where each is live
   exec HOST -- CMD [ARG...]   run a command inside a host, exit code passed through
   logs HOST [SERVICE] [-n N] [-f]
                               show (or follow) a host's logs
@@ -156,6 +165,64 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       );
       return EXIT_CODES[status.health];
     }
+    case 'deploy':
+    case 'rollback': {
+      const { values, positionals } = parse(
+        own,
+        { strategy: { type: 'string', default: 'parallel' }, from: { type: 'string' } },
+        command === 'rollback' ? 1 : 0,
+      );
+      const strategy = values.strategy;
+      if (!isStrategy(strategy)) {
+        throw new UsageError(
+          `--strategy must be one of ${STRATEGIES.join(', ')}, not "${strategy}"`,
+        );
+      }
+      if (command === 'rollback' && values.from !== undefined)
+        throw new UsageError('rollback takes a release id, not --from');
+      const model = loadModel(configPath(values.config));
+      const ctx = createContext(model, labDriver(model));
+      const result = await withLock(labPaths(model).lock, `foobar ${command}`, async () =>
+        deploy(
+          ctx,
+          {
+            action: command,
+            strategy,
+            release:
+              command === 'deploy'
+                ? () =>
+                    buildApp(ctx, values.from === undefined ? undefined : path.resolve(values.from))
+                : async () => earlierBuild(ctx, positionals[0] ?? (await previousRelease(ctx))),
+          },
+          reporterFor(io.stdout),
+        ),
+      );
+      const webs = hostsWithRole(model, 'web')
+        .map((h) => h.name)
+        .join(', ');
+      io.stdout.write(
+        result.changed
+          ? `\nrelease ${result.release} is live on ${webs} (${strategy}, ${result.seconds.toFixed(1)} s)\n`
+          : `\nrelease ${result.release} is already live on ${webs}: nothing to do\n`,
+      );
+      return 0;
+    }
+    case 'releases': {
+      const { values } = parse(own, { json: { type: 'boolean' } });
+      const model = loadModel(configPath(values.config));
+      const releases = await listReleases(createContext(model, labDriver(model)));
+      if (values.json === true) {
+        io.stdout.write(`${JSON.stringify({ releases }, null, 2)}\n`);
+      } else if (releases.length === 0) {
+        io.stdout.write('no releases yet: foobar up puts the first one live\n');
+      } else {
+        for (const r of releases) {
+          const live = r.liveOn.length > 0 ? `live on ${r.liveOn.join(', ')}` : '';
+          io.stdout.write(`${r.id}  ${r.installed}  on ${r.on.join(', ')}  ${live}\n`);
+        }
+      }
+      return 0;
+    }
     case 'exec': {
       const { values, positionals } = parse(own, {}, 1);
       const model = loadModel(configPath(values.config));
@@ -226,6 +293,10 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     default:
       throw new UsageError(`unknown command "${command}" (try foobar --help)`);
   }
+}
+
+function isStrategy(value: string): value is Strategy {
+  return (STRATEGIES as readonly string[]).includes(value);
 }
 
 function requireHost(model: Model, name: string) {

@@ -151,6 +151,15 @@ export class RecordingDriver implements Driver {
     return Promise.resolve();
   }
 
+  appendFile(target: Target, file: string, text: string): Promise<void> {
+    this.files.set(
+      file,
+      Buffer.concat([this.files.get(file) ?? Buffer.alloc(0), Buffer.from(text)]),
+    );
+    this.#record(target, `append ${file} (${Buffer.byteLength(text)} bytes)`);
+    return Promise.resolve();
+  }
+
   readFile(_target: Target, file: string): Promise<string | undefined> {
     const stored = this.files.get(file)?.toString('utf8');
     return Promise.resolve(stored ?? (this.#simulate ? this.#simulatedFile(file) : undefined));

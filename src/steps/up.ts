@@ -14,8 +14,17 @@ import { ensureAdminLink, ensureHostNetwork, ensureSwitch, existingNamespaces } 
 import type { Phase } from './plan.ts';
 import { preflightProblems } from './preflight.ts';
 import { recordLab } from './record.ts';
-import { buildApp, installRelease, liveRelease, switchCurrent, verifyRelease } from './release.ts';
+import { appendAudit } from './audit.ts';
+import {
+  buildApp,
+  earlierBuild,
+  installRelease,
+  liveRelease,
+  switchCurrent,
+  verifyRelease,
+} from './release.ts';
 import { appDaemon, haproxyDaemon, nginxDaemon } from './services.ts';
+import { liveSlot } from './slots.ts';
 
 export interface UpOptions {
   /** The app to build when a web server has no release yet (default: this repository's app/). */
@@ -33,6 +42,7 @@ function describe(outcomes: Record<string, string>): string {
 export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
   let existing = new Set<string>();
   let built: Promise<BuiltRelease> | undefined;
+  let audited: Promise<void> | undefined;
   const release = (): Promise<BuiltRelease> =>
     (built ??= buildApp(ctx, options.appDir, options.buildsDir));
 
@@ -41,14 +51,26 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
     run: async () => {
       const outcomes: Record<string, string> = {};
       let id = await liveRelease(ctx, host.name);
-      if (id === undefined || (await verifyRelease(ctx, host.name, id)).length > 0) {
+      if (id === undefined) {
+        // A web server without a release gets the app of this checkout: the first release.
         const first = await release();
         outcomes.release = `${first.id} ${await installRelease(ctx, host.name, first)}`;
         await switchCurrent(ctx, host.name, first.id);
         id = first.id;
+        audited ??= appendAudit(ctx, {
+          action: 'first release',
+          release: first.id,
+          outcome: 'succeeded',
+          seconds: 0,
+        });
+        await audited;
+      } else if ((await verifyRelease(ctx, host.name, id)).length > 0) {
+        // Its files differ from the manifest: put the release back as it was built.
+        outcomes.release = `${id} repaired (${await installRelease(ctx, host.name, await earlierBuild(ctx, id))})`;
       }
-      outcomes.app = await ensureDaemon(ctx, appDaemon(ctx, host, id));
-      outcomes.nginx = await ensureDaemon(ctx, nginxDaemon(ctx, host));
+      const slot = await liveSlot(ctx, host.name);
+      outcomes.app = await ensureDaemon(ctx, appDaemon(ctx, host, slot, id));
+      outcomes.nginx = await ensureDaemon(ctx, nginxDaemon(ctx, host, slot));
       return describe(outcomes);
     },
   });
