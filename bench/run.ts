@@ -10,7 +10,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { hostsWithRole } from '../src/model/model.ts';
-import { liveRelease } from '../src/steps/release.ts';
+import { sleep } from '../src/lib/wait.ts';
+import { deploy, STRATEGIES, type Strategy } from '../src/steps/deploy.ts';
+import { buildApp, liveRelease } from '../src/steps/release.ts';
+import { appVariant } from '../test/support/apps.ts';
 import { createTestLab, type TestLab } from '../test/support/lab.ts';
 import { parseWrk, wrk, type WrkOptions, type WrkResult } from './wrk.ts';
 
@@ -58,10 +61,29 @@ function table(rows: readonly Measured[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
+/** A deploy's wall time, and what users saw while it ran (a load that outlasts it). */
+async function deployUnderLoad(lab: TestLab, url: string, strategy: Strategy) {
+  const load = lab.load(url, 8, 8);
+  await sleep(1000);
+  const result = await deploy(lab.ctx, {
+    action: 'deploy',
+    strategy,
+    release: () => buildApp(lab.ctx, appVariant(`bench-${strategy}`)),
+  });
+  const seen = await load;
+  return {
+    strategy,
+    servers: hostsWithRole(lab.model, 'web').length,
+    seconds: result.seconds,
+    requests: seen.requests,
+    failed: seen.failed,
+    errors: seen.errors,
+  };
+}
+
 async function main(): Promise<void> {
-  process.env.FOOBAR_TEST_LAB ??= 'fbb';
-  process.env.FOOBAR_TEST_NET ??= '10.80';
-  const lab = createTestLab();
+  // A lab of its own, beside a running lab and a running npm test.
+  const lab = createTestLab({}, { name: 'fbb', net: '10.80' });
   const web = 'web-01';
   const lb = hostsWithRole(lab.model, 'lb')[0]?.addresses.edge ?? '';
   await lab.down();
@@ -115,7 +137,20 @@ async function main(): Promise<void> {
       return { ...c, ...result, ratio: result.requestsPerSecond / base.requestsPerSecond };
     });
     process.stdout.write(`\n${table(rows)}\n`);
-    const report = { when: new Date().toISOString(), wrk: OPTIONS, cases: rows };
+    const deploys = [];
+    for (const strategy of STRATEGIES) {
+      process.stdout.write(`bench: ${strategy} deploy under load\n`);
+      deploys.push(await deployUnderLoad(lab, `http://${lb}/`, strategy));
+    }
+    process.stdout.write(
+      `\n${deploys
+        .map(
+          (d) =>
+            `deploy (${d.strategy}) to ${d.servers} web servers: ${d.seconds.toFixed(2)} s, ${d.failed} failed of ${d.requests} requests during it`,
+        )
+        .join('\n')}\n`,
+    );
+    const report = { when: new Date().toISOString(), wrk: OPTIONS, cases: rows, deploys };
     const dir = path.join(import.meta.dirname, 'results');
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `bench-${report.when.replaceAll(':', '-')}.json`);

@@ -41,13 +41,25 @@ export interface TestLab {
   down(purge?: boolean): Promise<void>;
 }
 
-export function createTestLab(overrides: Record<string, unknown> = {}): TestLab {
+export interface LabIdentity {
+  readonly name: string;
+  /** The first two octets of the lab's subnets: "10.79" gives 10.79.1.0/24 and 10.79.2.0/24. */
+  readonly net: string;
+}
+
+export function createTestLab(
+  overrides: Record<string, unknown> = {},
+  identity: LabIdentity = { name: TEST_LAB_NAME, net: TEST_NET },
+): TestLab {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'foobar-test-'));
   // The app's user and Nginx's workers must get through it.
   chmodSync(stateDir, 0o755);
   const config = {
-    lab: { name: TEST_LAB_NAME, stateDir },
-    networks: { edge: { subnet: `${TEST_NET}.1.0/24` }, core: { subnet: `${TEST_NET}.2.0/24` } },
+    lab: { name: identity.name, stateDir },
+    networks: {
+      edge: { subnet: `${identity.net}.1.0/24` },
+      core: { subnet: `${identity.net}.2.0/24` },
+    },
     ...overrides,
   };
   const configFile = `${stateDir}.yaml`;
