@@ -3,6 +3,8 @@ import type { Command } from '../drivers/driver.ts';
 
 export const files = {
   chown: (owner: string, file: string): Command => ({ argv: ['chown', owner, file] }),
+  /** A directory and everything below it. */
+  chownTree: (owner: string, dir: string): Command => ({ argv: ['chown', '-R', owner, dir] }),
   /** Prints "<sha256>  <path>" per file. */
   sha256: (paths: readonly string[]): Command => ({ argv: ['sha256sum', '--', ...paths] }),
   /** The directories right below `dir`: "<name> <mtime in seconds>" per line. */

@@ -1,0 +1,344 @@
+/**
+ * The alert rules against synthetic series, with promtool's own rule tests: for each scenario,
+ * exactly the listed alerts fire, and no other (so a healthy lab pages nobody).
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { stringify } from 'yaml';
+import { promtool } from '../../commands/monitoring.ts';
+import { buildModel } from '../../model/build.ts';
+import { assertGolden } from '../golden.ts';
+import { runChecker } from '../testing.ts';
+import { alertGroups, renderPrometheusRules } from './rules.ts';
+
+const model = buildModel(undefined);
+const m = model.monitoring;
+/** Samples are one scrape interval apart; scenarios are judged after this many seconds. */
+const STEP = m.scrapeIntervalSeconds;
+const AT = 60;
+const samples = Math.ceil(AT / STEP) + 1;
+
+/** A series that holds `value` the whole time. */
+const steady = (value: number): string => `${value}x${samples}`;
+/** A counter growing by `perSecond`. */
+const counter = (perSecond: number): string => `0+${perSecond * STEP}x${samples}`;
+/** `before` until `at` seconds, then `after`. */
+const changes = (before: number, at: number, after: number): string => {
+  const n = Math.round(at / STEP);
+  return `${before}x${n - 1} ${after}x${samples - n}`;
+};
+
+type Labels = Record<string, string>;
+
+interface Scenario {
+  readonly title: string;
+  readonly series: Readonly<Record<string, string>>;
+  /** The alerts firing at `at` (default AT): their labels, alertname and severity included. */
+  readonly firing: readonly Labels[];
+  readonly at?: number;
+}
+
+const healthyWeb = (host: string): Record<string, string> => ({
+  [`up{job="app",host="${host}"}`]: steady(1),
+  [`up{job="nginx",host="${host}"}`]: steady(1),
+  [`up{job="node",host="${host}"}`]: steady(1),
+  [`nginx_up{job="nginx",host="${host}"}`]: steady(1),
+  [`foobar_http_requests_total{job="app",host="${host}",method="GET",route="/",status="200"}`]:
+    counter(50),
+  [`foobar_http_request_duration_seconds_bucket{job="app",host="${host}",le="0.01"}`]: counter(49),
+  [`foobar_http_request_duration_seconds_bucket{job="app",host="${host}",le="0.1"}`]: counter(50),
+  [`foobar_http_request_duration_seconds_bucket{job="app",host="${host}",le="1"}`]: counter(50),
+  [`foobar_http_request_duration_seconds_bucket{job="app",host="${host}",le="2.5"}`]: counter(50),
+  [`foobar_http_request_duration_seconds_bucket{job="app",host="${host}",le="+Inf"}`]: counter(50),
+});
+
+const healthyLb = (host: string): Record<string, string> => ({
+  [`up{job="haproxy",host="${host}"}`]: steady(1),
+  [`up{job="node",host="${host}"}`]: steady(1),
+  [`haproxy_backend_active_servers{job="haproxy",host="${host}",proxy="web"}`]: steady(2),
+  [`haproxy_server_status{job="haproxy",host="${host}",proxy="web",server="web-01",state="DOWN"}`]:
+    steady(0),
+  [`haproxy_frontend_http_responses_total{job="haproxy",host="${host}",proxy="www",code="2xx"}`]:
+    counter(100),
+  [`haproxy_frontend_http_responses_total{job="haproxy",host="${host}",proxy="www",code="5xx"}`]:
+    steady(0),
+});
+
+const healthyDb = (host: string, primary: boolean): Record<string, string> => ({
+  [`up{job="mysqld",host="${host}"}`]: steady(1),
+  [`up{job="node",host="${host}"}`]: steady(1),
+  [`mysql_up{job="mysqld",host="${host}"}`]: steady(1),
+  [`mysql_global_variables_read_only{job="mysqld",host="${host}"}`]: steady(primary ? 0 : 1),
+  ...(primary
+    ? {
+        [`mysql_global_variables_rpl_semi_sync_master_enabled{job="mysqld",host="${host}"}`]:
+          steady(1),
+        [`mysql_global_status_rpl_semi_sync_master_status{job="mysqld",host="${host}"}`]: steady(1),
+      }
+    : {
+        [`mysql_slave_status_slave_io_running{job="mysqld",host="${host}"}`]: steady(1),
+        [`mysql_slave_status_slave_sql_running{job="mysqld",host="${host}"}`]: steady(1),
+        [`mysql_slave_status_seconds_behind_master{job="mysqld",host="${host}"}`]: steady(0),
+      }),
+});
+
+const healthyLab = {
+  ...healthyWeb('web-01'),
+  ...healthyWeb('web-02'),
+  ...healthyLb('lb-01'),
+  ...healthyDb('db-01', true),
+  ...healthyDb('db-02', false),
+  'up{job="prometheus",host="mon"}': steady(1),
+  'up{job="alertmanager",host="mon"}': steady(1),
+  'node_filesystem_avail_bytes{job="node",host="mon",mountpoint="/",fstype="ext4"}': steady(60e9),
+  'node_filesystem_size_bytes{job="node",host="mon",mountpoint="/",fstype="ext4"}': steady(100e9),
+  'node_filesystem_readonly{job="node",host="mon",mountpoint="/",fstype="ext4"}': steady(0),
+  'probe_ssl_earliest_cert_expiry{job="tls",host="lb-01"}': steady(90 * 86400),
+};
+
+/** The lab with some series replaced. */
+const labWith = (changed: Record<string, string>): Record<string, string> => ({
+  ...healthyLab,
+  ...changed,
+});
+
+const critical = (alertname: string, labels: Labels): Labels => ({
+  alertname,
+  severity: 'critical',
+  ...labels,
+});
+const warning = (alertname: string, labels: Labels): Labels => ({
+  alertname,
+  severity: 'warning',
+  ...labels,
+});
+
+const killedAt = 20;
+const SCENARIOS: readonly Scenario[] = [
+  { title: 'a healthy lab pages nobody', series: healthyLab, firing: [] },
+  {
+    title: 'web-01’s app killed: AppDown, and the load balancer sees web-01 down',
+    series: labWith({
+      'up{job="app",host="web-01"}': changes(1, killedAt, 0),
+      'haproxy_server_status{job="haproxy",host="lb-01",proxy="web",server="web-01",state="DOWN"}':
+        changes(0, killedAt + STEP, 1),
+    }),
+    firing: [
+      critical('AppDown', { job: 'app', host: 'web-01' }),
+      warning('LbBackendDown', {
+        job: 'haproxy',
+        host: 'web-01',
+        lb: 'lb-01',
+        proxy: 'web',
+        server: 'web-01',
+        state: 'DOWN',
+      }),
+    ],
+  },
+  {
+    title: 'AppDown is only pending until it lasted alertAfterSeconds',
+    series: labWith({ 'up{job="app",host="web-01"}': changes(1, killedAt, 0) }),
+    at: killedAt + m.alertAfterSeconds - STEP,
+    firing: [],
+  },
+  {
+    title: 'AppDown fires once it lasted alertAfterSeconds',
+    series: labWith({ 'up{job="app",host="web-01"}': changes(1, killedAt, 0) }),
+    at: killedAt + m.alertAfterSeconds,
+    firing: [critical('AppDown', { job: 'app', host: 'web-01' })],
+  },
+  {
+    title: 'a host whose every target is down: HostDown, its exporter and its database',
+    series: labWith({
+      'up{job="mysqld",host="db-02"}': changes(1, killedAt, 0),
+      'up{job="node",host="db-02"}': changes(1, killedAt, 0),
+    }),
+    firing: [
+      critical('HostDown', { host: 'db-02' }),
+      warning('ExporterDown', { job: 'node', host: 'db-02' }),
+      warning('ExporterDown', { job: 'mysqld', host: 'db-02' }),
+    ],
+  },
+  {
+    title: 'Nginx and HAProxy down, Alertmanager down',
+    series: labWith({
+      'nginx_up{job="nginx",host="web-02"}': steady(0),
+      'up{job="haproxy",host="lb-01"}': steady(0),
+      'up{job="alertmanager",host="mon"}': steady(0),
+    }),
+    firing: [
+      critical('NginxDown', { job: 'nginx', host: 'web-02' }),
+      critical('HaproxyDown', { job: 'haproxy', host: 'lb-01' }),
+      warning('AlertmanagerDown', { job: 'alertmanager', host: 'mon' }),
+    ],
+  },
+  {
+    title: 'no healthy web server behind a load balancer',
+    series: labWith({
+      'haproxy_backend_active_servers{job="haproxy",host="lb-01",proxy="web"}': steady(0),
+    }),
+    firing: [critical('LbNoHealthyBackend', { job: 'haproxy', host: 'lb-01', proxy: 'web' })],
+  },
+  {
+    title: '5xx errors through a load balancer and from an app',
+    series: labWith({
+      'haproxy_frontend_http_responses_total{job="haproxy",host="lb-01",proxy="www",code="5xx"}':
+        counter(100),
+      'foobar_http_requests_total{job="app",host="web-02",method="GET",route="/",status="500"}':
+        counter(10),
+    }),
+    firing: [
+      critical('SiteErrorRatioHigh', { host: 'lb-01' }),
+      warning('AppErrorRatioHigh', { host: 'web-02' }),
+    ],
+  },
+  {
+    title: 'a slow app: most requests take over a second',
+    series: labWith({
+      'foobar_http_request_duration_seconds_bucket{job="app",host="web-02",le="0.01"}': counter(10),
+      'foobar_http_request_duration_seconds_bucket{job="app",host="web-02",le="0.1"}': counter(10),
+      'foobar_http_request_duration_seconds_bucket{job="app",host="web-02",le="1"}': counter(10),
+    }),
+    firing: [warning('LatencyP99High', { host: 'web-02' })],
+  },
+  {
+    title: 'replication stopped on one replica, lagging on another',
+    series: labWith({
+      ...healthyDb('db-03', false),
+      'mysql_slave_status_slave_sql_running{job="mysqld",host="db-02"}': steady(0),
+      'mysql_slave_status_seconds_behind_master{job="mysqld",host="db-03"}': steady(
+        m.replicationLagSeconds + 10,
+      ),
+    }),
+    firing: [
+      critical('ReplicationStopped', { job: 'mysqld', host: 'db-02' }),
+      warning('ReplicationLagging', { job: 'mysqld', host: 'db-03' }),
+    ],
+  },
+  {
+    title: 'MariaDB down on a replica while its exporter runs',
+    series: labWith({ 'mysql_up{job="mysqld",host="db-02"}': steady(0) }),
+    firing: [critical('MariadbDown', { job: 'mysqld', host: 'db-02' })],
+  },
+  {
+    title: 'semi-sync fell back to asynchronous replication',
+    series: labWith({
+      'mysql_global_status_rpl_semi_sync_master_status{job="mysqld",host="db-01"}': steady(0),
+    }),
+    firing: [critical('SemiSyncFellBackToAsync', { job: 'mysqld', host: 'db-01' })],
+  },
+  {
+    title: 'the primary went read-only',
+    series: labWith({ 'mysql_global_variables_read_only{job="mysqld",host="db-01"}': steady(1) }),
+    firing: [critical('PrimaryNotWritable', {})],
+  },
+  {
+    title: 'two writable servers',
+    series: labWith({ 'mysql_global_variables_read_only{job="mysqld",host="db-02"}': steady(0) }),
+    firing: [critical('MultiplePrimaries', {})],
+  },
+  {
+    title: 'a disk almost full, another filling up fast',
+    series: labWith({
+      'node_filesystem_avail_bytes{job="node",host="mon",mountpoint="/",fstype="ext4"}': steady(
+        m.diskFreeRatio * 0.5 * 100e9,
+      ),
+      'node_filesystem_avail_bytes{job="node",host="db-01",mountpoint="/",fstype="ext4"}': `30e9-100e6x${samples}`,
+      'node_filesystem_size_bytes{job="node",host="db-01",mountpoint="/",fstype="ext4"}':
+        steady(100e9),
+      'node_filesystem_readonly{job="node",host="db-01",mountpoint="/",fstype="ext4"}': steady(0),
+    }),
+    firing: [
+      critical('DiskAlmostFull', { job: 'node', host: 'mon', mountpoint: '/', fstype: 'ext4' }),
+      warning('DiskFillingUp', { job: 'node', host: 'db-01', mountpoint: '/', fstype: 'ext4' }),
+    ],
+  },
+  {
+    title: 'certificates expiring in under 20 days, and in under 3',
+    series: labWith({
+      'probe_ssl_earliest_cert_expiry{job="tls",host="lb-01"}': steady(
+        (m.certificateWarningDays - 1) * 86400,
+      ),
+      'probe_ssl_earliest_cert_expiry{job="tls",host="lb-02"}': steady(
+        (m.certificateCriticalDays - 1) * 86400,
+      ),
+    }),
+    firing: [
+      warning('CertificateExpiresSoon', { job: 'tls', host: 'lb-01' }),
+      warning('CertificateExpiresSoon', { job: 'tls', host: 'lb-02' }),
+      critical('CertificateExpiresVerySoon', { job: 'tls', host: 'lb-02' }),
+    ],
+  },
+];
+
+function labelText(labels: Labels): string {
+  return Object.entries(labels)
+    .map(([key, value]) => `${key}=${JSON.stringify(value)}`)
+    .join(', ');
+}
+
+describe('alert rules', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'foobar-rules-'));
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('matches the golden file for the default lab', () => {
+    assertGolden(
+      path.join(import.meta.dirname, '__golden__', 'prometheus-rules.yml'),
+      renderPrometheusRules(model),
+    );
+  });
+
+  it('is accepted by promtool check rules, lint included', async () => {
+    const file = path.join(dir, 'rules.yml');
+    writeFileSync(file, renderPrometheusRules(model));
+    const result = await runChecker(promtool.checkRules(file));
+    assert.equal(result.exitCode, 0, result.stderr + result.stdout);
+  });
+
+  it('has a scenario that fires every alert', () => {
+    const fired = new Set(SCENARIOS.flatMap((s) => s.firing.map((labels) => labels.alertname)));
+    const all = alertGroups(model).flatMap((group) => group.rules.map((rule) => rule.alert));
+    assert.deepEqual(
+      all.filter((name) => !fired.has(name)),
+      [],
+    );
+  });
+
+  for (const scenario of SCENARIOS) {
+    it(scenario.title, async () => {
+      writeFileSync(path.join(dir, 'rules.yml'), renderPrometheusRules(model));
+      const tests = {
+        rule_files: ['rules.yml'],
+        evaluation_interval: `${m.evaluationIntervalSeconds}s`,
+        tests: [
+          {
+            interval: `${STEP}s`,
+            input_series: Object.entries(scenario.series).map(([series, values]) => ({
+              series,
+              values,
+            })),
+            promql_expr_test: [
+              {
+                expr: 'ALERTS{alertstate="firing"}',
+                eval_time: `${scenario.at ?? AT}s`,
+                exp_samples: scenario.firing.map((labels) => ({
+                  labels: `ALERTS{${labelText({ ...labels, alertstate: 'firing' })}}`,
+                  value: 1,
+                })),
+              },
+            ],
+          },
+        ],
+      };
+      const file = path.join(dir, `${scenario.title.replace(/\W+/g, '-')}.yml`);
+      writeFileSync(file, stringify(tests));
+      const result = await runChecker(promtool.testRules(file));
+      assert.equal(result.exitCode, 0, result.stdout + result.stderr);
+    });
+  }
+});
