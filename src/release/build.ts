@@ -23,40 +23,53 @@ export const DEFAULT_APP_DIR = path.join(REPO_DIR, 'app');
 const REQUIRE_SHIM =
   "import { createRequire as __foobarCreateRequire } from 'node:module';\nconst require = __foobarCreateRequire(import.meta.url);";
 
-export async function buildRelease(appDir: string, buildsDir: string): Promise<BuiltRelease> {
-  const entry = path.join(appDir, 'src', 'server.ts');
-  try {
-    await fs.access(entry);
-  } catch {
-    throw new Error(`${appDir} is not an app: ${entry} is missing`);
-  }
+export interface BundleOptions {
+  readonly entry: string;
+  readonly outfile: string;
+  /** node: an ES module for our Node.js runtime; browser: one script for today's browsers. */
+  readonly platform: 'node' | 'browser';
+}
+
+/** Bundles an entry point and what it imports into one file, byte for byte the same each time. */
+export async function bundle(options: BundleOptions): Promise<void> {
+  const node = options.platform === 'node';
+  await build({
+    entryPoints: [options.entry],
+    outfile: options.outfile,
+    bundle: true,
+    platform: options.platform,
+    format: node ? 'esm' : 'iife',
+    target: node ? 'node24' : 'es2022',
+    minify: !node,
+    legalComments: 'none',
+    ...(node ? { banner: { js: REQUIRE_SHIM } } : {}),
+    logLevel: 'silent',
+    // Paths in the bundle's comments are relative to the repository, so a clone elsewhere
+    // builds the same bytes; an app from elsewhere (--from) takes its dependencies from ours.
+    absWorkingDir: REPO_DIR,
+    nodePaths: [path.join(REPO_DIR, 'node_modules')],
+  });
+}
+
+/**
+ * Builds into a staging directory with `fill`, then names the result after the hash of its
+ * files (its id) and writes the manifest beside them. A build that exists already is kept.
+ */
+export async function stageBuild(
+  buildsDir: string,
+  fill: (staging: string) => Promise<void>,
+): Promise<BuiltRelease> {
   await fs.mkdir(buildsDir, { recursive: true });
   const staging = await fs.mkdtemp(path.join(buildsDir, '.staging-'));
   try {
-    await build({
-      entryPoints: [entry],
-      outfile: path.join(staging, 'server.mjs'),
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      minify: false,
-      legalComments: 'none',
-      banner: { js: REQUIRE_SHIM },
-      logLevel: 'silent',
-      // Paths in the bundle's comments are relative to the repository, so a clone elsewhere
-      // builds the same bytes; an app from elsewhere (--from) takes its dependencies from ours.
-      absWorkingDir: REPO_DIR,
-      nodePaths: [path.join(REPO_DIR, 'node_modules')],
-    });
-    await fs.cp(path.join(appDir, 'static'), path.join(staging, 'static'), { recursive: true });
+    await fill(staging);
     const files = await checksumTree(staging);
     const manifest: Manifest = { id: releaseId(files), files };
     await fs.writeFile(path.join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
     const dir = path.join(buildsDir, manifest.id);
     try {
       await fs.rename(staging, dir);
-      // mkdtemp made it 0700; the web servers' Nginx workers must read it.
+      // mkdtemp made it 0700; the hosts' unprivileged daemons must read it.
       await fs.chmod(dir, 0o755);
       return { id: manifest.id, dir, manifest, fresh: true };
     } catch (error) {
@@ -67,4 +80,17 @@ export async function buildRelease(appDir: string, buildsDir: string): Promise<B
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }
+}
+
+export async function buildRelease(appDir: string, buildsDir: string): Promise<BuiltRelease> {
+  const entry = path.join(appDir, 'src', 'server.ts');
+  try {
+    await fs.access(entry);
+  } catch {
+    throw new Error(`${appDir} is not an app: ${entry} is missing`);
+  }
+  return stageBuild(buildsDir, async (staging) => {
+    await bundle({ entry, outfile: path.join(staging, 'server.mjs'), platform: 'node' });
+    await fs.cp(path.join(appDir, 'static'), path.join(staging, 'static'), { recursive: true });
+  });
 }
