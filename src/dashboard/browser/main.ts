@@ -181,7 +181,10 @@ class ChartView {
         })),
       ],
       axes: [
-        {},
+        {
+          values: (_u: uPlot, splits: number[]) =>
+            splits.map((t) => new Date(t * 1000).toLocaleTimeString([], { hour12: false })),
+        },
         { size: 60, values: (_u: uPlot, values: number[]) => values.map((v) => format(unit, v)) },
       ],
       scales: {
