@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   iproute2 procps psmisc util-linux coreutils curl socat openssl ca-certificates
   haproxy nginx
-  wrk
+  prometheus prometheus-alertmanager prometheus-node-exporter prometheus-nginx-exporter
+  # Tests: load from the client host; the dashboard in a headless browser (never downloaded).
+  wrk chromium
 )
 
 say() { printf 'bootstrap: %s\n' "$*"; }

@@ -56,6 +56,13 @@ export interface Daemon {
 
 export type DaemonOutcome = 'running' | 'started' | 'reloaded' | 'restarted';
 
+/** "nginx reloaded, app started", or "up to date" when everything was already running. */
+export function describeOutcomes(outcomes: Readonly<Record<string, string>>): string {
+  const changed = Object.entries(outcomes).filter(([, outcome]) => outcome !== 'running');
+  if (changed.length === 0) return 'up to date';
+  return changed.map(([name, outcome]) => `${name} ${outcome}`).join(', ');
+}
+
 export async function runningPid(ctx: Context, daemon: Daemon): Promise<number | undefined> {
   const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
   if (pid === undefined) return undefined;

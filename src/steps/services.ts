@@ -14,6 +14,7 @@ import { haproxyFiles, renderHaproxyConfig } from '../render/haproxy/index.ts';
 import { NGINX_HEALTH_PATH, nginxFiles, renderNginxConfig } from '../render/nginx/index.ts';
 import type { Context } from './context.ts';
 import type { Daemon } from './daemon.ts';
+import { exporterDaemons, monitorDaemons } from './monitoring.ts';
 import { liveRelease } from './release.ts';
 import { liveSlot, otherSlot, slotPort, type Slot } from './slots.ts';
 
@@ -181,5 +182,6 @@ export async function daemonsOf(ctx: Context, host: Host, withStandby = false): 
     const web = await webDaemons(ctx, host);
     daemons.push(web.nginx, web.app, ...(withStandby ? [web.standby] : []));
   }
+  daemons.push(...(await monitorDaemons(ctx, host)), ...exporterDaemons(ctx, host));
   return daemons;
 }

@@ -9,7 +9,7 @@ import { backendServers } from '../probes/haproxy.ts';
 import { waitFor } from '../lib/wait.ts';
 import type { BuiltRelease } from '../release/build.ts';
 import type { Context } from './context.ts';
-import { ensureDaemon } from './daemon.ts';
+import { describeOutcomes, ensureDaemon } from './daemon.ts';
 import { ensureAdminLink, ensureHostNetwork, ensureSwitch, existingNamespaces } from './network.ts';
 import type { Phase } from './plan.ts';
 import { preflightProblems } from './preflight.ts';
@@ -25,18 +25,13 @@ import {
 } from './release.ts';
 import { appDaemon, haproxyDaemon, nginxDaemon } from './services.ts';
 import { liveSlot } from './slots.ts';
+import { monitoringPhases } from './monitoring.ts';
 
 export interface UpOptions {
   /** The app to build when a web server has no release yet (default: this repository's app/). */
   readonly appDir?: string;
   /** Where to build it (default: the lab's builds directory); --dry-run builds elsewhere. */
   readonly buildsDir?: string;
-}
-
-function describe(outcomes: Record<string, string>): string {
-  const changed = Object.entries(outcomes).filter(([, outcome]) => outcome !== 'running');
-  if (changed.length === 0) return 'up to date';
-  return changed.map(([name, outcome]) => `${name} ${outcome}`).join(', ');
 }
 
 export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
@@ -71,7 +66,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
       const slot = await liveSlot(ctx, host.name);
       outcomes.app = await ensureDaemon(ctx, appDaemon(ctx, host, slot, id));
       outcomes.nginx = await ensureDaemon(ctx, nginxDaemon(ctx, host, slot));
-      return describe(outcomes);
+      return describeOutcomes(outcomes);
     },
   });
 
@@ -125,7 +120,8 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
       title: 'Load balancers',
       tasks: hostsWithRole(ctx.model, 'lb').map((host) => ({
         title: host.name,
-        run: async () => describe({ haproxy: await ensureDaemon(ctx, haproxyDaemon(ctx, host)) }),
+        run: async () =>
+          describeOutcomes({ haproxy: await ensureDaemon(ctx, haproxyDaemon(ctx, host)) }),
       })),
     },
     {
@@ -147,5 +143,8 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         },
       })),
     },
+    ...monitoringPhases(ctx, {
+      ...(options.buildsDir === undefined ? {} : { buildsDir: options.buildsDir }),
+    }),
   ];
 }
