@@ -11,6 +11,7 @@ import { labNames } from '../model/lab.ts';
 import { labPaths } from '../model/layout.ts';
 import { configPath, loadModel } from '../model/load.ts';
 import { findHost, hostsWithRole, type Model } from '../model/model.ts';
+import { dashboardUrl } from '../model/monitoring.ts';
 import { createContext, type Context } from '../steps/context.ts';
 import { downPlan } from '../steps/down.ts';
 import { runPlan, type Phase } from '../steps/plan.ts';
@@ -32,7 +33,8 @@ Commands:
   up [--dry-run]              build the lab and start everything (idempotent)
   down [--purge]              stop everything, delete namespaces and links
                               (--purge also deletes state: releases, data, secrets)
-  status [--json]             every host and service; exit 0 healthy, 1 degraded, 2 failed
+  status [--json]             every host and service, the monitoring's targets and alerts;
+                              exit 0 healthy, 1 degraded, 2 failed
   deploy [--strategy parallel|rolling] [--from DIR]
                               build the app (default: app/) and put it live on every web server
   rollback [ID] [--strategy parallel|rolling]
@@ -100,9 +102,13 @@ async function runWithProgress(
 
 function siteSummary(model: Model): string {
   const lbs = hostsWithRole(model, 'lb').map((lb) => `http://${lb.addresses.edge ?? ''}/`);
+  const dashboard = dashboardUrl(model);
   return [
     `www.${model.domain} is up. From this machine: ${lbs.join(' or ')}`,
     `  curl -H 'Host: www.${model.domain}' ${lbs[0] ?? ''}api/whoami`,
+    ...(dashboard === undefined
+      ? []
+      : [`  monitoring dashboard (this machine only): ${dashboard}`]),
     '  foobar status    foobar down',
   ].join('\n');
 }

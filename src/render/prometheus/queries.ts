@@ -13,9 +13,15 @@ export function errorRatio(
   return `(${errors} or ${all} * 0) / ${all}`;
 }
 
+/**
+ * The app's requests from users: not the load balancers' health checks nor Prometheus' scrapes,
+ * which would otherwise make an idle site look busy and dilute its error ratio.
+ */
+const USER_TRAFFIC = 'route!~"/readyz|/healthz|/metrics"';
+
 /** The app's 5xx ratio per web server. */
 export function appErrorRatio(window: string): string {
-  return errorRatio('foobar_http_requests_total', '', 'status=~"5.."', 'host', window);
+  return errorRatio('foobar_http_requests_total', USER_TRAFFIC, 'status=~"5.."', 'host', window);
 }
 
 /** The 5xx ratio users get through each load balancer. */
@@ -29,12 +35,12 @@ export function siteErrorRatio(window: string): string {
   );
 }
 
-/** Requests per second the app answers, per web server. */
+/** Requests per second the app answers users, per web server. */
 export function appRequestRate(window: string): string {
-  return `sum by (host) (rate(foobar_http_requests_total[${window}]))`;
+  return `sum by (host) (rate(foobar_http_requests_total{${USER_TRAFFIC}}[${window}]))`;
 }
 
 /** A quantile (0.99 for p99) of the app's response time, per web server. */
 export function appLatency(quantile: number, window: string): string {
-  return `histogram_quantile(${quantile}, sum by (host, le) (rate(foobar_http_request_duration_seconds_bucket[${window}])))`;
+  return `histogram_quantile(${quantile}, sum by (host, le) (rate(foobar_http_request_duration_seconds_bucket{${USER_TRAFFIC}}[${window}])))`;
 }

@@ -196,6 +196,14 @@ const SCENARIOS: readonly Scenario[] = [
     ],
   },
   {
+    title: 'a draining app answering its health checks with 503 pages nobody',
+    series: labWith({
+      'foobar_http_requests_total{job="app",host="web-02",method="GET",route="/readyz",status="503"}':
+        counter(20),
+    }),
+    firing: [],
+  },
+  {
     title: 'a slow app: most requests take over a second',
     series: labWith({
       'foobar_http_request_duration_seconds_bucket{job="app",host="web-02",le="0.01"}': counter(10),
