@@ -8,7 +8,7 @@ import type { Command } from '../drivers/driver.ts';
 import { proc, type Signal } from '../commands/proc.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { parseListeners, ss } from '../commands/ss.ts';
-import { childPids, isOurProcess, readPid } from '../probes/process.ts';
+import { childPids, isOurProcess, processState, readPid } from '../probes/process.ts';
 import { sleep, waitFor } from '../lib/wait.ts';
 import type { Context } from './context.ts';
 
@@ -128,13 +128,25 @@ async function ensurePortFree(ctx: Context, daemon: Daemon, port: number): Promi
   );
 }
 
+/**
+ * Whether the process we just started is gone. Not `runningPid`: while a process execs (ip netns
+ * exec → setpriv → the daemon) its /proc/PID/cmdline reads empty for a moment, so its marker
+ * would be missing although it runs; the process state says whether it exited.
+ */
+async function exited(ctx: Context, daemon: Daemon): Promise<boolean> {
+  const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
+  if (pid === undefined) return true;
+  const state = await processState(ctx.driver, daemon.host, pid);
+  return state === undefined || state === 'Z' || state === 'X';
+}
+
 async function waitReady(ctx: Context, daemon: Daemon, logOffset?: number): Promise<void> {
   const what = `${daemon.host}: ${daemon.service}`;
   try {
     await waitFor(
       what,
       async () => {
-        if ((await runningPid(ctx, daemon)) === undefined) {
+        if (await exited(ctx, daemon)) {
           throw new Error(
             `${what} exited while starting${await startupOutput(ctx, daemon, logOffset)}`,
           );
