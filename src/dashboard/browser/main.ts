@@ -252,7 +252,16 @@ async function chartData(
       });
     }),
   );
-  return { xs, series: results.flat().sort((a, b) => a.label.localeCompare(b.label)) };
+  const series = results.flat().sort((a, b) => a.label.localeCompare(b.label));
+  // A young lab has data at the right end only: leave out the empty start, down to a minute.
+  const first = Math.min(
+    ...series.map((s) => s.values.findIndex((v) => v !== null)).filter((i) => i >= 0),
+  );
+  const from = Math.max(0, Math.min(first, xs.length - Math.ceil(60 / step)));
+  return {
+    xs: xs.slice(from),
+    series: series.map((s) => ({ label: s.label, values: s.values.slice(from) })),
+  };
 }
 
 function renderAlerts(alerts: readonly PromAlert[]): void {

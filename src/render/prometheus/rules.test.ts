@@ -16,32 +16,54 @@ import { alertGroups, renderPrometheusRules } from './rules.ts';
 
 const model = buildModel(undefined);
 const m = model.monitoring;
-/** Samples are one scrape interval apart; scenarios are judged after this many seconds. */
+/** Samples are one scrape interval apart; scenarios are judged after AT seconds. */
 const STEP = m.scrapeIntervalSeconds;
 const AT = 60;
-const samples = Math.ceil(AT / STEP) + 1;
+
+/** How a scenario samples its series: every `step` seconds, `samples` of them. */
+interface Grid {
+  readonly step: number;
+  readonly samples: number;
+}
+/** A series' values in promtool's notation, for a grid. */
+type Values = (grid: Grid) => string;
 
 /** A series that holds `value` the whole time. */
-const steady = (value: number): string => `${value}x${samples}`;
+const steady =
+  (value: number): Values =>
+  ({ samples }) =>
+    `${value}x${samples}`;
 /** A counter growing by `perSecond`. */
-const counter = (perSecond: number): string => `0+${perSecond * STEP}x${samples}`;
+const counter =
+  (perSecond: number): Values =>
+  ({ step, samples }) =>
+    `0+${perSecond * step}x${samples}`;
+/** A gauge starting at `start`, changing by `perSecond`. */
+const trend =
+  (start: number, perSecond: number): Values =>
+  ({ step, samples }) =>
+    `${start}${perSecond < 0 ? '-' : '+'}${Math.abs(perSecond * step)}x${samples}`;
 /** `before` until `at` seconds, then `after`. */
-const changes = (before: number, at: number, after: number): string => {
-  const n = Math.round(at / STEP);
-  return `${before}x${n - 1} ${after}x${samples - n}`;
-};
+const changes =
+  (before: number, at: number, after: number): Values =>
+  ({ step, samples }) => {
+    const n = Math.round(at / step);
+    return `${before}x${n - 1} ${after}x${samples - n}`;
+  };
 
 type Labels = Record<string, string>;
 
 interface Scenario {
   readonly title: string;
-  readonly series: Readonly<Record<string, string>>;
+  readonly series: Readonly<Record<string, Values>>;
   /** The alerts firing at `at` (default AT): their labels, alertname and severity included. */
   readonly firing: readonly Labels[];
   readonly at?: number;
+  /** Seconds between samples (default: the scrape interval), for slow problems. */
+  readonly step?: number;
 }
 
-const healthyWeb = (host: string): Record<string, string> => ({
+const healthyWeb = (host: string): Record<string, Values> => ({
   [`up{job="app",host="${host}"}`]: steady(1),
   [`up{job="nginx",host="${host}"}`]: steady(1),
   [`up{job="node",host="${host}"}`]: steady(1),
@@ -55,7 +77,7 @@ const healthyWeb = (host: string): Record<string, string> => ({
   [`foobar_http_request_duration_seconds_bucket{job="app",host="${host}",le="+Inf"}`]: counter(50),
 });
 
-const healthyLb = (host: string): Record<string, string> => ({
+const healthyLb = (host: string): Record<string, Values> => ({
   [`up{job="haproxy",host="${host}"}`]: steady(1),
   [`up{job="node",host="${host}"}`]: steady(1),
   [`haproxy_backend_active_servers{job="haproxy",host="${host}",proxy="web"}`]: steady(2),
@@ -67,7 +89,7 @@ const healthyLb = (host: string): Record<string, string> => ({
     steady(0),
 });
 
-const healthyDb = (host: string, primary: boolean): Record<string, string> => ({
+const healthyDb = (host: string, primary: boolean): Record<string, Values> => ({
   [`up{job="mysqld",host="${host}"}`]: steady(1),
   [`up{job="node",host="${host}"}`]: steady(1),
   [`mysql_up{job="mysqld",host="${host}"}`]: steady(1),
@@ -100,7 +122,7 @@ const healthyLab = {
 };
 
 /** The lab with some series replaced. */
-const labWith = (changed: Record<string, string>): Record<string, string> => ({
+const labWith = (changed: Record<string, Values>): Record<string, Values> => ({
   ...healthyLab,
   ...changed,
 });
@@ -249,20 +271,46 @@ const SCENARIOS: readonly Scenario[] = [
     firing: [critical('MultiplePrimaries', {})],
   },
   {
-    title: 'a disk almost full, another filling up fast',
+    title: 'a disk almost full',
     series: labWith({
       'node_filesystem_avail_bytes{job="node",host="mon",mountpoint="/",fstype="ext4"}': steady(
         m.diskFreeRatio * 0.5 * 100e9,
       ),
-      'node_filesystem_avail_bytes{job="node",host="db-01",mountpoint="/",fstype="ext4"}': `30e9-100e6x${samples}`,
+    }),
+    firing: [
+      critical('DiskAlmostFull', { job: 'node', host: 'mon', mountpoint: '/', fstype: 'ext4' }),
+    ],
+  },
+  {
+    title: 'a disk filling up steadily for an hour, full within a day',
+    step: 60,
+    at: 2 * 3600,
+    series: labWith({
+      'node_filesystem_avail_bytes{job="node",host="db-01",mountpoint="/",fstype="ext4"}': trend(
+        30e9,
+        -1e6,
+      ),
       'node_filesystem_size_bytes{job="node",host="db-01",mountpoint="/",fstype="ext4"}':
         steady(100e9),
       'node_filesystem_readonly{job="node",host="db-01",mountpoint="/",fstype="ext4"}': steady(0),
     }),
     firing: [
-      critical('DiskAlmostFull', { job: 'node', host: 'mon', mountpoint: '/', fstype: 'ext4' }),
       warning('DiskFillingUp', { job: 'node', host: 'db-01', mountpoint: '/', fstype: 'ext4' }),
     ],
+  },
+  {
+    // Seen on this machine: a young lab, then someone's build writes 2 GB at once.
+    title: 'a burst of writes on a young lab warns nobody',
+    step: 60,
+    at: 2 * 3600,
+    series: labWith({
+      'node_filesystem_avail_bytes{job="node",host="db-01",mountpoint="/",fstype="ext4"}': () =>
+        `30e9x4 28e9x${2 * 60 - 3}`,
+      'node_filesystem_size_bytes{job="node",host="db-01",mountpoint="/",fstype="ext4"}':
+        steady(100e9),
+      'node_filesystem_readonly{job="node",host="db-01",mountpoint="/",fstype="ext4"}': steady(0),
+    }),
+    firing: [],
   },
   {
     title: 'certificates expiring in under 20 days, and in under 3',
@@ -319,21 +367,23 @@ describe('alert rules', () => {
 
   for (const scenario of SCENARIOS) {
     it(scenario.title, async () => {
+      const step = scenario.step ?? STEP;
+      const at = scenario.at ?? AT;
       writeFileSync(path.join(dir, 'rules.yml'), renderPrometheusRules(model));
       const tests = {
         rule_files: ['rules.yml'],
-        evaluation_interval: `${m.evaluationIntervalSeconds}s`,
+        evaluation_interval: `${Math.max(step, m.evaluationIntervalSeconds)}s`,
         tests: [
           {
-            interval: `${STEP}s`,
+            interval: `${step}s`,
             input_series: Object.entries(scenario.series).map(([series, values]) => ({
               series,
-              values,
+              values: values({ step, samples: Math.ceil(at / step) + 1 }),
             })),
             promql_expr_test: [
               {
                 expr: 'ALERTS{alertstate="firing"}',
-                eval_time: `${scenario.at ?? AT}s`,
+                eval_time: `${at}s`,
                 exp_samples: scenario.firing.map((labels) => ({
                   labels: `ALERTS{${labelText({ ...labels, alertstate: 'firing' })}}`,
                   value: 1,

@@ -68,12 +68,14 @@ export function alertGroups(model: Model): RuleGroup[] {
           description: `Less than ${percent(m.diskFreeRatio)} free ({{ $value | humanizePercentage }}).`,
         },
         {
+          // A slow problem: judged over six hours and only after it held for one, so a burst of
+          // writes (or a lab a few minutes old) does not look like a disk filling up.
           alert: 'DiskFillingUp',
-          expr: `predict_linear(node_filesystem_avail_bytes{${NOT_DISKS}}[1h], 24 * 3600) < 0 and node_filesystem_avail_bytes{${NOT_DISKS}} / node_filesystem_size_bytes{${NOT_DISKS}} < 0.4 and node_filesystem_readonly == 0`,
-          forSeconds: Math.max(m.alertAfterSeconds, 10 * m.evaluationIntervalSeconds),
+          expr: `predict_linear(node_filesystem_avail_bytes{${NOT_DISKS}}[6h], 24 * 3600) < 0 and node_filesystem_avail_bytes{${NOT_DISKS}} / node_filesystem_size_bytes{${NOT_DISKS}} < 0.4 and node_filesystem_readonly == 0`,
+          forSeconds: Math.max(m.alertAfterSeconds, 3600),
           severity: 'warning',
           summary: '{{ $labels.mountpoint }} on {{ $labels.host }} fills up within a day',
-          description: 'At the rate of the last hour it is full in less than 24 hours.',
+          description: 'At the rate of the last hours it is full in less than 24 hours.',
         },
       ],
     },
