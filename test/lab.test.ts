@@ -10,6 +10,7 @@ import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
 import { cliSuite } from './suites/cli.ts';
 import { deploySuite } from './suites/deploys.ts';
+import { monitoringSuite } from './suites/monitoring.ts';
 
 const lab = createTestLab();
 
@@ -24,6 +25,7 @@ after(async () => {
 });
 
 cliSuite(lab);
+monitoringSuite(lab);
 siteSuite(lab);
 failureSuite(lab);
 deploySuite(lab);
