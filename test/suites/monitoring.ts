@@ -4,7 +4,6 @@
  * alert log within the lab's deadline when a web server's app dies, and `up` healing it.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { hostPaths } from '../../src/model/layout.ts';
@@ -30,6 +29,8 @@ import { fetchOn } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
 
 const SCREENSHOT = path.resolve(import.meta.dirname, '../../out/dashboard.png');
+/** What the page looked like when a browser test failed. */
+const FAILURE_SCREENSHOT = path.resolve(import.meta.dirname, '../../out/dashboard-failure.png');
 
 interface Notification {
   readonly status: string;
@@ -163,9 +164,11 @@ export function monitoringSuite(lab: TestLab): void {
           (await page.textContent('#summary')) ?? '',
           /^(\d+)\/\1 targets up · 0 alerts firing$/,
         );
-        mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
         await page.screenshot({ path: SCREENSHOT, fullPage: true });
         assert.deepEqual(browser.foreign, []);
+      } catch (error) {
+        await browser.page.screenshot({ path: FAILURE_SCREENSHOT, fullPage: true });
+        throw error;
       } finally {
         await browser.close();
       }

@@ -124,9 +124,9 @@ class HostView {
       item.title = state === 'green' ? 'up' : state === 'red' ? 'down' : 'no data';
       states.push(state);
     }
-    for (const alert of alerts) {
-      const critical = alert.labels.severity === 'critical';
-      states.push(alert.state === 'firing' ? (critical ? 'red' : 'amber') : 'amber');
+    // Pending alerts are listed, not coloured: some wait an hour before they fire.
+    for (const alert of alerts.filter((a) => a.state === 'firing')) {
+      states.push(alert.labels.severity === 'critical' ? 'red' : 'amber');
     }
     this.root.dataset.state = worst(states);
     this.#note.textContent = alerts
