@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Command } from '../drivers/driver.ts';
 import { proc, type Signal } from '../commands/proc.ts';
-import { childPids, isOurProcess, readPid } from '../probes/process.ts';
+import { childPids, isOurProcess, processState, readPid } from '../probes/process.ts';
 import { sleep, waitFor } from '../lib/wait.ts';
 import type { Context } from './context.ts';
 
@@ -109,7 +109,14 @@ async function waitReady(ctx: Context, daemon: Daemon): Promise<void> {
       what,
       async () => {
         if ((await runningPid(ctx, daemon)) === undefined) {
-          throw new Error(`${what} exited while starting${await logTail(ctx, daemon)}`);
+          // Right after the spawn, /proc/PID/cmdline reads empty until the exec is done:
+          // only a process that is gone (or a zombie) has exited.
+          const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
+          const state =
+            pid === undefined ? undefined : await processState(ctx.driver, daemon.host, pid);
+          if (state === undefined || state === 'Z' || state === 'X')
+            throw new Error(`${what} exited while starting${await logTail(ctx, daemon)}`);
+          return 'starting';
         }
         return daemon.probe(ctx);
       },
