@@ -12,6 +12,7 @@ import { labPaths } from '../model/layout.ts';
 import { configPath, loadModel } from '../model/load.ts';
 import { findHost, hostsWithRole, type Model } from '../model/model.ts';
 import { createContext, type Context } from '../steps/context.ts';
+import { simulatedDatabases } from '../steps/db/simulate.ts';
 import { downPlan } from '../steps/down.ts';
 import { runPlan, type Phase } from '../steps/plan.ts';
 import { daemonsOf } from '../steps/services.ts';
@@ -118,7 +119,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       const { values } = parse(own, { 'dry-run': { type: 'boolean' } });
       const model = loadModel(configPath(values.config));
       if (values['dry-run'] === true) {
-        const driver = new RecordingDriver(undefined, { simulate: true });
+        const driver = new RecordingDriver(simulatedDatabases(model), { simulate: true });
         const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-dry-run-'));
         try {
           await runPlan(upPlan(createContext(model, driver), { buildsDir: scratch }));
