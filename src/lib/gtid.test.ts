@@ -1,6 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatGtidList, hasReached, isAhead, missingFrom, parseGtidList } from './gtid.ts';
+import {
+  formatGtidList,
+  hasReached,
+  isAhead,
+  missingFrom,
+  parseGtidList,
+  stateAtPosition,
+} from './gtid.ts';
 
 const g = parseGtidList;
 
@@ -28,5 +35,15 @@ describe('GTID lists', () => {
     assert.deepEqual(formatGtidList(missingFrom(g('0-31-100'), g('0-31-99,0-32-101'))), '0-31-100');
     assert.deepEqual(missingFrom(g('0-31-99'), g('0-31-99,0-32-101')), []);
     assert.deepEqual(formatGtidList(missingFrom(g('0-33-4'), g('0-31-99'))), '0-33-4');
+  });
+
+  it('rebuild the history a copy holds from its position and the source’s later state', () => {
+    // db-02 wrote up to 0-32-40, then db-01 took over; the copy was taken at 0-31-90 and db-01
+    // had reached 0-31-95 when its state was read.
+    assert.equal(
+      formatGtidList(stateAtPosition(g('0-31-95,0-32-40'), g('0-31-90'))),
+      '0-32-40,0-31-90',
+    );
+    assert.deepEqual(stateAtPosition(g('0-31-95'), g('')), []);
   });
 });

@@ -55,3 +55,18 @@ export function missingFrom(state: readonly Gtid[], reference: readonly Gtid[]):
     return known === undefined || known.seq < g.seq;
   });
 }
+
+/**
+ * The binlog state of a copy taken at `position`, from the source's state read a little later:
+ * the position itself, and each other server's last GTID that comes before it. A copy's own
+ * binary log starts empty, so this is the history it must claim to be compared with others.
+ */
+export function stateAtPosition(sourceState: readonly Gtid[], position: readonly Gtid[]): Gtid[] {
+  const earlier = sourceState.filter((g) =>
+    position.some((p) => p.domain === g.domain && p.server !== g.server && g.seq < p.seq),
+  );
+  // In sequence order within a domain: the server takes the last one as the domain's position.
+  return [...earlier, ...position].sort(
+    (a, b) => a.domain - b.domain || (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0),
+  );
+}

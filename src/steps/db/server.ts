@@ -9,8 +9,8 @@ import { files as fileCommands } from '../../commands/files.ts';
 import { mariadb } from '../../commands/mariadb.ts';
 import { DB_USERS, dbSecretName } from '../../model/database.ts';
 import { hostPaths } from '../../model/layout.ts';
-import { parseGtidList } from '../../lib/gtid.ts';
-import { pingServer, runSql, sqlString } from '../../probes/mariadb.ts';
+import { formatGtidList, parseGtidList, stateAtPosition } from '../../lib/gtid.ts';
+import { pingServer, runSql, serverState, sqlString } from '../../probes/mariadb.ts';
 import {
   mariadbFiles,
   renderAdminClientConfig,
@@ -26,7 +26,7 @@ const MYSQL_OWNER = 'mysql:mysql';
 export interface DataOrigin {
   readonly how: 'installed' | 'copied';
   readonly at: string;
-  /** For a copy: the server it was taken from and the GTID position it holds. */
+  /** For a copy: the server it was taken from and the GTID history (binlog state) it holds. */
   readonly from?: string;
   readonly gtid?: string;
   /** For a copy: the server was told its GTID position (done once, after its first start). */
@@ -116,10 +116,11 @@ export async function copyDataDir(ctx: Context, host: string, source: string): P
   };
   // In the lab every host's files are on this machine; over SSH this becomes a stream (mbstream).
   await run(source, mariadb.backup(sourceFiles.backupClient, staging));
+  const sourceState = (await serverState(ctx, source)).gtidBinlogState;
   await run(host, mariadb.prepare(staging));
   const info = await ctx.driver.readFile(host, path.join(staging, 'xtrabackup_binlog_info'));
-  const gtid = info?.trim().split('\t')[2] ?? '';
-  parseGtidList(gtid);
+  const position = parseGtidList(info?.trim().split('\t')[2] ?? '');
+  const gtid = formatGtidList(stateAtPosition(parseGtidList(sourceState), position));
   await ctx.driver.remove(host, files.datadir);
   await ctx.driver.exec(host, fileCommands.move(staging, files.datadir));
   await ctx.driver.exec(host, fileCommands.chownTree(MYSQL_OWNER, files.datadir));
@@ -140,11 +141,11 @@ export async function copyDataDir(ctx: Context, host: string, source: string): P
 export async function positionCopiedData(ctx: Context, host: string): Promise<boolean> {
   const origin = await readOrigin(ctx, host);
   if (origin?.how !== 'copied' || origin.positioned === true) return false;
-  const gtid = sqlString(origin.gtid ?? '');
+  const history = sqlString(origin.gtid ?? '');
   await runSql(
     ctx,
     host,
-    `STOP SLAVE;\nRESET SLAVE ALL;\nRESET MASTER;\nSET GLOBAL gtid_binlog_state = ${gtid};\nSET GLOBAL gtid_slave_pos = ${gtid};\n`,
+    `STOP SLAVE;\nRESET SLAVE ALL;\nRESET MASTER;\nSET GLOBAL gtid_binlog_state = ${history};\nSET GLOBAL gtid_slave_pos = @@gtid_binlog_pos;\n`,
   );
   await writeOrigin(ctx, host, { ...origin, positioned: true });
   return true;
