@@ -39,14 +39,7 @@ export async function readDbState(ctx: Context): Promise<DbState> {
   if (text === undefined) {
     return { primary: ctx.model.database.initialPrimary, fenced: [], epoch: 1, history: [] };
   }
-  const state = JSON.parse(text) as DbState;
-  if (findHost(ctx.model, state.primary)?.roles.includes('db') !== true) {
-    throw new Error(
-      `${stateFile(ctx)} says ${state.primary} is the primary, but it is not a db host of this config: ` +
-        'put it back in foobar.yaml, or `foobar db promote` another db host first',
-    );
-  }
-  return state;
+  return JSON.parse(text) as DbState;
 }
 
 export async function writeDbState(ctx: Context, state: DbState): Promise<void> {
@@ -65,7 +58,12 @@ export function replicasOf(ctx: Context, state: DbState): Host[] {
 
 export function primaryHost(ctx: Context, state: DbState): Host {
   const host = findHost(ctx.model, state.primary);
-  if (host === undefined) throw new Error(`the primary ${state.primary} is not in this config`);
+  if (host?.roles.includes('db') !== true) {
+    throw new Error(
+      `${stateFile(ctx)} says ${state.primary} is the primary, but it is not a db host of this config: ` +
+        'put it back in foobar.yaml, or `foobar db promote` another db host first',
+    );
+  }
   return host;
 }
 

@@ -7,10 +7,10 @@ import path from 'node:path';
 import { files as fileCommands } from '../../commands/files.ts';
 import { DB_USERS, dbSecretName } from '../../model/database.ts';
 import { APP_USER, hostPaths } from '../../model/layout.ts';
-import { addressOf, findHost, hostsWithRole, type Host } from '../../model/model.ts';
+import { addressOf, hostsWithRole, type Host } from '../../model/model.ts';
 import type { Context } from '../context.ts';
 import { writeFiles } from '../daemon.ts';
-import { replicasOf, type DbState } from './state.ts';
+import { primaryHost, replicasOf, type DbState } from './state.ts';
 
 export interface AppDbServer {
   readonly name: string;
@@ -38,8 +38,7 @@ export function appTopology(ctx: Context, state: DbState): AppDbTopology {
     host: addressOf(host, 'core'),
     port: ctx.model.ports.mysql,
   });
-  const primary = findHost(ctx.model, state.primary);
-  if (primary === undefined) throw new Error(`the primary ${state.primary} is not in this config`);
+  const primary = primaryHost(ctx, state);
   return {
     epoch: state.epoch,
     schema: ctx.model.database.schema,
