@@ -12,13 +12,14 @@ const offlineStore: Store = {
   close: () => Promise.resolve(),
 };
 
-function testApp() {
+function testApp(writeGraceMs = 0) {
   return buildApp({
     server: 'web-09',
     release: 'abc123def456',
     trustProxy: ['127.0.0.1'],
     keepAliveTimeoutMs: 5000,
     store: offlineStore,
+    writeGraceMs,
   });
 }
 
@@ -78,6 +79,13 @@ describe('app', () => {
     state.draining = true;
     assert.deepEqual((await app.inject({ url: '/readyz' })).json(), { status: 'draining' });
     assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+  });
+
+  it('stays ready through a short pause of writes', async () => {
+    const { app } = testApp(60_000);
+    const readyz = await app.inject({ url: '/readyz' });
+    assert.equal(readyz.statusCode, 200);
+    assert.deepEqual(readyz.json(), { status: 'ready', warning: 'no database here' });
   });
 
   it('refuses bad messages with a 4xx before it asks the database', async () => {

@@ -16,6 +16,8 @@ export interface AppOptions {
   readonly trustProxy: readonly string[];
   readonly keepAliveTimeoutMs: number;
   readonly store: Store;
+  /** How long the app may be unable to write before /readyz fails (default WRITE_GRACE_MS). */
+  readonly writeGraceMs?: number;
   readonly logger?: FastifyBaseLogger;
 }
 
@@ -26,6 +28,13 @@ export interface AppState {
 
 /** Request bodies are small JSON documents; anything larger is refused with 413. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
+
+/**
+ * /readyz fails once the app has been unable to write for this long: a switchover pauses writes
+ * for a fraction of a second (they wait and go through), and taking every web server out of the
+ * load balancers for that would turn a pause into errors.
+ */
+export const WRITE_GRACE_MS = 1000;
 
 function badRequest(message: string): Error & { statusCode: number } {
   return Object.assign(new Error(message), { statusCode: 400 });
@@ -138,12 +147,18 @@ export function buildApp(options: AppOptions): { app: FastifyInstance; state: Ap
 
   app.get('/healthz', () => ({ status: 'alive' }));
 
+  let unwritableSince: number | undefined;
   app.get('/readyz', async (_request, reply) => {
     if (state.draining) return reply.code(503).send({ status: 'draining' });
     const problem = await store.writeProblem();
-    if (problem !== undefined)
-      return reply.code(503).send({ status: 'cannot write', detail: problem });
-    return { status: 'ready' };
+    if (problem === undefined) {
+      unwritableSince = undefined;
+      return { status: 'ready' };
+    }
+    unwritableSince ??= Date.now();
+    if (Date.now() - unwritableSince < (options.writeGraceMs ?? WRITE_GRACE_MS))
+      return { status: 'ready', warning: problem };
+    return reply.code(503).send({ status: 'cannot write', detail: problem });
   });
 
   app.get('/metrics', async (_request, reply) => {

@@ -223,7 +223,7 @@ export function createStore(options: StoreOptions): Store {
         const retry = async (why: string): Promise<void> => {
           if (Date.now() >= deadline)
             throw new DbUnavailable(`the primary (${entry.server.name}) takes no writes: ${why}`);
-          await sleep(Math.min(250, 25 * 2 ** attempt));
+          await sleep(Math.min(100, 25 * 2 ** attempt));
         };
         let conn: PoolConnection;
         try {
