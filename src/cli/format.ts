@@ -1,22 +1,26 @@
 /** `foobar status` as a table a person reads at a glance. */
 import type { ChangeReport } from '../steps/db/changes.ts';
 import type { DbStatus } from '../steps/db/status.ts';
-import type { LabStatus } from '../steps/status.ts';
+import type { Health, LabStatus } from '../steps/status.ts';
 import type { Style } from './progress.ts';
+
+function healthWord(health: Health, style: Style): string {
+  if (health === 'healthy') return style.green('healthy');
+  return health === 'degraded' ? style.yellow('degraded') : style.red('failed');
+}
+
+function marker(style: Style): (ok: boolean) => string {
+  return (ok) => (ok ? style.green('●') : style.red('●'));
+}
 
 function pad(text: string, width: number): string {
   return text.padEnd(width);
 }
 
 export function formatStatus(status: LabStatus, style: Style): string {
-  const mark = (ok: boolean): string => (ok ? style.green('●') : style.red('●'));
+  const mark = marker(style);
   const lines: string[] = [];
-  const health =
-    status.health === 'healthy'
-      ? style.green('healthy')
-      : status.health === 'degraded'
-        ? style.yellow('degraded')
-        : style.red('failed');
+  const health = healthWord(status.health, style);
   lines.push(`${style.bold(`www.${status.domain}`)} (lab ${status.lab}): ${health}`, '');
   const rows = status.hosts.map((host) => {
     const addresses = Object.entries(host.addresses)
@@ -62,13 +66,8 @@ export function formatStatus(status: LabStatus, style: Style): string {
 
 /** `foobar db status` as a table. */
 export function formatDbStatus(status: DbStatus, style: Style): string {
-  const mark = (ok: boolean): string => (ok ? style.green('●') : style.red('●'));
-  const health =
-    status.health === 'healthy'
-      ? style.green('healthy')
-      : status.health === 'degraded'
-        ? style.yellow('degraded')
-        : style.red('failed');
+  const mark = marker(style);
+  const health = healthWord(status.health, style);
   const lines = [`${style.bold('Databases')}: ${health}`, ''];
   const semi = status.semiSync
     ? style.green(

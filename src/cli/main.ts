@@ -21,7 +21,7 @@ import { daemonsOf } from '../steps/services.ts';
 import { EXIT_CODES, labStatus } from '../steps/status.ts';
 import { upPlan } from '../steps/up.ts';
 import { formatChange, formatDbStatus, formatStatus } from './format.ts';
-import { reporterFor, styleFor } from './progress.ts';
+import { reporterFor, styleFor, type Style } from './progress.ts';
 
 export const USAGE = `foobar — builds, runs and operates www.foobar.com
 
@@ -158,11 +158,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       const { values } = parse(own, { json: { type: 'boolean' } });
       const model = loadModel(configPath(values.config));
       const status = await labStatus(createContext(model, labDriver(model)));
-      io.stdout.write(
-        values.json === true
-          ? `${JSON.stringify(status, null, 2)}\n`
-          : formatStatus(status, styleFor(io.stdout)),
-      );
+      report(io, values.json, status, formatStatus);
       return EXIT_CODES[status.health];
     }
     case 'exec': {
@@ -253,12 +249,8 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
   ): Promise<number> => {
     const model = loadModel(configPath(values.config));
     const ctx = createContext(model, labDriver(model));
-    const report = await withLock(labPaths(model).lock, `foobar db ${what}`, () => work(ctx));
-    io.stdout.write(
-      values.json === true
-        ? `${JSON.stringify(report, null, 2)}\n`
-        : formatChange(report, styleFor(io.stdout)),
-    );
+    const done = await withLock(labPaths(model).lock, `foobar db ${what}`, () => work(ctx));
+    report(io, values.json, done, formatChange);
     return 0;
   };
   switch (sub) {
@@ -266,11 +258,7 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
       const { values } = parse(rest, { json: { type: 'boolean' } });
       const model = loadModel(configPath(values.config));
       const status = await dbStatus(createContext(model, labDriver(model)));
-      io.stdout.write(
-        values.json === true
-          ? `${JSON.stringify(status, null, 2)}\n`
-          : formatDbStatus(status, styleFor(io.stdout)),
-      );
+      report(io, values.json, status, formatDbStatus);
       return EXIT_CODES[status.health];
     }
     case 'switchover': {
@@ -306,6 +294,18 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
         sub === undefined ? DB_USAGE : `unknown db command "${sub}": ${DB_USAGE}`,
       );
   }
+}
+
+/** A result as JSON for scripts, or formatted for a person. */
+function report<T>(
+  io: Io,
+  json: boolean | undefined,
+  value: T,
+  format: (value: T, style: Style) => string,
+): void {
+  io.stdout.write(
+    json === true ? `${JSON.stringify(value, null, 2)}\n` : format(value, styleFor(io.stdout)),
+  );
 }
 
 function requireHost(model: Model, name: string) {

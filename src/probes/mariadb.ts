@@ -132,12 +132,13 @@ export interface ReplicaStatus {
   readonly lastSqlError: string;
 }
 
-/** Undefined when the server replicates from nothing. */
+/** Undefined when the server replicates from nothing. `before`: statements to run first, in the same call. */
 export async function replicaStatus(
   ctx: Context,
   host: string,
+  before = '',
 ): Promise<ReplicaStatus | undefined> {
-  const row = (await runSql(ctx, host, 'SHOW SLAVE STATUS;')).at(-1)?.[0];
+  const row = (await runSql(ctx, host, `${before}\nSHOW SLAVE STATUS;`)).at(-1)?.[0];
   if (row === undefined) return undefined;
   const lag = row.Seconds_Behind_Master ?? null;
   return {

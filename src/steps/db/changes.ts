@@ -21,6 +21,7 @@ import {
   requireDbHost,
   roleOf,
   writeDbState,
+  type DbEvent,
   type DbState,
 } from './state.ts';
 import { pushTopologyToApps } from './topology.ts';
@@ -84,8 +85,7 @@ interface Received {
 
 /** A replica stops fetching from the (dead) primary and applies everything it received. */
 async function drainReplica(ctx: Context, host: Host): Promise<Received> {
-  await runSql(ctx, host.name, 'STOP SLAVE IO_THREAD;');
-  const status = await replicaStatus(ctx, host.name);
+  const status = await replicaStatus(ctx, host.name, 'STOP SLAVE IO_THREAD;');
   const gtid =
     status?.gtidIoPos !== undefined && status.gtidIoPos !== ''
       ? status.gtidIoPos
@@ -99,15 +99,56 @@ async function drainReplica(ctx: Context, host: Host): Promise<Received> {
   return { host, gtid };
 }
 
+/** Replicates from no one, semi-sync on if replicas are attached (else every commit would wait), writable. */
 async function becomePrimary(ctx: Context, host: string, withReplicas: boolean): Promise<void> {
-  await runSql(ctx, host, 'STOP SLAVE;\nRESET SLAVE ALL;');
-  if (withReplicas) await ensureSemiSync(ctx, host);
-  await runSql(ctx, host, 'SET GLOBAL read_only = OFF;');
+  await runSql(
+    ctx,
+    host,
+    `STOP SLAVE;
+RESET SLAVE ALL;
+SET GLOBAL rpl_semi_sync_master_enabled = ${withReplicas ? 'ON' : 'OFF'};
+SET GLOBAL read_only = OFF;`,
+  );
 }
 
-async function commit(ctx: Context, state: DbState): Promise<void> {
-  await writeDbState(ctx, state);
-  await pushTopologyToApps(ctx, state);
+function event(action: DbEvent['action'], host: string, gtid: string, from?: string): DbEvent {
+  return {
+    at: new Date().toISOString(),
+    action,
+    host,
+    gtid,
+    ...(from === undefined ? {} : { from }),
+  };
+}
+
+/** The state once `host` has taken over from `from`: a promoted-over primary is fenced. */
+function withNewPrimary(
+  state: DbState,
+  action: 'promote' | 'switchover',
+  host: string,
+  from: string,
+  gtid: string,
+): DbState {
+  return {
+    primary: host,
+    fenced: action === 'promote' ? [...new Set([...state.fenced, from])] : state.fenced,
+    epoch: state.epoch + 1,
+    history: [...state.history, event(action, host, gtid, from)],
+  };
+}
+
+/** Writes the new state, tells every app, and reports. */
+async function finish(
+  ctx: Context,
+  t: Timeline,
+  next: DbState,
+  report: Omit<ChangeReport, 'steps' | 'totalMs'>,
+): Promise<ChangeReport> {
+  await t.step('apps told', async () => {
+    await writeDbState(ctx, next);
+    await pushTopologyToApps(ctx, next);
+  });
+  return { ...report, steps: t.steps, totalMs: t.elapsed() };
 }
 
 /**
@@ -132,9 +173,13 @@ export async function promoteReplica(
       `${candidate.name} is fenced (a former primary): \`foobar db rejoin ${candidate.name}\` first`,
     );
   }
-  if (!(await answers(ctx, candidate.name)))
+  const [candidateAnswers, oldAnswers] = await Promise.all([
+    answers(ctx, candidate.name),
+    answers(ctx, old.name),
+  ]);
+  if (!candidateAnswers)
     throw new ChangeRefused(`${candidate.name} does not answer: promote another replica`);
-  if (options.force !== true && (await answers(ctx, old.name))) {
+  if (options.force !== true && oldAnswers) {
     throw new ChangeRefused(
       `${old.name}, the primary, still answers: promote is for a primary that is gone. ` +
         `For a planned change without losing a write: foobar db switchover --to ${candidate.name}. ` +
@@ -143,14 +188,13 @@ export async function promoteReplica(
   }
   const notes: string[] = [];
   notes.push(await t.step(`fence ${old.name}`, () => fence(ctx, old, state)));
-  const reachable: Host[] = [];
-  for (const replica of replicasOf(ctx, state)) {
-    if (await answers(ctx, replica.name)) reachable.push(replica);
-    else
-      notes.push(
-        `${replica.name} does not answer: left as it is (foobar db rejoin ${replica.name} later)`,
-      );
-  }
+  const replicas = replicasOf(ctx, state);
+  const alive = await Promise.all(replicas.map((r) => answers(ctx, r.name)));
+  const reachable = replicas.filter((_, i) => alive[i] === true);
+  for (const replica of replicas.filter((_, i) => alive[i] !== true))
+    notes.push(
+      `${replica.name} does not answer: left as it is (foobar db rejoin ${replica.name} later)`,
+    );
   const received = await t.step('replicas apply all they received', () =>
     Promise.all(reachable.map((r) => drainReplica(ctx, r))),
   );
@@ -176,37 +220,18 @@ export async function promoteReplica(
   }
   const others = reachable.filter((r) => r.name !== candidate.name);
   await t.step(`${candidate.name} becomes the primary`, async () => {
-    await runSql(ctx, candidate.name, 'STOP SLAVE;\nRESET SLAVE ALL;');
     await Promise.all(others.map((r) => replicateFrom(ctx, r.name, candidate)));
     await becomePrimary(ctx, candidate.name, others.length > 0);
   });
   const gtid = (await serverState(ctx, candidate.name)).gtidBinlogPos;
-  const next: DbState = {
-    primary: candidate.name,
-    fenced: [...new Set([...state.fenced, old.name])],
-    epoch: state.epoch + 1,
-    history: [
-      ...state.history,
-      {
-        at: new Date().toISOString(),
-        action: 'promote',
-        host: candidate.name,
-        from: old.name,
-        gtid,
-      },
-    ],
-  };
-  await t.step('apps told', () => commit(ctx, next));
-  return {
+  return finish(ctx, t, withNewPrimary(state, 'promote', candidate.name, old.name, gtid), {
     action: 'promote',
     primary: candidate.name,
     previous: old.name,
     host: candidate.name,
-    steps: t.steps,
-    totalMs: t.elapsed(),
     gtid,
     notes,
-  };
+  });
 }
 
 /** How far behind a replica may be for a switchover to start: writes pause while it catches up. */
@@ -271,33 +296,15 @@ export async function switchover(ctx: Context, targetName?: string): Promise<Cha
     ]);
     await becomePrimary(ctx, chosen.name, true);
   });
-  const next: DbState = {
-    ...state,
-    primary: chosen.name,
-    epoch: state.epoch + 1,
-    history: [
-      ...state.history,
-      {
-        at: new Date().toISOString(),
-        action: 'switchover',
-        host: chosen.name,
-        from: old.name,
-        gtid,
-      },
-    ],
-  };
-  await t.step('apps told', () => commit(ctx, next));
-  return {
+  return finish(ctx, t, withNewPrimary(state, 'switchover', chosen.name, old.name, gtid), {
     action: 'switchover',
     primary: chosen.name,
     previous: old.name,
     host: chosen.name,
-    steps: t.steps,
-    totalMs: t.elapsed(),
-    writePauseMs: Math.round(performance.now() - pauseStarted),
     gtid,
     notes: [],
-  };
+    writePauseMs: Math.round(performance.now() - pauseStarted),
+  });
 }
 
 /**
@@ -364,23 +371,17 @@ export async function rejoin(
   await t.step(`semi-sync on ${primary.name}`, () => ensureSemiSync(ctx, primary.name));
   const next: DbState = {
     ...asReplica,
-    history: [
-      ...state.history,
-      { at: new Date().toISOString(), action: 'rejoin', host: host.name, gtid: target },
-    ],
+    history: [...state.history, event('rejoin', host.name, target)],
   };
-  await t.step('apps told', () => commit(ctx, next));
-  return {
+  return finish(ctx, t, next, {
     action: 'rejoin',
     primary: primary.name,
     previous: primary.name,
     host: host.name,
-    steps: t.steps,
-    totalMs: t.elapsed(),
     gtid: target,
     notes:
       options.reseed === true
         ? [`${host.name}'s data was replaced by a copy of ${primary.name}'s`]
         : [],
-  };
+  });
 }
