@@ -9,6 +9,7 @@ import { createTestLab, leftovers } from './support/lab.ts';
 import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
 import { cliSuite } from './suites/cli.ts';
+import { databaseSuite } from './suites/database.ts';
 
 const lab = createTestLab();
 
@@ -25,6 +26,7 @@ after(async () => {
 cliSuite(lab);
 siteSuite(lab);
 failureSuite(lab);
+databaseSuite(lab);
 
 describe('foobar down', () => {
   it('stops everything and leaves no namespace, link or process behind', async () => {

@@ -39,10 +39,15 @@ export interface TestLab {
   load(url: string, seconds: number, concurrency?: number): Promise<LoadSummary>;
   up(): Promise<void>;
   down(purge?: boolean): Promise<void>;
+  /** The same lab (name, state) with more in its config: e.g. one more host for `up` to add. */
+  extend(overrides: Record<string, unknown>, tag: string): TestLab;
 }
 
-export function createTestLab(overrides: Record<string, unknown> = {}): TestLab {
-  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'foobar-test-'));
+export function createTestLab(
+  overrides: Record<string, unknown> = {},
+  existing?: { stateDir: string; tag: string },
+): TestLab {
+  const stateDir = existing?.stateDir ?? mkdtempSync(path.join(os.tmpdir(), 'foobar-test-'));
   // The app's user and Nginx's workers must get through it.
   chmodSync(stateDir, 0o755);
   const config = {
@@ -50,7 +55,8 @@ export function createTestLab(overrides: Record<string, unknown> = {}): TestLab 
     networks: { edge: { subnet: `${TEST_NET}.1.0/24` }, core: { subnet: `${TEST_NET}.2.0/24` } },
     ...overrides,
   };
-  const configFile = `${stateDir}.yaml`;
+  const configFile =
+    existing === undefined ? `${stateDir}.yaml` : `${stateDir}-${existing.tag}.yaml`;
   writeFileSync(configFile, stringify(config));
   const model = buildModel(config, configFile);
   const names = labNames(model);
@@ -92,6 +98,7 @@ export function createTestLab(overrides: Record<string, unknown> = {}): TestLab 
     },
     up: () => runPlan(upPlan(ctx)),
     down: (purge = false) => runPlan(downPlan(ctx, { purge })),
+    extend: (more, tag) => createTestLab({ ...overrides, ...more }, { stateDir, tag }),
   };
 }
 
