@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { formatGtidList, isAhead, missingFrom, parseGtidList } from '../../lib/gtid.ts';
 import { waitFor } from '../../lib/wait.ts';
 import type { Host } from '../../model/model.ts';
-import { pingServer, replicaStatus, runSql, serverState } from '../../probes/mariadb.ts';
+import { pingServer, replicaStatus, runSql, serverState, sqlString } from '../../probes/mariadb.ts';
 import type { Context } from '../context.ts';
 import { ensureDaemon, killDaemon, runningPid, stopDaemon } from '../daemon.ts';
 import { mariadbDaemon } from '../services.ts';
@@ -277,34 +277,47 @@ export async function switchover(ctx: Context, targetName?: string): Promise<Cha
   const others = replicas.filter((r) => r.name !== chosen.name);
 
   const pauseStarted = performance.now();
-  await t.step(`${old.name} read-only`, () => runSql(ctx, old.name, 'SET GLOBAL read_only = ON;'));
-  const gtid = (await serverState(ctx, old.name)).gtidBinlogPos;
-  const caughtUp = await t.step(`${chosen.name} applies up to ${gtid}`, () =>
-    waitApplied(ctx, chosen.name, gtid, 10),
+  const [[frozen] = []] = await t.step(`${old.name} read-only`, () =>
+    runSql(ctx, old.name, 'SET GLOBAL read_only = ON;\nSELECT @@gtid_binlog_pos AS gtid;'),
   );
-  if (!caughtUp) {
+  const gtid = frozen?.gtid ?? '';
+  // The target stops replicating in the same call once it has everything (writes are paused).
+  const [[waited] = []] = await t.step(`${chosen.name} applies up to ${gtid}`, () =>
+    runSql(
+      ctx,
+      chosen.name,
+      `SELECT MASTER_GTID_WAIT(${sqlString(gtid)}, 10) AS waited;\nSTOP SLAVE;\nRESET SLAVE ALL;`,
+      30_000,
+    ),
+  );
+  if (waited?.waited !== '0') {
+    await replicateFrom(ctx, chosen.name, old);
     await runSql(ctx, old.name, 'SET GLOBAL read_only = OFF;');
     throw new ChangeRefused(
       `${chosen.name} did not catch up with ${old.name} within 10 s: nothing changed`,
     );
   }
   await t.step(`${chosen.name} becomes the primary`, async () => {
-    await runSql(ctx, chosen.name, 'STOP SLAVE;\nRESET SLAVE ALL;');
     await Promise.all([
       replicateFrom(ctx, old.name, chosen, { fromOwnHistory: true }),
       ...others.map((r) => replicateFrom(ctx, r.name, chosen)),
     ]);
     await becomePrimary(ctx, chosen.name, true);
   });
-  return finish(ctx, t, withNewPrimary(state, 'switchover', chosen.name, old.name, gtid), {
-    action: 'switchover',
-    primary: chosen.name,
-    previous: old.name,
-    host: chosen.name,
-    gtid,
-    notes: [],
-    writePauseMs: Math.round(performance.now() - pauseStarted),
-  });
+  const done = await finish(
+    ctx,
+    t,
+    withNewPrimary(state, 'switchover', chosen.name, old.name, gtid),
+    {
+      action: 'switchover',
+      primary: chosen.name,
+      previous: old.name,
+      host: chosen.name,
+      gtid,
+      notes: [],
+    },
+  );
+  return { ...done, writePauseMs: Math.round(performance.now() - pauseStarted) };
 }
 
 /**
