@@ -21,6 +21,7 @@ before(async () => {
 
 after(async () => {
   await lab.down(true);
+  lab.removeConfig();
 });
 
 cliSuite(lab);

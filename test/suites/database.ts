@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it, type TestContext } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import type { WriteSummary } from '../../src/load/writer.ts';
 import { dbSecretName } from '../../src/model/database.ts';
 import { hostsWithRole } from '../../src/model/model.ts';
@@ -420,6 +420,9 @@ export function databaseSuite(lab: TestLab): void {
 
   describe('the database tier, two replicas', () => {
     const bigger = lab.extend({ hosts: { 'db-03': { roles: ['db'], core: 33 } } }, 'db-03');
+    after(() => {
+      bigger.removeConfig();
+    });
 
     it('up adds a replica from a consistent copy taken under load', async () => {
       const load = writeLoad(lab, messages, 5, 'seed');

@@ -2,7 +2,7 @@
  * The lab the integration tests use: its own name (fbt), subnets and state directory, so it runs
  * beside a lab from `npm start` without touching it, and leaves nothing behind.
  */
-import { mkdtempSync, chmodSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, chmodSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -41,6 +41,8 @@ export interface TestLab {
   down(purge?: boolean): Promise<void>;
   /** The same lab (name, state) with more in its config: e.g. one more host for `up` to add. */
   extend(overrides: Record<string, unknown>, tag: string): TestLab;
+  /** Deletes the config file written for this lab. */
+  removeConfig(): void;
 }
 
 export function createTestLab(
@@ -99,6 +101,9 @@ export function createTestLab(
     up: () => runPlan(upPlan(ctx)),
     down: (purge = false) => runPlan(downPlan(ctx, { purge })),
     extend: (more, tag) => createTestLab({ ...overrides, ...more }, { stateDir, tag }),
+    removeConfig: () => {
+      rmSync(configFile, { force: true });
+    },
   };
 }
 
