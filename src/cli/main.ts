@@ -29,7 +29,8 @@ export const USAGE = `foobar — builds, runs and operates www.foobar.com
 Usage: foobar [--config FILE] <command> [options]
 
 Commands:
-  up [--dry-run]              build the lab and start everything (idempotent)
+  up [--deploy] [--dry-run]   build the lab and start everything (idempotent);
+                              --deploy also puts this checkout's app live
   down [--purge]              stop everything, delete namespaces and links
                               (--purge also deletes state: releases, data, secrets)
   status [--json]             every host and service; exit 0 healthy, 1 degraded, 2 failed
@@ -124,7 +125,10 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
 
   switch (command) {
     case 'up': {
-      const { values } = parse(own, { 'dry-run': { type: 'boolean' } });
+      const { values } = parse(own, {
+        'dry-run': { type: 'boolean' },
+        deploy: { type: 'boolean' },
+      });
       const model = loadModel(configPath(values.config));
       if (values['dry-run'] === true) {
         const driver = new RecordingDriver(undefined, { simulate: true });
@@ -138,7 +142,21 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         return 0;
       }
       const ctx = createContext(model, labDriver(model));
-      await runWithProgress(ctx, 'foobar up', upPlan(ctx), io);
+      await withLock(labPaths(model).lock, 'foobar up', async () => {
+        const reporter = reporterFor(io.stdout);
+        await runPlan(upPlan(ctx), reporter);
+        if (values.deploy === true) {
+          // The checkout's app, live everywhere (nothing to do when it already is).
+          const result = await deploy(
+            ctx,
+            { action: 'deploy', strategy: 'parallel', release: () => buildApp(ctx) },
+            reporter,
+          );
+          io.stdout.write(
+            `\nrelease ${result.release} is live${result.changed ? ` (deployed in ${result.seconds.toFixed(1)} s)` : ''}\n`,
+          );
+        }
+      });
       io.stdout.write(`\n${siteSummary(model)}\n`);
       return 0;
     }
