@@ -10,6 +10,7 @@ import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
 import { cliSuite } from './suites/cli.ts';
 import { databaseSuite } from './suites/database.ts';
+import { deploySuite } from './suites/deploys.ts';
 
 const lab = createTestLab();
 
@@ -27,6 +28,7 @@ after(async () => {
 cliSuite(lab);
 siteSuite(lab);
 failureSuite(lab);
+deploySuite(lab);
 databaseSuite(lab);
 
 describe('foobar down', () => {

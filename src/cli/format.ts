@@ -22,6 +22,9 @@ export function formatStatus(status: LabStatus, style: Style): string {
   const lines: string[] = [];
   const health = healthWord(status.health, style);
   lines.push(`${style.bold(`www.${status.domain}`)} (lab ${status.lab}): ${health}`, '');
+  if (status.hosts.every((host) => !host.up)) {
+    return `${lines.join('\n')}The lab is not up: run foobar up (or npm start).\n`;
+  }
   const rows = status.hosts.map((host) => {
     const addresses = Object.entries(host.addresses)
       .map(([net, address]) => `${net} ${address}`)
@@ -55,6 +58,10 @@ export function formatStatus(status: LabStatus, style: Style): string {
               .join('  ');
       lines.push(`  ${pad(lb.name, 8)} ${view}`);
     }
+  }
+  if (status.releases.drift.length > 0) {
+    lines.push('', style.yellow('Release drift:'));
+    for (const problem of status.releases.drift) lines.push(`  ${style.yellow('!')} ${problem}`);
   }
   if (status.site.length > 0) {
     lines.push('', 'The site, from the client host:');

@@ -25,7 +25,9 @@ export const DEFAULT_PORTS: Readonly<Record<PortName, number>> = {
   http: 80,
   https: 443,
   dns: 53,
+  // The app runs in two slots (blue, green) so a deploy starts the new release beside the old one.
   app: 3000,
+  appGreen: 3001,
   lbStats: 8404,
   mysql: 3306,
   nodeExporter: 9100,

@@ -33,6 +33,7 @@ export const PORT_NAMES = [
   'https',
   'dns',
   'app',
+  'appGreen',
   'lbStats',
   'mysql',
   'nodeExporter',

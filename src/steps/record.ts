@@ -1,5 +1,6 @@
 /** lab.json: what `up` built, so `down` removes exactly that even if foobar.yaml changed since. */
 import path from 'node:path';
+import { labNamespaces } from '../model/lab.ts';
 import { labPaths } from '../model/layout.ts';
 import type { Context } from './context.ts';
 
@@ -23,7 +24,16 @@ export async function readLabRecord(ctx: Context): Promise<LabRecord | undefined
   }
 }
 
-export async function writeLabRecord(ctx: Context, record: LabRecord): Promise<void> {
+/** Adds this model's namespaces to the record (a host removed from foobar.yaml stays listed). */
+export async function recordLab(ctx: Context): Promise<void> {
+  const previous = await readLabRecord(ctx);
+  const namespaces = [...new Set([...(previous?.namespaces ?? []), ...labNamespaces(ctx.model)])];
+  if (namespaces.length === previous?.namespaces.length) return;
+  const record: LabRecord = {
+    namespaces,
+    adminLink: ctx.names.adminLink,
+    created: previous?.created ?? new Date().toISOString(),
+  };
   await ctx.driver.writeFile(null, recordFile(ctx), `${JSON.stringify(record, null, 2)}\n`);
 }
 

@@ -15,8 +15,7 @@ import { killDaemon, runningPid, startDaemon } from '../../src/steps/daemon.ts';
 import type { ChangeReport } from '../../src/steps/db/changes.ts';
 import { readDbState } from '../../src/steps/db/state.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
-import { liveRelease } from '../../src/steps/release.ts';
-import { appDaemon, mariadbDaemon } from '../../src/steps/services.ts';
+import { mariadbDaemon, webDaemons } from '../../src/steps/services.ts';
 import {
   assertEveryAckedOnce,
   longestPause,
@@ -76,9 +75,7 @@ export function databaseSuite(lab: TestLab): void {
 
   async function appPids(): Promise<(number | undefined)[]> {
     return Promise.all(
-      webs.map(async (web) =>
-        runningPid(lab.ctx, appDaemon(lab.ctx, web, (await liveRelease(lab.ctx, web.name)) ?? '')),
-      ),
+      webs.map(async (web) => runningPid(lab.ctx, (await webDaemons(lab.ctx, web)).app)),
     );
   }
 

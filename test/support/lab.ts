@@ -45,16 +45,26 @@ export interface TestLab {
   removeConfig(): void;
 }
 
+export interface LabIdentity {
+  readonly name: string;
+  /** The first two octets of the lab's subnets: "10.79" gives 10.79.1.0/24 and 10.79.2.0/24. */
+  readonly net: string;
+}
+
 export function createTestLab(
   overrides: Record<string, unknown> = {},
+  identity: LabIdentity = { name: TEST_LAB_NAME, net: TEST_NET },
   existing?: { stateDir: string; tag: string },
 ): TestLab {
   const stateDir = existing?.stateDir ?? mkdtempSync(path.join(os.tmpdir(), 'foobar-test-'));
   // The app's user and Nginx's workers must get through it.
   chmodSync(stateDir, 0o755);
   const config = {
-    lab: { name: TEST_LAB_NAME, stateDir },
-    networks: { edge: { subnet: `${TEST_NET}.1.0/24` }, core: { subnet: `${TEST_NET}.2.0/24` } },
+    lab: { name: identity.name, stateDir },
+    networks: {
+      edge: { subnet: `${identity.net}.1.0/24` },
+      core: { subnet: `${identity.net}.2.0/24` },
+    },
     ...overrides,
   };
   const configFile =
@@ -100,7 +110,7 @@ export function createTestLab(
     },
     up: () => runPlan(upPlan(ctx)),
     down: (purge = false) => runPlan(downPlan(ctx, { purge })),
-    extend: (more, tag) => createTestLab({ ...overrides, ...more }, { stateDir, tag }),
+    extend: (more, tag) => createTestLab({ ...overrides, ...more }, identity, { stateDir, tag }),
     removeConfig: () => {
       rmSync(configFile, { force: true });
     },

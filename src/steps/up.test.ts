@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, describe, it } from 'node:test';
+import { RecordingDriver } from '../drivers/recording.ts';
+import { buildModel } from '../model/build.ts';
+import { createContext } from './context.ts';
+import { simulatedDatabases } from './db/simulate.ts';
+import { runPlan } from './plan.ts';
+import { upPlan } from './up.ts';
+
+describe('upPlan on a simulated fresh machine', async () => {
+  const builds = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-up-test-'));
+  after(() => fs.rm(builds, { recursive: true, force: true }));
+  const model = buildModel({ hosts: { 'web-03': { roles: ['web'], core: 23 } } });
+  const driver = new RecordingDriver(simulatedDatabases(model), { simulate: true });
+  const ctx = createContext(model, driver);
+  await runPlan(upPlan(ctx, { buildsDir: builds }));
+  const calls = driver.calls;
+  const index = (pattern: RegExp): number => calls.findIndex((line) => pattern.test(line));
+
+  it('checks each config with the daemon’s own checker before starting it', () => {
+    for (const host of ['lb-01', 'lb-02']) {
+      const check = index(
+        new RegExp(`^\\[${host}\\] \\$ haproxy -c -q -dW -f .*/hosts/${host}/etc/haproxy.cfg$`),
+      );
+      const start = index(new RegExp(`^\\[${host}\\] spawn haproxy -W -f `));
+      assert.ok(check !== -1 && start > check, `${host}: check at ${check}, start at ${start}`);
+    }
+    const check = index(/^\[web-03\] \$ nginx .* -t -q$/);
+    const start = index(/^\[web-03\] spawn nginx .* -g 'daemon off;'/);
+    assert.ok(check !== -1 && start > check);
+  });
+
+  it('copies one release to every web server, verifies it, and runs the app unprivileged', () => {
+    const copies = calls.filter((line) =>
+      / copy .*\/[0-9a-f]{12}\/ -> .*\/releases\/[0-9a-f]{12}\/$/.test(line),
+    );
+    assert.deepEqual(copies.map((line) => line.slice(1, line.indexOf(']'))).sort(), [
+      'web-01',
+      'web-02',
+      'web-03',
+    ]);
+    assert.equal(calls.filter((line) => line.includes('$ sha256sum --')).length, 3);
+    const app = calls.find((line) => line.startsWith('[web-02] spawn setpriv'));
+    assert.match(
+      app ?? '',
+      /^\[web-02\] spawn setpriv --reuid=foobar --regid=foobar --init-groups -- \/var\/lib\/foobar\/fb\/runtime\/node \/var\/lib\/foobar\/fb\/hosts\/web-02\/releases\/[0-9a-f]{12}\/server.mjs >> /,
+    );
+  });
+
+  it('creates a namespace per host and wires web servers to the core network only', () => {
+    assert.equal(
+      calls.filter((line) => line.includes('$ ip netns add fb-')).length,
+      ctx.model.hosts.length + 1,
+    );
+    assert.ok(
+      calls.includes(
+        '[local] $ ip link add core netns fb-web-03 type veth peer name web-03-c netns fb-net',
+      ),
+    );
+    assert.ok(!calls.some((line) => line.includes('ip link add edge netns fb-web-03')));
+  });
+
+  it('does nothing the second time', async () => {
+    const before = calls.length;
+    await runPlan(upPlan(ctx, { buildsDir: builds }));
+    const changes = calls
+      .slice(before)
+      .filter((line) =>
+        / (spawn|write|copy|symlink) |\$ (ip netns add|kill|ip link add)/.test(line),
+      );
+    assert.deepEqual(changes, []);
+  });
+});
