@@ -8,7 +8,7 @@ import type { Command } from '../drivers/driver.ts';
 import { proc, type Signal } from '../commands/proc.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { parseListeners, ss } from '../commands/ss.ts';
-import { childPids, isOurProcess, readPid } from '../probes/process.ts';
+import { childPids, isOurProcess, processState, readPid } from '../probes/process.ts';
 import { sleep, waitFor } from '../lib/wait.ts';
 import type { Context } from './context.ts';
 
@@ -128,9 +128,17 @@ async function waitReady(ctx: Context, daemon: Daemon, logOffset?: number): Prom
       what,
       async () => {
         if ((await runningPid(ctx, daemon)) === undefined) {
-          throw new Error(
-            `${what} exited while starting${await startupOutput(ctx, daemon, logOffset)}`,
-          );
+          // Right after the spawn, /proc/PID/cmdline reads empty until the exec is done:
+          // only a process that is gone (or a zombie) has exited.
+          const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
+          const state =
+            pid === undefined ? undefined : await processState(ctx.driver, daemon.host, pid);
+          if (state === undefined || state === 'Z' || state === 'X') {
+            throw new Error(
+              `${what} exited while starting${await startupOutput(ctx, daemon, logOffset)}`,
+            );
+          }
+          return 'starting';
         }
         return daemon.probe(ctx);
       },

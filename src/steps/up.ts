@@ -10,6 +10,9 @@ import { waitFor } from '../lib/wait.ts';
 import type { BuiltRelease } from '../release/build.ts';
 import type { Context } from './context.ts';
 import { ensureDaemon } from './daemon.ts';
+import { databasePhase } from './db/up.ts';
+import { readDbState } from './db/state.ts';
+import { pushAppDbSettings } from './db/topology.ts';
 import { ensureAdminLink, ensureHostNetwork, ensureSwitch, existingNamespaces } from './network.ts';
 import type { Phase } from './plan.ts';
 import { preflightProblems } from './preflight.ts';
@@ -68,6 +71,8 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         // Its files differ from the manifest: put the release back as it was built.
         outcomes.release = `${id} repaired (${await installRelease(ctx, host.name, await earlierBuild(ctx, id))})`;
       }
+      if (await pushAppDbSettings(ctx, host.name, await readDbState(ctx)))
+        outcomes.database = 'settings written';
       const slot = await liveSlot(ctx, host.name);
       outcomes.app = await ensureDaemon(ctx, appDaemon(ctx, host, slot, id));
       outcomes.nginx = await ensureDaemon(ctx, nginxDaemon(ctx, host, slot));
@@ -120,6 +125,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         },
       ],
     },
+    databasePhase(ctx, options.appDir),
     { title: 'Web servers', tasks: hostsWithRole(ctx.model, 'web').map(webTask) },
     {
       title: 'Load balancers',
