@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   iproute2 procps psmisc util-linux coreutils curl socat openssl ca-certificates
   haproxy nginx
+  mariadb-server mariadb-client mariadb-backup
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-nginx-exporter
   # Tests: load from the client host; the dashboard in a headless browser (never downloaded).
   wrk chromium

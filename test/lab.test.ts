@@ -9,6 +9,7 @@ import { createTestLab, leftovers } from './support/lab.ts';
 import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
 import { cliSuite } from './suites/cli.ts';
+import { databaseSuite } from './suites/database.ts';
 import { deploySuite } from './suites/deploys.ts';
 import { monitoringSuite } from './suites/monitoring.ts';
 
@@ -22,6 +23,7 @@ before(async () => {
 
 after(async () => {
   await lab.down(true);
+  lab.removeConfig();
 });
 
 cliSuite(lab);
@@ -29,6 +31,7 @@ monitoringSuite(lab);
 siteSuite(lab);
 failureSuite(lab);
 deploySuite(lab);
+databaseSuite(lab);
 
 describe('foobar down', () => {
   it('stops everything and leaves no namespace, link or process behind', async () => {

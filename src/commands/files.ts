@@ -1,10 +1,12 @@
-/** File ownership and checksums on a host. */
+/** File ownership, moves and checksums on a host. */
 import type { Command } from '../drivers/driver.ts';
 
 export const files = {
   chown: (owner: string, file: string): Command => ({ argv: ['chown', owner, file] }),
-  /** A directory and everything below it. */
+  /** Owner of a whole tree (a data directory). */
   chownTree: (owner: string, dir: string): Command => ({ argv: ['chown', '-R', owner, dir] }),
+  /** Renames a directory onto a path that must not exist (-T: never moves it inside one). */
+  move: (from: string, to: string): Command => ({ argv: ['mv', '-T', '--', from, to] }),
   /** Prints "<sha256>  <path>" per file. */
   sha256: (paths: readonly string[]): Command => ({ argv: ['sha256sum', '--', ...paths] }),
   /** The directories right below `dir`: "<name> <mtime in seconds>" per line. */

@@ -22,7 +22,11 @@ import { parse } from 'yaml';
 import { quoteArgv } from './quote.ts';
 
 /** Answers an exec; undefined means "succeeded with no output". */
-export type Responder = (target: Target, argv: readonly string[]) => ExecResult | undefined;
+export type Responder = (
+  target: Target,
+  argv: readonly string[],
+  input?: string,
+) => ExecResult | undefined;
 
 const ok = (stdout: string): ExecResult => ({ stdout, stderr: '', exitCode: 0 });
 
@@ -146,7 +150,7 @@ export class RecordingDriver implements Driver {
   exec(target: Target, command: Command, options: ExecOptions = {}): Promise<ExecResult> {
     this.#record(target, `$ ${quoteArgv(command.argv)}`);
     const result =
-      this.#respond(target, command.argv) ??
+      this.#respond(target, command.argv, command.input) ??
       (this.#simulate ? this.#simulatedExec(command.argv) : undefined) ??
       ok('');
     if (options.check !== false && result.exitCode !== 0) {

@@ -8,6 +8,7 @@
  */
 import http from 'node:http';
 import { parseArgs } from 'node:util';
+import { loadArgOptions, loadBounds, type LoadBounds } from './options.ts';
 
 export interface LoadSummary {
   readonly url: string;
@@ -24,12 +25,8 @@ export interface LoadSummary {
   readonly failed: number;
 }
 
-interface Options {
-  readonly url: string;
-  readonly seconds: number;
-  readonly concurrency: number;
+interface Options extends LoadBounds {
   readonly method: string;
-  readonly timeoutMs: number;
 }
 
 function bump(counts: Record<string, number>, key: string): void {
@@ -107,24 +104,11 @@ export function parseLoadArgs(args: readonly string[]): Options {
   const { values } = parseArgs({
     args: [...args],
     options: {
-      url: { type: 'string' },
-      seconds: { type: 'string', default: '5' },
-      concurrency: { type: 'string', default: '8' },
+      ...loadArgOptions({ concurrency: '8', timeoutMs: '5000' }),
       method: { type: 'string', default: 'GET' },
-      'timeout-ms': { type: 'string', default: '5000' },
     },
   });
-  if (values.url === undefined) throw new Error('--url is required');
-  const seconds = Number(values.seconds);
-  // Every load is bounded in time: at most ten minutes.
-  if (!(seconds > 0 && seconds <= 600)) throw new Error('--seconds must be between 0 and 600');
-  return {
-    url: values.url,
-    seconds,
-    concurrency: Math.max(1, Math.min(256, Number(values.concurrency))),
-    method: values.method,
-    timeoutMs: Number(values['timeout-ms']),
-  };
+  return { ...loadBounds(values, 256), method: values.method };
 }
 
 if (import.meta.main) {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import {
   DEFAULT_ADMIN_EDGE,
   DEFAULT_APP,
+  DEFAULT_DATABASE,
   DEFAULT_DOMAIN,
   DEFAULT_HOSTS,
   DEFAULT_LAB_NAME,
@@ -129,7 +130,7 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
   }
   hosts.sort((a, b) => a.name.localeCompare(b.name));
 
-  for (const role of ['lb', 'web'] as const) {
+  for (const role of ['lb', 'web', 'db'] as const) {
     if (!hosts.some((h) => h.roles.includes(role))) {
       problems.push({ path: 'hosts', message: `at least one host needs the ${role} role` });
     }
@@ -157,7 +158,7 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
   const monitoring = { ...DEFAULT_MONITORING, ...definedEntries(config.monitoring ?? {}) };
   checkMonitoring(monitoring, problems);
 
-  if (networks === undefined) return undefined;
+  if (networks === undefined || primary === undefined) return undefined;
   return {
     lab: {
       name: labName,
@@ -168,7 +169,11 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
     admin: { edge: hostAddress(networks.edge.subnet, adminNumber) },
     hosts,
     ports,
-    database: { initialPrimary: primary },
+    database: {
+      ...DEFAULT_DATABASE,
+      ...definedEntries({ ...config.database, primary: undefined }),
+      initialPrimary: primary,
+    },
     lb: { ...DEFAULT_LB, ...definedEntries(config.lb ?? {}) },
     app,
     web,

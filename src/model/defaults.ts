@@ -46,6 +46,19 @@ export const DEFAULT_APP = { keepAliveTimeoutSeconds: 75 } as const;
 export const DEFAULT_WEB = { upstreamKeepaliveSeconds: 60 } as const;
 
 /**
+ * The database tier. A commit waits at most `semiSyncTimeoutMs` for a replica's acknowledgement
+ * before the primary falls back to asynchronous replication; replicas hear from the primary every
+ * `heartbeatMs` even when nothing is written; a reader that just wrote waits at most
+ * `readYourWritesWaitMs` for a replica to catch up before it reads from the primary instead.
+ */
+export const DEFAULT_DATABASE = {
+  schema: 'foobar',
+  semiSyncTimeoutMs: 1000,
+  heartbeatMs: 250,
+  readYourWritesWaitMs: 500,
+} as const;
+
+/**
  * Monitoring, tuned for the lab: a failure shows on the dashboard within seconds and its alert
  * fires within about ten (real servers would scrape every 15 s and wait minutes before paging).
  */

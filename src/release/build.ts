@@ -1,6 +1,7 @@
 /**
- * Builds the app into a release: one bundled server file, the static files and a manifest. The
- * build is deterministic, so the same sources give the same release id.
+ * Builds the app into a release: one bundled server file, the static files, the database
+ * migrations and a manifest. The build is deterministic, so the same sources give the same
+ * release id.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -92,5 +93,15 @@ export async function buildRelease(appDir: string, buildsDir: string): Promise<B
   return stageBuild(buildsDir, async (staging) => {
     await bundle({ entry, outfile: path.join(staging, 'server.mjs'), platform: 'node' });
     await fs.cp(path.join(appDir, 'static'), path.join(staging, 'static'), { recursive: true });
+    // The release carries its schema changes: a deploy applies them on the primary before the switch.
+    const migrations = path.join(appDir, 'migrations');
+    if (
+      await fs.stat(migrations).then(
+        (s) => s.isDirectory(),
+        () => false,
+      )
+    ) {
+      await fs.cp(migrations, path.join(staging, 'migrations'), { recursive: true });
+    }
   });
 }

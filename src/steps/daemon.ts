@@ -128,28 +128,24 @@ async function ensurePortFree(ctx: Context, daemon: Daemon, port: number): Promi
   );
 }
 
-/**
- * Whether the process we just started is gone. Not `runningPid`: while a process execs (ip netns
- * exec → setpriv → the daemon) its /proc/PID/cmdline reads empty for a moment, so its marker
- * would be missing although it runs; the process state says whether it exited.
- */
-async function exited(ctx: Context, daemon: Daemon): Promise<boolean> {
-  const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
-  if (pid === undefined) return true;
-  const state = await processState(ctx.driver, daemon.host, pid);
-  return state === undefined || state === 'Z' || state === 'X';
-}
-
 async function waitReady(ctx: Context, daemon: Daemon, logOffset?: number): Promise<void> {
   const what = `${daemon.host}: ${daemon.service}`;
   try {
     await waitFor(
       what,
       async () => {
-        if (await exited(ctx, daemon)) {
-          throw new Error(
-            `${what} exited while starting${await startupOutput(ctx, daemon, logOffset)}`,
-          );
+        if ((await runningPid(ctx, daemon)) === undefined) {
+          // Right after the spawn, /proc/PID/cmdline reads empty until the exec is done:
+          // only a process that is gone (or a zombie) has exited.
+          const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
+          const state =
+            pid === undefined ? undefined : await processState(ctx.driver, daemon.host, pid);
+          if (state === undefined || state === 'Z' || state === 'X') {
+            throw new Error(
+              `${what} exited while starting${await startupOutput(ctx, daemon, logOffset)}`,
+            );
+          }
+          return 'starting';
         }
         return daemon.probe(ctx);
       },

@@ -7,13 +7,19 @@ import { haproxy } from '../commands/haproxy.ts';
 import { nginx } from '../commands/nginx.ts';
 import { app } from '../commands/app.ts';
 import { files as fileCommands } from '../commands/files.ts';
+import { mariadb } from '../commands/mariadb.ts';
 import { APP_USER, hostPaths, labPaths } from '../model/layout.ts';
 import { addressOf, hostsWithRole, type Host } from '../model/model.ts';
 import { expectStatus } from '../probes/http.ts';
+import { pingServer } from '../probes/mariadb.ts';
 import { haproxyFiles, renderHaproxyConfig } from '../render/haproxy/index.ts';
+import { mariadbFiles, renderMariadbConfig } from '../render/mariadb/index.ts';
 import { NGINX_HEALTH_PATH, nginxFiles, renderNginxConfig } from '../render/nginx/index.ts';
 import type { Context } from './context.ts';
 import type { Daemon } from './daemon.ts';
+import { prepareDataDir } from './db/server.ts';
+import { readDbState, roleOf, type DbState } from './db/state.ts';
+import { appDbFiles } from './db/topology.ts';
 import { exporterDaemons, monitorDaemons } from './monitoring.ts';
 import { liveRelease } from './release.ts';
 import { liveSlot, otherSlot, slotPort, type Slot } from './slots.ts';
@@ -109,6 +115,9 @@ export function appEnvironment(ctx: Context, host: string, slot: Slot): Record<s
       ...hostsWithRole(ctx.model, 'lb').map((lb) => addressOf(lb, 'core')),
     ].join(','),
     FOOBAR_LOG_FILE: appFiles(ctx, host, slot).log,
+    FOOBAR_DB_TOPOLOGY: appDbFiles(ctx, host).topology,
+    FOOBAR_DB_PASSWORD_FILE: appDbFiles(ctx, host).password,
+    FOOBAR_DB_READ_WAIT_MS: String(ctx.model.database.readYourWritesWaitMs),
   };
 }
 
@@ -149,6 +158,34 @@ export function appDaemon(ctx: Context, host: Host, slot: Slot, release: string)
   };
 }
 
+/**
+ * MariaDB on a database server. Whatever its role, it starts read-only and without replication
+ * (my.cnf): foobar opens the primary for writes and points replicas at it. A server that is not
+ * the primary starts with the replica role, so its crash recovery drops commits no replica had.
+ */
+export function mariadbDaemon(ctx: Context, host: Host, state: DbState): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const files = mariadbFiles(paths);
+  const role = roleOf(state, host.name) === 'primary' ? 'primary' : 'replica';
+  return {
+    service: 'mariadb',
+    host: host.name,
+    pidFile: files.pid,
+    marker: files.config,
+    files: [{ path: files.config, content: renderMariadbConfig(ctx.model, host, paths) }],
+    dirs: [paths.etc, paths.run, paths.log, paths.data],
+    prepare: (c) => prepareDataDir(c, host.name, state.primary),
+    check: mariadb.check(files.config),
+    start: mariadb.start(files.config, role),
+    outputLog: files.log,
+    stopSignal: 'TERM',
+    probe: (c) => pingServer(c, host.name),
+    logs: [],
+    // Crash recovery of a big data directory takes a while.
+    startTimeoutMs: 120_000,
+  };
+}
+
 /** What serves a web server now: Nginx and the app in the live slot, with the live release. */
 export async function webDaemons(
   ctx: Context,
@@ -182,6 +219,7 @@ export async function daemonsOf(ctx: Context, host: Host, withStandby = false): 
     const web = await webDaemons(ctx, host);
     daemons.push(web.nginx, web.app, ...(withStandby ? [web.standby] : []));
   }
+  if (host.roles.includes('db')) daemons.push(mariadbDaemon(ctx, host, await readDbState(ctx)));
   daemons.push(...(await monitorDaemons(ctx, host)), ...exporterDaemons(ctx, host));
   return daemons;
 }

@@ -6,17 +6,16 @@ import { after, describe, it } from 'node:test';
 import { RecordingDriver } from '../drivers/recording.ts';
 import { buildModel } from '../model/build.ts';
 import { createContext } from './context.ts';
+import { simulatedDatabases } from './db/simulate.ts';
 import { runPlan } from './plan.ts';
 import { upPlan } from './up.ts';
 
 describe('upPlan on a simulated fresh machine', async () => {
   const builds = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-up-test-'));
   after(() => fs.rm(builds, { recursive: true, force: true }));
-  const driver = new RecordingDriver(undefined, { simulate: true });
-  const ctx = createContext(
-    buildModel({ hosts: { 'web-03': { roles: ['web'], core: 23 } } }),
-    driver,
-  );
+  const model = buildModel({ hosts: { 'web-03': { roles: ['web'], core: 23 } } });
+  const driver = new RecordingDriver(simulatedDatabases(model), { simulate: true });
+  const ctx = createContext(model, driver);
   await runPlan(upPlan(ctx, { buildsDir: builds }));
   const calls = driver.calls;
   const index = (pattern: RegExp): number => calls.findIndex((line) => pattern.test(line));

@@ -3,6 +3,7 @@
  * lab every task finds its work done, so a second run is a quick no-op.
  */
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { labPaths } from '../model/layout.ts';
 import { hostsWithRole, type Host } from '../model/model.ts';
 import { backendServers } from '../probes/haproxy.ts';
@@ -10,6 +11,9 @@ import { waitFor } from '../lib/wait.ts';
 import type { BuiltRelease } from '../release/build.ts';
 import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon } from './daemon.ts';
+import { databasePhase } from './db/up.ts';
+import { readDbState } from './db/state.ts';
+import { pushAppDbSettings } from './db/topology.ts';
 import { ensureAdminLink, ensureHostNetwork, ensureSwitch, existingNamespaces } from './network.ts';
 import type { Phase } from './plan.ts';
 import { preflightProblems } from './preflight.ts';
@@ -61,8 +65,10 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         await audited;
       } else if ((await verifyRelease(ctx, host.name, id)).length > 0) {
         // Its files differ from the manifest: put the release back as it was built.
-        outcomes.release = `${id} repaired (${await installRelease(ctx, host.name, await earlierBuild(ctx, id))})`;
+        outcomes.release = `${id} repaired (${await installRelease(ctx, host.name, await earlierBuild(ctx, id, options.buildsDir))})`;
       }
+      if (await pushAppDbSettings(ctx, host.name, await readDbState(ctx)))
+        outcomes.database = 'settings written';
       const slot = await liveSlot(ctx, host.name);
       outcomes.app = await ensureDaemon(ctx, appDaemon(ctx, host, slot, id));
       outcomes.nginx = await ensureDaemon(ctx, nginxDaemon(ctx, host, slot));
@@ -115,6 +121,17 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         },
       ],
     },
+    databasePhase(ctx, async () => {
+      // The live release's migrations; on a fresh lab, those of the first release.
+      const live = (
+        await Promise.all(hostsWithRole(ctx.model, 'web').map((web) => liveRelease(ctx, web.name)))
+      ).find((id) => id !== undefined);
+      const dir =
+        live === undefined
+          ? (await release()).dir
+          : (await earlierBuild(ctx, live, options.buildsDir)).dir;
+      return path.join(dir, 'migrations');
+    }),
     { title: 'Web servers', tasks: hostsWithRole(ctx.model, 'web').map(webTask) },
     {
       title: 'Load balancers',

@@ -2,7 +2,7 @@
  * The lab the integration tests use: its own name (fbt), subnets and state directory, so it runs
  * beside a lab from `npm start` without touching it, and leaves nothing behind.
  */
-import { mkdtempSync, chmodSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, chmodSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -39,6 +39,10 @@ export interface TestLab {
   load(url: string, seconds: number, concurrency?: number): Promise<LoadSummary>;
   up(): Promise<void>;
   down(purge?: boolean): Promise<void>;
+  /** The same lab (name, state) with more in its config: e.g. one more host for `up` to add. */
+  extend(overrides: Record<string, unknown>, tag: string): TestLab;
+  /** Deletes the config file written for this lab. */
+  removeConfig(): void;
 }
 
 export interface LabIdentity {
@@ -50,8 +54,9 @@ export interface LabIdentity {
 export function createTestLab(
   overrides: Record<string, unknown> = {},
   identity: LabIdentity = { name: TEST_LAB_NAME, net: TEST_NET },
+  existing?: { stateDir: string; tag: string },
 ): TestLab {
-  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'foobar-test-'));
+  const stateDir = existing?.stateDir ?? mkdtempSync(path.join(os.tmpdir(), 'foobar-test-'));
   // The app's user and Nginx's workers must get through it.
   chmodSync(stateDir, 0o755);
   const config = {
@@ -62,7 +67,8 @@ export function createTestLab(
     },
     ...overrides,
   };
-  const configFile = `${stateDir}.yaml`;
+  const configFile =
+    existing === undefined ? `${stateDir}.yaml` : `${stateDir}-${existing.tag}.yaml`;
   writeFileSync(configFile, stringify(config));
   const model = buildModel(config, configFile);
   const names = labNames(model);
@@ -104,6 +110,10 @@ export function createTestLab(
     },
     up: () => runPlan(upPlan(ctx)),
     down: (purge = false) => runPlan(downPlan(ctx, { purge })),
+    extend: (more, tag) => createTestLab({ ...overrides, ...more }, identity, { stateDir, tag }),
+    removeConfig: () => {
+      rmSync(configFile, { force: true });
+    },
   };
 }
 
