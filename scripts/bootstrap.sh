@@ -10,6 +10,7 @@ PACKAGES=(
   haproxy nginx
   mariadb-server mariadb-client mariadb-backup
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-nginx-exporter
+  prometheus-mysqld-exporter
   # Tests: load from the client host; the dashboard in a headless browser (never downloaded).
   wrk chromium
 )

@@ -88,6 +88,16 @@ export const nginxExporter = {
     ]),
 };
 
+export const mysqldExporter = {
+  /** `clientConfig`: the [client] login (user, password, socket), so no secret is on its argv. */
+  start: (listen: string, clientConfig: string): Command =>
+    run([
+      'prometheus-mysqld-exporter',
+      `--web.listen-address=${listen}`,
+      `--config.my-cnf=${clientConfig}`,
+    ]),
+};
+
 export const dashboard = {
   /** Our dashboard's server, on the lab's Node.js, as the given unprivileged user. */
   start: (runtime: string, dir: string, config: string, user: string): Command => ({

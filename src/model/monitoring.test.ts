@@ -21,6 +21,7 @@ describe('monitoring in the model', () => {
         .sort();
     assert.deepEqual(target(model.ports.nginxExporter), ['web-01 10.77.2.21', 'web-02 10.77.2.22']);
     assert.deepEqual(target(model.ports.appMetrics), ['web-01 10.77.2.21', 'web-02 10.77.2.22']);
+    assert.deepEqual(target(model.ports.mysqldExporter), ['db-01 10.77.2.31', 'db-02 10.77.2.32']);
     // Every server but the client; the DNS server has no private address, so over the edge.
     assert.deepEqual(target(model.ports.nodeExporter), [
       'db-01 10.77.2.31',

@@ -20,6 +20,7 @@ export const SCRAPE_JOBS: readonly ScrapeJob[] = [
   { job: 'haproxy', port: 'lbStats', roles: ['lb'], why: 'HAProxy’s built-in exporter' },
   { job: 'nginx', port: 'nginxExporter', roles: ['web'], why: 'Nginx exporter (stub_status)' },
   { job: 'app', port: 'appMetrics', roles: ['web'], why: 'the app’s /metrics, through Nginx' },
+  { job: 'mysqld', port: 'mysqldExporter', roles: ['db'], why: 'MariaDB exporter' },
   // Every server foobar runs; not the client, which stands for the internet.
   {
     job: 'node',

@@ -8,6 +8,7 @@ import {
   alertmanager,
   dashboard,
   MONITORING_USER,
+  mysqldExporter,
   nginxExporter,
   nodeExporter,
   prometheus,
@@ -16,6 +17,7 @@ import {
 import { files as fileCommands } from '../commands/files.ts';
 import { buildDashboard } from '../dashboard/build.ts';
 import { waitFor } from '../lib/wait.ts';
+import { DB_USERS, dbSecretName } from '../model/database.ts';
 import { APP_USER, hostPaths, labPaths } from '../model/layout.ts';
 import type { Host } from '../model/model.ts';
 import { jobsOn, monitorHost, scrapeAddress } from '../model/monitoring.ts';
@@ -23,6 +25,7 @@ import { expectStatus } from '../probes/http.ts';
 import { prometheusTargets } from '../probes/prometheus.ts';
 import { alertmanagerFiles, renderAlertmanagerConfig } from '../render/alertmanager/index.ts';
 import { dashboardFiles, renderDashboardConfig } from '../render/dashboard/index.ts';
+import { mariadbFiles, renderAdminClientConfig } from '../render/mariadb/index.ts';
 import { NGINX_STATUS_PATH } from '../render/nginx/index.ts';
 import { prometheusFiles, renderPrometheusConfig } from '../render/prometheus/index.ts';
 import { renderPrometheusRules } from '../render/prometheus/rules.ts';
@@ -95,6 +98,43 @@ export function nginxExporterDaemon(ctx: Context, host: Host): Daemon {
     stopSignal: 'TERM',
     ports: [ctx.model.ports.nginxExporter],
     probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/metrics`),
+    logs: [],
+  };
+}
+
+/** The exporter's login to MariaDB (0600, its own): the monitor account, over the socket. */
+export function mysqldExporterLogin(ctx: Context, host: Host): string {
+  return path.join(hostPaths(ctx.model, host.name).etc, 'mysqld-exporter.cnf');
+}
+
+export function mysqldExporterDaemon(ctx: Context, host: Host): Daemon {
+  const listen = `${scrapeAddress(host)}:${ctx.model.ports.mysqldExporter}`;
+  const files = exporterPaths(ctx, host, 'mysqld-exporter');
+  const login = mysqldExporterLogin(ctx, host);
+  return {
+    service: 'mysqld-exporter',
+    host: host.name,
+    pidFile: files.pid,
+    marker: `--config.my-cnf=${login}`,
+    // The login holds a password: written before each start, never rendered (foobar render).
+    files: [],
+    dirs: files.dirs,
+    prepare: async (c) => {
+      const password = await c.secrets.get(dbSecretName('monitor'));
+      const socket = mariadbFiles(hostPaths(c.model, host.name)).socket;
+      await c.driver.writeFile(
+        host.name,
+        login,
+        renderAdminClientConfig(DB_USERS.monitor, password, socket),
+        0o600,
+      );
+      await c.driver.exec(host.name, fileCommands.chown(MONITORING_OWNER, login));
+    },
+    start: mysqldExporter.start(listen, login),
+    outputLog: files.log,
+    stopSignal: 'TERM',
+    ports: [ctx.model.ports.mysqldExporter],
+    probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/`),
     logs: [],
   };
 }
@@ -198,6 +238,7 @@ export function exporterDaemons(ctx: Context, host: Host): Daemon[] {
   const jobs = new Set(jobsOn(host).map((job) => job.job));
   return [
     ...(jobs.has('nginx') ? [nginxExporterDaemon(ctx, host)] : []),
+    ...(jobs.has('mysqld') ? [mysqldExporterDaemon(ctx, host)] : []),
     ...(jobs.has('node') ? [nodeExporterDaemon(ctx, host)] : []),
   ];
 }

@@ -75,6 +75,7 @@ describe('upPlan on a simulated fresh machine', async () => {
         .map((line) => line.slice(1, line.indexOf(']')))
         .sort();
     assert.deepEqual(spawned('prometheus-nginx-exporter'), ['web-01', 'web-02', 'web-03']);
+    assert.deepEqual(spawned('prometheus-mysqld-exporter'), ['db-01', 'db-02']);
     assert.deepEqual(spawned('prometheus-node-exporter'), [
       'db-01',
       'db-02',

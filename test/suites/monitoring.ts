@@ -25,6 +25,7 @@ import type { LabStatus } from '../../src/steps/status.ts';
 import { upPlan } from '../../src/steps/up.ts';
 import { waitFor } from '../../src/lib/wait.ts';
 import { openBrowser } from '../support/browser.ts';
+import { sql } from '../support/db.ts';
 import { fetchOn } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
 
@@ -246,6 +247,62 @@ export function monitoringSuite(lab: TestLab): void {
       } finally {
         await browser.close();
       }
+    });
+
+    it('a replica that stops replicating fires ReplicationStopped, the next write leaves the primary asynchronous, and up resolves both', async (t) => {
+      const primary = lab.model.database.initialPrimary;
+      const replica = hostsWithRole(lab.model, 'db').find((h) => h.name !== primary)?.name;
+      assert.ok(replica !== undefined && lb !== undefined, 'the test lab has a replica');
+      const offset = ((await lab.ctx.driver.readFile(null, alertLog)) ?? '').length;
+      const stopped = Date.now();
+      await sql(lab, replica, 'STOP SLAVE');
+      // No replica acknowledges this commit: it waits out the semi-sync timeout, then goes async.
+      const write = await fetchOn(lab, 'client', `http://${lb.addresses.edge ?? ''}/api/messages`, [
+        '-X',
+        'POST',
+        '-H',
+        'content-type: application/json',
+        '--data-binary',
+        JSON.stringify({ text: 'written while a replica stands still' }),
+      ]);
+      assert.equal(write.status, 201, write.body);
+      const deadline = deadlineMs + lab.model.database.semiSyncTimeoutMs + 10_000;
+      const firingWithin = async (alert: string, host: string): Promise<number> => {
+        await waitFor(
+          `${alert} on ${host}`,
+          async () => ((await firing()).includes(`${alert} ${host}`) ? undefined : 'not firing'),
+          { timeoutMs: deadline, intervalMs: 200 },
+        );
+        return Date.now() - stopped;
+      };
+      const [replicationMs, semiSyncMs] = await Promise.all([
+        firingWithin('ReplicationStopped', replica),
+        firingWithin('SemiSyncFellBackToAsync', primary),
+      ]);
+      t.diagnostic(
+        `after STOP SLAVE: ReplicationStopped firing in ${replicationMs} ms, SemiSyncFellBackToAsync in ${semiSyncMs} ms`,
+      );
+      assert.ok(replicationMs <= deadlineMs, `ReplicationStopped after ${replicationMs} ms`);
+      await waitFor(
+        'both in the alert log',
+        async () => {
+          const list = await notificationsSince(offset);
+          return notified(list, 'firing', 'ReplicationStopped', replica) &&
+            notified(list, 'firing', 'SemiSyncFellBackToAsync', primary)
+            ? undefined
+            : 'not yet';
+        },
+        { timeoutMs: 20_000, intervalMs: 200 },
+      );
+      await runPlan(upPlan(lab.ctx));
+      await waitFor(
+        'no alert firing',
+        async () => {
+          const now = await firing();
+          return now.length === 0 ? undefined : now.join(', ');
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
     });
   });
 }

@@ -37,6 +37,8 @@ export const SERVICE_CHECKS: readonly ServiceCheck[] = [
   { service: 'haproxy', expr: 'up{job="haproxy"}' },
   { service: 'nginx', expr: 'nginx_up' },
   { service: 'app', expr: 'up{job="app"}' },
+  { service: 'mariadb', expr: 'mysql_up' },
+  { service: 'mysqld-exporter', expr: 'up{job="mysqld"}' },
   { service: 'nginx-exporter', expr: 'up{job="nginx"}' },
   { service: 'node-exporter', expr: 'up{job="node"}' },
   { service: 'prometheus', expr: 'up{job="prometheus"}' },
@@ -50,7 +52,7 @@ const ROLE_SERVICES: Readonly<Record<Role, readonly string[]>> = {
   dns: [],
   lb: ['haproxy'],
   web: ['nginx', 'app', 'nginx-exporter'],
-  db: [],
+  db: ['mariadb', 'mysqld-exporter'],
   mon: ['prometheus', 'alertmanager', 'dashboard'],
 };
 

@@ -21,7 +21,7 @@ describe('renderPrometheusConfig', () => {
       hosts: { 'web-03': { roles: ['web'], core: 23 } },
     });
     const text = renderPrometheusConfig(model, host, paths);
-    const app = text.slice(text.indexOf('job_name: app'), text.indexOf('job_name: node'));
+    const app = text.slice(text.indexOf('job_name: app'), text.indexOf('job_name: mysqld'));
     assert.deepEqual(
       [...app.matchAll(/- (10\.77\.2\.\d+:\d+)/g)].map((m) => m[1]),
       ['10.77.2.21:9180', '10.77.2.22:9180', '10.77.2.23:9180'],
