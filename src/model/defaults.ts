@@ -71,6 +71,8 @@ export const DEFAULT_MONITORING = {
   rateWindowSeconds: 20,
   /** Page when more than this share of requests fail with a 5xx. */
   errorRatio: 0.05,
+  /** Below this traffic, error ratios and latency quantiles are too noisy to page on. */
+  minRequestsPerSecond: 1,
   latencyP99Seconds: 0.5,
   replicationLagSeconds: 5,
   /** Page when a filesystem has less than this share free. */

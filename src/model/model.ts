@@ -50,6 +50,7 @@ export interface MonitoringSettings {
   readonly alertAfterSeconds: number;
   readonly rateWindowSeconds: number;
   readonly errorRatio: number;
+  readonly minRequestsPerSecond: number;
   readonly latencyP99Seconds: number;
   readonly replicationLagSeconds: number;
   readonly diskFreeRatio: number;

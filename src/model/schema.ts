@@ -112,6 +112,7 @@ export const configSchema = z.strictObject({
       alertAfterSeconds: z.int().min(0).max(3600).optional(),
       rateWindowSeconds: z.int().min(4).max(3600).optional(),
       errorRatio: z.number().gt(0).lt(1).optional(),
+      minRequestsPerSecond: z.number().min(0).max(1_000_000).optional(),
       latencyP99Seconds: z.number().gt(0).max(60).optional(),
       replicationLagSeconds: z.int().min(1).max(86_400).optional(),
       diskFreeRatio: z.number().gt(0).lt(1).optional(),

@@ -40,6 +40,11 @@ export function appRequestRate(window: string): string {
   return `sum by (host) (rate(foobar_http_requests_total{${USER_TRAFFIC}}[${window}]))`;
 }
 
+/** Requests per second users send through each load balancer. */
+export function siteRequestRate(window: string): string {
+  return `sum by (host) (rate(haproxy_frontend_http_requests_total{proxy="www"}[${window}]))`;
+}
+
 /** A quantile (0.99 for p99) of the app's response time, per web server. */
 export function appLatency(quantile: number, window: string): string {
   return `histogram_quantile(${quantile}, sum by (host, le) (rate(foobar_http_request_duration_seconds_bucket{${USER_TRAFFIC}}[${window}])))`;

@@ -83,6 +83,7 @@ const healthyLb = (host: string): Record<string, Values> => ({
   [`haproxy_backend_active_servers{job="haproxy",host="${host}",proxy="web"}`]: steady(2),
   [`haproxy_server_status{job="haproxy",host="${host}",proxy="web",server="web-01",state="DOWN"}`]:
     steady(0),
+  [`haproxy_frontend_http_requests_total{job="haproxy",host="${host}",proxy="www"}`]: counter(100),
   [`haproxy_frontend_http_responses_total{job="haproxy",host="${host}",proxy="www",code="2xx"}`]:
     counter(100),
   [`haproxy_frontend_http_responses_total{job="haproxy",host="${host}",proxy="www",code="5xx"}`]:
@@ -216,6 +217,17 @@ const SCENARIOS: readonly Scenario[] = [
       critical('SiteErrorRatioHigh', { host: 'lb-01' }),
       warning('AppErrorRatioHigh', { host: 'web-02' }),
     ],
+  },
+  {
+    // Seen in the deploy tests: a broken release answered a few checks with 500, nobody else asked.
+    title: 'a few 5xx on an idle site page nobody',
+    series: labWith({
+      'foobar_http_requests_total{job="app",host="web-01",method="GET",route="/",status="200"}':
+        counter(0.2),
+      'foobar_http_requests_total{job="app",host="web-01",method="GET",route="/",status="500"}':
+        counter(0.1),
+    }),
+    firing: [],
   },
   {
     title: 'a draining app answering its health checks with 503 pages nobody',

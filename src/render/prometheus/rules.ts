@@ -8,7 +8,13 @@ import type { Model } from '../../model/model.ts';
 import { SCRAPE_JOBS } from '../../model/monitoring.ts';
 import { renderedHeader } from '../header.ts';
 import { YAML_OPTIONS } from './index.ts';
-import { appErrorRatio, appLatency, siteErrorRatio } from './queries.ts';
+import {
+  appErrorRatio,
+  appLatency,
+  appRequestRate,
+  siteErrorRatio,
+  siteRequestRate,
+} from './queries.ts';
 
 export type Severity = 'critical' | 'warning';
 
@@ -107,7 +113,7 @@ export function alertGroups(model: Model): RuleGroup[] {
         },
         {
           alert: 'SiteErrorRatioHigh',
-          expr: `${siteErrorRatio(w)} > ${m.errorRatio}`,
+          expr: `${siteErrorRatio(w)} > ${m.errorRatio} and ${siteRequestRate(w)} >= ${m.minRequestsPerSecond}`,
           severity: 'critical',
           summary: 'Users get 5xx errors through {{ $labels.host }}',
           description: `{{ $value | humanizePercentage }} of responses over ${w} are 5xx (threshold ${percent(m.errorRatio)}).`,
@@ -134,14 +140,14 @@ export function alertGroups(model: Model): RuleGroup[] {
         },
         {
           alert: 'AppErrorRatioHigh',
-          expr: `${appErrorRatio(w)} > ${m.errorRatio}`,
+          expr: `${appErrorRatio(w)} > ${m.errorRatio} and ${appRequestRate(w)} >= ${m.minRequestsPerSecond}`,
           severity: 'warning',
           summary: 'The app on {{ $labels.host }} answers with 5xx errors',
           description: `{{ $value | humanizePercentage }} of its responses over ${w} are 5xx (threshold ${percent(m.errorRatio)}); the load balancers retry some elsewhere.`,
         },
         {
           alert: 'LatencyP99High',
-          expr: `${appLatency(0.99, w)} > ${m.latencyP99Seconds}`,
+          expr: `${appLatency(0.99, w)} > ${m.latencyP99Seconds} and ${appRequestRate(w)} >= ${m.minRequestsPerSecond}`,
           severity: 'warning',
           summary: 'The app on {{ $labels.host }} is slow',
           description: `99% of requests over ${w} took up to {{ $value | humanizeDuration }} (threshold ${m.latencyP99Seconds}s).`,
