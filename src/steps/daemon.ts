@@ -69,6 +69,20 @@ export async function runningPid(ctx: Context, daemon: Daemon): Promise<number |
   return (await isOurProcess(ctx.driver, daemon.host, pid, daemon.marker)) ? pid : undefined;
 }
 
+/** A `prepare` for a daemon that runs as `user` and writes its own log: the log exists, and is its. */
+export function logOwnedBy(
+  host: string,
+  file: string,
+  user: string,
+): (ctx: Context) => Promise<void> {
+  return async (ctx) => {
+    if ((await ctx.driver.readFile(host, file)) === undefined) {
+      await ctx.driver.writeFile(host, file, '', 0o640);
+    }
+    await ctx.driver.exec(host, fileCommands.chown(`${user}:${user}`, file));
+  };
+}
+
 /** Writes the files that differ from what is there; true when any did. */
 export async function writeFiles(
   ctx: Context,

@@ -19,7 +19,8 @@ import { buildDashboard } from '../dashboard/build.ts';
 import { waitFor } from '../lib/wait.ts';
 import { DB_USERS, dbSecretName } from '../model/database.ts';
 import { APP_USER, hostPaths, labPaths } from '../model/layout.ts';
-import type { Host } from '../model/model.ts';
+import type { Host, PortName } from '../model/model.ts';
+import type { Command } from '../drivers/driver.ts';
 import { jobsOn, monitorHost, scrapeAddress } from '../model/monitoring.ts';
 import { expectStatus } from '../probes/http.ts';
 import { prometheusTargets } from '../probes/prometheus.ts';
@@ -32,7 +33,13 @@ import { renderPrometheusRules } from '../render/prometheus/rules.ts';
 import { MANIFEST_FILE, parseManifest } from '../release/manifest.ts';
 import type { BuiltRelease } from '../release/build.ts';
 import type { Context } from './context.ts';
-import { describeOutcomes, ensureDaemon, type Daemon, type DaemonOutcome } from './daemon.ts';
+import {
+  describeOutcomes,
+  ensureDaemon,
+  logOwnedBy,
+  type Daemon,
+  type DaemonOutcome,
+} from './daemon.ts';
 import type { Phase } from './plan.ts';
 import { installTree } from './release.ts';
 
@@ -46,60 +53,57 @@ const ownData =
     await ctx.driver.exec(host, fileCommands.chownTree(MONITORING_OWNER, dir));
   };
 
-function exporterPaths(
+/**
+ * An exporter on a host: it listens on the address the monitor scrapes, on its port of the model,
+ * and writes nothing but its log.
+ */
+function exporterDaemon(
   ctx: Context,
   host: Host,
-  name: string,
-): { pid: string; log: string; dirs: string[] } {
+  spec: {
+    readonly service: string;
+    readonly port: PortName;
+    readonly start: (listen: string) => Command;
+    /** What only our instance has on its command line (default: its listen address). */
+    readonly marker?: (listen: string) => string;
+    readonly prepare?: Daemon['prepare'];
+  },
+): Daemon {
   const paths = hostPaths(ctx.model, host.name);
+  const listen = `${scrapeAddress(host)}:${ctx.model.ports[spec.port]}`;
+  const start = spec.start(listen);
   return {
-    pid: path.join(paths.run, `${name}.pid`),
-    log: path.join(paths.log, `${name}.log`),
-    dirs: [paths.run, paths.log],
-  };
-}
-
-export function nodeExporterDaemon(ctx: Context, host: Host): Daemon {
-  const listen = `${scrapeAddress(host)}:${ctx.model.ports.nodeExporter}`;
-  const files = exporterPaths(ctx, host, 'node-exporter');
-  const start = nodeExporter.start(listen);
-  return {
-    service: 'node-exporter',
+    service: spec.service,
     host: host.name,
-    pidFile: files.pid,
-    // Its listen address is on its command line and nobody else's.
-    marker: `--web.listen-address=${listen}`,
+    pidFile: path.join(paths.run, `${spec.service}.pid`),
+    marker: spec.marker?.(listen) ?? listen,
     files: [],
-    dirs: files.dirs,
+    dirs: [paths.run, paths.log],
+    ...(spec.prepare === undefined ? {} : { prepare: spec.prepare }),
     start,
-    outputLog: files.log,
+    outputLog: path.join(paths.log, `${spec.service}.log`),
     stopSignal: 'TERM',
-    ports: [ctx.model.ports.nodeExporter],
+    ports: [ctx.model.ports[spec.port]],
     probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/`),
     logs: [],
   };
 }
 
+export function nodeExporterDaemon(ctx: Context, host: Host): Daemon {
+  return exporterDaemon(ctx, host, {
+    service: 'node-exporter',
+    port: 'nodeExporter',
+    start: (listen) => nodeExporter.start(listen),
+  });
+}
+
 export function nginxExporterDaemon(ctx: Context, host: Host): Daemon {
-  const listen = `${scrapeAddress(host)}:${ctx.model.ports.nginxExporter}`;
-  const files = exporterPaths(ctx, host, 'nginx-exporter');
-  return {
+  return exporterDaemon(ctx, host, {
     service: 'nginx-exporter',
-    host: host.name,
-    pidFile: files.pid,
-    marker: `-web.listen-address=${listen}`,
-    files: [],
-    dirs: files.dirs,
-    start: nginxExporter.start(
-      listen,
-      `http://127.0.0.1:${ctx.model.ports.http}${NGINX_STATUS_PATH}`,
-    ),
-    outputLog: files.log,
-    stopSignal: 'TERM',
-    ports: [ctx.model.ports.nginxExporter],
-    probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/metrics`),
-    logs: [],
-  };
+    port: 'nginxExporter',
+    start: (listen) =>
+      nginxExporter.start(listen, `http://127.0.0.1:${ctx.model.ports.http}${NGINX_STATUS_PATH}`),
+  });
 }
 
 /** The exporter's login to MariaDB (0600, its own): the monitor account, over the socket. */
@@ -108,17 +112,13 @@ export function mysqldExporterLogin(ctx: Context, host: Host): string {
 }
 
 export function mysqldExporterDaemon(ctx: Context, host: Host): Daemon {
-  const listen = `${scrapeAddress(host)}:${ctx.model.ports.mysqldExporter}`;
-  const files = exporterPaths(ctx, host, 'mysqld-exporter');
   const login = mysqldExporterLogin(ctx, host);
-  return {
+  return exporterDaemon(ctx, host, {
     service: 'mysqld-exporter',
-    host: host.name,
-    pidFile: files.pid,
-    marker: `--config.my-cnf=${login}`,
+    port: 'mysqldExporter',
+    start: (listen) => mysqldExporter.start(listen, login),
+    marker: () => `--config.my-cnf=${login}`,
     // The login holds a password: written before each start, never rendered (foobar render).
-    files: [],
-    dirs: files.dirs,
     prepare: async (c) => {
       const password = await c.secrets.get(dbSecretName('monitor'));
       const socket = mariadbFiles(hostPaths(c.model, host.name)).socket;
@@ -130,13 +130,7 @@ export function mysqldExporterDaemon(ctx: Context, host: Host): Daemon {
       );
       await c.driver.exec(host.name, fileCommands.chown(MONITORING_OWNER, login));
     },
-    start: mysqldExporter.start(listen, login),
-    outputLog: files.log,
-    stopSignal: 'TERM',
-    ports: [ctx.model.ports.mysqldExporter],
-    probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/`),
-    logs: [],
-  };
+  });
 }
 
 export function prometheusDaemon(ctx: Context, host: Host): Daemon {
@@ -217,12 +211,7 @@ export function dashboardDaemon(ctx: Context, host: Host, build: string): Daemon
     files: [{ path: files.config, content: renderDashboardConfig(ctx.model, host, paths, build) }],
     dirs: [paths.etc, paths.run, paths.log],
     // It runs unprivileged and may write the alert log, nothing else of ours.
-    prepare: async (c) => {
-      if ((await c.driver.readFile(host.name, files.alertLog)) === undefined) {
-        await c.driver.writeFile(host.name, files.alertLog, '', 0o640);
-      }
-      await c.driver.exec(host.name, fileCommands.chown(`${APP_USER}:${APP_USER}`, files.alertLog));
-    },
+    prepare: logOwnedBy(host.name, files.alertLog, APP_USER),
     start: dashboard.start(labPaths(ctx.model).runtime, files.dir, files.config, APP_USER),
     outputLog: files.log,
     stopSignal: 'TERM',

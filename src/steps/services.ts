@@ -6,7 +6,6 @@ import path from 'node:path';
 import { haproxy } from '../commands/haproxy.ts';
 import { nginx } from '../commands/nginx.ts';
 import { app } from '../commands/app.ts';
-import { files as fileCommands } from '../commands/files.ts';
 import { mariadb } from '../commands/mariadb.ts';
 import { APP_USER, hostPaths, labPaths } from '../model/layout.ts';
 import { addressOf, hostsWithRole, type Host } from '../model/model.ts';
@@ -16,7 +15,7 @@ import { haproxyFiles, renderHaproxyConfig } from '../render/haproxy/index.ts';
 import { mariadbFiles, renderMariadbConfig } from '../render/mariadb/index.ts';
 import { NGINX_HEALTH_PATH, nginxFiles, renderNginxConfig } from '../render/nginx/index.ts';
 import type { Context } from './context.ts';
-import type { Daemon } from './daemon.ts';
+import { logOwnedBy, type Daemon } from './daemon.ts';
 import { prepareDataDir } from './db/server.ts';
 import { readDbState, roleOf, type DbState } from './db/state.ts';
 import { appDbFiles } from './db/topology.ts';
@@ -142,12 +141,7 @@ export function appDaemon(ctx: Context, host: Host, slot: Slot, release: string)
     files: [{ path: files.env, content: envText }],
     dirs: [paths.etc, paths.run, paths.log],
     // The app runs unprivileged: it may write its own log and nothing else of ours.
-    prepare: async (c) => {
-      if ((await c.driver.readFile(host.name, files.log)) === undefined) {
-        await c.driver.writeFile(host.name, files.log, '', 0o640);
-      }
-      await c.driver.exec(host.name, fileCommands.chown(`${APP_USER}:${APP_USER}`, files.log));
-    },
+    prepare: logOwnedBy(host.name, files.log, APP_USER),
     start: app.start(labPaths(ctx.model).runtime, path.join(paths.releases, release), APP_USER),
     outputLog: files.output,
     env,

@@ -72,6 +72,18 @@ export function monitoringSuite(lab: TestLab): void {
     return alerts.filter((a) => a.state === 'firing').map((a) => `${a.name} ${a.host ?? ''}`);
   }
 
+  /** Waits until every alert has resolved (after a heal). */
+  async function noAlertFiring(): Promise<void> {
+    await waitFor(
+      'no alert firing',
+      async () => {
+        const now = await firing();
+        return now.length === 0 ? undefined : now.join(', ');
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+  }
+
   describe('monitoring', () => {
     it('scrapes every exporter the model lists, all up, and no alert fires on a healthy lab', async () => {
       const targets = await prometheusTargets(lab.ctx);
@@ -236,14 +248,7 @@ export function monitoringSuite(lab: TestLab): void {
               : 'not resolved yet',
           { timeoutMs: 30_000, intervalMs: 200 },
         );
-        await waitFor(
-          'no alert firing',
-          async () => {
-            const now = await firing();
-            return now.length === 0 ? undefined : now.join(', ');
-          },
-          { timeoutMs: 30_000, intervalMs: 200 },
-        );
+        await noAlertFiring();
       } finally {
         await browser.close();
       }
@@ -295,14 +300,7 @@ export function monitoringSuite(lab: TestLab): void {
         { timeoutMs: 20_000, intervalMs: 200 },
       );
       await runPlan(upPlan(lab.ctx));
-      await waitFor(
-        'no alert firing',
-        async () => {
-          const now = await firing();
-          return now.length === 0 ? undefined : now.join(', ');
-        },
-        { timeoutMs: 30_000, intervalMs: 200 },
-      );
+      await noAlertFiring();
     });
   });
 }
