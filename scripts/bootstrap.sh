@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   iproute2 procps psmisc util-linux coreutils curl socat openssl ca-certificates
   haproxy nginx
+  nsd nftables bind9-dnsutils
   wrk
 )
 

@@ -7,6 +7,8 @@ export interface LabRecord {
   readonly namespaces: readonly string[];
   readonly adminLink: string;
   readonly created: string;
+  /** Files foobar added under /etc/netns (the clients' resolv.conf). */
+  readonly netnsFiles?: readonly string[];
 }
 
 function recordFile(ctx: Context): string {

@@ -15,7 +15,10 @@ import type { Phase } from './plan.ts';
 import { preflightProblems } from './preflight.ts';
 import { readLabRecord, writeLabRecord } from './record.ts';
 import { buildApp, installRelease, liveRelease, switchCurrent, verifyRelease } from './release.ts';
-import { appDaemon, haproxyDaemon, nginxDaemon } from './services.ts';
+import { ensureResolvers, resolverFiles } from './resolver.ts';
+import { appDaemon, haproxyDaemon, nginxDaemon, nsdDaemon } from './services.ts';
+import { ensureFirewall } from './firewall.ts';
+import { ensureCertificates, type SiteCertificate } from './tls.ts';
 
 export interface UpOptions {
   /** The app to build when a web server has no release yet (default: this repository's app/). */
@@ -32,6 +35,7 @@ function describe(outcomes: Record<string, string>): string {
 
 export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
   let existing = new Set<string>();
+  let site: SiteCertificate | undefined;
   let built: Promise<BuiltRelease> | undefined;
   const release = (): Promise<BuiltRelease> =>
     (built ??= buildApp(ctx, options.appDir, options.buildsDir));
@@ -80,15 +84,22 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
             }
             const admin = await ensureAdminLink(ctx);
             const previous = await readLabRecord(ctx);
+            const resolvers = resolverFiles(ctx);
+            // Recorded before they are written, so `down` finds them even if writing fails.
             await writeLabRecord(ctx, {
               namespaces: [
                 ...new Set([...(previous?.namespaces ?? []), ...labNamespaces(ctx.model)]),
               ],
               adminLink: ctx.names.adminLink,
               created: previous?.created ?? new Date().toISOString(),
+              netnsFiles: [...new Set([...(previous?.netnsFiles ?? []), ...resolvers])],
             });
-            if (created === 0 && !admin) return 'up to date';
-            return `${created} namespaces created${admin ? `, this machine on the edge as ${ctx.model.admin.edge}` : ''}`;
+            const resolved = await ensureResolvers(ctx);
+            if (created === 0 && !admin && !resolved.changed) return 'up to date';
+            const parts = [`${created} namespaces created`];
+            if (admin) parts.push(`this machine on the edge as ${ctx.model.admin.edge}`);
+            if (resolved.changed) parts.push(`clients resolve through the lab's DNS`);
+            return parts.join(', ');
           },
         },
         {
@@ -103,14 +114,41 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
             return `Node.js ${process.version}`;
           },
         },
+        {
+          title: 'certificate authority and site certificate',
+          run: async () => {
+            site = await ensureCertificates(ctx);
+            return site.outcome;
+          },
+        },
       ],
+    },
+    {
+      title: 'Firewalls',
+      tasks: ctx.model.hosts.map((host) => ({
+        title: host.name,
+        run: () => ensureFirewall(ctx, host),
+      })),
+    },
+    {
+      title: 'DNS',
+      tasks: hostsWithRole(ctx.model, 'dns').map((host) => ({
+        title: host.name,
+        run: async () => describe({ nsd: await ensureDaemon(ctx, nsdDaemon(ctx, host)) }),
+      })),
     },
     { title: 'Web servers', tasks: hostsWithRole(ctx.model, 'web').map(webTask) },
     {
       title: 'Load balancers',
       tasks: hostsWithRole(ctx.model, 'lb').map((host) => ({
         title: host.name,
-        run: async () => describe({ haproxy: await ensureDaemon(ctx, haproxyDaemon(ctx, host)) }),
+        run: async () => {
+          if (site === undefined)
+            throw new Error('no site certificate: the Network phase did not run');
+          return describe({
+            haproxy: await ensureDaemon(ctx, haproxyDaemon(ctx, host, site.bundle)),
+          });
+        },
       })),
     },
     {

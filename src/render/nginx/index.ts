@@ -46,7 +46,8 @@ http {
     tcp_nopush on;
     keepalive_timeout 75s;
     keepalive_requests 10000;
-    client_max_body_size 64k;
+    # The load balancers refuse larger bodies by their length; this catches chunked ones.
+    client_max_body_size ${model.limits.maxBodyBytes};
     access_log ${files.accessLog} combined buffer=64k flush=1s;
 
     client_body_temp_path ${temp('client_body')};

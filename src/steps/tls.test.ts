@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { NetnsDriver } from '../drivers/netns.ts';
+import { runProcess } from '../drivers/process.ts';
+import { buildModel } from '../model/build.ts';
+import { labPaths } from '../model/layout.ts';
+import { createContext, type Context } from './context.ts';
+import { CA_KEY_SECRET, certificateProblem, ensureCertificates, newPrivateKey } from './tls.ts';
+
+function scratchLab(domain = 'foobar.com'): { ctx: Context; dir: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'foobar-tls-'));
+  const model = buildModel({ domain, lab: { name: 'tls', stateDir: dir } });
+  // Every command of this step runs on this machine: no namespace is needed.
+  return { ctx: createContext(model, new NetnsDriver((h) => h)), dir };
+}
+
+async function opensslVerify(ctx: Context, name: string): Promise<string> {
+  const paths = labPaths(ctx.model);
+  const result = await runProcess([
+    'openssl',
+    'verify',
+    '-x509_strict',
+    '-verify_hostname',
+    name,
+    '-CAfile',
+    paths.caCertificate,
+    paths.siteCertificate,
+  ]);
+  return `${result.stdout}${result.stderr}`.trim();
+}
+
+describe('ensureCertificates', () => {
+  it('creates a CA (key 0600) and a certificate for the domain and www that openssl verifies', async () => {
+    const { ctx, dir } = scratchLab();
+    try {
+      const first = await ensureCertificates(ctx);
+      assert.equal(first.outcome, 'CA created, certificate for www.foobar.com, foobar.com issued');
+      assert.equal(statSync(ctx.secrets.pathOf(CA_KEY_SECRET)).mode & 0o777, 0o600);
+      assert.equal(statSync(path.dirname(ctx.secrets.pathOf(CA_KEY_SECRET))).mode & 0o777, 0o700);
+      for (const name of ['www.foobar.com', 'foobar.com'])
+        assert.match(await opensslVerify(ctx, name), /: OK$/);
+      assert.match(await opensslVerify(ctx, 'www.example.org'), /hostname mismatch/);
+      assert.match(first.bundle, /-----END CERTIFICATE-----\n-----BEGIN PRIVATE KEY-----/);
+
+      const second = await ensureCertificates(ctx);
+      assert.equal(second.outcome, 'up to date');
+      assert.equal(second.bundle, first.bundle);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('replaces the CA and the certificate when the domain changes', async () => {
+    const { ctx, dir } = scratchLab();
+    try {
+      await ensureCertificates(ctx);
+      const moved = createContext(
+        buildModel({ domain: 'example.org', lab: { name: 'tls', stateDir: dir } }),
+        ctx.driver,
+      );
+      const result = await ensureCertificates(moved);
+      assert.match(
+        result.outcome,
+        /^CA replaced \(was made for O=foobar lab tls, CN=foobar CA for foobar\.com\), certificate for www\.example\.org, example\.org issued$/,
+      );
+      assert.match(await opensslVerify(moved, 'www.example.org'), /: OK$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the CA cannot sign for another domain (name constraint)', async () => {
+    const { ctx, dir } = scratchLab();
+    try {
+      await ensureCertificates(ctx);
+      const paths = labPaths(ctx.model);
+      const other = path.join(dir, 'other.key');
+      writeFileSync(other, newPrivateKey(), { mode: 0o600 });
+      const forged = await runProcess([
+        'openssl',
+        'req',
+        '-new',
+        '-x509',
+        '-key',
+        other,
+        '-subj',
+        '/CN=www.example.org',
+        '-addext',
+        'subjectAltName=DNS:www.example.org',
+        '-days',
+        '1',
+        '-CA',
+        paths.caCertificate,
+        '-CAkey',
+        ctx.secrets.pathOf(CA_KEY_SECRET),
+      ]);
+      const file = path.join(dir, 'forged.crt');
+      writeFileSync(file, forged.stdout);
+      const verify = await runProcess(['openssl', 'verify', '-CAfile', paths.caCertificate, file]);
+      assert.notEqual(verify.exitCode, 0);
+      assert.match(verify.stdout + verify.stderr, /permitted subtree violation/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('asks for a new certificate a month before expiry', () => {
+    const key = newPrivateKey();
+    assert.equal(certificateProblem(undefined, { privateKey: key }), 'missing');
+    assert.equal(certificateProblem('not a certificate', { privateKey: key }), 'missing');
+  });
+});
