@@ -2,11 +2,13 @@
  * A bounded HTTP load that counts what a user would have seen: every status, every socket error,
  * and which web server answered. Run inside a host (the lab's client) by tests and drills:
  *
- *   node src/load/loadgen.ts --url http://10.77.1.11/api/whoami --seconds 5 --concurrency 8
+ *   node src/load/loadgen.ts --url https://www.foobar.com/api/whoami --cacert CA --seconds 5
  *
  * Prints one JSON summary on stdout. Keep-alive connections, like a browser's.
  */
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { parseArgs } from 'node:util';
 
 export interface LoadSummary {
@@ -30,6 +32,8 @@ interface Options {
   readonly concurrency: number;
   readonly method: string;
   readonly timeoutMs: number;
+  /** For https URLs: the CA to trust (the lab's). */
+  readonly cacert?: string;
 }
 
 function bump(counts: Record<string, number>, key: string): void {
@@ -41,7 +45,7 @@ function once(
   options: Options,
 ): Promise<{ status?: number; server?: string; error?: string }> {
   return new Promise((resolve) => {
-    const request = http.request(
+    const request = (options.url.startsWith('https:') ? https : http).request(
       options.url,
       { agent, method: options.method, timeout: options.timeoutMs },
       (response) => {
@@ -69,7 +73,13 @@ function once(
 }
 
 export async function runLoad(options: Options): Promise<LoadSummary> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
+  const agentOptions = { keepAlive: true, maxSockets: options.concurrency };
+  const agent = options.url.startsWith('https:')
+    ? new https.Agent({
+        ...agentOptions,
+        ...(options.cacert === undefined ? {} : { ca: readFileSync(options.cacert) }),
+      })
+    : new http.Agent(agentOptions);
   const statuses: Record<string, number> = {};
   const errors: Record<string, number> = {};
   const servedBy: Record<string, number> = {};
@@ -112,6 +122,7 @@ export function parseLoadArgs(args: readonly string[]): Options {
       concurrency: { type: 'string', default: '8' },
       method: { type: 'string', default: 'GET' },
       'timeout-ms': { type: 'string', default: '5000' },
+      cacert: { type: 'string' },
     },
   });
   if (values.url === undefined) throw new Error('--url is required');
@@ -124,6 +135,7 @@ export function parseLoadArgs(args: readonly string[]): Options {
     concurrency: Math.max(1, Math.min(256, Number(values.concurrency))),
     method: values.method,
     timeoutMs: Number(values['timeout-ms']),
+    ...(values.cacert === undefined ? {} : { cacert: values.cacert }),
   };
 }
 

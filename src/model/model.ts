@@ -37,6 +37,7 @@ export interface Model {
   readonly limits: {
     /** Slow clients: the whole request head must arrive within this. */
     readonly requestTimeoutSeconds: number;
+    /** Larger request bodies get 413 (from Nginx, which drains them so clients see it). */
     readonly maxBodyBytes: number;
     readonly maxUrlBytes: number;
     readonly maxHeaders: number;

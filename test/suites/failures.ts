@@ -12,12 +12,14 @@ import { appDaemon, nginxDaemon } from '../../src/steps/services.ts';
 import { liveRelease } from '../../src/steps/release.ts';
 import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { upPlan } from '../../src/steps/up.ts';
+import { siteUrl } from '../../src/probes/site.ts';
 import type { TestLab } from '../support/lab.ts';
 
 export function failureSuite(lab: TestLab): void {
   const lb = hostsWithRole(lab.model, 'lb')[0];
   const web = lab.host('web-01');
-  const url = `http://${lb?.addresses.edge ?? ''}/api/whoami`;
+  // Through DNS and HTTPS, as users come: both load balancers get a share.
+  const url = `${siteUrl(lab.model)}api/whoami`;
 
   async function statusOn(lbName: string, server: string): Promise<string> {
     const servers = await backendServers(lab.ctx, lbName);

@@ -2,7 +2,14 @@
  * The lab the integration tests use: its own name (fbt), subnets and state directory, so it runs
  * beside a lab from `npm start` without touching it, and leaves nothing behind.
  */
-import { mkdtempSync, chmodSync, writeFileSync, readdirSync, readFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -11,7 +18,9 @@ import type { ExecResult } from '../../src/drivers/driver.ts';
 import { runProcess } from '../../src/drivers/process.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { labNames } from '../../src/model/lab.ts';
-import { findHost, type Host, type Model } from '../../src/model/model.ts';
+import { labPaths } from '../../src/model/layout.ts';
+import { addressOf, findHost, type Host, type Model } from '../../src/model/model.ts';
+import { siteCurlFlags } from '../../src/probes/site.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
 import { downPlan } from '../../src/steps/down.ts';
 import { runPlan } from '../../src/steps/plan.ts';
@@ -24,6 +33,8 @@ const REPO = path.resolve(import.meta.dirname, '../..');
  * FOOBAR_TEST_LAB and FOOBAR_TEST_NET (e.g. fbt2 and 10.81) so their labs do not meet.
  */
 export const TEST_LAB_NAME = process.env.FOOBAR_TEST_LAB ?? 'fbt';
+/** The test lab's second internet client. */
+export const BOT = 'bot';
 const TEST_NET = process.env.FOOBAR_TEST_NET ?? '10.79';
 
 export interface TestLab {
@@ -33,8 +44,17 @@ export interface TestLab {
   host(name: string): Host;
   /** Runs the real CLI (bin/foobar.ts) against this lab. */
   cli(...args: string[]): Promise<ExecResult>;
-  /** Runs a command on a lab host, as a user there would. */
-  on(host: string, argv: readonly string[], timeoutMs?: number): Promise<ExecResult>;
+  /** Runs a command on a lab host (null: this machine, the admin), as a user there would. */
+  on(host: string | null, argv: readonly string[], timeoutMs?: number): Promise<ExecResult>;
+  /** A Node.js script of this repository, run on a lab host (null: this machine). */
+  script(
+    host: string | null,
+    file: string,
+    args: readonly string[],
+    timeoutMs?: number,
+  ): Promise<ExecResult>;
+  /** curl flags for the site: the lab's CA, and the load balancer to ask when given. */
+  siteFlags(lb?: Host): string[];
   /** A bounded load from the client host; resolves when it ends. */
   load(url: string, seconds: number, concurrency?: number): Promise<LoadSummary>;
   up(): Promise<void>;
@@ -48,6 +68,11 @@ export function createTestLab(overrides: Record<string, unknown> = {}): TestLab 
   const config = {
     lab: { name: TEST_LAB_NAME, stateDir },
     networks: { edge: { subnet: `${TEST_NET}.1.0/24` }, core: { subnet: `${TEST_NET}.2.0/24` } },
+    // A second internet client, `bot`, for what one client does to the others (bursts, garbage).
+    // The load of the failure tests comes from `client`, exempt from the per-client rate limit
+    // as an operator exempts a load generator.
+    hosts: { [BOT]: { roles: ['client'], edge: 101 } },
+    limits: { rateLimit: { exempt: ['client'] } },
     ...overrides,
   };
   const configFile = `${stateDir}.yaml`;
@@ -74,6 +99,13 @@ export function createTestLab(overrides: Record<string, unknown> = {}): TestLab 
       ),
     on: (host, argv, timeoutMs = 30_000) =>
       ctx.driver.exec(host, { argv, timeoutMs }, { check: false }),
+    script: (host, file, args, timeoutMs = 30_000) =>
+      ctx.driver.exec(
+        host,
+        { argv: [process.execPath, path.join(REPO, file), ...args], timeoutMs },
+        { check: false },
+      ),
+    siteFlags: (lb) => siteCurlFlags(model, lb === undefined ? undefined : addressOf(lb, 'edge')),
     async load(url, seconds, concurrency = 8) {
       const result = await ctx.driver.exec('client', {
         argv: [
@@ -85,6 +117,8 @@ export function createTestLab(overrides: Record<string, unknown> = {}): TestLab 
           String(seconds),
           '--concurrency',
           String(concurrency),
+          '--cacert',
+          labPaths(model).caCertificate,
         ],
         timeoutMs: (seconds + 30) * 1000,
       });
@@ -102,6 +136,10 @@ export async function leftovers(lab: TestLab): Promise<string[]> {
   for (const line of netns.stdout.split('\n')) {
     const name = line.split(' ')[0] ?? '';
     if (name.startsWith(`${lab.model.lab.name}-`)) found.push(`namespace ${name}`);
+  }
+  for (const host of lab.model.hosts) {
+    const dir = path.dirname(lab.ctx.names.resolvConfOf(host.name));
+    if (existsSync(dir)) found.push(`directory ${dir}`);
   }
   const link = await runProcess(['ip', 'link', 'show', lab.ctx.names.adminLink]);
   if (link.exitCode === 0) found.push(`link ${lab.ctx.names.adminLink}`);

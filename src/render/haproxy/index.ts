@@ -122,9 +122,9 @@ ${
 `
 }    http-request track-sc0 src${exempt.length === 0 ? '' : ' unless rate_exempt'}
     http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${rate.requests} }
-    # Everything on plain HTTP moves to HTTPS; nothing is served in clear.
+    # Everything on plain HTTP moves to HTTPS; nothing is served in clear. Bodies over the cap get
+    # 413 from Nginx behind: HAProxy 2.6 would reset the connection under a client still sending.
     http-request redirect scheme https code 301 unless { ssl_fc }
-    http-request deny deny_status 413 if { req.hdr_val(content-length) gt ${limits.maxBodyBytes} }
     http-request return status 414 content-type text/plain string "URI too long" if { url_len gt ${limits.maxUrlBytes} }
     # The app believes these from the load balancers only: a client's own are replaced.
     http-request del-header X-Forwarded-For
