@@ -10,6 +10,8 @@ PACKAGES=(
   haproxy nginx
   nsd nftables bind9-dnsutils
   wrk
+  # The tests' browser (checks the site's pages against their Content-Security-Policy).
+  chromium-headless-shell
 )
 
 say() { printf 'bootstrap: %s\n' "$*"; }

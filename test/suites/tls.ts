@@ -1,12 +1,14 @@
 /** HTTPS at the load balancers, as clients on the internet meet it. */
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { labPaths } from '../../src/model/layout.ts';
 import { addressOf, hostsWithRole } from '../../src/model/model.ts';
 import { siteUrl } from '../../src/probes/site.ts';
 import { securityHeaders } from '../../src/render/haproxy/index.ts';
 import { CA_KEY_SECRET } from '../../src/steps/tls.ts';
+import type { BrowserReport } from '../support/browser.ts';
 import { fetchOn } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
 
@@ -115,6 +117,47 @@ export function tlsSuite(lab: TestLab): void {
           assert.equal(response.headers.get(name.toLowerCase()), value, `${what}: ${name}`);
         }
       }
+    });
+
+    it('a real browser (Chromium) loads the home page with no CSP violation, and the CSP bites', async () => {
+      const lb = lbs[0];
+      assert.ok(lb);
+      const site = new X509Certificate(readFileSync(labPaths(lab.model).siteCertificate));
+      const spki = createHash('sha256')
+        .update(site.publicKey.export({ type: 'spki', format: 'der' }))
+        .digest('base64');
+      // Another origin (the load balancer by address): the CSP must refuse it as an image.
+      const foreign = `https://${addressOf(lb, 'edge')}/robots.txt`;
+      const run = await lab.script('client', 'test/support/browser.ts', [
+        '--url',
+        siteUrl(lab.model),
+        '--trust-spki',
+        spki,
+        '--evaluate',
+        '[...document.styleSheets].map((s) => s.cssRules.length)',
+        '--evaluate',
+        "document.querySelector('header img').naturalWidth",
+        '--evaluate',
+        `new Promise((resolve) => { const img = new Image(); img.onload = () => resolve('loaded'); img.onerror = () => resolve('blocked'); img.src = '${foreign}'; })`,
+      ]);
+      assert.equal(run.exitCode, 0, run.stderr);
+      const report = JSON.parse(run.stdout) as BrowserReport;
+      const [sheets, logoWidth, injected] = report.evaluated as [number[], number, string];
+      assert.equal(sheets.length, 1);
+      assert.ok((sheets[0] ?? 0) > 0, 'the stylesheet loaded and applies');
+      assert.ok(logoWidth > 0, 'the logo loaded');
+      assert.ok(
+        report.resources.includes(`${siteUrl(lab.model)}api/messages`),
+        'the script ran (it fetches the guestbook)',
+      );
+      // The page itself breaks no rule; the one violation is the injected image's.
+      const violations = report.console.filter((c) => c.source === 'security');
+      assert.equal(injected, 'blocked');
+      assert.deepEqual(
+        violations.map((v) => v.text.includes(foreign) && v.text.includes("img-src 'self'")),
+        [true],
+        JSON.stringify(violations),
+      );
     });
 
     it('foobar ca prints the CA’s path, fingerprint and how to trust it; its key is 0600', async () => {
