@@ -10,11 +10,16 @@ import { labPaths } from '../model/layout.ts';
 import { createContext, type Context } from './context.ts';
 import { CA_KEY_SECRET, certificateProblem, ensureCertificates, newPrivateKey } from './tls.ts';
 
-function scratchLab(domain = 'foobar.com'): { ctx: Context; dir: string } {
+/** Runs `test` with a lab whose state is in a temporary directory, removed afterwards. */
+async function withScratchLab(test: (ctx: Context, dir: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'foobar-tls-'));
-  const model = buildModel({ domain, lab: { name: 'tls', stateDir: dir } });
-  // Every command of this step runs on this machine: no namespace is needed.
-  return { ctx: createContext(model, new NetnsDriver((h) => h)), dir };
+  const model = buildModel({ lab: { name: 'tls', stateDir: dir } });
+  try {
+    // Every command of this step runs on this machine: no namespace is needed.
+    await test(createContext(model, new NetnsDriver((h) => h)), dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function opensslVerify(ctx: Context, name: string): Promise<string> {
@@ -33,9 +38,8 @@ async function opensslVerify(ctx: Context, name: string): Promise<string> {
 }
 
 describe('ensureCertificates', () => {
-  it('creates a CA (key 0600) and a certificate for the domain and www that openssl verifies', async () => {
-    const { ctx, dir } = scratchLab();
-    try {
+  it('creates a CA (key 0600) and a certificate for the domain and www that openssl verifies', () =>
+    withScratchLab(async (ctx) => {
       const first = await ensureCertificates(ctx);
       assert.equal(first.outcome, 'CA created, certificate for www.foobar.com, foobar.com issued');
       assert.equal(statSync(ctx.secrets.pathOf(CA_KEY_SECRET)).mode & 0o777, 0o600);
@@ -48,14 +52,10 @@ describe('ensureCertificates', () => {
       const second = await ensureCertificates(ctx);
       assert.equal(second.outcome, 'up to date');
       assert.equal(second.bundle, first.bundle);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('replaces the CA and the certificate when the domain changes', async () => {
-    const { ctx, dir } = scratchLab();
-    try {
+  it('replaces the CA and the certificate when the domain changes', () =>
+    withScratchLab(async (ctx, dir) => {
       await ensureCertificates(ctx);
       const moved = createContext(
         buildModel({ domain: 'example.org', lab: { name: 'tls', stateDir: dir } }),
@@ -67,14 +67,10 @@ describe('ensureCertificates', () => {
         /^CA replaced \(was made for O=foobar lab tls, CN=foobar CA for foobar\.com\), certificate for www\.example\.org, example\.org issued$/,
       );
       assert.match(await opensslVerify(moved, 'www.example.org'), /: OK$/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('the CA cannot sign for another domain (name constraint)', async () => {
-    const { ctx, dir } = scratchLab();
-    try {
+  it('the CA cannot sign for another domain (name constraint)', () =>
+    withScratchLab(async (ctx, dir) => {
       await ensureCertificates(ctx);
       const paths = labPaths(ctx.model);
       const other = path.join(dir, 'other.key');
@@ -102,10 +98,7 @@ describe('ensureCertificates', () => {
       const verify = await runProcess(['openssl', 'verify', '-CAfile', paths.caCertificate, file]);
       assert.notEqual(verify.exitCode, 0);
       assert.match(verify.stdout + verify.stderr, /permitted subtree violation/);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
   it('asks for a new certificate a month before expiry', () => {
     const key = newPrivateKey();

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { labPaths } from '../../src/model/layout.ts';
 import { addressOf, hostsWithRole } from '../../src/model/model.ts';
 import { siteUrl } from '../../src/probes/site.ts';
-import { BOT, type TestLab } from '../support/lab.ts';
+import { assertCleanLoad, BOT, type TestLab } from '../support/lab.ts';
 
 export function limitsSuite(lab: TestLab): void {
   const model = lab.model;
@@ -191,12 +191,7 @@ export function limitsSuite(lab: TestLab): void {
         if (g.port === model.ports.http) assert.equal(g.firstAnswer, 'HTTP/1.1 400 Bad request');
       }
       const summary = await load;
-      assert.ok(summary.requests > 100, `load ran (${summary.requests} requests)`);
-      assert.deepEqual(
-        { failed: summary.failed, errors: summary.errors },
-        { failed: 0, errors: {} },
-        JSON.stringify(summary),
-      );
+      assertCleanLoad(summary, 100);
     });
   });
 }

@@ -2,6 +2,7 @@
  * The lab the integration tests use: its own name (fbt), subnets and state directory, so it runs
  * beside a lab from `npm start` without touching it, and leaves nothing behind.
  */
+import assert from 'node:assert/strict';
 import {
   chmodSync,
   existsSync,
@@ -154,4 +155,14 @@ export async function leftovers(lab: TestLab): Promise<string[]> {
     if (cmdline.includes(lab.model.lab.stateDir)) found.push(`process ${entry}: ${cmdline.trim()}`);
   }
   return found;
+}
+
+/** A load that ran (at least `minRequests`) and saw no failed request and no socket error. */
+export function assertCleanLoad(summary: LoadSummary, minRequests: number): void {
+  assert.ok(summary.requests > minRequests, `load ran (${summary.requests} requests)`);
+  assert.deepEqual(
+    { failed: summary.failed, errors: summary.errors },
+    { failed: 0, errors: {} },
+    JSON.stringify(summary),
+  );
 }

@@ -26,24 +26,42 @@ function classify(error: NodeJS.ErrnoException): Outcome {
   return `error ${error.code ?? error.message}`;
 }
 
-function tcp(probe: Probe, timeoutMs: number): Promise<Outcome> {
+/** The first outcome a socket reports, or `timeout`; the socket is closed either way. */
+function firstOutcome(
+  timeoutMs: number,
+  close: () => void,
+  watch: (report: (outcome: Outcome) => void) => void,
+): Promise<Outcome> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: probe.address, port: probe.port });
-    const done = (outcome: Outcome): void => {
+    let settled = false;
+    const report = (outcome: Outcome): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      socket.destroy();
+      close();
       resolve(outcome);
     };
     const timer = setTimeout(() => {
-      done('timeout');
+      report('timeout');
     }, timeoutMs);
-    socket.once('connect', () => {
-      done('open');
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      done(classify(error));
-    });
+    watch(report);
   });
+}
+
+function tcp(probe: Probe, timeoutMs: number): Promise<Outcome> {
+  const socket = net.connect({ host: probe.address, port: probe.port });
+  return firstOutcome(
+    timeoutMs,
+    () => socket.destroy(),
+    (report) => {
+      socket.once('connect', () => {
+        report('open');
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        report(classify(error));
+      });
+    },
+  );
 }
 
 /** A minimal DNS query: id 0x4242, one question, ". IN SOA". */
@@ -53,27 +71,23 @@ const DNS_QUERY = Buffer.from([
 ]);
 
 function udp(probe: Probe, timeoutMs: number): Promise<Outcome> {
-  return new Promise((resolve) => {
-    const socket = dgram.createSocket('udp4');
-    const done = (outcome: Outcome): void => {
-      clearTimeout(timer);
-      socket.close();
-      resolve(outcome);
-    };
-    const timer = setTimeout(() => {
-      done('timeout');
-    }, timeoutMs);
-    socket.once('message', () => {
-      done('open');
-    });
-    socket.once('error', (error: NodeJS.ErrnoException) => {
-      done(classify(error));
-    });
-    // Unconnected: a route error comes back here, an answer as a message.
-    socket.send(DNS_QUERY, probe.port, probe.address, (error) => {
-      if (error !== null) done(classify(error));
-    });
-  });
+  const socket = dgram.createSocket('udp4');
+  return firstOutcome(
+    timeoutMs,
+    () => socket.close(),
+    (report) => {
+      socket.once('message', () => {
+        report('open');
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        report(classify(error));
+      });
+      // Unconnected: a route error comes back here, an answer as a message.
+      socket.send(DNS_QUERY, probe.port, probe.address, (error) => {
+        if (error !== null) report(classify(error));
+      });
+    },
+  );
 }
 
 export async function probeAll(probes: readonly Probe[], timeoutMs: number): Promise<Outcome[]> {
