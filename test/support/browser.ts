@@ -53,6 +53,11 @@ const chromium = spawn(
   ],
   { stdio: ['ignore', 'ignore', 'ignore', 'pipe', 'pipe'] },
 );
+const exited = new Promise<void>((resolve) => {
+  chromium.once('exit', () => {
+    resolve();
+  });
+});
 const toBrowser = chromium.stdio[3] as Writable;
 const fromBrowser = chromium.stdio[4] as Readable;
 
@@ -153,9 +158,17 @@ try {
     evaluated,
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
-  await send('Browser.close').catch(() => undefined);
 } finally {
   clearTimeout(giveUp);
-  chromium.kill('SIGKILL');
-  rmSync(profile, { recursive: true, force: true });
+  // Closed, then waited for: its helper processes write the profile until the browser is gone.
+  void send('Browser.close').catch(() => undefined);
+  const closed = await Promise.race([
+    exited.then(() => true),
+    new Promise<boolean>((r) => setTimeout(r, 3000, false)),
+  ]);
+  if (!closed) {
+    chromium.kill('SIGKILL');
+    await exited;
+  }
+  rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
 }

@@ -9,6 +9,7 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -126,7 +127,11 @@ export function createTestLab(overrides: Record<string, unknown> = {}): TestLab 
       return JSON.parse(result.stdout) as LoadSummary;
     },
     up: () => runPlan(upPlan(ctx)),
-    down: (purge = false) => runPlan(downPlan(ctx, { purge })),
+    async down(purge = false) {
+      await runPlan(downPlan(ctx, { purge }));
+      // The config file sits beside the state directory: gone with it.
+      if (purge) rmSync(configFile, { force: true });
+    },
   };
 }
 
