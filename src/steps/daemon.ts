@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Command, Target } from '../drivers/driver.ts';
 import { proc, type Signal } from '../commands/proc.ts';
-import { childPids, isOurProcess, readPid } from '../probes/process.ts';
+import { childPids, isOurProcess, processState, readPid } from '../probes/process.ts';
 import { sleep, waitFor } from '../lib/wait.ts';
 import type { Context } from './context.ts';
 
@@ -99,16 +99,22 @@ export async function startDaemon(ctx: Context, daemon: Daemon): Promise<void> {
     ...(daemon.env === undefined ? {} : { env: daemon.env }),
   });
   await ctx.driver.writeFile(daemon.host, daemon.pidFile, `${pid}\n`);
-  await waitReady(ctx, daemon);
+  await waitReady(ctx, daemon, pid);
 }
 
-async function waitReady(ctx: Context, daemon: Daemon): Promise<void> {
+/**
+ * Waits for the probe to pass while `pid` (just started or signalled by us, so not a stale PID)
+ * lives. Liveness is read from /proc/PID/stat, not the command line: while `ip netns exec` execs
+ * the daemon, its command line can read empty for an instant.
+ */
+async function waitReady(ctx: Context, daemon: Daemon, pid: number): Promise<void> {
   const what = `${daemon.host}: ${daemon.service}`;
   try {
     await waitFor(
       what,
       async () => {
-        if ((await runningPid(ctx, daemon)) === undefined) {
+        const state = await processState(ctx.driver, daemon.host, pid);
+        if (state === undefined || state === 'Z' || state === 'X') {
           throw new Error(`${what} exited while starting${await logTail(ctx, daemon)}`);
         }
         return daemon.probe(ctx);
@@ -144,7 +150,7 @@ async function reload(ctx: Context, daemon: Daemon, pid: number, signal: Signal)
     },
     { timeoutMs: 10_000 },
   );
-  await waitReady(ctx, daemon);
+  await waitReady(ctx, daemon, pid);
 }
 
 /** Stops the daemon if it runs: its stop signal, then SIGKILL after the grace period. */
