@@ -9,6 +9,7 @@ PACKAGES=(
   iproute2 procps psmisc util-linux coreutils curl socat openssl ca-certificates
   haproxy nginx
   nsd nftables bind9-dnsutils
+  mariadb-server mariadb-client mariadb-backup
   wrk
   # The tests' browser (checks the site's pages against their Content-Security-Policy).
   chromium-headless-shell

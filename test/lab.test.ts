@@ -9,6 +9,8 @@ import { createTestLab, leftovers } from './support/lab.ts';
 import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
 import { cliSuite } from './suites/cli.ts';
+import { databaseSuite } from './suites/database.ts';
+import { deploySuite } from './suites/deploys.ts';
 import { dnsSuite } from './suites/dns.ts';
 import { limitsSuite } from './suites/limits.ts';
 import { networkSuite } from './suites/network.ts';
@@ -24,6 +26,7 @@ before(async () => {
 
 after(async () => {
   await lab.down(true);
+  lab.removeConfig();
 });
 
 cliSuite(lab);
@@ -33,6 +36,8 @@ tlsSuite(lab);
 networkSuite(lab);
 limitsSuite(lab);
 failureSuite(lab);
+deploySuite(lab);
+databaseSuite(lab);
 
 describe('foobar down', () => {
   it('stops everything and leaves no namespace, link, process or /etc/netns entry behind', async () => {

@@ -1,15 +1,35 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildApp } from './app.ts';
+import { DbUnavailable, type Store } from './db/store.ts';
 
-function testApp() {
+/** No database answers: what the app does then, and what it refuses before asking one. */
+const offlineStore: Store = {
+  insertMessage: () => Promise.reject(new DbUnavailable('no database here')),
+  listMessages: () => Promise.reject(new DbUnavailable('no database here')),
+  whoami: () => Promise.resolve({ read: null, write: null }),
+  writeProblem: () => Promise.resolve('no database here'),
+  close: () => Promise.resolve(),
+};
+
+function testApp(writeGraceMs = 0) {
   return buildApp({
     server: 'web-09',
     release: 'abc123def456',
     trustProxy: ['127.0.0.1'],
     keepAliveTimeoutMs: 5000,
+    store: offlineStore,
+    writeGraceMs,
   });
 }
+
+const post = (payload: string | Buffer, contentType = 'application/json') =>
+  testApp().app.inject({
+    method: 'POST',
+    url: '/api/messages',
+    headers: { 'content-type': contentType },
+    payload,
+  });
 
 describe('app', () => {
   it('says which server and release served the home page, with assets of that release', async () => {
@@ -37,6 +57,7 @@ describe('app', () => {
       release: 'abc123def456',
       client: '10.77.1.100',
       protocol: 'https',
+      db: { read: null, write: null },
     });
   });
 
@@ -50,12 +71,58 @@ describe('app', () => {
     assert.equal(response.json<{ client: string }>().client, '10.9.9.9');
   });
 
-  it('is ready until it drains', async () => {
+  it('is not ready when it cannot write, nor while it drains; alive all along', async () => {
     const { app, state } = testApp();
-    assert.equal((await app.inject({ url: '/readyz' })).statusCode, 200);
+    const readyz = await app.inject({ url: '/readyz' });
+    assert.equal(readyz.statusCode, 503);
+    assert.deepEqual(readyz.json(), { status: 'cannot write', detail: 'no database here' });
     state.draining = true;
-    assert.equal((await app.inject({ url: '/readyz' })).statusCode, 503);
+    assert.deepEqual((await app.inject({ url: '/readyz' })).json(), { status: 'draining' });
     assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+  });
+
+  it('stays ready through a short pause of writes', async () => {
+    const { app } = testApp(60_000);
+    const readyz = await app.inject({ url: '/readyz' });
+    assert.equal(readyz.statusCode, 200);
+    assert.deepEqual(readyz.json(), { status: 'ready', warning: 'no database here' });
+  });
+
+  it('refuses bad messages with a 4xx before it asks the database', async () => {
+    const cases: [string | Buffer, number, RegExp][] = [
+      ['{"text": ""}', 400, /text is empty/],
+      [JSON.stringify({ text: 'x'.repeat(501) }), 400, /longer than 500/],
+      [
+        Buffer.from([0x7b, 0x22, 0x74, 0x65, 0x78, 0x74, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]),
+        400,
+        /not valid UTF-8/,
+      ],
+      ['{"text": "\\ud800"}', 400, /not valid Unicode/],
+      ['{"text": 5}', 400, /must be a string/],
+      ['["text"]', 400, /expected a JSON object/],
+      ['{"text": "a"', 400, /not valid JSON/],
+      ['', 400, /empty/],
+      [JSON.stringify({ text: 'x'.repeat(20_000) }), 413, /./],
+    ];
+    for (const [payload, status, message] of cases) {
+      const response = await post(payload);
+      assert.equal(
+        response.statusCode,
+        status,
+        `${String(payload).slice(0, 40)}: ${response.body}`,
+      );
+      assert.match(response.body, message);
+    }
+    assert.equal((await post('text=hello', 'application/x-www-form-urlencoded')).statusCode, 415);
+    const limit = await testApp().app.inject({ url: '/api/messages?limit=1000' });
+    assert.equal(limit.statusCode, 400);
+  });
+
+  it('answers 503 with Retry-After when the database cannot take a good message', async () => {
+    const response = await post(JSON.stringify({ text: "'); DROP TABLE messages; --" }));
+    assert.equal(response.statusCode, 503);
+    assert.equal(response.headers['retry-after'], '1');
+    assert.equal(response.json<{ detail: string }>().detail, 'no database here');
   });
 
   it('counts requests by route in /metrics', async () => {

@@ -1,5 +1,12 @@
 /** The www.foobar.com application: routes, headers, metrics. No I/O at import time. */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+} from 'fastify';
+import { DbUnavailable, type Store } from './db/store.ts';
+import { gtidCookie, gtidFromCookies, parseLimit, validateMessageText } from './messages.ts';
 import { createMetrics } from './metrics.ts';
 import { homePage } from './pages.ts';
 
@@ -8,6 +15,9 @@ export interface AppOptions {
   readonly release: string;
   readonly trustProxy: readonly string[];
   readonly keepAliveTimeoutMs: number;
+  readonly store: Store;
+  /** How long the app may be unable to write before /readyz fails (default WRITE_GRACE_MS). */
+  readonly writeGraceMs?: number;
   readonly logger?: FastifyBaseLogger;
 }
 
@@ -19,8 +29,43 @@ export interface AppState {
 /** Request bodies are small JSON documents; anything larger is refused with 413. */
 export const BODY_LIMIT_BYTES = 16 * 1024;
 
+/**
+ * /readyz fails once the app has been unable to write for this long: a switchover pauses writes
+ * for a fraction of a second (they wait and go through), and taking every web server out of the
+ * load balancers for that would turn a pause into errors.
+ */
+export const WRITE_GRACE_MS = 1000;
+
+function badRequest(message: string): Error & { statusCode: number } {
+  return Object.assign(new Error(message), { statusCode: 400 });
+}
+
+/** JSON bodies must be valid UTF-8: Node would otherwise replace bad bytes and store garbage. */
+function parseJsonBody(body: Buffer): unknown {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch {
+    throw badRequest('the body is not valid UTF-8');
+  }
+  if (text.trim() === '') throw badRequest('the body is empty');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw badRequest('the body is not valid JSON');
+  }
+}
+
+function unavailable(reply: FastifyReply, error: DbUnavailable): FastifyReply {
+  return reply
+    .code(503)
+    .header('retry-after', '1')
+    .send({ error: 'the database is unavailable', detail: error.message });
+}
+
 export function buildApp(options: AppOptions): { app: FastifyInstance; state: AppState } {
   const state: AppState = { draining: false };
+  const { store } = options;
   const app = Fastify({
     ...(options.logger === undefined ? {} : { loggerInstance: options.logger }),
     trustProxy: [...options.trustProxy],
@@ -32,6 +77,20 @@ export function buildApp(options: AppOptions): { app: FastifyInstance; state: Ap
     logController: new LogController({ disableRequestLogging: true }),
   });
   const metrics = createMetrics({ server: options.server, release: options.release });
+
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as Buffer));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+
+  app.setErrorHandler((error, _request, reply) => {
+    if (error instanceof DbUnavailable) return unavailable(reply, error);
+    throw error;
+  });
 
   app.addHook('onRequest', (_request, reply, done) => {
     void reply.header('x-served-by', options.server);
@@ -54,18 +113,52 @@ export function buildApp(options: AppOptions): { app: FastifyInstance; state: Ap
       .send(homePage({ server: options.server, release: options.release }));
   });
 
-  app.get('/api/whoami', (request) => ({
+  app.get('/api/whoami', async (request) => ({
     server: options.server,
     release: options.release,
     client: request.ip,
     protocol: request.protocol,
+    db: await store.whoami(),
   }));
+
+  app.post('/api/messages', async (request, reply) => {
+    const body = request.body;
+    if (typeof body !== 'object' || body === null || Array.isArray(body))
+      throw badRequest('expected a JSON object: {"text": "..."}');
+    const checked = validateMessageText((body as Record<string, unknown>).text);
+    if ('error' in checked) throw badRequest(checked.error);
+    const written = await store.insertMessage(checked.text);
+    return reply
+      .code(201)
+      .header('cache-control', 'no-store')
+      .header('location', `/api/messages/${written.message.id}`)
+      .header('set-cookie', gtidCookie(written.gtid))
+      .send({ ...written.message, db: written.server });
+  });
+
+  app.get('/api/messages', async (request, reply) => {
+    const limit = parseLimit((request.query as Record<string, unknown>).limit);
+    if (limit === undefined) throw badRequest('limit must be a whole number from 1 to 100');
+    const read = await store.listMessages(limit, gtidFromCookies(request.headers.cookie));
+    return reply
+      .header('cache-control', 'no-store')
+      .send({ messages: read.messages, db: read.server });
+  });
 
   app.get('/healthz', () => ({ status: 'alive' }));
 
-  app.get('/readyz', (_request, reply) => {
+  let unwritableSince: number | undefined;
+  app.get('/readyz', async (_request, reply) => {
     if (state.draining) return reply.code(503).send({ status: 'draining' });
-    return { status: 'ready' };
+    const problem = await store.writeProblem();
+    if (problem === undefined) {
+      unwritableSince = undefined;
+      return { status: 'ready' };
+    }
+    unwritableSince ??= Date.now();
+    if (Date.now() - unwritableSince < (options.writeGraceMs ?? WRITE_GRACE_MS))
+      return { status: 'ready', warning: problem };
+    return reply.code(503).send({ status: 'cannot write', detail: problem });
   });
 
   app.get('/metrics', async (_request, reply) => {

@@ -14,6 +14,12 @@ export interface AppConfig {
   readonly trustProxy: readonly string[];
   /** JSON log lines go here; stdout when unset. */
   readonly logFile: string | undefined;
+  /** db.json: the database servers, rewritten by foobar when the primary changes. */
+  readonly dbTopologyFile: string;
+  /** The app's database password (a 0600 file). */
+  readonly dbPasswordFile: string;
+  /** How long a read waits for a replica to have the reader's last write. */
+  readonly readWaitMs: number;
 }
 
 function required(env: NodeJS.ProcessEnv, name: string): string {
@@ -47,5 +53,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv, releaseDir: string): AppCo
     keepAliveTimeoutMs: Number(env.FOOBAR_KEEPALIVE_SECONDS ?? '75') * 1000,
     trustProxy: (env.FOOBAR_TRUST_PROXY ?? '127.0.0.1').split(',').filter((s) => s !== ''),
     logFile: env.FOOBAR_LOG_FILE,
+    dbTopologyFile: required(env, 'FOOBAR_DB_TOPOLOGY'),
+    dbPasswordFile: required(env, 'FOOBAR_DB_PASSWORD_FILE'),
+    readWaitMs: Number(env.FOOBAR_DB_READ_WAIT_MS ?? '500'),
   };
 }

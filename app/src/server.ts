@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { buildApp } from './app.ts';
 import { configFromEnv } from './config.ts';
+import { createStore } from './db/store.ts';
 
 const releaseDir = path.dirname(fileURLToPath(import.meta.url));
 const config = configFromEnv(process.env, releaseDir);
@@ -14,7 +15,13 @@ const logger = pino(
   { base: { server: config.server, release: config.release } },
   pino.destination({ dest: config.logFile ?? 1, mkdir: true, sync: false }),
 );
-const { app, state } = buildApp({ ...config, logger });
+const store = createStore({
+  topologyFile: config.dbTopologyFile,
+  passwordFile: config.dbPasswordFile,
+  readWaitMs: config.readWaitMs,
+  logger,
+});
+const { app, state } = buildApp({ ...config, store, logger });
 
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
@@ -24,6 +31,7 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'draining connections');
   // Stop accepting, close idle keep-alive connections, let in-flight requests finish.
   await app.close();
+  await store.close();
   logger.info('stopped');
   logger.flush();
   process.exit(0);

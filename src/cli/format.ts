@@ -1,21 +1,30 @@
 /** `foobar status` as a table a person reads at a glance. */
-import type { LabStatus } from '../steps/status.ts';
+import type { ChangeReport } from '../steps/db/changes.ts';
+import type { DbStatus } from '../steps/db/status.ts';
+import type { Health, LabStatus } from '../steps/status.ts';
 import type { Style } from './progress.ts';
+
+function healthWord(health: Health, style: Style): string {
+  if (health === 'healthy') return style.green('healthy');
+  return health === 'degraded' ? style.yellow('degraded') : style.red('failed');
+}
+
+function marker(style: Style): (ok: boolean) => string {
+  return (ok) => (ok ? style.green('●') : style.red('●'));
+}
 
 function pad(text: string, width: number): string {
   return text.padEnd(width);
 }
 
 export function formatStatus(status: LabStatus, style: Style): string {
-  const mark = (ok: boolean): string => (ok ? style.green('●') : style.red('●'));
+  const mark = marker(style);
   const lines: string[] = [];
-  const health =
-    status.health === 'healthy'
-      ? style.green('healthy')
-      : status.health === 'degraded'
-        ? style.yellow('degraded')
-        : style.red('failed');
+  const health = healthWord(status.health, style);
   lines.push(`${style.bold(`www.${status.domain}`)} (lab ${status.lab}): ${health}`, '');
+  if (status.hosts.every((host) => !host.up)) {
+    return `${lines.join('\n')}The lab is not up: run foobar up (or npm start).\n`;
+  }
   const rows = status.hosts.map((host) => {
     const addresses = Object.entries(host.addresses)
       .map(([net, address]) => `${net} ${address}`)
@@ -52,10 +61,59 @@ export function formatStatus(status: LabStatus, style: Style): string {
       lines.push(`  ${pad(lb.name, 8)} ${view}`);
     }
   }
+  if (status.releases.drift.length > 0) {
+    lines.push('', style.yellow('Release drift:'));
+    for (const problem of status.releases.drift) lines.push(`  ${style.yellow('!')} ${problem}`);
+  }
   if (status.site.length > 0) {
     lines.push('', 'The site, from the client host:');
     for (const check of status.site)
       lines.push(`  ${mark(check.ok)} ${check.url} ${style.dim(check.detail)}`);
   }
+  return `${lines.join('\n')}\n`;
+}
+
+/** `foobar db status` as a table. */
+export function formatDbStatus(status: DbStatus, style: Style): string {
+  const mark = marker(style);
+  const health = healthWord(status.health, style);
+  const lines = [`${style.bold('Databases')}: ${health}`, ''];
+  const semi = status.semiSync
+    ? style.green(
+        `semi-sync on (${status.semiSyncReplicas} replica${status.semiSyncReplicas === 1 ? '' : 's'} acknowledging)`,
+      )
+    : style.yellow('semi-sync off');
+  lines.push(
+    `  primary  ${mark(status.writable)} ${status.primary}  ${status.primaryUp ? (status.writable ? 'writable' : 'read-only') : 'down'}  gtid ${status.gtidBinlogPos || '-'}  ${semi}`,
+  );
+  for (const r of status.replicas) {
+    const lag = r.lagSeconds === null ? 'lag -' : `lag ${r.lagSeconds} s`;
+    const threads = `io ${mark(r.ioRunning)} sql ${mark(r.sqlRunning)}`;
+    const error = r.lastError === null ? '' : style.red(`  ${r.lastError}`);
+    lines.push(
+      `  replica  ${mark(r.up && r.ioRunning && r.sqlRunning)} ${r.name}  from ${r.source ?? '-'}  ${threads}  ${lag}  gtid ${r.gtidSlavePos || '-'}${error}`,
+    );
+  }
+  for (const f of status.fenced)
+    lines.push(
+      `  fenced   ${style.red('●')} ${f.name}  ${style.dim(`run foobar db rejoin ${f.name}`)}`,
+    );
+  if (status.problems.length > 0) {
+    lines.push('', ...status.problems.map((p) => `  ${style.yellow('!')} ${p}`));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** What promote, switchover or rejoin did, step by step with timings. */
+export function formatChange(report: ChangeReport, style: Style): string {
+  const headline =
+    report.action === 'rejoin'
+      ? `${report.host} is a replica of ${report.primary}`
+      : `${report.primary} is the primary (was ${report.previous})`;
+  const lines = [`${style.green('✔')} ${headline} in ${report.totalMs} ms`];
+  for (const step of report.steps) lines.push(`  ${step.what} ${style.dim(`${step.ms} ms`)}`);
+  if (report.writePauseMs !== undefined)
+    lines.push(`  writes paused for ${report.writePauseMs} ms`);
+  for (const note of report.notes) lines.push(`  ${style.dim(note)}`);
   return `${lines.join('\n')}\n`;
 }

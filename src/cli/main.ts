@@ -14,29 +14,48 @@ import { firewallFile, renderFirewall } from '../render/nftables/index.ts';
 import { configPath, loadModel } from '../model/load.ts';
 import { findHost, hostsWithRole, type Model } from '../model/model.ts';
 import { createContext, type Context } from '../steps/context.ts';
+import { promoteReplica, rejoin, switchover, type ChangeReport } from '../steps/db/changes.ts';
+import { simulatedDatabases } from '../steps/db/simulate.ts';
+import { dbStatus } from '../steps/db/status.ts';
 import { downPlan } from '../steps/down.ts';
 import { runPlan, type Phase } from '../steps/plan.ts';
+import { deploy, STRATEGIES, type Strategy } from '../steps/deploy.ts';
+import { buildApp, earlierBuild } from '../steps/release.ts';
+import { listReleases } from '../steps/releases.ts';
+import { previousRelease } from '../steps/rollback.ts';
 import { daemonsOf } from '../steps/services.ts';
 import { EXIT_CODES, labStatus } from '../steps/status.ts';
 import { upPlan } from '../steps/up.ts';
-import { formatStatus } from './format.ts';
+import { formatChange, formatDbStatus, formatStatus } from './format.ts';
+import { reporterFor, styleFor, type Style } from './progress.ts';
 import { trustInstructions } from './trust.ts';
-import { reporterFor, styleFor } from './progress.ts';
 
 export const USAGE = `foobar — builds, runs and operates www.foobar.com
 
 Usage: foobar [--config FILE] <command> [options]
 
 Commands:
-  up [--dry-run]              build the lab and start everything (idempotent)
+  up [--deploy] [--dry-run]   build the lab and start everything (idempotent);
+                              --deploy also puts this checkout's app live
   down [--purge]              stop everything, delete namespaces and links
                               (--purge also deletes state: releases, data, secrets)
   status [--json]             every host and service; exit 0 healthy, 1 degraded, 2 failed
+  deploy [--strategy parallel|rolling] [--from DIR]
+                              build the app (default: app/) and put it live on every web server
+  rollback [ID] [--strategy parallel|rolling]
+                              put an earlier release back (default: the previous one)
+  releases [--json]           the releases on the web servers and where each is live
   exec HOST -- CMD [ARG...]   run a command inside a host, exit code passed through
   logs HOST [SERVICE] [-n N] [-f]
                               show (or follow) a host's logs
   render [--out DIR]          print the rendered config files (or write them under DIR)
   ca                          where the lab's certificate authority is, and how to trust it
+  db status [--json]          the primary, each replica's threads, lag and GTID, semi-sync;
+                              exit 0 healthy, 1 degraded, 2 failed
+  db switchover [--to HOST]   planned change of primary: writes pause, none is lost
+  db promote HOST [--force]   the primary is gone: HOST takes over, the old one is fenced
+  db rejoin HOST [--reseed]   a former primary (or stray replica) replicates from the primary;
+                              --reseed replaces its data with a copy of the primary's
 
 Options:
   --config FILE   the config (default: ./foobar.yaml if present, else the built-in lab)
@@ -120,10 +139,13 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
 
   switch (command) {
     case 'up': {
-      const { values } = parse(own, { 'dry-run': { type: 'boolean' } });
+      const { values } = parse(own, {
+        'dry-run': { type: 'boolean' },
+        deploy: { type: 'boolean' },
+      });
       const model = loadModel(configPath(values.config));
       if (values['dry-run'] === true) {
-        const driver = new RecordingDriver(undefined, { simulate: true });
+        const driver = new RecordingDriver(simulatedDatabases(model), { simulate: true });
         const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-dry-run-'));
         try {
           await runPlan(upPlan(createContext(model, driver), { buildsDir: scratch }));
@@ -134,7 +156,21 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         return 0;
       }
       const ctx = createContext(model, labDriver(model));
-      await runWithProgress(ctx, 'foobar up', upPlan(ctx), io);
+      await withLock(labPaths(model).lock, 'foobar up', async () => {
+        const reporter = reporterFor(io.stdout);
+        await runPlan(upPlan(ctx), reporter);
+        if (values.deploy === true) {
+          // The checkout's app, live everywhere (nothing to do when it already is).
+          const result = await deploy(
+            ctx,
+            { action: 'deploy', strategy: 'parallel', release: () => buildApp(ctx) },
+            reporter,
+          );
+          io.stdout.write(
+            `\nrelease ${result.release} is live${result.changed ? ` (deployed in ${result.seconds.toFixed(1)} s)` : ''}\n`,
+          );
+        }
+      });
       io.stdout.write(`\n${siteSummary(model)}\n`);
       return 0;
     }
@@ -154,12 +190,66 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       const { values } = parse(own, { json: { type: 'boolean' } });
       const model = loadModel(configPath(values.config));
       const status = await labStatus(createContext(model, labDriver(model)));
-      io.stdout.write(
-        values.json === true
-          ? `${JSON.stringify(status, null, 2)}\n`
-          : formatStatus(status, styleFor(io.stdout)),
-      );
+      report(io, values.json, status, formatStatus);
       return EXIT_CODES[status.health];
+    }
+    case 'deploy':
+    case 'rollback': {
+      const { values, positionals } = parse(
+        own,
+        { strategy: { type: 'string', default: 'parallel' }, from: { type: 'string' } },
+        command === 'rollback' ? 1 : 0,
+      );
+      const strategy = values.strategy;
+      if (!isStrategy(strategy)) {
+        throw new UsageError(
+          `--strategy must be one of ${STRATEGIES.join(', ')}, not "${strategy}"`,
+        );
+      }
+      if (command === 'rollback' && values.from !== undefined)
+        throw new UsageError('rollback takes a release id, not --from');
+      const model = loadModel(configPath(values.config));
+      const ctx = createContext(model, labDriver(model));
+      const result = await withLock(labPaths(model).lock, `foobar ${command}`, async () =>
+        deploy(
+          ctx,
+          {
+            action: command,
+            strategy,
+            release:
+              command === 'deploy'
+                ? () =>
+                    buildApp(ctx, values.from === undefined ? undefined : path.resolve(values.from))
+                : async () => earlierBuild(ctx, positionals[0] ?? (await previousRelease(ctx))),
+          },
+          reporterFor(io.stdout),
+        ),
+      );
+      const webs = hostsWithRole(model, 'web')
+        .map((h) => h.name)
+        .join(', ');
+      io.stdout.write(
+        result.changed
+          ? `\nrelease ${result.release} is live on ${webs} (${strategy}, ${result.seconds.toFixed(1)} s)\n`
+          : `\nrelease ${result.release} is already live on ${webs}: nothing to do\n`,
+      );
+      return 0;
+    }
+    case 'releases': {
+      const { values } = parse(own, { json: { type: 'boolean' } });
+      const model = loadModel(configPath(values.config));
+      const releases = await listReleases(createContext(model, labDriver(model)));
+      if (values.json === true) {
+        io.stdout.write(`${JSON.stringify({ releases }, null, 2)}\n`);
+      } else if (releases.length === 0) {
+        io.stdout.write('no releases yet: foobar up puts the first one live\n');
+      } else {
+        for (const r of releases) {
+          const live = r.liveOn.length > 0 ? `live on ${r.liveOn.join(', ')}` : '';
+          io.stdout.write(`${r.id}  ${r.installed}  on ${r.on.join(', ')}  ${live}\n`);
+        }
+      }
+      return 0;
     }
     case 'exec': {
       const { values, positionals } = parse(own, {}, 1);
@@ -245,9 +335,88 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       }
       return 0;
     }
+    case 'db':
+      return dbCommand(own, io);
     default:
       throw new UsageError(`unknown command "${command}" (try foobar --help)`);
   }
+}
+
+const DB_USAGE =
+  'usage: foobar db status [--json] | switchover [--to HOST] | promote HOST [--force] | rejoin HOST [--reseed]';
+
+async function dbCommand(args: string[], io: Io): Promise<number> {
+  const subIndex = args.findIndex((arg, i) => !arg.startsWith('-') && args[i - 1] !== '--config');
+  const sub = subIndex === -1 ? undefined : args[subIndex];
+  const rest = args.filter((_, i) => i !== subIndex);
+  const change = async (
+    values: { config?: string | undefined; json?: boolean | undefined },
+    what: string,
+    work: (ctx: Context) => Promise<ChangeReport>,
+  ): Promise<number> => {
+    const model = loadModel(configPath(values.config));
+    const ctx = createContext(model, labDriver(model));
+    const done = await withLock(labPaths(model).lock, `foobar db ${what}`, () => work(ctx));
+    report(io, values.json, done, formatChange);
+    return 0;
+  };
+  switch (sub) {
+    case 'status': {
+      const { values } = parse(rest, { json: { type: 'boolean' } });
+      const model = loadModel(configPath(values.config));
+      const status = await dbStatus(createContext(model, labDriver(model)));
+      report(io, values.json, status, formatDbStatus);
+      return EXIT_CODES[status.health];
+    }
+    case 'switchover': {
+      const { values } = parse(rest, { to: { type: 'string' }, json: { type: 'boolean' } });
+      return change(values, 'switchover', (ctx) => switchover(ctx, values.to));
+    }
+    case 'promote': {
+      const { values, positionals } = parse(
+        rest,
+        { force: { type: 'boolean' }, json: { type: 'boolean' } },
+        1,
+      );
+      const host = positionals[0];
+      if (host === undefined) throw new UsageError('usage: foobar db promote HOST [--force]');
+      return change(values, `promote ${host}`, (ctx) =>
+        promoteReplica(ctx, host, { force: values.force === true }),
+      );
+    }
+    case 'rejoin': {
+      const { values, positionals } = parse(
+        rest,
+        { reseed: { type: 'boolean' }, json: { type: 'boolean' } },
+        1,
+      );
+      const host = positionals[0];
+      if (host === undefined) throw new UsageError('usage: foobar db rejoin HOST [--reseed]');
+      return change(values, `rejoin ${host}`, (ctx) =>
+        rejoin(ctx, host, { reseed: values.reseed === true }),
+      );
+    }
+    default:
+      throw new UsageError(
+        sub === undefined ? DB_USAGE : `unknown db command "${sub}": ${DB_USAGE}`,
+      );
+  }
+}
+
+/** A result as JSON for scripts, or formatted for a person. */
+function report<T>(
+  io: Io,
+  json: boolean | undefined,
+  value: T,
+  format: (value: T, style: Style) => string,
+): void {
+  io.stdout.write(
+    json === true ? `${JSON.stringify(value, null, 2)}\n` : format(value, styleFor(io.stdout)),
+  );
+}
+
+function isStrategy(value: string): value is Strategy {
+  return (STRATEGIES as readonly string[]).includes(value);
 }
 
 function requireHost(model: Model, name: string) {

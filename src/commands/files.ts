@@ -1,10 +1,25 @@
-/** File ownership and checksums on a host. */
+/** File ownership, moves and checksums on a host. */
 import type { Command } from '../drivers/driver.ts';
 
 export const files = {
   chown: (owner: string, file: string): Command => ({ argv: ['chown', owner, file] }),
+  /** Owner of a whole tree (a data directory). */
+  chownTree: (owner: string, dir: string): Command => ({ argv: ['chown', '-R', owner, dir] }),
+  /** Renames a directory onto a path that must not exist (-T: never moves it inside one). */
+  move: (from: string, to: string): Command => ({ argv: ['mv', '-T', '--', from, to] }),
   /** Prints "<sha256>  <path>" per file. */
   sha256: (paths: readonly string[]): Command => ({ argv: ['sha256sum', '--', ...paths] }),
+  /** The directories right below `dir`: "<name> <mtime in seconds>" per line. */
+  listDirs: (dir: string): Command => ({
+    argv: ['find', dir, '-mindepth', '1', '-maxdepth', '1', '-type', 'd', '-printf', '%f %T@\\n'],
+  }),
+  size: (file: string): Command => ({ argv: ['stat', '-c', '%s', file] }),
+  /** The last lines of a file. */
+  tail: (file: string, lines: number): Command => ({ argv: ['tail', '-n', String(lines), file] }),
+  /** A file from a byte offset on (what was appended since). */
+  from: (file: string, offset: number): Command => ({
+    argv: ['tail', '-c', `+${offset + 1}`, file],
+  }),
   /** Every regular file below a directory, one per line. */
   listFiles: (dir: string): Command => ({ argv: ['find', dir, '-type', 'f'] }),
   /** Removes each directory, innermost first, only while it is empty. */

@@ -11,6 +11,13 @@ export const haproxy = {
   start: (config: string, pidFile: string): Command => ({
     argv: ['haproxy', '-W', '-f', config, '-p', pidFile],
   }),
+  /** drain: no new requests, current ones finish; ready: back in rotation (health checks decide). */
+  setServerState: (
+    socket: string,
+    backend: string,
+    server: string,
+    state: 'drain' | 'ready',
+  ): Command => haproxy.runtime(socket, `set server ${backend}/${server} state ${state}`),
   /** A runtime API command through its Unix socket. */
   runtime: (socket: string, line: string): Command => ({
     argv: ['socat', '-t', '2', 'stdio', `unix-connect:${socket}`],

@@ -46,6 +46,8 @@ export interface Driver {
     content: string | Uint8Array,
     mode?: number,
   ): Promise<void>;
+  /** Appends to a file (O_APPEND: concurrent writers never overwrite each other). */
+  appendFile(target: Target, file: string, text: string, mode?: number): Promise<void>;
   /** Undefined when the file does not exist. */
   readFile(target: Target, file: string): Promise<string | undefined>;
   mkdir(target: Target, dir: string, mode?: number): Promise<void>;

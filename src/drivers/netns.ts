@@ -91,6 +91,11 @@ export class NetnsDriver implements Driver {
     await fs.rename(temp, file);
   }
 
+  async appendFile(_target: Target, file: string, text: string, mode = 0o644): Promise<void> {
+    await fs.mkdir(path.dirname(file), { recursive: true });
+    await fs.appendFile(file, text, { mode });
+  }
+
   async readFile(_target: Target, file: string): Promise<string | undefined> {
     try {
       return await fs.readFile(file, 'utf8');
@@ -117,9 +122,17 @@ export class NetnsDriver implements Driver {
     await fs.rename(temp, to);
   }
 
+  /** Copies beside the target, then swaps it in: readers see the old tree or the new one. */
   async copyDir(_target: Target, from: string, to: string): Promise<void> {
-    await fs.rm(to, { recursive: true, force: true });
-    await fs.cp(from, to, { recursive: true, preserveTimestamps: true });
+    const fresh = `${to}.${process.pid}.new`;
+    const stale = `${to}.${process.pid}.old`;
+    await fs.rm(fresh, { recursive: true, force: true });
+    await fs.cp(from, fresh, { recursive: true, preserveTimestamps: true });
+    await fs.rename(to, stale).catch((error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    });
+    await fs.rename(fresh, to);
+    await fs.rm(stale, { recursive: true, force: true });
   }
 
   async symlink(_target: Target, to: string, link: string): Promise<void> {

@@ -20,7 +20,11 @@ import {
 import { quoteArgv } from './quote.ts';
 
 /** Answers an exec; undefined means "succeeded with no output". */
-export type Responder = (target: Target, argv: readonly string[]) => ExecResult | undefined;
+export type Responder = (
+  target: Target,
+  argv: readonly string[],
+  input?: string,
+) => ExecResult | undefined;
 
 const ok = (stdout: string): ExecResult => ({ stdout, stderr: '', exitCode: 0 });
 
@@ -30,6 +34,9 @@ export class RecordingDriver implements Driver {
   readonly files = new Map<string, Buffer>();
   readonly #respond: Responder;
   readonly #simulate: boolean;
+  /** Simulated network: namespaces, and addresses per namespace ('' is this machine) and link. */
+  readonly #namespaces = new Set<string>();
+  readonly #addresses = new Map<string, Map<string, string>>();
   /** Simulated processes: PID → command line, while they run. */
   readonly #processes = new Map<number, readonly string[]>();
   #nextPid = 10_000;
@@ -50,7 +57,7 @@ export class RecordingDriver implements Driver {
       return ok(
         ';; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 1\n;; flags: qr aa; QUERY: 1\n',
       );
-    if (program === 'ip' && args.includes('-json')) return ok('[]');
+    if (program === 'ip') return this.#simulatedIp(args);
     if (program === 'find') {
       const dir = `${args[0] ?? ''}/`;
       return ok(
@@ -78,6 +85,32 @@ export class RecordingDriver implements Driver {
     return undefined;
   }
 
+  /** Just enough of iproute2 for the lab's network step to see what it built. */
+  #simulatedIp(args: readonly string[]): ExecResult | undefined {
+    const ns = args[0] === '-n' ? (args[1] ?? '') : '';
+    const rest = args.filter((arg, i) => arg !== '-json' && !(ns !== '' && i < 2));
+    const [object, verb, name] = rest;
+    if (object === 'netns' && verb === 'add' && name !== undefined) this.#namespaces.add(name);
+    if (object === 'netns' && verb === 'delete' && name !== undefined)
+      this.#namespaces.delete(name);
+    if (object === 'netns' && verb === 'list') {
+      return ok(JSON.stringify([...this.#namespaces].map((n) => ({ name: n }))));
+    }
+    if (object === 'addr' && verb === 'add' && name !== undefined) {
+      const links = this.#addresses.get(ns) ?? new Map<string, string>();
+      links.set(rest[4] ?? '', name);
+      this.#addresses.set(ns, links);
+    }
+    if (object === 'addr' && verb === 'show') {
+      const links = [...(this.#addresses.get(ns) ?? [])].map(([ifname, cidr]) => {
+        const [local, prefixlen] = cidr.split('/');
+        return { ifname, addr_info: [{ family: 'inet', local, prefixlen: Number(prefixlen) }] };
+      });
+      return ok(JSON.stringify(links));
+    }
+    return args.includes('-json') ? ok('[]') : undefined;
+  }
+
   #simulatedFile(file: string): string | undefined {
     const proc = /^\/proc\/(\d+)\/(stat|cmdline|task\/\d+\/children)$/.exec(file);
     const argv = this.#processes.get(Number(proc?.[1]));
@@ -91,7 +124,7 @@ export class RecordingDriver implements Driver {
   exec(target: Target, command: Command, options: ExecOptions = {}): Promise<ExecResult> {
     this.#record(target, `$ ${quoteArgv(command.argv)}`);
     const result =
-      this.#respond(target, command.argv) ??
+      this.#respond(target, command.argv, command.input) ??
       (this.#simulate ? this.#simulatedExec(command.argv) : undefined) ??
       ok('');
     if (options.check !== false && result.exitCode !== 0) {
@@ -126,6 +159,15 @@ export class RecordingDriver implements Driver {
     return Promise.resolve();
   }
 
+  appendFile(target: Target, file: string, text: string): Promise<void> {
+    this.files.set(
+      file,
+      Buffer.concat([this.files.get(file) ?? Buffer.alloc(0), Buffer.from(text)]),
+    );
+    this.#record(target, `append ${file} (${Buffer.byteLength(text)} bytes)`);
+    return Promise.resolve();
+  }
+
   readFile(_target: Target, file: string): Promise<string | undefined> {
     const stored = this.files.get(file)?.toString('utf8');
     return Promise.resolve(stored ?? (this.#simulate ? this.#simulatedFile(file) : undefined));
@@ -146,7 +188,8 @@ export class RecordingDriver implements Driver {
 
   async copyFile(target: Target, from: string, to: string): Promise<void> {
     this.#record(target, `copy ${from} -> ${to}`);
-    if (this.#simulate) this.files.set(to, await fs.readFile(from));
+    // Only that it exists matters (it may be a 100 MB binary): keep its size, not its bytes.
+    if (this.#simulate) this.files.set(to, Buffer.from(`(${(await fs.stat(from)).size} bytes)`));
   }
 
   async copyDir(target: Target, from: string, to: string): Promise<void> {

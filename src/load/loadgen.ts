@@ -6,10 +6,15 @@
  *
  * Prints one JSON summary on stdout. Keep-alive connections, like a browser's.
  */
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
 import { parseArgs } from 'node:util';
+import {
+  loadArgOptions,
+  loadBounds,
+  loadClient,
+  type LoadBounds,
+  type RequestFunction,
+} from './options.ts';
 
 export interface LoadSummary {
   readonly url: string;
@@ -26,14 +31,8 @@ export interface LoadSummary {
   readonly failed: number;
 }
 
-interface Options {
-  readonly url: string;
-  readonly seconds: number;
-  readonly concurrency: number;
+interface Options extends LoadBounds {
   readonly method: string;
-  readonly timeoutMs: number;
-  /** For https URLs: the CA to trust (the lab's). */
-  readonly cacert?: string;
 }
 
 function bump(counts: Record<string, number>, key: string): void {
@@ -41,11 +40,12 @@ function bump(counts: Record<string, number>, key: string): void {
 }
 
 function once(
-  agent: http.Agent,
+  client: { agent: http.Agent; request: RequestFunction },
   options: Options,
 ): Promise<{ status?: number; server?: string; error?: string }> {
+  const { agent } = client;
   return new Promise((resolve) => {
-    const request = (options.url.startsWith('https:') ? https : http).request(
+    const request = client.request(
       options.url,
       { agent, method: options.method, timeout: options.timeoutMs },
       (response) => {
@@ -73,13 +73,7 @@ function once(
 }
 
 export async function runLoad(options: Options): Promise<LoadSummary> {
-  const agentOptions = { keepAlive: true, maxSockets: options.concurrency };
-  const agent = options.url.startsWith('https:')
-    ? new https.Agent({
-        ...agentOptions,
-        ...(options.cacert === undefined ? {} : { ca: readFileSync(options.cacert) }),
-      })
-    : new http.Agent(agentOptions);
+  const client = loadClient(options);
   const statuses: Record<string, number> = {};
   const errors: Record<string, number> = {};
   const servedBy: Record<string, number> = {};
@@ -89,7 +83,7 @@ export async function runLoad(options: Options): Promise<LoadSummary> {
   const deadline = started + options.seconds * 1000;
   const worker = async (): Promise<void> => {
     while (Date.now() < deadline) {
-      const result = await once(agent, options);
+      const result = await once(client, options);
       requests++;
       if (result.error !== undefined) bump(errors, result.error);
       if (result.status !== undefined) {
@@ -100,7 +94,7 @@ export async function runLoad(options: Options): Promise<LoadSummary> {
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, worker));
-  agent.destroy();
+  client.agent.destroy();
   return {
     url: options.url,
     seconds: (Date.now() - started) / 1000,
@@ -117,26 +111,11 @@ export function parseLoadArgs(args: readonly string[]): Options {
   const { values } = parseArgs({
     args: [...args],
     options: {
-      url: { type: 'string' },
-      seconds: { type: 'string', default: '5' },
-      concurrency: { type: 'string', default: '8' },
+      ...loadArgOptions({ concurrency: '8', timeoutMs: '5000' }),
       method: { type: 'string', default: 'GET' },
-      'timeout-ms': { type: 'string', default: '5000' },
-      cacert: { type: 'string' },
     },
   });
-  if (values.url === undefined) throw new Error('--url is required');
-  const seconds = Number(values.seconds);
-  // Every load is bounded in time: at most ten minutes.
-  if (!(seconds > 0 && seconds <= 600)) throw new Error('--seconds must be between 0 and 600');
-  return {
-    url: values.url,
-    seconds,
-    concurrency: Math.max(1, Math.min(256, Number(values.concurrency))),
-    method: values.method,
-    timeoutMs: Number(values['timeout-ms']),
-    ...(values.cacert === undefined ? {} : { cacert: values.cacert }),
-  };
+  return { ...loadBounds(values, 256), method: values.method };
 }
 
 if (import.meta.main) {

@@ -115,6 +115,20 @@ describe('buildModel', () => {
     );
   });
 
+  it('gives the database tier its defaults, and takes overrides', () => {
+    const model = buildModel({ database: { primary: 'db-02', semiSyncTimeoutMs: 5000 } });
+    assert.deepEqual(model.database, {
+      initialPrimary: 'db-02',
+      schema: 'foobar',
+      semiSyncTimeoutMs: 5000,
+      heartbeatMs: 250,
+      readYourWritesWaitMs: 500,
+    });
+    assert.deepEqual(problemsOf({ hosts: { 'db-01': null, 'db-02': null } }), [
+      'hosts: at least one host needs the db role',
+    ]);
+  });
+
   it('refuses an app keep-alive shorter than Nginx keeps upstream connections', () => {
     assert.deepEqual(problemsOf({ app: { keepAliveTimeoutSeconds: 30 } }), [
       'app/keepAliveTimeoutSeconds: must be longer than web/upstreamKeepaliveSeconds (60), or Nginx reuses connections the app has closed',

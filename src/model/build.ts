@@ -3,6 +3,7 @@ import path from 'node:path';
 import {
   DEFAULT_ADMIN_EDGE,
   DEFAULT_APP,
+  DEFAULT_DATABASE,
   DEFAULT_DNS,
   DEFAULT_DOMAIN,
   DEFAULT_HOSTS,
@@ -130,7 +131,7 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
   }
   hosts.sort((a, b) => a.name.localeCompare(b.name));
 
-  for (const role of ['lb', 'web'] as const) {
+  for (const role of ['lb', 'web', 'db'] as const) {
     if (!hosts.some((h) => h.roles.includes(role))) {
       problems.push({ path: 'hosts', message: `at least one host needs the ${role} role` });
     }
@@ -166,7 +167,7 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
     }
   });
 
-  if (networks === undefined) return undefined;
+  if (networks === undefined || primary === undefined) return undefined;
   return {
     lab: {
       name: labName,
@@ -177,7 +178,11 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
     admin: { edge: hostAddress(networks.edge.subnet, adminNumber) },
     hosts,
     ports,
-    database: { initialPrimary: primary },
+    database: {
+      ...DEFAULT_DATABASE,
+      ...definedEntries({ ...config.database, primary: undefined }),
+      initialPrimary: primary,
+    },
     lb: { ...DEFAULT_LB, ...definedEntries(config.lb ?? {}) },
     dns: { ...DEFAULT_DNS, ...definedEntries(config.dns ?? {}) },
     tls: { ...DEFAULT_TLS, ...definedEntries(config.tls ?? {}) },

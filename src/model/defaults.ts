@@ -25,7 +25,9 @@ export const DEFAULT_PORTS: Readonly<Record<PortName, number>> = {
   http: 80,
   https: 443,
   dns: 53,
+  // The app runs in two slots (blue, green) so a deploy starts the new release beside the old one.
   app: 3000,
+  appGreen: 3001,
   lbStats: 8404,
   mysql: 3306,
   nodeExporter: 9100,
@@ -56,4 +58,16 @@ export const DEFAULT_LIMITS = {
   maxUrlBytes: 8192,
   maxHeaders: 100,
   rateLimit: { requests: 200, periodSeconds: 10, exempt: [] as readonly string[] },
+} as const;
+/**
+ * The database tier. A commit waits at most `semiSyncTimeoutMs` for a replica's acknowledgement
+ * before the primary falls back to asynchronous replication; replicas hear from the primary every
+ * `heartbeatMs` even when nothing is written; a reader that just wrote waits at most
+ * `readYourWritesWaitMs` for a replica to catch up before it reads from the primary instead.
+ */
+export const DEFAULT_DATABASE = {
+  schema: 'foobar',
+  semiSyncTimeoutMs: 1000,
+  heartbeatMs: 250,
+  readYourWritesWaitMs: 500,
 } as const;

@@ -24,7 +24,15 @@ export interface Model {
   /** Sorted by name, so every output derived from the model is in a stable order. */
   readonly hosts: readonly Host[];
   readonly ports: Readonly<Record<PortName, number>>;
-  readonly database: { readonly initialPrimary: string | undefined };
+  readonly database: {
+    /** The primary of a new lab; `foobar db promote` and `switchover` change who it is later. */
+    readonly initialPrimary: string;
+    /** The app's schema on the database servers. */
+    readonly schema: string;
+    readonly semiSyncTimeoutMs: number;
+    readonly heartbeatMs: number;
+    readonly readYourWritesWaitMs: number;
+  };
   readonly lb: {
     readonly checkIntervalMs: number;
     readonly fall: number;

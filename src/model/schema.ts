@@ -33,6 +33,7 @@ export const PORT_NAMES = [
   'https',
   'dns',
   'app',
+  'appGreen',
   'lbStats',
   'mysql',
   'nodeExporter',
@@ -77,7 +78,14 @@ export const configSchema = z.strictObject({
   ports: z
     .strictObject(Object.fromEntries(PORT_NAMES.map((name) => [name, port.optional()])))
     .optional(),
-  database: z.strictObject({ primary: z.string().optional() }).optional(),
+  database: z
+    .strictObject({
+      primary: z.string().optional(),
+      semiSyncTimeoutMs: z.int().min(100).max(600_000).optional(),
+      heartbeatMs: z.int().min(100).max(10_000).optional(),
+      readYourWritesWaitMs: z.int().min(0).max(10_000).optional(),
+    })
+    .optional(),
   lb: z
     .strictObject({
       checkIntervalMs: z.int().min(100).max(60000).optional(),

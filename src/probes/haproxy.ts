@@ -8,19 +8,26 @@ export interface BackendServer {
   /** HAProxy's word: UP, DOWN, MAINT, DRAIN, "UP 1/2" while rising, ... */
   readonly status: string;
   readonly up: boolean;
+  /** Requests in progress on it now. */
+  readonly sessions: number;
 }
 
 export function parseStatsCsv(csv: string, backend: string): BackendServer[] {
   const [header, ...rows] = csv.trim().split('\n');
   const columns = (header ?? '').replace(/^# /, '').split(',');
   const at = (name: string): number => columns.indexOf(name);
-  const [px, sv, status] = [at('pxname'), at('svname'), at('status')];
+  const [px, sv, status, scur] = [at('pxname'), at('svname'), at('status'), at('scur')];
   return rows
     .map((row) => row.split(','))
     .filter((cells) => cells[px] === backend && cells[sv] !== 'FRONTEND' && cells[sv] !== 'BACKEND')
     .map((cells) => {
       const word = cells[status] ?? '';
-      return { name: cells[sv] ?? '', status: word, up: word === 'UP' || word.startsWith('UP ') };
+      return {
+        name: cells[sv] ?? '',
+        status: word,
+        up: word === 'UP' || word.startsWith('UP '),
+        sessions: Number(cells[scur] ?? 0),
+      };
     });
 }
 

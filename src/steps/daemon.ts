@@ -6,6 +6,8 @@
 import path from 'node:path';
 import type { Command, Target } from '../drivers/driver.ts';
 import { proc, type Signal } from '../commands/proc.ts';
+import { files as fileCommands } from '../commands/files.ts';
+import { parseListeners, ss } from '../commands/ss.ts';
 import { childPids, isOurProcess, processState, readPid } from '../probes/process.ts';
 import { sleep, waitFor } from '../lib/wait.ts';
 import type { Context } from './context.ts';
@@ -40,9 +42,13 @@ export interface Daemon {
   readonly env?: Readonly<Record<string, string>>;
   /** The signal that makes it re-read its config without dropping connections; none: restart. */
   readonly reloadSignal?: Signal;
+  /** A reload is only over once the old workers have exited (they may hold the old config's upstreams). */
+  readonly reloadDrains?: boolean;
   readonly stopSignal: Signal;
   /** Undefined when the daemon answers as it should; otherwise what is wrong. */
   readonly probe: (ctx: Context) => Promise<string | undefined>;
+  /** TCP ports it listens on: checked free before a start, so a stray process is named. */
+  readonly ports?: readonly number[];
   /** Log files, for `foobar logs`. */
   readonly logs: readonly string[];
   readonly startTimeoutMs?: number;
@@ -93,29 +99,46 @@ export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<Daemon
 
 export async function startDaemon(ctx: Context, daemon: Daemon): Promise<void> {
   await ctx.driver.remove(daemon.host, daemon.pidFile);
+  for (const port of daemon.ports ?? []) await ensurePortFree(ctx, daemon, port);
   await daemon.prepare?.(ctx);
+  const offset = await logSize(ctx, daemon);
   const pid = await ctx.driver.spawn(daemon.host, daemon.start, {
     logFile: daemon.outputLog,
     ...(daemon.env === undefined ? {} : { env: daemon.env }),
   });
   await ctx.driver.writeFile(daemon.host, daemon.pidFile, `${pid}\n`);
-  await waitReady(ctx, daemon, pid);
+  await waitReady(ctx, daemon, offset);
 }
 
-/**
- * Waits for the probe to pass while `pid` (just started or signalled by us, so not a stale PID)
- * lives. Liveness is read from /proc/PID/stat, not the command line: while `ip netns exec` execs
- * the daemon, its command line can read empty for an instant.
- */
-async function waitReady(ctx: Context, daemon: Daemon, pid: number): Promise<void> {
+async function ensurePortFree(ctx: Context, daemon: Daemon, port: number): Promise<void> {
+  const result = await ctx.driver.exec(daemon.host, ss.listeners(port), { check: false });
+  const holders = parseListeners(result.stdout);
+  const holder = holders[0];
+  if (holder === undefined) return;
+  throw new Error(
+    `port ${port} on ${daemon.host} is taken by pid ${holder.pid} (${holder.program}), which foobar did not start as ${daemon.service}: ` +
+      `stop it (foobar exec ${daemon.host} -- kill ${holder.pid}), or run foobar down and foobar up`,
+  );
+}
+
+async function waitReady(ctx: Context, daemon: Daemon, logOffset?: number): Promise<void> {
   const what = `${daemon.host}: ${daemon.service}`;
   try {
     await waitFor(
       what,
       async () => {
-        const state = await processState(ctx.driver, daemon.host, pid);
-        if (state === undefined || state === 'Z' || state === 'X') {
-          throw new Error(`${what} exited while starting${await logTail(ctx, daemon)}`);
+        if ((await runningPid(ctx, daemon)) === undefined) {
+          // Right after the spawn, /proc/PID/cmdline reads empty until the exec is done:
+          // only a process that is gone (or a zombie) has exited.
+          const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
+          const state =
+            pid === undefined ? undefined : await processState(ctx.driver, daemon.host, pid);
+          if (state === undefined || state === 'Z' || state === 'X') {
+            throw new Error(
+              `${what} exited while starting${await startupOutput(ctx, daemon, logOffset)}`,
+            );
+          }
+          return 'starting';
         }
         return daemon.probe(ctx);
       },
@@ -124,18 +147,35 @@ async function waitReady(ctx: Context, daemon: Daemon, pid: number): Promise<voi
   } catch (error) {
     const message = (error as Error).message;
     if (message.includes('exited while starting')) throw error;
-    throw new Error(`${message}${await logTail(ctx, daemon)}`, { cause: error });
+    throw new Error(`${message}${await startupOutput(ctx, daemon, logOffset)}`, { cause: error });
   }
 }
 
-async function logTail(ctx: Context, daemon: Daemon): Promise<string> {
-  const tails: string[] = [];
-  for (const file of [daemon.outputLog, ...daemon.logs]) {
-    const text = await ctx.driver.readFile(daemon.host, file);
-    const lines = text?.trim().split('\n').slice(-5).join('\n  ');
-    if (lines !== undefined && lines !== '') tails.push(`\n${path.basename(file)}:\n  ${lines}`);
-  }
-  return tails.join('');
+async function logSize(ctx: Context, daemon: Daemon): Promise<number> {
+  const result = await ctx.driver.exec(daemon.host, fileCommands.size(daemon.outputLog), {
+    check: false,
+  });
+  return result.exitCode === 0 ? Number(result.stdout.trim()) : 0;
+}
+
+/**
+ * What the daemon printed since `offset` (its start): the first lines carry the error, the last
+ * ones where it ended. Without an offset, the end of its log.
+ */
+async function startupOutput(
+  ctx: Context,
+  daemon: Daemon,
+  offset: number | undefined,
+): Promise<string> {
+  const command =
+    offset === undefined
+      ? fileCommands.tail(daemon.outputLog, 8)
+      : fileCommands.from(daemon.outputLog, offset);
+  const result = await ctx.driver.exec(daemon.host, command, { check: false });
+  const lines = result.stdout.split('\n').filter((line) => line.trim() !== '');
+  if (lines.length === 0) return '';
+  const shown = lines.length > 12 ? [...lines.slice(0, 8), '...', ...lines.slice(-3)] : lines;
+  return `\n${path.basename(daemon.outputLog)}:\n  ${shown.join('\n  ')}`;
 }
 
 /** Signals a reload and waits for new workers, then for the daemon to answer again. */
@@ -150,7 +190,18 @@ async function reload(ctx: Context, daemon: Daemon, pid: number, signal: Signal)
     },
     { timeoutMs: 10_000 },
   );
-  await waitReady(ctx, daemon, pid);
+  if (daemon.reloadDrains === true) {
+    await waitFor(
+      `${daemon.host}: ${daemon.service}'s old workers to finish`,
+      async () => {
+        const now = await childPids(ctx.driver, daemon.host, pid);
+        const left = now.filter((child) => before.has(child));
+        return left.length === 0 ? undefined : `${left.length} still running`;
+      },
+      { timeoutMs: 20_000 },
+    );
+  }
+  await waitReady(ctx, daemon);
 }
 
 /** Stops the daemon if it runs: its stop signal, then SIGKILL after the grace period. */

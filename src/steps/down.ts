@@ -60,7 +60,7 @@ export function downPlan(ctx: Context, options: DownOptions = {}): Phase[] {
         run: async () => {
           const stopped: string[] = [];
           // Front to back: load balancers stop taking traffic before what is behind them stops.
-          for (const daemon of await daemonsOf(ctx, host)) {
+          for (const daemon of await daemonsOf(ctx, host, true)) {
             if (await stopDaemon(ctx, daemon)) stopped.push(daemon.service);
           }
           return stopped.length === 0 ? 'nothing running' : `stopped ${stopped.join(', ')}`;

@@ -23,6 +23,11 @@ export const REQUIRED_PROGRAMS = [
   'socat',
   'setpriv',
   'sha256sum',
+  'mariadbd',
+  'mariadb',
+  'mariadb-admin',
+  'mariadb-install-db',
+  'mariadb-backup',
 ] as const;
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];

@@ -1,5 +1,6 @@
 /** lab.json: what `up` built, so `down` removes exactly that even if foobar.yaml changed since. */
 import path from 'node:path';
+import { labNamespaces } from '../model/lab.ts';
 import { labPaths } from '../model/layout.ts';
 import type { Context } from './context.ts';
 
@@ -25,7 +26,26 @@ export async function readLabRecord(ctx: Context): Promise<LabRecord | undefined
   }
 }
 
-export async function writeLabRecord(ctx: Context, record: LabRecord): Promise<void> {
+/**
+ * Adds this model's namespaces and the /etc/netns files `up` is about to write to the record (a
+ * host removed from foobar.yaml stays listed). Recorded before they exist, so `down` finds them
+ * even if `up` fails half-way.
+ */
+export async function recordLab(ctx: Context, netnsFiles: readonly string[] = []): Promise<void> {
+  const previous = await readLabRecord(ctx);
+  const namespaces = [...new Set([...(previous?.namespaces ?? []), ...labNamespaces(ctx.model)])];
+  const files = [...new Set([...(previous?.netnsFiles ?? []), ...netnsFiles])];
+  if (
+    namespaces.length === previous?.namespaces.length &&
+    files.length === (previous.netnsFiles ?? []).length
+  )
+    return;
+  const record: LabRecord = {
+    namespaces,
+    adminLink: ctx.names.adminLink,
+    created: previous?.created ?? new Date().toISOString(),
+    netnsFiles: files,
+  };
   await ctx.driver.writeFile(null, recordFile(ctx), `${JSON.stringify(record, null, 2)}\n`);
 }
 

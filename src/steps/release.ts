@@ -77,3 +77,17 @@ export async function switchCurrent(ctx: Context, host: string, id: string): Pro
   const paths = hostPaths(ctx.model, host);
   await ctx.driver.symlink(host, path.join(paths.releases, id), paths.current);
 }
+
+/** A release built earlier on this machine (for rollbacks), checked against its manifest. */
+export async function earlierBuild(ctx: Context, id: string): Promise<BuiltRelease> {
+  if (!/^[0-9a-f]{12}$/.test(id))
+    throw new Error(`"${id}" is not a release id (12 hex digits; see foobar releases)`);
+  const dir = path.join(labPaths(ctx.model).builds, id);
+  const text = await ctx.driver.readFile(null, path.join(dir, MANIFEST_FILE));
+  if (text === undefined) {
+    throw new Error(
+      `release ${id} is not among this machine's builds (${labPaths(ctx.model).builds}): deploy its sources with foobar deploy --from DIR`,
+    );
+  }
+  return { id, dir, manifest: parseManifest(text), fresh: false };
+}

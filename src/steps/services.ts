@@ -9,15 +9,22 @@ import { app } from '../commands/app.ts';
 import { dig, parseDigHeader } from '../commands/dig.ts';
 import { nsd } from '../commands/nsd.ts';
 import { files as fileCommands } from '../commands/files.ts';
+import { mariadb } from '../commands/mariadb.ts';
 import { APP_USER, hostPaths, labPaths } from '../model/layout.ts';
 import { addressOf, hostsWithRole, type Host } from '../model/model.ts';
 import { expectStatus } from '../probes/http.ts';
+import { pingServer } from '../probes/mariadb.ts';
 import { NSD_USER, nsdFiles, renderNsdConfig, renderZone } from '../render/dns/index.ts';
 import { haproxyFiles, renderHaproxyConfig } from '../render/haproxy/index.ts';
+import { mariadbFiles, renderMariadbConfig } from '../render/mariadb/index.ts';
 import { NGINX_HEALTH_PATH, nginxFiles, renderNginxConfig } from '../render/nginx/index.ts';
 import type { Context } from './context.ts';
 import type { Daemon } from './daemon.ts';
+import { prepareDataDir } from './db/server.ts';
+import { readDbState, roleOf, type DbState } from './db/state.ts';
+import { appDbFiles } from './db/topology.ts';
 import { liveRelease } from './release.ts';
+import { liveSlot, otherSlot, slotPort, type Slot } from './slots.ts';
 
 /**
  * HAProxy on a load balancer. `certificate` (the site's certificate and key, PEM) is written beside
@@ -43,6 +50,7 @@ export function haproxyDaemon(ctx: Context, host: Host, certificate?: string): D
     outputLog: files.log,
     reloadSignal: 'USR2',
     stopSignal: 'TERM',
+    ports: [ctx.model.ports.http, ctx.model.ports.lbStats],
     // 200 with a web server up, 503 without: either way HAProxy itself is serving.
     probe: (c) =>
       expectStatus(
@@ -55,7 +63,8 @@ export function haproxyDaemon(ctx: Context, host: Host, certificate?: string): D
   };
 }
 
-export function nginxDaemon(ctx: Context, host: Host): Daemon {
+/** Nginx on a web server, sending dynamic requests to the app in `slot`. */
+export function nginxDaemon(ctx: Context, host: Host, slot: Slot): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const files = nginxFiles(paths);
   return {
@@ -63,13 +72,21 @@ export function nginxDaemon(ctx: Context, host: Host): Daemon {
     host: host.name,
     pidFile: files.pid,
     marker: files.config,
-    files: [{ path: files.config, content: renderNginxConfig(ctx.model, host, paths) }],
+    files: [
+      {
+        path: files.config,
+        content: renderNginxConfig(ctx.model, host, paths, slotPort(ctx.model, slot)),
+      },
+    ],
     dirs: [paths.etc, paths.run, paths.log, files.temp],
     checks: [nginx.check(files)],
     start: nginx.start(files),
     outputLog: files.errorLog,
     reloadSignal: 'HUP',
+    // A reload is over when the old workers are gone: only then is the old app slot unused.
+    reloadDrains: true,
     stopSignal: 'QUIT',
+    ports: [ctx.model.ports.http],
     probe: (c) =>
       expectStatus(
         c.driver,
@@ -83,44 +100,50 @@ export function nginxDaemon(ctx: Context, host: Host): Daemon {
 export function appFiles(
   ctx: Context,
   host: string,
+  slot: Slot,
 ): { pid: string; log: string; output: string; env: string } {
   const paths = hostPaths(ctx.model, host);
   return {
-    pid: path.join(paths.run, 'app.pid'),
+    pid: path.join(paths.run, `app-${slot}.pid`),
+    // Both slots write one log: a deploy reads as one story.
     log: path.join(paths.log, 'app.log'),
     output: path.join(paths.log, 'app.out.log'),
-    env: path.join(paths.etc, 'app.env'),
+    env: path.join(paths.etc, `app-${slot}.env`),
   };
 }
 
 /** The app's settings, as the environment of its process. */
-export function appEnvironment(ctx: Context, host: string): Record<string, string> {
+export function appEnvironment(ctx: Context, host: string, slot: Slot): Record<string, string> {
   return {
     NODE_ENV: 'production',
     FOOBAR_SERVER: host,
     FOOBAR_APP_HOST: '127.0.0.1',
-    FOOBAR_APP_PORT: String(ctx.model.ports.app),
+    FOOBAR_APP_PORT: String(slotPort(ctx.model, slot)),
     FOOBAR_KEEPALIVE_SECONDS: String(ctx.model.app.keepAliveTimeoutSeconds),
     // X-Forwarded-For is believed from Nginx here and from the load balancers only.
     FOOBAR_TRUST_PROXY: [
       '127.0.0.1',
       ...hostsWithRole(ctx.model, 'lb').map((lb) => addressOf(lb, 'core')),
     ].join(','),
-    FOOBAR_LOG_FILE: appFiles(ctx, host).log,
+    FOOBAR_LOG_FILE: appFiles(ctx, host, slot).log,
+    FOOBAR_DB_TOPOLOGY: appDbFiles(ctx, host).topology,
+    FOOBAR_DB_PASSWORD_FILE: appDbFiles(ctx, host).password,
+    FOOBAR_DB_READ_WAIT_MS: String(ctx.model.database.readYourWritesWaitMs),
   };
 }
 
 /**
- * The app of one release on a web server. Its marker is the host's releases directory, so any
- * release's process on this host counts as the app.
+ * The app of one release in one slot of a web server. Its marker is the host's releases
+ * directory (any release's process on this host is the app); the slot's pid file says which.
  */
-export function appDaemon(ctx: Context, host: Host, release: string): Daemon {
+export function appDaemon(ctx: Context, host: Host, slot: Slot, release: string): Daemon {
   const paths = hostPaths(ctx.model, host.name);
-  const files = appFiles(ctx, host.name);
-  const env = appEnvironment(ctx, host.name);
+  const files = appFiles(ctx, host.name, slot);
+  const env = appEnvironment(ctx, host.name, slot);
   const envText = Object.entries(env)
     .map(([key, value]) => `${key}=${value}\n`)
     .join('');
+  const port = slotPort(ctx.model, slot);
   return {
     service: 'app',
     host: host.name,
@@ -140,7 +163,8 @@ export function appDaemon(ctx: Context, host: Host, release: string): Daemon {
     outputLog: files.output,
     env,
     stopSignal: 'TERM',
-    probe: (c) => expectStatus(c.driver, host.name, `http://127.0.0.1:${c.model.ports.app}/readyz`),
+    ports: [port],
+    probe: (c) => expectStatus(c.driver, host.name, `http://127.0.0.1:${port}/readyz`),
     logs: [files.log],
   };
 }
@@ -183,14 +207,68 @@ export function nsdDaemon(ctx: Context, host: Host): Daemon {
   };
 }
 
-/** The daemons of a host, front to back (the order to stop them in). */
-export async function daemonsOf(ctx: Context, host: Host): Promise<Daemon[]> {
+/**
+ * MariaDB on a database server. Whatever its role, it starts read-only and without replication
+ * (my.cnf): foobar opens the primary for writes and points replicas at it. A server that is not
+ * the primary starts with the replica role, so its crash recovery drops commits no replica had.
+ */
+export function mariadbDaemon(ctx: Context, host: Host, state: DbState): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const files = mariadbFiles(paths);
+  const role = roleOf(state, host.name) === 'primary' ? 'primary' : 'replica';
+  return {
+    service: 'mariadb',
+    host: host.name,
+    pidFile: files.pid,
+    marker: files.config,
+    files: [{ path: files.config, content: renderMariadbConfig(ctx.model, host, paths) }],
+    dirs: [paths.etc, paths.run, paths.log, paths.data],
+    prepare: (c) => prepareDataDir(c, host.name, state.primary),
+    checks: [mariadb.check(files.config)],
+    start: mariadb.start(files.config, role),
+    outputLog: files.log,
+    stopSignal: 'TERM',
+    probe: (c) => pingServer(c, host.name),
+    logs: [],
+    // Crash recovery of a big data directory takes a while.
+    startTimeoutMs: 120_000,
+  };
+}
+
+/** What serves a web server now: Nginx and the app in the live slot, with the live release. */
+export async function webDaemons(
+  ctx: Context,
+  host: Host,
+): Promise<{
+  nginx: Daemon;
+  app: Daemon;
+  standby: Daemon;
+  slot: Slot;
+  release: string | undefined;
+}> {
+  const slot = await liveSlot(ctx, host.name);
+  const release = await liveRelease(ctx, host.name);
+  return {
+    slot,
+    release,
+    nginx: nginxDaemon(ctx, host, slot),
+    app: appDaemon(ctx, host, slot, release ?? 'none'),
+    standby: appDaemon(ctx, host, otherSlot(slot), 'none'),
+  };
+}
+
+/**
+ * The daemons of a host, front to back (the order to stop them in). `withStandby` adds a web
+ * server's idle app slot, which only runs during a deploy (down stops it too).
+ */
+export async function daemonsOf(ctx: Context, host: Host, withStandby = false): Promise<Daemon[]> {
   const daemons: Daemon[] = [];
   if (host.roles.includes('dns')) daemons.push(nsdDaemon(ctx, host));
   if (host.roles.includes('lb')) daemons.push(haproxyDaemon(ctx, host));
   if (host.roles.includes('web')) {
-    daemons.push(nginxDaemon(ctx, host));
-    daemons.push(appDaemon(ctx, host, (await liveRelease(ctx, host.name)) ?? 'none'));
+    const web = await webDaemons(ctx, host);
+    daemons.push(web.nginx, web.app, ...(withStandby ? [web.standby] : []));
   }
+  if (host.roles.includes('db')) daemons.push(mariadbDaemon(ctx, host, await readDbState(ctx)));
   return daemons;
 }

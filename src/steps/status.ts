@@ -9,7 +9,7 @@ import { httpRequest } from '../probes/http.ts';
 import type { Context } from './context.ts';
 import { runningPid } from './daemon.ts';
 import { existingNamespaces } from './network.ts';
-import { liveRelease } from './release.ts';
+import { liveRelease, verifyRelease } from './release.ts';
 import { daemonsOf } from './services.ts';
 import { droppedPackets } from './firewall.ts';
 
@@ -47,6 +47,13 @@ export interface SiteCheck {
 
 export type Health = 'healthy' | 'degraded' | 'failed';
 
+/** The releases on the web servers: which is live where, and anything that differs. */
+export interface ReleaseCheck {
+  readonly live: Readonly<Record<string, string | null>>;
+  /** Empty when every web server serves one release and every file matches its manifest. */
+  readonly drift: readonly string[];
+}
+
 export interface LabStatus {
   readonly lab: string;
   readonly domain: string;
@@ -54,6 +61,7 @@ export interface LabStatus {
   readonly hosts: readonly HostStatus[];
   readonly loadBalancers: readonly LoadBalancerView[];
   readonly site: readonly SiteCheck[];
+  readonly releases: ReleaseCheck;
 }
 
 async function hostStatus(ctx: Context, host: Host, present: boolean): Promise<HostStatus> {
@@ -116,6 +124,34 @@ async function siteChecks(ctx: Context, clientPresent: boolean): Promise<SiteChe
   );
 }
 
+async function releaseCheck(
+  ctx: Context,
+  present: (host: string) => boolean,
+): Promise<ReleaseCheck> {
+  const webs = hostsWithRole(ctx.model, 'web').filter((web) => present(web.name));
+  const live: Record<string, string | null> = {};
+  const drift: string[] = [];
+  for (const web of webs) {
+    const id = await liveRelease(ctx, web.name);
+    live[web.name] = id ?? null;
+    if (id === undefined) {
+      drift.push(`${web.name}: no release`);
+      continue;
+    }
+    for (const problem of await verifyRelease(ctx, web.name, id))
+      drift.push(`${web.name}: ${id}/${problem}`);
+  }
+  const ids = new Set(Object.values(live));
+  if (ids.size > 1) {
+    drift.unshift(
+      `web servers serve different releases: ${Object.entries(live)
+        .map(([h, id]) => `${h} ${id ?? 'none'}`)
+        .join(', ')}`,
+    );
+  }
+  return { live, drift };
+}
+
 export async function labStatus(ctx: Context): Promise<LabStatus> {
   const existing = await existingNamespaces(ctx);
   const present = (host: string): boolean => existing.has(ctx.names.namespaceOf(host));
@@ -133,7 +169,9 @@ export async function labStatus(ctx: Context): Promise<LabStatus> {
   );
   const client = hostsWithRole(ctx.model, 'client')[0];
   const site = await siteChecks(ctx, client !== undefined && present(client.name));
+  const releases = await releaseCheck(ctx, present);
   const allHealthy =
+    releases.drift.length === 0 &&
     hosts.every((h) => h.up && h.services.every((s) => s.healthy)) &&
     loadBalancers.every((lb) => lb.error === undefined && lb.servers.every((s) => s.up));
   const health: Health =
@@ -142,7 +180,15 @@ export async function labStatus(ctx: Context): Promise<LabStatus> {
       : site.some((s) => s.ok)
         ? 'degraded'
         : 'failed';
-  return { lab: ctx.model.lab.name, domain: ctx.model.domain, health, hosts, loadBalancers, site };
+  return {
+    lab: ctx.model.lab.name,
+    domain: ctx.model.domain,
+    health,
+    hosts,
+    loadBalancers,
+    site,
+    releases,
+  };
 }
 
 export const EXIT_CODES: Readonly<Record<Health, number>> = { healthy: 0, degraded: 1, failed: 2 };

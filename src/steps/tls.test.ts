@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -8,7 +9,15 @@ import { runProcess } from '../drivers/process.ts';
 import { buildModel } from '../model/build.ts';
 import { labPaths } from '../model/layout.ts';
 import { createContext, type Context } from './context.ts';
-import { CA_KEY_SECRET, certificateProblem, ensureCertificates, newPrivateKey } from './tls.ts';
+import {
+  CA_KEY_SECRET,
+  certificateProblem,
+  ensureCertificates,
+  newPrivateKey,
+  type Issued,
+} from './tls.ts';
+
+const sha = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** Runs `test` with a lab whose state is in a temporary directory, removed afterwards. */
 async function withScratchLab(test: (ctx: Context, dir: string) => Promise<void>): Promise<void> {
@@ -64,7 +73,7 @@ describe('ensureCertificates', () => {
       const result = await ensureCertificates(moved);
       assert.match(
         result.outcome,
-        /^CA replaced \(was made for O=foobar lab tls, CN=foobar CA for foobar\.com\), certificate for www\.example\.org, example\.org issued$/,
+        /^CA replaced \(was made for \/O=foobar lab tls\/CN=foobar CA for foobar\.com\), certificate for www\.example\.org, example\.org issued$/,
       );
       assert.match(await opensslVerify(moved, 'www.example.org'), /: OK$/);
     }));
@@ -100,9 +109,48 @@ describe('ensureCertificates', () => {
       assert.match(verify.stdout + verify.stderr, /permitted subtree violation/);
     }));
 
-  it('asks for a new certificate a month before expiry', () => {
-    const key = newPrivateKey();
-    assert.equal(certificateProblem(undefined, { privateKey: key }), 'missing');
-    assert.equal(certificateProblem('not a certificate', { privateKey: key }), 'missing');
+  it('reissues when the record is missing, the file changed, the key, names or CA changed, or expiry nears', () => {
+    const wanted = {
+      privateKey: newPrivateKey(),
+      subject: '/CN=www.a.org',
+      names: ['www.a.org'],
+      issuer: 'CA1',
+    };
+    const day = 24 * 3600 * 1000;
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    const record = (over: Partial<Issued> = {}): string =>
+      JSON.stringify({
+        certificate: sha('PEM'),
+        key: sha(wanted.privateKey),
+        subject: wanted.subject,
+        names: wanted.names,
+        issuer: sha('CA1'),
+        notAfter: new Date(now + 100 * day).toISOString(),
+        ...over,
+      });
+    const problem = (
+      pem: string | undefined,
+      text: string | undefined,
+      w = wanted,
+    ): string | undefined => certificateProblem(pem, text, w, now);
+    assert.equal(problem('PEM', record()), undefined);
+    assert.equal(problem('PEM', undefined), 'missing');
+    assert.equal(problem('EDITED', record()), 'changed since foobar issued it');
+    assert.equal(
+      problem('PEM', record(), { ...wanted, privateKey: newPrivateKey() }),
+      'not for the current key',
+    );
+    assert.equal(
+      problem('PEM', record(), { ...wanted, names: ['www.b.org'] }),
+      'for www.a.org, not www.b.org',
+    );
+    assert.equal(
+      problem('PEM', record(), { ...wanted, issuer: 'CA2' }),
+      'not signed by the current CA',
+    );
+    assert.match(
+      problem('PEM', record({ notAfter: new Date(now + 29 * day).toISOString() })) ?? '',
+      /^expires 2026-01-30/,
+    );
   });
 });

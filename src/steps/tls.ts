@@ -5,7 +5,8 @@
  * The site's certificate (the domain and www) is reissued when it nears expiry, when the domain
  * changes, or when the CA was replaced.
  */
-import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import type { Command } from '../drivers/driver.ts';
 import { openssl } from '../commands/openssl.ts';
 import { labPaths } from '../model/layout.ts';
 import type { Model } from '../model/model.ts';
@@ -32,57 +33,90 @@ export function siteNames(model: Model): string[] {
 }
 
 /** The CA's subject names the lab and the domain, so a CA of another domain is not reused. */
-export function caSubject(model: Model): { subject: string; text: string } {
-  const org = `foobar lab ${model.lab.name}`;
-  const cn = `foobar CA for ${model.domain}`.slice(0, 64);
-  return { subject: `/O=${org}/CN=${cn}`, text: `O=${org}\nCN=${cn}` };
+export function caSubject(model: Model): string {
+  return `/O=foobar lab ${model.lab.name}/CN=${`foobar CA for ${model.domain}`.slice(0, 64)}`;
 }
 
-function parse(pem: string | undefined): X509Certificate | undefined {
-  if (pem === undefined || pem === '') return undefined;
-  try {
-    return new X509Certificate(pem);
-  } catch {
-    return undefined;
-  }
+const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+
+/**
+ * What foobar asked for when it issued a certificate, kept beside it (`<cert>.json`): the check
+ * below reads this, not the certificate, so it gives the same answer on a dry run (where openssl
+ * prints nothing) as on the lab.
+ */
+export interface Issued {
+  /** SHA-256 of the certificate's PEM, as written. */
+  readonly certificate: string;
+  /** SHA-256 of the private key's PEM. */
+  readonly key: string;
+  readonly subject: string;
+  readonly names: readonly string[];
+  /** SHA-256 of the issuing CA's PEM; empty for the CA itself. */
+  readonly issuer: string;
+  readonly notAfter: string;
 }
 
-function sameKey(cert: X509Certificate, privateKey: string): boolean {
-  const der = (key: ReturnType<typeof createPublicKey>): Buffer =>
-    key.export({ type: 'spki', format: 'der' });
-  return der(cert.publicKey).equals(der(createPublicKey(privateKey)));
-}
-
-export interface Expected {
+export interface Wanted {
   readonly privateKey: string;
-  /** The CA's subject (for the CA itself) ... */
-  readonly subject?: string;
-  /** ... or the CA that must have signed it and the names it must carry (for the site). */
-  readonly issuer?: X509Certificate;
-  readonly names?: readonly string[];
+  readonly subject: string;
+  readonly names: readonly string[];
+  /** The CA's PEM, or empty for the CA itself. */
+  readonly issuer: string;
+}
+
+function issuedFor(wanted: Wanted, pem: string, days: number, now: number): Issued {
+  return {
+    certificate: sha256(pem),
+    key: sha256(wanted.privateKey),
+    subject: wanted.subject,
+    names: wanted.names,
+    issuer: wanted.issuer === '' ? '' : sha256(wanted.issuer),
+    notAfter: new Date(now + days * 24 * 3600 * 1000).toISOString(),
+  };
 }
 
 /** Why a certificate must be (re)issued, or undefined when it is good for another 30 days. */
 export function certificateProblem(
   pem: string | undefined,
-  expected: Expected,
+  record: string | undefined,
+  wanted: Wanted,
   now = Date.now(),
 ): string | undefined {
-  const cert = parse(pem);
-  if (cert === undefined) return 'missing';
-  if (!sameKey(cert, expected.privateKey)) return 'not for the current key';
-  if (Date.parse(cert.validTo) - now < RENEW_BEFORE_MS) return `expires ${cert.validTo}`;
-  if (expected.subject !== undefined && cert.subject !== expected.subject)
-    return `made for ${cert.subject.replaceAll('\n', ', ')}`;
-  if (expected.issuer !== undefined) {
-    if (!cert.checkIssued(expected.issuer) || !cert.verify(expected.issuer.publicKey))
-      return 'not signed by the current CA';
+  let issued: Issued;
+  try {
+    issued = JSON.parse(record ?? '') as Issued;
+  } catch {
+    return 'missing';
   }
-  if (expected.names !== undefined) {
-    const want = expected.names.map((n) => `DNS:${n}`).join(', ');
-    if (cert.subjectAltName !== want) return `names ${cert.subjectAltName ?? 'none'}, not ${want}`;
-  }
+  if (pem === undefined || issued.certificate !== sha256(pem))
+    return 'changed since foobar issued it';
+  if (issued.key !== sha256(wanted.privateKey)) return 'not for the current key';
+  if (issued.subject !== wanted.subject) return `made for ${issued.subject}`;
+  if (issued.names.join(',') !== wanted.names.join(','))
+    return `for ${issued.names.join(', ')}, not ${wanted.names.join(', ')}`;
+  if (issued.issuer !== (wanted.issuer === '' ? '' : sha256(wanted.issuer)))
+    return 'not signed by the current CA';
+  if (Date.parse(issued.notAfter) - now < RENEW_BEFORE_MS) return `expires ${issued.notAfter}`;
   return undefined;
+}
+
+/** Issues the certificate at `file` unless the one there is still what is wanted. */
+async function ensureCertificate(
+  ctx: Context,
+  file: string,
+  wanted: Wanted,
+  days: number,
+  issue: () => Command,
+): Promise<{ pem: string; problem: string | undefined }> {
+  const record = `${file}.json`;
+  const current = await ctx.driver.readFile(null, file);
+  const problem = certificateProblem(current, await ctx.driver.readFile(null, record), wanted);
+  if (problem === undefined) return { pem: current ?? '', problem };
+  const pem = (await ctx.driver.exec(null, issue())).stdout;
+  await ctx.driver.writeFile(null, file, pem, 0o644);
+  const issued = issuedFor(wanted, pem, days, Date.now());
+  await ctx.driver.writeFile(null, record, `${JSON.stringify(issued, null, 2)}\n`, 0o644);
+  return { pem, problem };
 }
 
 export interface SiteCertificate {
@@ -91,67 +125,65 @@ export interface SiteCertificate {
   readonly outcome: string;
 }
 
+/** A key from the secrets store, made on first use; the same text on every read. */
+async function privateKey(ctx: Context, name: string): Promise<string> {
+  return (await ctx.secrets.get(name, newPrivateKey)).trimEnd();
+}
+
 /** Creates what is missing or stale, and returns the site's certificate for the load balancers. */
 export async function ensureCertificates(ctx: Context): Promise<SiteCertificate> {
   const paths = labPaths(ctx.model);
+  const caKeyFile = ctx.secrets.pathOf(CA_KEY_SECRET);
   const done: string[] = [];
 
-  const caKey = await ctx.secrets.get(CA_KEY_SECRET, newPrivateKey);
-  let caPem = await ctx.driver.readFile(null, paths.caCertificate);
-  const { subject, text } = caSubject(ctx.model);
-  const caProblem = certificateProblem(caPem, { privateKey: caKey, subject: text });
-  if (caProblem !== undefined) {
-    const issued = await ctx.driver.exec(
-      null,
-      openssl.selfSigned({
-        key: ctx.secrets.pathOf(CA_KEY_SECRET),
-        subject,
-        days: CA_DAYS,
-        extensions: [
-          'basicConstraints=critical,CA:TRUE,pathlen:0',
-          'keyUsage=critical,keyCertSign,cRLSign',
-          `nameConstraints=critical,permitted;DNS:${ctx.model.domain}`,
-        ],
-      }),
-    );
-    caPem = issued.stdout;
-    await ctx.driver.writeFile(null, paths.caCertificate, caPem, 0o644);
-    done.push(caProblem === 'missing' ? 'CA created' : `CA replaced (was ${caProblem})`);
-  }
+  const caWanted: Wanted = {
+    privateKey: await privateKey(ctx, CA_KEY_SECRET),
+    subject: caSubject(ctx.model),
+    names: [],
+    issuer: '',
+  };
+  const ca = await ensureCertificate(ctx, paths.caCertificate, caWanted, CA_DAYS, () =>
+    openssl.selfSigned({
+      key: caKeyFile,
+      subject: caWanted.subject,
+      days: CA_DAYS,
+      extensions: [
+        'basicConstraints=critical,CA:TRUE,pathlen:0',
+        'keyUsage=critical,keyCertSign,cRLSign',
+        `nameConstraints=critical,permitted;DNS:${ctx.model.domain}`,
+      ],
+    }),
+  );
+  if (ca.problem !== undefined)
+    done.push(ca.problem === 'missing' ? 'CA created' : `CA replaced (was ${ca.problem})`);
 
-  const siteKey = await ctx.secrets.get(SITE_KEY_SECRET, newPrivateKey);
-  let sitePem = await ctx.driver.readFile(null, paths.siteCertificate);
   const names = siteNames(ctx.model);
-  const issuer = parse(caPem);
-  const siteProblem = certificateProblem(sitePem, {
+  const siteKey = await privateKey(ctx, SITE_KEY_SECRET);
+  const siteWanted: Wanted = {
     privateKey: siteKey,
+    subject: `/CN=${names[0] ?? ctx.model.domain}`,
     names,
-    ...(issuer === undefined ? {} : { issuer }),
-  });
-  if (siteProblem !== undefined || caProblem !== undefined) {
-    const issued = await ctx.driver.exec(
-      null,
-      openssl.signed(
-        {
-          key: ctx.secrets.pathOf(SITE_KEY_SECRET),
-          subject: `/CN=${names[0] ?? ctx.model.domain}`,
-          days: SITE_DAYS,
-          extensions: [
-            `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`,
-            'basicConstraints=critical,CA:FALSE',
-            'keyUsage=critical,digitalSignature',
-            'extendedKeyUsage=serverAuth',
-          ],
-        },
-        { cert: paths.caCertificate, key: ctx.secrets.pathOf(CA_KEY_SECRET) },
-      ),
-    );
-    sitePem = issued.stdout;
-    await ctx.driver.writeFile(null, paths.siteCertificate, sitePem, 0o644);
-    done.push(`certificate for ${names.join(', ')} issued`);
-  }
+    issuer: ca.pem,
+  };
+  const site = await ensureCertificate(ctx, paths.siteCertificate, siteWanted, SITE_DAYS, () =>
+    openssl.signed(
+      {
+        key: ctx.secrets.pathOf(SITE_KEY_SECRET),
+        subject: siteWanted.subject,
+        days: SITE_DAYS,
+        extensions: [
+          `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}`,
+          'basicConstraints=critical,CA:FALSE',
+          'keyUsage=critical,digitalSignature',
+          'extendedKeyUsage=serverAuth',
+        ],
+      },
+      { cert: paths.caCertificate, key: caKeyFile },
+    ),
+  );
+  if (site.problem !== undefined) done.push(`certificate for ${names.join(', ')} issued`);
   return {
-    bundle: `${sitePem ?? ''}${siteKey.trimEnd()}\n`,
+    bundle: `${site.pem}${siteKey}\n`,
     outcome: done.length === 0 ? 'up to date' : done.join(', '),
   };
 }

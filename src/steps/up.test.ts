@@ -1,41 +1,97 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { RecordingDriver } from '../drivers/recording.ts';
 import { buildModel } from '../model/build.ts';
 import { createContext } from './context.ts';
+import { simulatedDatabases } from './db/simulate.ts';
 import { runPlan } from './plan.ts';
 import { upPlan } from './up.ts';
 
-it('up --dry-run builds the edge: resolvers, CA, firewalls checked then applied, NSD checked', async () => {
-  const scratch = mkdtempSync(path.join(os.tmpdir(), 'foobar-up-test-'));
-  try {
-    const model = buildModel({ lab: { name: 'dry', stateDir: '/var/lib/foobar/dry' } });
-    const driver = new RecordingDriver(undefined, { simulate: true });
-    await runPlan(upPlan(createContext(model, driver), { buildsDir: scratch }));
-    const calls = driver.calls;
-    const index = (line: string): number => calls.findIndex((c) => c === line);
-    const wrote = (file: string, mode: string): boolean =>
-      calls.some((c) => c.startsWith(`[local] write ${file} (`) && c.endsWith(`, mode ${mode})`));
-    assert.ok(wrote('/etc/netns/dry-client/resolv.conf', '644'));
-    assert.ok(wrote('/var/lib/foobar/dry/secrets/ca.key', '600'));
-    for (const host of model.hosts) {
-      const file = `/var/lib/foobar/dry/hosts/${host.name}/etc/nftables.conf`;
-      const check = index(`[${host.name}] $ nft -c -f ${file}`);
-      assert.ok(check >= 0 && index(`[${host.name}] $ nft -f ${file}`) > check, host.name);
+describe('upPlan on a simulated fresh machine', async () => {
+  const builds = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-up-test-'));
+  after(() => fs.rm(builds, { recursive: true, force: true }));
+  const model = buildModel({ hosts: { 'web-03': { roles: ['web'], core: 23 } } });
+  const driver = new RecordingDriver(simulatedDatabases(model), { simulate: true });
+  const ctx = createContext(model, driver);
+  await runPlan(upPlan(ctx, { buildsDir: builds }));
+  const calls = driver.calls;
+  const index = (pattern: RegExp): number => calls.findIndex((line) => pattern.test(line));
+
+  it('checks each config with the daemon’s own checker before starting it', () => {
+    for (const host of ['lb-01', 'lb-02']) {
+      const check = index(
+        new RegExp(`^\\[${host}\\] \\$ haproxy -c -q -dW -f .*/hosts/${host}/etc/haproxy.cfg$`),
+      );
+      const start = index(new RegExp(`^\\[${host}\\] spawn haproxy -W -f `));
+      assert.ok(check !== -1 && start > check, `${host}: check at ${check}, start at ${start}`);
     }
-    const zone = '/var/lib/foobar/dry/hosts/dns/etc/foobar.com.zone';
-    const checked = index(`[dns] $ nsd-checkzone foobar.com ${zone}`);
-    assert.ok(checked >= 0);
-    assert.ok(calls.findIndex((c) => c.startsWith('[dns] spawn nsd -d -c ')) > checked);
+    const check = index(/^\[web-03\] \$ nginx .* -t -q$/);
+    const start = index(/^\[web-03\] spawn nginx .* -g 'daemon off;'/);
+    assert.ok(check !== -1 && start > check);
+  });
+
+  it('copies one release to every web server, verifies it, and runs the app unprivileged', () => {
+    const copies = calls.filter((line) =>
+      / copy .*\/[0-9a-f]{12}\/ -> .*\/releases\/[0-9a-f]{12}\/$/.test(line),
+    );
+    assert.deepEqual(copies.map((line) => line.slice(1, line.indexOf(']'))).sort(), [
+      'web-01',
+      'web-02',
+      'web-03',
+    ]);
+    assert.equal(calls.filter((line) => line.includes('$ sha256sum --')).length, 3);
+    const app = calls.find((line) => line.startsWith('[web-02] spawn setpriv'));
+    assert.match(
+      app ?? '',
+      /^\[web-02\] spawn setpriv --reuid=foobar --regid=foobar --init-groups -- \/var\/lib\/foobar\/fb\/runtime\/node \/var\/lib\/foobar\/fb\/hosts\/web-02\/releases\/[0-9a-f]{12}\/server.mjs >> /,
+    );
+  });
+
+  it('creates a namespace per host and wires web servers to the core network only', () => {
+    assert.equal(
+      calls.filter((line) => line.includes('$ ip netns add fb-')).length,
+      ctx.model.hosts.length + 1,
+    );
     assert.ok(
-      calls.some((c) =>
-        /^\[lb-01\] write \S+\/lb-01\/etc\/tls\/site\.pem \(\d+ bytes, mode 600\)$/.test(c),
+      calls.includes(
+        '[local] $ ip link add core netns fb-web-03 type veth peer name web-03-c netns fb-net',
       ),
     );
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
+    assert.ok(!calls.some((line) => line.includes('ip link add edge netns fb-web-03')));
+  });
+
+  it('builds the edge: resolvers, CA, firewalls checked then applied, NSD checked', () => {
+    const state = '/var/lib/foobar/fb';
+    const wrote = (file: string, mode: string): boolean =>
+      calls.some((c) => c.startsWith(`[local] write ${file} (`) && c.endsWith(`, mode ${mode})`));
+    assert.ok(wrote('/etc/netns/fb-client/resolv.conf', '644'));
+    assert.ok(wrote(`${state}/secrets/ca.key`, '600'));
+    assert.ok(wrote(`${state}/secrets/site.key`, '600'));
+    for (const host of ctx.model.hosts) {
+      const file = `${state}/hosts/${host.name}/etc/nftables.conf`;
+      const check = calls.indexOf(`[${host.name}] $ nft -c -f ${file}`);
+      assert.ok(check >= 0 && calls.indexOf(`[${host.name}] $ nft -f ${file}`) > check, host.name);
+    }
+    const checked = calls.indexOf(
+      `[dns] $ nsd-checkzone foobar.com ${state}/hosts/dns/etc/foobar.com.zone`,
+    );
+    assert.ok(checked >= 0 && index(/^\[dns\] spawn nsd -d -c /) > checked);
+    assert.ok(
+      index(/^\[lb-01\] write \S+\/lb-01\/etc\/tls\/site\.pem \(\d+ bytes, mode 600\)$/) >= 0,
+    );
+  });
+
+  it('does nothing the second time', async () => {
+    const before = calls.length;
+    await runPlan(upPlan(ctx, { buildsDir: builds }));
+    const changes = calls
+      .slice(before)
+      .filter((line) =>
+        / (spawn|write|copy|symlink) |\$ (ip netns add|kill|ip link add)/.test(line),
+      );
+    assert.deepEqual(changes, []);
+  });
 });

@@ -2,7 +2,7 @@
  * `foobar up`: builds what is missing, restarts what is down, reloads what changed. On a healthy
  * lab every task finds its work done, so a second run is a quick no-op.
  */
-import { labNamespaces } from '../model/lab.ts';
+import { stat } from 'node:fs/promises';
 import { labPaths } from '../model/layout.ts';
 import { hostsWithRole, type Host } from '../model/model.ts';
 import { backendServers } from '../probes/haproxy.ts';
@@ -10,13 +10,25 @@ import { waitFor } from '../lib/wait.ts';
 import type { BuiltRelease } from '../release/build.ts';
 import type { Context } from './context.ts';
 import { ensureDaemon } from './daemon.ts';
+import { databasePhase } from './db/up.ts';
+import { readDbState } from './db/state.ts';
+import { pushAppDbSettings } from './db/topology.ts';
 import { ensureAdminLink, ensureHostNetwork, ensureSwitch, existingNamespaces } from './network.ts';
 import type { Phase } from './plan.ts';
 import { preflightProblems } from './preflight.ts';
-import { readLabRecord, writeLabRecord } from './record.ts';
-import { buildApp, installRelease, liveRelease, switchCurrent, verifyRelease } from './release.ts';
+import { recordLab } from './record.ts';
+import { appendAudit } from './audit.ts';
+import {
+  buildApp,
+  earlierBuild,
+  installRelease,
+  liveRelease,
+  switchCurrent,
+  verifyRelease,
+} from './release.ts';
 import { ensureResolvers, resolverFiles } from './resolver.ts';
 import { appDaemon, haproxyDaemon, nginxDaemon, nsdDaemon } from './services.ts';
+import { liveSlot } from './slots.ts';
 import { ensureFirewall } from './firewall.ts';
 import { ensureCertificates, type SiteCertificate } from './tls.ts';
 
@@ -37,6 +49,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
   let existing = new Set<string>();
   let site: SiteCertificate | undefined;
   let built: Promise<BuiltRelease> | undefined;
+  let audited: Promise<void> | undefined;
   const release = (): Promise<BuiltRelease> =>
     (built ??= buildApp(ctx, options.appDir, options.buildsDir));
 
@@ -45,14 +58,28 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
     run: async () => {
       const outcomes: Record<string, string> = {};
       let id = await liveRelease(ctx, host.name);
-      if (id === undefined || (await verifyRelease(ctx, host.name, id)).length > 0) {
+      if (id === undefined) {
+        // A web server without a release gets the app of this checkout: the first release.
         const first = await release();
         outcomes.release = `${first.id} ${await installRelease(ctx, host.name, first)}`;
         await switchCurrent(ctx, host.name, first.id);
         id = first.id;
+        audited ??= appendAudit(ctx, {
+          action: 'first release',
+          release: first.id,
+          outcome: 'succeeded',
+          seconds: 0,
+        });
+        await audited;
+      } else if ((await verifyRelease(ctx, host.name, id)).length > 0) {
+        // Its files differ from the manifest: put the release back as it was built.
+        outcomes.release = `${id} repaired (${await installRelease(ctx, host.name, await earlierBuild(ctx, id))})`;
       }
-      outcomes.app = await ensureDaemon(ctx, appDaemon(ctx, host, id));
-      outcomes.nginx = await ensureDaemon(ctx, nginxDaemon(ctx, host));
+      if (await pushAppDbSettings(ctx, host.name, await readDbState(ctx)))
+        outcomes.database = 'settings written';
+      const slot = await liveSlot(ctx, host.name);
+      outcomes.app = await ensureDaemon(ctx, appDaemon(ctx, host, slot, id));
+      outcomes.nginx = await ensureDaemon(ctx, nginxDaemon(ctx, host, slot));
       return describe(outcomes);
     },
   });
@@ -83,17 +110,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
               if (await ensureHostNetwork(ctx, host.name, existing)) created++;
             }
             const admin = await ensureAdminLink(ctx);
-            const previous = await readLabRecord(ctx);
-            const resolvers = resolverFiles(ctx);
-            // Recorded before they are written, so `down` finds them even if writing fails.
-            await writeLabRecord(ctx, {
-              namespaces: [
-                ...new Set([...(previous?.namespaces ?? []), ...labNamespaces(ctx.model)]),
-              ],
-              adminLink: ctx.names.adminLink,
-              created: previous?.created ?? new Date().toISOString(),
-              netnsFiles: [...new Set([...(previous?.netnsFiles ?? []), ...resolvers])],
-            });
+            await recordLab(ctx, resolverFiles(ctx));
             const resolved = await ensureResolvers(ctx);
             if (created === 0 && !admin && !resolved.changed) return 'up to date';
             const parts = [`${created} namespaces created`];
@@ -105,12 +122,12 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         {
           title: 'app runtime',
           run: async () => {
+            // A stamp beside the copy says which binary it is, so a second run need not run it.
             const runtime = labPaths(ctx.model).runtime;
-            const current = await ctx.driver
-              .exec(null, { argv: [runtime, '--version'] }, { check: false })
-              .catch(() => undefined);
-            if (current?.stdout.trim() === process.version) return 'up to date';
+            const want = `${process.version} ${(await stat(ctx.nodeBinary)).size}\n`;
+            if ((await ctx.driver.readFile(null, `${runtime}.stamp`)) === want) return 'up to date';
             await ctx.driver.copyFile(null, ctx.nodeBinary, runtime);
+            await ctx.driver.writeFile(null, `${runtime}.stamp`, want);
             return `Node.js ${process.version}`;
           },
         },
@@ -137,6 +154,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         run: async () => describe({ nsd: await ensureDaemon(ctx, nsdDaemon(ctx, host)) }),
       })),
     },
+    databasePhase(ctx, options.appDir),
     { title: 'Web servers', tasks: hostsWithRole(ctx.model, 'web').map(webTask) },
     {
       title: 'Load balancers',

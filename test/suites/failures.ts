@@ -8,8 +8,7 @@ import { hostsWithRole } from '../../src/model/model.ts';
 import { backendServers } from '../../src/probes/haproxy.ts';
 import { killDaemon, runningPid, type Daemon } from '../../src/steps/daemon.ts';
 import { runPlan } from '../../src/steps/plan.ts';
-import { appDaemon, nginxDaemon } from '../../src/steps/services.ts';
-import { liveRelease } from '../../src/steps/release.ts';
+import { webDaemons } from '../../src/steps/services.ts';
 import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { upPlan } from '../../src/steps/up.ts';
 import { siteUrl } from '../../src/probes/site.ts';
@@ -59,13 +58,13 @@ export function failureSuite(lab: TestLab): void {
 
   describe('a web server failing under load', () => {
     it('killing its app costs zero requests, the load balancers mark it down, and up heals it', async () => {
-      const daemon = appDaemon(lab.ctx, web, (await liveRelease(lab.ctx, web.name)) ?? '');
+      const daemon = (await webDaemons(lab.ctx, web)).app;
       await killUnderLoad(daemon);
       await heal(daemon);
     });
 
     it('killing its Nginx costs zero requests, the load balancers mark it down, and up heals it', async () => {
-      const daemon = nginxDaemon(lab.ctx, web);
+      const daemon = (await webDaemons(lab.ctx, web)).nginx;
       await killUnderLoad(daemon);
       await heal(daemon);
     });

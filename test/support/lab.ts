@@ -61,15 +61,32 @@ export interface TestLab {
   load(url: string, seconds: number, concurrency?: number): Promise<LoadSummary>;
   up(): Promise<void>;
   down(purge?: boolean): Promise<void>;
+  /** The same lab (name, state) with more in its config: e.g. one more host for `up` to add. */
+  extend(overrides: Record<string, unknown>, tag: string): TestLab;
+  /** Deletes the config file written for this lab. */
+  removeConfig(): void;
 }
 
-export function createTestLab(overrides: Record<string, unknown> = {}): TestLab {
-  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'foobar-test-'));
+export interface LabIdentity {
+  readonly name: string;
+  /** The first two octets of the lab's subnets: "10.79" gives 10.79.1.0/24 and 10.79.2.0/24. */
+  readonly net: string;
+}
+
+export function createTestLab(
+  overrides: Record<string, unknown> = {},
+  identity: LabIdentity = { name: TEST_LAB_NAME, net: TEST_NET },
+  existing?: { stateDir: string; tag: string },
+): TestLab {
+  const stateDir = existing?.stateDir ?? mkdtempSync(path.join(os.tmpdir(), 'foobar-test-'));
   // The app's user and Nginx's workers must get through it.
   chmodSync(stateDir, 0o755);
   const config = {
-    lab: { name: TEST_LAB_NAME, stateDir },
-    networks: { edge: { subnet: `${TEST_NET}.1.0/24` }, core: { subnet: `${TEST_NET}.2.0/24` } },
+    lab: { name: identity.name, stateDir },
+    networks: {
+      edge: { subnet: `${identity.net}.1.0/24` },
+      core: { subnet: `${identity.net}.2.0/24` },
+    },
     // A second internet client, `bot`, for what one client does to the others (bursts, garbage).
     // The load of the failure tests comes from `client`, exempt from the per-client rate limit
     // as an operator exempts a load generator.
@@ -77,7 +94,8 @@ export function createTestLab(overrides: Record<string, unknown> = {}): TestLab 
     limits: { rateLimit: { exempt: ['client'] } },
     ...overrides,
   };
-  const configFile = `${stateDir}.yaml`;
+  const configFile =
+    existing === undefined ? `${stateDir}.yaml` : `${stateDir}-${existing.tag}.yaml`;
   writeFileSync(configFile, stringify(config));
   const model = buildModel(config, configFile);
   const names = labNames(model);
@@ -127,10 +145,10 @@ export function createTestLab(overrides: Record<string, unknown> = {}): TestLab 
       return JSON.parse(result.stdout) as LoadSummary;
     },
     up: () => runPlan(upPlan(ctx)),
-    async down(purge = false) {
-      await runPlan(downPlan(ctx, { purge }));
-      // The config file sits beside the state directory: gone with it.
-      if (purge) rmSync(configFile, { force: true });
+    down: (purge = false) => runPlan(downPlan(ctx, { purge })),
+    extend: (more, tag) => createTestLab({ ...overrides, ...more }, identity, { stateDir, tag }),
+    removeConfig: () => {
+      rmSync(configFile, { force: true });
     },
   };
 }

@@ -12,7 +12,7 @@ describe('renderNginxConfig', () => {
     const { model, host, paths } = fixture('web-01');
     assertGolden(
       path.join(import.meta.dirname, '__golden__', 'web-01.conf'),
-      renderNginxConfig(model, host, paths),
+      renderNginxConfig(model, host, paths, model.ports.app),
     );
   });
 
@@ -22,7 +22,10 @@ describe('renderNginxConfig', () => {
       const files = nginxFiles(lab.paths);
       for (const dir of [lab.paths.etc, lab.paths.log, files.temp])
         mkdirSync(dir, { recursive: true });
-      writeFileSync(files.config, renderNginxConfig(lab.model, lab.host, lab.paths));
+      writeFileSync(
+        files.config,
+        renderNginxConfig(lab.model, lab.host, lab.paths, lab.model.ports.appGreen),
+      );
       const result = await runChecker(nginx.check(files));
       assert.equal(result.exitCode, 0, result.stderr);
     } finally {

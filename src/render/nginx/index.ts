@@ -25,7 +25,13 @@ export function nginxFiles(paths: HostPaths): {
 /** Nginx answers this itself (from loopback only), so probes can tell Nginx from the app. */
 export const NGINX_HEALTH_PATH = '/nginx-health';
 
-export function renderNginxConfig(model: Model, host: Host, paths: HostPaths): string {
+/** `appPort`: the port of the app slot that is live on this host (deploys switch it). */
+export function renderNginxConfig(
+  model: Model,
+  host: Host,
+  paths: HostPaths,
+  appPort: number,
+): string {
   const files = nginxFiles(paths);
   const temp = (name: string): string => path.join(files.temp, name);
   return `${renderedHeader('#', `Nginx for ${host.name}`)}
@@ -33,6 +39,9 @@ user www-data;
 worker_processes auto;
 pid ${files.pid};
 error_log ${files.errorLog} warn;
+
+# After a reload, old workers finish their requests for at most this long (deploys wait for them).
+worker_shutdown_timeout 10s;
 
 events {
     worker_connections 4096;
@@ -63,7 +72,7 @@ http {
     gzip_types text/css application/javascript image/svg+xml application/json text/plain;
 
     upstream app {
-        server 127.0.0.1:${model.ports.app};
+        server 127.0.0.1:${appPort};
         keepalive 64;
         # Shorter than the app's keep-alive timeout, so Nginx never reuses a connection the app closed.
         keepalive_timeout ${model.web.upstreamKeepaliveSeconds}s;

@@ -1,0 +1,78 @@
+/**
+ * db.json: which database server is the primary and which are replicas. foobar writes it on every
+ * web server (atomically, by rename) and rewrites it when the primary changes; the app watches it
+ * and follows without a restart.
+ */
+import { watch, watchFile, unwatchFile, readFileSync, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+
+export interface DbServer {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface Topology {
+  /** Grows with every change of primary. */
+  readonly epoch: number;
+  readonly schema: string;
+  readonly user: string;
+  readonly primary: DbServer;
+  readonly replicas: readonly DbServer[];
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function server(value: unknown, where: string): DbServer {
+  if (
+    !isRecord(value) ||
+    typeof value.name !== 'string' ||
+    typeof value.host !== 'string' ||
+    typeof value.port !== 'number'
+  ) {
+    throw new Error(`${where}: expected {name, host, port}`);
+  }
+  return { name: value.name, host: value.host, port: value.port };
+}
+
+export function parseTopology(text: string): Topology {
+  const value: unknown = JSON.parse(text);
+  if (!isRecord(value)) throw new Error('expected an object');
+  const { epoch, schema, user, primary, replicas } = value;
+  if (typeof epoch !== 'number' || typeof schema !== 'string' || typeof user !== 'string')
+    throw new Error('expected epoch, schema and user');
+  if (!Array.isArray(replicas)) throw new Error('replicas: expected a list');
+  return {
+    epoch,
+    schema,
+    user,
+    primary: server(primary, 'primary'),
+    replicas: replicas.map((r: unknown, i) => server(r, `replicas/${i}`)),
+  };
+}
+
+export function readTopology(file: string): Topology {
+  return parseTopology(readFileSync(file, 'utf8'));
+}
+
+/**
+ * Calls `onChange` when the file may have changed: at once through inotify on its directory
+ * (foobar replaces the file by rename), and by polling every second in case an event is missed.
+ */
+export function watchTopologyFile(file: string, onChange: () => void): () => void {
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(path.dirname(file), { persistent: false }, (_event, name) => {
+      if (name === null || name === path.basename(file)) onChange();
+    });
+  } catch {
+    watcher = undefined;
+  }
+  watchFile(file, { interval: 1000, persistent: false }, onChange);
+  return () => {
+    watcher?.close();
+    unwatchFile(file, onChange);
+  };
+}

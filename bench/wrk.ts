@@ -1,0 +1,59 @@
+/** wrk's command line and the numbers we read from its report. */
+import type { Command } from '../src/drivers/driver.ts';
+
+export interface WrkOptions {
+  readonly seconds: number;
+  readonly connections: number;
+  readonly threads: number;
+}
+
+export const wrk = (url: string, options: WrkOptions): Command => ({
+  argv: [
+    'wrk',
+    `-t${options.threads}`,
+    `-c${options.connections}`,
+    `-d${options.seconds}s`,
+    '--latency',
+    url,
+  ],
+  timeoutMs: (options.seconds + 30) * 1000,
+});
+
+export interface WrkResult {
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly requests: number;
+  /** Non-2xx/3xx responses plus socket errors. */
+  readonly errors: number;
+}
+
+function milliseconds(value: string, unit: string): number {
+  const n = Number(value);
+  if (unit === 'us') return n / 1000;
+  if (unit === 's') return n * 1000;
+  if (unit === 'm') return n * 60_000;
+  return n;
+}
+
+export function parseWrk(output: string): WrkResult {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(output);
+  const p50 = /^\s+50%\s+([\d.]+)(us|ms|s|m)$/m.exec(output);
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)$/m.exec(output);
+  const total = /(\d+) requests in/.exec(output);
+  if (rps?.[1] === undefined || p50 === null || p99 === null || total?.[1] === undefined) {
+    throw new Error(`cannot read wrk's report:\n${output}`);
+  }
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
+    output,
+  );
+  const socketErrors = socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
+  return {
+    requestsPerSecond: Number(rps[1]),
+    p50Ms: milliseconds(p50[1] ?? '0', p50[2] ?? 'ms'),
+    p99Ms: milliseconds(p99[1] ?? '0', p99[2] ?? 'ms'),
+    requests: Number(total[1]),
+    errors: non2xx + socketErrors,
+  };
+}

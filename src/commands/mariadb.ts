@@ -1,0 +1,78 @@
+/**
+ * MariaDB command lines. SQL and secrets never appear in argv: SQL goes to the client's standard
+ * input, passwords sit in 0600 option files named with --defaults-file.
+ */
+import type { Command } from '../drivers/driver.ts';
+
+/** How mariadbd recovers after a crash: a server that will be a replica drops un-acknowledged commits. */
+export type StartRole = 'primary' | 'replica';
+
+export const mariadb = {
+  /**
+   * The server parses every option of the file and prints what it would run with; an unknown
+   * option makes it fail.
+   */
+  check: (config: string): Command => ({
+    argv: ['mariadbd', `--defaults-file=${config}`, '--help', '--verbose'],
+  }),
+  /**
+   * In the foreground (foobar detaches it). A server that is not the primary starts with the
+   * replica role: its crash recovery truncates the binary log of transactions that were never
+   * acknowledged by a replica (and so never to a client), instead of committing them.
+   */
+  start: (config: string, role: StartRole): Command => ({
+    argv: [
+      'mariadbd',
+      `--defaults-file=${config}`,
+      ...(role === 'replica' ? ['--init-rpl-role=SLAVE'] : []),
+    ],
+  }),
+  installDb: (config: string): Command => ({
+    argv: [
+      'mariadb-install-db',
+      `--defaults-file=${config}`,
+      '--skip-test-db',
+      '--auth-root-authentication-method=socket',
+    ],
+    timeoutMs: 120_000,
+  }),
+  /** SQL as foobar's admin (its option file has the login); results as XML, one set per statement. */
+  sql: (clientConfig: string, sql: string, timeoutMs = 60_000): Command => ({
+    argv: ['mariadb', `--defaults-file=${clientConfig}`, '--xml', '--connect-timeout=2'],
+    input: sql,
+    timeoutMs,
+  }),
+  /** SQL as root over the socket (Unix-socket authentication: no password exists), before foobar's admin does. */
+  rootSql: (socket: string, sql: string): Command => ({
+    argv: ['mariadb', '--no-defaults', `--socket=${socket}`, '--user=root', '--xml'],
+    input: sql,
+    timeoutMs: 30_000,
+  }),
+  /** Succeeds when the server answers, even before any account of ours exists. */
+  ping: (socket: string): Command => ({
+    argv: [
+      'mariadb-admin',
+      '--no-defaults',
+      `--socket=${socket}`,
+      '--user=root',
+      '--connect-timeout=2',
+      'ping',
+    ],
+    timeoutMs: 5000,
+  }),
+  /** A consistent copy of a running server's data, with the GTID position it corresponds to. */
+  backup: (backupConfig: string, targetDir: string): Command => ({
+    argv: [
+      'mariadb-backup',
+      `--defaults-file=${backupConfig}`,
+      '--backup',
+      `--target-dir=${targetDir}`,
+    ],
+    timeoutMs: 600_000,
+  }),
+  /** Makes a copy consistent (applies its redo log) so a server can start on it. */
+  prepare: (targetDir: string): Command => ({
+    argv: ['mariadb-backup', '--no-defaults', '--prepare', `--target-dir=${targetDir}`],
+    timeoutMs: 600_000,
+  }),
+};

@@ -1,0 +1,38 @@
+/** Facts about the database tier that derive from the model: its servers, their ids, its users. */
+import { addressOf, hostsWithRole, type Host, type Model } from './model.ts';
+import { parseIPv4 } from './net.ts';
+
+/** The accounts foobar creates on every database server; their passwords are generated secrets. */
+export const DB_USERS = {
+  /** The app: reads and inserts rows of its own schema, from the web servers only. */
+  app: 'foobar_app',
+  /** Replicas fetch the binary log with it, from the database servers only. */
+  replication: 'foobar_repl',
+  /** foobar itself, over the server's Unix socket only. */
+  admin: 'foobar_admin',
+} as const;
+export type DbUser = keyof typeof DB_USERS;
+
+/** The secret that holds a database user's password. */
+export function dbSecretName(user: DbUser): string {
+  return `db-${user}`;
+}
+
+export function dbHosts(model: Model): Host[] {
+  return hostsWithRole(model, 'db');
+}
+
+/**
+ * A server's replication id: its host number on the core network (31 for 10.77.2.31). Unique
+ * because addresses are, and stable as long as the host keeps its address.
+ */
+export function serverIdOf(model: Model, host: Host): number {
+  const address = parseIPv4(addressOf(host, 'core'));
+  if (address === undefined) throw new Error(`${host.name} has no valid core address`);
+  return address - model.networks.core.subnet.base;
+}
+
+/** Replicas give up on a silent primary after this many seconds (several missed heartbeats). */
+export function replicaNetTimeoutSeconds(model: Model): number {
+  return Math.max(1, Math.ceil((model.database.heartbeatMs * 8) / 1000));
+}

@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { parseXmlResults, sqlString } from './mariadb.ts';
+
+it('reads every result set of the mariadb client’s XML, NULLs and odd text intact', () => {
+  const xml = `<?xml version="1.0"?>
+
+<resultset statement="SELECT 1 AS a, NULL AS b, 'x&lt;y' AS c" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+  <row>
+	<field name="a">1</field>
+	<field name="b" xsi:nil="true" />
+	<field name="c">x&lt;y&amp;&quot;z&quot;	tab
+nl</field>
+  </row>
+</resultset>
+<?xml version="1.0"?>
+
+<resultset statement="SHOW SLAVE STATUS" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+</resultset>
+`;
+  assert.deepEqual(parseXmlResults(xml), [[{ a: '1', b: null, c: 'x<y&"z"\ttab\nnl' }], []]);
+});
+
+it('quotes strings for SQL', () => {
+  assert.equal(sqlString("it's a \\ test\n"), "'it\\'s a \\\\ test\\n'");
+});

@@ -1,0 +1,155 @@
+/**
+ * What a MariaDB server says about itself, asked over its Unix socket with the mariadb client on
+ * its host. Results come back as the client's XML, which keeps NULLs and any text intact.
+ */
+import { mariadb } from '../commands/mariadb.ts';
+import { hostPaths } from '../model/layout.ts';
+import { mariadbFiles } from '../render/mariadb/index.ts';
+import type { Context } from '../steps/context.ts';
+
+export type Row = Readonly<Record<string, string | null>>;
+
+const ENTITIES: Readonly<Record<string, string>> = {
+  lt: '<',
+  gt: '>',
+  amp: '&',
+  quot: '"',
+  apos: "'",
+};
+
+function unescapeXml(text: string): string {
+  return text.replace(/&(#x[0-9a-fA-F]+|#\d+|[a-z]+);/g, (whole, name: string) => {
+    if (name.startsWith('#x')) return String.fromCodePoint(parseInt(name.slice(2), 16));
+    if (name.startsWith('#')) return String.fromCodePoint(Number(name.slice(1)));
+    return ENTITIES[name] ?? whole;
+  });
+}
+
+/** One array of rows per statement that returned a result set, in order. */
+export function parseXmlResults(xml: string): Row[][] {
+  const sets: Row[][] = [];
+  for (const set of xml.matchAll(/<resultset\b[^>]*>([\s\S]*?)<\/resultset>/g)) {
+    const rows: Row[] = [];
+    for (const row of (set[1] ?? '').matchAll(/<row>([\s\S]*?)<\/row>/g)) {
+      const fields: Record<string, string | null> = {};
+      for (const field of (row[1] ?? '').matchAll(
+        /<field name="([^"]*)"(?: xsi:nil="true" \/>|>([\s\S]*?)<\/field>)/g,
+      )) {
+        fields[unescapeXml(field[1] ?? '')] = field[2] === undefined ? null : unescapeXml(field[2]);
+      }
+      rows.push(fields);
+    }
+    sets.push(rows);
+  }
+  return sets;
+}
+
+const SQL_ESCAPES: Readonly<Record<string, string>> = {
+  '\0': '\\0',
+  '\n': '\\n',
+  '\r': '\\r',
+  '\\': '\\\\',
+  "'": "\\'",
+  '"': '\\"',
+  '\x1a': '\\Z',
+};
+
+/** Quotes a string for SQL (the values foobar itself writes: names, addresses, GTIDs, hashes). */
+export function sqlString(value: string): string {
+  return `'${Array.from(value, (c) => SQL_ESCAPES[c] ?? c).join('')}'`;
+}
+
+/** Runs SQL as foobar's admin on a database host; every result set, in order. */
+export async function runSql(
+  ctx: Context,
+  host: string,
+  sql: string,
+  timeoutMs?: number,
+): Promise<Row[][]> {
+  const files = mariadbFiles(hostPaths(ctx.model, host));
+  const result = await ctx.driver.exec(host, mariadb.sql(files.adminClient, sql, timeoutMs));
+  return parseXmlResults(result.stdout);
+}
+
+/** The first row of the last result set, for scripts that end with one SELECT. */
+export async function queryRow(ctx: Context, host: string, sql: string): Promise<Row> {
+  return (await runSql(ctx, host, sql)).at(-1)?.[0] ?? {};
+}
+
+/** Undefined when the server answers on its socket; otherwise why not. */
+export async function pingServer(ctx: Context, host: string): Promise<string | undefined> {
+  const files = mariadbFiles(hostPaths(ctx.model, host));
+  const result = await ctx.driver.exec(host, mariadb.ping(files.socket), { check: false });
+  if (result.exitCode === 0) return undefined;
+  return (result.stderr.trim().split('\n').at(-1) ?? '') || `mariadb-admin exit ${result.exitCode}`;
+}
+
+export interface ServerState {
+  readonly readOnly: boolean;
+  readonly gtidBinlogPos: string;
+  readonly gtidBinlogState: string;
+  readonly gtidSlavePos: string;
+  readonly semiSyncMasterEnabled: boolean;
+  /** Rpl_semi_sync_master_status: commits wait for a replica right now. */
+  readonly semiSyncMasterActive: boolean;
+  readonly semiSyncClients: number;
+}
+
+export async function serverState(ctx: Context, host: string): Promise<ServerState> {
+  const row = await queryRow(
+    ctx,
+    host,
+    `SELECT @@global.read_only AS read_only, @@global.gtid_binlog_pos AS binlog_pos,
+       @@global.gtid_binlog_state AS binlog_state, @@global.gtid_slave_pos AS slave_pos,
+       @@global.rpl_semi_sync_master_enabled AS semi_enabled,
+       (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
+         WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_STATUS') AS semi_status,
+       (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
+         WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_CLIENTS') AS semi_clients;`,
+  );
+  return {
+    readOnly: row.read_only === '1',
+    gtidBinlogPos: row.binlog_pos ?? '',
+    gtidBinlogState: row.binlog_state ?? '',
+    gtidSlavePos: row.slave_pos ?? '',
+    semiSyncMasterEnabled: row.semi_enabled === '1',
+    semiSyncMasterActive: row.semi_status === 'ON',
+    semiSyncClients: Number(row.semi_clients ?? '0'),
+  };
+}
+
+export interface ReplicaStatus {
+  /** The address it replicates from. */
+  readonly sourceHost: string;
+  readonly ioRunning: boolean;
+  /** "Connecting" while it tries to reach its source. */
+  readonly ioState: string;
+  readonly sqlRunning: boolean;
+  readonly lagSeconds: number | null;
+  readonly usingGtid: string;
+  readonly gtidIoPos: string;
+  readonly lastIoError: string;
+  readonly lastSqlError: string;
+}
+
+/** Undefined when the server replicates from nothing. `before`: statements to run first, in the same call. */
+export async function replicaStatus(
+  ctx: Context,
+  host: string,
+  before = '',
+): Promise<ReplicaStatus | undefined> {
+  const row = (await runSql(ctx, host, `${before}\nSHOW SLAVE STATUS;`)).at(-1)?.[0];
+  if (row === undefined) return undefined;
+  const lag = row.Seconds_Behind_Master ?? null;
+  return {
+    sourceHost: row.Master_Host ?? '',
+    ioRunning: row.Slave_IO_Running === 'Yes',
+    ioState: row.Slave_IO_Running ?? 'No',
+    sqlRunning: row.Slave_SQL_Running === 'Yes',
+    lagSeconds: lag === null ? null : Number(lag),
+    usingGtid: row.Using_Gtid ?? 'No',
+    gtidIoPos: row.Gtid_IO_Pos ?? '',
+    lastIoError: row.Last_IO_Error ?? '',
+    lastSqlError: row.Last_SQL_Error ?? '',
+  };
+}

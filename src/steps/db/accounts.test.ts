@@ -1,0 +1,34 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildModel } from '../../model/build.ts';
+import { adminBootstrapSql, desiredAccounts, passwordHash } from './accounts.ts';
+
+describe('database accounts', () => {
+  it('hash a password as MariaDB’s PASSWORD() does', () => {
+    // SELECT PASSWORD('hello') on MariaDB 10.11.
+    assert.equal(passwordHash('hello'), '*6B4F89A54E2D27ECD7E8DA05B4AB8FD9D1D8B119');
+  });
+
+  it('give the app only reads and inserts on its schema, from each web server, and replication only the binary log', () => {
+    const accounts = desiredAccounts(
+      buildModel({ hosts: { 'web-03': { roles: ['web'], core: 23 } } }),
+    );
+    assert.deepEqual(
+      accounts.map((a) => `${a.user}@${a.host}: ${a.privileges}`),
+      [
+        'foobar_app@10.77.2.21: SELECT, INSERT ON `foobar`.*',
+        'foobar_app@10.77.2.22: SELECT, INSERT ON `foobar`.*',
+        'foobar_app@10.77.2.23: SELECT, INSERT ON `foobar`.*',
+        'foobar_repl@10.77.2.31: REPLICATION SLAVE ON *.*',
+        'foobar_repl@10.77.2.32: REPLICATION SLAVE ON *.*',
+      ],
+    );
+  });
+
+  it('make the admin account from a hash, out of the binary log', () => {
+    const sql = adminBootstrapSql(passwordHash('secret'));
+    assert.match(sql, /^SET SESSION sql_log_bin = 0;/);
+    assert.match(sql, /'foobar_admin'@'localhost' IDENTIFIED BY PASSWORD '\*[0-9A-F]{40}'/);
+    assert.doesNotMatch(sql, /secret/);
+  });
+});

@@ -1,0 +1,101 @@
+/**
+ * The database accounts of the model, each with only what it needs: the app may read and insert
+ * in its schema from the web servers' addresses; replication may fetch the binary log from the
+ * database servers' addresses. Passwords are generated secrets and only their hashes reach the
+ * server, so neither a statement nor the binary log ever holds one.
+ */
+import { createHash } from 'node:crypto';
+import { DB_USERS, dbHosts, dbSecretName, type DbUser } from '../../model/database.ts';
+import { addressOf, hostsWithRole, type Model } from '../../model/model.ts';
+import { runSql, sqlString } from '../../probes/mariadb.ts';
+import type { Context } from '../context.ts';
+
+/** The mysql_native_password hash of a password, as PASSWORD() computes it. */
+export function passwordHash(password: string): string {
+  const sha1 = (data: string | Buffer): Buffer => createHash('sha1').update(data).digest();
+  return `*${sha1(sha1(password)).toString('hex').toUpperCase()}`;
+}
+
+export interface Account {
+  readonly role: DbUser;
+  readonly user: string;
+  readonly host: string;
+  /** What follows GRANT: "SELECT, INSERT ON `foobar`.*". */
+  readonly privileges: string;
+}
+
+/** The accounts foobar keeps on the primary (and so, by replication, everywhere). */
+export function desiredAccounts(model: Model): Account[] {
+  const schema = `\`${model.database.schema}\`.*`;
+  return [
+    ...hostsWithRole(model, 'web').map((web) => ({
+      role: 'app' as const,
+      user: DB_USERS.app,
+      host: addressOf(web, 'core'),
+      privileges: `SELECT, INSERT ON ${schema}`,
+    })),
+    ...dbHosts(model).map((db) => ({
+      role: 'replication' as const,
+      user: DB_USERS.replication,
+      host: addressOf(db, 'core'),
+      privileges: 'REPLICATION SLAVE ON *.*',
+    })),
+  ];
+}
+
+function accountName(user: string, host: string): string {
+  return `${sqlString(user)}@${sqlString(host)}`;
+}
+
+/** The statements that make foobar's admin account, run as root on a server of its own. */
+export function adminBootstrapSql(passwordHashValue: string): string {
+  const admin = accountName(DB_USERS.admin, 'localhost');
+  // Local to this server: kept out of the binary log, so it is never replayed elsewhere.
+  return [
+    'SET SESSION sql_log_bin = 0;',
+    `CREATE USER IF NOT EXISTS ${admin} IDENTIFIED BY PASSWORD ${sqlString(passwordHashValue)};`,
+    `ALTER USER ${admin} IDENTIFIED BY PASSWORD ${sqlString(passwordHashValue)};`,
+    `GRANT ALL PRIVILEGES ON *.* TO ${admin} WITH GRANT OPTION;`,
+    '',
+  ].join('\n');
+}
+
+/**
+ * Creates missing accounts, fixes passwords, drops accounts of hosts that left the model. Runs
+ * on the primary with the binary log on, so every replica gets the same accounts. Returns what
+ * it changed.
+ */
+export async function reconcileAccounts(ctx: Context, primary: string): Promise<string[]> {
+  const wanted = desiredAccounts(ctx.model);
+  const users = Object.values(DB_USERS).filter((u) => u !== DB_USERS.admin);
+  const [existing = []] = await runSql(
+    ctx,
+    primary,
+    `SELECT User AS user, Host AS host, authentication_string AS hash FROM mysql.user
+       WHERE User IN (${users.map(sqlString).join(', ')});`,
+  );
+  const statements: string[] = [];
+  const changes: string[] = [];
+  for (const account of wanted) {
+    const hash = passwordHash(await ctx.secrets.get(dbSecretName(account.role)));
+    const name = accountName(account.user, account.host);
+    const found = existing.find((row) => row.user === account.user && row.host === account.host);
+    if (found === undefined) {
+      statements.push(
+        `CREATE USER ${name} IDENTIFIED BY PASSWORD ${sqlString(hash)};`,
+        `GRANT ${account.privileges} TO ${name};`,
+      );
+      changes.push(`${account.user}@${account.host} created`);
+    } else if (found.hash !== hash) {
+      statements.push(`ALTER USER ${name} IDENTIFIED BY PASSWORD ${sqlString(hash)};`);
+      changes.push(`${account.user}@${account.host} password set`);
+    }
+  }
+  for (const row of existing) {
+    if (wanted.some((a) => a.user === row.user && a.host === row.host)) continue;
+    statements.push(`DROP USER ${accountName(row.user ?? '', row.host ?? '')};`);
+    changes.push(`${row.user ?? ''}@${row.host ?? ''} dropped`);
+  }
+  if (statements.length > 0) await runSql(ctx, primary, statements.join('\n'));
+  return changes;
+}

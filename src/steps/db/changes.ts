@@ -1,0 +1,400 @@
+/**
+ * Changes of primary: promote (the primary is gone), switchover (planned), rejoin (a former
+ * primary, or a stray replica, comes back as a replica). Each reads who is who from the lab's
+ * database state, acts on the servers, writes the new state and pushes it to the apps, and
+ * reports what it did with timings. They take no flags an automatic detector could not give.
+ */
+import { performance } from 'node:perf_hooks';
+import { formatGtidList, isAhead, missingFrom, parseGtidList } from '../../lib/gtid.ts';
+import { waitFor } from '../../lib/wait.ts';
+import type { Host } from '../../model/model.ts';
+import { pingServer, replicaStatus, runSql, serverState, sqlString } from '../../probes/mariadb.ts';
+import type { Context } from '../context.ts';
+import { ensureDaemon, killDaemon, runningPid, stopDaemon } from '../daemon.ts';
+import { mariadbDaemon } from '../services.ts';
+import { ensureSemiSync, replicateFrom, waitApplied, waitReplicating } from './replication.ts';
+import { dbFiles, ensureAdminAccess, positionCopiedData } from './server.ts';
+import {
+  primaryHost,
+  readDbState,
+  replicasOf,
+  requireDbHost,
+  roleOf,
+  writeDbState,
+  type DbEvent,
+  type DbState,
+} from './state.ts';
+import { pushTopologyToApps } from './topology.ts';
+
+export interface ChangeReport {
+  readonly action: 'promote' | 'switchover' | 'rejoin';
+  /** The primary afterwards. */
+  readonly primary: string;
+  readonly previous: string;
+  readonly host: string;
+  readonly steps: readonly { readonly what: string; readonly ms: number }[];
+  readonly totalMs: number;
+  /** Switchover: from the old primary turning read-only to the apps writing to the new one. */
+  readonly writePauseMs?: number;
+  /** Where the new primary took over, or where a rejoined server started replicating. */
+  readonly gtid: string;
+  readonly notes: readonly string[];
+}
+
+/** A change that foobar refuses: nothing was changed, and the message says what to do. */
+export class ChangeRefused extends Error {
+  override name = 'ChangeRefused';
+}
+
+class Timeline {
+  readonly steps: { what: string; ms: number }[] = [];
+  readonly started = performance.now();
+  async step<T>(what: string, work: () => Promise<T>): Promise<T> {
+    const since = performance.now();
+    const result = await work();
+    this.steps.push({ what, ms: Math.round(performance.now() - since) });
+    return result;
+  }
+  elapsed(): number {
+    return Math.round(performance.now() - this.started);
+  }
+}
+
+async function answers(ctx: Context, host: string): Promise<boolean> {
+  return (await pingServer(ctx, host)) === undefined;
+}
+
+/** Kills a server outright if it runs: a primary that was replaced must never take a write. */
+async function fence(ctx: Context, host: Host, state: DbState): Promise<string> {
+  const daemon = mariadbDaemon(ctx, host, state);
+  const pid = await killDaemon(ctx, daemon);
+  if (pid === undefined) return `${host.name} was not running`;
+  await waitFor(
+    `${host.name}: mariadb (pid ${pid}) to die`,
+    async () => ((await runningPid(ctx, daemon)) === undefined ? undefined : 'still running'),
+    { timeoutMs: 5000 },
+  );
+  return `${host.name} killed (pid ${pid})`;
+}
+
+interface Received {
+  readonly host: Host;
+  /** Everything it fetched from the primary, all of it applied now. */
+  readonly gtid: string;
+}
+
+/** A replica stops fetching from the (dead) primary and applies everything it received. */
+async function drainReplica(ctx: Context, host: Host): Promise<Received> {
+  const status = await replicaStatus(ctx, host.name, 'STOP SLAVE IO_THREAD;');
+  const gtid =
+    status?.gtidIoPos !== undefined && status.gtidIoPos !== ''
+      ? status.gtidIoPos
+      : (await serverState(ctx, host.name)).gtidSlavePos;
+  if (!(await waitApplied(ctx, host.name, gtid, 60))) {
+    throw new Error(
+      `${host.name} did not apply what it received (up to ${gtid}) within 60 s` +
+        (status?.lastSqlError ? `: ${status.lastSqlError}` : ''),
+    );
+  }
+  return { host, gtid };
+}
+
+/** Replicates from no one, semi-sync on if replicas are attached (else every commit would wait), writable. */
+async function becomePrimary(ctx: Context, host: string, withReplicas: boolean): Promise<void> {
+  await runSql(
+    ctx,
+    host,
+    `STOP SLAVE;
+RESET SLAVE ALL;
+SET GLOBAL rpl_semi_sync_master_enabled = ${withReplicas ? 'ON' : 'OFF'};
+SET GLOBAL read_only = OFF;`,
+  );
+}
+
+function event(action: DbEvent['action'], host: string, gtid: string, from?: string): DbEvent {
+  return {
+    at: new Date().toISOString(),
+    action,
+    host,
+    gtid,
+    ...(from === undefined ? {} : { from }),
+  };
+}
+
+/** The state once `host` has taken over from `from`: a promoted-over primary is fenced. */
+function withNewPrimary(
+  state: DbState,
+  action: 'promote' | 'switchover',
+  host: string,
+  from: string,
+  gtid: string,
+): DbState {
+  return {
+    primary: host,
+    fenced: action === 'promote' ? [...new Set([...state.fenced, from])] : state.fenced,
+    epoch: state.epoch + 1,
+    history: [...state.history, event(action, host, gtid, from)],
+  };
+}
+
+/** Writes the new state, tells every app, and reports. */
+async function finish(
+  ctx: Context,
+  t: Timeline,
+  next: DbState,
+  report: Omit<ChangeReport, 'steps' | 'totalMs'>,
+): Promise<ChangeReport> {
+  await t.step('apps told', async () => {
+    await writeDbState(ctx, next);
+    await pushTopologyToApps(ctx, next);
+  });
+  return { ...report, steps: t.steps, totalMs: t.elapsed() };
+}
+
+/**
+ * The primary is gone: `candidate` becomes the primary without losing an acknowledged write.
+ * Every reachable replica first applies all it received; the candidate catches up from whichever
+ * received most (with semi-sync, the acknowledged commits are on at least one of them); the old
+ * primary is fenced; the other replicas follow the candidate; the apps are told.
+ */
+export async function promoteReplica(
+  ctx: Context,
+  candidateName: string,
+  options: { force?: boolean } = {},
+): Promise<ChangeReport> {
+  const t = new Timeline();
+  const state = await readDbState(ctx);
+  const candidate = requireDbHost(ctx, candidateName);
+  const old = primaryHost(ctx, state);
+  const role = roleOf(state, candidate.name);
+  if (role === 'primary') throw new ChangeRefused(`${candidate.name} is already the primary`);
+  if (role === 'fenced') {
+    throw new ChangeRefused(
+      `${candidate.name} is fenced (a former primary): \`foobar db rejoin ${candidate.name}\` first`,
+    );
+  }
+  const [candidateAnswers, oldAnswers] = await Promise.all([
+    answers(ctx, candidate.name),
+    answers(ctx, old.name),
+  ]);
+  if (!candidateAnswers)
+    throw new ChangeRefused(`${candidate.name} does not answer: promote another replica`);
+  if (options.force !== true && oldAnswers) {
+    throw new ChangeRefused(
+      `${old.name}, the primary, still answers: promote is for a primary that is gone. ` +
+        `For a planned change without losing a write: foobar db switchover --to ${candidate.name}. ` +
+        'To replace it anyway (it is killed and fenced): add --force',
+    );
+  }
+  const notes: string[] = [];
+  notes.push(await t.step(`fence ${old.name}`, () => fence(ctx, old, state)));
+  const replicas = replicasOf(ctx, state);
+  const alive = await Promise.all(replicas.map((r) => answers(ctx, r.name)));
+  const reachable = replicas.filter((_, i) => alive[i] === true);
+  for (const replica of replicas.filter((_, i) => alive[i] !== true))
+    notes.push(
+      `${replica.name} does not answer: left as it is (foobar db rejoin ${replica.name} later)`,
+    );
+  const received = await t.step('replicas apply all they received', () =>
+    Promise.all(reachable.map((r) => drainReplica(ctx, r))),
+  );
+  const mine = received.find((r) => r.host.name === candidate.name);
+  const best = received.reduce<Received | undefined>(
+    (a, b) => (a === undefined || isAhead(parseGtidList(b.gtid), parseGtidList(a.gtid)) ? b : a),
+    undefined,
+  );
+  if (
+    mine !== undefined &&
+    best !== undefined &&
+    best !== mine &&
+    isAhead(parseGtidList(best.gtid), parseGtidList(mine.gtid))
+  ) {
+    await t.step(`${candidate.name} catches up from ${best.host.name}`, async () => {
+      await replicateFrom(ctx, candidate.name, best.host);
+      if (!(await waitApplied(ctx, candidate.name, best.gtid, 60)))
+        throw new Error(
+          `${candidate.name} did not catch up with ${best.host.name} (${best.gtid}) within 60 s`,
+        );
+    });
+    notes.push(`${candidate.name} caught up from ${best.host.name} to ${best.gtid}`);
+  }
+  const others = reachable.filter((r) => r.name !== candidate.name);
+  await t.step(`${candidate.name} becomes the primary`, async () => {
+    await Promise.all(others.map((r) => replicateFrom(ctx, r.name, candidate)));
+    await becomePrimary(ctx, candidate.name, others.length > 0);
+  });
+  const gtid = (await serverState(ctx, candidate.name)).gtidBinlogPos;
+  return finish(ctx, t, withNewPrimary(state, 'promote', candidate.name, old.name, gtid), {
+    action: 'promote',
+    primary: candidate.name,
+    previous: old.name,
+    host: candidate.name,
+    gtid,
+    notes,
+  });
+}
+
+/** How far behind a replica may be for a switchover to start: writes pause while it catches up. */
+const SWITCHOVER_MAX_LAG_SECONDS = 5;
+
+/**
+ * A planned change of primary. The old primary turns read-only (the apps retry refused writes),
+ * the target applies everything the old primary has, becomes the primary with the old one and
+ * every other replica replicating from it, and the apps are told. No acknowledged write is lost.
+ */
+export async function switchover(ctx: Context, targetName?: string): Promise<ChangeReport> {
+  const t = new Timeline();
+  const state = await readDbState(ctx);
+  const old = primaryHost(ctx, state);
+  const replicas = replicasOf(ctx, state);
+  if (replicas.length === 0) throw new ChangeRefused('there is no replica to switch over to');
+  const target = targetName === undefined ? undefined : requireDbHost(ctx, targetName);
+  if (target !== undefined && roleOf(state, target.name) !== 'replica')
+    throw new ChangeRefused(
+      `${target.name} is not a replica (it is ${roleOf(state, target.name)})`,
+    );
+  if (!(await answers(ctx, old.name))) {
+    throw new ChangeRefused(
+      `${old.name}, the primary, does not answer: use foobar db promote ${target?.name ?? replicas[0]?.name ?? 'HOST'}`,
+    );
+  }
+  const candidates = target === undefined ? replicas : [target];
+  const healthy: { host: Host; lag: number }[] = [];
+  const problems: string[] = [];
+  for (const host of candidates) {
+    const status = (await answers(ctx, host.name))
+      ? await replicaStatus(ctx, host.name)
+      : undefined;
+    if (status?.ioRunning !== true || !status.sqlRunning)
+      problems.push(`${host.name} is not replicating`);
+    else if ((status.lagSeconds ?? Infinity) > SWITCHOVER_MAX_LAG_SECONDS)
+      problems.push(`${host.name} is ${status.lagSeconds ?? '?'} s behind`);
+    else healthy.push({ host, lag: status.lagSeconds ?? 0 });
+  }
+  const chosen = healthy.sort((a, b) => a.lag - b.lag)[0]?.host;
+  if (chosen === undefined)
+    throw new ChangeRefused(`no replica is ready to take over: ${problems.join('; ')}`);
+  const others = replicas.filter((r) => r.name !== chosen.name);
+
+  const pauseStarted = performance.now();
+  const [[frozen] = []] = await t.step(`${old.name} read-only`, () =>
+    runSql(ctx, old.name, 'SET GLOBAL read_only = ON;\nSELECT @@gtid_binlog_pos AS gtid;'),
+  );
+  const gtid = frozen?.gtid ?? '';
+  // The target stops replicating in the same call once it has everything (writes are paused).
+  const [[waited] = []] = await t.step(`${chosen.name} applies up to ${gtid}`, () =>
+    runSql(
+      ctx,
+      chosen.name,
+      `SELECT MASTER_GTID_WAIT(${sqlString(gtid)}, 10) AS waited;\nSTOP SLAVE;\nRESET SLAVE ALL;`,
+      30_000,
+    ),
+  );
+  if (waited?.waited !== '0') {
+    await replicateFrom(ctx, chosen.name, old);
+    await runSql(ctx, old.name, 'SET GLOBAL read_only = OFF;');
+    throw new ChangeRefused(
+      `${chosen.name} did not catch up with ${old.name} within 10 s: nothing changed`,
+    );
+  }
+  await t.step(`${chosen.name} becomes the primary`, async () => {
+    await Promise.all([
+      replicateFrom(ctx, old.name, chosen, { fromOwnHistory: true }),
+      ...others.map((r) => replicateFrom(ctx, r.name, chosen)),
+    ]);
+    await becomePrimary(ctx, chosen.name, true);
+  });
+  const done = await finish(
+    ctx,
+    t,
+    withNewPrimary(state, 'switchover', chosen.name, old.name, gtid),
+    {
+      action: 'switchover',
+      primary: chosen.name,
+      previous: old.name,
+      host: chosen.name,
+      gtid,
+      notes: [],
+    },
+  );
+  return { ...done, writePauseMs: Math.round(performance.now() - pauseStarted) };
+}
+
+/**
+ * A server comes back as a replica of the current primary: started if it is not running (as a
+ * replica, so its crash recovery drops commits no replica acknowledged), checked for
+ * transactions the primary lacks (refused then: nothing is changed), and replicating from its own
+ * position. With `reseed`, its data is replaced by a fresh copy of the primary's instead.
+ */
+export async function rejoin(
+  ctx: Context,
+  name: string,
+  options: { reseed?: boolean } = {},
+): Promise<ChangeReport> {
+  const t = new Timeline();
+  const state = await readDbState(ctx);
+  const host = requireDbHost(ctx, name);
+  const primary = primaryHost(ctx, state);
+  if (host.name === primary.name) throw new ChangeRefused(`${host.name} is the primary`);
+  if (!(await answers(ctx, primary.name)))
+    throw new ChangeRefused(
+      `${primary.name}, the primary, does not answer: promote a replica first`,
+    );
+  const asReplica: DbState = { ...state, fenced: state.fenced.filter((f) => f !== host.name) };
+  const daemon = mariadbDaemon(ctx, host, asReplica);
+  if (options.reseed === true) {
+    await t.step(`${host.name} gets a copy of ${primary.name}'s data`, async () => {
+      await stopDaemon(ctx, daemon);
+      await ctx.driver.remove(host.name, dbFiles(ctx, host.name).origin);
+      await ensureDaemon(ctx, daemon);
+      await ensureAdminAccess(ctx, host.name);
+      await positionCopiedData(ctx, host.name);
+      await replicateFrom(ctx, host.name, primary);
+    });
+  } else {
+    await t.step(`${host.name} running`, async () => {
+      await ensureDaemon(ctx, daemon);
+      await ensureAdminAccess(ctx, host.name);
+    });
+    const [mine, theirs] = await Promise.all([
+      serverState(ctx, host.name),
+      serverState(ctx, primary.name),
+    ]);
+    const extra = missingFrom(
+      parseGtidList(mine.gtidBinlogState),
+      parseGtidList(theirs.gtidBinlogState),
+    );
+    if (extra.length > 0) {
+      throw new ChangeRefused(
+        `${host.name} has transactions that ${primary.name} lacks (${formatGtidList(extra)}): as a replica ` +
+          `it would keep them and diverge. Nothing was changed; it stays out of service. To discard its ` +
+          `data and copy ${primary.name}'s instead: foobar db rejoin ${host.name} --reseed`,
+      );
+    }
+    await t.step(`${host.name} replicates from ${primary.name}`, () =>
+      replicateFrom(ctx, host.name, primary, { fromOwnHistory: true }),
+    );
+  }
+  const target = (await serverState(ctx, primary.name)).gtidBinlogPos;
+  await t.step(`${host.name} catches up to ${target}`, async () => {
+    if (!(await waitApplied(ctx, host.name, target, 60)))
+      throw new Error(`${host.name} did not catch up with ${primary.name} (${target}) within 60 s`);
+    await waitReplicating(ctx, host.name, primary.name);
+  });
+  await t.step(`semi-sync on ${primary.name}`, () => ensureSemiSync(ctx, primary.name));
+  const next: DbState = {
+    ...asReplica,
+    history: [...state.history, event('rejoin', host.name, target)],
+  };
+  return finish(ctx, t, next, {
+    action: 'rejoin',
+    primary: primary.name,
+    previous: primary.name,
+    host: host.name,
+    gtid: target,
+    notes:
+      options.reseed === true
+        ? [`${host.name}'s data was replaced by a copy of ${primary.name}'s`]
+        : [],
+  });
+}

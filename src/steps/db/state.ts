@@ -1,0 +1,78 @@
+/**
+ * Who is the primary now. foobar.yaml names the primary of a new lab; promote and switchover
+ * change it, so the current one is kept in the lab's state (database.json) and every step reads
+ * it from there. A fenced server was a primary that was replaced while it was down: it must not
+ * serve until `foobar db rejoin` makes it a replica.
+ */
+import path from 'node:path';
+import { dbHosts } from '../../model/database.ts';
+import { labPaths } from '../../model/layout.ts';
+import { findHost, type Host } from '../../model/model.ts';
+import type { Context } from '../context.ts';
+
+export type DbRole = 'primary' | 'replica' | 'fenced';
+
+export interface DbEvent {
+  readonly at: string;
+  readonly action: 'promote' | 'switchover' | 'rejoin';
+  readonly host: string;
+  /** The primary before, for promote and switchover. */
+  readonly from?: string;
+  /** The GTID position at which the new primary took over. */
+  readonly gtid?: string;
+}
+
+export interface DbState {
+  readonly primary: string;
+  readonly fenced: readonly string[];
+  /** Grows with every change of primary; the app's topology file carries it. */
+  readonly epoch: number;
+  readonly history: readonly DbEvent[];
+}
+
+function stateFile(ctx: Context): string {
+  return path.join(labPaths(ctx.model).state, 'database.json');
+}
+
+export async function readDbState(ctx: Context): Promise<DbState> {
+  const text = await ctx.driver.readFile(null, stateFile(ctx));
+  if (text === undefined) {
+    return { primary: ctx.model.database.initialPrimary, fenced: [], epoch: 1, history: [] };
+  }
+  return JSON.parse(text) as DbState;
+}
+
+export async function writeDbState(ctx: Context, state: DbState): Promise<void> {
+  await ctx.driver.writeFile(null, stateFile(ctx), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+export function roleOf(state: DbState, host: string): DbRole {
+  if (state.primary === host) return 'primary';
+  return state.fenced.includes(host) ? 'fenced' : 'replica';
+}
+
+/** The db hosts that replicate from the primary now (neither the primary nor fenced). */
+export function replicasOf(ctx: Context, state: DbState): Host[] {
+  return dbHosts(ctx.model).filter((h) => roleOf(state, h.name) === 'replica');
+}
+
+export function primaryHost(ctx: Context, state: DbState): Host {
+  const host = findHost(ctx.model, state.primary);
+  if (host?.roles.includes('db') !== true) {
+    throw new Error(
+      `${stateFile(ctx)} says ${state.primary} is the primary, but it is not a db host of this config: ` +
+        'put it back in foobar.yaml, or `foobar db promote` another db host first',
+    );
+  }
+  return host;
+}
+
+/** A db host of the model, or an error that lists them. */
+export function requireDbHost(ctx: Context, name: string): Host {
+  const host = findHost(ctx.model, name);
+  if (host?.roles.includes('db') !== true) {
+    const names = dbHosts(ctx.model).map((h) => h.name);
+    throw new Error(`"${name}" is not a database host (those are: ${names.join(', ')})`);
+  }
+  return host;
+}

@@ -1,0 +1,131 @@
+/**
+ * `foobar db status`: the primary, each replica's threads, lag and GTID positions, semi-sync,
+ * as the servers themselves report them now.
+ */
+import { dbHosts } from '../../model/database.ts';
+import { addressOf, type Host } from '../../model/model.ts';
+import {
+  pingServer,
+  replicaStatus,
+  serverState,
+  type ReplicaStatus,
+  type ServerState,
+} from '../../probes/mariadb.ts';
+import type { Context } from '../context.ts';
+import type { Health } from '../status.ts';
+import { readDbState, roleOf, type DbRole } from './state.ts';
+
+export interface ReplicaView {
+  readonly name: string;
+  readonly up: boolean;
+  readonly lagSeconds: number | null;
+  readonly ioRunning: boolean;
+  readonly sqlRunning: boolean;
+  /** The db host it replicates from (null: none, or an address not in the model). */
+  readonly source: string | null;
+  readonly gtidIoPos: string;
+  readonly gtidSlavePos: string;
+  readonly gtidBinlogPos: string;
+  readonly lastError: string | null;
+}
+
+export interface FencedView {
+  readonly name: string;
+  readonly up: boolean;
+}
+
+export interface DbStatus {
+  readonly primary: string;
+  readonly primaryUp: boolean;
+  readonly writable: boolean;
+  /** Commits on the primary wait for a replica's acknowledgement right now. */
+  readonly semiSync: boolean;
+  readonly semiSyncReplicas: number;
+  readonly gtidBinlogPos: string;
+  readonly replicas: readonly ReplicaView[];
+  readonly fenced: readonly FencedView[];
+  readonly epoch: number;
+  readonly health: Health;
+  readonly problems: readonly string[];
+}
+
+interface Probe {
+  readonly host: Host;
+  readonly role: DbRole;
+  readonly up: boolean;
+  readonly error?: string;
+  readonly state?: ServerState;
+  readonly replica?: ReplicaStatus;
+}
+
+async function probe(ctx: Context, host: Host, role: DbRole): Promise<Probe> {
+  const problem = await pingServer(ctx, host.name).catch((e: unknown) => (e as Error).message);
+  if (problem !== undefined) return { host, role, up: false, error: problem };
+  try {
+    const [state, replica] = await Promise.all([
+      serverState(ctx, host.name),
+      replicaStatus(ctx, host.name),
+    ]);
+    return { host, role, up: true, state, ...(replica === undefined ? {} : { replica }) };
+  } catch (error) {
+    return { host, role, up: false, error: (error as Error).message };
+  }
+}
+
+export async function dbStatus(ctx: Context): Promise<DbStatus> {
+  const cluster = await readDbState(ctx);
+  const probes = await Promise.all(
+    dbHosts(ctx.model).map((host) => probe(ctx, host, roleOf(cluster, host.name))),
+  );
+  const nameOf = (address: string): string | null =>
+    dbHosts(ctx.model).find((h) => addressOf(h, 'core') === address)?.name ?? null;
+  const primary = probes.find((p) => p.role === 'primary');
+  const problems: string[] = [];
+  const replicas = probes
+    .filter((p) => p.role === 'replica')
+    .map((p): ReplicaView => {
+      const r = p.replica;
+      const lastError = r === undefined ? null : r.lastSqlError || r.lastIoError || null;
+      return {
+        name: p.host.name,
+        up: p.up,
+        lagSeconds: r?.lagSeconds ?? null,
+        ioRunning: r?.ioRunning ?? false,
+        sqlRunning: r?.sqlRunning ?? false,
+        source: r === undefined ? null : nameOf(r.sourceHost),
+        gtidIoPos: r?.gtidIoPos ?? '',
+        gtidSlavePos: p.state?.gtidSlavePos ?? '',
+        gtidBinlogPos: p.state?.gtidBinlogPos ?? '',
+        lastError: p.up ? lastError : (p.error ?? 'down'),
+      };
+    });
+  if (primary?.up !== true) problems.push(`the primary ${cluster.primary} does not answer`);
+  else if (primary.state?.readOnly === true)
+    problems.push(`the primary ${cluster.primary} is read-only`);
+  for (const r of replicas) {
+    if (!r.up) problems.push(`${r.name} does not answer`);
+    else if (!r.ioRunning || !r.sqlRunning || r.source !== cluster.primary)
+      problems.push(
+        `${r.name} does not replicate from ${cluster.primary}${r.lastError === null ? '' : `: ${r.lastError}`}`,
+      );
+  }
+  const semiSync = primary?.state?.semiSyncMasterActive === true;
+  if (replicas.length > 0 && primary?.up === true && !semiSync)
+    problems.push('semi-sync is off: a commit is not waiting for any replica');
+  for (const name of cluster.fenced)
+    problems.push(`${name} is fenced: foobar db rejoin ${name} makes it a replica`);
+  const writable = primary?.up === true && primary.state?.readOnly === false;
+  return {
+    primary: cluster.primary,
+    primaryUp: primary?.up === true,
+    writable,
+    semiSync,
+    semiSyncReplicas: primary?.state?.semiSyncClients ?? 0,
+    gtidBinlogPos: primary?.state?.gtidBinlogPos ?? '',
+    replicas,
+    fenced: probes.filter((p) => p.role === 'fenced').map((p) => ({ name: p.host.name, up: p.up })),
+    epoch: cluster.epoch,
+    health: !writable ? 'failed' : problems.length > 0 ? 'degraded' : 'healthy',
+    problems,
+  };
+}

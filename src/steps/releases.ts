@@ -1,0 +1,67 @@
+/** What releases each web server holds, which is live where, and pruning the old ones. */
+import path from 'node:path';
+import { files } from '../commands/files.ts';
+import { hostPaths } from '../model/layout.ts';
+import { hostsWithRole } from '../model/model.ts';
+import type { Context } from './context.ts';
+import { liveRelease } from './release.ts';
+
+/** Releases kept on each web server besides the live one. */
+export const KEEP_RELEASES = 5;
+
+export interface ReleaseInfo {
+  readonly id: string;
+  /** When it first reached a web server (ISO time). */
+  readonly installed: string;
+  /** Web servers holding it. */
+  readonly on: readonly string[];
+  /** Web servers serving it now. */
+  readonly liveOn: readonly string[];
+}
+
+async function releasesOn(ctx: Context, host: string): Promise<{ id: string; mtime: number }[]> {
+  const dir = hostPaths(ctx.model, host).releases;
+  const result = await ctx.driver.exec(host, files.listDirs(dir), { check: false });
+  return result.stdout
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter(([id]) => id !== undefined && /^[0-9a-f]{12}$/.test(id))
+    .map(([id, mtime]) => ({ id: id ?? '', mtime: Number(mtime) }));
+}
+
+/** Every release on any web server, newest first. */
+export async function listReleases(ctx: Context): Promise<ReleaseInfo[]> {
+  const byId = new Map<string, { mtime: number; on: string[]; liveOn: string[] }>();
+  for (const web of hostsWithRole(ctx.model, 'web')) {
+    const live = await liveRelease(ctx, web.name);
+    for (const { id, mtime } of await releasesOn(ctx, web.name)) {
+      const entry = byId.get(id) ?? { mtime, on: [], liveOn: [] };
+      entry.mtime = Math.min(entry.mtime, mtime);
+      entry.on.push(web.name);
+      if (id === live) entry.liveOn.push(web.name);
+      byId.set(id, entry);
+    }
+  }
+  return [...byId]
+    .sort(([, a], [, b]) => b.mtime - a.mtime)
+    .map(([id, e]) => ({
+      id,
+      installed: new Date(e.mtime * 1000).toISOString(),
+      on: e.on,
+      liveOn: e.liveOn,
+    }));
+}
+
+/** Removes all but the newest KEEP_RELEASES releases of a web server, never one in `keep`. */
+export async function pruneReleases(
+  ctx: Context,
+  host: string,
+  keep: ReadonlySet<string>,
+): Promise<string[]> {
+  const all = (await releasesOn(ctx, host)).sort((a, b) => b.mtime - a.mtime);
+  const old = all.slice(KEEP_RELEASES).filter((r) => !keep.has(r.id));
+  for (const release of old) {
+    await ctx.driver.remove(host, path.join(hostPaths(ctx.model, host).releases, release.id));
+  }
+  return old.map((r) => r.id);
+}

@@ -1,0 +1,44 @@
+/** Variants of the app, for deploy tests: a copy of app/ with a visible change, or a broken one. */
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const APP = path.resolve(import.meta.dirname, '../../app');
+
+export type Breakage =
+  /** The process throws as it starts. */
+  | 'crash-on-start'
+  /** Ready, and fine when asked directly, but /api/whoami fails behind Nginx on this server. */
+  | { readonly failsBehindProxyOn: string };
+
+export function appVariant(tag: string, breakage?: Breakage): string {
+  const dir = path.join(mkdtempSync(path.join(os.tmpdir(), `foobar-app-${tag}-`)), 'app');
+  cpSync(APP, dir, { recursive: true, filter: (src) => !src.endsWith('.test.ts') });
+  appendFileSync(path.join(dir, 'static', 'app.css'), `\n/* variant ${tag} */\n`);
+  if (breakage === 'crash-on-start') {
+    const server = path.join(dir, 'src', 'server.ts');
+    writeFileSync(
+      server,
+      readFileSync(server, 'utf8').replace(
+        'await app.listen(',
+        "throw new Error('broken on purpose');\nawait app.listen(",
+      ),
+    );
+  } else if (breakage !== undefined) {
+    const source = path.join(dir, 'src', 'app.ts');
+    const text = readFileSync(source, 'utf8');
+    const anchor = "  app.get('/api/whoami',";
+    if (!text.includes(anchor))
+      throw new Error('app.ts changed: update the breakage in test/support/apps.ts');
+    const fault = `  app.addHook('onRequest', (request, reply, done) => {
+    if (request.url === '/api/whoami' && request.headers['x-forwarded-for'] !== undefined && options.server === ${JSON.stringify(breakage.failsBehindProxyOn)}) {
+      void reply.code(500).send({ error: 'broken behind the proxy on purpose' });
+      return;
+    }
+    done();
+  });
+`;
+    writeFileSync(source, text.replace(anchor, fault + anchor));
+  }
+  return dir;
+}

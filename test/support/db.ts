@@ -1,0 +1,130 @@
+/** The database tier as its clients see it: the mariadb client on lab hosts, and a writer on the client host. */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ExecResult } from '../../src/drivers/driver.ts';
+import type { WriteSummary } from '../../src/load/writer.ts';
+import { labPaths } from '../../src/model/layout.ts';
+import { DB_USERS, dbSecretName, type DbUser } from '../../src/model/database.ts';
+import { hostPaths } from '../../src/model/layout.ts';
+import { addressOf } from '../../src/model/model.ts';
+import { mariadbFiles } from '../../src/render/mariadb/index.ts';
+import type { TestLab } from './lab.ts';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+
+/** SQL as foobar's admin, with the mariadb client on the database host itself. */
+export async function sql(lab: TestLab, host: string, statement: string): Promise<string[][]> {
+  const client = mariadbFiles(hostPaths(lab.model, host)).adminClient;
+  const result = await lab.on(host, [
+    'mariadb',
+    `--defaults-file=${client}`,
+    '--batch',
+    '--skip-column-names',
+    '-e',
+    statement,
+  ]);
+  if (result.exitCode !== 0) throw new Error(`${host}: ${statement}: ${result.stderr.trim()}`);
+  return result.stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => line.split('\t'));
+}
+
+/** SQL as one of foobar's accounts, over the network from `from` to the database server `to`. */
+export async function sqlAs(
+  lab: TestLab,
+  user: Exclude<DbUser, 'admin'>,
+  from: string,
+  to: string,
+  statement: string,
+): Promise<ExecResult> {
+  const password = readFileSync(lab.ctx.secrets.pathOf(dbSecretName(user)), 'utf8').trim();
+  const file = path.join(lab.model.lab.stateDir, `test-${user}-client.cnf`);
+  writeFileSync(
+    file,
+    `[client]\nuser = ${DB_USERS[user]}\npassword = ${password}\nhost = ${addressOf(lab.host(to), 'core')}\nport = ${lab.model.ports.mysql}\n`,
+    { mode: 0o600 },
+  );
+  return lab.on(from, [
+    'mariadb',
+    `--defaults-file=${file}`,
+    '--batch',
+    '--skip-column-names',
+    '-e',
+    statement,
+  ]);
+}
+
+/** Waits until `replica` has applied everything `primary` has now. */
+export async function waitCaughtUp(lab: TestLab, replica: string, primary: string): Promise<void> {
+  const [[position = ''] = []] = await sql(lab, primary, 'SELECT @@gtid_binlog_pos');
+  const [[waited] = []] = await sql(lab, replica, `SELECT MASTER_GTID_WAIT('${position}', 20)`);
+  assert.equal(waited, '0', `${replica} did not catch up with ${primary} (${position})`);
+}
+
+/** Unique writes through the site from the client host, for `seconds`. */
+export async function writeLoad(
+  lab: TestLab,
+  url: string,
+  seconds: number,
+  prefix: string,
+  concurrency = 4,
+): Promise<WriteSummary> {
+  const result = await lab.on(
+    'client',
+    [
+      process.execPath,
+      path.join(REPO, 'src/load/writer.ts'),
+      '--url',
+      url,
+      '--seconds',
+      String(seconds),
+      '--prefix',
+      prefix,
+      '--concurrency',
+      String(concurrency),
+      '--cacert',
+      labPaths(lab.model).caCertificate,
+    ],
+    (seconds + 60) * 1000,
+  );
+  assert.equal(result.exitCode, 0, result.stderr);
+  return JSON.parse(result.stdout) as WriteSummary;
+}
+
+/**
+ * Every acknowledged write of a load is on `host` exactly once, with the id it was acknowledged
+ * with, and no write of it (acknowledged or not) is there twice. Returns how many rows it has.
+ */
+export async function assertEveryAckedOnce(
+  lab: TestLab,
+  host: string,
+  prefix: string,
+  summary: WriteSummary,
+): Promise<number> {
+  const rows = await sql(
+    lab,
+    host,
+    `SELECT id, text FROM foobar.messages WHERE text LIKE '${prefix}-%'`,
+  );
+  const byText = new Map<string, number[]>();
+  for (const [id, text] of rows)
+    byText.set(text ?? '', [...(byText.get(text ?? '') ?? []), Number(id)]);
+  const wrong = summary.acked
+    .filter((a) => byText.get(a.text)?.length !== 1 || byText.get(a.text)?.[0] !== a.id)
+    .map((a) => `${a.text} (id ${a.id}): ${JSON.stringify(byText.get(a.text) ?? [])}`);
+  assert.deepEqual(wrong, [], `acknowledged writes missing or wrong on ${host}`);
+  const twice = [...byText].filter(([, ids]) => ids.length > 1).map(([text]) => text);
+  assert.deepEqual(twice, [], `writes stored twice on ${host}`);
+  return rows.length;
+}
+
+/** The longest stretch without an acknowledged write, in ms. */
+export function longestPause(summary: WriteSummary): number {
+  const times = summary.acked.map((a) => a.at).sort((a, b) => a - b);
+  let longest = 0;
+  for (let i = 1; i < times.length; i++)
+    longest = Math.max(longest, (times[i] ?? 0) - (times[i - 1] ?? 0));
+  return longest;
+}
