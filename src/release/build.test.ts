@@ -17,6 +17,7 @@ describe('buildRelease', async () => {
     assert.equal(second.id, first.id);
     assert.equal(second.fresh, false);
     assert.deepEqual(Object.keys(first.manifest.files), [
+      'migrations/001_messages.sql',
       'server.mjs',
       'static/app.css',
       'static/app.js',

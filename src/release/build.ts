@@ -1,5 +1,6 @@
 /**
- * Builds the app into a release: one bundled server file, the static files and a manifest. The
+ * Builds the app into a release: one bundled server file, the static files, the database
+ * migrations and a manifest. The
  * build is deterministic, so the same sources give the same release id.
  */
 import fs from 'node:fs/promises';
@@ -50,6 +51,16 @@ export async function buildRelease(appDir: string, buildsDir: string): Promise<B
       nodePaths: [path.join(REPO_DIR, 'node_modules')],
     });
     await fs.cp(path.join(appDir, 'static'), path.join(staging, 'static'), { recursive: true });
+    // The release carries its schema changes: a deploy applies them on the primary before the switch.
+    const migrations = path.join(appDir, 'migrations');
+    if (
+      await fs.stat(migrations).then(
+        (s) => s.isDirectory(),
+        () => false,
+      )
+    ) {
+      await fs.cp(migrations, path.join(staging, 'migrations'), { recursive: true });
+    }
     const files = await checksumTree(staging);
     const manifest: Manifest = { id: releaseId(files), files };
     await fs.writeFile(path.join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);

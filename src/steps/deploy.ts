@@ -4,17 +4,22 @@
  *
  * 1. Sync: the release is copied to every web server and each copy is checked against its
  *    manifest. A bad copy stops the deploy before anything switches.
- * 2. Start: each server starts the release in its idle app slot and waits for its readiness check.
+ * 2. Migrate: the release's new migrations run once, on the primary, while the old release still
+ *    serves (so they must be backward compatible with it).
+ * 3. Start: each server starts the release in its idle app slot and waits for its readiness check.
  *    A release that does not become ready stops here: no server has switched.
- * 3. Switch: Nginx is pointed at the new slot (a graceful reload; old workers finish with the old
+ * 4. Switch: Nginx is pointed at the new slot (a graceful reload; old workers finish with the old
  *    app), `current` follows. Rolling drains each server from every load balancer first. If any
  *    server fails to switch, every server is switched back: none is left on another release.
- * 4. Finish: the old app processes drain and exit; old releases are pruned.
+ * 5. Finish: the old app processes drain and exit; old releases are pruned.
  */
+import path from 'node:path';
 import { hostsWithRole, type Host } from '../model/model.ts';
 import { httpRequest } from '../probes/http.ts';
 import type { BuiltRelease } from '../release/build.ts';
 import { appendAudit } from './audit.ts';
+import { applyMigrations, loadMigrations } from './db/migrations.ts';
+import { primaryHost, readDbState } from './db/state.ts';
 import type { Context } from './context.ts';
 import { ensureDaemon, runningPid, startDaemon, stopDaemon } from './daemon.ts';
 import { PlanError, runPlan, type Phase, type PlanReporter } from './plan.ts';
@@ -173,6 +178,21 @@ export async function deploy(
         title: s.host.name,
         run: async () => `${await installRelease(ctx, s.host.name, target)}, checksums match`,
       })),
+    },
+    {
+      title: 'Migrate',
+      tasks: [
+        {
+          title: 'schema on the primary',
+          run: async () => {
+            // Before any switch, while the old release serves: migrations must suit both releases.
+            const primary = primaryHost(ctx, await readDbState(ctx)).name;
+            const migrations = await loadMigrations(path.join(target.dir, 'migrations'));
+            const applied = await applyMigrations(ctx, primary, migrations);
+            return `${primary}: ${applied.length === 0 ? 'up to date' : `${applied.join(', ')} applied`}`;
+          },
+        },
+      ],
     },
     {
       title: 'Start',

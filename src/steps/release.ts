@@ -1,4 +1,5 @@
 /** Releases on web servers: copy, verify against the manifest, switch the `current` link. */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { files } from '../commands/files.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
@@ -79,14 +80,19 @@ export async function switchCurrent(ctx: Context, host: string, id: string): Pro
 }
 
 /** A release built earlier on this machine (for rollbacks), checked against its manifest. */
-export async function earlierBuild(ctx: Context, id: string): Promise<BuiltRelease> {
+export async function earlierBuild(
+  ctx: Context,
+  id: string,
+  buildsDir = labPaths(ctx.model).builds,
+): Promise<BuiltRelease> {
   if (!/^[0-9a-f]{12}$/.test(id))
     throw new Error(`"${id}" is not a release id (12 hex digits; see foobar releases)`);
-  const dir = path.join(labPaths(ctx.model).builds, id);
-  const text = await ctx.driver.readFile(null, path.join(dir, MANIFEST_FILE));
+  const dir = path.join(buildsDir, id);
+  // Builds live on this machine, whatever drives the hosts: read them directly, like buildRelease.
+  const text = await readFile(path.join(dir, MANIFEST_FILE), 'utf8').catch(() => undefined);
   if (text === undefined) {
     throw new Error(
-      `release ${id} is not among this machine's builds (${labPaths(ctx.model).builds}): deploy its sources with foobar deploy --from DIR`,
+      `release ${id} is not among this machine's builds (${buildsDir}): deploy its sources with foobar deploy --from DIR`,
     );
   }
   return { id, dir, manifest: parseManifest(text), fresh: false };

@@ -3,6 +3,7 @@
  * lab every task finds its work done, so a second run is a quick no-op.
  */
 import { stat } from 'node:fs/promises';
+import path from 'node:path';
 import { labPaths } from '../model/layout.ts';
 import { hostsWithRole, type Host } from '../model/model.ts';
 import { backendServers } from '../probes/haproxy.ts';
@@ -73,7 +74,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         await audited;
       } else if ((await verifyRelease(ctx, host.name, id)).length > 0) {
         // Its files differ from the manifest: put the release back as it was built.
-        outcomes.release = `${id} repaired (${await installRelease(ctx, host.name, await earlierBuild(ctx, id))})`;
+        outcomes.release = `${id} repaired (${await installRelease(ctx, host.name, await earlierBuild(ctx, id, options.buildsDir))})`;
       }
       if (await pushAppDbSettings(ctx, host.name, await readDbState(ctx)))
         outcomes.database = 'settings written';
@@ -154,7 +155,17 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         run: async () => describe({ nsd: await ensureDaemon(ctx, nsdDaemon(ctx, host)) }),
       })),
     },
-    databasePhase(ctx, options.appDir),
+    databasePhase(ctx, async () => {
+      // The live release's migrations; on a fresh lab, those of the first release.
+      const live = (
+        await Promise.all(hostsWithRole(ctx.model, 'web').map((web) => liveRelease(ctx, web.name)))
+      ).find((id) => id !== undefined);
+      const dir =
+        live === undefined
+          ? (await release()).dir
+          : (await earlierBuild(ctx, live, options.buildsDir)).dir;
+      return path.join(dir, 'migrations');
+    }),
     { title: 'Web servers', tasks: hostsWithRole(ctx.model, 'web').map(webTask) },
     {
       title: 'Load balancers',

@@ -14,6 +14,7 @@ import type { LabStatus } from '../../src/steps/status.ts';
 import { sleep } from '../../src/lib/wait.ts';
 import { appVariant } from '../support/apps.ts';
 import { siteUrl } from '../../src/probes/site.ts';
+import { sql, waitCaughtUp } from '../support/db.ts';
 import type { TestLab } from '../support/lab.ts';
 
 export function deploySuite(lab: TestLab): void {
@@ -96,6 +97,48 @@ export function deploySuite(lab: TestLab): void {
       assertNoFailures(load);
       last = releaseOf(output);
       await assertEverywhere(last);
+    });
+
+    it('runs a release’s new migration once, on the primary, before the switch', async () => {
+      const migration = {
+        name: '900_test_index.sql',
+        sql: 'CREATE INDEX IF NOT EXISTS messages_created_at ON messages (created_at);\n',
+      };
+      const result = await lab.cli(
+        'deploy',
+        '--from',
+        appVariant('migration', undefined, migration),
+      );
+      assert.equal(result.exitCode, 0, result.stderr);
+      const lines = result.stdout.split('\n');
+      const migrated = lines.findIndex((line) =>
+        line.includes('schema on the primary: db-01: 900_test_index applied'),
+      );
+      const switched = lines.findIndex((line) => line.startsWith('Switch'));
+      assert.ok(migrated !== -1 && switched > migrated, result.stdout);
+      last = releaseOf(result.stdout);
+      for (const db of hostsWithRole(lab.model, 'db').map((h) => h.name)) {
+        if (db !== 'db-01') await waitCaughtUp(lab, db, 'db-01');
+        const rows = await sql(
+          lab,
+          db,
+          `SELECT COUNT(*) FROM ${lab.model.database.schema}.schema_migrations WHERE id = '900_test_index'`,
+        );
+        assert.deepEqual(rows, [['1']], db);
+        const index = await sql(
+          lab,
+          db,
+          `SHOW INDEX FROM ${lab.model.database.schema}.messages WHERE Key_name = 'messages_created_at'`,
+        );
+        assert.equal(index.length, 1, db);
+      }
+      const again = await lab.cli(
+        'deploy',
+        '--from',
+        appVariant('migration-again', undefined, migration),
+      );
+      assert.match(again.stdout, /schema on the primary: db-01: up to date/);
+      last = releaseOf(again.stdout);
     });
 
     it('a rolling deploy under load drains each server first, fails no request, same release everywhere', async () => {

@@ -11,10 +11,17 @@ export type Breakage =
   /** Ready, and fine when asked directly, but /api/whoami fails behind Nginx on this server. */
   | { readonly failsBehindProxyOn: string };
 
-export function appVariant(tag: string, breakage?: Breakage): string {
+/** `migration`: SQL for one more migration file (e.g. an index), added to the variant. */
+export function appVariant(
+  tag: string,
+  breakage?: Breakage,
+  migration?: { name: string; sql: string },
+): string {
   const dir = path.join(mkdtempSync(path.join(os.tmpdir(), `foobar-app-${tag}-`)), 'app');
   cpSync(APP, dir, { recursive: true, filter: (src) => !src.endsWith('.test.ts') });
   appendFileSync(path.join(dir, 'static', 'app.css'), `\n/* variant ${tag} */\n`);
+  if (migration !== undefined)
+    writeFileSync(path.join(dir, 'migrations', migration.name), migration.sql);
   if (breakage === 'crash-on-start') {
     const server = path.join(dir, 'src', 'server.ts');
     writeFileSync(

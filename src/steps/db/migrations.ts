@@ -23,6 +23,8 @@ export async function loadMigrations(dir: string): Promise<Migration[]> {
   try {
     names = (await fs.readdir(dir)).filter((name) => name.endsWith('.sql')).sort();
   } catch (error) {
+    // A release without schema changes has no migrations directory.
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw new Error(`cannot read the migrations in ${dir}: ${(error as Error).message}`, {
       cause: error,
     });

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { it } from 'node:test';
 import { RecordingDriver } from '../../drivers/recording.ts';
 import { buildModel } from '../../model/build.ts';
+import { DEFAULT_APP_DIR } from '../../release/build.ts';
 import { createContext } from '../context.ts';
 import { runPlan } from '../plan.ts';
 import { simulatedDatabases } from './simulate.ts';
@@ -10,7 +12,8 @@ import { databasePhase } from './up.ts';
 it('installs the primary, then gives the replica a copy of its data and starts it as a replica', async () => {
   const model = buildModel({ lab: { stateDir: '/srv/lab' } });
   const driver = new RecordingDriver(simulatedDatabases(model), { simulate: true });
-  await runPlan([databasePhase(createContext(model, driver))]);
+  const migrations = path.join(DEFAULT_APP_DIR, 'migrations');
+  await runPlan([databasePhase(createContext(model, driver), () => Promise.resolve(migrations))]);
   const at = (line: string): number => {
     const index = driver.calls.indexOf(line);
     assert.ok(index >= 0, `not run: ${line}\n${driver.calls.join('\n')}`);

@@ -3,11 +3,9 @@
  * writes), then every replica (a copy of the primary's data, replication from it, semi-sync on
  * the primary once attached). On a healthy lab every task finds its work done.
  */
-import path from 'node:path';
 import { dbHosts } from '../../model/database.ts';
 import type { Host } from '../../model/model.ts';
 import { replicaStatus, runSql, serverState } from '../../probes/mariadb.ts';
-import { DEFAULT_APP_DIR } from '../../release/build.ts';
 import type { Context } from '../context.ts';
 import { ensureDaemon } from '../daemon.ts';
 import type { Phase } from '../plan.ts';
@@ -26,7 +24,7 @@ async function upPrimary(
   ctx: Context,
   host: Host,
   state: DbState,
-  appDir: string,
+  migrationsDir: () => Promise<string>,
 ): Promise<string> {
   const changes: string[] = [];
   const started = await ensureDaemon(ctx, mariadbDaemon(ctx, host, state));
@@ -38,7 +36,7 @@ async function upPrimary(
     changes.push('replication stopped');
   }
   changes.push(...(await reconcileAccounts(ctx, host.name)));
-  const migrations = await loadMigrations(path.join(appDir, 'migrations'));
+  const migrations = await loadMigrations(await migrationsDir());
   const applied = await applyMigrations(ctx, host.name, migrations);
   if (applied.length > 0) changes.push(`migrations ${applied.join(', ')} applied`);
   if ((await serverState(ctx, host.name)).readOnly) {
@@ -61,14 +59,18 @@ async function upReplica(ctx: Context, host: Host, state: DbState): Promise<stri
   return outcome(changes.length === 0 ? [] : ['replica', ...changes]);
 }
 
-export function databasePhase(ctx: Context, appDir = DEFAULT_APP_DIR): Phase {
+/**
+ * `migrationsDir`: the migrations of the release the web servers serve (or are about to get):
+ * the schema follows releases, not whatever the checkout holds now.
+ */
+export function databasePhase(ctx: Context, migrationsDir: () => Promise<string>): Phase {
   let primaryDone: Promise<{ state: DbState; outcome: string }> | undefined;
   // Replicas copy the primary's data and replicate from it: they wait for its task.
   const primaryReady = (): Promise<{ state: DbState; outcome: string }> =>
     (primaryDone ??= (async () => {
       const state = await readDbState(ctx);
       const primary = primaryHost(ctx, state);
-      return { state, outcome: await upPrimary(ctx, primary, state, appDir) };
+      return { state, outcome: await upPrimary(ctx, primary, state, migrationsDir) };
     })());
   return {
     title: 'Databases',
