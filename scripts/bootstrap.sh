@@ -8,8 +8,11 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   iproute2 procps psmisc util-linux coreutils curl socat openssl ca-certificates
   haproxy nginx
+  nsd nftables bind9-dnsutils
   mariadb-server mariadb-client mariadb-backup
   wrk
+  # The tests' browser (checks the site's pages against their Content-Security-Policy).
+  chromium-headless-shell
 )
 
 say() { printf 'bootstrap: %s\n' "$*"; }

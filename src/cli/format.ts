@@ -36,11 +36,13 @@ export function formatStatus(status: LabStatus, style: Style): string {
       )
       .join('  ');
     const release = host.release === undefined ? '' : style.dim(`  release ${host.release}`);
+    const dropped =
+      host.dropped === undefined ? '' : style.dim(`  firewall dropped ${host.dropped}`);
     return [
       host.name,
       host.roles.join(','),
       addresses,
-      (host.up ? services : style.red('down')) + release,
+      (host.up ? services : style.red('down')) + release + dropped,
     ];
   });
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));

@@ -2,7 +2,7 @@
  * A driver that runs nothing: it records every call as a readable line. It backs `--dry-run` and
  * lets step tests assert the exact commands without root or daemons. In `simulate` mode it also
  * plays a fresh host on which every command succeeds: files live in memory, `find` and
- * `sha256sum` read them, HTTP probes answer 200, spawned processes show in /proc until a
+ * `sha256sum` read them, HTTP probes answer 200, DNS probes an authoritative NOERROR, spawned processes show in /proc until a
  * stopping signal, and a reload gives a process new workers.
  */
 import { createHash } from 'node:crypto';
@@ -53,6 +53,10 @@ export class RecordingDriver implements Driver {
   #simulatedExec(argv: readonly string[]): ExecResult | undefined {
     const [program, ...args] = argv;
     if (program === 'curl') return ok('\n200 0.001');
+    if (program === 'dig')
+      return ok(
+        ';; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 1\n;; flags: qr aa; QUERY: 1\n',
+      );
     if (program === 'ip') return this.#simulatedIp(args);
     if (program === 'find') {
       const dir = `${args[0] ?? ''}/`;

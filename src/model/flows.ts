@@ -69,6 +69,46 @@ export const FLOWS: readonly Flow[] = [
     why: 'HAProxy stats page',
   },
   { from: 'mon', to: 'lb', port: 'lbStats', proto: 'tcp', network: 'core', why: 'HAProxy metrics' },
+  ...(['lb', 'web', 'db'] as const).map((to): Flow => ({
+    from: 'mon',
+    to,
+    port: 'nodeExporter',
+    proto: 'tcp',
+    network: 'core',
+    why: 'host metrics',
+  })),
+  {
+    from: 'mon',
+    to: 'dns',
+    port: 'nodeExporter',
+    proto: 'tcp',
+    network: 'edge',
+    why: 'host metrics (the DNS host is on the edge only)',
+  },
+  {
+    from: 'mon',
+    to: 'web',
+    port: 'nginxExporter',
+    proto: 'tcp',
+    network: 'core',
+    why: 'Nginx metrics',
+  },
+  {
+    from: 'mon',
+    to: 'db',
+    port: 'mysqldExporter',
+    proto: 'tcp',
+    network: 'core',
+    why: 'MariaDB metrics',
+  },
+  {
+    from: 'admin',
+    to: 'mon',
+    port: 'dashboard',
+    proto: 'tcp',
+    network: 'edge',
+    why: 'the live dashboard',
+  },
 ];
 
 /** One allowed connection between concrete addresses. `from` is a host name or "admin". */
@@ -78,6 +118,27 @@ export interface ConcreteFlow {
   readonly address: string;
   readonly port: number;
   readonly proto: 'tcp' | 'udp';
+}
+
+/**
+ * The addresses a flow's packets come from, as the destination sees them on the flow's network;
+ * `any` for the internet (whatever arrives on the edge).
+ */
+export function sourceAddresses(model: Model, flow: Flow): readonly string[] | 'any' {
+  if (flow.from === 'internet') return 'any';
+  if (flow.from === 'admin') return [model.admin.edge];
+  return hostsWithRole(model, flow.from).flatMap((h) => {
+    const address = h.addresses[flow.network];
+    return address === undefined ? [] : [address];
+  });
+}
+
+/** The flows that end at a host, with the host's address on each flow's network. */
+export function flowsInto(host: Host): { flow: Flow; address: string }[] {
+  return FLOWS.flatMap((flow) => {
+    const address = host.addresses[flow.network];
+    return host.roles.includes(flow.to) && address !== undefined ? [{ flow, address }] : [];
+  });
 }
 
 function sources(model: Model, from: FlowSource): string[] {

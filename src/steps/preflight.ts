@@ -5,6 +5,7 @@ import { labPaths, APP_USER } from '../model/layout.ts';
 import { labNamespaces } from '../model/lab.ts';
 import type { Context } from './context.ts';
 import { subnetConflicts } from './network.ts';
+import { NSD_USER } from '../render/dns/index.ts';
 import { readLabRecord } from './record.ts';
 
 /** Programs from Debian packages that the lab runs (scripts/bootstrap.sh installs them). */
@@ -12,6 +13,12 @@ export const REQUIRED_PROGRAMS = [
   'ip',
   'haproxy',
   'nginx',
+  'nsd',
+  'nsd-checkconf',
+  'nsd-checkzone',
+  'nft',
+  'openssl',
+  'dig',
   'curl',
   'socat',
   'setpriv',
@@ -50,6 +57,12 @@ export async function preflightProblems(ctx: Context, existing: Set<string>): Pr
   if (user.exitCode !== 0) {
     problems.push(
       `no user "${APP_USER}" to run the app: run \`bash scripts/bootstrap.sh\` to create it`,
+    );
+  }
+  const nsdUser = await ctx.driver.exec(null, { argv: ['id', '-u', NSD_USER] }, { check: false });
+  if (nsdUser.exitCode !== 0) {
+    problems.push(
+      `no user "${NSD_USER}" for the DNS server: run \`bash scripts/bootstrap.sh\` (the nsd package creates it)`,
     );
   }
   problems.push(...(await subnetConflicts(ctx)));
