@@ -68,7 +68,7 @@ export function formatStatus(status: LabStatus, style: Style): string {
   if (status.site.length > 0) {
     lines.push('', 'The site, from the client host:');
     for (const check of status.site)
-      lines.push(`  ${mark(check.ok)} ${check.url} ${style.dim(check.detail)}`);
+      lines.push(`  ${mark(check.ok)} ${check.url} via ${check.via} ${style.dim(check.detail)}`);
   }
   return `${lines.join('\n')}\n`;
 }
