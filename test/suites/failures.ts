@@ -3,7 +3,7 @@
  * must heal it.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { hostsWithRole } from '../../src/model/model.ts';
 import { backendServers } from '../../src/probes/haproxy.ts';
 import { killDaemon, runningPid, type Daemon } from '../../src/steps/daemon.ts';
@@ -26,22 +26,33 @@ export function failureSuite(lab: TestLab): void {
     return servers.find((s) => s.name === server)?.status ?? 'missing';
   }
 
-  async function killUnderLoad(daemon: Daemon): Promise<void> {
+  async function killUnderLoad(daemon: Daemon, t: TestContext): Promise<void> {
     assert.ok(lb);
     const load = lab.load(url, 5, 8);
     await sleep(1500);
+    const killedAt = Date.now();
     const killed = await killDaemon(lab.ctx, daemon);
     assert.ok(killed !== undefined, `${daemon.service} was running`);
     // Every load balancer notices within its health-check budget.
+    const noticed: Record<string, number> = {};
     for (const each of hostsWithRole(lab.model, 'lb')) {
       await waitFor(
         `${each.name} marks ${web.name} down`,
         async () =>
           (await statusOn(each.name, web.name)).startsWith('DOWN') ? undefined : 'still up',
-        { timeoutMs: 5000 },
+        { timeoutMs: 5000, intervalMs: 20, maxIntervalMs: 20 },
       );
+      noticed[each.name] = Date.now() - killedAt;
     }
     const summary = await load;
+    t.diagnostic(
+      JSON.stringify({
+        killed: daemon.service,
+        msToDown: noticed,
+        requests: summary.requests,
+        failed: summary.failed,
+      }),
+    );
     assertCleanLoad(summary, 500);
     assert.ok((summary.servedBy['web-02'] ?? 0) > 0);
   }
@@ -57,15 +68,15 @@ export function failureSuite(lab: TestLab): void {
   }
 
   describe('a web server failing under load', () => {
-    it('killing its app costs zero requests, the load balancers mark it down, and up heals it', async () => {
+    it('killing its app costs zero requests, the load balancers mark it down, and up heals it', async (t) => {
       const daemon = (await webDaemons(lab.ctx, web)).app;
-      await killUnderLoad(daemon);
+      await killUnderLoad(daemon, t);
       await heal(daemon);
     });
 
-    it('killing its Nginx costs zero requests, the load balancers mark it down, and up heals it', async () => {
+    it('killing its Nginx costs zero requests, the load balancers mark it down, and up heals it', async (t) => {
       const daemon = (await webDaemons(lab.ctx, web)).nginx;
-      await killUnderLoad(daemon);
+      await killUnderLoad(daemon, t);
       await heal(daemon);
     });
   });
