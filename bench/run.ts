@@ -14,6 +14,7 @@ import { sleep } from '../src/lib/wait.ts';
 import { deploy, STRATEGIES, type Strategy } from '../src/steps/deploy.ts';
 import { buildApp, liveRelease } from '../src/steps/release.ts';
 import { appVariant } from '../test/support/apps.ts';
+import { siteUrl } from '../src/probes/site.ts';
 import { createTestLab, type TestLab } from '../test/support/lab.ts';
 import { parseWrk, wrk, type WrkOptions, type WrkResult } from './wrk.ts';
 
@@ -85,7 +86,9 @@ async function main(): Promise<void> {
   // A lab of its own, beside a running lab and a running npm test.
   const lab = createTestLab({}, { name: 'fbb', net: '10.80' });
   const web = 'web-01';
-  const lb = hostsWithRole(lab.model, 'lb')[0]?.addresses.edge ?? '';
+  // Through the load balancers as users come: the name, over HTTPS (wrk does not check the
+  // certificate; the rate limit exempts the test lab's client).
+  const site = siteUrl(lab.model).slice(0, -1);
   await lab.down();
   process.stdout.write(`bench: bringing up lab ${lab.model.lab.name}\n`);
   await lab.up();
@@ -103,7 +106,7 @@ async function main(): Promise<void> {
       {
         name: 'static, via LB',
         host: 'client',
-        url: `http://${lb}${asset}`,
+        url: `${site}${asset}`,
         baseline: 'static, Nginx direct',
       },
       {
@@ -121,7 +124,7 @@ async function main(): Promise<void> {
       {
         name: 'app, via LB',
         host: 'client',
-        url: `http://${lb}/api/whoami`,
+        url: `${site}/api/whoami`,
         baseline: 'app, direct',
       },
     ];
@@ -140,7 +143,7 @@ async function main(): Promise<void> {
     const deploys = [];
     for (const strategy of STRATEGIES) {
       process.stdout.write(`bench: ${strategy} deploy under load\n`);
-      deploys.push(await deployUnderLoad(lab, `http://${lb}/`, strategy));
+      deploys.push(await deployUnderLoad(lab, `${site}/`, strategy));
     }
     process.stdout.write(
       `\n${deploys

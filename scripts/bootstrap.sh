@@ -8,11 +8,14 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   iproute2 procps psmisc util-linux coreutils curl socat openssl ca-certificates
   haproxy nginx
+  nsd nftables bind9-dnsutils
   mariadb-server mariadb-client mariadb-backup
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-nginx-exporter
-  prometheus-mysqld-exporter
-  # Tests: load from the client host; the dashboard in a headless browser (never downloaded).
-  wrk chromium
+  prometheus-mysqld-exporter prometheus-blackbox-exporter
+  wrk
+  # The tests' browsers, never downloaded: a headless shell checks the site's pages against their
+  # Content-Security-Policy; Chromium, driven by playwright-core, watches the dashboard.
+  chromium-headless-shell chromium
 )
 
 say() { printf 'bootstrap: %s\n' "$*"; }

@@ -11,6 +11,10 @@ import { failureSuite } from './suites/failures.ts';
 import { cliSuite } from './suites/cli.ts';
 import { databaseSuite } from './suites/database.ts';
 import { deploySuite } from './suites/deploys.ts';
+import { dnsSuite } from './suites/dns.ts';
+import { limitsSuite } from './suites/limits.ts';
+import { networkSuite } from './suites/network.ts';
+import { tlsSuite } from './suites/tls.ts';
 import { monitoringSuite } from './suites/monitoring.ts';
 
 const lab = createTestLab();
@@ -29,12 +33,16 @@ after(async () => {
 cliSuite(lab);
 monitoringSuite(lab);
 siteSuite(lab);
+dnsSuite(lab);
+tlsSuite(lab);
+networkSuite(lab);
+limitsSuite(lab);
 failureSuite(lab);
 deploySuite(lab);
 databaseSuite(lab);
 
 describe('foobar down', () => {
-  it('stops everything and leaves no namespace, link or process behind', async () => {
+  it('stops everything and leaves no namespace, link, process or /etc/netns entry behind', async () => {
     const result = await lab.cli('down', '--purge');
     assert.equal(result.exitCode, 0, result.stderr);
     assert.deepEqual(await leftovers(lab), []);

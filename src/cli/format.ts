@@ -36,11 +36,13 @@ export function formatStatus(status: LabStatus, style: Style): string {
       )
       .join('  ');
     const release = host.release === undefined ? '' : style.dim(`  release ${host.release}`);
+    const dropped =
+      host.dropped === undefined ? '' : style.dim(`  firewall dropped ${host.dropped}`);
     return [
       host.name,
       host.roles.join(','),
       addresses,
-      (host.up ? services : style.red('down')) + release,
+      (host.up ? services : style.red('down')) + release + dropped,
     ];
   });
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
@@ -85,7 +87,7 @@ export function formatStatus(status: LabStatus, style: Style): string {
   if (status.site.length > 0) {
     lines.push('', 'The site, from the client host:');
     for (const check of status.site)
-      lines.push(`  ${mark(check.ok)} ${check.url} ${style.dim(check.detail)}`);
+      lines.push(`  ${mark(check.ok)} ${check.url} via ${check.via} ${style.dim(check.detail)}`);
   }
   return `${lines.join('\n')}\n`;
 }

@@ -8,7 +8,9 @@ import { RecordingDriver } from '../drivers/recording.ts';
 import type { Driver } from '../drivers/driver.ts';
 import { withLock } from '../lib/lock.ts';
 import { labNames } from '../model/lab.ts';
-import { labPaths } from '../model/layout.ts';
+import { hostPaths, labPaths } from '../model/layout.ts';
+import { siteCurlFlags, siteUrl } from '../probes/site.ts';
+import { firewallFile, renderFirewall } from '../render/nftables/index.ts';
 import { configPath, loadModel } from '../model/load.ts';
 import { findHost, hostsWithRole, type Model } from '../model/model.ts';
 import { dashboardUrl } from '../model/monitoring.ts';
@@ -27,6 +29,7 @@ import { EXIT_CODES, labStatus } from '../steps/status.ts';
 import { upPlan } from '../steps/up.ts';
 import { formatChange, formatDbStatus, formatStatus } from './format.ts';
 import { reporterFor, styleFor, type Style } from './progress.ts';
+import { trustInstructions } from './trust.ts';
 
 export const USAGE = `foobar — builds, runs and operates www.foobar.com
 
@@ -48,6 +51,7 @@ Commands:
   logs HOST [SERVICE] [-n N] [-f]
                               show (or follow) a host's logs
   render [--out DIR]          print the rendered config files (or write them under DIR)
+  ca                          where the lab's certificate authority is, and how to trust it
   db status [--json]          the primary, each replica's threads, lag and GTID, semi-sync;
                               exit 0 healthy, 1 degraded, 2 failed
   db switchover [--to HOST]   planned change of primary: writes pause, none is lost
@@ -111,15 +115,16 @@ async function runWithProgress(
 }
 
 function siteSummary(model: Model): string {
-  const lbs = hostsWithRole(model, 'lb').map((lb) => `http://${lb.addresses.edge ?? ''}/`);
+  const lb = hostsWithRole(model, 'lb')[0];
+  const flags = siteCurlFlags(model, lb?.addresses.edge).join(' ');
   const dashboard = dashboardUrl(model);
   return [
-    `www.${model.domain} is up. From this machine: ${lbs.join(' or ')}`,
-    `  curl -H 'Host: www.${model.domain}' ${lbs[0] ?? ''}api/whoami`,
+    `${siteUrl(model)} is up (HTTPS, certificate from the lab's CA: see foobar ca). From this machine:`,
+    `  curl ${flags} ${siteUrl(model)}api/whoami`,
     ...(dashboard === undefined
       ? []
       : [`  monitoring dashboard (this machine only): ${dashboard}`]),
-    '  foobar status    foobar down',
+    '  foobar status    foobar ca    foobar down',
   ].join('\n');
 }
 
@@ -297,12 +302,29 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         argv: ['tail', '-n', lines, ...(values.follow === true ? ['-F'] : []), ...existing],
       });
     }
+    case 'ca': {
+      const { values } = parse(own, {});
+      const model = loadModel(configPath(values.config));
+      const driver = labDriver(model);
+      const pem = await driver.readFile(null, labPaths(model).caCertificate);
+      if (pem === undefined)
+        throw new Error(
+          `lab ${model.lab.name} has no certificate authority yet: \`foobar up\` creates it`,
+        );
+      io.stdout.write(trustInstructions(model, pem));
+      return 0;
+    }
     case 'render': {
       const { values } = parse(own, { out: { type: 'string' } });
       const model = loadModel(configPath(values.config));
       const ctx = createContext(model, new RecordingDriver());
       for (const host of model.hosts) {
-        for (const daemon of await daemonsOf(ctx, host)) {
+        const firewall = {
+          path: firewallFile(hostPaths(model, host.name)),
+          content: renderFirewall(model, host),
+        };
+        const daemons = await daemonsOf(ctx, host);
+        for (const daemon of [...daemons, { files: [firewall] }]) {
           for (const file of daemon.files) {
             if (values.out === undefined) {
               io.stdout.write(

@@ -22,4 +22,8 @@ export const files = {
   }),
   /** Every regular file below a directory, one per line. */
   listFiles: (dir: string): Command => ({ argv: ['find', dir, '-type', 'f'] }),
+  /** Removes each directory, innermost first, only while it is empty. */
+  removeEmptyDirs: (dirs: readonly string[]): Command => ({
+    argv: ['rmdir', '--ignore-fail-on-non-empty', '--', ...dirs],
+  }),
 };

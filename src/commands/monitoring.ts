@@ -104,3 +104,15 @@ export const dashboard = {
     argv: asUser(user, [runtime, `${dir}/server.mjs`, config]),
   }),
 };
+
+export const blackboxExporter = {
+  check: (config: string): Command => ({
+    argv: ['prometheus-blackbox-exporter', `--config.file=${config}`, '--config.check'],
+  }),
+  start: (config: string, listen: string): Command =>
+    run([
+      'prometheus-blackbox-exporter',
+      `--config.file=${config}`,
+      `--web.listen-address=${listen}`,
+    ]),
+};

@@ -3,8 +3,8 @@
  * lets step tests assert the exact commands without root or daemons. In `simulate` mode it also
  * plays a fresh host on which every command succeeds: files live in memory, `find` and
  * `sha256sum` read them, HTTP probes answer 200 (Prometheus with every configured target up),
- * spawned processes show in /proc until a stopping signal, and a reload gives a process new
- * workers.
+ * DNS probes an authoritative NOERROR, spawned processes show in /proc until a stopping signal,
+ * and a reload gives a process new workers.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -55,6 +55,10 @@ export class RecordingDriver implements Driver {
   #simulatedExec(argv: readonly string[]): ExecResult | undefined {
     const [program, ...args] = argv;
     if (program === 'curl') return ok(`${this.#simulatedPrometheus(args.at(-1) ?? '')}\n200 0.001`);
+    if (program === 'dig')
+      return ok(
+        ';; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 1\n;; flags: qr aa; QUERY: 1\n',
+      );
     if (program === 'ip') return this.#simulatedIp(args);
     if (program === 'find') {
       const dir = `${args[0] ?? ''}/`;

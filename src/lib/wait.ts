@@ -6,6 +6,8 @@ export { sleep };
 export interface WaitOptions {
   readonly timeoutMs: number;
   readonly intervalMs?: number;
+  /** The interval grows by half each time up to this (500 ms by default). */
+  readonly maxIntervalMs?: number;
 }
 
 /**
@@ -28,6 +30,6 @@ export async function waitFor(
       );
     }
     await sleep(interval);
-    interval = Math.min(interval * 1.5, 500);
+    interval = Math.min(interval * 1.5, options.maxIntervalMs ?? 500);
   }
 }

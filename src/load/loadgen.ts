@@ -2,13 +2,19 @@
  * A bounded HTTP load that counts what a user would have seen: every status, every socket error,
  * and which web server answered. Run inside a host (the lab's client) by tests and drills:
  *
- *   node src/load/loadgen.ts --url http://10.77.1.11/api/whoami --seconds 5 --concurrency 8
+ *   node src/load/loadgen.ts --url https://www.foobar.com/api/whoami --cacert CA --seconds 5
  *
  * Prints one JSON summary on stdout. Keep-alive connections, like a browser's.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import { parseArgs } from 'node:util';
-import { loadArgOptions, loadBounds, type LoadBounds } from './options.ts';
+import {
+  loadArgOptions,
+  loadBounds,
+  loadClient,
+  type LoadBounds,
+  type RequestFunction,
+} from './options.ts';
 
 export interface LoadSummary {
   readonly url: string;
@@ -34,11 +40,12 @@ function bump(counts: Record<string, number>, key: string): void {
 }
 
 function once(
-  agent: http.Agent,
+  client: { agent: http.Agent; request: RequestFunction },
   options: Options,
 ): Promise<{ status?: number; server?: string; error?: string }> {
+  const { agent } = client;
   return new Promise((resolve) => {
-    const request = http.request(
+    const request = client.request(
       options.url,
       { agent, method: options.method, timeout: options.timeoutMs },
       (response) => {
@@ -66,7 +73,7 @@ function once(
 }
 
 export async function runLoad(options: Options): Promise<LoadSummary> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
+  const client = loadClient(options);
   const statuses: Record<string, number> = {};
   const errors: Record<string, number> = {};
   const servedBy: Record<string, number> = {};
@@ -76,7 +83,7 @@ export async function runLoad(options: Options): Promise<LoadSummary> {
   const deadline = started + options.seconds * 1000;
   const worker = async (): Promise<void> => {
     while (Date.now() < deadline) {
-      const result = await once(agent, options);
+      const result = await once(client, options);
       requests++;
       if (result.error !== undefined) bump(errors, result.error);
       if (result.status !== undefined) {
@@ -87,7 +94,7 @@ export async function runLoad(options: Options): Promise<LoadSummary> {
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, worker));
-  agent.destroy();
+  client.agent.destroy();
   return {
     url: options.url,
     seconds: (Date.now() - started) / 1000,

@@ -1,10 +1,15 @@
 /** What every bounded load from a lab host takes: a URL, a duration (capped), a concurrency. */
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 
 export interface LoadBounds {
   readonly url: string;
   readonly seconds: number;
   readonly concurrency: number;
   readonly timeoutMs: number;
+  /** For https URLs: the CA to trust (the lab's). */
+  readonly cacert?: string;
 }
 
 /** parseArgs options shared by the loads; each adds its own. */
@@ -14,6 +19,7 @@ export function loadArgOptions(defaults: { concurrency: string; timeoutMs: strin
     seconds: { type: 'string', default: '5' },
     concurrency: { type: 'string', default: defaults.concurrency },
     'timeout-ms': { type: 'string', default: defaults.timeoutMs },
+    cacert: { type: 'string' },
   } as const;
 }
 
@@ -23,6 +29,7 @@ export function loadBounds(
     readonly seconds: string;
     readonly concurrency: string;
     readonly 'timeout-ms': string;
+    readonly cacert?: string | undefined;
   },
   maxConcurrency: number,
 ): LoadBounds {
@@ -35,5 +42,28 @@ export function loadBounds(
     seconds,
     concurrency: Math.max(1, Math.min(maxConcurrency, Number(values.concurrency))),
     timeoutMs: Number(values['timeout-ms']),
+    ...(values.cacert === undefined ? {} : { cacert: values.cacert }),
+  };
+}
+
+export type RequestFunction = (
+  url: string,
+  options: http.RequestOptions,
+  callback: (response: http.IncomingMessage) => void,
+) => http.ClientRequest;
+
+/**
+ * Keep-alive connections for the load's URL, like a browser's: HTTPS trusting `cacert` when the URL
+ * is https (the site), plain HTTP otherwise.
+ */
+export function loadClient(bounds: LoadBounds): { agent: http.Agent; request: RequestFunction } {
+  const options = { keepAlive: true, maxSockets: bounds.concurrency };
+  if (!bounds.url.startsWith('https:')) {
+    return { agent: new http.Agent(options), request: (url, o, cb) => http.request(url, o, cb) };
+  }
+  const ca = bounds.cacert === undefined ? {} : { ca: readFileSync(bounds.cacert) };
+  return {
+    agent: new https.Agent({ ...options, ...ca }),
+    request: (url, o, cb) => https.request(url, o, cb),
   };
 }

@@ -3,15 +3,21 @@
  * writes were acknowledged (201, with their id) and when, and what the others got. Run inside a
  * host (the lab's client) by tests and drills:
  *
- *   node src/load/writer.ts --url http://10.77.1.11/api/messages --seconds 6 --prefix run1
+ *   node src/load/writer.ts --url https://www.foobar.com/api/messages --cacert CA --seconds 6 --prefix run1
  *
  * Every message text is unique (prefix-worker-n), so a reader can check each exists exactly once.
  * Prints one JSON summary on stdout.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { loadArgOptions, loadBounds, type LoadBounds } from './options.ts';
+import {
+  loadArgOptions,
+  loadBounds,
+  loadClient,
+  type LoadBounds,
+  type RequestFunction,
+} from './options.ts';
 
 export interface AckedWrite {
   readonly id: number;
@@ -37,13 +43,14 @@ interface Options extends LoadBounds {
 }
 
 function post(
-  agent: http.Agent,
+  client: { agent: http.Agent; request: RequestFunction },
   options: Options,
   text: string,
 ): Promise<{ status?: number; body?: string; error?: string }> {
   const payload = JSON.stringify({ text });
+  const { agent } = client;
   return new Promise((resolve) => {
-    const request = http.request(
+    const request = client.request(
       options.url,
       {
         agent,
@@ -79,7 +86,7 @@ function post(
 }
 
 export async function runWriter(options: Options): Promise<WriteSummary> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: options.concurrency });
+  const client = loadClient(options);
   const acked: AckedWrite[] = [];
   const failures: Record<string, number> = {};
   const failedAt: number[] = [];
@@ -89,7 +96,7 @@ export async function runWriter(options: Options): Promise<WriteSummary> {
   const worker = async (w: number): Promise<void> => {
     for (let n = 0; Date.now() < deadline; n++) {
       const text = `${options.prefix}-${w}-${n}`;
-      const result = await post(agent, options, text);
+      const result = await post(client, options, text);
       requests++;
       if (result.status === 201 && result.body !== undefined) {
         const body = JSON.parse(result.body) as { id: number; text: string; db: string };
@@ -104,7 +111,7 @@ export async function runWriter(options: Options): Promise<WriteSummary> {
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, (_, w) => worker(w)));
-  agent.destroy();
+  client.agent.destroy();
   return { requests, acked, failures, failedAt, startedAt, endedAt: Date.now() };
 }
 

@@ -93,6 +93,28 @@ describe('buildModel', () => {
     );
   });
 
+  it('gives the edge its limits, overridable key by key', () => {
+    const model = buildModel({ limits: { maxBodyBytes: 2048, rateLimit: { requests: 10 } } });
+    assert.deepEqual(model.limits, {
+      requestTimeoutSeconds: 5,
+      maxBodyBytes: 2048,
+      maxUrlBytes: 8192,
+      maxHeaders: 100,
+      rateLimit: { requests: 10, periodSeconds: 10, exempt: [] },
+    });
+    assert.equal(model.dns.ttlSeconds, 30);
+  });
+
+  it('exempts from the rate limit only hosts clients can be: on the edge network', () => {
+    assert.deepEqual(
+      problemsOf({ limits: { rateLimit: { exempt: ['client', 'web-01', 'nope'] } } }),
+      [
+        'limits/rateLimit/exempt/1: "web-01" is not a host on the edge network, where clients come from',
+        'limits/rateLimit/exempt/2: "nope" is not a host on the edge network, where clients come from',
+      ],
+    );
+  });
+
   it('gives the database tier its defaults, and takes overrides', () => {
     const model = buildModel({ database: { primary: 'db-02', semiSyncTimeoutMs: 5000 } });
     assert.deepEqual(model.database, {

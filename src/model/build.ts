@@ -4,14 +4,17 @@ import {
   DEFAULT_ADMIN_EDGE,
   DEFAULT_APP,
   DEFAULT_DATABASE,
+  DEFAULT_DNS,
   DEFAULT_DOMAIN,
   DEFAULT_HOSTS,
   DEFAULT_LAB_NAME,
   DEFAULT_LB,
   DEFAULT_MONITORING,
+  DEFAULT_LIMITS,
   DEFAULT_PORTS,
   DEFAULT_STATE_ROOT,
   DEFAULT_SUBNETS,
+  DEFAULT_TLS,
   DEFAULT_WEB,
 } from './defaults.ts';
 import { RESERVED_HOST_NAMES } from './lab.ts';
@@ -157,6 +160,16 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
 
   const monitoring = { ...DEFAULT_MONITORING, ...definedEntries(config.monitoring ?? {}) };
   checkMonitoring(monitoring, problems);
+  const { rateLimit, ...limits } = config.limits ?? {};
+  const exempt = rateLimit?.exempt ?? DEFAULT_LIMITS.rateLimit.exempt;
+  exempt.forEach((name, i) => {
+    if (hosts.find((h) => h.name === name)?.addresses.edge === undefined) {
+      problems.push({
+        path: `limits/rateLimit/exempt/${i}`,
+        message: `"${name}" is not a host on the edge network, where clients come from`,
+      });
+    }
+  });
 
   if (networks === undefined || primary === undefined) return undefined;
   return {
@@ -175,6 +188,13 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
       initialPrimary: primary,
     },
     lb: { ...DEFAULT_LB, ...definedEntries(config.lb ?? {}) },
+    dns: { ...DEFAULT_DNS, ...definedEntries(config.dns ?? {}) },
+    tls: { ...DEFAULT_TLS, ...definedEntries(config.tls ?? {}) },
+    limits: {
+      ...DEFAULT_LIMITS,
+      ...definedEntries(limits),
+      rateLimit: { ...DEFAULT_LIMITS.rateLimit, ...definedEntries(rateLimit ?? {}), exempt },
+    },
     app,
     web,
     monitoring,

@@ -35,6 +35,8 @@ export const DEFAULT_PORTS: Readonly<Record<PortName, number>> = {
   mysqldExporter: 9104,
   // Nginx on each web server hands the app's /metrics to the monitor on this port only.
   appMetrics: 9180,
+  // The monitor's prober (DNS answers, TLS certificates), on its loopback.
+  blackboxExporter: 9115,
   prometheus: 9090,
   alertmanager: 9093,
   dashboard: 8080,
@@ -45,6 +47,22 @@ export const DEFAULT_LB = { checkIntervalMs: 500, fall: 2, rise: 2, retries: 3 }
 export const DEFAULT_APP = { keepAliveTimeoutSeconds: 75 } as const;
 export const DEFAULT_WEB = { upstreamKeepaliveSeconds: 60 } as const;
 
+/** A short TTL: when a load balancer's address changes, clients follow within half a minute. */
+export const DEFAULT_DNS = { ttlSeconds: 30 } as const;
+/** Two years, as Mozilla's guidelines recommend. */
+export const DEFAULT_TLS = { hstsMaxAgeSeconds: 63072000 } as const;
+/**
+ * What the load balancers accept from one client. The rate limit counts requests per client
+ * address on each load balancer; hosts named in `exempt` (monitors, load generators) are not
+ * counted.
+ */
+export const DEFAULT_LIMITS = {
+  requestTimeoutSeconds: 5,
+  maxBodyBytes: 64 * 1024,
+  maxUrlBytes: 8192,
+  maxHeaders: 100,
+  rateLimit: { requests: 200, periodSeconds: 10, exempt: [] as readonly string[] },
+} as const;
 /**
  * The database tier. A commit waits at most `semiSyncTimeoutMs` for a replica's acknowledgement
  * before the primary falls back to asynchronous replication; replicas hear from the primary every

@@ -101,6 +101,27 @@ export interface ConcreteFlow {
   readonly proto: 'tcp' | 'udp';
 }
 
+/**
+ * The addresses a flow's packets come from, as the destination sees them on the flow's network;
+ * `any` for the internet (whatever arrives on the edge).
+ */
+export function sourceAddresses(model: Model, flow: Flow): readonly string[] | 'any' {
+  if (flow.from === 'internet') return 'any';
+  if (flow.from === 'admin') return [model.admin.edge];
+  return hostsWithRole(model, flow.from).flatMap((h) => {
+    const address = h.addresses[flow.network];
+    return address === undefined ? [] : [address];
+  });
+}
+
+/** The flows that end at a host, with the host's address on each flow's network. */
+export function flowsInto(host: Host): { flow: Flow; address: string }[] {
+  return FLOWS.flatMap((flow) => {
+    const address = host.addresses[flow.network];
+    return host.roles.includes(flow.to) && address !== undefined ? [{ flow, address }] : [];
+  });
+}
+
 function sources(model: Model, from: FlowSource): string[] {
   if (from === 'admin') return ['admin'];
   if (from === 'internet') {

@@ -1,5 +1,9 @@
 /** Names of the lab's own objects on this machine, derived from the lab name. */
+import path from 'node:path';
 import type { Model } from './model.ts';
+
+/** `ip netns exec NAME` bind-mounts the files of /etc/netns/NAME over those of /etc. */
+export const NETNS_ETC = '/etc/netns';
 
 /** Host names the lab uses for itself; the config validator refuses them. */
 export const RESERVED_HOST_NAMES = ['net', 'admin'] as const;
@@ -12,6 +16,8 @@ export interface LabNames {
   readonly adminLink: string;
   /** The switch's end of the link of a host (or "admin") to a network. */
   portOf(host: string, network: string): string;
+  /** The resolv.conf a host's processes see in place of this machine's. */
+  resolvConfOf(host: string): string;
 }
 
 export function labNames(model: Model): LabNames {
@@ -21,6 +27,7 @@ export function labNames(model: Model): LabNames {
     namespaceOf: (host) => `${prefix}-${host}`,
     adminLink: `${prefix}-edge`,
     portOf: (host, network) => `${host}-${network.charAt(0)}`,
+    resolvConfOf: (host) => path.join(NETNS_ETC, `${prefix}-${host}`, 'resolv.conf'),
   };
 }
 

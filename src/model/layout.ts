@@ -34,6 +34,10 @@ export interface LabPaths {
   readonly hosts: string;
   /** The Node.js binary the app runs on, copied here so the app's unprivileged user can run it. */
   readonly runtime: string;
+  /** The lab's certificate authority (public): what browsers and curl are told to trust. */
+  readonly caCertificate: string;
+  /** The site's certificate (public), signed by the lab's CA. Its key is a secret. */
+  readonly siteCertificate: string;
 }
 
 export function labPaths(model: Model): LabPaths {
@@ -45,6 +49,8 @@ export function labPaths(model: Model): LabPaths {
     lock: path.join(state, 'lock'),
     hosts: path.join(state, 'hosts'),
     runtime: path.join(state, 'runtime', 'node'),
+    caCertificate: path.join(state, 'tls', 'ca.crt'),
+    siteCertificate: path.join(state, 'tls', 'site.crt'),
   };
 }
 

@@ -39,6 +39,23 @@ export interface Model {
     readonly rise: number;
     readonly retries: number;
   };
+  readonly dns: { readonly ttlSeconds: number };
+  readonly tls: { readonly hstsMaxAgeSeconds: number };
+  /** What the load balancers accept from one client (DESIGN §1: the edge). */
+  readonly limits: {
+    /** Slow clients: the whole request head must arrive within this. */
+    readonly requestTimeoutSeconds: number;
+    /** Larger request bodies get 413 (from Nginx, which drains them so clients see it). */
+    readonly maxBodyBytes: number;
+    readonly maxUrlBytes: number;
+    readonly maxHeaders: number;
+    readonly rateLimit: {
+      readonly requests: number;
+      readonly periodSeconds: number;
+      /** Host names whose requests are not counted. */
+      readonly exempt: readonly string[];
+    };
+  };
   readonly app: { readonly keepAliveTimeoutSeconds: number };
   readonly web: { readonly upstreamKeepaliveSeconds: number };
   readonly monitoring: MonitoringSettings;

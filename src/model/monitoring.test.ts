@@ -2,7 +2,14 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildModel } from './build.ts';
 import { concreteFlows } from './flows.ts';
-import { alertDeadlineSeconds, dashboardUrl, SCRAPE_JOBS, scrapeTargets } from './monitoring.ts';
+import {
+  alertDeadlineSeconds,
+  dashboardUrl,
+  PROBE_JOBS,
+  probeTargets,
+  SCRAPE_JOBS,
+  scrapeTargets,
+} from './monitoring.ts';
 
 describe('monitoring in the model', () => {
   const model = buildModel(undefined);
@@ -51,6 +58,16 @@ describe('monitoring in the model', () => {
       { host: 'web-01', address: '10.77.2.21:9180' },
       { host: 'web-02', address: '10.77.2.22:9180' },
       { host: 'web-03', address: '10.77.2.23:9180' },
+    ]);
+  });
+
+  it('probes the DNS server and each load balancer over the edge, as a client would', () => {
+    assert.deepEqual(probeTargets(model, PROBE_JOBS.dns), [
+      { host: 'dns', address: '10.77.1.53:53' },
+    ]);
+    assert.deepEqual(probeTargets(model, PROBE_JOBS.tls), [
+      { host: 'lb-01', address: '10.77.1.11:443' },
+      { host: 'lb-02', address: '10.77.1.12:443' },
     ]);
   });
 

@@ -17,10 +17,6 @@ export interface ScrapeJob {
 
 /** Exporters the monitor scrapes over the network, on every host of their roles. */
 export const SCRAPE_JOBS: readonly ScrapeJob[] = [
-  { job: 'haproxy', port: 'lbStats', roles: ['lb'], why: 'HAProxy’s built-in exporter' },
-  { job: 'nginx', port: 'nginxExporter', roles: ['web'], why: 'Nginx exporter (stub_status)' },
-  { job: 'app', port: 'appMetrics', roles: ['web'], why: 'the app’s /metrics, through Nginx' },
-  { job: 'mysqld', port: 'mysqldExporter', roles: ['db'], why: 'MariaDB exporter' },
   // Every server foobar runs; not the client, which stands for the internet.
   {
     job: 'node',
@@ -28,13 +24,53 @@ export const SCRAPE_JOBS: readonly ScrapeJob[] = [
     roles: ['dns', 'lb', 'web', 'db', 'mon'],
     why: 'host metrics',
   },
+  { job: 'haproxy', port: 'lbStats', roles: ['lb'], why: 'HAProxy’s built-in exporter' },
+  { job: 'nginx', port: 'nginxExporter', roles: ['web'], why: 'Nginx exporter (stub_status)' },
+  { job: 'app', port: 'appMetrics', roles: ['web'], why: 'the app’s /metrics, through Nginx' },
+  { job: 'mysqld', port: 'mysqldExporter', roles: ['db'], why: 'MariaDB exporter' },
 ];
 
 /** Daemons of the monitor itself, scraped on its loopback (no flow crosses a network). */
 export const LOCAL_JOBS = [
   { job: 'prometheus', port: 'prometheus' },
   { job: 'alertmanager', port: 'alertmanager' },
+  { job: 'blackbox', port: 'blackboxExporter' },
 ] as const satisfies readonly { job: string; port: PortName }[];
+
+export interface ProbeJob {
+  /** The Prometheus job, and the blackbox exporter's module of the same name. */
+  readonly job: string;
+  readonly role: Role;
+  readonly port: PortName;
+  readonly why: string;
+}
+
+/**
+ * What the blackbox exporter on the monitor probes over the edge, as a client would: what has no
+ * exporter of its own, or must be seen from outside.
+ */
+export const PROBE_JOBS = {
+  dns: {
+    job: 'dns',
+    role: 'dns',
+    port: 'dns',
+    why: 'the site’s name asked of the DNS server (NSD exports no metrics)',
+  },
+  tls: {
+    job: 'tls',
+    role: 'lb',
+    port: 'https',
+    why: 'each load balancer’s TLS handshake, and when its certificate expires',
+  },
+} as const satisfies Record<string, ProbeJob>;
+
+/** The addresses a probe connects to: each host of its role, on the edge. */
+export function probeTargets(model: Model, probe: ProbeJob): ScrapeTarget[] {
+  return hostsWithRole(model, probe.role).map((host) => ({
+    host: host.name,
+    address: `${addressOf(host, 'edge')}:${model.ports[probe.port]}`,
+  }));
+}
 
 /** The network the monitor reaches a role on: the private one where the role has it. */
 export function scrapeNetwork(role: Role): NetworkName {

@@ -40,6 +40,7 @@ export const PORT_NAMES = [
   'nginxExporter',
   'mysqldExporter',
   'appMetrics',
+  'blackboxExporter',
   'prometheus',
   'alertmanager',
   'dashboard',
@@ -93,6 +94,31 @@ export const configSchema = z.strictObject({
       fall: z.int().min(1).max(10).optional(),
       rise: z.int().min(1).max(10).optional(),
       retries: z.int().min(0).max(10).optional(),
+    })
+    .optional(),
+  dns: z
+    .strictObject({
+      ttlSeconds: z.int().min(1).max(86400).optional(),
+    })
+    .optional(),
+  tls: z
+    .strictObject({
+      hstsMaxAgeSeconds: z.int().min(0).max(63072000).optional(),
+    })
+    .optional(),
+  limits: z
+    .strictObject({
+      requestTimeoutSeconds: z.int().min(1).max(300).optional(),
+      maxBodyBytes: z.int().min(1024).max(1073741824).optional(),
+      maxUrlBytes: z.int().min(256).max(12288).optional(),
+      maxHeaders: z.int().min(16).max(1000).optional(),
+      rateLimit: z
+        .strictObject({
+          requests: z.int().min(1).max(1000000).optional(),
+          periodSeconds: z.int().min(1).max(3600).optional(),
+          exempt: z.array(z.string()).optional(),
+        })
+        .optional(),
     })
     .optional(),
   app: z

@@ -38,3 +38,11 @@ export function scratchFixture(
 export async function runChecker(command: Command): Promise<ExecResult> {
   return runProcess(command.argv, command);
 }
+
+/**
+ * A checker that needs a network namespace (nft -c) runs in a new, anonymous one: it sees an empty
+ * ruleset and vanishes with the process, and this machine's own ruleset is never touched.
+ */
+export function inScratchNamespace(command: Command): Command {
+  return { ...command, argv: ['unshare', '--net', '--', ...command.argv] };
+}

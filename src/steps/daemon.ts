@@ -4,7 +4,7 @@
  * driven by these functions, so up, down, status and logs treat them all alike.
  */
 import path from 'node:path';
-import type { Command } from '../drivers/driver.ts';
+import type { Command, Target } from '../drivers/driver.ts';
 import { proc, type Signal } from '../commands/proc.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { parseListeners, ss } from '../commands/ss.ts';
@@ -31,8 +31,8 @@ export interface Daemon {
   readonly dirs: readonly string[];
   /** Runs before every start: what the daemon needs that is not a rendered file. */
   readonly prepare?: (ctx: Context) => Promise<void>;
-  /** The daemon's own config check, run before any start or reload. */
-  readonly check?: Command;
+  /** The daemon's own config checks, run before any start or reload. */
+  readonly checks?: readonly Command[];
   /**
    * Runs in the foreground: foobar detaches it, sends its output to `outputLog` and writes the
    * pid file, so every daemon is started, tracked and stopped the same way.
@@ -86,7 +86,7 @@ export function logOwnedBy(
 /** Writes the files that differ from what is there; true when any did. */
 export async function writeFiles(
   ctx: Context,
-  host: string,
+  host: Target,
   files: readonly RenderedFile[],
 ): Promise<boolean> {
   let changed = false;
@@ -104,7 +104,7 @@ export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<Daemon
   const changed = await writeFiles(ctx, daemon.host, daemon.files);
   const pid = await runningPid(ctx, daemon);
   if (pid !== undefined && !changed) return 'running';
-  if (daemon.check !== undefined) await ctx.driver.exec(daemon.host, daemon.check);
+  for (const check of daemon.checks ?? []) await ctx.driver.exec(daemon.host, check);
   if (pid !== undefined) {
     if (daemon.reloadSignal !== undefined) {
       await reload(ctx, daemon, pid, daemon.reloadSignal);

@@ -14,6 +14,7 @@ import { stopDaemon } from './daemon.ts';
 import { existingNamespaces } from './network.ts';
 import type { Phase } from './plan.ts';
 import { readLabRecord, removeLabRecord } from './record.ts';
+import { removeResolvers, resolverFiles } from './resolver.ts';
 import { daemonsOf } from './services.ts';
 
 export interface DownOptions {
@@ -83,6 +84,8 @@ export function downPlan(ctx: Context, options: DownOptions = {}): Phase[] {
             const link = await ctx.driver.exec(null, ip.linkDelete(null, ctx.names.adminLink), {
               check: false,
             });
+            const netnsFiles = [...(record?.netnsFiles ?? []), ...resolverFiles(ctx)];
+            await removeResolvers(ctx, [...new Set(netnsFiles)]);
             await removeLabRecord(ctx);
             const parts = [`${namespaces.length} namespaces deleted`];
             if (swept > 0) parts.push(`${swept} stray processes ended`);

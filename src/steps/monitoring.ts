@@ -6,6 +6,7 @@
 import path from 'node:path';
 import {
   alertmanager,
+  blackboxExporter,
   dashboard,
   MONITORING_USER,
   mysqldExporter,
@@ -25,6 +26,7 @@ import { jobsOn, monitorHost, scrapeAddress } from '../model/monitoring.ts';
 import { expectStatus } from '../probes/http.ts';
 import { prometheusTargets } from '../probes/prometheus.ts';
 import { alertmanagerFiles, renderAlertmanagerConfig } from '../render/alertmanager/index.ts';
+import { blackboxFiles, renderBlackboxConfig } from '../render/blackbox/index.ts';
 import { dashboardFiles, renderDashboardConfig } from '../render/dashboard/index.ts';
 import { mariadbFiles, renderAdminClientConfig } from '../render/mariadb/index.ts';
 import { NGINX_STATUS_PATH } from '../render/nginx/index.ts';
@@ -37,6 +39,7 @@ import {
   describeOutcomes,
   ensureDaemon,
   logOwnedBy,
+  writeFiles,
   type Daemon,
   type DaemonOutcome,
 } from './daemon.ts';
@@ -148,7 +151,7 @@ export function prometheusDaemon(ctx: Context, host: Host): Daemon {
     ],
     dirs: [paths.etc, paths.run, paths.log],
     prepare: ownData(host.name, files.data),
-    check: promtool.checkConfig(files.config),
+    checks: [promtool.checkConfig(files.config)],
     start: prometheus.start({
       config: files.config,
       data: files.data,
@@ -177,12 +180,44 @@ export function alertmanagerDaemon(ctx: Context, host: Host): Daemon {
     files: [{ path: files.config, content: renderAlertmanagerConfig(ctx.model, host) }],
     dirs: [paths.etc, paths.run, paths.log],
     prepare: ownData(host.name, files.data),
-    check: alertmanager.check(files.config),
+    checks: [alertmanager.check(files.config)],
     start: alertmanager.start({ config: files.config, data: files.data, listen }),
     outputLog: files.log,
     stopSignal: 'TERM',
     ports: [ctx.model.ports.alertmanager],
     probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/-/ready`),
+    logs: [],
+  };
+}
+
+export function blackboxDaemon(ctx: Context, host: Host): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const files = blackboxFiles(paths);
+  const listen = `127.0.0.1:${ctx.model.ports.blackboxExporter}`;
+  return {
+    service: 'blackbox-exporter',
+    host: host.name,
+    pidFile: files.pid,
+    marker: files.config,
+    files: [{ path: files.config, content: renderBlackboxConfig(ctx.model, host, paths) }],
+    dirs: [paths.etc, paths.run, paths.log],
+    // The lab's CA certificate goes with the monitor, as it would to a real one. Probes read it
+    // each time: a new CA needs no restart.
+    prepare: async (c) => {
+      const ca = await c.driver.readFile(null, labPaths(c.model).caCertificate);
+      if (ca === undefined) {
+        throw new Error(
+          `${labPaths(c.model).caCertificate} is missing: foobar up makes the lab's CA before the monitoring`,
+        );
+      }
+      await writeFiles(c, host.name, [{ path: files.ca, content: ca }]);
+    },
+    checks: [blackboxExporter.check(files.config)],
+    start: blackboxExporter.start(files.config, listen),
+    outputLog: files.log,
+    stopSignal: 'TERM',
+    ports: [ctx.model.ports.blackboxExporter],
+    probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/-/healthy`),
     logs: [],
   };
 }
@@ -239,6 +274,7 @@ export async function monitorDaemons(ctx: Context, host: Host): Promise<Daemon[]
   return [
     prometheusDaemon(ctx, host),
     alertmanagerDaemon(ctx, host),
+    blackboxDaemon(ctx, host),
     dashboardDaemon(ctx, host, build),
   ];
 }
@@ -272,7 +308,7 @@ export function monitoringPhases(ctx: Context, options: MonitoringOptions = {}):
           },
         })),
         {
-          title: `${mon.name}: Prometheus, Alertmanager, dashboard`,
+          title: `${mon.name}: Prometheus, Alertmanager, blackbox exporter, dashboard`,
           run: async () => {
             const dashboardBuild = await build();
             const dir = dashboardFiles(hostPaths(ctx.model, mon.name)).dir;
@@ -281,6 +317,7 @@ export function monitoringPhases(ctx: Context, options: MonitoringOptions = {}):
             if (installed === 'copied') outcomes[`dashboard ${dashboardBuild.id}`] = 'installed';
             outcomes.prometheus = await ensureDaemon(ctx, prometheusDaemon(ctx, mon));
             outcomes.alertmanager = await ensureDaemon(ctx, alertmanagerDaemon(ctx, mon));
+            outcomes['blackbox exporter'] = await ensureDaemon(ctx, blackboxDaemon(ctx, mon));
             outcomes.dashboard = await ensureDaemon(
               ctx,
               dashboardDaemon(ctx, mon, dashboardBuild.id),

@@ -6,6 +6,7 @@ import { labPaths, APP_USER } from '../model/layout.ts';
 import { labNamespaces } from '../model/lab.ts';
 import type { Context } from './context.ts';
 import { subnetConflicts } from './network.ts';
+import { NSD_USER } from '../render/dns/index.ts';
 import { readLabRecord } from './record.ts';
 
 /** Programs from Debian packages that the lab runs (scripts/bootstrap.sh installs them). */
@@ -13,6 +14,12 @@ export const REQUIRED_PROGRAMS = [
   'ip',
   'haproxy',
   'nginx',
+  'nsd',
+  'nsd-checkconf',
+  'nsd-checkzone',
+  'nft',
+  'openssl',
+  'dig',
   'curl',
   'socat',
   'setpriv',
@@ -28,6 +35,8 @@ export const REQUIRED_PROGRAMS = [
   'amtool',
   'prometheus-node-exporter',
   'prometheus-nginx-exporter',
+  'prometheus-mysqld-exporter',
+  'prometheus-blackbox-exporter',
 ] as const;
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -61,6 +70,12 @@ export async function preflightProblems(ctx: Context, existing: Set<string>): Pr
     if (found.exitCode !== 0) {
       problems.push(`no user "${user}" to run ${what}: run \`bash scripts/bootstrap.sh\``);
     }
+  }
+  const nsdUser = await ctx.driver.exec(null, { argv: ['id', '-u', NSD_USER] }, { check: false });
+  if (nsdUser.exitCode !== 0) {
+    problems.push(
+      `no user "${NSD_USER}" for the DNS server: run \`bash scripts/bootstrap.sh\` (the nsd package creates it)`,
+    );
   }
   problems.push(...(await subnetConflicts(ctx)));
   const ours = labNamespaces(ctx.model).filter((ns) => existing.has(ns));

@@ -8,6 +8,8 @@ export interface LabRecord {
   readonly namespaces: readonly string[];
   readonly adminLink: string;
   readonly created: string;
+  /** Files foobar added under /etc/netns (the clients' resolv.conf). */
+  readonly netnsFiles?: readonly string[];
 }
 
 function recordFile(ctx: Context): string {
@@ -24,15 +26,25 @@ export async function readLabRecord(ctx: Context): Promise<LabRecord | undefined
   }
 }
 
-/** Adds this model's namespaces to the record (a host removed from foobar.yaml stays listed). */
-export async function recordLab(ctx: Context): Promise<void> {
+/**
+ * Adds this model's namespaces and the /etc/netns files `up` is about to write to the record (a
+ * host removed from foobar.yaml stays listed). Recorded before they exist, so `down` finds them
+ * even if `up` fails half-way.
+ */
+export async function recordLab(ctx: Context, netnsFiles: readonly string[] = []): Promise<void> {
   const previous = await readLabRecord(ctx);
   const namespaces = [...new Set([...(previous?.namespaces ?? []), ...labNamespaces(ctx.model)])];
-  if (namespaces.length === previous?.namespaces.length) return;
+  const files = [...new Set([...(previous?.netnsFiles ?? []), ...netnsFiles])];
+  if (
+    namespaces.length === previous?.namespaces.length &&
+    files.length === (previous.netnsFiles ?? []).length
+  )
+    return;
   const record: LabRecord = {
     namespaces,
     adminLink: ctx.names.adminLink,
     created: previous?.created ?? new Date().toISOString(),
+    netnsFiles: files,
   };
   await ctx.driver.writeFile(null, recordFile(ctx), `${JSON.stringify(record, null, 2)}\n`);
 }

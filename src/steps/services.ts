@@ -6,11 +6,15 @@ import path from 'node:path';
 import { haproxy } from '../commands/haproxy.ts';
 import { nginx } from '../commands/nginx.ts';
 import { app } from '../commands/app.ts';
+import { dig, parseDigHeader } from '../commands/dig.ts';
+import { nsd } from '../commands/nsd.ts';
+import { files as fileCommands } from '../commands/files.ts';
 import { mariadb } from '../commands/mariadb.ts';
 import { APP_USER, hostPaths, labPaths } from '../model/layout.ts';
 import { addressOf, hostsWithRole, type Host } from '../model/model.ts';
 import { expectStatus } from '../probes/http.ts';
 import { pingServer } from '../probes/mariadb.ts';
+import { NSD_USER, nsdFiles, renderNsdConfig, renderZone } from '../render/dns/index.ts';
 import { haproxyFiles, renderHaproxyConfig } from '../render/haproxy/index.ts';
 import { mariadbFiles, renderMariadbConfig } from '../render/mariadb/index.ts';
 import { NGINX_HEALTH_PATH, nginxFiles, renderNginxConfig } from '../render/nginx/index.ts';
@@ -23,7 +27,11 @@ import { exporterDaemons, monitorDaemons } from './monitoring.ts';
 import { liveRelease } from './release.ts';
 import { liveSlot, otherSlot, slotPort, type Slot } from './slots.ts';
 
-export function haproxyDaemon(ctx: Context, host: Host): Daemon {
+/**
+ * HAProxy on a load balancer. `certificate` (the site's certificate and key, PEM) is written beside
+ * its config when given: `up` gives it; stopping and probing need no secret.
+ */
+export function haproxyDaemon(ctx: Context, host: Host, certificate?: string): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const files = haproxyFiles(paths);
   return {
@@ -31,9 +39,14 @@ export function haproxyDaemon(ctx: Context, host: Host): Daemon {
     host: host.name,
     pidFile: files.pid,
     marker: files.config,
-    files: [{ path: files.config, content: renderHaproxyConfig(ctx.model, host, paths) }],
+    files: [
+      { path: files.config, content: renderHaproxyConfig(ctx.model, host, paths) },
+      ...(certificate === undefined
+        ? []
+        : [{ path: files.certificate, content: certificate, mode: 0o600 }]),
+    ],
     dirs: [paths.etc, paths.run, paths.log],
-    check: haproxy.check(files.config),
+    checks: [haproxy.check(files.config)],
     start: haproxy.start(files.config, files.pid),
     outputLog: files.log,
     reloadSignal: 'USR2',
@@ -67,7 +80,7 @@ export function nginxDaemon(ctx: Context, host: Host, slot: Slot): Daemon {
       },
     ],
     dirs: [paths.etc, paths.run, paths.log, files.temp],
-    check: nginx.check(files),
+    checks: [nginx.check(files)],
     start: nginx.start(files),
     outputLog: files.errorLog,
     reloadSignal: 'HUP',
@@ -152,6 +165,44 @@ export function appDaemon(ctx: Context, host: Host, slot: Slot, release: string)
   };
 }
 
+/** NSD on a dns host: the zone of the domain, from the model. */
+export function nsdDaemon(ctx: Context, host: Host): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const files = nsdFiles(ctx.model, paths);
+  const address = addressOf(host, 'edge');
+  return {
+    service: 'nsd',
+    host: host.name,
+    pidFile: path.join(paths.run, 'nsd.pid'),
+    marker: files.config,
+    files: [
+      { path: files.config, content: renderNsdConfig(ctx.model, host, paths) },
+      { path: files.zone, content: renderZone(ctx.model) },
+    ],
+    dirs: [paths.etc, paths.run, paths.log, files.state],
+    prepare: async (c) => {
+      await c.driver.exec(host.name, fileCommands.chown(`${NSD_USER}:${NSD_USER}`, files.state));
+    },
+    checks: [nsd.checkConfig(files.config), nsd.checkZone(ctx.model.domain, files.zone)],
+    start: nsd.start(files.config),
+    outputLog: files.output,
+    // No reload signal: NSD's SIGHUP re-reads zone files but not nsd.conf, and a restart takes
+    // a tenth of a second (resolvers retry).
+    stopSignal: 'TERM',
+    probe: async (c) => {
+      const answer = await c.driver.exec(
+        host.name,
+        dig.query(address, c.model.domain, 'SOA', { port: c.model.ports.dns }),
+        { check: false },
+      );
+      const { status, flags } = parseDigHeader(answer.stdout);
+      if (status !== 'NOERROR') return `SOA ${c.model.domain} answered ${status ?? 'nothing'}`;
+      return flags.includes('aa') ? undefined : `SOA ${c.model.domain} is not authoritative`;
+    },
+    logs: [files.log],
+  };
+}
+
 /**
  * MariaDB on a database server. Whatever its role, it starts read-only and without replication
  * (my.cnf): foobar opens the primary for writes and points replicas at it. A server that is not
@@ -169,7 +220,7 @@ export function mariadbDaemon(ctx: Context, host: Host, state: DbState): Daemon 
     files: [{ path: files.config, content: renderMariadbConfig(ctx.model, host, paths) }],
     dirs: [paths.etc, paths.run, paths.log, paths.data],
     prepare: (c) => prepareDataDir(c, host.name, state.primary),
-    check: mariadb.check(files.config),
+    checks: [mariadb.check(files.config)],
     start: mariadb.start(files.config, role),
     outputLog: files.log,
     stopSignal: 'TERM',
@@ -208,6 +259,7 @@ export async function webDaemons(
  */
 export async function daemonsOf(ctx: Context, host: Host, withStandby = false): Promise<Daemon[]> {
   const daemons: Daemon[] = [];
+  if (host.roles.includes('dns')) daemons.push(nsdDaemon(ctx, host));
   if (host.roles.includes('lb')) daemons.push(haproxyDaemon(ctx, host));
   if (host.roles.includes('web')) {
     const web = await webDaemons(ctx, host);

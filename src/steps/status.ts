@@ -2,7 +2,8 @@
  * `foobar status`: every host and service as probes see them now, and what the load balancers
  * think of the web servers. The same structure is printed as a table or as JSON.
  */
-import { hostsWithRole, type Host } from '../model/model.ts';
+import { addressOf, hostsWithRole, type Host } from '../model/model.ts';
+import { siteCurlFlags, siteUrl } from '../probes/site.ts';
 import { backendServers, type BackendServer } from '../probes/haproxy.ts';
 import { httpRequest } from '../probes/http.ts';
 import { prometheusAlerts, prometheusTargets, type Alert } from '../probes/prometheus.ts';
@@ -12,6 +13,7 @@ import { runningPid } from './daemon.ts';
 import { existingNamespaces } from './network.ts';
 import { liveRelease, verifyRelease } from './release.ts';
 import { daemonsOf } from './services.ts';
+import { droppedPackets } from './firewall.ts';
 
 export interface ServiceStatus {
   readonly name: string;
@@ -28,6 +30,8 @@ export interface HostStatus {
   readonly up: boolean;
   readonly release?: string;
   readonly services: readonly ServiceStatus[];
+  /** Packets its firewall dropped (input), when the host is up. */
+  readonly dropped?: number;
 }
 
 export interface LoadBalancerView {
@@ -104,19 +108,29 @@ async function hostStatus(ctx: Context, host: Host, present: boolean): Promise<H
     }),
   );
   const release = host.roles.includes('web') ? await liveRelease(ctx, host.name) : undefined;
-  return { ...base, up: true, ...(release === undefined ? {} : { release }), services };
+  const dropped = await droppedPackets(ctx, host.name);
+  return {
+    ...base,
+    up: true,
+    ...(release === undefined ? {} : { release }),
+    services,
+    ...(dropped === undefined ? {} : { dropped }),
+  };
 }
 
-/** A page through each load balancer, fetched from the client host: what a user gets. */
+/**
+ * A page through each load balancer, fetched from the client host over HTTPS with the lab's CA:
+ * what a user gets (the address is pinned so each load balancer is asked in turn).
+ */
 async function siteChecks(ctx: Context, clientPresent: boolean): Promise<SiteCheck[]> {
   const client = hostsWithRole(ctx.model, 'client')[0];
   return Promise.all(
     hostsWithRole(ctx.model, 'lb').map(async (lb): Promise<SiteCheck> => {
-      const url = `http://${lb.addresses.edge ?? ''}:${ctx.model.ports.http}/api/whoami`;
+      const url = `${siteUrl(ctx.model)}api/whoami`;
       if (client === undefined || !clientPresent)
         return { url, via: lb.name, ok: false, detail: 'no client host' };
       const result = await httpRequest(ctx.driver, client.name, url, {
-        headers: [`Host: www.${ctx.model.domain}`],
+        flags: siteCurlFlags(ctx.model, addressOf(lb, 'edge')),
       });
       if ('error' in result) return { url, via: lb.name, ok: false, detail: result.error };
       return {

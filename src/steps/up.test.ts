@@ -102,6 +102,27 @@ describe('upPlan on a simulated fresh machine', async () => {
     assert.ok(!calls.some((line) => line.includes('ip link add edge netns fb-web-03')));
   });
 
+  it('builds the edge: resolvers, CA, firewalls checked then applied, NSD checked', () => {
+    const state = '/var/lib/foobar/fb';
+    const wrote = (file: string, mode: string): boolean =>
+      calls.some((c) => c.startsWith(`[local] write ${file} (`) && c.endsWith(`, mode ${mode})`));
+    assert.ok(wrote('/etc/netns/fb-client/resolv.conf', '644'));
+    assert.ok(wrote(`${state}/secrets/ca.key`, '600'));
+    assert.ok(wrote(`${state}/secrets/site.key`, '600'));
+    for (const host of ctx.model.hosts) {
+      const file = `${state}/hosts/${host.name}/etc/nftables.conf`;
+      const check = calls.indexOf(`[${host.name}] $ nft -c -f ${file}`);
+      assert.ok(check >= 0 && calls.indexOf(`[${host.name}] $ nft -f ${file}`) > check, host.name);
+    }
+    const checked = calls.indexOf(
+      `[dns] $ nsd-checkzone foobar.com ${state}/hosts/dns/etc/foobar.com.zone`,
+    );
+    assert.ok(checked >= 0 && index(/^\[dns\] spawn nsd -d -c /) > checked);
+    assert.ok(
+      index(/^\[lb-01\] write \S+\/lb-01\/etc\/tls\/site\.pem \(\d+ bytes, mode 600\)$/) >= 0,
+    );
+  });
+
   it('does nothing the second time', async () => {
     const before = calls.length;
     await runPlan(upPlan(ctx, { buildsDir: builds }));

@@ -27,9 +27,12 @@ import {
   switchCurrent,
   verifyRelease,
 } from './release.ts';
-import { appDaemon, haproxyDaemon, nginxDaemon } from './services.ts';
+import { ensureResolvers, resolverFiles } from './resolver.ts';
+import { appDaemon, haproxyDaemon, nginxDaemon, nsdDaemon } from './services.ts';
 import { liveSlot } from './slots.ts';
 import { monitoringPhases } from './monitoring.ts';
+import { ensureFirewall } from './firewall.ts';
+import { ensureCertificates, type SiteCertificate } from './tls.ts';
 
 export interface UpOptions {
   /** The app to build when a web server has no release yet (default: this repository's app/). */
@@ -40,6 +43,7 @@ export interface UpOptions {
 
 export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
   let existing = new Set<string>();
+  let site: SiteCertificate | undefined;
   let built: Promise<BuiltRelease> | undefined;
   let audited: Promise<void> | undefined;
   const release = (): Promise<BuiltRelease> =>
@@ -102,9 +106,13 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
               if (await ensureHostNetwork(ctx, host.name, existing)) created++;
             }
             const admin = await ensureAdminLink(ctx);
-            await recordLab(ctx);
-            if (created === 0 && !admin) return 'up to date';
-            return `${created} namespaces created${admin ? `, this machine on the edge as ${ctx.model.admin.edge}` : ''}`;
+            await recordLab(ctx, resolverFiles(ctx));
+            const resolved = await ensureResolvers(ctx);
+            if (created === 0 && !admin && !resolved.changed) return 'up to date';
+            const parts = [`${created} namespaces created`];
+            if (admin) parts.push(`this machine on the edge as ${ctx.model.admin.edge}`);
+            if (resolved.changed) parts.push(`clients resolve through the lab's DNS`);
+            return parts.join(', ');
           },
         },
         {
@@ -119,7 +127,28 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
             return `Node.js ${process.version}`;
           },
         },
+        {
+          title: 'certificate authority and site certificate',
+          run: async () => {
+            site = await ensureCertificates(ctx);
+            return site.outcome;
+          },
+        },
       ],
+    },
+    {
+      title: 'Firewalls',
+      tasks: ctx.model.hosts.map((host) => ({
+        title: host.name,
+        run: () => ensureFirewall(ctx, host),
+      })),
+    },
+    {
+      title: 'DNS',
+      tasks: hostsWithRole(ctx.model, 'dns').map((host) => ({
+        title: host.name,
+        run: async () => describeOutcomes({ nsd: await ensureDaemon(ctx, nsdDaemon(ctx, host)) }),
+      })),
     },
     databasePhase(ctx, async () => {
       // The live release's migrations; on a fresh lab, those of the first release.
@@ -137,8 +166,13 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
       title: 'Load balancers',
       tasks: hostsWithRole(ctx.model, 'lb').map((host) => ({
         title: host.name,
-        run: async () =>
-          describeOutcomes({ haproxy: await ensureDaemon(ctx, haproxyDaemon(ctx, host)) }),
+        run: async () => {
+          if (site === undefined)
+            throw new Error('no site certificate: the Network phase did not run');
+          return describeOutcomes({
+            haproxy: await ensureDaemon(ctx, haproxyDaemon(ctx, host, site.bundle)),
+          });
+        },
       })),
     },
     {

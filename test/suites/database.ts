@@ -24,6 +24,7 @@ import {
   waitCaughtUp,
   writeLoad,
 } from '../support/db.ts';
+import { siteUrl } from '../../src/probes/site.ts';
 import { fetchOn } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
 
@@ -35,9 +36,9 @@ interface Whoami {
 export function databaseSuite(lab: TestLab): void {
   const [lb1, lb2] = hostsWithRole(lab.model, 'lb');
   const webs = hostsWithRole(lab.model, 'web');
-  const via = (lb: typeof lb1, pathname: string): string =>
-    `http://${lb?.addresses.edge ?? ''}${pathname}`;
-  const messages = via(lb1, '/api/messages');
+  // https://www.<domain>/...; curl's --resolve (lab.siteFlags) picks the load balancer.
+  const url = (pathname: string): string => `${siteUrl(lab.model)}${pathname.slice(1)}`;
+  const messages = url('/api/messages');
   const jar = path.join(lab.model.lab.stateDir, 'test-cookies.txt');
 
   async function cliOn<T>(target: TestLab, ...args: string[]): Promise<T> {
@@ -65,12 +66,15 @@ export function databaseSuite(lab: TestLab): void {
       jar,
       '-b',
       jar,
+      ...lab.siteFlags(lb1),
       ...flags,
     ]);
   }
 
   async function whoami(lb = lb1): Promise<Whoami> {
-    return JSON.parse((await fetchOn(lab, 'client', via(lb, '/api/whoami'))).body) as Whoami;
+    return JSON.parse(
+      (await fetchOn(lab, 'client', url('/api/whoami'), lab.siteFlags(lb))).body,
+    ) as Whoami;
   }
 
   async function appPids(): Promise<(number | undefined)[]> {
@@ -158,7 +162,11 @@ export function databaseSuite(lab: TestLab): void {
       assert.equal(created.headers.get('location'), `/api/messages/${message.id}`);
       assert.match(created.headers.get('set-cookie') ?? '', /^fb_gtid=0-31-\d+;/);
       // Read at once through the other load balancer, with the writer's cookie.
-      const read = await fetchOn(lab, 'client', via(lb2, '/api/messages'), ['-b', jar]);
+      const read = await fetchOn(lab, 'client', url('/api/messages'), [
+        '-b',
+        jar,
+        ...lab.siteFlags(lb2),
+      ]);
       assert.equal(read.status, 200);
       const listed = JSON.parse(read.body) as {
         messages: { id: number; text: string }[];
@@ -269,12 +277,23 @@ export function databaseSuite(lab: TestLab): void {
           `${JSON.stringify(body).slice(0, 60)}: ${response.body}`,
         );
       }
-      const form = await fetchOn(lab, 'client', messages, ['--data', 'text=hi']);
+      const form = await fetchOn(lab, 'client', messages, [
+        '--data',
+        'text=hi',
+        ...lab.siteFlags(lb1),
+      ]);
       assert.equal(form.status, 415);
       for (const query of ['?limit=0', '?limit=abc', '?limit=1e3']) {
-        assert.equal((await fetchOn(lab, 'client', via(lb1, `/api/messages${query}`))).status, 400);
+        assert.equal(
+          (await fetchOn(lab, 'client', url(`/api/messages${query}`), lab.siteFlags(lb1))).status,
+          400,
+        );
       }
-      const badCookie = await fetchOn(lab, 'client', messages, ['-b', "fb_gtid=0-1-1' OR 1=1 --"]);
+      const badCookie = await fetchOn(lab, 'client', messages, [
+        '-b',
+        "fb_gtid=0-1-1' OR 1=1 --",
+        ...lab.siteFlags(lb1),
+      ]);
       assert.equal(badCookie.status, 200);
 
       const verbatim = [

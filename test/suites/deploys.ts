@@ -13,13 +13,15 @@ import type { LoadSummary } from '../../src/load/loadgen.ts';
 import type { LabStatus } from '../../src/steps/status.ts';
 import { sleep } from '../../src/lib/wait.ts';
 import { appVariant } from '../support/apps.ts';
+import { siteUrl } from '../../src/probes/site.ts';
 import { sql, waitCaughtUp } from '../support/db.ts';
 import type { TestLab } from '../support/lab.ts';
 
 export function deploySuite(lab: TestLab): void {
   const webs = hostsWithRole(lab.model, 'web').map((h) => h.name);
   const lbs = hostsWithRole(lab.model, 'lb');
-  const site = (lb = 0): string => `http://${lbs[lb]?.addresses.edge ?? ''}`;
+  // Through each load balancer in turn (curl --resolve), or through DNS for loads.
+  const site = siteUrl(lab.model).slice(0, -1);
 
   /** The release each web server answers as, asked through the load balancers. */
   async function releasesServed(): Promise<Record<string, string>> {
@@ -29,7 +31,8 @@ export function deploySuite(lab: TestLab): void {
         'curl',
         '-sS',
         '--fail',
-        `${site(i % lbs.length)}/api/whoami`,
+        ...lab.siteFlags(lbs[i % lbs.length]),
+        `${site}/api/whoami`,
       ]);
       const whoami = JSON.parse(result.stdout) as { server: string; release: string };
       seen[whoami.server] = whoami.release;
@@ -52,7 +55,7 @@ export function deploySuite(lab: TestLab): void {
   }
 
   async function deployUnderLoad(args: string[]): Promise<{ load: LoadSummary; output: string }> {
-    const load = lab.load(`${site()}/`, 7, 8);
+    const load = lab.load(`${site}/`, 7, 8);
     await sleep(1500);
     const deploy = await lab.cli('deploy', ...args);
     assert.equal(deploy.exitCode, 0, deploy.stderr + deploy.stdout);

@@ -13,10 +13,17 @@ import {
   dashboardUrl,
   LOCAL_JOBS,
   monitorHost,
+  PROBE_JOBS,
+  probeTargets,
   SCRAPE_JOBS,
   scrapeTargets,
 } from '../../src/model/monitoring.ts';
-import { prometheusAlerts, prometheusTargets } from '../../src/probes/prometheus.ts';
+import {
+  prometheusAlerts,
+  prometheusQuery,
+  prometheusTargets,
+} from '../../src/probes/prometheus.ts';
+import { siteUrl } from '../../src/probes/site.ts';
 import { dashboardFiles } from '../../src/render/dashboard/index.ts';
 import { killDaemon } from '../../src/steps/daemon.ts';
 import { runPlan } from '../../src/steps/plan.ts';
@@ -24,7 +31,7 @@ import { webDaemons } from '../../src/steps/services.ts';
 import type { LabStatus } from '../../src/steps/status.ts';
 import { upPlan } from '../../src/steps/up.ts';
 import { waitFor } from '../../src/lib/wait.ts';
-import { openBrowser } from '../support/browser.ts';
+import { openBrowser } from '../support/chromium.ts';
 import { sql } from '../support/db.ts';
 import { fetchOn } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
@@ -93,6 +100,9 @@ export function monitoringSuite(lab: TestLab): void {
         ...SCRAPE_JOBS.flatMap((job) =>
           scrapeTargets(lab.model, job).map((t) => `${job.job} ${t.host}`),
         ),
+        ...Object.values(PROBE_JOBS).flatMap((probe) =>
+          probeTargets(lab.model, probe).map((t) => `${probe.job} ${t.host}`),
+        ),
       ].sort();
       assert.deepEqual(targets.map((t) => `${t.job} ${t.host}`).sort(), expected);
       assert.deepEqual(
@@ -102,13 +112,37 @@ export function monitoringSuite(lab: TestLab): void {
       assert.deepEqual(await firing(), []);
     });
 
+    it('probes what has no exporter: the DNS answer for the site, and each load balancer’s certificate', async () => {
+      const success = await prometheusQuery(lab.ctx, 'probe_success');
+      assert.ok(!('error' in success), JSON.stringify(success));
+      assert.deepEqual(
+        success.map((s) => `${s.labels.job ?? ''} ${s.labels.host ?? ''} ${s.value}`).sort(),
+        Object.values(PROBE_JOBS)
+          .flatMap((probe) => probeTargets(lab.model, probe).map((t) => `${probe.job} ${t.host} 1`))
+          .sort(),
+      );
+      const days = await prometheusQuery(
+        lab.ctx,
+        '(probe_ssl_earliest_cert_expiry - time()) / 86400',
+      );
+      assert.ok(!('error' in days), JSON.stringify(days));
+      assert.equal(days.length, hostsWithRole(lab.model, 'lb').length);
+      for (const lb of days)
+        assert.ok(lb.value > m.certificateWarningDays, `${lb.value} days left`);
+    });
+
     it('gives the app’s metrics to the monitor only, never through the load balancers', async () => {
       const url = `http://${web.addresses.core ?? ''}:${lab.model.ports.appMetrics}/metrics`;
       const fromMon = await fetchOn(lab, mon.name, url);
       assert.equal(fromMon.status, 200);
       assert.match(fromMon.body, /^foobar_http_requests_total\{.*server="web-01"/m);
       assert.equal((await fetchOn(lab, lb?.name ?? '', url)).status, 403);
-      const throughLb = await fetchOn(lab, 'client', `http://${lb?.addresses.edge ?? ''}/metrics`);
+      const throughLb = await fetchOn(
+        lab,
+        'client',
+        `${siteUrl(lab.model)}metrics`,
+        lab.siteFlags(lb),
+      );
       assert.equal(throughLb.status, 404);
       assert.doesNotMatch(throughLb.body, /foobar_http_requests_total/);
     });
@@ -146,7 +180,7 @@ export function monitoringSuite(lab: TestLab): void {
     it('a headless Chromium sees every host green, charts with data, and fetches nothing from outside', async () => {
       assert.ok(lb !== undefined);
       // Some users, so the charts have something to draw.
-      await lab.load(`http://${lb.addresses.edge ?? ''}/`, 3, 4);
+      await lab.load(siteUrl(lab.model), 3, 4);
       const browser = await openBrowser(origin);
       try {
         const { page } = browser;
@@ -262,7 +296,8 @@ export function monitoringSuite(lab: TestLab): void {
       const stopped = Date.now();
       await sql(lab, replica, 'STOP SLAVE');
       // No replica acknowledges this commit: it waits out the semi-sync timeout, then goes async.
-      const write = await fetchOn(lab, 'client', `http://${lb.addresses.edge ?? ''}/api/messages`, [
+      const write = await fetchOn(lab, 'client', `${siteUrl(lab.model)}api/messages`, [
+        ...lab.siteFlags(lb),
         '-X',
         'POST',
         '-H',

@@ -1,10 +1,14 @@
-/** The site as a user gets it: through each load balancer, from the client host. */
+/**
+ * The site as a user gets it: https://www.<domain>/ with the lab's CA, from the client host, each
+ * load balancer asked in turn (curl --resolve pins the name to it, as a DNS answer would).
+ */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { hostsWithRole } from '../../src/model/model.ts';
 import { subnetContains } from '../../src/model/net.ts';
+import { siteUrl } from '../../src/probes/site.ts';
 import type { TestLab } from '../support/lab.ts';
 import { fetchOn } from '../support/http.ts';
 
@@ -13,17 +17,17 @@ const APP_STATIC = path.resolve(import.meta.dirname, '../../app/static');
 export function siteSuite(lab: TestLab): void {
   const lbs = hostsWithRole(lab.model, 'lb');
   const webs = hostsWithRole(lab.model, 'web').map((h) => h.name);
-  const urlVia = (lb: (typeof lbs)[number], pathname: string): string =>
-    `http://${lb.addresses.edge ?? ''}${pathname}`;
+  const url = (pathname: string): string => `${siteUrl(lab.model)}${pathname.slice(1)}`;
 
   describe('the site through the load balancers', () => {
     for (const lb of lbs) {
       it(`${lb.name} splits 100 GETs exactly evenly between the web servers`, async () => {
-        const urls = Array.from({ length: 100 }, () => urlVia(lb, '/api/whoami'));
+        const urls = Array.from({ length: 100 }, () => url('/api/whoami'));
         const result = await lab.on('client', [
           'curl',
           '-sS',
           '--fail',
+          ...lab.siteFlags(lb),
           '-w',
           '%header{x-served-by}\\n',
           ...urls.flatMap((url) => ['-o', '/dev/null', url]),
@@ -42,7 +46,7 @@ export function siteSuite(lab: TestLab): void {
     it('serves a page from the app, naming the web server and release', async () => {
       const lb = lbs[0];
       assert.ok(lb);
-      const page = await fetchOn(lab, 'client', urlVia(lb, '/'));
+      const page = await fetchOn(lab, 'client', url('/'), lab.siteFlags(lb));
       const [h, body] = [page.headers, page.body];
       assert.equal(page.status, 200);
       const server = h.get('x-served-by') ?? '';
@@ -59,7 +63,7 @@ export function siteSuite(lab: TestLab): void {
     it('serves static assets from Nginx, byte for byte, with Nginx’s own headers', async () => {
       const lb = lbs[0];
       assert.ok(lb);
-      const page = await lab.on('client', ['curl', '-sS', urlVia(lb, '/')]);
+      const page = await lab.on('client', ['curl', '-sS', ...lab.siteFlags(lb), url('/')]);
       const css = /href="(\/static\/[0-9a-f]{12}\/app\.css)"/.exec(page.stdout)?.[1];
       assert.ok(css !== undefined, 'the page links its stylesheet');
       for (const [asset, type] of [
@@ -67,7 +71,7 @@ export function siteSuite(lab: TestLab): void {
         [css.replace('app.css', 'app.js'), 'application/javascript'],
         [css.replace('app.css', 'logo.svg'), 'image/svg+xml'],
       ] as const) {
-        const response = await fetchOn(lab, 'client', urlVia(lb, asset));
+        const response = await fetchOn(lab, 'client', url(asset), lab.siteFlags(lb));
         const h = response.headers;
         assert.equal(
           response.body,
@@ -82,16 +86,28 @@ export function siteSuite(lab: TestLab): void {
       }
     });
 
-    it('tells the app the client’s real address', async () => {
-      const lb = lbs[1] ?? lbs[0];
-      assert.ok(lb);
-      const result = await lab.on('client', ['curl', '-sS', urlVia(lb, '/api/whoami')]);
-      const whoami = JSON.parse(result.stdout) as { client: string; server: string };
-      assert.equal(whoami.client, lab.host('client').addresses.edge);
-    });
+    for (const lb of lbs) {
+      it(`tells the app the client’s real address and scheme through ${lb.name}, whatever the client claims`, async () => {
+        const result = await lab.on('client', [
+          'curl',
+          '-sS',
+          ...lab.siteFlags(lb),
+          '-H',
+          'X-Forwarded-For: 192.0.2.7',
+          '-H',
+          'X-Forwarded-Proto: http',
+          url('/api/whoami'),
+        ]);
+        const whoami = JSON.parse(result.stdout) as { client: string; protocol: string };
+        assert.deepEqual(whoami.client, lab.host('client').addresses.edge);
+        assert.equal(whoami.protocol, 'https');
+      });
+    }
 
-    it('gives web servers no address on the edge network', async () => {
-      for (const web of webs) {
+    it('gives web and database servers no address on the edge network', async () => {
+      const inside = [...webs, ...hostsWithRole(lab.model, 'db').map((h) => h.name)];
+      assert.ok(inside.length >= 3);
+      for (const web of inside) {
         const result = await lab.on(web, ['ip', '-j', '-4', 'addr', 'show']);
         const addresses = (
           JSON.parse(result.stdout) as { addr_info: { local: string }[] }[]

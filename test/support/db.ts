@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ExecResult } from '../../src/drivers/driver.ts';
 import type { WriteSummary } from '../../src/load/writer.ts';
+import { labPaths } from '../../src/model/layout.ts';
 import { DB_USERS, dbSecretName, type DbUser } from '../../src/model/database.ts';
 import { hostPaths } from '../../src/model/layout.ts';
 import { addressOf } from '../../src/model/model.ts';
@@ -83,6 +84,8 @@ export async function writeLoad(
       prefix,
       '--concurrency',
       String(concurrency),
+      '--cacert',
+      labPaths(lab.model).caCertificate,
     ],
     (seconds + 60) * 1000,
   );

@@ -2,7 +2,16 @@
  * The lab the integration tests use: its own name (fbt), subnets and state directory, so it runs
  * beside a lab from `npm start` without touching it, and leaves nothing behind.
  */
-import { mkdtempSync, chmodSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -11,7 +20,9 @@ import type { ExecResult } from '../../src/drivers/driver.ts';
 import { runProcess } from '../../src/drivers/process.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { labNames } from '../../src/model/lab.ts';
-import { findHost, type Host, type Model } from '../../src/model/model.ts';
+import { labPaths } from '../../src/model/layout.ts';
+import { addressOf, findHost, type Host, type Model } from '../../src/model/model.ts';
+import { siteCurlFlags } from '../../src/probes/site.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
 import { downPlan } from '../../src/steps/down.ts';
 import { runPlan } from '../../src/steps/plan.ts';
@@ -24,6 +35,8 @@ const REPO = path.resolve(import.meta.dirname, '../..');
  * FOOBAR_TEST_LAB and FOOBAR_TEST_NET (e.g. fbt2 and 10.81) so their labs do not meet.
  */
 export const TEST_LAB_NAME = process.env.FOOBAR_TEST_LAB ?? 'fbt';
+/** The test lab's second internet client. */
+export const BOT = 'bot';
 const TEST_NET = process.env.FOOBAR_TEST_NET ?? '10.79';
 
 export interface TestLab {
@@ -33,8 +46,17 @@ export interface TestLab {
   host(name: string): Host;
   /** Runs the real CLI (bin/foobar.ts) against this lab. */
   cli(...args: string[]): Promise<ExecResult>;
-  /** Runs a command on a lab host, as a user there would. */
-  on(host: string, argv: readonly string[], timeoutMs?: number): Promise<ExecResult>;
+  /** Runs a command on a lab host (null: this machine, the admin), as a user there would. */
+  on(host: string | null, argv: readonly string[], timeoutMs?: number): Promise<ExecResult>;
+  /** A Node.js script of this repository, run on a lab host (null: this machine). */
+  script(
+    host: string | null,
+    file: string,
+    args: readonly string[],
+    timeoutMs?: number,
+  ): Promise<ExecResult>;
+  /** curl flags for the site: the lab's CA, and the load balancer to ask when given. */
+  siteFlags(lb?: Host): string[];
   /** A bounded load from the client host; resolves when it ends. */
   load(url: string, seconds: number, concurrency?: number): Promise<LoadSummary>;
   up(): Promise<void>;
@@ -65,6 +87,11 @@ export function createTestLab(
       edge: { subnet: `${identity.net}.1.0/24` },
       core: { subnet: `${identity.net}.2.0/24` },
     },
+    // A second internet client, `bot`, for what one client does to the others (bursts, garbage).
+    // The load of the failure tests comes from `client`, exempt from the per-client rate limit
+    // as an operator exempts a load generator.
+    hosts: { [BOT]: { roles: ['client'], edge: 101 } },
+    limits: { rateLimit: { exempt: ['client'] } },
     ...overrides,
   };
   const configFile =
@@ -92,6 +119,13 @@ export function createTestLab(
       ),
     on: (host, argv, timeoutMs = 30_000) =>
       ctx.driver.exec(host, { argv, timeoutMs }, { check: false }),
+    script: (host, file, args, timeoutMs = 30_000) =>
+      ctx.driver.exec(
+        host,
+        { argv: [process.execPath, path.join(REPO, file), ...args], timeoutMs },
+        { check: false },
+      ),
+    siteFlags: (lb) => siteCurlFlags(model, lb === undefined ? undefined : addressOf(lb, 'edge')),
     async load(url, seconds, concurrency = 8) {
       const result = await ctx.driver.exec('client', {
         argv: [
@@ -103,6 +137,8 @@ export function createTestLab(
           String(seconds),
           '--concurrency',
           String(concurrency),
+          '--cacert',
+          labPaths(model).caCertificate,
         ],
         timeoutMs: (seconds + 30) * 1000,
       });
@@ -125,6 +161,10 @@ export async function leftovers(lab: TestLab): Promise<string[]> {
     const name = line.split(' ')[0] ?? '';
     if (name.startsWith(`${lab.model.lab.name}-`)) found.push(`namespace ${name}`);
   }
+  for (const host of lab.model.hosts) {
+    const dir = path.dirname(lab.ctx.names.resolvConfOf(host.name));
+    if (existsSync(dir)) found.push(`directory ${dir}`);
+  }
   const link = await runProcess(['ip', 'link', 'show', lab.ctx.names.adminLink]);
   if (link.exitCode === 0) found.push(`link ${lab.ctx.names.adminLink}`);
   for (const entry of readdirSync('/proc')) {
@@ -138,4 +178,14 @@ export async function leftovers(lab: TestLab): Promise<string[]> {
     if (cmdline.includes(lab.model.lab.stateDir)) found.push(`process ${entry}: ${cmdline.trim()}`);
   }
   return found;
+}
+
+/** A load that ran (at least `minRequests`) and saw no failed request and no socket error. */
+export function assertCleanLoad(summary: LoadSummary, minRequests: number): void {
+  assert.ok(summary.requests > minRequests, `load ran (${summary.requests} requests)`);
+  assert.deepEqual(
+    { failed: summary.failed, errors: summary.errors },
+    { failed: 0, errors: {} },
+    JSON.stringify(summary),
+  );
 }

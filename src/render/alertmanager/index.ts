@@ -9,7 +9,7 @@ import type { HostPaths } from '../../model/layout.ts';
 import type { Host, Model } from '../../model/model.ts';
 import { ALERT_WEBHOOK_PATH } from '../../dashboard/config.ts';
 import { renderedHeader } from '../header.ts';
-import { YAML_OPTIONS } from '../prometheus/index.ts';
+import { YAML_OPTIONS } from '../yaml.ts';
 
 export function alertmanagerFiles(paths: HostPaths): {
   config: string;

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Chart, PageHost, ServerConfig, ServiceCheck, Tier } from '../../dashboard/config.ts';
 import type { HostPaths } from '../../model/layout.ts';
 import { addressOf, type Host, type Model, type Role } from '../../model/model.ts';
-import { jobsOn } from '../../model/monitoring.ts';
+import { jobsOn, PROBE_JOBS } from '../../model/monitoring.ts';
 import {
   appErrorRatio,
   appLatency,
@@ -43,17 +43,20 @@ export const SERVICE_CHECKS: readonly ServiceCheck[] = [
   { service: 'node-exporter', expr: 'up{job="node"}' },
   { service: 'prometheus', expr: 'up{job="prometheus"}' },
   { service: 'alertmanager', expr: 'up{job="alertmanager"}' },
+  { service: 'blackbox-exporter', expr: 'up{job="blackbox"}' },
+  // NSD exports no metrics: the prober asks it for the site's name, as a visitor's resolver would.
+  { service: 'nsd', expr: `probe_success{job="${PROBE_JOBS.dns.job}"}` },
   { service: 'dashboard', expr: null },
 ];
 
 /** The services each role runs (foobar's daemons), in the order they are shown. */
 const ROLE_SERVICES: Readonly<Record<Role, readonly string[]>> = {
   client: [],
-  dns: [],
+  dns: ['nsd'],
   lb: ['haproxy'],
   web: ['nginx', 'app', 'nginx-exporter'],
   db: ['mariadb', 'mysqld-exporter'],
-  mon: ['prometheus', 'alertmanager', 'dashboard'],
+  mon: ['prometheus', 'alertmanager', 'blackbox-exporter', 'dashboard'],
 };
 
 const ROLE_TIERS: Readonly<Record<Role, Tier>> = {

@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import { haproxy } from '../../commands/haproxy.ts';
 import { assertGolden } from '../golden.ts';
 import { fixture, runChecker, scratchFixture } from '../testing.ts';
+import { newPrivateKey } from '../../steps/tls.ts';
 import { haproxyFiles, renderHaproxyConfig } from './index.ts';
 
 const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
@@ -27,11 +28,40 @@ describe('renderHaproxyConfig', () => {
     ]);
   });
 
+  it('exempts the configured hosts from the rate limit, by their edge address', () => {
+    const { model, host, paths } = fixture('lb-01', {
+      limits: { rateLimit: { requests: 50, periodSeconds: 5, exempt: ['client', 'mon'] } },
+    });
+    const config = renderHaproxyConfig(model, host, paths);
+    assert.match(config, /^ {4}acl rate_exempt src 10\.77\.1\.100 10\.77\.1\.90$/m);
+    assert.match(config, /^ {4}http-request track-sc0 src unless rate_exempt$/m);
+    assert.match(config, /store http_req_rate\(5s\)$/m);
+    assert.match(config, /if \{ sc_http_req_rate\(0\) gt 50 \}$/m);
+  });
+
   it('is accepted by haproxy -c with zero warnings', async () => {
     const lab = scratchFixture('lb-01');
     try {
       const files = haproxyFiles(lab.paths);
-      mkdirSync(path.dirname(files.config), { recursive: true });
+      mkdirSync(path.dirname(files.certificate), { recursive: true });
+      const key = newPrivateKey();
+      writeFileSync(`${files.certificate}.key`, key, { mode: 0o600 });
+      const cert = await runChecker({
+        argv: [
+          'openssl',
+          'req',
+          '-new',
+          '-x509',
+          '-key',
+          `${files.certificate}.key`,
+          '-subj',
+          '/CN=www.foobar.com',
+          '-days',
+          '1',
+        ],
+      });
+      assert.equal(cert.exitCode, 0, cert.stderr);
+      writeFileSync(files.certificate, `${cert.stdout}${key}`, { mode: 0o600 });
       writeFileSync(files.config, renderHaproxyConfig(lab.model, lab.host, lab.paths));
       const result = await runChecker(haproxy.check(files.config));
       assert.equal(result.exitCode, 0, result.stderr);

@@ -6,14 +6,50 @@ import { renderedHeader } from '../header.ts';
 
 export const HAPROXY_BACKEND = 'web';
 
+/**
+ * Mozilla's "intermediate" TLS profile (server side TLS guidelines v5.7): TLS 1.2 and 1.3 only,
+ * AEAD ciphers with forward secrecy. The certificate is ECDSA P-256, so of the TLS 1.2 suites only
+ * the ECDHE-ECDSA ones are ever chosen; the list stays Mozilla's, unedited.
+ */
+export const MOZILLA_INTERMEDIATE = {
+  curves: 'X25519:prime256v1:secp384r1',
+  ciphers:
+    'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:' +
+    'ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:' +
+    'DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384:DHE-RSA-CHACHA20-POLY1305',
+  ciphersuites: 'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256',
+  options: 'prefer-client-ciphers ssl-min-ver TLSv1.2 no-tls-tickets',
+} as const;
+
+/**
+ * Headers on every response, HAProxy's own (redirects, errors) included. The CSP allows what the
+ * site's pages use: their own scripts, styles, images and API, nothing inline, no framing.
+ */
+export function securityHeaders(model: Model): readonly (readonly [string, string])[] {
+  return [
+    ['X-Content-Type-Options', 'nosniff'],
+    ['X-Frame-Options', 'DENY'],
+    ['Referrer-Policy', 'strict-origin-when-cross-origin'],
+    [
+      'Content-Security-Policy',
+      "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+        "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ],
+    ['Strict-Transport-Security', `max-age=${model.tls.hstsMaxAgeSeconds}`],
+  ];
+}
+
 export function haproxyFiles(paths: HostPaths): {
   config: string;
   socket: string;
   pid: string;
   log: string;
+  /** The site's certificate and key (PEM, 0600). */
+  certificate: string;
 } {
   return {
     config: path.join(paths.etc, 'haproxy.cfg'),
+    certificate: path.join(paths.etc, 'tls', 'site.pem'),
     socket: path.join(paths.run, 'haproxy.sock'),
     pid: path.join(paths.run, 'haproxy.pid'),
     log: path.join(paths.log, 'haproxy.log'),
@@ -26,6 +62,17 @@ export function renderHaproxyConfig(model: Model, host: Host, paths: HostPaths):
   const servers = hostsWithRole(model, 'web').map(
     (web) => `    server ${web.name} ${addressOf(web, 'core')}:${model.ports.http}`,
   );
+  const limits = model.limits;
+  const rate = limits.rateLimit;
+  const exempt = rate.exempt.flatMap((name) => {
+    const address = model.hosts.find((h) => h.name === name)?.addresses.edge;
+    return address === undefined ? [] : [address];
+  });
+  const headers = securityHeaders(model).map(([name, value]) => {
+    // HSTS means something over TLS only (RFC 6797 §8.1): browsers ignore it on plain HTTP.
+    const only = name === 'Strict-Transport-Security' ? ' if { ssl_fc }' : '';
+    return `    http-after-response set-header ${name} "${value}"${only}`;
+  });
   return `${renderedHeader('#', `HAProxy for ${host.name}`)}
 global
     master-worker
@@ -36,6 +83,13 @@ global
     maxconn 8000
     # After a reload, old workers get this long to finish their connections.
     hard-stop-after 30s
+    # TLS: Mozilla's intermediate profile.
+    ssl-default-bind-curves ${MOZILLA_INTERMEDIATE.curves}
+    ssl-default-bind-ciphers ${MOZILLA_INTERMEDIATE.ciphers}
+    ssl-default-bind-ciphersuites ${MOZILLA_INTERMEDIATE.ciphersuites}
+    ssl-default-bind-options ${MOZILLA_INTERMEDIATE.options}
+    # A request with more header lines gets 400; all of them must fit in tune.bufsize (16 kB).
+    tune.http.maxhdr ${limits.maxHeaders}
 
 defaults
     mode http
@@ -46,7 +100,8 @@ defaults
     timeout connect 2s
     timeout client 30s
     timeout server 30s
-    timeout http-request 5s
+    # Slow clients: the whole request head must arrive within this, or 408 and close.
+    timeout http-request ${limits.requestTimeoutSeconds}s
     timeout http-keep-alive 10s
     timeout queue 5s
     timeout check 2s
@@ -57,7 +112,25 @@ defaults
 
 frontend www
     bind :${model.ports.http}
-    http-request set-header X-Forwarded-Proto http
+    bind :${model.ports.https} ssl crt ${files.certificate} alpn h2,http/1.1
+    # Requests per client address over the last ${rate.periodSeconds} s; past ${rate.requests}, 429.
+    stick-table type ip size 100k expire ${rate.periodSeconds * 2}s store http_req_rate(${rate.periodSeconds}s)
+${
+  exempt.length === 0
+    ? ''
+    : `    acl rate_exempt src ${exempt.join(' ')}
+`
+}    http-request track-sc0 src${exempt.length === 0 ? '' : ' unless rate_exempt'}
+    http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${rate.requests} }
+    # Everything on plain HTTP moves to HTTPS; nothing is served in clear. Bodies over the cap get
+    # 413 from Nginx behind: HAProxy 2.6 would reset the connection under a client still sending.
+    http-request redirect scheme https code 301 unless { ssl_fc }
+    http-request return status 414 content-type text/plain string "URI too long" if { url_len gt ${limits.maxUrlBytes} }
+    # The app believes these from the load balancers only: a client's own are replaced.
+    http-request del-header X-Forwarded-For
+    http-request del-header X-Forwarded-Host
+    http-request set-header X-Forwarded-Proto https
+${headers.join('\n')}
     default_backend ${HAPROXY_BACKEND}
 
 backend ${HAPROXY_BACKEND}

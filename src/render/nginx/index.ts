@@ -88,7 +88,9 @@ http {
     tcp_nopush on;
     keepalive_timeout 75s;
     keepalive_requests 10000;
-    client_max_body_size 64k;
+    # The body cap of the edge: 413, then the rest of the body is read and dropped (lingering
+    # close), so the client sees the answer whether it sends Content-Length or chunks.
+    client_max_body_size ${model.limits.maxBodyBytes};
     access_log ${files.accessLog} combined buffer=64k flush=1s;
 
     client_body_temp_path ${temp('client_body')};

@@ -3,8 +3,15 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import type { HostPaths } from '../../model/layout.ts';
 import type { Host, Model } from '../../model/model.ts';
-import { LOCAL_JOBS, SCRAPE_JOBS, scrapeTargets } from '../../model/monitoring.ts';
+import {
+  LOCAL_JOBS,
+  PROBE_JOBS,
+  probeTargets,
+  SCRAPE_JOBS,
+  scrapeTargets,
+} from '../../model/monitoring.ts';
 import { renderedHeader } from '../header.ts';
+import { YAML_OPTIONS } from '../yaml.ts';
 
 export function prometheusFiles(paths: HostPaths): {
   config: string;
@@ -21,8 +28,6 @@ export function prometheusFiles(paths: HostPaths): {
     log: path.join(paths.log, 'prometheus.log'),
   };
 }
-
-export const YAML_OPTIONS = { lineWidth: 0, minContentWidth: 0 } as const;
 
 const seconds = (n: number): string => `${n}s`;
 
@@ -54,6 +59,24 @@ export function renderPrometheusConfig(model: Model, host: Host, paths: HostPath
         job_name: job.job,
         static_configs: scrapeTargets(model, job).map((t) => staticTarget(t.address, t.host)),
       })).filter((job) => job.static_configs.length > 0),
+      // Probes: each target is what the blackbox exporter on this host connects to.
+      ...Object.values(PROBE_JOBS)
+        .map((probe) => ({
+          job: probe.job,
+          targets: probeTargets(model, probe).map((t) => staticTarget(t.address, t.host)),
+        }))
+        .filter((probe) => probe.targets.length > 0)
+        .map((probe) => ({
+          job_name: probe.job,
+          metrics_path: '/probe',
+          params: { module: [probe.job] },
+          static_configs: probe.targets,
+          relabel_configs: [
+            { source_labels: ['__address__'], target_label: '__param_target' },
+            { source_labels: ['__param_target'], target_label: 'instance' },
+            { target_label: '__address__', replacement: local(model.ports.blackboxExporter) },
+          ],
+        })),
     ],
   };
   return `${renderedHeader('#', `Prometheus for ${host.name}`)}\n${stringify(config, YAML_OPTIONS)}`;

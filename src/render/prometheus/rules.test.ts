@@ -120,6 +120,9 @@ const healthyLab = {
   'node_filesystem_size_bytes{job="node",host="mon",mountpoint="/",fstype="ext4"}': steady(100e9),
   'node_filesystem_readonly{job="node",host="mon",mountpoint="/",fstype="ext4"}': steady(0),
   'probe_ssl_earliest_cert_expiry{job="tls",host="lb-01"}': steady(90 * 86400),
+  'probe_success{job="tls",host="lb-01"}': steady(1),
+  'probe_success{job="dns",host="dns"}': steady(1),
+  'up{job="blackbox",host="mon"}': steady(1),
 };
 
 /** The lab with some series replaced. */
@@ -323,6 +326,19 @@ const SCENARIOS: readonly Scenario[] = [
       'node_filesystem_readonly{job="node",host="db-01",mountpoint="/",fstype="ext4"}': steady(0),
     }),
     firing: [],
+  },
+  {
+    title: 'the DNS server gives no load balancer, HTTPS fails through one, the prober is down',
+    series: labWith({
+      'probe_success{job="dns",host="dns"}': steady(0),
+      'probe_success{job="tls",host="lb-01"}': steady(0),
+      'up{job="blackbox",host="mon"}': steady(0),
+    }),
+    firing: [
+      critical('DnsDown', { job: 'dns', host: 'dns' }),
+      critical('SiteTlsFails', { job: 'tls', host: 'lb-01' }),
+      warning('ExporterDown', { job: 'blackbox', host: 'mon' }),
+    ],
   },
   {
     title: 'certificates expiring in under 20 days, and in under 3',

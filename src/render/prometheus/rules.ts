@@ -5,9 +5,9 @@
  */
 import { stringify } from 'yaml';
 import type { Model } from '../../model/model.ts';
-import { SCRAPE_JOBS } from '../../model/monitoring.ts';
+import { SCRAPE_JOBS, PROBE_JOBS } from '../../model/monitoring.ts';
 import { renderedHeader } from '../header.ts';
-import { YAML_OPTIONS } from './index.ts';
+import { YAML_OPTIONS } from '../yaml.ts';
 import {
   appErrorRatio,
   appLatency,
@@ -54,7 +54,7 @@ export function alertGroups(model: Model): RuleGroup[] {
         },
         {
           alert: 'ExporterDown',
-          expr: `up{job=~"node|nginx|mysqld"} == 0`,
+          expr: `up{job=~"node|nginx|mysqld|blackbox"} == 0`,
           severity: 'warning',
           summary: 'The {{ $labels.job }} exporter on {{ $labels.host }} is down',
           description: 'Prometheus cannot scrape {{ $labels.instance }}: its metrics are missing.',
@@ -204,18 +204,39 @@ export function alertGroups(model: Model): RuleGroup[] {
       ],
     },
     {
+      name: 'probes',
+      rules: [
+        {
+          alert: 'DnsDown',
+          expr: `probe_success{job="${PROBE_JOBS.dns.job}"} == 0`,
+          severity: 'critical',
+          summary: 'The DNS server {{ $labels.host }} does not answer for www.${model.domain}',
+          description:
+            'No answer, an error, or no load balancer among the addresses: new visitors cannot find the site.',
+        },
+        {
+          alert: 'SiteTlsFails',
+          expr: `probe_success{job="${PROBE_JOBS.tls.job}"} == 0`,
+          severity: 'critical',
+          summary: 'HTTPS through {{ $labels.host }} fails',
+          description:
+            'The TLS handshake for www.${model.domain} fails (no answer, or a certificate the lab CA did not sign for it): browsers refuse the site.',
+        },
+      ],
+    },
+    {
       name: 'certificates',
       rules: [
         {
           alert: 'CertificateExpiresSoon',
-          expr: `(probe_ssl_earliest_cert_expiry - time()) / 86400 < ${m.certificateWarningDays}`,
+          expr: `(probe_ssl_earliest_cert_expiry{job="${PROBE_JOBS.tls.job}"} - time()) / 86400 < ${m.certificateWarningDays}`,
           severity: 'warning',
           summary: 'The certificate served by {{ $labels.host }} expires soon',
           description: `It expires in {{ $value | printf "%.1f" }} days (under ${m.certificateWarningDays}).`,
         },
         {
           alert: 'CertificateExpiresVerySoon',
-          expr: `(probe_ssl_earliest_cert_expiry - time()) / 86400 < ${m.certificateCriticalDays}`,
+          expr: `(probe_ssl_earliest_cert_expiry{job="${PROBE_JOBS.tls.job}"} - time()) / 86400 < ${m.certificateCriticalDays}`,
           severity: 'critical',
           summary: 'The certificate served by {{ $labels.host }} is about to expire',
           description: `It expires in {{ $value | printf "%.1f" }} days (under ${m.certificateCriticalDays}): renew it now.`,

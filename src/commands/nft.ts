@@ -1,0 +1,21 @@
+/** nftables: a host's firewall, applied and read inside its namespace. */
+import type { Command } from '../drivers/driver.ts';
+
+export const nft = {
+  /** Parses the file and checks it against the kernel without applying anything. */
+  check: (file: string): Command => ({ argv: ['nft', '-c', '-f', file] }),
+  /** Applies the file as one transaction. */
+  apply: (file: string): Command => ({ argv: ['nft', '-f', file] }),
+  listTable: (family: string, table: string): Command => ({
+    argv: ['nft', 'list', 'table', family, table],
+  }),
+  listCounter: (family: string, table: string, counter: string): Command => ({
+    argv: ['nft', '-j', 'list', 'counter', family, table, counter],
+  }),
+};
+
+/** Packets of a named counter from `nft -j list counter`. */
+export function parseCounterPackets(json: string): number | undefined {
+  const parsed = JSON.parse(json) as { nftables?: { counter?: { packets?: number } }[] };
+  return parsed.nftables?.find((entry) => entry.counter !== undefined)?.counter?.packets;
+}

@@ -1,0 +1,115 @@
+/**
+ * The authoritative DNS of the domain: NSD's config and the zone, both from the model. `www` and
+ * the apex get one A record per load balancer; NSD rotates their order between answers.
+ */
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { HostPaths } from '../../model/layout.ts';
+import { addressOf, hostsWithRole, type Host, type Model } from '../../model/model.ts';
+import { renderedHeader } from '../header.ts';
+
+/** The system user Debian's nsd package creates; NSD drops to it after binding port 53. */
+export const NSD_USER = 'nsd';
+
+export function nsdFiles(
+  model: Model,
+  paths: HostPaths,
+): {
+  config: string;
+  zone: string;
+  log: string;
+  output: string;
+  /** NSD writes here after dropping to its own user. */
+  state: string;
+  zoneList: string;
+  xfrd: string;
+} {
+  const state = path.join(paths.run, 'nsd');
+  return {
+    config: path.join(paths.etc, 'nsd.conf'),
+    zone: path.join(paths.etc, `${model.domain}.zone`),
+    log: path.join(paths.log, 'nsd.log'),
+    output: path.join(paths.log, 'nsd.out.log'),
+    state,
+    zoneList: path.join(state, 'zone.list'),
+    xfrd: path.join(state, 'xfrd.state'),
+  };
+}
+
+/** The name servers of the zone: every dns host, as <host>.<domain>. */
+export function nameServers(model: Model): { label: string; name: string; address: string }[] {
+  return hostsWithRole(model, 'dns').map((host) => ({
+    label: host.name,
+    name: `${host.name}.${model.domain}`,
+    address: addressOf(host, 'edge'),
+  }));
+}
+
+export function renderNsdConfig(model: Model, host: Host, paths: HostPaths): string {
+  const files = nsdFiles(model, paths);
+  return `${renderedHeader('#', `NSD for ${host.name}`)}
+server:
+    ip-address: ${addressOf(host, 'edge')}
+    port: ${model.ports.dns}
+    do-ip4: yes
+    do-ip6: no
+    # One server process: its round-robin counter alone orders the answers, so consecutive
+    # answers alternate strictly (each process would keep its own counter).
+    server-count: 1
+    round-robin: yes
+    # foobar runs NSD in the foreground and keeps its PID itself.
+    pidfile: ""
+    username: ${NSD_USER}
+    chroot: ""
+    zonesdir: "${paths.etc}"
+    zonelistfile: "${files.zoneList}"
+    xfrdfile: "${files.xfrd}"
+    database: ""
+    logfile: "${files.log}"
+    verbosity: 1
+    hide-version: yes
+    hide-identity: yes
+    refuse-any: yes
+    minimal-responses: yes
+
+remote-control:
+    control-enable: no
+
+zone:
+    name: ${model.domain}
+    zonefile: "${files.zone}"
+`;
+}
+
+export function renderZone(model: Model): string {
+  const origin = `${model.domain}.`;
+  const ttl = model.dns.ttlSeconds;
+  const servers = nameServers(model);
+  const lbs = hostsWithRole(model, 'lb').map((lb) => addressOf(lb, 'edge'));
+  const records = [
+    ...servers.map((ns) => `@\tIN\tNS\t${ns.name}.`),
+    ...servers.map((ns) => `${ns.label}\tIN\tA\t${ns.address}`),
+    ...lbs.map((address) => `@\tIN\tA\t${address}`),
+    ...lbs.map((address) => `www\tIN\tA\t${address}`),
+  ];
+  // No secondaries read the serial: a hash of the records changes whenever they do, and keeps
+  // the file the same for the same model.
+  const serial =
+    createHash('sha256').update(records.join('\n')).digest().readUInt32BE(0) % 2_000_000_000;
+  const primary = servers[0]?.name ?? `dns.${model.domain}`;
+  return `${renderedHeader(';', `Zone ${model.domain}`)}
+$ORIGIN ${origin}
+$TTL ${ttl}
+; serial refresh retry expire negative-ttl
+@\tIN\tSOA\t${primary}. hostmaster.${origin} ${serial} 3600 600 86400 ${ttl}
+${records.join('\n')}
+`;
+}
+
+/** A client's resolver: the lab's name servers, quick to give up on one that does not answer. */
+export function renderResolvConf(model: Model): string {
+  return `${renderedHeader('#', 'resolv.conf of a lab client')}${nameServers(model)
+    .map((ns) => `nameserver ${ns.address}\n`)
+    .join('')}options timeout:1 attempts:2
+`;
+}

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { nft } from '../../commands/nft.ts';
+import { assertGolden } from '../golden.ts';
+import { fixture, inScratchNamespace, runChecker, scratchFixture } from '../testing.ts';
+import { firewallFile, renderFirewall } from './index.ts';
+
+const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
+
+function acceptRules(text: string): string[] {
+  return (text.match(/^ {8}iifname .* accept comment/gm) ?? []).map((line) =>
+    line.trim().replace(/ accept comment$/, ''),
+  );
+}
+
+describe('renderFirewall', () => {
+  for (const name of ['lb-01', 'web-01', 'db-01', 'dns', 'client']) {
+    it(`matches the golden file for ${name} of the default lab`, () => {
+      const { model, host } = fixture(name);
+      assertGolden(golden(`${name}.nft`), renderFirewall(model, host));
+    });
+  }
+
+  it('accepts on a web server only the load balancers on port 80 and the monitor’s scrapes', () => {
+    const { model, host } = fixture('web-02');
+    assert.deepEqual(acceptRules(renderFirewall(model, host)), [
+      'iifname "core" ip saddr { 10.77.2.11, 10.77.2.12 } ip daddr 10.77.2.22 tcp dport 80',
+      'iifname "core" ip saddr 10.77.2.90 ip daddr 10.77.2.22 tcp dport 9100',
+      'iifname "core" ip saddr 10.77.2.90 ip daddr 10.77.2.22 tcp dport 9113',
+      'iifname "core" ip saddr 10.77.2.90 ip daddr 10.77.2.22 tcp dport 9180',
+    ]);
+  });
+
+  it('opens the stats port to the admin and the monitor only, never to the edge at large', () => {
+    const { model, host } = fixture('lb-02');
+    const stats = acceptRules(renderFirewall(model, host)).filter((r) => r.endsWith('dport 8404'));
+    assert.deepEqual(stats, [
+      'iifname "edge" ip saddr 10.77.1.1 ip daddr 10.77.1.12 tcp dport 8404',
+      'iifname "core" ip saddr 10.77.2.90 ip daddr 10.77.2.12 tcp dport 8404',
+    ]);
+  });
+
+  it('follows the model: a third web server is one more source on the database hosts', () => {
+    const { model, host } = fixture('db-01', {
+      hosts: { 'web-03': { roles: ['web'], core: 23 } },
+    });
+    assert.ok(
+      acceptRules(renderFirewall(model, host)).includes(
+        'iifname "core" ip saddr { 10.77.2.21, 10.77.2.22, 10.77.2.23 } ip daddr 10.77.2.31 tcp dport 3306',
+      ),
+    );
+  });
+
+  it('is accepted by nft -c for every host', async () => {
+    const lab = scratchFixture('client');
+    try {
+      for (const host of lab.model.hosts) {
+        const file = path.join(lab.model.lab.stateDir, `${host.name}.nft`);
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, renderFirewall(lab.model, host));
+        const result = await runChecker(inScratchNamespace(nft.check(file)));
+        assert.equal(result.exitCode, 0, `${host.name}: ${result.stderr}`);
+      }
+      assert.equal(path.basename(firewallFile(lab.paths)), 'nftables.conf');
+    } finally {
+      lab.dispose();
+    }
+  });
+});

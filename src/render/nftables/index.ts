@@ -1,0 +1,67 @@
+/**
+ * A host's firewall: default-drop input, one accept rule per flow of the model that ends at this
+ * host, every dropped packet counted. Nothing is forwarded: the load balancers join the two
+ * networks by proxying, never by routing.
+ */
+import type { HostPaths } from '../../model/layout.ts';
+import path from 'node:path';
+import { flowsInto, sourceAddresses } from '../../model/flows.ts';
+import type { Host, Model } from '../../model/model.ts';
+import { renderedHeader } from '../header.ts';
+
+/** The table foobar owns in every host's namespace; nothing else is touched. */
+export const FIREWALL_TABLE = { family: 'inet', name: 'foobar' } as const;
+/** Named counters: `nft list counter inet foobar <name>` reads them. */
+export const DROP_COUNTERS = { input: 'input_dropped', forward: 'forward_dropped' } as const;
+
+export function firewallFile(paths: HostPaths): string {
+  return path.join(paths.etc, 'nftables.conf');
+}
+
+export function renderFirewall(model: Model, host: Host): string {
+  const table = `${FIREWALL_TABLE.family} ${FIREWALL_TABLE.name}`;
+  const own = new Set(Object.values(host.addresses));
+  const rules = flowsInto(host).flatMap(({ flow, address }) => {
+    const from = sourceAddresses(model, flow);
+    const others = from === 'any' ? from : from.filter((a) => !own.has(a));
+    // A flow from a role no other host has: nothing to accept.
+    if (others.length === 0) return [];
+    const source = others === 'any' ? '' : `ip saddr ${nftSet(others)} `;
+    const port = model.ports[flow.port];
+    const comment = `${flow.from} → ${flow.to}: ${flow.why}`;
+    return [
+      `        iifname "${flow.network}" ${source}ip daddr ${address} ${flow.proto} dport ${port} accept comment "${comment}"`,
+    ];
+  });
+  return `${renderedHeader('#', `Firewall of ${host.name}`)}
+# Replaces foobar's table atomically (nft -f applies the file as one transaction); named counters
+# survive a re-apply.
+add table ${table}
+flush table ${table}
+
+table ${table} {
+    counter ${DROP_COUNTERS.input} {
+    }
+
+    counter ${DROP_COUNTERS.forward} {
+    }
+
+    chain input {
+        type filter hook input priority filter; policy drop;
+        iif "lo" accept
+        ct state established,related accept
+${rules.length === 0 ? '        # No flow of the model ends at this host.' : rules.join('\n')}
+        counter name "${DROP_COUNTERS.input}" drop
+    }
+
+    chain forward {
+        type filter hook forward priority filter; policy drop;
+        counter name "${DROP_COUNTERS.forward}" drop
+    }
+}
+`;
+}
+
+function nftSet(addresses: readonly string[]): string {
+  return addresses.length === 1 ? (addresses[0] ?? '') : `{ ${addresses.join(', ')} }`;
+}

@@ -1,0 +1,82 @@
+/** The domain's DNS, as the client host sees it: dig, and the resolver of everything run there. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { dig } from '../../src/commands/dig.ts';
+import { nsd } from '../../src/commands/nsd.ts';
+import { hostPaths } from '../../src/model/layout.ts';
+import { addressOf, hostsWithRole } from '../../src/model/model.ts';
+import { nsdFiles } from '../../src/render/dns/index.ts';
+import type { TestLab } from '../support/lab.ts';
+
+export function dnsSuite(lab: TestLab): void {
+  const server = hostsWithRole(lab.model, 'dns')[0];
+  const lbAddresses = hostsWithRole(lab.model, 'lb')
+    .map((lb) => addressOf(lb, 'edge'))
+    .sort();
+  const www = `www.${lab.model.domain}`;
+
+  async function answer(name: string, tcp = false): Promise<string[]> {
+    assert.ok(server);
+    const result = await lab.on(
+      'client',
+      dig.query(addressOf(server, 'edge'), name, 'A', { short: true, tcp }).argv,
+    );
+    assert.equal(result.exitCode, 0, result.stderr);
+    return result.stdout.trim().split('\n');
+  }
+
+  describe('DNS', () => {
+    it('answers www and the apex with every load balancer’s address, over UDP and TCP', async () => {
+      for (const name of [www, lab.model.domain]) {
+        assert.deepEqual((await answer(name)).sort(), lbAddresses);
+        assert.deepEqual((await answer(name, true)).sort(), lbAddresses);
+      }
+    });
+
+    it('rotates the order of the addresses between answers (round-robin)', async () => {
+      const orders: string[] = [];
+      for (let i = 0; i < 8; i++) orders.push((await answer(www)).join(' '));
+      // Two addresses: every answer must be the other order from the one before.
+      for (let i = 1; i < orders.length; i++)
+        assert.notEqual(
+          orders[i],
+          orders[i - 1],
+          `answers ${i - 1} and ${i}: ${orders.join(' | ')}`,
+        );
+      assert.equal(new Set(orders).size, lbAddresses.length);
+    });
+
+    it('answers with authority and the model’s short TTL', async () => {
+      assert.ok(server);
+      const result = await lab.on('client', dig.query(addressOf(server, 'edge'), www, 'A').argv);
+      assert.match(result.stdout, /;; flags: qr aa/);
+      const ttls = [...result.stdout.matchAll(/^www\.\S+\s+(\d+)\s+IN\s+A\s/gm)].map((m) =>
+        Number(m[1]),
+      );
+      assert.deepEqual(
+        ttls,
+        lbAddresses.map(() => lab.model.dns.ttlSeconds),
+      );
+    });
+
+    it('is what the client’s own resolver uses (its resolv.conf points there)', async () => {
+      const result = await lab.on('client', ['getent', 'ahostsv4', www]);
+      assert.equal(result.exitCode, 0, result.stderr);
+      const addresses = new Set(
+        result.stdout
+          .split('\n')
+          .map((line) => line.split(/\s+/)[0])
+          .filter((a) => a !== ''),
+      );
+      assert.deepEqual([...addresses].sort(), lbAddresses);
+    });
+
+    it('serves a zone that nsd-checkzone accepts', async () => {
+      assert.ok(server);
+      const files = nsdFiles(lab.model, hostPaths(lab.model, server.name));
+      const result = await lab.on(server.name, nsd.checkZone(lab.model.domain, files.zone).argv);
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.match(result.stdout, /is ok/);
+    });
+  });
+}

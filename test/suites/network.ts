@@ -1,0 +1,206 @@
+/**
+ * The two networks and the host firewalls, as packets see them: every (source, destination, port)
+ * the model's hosts and ports make is tried, and the outcome compared with the flows.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { nft } from '../../src/commands/nft.ts';
+import { concreteFlows } from '../../src/model/flows.ts';
+import { hostPaths } from '../../src/model/layout.ts';
+import { addressOf, hostsWithRole } from '../../src/model/model.ts';
+import { NETWORKS, PORT_NAMES } from '../../src/model/schema.ts';
+import { firewallFile } from '../../src/render/nftables/index.ts';
+import { droppedPackets } from '../../src/steps/firewall.ts';
+import type { Outcome, Probe } from '../support/reach.ts';
+import type { TestLab } from '../support/lab.ts';
+
+/** Long enough for any answer on a veth, short enough that a dropped SYN costs little. */
+const CONNECT_TIMEOUT_MS = 1000;
+
+interface Case extends Probe {
+  readonly from: string;
+  readonly to: string;
+  readonly allowed: boolean;
+}
+
+export function networkSuite(lab: TestLab): void {
+  const model = lab.model;
+
+  /** Every probe: each source (hosts, and this machine as "admin") to each address of each other host. */
+  function cases(): Case[] {
+    const flows = concreteFlows(model);
+    const ports = [...new Set(PORT_NAMES.map((name) => model.ports[name]))].map((port) => ({
+      port,
+      proto: 'tcp' as const,
+    }));
+    const targets = [...ports, { port: model.ports.dns, proto: 'udp' as const }];
+    const sources = ['admin', ...model.hosts.map((h) => h.name)];
+    const result: Case[] = [];
+    for (const from of sources) {
+      for (const to of model.hosts) {
+        if (to.name === from) continue;
+        for (const network of NETWORKS) {
+          const address = to.addresses[network];
+          if (address === undefined) continue;
+          // This machine joins the edge only: a core address would leave by its default route.
+          if (from === 'admin' && network !== 'edge') continue;
+          for (const { port, proto } of targets) {
+            const allowed = flows.some(
+              (f) =>
+                f.from === from &&
+                f.to === to.name &&
+                f.address === address &&
+                f.port === port &&
+                f.proto === proto,
+            );
+            result.push({ from, to: to.name, address, port, proto, allowed });
+          }
+        }
+      }
+    }
+    return result;
+  }
+
+  /** What listens on each host now (from ss), so an allowed flow can be told to connect or be refused. */
+  async function listening(): Promise<Set<string>> {
+    const found = new Set<string>();
+    await Promise.all(
+      model.hosts.map(async (host) => {
+        const result = await lab.on(host.name, ['ss', '-Hlntu']);
+        for (const line of result.stdout.split('\n')) {
+          const [proto, , , , local] = line.trim().split(/\s+/);
+          const cut = local?.lastIndexOf(':') ?? -1;
+          if (proto === undefined || local === undefined || cut < 0) continue;
+          const ip = local.slice(0, cut);
+          const port = local.slice(cut + 1);
+          for (const address of Object.values(host.addresses)) {
+            if (ip === address || ip === '0.0.0.0' || ip === '*')
+              found.add(`${host.name} ${address} ${port}/${proto}`);
+          }
+        }
+      }),
+    );
+    return found;
+  }
+
+  describe('networks and firewalls', () => {
+    it('every (source, destination, port) pair behaves as the flows say: allowed ones connect, all others fail', async (t) => {
+      const all = cases();
+      const listeners = await listening();
+      const started = Date.now();
+      const bySource = Map.groupBy(all, (c) => c.from);
+      const outcomes = new Map<Case, Outcome>();
+      await Promise.all(
+        [...bySource].map(async ([from, list]) => {
+          const probes = list.map(({ address, port, proto }) => ({ address, port, proto }));
+          const result = await lab.script(from === 'admin' ? null : from, 'test/support/reach.ts', [
+            '--timeout-ms',
+            String(CONNECT_TIMEOUT_MS),
+            JSON.stringify(probes),
+          ]);
+          assert.equal(result.exitCode, 0, `${from}: ${result.stderr}`);
+          const got = JSON.parse(result.stdout) as Outcome[];
+          list.forEach((c, i) => outcomes.set(c, got[i] ?? 'error missing'));
+        }),
+      );
+      const seconds = (Date.now() - started) / 1000;
+      const wrong: string[] = [];
+      const tally = new Map<string, number>();
+      for (const [c, outcome] of outcomes) {
+        const listens = listeners.has(`${c.to} ${c.address} ${c.port}/${c.proto}`);
+        // Allowed: the firewall lets it through; it connects when a daemon listens, else is refused.
+        // Not allowed: dropped (no answer), or no route at all from the source's networks.
+        const expected = c.allowed
+          ? listens
+            ? ['open']
+            : ['refused']
+          : ['timeout', 'unreachable'];
+        const key = `${c.allowed ? 'allowed' : 'denied'} ${outcome}`;
+        tally.set(key, (tally.get(key) ?? 0) + 1);
+        if (!expected.includes(outcome))
+          wrong.push(
+            `${c.from} → ${c.to} ${c.address}:${c.port}/${c.proto}: ${outcome}, expected ${expected.join(' or ')}`,
+          );
+      }
+      t.diagnostic(
+        `${outcomes.size} pairs in ${seconds.toFixed(1)} s: ${[...tally].map(([k, n]) => `${n} ${k}`).join(', ')}`,
+      );
+      assert.deepEqual(wrong, []);
+      const untried = concreteFlows(model).filter(
+        (f) =>
+          !all.some(
+            (c) =>
+              c.allowed &&
+              c.from === f.from &&
+              c.to === f.to &&
+              c.address === f.address &&
+              c.port === f.port &&
+              c.proto === f.proto,
+          ),
+      );
+      assert.deepEqual(untried, [], 'every flow of the model is among the pairs tried');
+      assert.ok((tally.get('allowed open') ?? 0) >= 10);
+      assert.ok(seconds < 20, `the matrix took ${seconds} s`);
+    });
+
+    it('keeps HAProxy’s stats and metrics from the internet, open to this machine', async () => {
+      const lb = hostsWithRole(model, 'lb')[0];
+      assert.ok(lb);
+      const url = `http://${addressOf(lb, 'edge')}:${model.ports.lbStats}/metrics`;
+      const admin = await lab.on(null, [
+        'curl',
+        '-sS',
+        '-m',
+        '3',
+        '-o',
+        '/dev/null',
+        '-w',
+        '%{http_code}',
+        url,
+      ]);
+      assert.equal(admin.stdout, '200');
+      const before = await droppedPackets(lab.ctx, lb.name);
+      const client = await lab.on('client', ['curl', '-sS', '-m', '1', url]);
+      assert.equal(client.exitCode, 28, 'the client’s connection times out (dropped)');
+      const after = await droppedPackets(lab.ctx, lb.name);
+      assert.ok(
+        before !== undefined && after !== undefined && after > before,
+        `drops counted: ${before} → ${after}`,
+      );
+    });
+
+    it('routes nothing between the networks: a client routing the core via a load balancer gets nowhere', async () => {
+      const [lb, web] = [hostsWithRole(model, 'lb')[0], hostsWithRole(model, 'web')[0]];
+      assert.ok(lb && web);
+      const core = model.networks.core.subnet.cidr;
+      const route = ['ip', 'route', 'add', core, 'via', addressOf(lb, 'edge')];
+      assert.equal((await lab.on('client', route)).exitCode, 0);
+      try {
+        const result = await lab.on('client', [
+          'curl',
+          '-sS',
+          '-m',
+          '2',
+          `http://${addressOf(web, 'core')}/`,
+        ]);
+        assert.notEqual(
+          result.exitCode,
+          0,
+          'no answer from a web server through the load balancer',
+        );
+      } finally {
+        await lab.on('client', ['ip', 'route', 'del', core]);
+      }
+    });
+
+    it('runs rules that nft -c accepts on every host', async () => {
+      for (const host of model.hosts) {
+        const result = await lab.on(
+          host.name,
+          nft.check(firewallFile(hostPaths(model, host.name))).argv,
+        );
+        assert.equal(result.exitCode, 0, `${host.name}: ${result.stderr}`);
+      }
+    });
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * Tries many connections at once from the host it runs on, and says what became of each: run
+ * inside a lab host by the reachability test.
+ *
+ *   node test/support/reach.ts --timeout-ms 1000 '[{"address":"10.77.1.11","port":443,"proto":"tcp"}]'
+ *
+ * TCP: `open` (connected), `refused` (RST: the firewall let it through, nothing listens),
+ * `timeout` (no answer: dropped), `unreachable` (no route). UDP (DNS only): a query for the root
+ * SOA; `open` when any answer comes back, `timeout` when none does.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+
+export interface Probe {
+  readonly address: string;
+  readonly port: number;
+  readonly proto: 'tcp' | 'udp';
+}
+
+export type Outcome = 'open' | 'refused' | 'timeout' | 'unreachable' | `error ${string}`;
+
+function classify(error: NodeJS.ErrnoException): Outcome {
+  if (error.code === 'ECONNREFUSED') return 'refused';
+  if (error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH') return 'unreachable';
+  return `error ${error.code ?? error.message}`;
+}
+
+/** The first outcome a socket reports, or `timeout`; the socket is closed either way. */
+function firstOutcome(
+  timeoutMs: number,
+  close: () => void,
+  watch: (report: (outcome: Outcome) => void) => void,
+): Promise<Outcome> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const report = (outcome: Outcome): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      close();
+      resolve(outcome);
+    };
+    const timer = setTimeout(() => {
+      report('timeout');
+    }, timeoutMs);
+    watch(report);
+  });
+}
+
+function tcp(probe: Probe, timeoutMs: number): Promise<Outcome> {
+  const socket = net.connect({ host: probe.address, port: probe.port });
+  return firstOutcome(
+    timeoutMs,
+    () => socket.destroy(),
+    (report) => {
+      socket.once('connect', () => {
+        report('open');
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        report(classify(error));
+      });
+    },
+  );
+}
+
+/** A minimal DNS query: id 0x4242, one question, ". IN SOA". */
+const DNS_QUERY = Buffer.from([
+  0x42, 0x42, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x06, 0x00,
+  0x01,
+]);
+
+function udp(probe: Probe, timeoutMs: number): Promise<Outcome> {
+  const socket = dgram.createSocket('udp4');
+  return firstOutcome(
+    timeoutMs,
+    () => socket.close(),
+    (report) => {
+      socket.once('message', () => {
+        report('open');
+      });
+      socket.once('error', (error: NodeJS.ErrnoException) => {
+        report(classify(error));
+      });
+      // Unconnected: a route error comes back here, an answer as a message.
+      socket.send(DNS_QUERY, probe.port, probe.address, (error) => {
+        if (error !== null) report(classify(error));
+      });
+    },
+  );
+}
+
+export async function probeAll(probes: readonly Probe[], timeoutMs: number): Promise<Outcome[]> {
+  return Promise.all(
+    probes.map((p) => (p.proto === 'tcp' ? tcp(p, timeoutMs) : udp(p, timeoutMs))),
+  );
+}
+
+if (import.meta.main) {
+  const { values, positionals } = parseArgs({
+    options: { 'timeout-ms': { type: 'string', default: '1000' } },
+    allowPositionals: true,
+  });
+  const probes = JSON.parse(positionals[0] ?? '[]') as Probe[];
+  const outcomes = await probeAll(probes, Number(values['timeout-ms']));
+  process.stdout.write(`${JSON.stringify(outcomes)}\n`);
+}
