@@ -61,6 +61,8 @@ interface Scenario {
   readonly at?: number;
   /** Seconds between samples (default: the scrape interval), for slow problems. */
   readonly step?: number;
+  /** When given, exactly these alerts are pending at `at`. */
+  readonly pending?: readonly Labels[];
 }
 
 const healthyWeb = (host: string): Record<string, Values> => ({
@@ -297,9 +299,9 @@ const SCENARIOS: readonly Scenario[] = [
     ],
   },
   {
-    title: 'a disk filling up steadily for an hour, full within a day',
+    title: 'a disk filling up steadily, watched for over two hours, full within a day',
     step: 60,
-    at: 2 * 3600,
+    at: 2.5 * 3600,
     series: labWith({
       'node_filesystem_avail_bytes{job="node",host="db-01",mountpoint="/",fstype="ext4"}': trend(
         30e9,
@@ -312,6 +314,22 @@ const SCENARIOS: readonly Scenario[] = [
     firing: [
       warning('DiskFillingUp', { job: 'node', host: 'db-01', mountpoint: '/', fstype: 'ext4' }),
     ],
+  },
+  {
+    title: 'a disk watched for under an hour is not judged yet, however fast it fills',
+    step: 60,
+    at: 50 * 60,
+    series: labWith({
+      'node_filesystem_avail_bytes{job="node",host="db-01",mountpoint="/",fstype="ext4"}': trend(
+        30e9,
+        -5e6,
+      ),
+      'node_filesystem_size_bytes{job="node",host="db-01",mountpoint="/",fstype="ext4"}':
+        steady(100e9),
+      'node_filesystem_readonly{job="node",host="db-01",mountpoint="/",fstype="ext4"}': steady(0),
+    }),
+    firing: [],
+    pending: [],
   },
   {
     // Seen on this machine: a young lab, then someone's build writes 2 GB at once.
@@ -408,16 +426,25 @@ describe('alert rules', () => {
               series,
               values: values({ step, samples: Math.ceil(at / step) + 1 }),
             })),
-            promql_expr_test: [
-              {
-                expr: 'ALERTS{alertstate="firing"}',
-                eval_time: `${at}s`,
-                exp_samples: scenario.firing.map((labels) => ({
-                  labels: `ALERTS{${labelText({ ...labels, alertstate: 'firing' })}}`,
-                  value: 1,
-                })),
-              },
-            ],
+            promql_expr_test: (
+              [
+                ['firing', scenario.firing],
+                ['pending', scenario.pending],
+              ] as const
+            ).flatMap(([state, alerts]) =>
+              alerts === undefined
+                ? []
+                : [
+                    {
+                      expr: `ALERTS{alertstate="${state}"}`,
+                      eval_time: `${at}s`,
+                      exp_samples: alerts.map((labels) => ({
+                        labels: `ALERTS{${labelText({ ...labels, alertstate: state })}}`,
+                        value: 1,
+                      })),
+                    },
+                  ],
+            ),
           },
         ],
       };

@@ -74,10 +74,11 @@ export function alertGroups(model: Model): RuleGroup[] {
           description: `Less than ${percent(m.diskFreeRatio)} free ({{ $value | humanizePercentage }}).`,
         },
         {
-          // A slow problem: judged over six hours and only after it held for one, so a burst of
-          // writes (or a lab a few minutes old) does not look like a disk filling up.
+          // A slow problem: judged over six hours, on a filesystem watched for an hour at least,
+          // and only after it held for one, so a burst of writes (or a lab a few minutes old)
+          // does not look like a disk filling up.
           alert: 'DiskFillingUp',
-          expr: `predict_linear(node_filesystem_avail_bytes{${NOT_DISKS}}[6h], 24 * 3600) < 0 and node_filesystem_avail_bytes{${NOT_DISKS}} / node_filesystem_size_bytes{${NOT_DISKS}} < 0.4 and node_filesystem_readonly == 0`,
+          expr: `predict_linear(node_filesystem_avail_bytes{${NOT_DISKS}}[6h], 24 * 3600) < 0 and node_filesystem_avail_bytes{${NOT_DISKS}} / node_filesystem_size_bytes{${NOT_DISKS}} < 0.4 and node_filesystem_readonly == 0 and node_filesystem_avail_bytes{${NOT_DISKS}} offset 1h`,
           forSeconds: Math.max(m.alertAfterSeconds, 3600),
           severity: 'warning',
           summary: '{{ $labels.mountpoint }} on {{ $labels.host }} fills up within a day',
