@@ -79,6 +79,24 @@ export function monitoringSuite(lab: TestLab): void {
     return alerts.filter((a) => a.state === 'firing').map((a) => `${a.name} ${a.host ?? ''}`);
   }
 
+  /** `from` gets nothing of `url`: its packets are dropped (curl times out), or it gets a 403. */
+  async function assertNotServed(from: string, url: string, content: RegExp): Promise<void> {
+    const result = await lab.on(from, [
+      'curl',
+      '-sS',
+      '--max-time',
+      '2',
+      '-w',
+      '\n%{http_code}',
+      url,
+    ]);
+    assert.doesNotMatch(result.stdout, content);
+    assert.ok(
+      result.exitCode === 28 || result.stdout.endsWith('\n403'),
+      `${from}: ${result.stdout}`,
+    );
+  }
+
   /** Waits until every alert has resolved (after a heal). */
   async function noAlertFiring(): Promise<void> {
     await waitFor(
@@ -137,17 +155,7 @@ export function monitoringSuite(lab: TestLab): void {
       assert.equal(fromMon.status, 200);
       assert.match(fromMon.body, /^foobar_http_requests_total\{.*server="web-01"/m);
       // Another host on the private network: its firewall drops it, and Nginx would refuse it too.
-      const fromLb = await lab.on(lb?.name ?? '', [
-        'curl',
-        '-sS',
-        '--max-time',
-        '2',
-        '-w',
-        '\n%{http_code}',
-        url,
-      ]);
-      assert.doesNotMatch(fromLb.stdout, /foobar_http_requests_total/);
-      assert.ok(fromLb.exitCode === 28 || fromLb.stdout.endsWith('\n403'), fromLb.stdout);
+      await assertNotServed(lb?.name ?? '', url, /foobar_http_requests_total/);
       const throughLb = await fetchOn(
         lab,
         'client',
@@ -162,18 +170,8 @@ export function monitoringSuite(lab: TestLab): void {
       const admin = await fetch(dashboard);
       assert.equal(admin.status, 200);
       assert.match(await admin.text(), /<title>foobar monitoring<\/title>/);
-      const client = await lab.on('client', [
-        'curl',
-        '-sS',
-        '--max-time',
-        '2',
-        '-w',
-        '\n%{http_code}',
-        dashboard,
-      ]);
-      // mon's firewall drops it (curl times out); without one, the dashboard itself answers 403.
-      assert.doesNotMatch(client.stdout, /<title>foobar monitoring/);
-      assert.ok(client.exitCode === 28 || client.stdout.endsWith('\n403'), client.stdout);
+      // mon's firewall drops it; without one, the dashboard itself answers 403.
+      await assertNotServed('client', dashboard, /<title>foobar monitoring/);
     });
 
     it('foobar status shows the targets, no alert, and the dashboard’s address', async () => {
