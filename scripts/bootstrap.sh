@@ -10,9 +10,12 @@ PACKAGES=(
   haproxy nginx
   nsd nftables bind9-dnsutils
   mariadb-server mariadb-client mariadb-backup
+  prometheus prometheus-alertmanager prometheus-node-exporter prometheus-nginx-exporter
+  prometheus-mysqld-exporter prometheus-blackbox-exporter
   wrk
-  # The tests' browser (checks the site's pages against their Content-Security-Policy).
-  chromium-headless-shell
+  # The tests' browsers, never downloaded: a headless shell checks the site's pages against their
+  # Content-Security-Policy; Chromium, driven by playwright-core, watches the dashboard.
+  chromium-headless-shell chromium
 )
 
 say() { printf 'bootstrap: %s\n' "$*"; }

@@ -15,6 +15,7 @@ import { dnsSuite } from './suites/dns.ts';
 import { limitsSuite } from './suites/limits.ts';
 import { networkSuite } from './suites/network.ts';
 import { tlsSuite } from './suites/tls.ts';
+import { monitoringSuite } from './suites/monitoring.ts';
 
 const lab = createTestLab();
 
@@ -30,6 +31,7 @@ after(async () => {
 });
 
 cliSuite(lab);
+monitoringSuite(lab);
 siteSuite(lab);
 dnsSuite(lab);
 tlsSuite(lab);

@@ -65,6 +65,25 @@ export function formatStatus(status: LabStatus, style: Style): string {
     lines.push('', style.yellow('Release drift:'));
     for (const problem of status.releases.drift) lines.push(`  ${style.yellow('!')} ${problem}`);
   }
+  const monitoring = status.monitoring;
+  if (monitoring !== undefined) {
+    lines.push('', `Monitoring (dashboard ${monitoring.dashboard}):`);
+    if (monitoring.error !== undefined) {
+      lines.push(`  ${mark(false)} ${style.red(monitoring.error)}`);
+    } else {
+      const { up, total, down } = monitoring.targets;
+      lines.push(`  ${mark(down.length === 0)} ${up}/${total} Prometheus targets up`);
+      for (const target of down) lines.push(`      ${style.dim(target)}`);
+      const firing = monitoring.alerts;
+      lines.push(
+        `  ${mark(firing.length === 0)} ${firing.length === 0 ? 'no alert firing' : `${firing.length} alert${firing.length === 1 ? '' : 's'} firing`}`,
+      );
+      for (const alert of firing) {
+        const severity = alert.severity === 'critical' ? style.red : style.yellow;
+        lines.push(`      ${severity(alert.severity)} ${alert.name}: ${alert.summary}`);
+      }
+    }
+  }
   if (status.site.length > 0) {
     lines.push('', 'The site, from the client host:');
     for (const check of status.site)

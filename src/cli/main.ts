@@ -13,6 +13,7 @@ import { siteCurlFlags, siteUrl } from '../probes/site.ts';
 import { firewallFile, renderFirewall } from '../render/nftables/index.ts';
 import { configPath, loadModel } from '../model/load.ts';
 import { findHost, hostsWithRole, type Model } from '../model/model.ts';
+import { dashboardUrl } from '../model/monitoring.ts';
 import { createContext, type Context } from '../steps/context.ts';
 import { promoteReplica, rejoin, switchover, type ChangeReport } from '../steps/db/changes.ts';
 import { simulatedDatabases } from '../steps/db/simulate.ts';
@@ -39,7 +40,8 @@ Commands:
                               --deploy also puts this checkout's app live
   down [--purge]              stop everything, delete namespaces and links
                               (--purge also deletes state: releases, data, secrets)
-  status [--json]             every host and service; exit 0 healthy, 1 degraded, 2 failed
+  status [--json]             every host and service, the monitoring's targets and alerts;
+                              exit 0 healthy, 1 degraded, 2 failed
   deploy [--strategy parallel|rolling] [--from DIR]
                               build the app (default: app/) and put it live on every web server
   rollback [ID] [--strategy parallel|rolling]
@@ -115,9 +117,13 @@ async function runWithProgress(
 function siteSummary(model: Model): string {
   const lb = hostsWithRole(model, 'lb')[0];
   const flags = siteCurlFlags(model, lb?.addresses.edge).join(' ');
+  const dashboard = dashboardUrl(model);
   return [
     `${siteUrl(model)} is up (HTTPS, certificate from the lab's CA: see foobar ca). From this machine:`,
     `  curl ${flags} ${siteUrl(model)}api/whoami`,
+    ...(dashboard === undefined
+      ? []
+      : [`  monitoring dashboard (this machine only): ${dashboard}`]),
     '  foobar status    foobar ca    foobar down',
   ].join('\n');
 }

@@ -1,17 +1,10 @@
 /** The app's process: the release's bundled server on the lab's Node.js, as an unprivileged user. */
 import path from 'node:path';
 import type { Command } from '../drivers/driver.ts';
+import { asUser } from './proc.ts';
 
 export const app = {
   start: (runtime: string, releaseDir: string, user: string): Command => ({
-    argv: [
-      'setpriv',
-      `--reuid=${user}`,
-      `--regid=${user}`,
-      '--init-groups',
-      '--',
-      runtime,
-      path.join(releaseDir, 'server.mjs'),
-    ],
+    argv: asUser(user, [runtime, path.join(releaseDir, 'server.mjs')]),
   }),
 };

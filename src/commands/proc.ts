@@ -6,3 +6,8 @@ export type Signal = 'TERM' | 'KILL' | 'QUIT' | 'HUP' | 'USR1' | 'USR2';
 export const proc = {
   kill: (signal: Signal, pid: number): Command => ({ argv: ['kill', '-s', signal, String(pid)] }),
 };
+
+/** Runs `argv` as an unprivileged user (with its groups) instead of root. */
+export function asUser(user: string, argv: readonly string[]): string[] {
+  return ['setpriv', `--reuid=${user}`, `--regid=${user}`, '--init-groups', '--', ...argv];
+}

@@ -2,8 +2,9 @@
  * A driver that runs nothing: it records every call as a readable line. It backs `--dry-run` and
  * lets step tests assert the exact commands without root or daemons. In `simulate` mode it also
  * plays a fresh host on which every command succeeds: files live in memory, `find` and
- * `sha256sum` read them, HTTP probes answer 200, DNS probes an authoritative NOERROR, spawned processes show in /proc until a
- * stopping signal, and a reload gives a process new workers.
+ * `sha256sum` read them, HTTP probes answer 200 (Prometheus with every configured target up),
+ * DNS probes an authoritative NOERROR, spawned processes show in /proc until a stopping signal,
+ * and a reload gives a process new workers.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -17,6 +18,7 @@ import {
   type SpawnOptions,
   type Target,
 } from './driver.ts';
+import { parse } from 'yaml';
 import { quoteArgv } from './quote.ts';
 
 /** Answers an exec; undefined means "succeeded with no output". */
@@ -52,7 +54,7 @@ export class RecordingDriver implements Driver {
 
   #simulatedExec(argv: readonly string[]): ExecResult | undefined {
     const [program, ...args] = argv;
-    if (program === 'curl') return ok('\n200 0.001');
+    if (program === 'curl') return ok(`${this.#simulatedPrometheus(args.at(-1) ?? '')}\n200 0.001`);
     if (program === 'dig')
       return ok(
         ';; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 1\n;; flags: qr aa; QUERY: 1\n',
@@ -83,6 +85,34 @@ export class RecordingDriver implements Driver {
       return ok(lines.join(''));
     }
     return undefined;
+  }
+
+  /**
+   * Just enough of Prometheus' API for `up` to see its targets: every target of the
+   * prometheus.yml written through this driver, up. Other URLs answer an empty body.
+   */
+  #simulatedPrometheus(url: string): string {
+    const success = (data: object): string => JSON.stringify({ status: 'success', data });
+    if (url.endsWith('/api/v1/alerts')) return success({ alerts: [] });
+    if (!url.includes('/api/v1/targets')) return '';
+    const config = [...this.files].find(([file]) => file.endsWith('/prometheus.yml'))?.[1];
+    const parsed = (config === undefined ? {} : parse(config.toString('utf8'))) as {
+      scrape_configs?: {
+        job_name: string;
+        static_configs?: { targets: string[]; labels?: Record<string, string> }[];
+      }[];
+    };
+    const activeTargets = (parsed.scrape_configs ?? []).flatMap((job) =>
+      (job.static_configs ?? []).flatMap((group) =>
+        group.targets.map((target) => ({
+          labels: { job: job.job_name, ...group.labels },
+          scrapeUrl: `http://${target}/metrics`,
+          lastError: '',
+          health: 'up',
+        })),
+      ),
+    );
+    return success({ activeTargets });
   }
 
   /** Just enough of iproute2 for the lab's network step to see what it built. */

@@ -135,6 +135,23 @@ describe('buildModel', () => {
     ]);
   });
 
+  it('refuses monitoring settings that cannot work', () => {
+    assert.deepEqual(
+      problemsOf({
+        monitoring: {
+          scrapeIntervalSeconds: 10,
+          rateWindowSeconds: 20,
+          certificateWarningDays: 3,
+          certificateCriticalDays: 3,
+        },
+      }),
+      [
+        'monitoring/rateWindowSeconds: must be at least 4 scrape intervals (40), or rates have too few samples',
+        'monitoring/certificateCriticalDays: must be fewer than monitoring/certificateWarningDays (3)',
+      ],
+    );
+  });
+
   it('names the file in the error message', () => {
     assert.throws(() => buildModel({ domain: 'nope' }, '/etc/foobar.yaml'), {
       message: '/etc/foobar.yaml has a problem:\n  domain: expected a domain like foobar.com',

@@ -9,6 +9,7 @@ import {
   DEFAULT_HOSTS,
   DEFAULT_LAB_NAME,
   DEFAULT_LB,
+  DEFAULT_MONITORING,
   DEFAULT_LIMITS,
   DEFAULT_PORTS,
   DEFAULT_STATE_ROOT,
@@ -17,7 +18,7 @@ import {
   DEFAULT_WEB,
 } from './defaults.ts';
 import { RESERVED_HOST_NAMES } from './lab.ts';
-import type { Host, Model, Network } from './model.ts';
+import type { Host, Model, MonitoringSettings, Network } from './model.ts';
 import { fitsInSubnet, hostAddress, parseSubnet, subnetsOverlap } from './net.ts';
 import {
   configSchema,
@@ -47,14 +48,15 @@ export class ConfigError extends Error {
 }
 
 /** Which networks a role needs, and which it must never be on. */
-const ROLE_NETWORKS: Readonly<Record<Role, { needs: NetworkName[]; never: NetworkName[] }>> = {
-  client: { needs: ['edge'], never: ['core'] },
-  dns: { needs: ['edge'], never: [] },
-  lb: { needs: ['edge', 'core'], never: [] },
-  web: { needs: ['core'], never: ['edge'] },
-  db: { needs: ['core'], never: ['edge'] },
-  mon: { needs: ['edge', 'core'], never: [] },
-};
+export const ROLE_NETWORKS: Readonly<Record<Role, { needs: NetworkName[]; never: NetworkName[] }>> =
+  {
+    client: { needs: ['edge'], never: ['core'] },
+    dns: { needs: ['edge'], never: [] },
+    lb: { needs: ['edge', 'core'], never: [] },
+    web: { needs: ['core'], never: ['edge'] },
+    db: { needs: ['core'], never: ['edge'] },
+    mon: { needs: ['edge', 'core'], never: [] },
+  };
 
 /** Roles that cannot share a host because their daemons listen on the same port. */
 const EXCLUSIVE_ROLES: readonly (readonly [Role, Role])[] = [['lb', 'web']];
@@ -156,6 +158,8 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
     });
   }
 
+  const monitoring = { ...DEFAULT_MONITORING, ...definedEntries(config.monitoring ?? {}) };
+  checkMonitoring(monitoring, problems);
   const { rateLimit, ...limits } = config.limits ?? {};
   const exempt = rateLimit?.exempt ?? DEFAULT_LIMITS.rateLimit.exempt;
   exempt.forEach((name, i) => {
@@ -193,6 +197,7 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
     },
     app,
     web,
+    monitoring,
   };
 }
 
@@ -268,6 +273,22 @@ function checkPorts(ports: Record<string, number>, problems: Problem[]): void {
     if (other !== undefined)
       problems.push({ path: `ports/${name}`, message: `${port} is already the ${other} port` });
     seen.set(port, name);
+  }
+}
+
+function checkMonitoring(settings: MonitoringSettings, problems: Problem[]): void {
+  const { scrapeIntervalSeconds: scrape, rateWindowSeconds: window } = settings;
+  if (window < 4 * scrape) {
+    problems.push({
+      path: 'monitoring/rateWindowSeconds',
+      message: `must be at least 4 scrape intervals (${4 * scrape}), or rates have too few samples`,
+    });
+  }
+  if (settings.certificateCriticalDays >= settings.certificateWarningDays) {
+    problems.push({
+      path: 'monitoring/certificateCriticalDays',
+      message: `must be fewer than monitoring/certificateWarningDays (${settings.certificateWarningDays})`,
+    });
   }
 }
 

@@ -10,6 +10,8 @@ export const DB_USERS = {
   replication: 'foobar_repl',
   /** foobar itself, over the server's Unix socket only. */
   admin: 'foobar_admin',
+  /** The monitor's exporter beside each server: status and replication, over the socket only. */
+  monitor: 'foobar_monitor',
 } as const;
 export type DbUser = keyof typeof DB_USERS;
 

@@ -33,6 +33,10 @@ export const DEFAULT_PORTS: Readonly<Record<PortName, number>> = {
   nodeExporter: 9100,
   nginxExporter: 9113,
   mysqldExporter: 9104,
+  // Nginx on each web server hands the app's /metrics to the monitor on this port only.
+  appMetrics: 9180,
+  // The monitor's prober (DNS answers, TLS certificates), on its loopback.
+  blackboxExporter: 9115,
   prometheus: 9090,
   alertmanager: 9093,
   dashboard: 8080,
@@ -70,4 +74,28 @@ export const DEFAULT_DATABASE = {
   semiSyncTimeoutMs: 1000,
   heartbeatMs: 250,
   readYourWritesWaitMs: 500,
+} as const;
+
+/**
+ * Monitoring, tuned for the lab: a failure shows on the dashboard within seconds and its alert
+ * fires within about ten (real servers would scrape every 15 s and wait minutes before paging).
+ */
+export const DEFAULT_MONITORING = {
+  scrapeIntervalSeconds: 2,
+  evaluationIntervalSeconds: 2,
+  /** How long a problem must last before its alert fires (Prometheus `for:`). */
+  alertAfterSeconds: 4,
+  /** The window of every rate and ratio (requests/s, error ratio, latency quantiles). */
+  rateWindowSeconds: 20,
+  /** Page when more than this share of requests fail with a 5xx. */
+  errorRatio: 0.05,
+  /** Below this traffic, error ratios and latency quantiles are too noisy to page on. */
+  minRequestsPerSecond: 1,
+  latencyP99Seconds: 0.5,
+  replicationLagSeconds: 5,
+  /** Page when a filesystem has less than this share free. */
+  diskFreeRatio: 0.1,
+  certificateWarningDays: 20,
+  certificateCriticalDays: 3,
+  retentionHours: 24,
 } as const;

@@ -10,6 +10,7 @@ import {
   type PortName,
   type Role,
 } from './model.ts';
+import { SCRAPE_JOBS, scrapeNetwork } from './monitoring.ts';
 
 /** `internet`: any address on the edge network; `admin`: this machine's own edge address. */
 export type FlowSource = Role | 'internet' | 'admin';
@@ -68,47 +69,27 @@ export const FLOWS: readonly Flow[] = [
     network: 'edge',
     why: 'HAProxy stats page',
   },
-  { from: 'mon', to: 'lb', port: 'lbStats', proto: 'tcp', network: 'core', why: 'HAProxy metrics' },
-  ...(['lb', 'web', 'db'] as const).map((to): Flow => ({
-    from: 'mon',
-    to,
-    port: 'nodeExporter',
-    proto: 'tcp',
-    network: 'core',
-    why: 'host metrics',
-  })),
-  {
-    from: 'mon',
-    to: 'dns',
-    port: 'nodeExporter',
-    proto: 'tcp',
-    network: 'edge',
-    why: 'host metrics (the DNS host is on the edge only)',
-  },
-  {
-    from: 'mon',
-    to: 'web',
-    port: 'nginxExporter',
-    proto: 'tcp',
-    network: 'core',
-    why: 'Nginx metrics',
-  },
-  {
-    from: 'mon',
-    to: 'db',
-    port: 'mysqldExporter',
-    proto: 'tcp',
-    network: 'core',
-    why: 'MariaDB metrics',
-  },
   {
     from: 'admin',
     to: 'mon',
     port: 'dashboard',
     proto: 'tcp',
     network: 'edge',
-    why: 'the live dashboard',
+    why: 'the monitoring dashboard',
   },
+  // The monitor scrapes every exporter; nobody else may.
+  ...SCRAPE_JOBS.flatMap((job) =>
+    job.roles
+      .filter((role) => role !== 'mon')
+      .map((role): Flow => ({
+        from: 'mon',
+        to: role,
+        port: job.port,
+        proto: 'tcp',
+        network: scrapeNetwork(role),
+        why: job.why,
+      })),
+  ),
 ];
 
 /** One allowed connection between concrete addresses. `from` is a host name or "admin". */

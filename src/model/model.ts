@@ -58,6 +58,22 @@ export interface Model {
   };
   readonly app: { readonly keepAliveTimeoutSeconds: number };
   readonly web: { readonly upstreamKeepaliveSeconds: number };
+  readonly monitoring: MonitoringSettings;
+}
+
+export interface MonitoringSettings {
+  readonly scrapeIntervalSeconds: number;
+  readonly evaluationIntervalSeconds: number;
+  readonly alertAfterSeconds: number;
+  readonly rateWindowSeconds: number;
+  readonly errorRatio: number;
+  readonly minRequestsPerSecond: number;
+  readonly latencyP99Seconds: number;
+  readonly replicationLagSeconds: number;
+  readonly diskFreeRatio: number;
+  readonly certificateWarningDays: number;
+  readonly certificateCriticalDays: number;
+  readonly retentionHours: number;
 }
 
 export function hostsWithRole(model: Model, role: Role): Host[] {

@@ -39,6 +39,8 @@ export const PORT_NAMES = [
   'nodeExporter',
   'nginxExporter',
   'mysqldExporter',
+  'appMetrics',
+  'blackboxExporter',
   'prometheus',
   'alertmanager',
   'dashboard',
@@ -127,6 +129,26 @@ export const configSchema = z.strictObject({
   web: z
     .strictObject({
       upstreamKeepaliveSeconds: z.int().min(1).max(3600).optional(),
+    })
+    .optional(),
+  monitoring: z
+    .strictObject({
+      scrapeIntervalSeconds: z.int().min(1).max(300).optional(),
+      evaluationIntervalSeconds: z.int().min(1).max(300).optional(),
+      alertAfterSeconds: z.int().min(0).max(3600).optional(),
+      rateWindowSeconds: z.int().min(4).max(3600).optional(),
+      errorRatio: z.number().gt(0).lt(1).optional(),
+      minRequestsPerSecond: z.number().min(0).max(1_000_000).optional(),
+      latencyP99Seconds: z.number().gt(0).max(60).optional(),
+      replicationLagSeconds: z.int().min(1).max(86_400).optional(),
+      diskFreeRatio: z.number().gt(0).lt(1).optional(),
+      certificateWarningDays: z.int().min(1).max(365).optional(),
+      certificateCriticalDays: z.int().min(1).max(365).optional(),
+      retentionHours: z
+        .int()
+        .min(1)
+        .max(24 * 365)
+        .optional(),
     })
     .optional(),
 });

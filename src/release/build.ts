@@ -1,7 +1,7 @@
 /**
  * Builds the app into a release: one bundled server file, the static files, the database
- * migrations and a manifest. The
- * build is deterministic, so the same sources give the same release id.
+ * migrations and a manifest. The build is deterministic, so the same sources give the same
+ * release id.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
@@ -24,6 +24,65 @@ export const DEFAULT_APP_DIR = path.join(REPO_DIR, 'app');
 const REQUIRE_SHIM =
   "import { createRequire as __foobarCreateRequire } from 'node:module';\nconst require = __foobarCreateRequire(import.meta.url);";
 
+export interface BundleOptions {
+  readonly entry: string;
+  readonly outfile: string;
+  /** node: an ES module for our Node.js runtime; browser: one script for today's browsers. */
+  readonly platform: 'node' | 'browser';
+}
+
+/** Bundles an entry point and what it imports into one file, byte for byte the same each time. */
+export async function bundle(options: BundleOptions): Promise<void> {
+  const node = options.platform === 'node';
+  await build({
+    entryPoints: [options.entry],
+    outfile: options.outfile,
+    bundle: true,
+    platform: options.platform,
+    format: node ? 'esm' : 'iife',
+    target: node ? 'node24' : 'es2022',
+    minify: !node,
+    legalComments: 'none',
+    ...(node ? { banner: { js: REQUIRE_SHIM } } : {}),
+    logLevel: 'silent',
+    // Paths in the bundle's comments are relative to the repository, so a clone elsewhere
+    // builds the same bytes; an app from elsewhere (--from) takes its dependencies from ours.
+    absWorkingDir: REPO_DIR,
+    nodePaths: [path.join(REPO_DIR, 'node_modules')],
+  });
+}
+
+/**
+ * Builds into a staging directory with `fill`, then names the result after the hash of its
+ * files (its id) and writes the manifest beside them. A build that exists already is kept.
+ */
+export async function stageBuild(
+  buildsDir: string,
+  fill: (staging: string) => Promise<void>,
+): Promise<BuiltRelease> {
+  await fs.mkdir(buildsDir, { recursive: true });
+  const staging = await fs.mkdtemp(path.join(buildsDir, '.staging-'));
+  try {
+    await fill(staging);
+    const files = await checksumTree(staging);
+    const manifest: Manifest = { id: releaseId(files), files };
+    await fs.writeFile(path.join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
+    const dir = path.join(buildsDir, manifest.id);
+    try {
+      await fs.rename(staging, dir);
+      // mkdtemp made it 0700; the hosts' unprivileged daemons must read it.
+      await fs.chmod(dir, 0o755);
+      return { id: manifest.id, dir, manifest, fresh: true };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+      return { id: manifest.id, dir, manifest, fresh: false };
+    }
+  } finally {
+    await fs.rm(staging, { recursive: true, force: true });
+  }
+}
+
 export async function buildRelease(appDir: string, buildsDir: string): Promise<BuiltRelease> {
   const entry = path.join(appDir, 'src', 'server.ts');
   try {
@@ -31,25 +90,8 @@ export async function buildRelease(appDir: string, buildsDir: string): Promise<B
   } catch {
     throw new Error(`${appDir} is not an app: ${entry} is missing`);
   }
-  await fs.mkdir(buildsDir, { recursive: true });
-  const staging = await fs.mkdtemp(path.join(buildsDir, '.staging-'));
-  try {
-    await build({
-      entryPoints: [entry],
-      outfile: path.join(staging, 'server.mjs'),
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node24',
-      minify: false,
-      legalComments: 'none',
-      banner: { js: REQUIRE_SHIM },
-      logLevel: 'silent',
-      // Paths in the bundle's comments are relative to the repository, so a clone elsewhere
-      // builds the same bytes; an app from elsewhere (--from) takes its dependencies from ours.
-      absWorkingDir: REPO_DIR,
-      nodePaths: [path.join(REPO_DIR, 'node_modules')],
-    });
+  return stageBuild(buildsDir, async (staging) => {
+    await bundle({ entry, outfile: path.join(staging, 'server.mjs'), platform: 'node' });
     await fs.cp(path.join(appDir, 'static'), path.join(staging, 'static'), { recursive: true });
     // The release carries its schema changes: a deploy applies them on the primary before the switch.
     const migrations = path.join(appDir, 'migrations');
@@ -61,21 +103,5 @@ export async function buildRelease(appDir: string, buildsDir: string): Promise<B
     ) {
       await fs.cp(migrations, path.join(staging, 'migrations'), { recursive: true });
     }
-    const files = await checksumTree(staging);
-    const manifest: Manifest = { id: releaseId(files), files };
-    await fs.writeFile(path.join(staging, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
-    const dir = path.join(buildsDir, manifest.id);
-    try {
-      await fs.rename(staging, dir);
-      // mkdtemp made it 0700; the web servers' Nginx workers must read it.
-      await fs.chmod(dir, 0o755);
-      return { id: manifest.id, dir, manifest, fresh: true };
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
-      return { id: manifest.id, dir, manifest, fresh: false };
-    }
-  } finally {
-    await fs.rm(staging, { recursive: true, force: true });
-  }
+  });
 }

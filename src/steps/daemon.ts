@@ -56,10 +56,31 @@ export interface Daemon {
 
 export type DaemonOutcome = 'running' | 'started' | 'reloaded' | 'restarted';
 
+/** "nginx reloaded, app started", or "up to date" when everything was already running. */
+export function describeOutcomes(outcomes: Readonly<Record<string, string>>): string {
+  const changed = Object.entries(outcomes).filter(([, outcome]) => outcome !== 'running');
+  if (changed.length === 0) return 'up to date';
+  return changed.map(([name, outcome]) => `${name} ${outcome}`).join(', ');
+}
+
 export async function runningPid(ctx: Context, daemon: Daemon): Promise<number | undefined> {
   const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
   if (pid === undefined) return undefined;
   return (await isOurProcess(ctx.driver, daemon.host, pid, daemon.marker)) ? pid : undefined;
+}
+
+/** A `prepare` for a daemon that runs as `user` and writes its own log: the log exists, and is its. */
+export function logOwnedBy(
+  host: string,
+  file: string,
+  user: string,
+): (ctx: Context) => Promise<void> {
+  return async (ctx) => {
+    if ((await ctx.driver.readFile(host, file)) === undefined) {
+      await ctx.driver.writeFile(host, file, '', 0o640);
+    }
+    await ctx.driver.exec(host, fileCommands.chown(`${user}:${user}`, file));
+  };
 }
 
 /** Writes the files that differ from what is there; true when any did. */

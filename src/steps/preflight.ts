@@ -1,6 +1,7 @@
 /** Checks before the lab is touched: each problem says what to do about it. */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { MONITORING_USER } from '../commands/monitoring.ts';
 import { labPaths, APP_USER } from '../model/layout.ts';
 import { labNamespaces } from '../model/lab.ts';
 import type { Context } from './context.ts';
@@ -28,6 +29,14 @@ export const REQUIRED_PROGRAMS = [
   'mariadb-admin',
   'mariadb-install-db',
   'mariadb-backup',
+  'prometheus',
+  'promtool',
+  'prometheus-alertmanager',
+  'amtool',
+  'prometheus-node-exporter',
+  'prometheus-nginx-exporter',
+  'prometheus-mysqld-exporter',
+  'prometheus-blackbox-exporter',
 ] as const;
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
@@ -53,11 +62,14 @@ export async function preflightProblems(ctx: Context, existing: Set<string>): Pr
       `missing programs: ${missing.join(', ')}: run \`bash scripts/bootstrap.sh\` (npm start does) to install them`,
     );
   }
-  const user = await ctx.driver.exec(null, { argv: ['id', '-u', APP_USER] }, { check: false });
-  if (user.exitCode !== 0) {
-    problems.push(
-      `no user "${APP_USER}" to run the app: run \`bash scripts/bootstrap.sh\` to create it`,
-    );
+  for (const [user, what] of [
+    [APP_USER, 'the app and the dashboard'],
+    [MONITORING_USER, 'Prometheus and the exporters (Debian’s prometheus package creates it)'],
+  ] as const) {
+    const found = await ctx.driver.exec(null, { argv: ['id', '-u', user] }, { check: false });
+    if (found.exitCode !== 0) {
+      problems.push(`no user "${user}" to run ${what}: run \`bash scripts/bootstrap.sh\``);
+    }
   }
   const nsdUser = await ctx.driver.exec(null, { argv: ['id', '-u', NSD_USER] }, { check: false });
   if (nsdUser.exitCode !== 0) {

@@ -42,9 +42,8 @@ async function checksumsOnHost(
   return result;
 }
 
-/** Problems of a host's copy of a release: empty when every file matches the manifest. */
-export async function verifyRelease(ctx: Context, host: string, id: string): Promise<string[]> {
-  const dir = path.join(hostPaths(ctx.model, host).releases, id);
+/** Problems of a host's copy of a build in `dir`: empty when every file matches its manifest. */
+export async function verifyTree(ctx: Context, host: string, dir: string): Promise<string[]> {
   const text = await ctx.driver.readFile(host, path.join(dir, MANIFEST_FILE));
   if (text === undefined) return [`${MANIFEST_FILE}: missing`];
   let manifest: Manifest;
@@ -56,22 +55,50 @@ export async function verifyRelease(ctx: Context, host: string, id: string): Pro
   return diffManifest(manifest, await checksumsOnHost(ctx, host, dir));
 }
 
+/** Problems of a host's copy of a release: empty when every file matches the manifest. */
+export async function verifyRelease(ctx: Context, host: string, id: string): Promise<string[]> {
+  return verifyTree(ctx, host, path.join(hostPaths(ctx.model, host).releases, id));
+}
+
+/**
+ * Copies a build to `dir` on a host unless an intact copy of it is there (its manifest and every
+ * file match); throws if the copy is bad.
+ */
+export async function installTree(
+  ctx: Context,
+  host: string,
+  build: BuiltRelease,
+  dir: string,
+): Promise<'copied' | 'present'> {
+  if ((await verifyTree(ctx, host, dir)).length === 0) {
+    // Intact, so its manifest parses: is it this build?
+    const present = parseManifest(
+      (await ctx.driver.readFile(host, path.join(dir, MANIFEST_FILE))) ?? '',
+    );
+    if (present.id === build.id) return 'present';
+  }
+  await ctx.driver.copyDir(host, build.dir, dir);
+  const problems = await verifyTree(ctx, host, dir);
+  if (problems.length > 0) {
+    throw new Error(
+      `the copy of ${build.id} in ${dir} on ${host} is damaged: ${problems.slice(0, 5).join('; ')}`,
+    );
+  }
+  return 'copied';
+}
+
 /** Copies a built release to a host unless an intact copy is there; throws if the copy is bad. */
 export async function installRelease(
   ctx: Context,
   host: string,
   release: BuiltRelease,
 ): Promise<'copied' | 'present'> {
-  const dir = path.join(hostPaths(ctx.model, host).releases, release.id);
-  if ((await verifyRelease(ctx, host, release.id)).length === 0) return 'present';
-  await ctx.driver.copyDir(host, release.dir, dir);
-  const problems = await verifyRelease(ctx, host, release.id);
-  if (problems.length > 0) {
-    throw new Error(
-      `the copy of release ${release.id} on ${host} is damaged: ${problems.slice(0, 5).join('; ')}`,
-    );
-  }
-  return 'copied';
+  return installTree(
+    ctx,
+    host,
+    release,
+    path.join(hostPaths(ctx.model, host).releases, release.id),
+  );
 }
 
 export async function switchCurrent(ctx: Context, host: string, id: string): Promise<void> {

@@ -19,10 +19,11 @@ import { haproxyFiles, renderHaproxyConfig } from '../render/haproxy/index.ts';
 import { mariadbFiles, renderMariadbConfig } from '../render/mariadb/index.ts';
 import { NGINX_HEALTH_PATH, nginxFiles, renderNginxConfig } from '../render/nginx/index.ts';
 import type { Context } from './context.ts';
-import type { Daemon } from './daemon.ts';
+import { logOwnedBy, type Daemon } from './daemon.ts';
 import { prepareDataDir } from './db/server.ts';
 import { readDbState, roleOf, type DbState } from './db/state.ts';
 import { appDbFiles } from './db/topology.ts';
+import { exporterDaemons, monitorDaemons } from './monitoring.ts';
 import { liveRelease } from './release.ts';
 import { liveSlot, otherSlot, slotPort, type Slot } from './slots.ts';
 
@@ -153,12 +154,7 @@ export function appDaemon(ctx: Context, host: Host, slot: Slot, release: string)
     files: [{ path: files.env, content: envText }],
     dirs: [paths.etc, paths.run, paths.log],
     // The app runs unprivileged: it may write its own log and nothing else of ours.
-    prepare: async (c) => {
-      if ((await c.driver.readFile(host.name, files.log)) === undefined) {
-        await c.driver.writeFile(host.name, files.log, '', 0o640);
-      }
-      await c.driver.exec(host.name, fileCommands.chown(`${APP_USER}:${APP_USER}`, files.log));
-    },
+    prepare: logOwnedBy(host.name, files.log, APP_USER),
     start: app.start(labPaths(ctx.model).runtime, path.join(paths.releases, release), APP_USER),
     outputLog: files.output,
     env,
@@ -270,5 +266,6 @@ export async function daemonsOf(ctx: Context, host: Host, withStandby = false): 
     daemons.push(web.nginx, web.app, ...(withStandby ? [web.standby] : []));
   }
   if (host.roles.includes('db')) daemons.push(mariadbDaemon(ctx, host, await readDbState(ctx)));
+  daemons.push(...(await monitorDaemons(ctx, host)), ...exporterDaemons(ctx, host));
   return daemons;
 }

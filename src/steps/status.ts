@@ -6,6 +6,8 @@ import { addressOf, hostsWithRole, type Host } from '../model/model.ts';
 import { siteCurlFlags, siteUrl } from '../probes/site.ts';
 import { backendServers, type BackendServer } from '../probes/haproxy.ts';
 import { httpRequest } from '../probes/http.ts';
+import { prometheusAlerts, prometheusTargets, type Alert } from '../probes/prometheus.ts';
+import { dashboardUrl, monitorHost } from '../model/monitoring.ts';
 import type { Context } from './context.ts';
 import { runningPid } from './daemon.ts';
 import { existingNamespaces } from './network.ts';
@@ -54,6 +56,21 @@ export interface ReleaseCheck {
   readonly drift: readonly string[];
 }
 
+/** What the monitor sees: Prometheus' targets and the alerts firing now. */
+export interface MonitoringStatus {
+  /** Where the admin opens the dashboard. */
+  readonly dashboard: string;
+  readonly targets: {
+    readonly up: number;
+    readonly total: number;
+    /** "app on web-01: <why>" for each target down. */
+    readonly down: readonly string[];
+  };
+  readonly alerts: readonly Alert[];
+  /** Why Prometheus could not be asked. */
+  readonly error?: string;
+}
+
 export interface LabStatus {
   readonly lab: string;
   readonly domain: string;
@@ -62,6 +79,8 @@ export interface LabStatus {
   readonly loadBalancers: readonly LoadBalancerView[];
   readonly site: readonly SiteCheck[];
   readonly releases: ReleaseCheck;
+  /** Absent when the model has no monitoring host. */
+  readonly monitoring?: MonitoringStatus;
 }
 
 async function hostStatus(ctx: Context, host: Host, present: boolean): Promise<HostStatus> {
@@ -152,6 +171,33 @@ async function releaseCheck(
   return { live, drift };
 }
 
+async function monitoringStatus(
+  ctx: Context,
+  monPresent: boolean,
+): Promise<MonitoringStatus | undefined> {
+  const dashboard = dashboardUrl(ctx.model);
+  if (dashboard === undefined) return undefined;
+  const none = { up: 0, total: 0, down: [] };
+  if (!monPresent) return { dashboard, targets: none, alerts: [], error: 'host is down' };
+  const [targets, alerts] = await Promise.all([prometheusTargets(ctx), prometheusAlerts(ctx)]);
+  const error = 'error' in targets ? targets.error : 'error' in alerts ? alerts.error : undefined;
+  return {
+    dashboard,
+    targets:
+      'error' in targets
+        ? none
+        : {
+            up: targets.filter((t) => t.up).length,
+            total: targets.length,
+            down: targets
+              .filter((t) => !t.up)
+              .map((t) => `${t.job} on ${t.host}${t.lastError === '' ? '' : `: ${t.lastError}`}`),
+          },
+    alerts: 'error' in alerts ? [] : alerts.filter((a) => a.state === 'firing'),
+    ...(error === undefined ? {} : { error }),
+  };
+}
+
 export async function labStatus(ctx: Context): Promise<LabStatus> {
   const existing = await existingNamespaces(ctx);
   const present = (host: string): boolean => existing.has(ctx.names.namespaceOf(host));
@@ -170,8 +216,14 @@ export async function labStatus(ctx: Context): Promise<LabStatus> {
   const client = hostsWithRole(ctx.model, 'client')[0];
   const site = await siteChecks(ctx, client !== undefined && present(client.name));
   const releases = await releaseCheck(ctx, present);
+  const mon = monitorHost(ctx.model);
+  const monitoring = await monitoringStatus(ctx, mon !== undefined && present(mon.name));
   const allHealthy =
     releases.drift.length === 0 &&
+    (monitoring === undefined ||
+      (monitoring.error === undefined &&
+        monitoring.targets.down.length === 0 &&
+        monitoring.alerts.length === 0)) &&
     hosts.every((h) => h.up && h.services.every((s) => s.healthy)) &&
     loadBalancers.every((lb) => lb.error === undefined && lb.servers.every((s) => s.up));
   const health: Health =
@@ -188,6 +240,7 @@ export async function labStatus(ctx: Context): Promise<LabStatus> {
     loadBalancers,
     site,
     releases,
+    ...(monitoring === undefined ? {} : { monitoring }),
   };
 }
 

@@ -42,12 +42,51 @@ describe('upPlan on a simulated fresh machine', async () => {
       'web-02',
       'web-03',
     ]);
-    assert.equal(calls.filter((line) => line.includes('$ sha256sum --')).length, 3);
+    assert.equal(calls.filter((line) => /^\[web-\d+\] \$ sha256sum --/.test(line)).length, 3);
     const app = calls.find((line) => line.startsWith('[web-02] spawn setpriv'));
     assert.match(
       app ?? '',
       /^\[web-02\] spawn setpriv --reuid=foobar --regid=foobar --init-groups -- \/var\/lib\/foobar\/fb\/runtime\/node \/var\/lib\/foobar\/fb\/hosts\/web-02\/releases\/[0-9a-f]{12}\/server.mjs >> /,
     );
+  });
+
+  it('checks Prometheus’ and Alertmanager’s configs, then runs the monitoring as unprivileged users', () => {
+    const check = index(
+      /^\[mon\] \$ promtool check config --lint=all --lint-fatal .*\/hosts\/mon\/etc\/prometheus.yml$/,
+    );
+    const start = index(
+      /^\[mon\] spawn setpriv --reuid=prometheus .* -- prometheus --config.file=/,
+    );
+    assert.ok(check !== -1 && start > check, `check at ${check}, start at ${start}`);
+    assert.ok(index(/^\[mon\] \$ amtool check-config /) !== -1);
+    assert.ok(
+      index(
+        /^\[mon\] spawn setpriv --reuid=foobar .* -- \/var\/lib\/foobar\/fb\/runtime\/node \/var\/lib\/foobar\/fb\/hosts\/mon\/dashboard\/server.mjs \/var\/lib\/foobar\/fb\/hosts\/mon\/etc\/dashboard.json >> /,
+      ) !== -1,
+    );
+    // An exporter beside each web server's Nginx; a node exporter on every server but the client.
+    const spawned = (program: string): string[] =>
+      calls
+        .filter((line) =>
+          line.includes(
+            `spawn setpriv --reuid=prometheus --regid=prometheus --init-groups -- ${program} `,
+          ),
+        )
+        .map((line) => line.slice(1, line.indexOf(']')))
+        .sort();
+    assert.deepEqual(spawned('prometheus-nginx-exporter'), ['web-01', 'web-02', 'web-03']);
+    assert.deepEqual(spawned('prometheus-mysqld-exporter'), ['db-01', 'db-02']);
+    assert.deepEqual(spawned('prometheus-node-exporter'), [
+      'db-01',
+      'db-02',
+      'dns',
+      'lb-01',
+      'lb-02',
+      'mon',
+      'web-01',
+      'web-02',
+      'web-03',
+    ]);
   });
 
   it('creates a namespace per host and wires web servers to the core network only', () => {

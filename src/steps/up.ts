@@ -10,7 +10,7 @@ import { backendServers } from '../probes/haproxy.ts';
 import { waitFor } from '../lib/wait.ts';
 import type { BuiltRelease } from '../release/build.ts';
 import type { Context } from './context.ts';
-import { ensureDaemon } from './daemon.ts';
+import { describeOutcomes, ensureDaemon } from './daemon.ts';
 import { databasePhase } from './db/up.ts';
 import { readDbState } from './db/state.ts';
 import { pushAppDbSettings } from './db/topology.ts';
@@ -30,6 +30,7 @@ import {
 import { ensureResolvers, resolverFiles } from './resolver.ts';
 import { appDaemon, haproxyDaemon, nginxDaemon, nsdDaemon } from './services.ts';
 import { liveSlot } from './slots.ts';
+import { monitoringPhases } from './monitoring.ts';
 import { ensureFirewall } from './firewall.ts';
 import { ensureCertificates, type SiteCertificate } from './tls.ts';
 
@@ -38,12 +39,6 @@ export interface UpOptions {
   readonly appDir?: string;
   /** Where to build it (default: the lab's builds directory); --dry-run builds elsewhere. */
   readonly buildsDir?: string;
-}
-
-function describe(outcomes: Record<string, string>): string {
-  const changed = Object.entries(outcomes).filter(([, outcome]) => outcome !== 'running');
-  if (changed.length === 0) return 'up to date';
-  return changed.map(([name, outcome]) => `${name} ${outcome}`).join(', ');
 }
 
 export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
@@ -81,7 +76,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
       const slot = await liveSlot(ctx, host.name);
       outcomes.app = await ensureDaemon(ctx, appDaemon(ctx, host, slot, id));
       outcomes.nginx = await ensureDaemon(ctx, nginxDaemon(ctx, host, slot));
-      return describe(outcomes);
+      return describeOutcomes(outcomes);
     },
   });
 
@@ -152,7 +147,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
       title: 'DNS',
       tasks: hostsWithRole(ctx.model, 'dns').map((host) => ({
         title: host.name,
-        run: async () => describe({ nsd: await ensureDaemon(ctx, nsdDaemon(ctx, host)) }),
+        run: async () => describeOutcomes({ nsd: await ensureDaemon(ctx, nsdDaemon(ctx, host)) }),
       })),
     },
     databasePhase(ctx, async () => {
@@ -174,7 +169,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         run: async () => {
           if (site === undefined)
             throw new Error('no site certificate: the Network phase did not run');
-          return describe({
+          return describeOutcomes({
             haproxy: await ensureDaemon(ctx, haproxyDaemon(ctx, host, site.bundle)),
           });
         },
@@ -199,5 +194,8 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         },
       })),
     },
+    ...monitoringPhases(ctx, {
+      ...(options.buildsDir === undefined ? {} : { buildsDir: options.buildsDir }),
+    }),
   ];
 }

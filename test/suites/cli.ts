@@ -35,7 +35,10 @@ export function cliSuite(lab: TestLab): void {
             edge: lab.host('lb-01').addresses.edge,
             core: lab.host('lb-01').addresses.core,
           },
-          services: [{ name: 'haproxy', healthy: true }],
+          services: [
+            { name: 'haproxy', healthy: true },
+            { name: 'node-exporter', healthy: true },
+          ],
         },
       );
       assert.deepEqual(
@@ -43,6 +46,8 @@ export function cliSuite(lab: TestLab): void {
         [
           ['nginx', true],
           ['app', true],
+          ['nginx-exporter', true],
+          ['node-exporter', true],
         ],
       );
       assert.deepEqual(
@@ -75,7 +80,10 @@ export function cliSuite(lab: TestLab): void {
       assert.match(result.stdout, /"msg":"listening"/);
       const unknown = await lab.cli('logs', 'web-01', 'mysql');
       assert.equal(unknown.exitCode, 64);
-      assert.match(unknown.stderr, /web-01 has no service "mysql" \(it has: nginx, app\)/);
+      assert.match(
+        unknown.stderr,
+        /web-01 has no service "mysql" \(it has: nginx, app, nginx-exporter, node-exporter\)/,
+      );
     });
 
     it('refuses an unknown host with the list of hosts', async () => {

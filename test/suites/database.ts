@@ -209,7 +209,7 @@ export function databaseSuite(lab: TestLab): void {
     });
 
     it('keeps secrets 0600 and out of logs, files, output and command lines', async () => {
-      const secrets = (['app', 'replication', 'admin'] as const).map((user) => {
+      const secrets = (['app', 'replication', 'admin', 'monitor'] as const).map((user) => {
         const file = lab.ctx.secrets.pathOf(dbSecretName(user));
         assert.equal(statSync(file).mode & 0o777, 0o600, file);
         return readFileSync(file, 'utf8').trim();
@@ -221,7 +221,7 @@ export function databaseSuite(lab: TestLab): void {
           leaks.push('output');
       }
       // Files meant to hold one (the replication password lives in MariaDB's master.info).
-      const holders = /\/(admin\.cnf|backup\.cnf|db-password)$/;
+      const holders = /\/(admin\.cnf|backup\.cnf|db-password|mysqld-exporter\.cnf)$/;
       const scan = (dir: string): void => {
         for (const entry of readdirSync(dir, { withFileTypes: true })) {
           const file = path.join(dir, entry.name);

@@ -29,6 +29,7 @@ describe('renderFirewall', () => {
       'iifname "core" ip saddr { 10.77.2.11, 10.77.2.12 } ip daddr 10.77.2.22 tcp dport 80',
       'iifname "core" ip saddr 10.77.2.90 ip daddr 10.77.2.22 tcp dport 9100',
       'iifname "core" ip saddr 10.77.2.90 ip daddr 10.77.2.22 tcp dport 9113',
+      'iifname "core" ip saddr 10.77.2.90 ip daddr 10.77.2.22 tcp dport 9180',
     ]);
   });
 

@@ -1,7 +1,8 @@
 /** Nginx on a web server: static files of the live releases, everything else to the app. */
 import path from 'node:path';
 import type { HostPaths } from '../../model/layout.ts';
-import type { Host, Model } from '../../model/model.ts';
+import { addressOf, type Host, type Model } from '../../model/model.ts';
+import { monitorHost } from '../../model/monitoring.ts';
 import { renderedHeader } from '../header.ts';
 
 export function nginxFiles(paths: HostPaths): {
@@ -24,6 +25,38 @@ export function nginxFiles(paths: HostPaths): {
 
 /** Nginx answers this itself (from loopback only), so probes can tell Nginx from the app. */
 export const NGINX_HEALTH_PATH = '/nginx-health';
+/** Nginx's own counters (stub_status), for the Nginx exporter beside it (loopback only). */
+export const NGINX_STATUS_PATH = '/nginx-status';
+/** The app's metrics: never through the load balancers, only on the metrics port, to the monitor. */
+export const APP_METRICS_PATH = '/metrics';
+
+/** A server that hands the app's metrics to the monitoring host, and to nobody else. */
+function metricsServer(model: Model): string {
+  const mon = monitorHost(model);
+  if (mon === undefined) return '';
+  return `
+    server {
+        listen ${model.ports.appMetrics};
+        server_name _;
+        access_log off;
+        # The monitor only; the host firewall admits nobody else to this port either.
+        allow ${addressOf(mon, 'core')};
+        deny all;
+
+        location = ${APP_METRICS_PATH} {
+            proxy_pass http://app;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_connect_timeout 1s;
+            proxy_read_timeout 5s;
+        }
+
+        location / {
+            return 404;
+        }
+    }
+`;
+}
 
 /** `appPort`: the port of the app slot that is live on this host (deploys switch it). */
 export function renderNginxConfig(
@@ -104,6 +137,18 @@ http {
             return 200 "ok\\n";
         }
 
+        location = ${NGINX_STATUS_PATH} {
+            allow 127.0.0.1;
+            deny all;
+            access_log off;
+            stub_status;
+        }
+
+        # The app's metrics are for the monitor (see the metrics server below), not for users.
+        location = ${APP_METRICS_PATH} {
+            return 404;
+        }
+
         location / {
             proxy_pass http://app;
             proxy_http_version 1.1;
@@ -115,6 +160,6 @@ http {
             proxy_read_timeout 30s;
         }
     }
-}
+${metricsServer(model)}}
 `;
 }

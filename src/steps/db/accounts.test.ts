@@ -9,7 +9,7 @@ describe('database accounts', () => {
     assert.equal(passwordHash('hello'), '*6B4F89A54E2D27ECD7E8DA05B4AB8FD9D1D8B119');
   });
 
-  it('give the app only reads and inserts on its schema, from each web server, and replication only the binary log', () => {
+  it('give the app only reads and inserts on its schema, from each web server, replication only the binary log, the monitor only counters', () => {
     const accounts = desiredAccounts(
       buildModel({ hosts: { 'web-03': { roles: ['web'], core: 23 } } }),
     );
@@ -21,6 +21,7 @@ describe('database accounts', () => {
         'foobar_app@10.77.2.23: SELECT, INSERT ON `foobar`.*',
         'foobar_repl@10.77.2.31: REPLICATION SLAVE ON *.*',
         'foobar_repl@10.77.2.32: REPLICATION SLAVE ON *.*',
+        'foobar_monitor@localhost: PROCESS, BINLOG MONITOR, REPLICA MONITOR ON *.*',
       ],
     );
   });

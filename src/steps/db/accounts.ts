@@ -40,6 +40,13 @@ export function desiredAccounts(model: Model): Account[] {
       host: addressOf(db, 'core'),
       privileges: 'REPLICATION SLAVE ON *.*',
     })),
+    // Reads counters and replication status; no table, no data.
+    {
+      role: 'monitor' as const,
+      user: DB_USERS.monitor,
+      host: 'localhost',
+      privileges: 'PROCESS, BINLOG MONITOR, REPLICA MONITOR ON *.*',
+    },
   ];
 }
 

@@ -1,0 +1,118 @@
+/**
+ * Prometheus, Alertmanager and the exporters (Debian packages). Each runs in the foreground as
+ * the unprivileged `prometheus` user that the packages create, with every path explicit.
+ */
+import type { Command } from '../drivers/driver.ts';
+import { asUser } from './proc.ts';
+
+/** The system user of Debian's Prometheus packages: the monitoring daemons run as it. */
+export const MONITORING_USER = 'prometheus';
+
+const run = (argv: readonly string[]): Command => ({ argv: asUser(MONITORING_USER, argv) });
+
+export const promtool = {
+  /** Checks the config and every rule file it names; lint warnings fail it too. */
+  checkConfig: (config: string): Command => ({
+    argv: ['promtool', 'check', 'config', '--lint=all', '--lint-fatal', config],
+  }),
+  checkRules: (rules: string): Command => ({
+    argv: ['promtool', 'check', 'rules', '--lint=all', '--lint-fatal', rules],
+  }),
+  /** Unit tests of alert rules: synthetic series in, the alerts that must fire out. */
+  testRules: (tests: string): Command => ({ argv: ['promtool', 'test', 'rules', tests] }),
+};
+
+export const prometheus = {
+  start: (options: {
+    config: string;
+    data: string;
+    listen: string;
+    retentionHours: number;
+  }): Command =>
+    run([
+      'prometheus',
+      `--config.file=${options.config}`,
+      `--storage.tsdb.path=${options.data}`,
+      `--storage.tsdb.retention.time=${options.retentionHours}h`,
+      `--web.listen-address=${options.listen}`,
+    ]),
+};
+
+export const alertmanager = {
+  check: (config: string): Command => ({ argv: ['amtool', 'check-config', config] }),
+  start: (options: { config: string; data: string; listen: string }): Command =>
+    run([
+      'prometheus-alertmanager',
+      `--config.file=${options.config}`,
+      `--storage.path=${options.data}`,
+      `--web.listen-address=${options.listen}`,
+      // One Alertmanager: no cluster, no gossip port.
+      '--cluster.listen-address=',
+    ]),
+};
+
+/** Host metrics that mean something here; the rest (systemd, hardware sensors, ...) are off. */
+const NODE_COLLECTORS = [
+  'cpu',
+  'filesystem',
+  'loadavg',
+  'meminfo',
+  'netdev',
+  'netstat',
+  'pressure',
+  'stat',
+  'time',
+  'uname',
+  'vmstat',
+];
+
+export const nodeExporter = {
+  start: (listen: string): Command =>
+    run([
+      'prometheus-node-exporter',
+      `--web.listen-address=${listen}`,
+      '--collector.disable-defaults',
+      ...NODE_COLLECTORS.map((name) => `--collector.${name}`),
+    ]),
+};
+
+export const nginxExporter = {
+  start: (listen: string, statusUrl: string): Command =>
+    run([
+      'prometheus-nginx-exporter',
+      `-web.listen-address=${listen}`,
+      `-nginx.scrape-uri=${statusUrl}`,
+      // Nginx may start after it: keep trying instead of exiting.
+      '-nginx.retries=10',
+      '-nginx.retry-interval=1s',
+    ]),
+};
+
+export const mysqldExporter = {
+  /** `clientConfig`: the [client] login (user, password, socket), so no secret is on its argv. */
+  start: (listen: string, clientConfig: string): Command =>
+    run([
+      'prometheus-mysqld-exporter',
+      `--web.listen-address=${listen}`,
+      `--config.my-cnf=${clientConfig}`,
+    ]),
+};
+
+export const dashboard = {
+  /** Our dashboard's server, on the lab's Node.js, as the given unprivileged user. */
+  start: (runtime: string, dir: string, config: string, user: string): Command => ({
+    argv: asUser(user, [runtime, `${dir}/server.mjs`, config]),
+  }),
+};
+
+export const blackboxExporter = {
+  check: (config: string): Command => ({
+    argv: ['prometheus-blackbox-exporter', `--config.file=${config}`, '--config.check'],
+  }),
+  start: (config: string, listen: string): Command =>
+    run([
+      'prometheus-blackbox-exporter',
+      `--config.file=${config}`,
+      `--web.listen-address=${listen}`,
+    ]),
+};

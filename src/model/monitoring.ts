@@ -1,0 +1,127 @@
+/**
+ * What the monitor watches: which exporter runs on which role and on which port. The scrape
+ * config, the flows (so the firewall opens exactly these ports, to the monitor only) and the
+ * dashboard all read this one table.
+ */
+import { ROLE_NETWORKS } from './build.ts';
+import { addressOf, hostsWithRole, type Host, type Model, type NetworkName } from './model.ts';
+import type { PortName, Role } from './schema.ts';
+
+export interface ScrapeJob {
+  /** The Prometheus job name; alert rules and the dashboard select on it. */
+  readonly job: string;
+  readonly port: PortName;
+  readonly roles: readonly Role[];
+  readonly why: string;
+}
+
+/** Exporters the monitor scrapes over the network, on every host of their roles. */
+export const SCRAPE_JOBS: readonly ScrapeJob[] = [
+  // Every server foobar runs; not the client, which stands for the internet.
+  {
+    job: 'node',
+    port: 'nodeExporter',
+    roles: ['dns', 'lb', 'web', 'db', 'mon'],
+    why: 'host metrics',
+  },
+  { job: 'haproxy', port: 'lbStats', roles: ['lb'], why: 'HAProxy’s built-in exporter' },
+  { job: 'nginx', port: 'nginxExporter', roles: ['web'], why: 'Nginx exporter (stub_status)' },
+  { job: 'app', port: 'appMetrics', roles: ['web'], why: 'the app’s /metrics, through Nginx' },
+  { job: 'mysqld', port: 'mysqldExporter', roles: ['db'], why: 'MariaDB exporter' },
+];
+
+/** Daemons of the monitor itself, scraped on its loopback (no flow crosses a network). */
+export const LOCAL_JOBS = [
+  { job: 'prometheus', port: 'prometheus' },
+  { job: 'alertmanager', port: 'alertmanager' },
+  { job: 'blackbox', port: 'blackboxExporter' },
+] as const satisfies readonly { job: string; port: PortName }[];
+
+export interface ProbeJob {
+  /** The Prometheus job, and the blackbox exporter's module of the same name. */
+  readonly job: string;
+  readonly role: Role;
+  readonly port: PortName;
+  readonly why: string;
+}
+
+/**
+ * What the blackbox exporter on the monitor probes over the edge, as a client would: what has no
+ * exporter of its own, or must be seen from outside.
+ */
+export const PROBE_JOBS = {
+  dns: {
+    job: 'dns',
+    role: 'dns',
+    port: 'dns',
+    why: 'the site’s name asked of the DNS server (NSD exports no metrics)',
+  },
+  tls: {
+    job: 'tls',
+    role: 'lb',
+    port: 'https',
+    why: 'each load balancer’s TLS handshake, and when its certificate expires',
+  },
+} as const satisfies Record<string, ProbeJob>;
+
+/** The addresses a probe connects to: each host of its role, on the edge. */
+export function probeTargets(model: Model, probe: ProbeJob): ScrapeTarget[] {
+  return hostsWithRole(model, probe.role).map((host) => ({
+    host: host.name,
+    address: `${addressOf(host, 'edge')}:${model.ports[probe.port]}`,
+  }));
+}
+
+/** The network the monitor reaches a role on: the private one where the role has it. */
+export function scrapeNetwork(role: Role): NetworkName {
+  return ROLE_NETWORKS[role].needs.includes('core') ? 'core' : 'edge';
+}
+
+/** The address of a host that its exporters listen on and the monitor scrapes. */
+export function scrapeAddress(host: Host): string {
+  return addressOf(host, host.addresses.core === undefined ? 'edge' : 'core');
+}
+
+export interface ScrapeTarget {
+  readonly host: string;
+  /** "10.77.2.21:9113" */
+  readonly address: string;
+}
+
+/** The hosts a job scrapes, in the model's (sorted) host order. */
+export function scrapeTargets(model: Model, job: ScrapeJob): ScrapeTarget[] {
+  return model.hosts
+    .filter((host) => host.roles.some((role) => job.roles.includes(role)))
+    .map((host) => ({
+      host: host.name,
+      address: `${scrapeAddress(host)}:${model.ports[job.port]}`,
+    }));
+}
+
+/** Jobs that run on a host, by its roles. */
+export function jobsOn(host: Host): ScrapeJob[] {
+  return SCRAPE_JOBS.filter((job) => host.roles.some((role) => job.roles.includes(role)));
+}
+
+/** The monitoring host (the first with the mon role), or undefined when the model has none. */
+export function monitorHost(model: Model): Host | undefined {
+  return hostsWithRole(model, 'mon')[0];
+}
+
+/** The dashboard, as the admin's browser opens it. */
+export function dashboardUrl(model: Model): string | undefined {
+  const mon = monitorHost(model);
+  return mon === undefined
+    ? undefined
+    : `http://${addressOf(mon, 'edge')}:${model.ports.dashboard}/`;
+}
+
+/**
+ * The longest a failure may take to become a firing alert: the next scrape sees it, the next
+ * evaluation makes the alert pending, it stays so `alertAfterSeconds`, and the evaluation after
+ * that fires it. Tests hold the lab to this.
+ */
+export function alertDeadlineSeconds(model: Model): number {
+  const m = model.monitoring;
+  return m.scrapeIntervalSeconds + 2 * m.evaluationIntervalSeconds + m.alertAfterSeconds;
+}

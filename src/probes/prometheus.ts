@@ -1,0 +1,98 @@
+/** What Prometheus on the monitoring host knows: its targets and its alerts, from its HTTP API. */
+import { monitorHost } from '../model/monitoring.ts';
+import type { Context } from '../steps/context.ts';
+import { httpRequest } from './http.ts';
+
+export interface Target {
+  readonly job: string;
+  readonly host: string;
+  readonly up: boolean;
+  /** Why the last scrape failed ("" when it did not). */
+  readonly lastError: string;
+  readonly url: string;
+}
+
+export interface Alert {
+  readonly name: string;
+  readonly state: 'firing' | 'pending';
+  readonly severity: string;
+  readonly host?: string;
+  readonly summary: string;
+  /** When its condition started to hold (RFC 3339). */
+  readonly since: string;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+interface ApiTarget {
+  readonly labels: Record<string, string>;
+  readonly scrapeUrl: string;
+  readonly lastError: string;
+  readonly health: string;
+}
+
+interface ApiAlert {
+  readonly labels: Record<string, string>;
+  readonly annotations: Record<string, string>;
+  readonly state: string;
+  readonly activeAt: string;
+}
+
+/** GET a Prometheus API path from inside the monitoring host; its `data`, or an error. */
+async function api<T>(ctx: Context, pathAndQuery: string): Promise<T | { error: string }> {
+  const mon = monitorHost(ctx.model);
+  if (mon === undefined) return { error: 'the model has no host with the mon role' };
+  const url = `http://127.0.0.1:${ctx.model.ports.prometheus}${pathAndQuery}`;
+  const result = await httpRequest(ctx.driver, mon.name, url, { timeoutSeconds: 5 });
+  if ('error' in result) return { error: `Prometheus on ${mon.name}: ${result.error}` };
+  try {
+    const body = JSON.parse(result.body) as { status: string; data: T; error?: string };
+    if (body.status !== 'success') return { error: `Prometheus: ${body.error ?? result.status}` };
+    return body.data;
+  } catch {
+    return { error: `Prometheus answered ${result.status} with no JSON` };
+  }
+}
+
+export async function prometheusTargets(ctx: Context): Promise<Target[] | { error: string }> {
+  const data = await api<{ activeTargets: ApiTarget[] }>(ctx, '/api/v1/targets?state=active');
+  if ('error' in data) return data;
+  return data.activeTargets
+    .map((t) => ({
+      job: t.labels.job ?? '',
+      host: t.labels.host ?? '',
+      up: t.health === 'up',
+      lastError: t.lastError,
+      url: t.scrapeUrl,
+    }))
+    .sort((a, b) => `${a.job} ${a.host}`.localeCompare(`${b.job} ${b.host}`));
+}
+
+/** Alerts that fire now or are about to (pending), as Prometheus evaluates its rules. */
+export async function prometheusAlerts(ctx: Context): Promise<Alert[] | { error: string }> {
+  const data = await api<{ alerts: ApiAlert[] }>(ctx, '/api/v1/alerts');
+  if ('error' in data) return data;
+  return data.alerts
+    .filter((a) => a.state === 'firing' || a.state === 'pending')
+    .map((a) => ({
+      name: a.labels.alertname ?? '',
+      state: a.state as Alert['state'],
+      severity: a.labels.severity ?? '',
+      ...(a.labels.host === undefined ? {} : { host: a.labels.host }),
+      summary: a.annotations.summary ?? '',
+      since: a.activeAt,
+      labels: a.labels,
+    }));
+}
+
+/** One instant PromQL query: each series' labels and value. */
+export async function prometheusQuery(
+  ctx: Context,
+  query: string,
+): Promise<{ labels: Record<string, string>; value: number }[] | { error: string }> {
+  const data = await api<{ result: { metric: Record<string, string>; value: [number, string] }[] }>(
+    ctx,
+    `/api/v1/query?query=${encodeURIComponent(query)}`,
+  );
+  if ('error' in data) return data;
+  return data.result.map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
+}

@@ -1,0 +1,70 @@
+/**
+ * The blackbox exporter on the monitoring host probes what has no exporter of its own, as a
+ * client would: the DNS server's answer for the site (NSD exports no metrics), and each load
+ * balancer's TLS handshake, which tells when the site's certificate expires.
+ */
+import path from 'node:path';
+import { stringify } from 'yaml';
+import type { HostPaths } from '../../model/layout.ts';
+import { addressOf, hostsWithRole, type Host, type Model } from '../../model/model.ts';
+import { PROBE_JOBS } from '../../model/monitoring.ts';
+import { renderedHeader } from '../header.ts';
+import { YAML_OPTIONS } from '../yaml.ts';
+
+export function blackboxFiles(paths: HostPaths): {
+  config: string;
+  /** The lab's CA certificate, copied onto the monitor: probes trust it and nothing else. */
+  ca: string;
+  pid: string;
+  log: string;
+} {
+  return {
+    config: path.join(paths.etc, 'blackbox.yml'),
+    ca: path.join(paths.etc, 'lab-ca.crt'),
+    pid: path.join(paths.run, 'blackbox-exporter.pid'),
+    log: path.join(paths.log, 'blackbox-exporter.log'),
+  };
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+export function renderBlackboxConfig(model: Model, host: Host, paths: HostPaths): string {
+  const site = `www.${model.domain}`;
+  const lbs = hostsWithRole(model, 'lb').map((lb) => escapeRegex(addressOf(lb, 'edge')));
+  const timeout = `${model.monitoring.scrapeIntervalSeconds}s`;
+  const config = {
+    modules: {
+      [PROBE_JOBS.dns.job]: {
+        prober: 'dns',
+        timeout,
+        dns: {
+          query_name: site,
+          query_type: 'A',
+          transport_protocol: 'udp',
+          preferred_ip_protocol: 'ip4',
+          ip_protocol_fallback: false,
+          valid_rcodes: ['NOERROR'],
+          // At least one answer is a load balancer of the model.
+          validate_answer_rrs: {
+            fail_if_none_matches_regexp: [
+              `^${escapeRegex(site)}\\.\\s+\\d+\\s+IN\\s+A\\s+(${lbs.join('|')})$`,
+            ],
+          },
+        },
+      },
+      [PROBE_JOBS.tls.job]: {
+        prober: 'tcp',
+        timeout,
+        tcp: {
+          preferred_ip_protocol: 'ip4',
+          ip_protocol_fallback: false,
+          tls: true,
+          tls_config: { server_name: site, ca_file: blackboxFiles(paths).ca },
+        },
+      },
+    },
+  };
+  return `${renderedHeader('#', `Blackbox exporter for ${host.name}`)}\n${stringify(config, YAML_OPTIONS)}`;
+}

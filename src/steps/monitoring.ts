@@ -1,0 +1,357 @@
+/**
+ * Monitoring: an exporter beside each daemon worth watching, and on the monitoring host
+ * Prometheus, Alertmanager and the dashboard. Every one is a Daemon like the others, started,
+ * tracked and stopped the same way.
+ */
+import path from 'node:path';
+import {
+  alertmanager,
+  blackboxExporter,
+  dashboard,
+  MONITORING_USER,
+  mysqldExporter,
+  nginxExporter,
+  nodeExporter,
+  prometheus,
+  promtool,
+} from '../commands/monitoring.ts';
+import { files as fileCommands } from '../commands/files.ts';
+import { buildDashboard } from '../dashboard/build.ts';
+import { waitFor } from '../lib/wait.ts';
+import { DB_USERS, dbSecretName } from '../model/database.ts';
+import { APP_USER, hostPaths, labPaths } from '../model/layout.ts';
+import type { Host, PortName } from '../model/model.ts';
+import type { Command } from '../drivers/driver.ts';
+import { jobsOn, monitorHost, scrapeAddress } from '../model/monitoring.ts';
+import { expectStatus } from '../probes/http.ts';
+import { prometheusTargets } from '../probes/prometheus.ts';
+import { alertmanagerFiles, renderAlertmanagerConfig } from '../render/alertmanager/index.ts';
+import { blackboxFiles, renderBlackboxConfig } from '../render/blackbox/index.ts';
+import { dashboardFiles, renderDashboardConfig } from '../render/dashboard/index.ts';
+import { mariadbFiles, renderAdminClientConfig } from '../render/mariadb/index.ts';
+import { NGINX_STATUS_PATH } from '../render/nginx/index.ts';
+import { prometheusFiles, renderPrometheusConfig } from '../render/prometheus/index.ts';
+import { renderPrometheusRules } from '../render/prometheus/rules.ts';
+import { MANIFEST_FILE, parseManifest } from '../release/manifest.ts';
+import type { BuiltRelease } from '../release/build.ts';
+import type { Context } from './context.ts';
+import {
+  describeOutcomes,
+  ensureDaemon,
+  logOwnedBy,
+  writeFiles,
+  type Daemon,
+  type DaemonOutcome,
+} from './daemon.ts';
+import type { Phase } from './plan.ts';
+import { installTree } from './release.ts';
+
+const MONITORING_OWNER = `${MONITORING_USER}:${MONITORING_USER}`;
+
+/** The data directory belongs to the unprivileged user the daemon runs as. */
+const ownData =
+  (host: string, dir: string) =>
+  async (ctx: Context): Promise<void> => {
+    await ctx.driver.mkdir(host, dir);
+    await ctx.driver.exec(host, fileCommands.chownTree(MONITORING_OWNER, dir));
+  };
+
+/**
+ * An exporter on a host: it listens on the address the monitor scrapes, on its port of the model,
+ * and writes nothing but its log.
+ */
+function exporterDaemon(
+  ctx: Context,
+  host: Host,
+  spec: {
+    readonly service: string;
+    readonly port: PortName;
+    readonly start: (listen: string) => Command;
+    /** What only our instance has on its command line (default: its listen address). */
+    readonly marker?: (listen: string) => string;
+    readonly prepare?: Daemon['prepare'];
+  },
+): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const listen = `${scrapeAddress(host)}:${ctx.model.ports[spec.port]}`;
+  const start = spec.start(listen);
+  return {
+    service: spec.service,
+    host: host.name,
+    pidFile: path.join(paths.run, `${spec.service}.pid`),
+    marker: spec.marker?.(listen) ?? listen,
+    files: [],
+    dirs: [paths.run, paths.log],
+    ...(spec.prepare === undefined ? {} : { prepare: spec.prepare }),
+    start,
+    outputLog: path.join(paths.log, `${spec.service}.log`),
+    stopSignal: 'TERM',
+    ports: [ctx.model.ports[spec.port]],
+    probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/`),
+    logs: [],
+  };
+}
+
+export function nodeExporterDaemon(ctx: Context, host: Host): Daemon {
+  return exporterDaemon(ctx, host, {
+    service: 'node-exporter',
+    port: 'nodeExporter',
+    start: (listen) => nodeExporter.start(listen),
+  });
+}
+
+export function nginxExporterDaemon(ctx: Context, host: Host): Daemon {
+  return exporterDaemon(ctx, host, {
+    service: 'nginx-exporter',
+    port: 'nginxExporter',
+    start: (listen) =>
+      nginxExporter.start(listen, `http://127.0.0.1:${ctx.model.ports.http}${NGINX_STATUS_PATH}`),
+  });
+}
+
+/** The exporter's login to MariaDB (0600, its own): the monitor account, over the socket. */
+export function mysqldExporterLogin(ctx: Context, host: Host): string {
+  return path.join(hostPaths(ctx.model, host.name).etc, 'mysqld-exporter.cnf');
+}
+
+export function mysqldExporterDaemon(ctx: Context, host: Host): Daemon {
+  const login = mysqldExporterLogin(ctx, host);
+  return exporterDaemon(ctx, host, {
+    service: 'mysqld-exporter',
+    port: 'mysqldExporter',
+    start: (listen) => mysqldExporter.start(listen, login),
+    marker: () => `--config.my-cnf=${login}`,
+    // The login holds a password: written before each start, never rendered (foobar render).
+    prepare: async (c) => {
+      const password = await c.secrets.get(dbSecretName('monitor'));
+      const socket = mariadbFiles(hostPaths(c.model, host.name)).socket;
+      await c.driver.writeFile(
+        host.name,
+        login,
+        renderAdminClientConfig(DB_USERS.monitor, password, socket),
+        0o600,
+      );
+      await c.driver.exec(host.name, fileCommands.chown(MONITORING_OWNER, login));
+    },
+  });
+}
+
+export function prometheusDaemon(ctx: Context, host: Host): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const files = prometheusFiles(paths);
+  const listen = `127.0.0.1:${ctx.model.ports.prometheus}`;
+  return {
+    service: 'prometheus',
+    host: host.name,
+    pidFile: files.pid,
+    marker: files.config,
+    files: [
+      { path: files.config, content: renderPrometheusConfig(ctx.model, host, paths) },
+      { path: files.rules, content: renderPrometheusRules(ctx.model) },
+    ],
+    dirs: [paths.etc, paths.run, paths.log],
+    prepare: ownData(host.name, files.data),
+    checks: [promtool.checkConfig(files.config)],
+    start: prometheus.start({
+      config: files.config,
+      data: files.data,
+      listen,
+      retentionHours: ctx.model.monitoring.retentionHours,
+    }),
+    outputLog: files.log,
+    // A config change restarts it: its data outlives the restart, alerts keep their state.
+    stopSignal: 'TERM',
+    ports: [ctx.model.ports.prometheus],
+    probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/-/ready`),
+    logs: [],
+    startTimeoutMs: 30_000,
+  };
+}
+
+export function alertmanagerDaemon(ctx: Context, host: Host): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const files = alertmanagerFiles(paths);
+  const listen = `127.0.0.1:${ctx.model.ports.alertmanager}`;
+  return {
+    service: 'alertmanager',
+    host: host.name,
+    pidFile: files.pid,
+    marker: files.config,
+    files: [{ path: files.config, content: renderAlertmanagerConfig(ctx.model, host) }],
+    dirs: [paths.etc, paths.run, paths.log],
+    prepare: ownData(host.name, files.data),
+    checks: [alertmanager.check(files.config)],
+    start: alertmanager.start({ config: files.config, data: files.data, listen }),
+    outputLog: files.log,
+    stopSignal: 'TERM',
+    ports: [ctx.model.ports.alertmanager],
+    probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/-/ready`),
+    logs: [],
+  };
+}
+
+export function blackboxDaemon(ctx: Context, host: Host): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const files = blackboxFiles(paths);
+  const listen = `127.0.0.1:${ctx.model.ports.blackboxExporter}`;
+  return {
+    service: 'blackbox-exporter',
+    host: host.name,
+    pidFile: files.pid,
+    marker: files.config,
+    files: [{ path: files.config, content: renderBlackboxConfig(ctx.model, host, paths) }],
+    dirs: [paths.etc, paths.run, paths.log],
+    // The lab's CA certificate goes with the monitor, as it would to a real one. Probes read it
+    // each time: a new CA needs no restart.
+    prepare: async (c) => {
+      const ca = await c.driver.readFile(null, labPaths(c.model).caCertificate);
+      if (ca === undefined) {
+        throw new Error(
+          `${labPaths(c.model).caCertificate} is missing: foobar up makes the lab's CA before the monitoring`,
+        );
+      }
+      await writeFiles(c, host.name, [{ path: files.ca, content: ca }]);
+    },
+    checks: [blackboxExporter.check(files.config)],
+    start: blackboxExporter.start(files.config, listen),
+    outputLog: files.log,
+    stopSignal: 'TERM',
+    ports: [ctx.model.ports.blackboxExporter],
+    probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/-/healthy`),
+    logs: [],
+  };
+}
+
+/** The id of the dashboard build installed on the monitoring host, if any. */
+export async function installedDashboard(ctx: Context, host: Host): Promise<string | undefined> {
+  const dir = dashboardFiles(hostPaths(ctx.model, host.name)).dir;
+  const text = await ctx.driver.readFile(host.name, path.join(dir, MANIFEST_FILE));
+  if (text === undefined) return undefined;
+  try {
+    return parseManifest(text).id;
+  } catch {
+    return undefined;
+  }
+}
+
+export function dashboardDaemon(ctx: Context, host: Host, build: string): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const files = dashboardFiles(paths);
+  return {
+    service: 'dashboard',
+    host: host.name,
+    pidFile: files.pid,
+    marker: files.config,
+    // The build's id is in it: a new build restarts the server.
+    files: [{ path: files.config, content: renderDashboardConfig(ctx.model, host, paths, build) }],
+    dirs: [paths.etc, paths.run, paths.log],
+    // It runs unprivileged and may write the alert log, nothing else of ours.
+    prepare: logOwnedBy(host.name, files.alertLog, APP_USER),
+    start: dashboard.start(labPaths(ctx.model).runtime, files.dir, files.config, APP_USER),
+    outputLog: files.log,
+    stopSignal: 'TERM',
+    ports: [ctx.model.ports.dashboard],
+    probe: (c) =>
+      expectStatus(c.driver, host.name, `http://127.0.0.1:${c.model.ports.dashboard}/healthz`),
+    logs: [files.alertLog],
+  };
+}
+
+/** The exporters of a host, by its roles. */
+export function exporterDaemons(ctx: Context, host: Host): Daemon[] {
+  const jobs = new Set(jobsOn(host).map((job) => job.job));
+  return [
+    ...(jobs.has('nginx') ? [nginxExporterDaemon(ctx, host)] : []),
+    ...(jobs.has('mysqld') ? [mysqldExporterDaemon(ctx, host)] : []),
+    ...(jobs.has('node') ? [nodeExporterDaemon(ctx, host)] : []),
+  ];
+}
+
+/** Prometheus, Alertmanager and the dashboard, on the monitoring host. */
+export async function monitorDaemons(ctx: Context, host: Host): Promise<Daemon[]> {
+  if (!host.roles.includes('mon')) return [];
+  const build = (await installedDashboard(ctx, host)) ?? 'none';
+  return [
+    prometheusDaemon(ctx, host),
+    alertmanagerDaemon(ctx, host),
+    blackboxDaemon(ctx, host),
+    dashboardDaemon(ctx, host, build),
+  ];
+}
+
+export interface MonitoringOptions {
+  /** Where to build the dashboard (default: the lab's builds directory). */
+  readonly buildsDir?: string;
+}
+
+/** Starts every exporter, then the monitor's own daemons, then waits until every target is up. */
+export function monitoringPhases(ctx: Context, options: MonitoringOptions = {}): Phase[] {
+  const mon = monitorHost(ctx.model);
+  if (mon === undefined) return [];
+  const exporters = ctx.model.hosts.filter((host) => exporterDaemons(ctx, host).length > 0);
+  let built: Promise<BuiltRelease> | undefined;
+  const build = (): Promise<BuiltRelease> =>
+    (built ??= buildDashboard(
+      path.join(options.buildsDir ?? labPaths(ctx.model).builds, 'dashboard'),
+    ));
+  return [
+    {
+      title: 'Monitoring',
+      tasks: [
+        ...exporters.map((host) => ({
+          title: `${host.name} exporters`,
+          run: async () => {
+            const outcomes: Record<string, DaemonOutcome> = {};
+            for (const daemon of exporterDaemons(ctx, host))
+              outcomes[daemon.service] = await ensureDaemon(ctx, daemon);
+            return describeOutcomes(outcomes);
+          },
+        })),
+        {
+          title: `${mon.name}: Prometheus, Alertmanager, blackbox exporter, dashboard`,
+          run: async () => {
+            const dashboardBuild = await build();
+            const dir = dashboardFiles(hostPaths(ctx.model, mon.name)).dir;
+            const installed = await installTree(ctx, mon.name, dashboardBuild, dir);
+            const outcomes: Record<string, string> = {};
+            if (installed === 'copied') outcomes[`dashboard ${dashboardBuild.id}`] = 'installed';
+            outcomes.prometheus = await ensureDaemon(ctx, prometheusDaemon(ctx, mon));
+            outcomes.alertmanager = await ensureDaemon(ctx, alertmanagerDaemon(ctx, mon));
+            outcomes['blackbox exporter'] = await ensureDaemon(ctx, blackboxDaemon(ctx, mon));
+            outcomes.dashboard = await ensureDaemon(
+              ctx,
+              dashboardDaemon(ctx, mon, dashboardBuild.id),
+            );
+            return describeOutcomes(outcomes);
+          },
+        },
+      ],
+    },
+    {
+      title: 'Monitoring sees',
+      tasks: [
+        {
+          title: 'every Prometheus target up',
+          run: async () => {
+            let count = 0;
+            await waitFor(
+              'Prometheus targets',
+              async () => {
+                const targets = await prometheusTargets(ctx);
+                if ('error' in targets) return targets.error;
+                count = targets.length;
+                const down = targets.filter((t) => !t.up);
+                if (targets.length === 0) return 'no targets yet';
+                return down.length === 0
+                  ? undefined
+                  : `down: ${down.map((t) => `${t.job} on ${t.host}${t.lastError === '' ? '' : ` (${t.lastError})`}`).join(', ')}`;
+              },
+              { timeoutMs: 30_000, intervalMs: 200 },
+            );
+            return `all up (${count} targets)`;
+          },
+        },
+      ],
+    },
+  ];
+}
