@@ -13,9 +13,9 @@ PACKAGES=(
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-nginx-exporter
   prometheus-mysqld-exporter prometheus-blackbox-exporter
   wrk
-  # The tests' browsers, never downloaded: a headless shell checks the site's pages against their
-  # Content-Security-Policy; Chromium, driven by playwright-core, watches the dashboard.
-  chromium-headless-shell chromium
+  # The tests' browser, never downloaded: Debian's Chromium, driven by playwright-core, checks the
+  # site's pages against their Content-Security-Policy and watches the dashboard.
+  chromium
 )
 
 say() { printf 'bootstrap: %s\n' "$*"; }

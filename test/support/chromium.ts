@@ -29,22 +29,39 @@ export interface TestBrowser {
   close(): Promise<void>;
 }
 
-export async function openBrowser(origin: string): Promise<TestBrowser> {
+/** Debian's Chromium with a fresh profile; `close` ends it and removes the profile. */
+export async function launchChromium(
+  args: readonly string[],
+): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   const profile = mkdtempSync(path.join(os.tmpdir(), 'foobar-chromium-'));
-  let context: BrowserContext | undefined;
   try {
-    context = await chromium.launchPersistentContext(profile, {
+    const context = await chromium.launchPersistentContext(profile, {
       executablePath: CHROMIUM,
       headless: true,
-      // No name resolves but the page's own address: nothing outside the lab is reachable by name.
-      args: [
-        ...FLAGS,
-        `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${new URL(origin).hostname}`,
-      ],
+      args: [...FLAGS, ...args],
       viewport: { width: 1400, height: 1000 },
     });
+    return {
+      context,
+      close: async () => {
+        await context.close();
+        rmSync(profile, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
+      },
+    };
+  } catch (error) {
+    rmSync(profile, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+export async function openBrowser(origin: string): Promise<TestBrowser> {
+  // No name resolves but the page's own address: nothing outside the lab is reachable by name.
+  const browser = await launchChromium([
+    `--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE ${new URL(origin).hostname}`,
+  ]);
+  try {
     const foreign: string[] = [];
-    await context.route('**/*', async (route) => {
+    await browser.context.route('**/*', async (route) => {
       const url = route.request().url();
       if (url.startsWith(origin)) {
         await route.continue();
@@ -53,19 +70,10 @@ export async function openBrowser(origin: string): Promise<TestBrowser> {
         await route.abort();
       }
     });
-    const page = context.pages()[0] ?? (await context.newPage());
-    const opened = context;
-    return {
-      page,
-      foreign,
-      close: async () => {
-        await opened.close();
-        rmSync(profile, { recursive: true, force: true });
-      },
-    };
+    const page = browser.context.pages()[0] ?? (await browser.context.newPage());
+    return { page, foreign, close: browser.close };
   } catch (error) {
-    await context?.close();
-    rmSync(profile, { recursive: true, force: true });
+    await browser.close();
     throw error;
   }
 }
