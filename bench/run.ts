@@ -14,7 +14,7 @@ import { hostsWithRole } from '../src/model/model.ts';
 import { sleep } from '../src/lib/wait.ts';
 import { deploy, STRATEGIES, type Strategy } from '../src/steps/deploy.ts';
 import { buildApp, liveRelease } from '../src/steps/release.ts';
-import { appVariant } from '../test/support/apps.ts';
+import { appVariant, removeAppVariants } from '../test/support/apps.ts';
 import { siteUrl } from '../src/probes/site.ts';
 import { createTestLab, type TestLab } from '../test/support/lab.ts';
 import { parseWrk, wrk, type WrkOptions, type WrkResult } from './wrk.ts';
@@ -168,6 +168,8 @@ async function main(): Promise<void> {
     process.stdout.write(`\nbench: JSON in ${file}\n`);
   } finally {
     await lab.down(true);
+    lab.removeConfig();
+    removeAppVariants();
   }
 }
 

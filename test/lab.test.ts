@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { removeAppVariants } from './support/apps.ts';
 import { createTestLab, leftovers } from './support/lab.ts';
 import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
@@ -28,6 +29,7 @@ before(async () => {
 after(async () => {
   await lab.down(true);
   lab.removeConfig();
+  removeAppVariants();
 });
 
 cliSuite(lab);

@@ -1,9 +1,17 @@
 /** Variants of the app, for deploy tests: a copy of app/ with a visible change, or a broken one. */
-import { appendFileSync, cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 const APP = path.resolve(import.meta.dirname, '../../app');
+
+/** Every variant of this process lives under one directory, removed by removeAppVariants(). */
+let parent: string | undefined;
+
+export function removeAppVariants(): void {
+  if (parent !== undefined) rmSync(parent, { recursive: true, force: true });
+  parent = undefined;
+}
 
 export type Breakage =
   /** The process throws as it starts. */
@@ -17,7 +25,8 @@ export function appVariant(
   breakage?: Breakage,
   migration?: { name: string; sql: string },
 ): string {
-  const dir = path.join(mkdtempSync(path.join(os.tmpdir(), `foobar-app-${tag}-`)), 'app');
+  parent ??= mkdtempSync(path.join(os.tmpdir(), 'foobar-apps-'));
+  const dir = path.join(mkdtempSync(path.join(parent, `${tag}-`)), 'app');
   cpSync(APP, dir, { recursive: true, filter: (src) => !src.endsWith('.test.ts') });
   appendFileSync(path.join(dir, 'static', 'app.css'), `\n/* variant ${tag} */\n`);
   if (migration !== undefined)
