@@ -31,6 +31,9 @@ export const ip = {
   linkUp: (ns: string | null, dev: string): Command => ({
     argv: [...ipIn(ns), 'link', 'set', dev, 'up'],
   }),
+  linkDown: (ns: string | null, dev: string): Command => ({
+    argv: [...ipIn(ns), 'link', 'set', dev, 'down'],
+  }),
   linkDelete: (ns: string | null, dev: string): Command => ({
     argv: [...ipIn(ns), 'link', 'delete', dev],
   }),

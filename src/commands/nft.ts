@@ -9,6 +9,11 @@ export const nft = {
   listTable: (family: string, table: string): Command => ({
     argv: ['nft', 'list', 'table', family, table],
   }),
+  /** Applies rules given on standard input as one transaction. */
+  applyInput: (rules: string): Command => ({ argv: ['nft', '-f', '-'], input: rules }),
+  deleteTable: (family: string, table: string): Command => ({
+    argv: ['nft', 'delete', 'table', family, table],
+  }),
   listCounter: (family: string, table: string, counter: string): Command => ({
     argv: ['nft', '-j', 'list', 'counter', family, table, counter],
   }),

@@ -10,6 +10,11 @@ export interface LoadBounds {
   readonly timeoutMs: number;
   /** For https URLs: the CA to trust (the lab's). */
   readonly cacert?: string;
+  /**
+   * A new connection (and a new name lookup) for every request, as new visitors make: a dead
+   * address among the A records costs what it costs a browser or curl. Default: keep-alive.
+   */
+  readonly fresh?: boolean;
 }
 
 /** parseArgs options shared by the loads; each adds its own. */
@@ -20,6 +25,7 @@ export function loadArgOptions(defaults: { concurrency: string; timeoutMs: strin
     concurrency: { type: 'string', default: defaults.concurrency },
     'timeout-ms': { type: 'string', default: defaults.timeoutMs },
     cacert: { type: 'string' },
+    fresh: { type: 'boolean', default: false },
   } as const;
 }
 
@@ -30,6 +36,7 @@ export function loadBounds(
     readonly concurrency: string;
     readonly 'timeout-ms': string;
     readonly cacert?: string | undefined;
+    readonly fresh?: boolean | undefined;
   },
   maxConcurrency: number,
 ): LoadBounds {
@@ -43,6 +50,7 @@ export function loadBounds(
     concurrency: Math.max(1, Math.min(maxConcurrency, Number(values.concurrency))),
     timeoutMs: Number(values['timeout-ms']),
     ...(values.cacert === undefined ? {} : { cacert: values.cacert }),
+    ...(values.fresh === true ? { fresh: true } : {}),
   };
 }
 
@@ -53,11 +61,16 @@ export type RequestFunction = (
 ) => http.ClientRequest;
 
 /**
- * Keep-alive connections for the load's URL, like a browser's: HTTPS trusting `cacert` when the URL
+ * Keep-alive connections for the load's URL, like a browser's (or one per request with `fresh`): HTTPS trusting `cacert` when the URL
  * is https (the site), plain HTTP otherwise.
  */
 export function loadClient(bounds: LoadBounds): { agent: http.Agent; request: RequestFunction } {
-  const options = { keepAlive: true, maxSockets: bounds.concurrency };
+  // Fresh visitors connect like curl or a browser: to the first address of the answer, without
+  // Node's own happy-eyeballs race across every A record (which would hide a dead address).
+  const options =
+    bounds.fresh === true
+      ? { keepAlive: false, maxSockets: bounds.concurrency, autoSelectFamily: false }
+      : { keepAlive: true, maxSockets: bounds.concurrency };
   if (!bounds.url.startsWith('https:')) {
     return { agent: new http.Agent(options), request: (url, o, cb) => http.request(url, o, cb) };
   }
