@@ -124,7 +124,8 @@ export function parseWriterArgs(args: readonly string[]): Options {
   const { values } = parseArgs({
     args: [...args],
     options: {
-      ...loadArgOptions({ concurrency: '4', timeoutMs: '10000' }),
+      // Longer than the load balancers' timeout for writes: the site's own answer (504) counts.
+      ...loadArgOptions({ concurrency: '4', timeoutMs: '20000' }),
       prefix: { type: 'string', default: 'w' },
     },
   });
