@@ -357,7 +357,7 @@ export function degradedSuite(lab: TestLab): void {
       });
     });
 
-    // Last: today this freezes the primary (see the heal below), and the suites after it need one.
+    // Last: this can freeze the primary (see the heal below), and the suites after it need one.
     it('the replica’s host silenced: no read fails or waits long, they come from the primary, and from the replica again once it is back', async (t) => {
       const { primary, replicas } = await dbRoles();
       const [replica] = replicas;
@@ -384,8 +384,8 @@ export function degradedSuite(lab: TestLab): void {
       assert.ok(slowestRead < 2700, `the slowest read took ${slowestRead} ms`);
       report(t, { silenceMs, slowestMs: slowest(silent), p99Ms: p99(silent), backOnReplicaMs });
       // MariaDB 10.11.19 (semi-sync on): when the replica reconnects, the primary's new dump
-      // thread kills the old one and waits in Ack_receiver::remove_slave for the ack receiver,
-      // which sits in poll() without a timeout; every new connection then waits on the thread
+      // thread may kill the old one and wait in Ack_receiver::remove_slave for the ack receiver,
+      // which sits in poll() without a timeout (2 of 4 tries); every new connection then waits on the thread
       // list's lock. The site goes on over pooled connections, but nothing new gets in (foobar,
       // exporters, a restarted app). Restarting the primary heals it.
       try {
