@@ -11,6 +11,7 @@ import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
 import { cliSuite } from './suites/cli.ts';
 import { databaseSuite } from './suites/database.ts';
+import { degradedSuite } from './suites/degraded.ts';
 import { deploySuite } from './suites/deploys.ts';
 import { dnsSuite } from './suites/dns.ts';
 import { limitsSuite } from './suites/limits.ts';
@@ -41,6 +42,8 @@ networkSuite(lab);
 limitsSuite(lab);
 failureSuite(lab);
 deploySuite(lab);
+// Before the database suite: it starts from the default topology (db-01 primary, db-02 replica).
+degradedSuite(lab);
 databaseSuite(lab);
 
 describe('foobar down', () => {

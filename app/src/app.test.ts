@@ -1,25 +1,41 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildApp } from './app.ts';
+import type { DbHealth } from './db/health.ts';
 import { DbUnavailable, type Store } from './db/store.ts';
+
+const NO_DATABASE: DbHealth = {
+  primary: 'db-01',
+  primaryReachable: false,
+  writable: false,
+  reachable: false,
+  problem: 'no database here',
+};
 
 /** No database answers: what the app does then, and what it refuses before asking one. */
 const offlineStore: Store = {
   insertMessage: () => Promise.reject(new DbUnavailable('no database here')),
   listMessages: () => Promise.reject(new DbUnavailable('no database here')),
   whoami: () => Promise.resolve({ read: null, write: null }),
-  writeProblem: () => Promise.resolve('no database here'),
+  health: () => Promise.resolve(NO_DATABASE),
   close: () => Promise.resolve(),
 };
 
-function testApp(writeGraceMs = 0) {
+/** The primary is gone, a replica answers: reads work, writes do not. */
+const replicaOnlyStore: Store = {
+  ...offlineStore,
+  listMessages: () => Promise.resolve({ messages: [], server: 'db-02' }),
+  whoami: () => Promise.resolve({ read: 'db-02', write: null }),
+  health: () => Promise.resolve({ ...NO_DATABASE, reachable: true, problem: 'db-01 is gone' }),
+};
+
+function testApp(store: Store = offlineStore) {
   return buildApp({
     server: 'web-09',
     release: 'abc123def456',
     trustProxy: ['127.0.0.1'],
     keepAliveTimeoutMs: 5000,
-    store: offlineStore,
-    writeGraceMs,
+    store,
   });
 }
 
@@ -71,21 +87,48 @@ describe('app', () => {
     assert.equal(response.json<{ client: string }>().client, '10.9.9.9');
   });
 
-  it('is not ready when it cannot write, nor while it drains; alive all along', async () => {
+  it('is not ready when it reaches no database, nor while it drains; alive all along', async () => {
     const { app, state } = testApp();
     const readyz = await app.inject({ url: '/readyz' });
     assert.equal(readyz.statusCode, 503);
-    assert.deepEqual(readyz.json(), { status: 'cannot write', detail: 'no database here' });
+    const db = {
+      primary: 'db-01',
+      primaryReachable: false,
+      writable: false,
+      problem: 'no database here',
+    };
+    assert.deepEqual(readyz.json(), { status: 'no database', db });
     state.draining = true;
-    assert.deepEqual((await app.inject({ url: '/readyz' })).json(), { status: 'draining' });
+    const draining = await app.inject({ url: '/readyz' });
+    assert.equal(draining.statusCode, 503);
+    assert.deepEqual(draining.json(), { status: 'draining', db });
     assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
   });
 
-  it('stays ready through a short pause of writes', async () => {
-    const { app } = testApp(60_000);
+  it('stays ready and serves reads when only a replica answers; writes get 503', async () => {
+    const { app } = testApp(replicaOnlyStore);
     const readyz = await app.inject({ url: '/readyz' });
     assert.equal(readyz.statusCode, 200);
-    assert.deepEqual(readyz.json(), { status: 'ready', warning: 'no database here' });
+    assert.deepEqual(readyz.json(), {
+      status: 'ready',
+      db: { primary: 'db-01', primaryReachable: false, writable: false, problem: 'db-01 is gone' },
+    });
+    assert.equal((await app.inject({ url: '/api/messages' })).statusCode, 200);
+    assert.equal((await app.inject({ url: '/' })).statusCode, 200);
+    const write = await app.inject({
+      method: 'POST',
+      url: '/api/messages',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"text": "hello"}',
+    });
+    assert.equal(write.statusCode, 503);
+    assert.equal(write.headers['retry-after'], '1');
+    const metrics = (await app.inject({ url: '/metrics' })).body;
+    assert.match(
+      metrics,
+      /^foobar_db_primary_reachable\{server="web-09",release="abc123def456"\} 0$/m,
+    );
+    assert.match(metrics, /^foobar_db_reachable\{server="web-09",release="abc123def456"\} 1$/m);
   });
 
   it('refuses bad messages with a 4xx before it asks the database', async () => {

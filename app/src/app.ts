@@ -16,8 +16,6 @@ export interface AppOptions {
   readonly trustProxy: readonly string[];
   readonly keepAliveTimeoutMs: number;
   readonly store: Store;
-  /** How long the app may be unable to write before /readyz fails (default WRITE_GRACE_MS). */
-  readonly writeGraceMs?: number;
   readonly logger?: FastifyBaseLogger;
 }
 
@@ -30,11 +28,20 @@ export interface AppState {
 export const BODY_LIMIT_BYTES = 16 * 1024;
 
 /**
- * /readyz fails once the app has been unable to write for this long: a switchover pauses writes
- * for a fraction of a second (they wait and go through), and taking every web server out of the
- * load balancers for that would turn a pause into errors.
+ * What /readyz answers (200 when ready, 503 otherwise). Ready: not draining, and some database
+ * server (primary or replica) answered lately. Whether the primary takes writes is reported beside
+ * it and never decides readiness: a database outage is the whole cluster's, and taking every web
+ * server out of the load balancers for it would turn pages and reads into errors too.
  */
-export const WRITE_GRACE_MS = 1000;
+export interface Readiness {
+  readonly status: 'ready' | 'draining' | 'no database';
+  readonly db: {
+    readonly primary: string;
+    readonly primaryReachable: boolean;
+    readonly writable: boolean;
+    readonly problem?: string;
+  };
+}
 
 function badRequest(message: string): Error & { statusCode: number } {
   return Object.assign(new Error(message), { statusCode: 400 });
@@ -76,7 +83,9 @@ export function buildApp(options: AppOptions): { app: FastifyInstance; state: Ap
     // Nginx and HAProxy log every request; the app logs what only it knows: errors.
     logController: new LogController({ disableRequestLogging: true }),
   });
-  const metrics = createMetrics({ server: options.server, release: options.release });
+  const metrics = createMetrics({ server: options.server, release: options.release }, () =>
+    store.health(),
+  );
 
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_request, body, done) => {
@@ -147,18 +156,11 @@ export function buildApp(options: AppOptions): { app: FastifyInstance; state: Ap
 
   app.get('/healthz', () => ({ status: 'alive' }));
 
-  let unwritableSince: number | undefined;
   app.get('/readyz', async (_request, reply) => {
-    if (state.draining) return reply.code(503).send({ status: 'draining' });
-    const problem = await store.writeProblem();
-    if (problem === undefined) {
-      unwritableSince = undefined;
-      return { status: 'ready' };
-    }
-    unwritableSince ??= Date.now();
-    if (Date.now() - unwritableSince < (options.writeGraceMs ?? WRITE_GRACE_MS))
-      return { status: 'ready', warning: problem };
-    return reply.code(503).send({ status: 'cannot write', detail: problem });
+    const { reachable, ...db } = await store.health();
+    const status = state.draining ? 'draining' : reachable ? 'ready' : 'no database';
+    const readiness: Readiness = { status, db };
+    return reply.code(status === 'ready' ? 200 : 503).send(readiness);
   });
 
   app.get('/metrics', async (_request, reply) => {

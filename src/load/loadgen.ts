@@ -29,6 +29,10 @@ export interface LoadSummary {
   /** X-Served-By → count. */
   readonly servedBy: Record<string, number>;
   readonly failed: number;
+  /** The longest request, from sending it to the end of its answer (or its error), in ms. */
+  readonly slowestMs: number;
+  /** The 99th percentile of the requests' durations, in ms. */
+  readonly p99Ms: number;
 }
 
 interface Options extends LoadBounds {
@@ -77,13 +81,16 @@ export async function runLoad(options: Options): Promise<LoadSummary> {
   const statuses: Record<string, number> = {};
   const errors: Record<string, number> = {};
   const servedBy: Record<string, number> = {};
+  const durations: number[] = [];
   let requests = 0;
   let ok = 0;
   const started = Date.now();
   const deadline = started + options.seconds * 1000;
   const worker = async (): Promise<void> => {
     while (Date.now() < deadline) {
+      const sent = performance.now();
       const result = await once(client, options);
+      durations.push(performance.now() - sent);
       requests++;
       if (result.error !== undefined) bump(errors, result.error);
       if (result.status !== undefined) {
@@ -95,6 +102,7 @@ export async function runLoad(options: Options): Promise<LoadSummary> {
   };
   await Promise.all(Array.from({ length: options.concurrency }, worker));
   client.agent.destroy();
+  durations.sort((a, b) => a - b);
   return {
     url: options.url,
     seconds: (Date.now() - started) / 1000,
@@ -104,6 +112,8 @@ export async function runLoad(options: Options): Promise<LoadSummary> {
     errors,
     servedBy,
     failed: requests - ok,
+    slowestMs: Math.round(durations.at(-1) ?? 0),
+    p99Ms: Math.round(durations[Math.floor(durations.length * 0.99)] ?? 0),
   };
 }
 

@@ -36,6 +36,8 @@ export interface WriteSummary {
   readonly failedAt: readonly number[];
   readonly startedAt: number;
   readonly endedAt: number;
+  /** The longest write, from sending it to its answer (or its error), in ms. */
+  readonly slowestMs: number;
 }
 
 interface Options extends LoadBounds {
@@ -91,12 +93,15 @@ export async function runWriter(options: Options): Promise<WriteSummary> {
   const failures: Record<string, number> = {};
   const failedAt: number[] = [];
   let requests = 0;
+  let slowestMs = 0;
   const startedAt = Date.now();
   const deadline = startedAt + options.seconds * 1000;
   const worker = async (w: number): Promise<void> => {
     for (let n = 0; Date.now() < deadline; n++) {
       const text = `${options.prefix}-${w}-${n}`;
+      const sent = performance.now();
       const result = await post(client, options, text);
+      slowestMs = Math.max(slowestMs, Math.round(performance.now() - sent));
       requests++;
       if (result.status === 201 && result.body !== undefined) {
         const body = JSON.parse(result.body) as { id: number; text: string; db: string };
@@ -112,14 +117,15 @@ export async function runWriter(options: Options): Promise<WriteSummary> {
   };
   await Promise.all(Array.from({ length: options.concurrency }, (_, w) => worker(w)));
   client.agent.destroy();
-  return { requests, acked, failures, failedAt, startedAt, endedAt: Date.now() };
+  return { requests, acked, failures, failedAt, startedAt, endedAt: Date.now(), slowestMs };
 }
 
 export function parseWriterArgs(args: readonly string[]): Options {
   const { values } = parseArgs({
     args: [...args],
     options: {
-      ...loadArgOptions({ concurrency: '4', timeoutMs: '10000' }),
+      // Longer than the load balancers' timeout for writes: the site's own answer (504) counts.
+      ...loadArgOptions({ concurrency: '4', timeoutMs: '20000' }),
       prefix: { type: 'string', default: 'w' },
     },
   });

@@ -57,8 +57,13 @@ export interface TestLab {
   ): Promise<ExecResult>;
   /** curl flags for the site: the lab's CA, and the load balancer to ask when given. */
   siteFlags(lb?: Host): string[];
-  /** A bounded load from the client host; resolves when it ends. */
-  load(url: string, seconds: number, concurrency?: number): Promise<LoadSummary>;
+  /** A bounded load from the client host (more loadgen flags in `args`); resolves when it ends. */
+  load(
+    url: string,
+    seconds: number,
+    concurrency?: number,
+    args?: readonly string[],
+  ): Promise<LoadSummary>;
   up(): Promise<void>;
   down(purge?: boolean): Promise<void>;
   /** The same lab (name, state) with more in its config: e.g. one more host for `up` to add. */
@@ -126,7 +131,7 @@ export function createTestLab(
         { check: false },
       ),
     siteFlags: (lb) => siteCurlFlags(model, lb === undefined ? undefined : addressOf(lb, 'edge')),
-    async load(url, seconds, concurrency = 8) {
+    async load(url, seconds, concurrency = 8, args = []) {
       const result = await ctx.driver.exec('client', {
         argv: [
           process.execPath,
@@ -139,6 +144,7 @@ export function createTestLab(
           String(concurrency),
           '--cacert',
           labPaths(model).caCertificate,
+          ...args,
         ],
         timeoutMs: (seconds + 30) * 1000,
       });

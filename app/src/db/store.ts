@@ -6,11 +6,26 @@
  * A write that was certainly not executed (no connection to the primary, or the primary refused it
  * as read-only during a switchover) is retried against the current primary for a few seconds; a
  * write whose connection died midway has an unknown outcome and is never retried.
+ *
+ * Every wait on a database server is bounded (connect, each query, a probe), and a server that
+ * failed is skipped until a probe finds it answering again (see health.ts): a silent server costs
+ * a bounded delay to the requests that met it, and nothing to the others.
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
 import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import {
+  dbHealth,
+  isDown,
+  markDown,
+  markOk,
+  newServerHealth,
+  noTopologyHealth,
+  PROBE_AFTER_MS,
+  type DbHealth,
+  type ServerHealth,
+} from './health.ts';
 import { readTopology, watchTopologyFile, type DbServer, type Topology } from './topology.ts';
 
 export interface Message {
@@ -38,8 +53,11 @@ export interface Store {
   listMessages(limit: number, after?: string): Promise<Read>;
   /** Which server answers reads and which writes now (null: none does). */
   whoami(): Promise<{ read: string | null; write: string | null }>;
-  /** Undefined when the primary takes writes; otherwise why it does not. */
-  writeProblem(): Promise<string | undefined>;
+  /**
+   * Whether this web server reaches a database server, and whether the primary takes writes:
+   * from what it saw in the last second, probing the servers again when that is older.
+   */
+  health(): Promise<DbHealth>;
   close(): Promise<void>;
 }
 
@@ -62,15 +80,26 @@ export interface StoreOptions {
   readonly writeRetryMs?: number;
 }
 
-/** A replica that failed is skipped for this long before it is tried again. */
-const REPLICA_RETRY_MS = 1000;
+/**
+ * Bounds on every wait, on a network where a query answers in milliseconds (p99 of a read through
+ * the load balancers under full load: ~0.1 s). A new connection within CONNECT_TIMEOUT_MS; a read
+ * or a probe within QUERY_TIMEOUT_MS; an insert within INSERT_TIMEOUT_MS, which covers the
+ * semi-sync wait for a replica's acknowledgement (1 s at most by default).
+ */
+export const CONNECT_TIMEOUT_MS = 500;
+export const QUERY_TIMEOUT_MS = 750;
+export const INSERT_TIMEOUT_MS = 3000;
+/** A pooled connection (from the pool's queue, or new) within this long. */
+const ACQUIRE_TIMEOUT_MS = 1000;
+/** A probe of one server, connection included. */
+const PROBE_TIMEOUT_MS = 1000;
 /** MariaDB's "read-only" refusal (ER_OPTION_PREVENTS_STATEMENT): the statement did not run. */
 const ER_OPTION_PREVENTS_STATEMENT = 1290;
 
 interface Server {
   readonly server: DbServer;
   readonly pool: Pool;
-  downUntil: number;
+  readonly health: ServerHealth;
 }
 
 function reason(error: unknown): string {
@@ -99,12 +128,39 @@ function toMessage(row: MessageRow): Message {
   };
 }
 
+/**
+ * `work`, or an error after `ms` (a pool whose connections are all stuck queues with no bound of
+ * its own; mysql2's ping has none either). What arrives too late is handed to `late`.
+ */
+async function within<T>(
+  work: Promise<T>,
+  ms: number,
+  what: string,
+  late?: (value: T) => void,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => {
+      if (late !== undefined) void work.then(late).catch(() => undefined);
+      reject(new Error(`${what}: no answer within ${ms} ms`));
+    }, ms);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function createStore(options: StoreOptions): Store {
   const servers = new Map<string, Server>();
   let topology: Topology | undefined;
   let topologyError = 'no topology yet';
   let password = '';
   let next = 0;
+  let probing: Promise<void> | undefined;
+  let probedAt = 0;
+  const writeRetryMs = options.writeRetryMs ?? 4000;
 
   const keyOf = (s: DbServer): string => `${s.name}@${s.host}:${s.port}`;
 
@@ -132,7 +188,7 @@ export function createStore(options: StoreOptions): Store {
       if (servers.has(keyOf(server))) continue;
       servers.set(keyOf(server), {
         server,
-        downUntil: 0,
+        health: newServerHealth(),
         pool: mysql.createPool({
           host: server.host,
           port: server.port,
@@ -143,11 +199,13 @@ export function createStore(options: StoreOptions): Store {
           connectionLimit: 16,
           maxIdle: 4,
           idleTimeout: 30_000,
-          connectTimeout: 1000,
+          connectTimeout: CONNECT_TIMEOUT_MS,
           enableKeepAlive: true,
         }),
       });
     }
+    // A new primary is probed at once: whether it takes writes is not known yet.
+    probedAt = 0;
     options.logger.info(
       {
         epoch: fresh.epoch,
@@ -172,12 +230,29 @@ export function createStore(options: StoreOptions): Store {
     return topology;
   }
 
-  /** Replicas that have not failed lately, starting with the next one in turn. */
-  function readableReplicas(): Server[] {
-    const replicas = current().replicas.map(entryOf);
-    const start = next++ % Math.max(1, replicas.length);
-    return [...replicas.slice(start), ...replicas.slice(0, start)].filter(
-      (r) => r.downUntil <= Date.now(),
+  function answered(entry: Server, readOnly?: boolean): void {
+    if (isDown(entry.health))
+      options.logger.info({ db: entry.server.name }, 'database server answers again');
+    markOk(entry.health, Date.now(), readOnly);
+  }
+
+  function failed(entry: Server, error: unknown): void {
+    if (!isDown(entry.health))
+      options.logger.warn(
+        { db: entry.server.name, error: reason(error) },
+        'database server failed',
+      );
+    markDown(entry.health, Date.now(), reason(error));
+  }
+
+  function acquire(entry: Server): Promise<PoolConnection> {
+    return within(
+      entry.pool.getConnection(),
+      ACQUIRE_TIMEOUT_MS,
+      `a connection to ${entry.server.name}`,
+      (late) => {
+        late.release();
+      },
     );
   }
 
@@ -185,7 +260,7 @@ export function createStore(options: StoreOptions): Store {
     entry: Server,
     work: (conn: PoolConnection) => Promise<T>,
   ): Promise<T> {
-    const conn = await entry.pool.getConnection();
+    const conn = await acquire(entry);
     try {
       const result = await work(conn);
       conn.release();
@@ -196,20 +271,75 @@ export function createStore(options: StoreOptions): Store {
     }
   }
 
+  /** Does the server answer, and is it read-only? */
+  async function probe(entry: Server): Promise<void> {
+    try {
+      const readOnly = await within(
+        withConnection(entry, async (conn) => {
+          const [rows] = await conn.query<RowDataPacket[]>({
+            sql: 'SELECT @@global.read_only AS ro',
+            timeout: QUERY_TIMEOUT_MS,
+          });
+          return Number(rows[0]?.ro) !== 0;
+        }),
+        PROBE_TIMEOUT_MS,
+        `a probe of ${entry.server.name}`,
+      );
+      answered(entry, readOnly);
+    } catch (error) {
+      failed(entry, error);
+    }
+  }
+
+  /** Every server probed at once; one round at a time, however many ask. */
+  function probeAll(): Promise<void> {
+    probing ??= (async () => {
+      probedAt = Date.now();
+      await Promise.all([...servers.values()].map(probe));
+    })().finally(() => {
+      probing = undefined;
+    });
+    return probing;
+  }
+
+  /** Servers that have not failed since they last answered; a probe finds out about the others. */
+  function usable(entries: readonly Server[]): Server[] {
+    const up = entries.filter((e) => !isDown(e.health));
+    if (up.length < entries.length && Date.now() - probedAt >= PROBE_AFTER_MS) void probeAll();
+    return up;
+  }
+
+  /** Replicas that are up, starting with the next one in turn. */
+  function readableReplicas(): Server[] {
+    const replicas = current().replicas.map(entryOf);
+    const start = next++ % Math.max(1, replicas.length);
+    return usable([...replicas.slice(start), ...replicas.slice(0, start)]);
+  }
+
   async function selectMessages(conn: PoolConnection, limit: number): Promise<Message[]> {
     const [rows] = await conn.query<MessageRow[]>({
       sql: `SELECT ${MESSAGE_COLUMNS} FROM messages ORDER BY id DESC LIMIT ?`,
       values: [limit],
-      timeout: 3000,
+      timeout: QUERY_TIMEOUT_MS,
     });
     return rows.map(toMessage);
+  }
+
+  /** Whether the server has applied `gtid`, after waiting for it at most readWaitMs. */
+  async function hasGtid(conn: PoolConnection, gtid: string): Promise<boolean> {
+    const [rows] = await conn.query<RowDataPacket[]>({
+      sql: 'SELECT MASTER_GTID_WAIT(?, ?) AS waited',
+      values: [gtid, options.readWaitMs / 1000],
+      timeout: options.readWaitMs + QUERY_TIMEOUT_MS,
+    });
+    return Number(rows[0]?.waited) === 0;
   }
 
   async function reportHost(entry: Server): Promise<string> {
     return withConnection(entry, async (conn) => {
       const [rows] = await conn.query<RowDataPacket[]>({
         sql: 'SELECT @@report_host AS host',
-        timeout: 1000,
+        timeout: QUERY_TIMEOUT_MS,
       });
       return String(rows[0]?.host ?? entry.server.name);
     });
@@ -217,9 +347,19 @@ export function createStore(options: StoreOptions): Store {
 
   return {
     async insertMessage(text) {
-      const deadline = Date.now() + (options.writeRetryMs ?? 4000);
+      const deadline = Date.now() + writeRetryMs;
       for (let attempt = 0; ; attempt++) {
         const entry = entryOf(current().primary);
+        const { downSince, lastError } = entry.health;
+        // Down for longer than a write would wait: say so at once instead of making every
+        // writer wait out the retries (a probe brings the primary back when it answers).
+        if (downSince !== undefined && Date.now() - downSince > writeRetryMs) {
+          usable([entry]);
+          const seconds = Math.round((Date.now() - downSince) / 1000);
+          throw new DbUnavailable(
+            `the primary (${entry.server.name}) has not answered for ${seconds} s: ${lastError ?? ''}`,
+          );
+        }
         const retry = async (why: string): Promise<void> => {
           if (Date.now() >= deadline)
             throw new DbUnavailable(`the primary (${entry.server.name}) takes no writes: ${why}`);
@@ -227,40 +367,45 @@ export function createStore(options: StoreOptions): Store {
         };
         let conn: PoolConnection;
         try {
-          conn = await entry.pool.getConnection();
-        } catch (error) {
-          await retry(reason(error));
-          continue;
-        }
-        try {
+          conn = await acquire(entry);
           // A pooled connection may have died with its server: find out before writing.
-          await conn.ping();
+          await within(conn.ping(), QUERY_TIMEOUT_MS, `a ping of ${entry.server.name}`).catch(
+            (error: unknown) => {
+              conn.destroy();
+              throw error;
+            },
+          );
         } catch (error) {
-          conn.destroy();
+          failed(entry, error);
           await retry(reason(error));
           continue;
         }
         try {
-          const [result] = await conn.execute<ResultSetHeader>(
-            'INSERT INTO messages (text) VALUES (?)',
-            [text],
-          );
-          const [rows] = await conn.query<MessageRow[]>(
-            `SELECT ${MESSAGE_COLUMNS}, @@last_gtid AS gtid FROM messages WHERE id = ?`,
-            [result.insertId],
-          );
+          const [result] = await conn.execute<ResultSetHeader>({
+            sql: 'INSERT INTO messages (text) VALUES (?)',
+            values: [text],
+            timeout: INSERT_TIMEOUT_MS,
+          });
+          const [rows] = await conn.query<MessageRow[]>({
+            sql: `SELECT ${MESSAGE_COLUMNS}, @@last_gtid AS gtid FROM messages WHERE id = ?`,
+            values: [result.insertId],
+            timeout: QUERY_TIMEOUT_MS,
+          });
           conn.release();
+          answered(entry, false);
           const row = rows[0];
           if (row === undefined) throw new DbUnavailable('the new message cannot be read back');
           return { message: toMessage(row), gtid: String(row.gtid), server: entry.server.name };
         } catch (error) {
           if (errnoOf(error) === ER_OPTION_PREVENTS_STATEMENT) {
             conn.release();
+            answered(entry, true);
             await retry('it is read-only');
             continue;
           }
-          conn.destroy();
           if (error instanceof DbUnavailable) throw error;
+          conn.destroy();
+          failed(entry, error);
           throw new DbUnavailable(
             `the write on ${entry.server.name} failed midway, it may or may not have happened: ${reason(error)}`,
           );
@@ -269,77 +414,67 @@ export function createStore(options: StoreOptions): Store {
     },
 
     async listMessages(limit, after) {
+      // Read from a replica that has not caught up with the reader's write: shown only when the
+      // primary cannot be asked instead.
+      let behind: Read | undefined;
       for (const replica of readableReplicas()) {
         try {
-          const messages = await withConnection(replica, async (conn) => {
-            if (after !== undefined) {
-              const [rows] = await conn.query<RowDataPacket[]>(
-                'SELECT MASTER_GTID_WAIT(?, ?) AS waited',
-                [after, options.readWaitMs / 1000],
-              );
-              if (Number(rows[0]?.waited) !== 0) return undefined;
-            }
-            return selectMessages(conn, limit);
-          });
-          // Not caught up in time: only the primary surely has the reader's write.
-          if (messages === undefined) break;
-          return { messages, server: replica.server.name };
+          const read = await withConnection(replica, async (conn) => ({
+            caughtUp: after === undefined || (await hasGtid(conn, after)),
+            messages: await selectMessages(conn, limit),
+          }));
+          answered(replica);
+          if (read.caughtUp) return { messages: read.messages, server: replica.server.name };
+          behind = { messages: read.messages, server: replica.server.name };
+          break;
         } catch (error) {
-          replica.downUntil = Date.now() + REPLICA_RETRY_MS;
-          options.logger.warn(
-            { replica: replica.server.name, error: reason(error) },
-            'replica failed',
-          );
+          failed(replica, error);
         }
       }
       const primary = entryOf(current().primary);
+      if (behind !== undefined && usable([primary]).length === 0) return behind;
       try {
-        return {
-          messages: await withConnection(primary, (conn) => selectMessages(conn, limit)),
-          server: primary.server.name,
-        };
+        const messages = await withConnection(primary, (conn) => selectMessages(conn, limit));
+        answered(primary);
+        return { messages, server: primary.server.name };
       } catch (error) {
+        failed(primary, error);
+        if (behind !== undefined) return behind;
         throw new DbUnavailable(`no database server answers reads: ${reason(error)}`);
       }
     },
 
     async whoami() {
+      if (topology === undefined) return { read: null, write: null };
       const answer = async (candidates: Server[]): Promise<string | null> => {
         for (const entry of candidates) {
           try {
-            return await reportHost(entry);
-          } catch {
-            entry.downUntil = Date.now() + REPLICA_RETRY_MS;
+            const host = await reportHost(entry);
+            answered(entry);
+            return host;
+          } catch (error) {
+            failed(entry, error);
           }
         }
         return null;
       };
-      if (topology === undefined) return { read: null, write: null };
-      const primary = entryOf(topology.primary);
-      const write = await answer([primary]);
-      const read = await answer([...readableReplicas(), primary]);
+      const primary = usable([entryOf(topology.primary)]);
+      const [write, read] = await Promise.all([
+        answer(primary),
+        answer([...readableReplicas(), ...primary]),
+      ]);
       return { read, write };
     },
 
-    async writeProblem() {
-      let entry: Server;
-      try {
-        entry = entryOf(current().primary);
-      } catch (error) {
-        return reason(error);
-      }
-      try {
-        const readOnly = await withConnection(entry, async (conn) => {
-          const [rows] = await conn.query<RowDataPacket[]>({
-            sql: 'SELECT @@global.read_only AS ro',
-            timeout: 1000,
-          });
-          return Number(rows[0]?.ro) !== 0;
-        });
-        return readOnly ? `the primary (${entry.server.name}) is read-only` : undefined;
-      } catch (error) {
-        return `the primary (${entry.server.name}) does not answer: ${reason(error)}`;
-      }
+    async health() {
+      if (topology === undefined) return noTopologyHealth(topologyError);
+      if (Date.now() - probedAt >= PROBE_AFTER_MS) await probeAll();
+      const { primary, replicas } = current();
+      return dbHealth(
+        { name: primary.name, health: entryOf(primary).health },
+        replicas.map((r) => entryOf(r).health),
+        Date.now(),
+      );
     },
 
     async close() {

@@ -39,6 +39,19 @@ export function securityHeaders(model: Model): readonly (readonly [string, strin
   ];
 }
 
+/**
+ * How long a web server may take to answer, chosen on measurements (docs/decisions.md): the site's
+ * p99 under full load is ~0.1 s (max ~0.25 s), and the app bounds its own waits on the database
+ * (a read ~2 s at worst, a write ~7 s: 4 s of retries while a primary changes, 3 s for a commit).
+ * Past READ_TIMEOUT a GET or HEAD is retried on another web server, so a web server whose host
+ * went silent costs its in-flight reads this long, not 30 s; a write is never retried (it may
+ * have run) and gets 504 after WRITE_TIMEOUT.
+ */
+export const READ_TIMEOUT_SECONDS = 3;
+export const WRITE_TIMEOUT_SECONDS = 10;
+/** A web server's TCP handshake: instant on a live host, so a silent one is left after 1 s. */
+export const CONNECT_TIMEOUT_SECONDS = 1;
+
 export function haproxyFiles(paths: HostPaths): {
   config: string;
   socket: string;
@@ -97,15 +110,17 @@ defaults
     option httplog
     option dontlognull
     option forwardfor
-    timeout connect 2s
+    timeout connect ${CONNECT_TIMEOUT_SECONDS}s
     timeout client 30s
-    timeout server 30s
+    # GET and HEAD; other methods get longer (see the backend).
+    timeout server ${READ_TIMEOUT_SECONDS}s
     # Slow clients: the whole request head must arrive within this, or 408 and close.
     timeout http-request ${limits.requestTimeoutSeconds}s
     timeout http-keep-alive 10s
     timeout queue 5s
     timeout check 2s
-    # A request that fails on one web server is sent to another one (see the backend for which).
+    # A request that fails on one web server is sent to another one (see the backend for which),
+    # a GET or HEAD that got no answer within the server timeout included (response-timeout).
     retries ${retries}
     option redispatch 1
     retry-on all-retryable-errors
@@ -138,6 +153,8 @@ backend ${HAPROXY_BACKEND}
     # Retrying a request the server may have acted on is only safe for GET and HEAD;
     # other methods are retried only when the connection itself failed.
     http-request disable-l7-retry unless METH_GET
+    # A write may wait out the app's retries while a primary changes: it gets longer, and then 504.
+    http-request set-timeout server ${WRITE_TIMEOUT_SECONDS}s unless METH_GET
     option httpchk
     http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host www.${model.domain}
     http-check expect status 200
