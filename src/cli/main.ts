@@ -17,6 +17,7 @@ import { dashboardUrl } from '../model/monitoring.ts';
 import { createContext, type Context } from '../steps/context.ts';
 import { promoteReplica, rejoin, switchover, type ChangeReport } from '../steps/db/changes.ts';
 import { simulatedDatabases } from '../steps/db/simulate.ts';
+import { allOf, simulatedKeepalived } from '../steps/vrrp-simulate.ts';
 import { dbStatus } from '../steps/db/status.ts';
 import { downPlan } from '../steps/down.ts';
 import { runPlan, type Phase } from '../steps/plan.ts';
@@ -151,7 +152,10 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       });
       const model = loadModel(configPath(values.config));
       if (values['dry-run'] === true) {
-        const driver = new RecordingDriver(simulatedDatabases(model), { simulate: true });
+        const driver = new RecordingDriver(
+          allOf(simulatedDatabases(model), simulatedKeepalived(model)),
+          { simulate: true },
+        );
         const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-dry-run-'));
         try {
           await runPlan(upPlan(createContext(model, driver), { buildsDir: scratch }));

@@ -57,8 +57,17 @@ export interface TestLab {
   ): Promise<ExecResult>;
   /** curl flags for the site: the lab's CA, and the load balancer to ask when given. */
   siteFlags(lb?: Host): string[];
-  /** A bounded load from the client host; resolves when it ends. */
-  load(url: string, seconds: number, concurrency?: number): Promise<LoadSummary>;
+  /**
+   * A bounded load from the client host; resolves when it ends. `fresh`: a new connection and
+   * name lookup per request, to the first address only (new visitors, like curl); `timeoutMs`:
+   * a request taking longer counts as failed.
+   */
+  load(
+    url: string,
+    seconds: number,
+    concurrency?: number,
+    options?: { readonly fresh?: boolean; readonly timeoutMs?: number },
+  ): Promise<LoadSummary>;
   up(): Promise<void>;
   down(purge?: boolean): Promise<void>;
   /** The same lab (name, state) with more in its config: e.g. one more host for `up` to add. */
@@ -126,7 +135,7 @@ export function createTestLab(
         { check: false },
       ),
     siteFlags: (lb) => siteCurlFlags(model, lb === undefined ? undefined : addressOf(lb, 'edge')),
-    async load(url, seconds, concurrency = 8) {
+    async load(url, seconds, concurrency = 8, options = {}) {
       const result = await ctx.driver.exec('client', {
         argv: [
           process.execPath,
@@ -139,6 +148,8 @@ export function createTestLab(
           String(concurrency),
           '--cacert',
           labPaths(model).caCertificate,
+          ...(options.fresh === true ? ['--fresh'] : []),
+          ...(options.timeoutMs === undefined ? [] : ['--timeout-ms', String(options.timeoutMs)]),
         ],
         timeoutMs: (seconds + 30) * 1000,
       });
