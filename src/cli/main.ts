@@ -12,7 +12,7 @@ import { hostPaths, labPaths } from '../model/layout.ts';
 import { siteCurlFlags, siteUrl } from '../probes/site.ts';
 import { firewallFile, renderFirewall } from '../render/nftables/index.ts';
 import { configPath, loadModel } from '../model/load.ts';
-import { findHost, hostsWithRole, type Model } from '../model/model.ts';
+import { findHost, hostsWithRole, siteAddresses, type Model } from '../model/model.ts';
 import { dashboardUrl } from '../model/monitoring.ts';
 import { createContext, type Context } from '../steps/context.ts';
 import { promoteReplica, rejoin, switchover, type ChangeReport } from '../steps/db/changes.ts';
@@ -116,8 +116,8 @@ async function runWithProgress(
 }
 
 function siteSummary(model: Model): string {
-  const lb = hostsWithRole(model, 'lb')[0];
-  const flags = siteCurlFlags(model, lb?.addresses.edge).join(' ');
+  // A virtual address, as DNS answers: it works whichever load balancer holds it.
+  const flags = siteCurlFlags(model, siteAddresses(model)[0]).join(' ');
   const dashboard = dashboardUrl(model);
   return [
     `${siteUrl(model)} is up (HTTPS, certificate from the lab's CA: see foobar ca). From this machine:`,

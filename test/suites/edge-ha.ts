@@ -22,8 +22,11 @@ import type { TestLab } from '../support/lab.ts';
 
 /** A request slower than this counts as failed (a visitor gives up, or sees a spinner). */
 const REQUEST_TIMEOUT_MS = 5000;
-/** Measured 0.3–0.9 s for a dead HAProxy, 0.6–0.9 s for a silent host (see docs/decisions.md). */
-const TAKEOVER_BOUND_MS = 3000;
+/**
+ * From the start of the fault's injection (which itself takes up to 1.5 s on a busy machine) to
+ * lb-02's edge having the address: measured 1.15–1.2 s, injection included (docs/decisions.md).
+ */
+const TAKEOVER_BOUND_MS = 4000;
 /** After healing, the owner takes its address back within rise + preempt delay (~3–4 s). */
 const GIVE_BACK_BOUND_MS = 15_000;
 
@@ -62,6 +65,23 @@ export function edgeHaSuite(lab: TestLab): void {
     return Date.now() - since;
   }
 
+  /**
+   * Watches a host's edge addresses for `ms` (iproute2 stamps each change with its time here):
+   * resolves to when `address` was added, if it was.
+   */
+  async function addedAt(host: Host, address: string, ms: number): Promise<number | undefined> {
+    const watch = await lab.on(
+      host.name,
+      ['ip', '-tshort', 'monitor', 'address', 'dev', 'edge'],
+      ms,
+    );
+    for (const line of watch.stdout.split('\n')) {
+      const match = /^\[(\S+?)(\d{3})?\] \d+: \S+\s+inet (\S+)\//.exec(line);
+      if (match?.[1] !== undefined && match[3] === address) return new Date(match[1]).getTime();
+    }
+    return undefined;
+  }
+
   function logOf(host: Host): string {
     return keepalivedFiles(hostPaths(model, host.name)).log;
   }
@@ -97,9 +117,16 @@ export function edgeHaSuite(lab: TestLab): void {
     await settled();
     const load = freshLoad(8);
     await sleep(2000);
+    const watch = addedAt(lb2, vip.address, 5000);
+    await sleep(200);
     const injected = Date.now();
     await fault();
-    const takeoverMs = await heldBy(vip.address, lb2, injected, 10_000);
+    const faultMs = Date.now() - injected;
+    // Polled through `ip netns exec` on a busy machine: an upper bound, the watch is exact.
+    const polledMs = await heldBy(vip.address, lb2, injected, 10_000);
+    const added = await watch;
+    assert.ok(added !== undefined, `lb-02's edge got ${vip.address} while watched`);
+    const takeoverMs = added - injected;
     const during = await load;
     const [offset1, offset2] = [await logSize(lb1), await logSize(lb2)];
     const healed = Date.now();
@@ -116,6 +143,8 @@ export function edgeHaSuite(lab: TestLab): void {
     t.diagnostic(
       JSON.stringify({
         takeoverMs,
+        faultMs,
+        polledMs,
         backMs,
         requests: during.requests,
         failed: during.failed,
@@ -180,8 +209,9 @@ export function edgeHaSuite(lab: TestLab): void {
       }),
     );
     assert.equal(load.failed, 0, JSON.stringify(load));
-    // A lookup waits at most one resolver timeout (1 s) for the dead server, then asks the other.
-    assert.ok(Math.max(...lookups) < 3 * 1000 + 1000, `lookups took ${lookups.join(', ')} ms`);
+    // dig keeps its own timers (measured 2.4–2.8 s with a silent server, 0.5–1.5 s with a
+    // refusing one); the site's own lookups (curl, the load) go through glibc's 1 s timeout.
+    assert.ok(Math.max(...lookups) < 9000, `lookups took ${lookups.join(', ')} ms`);
   }
 
   describe('the edge without a single point of failure', () => {
