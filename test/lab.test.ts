@@ -9,6 +9,7 @@ import { removeAppVariants } from './support/apps.ts';
 import { createTestLab, leftovers } from './support/lab.ts';
 import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
+import { edgeHaSuite } from './suites/edge-ha.ts';
 import { cliSuite } from './suites/cli.ts';
 import { databaseSuite } from './suites/database.ts';
 import { degradedSuite } from './suites/degraded.ts';
@@ -41,6 +42,7 @@ tlsSuite(lab);
 networkSuite(lab);
 limitsSuite(lab);
 failureSuite(lab);
+edgeHaSuite(lab);
 deploySuite(lab);
 // Before the database suite: it starts from the default topology (db-01 primary, db-02 replica).
 degradedSuite(lab);

@@ -61,6 +61,24 @@ export function formatStatus(status: LabStatus, style: Style): string {
       lines.push(`  ${pad(lb.name, 8)} ${view}`);
     }
   }
+  if (status.virtualAddresses.length > 0) {
+    lines.push('', 'Virtual addresses (in DNS):');
+    for (const vip of status.virtualAddresses) {
+      const alone = vip.holders.length === 1;
+      const where =
+        vip.holders.length === 0
+          ? style.red('held by nobody')
+          : `held by ${vip.holders.join(' and ')}`;
+      const note = !alone
+        ? ''
+        : vip.holders[0] === vip.owner
+          ? ''
+          : style.dim(` (${vip.owner}'s: it takes it back once its HAProxy is healthy)`);
+      lines.push(
+        `  ${mark(alone && vip.holders[0] === vip.owner)} ${pad(vip.address, 15)} ${alone ? where : style.red(where)}${note}`,
+      );
+    }
+  }
   if (status.releases.drift.length > 0) {
     lines.push('', style.yellow('Release drift:'));
     for (const problem of status.releases.drift) lines.push(`  ${style.yellow('!')} ${problem}`);

@@ -12,11 +12,12 @@ import { hostPaths, labPaths } from '../model/layout.ts';
 import { siteCurlFlags, siteUrl } from '../probes/site.ts';
 import { firewallFile, renderFirewall } from '../render/nftables/index.ts';
 import { configPath, loadModel } from '../model/load.ts';
-import { findHost, hostsWithRole, type Model } from '../model/model.ts';
+import { findHost, hostsWithRole, siteAddresses, type Model } from '../model/model.ts';
 import { dashboardUrl } from '../model/monitoring.ts';
 import { createContext, type Context } from '../steps/context.ts';
 import { promoteReplica, rejoin, switchover, type ChangeReport } from '../steps/db/changes.ts';
 import { simulatedDatabases } from '../steps/db/simulate.ts';
+import { allOf, simulatedKeepalived } from '../steps/vrrp-simulate.ts';
 import { dbStatus } from '../steps/db/status.ts';
 import { downPlan } from '../steps/down.ts';
 import { runPlan, type Phase } from '../steps/plan.ts';
@@ -115,8 +116,8 @@ async function runWithProgress(
 }
 
 function siteSummary(model: Model): string {
-  const lb = hostsWithRole(model, 'lb')[0];
-  const flags = siteCurlFlags(model, lb?.addresses.edge).join(' ');
+  // A virtual address, as DNS answers: it works whichever load balancer holds it.
+  const flags = siteCurlFlags(model, siteAddresses(model)[0]).join(' ');
   const dashboard = dashboardUrl(model);
   return [
     `${siteUrl(model)} is up (HTTPS, certificate from the lab's CA: see foobar ca). From this machine:`,
@@ -151,7 +152,10 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       });
       const model = loadModel(configPath(values.config));
       if (values['dry-run'] === true) {
-        const driver = new RecordingDriver(simulatedDatabases(model), { simulate: true });
+        const driver = new RecordingDriver(
+          allOf(simulatedDatabases(model), simulatedKeepalived(model)),
+          { simulate: true },
+        );
         const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-dry-run-'));
         try {
           await runPlan(upPlan(createContext(model, driver), { buildsDir: scratch }));

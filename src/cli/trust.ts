@@ -1,14 +1,13 @@
 /** `foobar ca`: where the lab's certificate authority is, and how to make a browser or curl trust it. */
 import { X509Certificate } from 'node:crypto';
 import { labPaths } from '../model/layout.ts';
-import { addressOf, hostsWithRole, type Model } from '../model/model.ts';
+import { siteAddresses, type Model } from '../model/model.ts';
 import { siteUrl } from '../probes/site.ts';
 
 export function trustInstructions(model: Model, pem: string): string {
   const ca = labPaths(model).caCertificate;
   const cert = new X509Certificate(pem);
-  const lb = hostsWithRole(model, 'lb')[0];
-  const address = lb === undefined ? '<load balancer>' : addressOf(lb, 'edge');
+  const address = siteAddresses(model)[0] ?? '<virtual address>';
   const names = `www.${model.domain} ${model.domain}`;
   const local = `/usr/local/share/ca-certificates/foobar-${model.lab.name}.crt`;
   return `${ca}
@@ -26,7 +25,7 @@ System (curl, wget, ... on this machine; undo by deleting the file and running i
 
 The browser must also find the site on this machine's edge link: add
   ${address} ${names}
-to /etc/hosts (any load balancer's edge address works), then open ${siteUrl(model)}
+to /etc/hosts (a virtual address: it stays up when a load balancer dies), then open ${siteUrl(model)}
 HSTS: once a browser has seen the site over HTTPS it refuses plain HTTP for ${model.domain}
 for ${model.tls.hstsMaxAgeSeconds} s, the real site included: use a separate browser profile.
 `;

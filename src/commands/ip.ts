@@ -40,6 +40,9 @@ export const ip = {
   addrAdd: (ns: string | null, dev: string, cidr: string): Command => ({
     argv: [...ipIn(ns), 'addr', 'add', cidr, 'dev', dev],
   }),
+  addrDelete: (ns: string | null, dev: string, cidr: string): Command => ({
+    argv: [...ipIn(ns), 'addr', 'del', cidr, 'dev', dev],
+  }),
   addrShow: (ns: string | null): Command => ({ argv: [...ipIn(ns), '-json', 'addr', 'show'] }),
   routeList: (): Command => ({ argv: ['ip', '-json', 'route', 'show'] }),
   /** PIDs of every process inside a namespace. */

@@ -161,4 +161,37 @@ describe('buildModel', () => {
   it('reports YAML syntax errors', () => {
     assert.throws(() => parseConfigText('hosts: [\n', 'x.yaml'), /x.yaml has a problem/);
   });
+
+  it('gives each load balancer a virtual address on the edge, overridable and removable by name', () => {
+    const model = buildModel(undefined);
+    assert.deepEqual(model.vrrp.virtualAddresses, [
+      { address: '10.77.1.10', owner: 'lb-01', routerId: 1 },
+      { address: '10.77.1.20', owner: 'lb-02', routerId: 2 },
+    ]);
+    const other = buildModel({
+      hosts: { 'lb-03': { roles: ['lb'], edge: 13, core: 13 } },
+      vrrp: { virtualAddresses: { 'lb-02': null, 'lb-03': 30 }, advertIntervalMs: 500 },
+    });
+    assert.deepEqual(
+      other.vrrp.virtualAddresses.map((v) => `${v.owner} ${v.address}`),
+      ['lb-01 10.77.1.10', 'lb-03 10.77.1.30'],
+    );
+    assert.equal(other.vrrp.advertIntervalMs, 500);
+  });
+
+  it('refuses virtual addresses that cannot work, all at once', () => {
+    assert.deepEqual(
+      problemsOf({
+        vrrp: { virtualAddresses: { 'web-01': 30, 'lb-02': 11 }, advertIntervalMs: 205 },
+      }),
+      ['vrrp/advertIntervalMs: expected a multiple of 10 (VRRPv3 counts in centiseconds)'],
+    );
+    assert.deepEqual(problemsOf({ vrrp: { virtualAddresses: { 'web-01': 30, 'lb-02': 11 } } }), [
+      "vrrp/virtualAddresses/lb-02: 10.77.1.11 is already lb-01's address",
+      'vrrp/virtualAddresses/web-01: "web-01" is not a load balancer (those are: lb-01, lb-02): name one, or set it to null',
+    ]);
+    assert.deepEqual(problemsOf({ vrrp: { virtualAddresses: { 'lb-01': null, 'lb-02': null } } }), [
+      'vrrp/virtualAddresses: DNS needs at least one virtual address: give a load balancer one (e.g. vrrp/virtualAddresses/lb-01: 10)',
+    ]);
+  });
 });

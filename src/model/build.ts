@@ -15,10 +15,11 @@ import {
   DEFAULT_STATE_ROOT,
   DEFAULT_SUBNETS,
   DEFAULT_TLS,
+  DEFAULT_VRRP,
   DEFAULT_WEB,
 } from './defaults.ts';
 import { RESERVED_HOST_NAMES } from './lab.ts';
-import type { Host, Model, MonitoringSettings, Network } from './model.ts';
+import type { Host, Model, MonitoringSettings, Network, VrrpSettings } from './model.ts';
 import { fitsInSubnet, hostAddress, parseSubnet, subnetsOverlap } from './net.ts';
 import {
   configSchema,
@@ -171,7 +172,9 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
     }
   });
 
-  if (networks === undefined || primary === undefined) return undefined;
+  const vrrp = buildVrrp(config, hosts, networks, taken, problems);
+
+  if (networks === undefined || primary === undefined || vrrp === undefined) return undefined;
   return {
     lab: {
       name: labName,
@@ -188,6 +191,7 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
       initialPrimary: primary,
     },
     lb: { ...DEFAULT_LB, ...definedEntries(config.lb ?? {}) },
+    vrrp,
     dns: { ...DEFAULT_DNS, ...definedEntries(config.dns ?? {}) },
     tls: { ...DEFAULT_TLS, ...definedEntries(config.tls ?? {}) },
     limits: {
@@ -199,6 +203,61 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
     web,
     monitoring,
   };
+}
+
+/**
+ * The edge's virtual addresses: the defaults merged by load balancer name with foobar.yaml's
+ * (`null` removes one). Each belongs to a load balancer and is an edge address no host has.
+ */
+function buildVrrp(
+  config: Config,
+  hosts: readonly Host[],
+  networks: Record<NetworkName, Network> | undefined,
+  taken: Map<string, string>,
+  problems: Problem[],
+): VrrpSettings | undefined {
+  const { virtualAddresses: overrides, ...settings } = config.vrrp ?? {};
+  const numbers = new Map(Object.entries(DEFAULT_VRRP.virtualAddresses));
+  for (const [owner, n] of Object.entries(overrides ?? {})) {
+    if (n === null) numbers.delete(owner);
+    else numbers.set(owner, n);
+  }
+  const lbs = hosts.filter((h) => h.roles.includes('lb')).map((h) => h.name);
+  const virtualAddresses: VrrpSettings['virtualAddresses'][number][] = [];
+  for (const [owner, n] of [...numbers].sort(([a], [b]) => a.localeCompare(b))) {
+    const path = `vrrp/virtualAddresses/${owner}`;
+    if (!lbs.includes(owner)) {
+      problems.push({
+        path,
+        message: `"${owner}" is not a load balancer (those are: ${lbs.join(', ') || 'none'}): name one, or set it to null`,
+      });
+      continue;
+    }
+    if (networks === undefined) continue;
+    if (!fitsInSubnet(networks.edge.subnet, n)) {
+      problems.push({ path, message: `${n} does not fit in ${networks.edge.subnet.cidr}` });
+      continue;
+    }
+    const address = hostAddress(networks.edge.subnet, n);
+    const other = taken.get(address);
+    if (other !== undefined) {
+      problems.push({ path, message: `${address} is already ${other}'s address` });
+      continue;
+    }
+    taken.set(address, `${owner}'s virtual address`);
+    virtualAddresses.push({ address, owner, routerId: virtualAddresses.length + 1 });
+  }
+  if (lbs.length > 0 && numbers.size === 0) {
+    problems.push({
+      path: 'vrrp/virtualAddresses',
+      message: `DNS needs at least one virtual address: give a load balancer one (e.g. vrrp/virtualAddresses/${lbs[0] ?? 'lb-01'}: 10)`,
+    });
+  }
+  if (virtualAddresses.length > 255) {
+    problems.push({ path: 'vrrp/virtualAddresses', message: 'VRRP allows at most 255' });
+  }
+  if (networks === undefined || virtualAddresses.length !== numbers.size) return undefined;
+  return { ...DEFAULT_VRRP, ...definedEntries(settings), virtualAddresses };
 }
 
 function buildNetworks(

@@ -12,6 +12,8 @@ export const DEFAULT_ADMIN_EDGE = 1;
 export const DEFAULT_HOSTS: Readonly<Record<string, HostConfig>> = {
   client: { roles: ['client'], edge: 100 },
   dns: { roles: ['dns'], edge: 53 },
+  // A second authoritative server: one dead name server breaks no lookup.
+  'dns-02': { roles: ['dns'], edge: 54 },
   'lb-01': { roles: ['lb'], edge: 11, core: 11 },
   'lb-02': { roles: ['lb'], edge: 12, core: 12 },
   'web-01': { roles: ['web'], core: 21 },
@@ -49,6 +51,22 @@ export const DEFAULT_WEB = { upstreamKeepaliveSeconds: 60 } as const;
 
 /** A short TTL: when a load balancer's address changes, clients follow within half a minute. */
 export const DEFAULT_DNS = { ttlSeconds: 30 } as const;
+/**
+ * The edge's virtual addresses (keepalived, VRRPv3, unicast between the load balancers): each is
+ * normally held by the load balancer named here (host numbers on the edge), the other takes it
+ * over when that one's HAProxy or host dies. DNS names these, never the load balancers' own.
+ * Adverts every 200 ms: a silent holder is replaced after 3 of them plus a skew (~0.7 s). HAProxy's
+ * health is asked every `healthCheckIntervalMs` (keepalived runs its check once a second, and the
+ * check asks several times within it); an address goes back to its holder `preemptDelaySeconds`
+ * after that one's HAProxy has been healthy for `rise` checks in a row.
+ */
+export const DEFAULT_VRRP = {
+  virtualAddresses: { 'lb-01': 10, 'lb-02': 20 } as Readonly<Record<string, number>>,
+  advertIntervalMs: 200,
+  healthCheckIntervalMs: 100,
+  rise: 2,
+  preemptDelaySeconds: 2,
+} as const;
 /** Two years, as Mozilla's guidelines recommend. */
 export const DEFAULT_TLS = { hstsMaxAgeSeconds: 63072000 } as const;
 /**

@@ -15,15 +15,31 @@ import { SCRAPE_JOBS, scrapeNetwork } from './monitoring.ts';
 /** `internet`: any address on the edge network; `admin`: this machine's own edge address. */
 export type FlowSource = Role | 'internet' | 'admin';
 
-export interface Flow {
+interface FlowBase {
   readonly from: FlowSource;
   readonly to: Role;
-  readonly port: PortName;
-  readonly proto: 'tcp' | 'udp';
   /** The network the traffic crosses: the destination's address on it is the one used. */
   readonly network: NetworkName;
+  /** Also to the edge's virtual addresses, which any load balancer may hold (`vrrp` in the model). */
+  readonly virtual?: boolean;
   readonly why: string;
 }
+
+/** Traffic to a port. */
+export interface PortFlow extends FlowBase {
+  readonly port: PortName;
+  readonly proto: 'tcp' | 'udp';
+}
+
+/** Traffic of an IP protocol without ports: VRRP (IP protocol 112) between the load balancers. */
+export interface ProtocolFlow extends FlowBase {
+  readonly proto: 'vrrp';
+}
+
+export type Flow = PortFlow | ProtocolFlow;
+
+/** IP protocol numbers of the port-less protocols a flow may name. */
+export const IP_PROTOCOLS: Readonly<Record<ProtocolFlow['proto'], number>> = { vrrp: 112 };
 
 export const FLOWS: readonly Flow[] = [
   { from: 'internet', to: 'dns', port: 'dns', proto: 'udp', network: 'edge', why: 'name lookups' },
@@ -41,9 +57,25 @@ export const FLOWS: readonly Flow[] = [
     port: 'http',
     proto: 'tcp',
     network: 'edge',
+    virtual: true,
     why: 'the site (redirects to HTTPS)',
   },
-  { from: 'internet', to: 'lb', port: 'https', proto: 'tcp', network: 'edge', why: 'the site' },
+  {
+    from: 'internet',
+    to: 'lb',
+    port: 'https',
+    proto: 'tcp',
+    network: 'edge',
+    virtual: true,
+    why: 'the site',
+  },
+  {
+    from: 'lb',
+    to: 'lb',
+    proto: 'vrrp',
+    network: 'edge',
+    why: 'VRRP adverts (keepalived, unicast): who holds which virtual address',
+  },
   {
     from: 'lb',
     to: 'web',
@@ -122,6 +154,13 @@ export function flowsInto(host: Host): { flow: Flow; address: string }[] {
   });
 }
 
+/** Where a flow's packets may be addressed on a host: its own address, and the virtual ones. */
+export function destinationAddresses(model: Model, flow: Flow, address: string): string[] {
+  return flow.virtual === true
+    ? [address, ...model.vrrp.virtualAddresses.map((v) => v.address)]
+    : [address];
+}
+
 function sources(model: Model, from: FlowSource): string[] {
   if (from === 'admin') return ['admin'];
   if (from === 'internet') {
@@ -133,10 +172,15 @@ function sources(model: Model, from: FlowSource): string[] {
   return hostsWithRole(model, from).map((h) => h.name);
 }
 
-/** Every (source, destination, port) the model allows, in a stable order, without self-flows. */
+/**
+ * Every (source, destination, port) the model allows, in a stable order, without self-flows.
+ * Port-less flows (VRRP) are not among them: the load balancers agreeing on who holds which
+ * virtual address shows that their adverts pass.
+ */
 export function concreteFlows(model: Model): ConcreteFlow[] {
   const result: ConcreteFlow[] = [];
   for (const flow of FLOWS) {
+    if (flow.proto === 'vrrp') continue;
     for (const dst of hostsWithRole(model, flow.to)) {
       const address = dst.addresses[flow.network];
       if (address === undefined) continue;

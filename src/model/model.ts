@@ -39,6 +39,8 @@ export interface Model {
     readonly rise: number;
     readonly retries: number;
   };
+  /** The edge's virtual addresses and how the load balancers hand them over (VRRP). */
+  readonly vrrp: VrrpSettings;
   readonly dns: { readonly ttlSeconds: number };
   readonly tls: { readonly hstsMaxAgeSeconds: number };
   /** What the load balancers accept from one client (DESIGN §1: the edge). */
@@ -59,6 +61,24 @@ export interface Model {
   readonly app: { readonly keepAliveTimeoutSeconds: number };
   readonly web: { readonly upstreamKeepaliveSeconds: number };
   readonly monitoring: MonitoringSettings;
+}
+
+/** An address of the edge that moves between load balancers: DNS names it. */
+export interface VirtualAddress {
+  readonly address: string;
+  /** The load balancer that holds it whenever its HAProxy is healthy. */
+  readonly owner: string;
+  /** VRRP's virtual router id (1-255), unique among the load balancers' instances. */
+  readonly routerId: number;
+}
+
+export interface VrrpSettings {
+  /** In the order of their owners' names. */
+  readonly virtualAddresses: readonly VirtualAddress[];
+  readonly advertIntervalMs: number;
+  readonly healthCheckIntervalMs: number;
+  readonly rise: number;
+  readonly preemptDelaySeconds: number;
 }
 
 export interface MonitoringSettings {
@@ -94,4 +114,9 @@ export function addressOf(host: Host, network: NetworkName): string {
   if (address === undefined)
     throw new Error(`${host.name} has no address on the ${network} network`);
   return address;
+}
+
+/** The addresses the site's names resolve to: the edge's virtual addresses, which VRRP moves. */
+export function siteAddresses(model: Model): string[] {
+  return model.vrrp.virtualAddresses.map((vip) => vip.address);
 }

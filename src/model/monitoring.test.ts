@@ -34,6 +34,7 @@ describe('monitoring in the model', () => {
       'db-01 10.77.2.31',
       'db-02 10.77.2.32',
       'dns 10.77.1.53',
+      'dns-02 10.77.1.54',
       'lb-01 10.77.2.11',
       'lb-02 10.77.2.12',
       'web-01 10.77.2.21',
@@ -61,13 +62,18 @@ describe('monitoring in the model', () => {
     ]);
   });
 
-  it('probes the DNS server and each load balancer over the edge, as a client would', () => {
+  it('probes each DNS server, each load balancer and each virtual address over the edge, as a client would', () => {
     assert.deepEqual(probeTargets(model, PROBE_JOBS.dns), [
       { host: 'dns', address: '10.77.1.53:53' },
+      { host: 'dns-02', address: '10.77.1.54:53' },
     ]);
     assert.deepEqual(probeTargets(model, PROBE_JOBS.tls), [
       { host: 'lb-01', address: '10.77.1.11:443' },
       { host: 'lb-02', address: '10.77.1.12:443' },
+    ]);
+    assert.deepEqual(probeTargets(model, PROBE_JOBS.vip), [
+      { host: 'lb-01', address: '10.77.1.10:443' },
+      { host: 'lb-02', address: '10.77.1.20:443' },
     ]);
   });
 

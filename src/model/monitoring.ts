@@ -42,6 +42,8 @@ export interface ProbeJob {
   readonly job: string;
   readonly role: Role;
   readonly port: PortName;
+  /** Probe the edge's virtual addresses (labelled with their owners), not the role's hosts. */
+  readonly virtual?: boolean;
   readonly why: string;
 }
 
@@ -62,10 +64,26 @@ export const PROBE_JOBS = {
     port: 'https',
     why: 'each load balancer’s TLS handshake, and when its certificate expires',
   },
+  vip: {
+    job: 'vip',
+    role: 'lb',
+    port: 'https',
+    virtual: true,
+    why: 'the TLS handshake through each virtual address, where DNS sends visitors',
+  },
 } as const satisfies Record<string, ProbeJob>;
 
-/** The addresses a probe connects to: each host of its role, on the edge. */
+/**
+ * The addresses a probe connects to: each host of its role, on the edge; or each virtual
+ * address, labelled with the load balancer that owns it.
+ */
 export function probeTargets(model: Model, probe: ProbeJob): ScrapeTarget[] {
+  if (probe.virtual === true) {
+    return model.vrrp.virtualAddresses.map((vip) => ({
+      host: vip.owner,
+      address: `${vip.address}:${model.ports[probe.port]}`,
+    }));
+  }
   return hostsWithRole(model, probe.role).map((host) => ({
     host: host.name,
     address: `${addressOf(host, 'edge')}:${model.ports[probe.port]}`,

@@ -96,6 +96,21 @@ export const configSchema = z.strictObject({
       retries: z.int().min(0).max(10).optional(),
     })
     .optional(),
+  vrrp: z
+    .strictObject({
+      // Load balancer name → host number on the edge of the address it normally holds; null removes one.
+      virtualAddresses: z.record(z.string(), hostNumber.nullable()).optional(),
+      advertIntervalMs: z
+        .int()
+        .min(50)
+        .max(10_000)
+        .multipleOf(10, { error: 'expected a multiple of 10 (VRRPv3 counts in centiseconds)' })
+        .optional(),
+      healthCheckIntervalMs: z.int().min(50).max(1000).optional(),
+      rise: z.int().min(1).max(10).optional(),
+      preemptDelaySeconds: z.int().min(0).max(1000).optional(),
+    })
+    .optional(),
   dns: z
     .strictObject({
       ttlSeconds: z.int().min(1).max(86400).optional(),

@@ -31,6 +31,11 @@ export interface Daemon {
   readonly dirs: readonly string[];
   /** Runs before every start: what the daemon needs that is not a rendered file. */
   readonly prepare?: (ctx: Context) => Promise<void>;
+  /**
+   * Runs after every stop, whether it was running or not: what a crashed daemon may have left
+   * behind (keepalived's virtual addresses stay configured when it is killed).
+   */
+  readonly afterStop?: (ctx: Context) => Promise<void>;
   /** The daemon's own config checks, run before any start or reload. */
   readonly checks?: readonly Command[];
   /**
@@ -228,13 +233,10 @@ async function reload(ctx: Context, daemon: Daemon, pid: number, signal: Signal)
 /** Stops the daemon if it runs: its stop signal, then SIGKILL after the grace period. */
 export async function stopDaemon(ctx: Context, daemon: Daemon, graceMs = 10_000): Promise<boolean> {
   const pid = await runningPid(ctx, daemon);
-  if (pid === undefined) {
-    await ctx.driver.remove(daemon.host, daemon.pidFile);
-    return false;
-  }
-  await signalAndWait(ctx, daemon, pid, daemon.stopSignal, graceMs);
+  if (pid !== undefined) await signalAndWait(ctx, daemon, pid, daemon.stopSignal, graceMs);
   await ctx.driver.remove(daemon.host, daemon.pidFile);
-  return true;
+  await daemon.afterStop?.(ctx);
+  return pid !== undefined;
 }
 
 async function signalAndWait(

@@ -24,13 +24,20 @@ export async function existingNamespaces(ctx: Context): Promise<Set<string>> {
   return new Set((JSON.parse(stdout) as { name: string }[]).map((n) => n.name));
 }
 
-/** "edge" → "10.77.1.11/24" as configured now inside a namespace (or this machine for null). */
-async function addresses(ctx: Context, ns: string | null): Promise<Map<string, string>> {
+/**
+ * "edge" → ["10.77.1.11/24"] as configured now inside a namespace (or this machine for null). A
+ * load balancer's edge may also carry virtual addresses (keepalived's).
+ */
+async function addresses(ctx: Context, ns: string | null): Promise<Map<string, string[]>> {
   const { stdout } = await ctx.driver.exec(null, ip.addrShow(ns));
-  const result = new Map<string, string>();
+  const result = new Map<string, string[]>();
   for (const link of JSON.parse(stdout === '' ? '[]' : stdout) as AddrInfo[]) {
     for (const info of link.addr_info ?? []) {
-      if (info.family === 'inet') result.set(link.ifname, `${info.local}/${info.prefixlen}`);
+      if (info.family !== 'inet') continue;
+      result.set(link.ifname, [
+        ...(result.get(link.ifname) ?? []),
+        `${info.local}/${info.prefixlen}`,
+      ]);
     }
   }
   return result;
@@ -74,9 +81,10 @@ export async function ensureHostNetwork(
   if (existing.has(ns)) {
     const actual = await addresses(ctx, ns);
     for (const [link, cidr] of expected) {
-      if (actual.get(link) !== cidr) {
+      const found = actual.get(link) ?? [];
+      if (!found.includes(cidr)) {
         throw new Error(
-          `namespace ${ns} exists but its ${link} address is ${actual.get(link) ?? 'missing'}, not ${cidr}: ` +
+          `namespace ${ns} exists but its ${link} address is ${found.join(', ') || 'missing'}, not ${cidr}: ` +
             'it is left from an earlier run or another config. Run `foobar down` first.',
         );
       }
@@ -104,10 +112,10 @@ export async function ensureAdminLink(ctx: Context): Promise<boolean> {
   const link = ctx.names.adminLink;
   const cidr = cidrOf(ctx, 'edge', ctx.model.admin.edge);
   const current = (await addresses(ctx, null)).get(link);
-  if (current === cidr) return false;
+  if (current?.includes(cidr) === true) return false;
   if (current !== undefined) {
     throw new Error(
-      `${link} on this machine has ${current}, not ${cidr}: run \`foobar down\` first`,
+      `${link} on this machine has ${current.join(', ')}, not ${cidr}: run \`foobar down\` first`,
     );
   }
   const port = ctx.names.portOf('admin', 'edge');

@@ -8,6 +8,8 @@ import { nginx } from '../commands/nginx.ts';
 import { app } from '../commands/app.ts';
 import { dig, parseDigHeader } from '../commands/dig.ts';
 import { nsd } from '../commands/nsd.ts';
+import { ip } from '../commands/ip.ts';
+import { keepalived } from '../commands/keepalived.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { mariadb } from '../commands/mariadb.ts';
 import { APP_USER, hostPaths, labPaths } from '../model/layout.ts';
@@ -16,6 +18,9 @@ import { expectStatus } from '../probes/http.ts';
 import { pingServer } from '../probes/mariadb.ts';
 import { NSD_USER, nsdFiles, renderNsdConfig, renderZone } from '../render/dns/index.ts';
 import { haproxyFiles, renderHaproxyConfig } from '../render/haproxy/index.ts';
+import { keepalivedFiles, renderKeepalivedConfig } from '../render/keepalived/index.ts';
+import { childPids, readPid } from '../probes/process.ts';
+import { VRRP_NETWORK, virtualAddressesOn } from '../probes/vrrp.ts';
 import { mariadbFiles, renderMariadbConfig } from '../render/mariadb/index.ts';
 import { NGINX_HEALTH_PATH, nginxFiles, renderNginxConfig } from '../render/nginx/index.ts';
 import type { Context } from './context.ts';
@@ -60,6 +65,60 @@ export function haproxyDaemon(ctx: Context, host: Host, certificate?: string): D
         `http://127.0.0.1:${c.model.ports.lbStats}/health`,
         [200, 503],
       ),
+    logs: [],
+  };
+}
+
+/**
+ * Removes the virtual addresses a host has configured: a keepalived that crashed leaves them
+ * (two hosts would then answer for one address). Run before keepalived starts and after it stops.
+ */
+export async function releaseVirtualAddresses(ctx: Context, host: Host): Promise<void> {
+  const held = await virtualAddressesOn(ctx, host.name);
+  if ('error' in held) return;
+  const prefix = ctx.model.networks.edge.subnet.prefix;
+  for (const vip of held) {
+    await ctx.driver.exec(
+      host.name,
+      ip.addrDelete(null, VRRP_NETWORK, `${vip.address}/${prefix}`),
+      { check: false },
+    );
+  }
+}
+
+/**
+ * keepalived on a load balancer: holds the edge's virtual addresses with the other load
+ * balancers (VRRP), giving them up when HAProxy here is unhealthy.
+ */
+export function keepalivedDaemon(ctx: Context, host: Host): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const files = keepalivedFiles(paths);
+  return {
+    service: 'keepalived',
+    host: host.name,
+    pidFile: files.pid,
+    marker: files.config,
+    files: [{ path: files.config, content: renderKeepalivedConfig(ctx.model, host) }],
+    dirs: [paths.etc, paths.run, paths.log],
+    prepare: async (c) => {
+      await releaseVirtualAddresses(c, host);
+      for (const file of [files.mainPid, files.vrrpPid]) await c.driver.remove(host.name, file);
+    },
+    afterStop: (c) => releaseVirtualAddresses(c, host),
+    checks: [keepalived.check(files.config)],
+    start: keepalived.start(files.config, { main: files.mainPid, vrrp: files.vrrpPid }),
+    outputLog: files.log,
+    // No reload signal: keepalived re-reads its config in place (no new process to wait for),
+    // and a restart hands the addresses over and back within a few seconds, losing none.
+    stopSignal: 'TERM',
+    // Running means its VRRP process runs; who holds what is shown apart (status, up's health).
+    probe: async (c) => {
+      const pid = await readPid(c.driver, host.name, files.pid);
+      if (pid === undefined) return 'no pid';
+      return (await childPids(c.driver, host.name, pid)).length > 0
+        ? undefined
+        : 'its VRRP process is not running';
+    },
     logs: [],
   };
 }
@@ -260,7 +319,9 @@ export async function webDaemons(
 export async function daemonsOf(ctx: Context, host: Host, withStandby = false): Promise<Daemon[]> {
   const daemons: Daemon[] = [];
   if (host.roles.includes('dns')) daemons.push(nsdDaemon(ctx, host));
-  if (host.roles.includes('lb')) daemons.push(haproxyDaemon(ctx, host));
+  // keepalived first: a load balancer gives its addresses up before its HAProxy stops.
+  if (host.roles.includes('lb'))
+    daemons.push(keepalivedDaemon(ctx, host), haproxyDaemon(ctx, host));
   if (host.roles.includes('web')) {
     const web = await webDaemons(ctx, host);
     daemons.push(web.nginx, web.app, ...(withStandby ? [web.standby] : []));

@@ -14,6 +14,11 @@ import { existingNamespaces } from './network.ts';
 import { liveRelease, verifyRelease } from './release.ts';
 import { daemonsOf } from './services.ts';
 import { droppedPackets } from './firewall.ts';
+import {
+  describeHoldings,
+  virtualAddressHolders,
+  type VirtualAddressHolding,
+} from '../probes/vrrp.ts';
 
 export interface ServiceStatus {
   readonly name: string;
@@ -77,6 +82,8 @@ export interface LabStatus {
   readonly health: Health;
   readonly hosts: readonly HostStatus[];
   readonly loadBalancers: readonly LoadBalancerView[];
+  /** Who holds each virtual address of the edge now (normally its owner alone). */
+  readonly virtualAddresses: readonly VirtualAddressHolding[];
   readonly site: readonly SiteCheck[];
   readonly releases: ReleaseCheck;
   /** Absent when the model has no monitoring host. */
@@ -213,6 +220,7 @@ export async function labStatus(ctx: Context): Promise<LabStatus> {
         : { name: lb.name, servers };
     }),
   );
+  const virtualAddresses = await virtualAddressHolders(ctx, present);
   const client = hostsWithRole(ctx.model, 'client')[0];
   const site = await siteChecks(ctx, client !== undefined && present(client.name));
   const releases = await releaseCheck(ctx, present);
@@ -220,6 +228,7 @@ export async function labStatus(ctx: Context): Promise<LabStatus> {
   const monitoring = await monitoringStatus(ctx, mon !== undefined && present(mon.name));
   const allHealthy =
     releases.drift.length === 0 &&
+    describeHoldings(virtualAddresses) === '' &&
     (monitoring === undefined ||
       (monitoring.error === undefined &&
         monitoring.targets.down.length === 0 &&
@@ -238,6 +247,7 @@ export async function labStatus(ctx: Context): Promise<LabStatus> {
     health,
     hosts,
     loadBalancers,
+    virtualAddresses,
     site,
     releases,
     ...(monitoring === undefined ? {} : { monitoring }),

@@ -9,12 +9,15 @@ import { createContext } from './context.ts';
 import { simulatedDatabases } from './db/simulate.ts';
 import { runPlan } from './plan.ts';
 import { upPlan } from './up.ts';
+import { allOf, simulatedKeepalived } from './vrrp-simulate.ts';
 
 describe('upPlan on a simulated fresh machine', async () => {
   const builds = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-up-test-'));
   after(() => fs.rm(builds, { recursive: true, force: true }));
   const model = buildModel({ hosts: { 'web-03': { roles: ['web'], core: 23 } } });
-  const driver = new RecordingDriver(simulatedDatabases(model), { simulate: true });
+  const driver = new RecordingDriver(allOf(simulatedDatabases(model), simulatedKeepalived(model)), {
+    simulate: true,
+  });
   const ctx = createContext(model, driver);
   await runPlan(upPlan(ctx, { buildsDir: builds }));
   const calls = driver.calls;
@@ -26,6 +29,15 @@ describe('upPlan on a simulated fresh machine', async () => {
         new RegExp(`^\\[${host}\\] \\$ haproxy -c -q -dW -f .*/hosts/${host}/etc/haproxy.cfg$`),
       );
       const start = index(new RegExp(`^\\[${host}\\] spawn haproxy -W -f `));
+      assert.ok(check !== -1 && start > check, `${host}: check at ${check}, start at ${start}`);
+    }
+    for (const host of ['lb-01', 'lb-02']) {
+      const check = index(
+        new RegExp(
+          `^\\[${host}\\] \\$ keepalived --config-test -f .*/hosts/${host}/etc/keepalived.conf$`,
+        ),
+      );
+      const start = index(new RegExp(`^\\[${host}\\] spawn keepalived --vrrp --dont-fork `));
       assert.ok(check !== -1 && start > check, `${host}: check at ${check}, start at ${start}`);
     }
     const check = index(/^\[web-03\] \$ nginx .* -t -q$/);
@@ -80,6 +92,7 @@ describe('upPlan on a simulated fresh machine', async () => {
       'db-01',
       'db-02',
       'dns',
+      'dns-02',
       'lb-01',
       'lb-02',
       'mon',

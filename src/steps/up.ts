@@ -28,7 +28,8 @@ import {
   verifyRelease,
 } from './release.ts';
 import { ensureResolvers, resolverFiles } from './resolver.ts';
-import { appDaemon, haproxyDaemon, nginxDaemon, nsdDaemon } from './services.ts';
+import { appDaemon, haproxyDaemon, keepalivedDaemon, nginxDaemon, nsdDaemon } from './services.ts';
+import { describeHoldings, virtualAddressHolders } from '../probes/vrrp.ts';
 import { liveSlot } from './slots.ts';
 import { monitoringPhases } from './monitoring.ts';
 import { ensureFirewall } from './firewall.ts';
@@ -171,28 +172,45 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
             throw new Error('no site certificate: the Network phase did not run');
           return describeOutcomes({
             haproxy: await ensureDaemon(ctx, haproxyDaemon(ctx, host, site.bundle)),
+            keepalived: await ensureDaemon(ctx, keepalivedDaemon(ctx, host)),
           });
         },
       })),
     },
     {
       title: 'Health',
-      tasks: hostsWithRole(ctx.model, 'lb').map((lb) => ({
-        title: `${lb.name} sees every web server up`,
-        run: async () => {
-          await waitFor(
-            `${lb.name}: web servers`,
-            async () => {
-              const servers = await backendServers(ctx, lb.name);
-              if ('error' in servers) return servers.error;
-              const down = servers.filter((s) => !s.up).map((s) => `${s.name} ${s.status}`);
-              return down.length === 0 ? undefined : down.join(', ');
-            },
-            { timeoutMs: 20_000 },
-          );
-          return 'all up';
+      tasks: [
+        ...hostsWithRole(ctx.model, 'lb').map((lb) => ({
+          title: `${lb.name} sees every web server up`,
+          run: async () => {
+            await waitFor(
+              `${lb.name}: web servers`,
+              async () => {
+                const servers = await backendServers(ctx, lb.name);
+                if ('error' in servers) return servers.error;
+                const down = servers.filter((s) => !s.up).map((s) => `${s.name} ${s.status}`);
+                return down.length === 0 ? undefined : down.join(', ');
+              },
+              { timeoutMs: 20_000 },
+            );
+            return 'all up';
+          },
+        })),
+        {
+          title: 'each virtual address held by its load balancer',
+          run: async () => {
+            // An owner takes its address after hearing the others and a healthy HAProxy: seconds.
+            await waitFor(
+              'the virtual addresses',
+              async () => describeHoldings(await virtualAddressHolders(ctx)) || undefined,
+              { timeoutMs: 20_000 },
+            );
+            return ctx.model.vrrp.virtualAddresses
+              .map((vip) => `${vip.address} on ${vip.owner}`)
+              .join(', ');
+          },
         },
-      })),
+      ],
     },
     ...monitoringPhases(ctx, {
       ...(options.buildsDir === undefined ? {} : { buildsDir: options.buildsDir }),

@@ -4,15 +4,14 @@ import { describe, it } from 'node:test';
 import { dig } from '../../src/commands/dig.ts';
 import { nsd } from '../../src/commands/nsd.ts';
 import { hostPaths } from '../../src/model/layout.ts';
-import { addressOf, hostsWithRole } from '../../src/model/model.ts';
+import { addressOf, hostsWithRole, siteAddresses } from '../../src/model/model.ts';
 import { nsdFiles } from '../../src/render/dns/index.ts';
 import type { TestLab } from '../support/lab.ts';
 
 export function dnsSuite(lab: TestLab): void {
   const server = hostsWithRole(lab.model, 'dns')[0];
-  const lbAddresses = hostsWithRole(lab.model, 'lb')
-    .map((lb) => addressOf(lb, 'edge'))
-    .sort();
+  // The edge's virtual addresses, which the load balancers hold (VRRP), not their own.
+  const lbAddresses = siteAddresses(lab.model).sort();
   const www = `www.${lab.model.domain}`;
 
   async function answer(name: string, tcp = false): Promise<string[]> {
@@ -26,7 +25,7 @@ export function dnsSuite(lab: TestLab): void {
   }
 
   describe('DNS', () => {
-    it('answers www and the apex with every load balancer’s address, over UDP and TCP', async () => {
+    it('answers www and the apex with every virtual address, over UDP and TCP', async () => {
       for (const name of [www, lab.model.domain]) {
         assert.deepEqual((await answer(name)).sort(), lbAddresses);
         assert.deepEqual((await answer(name, true)).sort(), lbAddresses);
@@ -67,6 +66,26 @@ export function dnsSuite(lab: TestLab): void {
           .filter((a) => a !== ''),
       );
       assert.deepEqual([...addresses].sort(), lbAddresses);
+    });
+
+    it('has two name servers, both in the zone’s NS records, answering alike', async () => {
+      const servers = hostsWithRole(lab.model, 'dns');
+      assert.ok(servers.length >= 2, 'a second DNS server');
+      for (const each of servers) {
+        const ns = await lab.on(
+          'client',
+          dig.query(addressOf(each, 'edge'), lab.model.domain, 'NS', { short: true }).argv,
+        );
+        assert.deepEqual(
+          ns.stdout.trim().split('\n').sort(),
+          servers.map((s) => `${s.name}.${lab.model.domain}.`).sort(),
+        );
+        const a = await lab.on(
+          'client',
+          dig.query(addressOf(each, 'edge'), www, 'A', { short: true }).argv,
+        );
+        assert.deepEqual(a.stdout.trim().split('\n').sort(), lbAddresses, each.name);
+      }
     });
 
     it('serves a zone that nsd-checkzone accepts', async () => {

@@ -141,7 +141,7 @@ export function monitoringSuite(lab: TestLab): void {
       );
       const days = await prometheusQuery(
         lab.ctx,
-        '(probe_ssl_earliest_cert_expiry - time()) / 86400',
+        `(probe_ssl_earliest_cert_expiry{job="${PROBE_JOBS.tls.job}"} - time()) / 86400`,
       );
       assert.ok(!('error' in days), JSON.stringify(days));
       assert.equal(days.length, hostsWithRole(lab.model, 'lb').length);

@@ -16,12 +16,13 @@ describe('renderBlackboxConfig', () => {
     );
   });
 
-  it('wants a load balancer of the model in the DNS answer, a third one too', () => {
+  it('wants a virtual address of the model in the DNS answer, a third one too', () => {
     const { model, host, paths } = fixture('mon', {
       hosts: { 'lb-03': { roles: ['lb'], edge: 13, core: 13 } },
+      vrrp: { virtualAddresses: { 'lb-03': 30 } },
     });
     const text = renderBlackboxConfig(model, host, paths);
-    assert.ok(text.includes(String.raw`(10\.77\.1\.11|10\.77\.1\.12|10\.77\.1\.13)$`), text);
+    assert.ok(text.includes(String.raw`(10\.77\.1\.10|10\.77\.1\.20|10\.77\.1\.30)$`), text);
   });
 
   it('is accepted by prometheus-blackbox-exporter --config.check', async () => {

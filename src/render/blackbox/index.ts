@@ -1,12 +1,12 @@
 /**
  * The blackbox exporter on the monitoring host probes what has no exporter of its own, as a
- * client would: the DNS server's answer for the site (NSD exports no metrics), and each load
+ * client would: each DNS server's answer for the site (NSD exports no metrics), and each load
  * balancer's TLS handshake, which tells when the site's certificate expires.
  */
 import path from 'node:path';
 import { stringify } from 'yaml';
 import type { HostPaths } from '../../model/layout.ts';
-import { addressOf, hostsWithRole, type Host, type Model } from '../../model/model.ts';
+import { siteAddresses, type Host, type Model } from '../../model/model.ts';
 import { PROBE_JOBS } from '../../model/monitoring.ts';
 import { renderedHeader } from '../header.ts';
 import { YAML_OPTIONS } from '../yaml.ts';
@@ -32,8 +32,18 @@ function escapeRegex(text: string): string {
 
 export function renderBlackboxConfig(model: Model, host: Host, paths: HostPaths): string {
   const site = `www.${model.domain}`;
-  const lbs = hostsWithRole(model, 'lb').map((lb) => escapeRegex(addressOf(lb, 'edge')));
+  const addresses = siteAddresses(model).map(escapeRegex);
   const timeout = `${model.monitoring.scrapeIntervalSeconds}s`;
+  const tls = (): object => ({
+    prober: 'tcp',
+    timeout,
+    tcp: {
+      preferred_ip_protocol: 'ip4',
+      ip_protocol_fallback: false,
+      tls: true,
+      tls_config: { server_name: site, ca_file: blackboxFiles(paths).ca },
+    },
+  });
   const config = {
     modules: {
       [PROBE_JOBS.dns.job]: {
@@ -46,24 +56,17 @@ export function renderBlackboxConfig(model: Model, host: Host, paths: HostPaths)
           preferred_ip_protocol: 'ip4',
           ip_protocol_fallback: false,
           valid_rcodes: ['NOERROR'],
-          // At least one answer is a load balancer of the model.
+          // At least one answer is a virtual address of the model.
           validate_answer_rrs: {
             fail_if_none_matches_regexp: [
-              `^${escapeRegex(site)}\\.\\s+\\d+\\s+IN\\s+A\\s+(${lbs.join('|')})$`,
+              `^${escapeRegex(site)}\\.\\s+\\d+\\s+IN\\s+A\\s+(${addresses.join('|')})$`,
             ],
           },
         },
       },
-      [PROBE_JOBS.tls.job]: {
-        prober: 'tcp',
-        timeout,
-        tcp: {
-          preferred_ip_protocol: 'ip4',
-          ip_protocol_fallback: false,
-          tls: true,
-          tls_config: { server_name: site, ca_file: blackboxFiles(paths).ca },
-        },
-      },
+      [PROBE_JOBS.tls.job]: tls(),
+      // The same handshake, through the virtual addresses.
+      [PROBE_JOBS.vip.job]: tls(),
     },
   };
   return `${renderedHeader('#', `Blackbox exporter for ${host.name}`)}\n${stringify(config, YAML_OPTIONS)}`;

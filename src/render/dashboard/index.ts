@@ -46,6 +46,8 @@ export const SERVICE_CHECKS: readonly ServiceCheck[] = [
   { service: 'blackbox-exporter', expr: 'up{job="blackbox"}' },
   // NSD exports no metrics: the prober asks it for the site's name, as a visitor's resolver would.
   { service: 'nsd', expr: `probe_success{job="${PROBE_JOBS.dns.job}"}` },
+  // keepalived exports no metrics: the address a load balancer owns answers HTTPS (wherever VRRP put it).
+  { service: 'keepalived', expr: `probe_success{job="${PROBE_JOBS.vip.job}"}` },
   { service: 'dashboard', expr: null },
 ];
 
@@ -53,7 +55,7 @@ export const SERVICE_CHECKS: readonly ServiceCheck[] = [
 const ROLE_SERVICES: Readonly<Record<Role, readonly string[]>> = {
   client: [],
   dns: ['nsd'],
-  lb: ['haproxy'],
+  lb: ['haproxy', 'keepalived'],
   web: ['nginx', 'app', 'nginx-exporter'],
   db: ['mariadb', 'mysqld-exporter'],
   mon: ['prometheus', 'alertmanager', 'blackbox-exporter', 'dashboard'],

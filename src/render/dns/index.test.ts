@@ -17,20 +17,25 @@ describe('the DNS renderers', () => {
     assertGolden(golden('resolv.conf'), renderResolvConf(model));
   });
 
-  it('give www and the apex one A record per load balancer, with the model’s TTL', () => {
+  it('give www and the apex one A record per virtual address, with the model’s TTL', () => {
     const { model } = fixture('dns', {
       domain: 'example.org',
       dns: { ttlSeconds: 15 },
       hosts: { 'lb-03': { roles: ['lb'], edge: 13, core: 13 } },
+      vrrp: { virtualAddresses: { 'lb-03': 30 } },
     });
     const zone = renderZone(model);
     const a = (name: string): string[] =>
       (zone.match(new RegExp(`^${name}\\tIN\\tA\\t.*$`, 'gm')) ?? []).map(
         (l) => l.split('\t')[3] ?? '',
       );
-    const lbs = ['10.77.1.11', '10.77.1.12', '10.77.1.13'];
-    assert.deepEqual(a('www'), lbs);
-    assert.deepEqual(a('@'), lbs);
+    const vips = ['10.77.1.10', '10.77.1.20', '10.77.1.30'];
+    assert.deepEqual(a('www'), vips);
+    assert.deepEqual(a('@'), vips);
+    // Both name servers are in the zone, each with its address.
+    assert.deepEqual(a('dns'), ['10.77.1.53']);
+    assert.deepEqual(a('dns-02'), ['10.77.1.54']);
+    assert.match(zone, /^@\tIN\tNS\tdns\.example\.org\.\n@\tIN\tNS\tdns-02\.example\.org\.$/m);
     assert.match(zone, /^\$ORIGIN example\.org\.$/m);
     assert.match(zone, /^\$TTL 15$/m);
   });
@@ -39,7 +44,7 @@ describe('the DNS renderers', () => {
     const serial = (config: Record<string, unknown>): string =>
       /SOA\t\S+ \S+ (\d+)/.exec(renderZone(fixture('dns', config).model))?.[1] ?? '';
     assert.equal(serial({}), serial({ lb: { retries: 1 } }));
-    assert.notEqual(serial({}), serial({ hosts: { 'lb-02': null } }));
+    assert.notEqual(serial({}), serial({ vrrp: { virtualAddresses: { 'lb-02': null } } }));
   });
 
   it('are accepted by nsd-checkconf and nsd-checkzone', async () => {

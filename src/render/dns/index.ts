@@ -1,11 +1,18 @@
 /**
- * The authoritative DNS of the domain: NSD's config and the zone, both from the model. `www` and
- * the apex get one A record per load balancer; NSD rotates their order between answers.
+ * The authoritative DNS of the domain: NSD's config and the zone, both from the model, the same
+ * zone on every dns host. `www` and the apex get one A record per virtual address of the edge
+ * (held by the load balancers through VRRP); NSD rotates their order between answers.
  */
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { HostPaths } from '../../model/layout.ts';
-import { addressOf, hostsWithRole, type Host, type Model } from '../../model/model.ts';
+import {
+  addressOf,
+  hostsWithRole,
+  siteAddresses,
+  type Host,
+  type Model,
+} from '../../model/model.ts';
 import { renderedHeader } from '../header.ts';
 
 /** The system user Debian's nsd package creates; NSD drops to it after binding port 53. */
@@ -85,15 +92,15 @@ export function renderZone(model: Model): string {
   const origin = `${model.domain}.`;
   const ttl = model.dns.ttlSeconds;
   const servers = nameServers(model);
-  const lbs = hostsWithRole(model, 'lb').map((lb) => addressOf(lb, 'edge'));
+  const site = siteAddresses(model);
   const records = [
     ...servers.map((ns) => `@\tIN\tNS\t${ns.name}.`),
     ...servers.map((ns) => `${ns.label}\tIN\tA\t${ns.address}`),
-    ...lbs.map((address) => `@\tIN\tA\t${address}`),
-    ...lbs.map((address) => `www\tIN\tA\t${address}`),
+    ...site.map((address) => `@\tIN\tA\t${address}`),
+    ...site.map((address) => `www\tIN\tA\t${address}`),
   ];
-  // No secondaries read the serial: a hash of the records changes whenever they do, and keeps
-  // the file the same for the same model.
+  // Every server gets this file from the model (no zone transfers): a hash of the records
+  // changes whenever they do, and keeps the file the same for the same model.
   const serial =
     createHash('sha256').update(records.join('\n')).digest().readUInt32BE(0) % 2_000_000_000;
   const primary = servers[0]?.name ?? `dns.${model.domain}`;
@@ -106,10 +113,14 @@ ${records.join('\n')}
 `;
 }
 
-/** A client's resolver: the lab's name servers, quick to give up on one that does not answer. */
+/**
+ * A client's resolver: the lab's name servers, quick to give up on one that does not answer
+ * (1 s, glibc's least), and taken in turn (rotate): with one server silent, half the lookups wait
+ * for it rather than all of them when it is the first one listed.
+ */
 export function renderResolvConf(model: Model): string {
   return `${renderedHeader('#', 'resolv.conf of a lab client')}${nameServers(model)
     .map((ns) => `nameserver ${ns.address}\n`)
-    .join('')}options timeout:1 attempts:2
+    .join('')}options timeout:1 attempts:2 rotate
 `;
 }

@@ -33,6 +33,23 @@ describe('renderFirewall', () => {
     ]);
   });
 
+  it('accepts the site on the virtual addresses too, and VRRP from the other load balancer only', () => {
+    const { model, host } = fixture('lb-02');
+    const rules = acceptRules(renderFirewall(model, host));
+    assert.ok(
+      rules.includes(
+        'iifname "edge" ip daddr { 10.77.1.12, 10.77.1.10, 10.77.1.20 } tcp dport 443',
+      ),
+      rules.join('\n'),
+    );
+    assert.deepEqual(
+      rules.filter((r) => r.includes('ip protocol')),
+      ['iifname "edge" ip saddr 10.77.1.11 ip daddr 10.77.1.12 ip protocol 112'],
+    );
+    const web = acceptRules(renderFirewall(model, fixture('web-01').host));
+    assert.ok(!web.some((r) => r.includes('ip protocol')), 'VRRP reaches load balancers only');
+  });
+
   it('opens the stats port to the admin and the monitor only, never to the edge at large', () => {
     const { model, host } = fixture('lb-02');
     const stats = acceptRules(renderFirewall(model, host)).filter((r) => r.endsWith('dport 8404'));

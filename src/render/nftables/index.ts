@@ -5,7 +5,13 @@
  */
 import type { HostPaths } from '../../model/layout.ts';
 import path from 'node:path';
-import { flowsInto, sourceAddresses } from '../../model/flows.ts';
+import {
+  destinationAddresses,
+  flowsInto,
+  IP_PROTOCOLS,
+  sourceAddresses,
+  type Flow,
+} from '../../model/flows.ts';
 import type { Host, Model } from '../../model/model.ts';
 import { renderedHeader } from '../header.ts';
 
@@ -27,10 +33,10 @@ export function renderFirewall(model: Model, host: Host): string {
     // A flow from a role no other host has: nothing to accept.
     if (others.length === 0) return [];
     const source = others === 'any' ? '' : `ip saddr ${nftSet(others)} `;
-    const port = model.ports[flow.port];
+    const destination = `ip daddr ${nftSet(destinationAddresses(model, flow, address))}`;
     const comment = `${flow.from} → ${flow.to}: ${flow.why}`;
     return [
-      `        iifname "${flow.network}" ${source}ip daddr ${address} ${flow.proto} dport ${port} accept comment "${comment}"`,
+      `        iifname "${flow.network}" ${source}${destination} ${match(model, flow)} accept comment "${comment}"`,
     ];
   });
   return `${renderedHeader('#', `Firewall of ${host.name}`)}
@@ -60,6 +66,13 @@ ${rules.length === 0 ? '        # No flow of the model ends at this host.' : rul
     }
 }
 `;
+}
+
+/** What a flow's packets carry: a port of TCP or UDP, or an IP protocol number. */
+function match(model: Model, flow: Flow): string {
+  return flow.proto === 'vrrp'
+    ? `ip protocol ${IP_PROTOCOLS[flow.proto]}`
+    : `${flow.proto} dport ${model.ports[flow.port]}`;
 }
 
 function nftSet(addresses: readonly string[]): string {

@@ -123,6 +123,8 @@ const healthyLab = {
   'node_filesystem_readonly{job="node",host="mon",mountpoint="/",fstype="ext4"}': steady(0),
   'probe_ssl_earliest_cert_expiry{job="tls",host="lb-01"}': steady(90 * 86400),
   'probe_success{job="tls",host="lb-01"}': steady(1),
+  'probe_success{job="vip",host="lb-01"}': steady(1),
+  'probe_success{job="vip",host="lb-02"}': steady(1),
   'probe_success{job="dns",host="dns"}': steady(1),
   'up{job="blackbox",host="mon"}': steady(1),
 };
@@ -346,15 +348,18 @@ const SCENARIOS: readonly Scenario[] = [
     firing: [],
   },
   {
-    title: 'the DNS server gives no load balancer, HTTPS fails through one, the prober is down',
+    title:
+      'a DNS server gives no virtual address, HTTPS fails through a load balancer and a virtual address, the prober is down',
     series: labWith({
       'probe_success{job="dns",host="dns"}': steady(0),
       'probe_success{job="tls",host="lb-01"}': steady(0),
+      'probe_success{job="vip",host="lb-02"}': steady(0),
       'up{job="blackbox",host="mon"}': steady(0),
     }),
     firing: [
       critical('DnsDown', { job: 'dns', host: 'dns' }),
       critical('SiteTlsFails', { job: 'tls', host: 'lb-01' }),
+      critical('VirtualAddressFails', { job: 'vip', host: 'lb-02' }),
       warning('ExporterDown', { job: 'blackbox', host: 'mon' }),
     ],
   },

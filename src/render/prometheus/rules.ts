@@ -213,7 +213,7 @@ export function alertGroups(model: Model): RuleGroup[] {
           severity: 'critical',
           summary: 'The DNS server {{ $labels.host }} does not answer for www.${model.domain}',
           description:
-            'No answer, an error, or no load balancer among the addresses: new visitors cannot find the site.',
+            'No answer, an error, or none of the edge’s virtual addresses among the answers: visitors whose resolver asks it first wait for the other server.',
         },
         {
           alert: 'SiteTlsFails',
@@ -222,6 +222,15 @@ export function alertGroups(model: Model): RuleGroup[] {
           summary: 'HTTPS through {{ $labels.host }} fails',
           description:
             'The TLS handshake for www.${model.domain} fails (no answer, or a certificate the lab CA did not sign for it): browsers refuse the site.',
+        },
+        {
+          alert: 'VirtualAddressFails',
+          expr: `probe_success{job="${PROBE_JOBS.vip.job}"} == 0`,
+          severity: 'critical',
+          summary:
+            'HTTPS through {{ $labels.instance }} ({{ $labels.host }}’s virtual address) fails',
+          description:
+            'No load balancer answers on an address DNS gives visitors: keepalived holds it nowhere, or where HAProxy is down.',
         },
       ],
     },
