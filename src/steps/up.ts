@@ -32,6 +32,7 @@ import { appDaemon, haproxyDaemon, nginxDaemon, nsdDaemon } from './services.ts'
 import { liveSlot } from './slots.ts';
 import { monitoringPhases } from './monitoring.ts';
 import { ensureFirewall } from './firewall.ts';
+import { failoverPhases } from './failover.ts';
 import { ensureCertificates, type SiteCertificate } from './tls.ts';
 
 export interface UpOptions {
@@ -194,6 +195,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         },
       })),
     },
+    ...failoverPhases(ctx),
     ...monitoringPhases(ctx, {
       ...(options.buildsDir === undefined ? {} : { buildsDir: options.buildsDir }),
     }),

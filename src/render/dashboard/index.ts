@@ -8,6 +8,7 @@ import type { Chart, PageHost, ServerConfig, ServiceCheck, Tier } from '../../da
 import type { HostPaths } from '../../model/layout.ts';
 import { addressOf, type Host, type Model, type Role } from '../../model/model.ts';
 import { jobsOn, PROBE_JOBS } from '../../model/monitoring.ts';
+import { isFailoverMember } from '../../model/failover.ts';
 import {
   appErrorRatio,
   appLatency,
@@ -47,6 +48,9 @@ export const SERVICE_CHECKS: readonly ServiceCheck[] = [
   // NSD exports no metrics: the prober asks it for the site's name, as a visitor's resolver would.
   { service: 'nsd', expr: `probe_success{job="${PROBE_JOBS.dns.job}"}` },
   { service: 'dashboard', expr: null },
+  { service: 'failover-manager', expr: 'up{job="failover"}' },
+  // etcd exports through the manager beside it: 1 while that manager reaches a quorum.
+  { service: 'etcd', expr: 'foobar_failover_etcd_ok' },
 ];
 
 /** The services each role runs (foobar's daemons), in the order they are shown. */
@@ -72,6 +76,7 @@ function pageHost(host: Host): PageHost {
   const services = [
     ...host.roles.flatMap((role) => ROLE_SERVICES[role]),
     ...(jobsOn(host).some((job) => job.job === 'node') ? ['node-exporter'] : []),
+    ...(isFailoverMember(host) ? ['etcd', 'failover-manager'] : []),
   ];
   return {
     name: host.name,
