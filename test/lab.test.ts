@@ -11,6 +11,7 @@ import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
 import { cliSuite } from './suites/cli.ts';
 import { databaseSuite } from './suites/database.ts';
+import { failoverSuite } from './suites/failover.ts';
 import { deploySuite } from './suites/deploys.ts';
 import { dnsSuite } from './suites/dns.ts';
 import { limitsSuite } from './suites/limits.ts';
@@ -41,6 +42,7 @@ networkSuite(lab);
 limitsSuite(lab);
 failureSuite(lab);
 deploySuite(lab);
+failoverSuite(lab);
 databaseSuite(lab);
 
 describe('foobar down', () => {
