@@ -214,9 +214,12 @@ export async function promoteReplica(
       `${candidate.name} is fenced (a former primary): \`foobar db rejoin ${candidate.name}\` first`,
     );
   }
-  const [candidateAnswers, oldAnswers] = await Promise.all([
+  const replicas = replicasOf(ctx, state);
+  // Every server asked at once: on the way to writes, each round of processes counts.
+  const [candidateAnswers, oldAnswers, alive] = await Promise.all([
     answers(ctx, candidate.name),
     answers(ctx, old.name),
+    Promise.all(replicas.map((r) => answers(ctx, r.name))),
   ]);
   if (!candidateAnswers)
     throw new ChangeRefused(`${candidate.name} does not answer: promote another replica`);
@@ -230,8 +233,6 @@ export async function promoteReplica(
   const notes: string[] = [];
   const fenced: DbState = { ...state, fenced: [...new Set([...state.fenced, old.name])] };
   notes.push(...(await t.step(`fence ${old.name}`, () => fence(ctx, old, state, fenced))));
-  const replicas = replicasOf(ctx, state);
-  const alive = await Promise.all(replicas.map((r) => answers(ctx, r.name)));
   const reachable = replicas.filter((_, i) => alive[i] === true);
   for (const replica of replicas.filter((_, i) => alive[i] !== true))
     notes.push(
