@@ -106,7 +106,8 @@ export function failoverSuite(lab: TestLab): void {
     const at = Date.now();
     await inject(old);
     const next = await promotedFrom(old);
-    const detectedMs = Date.now() - at;
+    const promotedAt = Date.now();
+    const detectedMs = promotedAt - at;
     const [summary, readSummary] = await Promise.all([writes, reads]);
     assert.equal(next.epoch, before.epoch + 1);
     assert.deepEqual(next.fenced, [old]);
@@ -114,9 +115,10 @@ export function failoverSuite(lab: TestLab): void {
     const rows = await assertEveryAckedOnce(lab, next.primary, prefix, summary);
     // A write whose connection died with the primary may have committed: never twice.
     assert.ok(rows - summary.acked.length <= summary.requests - summary.acked.length);
-    // No split brain: nothing was acknowledged by the old primary once it was failed.
-    const late = summary.acked.filter((a) => a.db === old && a.at > at + 50);
-    assert.deepEqual(late, [], `${old} acknowledged writes after it failed`);
+    // No split brain: the old primary acknowledged nothing once the new epoch was in force (what
+    // it acknowledged while the fault took hold is on the new primary: checked above).
+    const late = summary.acked.filter((a) => a.db === old && a.at > promotedAt);
+    assert.deepEqual(late, [], `${old} acknowledged writes after the new epoch`);
     const audit = (await readAudit(lab.ctx)).filter(
       (e) => e.action === 'automatic failover' && Date.parse(e.time) >= at,
     );
