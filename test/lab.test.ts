@@ -13,6 +13,7 @@ import { edgeHaSuite } from './suites/edge-ha.ts';
 import { cliSuite } from './suites/cli.ts';
 import { databaseSuite } from './suites/database.ts';
 import { degradedSuite } from './suites/degraded.ts';
+import { failoverSuite } from './suites/failover.ts';
 import { deploySuite } from './suites/deploys.ts';
 import { dnsSuite } from './suites/dns.ts';
 import { limitsSuite } from './suites/limits.ts';
@@ -46,6 +47,7 @@ edgeHaSuite(lab);
 deploySuite(lab);
 // Before the database suite: it starts from the default topology (db-01 primary, db-02 replica).
 degradedSuite(lab);
+failoverSuite(lab);
 databaseSuite(lab);
 
 describe('foobar down', () => {

@@ -1,5 +1,6 @@
 /** `foobar status` as a table a person reads at a glance. */
 import type { ChangeReport } from '../steps/db/changes.ts';
+import type { FailoverView } from '../steps/failover.ts';
 import type { DbStatus } from '../steps/db/status.ts';
 import type { Health, LabStatus } from '../steps/status.ts';
 import type { Style } from './progress.ts';
@@ -138,7 +139,33 @@ export function formatDbStatus(status: DbStatus, style: Style): string {
   if (status.problems.length > 0) {
     lines.push('', ...status.problems.map((p) => `  ${style.yellow('!')} ${p}`));
   }
+  lines.push('', ...formatFailover(status.failover, style));
   return `${lines.join('\n')}\n`;
+}
+
+/** The failover managers' view: etcd, the leader, armed or paused (and why), each observer. */
+function formatFailover(view: FailoverView, style: Style): string[] {
+  const mark = marker(style);
+  const state = view.armed ? style.green('armed') : style.yellow(`paused: ${view.pausedBecause}`);
+  const members = view.members.map((m) => `${mark(m.healthy)} ${m.name}`).join('  ');
+  const lines = [
+    `${style.bold('Automatic failover')}: ${state}`,
+    `  etcd     ${members}${view.etcd ? '' : style.red('  no quorum')}`,
+    `  leader   ${view.leader ?? '-'}${view.topology === null ? '' : `  topology epoch ${view.topology.epoch}, primary ${view.topology.primary} (${view.topology.by})`}`,
+  ];
+  if (view.lastAutomatic !== null)
+    lines.push(
+      `  last automatic failover ${view.lastAutomatic.from} → ${view.lastAutomatic.to} at ${view.lastAutomatic.at}`,
+    );
+  for (const o of view.observers) {
+    const seen = o.reachable
+      ? 'reaches the primary'
+      : `cannot reach the primary for ${o.failingForMs} ms (${o.detail})`;
+    lines.push(
+      `  observer ${mark(o.reachable)} ${o.manager}  ${seen}  ${style.dim(`${o.ageMs} ms ago`)}`,
+    );
+  }
+  return lines;
 }
 
 /** What promote, switchover or rejoin did, step by step with timings. */

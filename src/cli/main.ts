@@ -19,6 +19,8 @@ import { promoteReplica, rejoin, switchover, type ChangeReport } from '../steps/
 import { simulatedDatabases } from '../steps/db/simulate.ts';
 import { allOf, simulatedKeepalived } from '../steps/vrrp-simulate.ts';
 import { dbStatus } from '../steps/db/status.ts';
+import { readDbState } from '../steps/db/state.ts';
+import { pauseFailover, recordManualTopology, resumeFailover } from '../steps/failover.ts';
 import { downPlan } from '../steps/down.ts';
 import { runPlan, type Phase } from '../steps/plan.ts';
 import { deploy, STRATEGIES, type Strategy } from '../steps/deploy.ts';
@@ -59,6 +61,9 @@ Commands:
   db promote HOST [--force]   the primary is gone: HOST takes over, the old one is fenced
   db rejoin HOST [--reseed]   a former primary (or stray replica) replicates from the primary;
                               --reseed replaces its data with a copy of the primary's
+  db failover pause [--reason TEXT] | resume
+                              stop (maintenance) or restart automatic failover; the
+                              managers keep watching, manual promote always works
 
 Options:
   --config FILE   the config (default: ./foobar.yaml if present, else the built-in lab)
@@ -353,7 +358,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
 }
 
 const DB_USAGE =
-  'usage: foobar db status [--json] | switchover [--to HOST] | promote HOST [--force] | rejoin HOST [--reseed]';
+  'usage: foobar db status [--json] | switchover [--to HOST] | promote HOST [--force] | rejoin HOST [--reseed] | failover pause|resume';
 
 async function dbCommand(args: string[], io: Io): Promise<number> {
   const subIndex = args.findIndex((arg, i) => !arg.startsWith('-') && args[i - 1] !== '--config');
@@ -366,7 +371,11 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
   ): Promise<number> => {
     const model = loadModel(configPath(values.config));
     const ctx = createContext(model, labDriver(model));
-    const done = await withLock(labPaths(model).lock, `foobar db ${what}`, () => work(ctx));
+    const changed = await withLock(labPaths(model).lock, `foobar db ${what}`, () => work(ctx));
+    // The failover managers learn of the new epoch at once (they would from database.json too).
+    const state = await readDbState(ctx);
+    const untold = await recordManualTopology(ctx, state.epoch, state.primary);
+    const done = untold === undefined ? changed : { ...changed, notes: [...changed.notes, untold] };
     report(io, values.json, done, formatChange);
     return 0;
   };
@@ -405,6 +414,25 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
       return change(values, `rejoin ${host}`, (ctx) =>
         rejoin(ctx, host, { reseed: values.reseed === true }),
       );
+    }
+    case 'failover': {
+      const { values, positionals } = parse(rest, { reason: { type: 'string' } }, 1);
+      const action = positionals[0];
+      const model = loadModel(configPath(values.config));
+      const ctx = createContext(model, labDriver(model));
+      if (action === 'pause') {
+        const pause = await pauseFailover(ctx, values.reason ?? '');
+        io.stdout.write(
+          `automatic failover paused by ${pause.by} (the managers keep watching; foobar db failover resume)\n`,
+        );
+        return 0;
+      }
+      if (action === 'resume') {
+        await resumeFailover(ctx);
+        io.stdout.write('automatic failover resumed\n');
+        return 0;
+      }
+      throw new UsageError('usage: foobar db failover pause [--reason TEXT] | resume');
     }
     default:
       throw new UsageError(

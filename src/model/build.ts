@@ -6,6 +6,7 @@ import {
   DEFAULT_DATABASE,
   DEFAULT_DNS,
   DEFAULT_DOMAIN,
+  DEFAULT_FAILOVER,
   DEFAULT_HOSTS,
   DEFAULT_LAB_NAME,
   DEFAULT_LB,
@@ -19,7 +20,14 @@ import {
   DEFAULT_WEB,
 } from './defaults.ts';
 import { RESERVED_HOST_NAMES } from './lab.ts';
-import type { Host, Model, MonitoringSettings, Network, VrrpSettings } from './model.ts';
+import type {
+  FailoverSettings,
+  Host,
+  Model,
+  MonitoringSettings,
+  Network,
+  VrrpSettings,
+} from './model.ts';
 import { fitsInSubnet, hostAddress, parseSubnet, subnetsOverlap } from './net.ts';
 import {
   configSchema,
@@ -161,6 +169,8 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
 
   const monitoring = { ...DEFAULT_MONITORING, ...definedEntries(config.monitoring ?? {}) };
   checkMonitoring(monitoring, problems);
+  const failover = { ...DEFAULT_FAILOVER, ...definedEntries(config.failover ?? {}) };
+  checkFailover(failover, problems);
   const { rateLimit, ...limits } = config.limits ?? {};
   const exempt = rateLimit?.exempt ?? DEFAULT_LIMITS.rateLimit.exempt;
   exempt.forEach((name, i) => {
@@ -202,6 +212,7 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
     app,
     web,
     monitoring,
+    failover,
   };
 }
 
@@ -347,6 +358,15 @@ function checkMonitoring(settings: MonitoringSettings, problems: Problem[]): voi
     problems.push({
       path: 'monitoring/certificateCriticalDays',
       message: `must be fewer than monitoring/certificateWarningDays (${settings.certificateWarningDays})`,
+    });
+  }
+}
+
+function checkFailover(settings: FailoverSettings, problems: Problem[]): void {
+  if (settings.probeTimeoutMs < settings.probeIntervalMs) {
+    problems.push({
+      path: 'failover/probeTimeoutMs',
+      message: `must be at least failover/probeIntervalMs (${settings.probeIntervalMs}): probes would overlap`,
     });
   }
 }

@@ -42,6 +42,11 @@ export const DEFAULT_PORTS: Readonly<Record<PortName, number>> = {
   prometheus: 9090,
   alertmanager: 9093,
   dashboard: 8080,
+  // etcd on the failover members (every lb and mon host): clients, and its members among themselves.
+  etcdClient: 2379,
+  etcdPeer: 2380,
+  // The failover manager's /metrics, scraped by the monitor.
+  failoverMetrics: 9099,
 };
 
 export const DEFAULT_LB = { checkIntervalMs: 500, fall: 2, rise: 2, retries: 3 } as const;
@@ -116,4 +121,19 @@ export const DEFAULT_MONITORING = {
   certificateWarningDays: 20,
   certificateCriticalDays: 3,
   retentionHours: 24,
+} as const;
+
+/**
+ * Automatic database failover (the failover managers on every lb and mon host, agreeing through
+ * etcd). Each manager connects to the primary every `probeIntervalMs` and must get MariaDB's
+ * greeting within `probeTimeoutMs`; the primary is dead once a majority of managers has failed to
+ * for `confirmMs` and the replicas stopped hearing from it. After an automatic failover, none
+ * other happens for `antiFlapSeconds`.
+ */
+export const DEFAULT_FAILOVER = {
+  automatic: true,
+  probeIntervalMs: 200,
+  probeTimeoutMs: 400,
+  confirmMs: 600,
+  antiFlapSeconds: 300,
 } as const;

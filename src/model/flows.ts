@@ -10,6 +10,7 @@ import {
   type PortName,
   type Role,
 } from './model.ts';
+import { FAILOVER_ROLES } from './failover.ts';
 import { SCRAPE_JOBS, scrapeNetwork } from './monitoring.ts';
 
 /** `internet`: any address on the edge network; `admin`: this machine's own edge address. */
@@ -109,6 +110,9 @@ export const FLOWS: readonly Flow[] = [
     network: 'edge',
     why: 'the monitoring dashboard',
   },
+  // Automatic failover: etcd's members talk among themselves (raft, and a manager whose own
+  // member is down asks another); each manager watches the databases from its own place.
+  ...failoverFlows(),
   // The monitor scrapes every exporter; nobody else may.
   ...SCRAPE_JOBS.flatMap((job) =>
     job.roles
@@ -123,6 +127,33 @@ export const FLOWS: readonly Flow[] = [
       })),
   ),
 ];
+
+function failoverFlows(): Flow[] {
+  const flows: Flow[] = [];
+  for (const from of FAILOVER_ROLES) {
+    for (const to of FAILOVER_ROLES) {
+      for (const port of ['etcdPeer', 'etcdClient'] as const) {
+        flows.push({
+          from,
+          to,
+          port,
+          proto: 'tcp',
+          network: 'core',
+          why: port === 'etcdPeer' ? 'etcd members among themselves' : 'failover managers to etcd',
+        });
+      }
+    }
+    flows.push({
+      from,
+      to: 'db',
+      port: 'mysql',
+      proto: 'tcp',
+      network: 'core',
+      why: 'failover managers watch the primary',
+    });
+  }
+  return flows;
+}
 
 /** One allowed connection between concrete addresses. `from` is a host name or "admin". */
 export interface ConcreteFlow {

@@ -61,6 +61,16 @@ export interface Model {
   readonly app: { readonly keepAliveTimeoutSeconds: number };
   readonly web: { readonly upstreamKeepaliveSeconds: number };
   readonly monitoring: MonitoringSettings;
+  readonly failover: FailoverSettings;
+}
+
+export interface FailoverSettings {
+  /** Off: the managers observe and report, and never promote (operators promote by hand). */
+  readonly automatic: boolean;
+  readonly probeIntervalMs: number;
+  readonly probeTimeoutMs: number;
+  readonly confirmMs: number;
+  readonly antiFlapSeconds: number;
 }
 
 /** An address of the edge that moves between load balancers: DNS names it. */

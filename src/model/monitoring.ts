@@ -28,6 +28,12 @@ export const SCRAPE_JOBS: readonly ScrapeJob[] = [
   { job: 'nginx', port: 'nginxExporter', roles: ['web'], why: 'Nginx exporter (stub_status)' },
   { job: 'app', port: 'appMetrics', roles: ['web'], why: 'the app’s /metrics, through Nginx' },
   { job: 'mysqld', port: 'mysqldExporter', roles: ['db'], why: 'MariaDB exporter' },
+  {
+    job: 'failover',
+    port: 'failoverMetrics',
+    roles: ['lb', 'mon'],
+    why: 'the failover managers (leader, armed or paused, failovers)',
+  },
 ];
 
 /** Daemons of the monitor itself, scraped on its loopback (no flow crosses a network). */

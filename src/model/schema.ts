@@ -44,6 +44,9 @@ export const PORT_NAMES = [
   'prometheus',
   'alertmanager',
   'dashboard',
+  'etcdClient',
+  'etcdPeer',
+  'failoverMetrics',
 ] as const;
 export type PortName = (typeof PORT_NAMES)[number];
 
@@ -144,6 +147,15 @@ export const configSchema = z.strictObject({
   web: z
     .strictObject({
       upstreamKeepaliveSeconds: z.int().min(1).max(3600).optional(),
+    })
+    .optional(),
+  failover: z
+    .strictObject({
+      automatic: z.boolean().optional(),
+      probeIntervalMs: z.int().min(50).max(10_000).optional(),
+      probeTimeoutMs: z.int().min(50).max(10_000).optional(),
+      confirmMs: z.int().min(0).max(60_000).optional(),
+      antiFlapSeconds: z.int().min(0).max(86_400).optional(),
     })
     .optional(),
   monitoring: z

@@ -1,4 +1,6 @@
-/** The append-only record of deploys and rollbacks, one JSON object per line. */
+/**
+ * The append-only record of deploys, rollbacks and automatic failovers, one JSON object per line.
+ */
 import os from 'node:os';
 import path from 'node:path';
 import { labPaths } from '../model/layout.ts';
@@ -6,9 +8,19 @@ import type { Context } from './context.ts';
 
 export interface AuditEntry {
   readonly time: string;
-  readonly action: 'deploy' | 'rollback' | 'first release';
-  readonly release: string;
-  /** The release that was live before (undefined on a first release). */
+  readonly action:
+    | 'deploy'
+    | 'rollback'
+    | 'first release'
+    | 'automatic failover'
+    | 'failover refused'
+    | 'failover paused'
+    | 'failover resumed';
+  /** Deploys and rollbacks: the release. */
+  readonly release?: string;
+  /** Failovers: the database host concerned (the new primary). */
+  readonly host?: string;
+  /** The release (or the primary) that was live before (undefined on a first release). */
   readonly previous?: string;
   readonly strategy?: string;
   readonly outcome: 'succeeded' | 'failed' | 'rolled back';
@@ -21,14 +33,15 @@ export function auditFile(ctx: Context): string {
   return path.join(labPaths(ctx.model).state, 'audit.log');
 }
 
+/** `user` defaults to the person running foobar; a failover manager names itself. */
 export async function appendAudit(
   ctx: Context,
-  entry: Omit<AuditEntry, 'time' | 'user'>,
+  entry: Omit<AuditEntry, 'time' | 'user'> & { readonly user?: string },
 ): Promise<void> {
   const line: AuditEntry = {
     time: new Date().toISOString(),
-    user: process.env.SUDO_USER ?? os.userInfo().username,
     ...entry,
+    user: entry.user ?? process.env.SUDO_USER ?? os.userInfo().username,
   };
   await ctx.driver.appendFile(null, auditFile(ctx), `${JSON.stringify(line)}\n`);
 }

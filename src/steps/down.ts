@@ -16,6 +16,7 @@ import type { Phase } from './plan.ts';
 import { readLabRecord, removeLabRecord } from './record.ts';
 import { removeResolvers, resolverFiles } from './resolver.ts';
 import { daemonsOf } from './services.ts';
+import { stopManagers } from './failover.ts';
 
 export interface DownOptions {
   readonly purge?: boolean;
@@ -53,6 +54,11 @@ async function sweep(ctx: Context, ns: string): Promise<number> {
 export function downPlan(ctx: Context, options: DownOptions = {}): Phase[] {
   let namespaces: string[] = [];
   return [
+    {
+      // Before anything else: a database stopping must not look like a failure to fail over.
+      title: 'Failover managers',
+      tasks: [{ title: 'every member', run: () => stopManagers(ctx) }],
+    },
     {
       title: 'Services',
       tasks: ctx.model.hosts.map((host) => ({

@@ -1,7 +1,8 @@
 /** Each host's nftables firewall, rendered from the model's flows and applied in its namespace. */
 import { nft, parseCounterPackets } from '../commands/nft.ts';
 import { hostPaths } from '../model/layout.ts';
-import type { Host } from '../model/model.ts';
+import { findHost, type Host } from '../model/model.ts';
+import { readDbState, type DbState } from './db/state.ts';
 import {
   DROP_COUNTERS,
   FIREWALL_TABLE,
@@ -11,12 +12,37 @@ import {
 import type { Context } from './context.ts';
 import { writeFiles } from './daemon.ts';
 
-/** Applies the host's rules when they changed or are not in force (a new namespace). */
-export async function ensureFirewall(ctx: Context, host: Host): Promise<string> {
+/** The core addresses of the fenced former primaries in `state`. */
+export function fencedAddresses(ctx: Context, state: DbState): string[] {
+  return state.fenced.flatMap((name) => {
+    const address = findHost(ctx.model, name)?.addresses.core;
+    return address === undefined ? [] : [address];
+  });
+}
+
+/**
+ * Applies the host's rules when they changed or are not in force (a new namespace). `state`: the
+ * database state whose fenced servers web servers refuse (default: the lab's current one).
+ */
+export async function ensureFirewall(
+  ctx: Context,
+  host: Host,
+  state?: DbState,
+  options: { readonly fast?: boolean } = {},
+): Promise<string> {
   const file = firewallFile(hostPaths(ctx.model, host.name));
+  const fenced = host.roles.includes('web')
+    ? fencedAddresses(ctx, state ?? (await readDbState(ctx)))
+    : [];
   const changed = await writeFiles(ctx, host.name, [
-    { path: file, content: renderFirewall(ctx.model, host) },
+    { path: file, content: renderFirewall(ctx.model, host, fenced) },
   ]);
+  // On the failover path every process counts: one `nft -f`, without asking first. The rules
+  // of every variant are checked by the renderer's tests (nft -c), and by `up`.
+  if (options.fast === true) {
+    if (changed) await ctx.driver.exec(host.name, nft.apply(file));
+    return changed ? 'rules updated' : 'up to date';
+  }
   const listed = await ctx.driver.exec(
     host.name,
     nft.listTable(FIREWALL_TABLE.family, FIREWALL_TABLE.name),

@@ -11,7 +11,7 @@ export async function previousRelease(ctx: Context): Promise<string> {
   const releases = await listReleases(ctx);
   const live = new Set(releases.filter((r) => r.liveOn.length > 0).map((r) => r.id));
   const last = (await readAudit(ctx))
-    .filter((e) => e.outcome === 'succeeded' && e.action !== 'first release')
+    .filter((e) => e.outcome === 'succeeded' && (e.action === 'deploy' || e.action === 'rollback'))
     .at(-1);
   if (
     last?.previous !== undefined &&

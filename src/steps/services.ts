@@ -29,6 +29,7 @@ import { prepareDataDir } from './db/server.ts';
 import { readDbState, roleOf, type DbState } from './db/state.ts';
 import { appDbFiles } from './db/topology.ts';
 import { exporterDaemons, monitorDaemons } from './monitoring.ts';
+import { failoverDaemons } from './failover.ts';
 import { liveRelease } from './release.ts';
 import { liveSlot, otherSlot, slotPort, type Slot } from './slots.ts';
 
@@ -317,7 +318,8 @@ export async function webDaemons(
  * server's idle app slot, which only runs during a deploy (down stops it too).
  */
 export async function daemonsOf(ctx: Context, host: Host, withStandby = false): Promise<Daemon[]> {
-  const daemons: Daemon[] = [];
+  // The failover manager first: nothing it watches stops while it could still act.
+  const daemons: Daemon[] = [...failoverDaemons(ctx, host)];
   if (host.roles.includes('dns')) daemons.push(nsdDaemon(ctx, host));
   // keepalived first: a load balancer gives its addresses up before its HAProxy stops.
   if (host.roles.includes('lb'))

@@ -33,6 +33,7 @@ import { describeHoldings, virtualAddressHolders } from '../probes/vrrp.ts';
 import { liveSlot } from './slots.ts';
 import { monitoringPhases } from './monitoring.ts';
 import { ensureFirewall } from './firewall.ts';
+import { failoverPhases } from './failover.ts';
 import { ensureCertificates, type SiteCertificate } from './tls.ts';
 
 export interface UpOptions {
@@ -212,6 +213,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         },
       ],
     },
+    ...failoverPhases(ctx),
     ...monitoringPhases(ctx, {
       ...(options.buildsDir === undefined ? {} : { buildsDir: options.buildsDir }),
     }),

@@ -6,8 +6,7 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, describe, it, type TestContext } from 'node:test';
-import type { WriteSummary } from '../../src/load/writer.ts';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { dbSecretName } from '../../src/model/database.ts';
 import { hostsWithRole } from '../../src/model/model.ts';
 import { waitFor } from '../../src/lib/wait.ts';
@@ -18,6 +17,7 @@ import type { DbStatus } from '../../src/steps/db/status.ts';
 import { mariadbDaemon, webDaemons } from '../../src/steps/services.ts';
 import {
   assertEveryAckedOnce,
+  firstWriteAfter,
   longestPause,
   sql,
   sqlAs,
@@ -91,20 +91,17 @@ export function databaseSuite(lab: TestLab): void {
     return { name: state.primary, at };
   }
 
-  /** Kill → the first write acknowledged by the new primary, as the writer saw it. */
-  function firstWriteAfter(summary: WriteSummary, killedAt: number, primary: string): number {
-    const first = summary.acked
-      .filter((a) => a.db === primary && a.at > killedAt)
-      .reduce((min, a) => Math.min(min, a.at), Infinity);
-    assert.ok(Number.isFinite(first), `no write reached ${primary} after the kill`);
-    return first - killedAt;
-  }
-
   function report(t: TestContext, figures: Record<string, unknown>): void {
     t.diagnostic(JSON.stringify(figures));
   }
 
   describe('the database tier, one replica', () => {
+    // These tests kill primaries and promote by hand: the failover managers must not race them.
+    before(async () => {
+      const paused = await lab.cli('db', 'failover', 'pause', '--reason', 'database tests');
+      assert.equal(paused.exitCode, 0, paused.stderr);
+    });
+
     it('db status shows the primary, a replica that keeps up, and semi-sync on', async () => {
       const status = await cli<DbStatus>('db', 'status');
       assert.deepEqual(
@@ -436,7 +433,9 @@ export function databaseSuite(lab: TestLab): void {
 
   describe('the database tier, two replicas', () => {
     const bigger = lab.extend({ hosts: { 'db-03': { roles: ['db'], core: 33 } } }, 'db-03');
-    after(() => {
+    after(async () => {
+      const resumed = await bigger.cli('db', 'failover', 'resume');
+      assert.equal(resumed.exitCode, 0, resumed.stderr);
       bigger.removeConfig();
     });
 

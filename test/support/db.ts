@@ -128,3 +128,12 @@ export function longestPause(summary: WriteSummary): number {
     longest = Math.max(longest, (times[i] ?? 0) - (times[i - 1] ?? 0));
   return longest;
 }
+
+/** Kill → the first write acknowledged by the new primary, as the writer saw it (ms). */
+export function firstWriteAfter(summary: WriteSummary, killedAt: number, primary: string): number {
+  const first = summary.acked
+    .filter((a) => a.db === primary && a.at > killedAt)
+    .reduce((min, a) => Math.min(min, a.at), Infinity);
+  assert.ok(Number.isFinite(first), `no write reached ${primary} after the kill`);
+  return first - killedAt;
+}

@@ -8,6 +8,7 @@ import type { Chart, PageHost, ServerConfig, ServiceCheck, Tier } from '../../da
 import type { HostPaths } from '../../model/layout.ts';
 import { addressOf, type Host, type Model, type Role } from '../../model/model.ts';
 import { jobsOn, PROBE_JOBS } from '../../model/monitoring.ts';
+import { isFailoverMember } from '../../model/failover.ts';
 import {
   appErrorRatio,
   appLatency,
@@ -49,6 +50,9 @@ export const SERVICE_CHECKS: readonly ServiceCheck[] = [
   // keepalived exports no metrics: the address a load balancer owns answers HTTPS (wherever VRRP put it).
   { service: 'keepalived', expr: `probe_success{job="${PROBE_JOBS.vip.job}"}` },
   { service: 'dashboard', expr: null },
+  { service: 'failover-manager', expr: 'up{job="failover"}' },
+  // etcd exports through the manager beside it: 1 while that manager reaches a quorum.
+  { service: 'etcd', expr: 'foobar_failover_etcd_ok' },
 ];
 
 /** The services each role runs (foobar's daemons), in the order they are shown. */
@@ -74,6 +78,7 @@ function pageHost(host: Host): PageHost {
   const services = [
     ...host.roles.flatMap((role) => ROLE_SERVICES[role]),
     ...(jobsOn(host).some((job) => job.job === 'node') ? ['node-exporter'] : []),
+    ...(isFailoverMember(host) ? ['etcd', 'failover-manager'] : []),
   ];
   return {
     name: host.name,

@@ -6,6 +6,7 @@ import { nft } from '../../commands/nft.ts';
 import { assertGolden } from '../golden.ts';
 import { fixture, inScratchNamespace, runChecker, scratchFixture } from '../testing.ts';
 import { firewallFile, renderFirewall } from './index.ts';
+import { addressOf } from '../../model/model.ts';
 
 const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
 
@@ -22,6 +23,13 @@ describe('renderFirewall', () => {
       assertGolden(golden(`${name}.nft`), renderFirewall(model, host));
     });
   }
+
+  it('makes a web server refuse connections to a fenced former primary (golden)', () => {
+    const { model, host } = fixture('web-01');
+    assertGolden(golden('web-01-fenced.nft'), renderFirewall(model, host, ['10.77.2.31']));
+    // Only web servers fence: a database server replicates from whoever foobar points it at.
+    assert.doesNotMatch(renderFirewall(model, fixture('db-02').host, ['10.77.2.31']), /reject/);
+  });
 
   it('accepts on a web server only the load balancers on port 80 and the monitor’s scrapes', () => {
     const { model, host } = fixture('web-02');
@@ -76,7 +84,12 @@ describe('renderFirewall', () => {
       for (const host of lab.model.hosts) {
         const file = path.join(lab.model.lab.stateDir, `${host.name}.nft`);
         mkdirSync(path.dirname(file), { recursive: true });
-        writeFileSync(file, renderFirewall(lab.model, host));
+        // Web servers with a fenced former primary: their output chain must pass too.
+        const db = lab.model.hosts.find((h) => h.roles.includes('db'));
+        writeFileSync(
+          file,
+          renderFirewall(lab.model, host, db === undefined ? [] : [addressOf(db, 'core')]),
+        );
         const result = await runChecker(inScratchNamespace(nft.check(file)));
         assert.equal(result.exitCode, 0, `${host.name}: ${result.stderr}`);
       }

@@ -24,7 +24,13 @@ export function firewallFile(paths: HostPaths): string {
   return path.join(paths.etc, 'nftables.conf');
 }
 
-export function renderFirewall(model: Model, host: Host): string {
+/**
+ * `fenced`: addresses of former primaries (the database state's fenced servers). A web server
+ * refuses to open a connection to them (an output rule, reset at once), so a fenced primary
+ * cannot take an app's write even when it comes back with its old role and nobody could reach
+ * it to stop it.
+ */
+export function renderFirewall(model: Model, host: Host, fenced: readonly string[] = []): string {
   const table = `${FIREWALL_TABLE.family} ${FIREWALL_TABLE.name}`;
   const own = new Set(Object.values(host.addresses));
   const rules = flowsInto(host).flatMap(({ flow, address }) => {
@@ -64,7 +70,17 @@ ${rules.length === 0 ? '        # No flow of the model ends at this host.' : rul
         type filter hook forward priority filter; policy drop;
         counter name "${DROP_COUNTERS.forward}" drop
     }
+${fenceChain(model, host, fenced)}}
+`;
 }
+
+function fenceChain(model: Model, host: Host, fenced: readonly string[]): string {
+  if (!host.roles.includes('web') || fenced.length === 0) return '';
+  return `
+    chain output {
+        type filter hook output priority filter; policy accept;
+        ip daddr ${nftSet([...fenced].sort())} tcp dport ${model.ports.mysql} reject with tcp reset comment "fenced former primaries: foobar db rejoin lifts it"
+    }
 `;
 }
 

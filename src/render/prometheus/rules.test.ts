@@ -116,6 +116,9 @@ const healthyLab = {
   ...healthyLb('lb-01'),
   ...healthyDb('db-01', true),
   ...healthyDb('db-02', false),
+  // The leading failover manager is armed.
+  'foobar_failover_armed{job="failover",host="mon"}': steady(1),
+  'foobar_failover_armed{job="failover",host="lb-01"}': steady(0),
   'up{job="prometheus",host="mon"}': steady(1),
   'up{job="alertmanager",host="mon"}': steady(1),
   'node_filesystem_avail_bytes{job="node",host="mon",mountpoint="/",fstype="ext4"}': steady(60e9),
@@ -288,6 +291,20 @@ const SCENARIOS: readonly Scenario[] = [
     title: 'two writable servers',
     series: labWith({ 'mysql_global_variables_read_only{job="mysqld",host="db-02"}': steady(0) }),
     firing: [critical('MultiplePrimaries', {})],
+  },
+  {
+    title: 'an automatic failover just happened',
+    series: labWith({
+      'foobar_failover_last_automatic_timestamp_seconds{job="failover",host="mon"}': steady(
+        AT - 10,
+      ),
+    }),
+    firing: [critical('AutomaticFailover', {})],
+  },
+  {
+    title: 'automatic failover paused (no manager armed)',
+    series: labWith({ 'foobar_failover_armed{job="failover",host="mon"}': steady(0) }),
+    firing: [warning('FailoverPaused', {})],
   },
   {
     title: 'a disk almost full',

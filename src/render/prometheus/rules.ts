@@ -202,6 +202,23 @@ export function alertGroups(model: Model): RuleGroup[] {
           summary: '{{ $value }} database servers accept writes',
           description: 'Only the primary may be writable: writes may diverge (split brain).',
         },
+        {
+          alert: 'AutomaticFailover',
+          expr: `time() - max(foobar_failover_last_automatic_timestamp_seconds) < ${model.failover.antiFlapSeconds}`,
+          forSeconds: 0,
+          severity: 'critical',
+          summary: 'The database failed over automatically',
+          description:
+            'The failover managers promoted a replica (foobar db status, the audit log): bring the old primary back with foobar db rejoin. No other automatic failover happens until the anti-flap period ends or foobar db failover resume.',
+        },
+        {
+          alert: 'FailoverPaused',
+          expr: '(max(foobar_failover_armed) or on () vector(0)) == 0',
+          severity: 'warning',
+          summary: 'Automatic database failover is paused',
+          description:
+            'No failover manager would act if the primary died (etcd without quorum, an operator pause, anti-flap, or no manager running): foobar db status says why.',
+        },
       ],
     },
     {

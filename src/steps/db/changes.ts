@@ -7,7 +7,8 @@
 import { performance } from 'node:perf_hooks';
 import { formatGtidList, isAhead, missingFrom, parseGtidList } from '../../lib/gtid.ts';
 import { waitFor } from '../../lib/wait.ts';
-import type { Host } from '../../model/model.ts';
+import { hostsWithRole, type Host } from '../../model/model.ts';
+import { ensureFirewall } from '../firewall.ts';
 import { pingServer, replicaStatus, runSql, serverState, sqlString } from '../../probes/mariadb.ts';
 import type { Context } from '../context.ts';
 import { ensureDaemon, killDaemon, runningPid, stopDaemon } from '../daemon.ts';
@@ -64,8 +65,11 @@ async function answers(ctx: Context, host: string): Promise<boolean> {
   return (await pingServer(ctx, host)) === undefined;
 }
 
+/** How long promote tries to kill the old primary before it goes on without: it may be unreachable. */
+const FENCE_KILL_TIMEOUT_MS = 1500;
+
 /** Kills a server outright if it runs: a primary that was replaced must never take a write. */
-async function fence(ctx: Context, host: Host, state: DbState): Promise<string> {
+async function kill(ctx: Context, host: Host, state: DbState): Promise<string> {
   const daemon = mariadbDaemon(ctx, host, state);
   const pid = await killDaemon(ctx, daemon);
   if (pid === undefined) return `${host.name} was not running`;
@@ -75,6 +79,38 @@ async function fence(ctx: Context, host: Host, state: DbState): Promise<string> 
     { timeoutMs: 5000 },
   );
   return `${host.name} killed (pid ${pid})`;
+}
+
+/**
+ * The old primary is fenced before anyone else takes writes, without needing its help: every web
+ * server's firewall refuses connections to it (applied through the web servers), then its
+ * process is killed if foobar can reach it within FENCE_KILL_TIMEOUT_MS (a silent host cannot
+ * be reached; promote goes on and the kill finishes in the background, or never).
+ */
+async function fence(ctx: Context, host: Host, state: DbState, next: DbState): Promise<string[]> {
+  const firewalls = Promise.all(
+    webHosts(ctx).map((web) => ensureFirewall(ctx, web, next, { fast: true })),
+  );
+  const killed = kill(ctx, host, state).catch(
+    (error: unknown) =>
+      `${host.name}: kill failed (${(error as Error).message.split('\n')[0] ?? ''})`,
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(
+        `${host.name} could not be killed within ${FENCE_KILL_TIMEOUT_MS} ms: fenced by the web servers' firewalls alone`,
+      );
+    }, FENCE_KILL_TIMEOUT_MS);
+  });
+  await firewalls;
+  const outcome = await Promise.race([killed, late]);
+  clearTimeout(timer);
+  return [`web servers refuse ${host.name}`, outcome];
+}
+
+function webHosts(ctx: Context): Host[] {
+  return hostsWithRole(ctx.model, 'web');
 }
 
 interface Received {
@@ -143,10 +179,15 @@ async function finish(
   t: Timeline,
   next: DbState,
   report: Omit<ChangeReport, 'steps' | 'totalMs'>,
+  /** The fenced servers the web servers' firewalls refuse already. */
+  fencedBefore: readonly string[],
 ): Promise<ChangeReport> {
   await t.step('apps told', async () => {
     await writeDbState(ctx, next);
     await pushTopologyToApps(ctx, next);
+    // A rejoined server is reachable from the apps again.
+    if (fencedBefore.join() !== next.fenced.join())
+      await Promise.all(webHosts(ctx).map((web) => ensureFirewall(ctx, web, next, { fast: true })));
   });
   return { ...report, steps: t.steps, totalMs: t.elapsed() };
 }
@@ -173,9 +214,12 @@ export async function promoteReplica(
       `${candidate.name} is fenced (a former primary): \`foobar db rejoin ${candidate.name}\` first`,
     );
   }
-  const [candidateAnswers, oldAnswers] = await Promise.all([
+  const replicas = replicasOf(ctx, state);
+  // Every server asked at once: on the way to writes, each round of processes counts.
+  const [candidateAnswers, oldAnswers, alive] = await Promise.all([
     answers(ctx, candidate.name),
     answers(ctx, old.name),
+    Promise.all(replicas.map((r) => answers(ctx, r.name))),
   ]);
   if (!candidateAnswers)
     throw new ChangeRefused(`${candidate.name} does not answer: promote another replica`);
@@ -187,9 +231,8 @@ export async function promoteReplica(
     );
   }
   const notes: string[] = [];
-  notes.push(await t.step(`fence ${old.name}`, () => fence(ctx, old, state)));
-  const replicas = replicasOf(ctx, state);
-  const alive = await Promise.all(replicas.map((r) => answers(ctx, r.name)));
+  const fenced: DbState = { ...state, fenced: [...new Set([...state.fenced, old.name])] };
+  notes.push(...(await t.step(`fence ${old.name}`, () => fence(ctx, old, state, fenced))));
   const reachable = replicas.filter((_, i) => alive[i] === true);
   for (const replica of replicas.filter((_, i) => alive[i] !== true))
     notes.push(
@@ -224,14 +267,20 @@ export async function promoteReplica(
     await becomePrimary(ctx, candidate.name, others.length > 0);
   });
   const gtid = (await serverState(ctx, candidate.name)).gtidBinlogPos;
-  return finish(ctx, t, withNewPrimary(state, 'promote', candidate.name, old.name, gtid), {
-    action: 'promote',
-    primary: candidate.name,
-    previous: old.name,
-    host: candidate.name,
-    gtid,
-    notes,
-  });
+  return finish(
+    ctx,
+    t,
+    withNewPrimary(state, 'promote', candidate.name, old.name, gtid),
+    {
+      action: 'promote',
+      primary: candidate.name,
+      previous: old.name,
+      host: candidate.name,
+      gtid,
+      notes,
+    },
+    fenced.fenced,
+  );
 }
 
 /** How far behind a replica may be for a switchover to start: writes pause while it catches up. */
@@ -316,6 +365,7 @@ export async function switchover(ctx: Context, targetName?: string): Promise<Cha
       gtid,
       notes: [],
     },
+    state.fenced,
   );
   return { ...done, writePauseMs: Math.round(performance.now() - pauseStarted) };
 }
@@ -386,15 +436,21 @@ export async function rejoin(
     ...asReplica,
     history: [...state.history, event('rejoin', host.name, target)],
   };
-  return finish(ctx, t, next, {
-    action: 'rejoin',
-    primary: primary.name,
-    previous: primary.name,
-    host: host.name,
-    gtid: target,
-    notes:
-      options.reseed === true
-        ? [`${host.name}'s data was replaced by a copy of ${primary.name}'s`]
-        : [],
-  });
+  return finish(
+    ctx,
+    t,
+    next,
+    {
+      action: 'rejoin',
+      primary: primary.name,
+      previous: primary.name,
+      host: host.name,
+      gtid: target,
+      notes:
+        options.reseed === true
+          ? [`${host.name}'s data was replaced by a copy of ${primary.name}'s`]
+          : [],
+    },
+    state.fenced,
+  );
 }

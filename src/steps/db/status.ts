@@ -14,6 +14,7 @@ import {
 import type { Context } from '../context.ts';
 import type { Health } from '../status.ts';
 import { readDbState, roleOf, type DbRole } from './state.ts';
+import { failoverStatus, type FailoverView } from '../failover.ts';
 
 export interface ReplicaView {
   readonly name: string;
@@ -45,6 +46,8 @@ export interface DbStatus {
   readonly replicas: readonly ReplicaView[];
   readonly fenced: readonly FencedView[];
   readonly epoch: number;
+  /** The failover managers' view (etcd, leader, armed or paused and why, each observer). */
+  readonly failover: FailoverView;
   readonly health: Health;
   readonly problems: readonly string[];
 }
@@ -74,9 +77,10 @@ async function probe(ctx: Context, host: Host, role: DbRole): Promise<Probe> {
 
 export async function dbStatus(ctx: Context): Promise<DbStatus> {
   const cluster = await readDbState(ctx);
-  const probes = await Promise.all(
-    dbHosts(ctx.model).map((host) => probe(ctx, host, roleOf(cluster, host.name))),
-  );
+  const [probes, failover] = await Promise.all([
+    Promise.all(dbHosts(ctx.model).map((host) => probe(ctx, host, roleOf(cluster, host.name)))),
+    failoverStatus(ctx),
+  ]);
   const nameOf = (address: string): string | null =>
     dbHosts(ctx.model).find((h) => addressOf(h, 'core') === address)?.name ?? null;
   const primary = probes.find((p) => p.role === 'primary');
@@ -125,6 +129,7 @@ export async function dbStatus(ctx: Context): Promise<DbStatus> {
     replicas,
     fenced: probes.filter((p) => p.role === 'fenced').map((p) => ({ name: p.host.name, up: p.up })),
     epoch: cluster.epoch,
+    failover,
     health: !writable ? 'failed' : problems.length > 0 ? 'degraded' : 'healthy',
     problems,
   };

@@ -1,0 +1,40 @@
+/** etcd (Debian's etcd-server), a member of the failover managers' cluster, in the foreground. */
+import type { Command } from '../drivers/driver.ts';
+
+export interface EtcdMember {
+  readonly name: string;
+  readonly dataDir: string;
+  /** http://<core>:<peer port> */
+  readonly peerUrl: string;
+  /** Where it listens for clients: its core address and loopback. */
+  readonly clientUrls: readonly string[];
+  /** What other members and clients are told to use. */
+  readonly advertiseClientUrl: string;
+  /** name=peerUrl,... for every member. */
+  readonly initialCluster: string;
+  readonly clusterToken: string;
+  readonly heartbeatMs: number;
+  readonly electionMs: number;
+}
+
+export const etcd = {
+  start: (m: EtcdMember): Command => ({
+    argv: [
+      'etcd',
+      `--name=${m.name}`,
+      `--data-dir=${m.dataDir}`,
+      `--listen-peer-urls=${m.peerUrl}`,
+      `--initial-advertise-peer-urls=${m.peerUrl}`,
+      `--listen-client-urls=${m.clientUrls.join(',')}`,
+      `--advertise-client-urls=${m.advertiseClientUrl}`,
+      `--initial-cluster=${m.initialCluster}`,
+      // Ignored once the data directory exists: a restarted member rejoins its cluster.
+      '--initial-cluster-state=new',
+      `--initial-cluster-token=${m.clusterToken}`,
+      `--heartbeat-interval=${m.heartbeatMs}`,
+      `--election-timeout=${m.electionMs}`,
+      // Its own metrics would be a second listener; the managers' /metrics say what matters.
+      '--log-level=warn',
+    ],
+  }),
+};

@@ -1,0 +1,17 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { buildModel } from '../model/build.ts';
+import { configOf, parseManagerConfig, renderManagerConfig } from './config.ts';
+
+test('the manager rebuilds exactly the model up had, hosts removed and added included', () => {
+  const model = buildModel({
+    lab: { name: 'fbx', stateDir: '/tmp/fbx' },
+    networks: { edge: { subnet: '10.99.1.0/24' }, core: { subnet: '10.99.2.0/24' } },
+    hosts: { 'db-03': { roles: ['db'], core: 33 }, 'web-02': null },
+    failover: { antiFlapSeconds: 60 },
+  });
+  assert.deepEqual(buildModel(configOf(model)), model);
+  const parsed = parseManagerConfig(renderManagerConfig('mon', model), 'x.json');
+  assert.equal(parsed.host, 'mon');
+  assert.deepEqual(parsed.model, model);
+});

@@ -1,0 +1,213 @@
+/**
+ * A small client of etcd's v3 JSON gateway (etcd 3.4's HTTP API): keys, leases, compare-and-swap
+ * transactions and the cluster's status. Every request is bounded in time; reads are
+ * linearizable, so a member cut off from the majority answers nothing rather than stale data.
+ * Where the requests travel is a transport: fetch from the manager's own host, or curl through
+ * the driver for the CLI on this machine.
+ */
+import { z } from 'zod';
+
+export interface EtcdTransport {
+  /** POSTs a JSON body to a gateway path ("/v3/kv/range") and resolves to the parsed answer. */
+  post(path: string, body: unknown): Promise<unknown>;
+  /** Where it sends, for messages. */
+  readonly where: string;
+}
+
+/** fetch to each endpoint in turn, each try bounded by `timeoutMs`; the first answer wins. */
+export function fetchTransport(endpoints: readonly string[], timeoutMs: number): EtcdTransport {
+  return {
+    where: endpoints.join(', '),
+    async post(path, body) {
+      const errors: string[] = [];
+      for (const endpoint of endpoints) {
+        try {
+          const response = await fetch(`${endpoint}${path}`, {
+            method: 'POST',
+            body: JSON.stringify(body),
+            headers: { 'content-type': 'application/json' },
+            signal: AbortSignal.timeout(timeoutMs),
+          });
+          const answer: unknown = await response.json();
+          if (response.ok) return answer;
+          errors.push(`${endpoint}: HTTP ${response.status} ${JSON.stringify(answer)}`);
+        } catch (error) {
+          errors.push(`${endpoint}: ${(error as Error).message}`);
+        }
+      }
+      throw new EtcdUnavailable(errors.join('; '));
+    },
+  };
+}
+
+export class EtcdUnavailable extends Error {
+  override name = 'EtcdUnavailable';
+}
+
+const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64');
+const unb64 = (text: string): string => Buffer.from(text, 'base64').toString('utf8');
+
+/** The first key after every key that starts with `prefix`. */
+function prefixEnd(prefix: string): string {
+  const bytes = Buffer.from(prefix, 'utf8');
+  const last = bytes.at(-1) ?? 0;
+  bytes[bytes.length - 1] = last + 1;
+  return bytes.toString('base64');
+}
+
+const kvSchema = z.object({
+  key: z.string(),
+  value: z.string().optional(),
+  mod_revision: z.string().optional(),
+  create_revision: z.string().optional(),
+  lease: z.string().optional(),
+});
+const rangeSchema = z.object({ kvs: z.array(kvSchema).optional() });
+const grantSchema = z.object({ ID: z.string(), TTL: z.string().optional() });
+const keepAliveSchema = z.object({
+  result: z.object({ TTL: z.string().optional() }).optional(),
+});
+const txnSchema = z.object({ succeeded: z.boolean().optional() });
+const statusSchema = z.object({
+  header: z.object({ member_id: z.string() }),
+  leader: z.string().optional(),
+  raftTerm: z.string().optional(),
+});
+const membersSchema = z.object({
+  members: z.array(
+    z.object({
+      ID: z.string(),
+      name: z.string().optional(),
+      clientURLs: z.array(z.string()).optional(),
+    }),
+  ),
+});
+
+export interface KeyValue {
+  readonly key: string;
+  readonly value: string;
+  /** The revision of its last change: what a compare-and-swap compares. */
+  readonly modRevision: string;
+  readonly lease: string | undefined;
+}
+
+/** One condition of a transaction: the key's value, or its last change, is as given. */
+export type Compare =
+  | { readonly key: string; readonly value: string }
+  | { readonly key: string; readonly modRevision: string }
+  | { readonly key: string; readonly absent: true };
+
+export interface Put {
+  readonly key: string;
+  readonly value: string;
+  readonly lease?: string;
+}
+
+function toKeyValue(kv: z.infer<typeof kvSchema>): KeyValue {
+  return {
+    key: unb64(kv.key),
+    value: unb64(kv.value ?? ''),
+    modRevision: kv.mod_revision ?? '0',
+    lease: kv.lease === undefined || kv.lease === '0' ? undefined : kv.lease,
+  };
+}
+
+function compareBody(compare: Compare): Record<string, unknown> {
+  if ('absent' in compare)
+    return { key: b64(compare.key), target: 'CREATE', result: 'EQUAL', create_revision: '0' };
+  if ('modRevision' in compare)
+    return {
+      key: b64(compare.key),
+      target: 'MOD',
+      result: 'EQUAL',
+      mod_revision: compare.modRevision,
+    };
+  return { key: b64(compare.key), target: 'VALUE', result: 'EQUAL', value: b64(compare.value) };
+}
+
+function putBody(put: Put): Record<string, unknown> {
+  return {
+    request_put: {
+      key: b64(put.key),
+      value: b64(put.value),
+      ...(put.lease === undefined ? {} : { lease: put.lease }),
+    },
+  };
+}
+
+export class Etcd {
+  readonly transport: EtcdTransport;
+  constructor(transport: EtcdTransport) {
+    this.transport = transport;
+  }
+
+  private async call<T>(path: string, body: unknown, schema: z.ZodType<T>): Promise<T> {
+    const answer = await this.transport.post(path, body);
+    const parsed = schema.safeParse(answer);
+    if (!parsed.success)
+      throw new EtcdUnavailable(`${this.transport.where}${path}: unexpected answer`);
+    return parsed.data;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    const answer = await this.call('/v3/kv/range', { key: b64(key) }, rangeSchema);
+    const kv = answer.kvs?.[0];
+    return kv === undefined ? undefined : toKeyValue(kv);
+  }
+
+  async getPrefix(prefix: string): Promise<KeyValue[]> {
+    const answer = await this.call(
+      '/v3/kv/range',
+      { key: b64(prefix), range_end: prefixEnd(prefix) },
+      rangeSchema,
+    );
+    return (answer.kvs ?? []).map(toKeyValue);
+  }
+
+  async put(put: Put): Promise<void> {
+    await this.call('/v3/kv/put', putBody(put).request_put, z.object({}));
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call('/v3/kv/deleterange', { key: b64(key) }, z.object({}));
+  }
+
+  /** A lease of `ttlSeconds` (etcd raises it to its minimum, 1.5 election timeouts). */
+  async grant(ttlSeconds: number): Promise<string> {
+    return (await this.call('/v3/lease/grant', { TTL: ttlSeconds }, grantSchema)).ID;
+  }
+
+  /** False when the lease has expired already (its keys are gone). */
+  async keepAlive(lease: string): Promise<boolean> {
+    const answer = await this.call('/v3/lease/keepalive', { ID: lease }, keepAliveSchema);
+    return Number(answer.result?.TTL ?? '0') > 0;
+  }
+
+  async revoke(lease: string): Promise<void> {
+    await this.call('/v3/lease/revoke', { ID: lease }, z.object({}));
+  }
+
+  /** Applies every put when every comparison holds, atomically; true when it did. */
+  async transaction(compares: readonly Compare[], puts: readonly Put[]): Promise<boolean> {
+    const answer = await this.call(
+      '/v3/kv/txn',
+      { compare: compares.map(compareBody), success: puts.map(putBody) },
+      txnSchema,
+    );
+    return answer.succeeded === true;
+  }
+
+  /** The member that answered, and the raft leader it follows (none: no quorum). */
+  async status(): Promise<{ member: string; leader: string | undefined }> {
+    const answer = await this.call('/v3/maintenance/status', {}, statusSchema);
+    return {
+      member: answer.header.member_id,
+      leader: answer.leader === undefined || answer.leader === '0' ? undefined : answer.leader,
+    };
+  }
+
+  async members(): Promise<{ id: string; name: string }[]> {
+    const answer = await this.call('/v3/cluster/member/list', {}, membersSchema);
+    return answer.members.map((m) => ({ id: m.ID, name: m.name ?? '' }));
+  }
+}

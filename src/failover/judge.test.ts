@@ -1,0 +1,88 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DEFAULT_FAILOVER } from '../model/defaults.ts';
+import { judge, type JudgeInput, type Observation } from './judge.ts';
+
+const NOW = 1_000_000;
+const seen = (manager: string, reachable: boolean, failingForMs = 0): Observation => ({
+  manager,
+  primary: 'db-01',
+  epoch: 3,
+  reachable,
+  failingForMs,
+  detail: reachable ? '' : 'connection refused',
+  at: NOW - 100,
+});
+const input = (over: Partial<JudgeInput> = {}): JudgeInput => ({
+  now: NOW,
+  settings: DEFAULT_FAILOVER,
+  members: 3,
+  primary: 'db-01',
+  epoch: 3,
+  claimedEpoch: 3,
+  observations: [seen('lb-01', false, 900), seen('lb-02', false, 900), seen('mon', true)],
+  pause: undefined,
+  lastAutomatic: undefined,
+  rearmedAt: undefined,
+  semiSyncActive: true,
+  replicas: [{ name: 'db-02', hears: false, detail: 'I/O thread Connecting' }],
+  ...over,
+});
+
+describe('judge', () => {
+  it('promotes when a majority of managers lost the primary long enough and the replicas too', () => {
+    const j = judge(input());
+    assert.deepEqual([j.verdict, j.promote, j.armed], ['dead', true, true]);
+  });
+
+  it('never promotes on one observer’s opinion: a partitioned manager alone is suspect', () => {
+    const j = judge(
+      input({ observations: [seen('lb-01', false, 5000), seen('lb-02', true), seen('mon', true)] }),
+    );
+    assert.deepEqual([j.verdict, j.promote], ['suspect', false]);
+  });
+
+  it('waits for the confirmation time, and ignores stale observations and other epochs', () => {
+    assert.equal(
+      judge(input({ observations: [seen('lb-01', false, 100), seen('lb-02', false, 100)] }))
+        .promote,
+      false,
+    );
+    const stale = { ...seen('lb-02', false, 900), at: NOW - 60_000 };
+    const old = { ...seen('mon', false, 900), epoch: 2 };
+    assert.equal(
+      judge(input({ observations: [seen('lb-01', false, 900), stale, old] })).verdict,
+      'suspect',
+    );
+  });
+
+  it('does not promote while a replica still hears the primary', () => {
+    const j = judge(input({ replicas: [{ name: 'db-02', hears: true, detail: '' }] }));
+    assert.deepEqual([j.verdict, j.promote], ['dead', false]);
+    assert.match(j.reason, /db-02 still hear/);
+  });
+
+  it('refuses when a replica cannot be asked, or the primary had fallen back to async', () => {
+    const unasked = judge(input({ replicas: [{ name: 'db-02', hears: undefined, detail: 'x' }] }));
+    assert.match(unasked.reason, /refused: db-02 .* may hold acknowledged/);
+    assert.equal(unasked.promote, false);
+    const async = judge(input({ semiSyncActive: false }));
+    assert.match(async.reason, /refused: .*asynchronous/);
+    assert.equal(async.promote, false);
+  });
+
+  it('is paused by an operator, by the anti-flap period (until re-armed), and when off', () => {
+    const pause = { by: 'ops', reason: 'maintenance', at: '2026-12-02T00:00:00Z' };
+    assert.match(judge(input({ pause })).pausedBecause, /paused by ops .*maintenance/);
+    const lastAutomatic = { at: NOW - 10_000, from: 'db-02', to: 'db-01', epoch: 3 };
+    const held = judge(input({ lastAutomatic }));
+    assert.deepEqual([held.armed, held.promote], [false, false]);
+    assert.match(held.pausedBecause, /anti-flap/);
+    assert.equal(judge(input({ lastAutomatic, rearmedAt: NOW - 5000 })).promote, true);
+    const later = { ...lastAutomatic, at: NOW - DEFAULT_FAILOVER.antiFlapSeconds * 1000 - 1 };
+    assert.equal(judge(input({ lastAutomatic: later })).promote, true);
+    const off = judge(input({ settings: { ...DEFAULT_FAILOVER, automatic: false } }));
+    assert.equal(off.promote, false);
+    assert.equal(judge(input({ claimedEpoch: 4 })).promote, false);
+  });
+});

@@ -1,0 +1,507 @@
+/**
+ * The failover manager: one on every failover member (lb and mon hosts), each beside an etcd
+ * member. Every probe interval it watches the primary from its own host (probeMariadb) and
+ * publishes what it saw in etcd under its lease. The manager that holds the leader key (a lease
+ * that lapses within two seconds of its death) also asks the replicas whether they still hear
+ * from the primary, judges (judge.ts), and when the primary is dead claims the next epoch in etcd
+ * with a compare-and-swap and promotes a replica with foobar's own promote. Without etcd's quorum
+ * no manager can be leader, so automatic failover pauses and nothing else does.
+ */
+import http from 'node:http';
+import { LockedError, withLock } from '../lib/lock.ts';
+import { isAhead, parseGtidList } from '../lib/gtid.ts';
+import { failoverKeys, failoverMembers } from '../model/failover.ts';
+import { labPaths } from '../model/layout.ts';
+import { addressOf, findHost, type Host } from '../model/model.ts';
+import { scrapeAddress } from '../model/monitoring.ts';
+import { runSql, serverState } from '../probes/mariadb.ts';
+import { appendAudit } from '../steps/audit.ts';
+import type { Context } from '../steps/context.ts';
+import { promoteReplica } from '../steps/db/changes.ts';
+import { readDbState, replicasOf, type DbState } from '../steps/db/state.ts';
+import type { Etcd, KeyValue } from './etcd.ts';
+import {
+  judge,
+  REPUBLISH_MS,
+  type Judgement,
+  type LastAutomatic,
+  type Observation,
+  type ReplicaHearing,
+} from './judge.ts';
+import { probeMariadb } from './observe.ts';
+import {
+  parseLastAutomatic,
+  parseObservation,
+  parsePause,
+  parseRearmed,
+  parseTopology,
+} from './records.ts';
+
+/** The leader's lease: etcd's minimum for a 1 s election timeout. */
+const LEASE_TTL_SECONDS = 2;
+/** How often the lease is renewed, whatever the rounds are doing (a promotion takes seconds). */
+const KEEPALIVE_EVERY_MS = 500;
+/** How often the leader reads the primary's semi-sync status while it answers. */
+const SEMI_SYNC_EVERY_MS = 1000;
+
+interface ReplicaSample {
+  readonly io: boolean;
+  readonly position: string;
+  readonly changedAt: number;
+  readonly detail: string;
+}
+
+export interface ManagerView {
+  readonly manager: string;
+  readonly etcd: boolean;
+  readonly etcdError: string;
+  readonly leader: string | undefined;
+  readonly judgement: Judgement | undefined;
+  readonly own: Observation | undefined;
+  readonly failovers: number;
+  readonly lastAutomatic: LastAutomatic | undefined;
+  readonly epoch: number;
+}
+
+export class FailoverManager {
+  private readonly ctx: Context;
+  private readonly me: Host;
+  private readonly etcd: Etcd;
+  private readonly keys: ReturnType<typeof failoverKeys>;
+  private lease: string | undefined;
+  private failingSince: number | undefined;
+  private replicaSamples = new Map<string, ReplicaSample>();
+  private semiSync: { active: boolean; epoch: number } | undefined;
+  private semiSyncAt = 0;
+  private acting = false;
+  private stopped = false;
+  private published:
+    { reachable: boolean; confirmed: boolean; epoch: number; at: number } | undefined;
+  private keepalive: NodeJS.Timeout | undefined;
+  view: ManagerView;
+
+  constructor(ctx: Context, me: Host, etcd: Etcd) {
+    this.ctx = ctx;
+    this.me = me;
+    this.etcd = etcd;
+    this.keys = failoverKeys(ctx.model);
+    this.view = {
+      manager: me.name,
+      etcd: false,
+      etcdError: 'not asked yet',
+      leader: undefined,
+      judgement: undefined,
+      own: undefined,
+      failovers: 0,
+      lastAutomatic: undefined,
+      epoch: 0,
+    };
+  }
+
+  private log(message: string): void {
+    process.stdout.write(`${new Date().toISOString()} ${this.me.name}: ${message}\n`);
+  }
+
+  async run(): Promise<void> {
+    const interval = this.ctx.model.failover.probeIntervalMs;
+    this.keepalive = setInterval(() => {
+      void this.renewLease();
+    }, KEEPALIVE_EVERY_MS);
+    while (!this.stopped) {
+      const started = Date.now();
+      try {
+        await this.round();
+      } catch (error) {
+        this.log(`round failed: ${(error as Error).message}`);
+      }
+      const left = interval - (Date.now() - started);
+      if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.keepalive);
+  }
+
+  private async renewLease(): Promise<void> {
+    const lease = this.lease;
+    if (lease === undefined) return;
+    try {
+      if (!(await this.etcd.keepAlive(lease)) && this.lease === lease) {
+        this.log(`lease ${lease} expired`);
+        this.lease = undefined;
+      }
+    } catch {
+      // The next round finds out whether etcd answers.
+    }
+  }
+
+  /** Publishes what it sees when that changed, and at least every REPUBLISH_MS. */
+  private async publish(own: Observation, lease: string): Promise<void> {
+    const confirmed = own.failingForMs >= this.ctx.model.failover.confirmMs;
+    const last = this.published;
+    if (
+      last?.reachable === own.reachable &&
+      last.confirmed === confirmed &&
+      last.epoch === own.epoch &&
+      own.at - last.at < REPUBLISH_MS
+    )
+      return;
+    await this.etcd.put({
+      key: this.keys.observation(this.me.name),
+      value: JSON.stringify(own),
+      lease,
+    });
+    this.published = { reachable: own.reachable, confirmed, epoch: own.epoch, at: own.at };
+  }
+
+  private async round(): Promise<void> {
+    const state = await readDbState(this.ctx);
+    const primary = findHost(this.ctx.model, state.primary);
+    if (primary === undefined) throw new Error(`the primary ${state.primary} is not in the model`);
+    const { failover, ports } = this.ctx.model;
+    const reach = await probeMariadb(
+      addressOf(primary, 'core'),
+      ports.mysql,
+      failover.probeTimeoutMs,
+    );
+    const now = Date.now();
+    if (reach.reachable) this.failingSince = undefined;
+    else this.failingSince ??= now - reach.ms;
+    const own: Observation = {
+      manager: this.me.name,
+      primary: state.primary,
+      epoch: state.epoch,
+      reachable: reach.reachable,
+      failingForMs: this.failingSince === undefined ? 0 : now - this.failingSince,
+      detail: reach.detail,
+      at: now,
+    };
+    this.view = { ...this.view, own, epoch: state.epoch };
+    let leader: string | undefined;
+    try {
+      const lease = await this.ensureLease();
+      if (lease !== this.lease) this.published = undefined;
+      this.lease = lease;
+      await this.publish(own, lease);
+      leader = await this.campaign(lease);
+      this.view = { ...this.view, etcd: true, etcdError: '', leader };
+    } catch (error) {
+      this.view = {
+        ...this.view,
+        etcd: false,
+        etcdError: (error as Error).message,
+        leader: undefined,
+        judgement: undefined,
+      };
+      return;
+    }
+    if (leader !== this.me.name || this.acting) {
+      if (leader !== this.me.name) this.replicaSamples.clear();
+      return;
+    }
+    await this.lead(state, own);
+  }
+
+  private async ensureLease(): Promise<string> {
+    if (this.lease !== undefined) return this.lease;
+    const lease = await this.etcd.grant(LEASE_TTL_SECONDS);
+    this.log(`lease ${lease} granted`);
+    return lease;
+  }
+
+  /** Takes the leader key if nobody holds it; resolves to whoever holds it now. */
+  private async campaign(lease: string): Promise<string | undefined> {
+    const current = await this.etcd.get(this.keys.leader);
+    if (current !== undefined) return current.value;
+    const won = await this.etcd.transaction(
+      [{ key: this.keys.leader, absent: true }],
+      [{ key: this.keys.leader, value: this.me.name, lease }],
+    );
+    if (won) this.log('leader');
+    return won ? this.me.name : (await this.etcd.get(this.keys.leader))?.value;
+  }
+
+  private async lead(state: DbState, own: Observation): Promise<void> {
+    const [observations, pause, last, topology, rearmed] = await Promise.all([
+      this.etcd.getPrefix(this.keys.observations),
+      this.etcd.get(this.keys.pause),
+      this.etcd.get(this.keys.lastAutomatic),
+      this.etcd.get(this.keys.topology),
+      this.etcd.get(this.keys.rearmed),
+    ]);
+    const members = failoverMembers(this.ctx.model).length;
+    const claimed = topology === undefined ? undefined : parseTopology(topology.value);
+    // database.json is where every change of primary ends (manual ones too): etcd follows it.
+    if (
+      claimed === undefined ||
+      claimed.epoch < state.epoch ||
+      (claimed.epoch === state.epoch && claimed.primary !== state.primary)
+    ) {
+      await this.etcd.transaction(
+        [topologyUnchanged(this.keys.topology, topology)],
+        [
+          {
+            key: this.keys.topology,
+            value: JSON.stringify({
+              epoch: state.epoch,
+              primary: state.primary,
+              by: 'database.json',
+            }),
+          },
+        ],
+      );
+    }
+    if (own.reachable) await this.watchSemiSync(state);
+    const seen = observations.flatMap((kv) => {
+      const o = parseObservation(kv.value);
+      return o === undefined ? [] : [o];
+    });
+    const suspect = seen.some((o) => !o.reachable && o.epoch === state.epoch);
+    const replicas = suspect ? await this.askReplicas(state) : [];
+    if (!suspect) this.replicaSamples.clear();
+    const lastAutomatic = last === undefined ? undefined : parseLastAutomatic(last.value);
+    const judgement = judge({
+      now: Date.now(),
+      settings: this.ctx.model.failover,
+      members,
+      primary: state.primary,
+      epoch: state.epoch,
+      claimedEpoch: Math.max(claimed?.epoch ?? 0, state.epoch),
+      observations: seen,
+      pause: pause === undefined ? undefined : parsePause(pause.value),
+      lastAutomatic,
+      rearmedAt: rearmed === undefined ? undefined : parseRearmed(rearmed.value)?.at,
+      semiSyncActive: this.semiSync?.epoch === state.epoch ? this.semiSync.active : undefined,
+      replicas,
+    });
+    const previous = this.view.judgement;
+    this.view = { ...this.view, judgement, lastAutomatic };
+    if (judgement.verdict !== previous?.verdict || judgement.reason !== previous.reason)
+      this.log(`${judgement.verdict}${judgement.reason === '' ? '' : `: ${judgement.reason}`}`);
+    if (judgement.verdict === 'dead' && !judgement.promote && previous?.verdict !== 'dead')
+      await this.audit('failover refused', state.primary, judgement.reason, 'failed');
+    if (judgement.promote) {
+      this.acting = true;
+      try {
+        await this.promote(state, topology, replicas);
+      } finally {
+        this.acting = false;
+        this.replicaSamples.clear();
+      }
+    }
+  }
+
+  private async watchSemiSync(state: DbState): Promise<void> {
+    if (Date.now() - this.semiSyncAt < SEMI_SYNC_EVERY_MS) return;
+    this.semiSyncAt = Date.now();
+    try {
+      const server = await serverState(this.ctx, state.primary);
+      this.semiSync = { active: server.semiSyncMasterActive, epoch: state.epoch };
+    } catch {
+      // Asked again next time; the judgement uses the last answer.
+    }
+  }
+
+  /** Each replica: does it still receive events or heartbeats from the primary? */
+  private async askReplicas(state: DbState): Promise<ReplicaHearing[]> {
+    const silentMs = Math.max(3 * this.ctx.model.database.heartbeatMs, 600);
+    return Promise.all(
+      replicasOf(this.ctx, state).map(async (replica): Promise<ReplicaHearing> => {
+        try {
+          const row = (await runSql(this.ctx, replica.name, 'SHOW SLAVE STATUS;', 2000)).at(
+            -1,
+          )?.[0];
+          const now = Date.now();
+          const io = row?.Slave_IO_Running === 'Yes';
+          const position = `${row?.Gtid_IO_Pos ?? ''} ${row?.Slave_received_heartbeats ?? ''}`;
+          const before = this.replicaSamples.get(replica.name);
+          const changedAt =
+            before?.position !== position || before.io !== io ? now : before.changedAt;
+          const detail = io
+            ? `nothing from ${state.primary} for ${now - changedAt} ms`
+            : `I/O thread ${row?.Slave_IO_Running ?? 'absent'}`;
+          this.replicaSamples.set(replica.name, { io, position, changedAt, detail });
+          return { name: replica.name, hears: io && now - changedAt < silentMs, detail };
+        } catch (error) {
+          return {
+            name: replica.name,
+            hears: undefined,
+            detail: (error as Error).message.split('\n')[0] ?? '',
+          };
+        }
+      }),
+    );
+  }
+
+  private async promote(
+    state: DbState,
+    topology: KeyValue | undefined,
+    replicas: readonly ReplicaHearing[],
+  ): Promise<void> {
+    const candidate = await this.candidate(state, replicas);
+    const started = Date.now();
+    const what = `automatic failover ${state.primary} → ${candidate}`;
+    try {
+      await withLock(
+        labPaths(this.ctx.model).lock,
+        `failover manager on ${this.me.name}: ${what}`,
+        async () => {
+          const now = await readDbState(this.ctx);
+          if (now.epoch !== state.epoch)
+            throw new Error(`the topology changed meanwhile (epoch ${now.epoch})`);
+          const next: LastAutomatic = {
+            at: Date.now(),
+            from: state.primary,
+            to: candidate,
+            epoch: state.epoch + 1,
+          };
+          // Only the leader of record, on the topology it judged, may claim the next epoch.
+          const claimed = await this.etcd.transaction(
+            [
+              { key: this.keys.leader, value: this.me.name },
+              topologyUnchanged(this.keys.topology, topology),
+            ],
+            [
+              {
+                key: this.keys.topology,
+                value: JSON.stringify({
+                  epoch: next.epoch,
+                  primary: candidate,
+                  by: `automatic (${this.me.name})`,
+                }),
+              },
+              { key: this.keys.lastAutomatic, value: JSON.stringify(next) },
+            ],
+          );
+          if (!claimed)
+            throw new Error(
+              'lost the claim on the next epoch in etcd (another leader, or a manual change)',
+            );
+          this.log(`${what}: epoch ${next.epoch} claimed`);
+          const report = await promoteReplica(this.ctx, candidate, { force: true });
+          this.view = { ...this.view, failovers: this.view.failovers + 1, lastAutomatic: next };
+          this.log(
+            `${what}: done in ${report.totalMs} ms (${report.steps.map((s) => `${s.what} ${s.ms} ms`).join(', ')})`,
+          );
+          await this.audit(
+            'automatic failover',
+            candidate,
+            `${what} (epoch ${next.epoch}) in ${report.totalMs} ms; ${report.notes.join('; ')}`,
+            'succeeded',
+            (Date.now() - started) / 1000,
+            state.primary,
+          );
+        },
+      );
+    } catch (error) {
+      const message =
+        error instanceof LockedError ? `skipped: ${error.message}` : (error as Error).message;
+      this.log(`${what} failed: ${message}`);
+      await this.audit(
+        'automatic failover',
+        candidate,
+        `${what}: ${message}`,
+        'failed',
+        (Date.now() - started) / 1000,
+        state.primary,
+      );
+    }
+  }
+
+  /** The replica that received most from the primary (promote catches it up from the others anyway). */
+  private async candidate(state: DbState, replicas: readonly ReplicaHearing[]): Promise<string> {
+    const names = replicas.map((r) => r.name);
+    // One replica: nothing to compare (and one SQL call less on the way to writes).
+    if (names.length === 1 && names[0] !== undefined) return names[0];
+    const positions = await Promise.all(
+      names.map(async (name) => ({ name, gtid: (await serverState(this.ctx, name)).gtidSlavePos })),
+    );
+    const best = positions.reduce<{ name: string; gtid: string } | undefined>(
+      (a, b) => (a === undefined || isAhead(parseGtidList(b.gtid), parseGtidList(a.gtid)) ? b : a),
+      undefined,
+    );
+    if (best === undefined) throw new Error(`no replica of ${state.primary} to promote`);
+    return best.name;
+  }
+
+  private async audit(
+    action: 'automatic failover' | 'failover refused',
+    host: string,
+    detail: string,
+    outcome: 'succeeded' | 'failed',
+    seconds = 0,
+    previous?: string,
+  ): Promise<void> {
+    try {
+      await appendAudit(this.ctx, {
+        action,
+        host,
+        ...(previous === undefined ? {} : { previous }),
+        outcome,
+        detail,
+        seconds,
+        user: `failover manager on ${this.me.name}`,
+      });
+    } catch (error) {
+      this.log(`audit log: ${(error as Error).message}`);
+    }
+  }
+}
+
+function topologyUnchanged(key: string, seen: KeyValue | undefined) {
+  return seen === undefined
+    ? { key, absent: true as const }
+    : { key, modRevision: seen.modRevision };
+}
+
+/** Prometheus text of the manager's view. */
+export function renderMetrics(view: ManagerView): string {
+  const j = view.judgement;
+  const lines = [
+    '# HELP foobar_failover_etcd_ok 1 when this manager reaches etcd with quorum.',
+    '# TYPE foobar_failover_etcd_ok gauge',
+    `foobar_failover_etcd_ok ${view.etcd ? 1 : 0}`,
+    '# HELP foobar_failover_leader 1 on the manager that leads (decides and acts).',
+    '# TYPE foobar_failover_leader gauge',
+    `foobar_failover_leader ${view.leader === view.manager ? 1 : 0}`,
+    '# HELP foobar_failover_armed 1 on the leader when automatic failover would act.',
+    '# TYPE foobar_failover_armed gauge',
+    `foobar_failover_armed ${view.leader === view.manager && j?.armed === true ? 1 : 0}`,
+    '# HELP foobar_failover_primary_reachable 1 when this manager reaches the primary.',
+    '# TYPE foobar_failover_primary_reachable gauge',
+    `foobar_failover_primary_reachable ${view.own?.reachable === true ? 1 : 0}`,
+    '# HELP foobar_failover_epoch The topology epoch this manager knows.',
+    '# TYPE foobar_failover_epoch gauge',
+    `foobar_failover_epoch ${view.epoch}`,
+    '# HELP foobar_failover_promotions_total Automatic failovers this manager carried out.',
+    '# TYPE foobar_failover_promotions_total counter',
+    `foobar_failover_promotions_total ${view.failovers}`,
+  ];
+  if (view.lastAutomatic !== undefined)
+    lines.push(
+      '# HELP foobar_failover_last_automatic_timestamp_seconds When the last automatic failover happened.',
+      '# TYPE foobar_failover_last_automatic_timestamp_seconds gauge',
+      `foobar_failover_last_automatic_timestamp_seconds ${view.lastAutomatic.at / 1000}`,
+    );
+  return `${lines.join('\n')}\n`;
+}
+
+/** /metrics and /healthz on the address the monitor scrapes. */
+export function serveMetrics(manager: FailoverManager, host: Host, port: number): http.Server {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(renderMetrics(manager.view));
+    } else if (req.url === '/healthz' || req.url === '/') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(manager.view));
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  server.listen(port, scrapeAddress(host));
+  return server;
+}

@@ -1,0 +1,60 @@
+/**
+ * Facts about automatic failover that derive from the model: who runs a failover manager and an
+ * etcd member (every lb and mon host, so the observers sit apart from the databases and from
+ * each other), their URLs, and the keys they keep in etcd.
+ */
+import { addressOf, type Host, type Model } from './model.ts';
+import type { Role } from './schema.ts';
+
+/** The roles whose hosts run an etcd member and a failover manager. */
+export const FAILOVER_ROLES: readonly Role[] = ['lb', 'mon'];
+
+export function failoverMembers(model: Model): Host[] {
+  return model.hosts.filter((host) => host.roles.some((role) => FAILOVER_ROLES.includes(role)));
+}
+
+export function isFailoverMember(host: Host): boolean {
+  return host.roles.some((role) => FAILOVER_ROLES.includes(role));
+}
+
+/** How many members must agree: a strict majority, so two disjoint groups can never both act. */
+export function quorumOf(count: number): number {
+  return Math.floor(count / 2) + 1;
+}
+
+export function etcdPeerUrl(model: Model, host: Host): string {
+  return `http://${addressOf(host, 'core')}:${model.ports.etcdPeer}`;
+}
+
+export function etcdClientUrl(model: Model, host: Host): string {
+  return `http://${addressOf(host, 'core')}:${model.ports.etcdClient}`;
+}
+
+/** `--initial-cluster`: every member by name and peer URL. */
+export function etcdInitialCluster(model: Model): string {
+  return failoverMembers(model)
+    .map((host) => `${host.name}=${etcdPeerUrl(model, host)}`)
+    .join(',');
+}
+
+/** The keys of one lab in etcd (a real cluster could be shared by several sites). */
+export function failoverKeys(model: Model): {
+  readonly leader: string;
+  readonly topology: string;
+  readonly pause: string;
+  readonly lastAutomatic: string;
+  readonly rearmed: string;
+  readonly observations: string;
+  observation(manager: string): string;
+} {
+  const prefix = `/foobar/${model.lab.name}/failover/`;
+  return {
+    leader: `${prefix}leader`,
+    topology: `${prefix}topology`,
+    pause: `${prefix}pause`,
+    lastAutomatic: `${prefix}last-automatic`,
+    rearmed: `${prefix}rearmed`,
+    observations: `${prefix}observations/`,
+    observation: (manager) => `${prefix}observations/${manager}`,
+  };
+}
