@@ -1,0 +1,77 @@
+/**
+ * The visitors (src/load/visitors.ts) run on a client host of the lab, through the driver: the
+ * drill and the fault tests load the site the same way, from where the internet is.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { labPaths, hostPaths } from '../model/layout.ts';
+import { hostsWithRole } from '../model/model.ts';
+import { siteUrl } from '../probes/site.ts';
+import { parseManifest, MANIFEST_FILE } from '../release/manifest.ts';
+import type { Context } from '../steps/context.ts';
+import type { VisitorsReport } from '../load/visitors.ts';
+
+const VISITORS_SCRIPT = fileURLToPath(new URL('../load/visitors.ts', import.meta.url));
+
+export interface VisitorsRun {
+  readonly seconds: number;
+  /** Unique per run: the prefix of every text written. */
+  readonly prefix: string;
+  /** Static file paths to fetch, e.g. from `staticPaths`. */
+  readonly statics: readonly string[];
+  /** Visitors per kind (half keep-alive, half new connections). */
+  readonly visitorsPerKind?: number;
+  readonly intervalMs?: number;
+  /** A visitor gives up on a request after this long (a failure). */
+  readonly timeoutMs?: number;
+}
+
+export const DEFAULT_VISIT_TIMEOUT_MS = 40_000;
+
+/** The client host the load comes from: the first host with the client role. */
+export function loadHost(ctx: Context): string {
+  const client = hostsWithRole(ctx.model, 'client')[0];
+  if (client === undefined) throw new Error('the model has no client host to load the site from');
+  return client.name;
+}
+
+/** The live release's static files, as a browser addresses them (`static/<release>/...`). */
+export async function staticPaths(ctx: Context): Promise<string[]> {
+  const web = hostsWithRole(ctx.model, 'web')[0];
+  if (web === undefined) return [];
+  const current = hostPaths(ctx.model, web.name).current;
+  const text = await ctx.driver.readFile(web.name, path.join(current, MANIFEST_FILE));
+  if (text === undefined) return [];
+  const manifest = parseManifest(text);
+  return Object.keys(manifest.files)
+    .filter((file) => file.startsWith('static/'))
+    .map((file) => `static/${manifest.id}/${file.slice('static/'.length)}`);
+}
+
+/** Runs the visitors on the client host; resolves with every request they made. */
+export async function runVisitorsOnClient(ctx: Context, run: VisitorsRun): Promise<VisitorsReport> {
+  const timeoutMs = run.timeoutMs ?? DEFAULT_VISIT_TIMEOUT_MS;
+  const result = await ctx.driver.exec(loadHost(ctx), {
+    argv: [
+      ctx.nodeBinary,
+      VISITORS_SCRIPT,
+      '--url',
+      siteUrl(ctx.model),
+      '--cacert',
+      labPaths(ctx.model).caCertificate,
+      '--seconds',
+      String(run.seconds),
+      '--prefix',
+      run.prefix,
+      '--concurrency',
+      String(run.visitorsPerKind ?? 2),
+      '--interval-ms',
+      String(run.intervalMs ?? 50),
+      '--timeout-ms',
+      String(timeoutMs),
+      ...run.statics.flatMap((s) => ['--static', s]),
+    ],
+    timeoutMs: run.seconds * 1000 + timeoutMs + 30_000,
+  });
+  return JSON.parse(result.stdout) as VisitorsReport;
+}
