@@ -53,8 +53,9 @@ export function missedGoals(goal: Goal, figures: RowFigures): string[] {
       break;
     }
   }
+  const described = missed.map((m) => `${m} (goal: ${GOAL_TEXT[goal]})`);
   // Whatever the fault, a write is never stored twice.
   if (figures.writes.duplicated > 0)
-    missed.push(`${figures.writes.duplicated} writes stored twice`);
-  return missed.map((m) => `${m} (goal: ${GOAL_TEXT[goal]})`);
+    described.push(`${figures.writes.duplicated} writes stored twice (goal: none stored twice)`);
+  return described;
 }
