@@ -12,6 +12,7 @@ import { readDbState } from '../steps/db/state.ts';
 import { labStatus, type LabStatus } from '../steps/status.ts';
 import type { Host } from '../model/model.ts';
 import type { AckedMessage, VisitorsReport } from '../load/visitors.ts';
+import { faultsLeft } from '../faults/inject.ts';
 import { faultHost, healFault, injectFault, type Fault } from './faults.ts';
 import { missedGoals, type Goal } from './goals.ts';
 import { runVisitorsOnClient, staticPaths } from './load.ts';
@@ -239,6 +240,8 @@ async function drillOne(
     say(`${fault.name}: waiting for the lab to be healthy`);
     await waitHealthy(ctx, options.healthyWithinMs ?? 120_000, signal);
     const healthyAfterMs = Date.now() - healedAt;
+    const left = await faultsLeft(ctx);
+    if (left.length > 0) throw new Error(`${fault.name}: the heal left ${left.join('; ')}`);
     const rows = await storedRows(ctx, prefix);
     return drillRow(
       fault,
@@ -266,6 +269,11 @@ export async function runDrill(
     throw new UnhealthyLabError(
       `lab ${ctx.model.lab.name} is not healthy (${unhealthyParts(status).join('; ') || status.health}): ` +
         'a drill starts from a healthy lab only (foobar status shows what is wrong, foobar up repairs it)',
+    );
+  const left = await faultsLeft(ctx);
+  if (left.length > 0)
+    throw new UnhealthyLabError(
+      `lab ${ctx.model.lab.name} still has faults injected earlier: ${left.join('; ')}`,
     );
   const rows: DrillRow[] = [];
   const run = started.getTime().toString(36);
