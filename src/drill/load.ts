@@ -28,11 +28,21 @@ export interface VisitorsRun {
 
 export const DEFAULT_VISIT_TIMEOUT_MS = 40_000;
 
-/** The client host the load comes from: the first host with the client role. */
+/**
+ * The client host the load comes from: one the rate limit does not count, as an operator exempts
+ * a load generator (otherwise the drill would measure the limit's 429s, not the fault).
+ */
 export function loadHost(ctx: Context): string {
-  const client = hostsWithRole(ctx.model, 'client')[0];
-  if (client === undefined) throw new Error('the model has no client host to load the site from');
-  return client.name;
+  const clients = hostsWithRole(ctx.model, 'client');
+  if (clients.length === 0) throw new Error('the model has no client host to load the site from');
+  const exempt = clients.find((c) => ctx.model.limits.rateLimit.exempt.includes(c.name));
+  if (exempt === undefined)
+    throw new Error(
+      `the visitors come from a client host (${clients.map((c) => c.name).join(', ')}), and the ` +
+        'per-client rate limit would answer most of them 429: exempt it in foobar.yaml ' +
+        `(limits: {rateLimit: {exempt: [${clients[0]?.name ?? 'client'}]}}), then foobar up`,
+    );
+  return exempt.name;
 }
 
 /** The live release's static files, as a browser addresses them (`static/<release>/...`). */

@@ -15,7 +15,7 @@ import type { AckedMessage, VisitorsReport } from '../load/visitors.ts';
 import { faultsLeft } from '../faults/inject.ts';
 import { faultHost, healFault, injectFault, type Fault } from './faults.ts';
 import { missedGoals, type Goal } from './goals.ts';
-import { runVisitorsOnClient, staticPaths } from './load.ts';
+import { loadHost, runVisitorsOnClient, staticPaths } from './load.ts';
 import {
   countWrites,
   figuresByKind,
@@ -263,6 +263,8 @@ export async function runDrill(
   options: DrillOptions,
 ): Promise<DrillReport> {
   const started = new Date();
+  // Refuses before anything else when no client host can load the site.
+  loadHost(ctx);
   options.progress?.('checking that the lab is healthy');
   const status = await labStatus(ctx);
   if (status.health !== 'healthy')
