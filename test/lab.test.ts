@@ -9,6 +9,7 @@ import { removeAppVariants } from './support/apps.ts';
 import { createTestLab, leftovers } from './support/lab.ts';
 import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
+import { drillSuite } from './suites/drill.ts';
 import { cliSuite } from './suites/cli.ts';
 import { databaseSuite } from './suites/database.ts';
 import { deploySuite } from './suites/deploys.ts';
@@ -40,6 +41,7 @@ tlsSuite(lab);
 networkSuite(lab);
 limitsSuite(lab);
 failureSuite(lab);
+drillSuite(lab);
 deploySuite(lab);
 databaseSuite(lab);
 

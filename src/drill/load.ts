@@ -24,6 +24,8 @@ export interface VisitorsRun {
   readonly intervalMs?: number;
   /** A visitor gives up on a request after this long (a failure). */
   readonly timeoutMs?: number;
+  /** Aborting it sends the visitors away at once. */
+  readonly signal?: AbortSignal;
 }
 
 export const DEFAULT_VISIT_TIMEOUT_MS = 40_000;
@@ -61,7 +63,28 @@ export async function staticPaths(ctx: Context): Promise<string[]> {
 /** Runs the visitors on the client host; resolves with every request they made. */
 export async function runVisitorsOnClient(ctx: Context, run: VisitorsRun): Promise<VisitorsReport> {
   const timeoutMs = run.timeoutMs ?? DEFAULT_VISIT_TIMEOUT_MS;
-  const result = await ctx.driver.exec(loadHost(ctx), {
+  const host = loadHost(ctx);
+  const stopFile = path.join(labPaths(ctx.model).state, `visitors-${run.prefix}.stop`);
+  const stop = (): void => {
+    void ctx.driver.writeFile(host, stopFile, '');
+  };
+  run.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    return await visit(ctx, host, run, timeoutMs, stopFile);
+  } finally {
+    run.signal?.removeEventListener('abort', stop);
+    await ctx.driver.remove(host, stopFile);
+  }
+}
+
+async function visit(
+  ctx: Context,
+  host: string,
+  run: VisitorsRun,
+  timeoutMs: number,
+  stopFile: string,
+): Promise<VisitorsReport> {
+  const result = await ctx.driver.exec(host, {
     argv: [
       ctx.nodeBinary,
       VISITORS_SCRIPT,
@@ -79,6 +102,8 @@ export async function runVisitorsOnClient(ctx: Context, run: VisitorsRun): Promi
       String(run.intervalMs ?? 50),
       '--timeout-ms',
       String(timeoutMs),
+      '--stop-file',
+      stopFile,
       ...run.statics.flatMap((s) => ['--static', s]),
     ],
     timeoutMs: run.seconds * 1000 + timeoutMs + 30_000,

@@ -11,6 +11,7 @@
  * Prints one JSON report on stdout. Bounded: it stops starting requests at the deadline and
  * waits at most --timeout-ms for the ones in flight.
  */
+import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { loadArgOptions, loadBounds, loadClient, type LoadBounds } from './options.ts';
@@ -55,6 +56,8 @@ export interface VisitorsOptions extends LoadBounds {
   readonly prefix: string;
   /** Each visitor starts a request at most this often. */
   readonly intervalMs: number;
+  /** When this file appears, the visitors leave at once (the drill was interrupted). */
+  readonly stopFile?: string;
 }
 
 /** Success as a visitor sees it: the page, file or answer came. */
@@ -97,10 +100,21 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
   const startedAt = Date.now();
   const deadline = startedAt + options.seconds * 1000;
   const kinds = VISIT_KINDS.filter((k) => k !== 'static' || options.statics.length > 0);
+  let stopped = false;
+  const stopFile = options.stopFile;
+  const watch =
+    stopFile === undefined
+      ? undefined
+      : setInterval(() => {
+          if (!existsSync(stopFile)) return;
+          stopped = true;
+          clients.kept.agent.destroy();
+          clients.fresh.agent.destroy();
+        }, 100);
   const visitor = async (kind: VisitKind, worker: number): Promise<void> => {
     // Half the visitors keep their connection, half come anew each time.
     const fresh = worker % 2 === 1;
-    for (let n = 0; Date.now() < deadline; n++) {
+    for (let n = 0; Date.now() < deadline && !stopped; n++) {
       const spec = specFor(options, kind, worker, n);
       const start = Date.now();
       const outcome = await sendRequest(fresh ? clients.fresh : clients.kept, spec);
@@ -125,6 +139,7 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
       Array.from({ length: options.concurrency }, (_, worker) => visitor(kind, worker)),
     ),
   );
+  clearInterval(watch);
   clients.kept.agent.destroy();
   clients.fresh.agent.destroy();
   visits.sort((a, b) => a.start - b.start);
@@ -139,6 +154,7 @@ export function parseVisitorsArgs(args: readonly string[]): VisitorsOptions {
       static: { type: 'string', multiple: true, default: [] },
       prefix: { type: 'string', default: 'visit' },
       'interval-ms': { type: 'string', default: '50' },
+      'stop-file': { type: 'string' },
     },
   });
   const url = values.url?.endsWith('/') === false ? `${values.url}/` : values.url;
@@ -147,6 +163,7 @@ export function parseVisitorsArgs(args: readonly string[]): VisitorsOptions {
     statics: values.static,
     prefix: values.prefix,
     intervalMs: Math.max(1, Number(values['interval-ms'])),
+    ...(values['stop-file'] === undefined ? {} : { stopFile: values['stop-file'] }),
   };
 }
 
