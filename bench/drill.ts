@@ -5,11 +5,8 @@
  * Never part of `npm test`: it takes a quarter of an hour. FOOBAR_DRILL_LAB / FOOBAR_DRILL_NET
  * choose the lab's name and network (default fbd, 10.78).
  */
-import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createTestLab } from '../test/support/lab.ts';
-
-const REPO = path.resolve(import.meta.dirname, '..');
 
 async function main(): Promise<number> {
   const lab = createTestLab(
@@ -25,17 +22,8 @@ async function main(): Promise<number> {
   try {
     await lab.up();
     // The real command, with this terminal: its progress line, its Ctrl-C handling.
-    const child = spawn(
-      process.execPath,
-      [
-        path.join(REPO, 'bin/foobar.ts'),
-        '--config',
-        lab.configFile,
-        'drill',
-        ...process.argv.slice(2),
-      ],
-      { stdio: 'inherit' },
-    );
+    const [node = '', ...args] = lab.cliArgv('drill', ...process.argv.slice(2));
+    const child = spawn(node, args, { stdio: 'inherit' });
     // Ctrl-C reaches the drill too (same process group): let it heal, then take the lab down.
     const ignore = (): void => undefined;
     process.on('SIGINT', ignore);

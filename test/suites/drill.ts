@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { faultsLeft, restoreHost, silenceHost } from '../../src/faults/inject.ts';
 import { labPaths } from '../../src/model/layout.ts';
@@ -14,11 +13,10 @@ import { IDEMPOTENT_KINDS } from '../../src/load/visitors.ts';
 import { labStatus } from '../../src/steps/status.ts';
 import type { TestLab } from '../support/lab.ts';
 
-const REPO = path.resolve(import.meta.dirname, '../..');
-
 export function drillSuite(lab: TestLab): void {
   async function drill(t: TestContext, fault: string): Promise<DrillRow> {
-    const result = await lab.cli('drill', fault, '--seconds', '4', '--json');
+    // One fault took 35 s on a quiet machine and up to 2.6 min with five labs running.
+    const result = await lab.cliWithin(480_000, 'drill', fault, '--seconds', '4', '--json');
     assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
     const report = JSON.parse(result.stdout) as DrillReport;
     assert.equal(report.rows.length, 1);
@@ -96,19 +94,11 @@ export function drillSuite(lab: TestLab): void {
     });
 
     it('Ctrl-C in the middle of a fault heals it and exits 130', async (t) => {
-      const child = spawn(
-        process.execPath,
-        [
-          path.join(REPO, 'bin/foobar.ts'),
-          '--config',
-          lab.configFile,
-          'drill',
-          'web-02:host-silenced',
-          '--seconds',
-          '20',
-        ],
-        { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } },
-      );
+      const [node = '', ...args] = lab.cliArgv('drill', 'web-02:host-silenced', '--seconds', '20');
+      const child = spawn(node, args, {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, NO_COLOR: '1' },
+      });
       let stderr = '';
       const injected = new Promise<void>((resolve) => {
         child.stderr.on('data', (chunk: Buffer) => {
@@ -117,9 +107,14 @@ export function drillSuite(lab: TestLab): void {
         });
       });
       const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-      const bound = setTimeout(() => child.kill('SIGKILL'), 90_000);
+      const bound = setTimeout(() => child.kill('SIGKILL'), 300_000);
       try {
-        await injected;
+        await Promise.race([
+          injected,
+          exited.then((code) => {
+            throw new Error(`the drill ended before injecting (exit ${code}): ${stderr}`);
+          }),
+        ]);
         const interruptedAt = Date.now();
         child.kill('SIGINT');
         assert.equal(await exited, 130, stderr);
@@ -136,7 +131,7 @@ export function drillSuite(lab: TestLab): void {
       const web = lab.host('web-02');
       await silenceHost(lab.ctx, web);
       try {
-        const result = await lab.cli('drill', 'web-01:app-killed', '--seconds', '2');
+        const result = await lab.cliWithin(300_000, 'drill', 'web-01:app-killed', '--seconds', '2');
         assert.equal(result.exitCode, 2, result.stdout);
         // Whichever it sees first: the load balancers' view, or the silenced host itself.
         assert.match(
