@@ -3,6 +3,7 @@
  * drill and the fault tests load the site the same way, from where the internet is.
  */
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { labPaths, hostPaths } from '../model/layout.ts';
 import { hostsWithRole } from '../model/model.ts';
@@ -26,6 +27,8 @@ export interface VisitorsRun {
   readonly timeoutMs?: number;
   /** Aborting it sends the visitors away at once. */
   readonly signal?: AbortSignal;
+  /** Called when the visitors have set off (their clock starts then). */
+  readonly onStarted?: () => void;
 }
 
 export const DEFAULT_VISIT_TIMEOUT_MS = 40_000;
@@ -65,15 +68,30 @@ export async function runVisitorsOnClient(ctx: Context, run: VisitorsRun): Promi
   const timeoutMs = run.timeoutMs ?? DEFAULT_VISIT_TIMEOUT_MS;
   const host = loadHost(ctx);
   const stopFile = path.join(labPaths(ctx.model).state, `visitors-${run.prefix}.stop`);
+  const startedFile = path.join(labPaths(ctx.model).state, `visitors-${run.prefix}.started`);
   const stop = (): void => {
     void ctx.driver.writeFile(host, stopFile, '');
   };
   run.signal?.addEventListener('abort', stop, { once: true });
+  let running = true;
+  const watchStart = async (): Promise<void> => {
+    while (running && (await ctx.driver.readFile(host, startedFile)) === undefined)
+      await sleep(100);
+    if (running) run.onStarted?.();
+  };
+  void watchStart();
   try {
-    return await visit(ctx, host, run, timeoutMs, stopFile);
+    return await visit(ctx, host, run, timeoutMs, [
+      '--stop-file',
+      stopFile,
+      '--started-file',
+      startedFile,
+    ]);
   } finally {
+    running = false;
     run.signal?.removeEventListener('abort', stop);
     await ctx.driver.remove(host, stopFile);
+    await ctx.driver.remove(host, startedFile);
   }
 }
 
@@ -82,7 +100,7 @@ async function visit(
   host: string,
   run: VisitorsRun,
   timeoutMs: number,
-  stopFile: string,
+  files: readonly string[],
 ): Promise<VisitorsReport> {
   const result = await ctx.driver.exec(host, {
     argv: [
@@ -102,8 +120,7 @@ async function visit(
       String(run.intervalMs ?? 50),
       '--timeout-ms',
       String(timeoutMs),
-      '--stop-file',
-      stopFile,
+      ...files,
       ...run.statics.flatMap((s) => ['--static', s]),
     ],
     timeoutMs: run.seconds * 1000 + timeoutMs + 30_000,

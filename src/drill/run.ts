@@ -198,7 +198,14 @@ async function drillOne(
   const host = await faultHost(ctx, fault);
   const prefix = `drill-${tag}`;
   say(`${fault.name}: visitors arriving (${calm} s calm)`);
+  let started: () => void = () => undefined;
+  const setOff = new Promise<void>((resolve) => {
+    started = resolve;
+  });
   const visitors = runVisitorsOnClient(ctx, {
+    onStarted: () => {
+      started();
+    },
     seconds: calm + options.seconds + calm,
     prefix,
     statics: await staticPaths(ctx),
@@ -218,6 +225,8 @@ async function drillOne(
     await healFault(ctx, fault, host);
   };
   try {
+    // The calm period starts when the visitors do (a process start can take seconds here).
+    await Promise.race([setOff, visitors]);
     await sleep(calm * 1000, undefined, { signal });
     const watches = (await Promise.all(WATCHERS.map((w) => w.watch(ctx, fault, host)))).filter(
       (w) => w !== undefined,

@@ -11,7 +11,7 @@
  * Prints one JSON report on stdout. Bounded: it stops starting requests at the deadline and
  * waits at most --timeout-ms for the ones in flight.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { loadArgOptions, loadBounds, loadClient, type LoadBounds } from './options.ts';
@@ -58,6 +58,8 @@ export interface VisitorsOptions extends LoadBounds {
   readonly intervalMs: number;
   /** When this file appears, the visitors leave at once (the drill was interrupted). */
   readonly stopFile?: string;
+  /** Written when the first visitors set off: Node's start can take seconds on a busy machine. */
+  readonly startedFile?: string;
 }
 
 /** Success as a visitor sees it: the page, file or answer came. */
@@ -97,6 +99,7 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
   };
   const visits: Visit[] = [];
   const acked: AckedMessage[] = [];
+  if (options.startedFile !== undefined) writeFileSync(options.startedFile, '');
   const startedAt = Date.now();
   const deadline = startedAt + options.seconds * 1000;
   const kinds = VISIT_KINDS.filter((k) => k !== 'static' || options.statics.length > 0);
@@ -155,6 +158,7 @@ export function parseVisitorsArgs(args: readonly string[]): VisitorsOptions {
       prefix: { type: 'string', default: 'visit' },
       'interval-ms': { type: 'string', default: '50' },
       'stop-file': { type: 'string' },
+      'started-file': { type: 'string' },
     },
   });
   const url = values.url?.endsWith('/') === false ? `${values.url}/` : values.url;
@@ -164,6 +168,7 @@ export function parseVisitorsArgs(args: readonly string[]): VisitorsOptions {
     prefix: values.prefix,
     intervalMs: Math.max(1, Number(values['interval-ms'])),
     ...(values['stop-file'] === undefined ? {} : { stopFile: values['stop-file'] }),
+    ...(values['started-file'] === undefined ? {} : { startedFile: values['started-file'] }),
   };
 }
 
