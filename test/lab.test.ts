@@ -10,6 +10,7 @@ import { createTestLab, leftovers } from './support/lab.ts';
 import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
 import { edgeHaSuite } from './suites/edge-ha.ts';
+import { drillSuite } from './suites/drill.ts';
 import { cliSuite } from './suites/cli.ts';
 import { databaseSuite } from './suites/database.ts';
 import { degradedSuite } from './suites/degraded.ts';
@@ -44,6 +45,7 @@ networkSuite(lab);
 limitsSuite(lab);
 failureSuite(lab);
 edgeHaSuite(lab);
+drillSuite(lab);
 deploySuite(lab);
 // Before the database suite: it starts from the default topology (db-01 primary, db-02 replica).
 degradedSuite(lab);

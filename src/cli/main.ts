@@ -30,8 +30,12 @@ import { previousRelease } from '../steps/rollback.ts';
 import { daemonsOf } from '../steps/services.ts';
 import { EXIT_CODES, labStatus } from '../steps/status.ts';
 import { upPlan } from '../steps/up.ts';
+import { faultCatalog, selectFaults } from '../drill/faults.ts';
+import { GOAL_TEXT } from '../drill/goals.ts';
+import { formatDrill, markdownDrill } from '../drill/report.ts';
+import { runDrill } from '../drill/run.ts';
 import { formatChange, formatDbStatus, formatStatus } from './format.ts';
-import { reporterFor, styleFor, type Style } from './progress.ts';
+import { progressLine, reporterFor, styleFor, type Style } from './progress.ts';
 import { trustInstructions } from './trust.ts';
 
 export const USAGE = `foobar — builds, runs and operates www.foobar.com
@@ -55,6 +59,10 @@ Commands:
                               show (or follow) a host's logs
   render [--out DIR]          print the rendered config files (or write them under DIR)
   ca                          where the lab's certificate authority is, and how to trust it
+  drill [FAULT...] [--seconds N] [--json] [--markdown FILE] [--list]
+                              break the lab on purpose under load, one fault at a time,
+                              heal it, and measure what visitors lost; exit 1 if a fault
+                              missed its goal (--list: the faults of this lab)
   db status [--json]          the primary, each replica's threads, lag and GTID, semi-sync;
                               exit 0 healthy, 1 degraded, 2 failed
   db switchover [--to HOST]   planned change of primary: writes pause, none is lost
@@ -352,8 +360,84 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     }
     case 'db':
       return dbCommand(own, io);
+    case 'drill':
+      return drillCommand(own, io);
     default:
       throw new UsageError(`unknown command "${command}" (try foobar --help)`);
+  }
+}
+
+async function drillCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      ...GLOBAL_OPTIONS,
+      seconds: { type: 'string', default: '10' },
+      json: { type: 'boolean' },
+      markdown: { type: 'string' },
+      list: { type: 'boolean' },
+    },
+    allowPositionals: true,
+    strict: true,
+  });
+  const model = loadModel(configPath(values.config));
+  const catalog = faultCatalog(model);
+  if (values.list === true) {
+    const width = Math.max(...catalog.map((f) => f.name.length));
+    for (const fault of catalog)
+      io.stdout.write(
+        `${fault.name.padEnd(width)}  ${fault.what}; goal: ${GOAL_TEXT[fault.goal]}\n`,
+      );
+    return 0;
+  }
+  const seconds = Number(values.seconds);
+  // Bounded: a fault lasts at most two minutes.
+  if (!(seconds >= 1 && seconds <= 120))
+    throw new UsageError('--seconds must be between 1 and 120');
+  const faults = (() => {
+    try {
+      return selectFaults(catalog, positionals);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+  })();
+  const ctx = createContext(model, labDriver(model));
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    io.stderr.write(
+      controller.signal.aborted
+        ? `\n${signal}: still healing, wait\n`
+        : `\n${signal}: healing what the drill broke, then stopping\n`,
+    );
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const line = progressLine(io.stderr);
+  try {
+    const drill = await withLock(labPaths(model).lock, 'foobar drill', () =>
+      runDrill(ctx, faults, {
+        seconds,
+        signal: controller.signal,
+        progress: (text, transient) => {
+          line.update(text, transient);
+        },
+      }),
+    );
+    line.clear();
+    if (values.markdown !== undefined) await fs.writeFile(values.markdown, markdownDrill(drill));
+    report(io, values.json, drill, formatDrill);
+    return drill.passed ? 0 : 1;
+  } catch (error) {
+    line.clear();
+    if (controller.signal.aborted) {
+      io.stderr.write('drill interrupted: what it broke is healed\n');
+      return 130;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 

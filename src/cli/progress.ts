@@ -107,3 +107,30 @@ export function plainReporter(out: NodeJS.WritableStream): PlanReporter {
 export function reporterFor(out: NodeJS.WritableStream & { isTTY?: boolean }): PlanReporter {
   return out.isTTY === true ? terminalReporter(out) : plainReporter(out);
 }
+
+/**
+ * One line of progress for long commands that are not a task list (a drill): redrawn in place on
+ * a terminal; without one, only lines that are not `transient` are printed, one each.
+ */
+export function progressLine(out: NodeJS.WritableStream & { isTTY?: boolean }): {
+  update: (text: string, transient?: boolean) => void;
+  clear: () => void;
+} {
+  if (out.isTTY !== true) {
+    return {
+      update: (text, transient) => {
+        if (transient !== true) out.write(`${text}\n`);
+      },
+      clear: () => undefined,
+    };
+  }
+  const style = styleFor(out);
+  return {
+    update: (text) => {
+      out.write(`\r\x1b[2K${style.dim(text)}`);
+    },
+    clear: () => {
+      out.write('\r\x1b[2K');
+    },
+  };
+}

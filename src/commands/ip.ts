@@ -37,6 +37,9 @@ export const ip = {
   linkDelete: (ns: string | null, dev: string): Command => ({
     argv: [...ipIn(ns), 'link', 'delete', dev],
   }),
+  linkShow: (ns: string | null, dev: string): Command => ({
+    argv: [...ipIn(ns), '-json', 'link', 'show', 'dev', dev],
+  }),
   addrAdd: (ns: string | null, dev: string, cidr: string): Command => ({
     argv: [...ipIn(ns), 'addr', 'add', cidr, 'dev', dev],
   }),

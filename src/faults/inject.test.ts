@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { nft } from '../commands/nft.ts';
 import { hostsWithRole } from '../model/model.ts';
 import { fixture, inScratchNamespace, runChecker } from '../render/testing.ts';
-import { partitionRules } from './inject.ts';
+import { linkIsUp, partitionRules } from './inject.ts';
 
 describe('partitionRules', () => {
   const { model } = fixture('db-01');
@@ -20,5 +20,12 @@ describe('partitionRules', () => {
     // `nft -f -` applies: in a scratch namespace that vanishes with the process, it proves the
     // kernel takes the rules as they are.
     assert.equal(result.exitCode, 0, result.stderr);
+  });
+});
+
+describe('linkIsUp', () => {
+  it('reads the UP flag, not the carrier', () => {
+    assert.equal(linkIsUp('[{"ifname":"web-01-c","flags":["BROADCAST","UP","LOWER_UP"]}]'), true);
+    assert.equal(linkIsUp('[{"ifname":"web-01-c","flags":["BROADCAST","MULTICAST"]}]'), false);
   });
 });

@@ -82,3 +82,33 @@ export async function healPartition(ctx: Context, side: readonly Host[]): Promis
       check: false,
     });
 }
+
+/** Whether a link's `ip -json link show` output says it is administratively up. */
+export function linkIsUp(json: string): boolean {
+  const links = JSON.parse(json) as { flags?: string[] }[];
+  return links[0]?.flags?.includes('UP') === true;
+}
+
+/**
+ * What faults have left on the lab: silenced hosts (a switch port down) and partition tables.
+ * Empty when every heal was done. (Killed daemons show in `foobar status`.)
+ */
+export async function faultsLeft(ctx: Context): Promise<string[]> {
+  const left: string[] = [];
+  for (const host of ctx.model.hosts) {
+    for (const port of switchPorts(ctx, host)) {
+      const shown = await ctx.driver.exec(null, ip.linkShow(ctx.names.switchNamespace, port), {
+        check: false,
+      });
+      if (shown.exitCode === 0 && !linkIsUp(shown.stdout))
+        left.push(`${host.name} is silenced (switch port ${port} down)`);
+    }
+    const table = await ctx.driver.exec(
+      host.name,
+      nft.listTable(FAULT_TABLE.family, FAULT_TABLE.name),
+      { check: false },
+    );
+    if (table.exitCode === 0) left.push(`${host.name} has partition rules (${FAULT_TABLE.name})`);
+  }
+  return left;
+}

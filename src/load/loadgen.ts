@@ -6,15 +6,9 @@
  *
  * Prints one JSON summary on stdout. Keep-alive connections, like a browser's.
  */
-import type http from 'node:http';
 import { parseArgs } from 'node:util';
-import {
-  loadArgOptions,
-  loadBounds,
-  loadClient,
-  type LoadBounds,
-  type RequestFunction,
-} from './options.ts';
+import { loadArgOptions, loadBounds, loadClient, type LoadBounds } from './options.ts';
+import { sendRequest } from './request.ts';
 
 export interface LoadSummary {
   readonly url: string;
@@ -43,39 +37,6 @@ function bump(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
-function once(
-  client: { agent: http.Agent; request: RequestFunction },
-  options: Options,
-): Promise<{ status?: number; server?: string; error?: string }> {
-  const { agent } = client;
-  return new Promise((resolve) => {
-    const request = client.request(
-      options.url,
-      { agent, method: options.method, timeout: options.timeoutMs },
-      (response) => {
-        response.resume();
-        response.on('end', () => {
-          const server = response.headers['x-served-by'];
-          resolve({
-            status: response.statusCode ?? 0,
-            ...(typeof server === 'string' ? { server } : {}),
-          });
-        });
-        response.on('error', (error: NodeJS.ErrnoException) => {
-          resolve({ error: error.code ?? error.message });
-        });
-      },
-    );
-    request.on('timeout', () =>
-      request.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })),
-    );
-    request.on('error', (error: NodeJS.ErrnoException) => {
-      resolve({ error: error.code ?? error.message });
-    });
-    request.end();
-  });
-}
-
 export async function runLoad(options: Options): Promise<LoadSummary> {
   const client = loadClient(options);
   const statuses: Record<string, number> = {};
@@ -89,7 +50,11 @@ export async function runLoad(options: Options): Promise<LoadSummary> {
   const worker = async (): Promise<void> => {
     while (Date.now() < deadline) {
       const sent = performance.now();
-      const result = await once(client, options);
+      const result = await sendRequest(client, {
+        url: options.url,
+        method: options.method,
+        timeoutMs: options.timeoutMs,
+      });
       durations.push(performance.now() - sent);
       requests++;
       if (result.error !== undefined) bump(errors, result.error);

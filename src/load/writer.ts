@@ -8,16 +8,10 @@
  * Every message text is unique (prefix-worker-n), so a reader can check each exists exactly once.
  * Prints one JSON summary on stdout.
  */
-import type http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import {
-  loadArgOptions,
-  loadBounds,
-  loadClient,
-  type LoadBounds,
-  type RequestFunction,
-} from './options.ts';
+import { loadArgOptions, loadBounds, loadClient, type LoadBounds } from './options.ts';
+import { sendRequest } from './request.ts';
 
 export interface AckedWrite {
   readonly id: number;
@@ -44,49 +38,6 @@ interface Options extends LoadBounds {
   readonly prefix: string;
 }
 
-function post(
-  client: { agent: http.Agent; request: RequestFunction },
-  options: Options,
-  text: string,
-): Promise<{ status?: number; body?: string; error?: string }> {
-  const payload = JSON.stringify({ text });
-  const { agent } = client;
-  return new Promise((resolve) => {
-    const request = client.request(
-      options.url,
-      {
-        agent,
-        method: 'POST',
-        timeout: options.timeoutMs,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-        },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          resolve({
-            status: response.statusCode ?? 0,
-            body: Buffer.concat(chunks).toString('utf8'),
-          });
-        });
-        response.on('error', (error: NodeJS.ErrnoException) => {
-          resolve({ error: error.code ?? error.message });
-        });
-      },
-    );
-    request.on('timeout', () =>
-      request.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })),
-    );
-    request.on('error', (error: NodeJS.ErrnoException) => {
-      resolve({ error: error.code ?? error.message });
-    });
-    request.end(payload);
-  });
-}
-
 export async function runWriter(options: Options): Promise<WriteSummary> {
   const client = loadClient(options);
   const acked: AckedWrite[] = [];
@@ -100,7 +51,13 @@ export async function runWriter(options: Options): Promise<WriteSummary> {
     for (let n = 0; Date.now() < deadline; n++) {
       const text = `${options.prefix}-${w}-${n}`;
       const sent = performance.now();
-      const result = await post(client, options, text);
+      const result = await sendRequest(client, {
+        url: options.url,
+        method: 'POST',
+        timeoutMs: options.timeoutMs,
+        json: { text },
+        keepBody: true,
+      });
       slowestMs = Math.max(slowestMs, Math.round(performance.now() - sent));
       requests++;
       if (result.status === 201 && result.body !== undefined) {

@@ -46,6 +46,10 @@ export interface TestLab {
   host(name: string): Host;
   /** Runs the real CLI (bin/foobar.ts) against this lab. */
   cli(...args: string[]): Promise<ExecResult>;
+  /** The command line that runs the real CLI against this lab: `[node, bin/foobar.ts, --config, FILE, ...args]`. */
+  cliArgv(...args: string[]): string[];
+  /** The same, for a command that may take longer than two minutes (a drill). */
+  cliWithin(timeoutMs: number, ...args: string[]): Promise<ExecResult>;
   /** Runs a command on a lab host (null: this machine, the admin), as a user there would. */
   on(host: string | null, argv: readonly string[], timeoutMs?: number): Promise<ExecResult>;
   /** A Node.js script of this repository, run on a lab host (null: this machine). */
@@ -105,6 +109,15 @@ export function createTestLab(
   const model = buildModel(config, configFile);
   const names = labNames(model);
   const ctx = createContext(model, new NetnsDriver((host) => names.namespaceOf(host)));
+  const cliArgv = (...args: string[]): string[] => [
+    process.execPath,
+    path.join(REPO, 'bin/foobar.ts'),
+    '--config',
+    configFile,
+    ...args,
+  ];
+  const cliWithin = (timeoutMs: number, ...args: string[]): Promise<ExecResult> =>
+    runProcess(cliArgv(...args), { timeoutMs, env: { ...process.env, NO_COLOR: '1' } });
   return {
     model,
     ctx,
@@ -114,14 +127,9 @@ export function createTestLab(
       if (host === undefined) throw new Error(`no host ${name}`);
       return host;
     },
-    cli: (...args) =>
-      runProcess(
-        [process.execPath, path.join(REPO, 'bin/foobar.ts'), '--config', configFile, ...args],
-        {
-          timeoutMs: 120_000,
-          env: { ...process.env, NO_COLOR: '1' },
-        },
-      ),
+    cli: (...args) => cliWithin(120_000, ...args),
+    cliWithin,
+    cliArgv,
     on: (host, argv, timeoutMs = 30_000) =>
       ctx.driver.exec(host, { argv, timeoutMs }, { check: false }),
     script: (host, file, args, timeoutMs = 30_000) =>

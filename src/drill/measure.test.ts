@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { Visit, VisitKind } from '../load/visitors.ts';
+import {
+  countWrites,
+  kindFigures,
+  longestOutage,
+  lookupFailures,
+  percentile,
+  writePause,
+} from './measure.ts';
+
+function visit(start: number, ms: number, status: number, kind: VisitKind = 'page'): Visit {
+  return { kind, fresh: false, start, ms, status };
+}
+
+describe('percentile', () => {
+  it('takes the nearest rank', () => {
+    const values = Array.from({ length: 100 }, (_, i) => i + 1);
+    assert.equal(percentile(values, 0.99), 99);
+    assert.equal(percentile(values, 0.5), 50);
+    assert.equal(percentile([7], 0.99), 7);
+    assert.equal(percentile([], 0.99), null);
+  });
+
+  it('does not depend on the order of the values', () => {
+    assert.equal(percentile([30, 10, 20], 1), 30);
+  });
+});
+
+describe('longestOutage', () => {
+  it('is 0 when nothing failed', () => {
+    assert.equal(longestOutage([visit(0, 10, 200), visit(10, 10, 200)]), 0);
+  });
+
+  it('is one failed request long when one failed', () => {
+    // However many succeeded meanwhile: that visitor waited 2 s for an error.
+    assert.equal(longestOutage([visit(0, 10, 200), visit(20, 2000, 0), visit(30, 10, 200)]), 2000);
+  });
+
+  it('spans a run of failures from the first start to the last end', () => {
+    const visits = [
+      visit(0, 10, 200),
+      visit(100, 50, 502),
+      visit(200, 50, 0),
+      visit(300, 50, 503),
+      visit(400, 10, 200),
+      visit(500, 20, 502),
+    ];
+    assert.equal(longestOutage(visits), 250);
+  });
+
+  it('is split by a success between failures', () => {
+    const visits = [visit(0, 100, 502), visit(150, 10, 200), visit(200, 100, 502)];
+    assert.equal(longestOutage(visits), 100);
+  });
+});
+
+describe('kindFigures', () => {
+  it('counts failures by status or error, and p99 before and during the fault', () => {
+    const visits: Visit[] = [
+      visit(0, 10, 200, 'read'),
+      visit(10, 20, 200, 'read'),
+      { ...visit(100, 500, 0, 'read'), error: 'ECONNRESET' },
+      visit(200, 300, 503, 'read'),
+      visit(300, 40, 200, 'read'),
+      visit(300, 40, 200, 'page'),
+    ];
+    const figures = kindFigures(visits, 'read', { injectedAt: 50, healedAt: 1000 });
+    assert.deepEqual(figures, {
+      kind: 'read',
+      requests: 5,
+      failed: 2,
+      failures: { ECONNRESET: 1, '503': 1 },
+      longestOutageMs: 500,
+      p99BeforeMs: 20,
+      p99DuringMs: 500,
+    });
+  });
+
+  it('counts a write as acknowledged only with a 201', () => {
+    const figures = kindFigures(
+      [visit(0, 10, 200, 'write'), visit(10, 10, 201, 'write')],
+      'write',
+      {
+        injectedAt: 0,
+        healedAt: 100,
+      },
+    );
+    assert.equal(figures.failed, 1);
+  });
+});
+
+describe('writePause', () => {
+  const writes = (ends: number[]): Visit[] => ends.map((end) => visit(end - 5, 5, 201, 'write'));
+
+  it('is the longest gap between acknowledgements after the injection', () => {
+    assert.equal(writePause(writes([10, 20, 30, 1500, 1510]), 25, 2000), 1470);
+  });
+
+  it('counts from the last acknowledgement before the injection', () => {
+    assert.equal(writePause(writes([10, 900]), 500, 2000), 890);
+  });
+
+  it('runs to the end when no write was acknowledged after the injection', () => {
+    assert.equal(writePause(writes([10, 20]), 500, 2000), 1980);
+  });
+});
+
+describe('lookupFailures', () => {
+  it('counts getaddrinfo errors only', () => {
+    const visits: Visit[] = [
+      { ...visit(0, 1, 0), error: 'EAI_AGAIN' },
+      { ...visit(0, 1, 0), error: 'ENOTFOUND' },
+      { ...visit(0, 1, 0), error: 'ECONNREFUSED' },
+      visit(0, 1, 503),
+    ];
+    assert.equal(lookupFailures(visits), 2);
+  });
+});
+
+describe('countWrites', () => {
+  it('finds acknowledged writes missing, stored under another id, or stored twice', () => {
+    const acked = [
+      { text: 'p-0-0', id: 1 },
+      { text: 'p-0-1', id: 2 },
+      { text: 'p-0-2', id: 3 },
+    ];
+    const rows = [
+      { text: 'p-0-0', id: 1 },
+      { text: 'p-0-1', id: 7 },
+      { text: 'p-1-0', id: 4 },
+      { text: 'p-1-0', id: 5 },
+    ];
+    assert.deepEqual(countWrites(acked, rows), { acked: 3, lost: 2, duplicated: 1 });
+  });
+});

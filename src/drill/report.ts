@@ -1,0 +1,89 @@
+/** A drill's rows as a table: for the terminal, and as Markdown for the README. */
+import type { Style } from '../cli/progress.ts';
+import type { DrillReport, DrillRow } from './run.ts';
+
+const HEADER = [
+  'fault',
+  'host',
+  'requests',
+  'failed page/static/read/write',
+  'longest outage',
+  'p99 before → during',
+  'writes back',
+  'acked lost/dup',
+  'detected',
+  'recovered',
+  'result',
+];
+
+function duration(ms: number | undefined | null): string {
+  if (ms === undefined || ms === null) return '—';
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function cells(row: DrillRow): string[] {
+  const failed = (kind: string): string =>
+    String(row.kinds.find((k) => k.kind === kind)?.failed ?? '—');
+  const worst = [...row.kinds].sort((a, b) => b.longestOutageMs - a.longestOutageMs)[0];
+  return [
+    row.fault,
+    row.host,
+    String(row.requests),
+    ['page', 'static', 'read', 'write'].map(failed).join('/'),
+    worst === undefined || worst.longestOutageMs === 0
+      ? 'none'
+      : `${duration(worst.longestOutageMs)} (${worst.kind})`,
+    `${duration(row.p99BeforeMs)} → ${duration(row.p99DuringMs)}`,
+    duration(row.writePauseMs),
+    `${row.writes.lost}/${row.writes.duplicated} of ${row.writes.acked}`,
+    duration(row.detectedMs),
+    row.recoveredMs === undefined
+      ? 'by the drill'
+      : `${duration(row.recoveredMs)}${row.automatic ? ' (auto)' : ''}`,
+    row.passed ? 'pass' : 'FAIL',
+  ];
+}
+
+/** Aligned columns for a terminal, then the goal each failed row missed. */
+export function formatDrill(report: DrillReport, style: Style): string {
+  const body = report.rows.map(cells);
+  const widths = HEADER.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (row: readonly string[]): string =>
+    row
+      .map((cell, i) => {
+        const padded = cell.padEnd(widths[i] ?? 0);
+        if (i !== row.length - 1 || row === HEADER) return padded;
+        return cell === 'pass' ? style.green(padded) : style.red(padded);
+      })
+      .join('  ')
+      .trimEnd();
+  const misses = report.rows.flatMap((r) => r.missed.map((m) => `  ${r.fault}: ${m}`));
+  return [
+    style.bold(line(HEADER)),
+    ...body.map(line),
+    '',
+    report.passed
+      ? style.green(`every fault met its goal (${report.rows.length})`)
+      : style.red(
+          `${report.rows.filter((r) => !r.passed).length} of ${report.rows.length} faults missed their goal:`,
+        ),
+    ...misses,
+    '',
+  ].join('\n');
+}
+
+/** The same table in Markdown, with when and where it ran. */
+export function markdownDrill(report: DrillReport): string {
+  const row = (cellsOf: readonly string[]): string =>
+    `| ${cellsOf.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`;
+  return [
+    `Drill of lab \`${report.lab}\`, ${report.startedAt} on ${report.machine}:`,
+    '',
+    row(HEADER),
+    row(HEADER.map(() => '---')),
+    ...report.rows.map((r) => row(cells(r))),
+    '',
+    ...report.rows.flatMap((r) => r.missed.map((m) => `- ${r.fault}: ${m}`)),
+    '',
+  ].join('\n');
+}
