@@ -11,7 +11,7 @@ import { hostPaths } from '../../src/model/layout.ts';
 import { hostsWithRole } from '../../src/model/model.ts';
 import type { LoadSummary } from '../../src/load/loadgen.ts';
 import type { LabStatus } from '../../src/steps/status.ts';
-import { sleep } from '../../src/lib/wait.ts';
+import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { appVariant } from '../support/apps.ts';
 import { siteUrl } from '../../src/probes/site.ts';
 import { sql, waitCaughtUp } from '../support/db.ts';
@@ -190,7 +190,18 @@ export function deploySuite(lab: TestLab): void {
     it('refuses a second deploy while one runs, naming who holds the lock', async () => {
       const lock = labPaths(lab.model).lock;
       const first = lab.cli('deploy', '--strategy', 'rolling', '--from', appVariant('first'));
-      while (!existsSync(lock)) await sleep(20);
+      let firstEnded = false;
+      void first.then(() => (firstEnded = true));
+      // Bounded: a first deploy that dies before taking the lock fails this test, not hangs it.
+      await waitFor(
+        'the first deploy to take the lock',
+        () => Promise.resolve(existsSync(lock) || firstEnded ? undefined : 'no lock yet'),
+        { timeoutMs: 60_000, intervalMs: 20, maxIntervalMs: 20 },
+      );
+      if (!existsSync(lock)) {
+        const early = await first;
+        assert.fail(`the first deploy ended before taking the lock: ${early.stderr}`);
+      }
       const second = await lab.cli('deploy', '--from', appVariant('second'));
       assert.equal(second.exitCode, 2);
       assert.match(
