@@ -66,7 +66,10 @@ interface Answer {
   readonly error?: string;
 }
 
-interface Client { agent: http.Agent; request: RequestFunction }
+interface Client {
+  agent: http.Agent;
+  request: RequestFunction;
+}
 
 function send(client: Client, url: string, timeoutMs: number, payload?: string): Promise<Answer> {
   return new Promise((resolve) => {
