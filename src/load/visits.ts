@@ -52,6 +52,8 @@ export interface VisitSummary {
   readonly releases: Record<string, ReleaseSeen>;
   /** X-Served-By → count, over every kind. */
   readonly servedBy: Record<string, number>;
+  /** The first failures (at most 100): when, what kind, and the status or error. */
+  readonly failures: readonly { at: number; kind: VisitKind; answer: string; url: string }[];
 }
 
 interface Options extends LoadBounds {
@@ -138,13 +140,19 @@ export async function runVisits(options: Options): Promise<VisitSummary> {
   const kinds = { page: emptyCounts(), static: emptyCounts(), write: emptyCounts() };
   const releases: Record<string, { first: number; last: number; pages: number }> = {};
   const servedBy: Record<string, number> = {};
+  const failures: { at: number; kind: VisitKind; answer: string; url: string }[] = [];
   const startedAt = Date.now();
   const deadline = startedAt + options.seconds * 1000;
   const origin = new URL(options.url).origin;
   const going = (): boolean =>
     Date.now() < deadline && (options.stopFile === undefined || !existsSync(options.stopFile));
 
-  const record = (kind: VisitKind, answer: Answer, okStatus: (s: number) => boolean): void => {
+  const record = (
+    kind: VisitKind,
+    url: string,
+    answer: Answer,
+    okStatus: (s: number) => boolean,
+  ): void => {
     const counts = kinds[kind];
     counts.requests++;
     if (answer.error !== undefined) bump(counts.errors, answer.error);
@@ -152,6 +160,8 @@ export async function runVisits(options: Options): Promise<VisitSummary> {
       bump(counts.statuses, String(answer.status));
       if (okStatus(answer.status)) counts.ok++;
     }
+    if ((answer.status === undefined || !okStatus(answer.status)) && failures.length < 100)
+      failures.push({ at: Date.now(), kind, answer: answer.error ?? String(answer.status), url });
     if (answer.server !== undefined) bump(servedBy, answer.server);
   };
   const success = (s: number): boolean => s >= 200 && s < 400;
@@ -160,7 +170,7 @@ export async function runVisits(options: Options): Promise<VisitSummary> {
     for (let n = 0; going(); n++) {
       const page = await send(client, options.url, options.timeoutMs);
       const at = Date.now();
-      record('page', page, success);
+      record('page', options.url, page, success);
       const { release, assets } = readPage(page.body ?? '');
       if (release !== undefined && page.status === 200) {
         const seen = releases[release] ?? { first: at, last: at, pages: 0 };
@@ -169,11 +179,13 @@ export async function runVisits(options: Options): Promise<VisitSummary> {
         releases[release] = seen;
       }
       for (const asset of assets) {
-        record('static', await send(client, `${origin}${asset}`, options.timeoutMs), success);
+        const url = `${origin}${asset}`;
+        record('static', url, await send(client, url, options.timeoutMs), success);
       }
       const text = JSON.stringify({ text: `${options.prefix}-${w}-${n}` });
-      const write = await send(client, `${origin}/api/messages`, options.timeoutMs, text);
-      record('write', write, (s) => s === 201);
+      const messages = `${origin}/api/messages`;
+      const write = await send(client, messages, options.timeoutMs, text);
+      record('write', messages, write, (s) => s === 201);
     }
   };
   await Promise.all(Array.from({ length: options.concurrency }, (_, w) => worker(w)));
@@ -189,6 +201,7 @@ export async function runVisits(options: Options): Promise<VisitSummary> {
     kinds,
     releases,
     servedBy,
+    failures,
   };
 }
 

@@ -24,12 +24,13 @@ import { buildModel } from '../../src/model/build.ts';
 import { labNames, labNamespaces } from '../../src/model/lab.ts';
 import { labPaths } from '../../src/model/layout.ts';
 import { addressOf, findHost, type Host, type Model } from '../../src/model/model.ts';
-import { siteCurlFlags } from '../../src/probes/site.ts';
+import { siteCurlFlags, siteUrl } from '../../src/probes/site.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
 import { downPlan } from '../../src/steps/down.ts';
 import { runPlan } from '../../src/steps/plan.ts';
 import { upPlan } from '../../src/steps/up.ts';
 import type { LoadSummary } from '../../src/load/loadgen.ts';
+import { VISIT_KINDS, type VisitSummary } from '../../src/load/visits.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 /** Where `ip netns add` mounts each namespace. */
@@ -63,6 +64,11 @@ export interface TestLab {
   siteFlags(lb?: Host): string[];
   /** A bounded load from the client host; resolves when it ends. */
   load(url: string, seconds: number, concurrency?: number): Promise<LoadSummary>;
+  /**
+   * Visitors from the client host (pages, their assets, writes: src/load/visits.ts) until
+   * `stop()`, or `maxSeconds` at most.
+   */
+  visits(maxSeconds: number, concurrency?: number): RunningVisits;
   up(): Promise<void>;
   down(purge?: boolean): Promise<void>;
   /** The same lab (name, state) with more in its config: e.g. one more host for `up` to add. */
@@ -71,11 +77,18 @@ export interface TestLab {
   removeConfig(): void;
 }
 
+export interface RunningVisits {
+  /** Ends the load (at once, between visits) and resolves to what the visitors saw. */
+  stop(): Promise<VisitSummary>;
+}
+
 export interface LabIdentity {
   readonly name: string;
   /** The first two octets of the lab's subnets: "10.79" gives 10.79.1.0/24 and 10.79.2.0/24. */
   readonly net: string;
 }
+
+let visitRuns = 0;
 
 export function createTestLab(
   overrides: Record<string, unknown> = {},
@@ -147,6 +160,36 @@ export function createTestLab(
         timeoutMs: (seconds + 30) * 1000,
       });
       return JSON.parse(result.stdout) as LoadSummary;
+    },
+    visits(maxSeconds, concurrency = 6) {
+      const stopFile = path.join(stateDir, `visits-${process.pid}-${visitRuns++}.stop`);
+      const running = ctx.driver.exec('client', {
+        argv: [
+          process.execPath,
+          path.join(REPO, 'src/load/visits.ts'),
+          '--url',
+          siteUrl(model),
+          '--seconds',
+          String(maxSeconds),
+          '--concurrency',
+          String(concurrency),
+          '--cacert',
+          labPaths(model).caCertificate,
+          '--stop-file',
+          stopFile,
+        ],
+        timeoutMs: (maxSeconds + 30) * 1000,
+      });
+      return {
+        async stop() {
+          writeFileSync(stopFile, '');
+          try {
+            return JSON.parse((await running).stdout) as VisitSummary;
+          } finally {
+            rmSync(stopFile, { force: true });
+          }
+        },
+      };
     },
     up: () => runPlan(upPlan(ctx)),
     down: (purge = false) => runPlan(downPlan(ctx, { purge })),
@@ -270,6 +313,27 @@ export async function leftovers(lab: TestLab, trace: LabTrace): Promise<string[]
     if (why !== undefined) found.push(`process ${entry} (${why}): ${cmdline}`);
   }
   return found;
+}
+
+/** Visits that ran (at least `minVisits` pages) and where every page, asset and write succeeded. */
+export function assertCleanVisits(summary: VisitSummary, minVisits: number): void {
+  assert.ok(
+    summary.kinds.page.requests >= minVisits,
+    `visits ran: ${JSON.stringify(summary.kinds)}`,
+  );
+  const failures = Object.fromEntries(
+    VISIT_KINDS.map((kind) => {
+      const { requests, ok, errors } = summary.kinds[kind];
+      return [kind, { failed: requests - ok, errors }];
+    }),
+  );
+  const none = { failed: 0, errors: {} };
+  assert.deepEqual(failures, { page: none, static: none, write: none }, JSON.stringify(summary));
+  assert.ok(
+    summary.kinds.static.requests >= summary.kinds.page.requests,
+    'each page’s assets asked',
+  );
+  assert.ok(summary.kinds.write.requests > 0, 'writes made');
 }
 
 /** A load that ran (at least `minRequests`) and saw no failed request and no socket error. */
