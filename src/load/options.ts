@@ -80,3 +80,57 @@ export function loadClient(bounds: LoadBounds): { agent: http.Agent; request: Re
     request: (url, o, cb) => https.request(url, o, cb),
   };
 }
+
+/** What one request got: a status, the body and X-Served-By, or the error code of the socket. */
+export interface Answer {
+  readonly status?: number;
+  readonly body?: string;
+  readonly server?: string;
+  readonly error?: string;
+}
+
+/** One request on the load's client, its whole answer read: a GET, or a POST of JSON `payload`. */
+export function exchange(
+  client: { agent: http.Agent; request: RequestFunction },
+  url: string,
+  timeoutMs: number,
+  payload?: string,
+): Promise<Answer> {
+  return new Promise((resolve) => {
+    const headers =
+      payload === undefined
+        ? {}
+        : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+    const request = client.request(
+      url,
+      {
+        agent: client.agent,
+        method: payload === undefined ? 'GET' : 'POST',
+        timeout: timeoutMs,
+        headers,
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const server = response.headers['x-served-by'];
+          resolve({
+            status: response.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            ...(typeof server === 'string' ? { server } : {}),
+          });
+        });
+        response.on('error', (error: NodeJS.ErrnoException) => {
+          resolve({ error: error.code ?? error.message });
+        });
+      },
+    );
+    request.on('timeout', () =>
+      request.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })),
+    );
+    request.on('error', (error: NodeJS.ErrnoException) => {
+      resolve({ error: error.code ?? error.message });
+    });
+    request.end(payload);
+  });
+}

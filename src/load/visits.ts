@@ -11,14 +11,14 @@
  * JSON summary on stdout.
  */
 import { existsSync } from 'node:fs';
-import type http from 'node:http';
 import { parseArgs } from 'node:util';
 import {
+  exchange as send,
   loadArgOptions,
   loadBounds,
   loadClient,
+  type Answer,
   type LoadBounds,
-  type RequestFunction,
 } from './options.ts';
 
 export const VISIT_KINDS = ['page', 'static', 'write'] as const;
@@ -59,58 +59,6 @@ export interface VisitSummary {
 interface Options extends LoadBounds {
   readonly stopFile?: string;
   readonly prefix: string;
-}
-
-interface Answer {
-  readonly status?: number;
-  readonly body?: string;
-  readonly server?: string;
-  readonly error?: string;
-}
-
-interface Client {
-  agent: http.Agent;
-  request: RequestFunction;
-}
-
-function send(client: Client, url: string, timeoutMs: number, payload?: string): Promise<Answer> {
-  return new Promise((resolve) => {
-    const headers =
-      payload === undefined
-        ? {}
-        : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
-    const request = client.request(
-      url,
-      {
-        agent: client.agent,
-        method: payload === undefined ? 'GET' : 'POST',
-        timeout: timeoutMs,
-        headers,
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          const server = response.headers['x-served-by'];
-          resolve({
-            status: response.statusCode ?? 0,
-            body: Buffer.concat(chunks).toString('utf8'),
-            ...(typeof server === 'string' ? { server } : {}),
-          });
-        });
-        response.on('error', (error: NodeJS.ErrnoException) => {
-          resolve({ error: error.code ?? error.message });
-        });
-      },
-    );
-    request.on('timeout', () =>
-      request.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })),
-    );
-    request.on('error', (error: NodeJS.ErrnoException) => {
-      resolve({ error: error.code ?? error.message });
-    });
-    request.end(payload);
-  });
 }
 
 /** The release a home page says served it, and the assets it names. */

@@ -12,9 +12,11 @@ import type http from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import {
+  exchange,
   loadArgOptions,
   loadBounds,
   loadClient,
+  type Answer,
   type LoadBounds,
   type RequestFunction,
 } from './options.ts';
@@ -46,43 +48,8 @@ function post(
   client: { agent: http.Agent; request: RequestFunction },
   options: Options,
   text: string,
-): Promise<{ status?: number; body?: string; error?: string }> {
-  const payload = JSON.stringify({ text });
-  const { agent } = client;
-  return new Promise((resolve) => {
-    const request = client.request(
-      options.url,
-      {
-        agent,
-        method: 'POST',
-        timeout: options.timeoutMs,
-        headers: {
-          'content-type': 'application/json',
-          'content-length': Buffer.byteLength(payload),
-        },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          resolve({
-            status: response.statusCode ?? 0,
-            body: Buffer.concat(chunks).toString('utf8'),
-          });
-        });
-        response.on('error', (error: NodeJS.ErrnoException) => {
-          resolve({ error: error.code ?? error.message });
-        });
-      },
-    );
-    request.on('timeout', () =>
-      request.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })),
-    );
-    request.on('error', (error: NodeJS.ErrnoException) => {
-      resolve({ error: error.code ?? error.message });
-    });
-    request.end(payload);
-  });
+): Promise<Answer> {
+  return exchange(client, options.url, options.timeoutMs, JSON.stringify({ text }));
 }
 
 export async function runWriter(options: Options): Promise<WriteSummary> {

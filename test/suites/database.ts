@@ -401,6 +401,9 @@ export function databaseSuite(lab: TestLab): void {
         longestGapBetweenAcksMs: longestPause(summary),
         writes: summary.acked.length,
       });
+      // Measured 110–450 ms (docs/decisions.md): bounded at three times that.
+      const pauseMs = change.writePauseMs;
+      assert.ok(pauseMs !== undefined && pauseMs <= 1500, `writes paused ${pauseMs} ms`);
     });
 
     it('SIGKILL of the primary under load: promote loses no acknowledged write, the site writes again without an app restart', async (t) => {
