@@ -7,10 +7,10 @@
  *
  *   node src/load/visits.ts --url https://www.foobar.com/ --cacert CA --seconds 60 --stop-file F
  *
- * It stops at --seconds or as soon as --stop-file exists, whichever comes first, and prints one
- * JSON summary on stdout.
+ * It writes --ready-file once the first page is served, stops at --seconds or as soon as
+ * --stop-file exists, whichever comes first, and prints one JSON summary on stdout.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
   exchange as send,
@@ -58,6 +58,8 @@ export interface VisitSummary {
 
 interface Options extends LoadBounds {
   readonly stopFile?: string;
+  /** Written once the first page has been served: the visitors are really coming. */
+  readonly readyFile?: string;
   readonly prefix: string;
 }
 
@@ -121,6 +123,8 @@ export async function runVisits(options: Options): Promise<VisitSummary> {
       record('page', options.url, page, success);
       const { release, assets } = readPage(page.body ?? '');
       if (release !== undefined && page.status === 200) {
+        if (options.readyFile !== undefined && !existsSync(options.readyFile))
+          writeFileSync(options.readyFile, `${at}\n`);
         const seen = releases[release] ?? { first: at, last: at, pages: 0 };
         seen.last = at;
         seen.pages++;
@@ -159,6 +163,7 @@ export function parseVisitArgs(args: readonly string[]): Options {
     options: {
       ...loadArgOptions({ concurrency: '4', timeoutMs: '10000' }),
       'stop-file': { type: 'string' },
+      'ready-file': { type: 'string' },
       prefix: { type: 'string', default: 'visit' },
     },
   });
@@ -166,6 +171,7 @@ export function parseVisitArgs(args: readonly string[]): Options {
     ...loadBounds(values, 64),
     prefix: values.prefix,
     ...(values['stop-file'] === undefined ? {} : { stopFile: values['stop-file'] }),
+    ...(values['ready-file'] === undefined ? {} : { readyFile: values['ready-file'] }),
   };
 }
 

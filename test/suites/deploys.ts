@@ -112,7 +112,8 @@ export function deploySuite(lab: TestLab): void {
   async function deployUnderLoad(args: string[]): Promise<UnderLoad> {
     // Bounded by the deploy (the CLI's own timeout) and at most 200 s of load.
     const visitors = lab.visits(200);
-    await sleep(1500);
+    await visitors.ready();
+    await sleep(500);
     const deployStarted = Date.now();
     const deploy = await lab.cli('deploy', ...args);
     const deployEnded = Date.now();

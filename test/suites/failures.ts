@@ -31,7 +31,8 @@ export function failureSuite(lab: TestLab): void {
     assert.ok(lb);
     // Visitors through DNS and HTTPS: pages, their assets and writes, until detection is over.
     const visitors = lab.visits(120);
-    await sleep(1500);
+    await visitors.ready();
+    await sleep(500);
     const killedAt = Date.now();
     const killed = await killDaemon(lab.ctx, daemon);
     assert.ok(killed !== undefined, `${daemon.service} was running`);

@@ -29,6 +29,7 @@ import { createContext, type Context } from '../../src/steps/context.ts';
 import { downPlan } from '../../src/steps/down.ts';
 import { runPlan } from '../../src/steps/plan.ts';
 import { upPlan } from '../../src/steps/up.ts';
+import { waitFor } from '../../src/lib/wait.ts';
 import type { LoadSummary } from '../../src/load/loadgen.ts';
 import { VISIT_KINDS, type VisitSummary } from '../../src/load/visits.ts';
 
@@ -78,6 +79,8 @@ export interface TestLab {
 }
 
 export interface RunningVisits {
+  /** Resolves once the first page was served (bounded: it throws after a minute). */
+  ready(): Promise<void>;
   /** Ends the load (at once, between visits) and resolves to what the visitors saw. */
   stop(): Promise<VisitSummary>;
 }
@@ -162,7 +165,9 @@ export function createTestLab(
       return JSON.parse(result.stdout) as LoadSummary;
     },
     visits(maxSeconds, concurrency = 6) {
-      const stopFile = path.join(stateDir, `visits-${process.pid}-${visitRuns++}.stop`);
+      const run = `visits-${process.pid}-${visitRuns++}`;
+      const stopFile = path.join(stateDir, `${run}.stop`);
+      const readyFile = path.join(stateDir, `${run}.ready`);
       const running = ctx.driver.exec('client', {
         argv: [
           process.execPath,
@@ -177,16 +182,28 @@ export function createTestLab(
           labPaths(model).caCertificate,
           '--stop-file',
           stopFile,
+          '--ready-file',
+          readyFile,
         ],
         timeoutMs: (maxSeconds + 30) * 1000,
       });
+      let ended = false;
+      void running.finally(() => (ended = true)).catch(() => undefined);
       return {
+        // A slow machine may take seconds to start a Node process: wait for a served page.
+        ready: () =>
+          waitFor(
+            'the visitors’ first page',
+            () => Promise.resolve(existsSync(readyFile) || ended ? undefined : 'none yet'),
+            { timeoutMs: 60_000, intervalMs: 50, maxIntervalMs: 200 },
+          ),
         async stop() {
           writeFileSync(stopFile, '');
           try {
             return JSON.parse((await running).stdout) as VisitSummary;
           } finally {
             rmSync(stopFile, { force: true });
+            rmSync(readyFile, { force: true });
           }
         },
       };
