@@ -6,7 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { removeAppVariants } from './support/apps.ts';
-import { createTestLab, leftovers } from './support/lab.ts';
+import { existsSync, readdirSync } from 'node:fs';
+import { labNamespaces } from '../src/model/lab.ts';
+import { hostPaths, labPaths } from '../src/model/layout.ts';
+import { hostsWithRole } from '../src/model/model.ts';
+import { createTestLab, leftovers, traceLab, type LabTrace } from './support/lab.ts';
 import { siteSuite } from './suites/site.ts';
 import { failureSuite } from './suites/failures.ts';
 import { edgeHaSuite } from './suites/edge-ha.ts';
@@ -53,9 +57,42 @@ failoverSuite(lab);
 databaseSuite(lab);
 
 describe('foobar down', () => {
-  it('stops everything and leaves no namespace, link, process or /etc/netns entry behind', async () => {
+  let trace: LabTrace | undefined;
+
+  it('stops everything and leaves no namespace, link, process or /etc/netns entry, and keeps releases, data and secrets', async () => {
+    trace = traceLab(lab);
+    assert.equal(trace.namespaces.size, labNamespaces(lab.model).length, 'every namespace traced');
+    // The finder sees a running lab: every recorded daemon, and the exporters, whose command
+    // lines do not name the state directory.
+    const running = await leftovers(lab, trace);
+    for (const { pid, file } of trace.recorded)
+      assert.ok(
+        running.some((line) => line.startsWith(`process ${pid} `)),
+        `${file}: ${pid} found`,
+      );
+    assert.ok(
+      running.some((line) => /\(in namespace [^)]+\): \S*node.exporter/.test(line)),
+      running.join('\n'),
+    );
+    const result = await lab.cli('down');
+    assert.equal(result.exitCode, 0, result.stderr);
+    assert.deepEqual(await leftovers(lab, trace), []);
+    const web = hostsWithRole(lab.model, 'web')[0]?.name ?? '';
+    const db = hostsWithRole(lab.model, 'db')[0]?.name ?? '';
+    const { secrets } = labPaths(lab.model);
+    const kept = {
+      releases: readdirSync(hostPaths(lab.model, web).releases).length > 0,
+      data: readdirSync(hostPaths(lab.model, db).data).length > 0,
+      secrets: readdirSync(secrets).length > 0,
+    };
+    assert.deepEqual(kept, { releases: true, data: true, secrets: true });
+  });
+
+  it('--purge also deletes the state directory', async () => {
+    assert.ok(trace !== undefined, 'the lab was traced before down');
     const result = await lab.cli('down', '--purge');
     assert.equal(result.exitCode, 0, result.stderr);
-    assert.deepEqual(await leftovers(lab), []);
+    assert.equal(existsSync(lab.model.lab.stateDir), false, lab.model.lab.stateDir);
+    assert.deepEqual(await leftovers(lab, trace), []);
   });
 });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
 import { LockedError, withLock } from './lock.ts';
+import { waitFor } from './wait.ts';
 
 it('refuses a second holder while the first works, names it, and frees the lock after', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-lock-'));
@@ -15,13 +16,15 @@ it('refuses a second holder while the first works, names it, and frees the lock 
       'foobar deploy',
       () => new Promise<void>((resolve) => (release = resolve)),
     );
-    while (
-      !(await fs.access(file).then(
-        () => true,
-        () => false,
-      ))
-    )
-      await new Promise((r) => setTimeout(r, 5));
+    await waitFor(
+      'the first holder to write the lock',
+      () =>
+        fs.access(file).then(
+          () => undefined,
+          () => 'no lock file yet',
+        ),
+      { timeoutMs: 5000, intervalMs: 5, maxIntervalMs: 20 },
+    );
     // Pretend another live process holds it: the parent of this test runner is alive.
     const held = JSON.parse(await fs.readFile(file, 'utf8')) as { pid: number };
     await fs.writeFile(file, JSON.stringify({ ...held, pid: process.ppid }));

@@ -1,21 +1,33 @@
 /**
- * Deploys as an operator runs them (the CLI) while users keep using the site (a bounded load from
- * the client host): zero failed requests, the same release and files everywhere afterwards.
+ * Deploys as an operator runs them (the CLI) while users keep using the site (visitors from the
+ * client host: pages, their assets, writes): zero failed requests, the switch seen by the
+ * visitors while they came, the same release and files everywhere afterwards; failures that stop
+ * before any switch; rollbacks; pruning; the audit log; drift.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { labPaths } from '../../src/model/layout.ts';
 import { hostPaths } from '../../src/model/layout.ts';
 import { hostsWithRole } from '../../src/model/model.ts';
-import type { LoadSummary } from '../../src/load/loadgen.ts';
+import type { VisitSummary } from '../../src/load/visits.ts';
+import { backendServers } from '../../src/probes/haproxy.ts';
+import type { AuditEntry } from '../../src/steps/audit.ts';
+import { KEEP_RELEASES, type ReleaseInfo } from '../../src/steps/releases.ts';
 import type { LabStatus } from '../../src/steps/status.ts';
-import { sleep } from '../../src/lib/wait.ts';
+import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { appVariant } from '../support/apps.ts';
 import { siteUrl } from '../../src/probes/site.ts';
 import { sql, waitCaughtUp } from '../support/db.ts';
-import type { TestLab } from '../support/lab.ts';
+import { assertCleanVisits, type TestLab } from '../support/lab.ts';
+
+/** One look at every load balancer: web server → HAProxy's status word, per load balancer. */
+interface BackendSample {
+  readonly at: number;
+  readonly lb: string;
+  readonly states: Readonly<Record<string, string>>;
+}
 
 export function deploySuite(lab: TestLab): void {
   const webs = hostsWithRole(lab.model, 'web').map((h) => h.name);
@@ -40,6 +52,14 @@ export function deploySuite(lab: TestLab): void {
     return seen;
   }
 
+  /** The one release every web server answers as now. */
+  async function liveEverywhere(): Promise<string> {
+    const served = await releasesServed();
+    const ids = [...new Set(Object.values(served))];
+    assert.equal(ids.length, 1, JSON.stringify(served));
+    return ids[0] ?? '';
+  }
+
   /** sha256 of every file of the live release, per web server. */
   async function checksums(web: string): Promise<string> {
     const current = hostPaths(lab.model, web).current;
@@ -54,21 +74,95 @@ export function deploySuite(lab: TestLab): void {
     return result.stdout;
   }
 
-  async function deployUnderLoad(args: string[]): Promise<{ load: LoadSummary; output: string }> {
-    const load = lab.load(`${site}/`, 7, 8);
-    await sleep(1500);
-    const deploy = await lab.cli('deploy', ...args);
-    assert.equal(deploy.exitCode, 0, deploy.stderr + deploy.stdout);
-    return { load: await load, output: deploy.stdout };
+  /** Polls every load balancer's view of its web servers until stopped (the deploy is bounded). */
+  function watchBackends(): { stop(): Promise<BackendSample[]> } {
+    const samples: BackendSample[] = [];
+    const watching = { going: true };
+    const loop = (async () => {
+      while (watching.going) {
+        await Promise.all(
+          lbs.map(async (lb) => {
+            const servers = await backendServers(lab.ctx, lb.name);
+            if ('error' in servers) return;
+            samples.push({
+              at: Date.now(),
+              lb: lb.name,
+              states: Object.fromEntries(servers.map((s) => [s.name, s.status])),
+            });
+          }),
+        );
+      }
+    })();
+    return {
+      async stop() {
+        watching.going = false;
+        await loop;
+        return samples;
+      },
+    };
   }
 
-  function assertNoFailures(load: LoadSummary): void {
-    assert.ok(load.requests > 300, `the load ran (${load.requests} requests)`);
-    assert.deepEqual(
-      { failed: load.failed, errors: load.errors },
-      { failed: 0, errors: {} },
-      JSON.stringify(load),
+  interface UnderLoad {
+    readonly visits: VisitSummary;
+    readonly output: string;
+    readonly deployStarted: number;
+    readonly deployEnded: number;
+  }
+
+  async function deployUnderLoad(args: string[]): Promise<UnderLoad> {
+    // Bounded by the deploy (the CLI's own timeout) and at most 200 s of load.
+    const visitors = lab.visits(200);
+    await visitors.ready();
+    await sleep(500);
+    const deployStarted = Date.now();
+    const deploy = await lab.cli('deploy', ...args);
+    const deployEnded = Date.now();
+    // Visitors keep coming after the switch, so they must see the new release.
+    await sleep(1500);
+    const visits = await visitors.stop();
+    assert.equal(deploy.exitCode, 0, deploy.stderr + deploy.stdout);
+    return { visits, output: deploy.stdout, deployStarted, deployEnded };
+  }
+
+  /**
+   * Nothing failed, and the switch happened while visitors came: they came before the deploy
+   * began, saw pages of the old release before pages of the new one, the new one until after the
+   * deploy ended, and nothing else.
+   */
+  function assertSwitchUnderLoad(
+    run: UnderLoad,
+    before: string,
+    after: string,
+    t: TestContext,
+  ): void {
+    const { visits } = run;
+    const rel = (at: number): string => `${((at - run.deployStarted) / 1000).toFixed(2)} s`;
+    t.diagnostic(
+      JSON.stringify({
+        deploySeconds: (run.deployEnded - run.deployStarted) / 1000,
+        kinds: visits.kinds,
+        failures: visits.failures.map((f) => `${rel(f.at)} ${f.kind} ${f.answer}`),
+        releases: Object.fromEntries(
+          Object.entries(visits.releases).map(([id, r]) => [
+            id,
+            { first: rel(r.first), last: rel(r.last), pages: r.pages },
+          ]),
+        ),
+      }),
     );
+    assertCleanVisits(visits, 50);
+    assert.deepEqual(
+      Object.keys(visits.releases).sort(),
+      [before, after].sort(),
+      'releases served',
+    );
+    const old = visits.releases[before];
+    const now = visits.releases[after];
+    assert.ok(old !== undefined && now !== undefined);
+    assert.ok(visits.startedAt < run.deployStarted, 'the visitors came before the deploy began');
+    assert.ok(old.first < now.first, 'the old release served before the new one');
+    assert.ok(now.last > run.deployEnded, 'the new release served after the deploy ended');
+    assert.ok(visits.endedAt > run.deployEnded + 1000, 'the load outlived the switch');
   }
 
   async function assertEverywhere(release: string): Promise<void> {
@@ -78,24 +172,65 @@ export function deploySuite(lab: TestLab): void {
     assert.match(sums[0] ?? '', / \.\/static\/app\.css\n/);
   }
 
+  /** Drift only: the rest of the health (alerts on a loaded machine) is not this suite's. */
+  async function assertNoDrift(): Promise<void> {
+    const status = await lab.cli('status', '--json');
+    assert.deepEqual((JSON.parse(status.stdout) as LabStatus).releases.drift, [], status.stdout);
+  }
+
   function releaseOf(output: string): string {
     const id = /release ([0-9a-f]{12}) is live on/.exec(output)?.[1];
     assert.ok(id !== undefined, output);
     return id;
   }
 
+  /** The release a failed deploy tried, from its error. */
+  function failedReleaseOf(stderr: string): string {
+    const id = /of release ([0-9a-f]{12}) /.exec(stderr)?.[1];
+    assert.ok(id !== undefined, stderr);
+    return id;
+  }
+
+  async function releasesJson(): Promise<ReleaseInfo[]> {
+    const result = await lab.cli('releases', '--json');
+    assert.equal(result.exitCode, 0, result.stderr);
+    return (JSON.parse(result.stdout) as { releases: ReleaseInfo[] }).releases;
+  }
+
+  /** App processes on a web server that run a given release. */
+  async function appsRunning(web: string, release: string): Promise<string[]> {
+    const result = await lab.on(web, ['ps', '-eo', 'pid=,args=']);
+    const dir = path.join(hostPaths(lab.model, web).releases, release);
+    return result.stdout.split('\n').filter((line) => line.includes(dir));
+  }
+
+  function audit(): AuditEntry[] {
+    return readFileSync(path.join(labPaths(lab.model).state, 'audit.log'), 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .map((line) => JSON.parse(line) as AuditEntry);
+  }
+
   describe('deploys', () => {
     let last = '';
+    /** Every release this suite tried, in order: [release, what it did]. */
+    const tried: { release: string; action: string; previous: string; outcome: string }[] = [];
+    /** Releases in the order they were installed on the web servers. */
+    const installed: string[] = [];
 
-    it('a parallel deploy under load fails no request and puts the release on every server', async () => {
-      const { load, output } = await deployUnderLoad([
+    it('a parallel deploy under load fails no page, asset or write, and visitors see the switch', async (t) => {
+      const before = await liveEverywhere();
+      installed.push(before);
+      const run = await deployUnderLoad([
         '--strategy',
         'parallel',
         '--from',
         appVariant('parallel'),
       ]);
-      assertNoFailures(load);
-      last = releaseOf(output);
+      last = releaseOf(run.output);
+      installed.push(last);
+      tried.push({ release: last, action: 'deploy', previous: before, outcome: 'succeeded' });
+      assertSwitchUnderLoad(run, before, last, t);
       await assertEverywhere(last);
     });
 
@@ -116,7 +251,14 @@ export function deploySuite(lab: TestLab): void {
       );
       const switched = lines.findIndex((line) => line.startsWith('Switch'));
       assert.ok(migrated !== -1 && switched > migrated, result.stdout);
+      tried.push({
+        release: releaseOf(result.stdout),
+        action: 'deploy',
+        previous: last,
+        outcome: 'succeeded',
+      });
       last = releaseOf(result.stdout);
+      installed.push(last);
       for (const db of hostsWithRole(lab.model, 'db').map((h) => h.name)) {
         if (db !== 'db-01') await waitCaughtUp(lab, db, 'db-01');
         const rows = await sql(
@@ -138,22 +280,60 @@ export function deploySuite(lab: TestLab): void {
         appVariant('migration-again', undefined, migration),
       );
       assert.match(again.stdout, /schema on the primary: db-01: up to date/);
+      tried.push({
+        release: releaseOf(again.stdout),
+        action: 'deploy',
+        previous: last,
+        outcome: 'succeeded',
+      });
       last = releaseOf(again.stdout);
+      installed.push(last);
     });
 
-    it('a rolling deploy under load drains each server first, fails no request, same release everywhere', async () => {
-      const { load, output } = await deployUnderLoad([
-        '--strategy',
-        'rolling',
-        '--from',
-        appVariant('rolling'),
-      ]);
-      assertNoFailures(load);
-      for (const web of webs)
-        assert.match(output, new RegExp(`Switch ${web} \\(drained from the load balancers\\)`));
+    it('a rolling deploy under load drains each server in turn on every load balancer, fails nothing, same release everywhere', async (t) => {
       const previous = last;
-      last = releaseOf(output);
-      assert.notEqual(last, previous);
+      const watch = watchBackends();
+      let run: UnderLoad;
+      let samples: BackendSample[] = [];
+      try {
+        run = await deployUnderLoad(['--strategy', 'rolling', '--from', appVariant('rolling')]);
+      } finally {
+        samples = await watch.stop();
+      }
+      last = releaseOf(run.output);
+      installed.push(last);
+      tried.push({ release: last, action: 'deploy', previous, outcome: 'succeeded' });
+      assertSwitchUnderLoad(run, previous, last, t);
+      // What HAProxy said while the deploy ran: each server drained on every load balancer, one
+      // at a time, in order, and every server back up at the end.
+      const drained = (web: string, lb: string): BackendSample[] =>
+        samples.filter((s) => s.lb === lb && (s.states[web] ?? '').startsWith('DRAIN'));
+      const windows: Record<string, string> = {};
+      for (const lb of lbs) {
+        for (const web of webs) {
+          const seen = drained(web, lb.name);
+          assert.ok(seen.length > 0, `${lb.name} saw ${web} drained`);
+          windows[`${lb.name} ${web}`] =
+            `${((seen[0]?.at ?? 0) - run.deployStarted) / 1000}–${((seen.at(-1)?.at ?? 0) - run.deployStarted) / 1000} s`;
+        }
+        const firstDrain = webs.map((web) => drained(web, lb.name)[0]?.at ?? 0);
+        assert.deepEqual(
+          firstDrain,
+          [...firstDrain].sort((a, b) => a - b),
+          'servers drained in order',
+        );
+        const ending = samples.filter((s) => s.lb === lb.name).at(-1);
+        assert.deepEqual(
+          ending?.states,
+          Object.fromEntries(webs.map((w) => [w, 'UP'])),
+          `${lb.name} at the end`,
+        );
+      }
+      const together = samples.filter(
+        (s) => Object.values(s.states).filter((state) => state.startsWith('DRAIN')).length > 1,
+      );
+      assert.deepEqual(together, [], 'never two servers drained at once');
+      t.diagnostic(JSON.stringify({ samples: samples.length, drainWindows: windows }));
       await assertEverywhere(last);
     });
 
@@ -164,6 +344,52 @@ export function deploySuite(lab: TestLab): void {
       for (const web of webs)
         assert.match(result.stderr, new RegExp(`${web}: app exited while starting`));
       assert.match(result.stderr, /Error: broken on purpose/);
+      const failed = failedReleaseOf(result.stderr);
+      installed.push(failed);
+      tried.push({ release: failed, action: 'deploy', previous: last, outcome: 'failed' });
+      await assertEverywhere(last);
+    });
+
+    it('a release that starts but never gets ready is stopped at the start timeout, and never goes live', async (t) => {
+      const started = Date.now();
+      const result = await lab.cli('deploy', '--from', appVariant('hang', 'hang-on-start'));
+      const seconds = (Date.now() - started) / 1000;
+      t.diagnostic(`the hung deploy gave up after ${seconds.toFixed(1)} s`);
+      assert.equal(result.exitCode, 2, result.stdout);
+      assert.match(result.stderr, /stopped before any server switched/);
+      for (const web of webs)
+        assert.match(result.stderr, new RegExp(`${web}: app: still not ready after`));
+      const failed = failedReleaseOf(result.stderr);
+      installed.push(failed);
+      tried.push({ release: failed, action: 'deploy', previous: last, outcome: 'failed' });
+      for (const web of webs) assert.deepEqual(await appsRunning(web, failed), [], web);
+      await assertEverywhere(last);
+    });
+
+    it('a server that cannot take the release (read-only disk) stops the deploy before any switch', async () => {
+      const web = webs.at(-1) ?? '';
+      const releases = hostPaths(lab.model, web).releases;
+      const mount = async (argv: string[]): Promise<void> => {
+        const result = await lab.on(null, ['mount', ...argv]);
+        assert.equal(result.exitCode, 0, result.stderr);
+      };
+      await mount(['--bind', releases, releases]);
+      let result;
+      try {
+        await mount(['-o', 'remount,bind,ro', releases]);
+        result = await lab.cli('deploy', '--from', appVariant('read-only'));
+      } finally {
+        assert.equal((await lab.on(null, ['umount', releases])).exitCode, 0);
+      }
+      assert.equal(result.exitCode, 2, result.stdout);
+      assert.match(result.stderr, /stopped before any server switched/);
+      assert.match(result.stderr, new RegExp(`${web}: .*read-only file system`, 'i'));
+      // Nothing started: the deploy never got past the copy.
+      assert.doesNotMatch(result.stdout, /^Start/m);
+      const failed = failedReleaseOf(result.stderr);
+      installed.push(failed);
+      tried.push({ release: failed, action: 'deploy', previous: last, outcome: 'failed' });
+      for (const each of webs) assert.deepEqual(await appsRunning(each, failed), [], each);
       await assertEverywhere(last);
     });
 
@@ -182,6 +408,9 @@ export function deploySuite(lab: TestLab): void {
         ),
       );
       assert.match(result.stderr, /Every web server is back on the release it served before/);
+      const failed = failedReleaseOf(result.stderr);
+      installed.push(failed);
+      tried.push({ release: failed, action: 'deploy', previous: last, outcome: 'rolled back' });
       await assertEverywhere(last);
       const status = await lab.cli('status', '--json');
       assert.equal((JSON.parse(status.stdout) as LabStatus).health, 'healthy', status.stdout);
@@ -190,7 +419,18 @@ export function deploySuite(lab: TestLab): void {
     it('refuses a second deploy while one runs, naming who holds the lock', async () => {
       const lock = labPaths(lab.model).lock;
       const first = lab.cli('deploy', '--strategy', 'rolling', '--from', appVariant('first'));
-      while (!existsSync(lock)) await sleep(20);
+      let firstEnded = false;
+      void first.then(() => (firstEnded = true));
+      // Bounded: a first deploy that dies before taking the lock fails this test, not hangs it.
+      await waitFor(
+        'the first deploy to take the lock',
+        () => Promise.resolve(existsSync(lock) || firstEnded ? undefined : 'no lock yet'),
+        { timeoutMs: 60_000, intervalMs: 20, maxIntervalMs: 20 },
+      );
+      if (!existsSync(lock)) {
+        const early = await first;
+        assert.fail(`the first deploy ended before taking the lock: ${early.stderr}`);
+      }
       const second = await lab.cli('deploy', '--from', appVariant('second'));
       assert.equal(second.exitCode, 2);
       assert.match(
@@ -199,20 +439,90 @@ export function deploySuite(lab: TestLab): void {
       );
       const done = await first;
       assert.equal(done.exitCode, 0, done.stderr);
+      const previous = last;
       last = releaseOf(done.stdout);
+      installed.push(last);
+      tried.push({ release: last, action: 'deploy', previous, outcome: 'succeeded' });
     });
 
-    it('rollback puts the previous release back everywhere', async () => {
-      const releases = JSON.parse((await lab.cli('releases', '--json')).stdout) as {
-        releases: { id: string; liveOn: string[] }[];
-      };
-      assert.deepEqual(releases.releases.find((r) => r.id === last)?.liveOn, webs);
+    it('keeps no more than five old releases on each web server, the oldest pruned', async () => {
+      const releases = await releasesJson();
+      const before = tried.filter((r) => r.outcome === 'succeeded').at(-1)?.previous ?? '';
+      for (const web of webs) {
+        const on = releases.filter((r) => r.on.includes(web)).map((r) => r.id);
+        assert.ok(
+          on.length >= KEEP_RELEASES && on.length <= KEEP_RELEASES + 1,
+          `${web} holds ${on.length} releases: ${on.join(', ')}`,
+        );
+        assert.ok(
+          on.includes(last) && on.includes(before),
+          `${web} keeps the live and the one before`,
+        );
+        for (const old of installed.slice(0, 2))
+          assert.ok(!on.includes(old), `${web}: ${old}, among the oldest, pruned`);
+      }
+      assert.ok(installed.length > KEEP_RELEASES + 2, `${installed.length} releases installed`);
+    });
+
+    it('rollback puts back the release live before the last deploy, everywhere', async () => {
+      const releases = await releasesJson();
+      assert.deepEqual(releases.find((r) => r.id === last)?.liveOn, webs);
+      const expected = tried.filter((r) => r.outcome === 'succeeded').at(-1)?.previous ?? '';
       const result = await lab.cli('rollback');
       assert.equal(result.exitCode, 0, result.stderr);
       const back = releaseOf(result.stdout);
-      assert.notEqual(back, last);
+      assert.equal(back, expected);
+      tried.push({ release: back, action: 'rollback', previous: last, outcome: 'succeeded' });
       await assertEverywhere(back);
       last = back;
+    });
+
+    it('rollback ID puts that release back, even one pruned from the web servers', async () => {
+      const target = tried[0]?.release ?? '';
+      assert.ok(
+        !(await releasesJson()).some((r) => r.id === target),
+        `${target} was pruned from the web servers`,
+      );
+      const result = await lab.cli('rollback', target);
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.equal(releaseOf(result.stdout), target);
+      tried.push({ release: target, action: 'rollback', previous: last, outcome: 'succeeded' });
+      await assertEverywhere(target);
+      last = target;
+      const unknown = await lab.cli('rollback', 'abcdefabcdef');
+      assert.equal(unknown.exitCode, 2);
+      assert.match(unknown.stderr, /release abcdefabcdef is not among this machine's builds/);
+    });
+
+    it('writes one audit line per deploy and rollback: what, from which release, and how it ended', () => {
+      const ours = new Set(tried.map((r) => r.release));
+      const lines = audit()
+        .filter((e) => ours.has(e.release ?? ''))
+        .map((e) => ({
+          release: e.release,
+          action: e.action,
+          previous: e.previous,
+          outcome: e.outcome,
+        }));
+      assert.deepEqual(lines, tried);
+    });
+
+    it('shows web servers on different releases as drift', async () => {
+      const web = webs[0] ?? '';
+      const other = tried.at(-2)?.release ?? '';
+      const current = hostPaths(lab.model, web).current;
+      const target = (id: string): string => path.join(hostPaths(lab.model, web).releases, id);
+      await lab.on(web, ['ln', '-sfn', target(other), current]);
+      try {
+        const status = await lab.cli('status', '--json');
+        assert.equal(status.exitCode, 1, status.stdout);
+        const drift = (JSON.parse(status.stdout) as LabStatus).releases.drift;
+        const live = webs.map((w) => `${w} ${w === web ? other : last}`).join(', ');
+        assert.deepEqual(drift, [`web servers serve different releases: ${live}`]);
+      } finally {
+        await lab.on(web, ['ln', '-sfn', target(last), current]);
+      }
+      await assertNoDrift();
     });
 
     it('shows a file changed on one server as drift, and up repairs it', async () => {
@@ -225,7 +535,7 @@ export function deploySuite(lab: TestLab): void {
       assert.deepEqual(drift, [`${web}: ${last}/static/app.css: checksum differs`]);
       const up = await lab.cli('up');
       assert.match(up.stdout, new RegExp(`${web}: release ${last} repaired`));
-      assert.equal((await lab.cli('status')).exitCode, 0);
+      await assertNoDrift();
       await assertEverywhere(last);
     });
   });

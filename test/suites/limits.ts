@@ -96,7 +96,7 @@ export function limitsSuite(lab: TestLab): void {
       assert.equal(other.stdout, '200');
     });
 
-    it('cuts off a client that sends its request head too slowly (408)', async () => {
+    it('cuts off a client that sends its request head too slowly (408)', async (t) => {
       const timeoutMs = model.limits.requestTimeoutSeconds * 1000;
       const runs = await Promise.all(
         lbs.map((lb) =>
@@ -112,9 +112,12 @@ export function limitsSuite(lab: TestLab): void {
             '--interval-ms',
             '500',
             '--give-up-ms',
-            String(timeoutMs + 10_000),
+            String(timeoutMs + 20_000),
           ]),
         ),
+      );
+      t.diagnostic(
+        `slow clients cut off: ${runs.map((r) => r.stdout.trim()).join(' ')} (timeout ${timeoutMs} ms)`,
       );
       for (const run of runs) {
         const slow = JSON.parse(run.stdout) as {
@@ -127,7 +130,11 @@ export function limitsSuite(lab: TestLab): void {
         assert.equal(slow.statusLine, 'HTTP/1.1 408 Request Time-out');
         // It kept sending: an idle timeout would never have fired.
         assert.ok(slow.linesSent >= 3, run.stdout);
-        assert.ok(slow.afterMs >= timeoutMs - 500 && slow.afterMs <= timeoutMs + 3000, run.stdout);
+        // Not before the timeout; after it, a bound for a loaded machine (the figure is reported).
+        assert.ok(
+          slow.afterMs >= timeoutMs - 500 && slow.afterMs <= timeoutMs + 10_000,
+          run.stdout,
+        );
       }
     });
 
@@ -157,7 +164,7 @@ export function limitsSuite(lab: TestLab): void {
       assert.equal(await get('/robots.txt', ['-H', `X-Large: ${'a'.repeat(20_000)}`]), '400');
     });
 
-    it('garbage on ports 443 and 80 is shut out without disturbing other clients', async () => {
+    it('garbage on ports 443 and 80 is shut out without disturbing other clients', async (t) => {
       const load = lab.load(url('/api/whoami'), 4, 4);
       const garbage = await Promise.all(
         lbs.flatMap((lb) =>
@@ -175,20 +182,26 @@ export function limitsSuite(lab: TestLab): void {
               port,
               ...(JSON.parse(run.stdout) as {
                 connections: number;
-                closedByServer: number;
-                firstAnswer: string;
+                endings: Record<string, number>;
+                answers: Record<string, number>;
               }),
             };
           }),
         ),
       );
+      t.diagnostic(JSON.stringify(garbage));
       for (const g of garbage) {
-        assert.equal(
-          g.closedByServer,
-          g.connections,
-          `${g.lb}:${g.port} closed every garbage connection`,
-        );
-        if (g.port === model.ports.http) assert.equal(g.firstAnswer, 'HTTP/1.1 400 Bad request');
+        const where = `${g.lb}:${g.port}`;
+        // Every connection was taken, then ended by the server (no refusal, none left open).
+        const endedByServer = (g.endings.closed ?? 0) + (g.endings.reset ?? 0);
+        assert.equal(endedByServer, g.connections, `${where}: ${JSON.stringify(g.endings)}`);
+        // What the server said: HTTP's 400 on port 80; nothing or a TLS alert on 443.
+        const expected =
+          g.port === model.ports.http ? ['HTTP/1.1 400 Bad request'] : ['nothing', 'TLS alert'];
+        const unexpected = Object.keys(g.answers).filter((a) => !expected.includes(a));
+        assert.deepEqual(unexpected, [], `${where} answered ${JSON.stringify(g.answers)}`);
+        if (g.port === model.ports.http)
+          assert.equal(g.answers['HTTP/1.1 400 Bad request'], g.connections, where);
       }
       const summary = await load;
       assertCleanLoad(summary, 100);

@@ -83,6 +83,17 @@ export function networkSuite(lab: TestLab): void {
     return found;
   }
 
+  /** The kernel's IP counters in a host (/proc/net/snmp, per namespace): name → value. */
+  async function ipCounters(host: string): Promise<Record<string, number>> {
+    const snmp = await lab.on(host, ['cat', '/proc/net/snmp']);
+    const [names = '', values = ''] = snmp.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('Ip: '));
+    const keys = names.split(' ').slice(1);
+    const numbers = values.split(' ').slice(1).map(Number);
+    return Object.fromEntries(keys.map((key, i) => [key, numbers[i] ?? 0]));
+  }
+
   describe('networks and firewalls', () => {
     it('every (source, destination, port) pair behaves as the flows say: allowed ones connect, all others fail', async (t) => {
       const all = cases();
@@ -140,7 +151,8 @@ export function networkSuite(lab: TestLab): void {
       );
       assert.deepEqual(untried, [], 'every flow of the model is among the pairs tried');
       assert.ok((tally.get('allowed open') ?? 0) >= 10);
-      assert.ok(seconds < 20, `the matrix took ${seconds} s`);
+      // Measured about 2.5 s on a quiet machine (docs/decisions.md): a bound, not a benchmark.
+      assert.ok(seconds < 60, `the matrix took ${seconds} s`);
     });
 
     it('keeps HAProxy’s stats and metrics from the internet, open to this machine', async () => {
@@ -169,11 +181,17 @@ export function networkSuite(lab: TestLab): void {
       );
     });
 
-    it('routes nothing between the networks: a client routing the core via a load balancer gets nowhere', async () => {
+    it('routes nothing between the networks: a client routing the core via a load balancer gets nowhere', async (t) => {
       const [lb, web] = [hostsWithRole(model, 'lb')[0], hostsWithRole(model, 'web')[0]];
       assert.ok(lb && web);
+      // Every host that sits on both networks forwards nothing, by its kernel's own setting.
+      for (const host of model.hosts.filter((h) => Object.keys(h.addresses).length > 1)) {
+        const forwarding = await lab.on(host.name, ['cat', '/proc/sys/net/ipv4/ip_forward']);
+        assert.equal(forwarding.stdout.trim(), '0', `${host.name}: ip_forward`);
+      }
       const core = model.networks.core.subnet.cidr;
       const route = ['ip', 'route', 'add', core, 'via', addressOf(lb, 'edge')];
+      const before = await ipCounters(lb.name);
       assert.equal((await lab.on('client', route)).exitCode, 0);
       try {
         const result = await lab.on('client', [
@@ -191,6 +209,15 @@ export function networkSuite(lab: TestLab): void {
       } finally {
         await lab.on('client', ['ip', 'route', 'del', core]);
       }
+      // The packets reached the load balancer, which refused to route them: counted as
+      // addressed to someone else, none forwarded.
+      const after = await ipCounters(lb.name);
+      const delta = (name: string): number => (after[name] ?? 0) - (before[name] ?? 0);
+      t.diagnostic(
+        `${lb.name}: ForwDatagrams +${delta('ForwDatagrams')}, InAddrErrors +${delta('InAddrErrors')}`,
+      );
+      assert.equal(delta('ForwDatagrams'), 0, `${lb.name} forwarded nothing`);
+      assert.ok(delta('InAddrErrors') > 0, `${lb.name} received the packets and dropped them`);
     });
 
     it('runs rules that nft -c accepts on every host', async () => {

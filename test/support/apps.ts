@@ -16,6 +16,8 @@ export function removeAppVariants(): void {
 export type Breakage =
   /** The process throws as it starts. */
   | 'crash-on-start'
+  /** The process starts and never listens: alive, never ready. */
+  | 'hang-on-start'
   /** Ready, and fine when asked directly, but /api/whoami fails behind Nginx on this server. */
   | { readonly failsBehindProxyOn: string };
 
@@ -31,15 +33,16 @@ export function appVariant(
   appendFileSync(path.join(dir, 'static', 'app.css'), `\n/* variant ${tag} */\n`);
   if (migration !== undefined)
     writeFileSync(path.join(dir, 'migrations', migration.name), migration.sql);
-  if (breakage === 'crash-on-start') {
+  if (breakage === 'crash-on-start' || breakage === 'hang-on-start') {
     const server = path.join(dir, 'src', 'server.ts');
-    writeFileSync(
-      server,
-      readFileSync(server, 'utf8').replace(
-        'await app.listen(',
-        "throw new Error('broken on purpose');\nawait app.listen(",
-      ),
-    );
+    const text = readFileSync(server, 'utf8');
+    if (!text.includes('await app.listen('))
+      throw new Error('server.ts changed: update the breakage in test/support/apps.ts');
+    const fault =
+      breakage === 'crash-on-start'
+        ? "throw new Error('broken on purpose');"
+        : 'await new Promise(() => setInterval(() => undefined, 60_000));';
+    writeFileSync(server, text.replace('await app.listen(', `${fault}\nawait app.listen(`));
   } else if (breakage !== undefined) {
     const source = path.join(dir, 'src', 'app.ts');
     const text = readFileSync(source, 'utf8');

@@ -1,6 +1,7 @@
 /**
  * A bad client: opens many connections and sends random bytes on each, then waits for the server
- * to close them. Prints how many the server closed, and the first bytes it answered on one.
+ * to close them. Prints how each connection ended (closed or reset by the server once connected,
+ * or a socket error such as a refused connection) and what the server answered on each.
  *
  *   node test/support/garbage.ts --address 10.77.1.11 --port 443 --connections 20
  */
@@ -17,42 +18,59 @@ const { values } = parseArgs({
   },
 });
 
-function one(): Promise<{ closed: boolean; answer: string }> {
+/** How a connection ended: the server closed it (FIN or RST once connected), or something else. */
+type Ending = 'closed' | 'reset' | 'still open' | `error ${string}`;
+
+/** What the server sent back, in one word: nothing, a TLS alert, or its first line. */
+function describeAnswer(answer: Buffer): string {
+  if (answer.length === 0) return 'nothing';
+  // A TLS record of type 21 (alert).
+  if (answer[0] === 0x15) return 'TLS alert';
+  return answer.toString('latin1').split('\r\n')[0] ?? '';
+}
+
+function one(): Promise<{ ending: Ending; answer: string }> {
   return new Promise((resolve) => {
     const socket = net.connect({ host: values.address ?? '', port: Number(values.port) });
-    let answer = '';
+    const chunks: Buffer[] = [];
+    let connected = false;
     let done = false;
-    const finish = (closed: boolean): void => {
+    const finish = (ending: Ending): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ closed, answer });
+      resolve({ ending, answer: describeAnswer(Buffer.concat(chunks)) });
     };
     const timer = setTimeout(() => {
-      finish(false);
+      finish('still open');
     }, Number(values['give-up-ms']));
     socket.on('connect', () => {
+      connected = true;
       // Not HTTP, not TLS: bytes no parser accepts (a CR LF pair makes HTTP parsers look at it).
       socket.write(Buffer.concat([randomBytes(2048), Buffer.from('\r\n\r\n')]));
     });
     socket.on('data', (chunk: Buffer) => {
-      answer += chunk.toString('latin1');
+      chunks.push(chunk);
     });
-    socket.on('error', () => {
-      finish(true);
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      // A reset once connected is the server shutting the door; anything else is not.
+      finish(
+        connected && error.code === 'ECONNRESET' ? 'reset' : `error ${error.code ?? error.message}`,
+      );
     });
     socket.on('close', () => {
-      finish(true);
+      finish(connected ? 'closed' : 'error closed before connecting');
     });
   });
 }
 
 const results = await Promise.all(Array.from({ length: Number(values.connections) }, one));
+const tally = (key: 'ending' | 'answer'): Record<string, number> => {
+  const counts: Record<string, number> = {};
+  for (const result of results) counts[result[key]] = (counts[result[key]] ?? 0) + 1;
+  return counts;
+};
 process.stdout.write(
-  `${JSON.stringify({
-    connections: results.length,
-    closedByServer: results.filter((r) => r.closed).length,
-    firstAnswer: results.find((r) => r.answer !== '')?.answer.split('\r\n')[0] ?? '',
-  })}\n`,
+  `${JSON.stringify({ connections: results.length, endings: tally('ending'), answers: tally('answer') })}\n`,
 );

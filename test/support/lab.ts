@@ -9,7 +9,9 @@ import {
   mkdtempSync,
   readdirSync,
   readFileSync,
+  readlinkSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import os from 'node:os';
@@ -19,17 +21,21 @@ import { NetnsDriver } from '../../src/drivers/netns.ts';
 import type { ExecResult } from '../../src/drivers/driver.ts';
 import { runProcess } from '../../src/drivers/process.ts';
 import { buildModel } from '../../src/model/build.ts';
-import { labNames } from '../../src/model/lab.ts';
+import { labNames, labNamespaces } from '../../src/model/lab.ts';
 import { labPaths } from '../../src/model/layout.ts';
 import { addressOf, findHost, type Host, type Model } from '../../src/model/model.ts';
-import { siteCurlFlags } from '../../src/probes/site.ts';
+import { siteCurlFlags, siteUrl } from '../../src/probes/site.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
 import { downPlan } from '../../src/steps/down.ts';
 import { runPlan } from '../../src/steps/plan.ts';
 import { upPlan } from '../../src/steps/up.ts';
+import { waitFor } from '../../src/lib/wait.ts';
 import type { LoadSummary } from '../../src/load/loadgen.ts';
+import { VISIT_KINDS, type VisitSummary } from '../../src/load/visits.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
+/** Where `ip netns add` mounts each namespace. */
+const NETNS_RUN = '/run/netns';
 /**
  * Name and network prefix of the test lab. Two checkouts testing at once on one machine set
  * FOOBAR_TEST_LAB and FOOBAR_TEST_NET (e.g. fbt2 and 10.81) so their labs do not meet.
@@ -68,6 +74,11 @@ export interface TestLab {
     concurrency?: number,
     args?: readonly string[],
   ): Promise<LoadSummary>;
+  /**
+   * Visitors from the client host (pages, their assets, writes: src/load/visits.ts) until
+   * `stop()`, or `maxSeconds` at most.
+   */
+  visits(maxSeconds: number, concurrency?: number): RunningVisits;
   up(): Promise<void>;
   down(purge?: boolean): Promise<void>;
   /** The same lab (name, state) with more in its config: e.g. one more host for `up` to add. */
@@ -76,11 +87,20 @@ export interface TestLab {
   removeConfig(): void;
 }
 
+export interface RunningVisits {
+  /** Resolves once the first page was served (bounded: it throws after a minute). */
+  ready(): Promise<void>;
+  /** Ends the load (at once, between visits) and resolves to what the visitors saw. */
+  stop(): Promise<VisitSummary>;
+}
+
 export interface LabIdentity {
   readonly name: string;
   /** The first two octets of the lab's subnets: "10.79" gives 10.79.1.0/24 and 10.79.2.0/24. */
   readonly net: string;
 }
+
+let visitRuns = 0;
 
 export function createTestLab(
   overrides: Record<string, unknown> = {},
@@ -158,6 +178,50 @@ export function createTestLab(
       });
       return JSON.parse(result.stdout) as LoadSummary;
     },
+    visits(maxSeconds, concurrency = 6) {
+      const run = `visits-${process.pid}-${visitRuns++}`;
+      const stopFile = path.join(stateDir, `${run}.stop`);
+      const readyFile = path.join(stateDir, `${run}.ready`);
+      const running = ctx.driver.exec('client', {
+        argv: [
+          process.execPath,
+          path.join(REPO, 'src/load/visits.ts'),
+          '--url',
+          siteUrl(model),
+          '--seconds',
+          String(maxSeconds),
+          '--concurrency',
+          String(concurrency),
+          '--cacert',
+          labPaths(model).caCertificate,
+          '--stop-file',
+          stopFile,
+          '--ready-file',
+          readyFile,
+        ],
+        timeoutMs: (maxSeconds + 30) * 1000,
+      });
+      let ended = false;
+      void running.finally(() => (ended = true)).catch(() => undefined);
+      return {
+        // A slow machine may take seconds to start a Node process: wait for a served page.
+        ready: () =>
+          waitFor(
+            'the visitors’ first page',
+            () => Promise.resolve(existsSync(readyFile) || ended ? undefined : 'none yet'),
+            { timeoutMs: 60_000, intervalMs: 50, maxIntervalMs: 200 },
+          ),
+        async stop() {
+          writeFileSync(stopFile, '');
+          try {
+            return JSON.parse((await running).stdout) as VisitSummary;
+          } finally {
+            rmSync(stopFile, { force: true });
+            rmSync(readyFile, { force: true });
+          }
+        },
+      };
+    },
     up: () => runPlan(upPlan(ctx)),
     down: (purge = false) => runPlan(downPlan(ctx, { purge })),
     extend: (more, tag) => createTestLab({ ...overrides, ...more }, identity, { stateDir, tag }),
@@ -167,8 +231,86 @@ export function createTestLab(
   };
 }
 
-/** What the lab may have left on this machine: namespaces, this machine's link, processes. */
-export async function leftovers(lab: TestLab): Promise<string[]> {
+/** What identifies the lab's processes once its namespaces and state may be gone. */
+export interface LabTrace {
+  /** Network namespace inode → namespace name, for every namespace of the lab. */
+  readonly namespaces: ReadonlyMap<number, string>;
+  /** Every process a pid file under the lab's state recorded: pid, start time, the file. */
+  readonly recorded: readonly { pid: number; start: string; file: string }[];
+}
+
+/** /proc/PID/stat's state and start time (field 22), or undefined when the process is gone. */
+function procStat(pid: number): { state: string; start: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: the fields start after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] ?? '', start: fields[19] ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The process's command line, spaces between arguments ('' once it has exited). */
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+  } catch {
+    return '';
+  }
+}
+
+function netnsInode(pid: number): number | undefined {
+  try {
+    return Number(/^net:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/ns/net`))?.[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Takes the lab's fingerprints while it is up (before `down`): the inode of each of its network
+ * namespaces, and the processes its pid files name. A namespace that `down` deletes while a
+ * process still holds it is no longer listed by `ip netns`, but the process still points at it.
+ */
+export function traceLab(lab: TestLab): LabTrace {
+  const namespaces = new Map<number, string>();
+  for (const ns of labNamespaces(lab.model)) {
+    try {
+      namespaces.set(statSync(path.join(NETNS_RUN, ns)).ino, ns);
+    } catch {
+      // Not there: nothing can be in it.
+    }
+  }
+  const recorded: { pid: number; start: string; file: string }[] = [];
+  const state = lab.model.lab.stateDir;
+  const entries = existsSync(state)
+    ? readdirSync(state, { recursive: true, encoding: 'utf8' })
+    : [];
+  for (const entry of entries) {
+    if (!entry.endsWith('.pid')) continue;
+    const file = path.join(state, entry);
+    let pid: number;
+    try {
+      pid = Number(readFileSync(file, 'utf8').trim());
+    } catch {
+      continue;
+    }
+    const stat = Number.isInteger(pid) && pid > 0 ? procStat(pid) : undefined;
+    if (stat === undefined) continue;
+    // A stale pid file may name a pid reused by someone else's process: keep only ours.
+    const ours = namespaces.has(netnsInode(pid) ?? -1) || commandLine(pid).includes(state);
+    if (ours) recorded.push({ pid, start: stat.start, file });
+  }
+  return { namespaces, recorded };
+}
+
+/**
+ * What the lab may have left on this machine: namespaces, this machine's link, resolver
+ * directories, and live processes — found in any of the lab's namespaces (listed or deleted),
+ * named by its pid files (same pid, same start time), or with its state path on the command line.
+ */
+export async function leftovers(lab: TestLab, trace: LabTrace): Promise<string[]> {
   const found: string[] = [];
   const netns = await runProcess(['ip', 'netns', 'list']);
   for (const line of netns.stdout.split('\n')) {
@@ -181,17 +323,48 @@ export async function leftovers(lab: TestLab): Promise<string[]> {
   }
   const link = await runProcess(['ip', 'link', 'show', lab.ctx.names.adminLink]);
   if (link.exitCode === 0) found.push(`link ${lab.ctx.names.adminLink}`);
+  const recorded = new Map(trace.recorded.map((r) => [r.pid, r]));
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
-    let cmdline: string;
-    try {
-      cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ');
-    } catch {
-      continue;
-    }
-    if (cmdline.includes(lab.model.lab.stateDir)) found.push(`process ${entry}: ${cmdline.trim()}`);
+    const pid = Number(entry);
+    const stat = procStat(pid);
+    // Gone, or dead and waiting to be reaped: nothing runs.
+    if (stat === undefined || stat.state === 'Z' || stat.state === 'X') continue;
+    const cmdline = commandLine(pid);
+    const ns = trace.namespaces.get(netnsInode(pid) ?? -1);
+    const file = recorded.get(pid);
+    const why =
+      ns !== undefined
+        ? `in namespace ${ns}`
+        : file?.start === stat.start
+          ? `recorded in ${file.file}`
+          : cmdline.includes(lab.model.lab.stateDir)
+            ? 'names the state directory'
+            : undefined;
+    if (why !== undefined) found.push(`process ${entry} (${why}): ${cmdline}`);
   }
   return found;
+}
+
+/** Visits that ran (at least `minVisits` pages) and where every page, asset and write succeeded. */
+export function assertCleanVisits(summary: VisitSummary, minVisits: number): void {
+  assert.ok(
+    summary.kinds.page.requests >= minVisits,
+    `visits ran: ${JSON.stringify(summary.kinds)}`,
+  );
+  const failures = Object.fromEntries(
+    VISIT_KINDS.map((kind) => {
+      const { requests, ok, errors } = summary.kinds[kind];
+      return [kind, { failed: requests - ok, errors }];
+    }),
+  );
+  const none = { failed: 0, errors: {} };
+  assert.deepEqual(failures, { page: none, static: none, write: none }, JSON.stringify(summary));
+  assert.ok(
+    summary.kinds.static.requests >= summary.kinds.page.requests,
+    'each page’s assets asked',
+  );
+  assert.ok(summary.kinds.write.requests > 0, 'writes made');
 }
 
 /** A load that ran (at least `minRequests`) and saw no failed request and no socket error. */
