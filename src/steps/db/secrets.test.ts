@@ -15,13 +15,14 @@ import { runPlan } from '../plan.ts';
 import { upPlan } from '../up.ts';
 import { promoteReplica, rejoin } from './changes.ts';
 import { simulatedDatabases } from './simulate.ts';
+import { allOf, simulatedKeepalived } from '../vrrp-simulate.ts';
 
 const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-secrets-test-'));
 after(() => fs.rm(scratch, { recursive: true, force: true }));
 
 it('no argv of up, the database phase, promote or rejoin carries a secret', async () => {
   const model = buildModel({ lab: { stateDir: path.join(scratch, 'state') } });
-  const databases = simulatedDatabases(model);
+  const databases = allOf(simulatedDatabases(model), simulatedKeepalived(model));
   // Once it rejoins, the old primary reports itself a replica of the new one.
   let rejoining = false;
   const replicaRow =
