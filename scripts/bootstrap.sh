@@ -12,6 +12,8 @@ PACKAGES=(
   mariadb-server mariadb-client mariadb-backup
   prometheus prometheus-alertmanager prometheus-node-exporter prometheus-nginx-exporter
   prometheus-mysqld-exporter prometheus-blackbox-exporter
+  # Virtual addresses on the load balancers, and the consensus store of the failover managers.
+  keepalived etcd-server
   wrk
   # The tests' browser, never downloaded: Debian's Chromium, driven by playwright-core, checks the
   # site's pages against their Content-Security-Policy and watches the dashboard.
@@ -34,7 +36,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get -o DPkg::Lock::Timeout=600 update -qq
+  # The lab runs each daemon in its hosts' namespaces: none should start on this machine itself
+  # (etcd-server, nginx, keepalived... would otherwise be started by their packages' scripts).
+  policy=/usr/sbin/policy-rc.d ours=
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && ours=1
+    trap 'rm -f "$policy"' EXIT
+  fi
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  if [ -n "$ours" ]; then rm -f "$policy"; trap - EXIT; fi
 fi
 
 # The app runs as this unprivileged user on every web server.

@@ -37,6 +37,8 @@ export const REQUIRED_PROGRAMS = [
   'prometheus-nginx-exporter',
   'prometheus-mysqld-exporter',
   'prometheus-blackbox-exporter',
+  'keepalived',
+  'etcd',
 ] as const;
 
 const SEARCH_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
