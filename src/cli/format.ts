@@ -164,6 +164,13 @@ function formatFailover(view: FailoverView, style: Style): string[] {
     lines.push(
       `  observer ${mark(o.reachable)} ${o.manager}  ${seen}  ${style.dim(`${o.ageMs} ms ago`)}`,
     );
+    if (o.webServers !== undefined) {
+      const cut = o.webServers.cutForMs > 0;
+      const web = cut
+        ? `no web server reaches the primary, for ${o.webServers.cutForMs} ms`
+        : 'web servers';
+      lines.push(`           ${mark(!cut)} ${web}: ${o.webServers.detail}`);
+    }
   }
   return lines;
 }

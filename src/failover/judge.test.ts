@@ -85,4 +85,30 @@ describe('judge', () => {
     assert.equal(off.promote, false);
     assert.equal(judge(input({ claimedEpoch: 4 })).promote, false);
   });
+
+  it('promotes when every web server has lost the primary the managers still reach, even though the replicas hear it', () => {
+    const reaching = [seen('lb-01', true), seen('lb-02', true), seen('mon', true)];
+    const hearing = [{ name: 'db-02', hears: true, detail: '' }];
+    const cut = (webCutForMs: number): Observation => ({
+      ...seen('lb-01', true),
+      webCutForMs,
+      webDetail: 'web-01, web-02: db-01 does not answer',
+    });
+    const j = judge(input({ observations: [cut(900), ...reaching.slice(1)], replicas: hearing }));
+    assert.deepEqual([j.verdict, j.promote], ['dead', true]);
+    assert.match(j.reason, /every web server has failed to reach db-01/);
+    // Not yet confirmed, or not cut off (0): nothing; and the usual refusals still hold.
+    for (const ms of [100, 0])
+      assert.equal(judge(input({ observations: [cut(ms)], replicas: hearing })).promote, false);
+    const pause = { by: 'ops', reason: '', at: '2026-12-02T00:00:00Z' };
+    assert.equal(
+      judge(input({ observations: [cut(900)], replicas: hearing, pause })).promote,
+      false,
+    );
+    assert.equal(judge(input({ observations: [cut(900)], semiSyncActive: false })).promote, false);
+    assert.deepEqual(
+      judge(input({ observations: reaching, replicas: hearing })).verdict,
+      'healthy',
+    );
+  });
 });

@@ -18,6 +18,14 @@ export interface Observation {
   readonly detail: string;
   /** When it was made (ms since the epoch, the manager's clock). */
   readonly at: number;
+  /**
+   * The web servers' own view, for managers that can ask them (on a load balancer): how long
+   * every web server has said, in its /readyz, that it serves from some database but cannot
+   * reach this primary (0 when one of them reaches it or did not answer).
+   */
+  readonly webCutForMs?: number;
+  /** What the web servers said, when they were asked. */
+  readonly webDetail?: string;
 }
 
 /** What a replica says of the primary: whether it still hears from it (events or heartbeats). */
@@ -114,6 +122,24 @@ export function judge(input: JudgeInput): Judgement {
     (o) => !o.reachable && o.failingForMs + (input.now - o.at) >= input.settings.confirmMs,
   );
   const needed = quorumOf(input.members);
+  // Every web server serving but unable to reach the primary: the site cannot write, whatever
+  // the managers see. The web servers are the vantage points here (all of them must agree); a
+  // manager only carries their answers, so one manager's report is enough.
+  const cutOff = fresh.find(
+    (o) =>
+      o.webCutForMs !== undefined &&
+      o.webCutForMs > 0 &&
+      o.webCutForMs + (input.now - o.at) >= input.settings.confirmMs,
+  );
+  // Failing over is safe then: `db promote` reaches the old primary and stops it, and the
+  // replicas apply all it sent before one takes over.
+  if (confirmed.length < needed && cutOff !== undefined)
+    return decide(
+      input,
+      { armed, pausedBecause, failing },
+      `every web server has failed to reach ${input.primary} for ${input.settings.confirmMs} ms (${cutOff.webDetail ?? `asked by ${cutOff.manager}`})`,
+      'while the managers still reach it: moving the primary where the web servers reach it',
+    );
   if (confirmed.length < needed) {
     const verdict: Verdict = failing.length === 0 ? 'healthy' : 'suspect';
     const reason =
@@ -122,20 +148,43 @@ export function judge(input: JudgeInput): Judgement {
         : `${failing.join(', ')} cannot reach ${input.primary} (${confirmed.length} of ${needed} needed for ${input.settings.confirmMs} ms)`;
     return { armed, pausedBecause, verdict, failing, promote: false, reason };
   }
+  const seen = `${confirmed.map((o) => o.manager).join(', ')} cannot reach ${input.primary}`;
+  const hearing = input.replicas.filter((r) => r.hears === true).map((r) => r.name);
+  if (hearing.length > 0)
+    return {
+      armed,
+      pausedBecause,
+      verdict: 'dead',
+      failing,
+      promote: false,
+      reason: `${seen}, but ${hearing.join(', ')} still hear from it: waiting`,
+    };
+  return decide(
+    input,
+    { armed, pausedBecause, failing },
+    seen,
+    'and its replicas stopped hearing from it',
+  );
+}
+
+/**
+ * A dead (or unusable) primary: promote, unless automatic failover is paused or a replica that may
+ * hold acknowledged transactions cannot be asked, or the primary was no longer semi-synchronous.
+ */
+function decide(
+  input: JudgeInput,
+  base: Pick<Judgement, 'armed' | 'pausedBecause' | 'failing'>,
+  seen: string,
+  because: string,
+): Judgement {
   const dead = (reason: string, promote: boolean): Judgement => ({
-    armed,
-    pausedBecause,
+    ...base,
     verdict: 'dead',
-    failing,
     promote,
     reason,
   });
-  const seen = `${confirmed.map((o) => o.manager).join(', ')} cannot reach ${input.primary}`;
-  const hearing = input.replicas.filter((r) => r.hears === true).map((r) => r.name);
   if (input.replicas.length === 0) return dead(`${seen}; no replica to promote`, false);
-  if (hearing.length > 0)
-    return dead(`${seen}, but ${hearing.join(', ')} still hear from it: waiting`, false);
-  if (!armed) return dead(`${seen}; not failed over: ${pausedBecause}`, false);
+  if (!base.armed) return dead(`${seen}; not failed over: ${base.pausedBecause}`, false);
   const unasked = input.replicas.filter((r) => r.hears === undefined);
   if (unasked.length > 0)
     return dead(
@@ -147,5 +196,5 @@ export function judge(input: JudgeInput): Judgement {
       `${seen}; refused: ${input.primary} had fallen back to asynchronous replication, so acknowledged writes may exist only on it`,
       false,
     );
-  return dead(`${seen} and its replicas stopped hearing from it`, true);
+  return dead(`${seen} ${because}`, true);
 }

@@ -12,7 +12,7 @@ import { LockedError, withLock } from '../lib/lock.ts';
 import { isAhead, parseGtidList } from '../lib/gtid.ts';
 import { failoverKeys, failoverMembers } from '../model/failover.ts';
 import { labPaths } from '../model/layout.ts';
-import { addressOf, findHost, type Host } from '../model/model.ts';
+import { addressOf, findHost, hostsWithRole, type Host } from '../model/model.ts';
 import { scrapeAddress } from '../model/monitoring.ts';
 import { runSql, serverState } from '../probes/mariadb.ts';
 import { appendAudit } from '../steps/audit.ts';
@@ -43,6 +43,19 @@ const LEASE_TTL_SECONDS = 2;
 const KEEPALIVE_EVERY_MS = 500;
 /** How often the leader reads the primary's semi-sync status while it answers. */
 const SEMI_SYNC_EVERY_MS = 1000;
+/**
+ * How long a web server's /readyz may take: it probes its database servers (0.5 s to connect) when
+ * its last probe is a second old, so its answer can take that long.
+ */
+const WEB_ASK_TIMEOUT_MS = 1500;
+
+/** What one web server's /readyz said of the primary. */
+interface WebAnswer {
+  readonly name: string;
+  /** It serves (it reaches some database server) and names this primary unreachable. */
+  readonly cut: boolean;
+  readonly detail: string;
+}
 
 interface ReplicaSample {
   readonly io: boolean;
@@ -76,8 +89,11 @@ export class FailoverManager {
   private acting = false;
   private stopped = false;
   private published:
-    { reachable: boolean; confirmed: boolean; epoch: number; at: number } | undefined;
+    { reachable: boolean; cut: boolean; confirmed: boolean; epoch: number; at: number } | undefined;
   private keepalive: NodeJS.Timeout | undefined;
+  /** Since when every web server has said it cannot reach the primary (web watchers only). */
+  private webCutSince: number | undefined;
+  private webDetail = '';
   view: ManagerView;
 
   constructor(ctx: Context, me: Host, etcd: Etcd) {
@@ -107,6 +123,7 @@ export class FailoverManager {
     this.keepalive = setInterval(() => {
       void this.renewLease();
     }, KEEPALIVE_EVERY_MS);
+    if (this.asksWebServers()) void this.watchWebServers();
     while (!this.stopped) {
       const started = Date.now();
       try {
@@ -124,6 +141,88 @@ export class FailoverManager {
     clearInterval(this.keepalive);
   }
 
+  /**
+   * Managers on load balancers ask the web servers what they see, over the flow their HAProxy
+   * checks use (lb → web on the HTTP port); the monitor has no such flow.
+   */
+  private asksWebServers(): boolean {
+    return this.me.roles.includes('lb') && hostsWithRole(this.ctx.model, 'web').length > 0;
+  }
+
+  /**
+   * Every probe interval, each web server's /readyz: since when all of them serve but cannot
+   * reach the primary (a partition between them and the primary, which the managers may not
+   * see). Its own loop, so a slow answer never delays the probes of the primary.
+   */
+  private async watchWebServers(): Promise<void> {
+    const webs = hostsWithRole(this.ctx.model, 'web');
+    while (!this.stopped) {
+      const started = Date.now();
+      let primary = '';
+      try {
+        primary = (await readDbState(this.ctx)).primary;
+      } catch {
+        // Asked again next time.
+      }
+      const answers = await Promise.all(webs.map((web) => this.askWebServer(web, primary)));
+      const cut = primary !== '' && answers.every((a) => a.cut);
+      if (!cut) this.webCutSince = undefined;
+      else this.webCutSince ??= started;
+      this.webDetail = answers.map((a) => `${a.name}: ${a.detail}`).join('; ');
+      const left = this.ctx.model.failover.probeIntervalMs - (Date.now() - started);
+      if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
+    }
+  }
+
+  private askWebServer(web: Host, primary: string): Promise<WebAnswer> {
+    const { model } = this.ctx;
+    return new Promise((resolve) => {
+      const answer = (cut: boolean, detail: string): void => {
+        resolve({ name: web.name, cut, detail });
+      };
+      const request = http.get(
+        {
+          host: addressOf(web, 'core'),
+          port: model.ports.http,
+          path: '/readyz',
+          headers: { host: `www.${model.domain}` },
+          timeout: WEB_ASK_TIMEOUT_MS,
+        },
+        (response) => {
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            try {
+              const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+                status?: string;
+                db?: { primary?: string; primaryReachable?: boolean };
+              };
+              const serves = body.status === 'ready';
+              const lost = body.db?.primary === primary && body.db.primaryReachable === false;
+              answer(
+                serves && lost,
+                !serves
+                  ? `not serving (${body.status ?? response.statusCode})`
+                  : lost
+                    ? `cannot reach ${primary}`
+                    : `reaches ${body.db?.primary ?? 'no primary'}`,
+              );
+            } catch {
+              answer(false, `HTTP ${response.statusCode ?? 0}, not /readyz's JSON`);
+            }
+          });
+          response.on('error', (error) => {
+            answer(false, error.message);
+          });
+        },
+      );
+      request.on('timeout', () => request.destroy(new Error('no answer in time')));
+      request.on('error', (error) => {
+        answer(false, error.message);
+      });
+    });
+  }
+
   private async renewLease(): Promise<void> {
     const lease = this.lease;
     if (lease === undefined) return;
@@ -139,10 +238,13 @@ export class FailoverManager {
 
   /** Publishes what it sees when that changed, and at least every REPUBLISH_MS. */
   private async publish(own: Observation, lease: string): Promise<void> {
-    const confirmed = own.failingForMs >= this.ctx.model.failover.confirmMs;
+    const { confirmMs } = this.ctx.model.failover;
+    const confirmed = own.failingForMs >= confirmMs || (own.webCutForMs ?? 0) >= confirmMs;
+    const cut = (own.webCutForMs ?? 0) > 0;
     const last = this.published;
     if (
       last?.reachable === own.reachable &&
+      last.cut === cut &&
       last.confirmed === confirmed &&
       last.epoch === own.epoch &&
       own.at - last.at < REPUBLISH_MS
@@ -153,7 +255,7 @@ export class FailoverManager {
       value: JSON.stringify(own),
       lease,
     });
-    this.published = { reachable: own.reachable, confirmed, epoch: own.epoch, at: own.at };
+    this.published = { reachable: own.reachable, cut, confirmed, epoch: own.epoch, at: own.at };
   }
 
   private async round(): Promise<void> {
@@ -177,6 +279,12 @@ export class FailoverManager {
       failingForMs: this.failingSince === undefined ? 0 : now - this.failingSince,
       detail: reach.detail,
       at: now,
+      ...(this.asksWebServers()
+        ? {
+            webCutForMs: this.webCutSince === undefined ? 0 : now - this.webCutSince,
+            webDetail: this.webDetail,
+          }
+        : {}),
     };
     this.view = { ...this.view, own, epoch: state.epoch };
     let leader: string | undefined;
@@ -258,7 +366,9 @@ export class FailoverManager {
       const o = parseObservation(kv.value);
       return o === undefined ? [] : [o];
     });
-    const suspect = seen.some((o) => !o.reachable && o.epoch === state.epoch);
+    const suspect = seen.some(
+      (o) => (!o.reachable || (o.webCutForMs ?? 0) > 0) && o.epoch === state.epoch,
+    );
     const replicas = suspect ? await this.askReplicas(state) : [];
     if (!suspect) this.replicaSamples.clear();
     const lastAutomatic = last === undefined ? undefined : parseLastAutomatic(last.value);
@@ -285,7 +395,7 @@ export class FailoverManager {
     if (judgement.promote) {
       this.acting = true;
       try {
-        await this.promote(state, topology, replicas);
+        await this.promote(state, topology, replicas, judgement.reason);
       } finally {
         this.acting = false;
         this.replicaSamples.clear();
@@ -339,6 +449,7 @@ export class FailoverManager {
     state: DbState,
     topology: KeyValue | undefined,
     replicas: readonly ReplicaHearing[],
+    why: string,
   ): Promise<void> {
     const candidate = await this.candidate(state, replicas);
     const started = Date.now();
@@ -388,7 +499,7 @@ export class FailoverManager {
           await this.audit(
             'automatic failover',
             candidate,
-            `${what} (epoch ${next.epoch}) in ${report.totalMs} ms; ${report.notes.join('; ')}`,
+            `${what} (epoch ${next.epoch}) in ${report.totalMs} ms: ${why}; ${report.notes.join('; ')}`,
             'succeeded',
             (Date.now() - started) / 1000,
             state.primary,

@@ -17,6 +17,8 @@ const observation = z.object({
   failingForMs: z.number(),
   detail: z.string(),
   at: z.number(),
+  webCutForMs: z.number().optional(),
+  webDetail: z.string().optional(),
 });
 const pause = z.object({ by: z.string(), reason: z.string(), at: z.string() });
 const lastAutomatic = z.object({

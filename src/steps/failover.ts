@@ -210,6 +210,8 @@ export interface ObserverView {
   readonly detail: string;
   readonly ageMs: number;
   readonly epoch: number;
+  /** What the web servers said when this manager asked them (load balancers' managers only). */
+  readonly webServers?: { readonly cutForMs: number; readonly detail: string };
 }
 
 export interface FailoverView {
@@ -311,6 +313,9 @@ export async function failoverStatus(ctx: Context): Promise<FailoverView> {
           detail: o.detail,
           ageMs: now - o.at,
           epoch: o.epoch,
+          ...(o.webCutForMs === undefined
+            ? {}
+            : { webServers: { cutForMs: o.webCutForMs, detail: o.webDetail ?? '' } }),
         }))
         .filter((o) => o.ageMs <= freshForMs(settings) * 4),
     };

@@ -255,6 +255,23 @@ export function failoverSuite(lab: TestLab): void {
       assertWritesBackInTime(writesBackMs);
     });
 
+    it('the primary cut off from the web servers only (the managers and replicas still reach it): promoted automatically, no acknowledged write lost', async (t) => {
+      let outcome: Awaited<ReturnType<typeof failUnderLoad>>;
+      try {
+        outcome = await failUnderLoad(t, 'auto-partition', async (primary) => {
+          await partition(lab.ctx, webs, [lab.host(primary)]);
+        });
+      } finally {
+        await healPartition(lab.ctx, webs);
+      }
+      const { old, writesBackMs } = outcome;
+      const action = (await readAudit(lab.ctx)).findLast((e) => e.action === 'automatic failover');
+      assert.match(action?.detail ?? '', /every web server has failed to reach/);
+      report(t, { rejoin: await rejoin(old) });
+      await run('db', 'failover', 'resume');
+      assertWritesBackInTime(writesBackMs);
+    });
+
     it('one manager cut off from the databases alone: no promotion, and db status shows its view', async () => {
       const before = await readDbState(lab.ctx);
       const [member] = failoverMembers(lab.model);
