@@ -4,7 +4,7 @@
  * cannot be taken get an honest error; no acknowledged write is lost or stored twice.
  */
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it, type TestContext } from 'node:test';
 import { killService, restoreHost, silenceHost } from '../../src/faults/inject.ts';
 import type { LoadSummary } from '../../src/load/loadgen.ts';
 import type { WriteSummary } from '../../src/load/writer.ts';
@@ -184,6 +184,16 @@ export function degradedSuite(lab: TestLab): void {
   }
 
   describe('degrade, never die', () => {
+    // What is measured here is the site without a primary: the failover managers must not end it.
+    before(async () => {
+      const paused = await lab.cli('db', 'failover', 'pause', '--reason', 'degraded tests');
+      assert.equal(paused.exitCode, 0, paused.stderr);
+    });
+    after(async () => {
+      const resumed = await lab.cli('db', 'failover', 'resume');
+      assert.equal(resumed.exitCode, 0, resumed.stderr);
+    });
+
     it('the primary’s MariaDB killed: pages, static files and reads are served, writes get 503 with Retry-After; healed, every acknowledged write is there once', async (t) => {
       const { primary, replicas } = await dbRoles();
       const [replica] = replicas;
