@@ -24,7 +24,7 @@ describe('faultCatalog', () => {
         'db-primary:partitioned-from-web writes',
         'db-replica:mariadb-killed writes',
         'dns:nsd-killed resolution',
-      'dns-02:nsd-killed resolution',
+        'dns-02:nsd-killed resolution',
         'mon:host-silenced unaffected',
       ],
     );

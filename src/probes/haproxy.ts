@@ -1,6 +1,6 @@
 /** What a load balancer thinks of its web servers, from HAProxy's stats CSV. */
 import type { Context } from '../steps/context.ts';
-import { HAPROXY_BACKEND } from '../render/haproxy/index.ts';
+import { HAPROXY_BACKEND, HAPROXY_WRITES_BACKEND } from '../render/haproxy/index.ts';
 import { httpRequest } from './http.ts';
 
 export interface BackendServer {
@@ -8,7 +8,7 @@ export interface BackendServer {
   /** HAProxy's word: UP, DOWN, MAINT, DRAIN, "UP 1/2" while rising, ... */
   readonly status: string;
   readonly up: boolean;
-  /** Requests in progress on it now. */
+  /** Requests in progress on it now (writes included, from their backend of their own). */
   readonly sessions: number;
 }
 
@@ -43,5 +43,9 @@ export async function backendServers(
   const result = await httpRequest(ctx.driver, lb, statsUrl(ctx, ';csv'));
   if ('error' in result) return result;
   if (result.status !== 200) return { error: `stats answered ${result.status}` };
-  return parseStatsCsv(result.body, HAPROXY_BACKEND);
+  const writes = parseStatsCsv(result.body, HAPROXY_WRITES_BACKEND);
+  return parseStatsCsv(result.body, HAPROXY_BACKEND).map((server) => ({
+    ...server,
+    sessions: server.sessions + (writes.find((w) => w.name === server.name)?.sessions ?? 0),
+  }));
 }

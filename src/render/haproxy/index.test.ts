@@ -25,6 +25,9 @@ describe('renderHaproxyConfig', () => {
       '    server web-01 10.77.2.21:80',
       '    server web-02 10.77.2.22:80',
       '    server web-03 10.77.2.23:80',
+      '    server web-01 10.77.2.21:80 track web/web-01',
+      '    server web-02 10.77.2.22:80 track web/web-02',
+      '    server web-03 10.77.2.23:80 track web/web-03',
     ]);
   });
 

@@ -5,6 +5,8 @@ import { addressOf, hostsWithRole, type Host, type Model } from '../../model/mod
 import { renderedHeader } from '../header.ts';
 
 export const HAPROXY_BACKEND = 'web';
+/** Writes (every method but GET and HEAD): the same servers, retried only when none took them. */
+export const HAPROXY_WRITES_BACKEND = 'web_writes';
 
 /**
  * Mozilla's "intermediate" TLS profile (server side TLS guidelines v5.7): TLS 1.2 and 1.3 only,
@@ -72,8 +74,14 @@ export function haproxyFiles(paths: HostPaths): {
 export function renderHaproxyConfig(model: Model, host: Host, paths: HostPaths): string {
   const files = haproxyFiles(paths);
   const { checkIntervalMs, fall, rise, retries } = model.lb;
-  const servers = hostsWithRole(model, 'web').map(
+  const webs = hostsWithRole(model, 'web');
+  const servers = webs.map(
     (web) => `    server ${web.name} ${addressOf(web, 'core')}:${model.ports.http}`,
+  );
+  // The writes' servers follow the checked ones (state, drain, maintenance): one check each.
+  const writeServers = webs.map(
+    (web) =>
+      `    server ${web.name} ${addressOf(web, 'core')}:${model.ports.http} track ${HAPROXY_BACKEND}/${web.name}`,
   );
   const limits = model.limits;
   const rate = limits.rateLimit;
@@ -123,7 +131,6 @@ defaults
     # a GET or HEAD that got no answer within the server timeout included (response-timeout).
     retries ${retries}
     option redispatch 1
-    retry-on all-retryable-errors
 
 frontend www
     bind :${model.ports.http}
@@ -146,20 +153,31 @@ ${
     http-request del-header X-Forwarded-Host
     http-request set-header X-Forwarded-Proto https
 ${headers.join('\n')}
+    # Retrying a request the server may have acted on is only safe for GET and HEAD: the others
+    # have a backend of their own.
+    use_backend ${HAPROXY_WRITES_BACKEND} unless METH_GET
     default_backend ${HAPROXY_BACKEND}
 
 backend ${HAPROXY_BACKEND}
     balance roundrobin
-    # Retrying a request the server may have acted on is only safe for GET and HEAD;
-    # other methods are retried only when the connection itself failed.
-    http-request disable-l7-retry unless METH_GET
-    # A write may wait out the app's retries while a primary changes: it gets longer, and then 504.
-    http-request set-timeout server ${WRITE_TIMEOUT_SECONDS}s unless METH_GET
+    # Any failure, a timeout included; 425 is Nginx's word for "the app never saw it".
+    retry-on all-retryable-errors 425
+    http-response set-status 503 if { status 425 }
     option httpchk
     http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host www.${model.domain}
     http-check expect status 200
     default-server check inter ${checkIntervalMs} fastinter ${Math.max(100, Math.round(checkIntervalMs / 2))} downinter ${checkIntervalMs * 2} fall ${fall} rise ${rise}
 ${servers.join('\n')}
+
+backend ${HAPROXY_WRITES_BACKEND}
+    balance roundrobin
+    # Only when no web server took the write: the connection failed, or Nginx answered 425 (its
+    # app refused the connection). A write that reached an app is never sent twice.
+    retry-on conn-failure 425
+    http-response set-status 503 if { status 425 }
+    # A write may wait out the app's retries while a primary changes: it gets longer, and then 504.
+    timeout server ${WRITE_TIMEOUT_SECONDS}s
+${writeServers.join('\n')}
 
 frontend stats
     bind :${model.ports.lbStats}

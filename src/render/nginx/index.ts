@@ -104,6 +104,14 @@ http {
     gzip_min_length 512;
     gzip_types text/css application/javascript image/svg+xml application/json text/plain;
 
+    # The app never saw a request whose last connection attempt to it failed ("-": refused, as
+    # when its process is gone); then 425 tells the load balancers to send it to another web
+    # server, a write included. Any other failure of the app stays 502: it may have acted.
+    map $upstream_connect_time $app_unreached {
+        "~(^|, )-$" 1;
+        default 0;
+    }
+
     upstream app {
         server 127.0.0.1:${appPort};
         keepalive 64;
@@ -158,6 +166,14 @@ http {
             proxy_set_header X-Forwarded-Proto $http_x_forwarded_proto;
             proxy_connect_timeout 2s;
             proxy_read_timeout 30s;
+            error_page 502 = @app_failed;
+        }
+
+        location @app_failed {
+            if ($app_unreached) {
+                return 425;
+            }
+            return 502;
         }
     }
 ${metricsServer(model)}}
