@@ -4,12 +4,13 @@ import type { VisitKind } from '../load/visitors.ts';
 import { missedGoals, type RowFigures } from './goals.ts';
 import type { KindFigures } from './measure.ts';
 
-function kind(name: VisitKind, failed: number): KindFigures {
+function kind(name: VisitKind, failed: number, cutInFlight = 0): KindFigures {
   return {
     kind: name,
     requests: 100,
     failed,
     failures: failed === 0 ? {} : { '503': failed },
+    cutInFlight,
     longestOutageMs: failed === 0 ? 0 : 300,
     p99BeforeMs: 20,
     p99DuringMs: 40,
@@ -34,8 +35,16 @@ describe('missedGoals', () => {
     assert.deepEqual(missedGoals('idempotent', writesFailed), []);
     assert.deepEqual(
       missedGoals('idempotent', { ...clean, kinds: [kind('page', 2), kind('read', 1)] }),
-      ['2 page, 1 read requests failed (goal: 0 failed idempotent requests)'],
+      [
+        '2 page, 1 read requests failed (goal: 0 failed idempotent requests but those in flight on a connection the fault cut)',
+      ],
     );
+    // Those cut in flight are excused, not the others.
+    const cut = { ...clean, kinds: [kind('page', 2, 2), kind('read', 3, 1)] };
+    assert.deepEqual(missedGoals('idempotent', cut), [
+      '2 read requests failed (goal: 0 failed idempotent requests but those in flight on a connection the fault cut)',
+    ]);
+    assert.equal(missedGoals('unaffected', cut).length, 1);
   });
 
   it('holds a database fault to writes back within 3 s and none lost', () => {

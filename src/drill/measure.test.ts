@@ -66,12 +66,14 @@ describe('kindFigures', () => {
       visit(300, 40, 200, 'read'),
       visit(300, 40, 200, 'page'),
     ];
-    const figures = kindFigures(visits, 'read', { injectedAt: 50, healedAt: 1000 });
+    const figures = kindFigures(visits, 'read', { injectedAt: 50, struckAt: 150, healedAt: 1000 });
     assert.deepEqual(figures, {
       kind: 'read',
       requests: 5,
       failed: 2,
       failures: { ECONNRESET: 1, '503': 1 },
+      // The reset one started (100) before the fault had struck (150); the 503 is no cut.
+      cutInFlight: 1,
       longestOutageMs: 500,
       p99BeforeMs: 20,
       p99DuringMs: 500,
@@ -82,10 +84,7 @@ describe('kindFigures', () => {
     const figures = kindFigures(
       [visit(0, 10, 200, 'write'), visit(10, 10, 201, 'write')],
       'write',
-      {
-        injectedAt: 0,
-        healedAt: 100,
-      },
+      { injectedAt: 0, struckAt: 0, healedAt: 100 },
     );
     assert.equal(figures.failed, 1);
   });

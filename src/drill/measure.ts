@@ -13,7 +13,27 @@ import {
 /** When the fault was injected and when the heal began (ms since the epoch). */
 export interface FaultPeriod {
   readonly injectedAt: number;
+  /** When the injector returned: the fault had struck by then. */
+  readonly struckAt: number;
   readonly healedAt: number;
+}
+
+/** Errors of a connection that was cut under a request (rather than refused or never answered). */
+const CUT_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
+
+/**
+ * A request already in flight when the fault struck, whose connection the fault cut: a process
+ * killed under it (its kernel resets its connections) or an address moved away (the new holder
+ * resets connections it never heard of). No server can answer those; a visitor's browser retries
+ * such a GET, curl reports it.
+ */
+export function cutInFlight(visit: Visit, period: FaultPeriod): boolean {
+  return (
+    !succeeded(visit) &&
+    visit.error !== undefined &&
+    CUT_ERRORS.has(visit.error) &&
+    visit.start < period.struckAt
+  );
 }
 
 export interface KindFigures {
@@ -22,6 +42,8 @@ export interface KindFigures {
   readonly failed: number;
   /** Status code or error code → count, for the failed ones. */
   readonly failures: Readonly<Record<string, number>>;
+  /** Of the failed ones, those in flight when the fault struck, whose connection it cut. */
+  readonly cutInFlight: number;
   /** The longest stretch during which this kind's requests kept failing (0: none failed). */
   readonly longestOutageMs: number;
   /** p99 latency of the requests started before the fault, and of those started during it. */
@@ -80,6 +102,7 @@ export function kindFigures(
     requests: mine.length,
     failed: Object.values(failures).reduce((a, b) => a + b, 0),
     failures,
+    cutInFlight: mine.filter((v) => cutInFlight(v, period)).length,
     longestOutageMs: longestOutage(mine),
     p99BeforeMs: percentile(latencies(-Infinity, period.injectedAt), 0.99),
     p99DuringMs: percentile(latencies(period.injectedAt, period.healedAt), 0.99),

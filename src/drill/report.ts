@@ -22,8 +22,12 @@ function duration(ms: number | undefined | null): string {
 }
 
 function cells(row: DrillRow): string[] {
-  const failed = (kind: string): string =>
-    String(row.kinds.find((k) => k.kind === kind)?.failed ?? '—');
+  // "2 (2 cut)": two failed, both in flight on a connection the fault cut.
+  const failed = (kind: string): string => {
+    const k = row.kinds.find((each) => each.kind === kind);
+    if (k === undefined) return '—';
+    return k.cutInFlight === 0 ? String(k.failed) : `${k.failed} (${k.cutInFlight} cut)`;
+  };
   const worst = [...row.kinds].sort((a, b) => b.longestOutageMs - a.longestOutageMs)[0];
   return [
     row.fault,

@@ -139,6 +139,7 @@ async function storedRows(ctx: Context, prefix: string): Promise<AckedMessage[]>
 
 interface Timeline {
   readonly injectedAt: number;
+  readonly struckAt: number;
   readonly healedAt: number;
   readonly healthyAfterMs: number;
 }
@@ -152,7 +153,11 @@ export function drillRow(
   watch: WatchResult,
   rows: readonly AckedMessage[],
 ): DrillRow {
-  const period = { injectedAt: timeline.injectedAt, healedAt: timeline.healedAt };
+  const period = {
+    injectedAt: timeline.injectedAt,
+    struckAt: timeline.struckAt,
+    healedAt: timeline.healedAt,
+  };
   const kinds = figuresByKind(visitors.visits, period);
   const latencies = (from: number, to: number): number[] =>
     visitors.visits.filter((v) => v.start >= from && v.start < to).map((v) => v.ms);
@@ -234,6 +239,7 @@ async function drillOne(
     const log = new WatchLog(watches, () => injectedAt);
     injectedAt = Date.now();
     await injectFault(ctx, fault, host);
+    const struckAt = Date.now();
     say(`${fault.name}: injected on ${host.name}`);
     const until = injectedAt + options.seconds * 1000;
     const told = new Set<string>();
@@ -266,7 +272,7 @@ async function drillOne(
       fault,
       host,
       report,
-      { injectedAt, healedAt, healthyAfterMs },
+      { injectedAt, struckAt, healedAt, healthyAfterMs },
       log.result,
       rows,
     );

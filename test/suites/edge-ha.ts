@@ -22,6 +22,8 @@ import type { TestLab } from '../support/lab.ts';
 
 /** A request slower than this counts as failed (a visitor gives up, or sees a spinner). */
 const REQUEST_TIMEOUT_MS = 5000;
+/** New visitors at once in the fault tests. */
+const LOAD_CONCURRENCY = 8;
 /**
  * From the start of the fault's injection (which itself takes up to 1.5 s on a busy machine) to
  * lb-02's edge having the address: measured 1.15–1.2 s, injection included (docs/decisions.md).
@@ -100,8 +102,24 @@ export function edgeHaSuite(lab: TestLab): void {
       .filter((line) => line.includes(`(${instanceName(vip)}) Entering ${state} STATE`)).length;
   }
 
+  /**
+   * A load balancer that dies takes the connections open on it along: its kernel (a killed
+   * HAProxy) or the survivor (which never heard of them, once it holds the address) resets them.
+   * Those requests, at most one per concurrent visitor, are the only ones allowed to fail, and
+   * only so; every visitor who comes after is served.
+   */
+  function assertOnlyInFlightCut(during: LoadSummary): void {
+    const reset = during.errors.ECONNRESET ?? 0;
+    assert.equal(during.failed, reset, `only resets: ${JSON.stringify(during)}`);
+    assert.ok(reset <= LOAD_CONCURRENCY, `${reset} reset, more than were in flight at once`);
+  }
+
   function freshLoad(seconds: number): Promise<LoadSummary> {
-    return lab.load(url, seconds, 8, ['--fresh', '--timeout-ms', String(REQUEST_TIMEOUT_MS)]);
+    return lab.load(url, seconds, LOAD_CONCURRENCY, [
+      '--fresh',
+      '--timeout-ms',
+      String(REQUEST_TIMEOUT_MS),
+    ]);
   }
 
   /**
@@ -247,7 +265,7 @@ export function edgeHaSuite(lab: TestLab): void {
       );
     });
 
-    it('lb-01’s HAProxy killed: lb-02 holds its address within a second, no visitor fails, and up gives it back once', async (t) => {
+    it('lb-01’s HAProxy killed: lb-02 holds its address within a second, no visitor fails but those in flight on it, and up gives it back once', async (t) => {
       const during = await moveAndBack(
         t,
         async () => {
@@ -255,16 +273,16 @@ export function edgeHaSuite(lab: TestLab): void {
         },
         () => runPlan(upPlan(lab.ctx)),
       );
-      assert.equal(during.failed, 0, JSON.stringify(during));
+      assertOnlyInFlightCut(during);
     });
 
-    it('lb-01’s host silenced: lb-02 holds its address within a second, and takes it back once restored', async (t) => {
+    it('lb-01’s host silenced: lb-02 holds its address within a second, no visitor fails but those in flight on it, and it goes back once restored', async (t) => {
       const during = await moveAndBack(
         t,
         () => silenceHost(lab.ctx, lb1),
         () => restoreHost(lab.ctx, lb1),
       );
-      assert.equal(during.failed, 0, JSON.stringify(during));
+      assertOnlyInFlightCut(during);
     });
 
     it('the dns host’s NSD killed: the client still resolves the site and loads it; up heals', async (t) => {
