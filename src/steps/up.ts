@@ -206,9 +206,10 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
               async () => describeHoldings(await virtualAddressHolders(ctx)) || undefined,
               { timeoutMs: 20_000 },
             );
-            return ctx.model.vrrp.virtualAddresses
+            const held = ctx.model.vrrp.virtualAddresses
               .map((vip) => `${vip.address} on ${vip.owner}`)
               .join(', ');
+            return `all held by their owners (${held})`;
           },
         },
       ],

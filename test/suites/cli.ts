@@ -28,7 +28,9 @@ export function cliSuite(lab: TestLab): void {
       const result = await lab.cli('up');
       assert.equal(result.exitCode, 0, result.stderr);
       const tasks = result.stdout.split('\n').filter((line) => line.startsWith('  ✔'));
-      const changed = tasks.filter((line) => !/: (up to date|ready|all up) /.test(line));
+      const changed = tasks.filter(
+        (line) => !/: (up to date|ready|all up|all held by their owners)\b/.test(line),
+      );
       assert.deepEqual(changed, []);
       assert.ok(tasks.length >= 6);
     });
@@ -44,7 +46,9 @@ export function cliSuite(lab: TestLab): void {
           name: lb?.name,
           roles: lb?.roles,
           addresses: lb?.addresses,
-          services: lb?.services.map((s) => ({ name: s.name, healthy: s.healthy })),
+          services: lb?.services
+            .map((s) => ({ name: s.name, healthy: s.healthy }))
+            .sort((a, b) => a.name.localeCompare(b.name)),
         },
         {
           name: 'lb-01',
@@ -53,10 +57,9 @@ export function cliSuite(lab: TestLab): void {
             edge: lab.host('lb-01').addresses.edge,
             core: lab.host('lb-01').addresses.core,
           },
-          services: [
-            { name: 'haproxy', healthy: true },
-            { name: 'node-exporter', healthy: true },
-          ],
+          services: ['etcd', 'failover-manager', 'haproxy', 'keepalived', 'node-exporter'].map(
+            (name) => ({ name, healthy: true }),
+          ),
         },
       );
       assert.deepEqual(
