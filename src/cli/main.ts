@@ -7,6 +7,7 @@ import { NetnsDriver } from '../drivers/netns.ts';
 import { RecordingDriver } from '../drivers/recording.ts';
 import type { Driver } from '../drivers/driver.ts';
 import { withLock } from '../lib/lock.ts';
+import { AUTOMATIC_FAILOVER } from '../model/failover.ts';
 import { labNames } from '../model/lab.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
 import { siteCurlFlags, siteUrl } from '../probes/site.ts';
@@ -415,14 +416,19 @@ async function drillCommand(args: string[], io: Io): Promise<number> {
   process.on('SIGTERM', onSignal);
   const line = progressLine(io.stderr);
   try {
-    const drill = await withLock(labPaths(model).lock, 'foobar drill', () =>
-      runDrill(ctx, faults, {
-        seconds,
-        signal: controller.signal,
-        progress: (text, transient) => {
-          line.update(text, transient);
-        },
-      }),
+    // The drill rehearses the failover managers' work: they may act while it holds the lab.
+    const drill = await withLock(
+      labPaths(model).lock,
+      'foobar drill',
+      () =>
+        runDrill(ctx, faults, {
+          seconds,
+          signal: controller.signal,
+          progress: (text, transient) => {
+            line.update(text, transient);
+          },
+        }),
+      [AUTOMATIC_FAILOVER],
     );
     line.clear();
     if (values.markdown !== undefined) await fs.writeFile(values.markdown, markdownDrill(drill));

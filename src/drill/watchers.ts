@@ -1,7 +1,7 @@
 /**
  * What the system itself does about a fault, watched while it lasts: a load balancer marking a web
- * server DOWN, a database promotion. Each watcher knows one mechanism; more plug in by adding to
- * WATCHERS (a VRRP takeover, an automatic failover's decision).
+ * server DOWN, a virtual address taken over, the failover managers losing the primary, a
+ * promotion. Each watcher knows one mechanism; more plug in by adding to WATCHERS.
  *
  * A watcher is asked once, just before the fault is injected, whether it has anything to watch
  * (it takes its baseline then); the drill then polls what it returned until the heal begins.
@@ -10,8 +10,10 @@
  */
 import { hostsWithRole, type Host } from '../model/model.ts';
 import { backendServers } from '../probes/haproxy.ts';
+import { virtualAddressHolders } from '../probes/vrrp.ts';
 import type { Context } from '../steps/context.ts';
 import { readDbState } from '../steps/db/state.ts';
+import { failoverStatus } from '../steps/failover.ts';
 import type { Fault } from './faults.ts';
 
 export interface Sighting {
@@ -76,7 +78,59 @@ export const promotion: Watcher = {
   },
 };
 
-export const WATCHERS: readonly Watcher[] = [loadBalancerChecks, promotion];
+/**
+ * Load balancer faults: another load balancer holds the virtual addresses this one owns
+ * (keepalived's takeover: detection and recovery at once, since visitors are served again then).
+ */
+export const vrrpTakeover: Watcher = {
+  name: 'virtual address takeover',
+  watch(ctx, _fault, host) {
+    const owned = ctx.model.vrrp.virtualAddresses.filter((v) => v.owner === host.name);
+    if (!host.roles.includes('lb') || owned.length === 0) return Promise.resolve(undefined);
+    return Promise.resolve({
+      async poll() {
+        const holdings = await virtualAddressHolders(ctx);
+        const taken = holdings.filter(
+          (h) => h.owner === host.name && h.holders.length > 0 && !h.holders.includes(host.name),
+        );
+        if (taken.length < owned.length) return {};
+        const what = taken.map((h) => `${h.holders.join(' and ')} holds ${h.address}`).join(', ');
+        return { detected: what, recovered: what };
+      },
+    });
+  },
+};
+
+/**
+ * Faults of the primary: the failover managers see it (a manager cannot reach it, or no web
+ * server can). Recovery is the promotion, watched above.
+ */
+export const failoverManagers: Watcher = {
+  name: 'failover managers',
+  watch(ctx, fault) {
+    if (!('role' in fault.target) || fault.target.role !== 'db-primary')
+      return Promise.resolve(undefined);
+    if (!ctx.model.failover.automatic) return Promise.resolve(undefined);
+    return Promise.resolve({
+      async poll() {
+        const view = await failoverStatus(ctx);
+        const lost = view.observers.find((o) => !o.reachable);
+        const cut = view.observers.find((o) => (o.webServers?.cutForMs ?? 0) > 0);
+        if (lost !== undefined) return { detected: `${lost.manager} lost the primary` };
+        if (cut !== undefined)
+          return { detected: `no web server reaches the primary (${cut.manager})` };
+        return {};
+      },
+    });
+  },
+};
+
+export const WATCHERS: readonly Watcher[] = [
+  loadBalancerChecks,
+  vrrpTakeover,
+  failoverManagers,
+  promotion,
+];
 
 export interface WatchResult {
   readonly detectedMs?: number;

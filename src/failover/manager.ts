@@ -8,9 +8,9 @@
  * no manager can be leader, so automatic failover pauses and nothing else does.
  */
 import http from 'node:http';
-import { LockedError, withLock } from '../lib/lock.ts';
+import { LockedError, withLockOrLeave } from '../lib/lock.ts';
 import { isAhead, parseGtidList } from '../lib/gtid.ts';
-import { failoverKeys, failoverMembers } from '../model/failover.ts';
+import { AUTOMATIC_FAILOVER, failoverKeys, failoverMembers } from '../model/failover.ts';
 import { labPaths } from '../model/layout.ts';
 import { addressOf, findHost, hostsWithRole, type Host } from '../model/model.ts';
 import { scrapeAddress } from '../model/monitoring.ts';
@@ -455,9 +455,10 @@ export class FailoverManager {
     const started = Date.now();
     const what = `automatic failover ${state.primary} → ${candidate}`;
     try {
-      await withLock(
+      await withLockOrLeave(
         labPaths(this.ctx.model).lock,
         `failover manager on ${this.me.name}: ${what}`,
+        AUTOMATIC_FAILOVER,
         async () => {
           const now = await readDbState(this.ctx);
           if (now.epoch !== state.epoch)

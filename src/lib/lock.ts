@@ -9,6 +9,11 @@ interface Holder {
   readonly pid: number;
   readonly command: string;
   readonly since: string;
+  /**
+   * Work the holder lets others do meanwhile: `foobar drill` holds the lab so no deploy or `up`
+   * runs, yet expects the failover managers to act on the faults it injects.
+   */
+  readonly lets?: readonly string[];
 }
 
 function alive(pid: number): boolean {
@@ -29,12 +34,15 @@ async function readHolder(file: string): Promise<Holder | undefined> {
 }
 
 export class LockedError extends Error {
+  readonly holder: Holder;
+
   constructor(file: string, holder: Holder) {
     super(
       `another foobar is changing this lab: \`${holder.command}\` (pid ${holder.pid}) has held ${file} since ${holder.since}. ` +
         'Wait for it to finish.',
     );
     this.name = 'LockedError';
+    this.holder = holder;
   }
 }
 
@@ -43,9 +51,15 @@ export async function withLock<T>(
   file: string,
   command: string,
   work: () => Promise<T>,
+  lets: readonly string[] = [],
 ): Promise<T> {
   await fs.mkdir(path.dirname(file), { recursive: true });
-  const me: Holder = { pid: process.pid, command, since: new Date().toISOString() };
+  const me: Holder = {
+    pid: process.pid,
+    command,
+    since: new Date().toISOString(),
+    ...(lets.length === 0 ? {} : { lets }),
+  };
   for (let attempt = 0; ; attempt++) {
     try {
       await fs.writeFile(file, JSON.stringify(me), { flag: 'wx', mode: 0o644 });
@@ -64,5 +78,28 @@ export async function withLock<T>(
   } finally {
     const holder = await readHolder(file);
     if (holder?.pid === process.pid) await fs.rm(file, { force: true });
+  }
+}
+
+/**
+ * Runs `work` holding the lock, or without it when its live holder lets `what` happen meanwhile;
+ * throws LockedError otherwise.
+ */
+export async function withLockOrLeave<T>(
+  file: string,
+  command: string,
+  what: string,
+  work: () => Promise<T>,
+): Promise<T> {
+  const progress = { started: false };
+  try {
+    return await withLock(file, command, () => {
+      progress.started = true;
+      return work();
+    });
+  } catch (error) {
+    const lets = error instanceof LockedError && error.holder.lets?.includes(what) === true;
+    if (!progress.started && lets) return work();
+    throw error;
   }
 }

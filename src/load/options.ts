@@ -61,15 +61,22 @@ export type RequestFunction = (
 ) => http.ClientRequest;
 
 /**
- * Keep-alive connections for the load's URL, like a browser's (or one per request with `fresh`): HTTPS trusting `cacert` when the URL
- * is https (the site), plain HTTP otherwise.
+ * Keep-alive connections for the load's URL, like a browser's (or one per request with
+ * `fresh`): HTTPS trusting `cacert` when the URL is https (the site), plain HTTP otherwise.
  */
 export function loadClient(bounds: LoadBounds): { agent: http.Agent; request: RequestFunction } {
-  // Fresh visitors connect like curl or a browser: to the first address of the answer, without
-  // Node's own happy-eyeballs race across every A record (which would hide a dead address).
+  // Fresh visitors connect like curl or a browser: to the addresses of the answer in turn, the
+  // next one as soon as a connection is refused, but only after the whole request timeout when
+  // an address stays silent (Node's default moves on after 250 ms, which would hide a dead
+  // address that curl and browsers wait for).
   const options =
     bounds.fresh === true
-      ? { keepAlive: false, maxSockets: bounds.concurrency, autoSelectFamily: false }
+      ? {
+          keepAlive: false,
+          maxSockets: bounds.concurrency,
+          autoSelectFamily: true,
+          autoSelectFamilyAttemptTimeout: bounds.timeoutMs,
+        }
       : { keepAlive: true, maxSockets: bounds.concurrency };
   if (!bounds.url.startsWith('https:')) {
     return { agent: new http.Agent(options), request: (url, o, cb) => http.request(url, o, cb) };

@@ -58,3 +58,6 @@ export function failoverKeys(model: Model): {
     observation: (manager) => `${prefix}observations/${manager}`,
   };
 }
+
+/** What a lab lock's holder lets happen meanwhile, for the managers to act (withLockOrLeave). */
+export const AUTOMATIC_FAILOVER = 'automatic failover';

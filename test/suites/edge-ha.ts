@@ -1,6 +1,6 @@
 /**
  * The edge without a single point of failure, under load from new visitors (a new connection and
- * name lookup per request, to the first address, as curl and browsers do): a load balancer's
+ * name lookup per request, the next address only when one refuses, as curl and browsers do): a load balancer's
  * HAProxy or host dying moves its virtual address to the other one within a second, the address
  * goes back once when it is healed; a DNS server dying or going silent costs no lookup.
  */

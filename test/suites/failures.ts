@@ -15,6 +15,9 @@ import { siteUrl } from '../../src/probes/site.ts';
 import type { VisitSummary } from '../../src/load/visits.ts';
 import { assertCleanVisits, type TestLab } from '../support/lab.ts';
 
+/** Visitors at once, each with one request in flight at most. */
+const VISITORS = 6;
+
 export function failureSuite(lab: TestLab): void {
   const lb = hostsWithRole(lab.model, 'lb')[0];
   const web = lab.host('web-01');
@@ -30,7 +33,7 @@ export function failureSuite(lab: TestLab): void {
   async function killUnderLoad(daemon: Daemon, t: TestContext): Promise<void> {
     assert.ok(lb);
     // Visitors through DNS and HTTPS: pages, their assets and writes, until detection is over.
-    const visitors = lab.visits(120);
+    const visitors = lab.visits(120, VISITORS);
     await visitors.ready();
     await sleep(500);
     const killedAt = Date.now();
@@ -64,7 +67,9 @@ export function failureSuite(lab: TestLab): void {
         failures: summary.failures.map((f) => `${f.at - killedAt} ms ${f.kind} ${f.answer}`),
       }),
     );
-    assertCleanVisits(summary, 50);
+    // A write in flight on the killed process gets 502 (it may have run: never retried); one
+    // per visitor at most. Every other request is served, writes included (Nginx's 425).
+    assertCleanVisits(summary, 50, VISITORS);
     assert.ok(summary.startedAt < killedAt, 'visitors came before the kill');
     const detected = Math.max(...Object.values(noticed));
     assert.ok(summary.endedAt > killedAt + detected, 'visitors came until detection was over');
@@ -82,13 +87,13 @@ export function failureSuite(lab: TestLab): void {
   }
 
   describe('a web server failing under load', () => {
-    it('killing its app costs no page, asset or write, the load balancers mark it down, and up heals it', async (t) => {
+    it('killing its app costs no page, asset or write but those in flight on it, the load balancers mark it down, and up heals it', async (t) => {
       const daemon = (await webDaemons(lab.ctx, web)).app;
       await killUnderLoad(daemon, t);
       await heal(daemon);
     });
 
-    it('killing its Nginx costs no page, asset or write, the load balancers mark it down, and up heals it', async (t) => {
+    it('killing its Nginx costs no page, asset or write but those in flight on it, the load balancers mark it down, and up heals it', async (t) => {
       const daemon = (await webDaemons(lab.ctx, web)).nginx;
       await killUnderLoad(daemon, t);
       await heal(daemon);
