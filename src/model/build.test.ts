@@ -100,9 +100,12 @@ describe('buildModel', () => {
       maxBodyBytes: 2048,
       maxUrlBytes: 8192,
       maxHeaders: 100,
-      rateLimit: { requests: 10, periodSeconds: 10, exempt: [] },
+      rateLimit: { requests: 10, periodSeconds: 10, exempt: ['client'] },
     });
     assert.equal(model.dns.ttlSeconds, 30);
+    // The default exempts the lab's client only where there is one.
+    const noClient = buildModel({ hosts: { client: null } });
+    assert.deepEqual(noClient.limits.rateLimit.exempt, []);
   });
 
   it('exempts from the rate limit only hosts clients can be: on the edge network', () => {

@@ -172,7 +172,10 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
   const failover = { ...DEFAULT_FAILOVER, ...definedEntries(config.failover ?? {}) };
   checkFailover(failover, problems);
   const { rateLimit, ...limits } = config.limits ?? {};
-  const exempt = rateLimit?.exempt ?? DEFAULT_LIMITS.rateLimit.exempt;
+  // The default exempts the lab's client where there is one (a config without it is no error).
+  const exempt =
+    rateLimit?.exempt ??
+    DEFAULT_LIMITS.rateLimit.exempt.filter((name) => hosts.some((h) => h.name === name));
   exempt.forEach((name, i) => {
     if (hosts.find((h) => h.name === name)?.addresses.edge === undefined) {
       problems.push({
