@@ -21,7 +21,7 @@ export function siteSuite(lab: TestLab): void {
 
   describe('the site through the load balancers', () => {
     for (const lb of lbs) {
-      it(`${lb.name} splits 100 GETs exactly evenly between the web servers`, async () => {
+      it(`${lb.name} splits 100 GETs evenly between the web servers`, async () => {
         const urls = Array.from({ length: 100 }, () => url('/api/whoami'));
         const result = await lab.on('client', [
           'curl',
@@ -36,10 +36,14 @@ export function siteSuite(lab: TestLab): void {
         const counts = new Map<string, number>();
         for (const server of result.stdout.trim().split('\n'))
           counts.set(server, (counts.get(server) ?? 0) + 1);
-        assert.deepEqual(
-          Object.fromEntries([...counts].sort()),
-          Object.fromEntries(webs.map((w) => [w, 100 / webs.length])),
-        );
+        // Round-robin gives each the same share, give or take the few requests other clients
+        // (the monitor's probes through this load balancer) slip in between ours.
+        assert.deepEqual([...counts.keys()].sort(), [...webs].sort());
+        for (const [server, count] of counts)
+          assert.ok(
+            Math.abs(count - 100 / webs.length) <= 3,
+            `${server}: ${count} of 100 (${JSON.stringify(Object.fromEntries(counts))})`,
+          );
       });
     }
 
