@@ -291,13 +291,14 @@ export async function runDrill(
   // Refuses before anything else when no client host can load the site.
   loadHost(ctx);
   options.progress?.('checking that the lab is healthy');
-  // A probe timing out on a busy machine is not a sick lab: give it a few tries to agree.
-  await waitHealthy(ctx, 30_000, options.signal);
+  // A fault left behind is certain and cheap to see: say so at once.
   const left = await faultsLeft(ctx);
   if (left.length > 0)
     throw new UnhealthyLabError(
       `lab ${ctx.model.lab.name} still has faults injected earlier: ${left.join('; ')}`,
     );
+  // A probe timing out on a busy machine is not a sick lab: give it a few tries to agree.
+  await waitHealthy(ctx, 30_000, options.signal);
   const rows: DrillRow[] = [];
   const run = started.getTime().toString(36);
   for (const [i, fault] of faults.entries()) {
