@@ -169,14 +169,12 @@ export function limitsSuite(lab: TestLab): void {
       const garbage = await Promise.all(
         lbs.flatMap((lb) =>
           [model.ports.https, model.ports.http].map(async (port) => {
-            const run = await lab.script(BOT, 'test/support/garbage.ts', [
-              '--address',
-              addressOf(lb, 'edge'),
-              '--port',
-              String(port),
-              '--connections',
-              '25',
-            ]);
+            const run = await lab.script(
+              BOT,
+              'test/support/garbage.ts',
+              ['--address', addressOf(lb, 'edge'), '--port', String(port), '--connections', '25'],
+              60_000,
+            );
             return {
               lb: lb.name,
               port,

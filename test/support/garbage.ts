@@ -14,12 +14,13 @@ const { values } = parseArgs({
     address: { type: 'string' },
     port: { type: 'string' },
     connections: { type: 'string', default: '20' },
-    'give-up-ms': { type: 'string', default: '10000' },
+    // Longer than HAProxy's `timeout client` (30 s): a connection it holds that long is closed.
+    'give-up-ms': { type: 'string', default: '35000' },
   },
 });
 
 /** How a connection ended: the server closed it (FIN or RST once connected), or something else. */
-type Ending = 'closed' | 'reset' | 'still open' | `error ${string}`;
+type Ending = 'closed' | 'reset' | 'still open' | 'never connected' | `error ${string}`;
 
 /** What the server sent back, in one word: nothing, a TLS alert, or its first line. */
 function describeAnswer(answer: Buffer): string {
@@ -29,7 +30,8 @@ function describeAnswer(answer: Buffer): string {
   return answer.toString('latin1').split('\r\n')[0] ?? '';
 }
 
-function one(): Promise<{ ending: Ending; answer: string }> {
+function one(): Promise<{ ending: Ending; answer: string; ms: number }> {
+  const started = Date.now();
   return new Promise((resolve) => {
     const socket = net.connect({ host: values.address ?? '', port: Number(values.port) });
     const chunks: Buffer[] = [];
@@ -40,10 +42,10 @@ function one(): Promise<{ ending: Ending; answer: string }> {
       done = true;
       clearTimeout(timer);
       socket.destroy();
-      resolve({ ending, answer: describeAnswer(Buffer.concat(chunks)) });
+      resolve({ ending, answer: describeAnswer(Buffer.concat(chunks)), ms: Date.now() - started });
     };
     const timer = setTimeout(() => {
-      finish('still open');
+      finish(connected ? 'still open' : 'never connected');
     }, Number(values['give-up-ms']));
     socket.on('connect', () => {
       connected = true;
@@ -74,5 +76,11 @@ const tally = (key: 'ending' | 'answer'): Record<string, number> => {
   return counts;
 };
 process.stdout.write(
-  `${JSON.stringify({ connections: results.length, endings: tally('ending'), answers: tally('answer') })}\n`,
+  `${JSON.stringify({
+    connections: results.length,
+    endings: tally('ending'),
+    answers: tally('answer'),
+    // The longest a connection stayed before it ended (or was given up).
+    slowestMs: Math.max(...results.map((r) => r.ms)),
+  })}\n`,
 );
