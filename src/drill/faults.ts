@@ -15,6 +15,8 @@ import {
 } from '../faults/inject.ts';
 import type { Context } from '../steps/context.ts';
 import { readDbState, replicasOf } from '../steps/db/state.ts';
+import { ChangeRefused, rejoin } from '../steps/db/changes.ts';
+import { resumeFailover } from '../steps/failover.ts';
 import { runPlan } from '../steps/plan.ts';
 import { upPlan } from '../steps/up.ts';
 import type { Goal } from './goals.ts';
@@ -153,12 +155,29 @@ export async function healFault(ctx: Context, fault: Fault, host: Host): Promise
   switch (fault.action.kind) {
     case 'kill':
       await runPlan(upPlan(ctx));
-      return;
+      break;
     case 'silence':
       await restoreHost(ctx, host);
-      return;
+      break;
     case 'partition-from-web':
       await healPartition(ctx, [host]);
-      return;
+      break;
   }
+  await rejoinFailedOver(ctx, host);
+}
+
+/**
+ * A primary the failover managers replaced stays fenced until an operator brings it back: the
+ * drill does, as the README tells the operator to (rejoin, reseeding if it holds writes no one
+ * acknowledged), and re-arms automatic failover, since it rehearsed the failover it asked for.
+ */
+async function rejoinFailedOver(ctx: Context, host: Host): Promise<void> {
+  if (!(await readDbState(ctx)).fenced.includes(host.name)) return;
+  try {
+    await rejoin(ctx, host.name);
+  } catch (error) {
+    if (!(error instanceof ChangeRefused) || !error.message.includes('--reseed')) throw error;
+    await rejoin(ctx, host.name, { reseed: true });
+  }
+  if (ctx.model.failover.automatic) await resumeFailover(ctx);
 }
