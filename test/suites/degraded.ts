@@ -16,7 +16,7 @@ import { siteUrl } from '../../src/probes/site.ts';
 import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { readDbState } from '../../src/steps/db/state.ts';
 import { assertEveryAckedOnce, sql, waitCaughtUp, writeLoad } from '../support/db.ts';
-import { fetchOn, type Response } from '../support/http.ts';
+import { fetchOn, postFromClient, type Response } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
 
 interface Readiness {
@@ -118,15 +118,7 @@ export function degradedSuite(lab: TestLab): void {
   }
 
   async function post(text: string): Promise<Response> {
-    return fetchOn(lab, 'client', url('/api/messages'), [
-      '-X',
-      'POST',
-      '-H',
-      'content-type: application/json',
-      '--data-binary',
-      JSON.stringify({ text }),
-      ...lab.siteFlags(),
-    ]);
+    return postFromClient(lab, url('/api/messages'), text, lab.siteFlags());
   }
 
   /** Each load balancer's view of the web servers: name → UP, DOWN... */

@@ -25,7 +25,7 @@ import { readDbState, type DbState } from '../../src/steps/db/state.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
 import { etcdDaemon } from '../../src/steps/failover.ts';
 import { assertEveryAckedOnce, firstWriteAfter, sqlAs, writeLoad } from '../support/db.ts';
-import { fetchOn } from '../support/http.ts';
+import { postFromClient } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
 
 /** The goal is 3 s from the kill to writes; on this shared machine the bound is 3x that. */
@@ -76,15 +76,7 @@ export function failoverSuite(lab: TestLab): void {
   }
 
   async function write(text: string): Promise<number> {
-    const response = await fetchOn(lab, 'client', messages, [
-      '-X',
-      'POST',
-      '-H',
-      'content-type: application/json',
-      '--data-binary',
-      JSON.stringify({ text }),
-      ...lab.siteFlags(lb1),
-    ]);
+    const response = await postFromClient(lab, messages, text, lab.siteFlags(lb1));
     return response.status;
   }
 

@@ -28,3 +28,21 @@ export async function fetchOn(
   if (result.exitCode !== 0) throw new Error(`curl ${url} on ${host}: ${result.stderr.trim()}`);
   return parseResponse(result.stdout);
 }
+
+/** A guestbook write from the client host, as a visitor's browser posts it (`flags`: e.g. which lb). */
+export function postFromClient(
+  lab: TestLab,
+  url: string,
+  text: string,
+  flags: readonly string[],
+): Promise<Response> {
+  return fetchOn(lab, 'client', url, [
+    '-X',
+    'POST',
+    '-H',
+    'content-type: application/json',
+    '--data-binary',
+    JSON.stringify({ text }),
+    ...flags,
+  ]);
+}
