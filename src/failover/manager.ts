@@ -73,6 +73,8 @@ export interface ManagerView {
   readonly own: Observation | undefined;
   readonly failovers: number;
   readonly lastAutomatic: LastAutomatic | undefined;
+  /** When an operator last re-armed automatic failover (`db failover resume`), as the leader read it. */
+  readonly rearmedAt: number | undefined;
   readonly epoch: number;
 }
 
@@ -110,6 +112,7 @@ export class FailoverManager {
       own: undefined,
       failovers: 0,
       lastAutomatic: undefined,
+      rearmedAt: undefined,
       epoch: 0,
     };
   }
@@ -372,6 +375,7 @@ export class FailoverManager {
     const replicas = suspect ? await this.askReplicas(state) : [];
     if (!suspect) this.replicaSamples.clear();
     const lastAutomatic = last === undefined ? undefined : parseLastAutomatic(last.value);
+    const rearmedAt = rearmed === undefined ? undefined : parseRearmed(rearmed.value)?.at;
     const judgement = judge({
       now: Date.now(),
       settings: this.ctx.model.failover,
@@ -382,12 +386,12 @@ export class FailoverManager {
       observations: seen,
       pause: pause === undefined ? undefined : parsePause(pause.value),
       lastAutomatic,
-      rearmedAt: rearmed === undefined ? undefined : parseRearmed(rearmed.value)?.at,
+      rearmedAt,
       semiSyncActive: this.semiSync?.epoch === state.epoch ? this.semiSync.active : undefined,
       replicas,
     });
     const previous = this.view.judgement;
-    this.view = { ...this.view, judgement, lastAutomatic };
+    this.view = { ...this.view, judgement, lastAutomatic, rearmedAt };
     if (judgement.verdict !== previous?.verdict || judgement.reason !== previous.reason)
       this.log(`${judgement.verdict}${judgement.reason === '' ? '' : `: ${judgement.reason}`}`);
     if (judgement.verdict === 'dead' && !judgement.promote && previous?.verdict !== 'dead')
@@ -596,6 +600,12 @@ export function renderMetrics(view: ManagerView): string {
       '# HELP foobar_failover_last_automatic_timestamp_seconds When the last automatic failover happened.',
       '# TYPE foobar_failover_last_automatic_timestamp_seconds gauge',
       `foobar_failover_last_automatic_timestamp_seconds ${view.lastAutomatic.at / 1000}`,
+    );
+  if (view.leader === view.manager && view.rearmedAt !== undefined)
+    lines.push(
+      '# HELP foobar_failover_rearmed_timestamp_seconds When an operator last re-armed automatic failover.',
+      '# TYPE foobar_failover_rearmed_timestamp_seconds gauge',
+      `foobar_failover_rearmed_timestamp_seconds ${view.rearmedAt / 1000}`,
     );
   return `${lines.join('\n')}\n`;
 }

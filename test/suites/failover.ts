@@ -17,6 +17,7 @@ import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { dbHosts } from '../../src/model/database.ts';
 import { failoverMembers } from '../../src/model/failover.ts';
 import { hostsWithRole } from '../../src/model/model.ts';
+import { prometheusAlerts } from '../../src/probes/prometheus.ts';
 import { siteUrl } from '../../src/probes/site.ts';
 import { readAudit } from '../../src/steps/audit.ts';
 import { ensureDaemon } from '../../src/steps/daemon.ts';
@@ -78,6 +79,22 @@ export function failoverSuite(lab: TestLab): void {
   async function write(text: string): Promise<number> {
     const response = await postFromClient(lab, messages, text, lab.siteFlags(lb1));
     return response.status;
+  }
+
+  /** Whether Prometheus has the AutomaticFailover alert firing, once it agrees with `want`. */
+  async function automaticFailoverAlert(want: boolean): Promise<number> {
+    const started = Date.now();
+    await waitFor(
+      `AutomaticFailover ${want ? 'firing' : 'resolved'}`,
+      async () => {
+        const alerts = await prometheusAlerts(lab.ctx);
+        if ('error' in alerts) return alerts.error;
+        const firing = alerts.some((a) => a.name === 'AutomaticFailover' && a.state === 'firing');
+        return firing === want ? undefined : JSON.stringify(alerts.map((a) => a.name));
+      },
+      { timeoutMs: 45_000, intervalMs: 500 },
+    );
+    return Date.now() - started;
   }
 
   function report(t: TestContext, figures: Record<string, unknown>): void {
@@ -173,6 +190,8 @@ export function failoverSuite(lab: TestLab): void {
         [next.primary, [old], old],
       );
       assert.equal(await write(`after automatic failover ${Date.now()}`), 201);
+      // Every automatic action fires an alert (it stays until resumed: see the anti-flap test).
+      report(t, { alertFiringAfterMs: await automaticFailoverAlert(true) });
       assertWritesBackInTime(writesBackMs);
     });
 
@@ -209,6 +228,8 @@ export function failoverSuite(lab: TestLab): void {
       report(t, { refusal: refused[0]?.detail, manualPromoteMs: change.totalMs });
       await rejoin(state.primary);
       await run('db', 'failover', 'resume');
+      // The operator has looked: the alert resolves.
+      report(t, { alertResolvedAfterResumeMs: await automaticFailoverAlert(false) });
       await waitFor(
         'automatic failover armed again',
         async () => {

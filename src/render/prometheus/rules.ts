@@ -204,12 +204,13 @@ export function alertGroups(model: Model): RuleGroup[] {
         },
         {
           alert: 'AutomaticFailover',
-          expr: `time() - max(foobar_failover_last_automatic_timestamp_seconds) < ${model.failover.antiFlapSeconds}`,
+          // Until the anti-flap period ends, or an operator re-armed after looking (db failover resume).
+          expr: `(time() - max(foobar_failover_last_automatic_timestamp_seconds) < ${model.failover.antiFlapSeconds}) and max(foobar_failover_last_automatic_timestamp_seconds) > max(foobar_failover_rearmed_timestamp_seconds or vector(0))`,
           forSeconds: 0,
           severity: 'critical',
           summary: 'The database failed over automatically',
           description:
-            'The failover managers promoted a replica (foobar db status, the audit log): bring the old primary back with foobar db rejoin. No other automatic failover happens until the anti-flap period ends or foobar db failover resume.',
+            'The failover managers promoted a replica (foobar db status, the audit log): bring the old primary back with foobar db rejoin. No other automatic failover happens until the anti-flap period ends or foobar db failover resume (which also resolves this alert).',
         },
         {
           alert: 'FailoverPaused',
