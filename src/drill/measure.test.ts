@@ -80,6 +80,23 @@ describe('kindFigures', () => {
     });
   });
 
+  it('counts as cut a reset in flight when the fault struck, or on a connection kept from before', () => {
+    const period = { injectedAt: 50, struckAt: 150, healedAt: 1000 };
+    const reset = (start: number, fresh: boolean): Visit => ({
+      ...visit(start, 10, 0),
+      fresh,
+      error: 'ECONNRESET',
+    });
+    assert.equal(kindFigures([reset(100, true)], 'page', period).cutInFlight, 1);
+    assert.equal(kindFigures([reset(200, false)], 'page', period).cutInFlight, 1);
+    // A new connection made after the fault struck was not cut by it: a failure like any.
+    assert.equal(kindFigures([reset(200, true)], 'page', period).cutInFlight, 0);
+    assert.equal(
+      kindFigures([{ ...visit(100, 10, 0), error: 'ETIMEDOUT' }], 'page', period).cutInFlight,
+      0,
+    );
+  });
+
   it('counts a write as acknowledged only with a 201', () => {
     const figures = kindFigures(
       [visit(0, 10, 200, 'write'), visit(10, 10, 201, 'write')],

@@ -22,17 +22,18 @@ export interface FaultPeriod {
 const CUT_ERRORS: ReadonlySet<string> = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED']);
 
 /**
- * A request already in flight when the fault struck, whose connection the fault cut: a process
- * killed under it (its kernel resets its connections) or an address moved away (the new holder
- * resets connections it never heard of). No server can answer those; a visitor's browser retries
- * such a GET, curl reports it.
+ * A request whose connection the fault cut: a process killed under it (its kernel resets its
+ * connections) or an address moved away (the new holder resets connections it never heard of).
+ * Either the request was already in flight when the fault struck, or it went out on a kept-alive
+ * connection opened before (a browser retries an idempotent request whose reused connection was
+ * reset, RFC 9112 §9.3.1; curl reports it). No server can answer those.
  */
 export function cutInFlight(visit: Visit, period: FaultPeriod): boolean {
   return (
     !succeeded(visit) &&
     visit.error !== undefined &&
     CUT_ERRORS.has(visit.error) &&
-    visit.start < period.struckAt
+    (visit.start < period.struckAt || !visit.fresh)
   );
 }
 
