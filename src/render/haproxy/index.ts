@@ -175,6 +175,10 @@ backend ${HAPROXY_WRITES_BACKEND}
     # app refused the connection). A write that reached an app is never sent twice.
     retry-on conn-failure 425
     http-response set-status 503 if { status 425 }
+    # A new server connection for every write: a web server closing an idle kept-alive connection
+    # (Nginx's reload at a deploy) at the moment a write is sent on it would take the write along,
+    # unanswered and not retryable. Connecting costs well under a millisecond on the core network.
+    option http-server-close
     # A write may wait out the app's retries while a primary changes: it gets longer, and then 504.
     timeout server ${WRITE_TIMEOUT_SECONDS}s
 ${writeServers.join('\n')}
