@@ -483,9 +483,13 @@ export function databaseSuite(lab: TestLab): void {
   describe('the database tier, two replicas', () => {
     const bigger = lab.extend({ hosts: { 'db-03': { roles: ['db'], core: 33 } } }, 'db-03');
     after(async () => {
-      const resumed = await bigger.cli('db', 'failover', 'resume');
-      assert.equal(resumed.exitCode, 0, resumed.stderr);
-      bigger.removeConfig();
+      try {
+        const resumed = await bigger.cli('db', 'failover', 'resume');
+        assert.equal(resumed.exitCode, 0, resumed.stderr);
+      } finally {
+        // Whatever happened above, the machine is left as it was found.
+        bigger.removeConfig();
+      }
     });
 
     it('up adds a replica from a consistent copy taken under load', async () => {
