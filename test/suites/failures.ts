@@ -67,8 +67,8 @@ export function failureSuite(lab: TestLab): void {
         failures: summary.failures.map((f) => `${f.at - killedAt} ms ${f.kind} ${f.answer}`),
       }),
     );
-    // A write in flight on the killed process gets 502 (it may have run: never retried); one
-    // per visitor at most. Every other request is served, writes included (Nginx's 425).
+    // A write in flight on the killed process gets 502 or its connection closed (it may have
+    // run: never retried); one per visitor at most. Every other request is served, writes included (Nginx's 425).
     assertCleanVisits(summary, 50, VISITORS);
     assert.ok(summary.startedAt < killedAt, 'visitors came before the kill');
     const detected = Math.max(...Object.values(noticed));
