@@ -13,7 +13,9 @@ import { backendServers } from '../probes/haproxy.ts';
 import { virtualAddressHolders } from '../probes/vrrp.ts';
 import type { Context } from '../steps/context.ts';
 import { readDbState } from '../steps/db/state.ts';
-import { failoverStatus } from '../steps/failover.ts';
+import { failoverKeys } from '../model/failover.ts';
+import { parseObservation } from '../failover/records.ts';
+import { labEtcd } from '../steps/failover.ts';
 import type { Fault } from './faults.ts';
 
 export interface Sighting {
@@ -113,9 +115,11 @@ export const failoverManagers: Watcher = {
     if (!ctx.model.failover.automatic) return Promise.resolve(undefined);
     return Promise.resolve({
       async poll() {
-        const view = await failoverStatus(ctx);
-        const lost = view.observers.find((o) => !o.reachable);
-        const cut = view.observers.find((o) => (o.webServers?.cutForMs ?? 0) > 0);
+        // What the managers published, and nothing else: this runs every poll of the drill.
+        const published = await labEtcd(ctx).getPrefix(failoverKeys(ctx.model).observations);
+        const observers = published.flatMap((kv) => parseObservation(kv.value) ?? []);
+        const lost = observers.find((o) => !o.reachable);
+        const cut = observers.find((o) => (o.webCutForMs ?? 0) > 0);
         if (lost !== undefined) return { detected: `${lost.manager} lost the primary` };
         if (cut !== undefined)
           return { detected: `no web server reaches the primary (${cut.manager})` };

@@ -161,12 +161,8 @@ export class FailoverManager {
     const webs = hostsWithRole(this.ctx.model, 'web');
     while (!this.stopped) {
       const started = Date.now();
-      let primary = '';
-      try {
-        primary = (await readDbState(this.ctx)).primary;
-      } catch {
-        // Asked again next time.
-      }
+      // The primary as the last probe round read it ('' before the first).
+      const primary = this.view.own?.primary ?? '';
       const answers = await Promise.all(webs.map((web) => this.askWebServer(web, primary)));
       const cut = primary !== '' && answers.every((a) => a.cut);
       if (!cut) this.webCutSince = undefined;
