@@ -363,7 +363,9 @@ export function databaseSuite(lab: TestLab): void {
 
     it('a switchover under load loses no acknowledged write and pauses writes briefly', async (t) => {
       const before = await appPids();
-      const load = writeLoad(lab, messages, 6, 'switchover');
+      // Long enough to outlast the switchover on a busy machine (the CLI's start included): the
+      // writes must span both primaries (6 s once ended before a slow switchover did).
+      const load = writeLoad(lab, messages, 15, 'switchover');
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const change = await cli<ChangeReport>('db', 'switchover', '--to', 'db-02');
       const summary = await load;
