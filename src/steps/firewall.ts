@@ -7,6 +7,7 @@ import {
   DROP_COUNTERS,
   FIREWALL_TABLE,
   firewallFile,
+  fencesPrimaries,
   renderFirewall,
 } from '../render/nftables/index.ts';
 import type { Context } from './context.ts';
@@ -22,7 +23,8 @@ export function fencedAddresses(ctx: Context, state: DbState): string[] {
 
 /**
  * Applies the host's rules when they changed or are not in force (a new namespace). `state`: the
- * database state whose fenced servers web servers refuse (default: the lab's current one).
+ * database state whose fenced servers web and database servers refuse (default: the lab's
+ * current one).
  */
 export async function ensureFirewall(
   ctx: Context,
@@ -31,7 +33,7 @@ export async function ensureFirewall(
   options: { readonly fast?: boolean } = {},
 ): Promise<string> {
   const file = firewallFile(hostPaths(ctx.model, host.name));
-  const fenced = host.roles.includes('web')
+  const fenced = fencesPrimaries(host)
     ? fencedAddresses(ctx, state ?? (await readDbState(ctx)))
     : [];
   const changed = await writeFiles(ctx, host.name, [

@@ -24,11 +24,18 @@ describe('renderFirewall', () => {
     });
   }
 
-  it('makes a web server refuse connections to a fenced former primary (golden)', () => {
+  it('makes web and database servers refuse connections to a fenced former primary (golden)', () => {
     const { model, host } = fixture('web-01');
     assertGolden(golden('web-01-fenced.nft'), renderFirewall(model, host, ['10.77.2.31']));
-    // Only web servers fence: a database server replicates from whoever foobar points it at.
-    assert.doesNotMatch(renderFirewall(model, fixture('db-02').host, ['10.77.2.31']), /reject/);
+    // A replica must not fetch from it either; the fenced server never refuses itself.
+    const db = fixture('db-02').host;
+    assert.match(
+      renderFirewall(model, db, ['10.77.2.31']),
+      /ip daddr 10\.77\.2\.31 tcp dport 3306 reject with tcp reset/,
+    );
+    assert.doesNotMatch(renderFirewall(model, db, [addressOf(db, 'core')]), /reject/);
+    // Hosts that are no primary's client have nothing to refuse.
+    assert.doesNotMatch(renderFirewall(model, fixture('lb-01').host, ['10.77.2.31']), /reject/);
   });
 
   it('accepts on a web server only the load balancers on port 80 and the monitor’s scrapes', () => {
@@ -84,7 +91,7 @@ describe('renderFirewall', () => {
       for (const host of lab.model.hosts) {
         const file = path.join(lab.model.lab.stateDir, `${host.name}.nft`);
         mkdirSync(path.dirname(file), { recursive: true });
-        // Web servers with a fenced former primary: their output chain must pass too.
+        // Web and database servers with a fenced former primary: their output chain must pass too.
         const db = lab.model.hosts.find((h) => h.roles.includes('db'));
         writeFileSync(
           file,

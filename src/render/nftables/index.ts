@@ -28,7 +28,9 @@ export function firewallFile(paths: HostPaths): string {
  * `fenced`: addresses of former primaries (the database state's fenced servers). A web server
  * refuses to open a connection to them (an output rule, reset at once), so a fenced primary
  * cannot take an app's write even when it comes back with its old role and nobody could reach
- * it to stop it.
+ * it to stop it. A database server refuses them too: a replica cannot fetch a transaction from
+ * a fenced primary, and its I/O thread, reconnecting to a silent one, fails at once instead of
+ * waiting out its connect timeout (which held a promotion up by 2 s).
  */
 export function renderFirewall(model: Model, host: Host, fenced: readonly string[] = []): string {
   const table = `${FIREWALL_TABLE.family} ${FIREWALL_TABLE.name}`;
@@ -74,12 +76,19 @@ ${fenceChain(model, host, fenced)}}
 `;
 }
 
+/** The hosts whose firewalls refuse the fenced former primaries: the clients of a primary. */
+export function fencesPrimaries(host: Host): boolean {
+  return host.roles.includes('web') || host.roles.includes('db');
+}
+
 function fenceChain(model: Model, host: Host, fenced: readonly string[]): string {
-  if (!host.roles.includes('web') || fenced.length === 0) return '';
+  const own = new Set(Object.values(host.addresses));
+  const others = fenced.filter((address) => !own.has(address));
+  if (!fencesPrimaries(host) || others.length === 0) return '';
   return `
     chain output {
         type filter hook output priority filter; policy accept;
-        ip daddr ${nftSet([...fenced].sort())} tcp dport ${model.ports.mysql} reject with tcp reset comment "fenced former primaries: foobar db rejoin lifts it"
+        ip daddr ${nftSet([...others].sort())} tcp dport ${model.ports.mysql} reject with tcp reset comment "fenced former primaries: foobar db rejoin lifts it"
     }
 `;
 }
