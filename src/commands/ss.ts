@@ -1,4 +1,4 @@
-/** Who listens where, inside a host. */
+/** Who listens where, and what established connections last heard, inside a host. */
 import type { Command } from '../drivers/driver.ts';
 
 export const ss = {
@@ -6,7 +6,34 @@ export const ss = {
   listeners: (port: number): Command => ({
     argv: ['ss', '-H', '-l', '-t', '-n', '-p', 'sport', '=', `:${port}`],
   }),
+  /** Established TCP connections to address:port, with the kernel's counters (`lastrcv:MS`). */
+  connectionsTo: (address: string, port: number): Command => ({
+    argv: [
+      'ss',
+      '-H',
+      '-t',
+      '-n',
+      '-i',
+      'state',
+      'established',
+      'dst',
+      address,
+      'dport',
+      '=',
+      `:${port}`,
+    ],
+  }),
 };
+
+/**
+ * Milliseconds since each connection in `ss -i` output last received data (the kernel's own
+ * clock, `lastrcv`), most recent first; empty when there is no connection.
+ */
+export function parseLastReceived(output: string): number[] {
+  return [...output.matchAll(/\blastrcv:(\d+)/g)]
+    .map((match) => Number(match[1]))
+    .sort((a, b) => a - b);
+}
 
 /** The processes named in ss output: pid and program name. */
 export function parseListeners(output: string): { pid: number; program: string }[] {

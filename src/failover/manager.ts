@@ -14,7 +14,8 @@ import { AUTOMATIC_FAILOVER, failoverKeys, failoverMembers } from '../model/fail
 import { labPaths } from '../model/layout.ts';
 import { addressOf, findHost, hostsWithRole, type Host } from '../model/model.ts';
 import { scrapeAddress } from '../model/monitoring.ts';
-import { runSql, serverState } from '../probes/mariadb.ts';
+import { serverState } from '../probes/mariadb.ts';
+import { parseLastReceived, ss } from '../commands/ss.ts';
 import { appendAudit } from '../steps/audit.ts';
 import type { Context } from '../steps/context.ts';
 import { promoteReplica } from '../steps/db/changes.ts';
@@ -57,13 +58,6 @@ interface WebAnswer {
   readonly detail: string;
 }
 
-interface ReplicaSample {
-  readonly io: boolean;
-  readonly position: string;
-  readonly changedAt: number;
-  readonly detail: string;
-}
-
 export interface ManagerView {
   readonly manager: string;
   readonly etcd: boolean;
@@ -85,7 +79,6 @@ export class FailoverManager {
   private readonly keys: ReturnType<typeof failoverKeys>;
   private lease: string | undefined;
   private failingSince: number | undefined;
-  private replicaSamples = new Map<string, ReplicaSample>();
   private semiSync: { active: boolean; epoch: number } | undefined;
   private semiSyncAt = 0;
   private acting = false;
@@ -94,7 +87,8 @@ export class FailoverManager {
     { reachable: boolean; cut: boolean; confirmed: boolean; epoch: number; at: number } | undefined;
   private keepalive: NodeJS.Timeout | undefined;
   /** Since when every web server has said it cannot reach the primary (web watchers only). */
-  private webCutSince: number | undefined;
+  /** Since when every web server has served but named `primary` unreachable. */
+  private webCut: { readonly primary: string; readonly since: number } | undefined;
   private webDetail = '';
   view: ManagerView;
 
@@ -165,8 +159,8 @@ export class FailoverManager {
       const primary = this.view.own?.primary ?? '';
       const answers = await Promise.all(webs.map((web) => this.askWebServer(web, primary)));
       const cut = primary !== '' && answers.every((a) => a.cut);
-      if (!cut) this.webCutSince = undefined;
-      else this.webCutSince ??= started;
+      if (!cut || this.webCut?.primary !== primary) this.webCut = undefined;
+      if (cut) this.webCut ??= { primary, since: started };
       this.webDetail = answers.map((a) => `${a.name}: ${a.detail}`).join('; ');
       const left = this.ctx.model.failover.probeIntervalMs - (Date.now() - started);
       if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
@@ -280,7 +274,8 @@ export class FailoverManager {
       at: now,
       ...(this.asksWebServers()
         ? {
-            webCutForMs: this.webCutSince === undefined ? 0 : now - this.webCutSince,
+            // A cut from the primary before a failover says nothing of the one after it.
+            webCutForMs: this.webCut?.primary === state.primary ? now - this.webCut.since : 0,
             webDetail: this.webDetail,
           }
         : {}),
@@ -305,7 +300,6 @@ export class FailoverManager {
       return;
     }
     if (leader !== this.me.name || this.acting) {
-      if (leader !== this.me.name) this.replicaSamples.clear();
       return;
     }
     await this.lead(state, own);
@@ -369,7 +363,6 @@ export class FailoverManager {
       (o) => (!o.reachable || (o.webCutForMs ?? 0) > 0) && o.epoch === state.epoch,
     );
     const replicas = suspect ? await this.askReplicas(state) : [];
-    if (!suspect) this.replicaSamples.clear();
     const lastAutomatic = last === undefined ? undefined : parseLastAutomatic(last.value);
     const rearmedAt = rearmed === undefined ? undefined : parseRearmed(rearmed.value)?.at;
     const judgement = judge({
@@ -398,7 +391,6 @@ export class FailoverManager {
         await this.promote(state, topology, replicas, judgement.reason);
       } finally {
         this.acting = false;
-        this.replicaSamples.clear();
       }
     }
   }
@@ -414,26 +406,37 @@ export class FailoverManager {
     }
   }
 
-  /** Each replica: does it still receive events or heartbeats from the primary? */
+  /**
+   * Each replica: does it still receive events or heartbeats from the primary? Its kernel says
+   * how long ago its replication connection last received data, to the millisecond: no sampling
+   * of positions, so a silence counts from the last packet, not from when the leader looked.
+   * No established connection (the I/O thread stopped or reconnecting) is no hearing.
+   */
   private async askReplicas(state: DbState): Promise<ReplicaHearing[]> {
-    const silentMs = Math.max(3 * this.ctx.model.database.heartbeatMs, 600);
+    const silentMs = Math.max(2 * this.ctx.model.database.heartbeatMs, 400);
+    const primary = findHost(this.ctx.model, state.primary);
+    const address = primary === undefined ? undefined : addressOf(primary, 'core');
     return Promise.all(
       replicasOf(this.ctx, state).map(async (replica): Promise<ReplicaHearing> => {
+        if (address === undefined)
+          return { name: replica.name, hears: undefined, detail: `${state.primary} unknown` };
         try {
-          const row = (await runSql(this.ctx, replica.name, 'SHOW SLAVE STATUS;', 2000)).at(
-            -1,
-          )?.[0];
-          const now = Date.now();
-          const io = row?.Slave_IO_Running === 'Yes';
-          const position = `${row?.Gtid_IO_Pos ?? ''} ${row?.Slave_received_heartbeats ?? ''}`;
-          const before = this.replicaSamples.get(replica.name);
-          const changedAt =
-            before?.position !== position || before.io !== io ? now : before.changedAt;
-          const detail = io
-            ? `nothing from ${state.primary} for ${now - changedAt} ms`
-            : `I/O thread ${row?.Slave_IO_Running ?? 'absent'}`;
-          this.replicaSamples.set(replica.name, { io, position, changedAt, detail });
-          return { name: replica.name, hears: io && now - changedAt < silentMs, detail };
+          const result = await this.ctx.driver.exec(replica.name, {
+            ...ss.connectionsTo(address, this.ctx.model.ports.mysql),
+            timeoutMs: 2000,
+          });
+          const [lastMs] = parseLastReceived(result.stdout);
+          if (lastMs === undefined)
+            return {
+              name: replica.name,
+              hears: false,
+              detail: `no replication connection to ${state.primary}`,
+            };
+          return {
+            name: replica.name,
+            hears: lastMs < silentMs,
+            detail: `last heard from ${state.primary} ${lastMs} ms ago`,
+          };
         } catch (error) {
           return {
             name: replica.name,
