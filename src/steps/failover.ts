@@ -6,6 +6,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { sourceFingerprint } from '../lib/fingerprint.ts';
 import { curl, parseCurlOutput } from '../commands/curl.ts';
 import { etcd } from '../commands/etcd.ts';
 import { Etcd, EtcdUnavailable, type EtcdTransport } from '../failover/etcd.ts';
@@ -87,7 +88,11 @@ export function managerDaemon(ctx: Context, host: Host): Daemon {
     host: host.name,
     pidFile: path.join(paths.run, 'failover-manager.pid'),
     marker: config,
-    files: [{ path: config, content: renderManagerConfig(host.name, ctx.model) }],
+    files: [
+      { path: config, content: renderManagerConfig(host.name, ctx.model) },
+      // It runs this checkout's code: a changed checkout restarts it, as a changed config does.
+      { path: `${config}.code`, content: `${sourceFingerprint(path.join(REPO, 'src'))}\n` },
+    ],
     dirs: [paths.etc, paths.run, paths.log],
     start: {
       argv: [labPaths(ctx.model).runtime, path.join(REPO, 'src/failover/main.ts'), config],
