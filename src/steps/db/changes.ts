@@ -83,25 +83,15 @@ async function kill(ctx: Context, host: Host, state: DbState): Promise<string> {
 }
 
 /**
- * The old primary is fenced before anyone else takes writes, without needing its help: the
- * firewalls of every web server and every other database server refuse connections to it
- * (applied through them; nobody can write to it or fetch from it any more). Its process is also
- * killed, off the way to writes: the firewalls are the fence, the kill is for a primary that
- * could be reached. `killed` says how that went, or that it did not within FENCE_KILL_TIMEOUT_MS
- * (a silent host cannot be reached; the kill finishes in the background, or never).
+ * Kills the old primary if it runs, off the way to writes: the firewalls are the fence, the kill
+ * is for a primary that can be reached. Resolves to how that went, or to the fact that it did
+ * not within FENCE_KILL_TIMEOUT_MS (a silent host cannot be reached; the kill finishes in the
+ * background, or never).
  */
-async function fence(
-  ctx: Context,
-  host: Host,
-  state: DbState,
-  next: DbState,
-): Promise<{ notes: string[]; killed: Promise<string> }> {
+function killWithin(ctx: Context, host: Host, state: DbState): Promise<string> {
   const killing = kill(ctx, host, state).catch(
     (error: unknown) =>
       `${host.name}: kill failed (${(error as Error).message.split('\n')[0] ?? ''})`,
-  );
-  await Promise.all(
-    fencingHosts(ctx, host.name).map((other) => ensureFirewall(ctx, other, next, { fast: true })),
   );
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<string>((resolve) => {
@@ -111,15 +101,14 @@ async function fence(
       );
     }, FENCE_KILL_TIMEOUT_MS);
   });
-  const killed = Promise.race([killing, late]).finally(() => {
+  return Promise.race([killing, late]).finally(() => {
     clearTimeout(timer);
   });
-  return { notes: [`web and database servers refuse ${host.name}`], killed };
 }
 
-/** The hosts whose firewalls refuse fenced primaries, but `except`. */
-function fencingHosts(ctx: Context, except?: string): Host[] {
-  return ctx.model.hosts.filter((host) => fencesPrimaries(host) && host.name !== except);
+/** The hosts whose firewalls refuse fenced primaries. */
+function fencingHosts(ctx: Context): Host[] {
+  return ctx.model.hosts.filter(fencesPrimaries);
 }
 
 interface Received {
@@ -266,16 +255,38 @@ export async function promoteReplica(
   }
   const notes: string[] = [];
   const fenced: DbState = { ...state, fenced: [...new Set([...state.fenced, old.name])] };
-  const fencing = await t.step(`fence ${old.name}`, () => fence(ctx, old, state, fenced));
-  notes.push(...fencing.notes);
   const reachable = replicas.filter((_, i) => alive[i] === true);
   for (const replica of replicas.filter((_, i) => alive[i] !== true))
     notes.push(
       `${replica.name} does not answer: left as it is (foobar db rejoin ${replica.name} later)`,
     );
-  const received = await t.step('replicas apply all they received', () =>
-    Promise.all(reachable.map((r) => drainReplica(ctx, r))),
-  );
+  // The old primary is fenced before anyone else takes writes, without needing its help: the
+  // firewalls of the web servers and of the replicas refuse it (nobody can write to it or fetch
+  // from it any more), each replica's before it stops fetching and applies all it received.
+  const killed = killWithin(ctx, old, state);
+  const refuse = (host: Host): Promise<string> => ensureFirewall(ctx, host, fenced, { fast: true });
+  const received = await t.step(`fence ${old.name}, replicas apply all they received`, async () => {
+    const [, drained] = await Promise.all([
+      Promise.all(
+        fencingHosts(ctx)
+          .filter((h) => h.roles.includes('web'))
+          .map(refuse),
+      ),
+      Promise.all(
+        reachable.map(async (replica) => {
+          await refuse(replica);
+          return drainReplica(ctx, replica);
+        }),
+      ),
+    ]);
+    return drained;
+  });
+  notes.push(`web servers and replicas refuse ${old.name}`);
+  // Database servers that do not answer (or hold no role) refuse it too once they can be
+  // reached; never waited for.
+  const asked = new Set([old.name, ...reachable.map((r) => r.name)]);
+  for (const other of fencingHosts(ctx).filter((h) => h.roles.includes('db') && !asked.has(h.name)))
+    void refuse(other).catch(() => undefined);
   const mine = received.find((r) => r.host.name === candidate.name);
   const best = received.reduce<Received | undefined>(
     (a, b) => (a === undefined || isAhead(parseGtidList(b.gtid), parseGtidList(a.gtid)) ? b : a),
@@ -317,7 +328,7 @@ export async function promoteReplica(
     fenced.fenced,
   );
   // The apps write to the new primary already; the report says how the kill went.
-  return { ...report, notes: [...report.notes, await fencing.killed] };
+  return { ...report, notes: [...report.notes, await killed] };
 }
 
 /** How far behind a replica may be for a switchover to start: writes pause while it catches up. */
