@@ -239,12 +239,11 @@ export async function promoteReplica(
   // Every server asked at once: on the way to writes, each round of processes counts.
   // Forced, whether the old primary answers changes nothing: it is not asked (a silent host
   // would hold the promotion up for as long as the question takes to time out).
-  const [candidateAnswers, oldAnswers, alive] = await Promise.all([
-    answers(ctx, candidate.name),
+  const [oldAnswers, alive] = await Promise.all([
     options.force === true ? Promise.resolve(false) : answers(ctx, old.name),
     Promise.all(replicas.map((r) => answers(ctx, r.name))),
   ]);
-  if (!candidateAnswers)
+  if (!alive[replicas.findIndex((r) => r.name === candidate.name)])
     throw new ChangeRefused(`${candidate.name} does not answer: promote another replica`);
   if (options.force !== true && oldAnswers) {
     throw new ChangeRefused(
