@@ -14,7 +14,7 @@ import { AUTOMATIC_FAILOVER, failoverKeys, failoverMembers } from '../model/fail
 import { labPaths } from '../model/layout.ts';
 import { addressOf, findHost, hostsWithRole, type Host } from '../model/model.ts';
 import { scrapeAddress } from '../model/monitoring.ts';
-import { serverState } from '../probes/mariadb.ts';
+import { serverState, watchSemiSync } from '../probes/mariadb.ts';
 import { parseLastReceived, ss } from '../commands/ss.ts';
 import { appendAudit } from '../steps/audit.ts';
 import type { Context } from '../steps/context.ts';
@@ -399,8 +399,13 @@ export class FailoverManager {
     if (Date.now() - this.semiSyncAt < SEMI_SYNC_EVERY_MS) return;
     this.semiSyncAt = Date.now();
     try {
-      const server = await serverState(this.ctx, state.primary);
-      this.semiSync = { active: server.semiSyncMasterActive, epoch: state.epoch };
+      const semiSync = await watchSemiSync(this.ctx, state.primary);
+      this.semiSync = { active: semiSync.active, epoch: state.epoch };
+      if (semiSync.released) {
+        const what = `semi-sync on ${state.primary} turned off and on to end a replication thread stuck since a replica came back (MariaDB 10.11)`;
+        this.log(what);
+        await this.audit('replication repaired', state.primary, what, 'succeeded');
+      }
     } catch {
       // Asked again next time; the judgement uses the last answer.
     }
@@ -542,7 +547,7 @@ export class FailoverManager {
   }
 
   private async audit(
-    action: 'automatic failover' | 'failover refused',
+    action: 'automatic failover' | 'failover refused' | 'replication repaired',
     host: string,
     detail: string,
     outcome: 'succeeded' | 'failed',

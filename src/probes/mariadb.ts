@@ -3,6 +3,7 @@
  * its host. Results come back as the client's XML, which keeps NULLs and any text intact.
  */
 import { mariadb } from '../commands/mariadb.ts';
+import { DB_USERS } from '../model/database.ts';
 import { hostPaths } from '../model/layout.ts';
 import { mariadbFiles } from '../render/mariadb/index.ts';
 import type { Context } from '../steps/context.ts';
@@ -116,6 +117,44 @@ export async function serverState(ctx: Context, host: string): Promise<ServerSta
     semiSyncMasterActive: row.semi_status === 'ON',
     semiSyncClients: Number(row.semi_clients ?? '0'),
   };
+}
+
+/** A replication thread killed this long ago and still there is stuck, not ending. */
+const STUCK_DUMP_THREAD_SECONDS = 5;
+
+/**
+ * The primary's semi-sync state, and a workaround for a MariaDB 10.11 bug: when a replica comes
+ * back after its host went silent, the old replication (dump) thread, killed by the new one, can
+ * wait for good in the semi-sync ack receiver, and the replica never replicates again (its new
+ * dump thread waits for the old one to end). Turning semi-sync off and on stops and restarts the
+ * ack receiver, which lets the old thread end (measured: at once; before, stuck for minutes until
+ * a restart). Nothing is lost meanwhile: with its only replica cut off, the primary was not
+ * waiting for acknowledgements anyway. `released`: the workaround was applied now.
+ */
+export async function watchSemiSync(
+  ctx: Context,
+  host: string,
+): Promise<{ active: boolean; released: boolean }> {
+  const row = await queryRow(
+    ctx,
+    host,
+    `DELIMITER //
+BEGIN NOT ATOMIC
+  DECLARE released INT DEFAULT 0;
+  IF @@global.rpl_semi_sync_master_enabled AND (SELECT COUNT(*) FROM information_schema.PROCESSLIST
+      WHERE USER = ${sqlString(DB_USERS.replication)} AND COMMAND = 'Killed'
+        AND TIME >= ${STUCK_DUMP_THREAD_SECONDS}) > 0 THEN
+    SET GLOBAL rpl_semi_sync_master_enabled = OFF;
+    DO SLEEP(0.2);
+    SET GLOBAL rpl_semi_sync_master_enabled = ON;
+    SET released = 1;
+  END IF;
+  SELECT released, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
+    WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_STATUS') AS semi_status;
+END//
+DELIMITER ;`,
+  );
+  return { active: row.semi_status === 'ON', released: row.released === '1' };
 }
 
 export interface ReplicaStatus {

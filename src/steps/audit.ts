@@ -15,7 +15,8 @@ export interface AuditEntry {
     | 'automatic failover'
     | 'failover refused'
     | 'failover paused'
-    | 'failover resumed';
+    | 'failover resumed'
+    | 'replication repaired';
   /** Deploys and rollbacks: the release. */
   readonly release?: string;
   /** Failovers: the database host concerned (the new primary). */

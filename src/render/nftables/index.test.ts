@@ -33,9 +33,12 @@ describe('renderFirewall', () => {
       renderFirewall(model, db, ['10.77.2.31']),
       /ip daddr 10\.77\.2\.31 tcp dport 3306 reject with tcp reset/,
     );
-    assert.doesNotMatch(renderFirewall(model, db, [addressOf(db, 'core')]), /reject/);
+    assert.doesNotMatch(renderFirewall(model, db, [addressOf(db, 'core')]), /chain output/);
     // Hosts that are no primary's client have nothing to refuse.
-    assert.doesNotMatch(renderFirewall(model, fixture('lb-01').host, ['10.77.2.31']), /reject/);
+    assert.doesNotMatch(
+      renderFirewall(model, fixture('lb-01').host, ['10.77.2.31']),
+      /chain output/,
+    );
   });
 
   it('accepts on a web server only the load balancers on port 80 and the monitor’s scrapes', () => {

@@ -31,6 +31,13 @@ export function firewallFile(paths: HostPaths): string {
  * it to stop it. A database server refuses them too: a replica cannot fetch a transaction from
  * a fenced primary, and its I/O thread, reconnecting to a silent one, fails at once instead of
  * waiting out its connect timeout (which held a promotion up by 2 s).
+ *
+ * A segment from a peer on the private network that belongs to no connection this host knows
+ * (not a SYN, so no new connection either; conntrack calls it new) is answered with a reset, as a
+ * host without a firewall does, instead of being dropped: dropped, its sender retransmits into a
+ * hole for up to 15 minutes. That froze the primary after a silenced replica came back: the old
+ * replication connection's dump thread could not end, and every new connection waited behind it
+ * (MariaDB 10.11 with semi-sync); answered, it ends at the next retransmission.
  */
 export function renderFirewall(model: Model, host: Host, fenced: readonly string[] = []): string {
   const table = `${FIREWALL_TABLE.family} ${FIREWALL_TABLE.name}`;
@@ -65,6 +72,7 @@ table ${table} {
         iif "lo" accept
         ct state established,related accept
 ${rules.length === 0 ? '        # No flow of the model ends at this host.' : rules.join('\n')}
+        iifname "core" tcp flags & (syn | rst) == 0 ct state new reject with tcp reset comment "a peer's segment of a connection this host no longer has: a reset ends it there"
         counter name "${DROP_COUNTERS.input}" drop
     }
 
