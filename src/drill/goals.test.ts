@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { VisitKind } from '../load/visitors.ts';
+import type { VisitKind } from '../load/visits.ts';
 import { missedGoals, type RowFigures } from './goals.ts';
 import type { KindFigures } from './measure.ts';
 

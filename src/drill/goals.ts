@@ -1,5 +1,5 @@
 /** What the lab promises for each kind of fault, and which promise a drill's row missed. */
-import { IDEMPOTENT_KINDS } from '../load/visitors.ts';
+import { IDEMPOTENT_KINDS } from '../load/visits.ts';
 import type { KindFigures, WriteCount } from './measure.ts';
 
 /**

@@ -1,34 +1,47 @@
 /**
  * The visitors (src/load/visitors.ts) run on a client host of the lab, through the driver: the
- * drill and the fault tests load the site the same way, from where the internet is.
+ * drill and the deploy and fault tests load the site the same way, from where the internet is.
  */
 import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { labPaths, hostPaths } from '../model/layout.ts';
 import { hostsWithRole } from '../model/model.ts';
 import { siteUrl } from '../probes/site.ts';
 import { parseManifest, MANIFEST_FILE } from '../release/manifest.ts';
 import type { Context } from '../steps/context.ts';
-import type { VisitorsReport } from '../load/visitors.ts';
+import { waitFor } from '../lib/wait.ts';
+import type { Connections } from '../load/visitors.ts';
+import type { VisitorsReport } from '../load/visits.ts';
 
 const VISITORS_SCRIPT = fileURLToPath(new URL('../load/visitors.ts', import.meta.url));
 
 export interface VisitorsRun {
   readonly seconds: number;
-  /** Unique per run: the prefix of every text written. */
+  /** Unique per run: the prefix of every text written, and of the run's files. */
   readonly prefix: string;
-  /** Static file paths to fetch, e.g. from `staticPaths`. */
-  readonly statics: readonly string[];
-  /** Visitors per kind (half keep-alive, half new connections). */
-  readonly visitorsPerKind?: number;
+  /** Each visitor loads pages, their assets and writes (the deploy tests), or one kind (the drill). */
+  readonly browse?: boolean;
+  /** By kind: static file paths to fetch, e.g. from `staticPaths`. */
+  readonly statics?: readonly string[];
+  /** Default: mixed, half the visitors keep their connection, half come anew each time. */
+  readonly connections?: Connections;
+  /** Visitors per kind, or browsing visitors. */
+  readonly visitors?: number;
   readonly intervalMs?: number;
   /** A visitor gives up on a request after this long (a failure). */
   readonly timeoutMs?: number;
   /** Aborting it sends the visitors away at once. */
   readonly signal?: AbortSignal;
-  /** Called when the visitors have set off (their clock starts then). */
-  readonly onStarted?: () => void;
+}
+
+/** Visitors on their way: they run on the client host until `seconds` pass or `stop()`. */
+export interface RunningVisitors {
+  /** Every request they made, once they have left. */
+  readonly report: Promise<VisitorsReport>;
+  /** Resolves once a page was served (or the visitors are gone); throws after `withinMs`. */
+  ready(withinMs: number): Promise<void>;
+  /** Sends them away at once; `report` then resolves. */
+  stop(): Promise<void>;
 }
 
 export const DEFAULT_VISIT_TIMEOUT_MS = 40_000;
@@ -63,67 +76,81 @@ export async function staticPaths(ctx: Context): Promise<string[]> {
     .map((file) => `static/${manifest.id}/${file.slice('static/'.length)}`);
 }
 
-/** Runs the visitors on the client host; resolves with every request they made. */
-export async function runVisitorsOnClient(ctx: Context, run: VisitorsRun): Promise<VisitorsReport> {
+/** Starts the visitors on the client host: the drill and the tests load the site this way. */
+export function startVisitors(ctx: Context, run: VisitorsRun): RunningVisitors {
   const timeoutMs = run.timeoutMs ?? DEFAULT_VISIT_TIMEOUT_MS;
   const host = loadHost(ctx);
-  const stopFile = path.join(labPaths(ctx.model).state, `visitors-${run.prefix}.stop`);
-  const startedFile = path.join(labPaths(ctx.model).state, `visitors-${run.prefix}.started`);
-  const stop = (): void => {
-    void ctx.driver.writeFile(host, stopFile, '');
-  };
-  run.signal?.addEventListener('abort', stop, { once: true });
+  const file = (what: string): string =>
+    path.join(labPaths(ctx.model).state, `visitors-${run.prefix}.${what}`);
+  const stopFile = file('stop');
+  const readyFile = file('ready');
   let running = true;
-  const watchStart = async (): Promise<void> => {
-    while (running && (await ctx.driver.readFile(host, startedFile)) === undefined)
-      await sleep(100);
-    if (running) run.onStarted?.();
+  const stop = async (): Promise<void> => {
+    if (running) await ctx.driver.writeFile(host, stopFile, '');
   };
-  void watchStart();
-  try {
-    return await visit(ctx, host, run, timeoutMs, [
-      '--stop-file',
-      stopFile,
-      '--started-file',
-      startedFile,
-    ]);
-  } finally {
-    running = false;
-    run.signal?.removeEventListener('abort', stop);
-    await ctx.driver.remove(host, stopFile);
-    await ctx.driver.remove(host, startedFile);
-  }
+  const onAbort = (): void => void stop();
+  run.signal?.addEventListener('abort', onAbort, { once: true });
+  const report = (async (): Promise<VisitorsReport> => {
+    try {
+      const result = await ctx.driver.exec(host, {
+        argv: [
+          ctx.nodeBinary,
+          VISITORS_SCRIPT,
+          '--url',
+          siteUrl(ctx.model),
+          '--cacert',
+          labPaths(ctx.model).caCertificate,
+          '--seconds',
+          String(run.seconds),
+          '--prefix',
+          run.prefix,
+          '--concurrency',
+          String(run.visitors ?? 2),
+          '--interval-ms',
+          String(run.intervalMs ?? 50),
+          '--timeout-ms',
+          String(timeoutMs),
+          '--stop-file',
+          stopFile,
+          '--ready-file',
+          readyFile,
+          ...(run.browse === true ? ['--browse'] : []),
+          ...connectionFlags(run.connections ?? 'mixed'),
+          ...(run.statics ?? []).flatMap((s) => ['--static', s]),
+        ],
+        timeoutMs: run.seconds * 1000 + timeoutMs + 30_000,
+      });
+      return JSON.parse(result.stdout) as VisitorsReport;
+    } finally {
+      running = false;
+      run.signal?.removeEventListener('abort', onAbort);
+      await ctx.driver.remove(host, stopFile);
+      await ctx.driver.remove(host, readyFile);
+    }
+  })();
+  return {
+    report,
+    stop,
+    // A slow machine may take seconds to start a Node process: wait for a served page.
+    ready: (withinMs) =>
+      waitFor(
+        'the visitors’ first page',
+        async () =>
+          !running || (await ctx.driver.readFile(host, readyFile)) !== undefined
+            ? undefined
+            : 'none yet',
+        { timeoutMs: withinMs, intervalMs: 50, maxIntervalMs: 200 },
+      ),
+  };
 }
 
-async function visit(
-  ctx: Context,
-  host: string,
-  run: VisitorsRun,
-  timeoutMs: number,
-  files: readonly string[],
-): Promise<VisitorsReport> {
-  const result = await ctx.driver.exec(host, {
-    argv: [
-      ctx.nodeBinary,
-      VISITORS_SCRIPT,
-      '--url',
-      siteUrl(ctx.model),
-      '--cacert',
-      labPaths(ctx.model).caCertificate,
-      '--seconds',
-      String(run.seconds),
-      '--prefix',
-      run.prefix,
-      '--concurrency',
-      String(run.visitorsPerKind ?? 2),
-      '--interval-ms',
-      String(run.intervalMs ?? 50),
-      '--timeout-ms',
-      String(timeoutMs),
-      ...files,
-      ...run.statics.flatMap((s) => ['--static', s]),
-    ],
-    timeoutMs: run.seconds * 1000 + timeoutMs + 30_000,
-  });
-  return JSON.parse(result.stdout) as VisitorsReport;
+function connectionFlags(connections: Connections): string[] {
+  switch (connections) {
+    case 'kept':
+      return [];
+    case 'fresh':
+      return ['--fresh'];
+    case 'mixed':
+      return ['--mixed'];
+  }
 }

@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Visit, VisitKind } from '../load/visitors.ts';
-import {
-  countWrites,
-  kindFigures,
-  longestOutage,
-  lookupFailures,
-  percentile,
-  writePause,
-} from './measure.ts';
+import type { Visit, VisitKind } from '../load/visits.ts';
+import { kindFigures, longestOutage, lookupFailures, percentile, writePause } from './measure.ts';
 
 function visit(start: number, ms: number, status: number, kind: VisitKind = 'page'): Visit {
   return { kind, fresh: false, start, ms, status };
@@ -132,22 +125,5 @@ describe('lookupFailures', () => {
       visit(0, 1, 503),
     ];
     assert.equal(lookupFailures(visits), 2);
-  });
-});
-
-describe('countWrites', () => {
-  it('finds acknowledged writes missing, stored under another id, or stored twice', () => {
-    const acked = [
-      { text: 'p-0-0', id: 1 },
-      { text: 'p-0-1', id: 2 },
-      { text: 'p-0-2', id: 3 },
-    ];
-    const rows = [
-      { text: 'p-0-0', id: 1 },
-      { text: 'p-0-1', id: 7 },
-      { text: 'p-1-0', id: 4 },
-      { text: 'p-1-0', id: 5 },
-    ];
-    assert.deepEqual(countWrites(acked, rows), { acked: 3, lost: 2, duplicated: 1 });
   });
 });

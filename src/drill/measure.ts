@@ -1,14 +1,8 @@
 /**
- * What visitors lost during a fault, computed from the visitors' own records (src/load/visitors.ts)
- * and the database's rows. Pure: tests feed it made-up records.
+ * What visitors lost during a fault, computed from the visitors' own records
+ * (src/load/visitors.ts). Pure: tests feed it made-up records.
  */
-import {
-  succeeded,
-  VISIT_KINDS,
-  type AckedMessage,
-  type Visit,
-  type VisitKind,
-} from '../load/visitors.ts';
+import { succeeded, VISIT_KINDS, type Visit, type VisitKind } from '../load/visits.ts';
 
 /** When the fault was injected and when the heal began (ms since the epoch). */
 export interface FaultPeriod {
@@ -139,24 +133,11 @@ export function lookupFailures(visits: readonly Visit[]): number {
   return visits.filter((v) => v.error !== undefined && /^(ENOTFOUND|EAI_)/.test(v.error)).length;
 }
 
+/** Acknowledged writes as the drill's table shows them (see `auditWrites`). */
 export interface WriteCount {
   readonly acked: number;
   /** Acknowledged writes not in the database with the id they were acknowledged with. */
   readonly lost: number;
   /** Texts stored more than once (acknowledged or not). */
   readonly duplicated: number;
-}
-
-/** Acknowledged writes against the rows the database holds for the run's prefix. */
-export function countWrites(
-  acked: readonly AckedMessage[],
-  rows: readonly AckedMessage[],
-): WriteCount {
-  const ids = new Map<string, number[]>();
-  for (const row of rows) ids.set(row.text, [...(ids.get(row.text) ?? []), row.id]);
-  return {
-    acked: acked.length,
-    lost: acked.filter((a) => !(ids.get(a.text) ?? []).includes(a.id)).length,
-    duplicated: [...ids.values()].filter((list) => list.length > 1).length,
-  };
 }

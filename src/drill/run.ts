@@ -6,19 +6,18 @@
  */
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sqlString, runSql } from '../probes/mariadb.ts';
 import { limitedDriver } from '../drivers/limited.ts';
 import { createContext, type Context } from '../steps/context.ts';
 import { readDbState } from '../steps/db/state.ts';
 import { labStatus, type LabStatus } from '../steps/status.ts';
 import type { Host } from '../model/model.ts';
-import type { AckedMessage, VisitorsReport } from '../load/visitors.ts';
+import type { AckedMessage, VisitorsReport } from '../load/visits.ts';
 import { faultsLeft } from '../faults/inject.ts';
 import { faultHost, healFault, injectFault, type Fault } from './faults.ts';
 import { missedGoals, type Goal } from './goals.ts';
-import { loadHost, runVisitorsOnClient, staticPaths } from './load.ts';
+import { loadHost, startVisitors, staticPaths } from './load.ts';
+import { auditWrites, storedMessages } from './writes.ts';
 import {
-  countWrites,
   figuresByKind,
   lookupFailures,
   percentile,
@@ -126,17 +125,6 @@ export async function waitHealthy(
   }
 }
 
-async function storedRows(ctx: Context, prefix: string): Promise<AckedMessage[]> {
-  const { primary } = await readDbState(ctx);
-  const pattern = sqlString(`${prefix}-%`);
-  const [rows = []] = await runSql(
-    ctx,
-    primary,
-    `SELECT id, text FROM ${ctx.model.database.schema}.messages WHERE text LIKE ${pattern}`,
-  );
-  return rows.map((row) => ({ id: Number(row.id), text: row.text ?? '' }));
-}
-
 interface Timeline {
   readonly injectedAt: number;
   readonly struckAt: number;
@@ -159,13 +147,14 @@ export function drillRow(
     healedAt: timeline.healedAt,
   };
   const kinds = figuresByKind(visitors.visits, period);
+  const audit = auditWrites(visitors.acked, rows);
   const latencies = (from: number, to: number): number[] =>
     visitors.visits.filter((v) => v.start >= from && v.start < to).map((v) => v.ms);
   const figures = {
     kinds,
     writePauseMs: writePause(visitors.visits, timeline.injectedAt, visitors.endedAt),
     lookupFailures: lookupFailures(visitors.visits),
-    writes: countWrites(visitors.acked, rows),
+    writes: { acked: audit.acked, lost: audit.lost.length, duplicated: audit.duplicated.length },
   };
   const missed = missedGoals(fault.goal, figures);
   return {
@@ -190,6 +179,8 @@ export function drillRow(
 }
 
 const POLL_MS = 100;
+/** Starting Node on the client took several seconds with five labs running: a bound. */
+const VISITORS_READY_MS = 60_000;
 
 async function drillOne(
   ctx: Context,
@@ -203,14 +194,7 @@ async function drillOne(
   const host = await faultHost(ctx, fault);
   const prefix = `drill-${tag}`;
   say(`${fault.name}: visitors arriving (${calm} s calm)`);
-  let started: () => void = () => undefined;
-  const setOff = new Promise<void>((resolve) => {
-    started = resolve;
-  });
-  const visitors = runVisitorsOnClient(ctx, {
-    onStarted: () => {
-      started();
-    },
+  const visitors = startVisitors(ctx, {
     seconds: calm + options.seconds + calm,
     prefix,
     statics: await staticPaths(ctx),
@@ -218,7 +202,7 @@ async function drillOne(
     ...(options.visitTimeoutMs === undefined ? {} : { timeoutMs: options.visitTimeoutMs }),
   });
   // Runs on in the background; the drill waits for it below, and on every way out.
-  visitors.catch(() => undefined);
+  visitors.report.catch(() => undefined);
   let injectedAt = 0;
   let healedAt = 0;
   let healed = false;
@@ -231,7 +215,8 @@ async function drillOne(
   };
   try {
     // The calm period starts when the visitors do (a process start can take seconds here).
-    await Promise.race([setOff, visitors]);
+    // A failed start of the visitors ends the drill here, before any fault.
+    await Promise.race([visitors.ready(VISITORS_READY_MS), visitors.report]);
     await sleep(calm * 1000, undefined, { signal });
     const watches = (await Promise.all(WATCHERS.map((w) => w.watch(ctx, fault, host)))).filter(
       (w) => w !== undefined,
@@ -261,13 +246,13 @@ async function drillOne(
     }
     await heal();
     say(`${fault.name}: waiting for the visitors to finish`);
-    const report = await visitors;
+    const report = await visitors.report;
     say(`${fault.name}: waiting for the lab to be healthy`);
     await waitHealthy(ctx, options.healthyWithinMs ?? 120_000, signal);
     const healthyAfterMs = Date.now() - healedAt;
     const left = await faultsLeft(ctx);
     if (left.length > 0) throw new Error(`${fault.name}: the heal left ${left.join('; ')}`);
-    const rows = await storedRows(ctx, prefix);
+    const rows = await storedMessages(ctx, (await readDbState(ctx)).primary, prefix);
     return drillRow(
       fault,
       host,

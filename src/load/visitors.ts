@@ -1,82 +1,68 @@
 /**
- * Visitors of the site, as the drill and the fault tests load it: page loads, static files,
- * guestbook reads and writes (unique texts), each kind from keep-alive visitors and from new
- * visitors (a new connection and name lookup per request, like curl). Every request is recorded
- * (kind, start, duration, what came back), so outage windows and latencies can be computed
- * afterwards. Run inside a host (the lab's client):
+ * Visitors of the site: the one load generator of the deploy and fault tests and of `foobar drill`.
+ * Two ways to visit:
+ * - by kind (the drill's default): for each kind (page loads, static files, guestbook reads and
+ *   writes) `--concurrency` visitors, each asking for that kind over and over, a request every
+ *   `--interval-ms` at most, so each kind's outage window can be read off its own records;
+ * - `--browse` (the deploy tests'): `--concurrency` visitors that each load the home page, then
+ *   the `/static/<release>/` assets that page names, then write to the guestbook, over and over.
+ * Connections: kept alive like a browser's (the default), `--fresh` (a new connection and name
+ * lookup per request, like curl), or `--mixed`: every second visitor comes anew each time.
+ * Every request is recorded (kind, connection, start, duration, what came back, which web server
+ * and, for a page, which release served it) with the writes acknowledged and their ids, so
+ * outage windows, latencies, release switches and lost writes are computed afterwards
+ * (src/load/visits.ts, src/drill/measure.ts). Run inside a host (the lab's client):
  *
  *   node src/load/visitors.ts --url https://www.foobar.com/ --cacert CA --seconds 10 \
- *     --static static/<release>/app.css --prefix drill1
+ *     --mixed --static static/<release>/app.css --prefix drill1 --ready-file R --stop-file S
  *
- * Prints one JSON report on stdout. Bounded: it stops starting requests at the deadline and
- * waits at most --timeout-ms for the ones in flight.
+ * It writes --ready-file once a page has been served (visitors are really coming: Node's start
+ * can take seconds on a busy machine), and leaves at once when --stop-file appears: requests
+ * still in flight then are abandoned and not recorded (the visitor left, the site did not fail).
+ * Prints one JSON report (`VisitorsReport`) on stdout. Bounded: it stops starting requests at
+ * the deadline and waits at most --timeout-ms for the ones in flight.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { loadArgOptions, loadBounds, loadClient, type LoadBounds } from './options.ts';
-import { sendRequest, type RequestSpec } from './request.ts';
+import { sendRequest, type Outcome, type RequestSpec } from './request.ts';
+import {
+  readPage,
+  succeeded,
+  VISIT_KINDS,
+  type AckedMessage,
+  type Visit,
+  type VisitKind,
+  type VisitorsReport,
+} from './visits.ts';
 
-export const VISIT_KINDS = ['page', 'static', 'read', 'write'] as const;
-export type VisitKind = (typeof VISIT_KINDS)[number];
+/** Kept alive like a browser's; a new one per request (`--fresh`); half and half (`--mixed`). */
+export type Connections = 'kept' | 'fresh' | 'mixed';
 
-/** Of each kind: GET and HEAD are safe to retry, the guestbook's POST is not. */
-export const IDEMPOTENT_KINDS: readonly VisitKind[] = ['page', 'static', 'read'];
-
-export interface Visit {
-  readonly kind: VisitKind;
-  /** A new connection (and lookup) for this request; otherwise a kept-alive one. */
-  readonly fresh: boolean;
-  /** When it started, ms since the epoch. */
-  readonly start: number;
-  readonly ms: number;
-  /** 0 when no response came. */
-  readonly status: number;
-  /** The error code when no response came. */
-  readonly error?: string;
-}
-
-export interface AckedMessage {
-  readonly text: string;
-  readonly id: number;
-}
-
-export interface VisitorsReport {
-  readonly startedAt: number;
-  readonly endedAt: number;
-  readonly visits: readonly Visit[];
-  /** Writes answered 201, with the id the site gave them. */
-  readonly acked: readonly AckedMessage[];
-}
-
-export interface VisitorsOptions extends LoadBounds {
-  /** Paths of static files (e.g. `static/<release>/app.css`), requested in turn. */
+export interface VisitorsOptions extends Omit<LoadBounds, 'fresh'> {
+  /** Each visitor loads a page, its assets and writes (true), or asks for one kind (false). */
+  readonly browse: boolean;
+  readonly connections: Connections;
+  /** By kind: paths of static files (e.g. `static/<release>/app.css`), requested in turn. */
   readonly statics: readonly string[];
-  /** Every written text is `<prefix>-<worker>-<n>`: unique, so the database can be asked. */
+  /** Every written text is `<prefix>-<visitor>-<n>`: unique, so the database can be asked. */
   readonly prefix: string;
-  /** Each visitor starts a request at most this often. */
+  /** Each visitor starts a request (by kind) or a visit (browsing) at most this often. */
   readonly intervalMs: number;
-  /** When this file appears, the visitors leave at once (the drill was interrupted). */
+  /** When this file appears, the visitors leave at once. */
   readonly stopFile?: string;
-  /** Written when the first visitors set off: Node's start can take seconds on a busy machine. */
-  readonly startedFile?: string;
+  /** Written once the first page has been served. */
+  readonly readyFile?: string;
 }
 
-/** Success as a visitor sees it: the page, file or answer came. */
-export function succeeded(visit: Pick<Visit, 'status' | 'kind'>): boolean {
-  return visit.kind === 'write' ? visit.status === 201 : visit.status >= 200 && visit.status < 400;
-}
-
-function specFor(
-  options: VisitorsOptions,
-  kind: VisitKind,
-  worker: number,
-  n: number,
-): RequestSpec {
+/** What one request asks: its kind and where (the write's text goes in its body). */
+function specFor(options: VisitorsOptions, kind: VisitKind, text: string, n: number): RequestSpec {
   const base = { method: 'GET', timeoutMs: options.timeoutMs };
   switch (kind) {
     case 'page':
-      return { ...base, url: options.url };
+      // The page's body names its release and assets.
+      return { ...base, url: options.url, keepBody: true };
     case 'static':
       return { ...base, url: `${options.url}${options.statics[n % options.statics.length] ?? ''}` };
     case 'read':
@@ -86,7 +72,7 @@ function specFor(
         ...base,
         method: 'POST',
         url: `${options.url}api/messages`,
-        json: { text: `${options.prefix}-${worker}-${n}` },
+        json: { text },
         keepBody: true,
       };
   }
@@ -99,11 +85,10 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
   };
   const visits: Visit[] = [];
   const acked: AckedMessage[] = [];
-  if (options.startedFile !== undefined) writeFileSync(options.startedFile, '');
   const startedAt = Date.now();
   const deadline = startedAt + options.seconds * 1000;
-  const kinds = VISIT_KINDS.filter((k) => k !== 'static' || options.statics.length > 0);
   let stopped = false;
+  let ready = false;
   const stopFile = options.stopFile;
   const watch =
     stopFile === undefined
@@ -114,33 +99,72 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
           clients.kept.agent.destroy();
           clients.fresh.agent.destroy();
         }, 100);
-  const visitor = async (kind: VisitKind, worker: number): Promise<void> => {
-    // Half the visitors keep their connection, half come anew each time.
-    const fresh = worker % 2 === 1;
-    for (let n = 0; Date.now() < deadline && !stopped; n++) {
-      const spec = specFor(options, kind, worker, n);
+  const going = (): boolean => Date.now() < deadline && !stopped;
+
+  /** One request, recorded unless the visitor left while it was in flight. */
+  const ask = async (spec: RequestSpec, kind: VisitKind, fresh: boolean): Promise<Outcome> => {
+    const start = Date.now();
+    const outcome = await sendRequest(fresh ? clients.fresh : clients.kept, spec);
+    if (stopped) return outcome;
+    const status = outcome.status ?? 0;
+    const release = kind === 'page' ? readPage(outcome.body ?? '').release : undefined;
+    const visit = {
+      kind,
+      fresh,
+      start,
+      ms: Date.now() - start,
+      status,
+      ...(outcome.error === undefined ? {} : { error: outcome.error }),
+      ...(outcome.server === undefined ? {} : { server: outcome.server }),
+      ...(release === undefined ? {} : { release }),
+    };
+    visits.push(succeeded(visit) ? visit : { ...visit, url: spec.url });
+    if (kind === 'write' && status === 201 && outcome.body !== undefined) {
+      const body = JSON.parse(outcome.body) as { id: number; text: string };
+      acked.push({ text: body.text, id: body.id });
+    }
+    if (!ready && release !== undefined && status === 200 && options.readyFile !== undefined) {
+      ready = true;
+      writeFileSync(options.readyFile, `${Date.now()}\n`);
+    }
+    return outcome;
+  };
+  const paced = async (start: number): Promise<void> => {
+    await sleep(Math.max(0, options.intervalMs - (Date.now() - start)));
+  };
+
+  const byKind = async (kind: VisitKind, visitor: number, fresh: boolean): Promise<void> => {
+    for (let n = 0; going(); n++) {
       const start = Date.now();
-      const outcome = await sendRequest(fresh ? clients.fresh : clients.kept, spec);
-      const status = outcome.status ?? 0;
-      visits.push({
-        kind,
-        fresh,
-        start,
-        ms: Date.now() - start,
-        status,
-        ...(outcome.error === undefined ? {} : { error: outcome.error }),
-      });
-      if (kind === 'write' && status === 201 && outcome.body !== undefined) {
-        const body = JSON.parse(outcome.body) as { id: number; text: string };
-        acked.push({ text: body.text, id: body.id });
-      }
-      await sleep(Math.max(0, options.intervalMs - (Date.now() - start)));
+      await ask(specFor(options, kind, `${options.prefix}-${visitor}-${n}`, n), kind, fresh);
+      await paced(start);
     }
   };
+  const browsing = async (visitor: number, fresh: boolean): Promise<void> => {
+    const origin = new URL(options.url).origin;
+    for (let n = 0; going(); n++) {
+      const start = Date.now();
+      const page = await ask(specFor(options, 'page', '', n), 'page', fresh);
+      for (const asset of readPage(page.body ?? '').assets) {
+        if (!going()) return;
+        const spec = { method: 'GET', timeoutMs: options.timeoutMs, url: `${origin}${asset}` };
+        await ask(spec, 'static', fresh);
+      }
+      if (!going()) return;
+      const text = `${options.prefix}-${visitor}-${n}`;
+      await ask(specFor(options, 'write', text, n), 'write', fresh);
+      await paced(start);
+    }
+  };
+  // Mixed: every second visitor comes anew each time.
+  const fresh = (visitor: number): boolean =>
+    options.connections === 'fresh' || (options.connections === 'mixed' && visitor % 2 === 1);
+  const visitors = Array.from({ length: options.concurrency }, (_, visitor) => visitor);
+  const kinds = VISIT_KINDS.filter((k) => k !== 'static' || options.statics.length > 0);
   await Promise.all(
-    kinds.flatMap((kind) =>
-      Array.from({ length: options.concurrency }, (_, worker) => visitor(kind, worker)),
-    ),
+    options.browse
+      ? visitors.map((v) => browsing(v, fresh(v)))
+      : kinds.flatMap((kind) => visitors.map((v) => byKind(kind, v, fresh(v)))),
   );
   clearInterval(watch);
   clients.kept.agent.destroy();
@@ -154,21 +178,27 @@ export function parseVisitorsArgs(args: readonly string[]): VisitorsOptions {
     args: [...args],
     options: {
       ...loadArgOptions({ concurrency: '2', timeoutMs: '40000' }),
+      browse: { type: 'boolean', default: false },
+      mixed: { type: 'boolean', default: false },
       static: { type: 'string', multiple: true, default: [] },
       prefix: { type: 'string', default: 'visit' },
       'interval-ms': { type: 'string', default: '50' },
       'stop-file': { type: 'string' },
-      'started-file': { type: 'string' },
+      'ready-file': { type: 'string' },
     },
   });
+  if (values.fresh && values.mixed) throw new Error('--fresh and --mixed exclude each other');
   const url = values.url?.endsWith('/') === false ? `${values.url}/` : values.url;
   return {
-    ...loadBounds({ ...values, url }, 16),
+    // Which visitors come anew is `connections`' to say.
+    ...loadBounds({ ...values, url, fresh: false }, 64),
+    browse: values.browse,
+    connections: values.fresh ? 'fresh' : values.mixed ? 'mixed' : 'kept',
     statics: values.static,
     prefix: values.prefix,
-    intervalMs: Math.max(1, Number(values['interval-ms'])),
+    intervalMs: Math.max(0, Number(values['interval-ms'])),
     ...(values['stop-file'] === undefined ? {} : { stopFile: values['stop-file'] }),
-    ...(values['started-file'] === undefined ? {} : { startedFile: values['started-file'] }),
+    ...(values['ready-file'] === undefined ? {} : { readyFile: values['ready-file'] }),
   };
 }
 

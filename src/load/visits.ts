@@ -1,26 +1,67 @@
 /**
- * A bounded load that uses the site as a visitor's browser does: the home page, the
- * `/static/<release>/` assets that page names, and a guestbook write, over and over. Every
- * response is counted by kind, and every page by the release that served it and when, so a test
- * can tell that a switch of release happened while the load ran. Run inside a host (the lab's
- * client) by tests and drills:
- *
- *   node src/load/visits.ts --url https://www.foobar.com/ --cacert CA --seconds 60 --stop-file F
- *
- * It writes --ready-file once the first page is served, stops at --seconds or as soon as
- * --stop-file exists, whichever comes first, and prints one JSON summary on stdout.
+ * What visitors of the site did and saw (src/load/visitors.ts records it), and what a test reads
+ * off it: counts by kind, the releases pages came from, the web servers that answered, the
+ * failures. Pure: tests feed it made-up records. The drill's figures (outage windows, p99, cuts
+ * in flight) are computed from the same records in src/drill/measure.ts.
  */
-import { existsSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { loadArgOptions, loadBounds, loadClient, type LoadBounds } from './options.ts';
-import { sendRequest, type Outcome as Answer } from './request.ts';
 
-export const VISIT_KINDS = ['page', 'static', 'write'] as const;
+export const VISIT_KINDS = ['page', 'static', 'read', 'write'] as const;
 export type VisitKind = (typeof VISIT_KINDS)[number];
+
+/** Of each kind: GET and HEAD are safe to retry, the guestbook's POST is not. */
+export const IDEMPOTENT_KINDS: readonly VisitKind[] = ['page', 'static', 'read'];
+
+export interface Visit {
+  readonly kind: VisitKind;
+  /** A new connection (and lookup) for this request; otherwise a kept-alive one. */
+  readonly fresh: boolean;
+  /** When it started, ms since the epoch. */
+  readonly start: number;
+  readonly ms: number;
+  /** 0 when no response came. */
+  readonly status: number;
+  /** The error code when no response came. */
+  readonly error?: string;
+  /** X-Served-By: the web server that answered. */
+  readonly server?: string;
+  /** Of a page: the release it says served it. */
+  readonly release?: string;
+  /** Of a failed request: what it asked for. */
+  readonly url?: string;
+}
+
+/** A write the site acknowledged (201) with the id it gave it. */
+export interface AckedMessage {
+  readonly text: string;
+  readonly id: number;
+}
+
+export interface VisitorsReport {
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** Every request that ended before the visitors left, by start. */
+  readonly visits: readonly Visit[];
+  /** Writes answered 201, with the id the site gave them. */
+  readonly acked: readonly AckedMessage[];
+}
+
+/** Success as a visitor sees it: the page, file or answer came. */
+export function succeeded(visit: Pick<Visit, 'status' | 'kind'>): boolean {
+  return visit.kind === 'write' ? visit.status === 201 : visit.status >= 200 && visit.status < 400;
+}
+
+/** The release a home page says served it, and the assets it names. */
+export function readPage(html: string): { release?: string; assets: string[] } {
+  const release = /id="release">([0-9a-f]{12})</.exec(html)?.[1];
+  const assets = [
+    ...new Set([...html.matchAll(/"(\/static\/[0-9a-f]{12}\/[^"]+)"/g)].map((m) => m[1] ?? '')),
+  ];
+  return { ...(release === undefined ? {} : { release }), assets };
+}
 
 export interface KindCounts {
   readonly requests: number;
-  /** Answers a visitor counts as success: 2xx or 3xx. */
+  /** Answers a visitor counts as success (see `succeeded`). */
   readonly ok: number;
   /** Status code → count, for every response. */
   readonly statuses: Record<string, number>;
@@ -35,128 +76,75 @@ export interface ReleaseSeen {
   readonly pages: number;
 }
 
-export interface VisitSummary {
+export interface VisitFailure {
+  /** When it ended, ms since the epoch. */
+  readonly at: number;
+  readonly kind: VisitKind;
+  /** The status or the error code. */
+  readonly answer: string;
   readonly url: string;
+}
+
+export interface VisitSummary {
   readonly startedAt: number;
   readonly endedAt: number;
   readonly requests: number;
   readonly failed: number;
   readonly kinds: Record<VisitKind, KindCounts>;
-  /** Release (as the page says) → when its pages were served. */
+  /** Release (as the page says) → when its pages (answered 200) were served. */
   readonly releases: Record<string, ReleaseSeen>;
   /** X-Served-By → count, over every kind. */
   readonly servedBy: Record<string, number>;
-  /** The first failures (at most 100): when, what kind, and the status or error. */
-  readonly failures: readonly { at: number; kind: VisitKind; answer: string; url: string }[];
+  /** The first failures (at most 100), by when they ended. */
+  readonly failures: readonly VisitFailure[];
 }
 
-interface Options extends LoadBounds {
-  readonly stopFile?: string;
-  /** Written once the first page has been served: the visitors are really coming. */
-  readonly readyFile?: string;
-  readonly prefix: string;
-}
-
-/** The release a home page says served it, and the assets it names. */
-export function readPage(html: string): { release?: string; assets: string[] } {
-  const release = /id="release">([0-9a-f]{12})</.exec(html)?.[1];
-  const assets = [
-    ...new Set([...html.matchAll(/"(\/static\/[0-9a-f]{12}\/[^"]+)"/g)].map((m) => m[1] ?? '')),
-  ];
-  return { ...(release === undefined ? {} : { release }), assets };
-}
-
-function emptyCounts(): {
-  requests: number;
-  ok: number;
-  statuses: Record<string, number>;
-  errors: Record<string, number>;
-} {
-  return { requests: 0, ok: 0, statuses: {}, errors: {} };
-}
+const MAX_FAILURES = 100;
 
 function bump(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
-export async function runVisits(options: Options): Promise<VisitSummary> {
-  const client = loadClient(options);
-  const kinds = { page: emptyCounts(), static: emptyCounts(), write: emptyCounts() };
+/** What a test asserts on: the report's visits counted by kind, release and server. */
+export function summarizeVisits(report: VisitorsReport): VisitSummary {
+  const empty = (): { -readonly [K in keyof KindCounts]: KindCounts[K] } => ({
+    requests: 0,
+    ok: 0,
+    statuses: {},
+    errors: {},
+  });
+  const kinds = { page: empty(), static: empty(), read: empty(), write: empty() };
   const releases: Record<string, { first: number; last: number; pages: number }> = {};
   const servedBy: Record<string, number> = {};
-  const failures: { at: number; kind: VisitKind; answer: string; url: string }[] = [];
-  const startedAt = Date.now();
-  const deadline = startedAt + options.seconds * 1000;
-  const origin = new URL(options.url).origin;
-  const going = (): boolean =>
-    Date.now() < deadline && (options.stopFile === undefined || !existsSync(options.stopFile));
-
-  const record = (
-    kind: VisitKind,
-    url: string,
-    answer: Answer,
-    okStatus: (s: number) => boolean,
-  ): void => {
-    const counts = kinds[kind];
+  const failures: VisitFailure[] = [];
+  const byEnd = [...report.visits].sort((a, b) => a.start + a.ms - (b.start + b.ms));
+  for (const visit of byEnd) {
+    const at = visit.start + visit.ms;
+    const counts = kinds[visit.kind];
     counts.requests++;
-    if (answer.error !== undefined) bump(counts.errors, answer.error);
-    if (answer.status !== undefined) {
-      bump(counts.statuses, String(answer.status));
-      if (okStatus(answer.status)) counts.ok++;
-    }
-    if ((answer.status === undefined || !okStatus(answer.status)) && failures.length < 100)
-      failures.push({ at: Date.now(), kind, answer: answer.error ?? String(answer.status), url });
-    if (answer.server !== undefined) bump(servedBy, answer.server);
-  };
-  const success = (s: number): boolean => s >= 200 && s < 400;
-
-  const worker = async (w: number): Promise<void> => {
-    for (let n = 0; going(); n++) {
-      const page = await sendRequest(client, {
-        url: options.url,
-        method: 'GET',
-        timeoutMs: options.timeoutMs,
-        keepBody: true,
+    if (visit.error !== undefined) bump(counts.errors, visit.error);
+    else bump(counts.statuses, String(visit.status));
+    if (visit.server !== undefined) bump(servedBy, visit.server);
+    if (succeeded(visit)) counts.ok++;
+    else if (failures.length < MAX_FAILURES)
+      failures.push({
+        at,
+        kind: visit.kind,
+        answer: visit.error ?? String(visit.status),
+        url: visit.url ?? '',
       });
-      const at = Date.now();
-      record('page', options.url, page, success);
-      const { release, assets } = readPage(page.body ?? '');
-      if (release !== undefined && page.status === 200) {
-        if (options.readyFile !== undefined && !existsSync(options.readyFile))
-          writeFileSync(options.readyFile, `${at}\n`);
-        const seen = releases[release] ?? { first: at, last: at, pages: 0 };
-        seen.last = at;
-        seen.pages++;
-        releases[release] = seen;
-      }
-      for (const asset of assets) {
-        const url = `${origin}${asset}`;
-        record(
-          'static',
-          url,
-          await sendRequest(client, { url, method: 'GET', timeoutMs: options.timeoutMs }),
-          success,
-        );
-      }
-      const text = `${options.prefix}-${w}-${n}`;
-      const messages = `${origin}/api/messages`;
-      const write = await sendRequest(client, {
-        url: messages,
-        method: 'POST',
-        timeoutMs: options.timeoutMs,
-        json: { text },
-      });
-      record('write', messages, write, (s) => s === 201);
+    if (visit.release !== undefined && visit.status === 200) {
+      const seen = releases[visit.release] ?? { first: at, last: at, pages: 0 };
+      seen.last = at;
+      seen.pages++;
+      releases[visit.release] = seen;
     }
-  };
-  await Promise.all(Array.from({ length: options.concurrency }, (_, w) => worker(w)));
-  client.agent.destroy();
-  const requests = VISIT_KINDS.reduce((sum, k) => sum + kinds[k].requests, 0);
+  }
+  const requests = report.visits.length;
   const ok = VISIT_KINDS.reduce((sum, k) => sum + kinds[k].ok, 0);
   return {
-    url: options.url,
-    startedAt,
-    endedAt: Date.now(),
+    startedAt: report.startedAt,
+    endedAt: report.endedAt,
     requests,
     failed: requests - ok,
     kinds,
@@ -164,27 +152,4 @@ export async function runVisits(options: Options): Promise<VisitSummary> {
     servedBy,
     failures,
   };
-}
-
-export function parseVisitArgs(args: readonly string[]): Options {
-  const { values } = parseArgs({
-    args: [...args],
-    options: {
-      ...loadArgOptions({ concurrency: '4', timeoutMs: '10000' }),
-      'stop-file': { type: 'string' },
-      'ready-file': { type: 'string' },
-      prefix: { type: 'string', default: 'visit' },
-    },
-  });
-  return {
-    ...loadBounds(values, 64),
-    prefix: values.prefix,
-    ...(values['stop-file'] === undefined ? {} : { stopFile: values['stop-file'] }),
-    ...(values['ready-file'] === undefined ? {} : { readyFile: values['ready-file'] }),
-  };
-}
-
-if (import.meta.main) {
-  const summary = await runVisits(parseVisitArgs(process.argv.slice(2)));
-  process.stdout.write(`${JSON.stringify(summary)}\n`);
 }

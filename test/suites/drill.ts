@@ -9,7 +9,7 @@ import { faultsLeft, restoreHost, silenceHost } from '../../src/faults/inject.ts
 import { labPaths } from '../../src/model/layout.ts';
 import type { DrillReport, DrillRow } from '../../src/drill/run.ts';
 import { waitHealthy } from '../../src/drill/run.ts';
-import { IDEMPOTENT_KINDS } from '../../src/load/visitors.ts';
+import { IDEMPOTENT_KINDS } from '../../src/load/visits.ts';
 import { labStatus } from '../../src/steps/status.ts';
 import type { TestLab } from '../support/lab.ts';
 

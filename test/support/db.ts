@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ExecResult } from '../../src/drivers/driver.ts';
+import { auditWrites, storedMessages } from '../../src/drill/writes.ts';
+import type { AckedMessage } from '../../src/load/visits.ts';
 import type { WriteSummary } from '../../src/load/writer.ts';
 import { labPaths } from '../../src/model/layout.ts';
 import { DB_USERS, dbSecretName, type DbUser } from '../../src/model/database.ts';
@@ -95,28 +97,19 @@ export async function writeLoad(
 
 /**
  * Every acknowledged write of a load is on `host` exactly once, with the id it was acknowledged
- * with, and no write of it (acknowledged or not) is there twice. Returns how many rows it has.
+ * with, and no write of it (acknowledged or not) is there twice: counted as the drill counts
+ * (`auditWrites`). Returns how many rows it has.
  */
 export async function assertEveryAckedOnce(
   lab: TestLab,
   host: string,
   prefix: string,
-  summary: WriteSummary,
+  summary: { readonly acked: readonly AckedMessage[] },
 ): Promise<number> {
-  const rows = await sql(
-    lab,
-    host,
-    `SELECT id, text FROM foobar.messages WHERE text LIKE '${prefix}-%'`,
-  );
-  const byText = new Map<string, number[]>();
-  for (const [id, text] of rows)
-    byText.set(text ?? '', [...(byText.get(text ?? '') ?? []), Number(id)]);
-  const wrong = summary.acked
-    .filter((a) => byText.get(a.text)?.length !== 1 || byText.get(a.text)?.[0] !== a.id)
-    .map((a) => `${a.text} (id ${a.id}): ${JSON.stringify(byText.get(a.text) ?? [])}`);
-  assert.deepEqual(wrong, [], `acknowledged writes missing or wrong on ${host}`);
-  const twice = [...byText].filter(([, ids]) => ids.length > 1).map(([text]) => text);
-  assert.deepEqual(twice, [], `writes stored twice on ${host}`);
+  const rows = await storedMessages(lab.ctx, host, prefix);
+  const audit = auditWrites(summary.acked, rows);
+  assert.deepEqual(audit.lost, [], `acknowledged writes missing or wrong on ${host}`);
+  assert.deepEqual(audit.duplicated, [], `writes stored twice on ${host}`);
   return rows.length;
 }
 

@@ -24,14 +24,14 @@ import { buildModel } from '../../src/model/build.ts';
 import { labNames, labNamespaces } from '../../src/model/lab.ts';
 import { labPaths } from '../../src/model/layout.ts';
 import { addressOf, findHost, type Host, type Model } from '../../src/model/model.ts';
-import { siteCurlFlags, siteUrl } from '../../src/probes/site.ts';
+import { siteCurlFlags } from '../../src/probes/site.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
 import { downPlan } from '../../src/steps/down.ts';
 import { runPlan } from '../../src/steps/plan.ts';
 import { upPlan } from '../../src/steps/up.ts';
-import { waitFor } from '../../src/lib/wait.ts';
 import type { LoadSummary } from '../../src/load/loadgen.ts';
-import { VISIT_KINDS, type VisitSummary } from '../../src/load/visits.ts';
+import { startVisitors } from '../../src/drill/load.ts';
+import { summarizeVisits, VISIT_KINDS, type VisitSummary } from '../../src/load/visits.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 /** Where `ip netns add` mounts each namespace. */
@@ -75,8 +75,8 @@ export interface TestLab {
     args?: readonly string[],
   ): Promise<LoadSummary>;
   /**
-   * Visitors from the client host (pages, their assets, writes: src/load/visits.ts) until
-   * `stop()`, or `maxSeconds` at most.
+   * Browsing visitors from the client host (pages, their assets, writes: src/load/visitors.ts)
+   * on kept-alive connections until `stop()`, or `maxSeconds` at most.
    */
   visits(maxSeconds: number, concurrency?: number): RunningVisits;
   up(): Promise<void>;
@@ -179,46 +179,21 @@ export function createTestLab(
       return JSON.parse(result.stdout) as LoadSummary;
     },
     visits(maxSeconds, concurrency = 6) {
-      const run = `visits-${process.pid}-${visitRuns++}`;
-      const stopFile = path.join(stateDir, `${run}.stop`);
-      const readyFile = path.join(stateDir, `${run}.ready`);
-      const running = ctx.driver.exec('client', {
-        argv: [
-          process.execPath,
-          path.join(REPO, 'src/load/visits.ts'),
-          '--url',
-          siteUrl(model),
-          '--seconds',
-          String(maxSeconds),
-          '--concurrency',
-          String(concurrency),
-          '--cacert',
-          labPaths(model).caCertificate,
-          '--stop-file',
-          stopFile,
-          '--ready-file',
-          readyFile,
-        ],
-        timeoutMs: (maxSeconds + 30) * 1000,
+      const visitors = startVisitors(ctx, {
+        seconds: maxSeconds,
+        prefix: `visits-${process.pid}-${visitRuns++}`,
+        browse: true,
+        connections: 'kept',
+        visitors: concurrency,
+        intervalMs: 0,
+        timeoutMs: 10_000,
       });
-      let ended = false;
-      void running.finally(() => (ended = true)).catch(() => undefined);
+      visitors.report.catch(() => undefined);
       return {
-        // A slow machine may take seconds to start a Node process: wait for a served page.
-        ready: () =>
-          waitFor(
-            'the visitors’ first page',
-            () => Promise.resolve(existsSync(readyFile) || ended ? undefined : 'none yet'),
-            { timeoutMs: 60_000, intervalMs: 50, maxIntervalMs: 200 },
-          ),
+        ready: () => visitors.ready(60_000),
         async stop() {
-          writeFileSync(stopFile, '');
-          try {
-            return JSON.parse((await running).stdout) as VisitSummary;
-          } finally {
-            rmSync(stopFile, { force: true });
-            rmSync(readyFile, { force: true });
-          }
+          await visitors.stop();
+          return summarizeVisits(await visitors.report);
         },
       };
     },
@@ -373,7 +348,7 @@ export function assertCleanVisits(summary: VisitSummary, minVisits: number, writ
   const honest = cut === answered502 + closed && cut <= writesCut;
   assert.deepEqual(
     { ...failures, write: honest ? none : failures.write },
-    { page: none, static: none, write: none },
+    { page: none, static: none, read: none, write: none },
     JSON.stringify(summary),
   );
   assert.ok(

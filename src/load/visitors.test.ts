@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { homePage } from '../../app/src/pages.ts';
+import { parseVisitorsArgs, runVisitors, type VisitorsOptions } from './visitors.ts';
+import { summarizeVisits } from './visits.ts';
+
+const RELEASE = '0123456789ab';
+
+/** A stand-in for the site on 127.0.0.1: a page, its assets, and a guestbook; reads never end. */
+function site(): http.Server {
+  let id = 0;
+  return http.createServer((request, response) => {
+    response.setHeader('x-served-by', 'web-01');
+    if (request.url === '/') {
+      response.end(homePage({ server: 'web-01', release: RELEASE }));
+    } else if (request.url?.startsWith('/static/') === true) {
+      response.end('asset');
+    } else if (request.method === 'POST') {
+      const chunks: Buffer[] = [];
+      request.on('data', (c: Buffer) => chunks.push(c));
+      request.on('end', () => {
+        const { text } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { text: string };
+        response.statusCode = 201;
+        response.end(JSON.stringify({ id: ++id, text }));
+      });
+    }
+    // GET /api/messages never answers: a request in flight when the visitors leave.
+  });
+}
+
+describe('visitors', () => {
+  const server = site();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'visitors-test-'));
+  let url = '';
+  before(async () => {
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const options = (more: Partial<VisitorsOptions>): VisitorsOptions => ({
+    url,
+    seconds: 0.4,
+    concurrency: 2,
+    timeoutMs: 5000,
+    browse: false,
+    connections: 'kept',
+    statics: [],
+    prefix: 't',
+    intervalMs: 10,
+    ...more,
+  });
+
+  it('browsing: every page, then the assets it names, then a write; release and ready file', async () => {
+    const readyFile = path.join(dir, 'ready');
+    const report = await runVisitors(options({ browse: true, intervalMs: 0, readyFile }));
+    const summary = summarizeVisits(report);
+    assert.ok(existsSync(readyFile), 'ready once a page was served');
+    assert.ok(summary.kinds.page.requests > 2, JSON.stringify(summary.kinds));
+    assert.ok(summary.kinds.static.requests >= 3 * (summary.kinds.page.requests - 2));
+    assert.equal(summary.kinds.read.requests, 0);
+    assert.equal(summary.failed, 0);
+    assert.deepEqual(Object.keys(summary.releases), [RELEASE]);
+    assert.equal(summary.servedBy['web-01'], summary.requests);
+    assert.equal(report.acked.length, summary.kinds.write.ok);
+    assert.ok(report.acked.every((a) => /^t-[01]-\d+$/.test(a.text) && a.id > 0));
+    assert.equal(new Set(report.acked.map((a) => a.text)).size, report.acked.length);
+    assert.ok(report.visits.every((v) => !v.fresh));
+  });
+
+  it('by kind: visitors of each kind, half of them on new connections, gone at the stop file', async () => {
+    const stopFile = path.join(dir, 'stop');
+    const started = Date.now();
+    const running = runVisitors(
+      options({ seconds: 30, connections: 'mixed', statics: ['static/a.css'], stopFile }),
+    );
+    setTimeout(() => {
+      writeFileSync(stopFile, '');
+    }, 500);
+    const report = await running;
+    assert.ok(Date.now() - started < 5000, 'left at once, reads in flight abandoned');
+    const summary = summarizeVisits(report);
+    for (const kind of ['page', 'static', 'write'] as const)
+      assert.ok(summary.kinds[kind].ok > 0, `${kind}: ${JSON.stringify(summary.kinds[kind])}`);
+    // The reads never ended: abandoned when the visitors left, not counted as failures.
+    assert.equal(summary.kinds.read.requests, 0);
+    assert.equal(summary.failed, 0);
+    assert.ok(report.visits.some((v) => v.fresh) && report.visits.some((v) => !v.fresh));
+  });
+
+  it('parses its command line: connections, browsing, bounds', () => {
+    const parsed = parseVisitorsArgs(['--url', 'https://www.foobar.com', '--mixed', '--browse']);
+    assert.equal(parsed.url, 'https://www.foobar.com/');
+    assert.equal(parsed.connections, 'mixed');
+    assert.equal(parsed.browse, true);
+    assert.equal(parseVisitorsArgs(['--url', 'http://x/', '--fresh']).connections, 'fresh');
+    assert.equal(parseVisitorsArgs(['--url', 'http://x/']).connections, 'kept');
+    assert.throws(() => parseVisitorsArgs(['--url', 'http://x/', '--fresh', '--mixed']), /exclude/);
+  });
+});
