@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { quoteArgv } from './quote.ts';
 import { remoteCommand, shArgv, sshArgv, WRITE_FILE } from './ssh-command.ts';
-import { environmentFile } from './ssh.ts';
+import { buildModel } from '../model/build.ts';
+import { environmentFile, sshDriverFor } from './ssh.ts';
 
 const settings = { knownHostsFile: '/var/lib/foobar/x/ssh/known_hosts', controlDir: '/tmp/c' };
 
@@ -78,5 +79,27 @@ describe('ssh command lines', () => {
   it('writes an environment both systemd and sh read', () => {
     assert.equal(environmentFile({ A: 'plain', B: "it's $x" }), "A=plain\nB='it'\\''s $x'\n");
     assert.throws(() => environmentFile({ 'A B': 'x' }), /not an environment variable name: A B/);
+  });
+
+  it('is the driver of a model on machines, pinning keys in its state directory', () => {
+    const machines = buildModel({
+      platform: 'machines',
+      machines: { name: 'prod', stateDir: '/srv/foobar' },
+      networks: { edge: { subnet: '203.0.113.0/24' }, core: { subnet: '10.0.0.0/24' } },
+      admin: { edge: '198.51.100.7' },
+      hosts: {
+        lb: {
+          roles: ['lb'],
+          ssh: { host: '203.0.113.11' },
+          edge: '203.0.113.11',
+          core: '10.0.0.11',
+        },
+        web: { roles: ['web'], ssh: { host: '10.0.0.21' }, core: '10.0.0.21' },
+        db: { roles: ['db'], ssh: { host: '10.0.0.31' }, core: '10.0.0.31' },
+      },
+      vrrp: { virtualAddresses: { lb: '203.0.113.10' } },
+    });
+    assert.equal(sshDriverFor(machines).knownHostsFile, '/srv/foobar/ssh/known_hosts');
+    assert.throws(() => sshDriverFor(buildModel(undefined)), /the lab platform does not use SSH/);
   });
 });

@@ -132,7 +132,7 @@ describe('SshDriver against a real sshd', () => {
     const spans = await Promise.all(
       HOSTS.flatMap((host) =>
         Array.from({ length: 4 }, async () => {
-          const argv = ['sh', '-c', 'date +%s.%N; sleep 2; date +%s.%N'];
+          const argv = ['sh', '-c', 'date +%s.%N; sleep 3; date +%s.%N'];
           const { stdout } = await driver.exec(host, { argv });
           const [from = NaN, to = NaN] = stdout.trim().split('\n').map(Number);
           return { from, to };
@@ -142,7 +142,7 @@ describe('SshDriver against a real sshd', () => {
     const lastStart = Math.max(...spans.map((s) => s.from));
     const firstEnd = Math.min(...spans.map((s) => s.to));
     t.diagnostic(
-      `8 × sleep 2 on 2 hosts: ${(performance.now() - start).toFixed(0)} ms; ` +
+      `8 × sleep 3 on 2 hosts: ${(performance.now() - start).toFixed(0)} ms; ` +
         `starts spread over ${((lastStart - Math.min(...spans.map((s) => s.from))) * 1000).toFixed(0)} ms`,
     );
     assert.ok(lastStart < firstEnd, 'some command ended before another had started');

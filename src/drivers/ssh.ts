@@ -198,7 +198,13 @@ export class SshDriver implements Driver {
       });
     });
     const argv = shArgv(UNPACK_DIR, to);
-    await this.#run(target, argv, `copy ${from} to ${to}`, { input: tar.stdout, check: true });
+    try {
+      await this.#run(target, argv, `copy ${from} to ${to}`, { input: tar.stdout, check: true });
+    } catch (error) {
+      // Nothing reads its output any more: it would wait on a full pipe for ever.
+      tar.kill('SIGKILL');
+      throw error;
+    }
     const code = await tarExit;
     if (code !== 0) {
       throw new Error(

@@ -32,6 +32,9 @@ export interface TestSshd {
 }
 
 export async function startTestSshd(): Promise<TestSshd> {
+  if (!existsSync(SSHD)) {
+    throw new Error(`${SSHD} is missing: install openssh-server (scripts/bootstrap.sh does)`);
+  }
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-sshd-'));
   const madePrivsepDir = !existsSync(PRIVSEP_DIR);
   let child: ChildProcess | undefined;
@@ -95,6 +98,7 @@ export async function startTestSshd(): Promise<TestSshd> {
     });
     child = server;
     let output = '';
+    server.once('error', (error) => (output += error.message));
     server.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     await waitFor(
       `sshd on port ${port}`,
