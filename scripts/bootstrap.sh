@@ -15,6 +15,8 @@ PACKAGES=(
   # Virtual addresses on the load balancers, and the consensus store of the failover managers.
   keepalived etcd-server
   wrk
+  # The SSH driver's client, and a throwaway sshd (never the system's service) for its tests.
+  openssh-client openssh-server
   # The tests' browser, never downloaded: Debian's Chromium, driven by playwright-core, checks the
   # site's pages against their Content-Security-Policy and watches the dashboard.
   chromium

@@ -1,11 +1,13 @@
 /** Runs a local process to completion and collects its output. */
 import { spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
 import type { ExecResult } from './driver.ts';
 
 export const DEFAULT_TIMEOUT_MS = 120_000;
 
 export interface RunOptions {
-  readonly input?: string;
+  /** Written to standard input; a stream is piped (the SSH driver's file copies). */
+  readonly input?: string | Uint8Array | Readable;
   readonly timeoutMs?: number;
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -22,6 +24,7 @@ export function runProcess(argv: readonly string[], options: RunOptions = {}): P
     const stdout: Buffer[] = [];
     const stderr: Buffer[] = [];
     let timedOut = false;
+    let inputError = '';
     const timer = setTimeout(() => {
       timedOut = true;
       child.kill('SIGKILL');
@@ -40,13 +43,22 @@ export function runProcess(argv: readonly string[], options: RunOptions = {}): P
       clearTimeout(timer);
       resolve({
         stdout: Buffer.concat(stdout).toString('utf8'),
-        stderr: Buffer.concat(stderr).toString('utf8') + (timedOut ? '\n(timed out)' : ''),
+        stderr:
+          Buffer.concat(stderr).toString('utf8') + (timedOut ? '\n(timed out)' : '') + inputError,
         exitCode: timedOut ? -1 : (code ?? (signal === null ? -1 : 128)),
       });
     });
-    if (options.input !== undefined) {
-      child.stdin?.on('error', () => undefined);
-      child.stdin?.end(options.input);
+    const { input } = options;
+    if (input !== undefined && child.stdin !== null) {
+      child.stdin.on('error', () => undefined);
+      if (input instanceof Readable) {
+        // A source that fails half-way must not look like a complete input: end the command.
+        input.once('error', (error) => {
+          inputError = `\n(standard input failed: ${error.message})`;
+          child.kill('SIGKILL');
+        });
+        input.pipe(child.stdin);
+      } else child.stdin.end(input);
     }
   });
 }

@@ -198,3 +198,130 @@ describe('buildModel', () => {
     ]);
   });
 });
+
+describe('buildModel for machines', () => {
+  const machine = (ssh: string, core: string, edge?: string) => ({
+    ssh: { host: ssh },
+    core,
+    ...(edge === undefined ? {} : { edge }),
+  });
+  /** The smallest site on machines: a load balancer, a web server and a database server. */
+  const small = {
+    platform: 'machines',
+    networks: { edge: { subnet: '203.0.113.0/24' }, core: { subnet: '10.0.0.0/24' } },
+    admin: { edge: '198.51.100.7' },
+    hosts: {
+      lb: { roles: ['lb'], ...machine('lb.example.net', '10.0.0.11', '203.0.113.11') },
+      web: { roles: ['web'], ...machine('10.0.0.21', '10.0.0.21') },
+      db: { roles: ['db'], ...machine('10.0.0.31', '10.0.0.31') },
+    },
+    vrrp: { virtualAddresses: { lb: '203.0.113.10' } },
+  };
+
+  it('parses the annotated example: given addresses, SSH destinations, shared defaults', () => {
+    const text = readFileSync(new URL('../../examples/machines.yaml', import.meta.url), 'utf8');
+    const model = buildModel(parseConfigText(text, 'examples/machines.yaml'));
+    assert.equal(model.platform.kind, 'machines');
+    assert.deepEqual(model.lab, { name: 'prod', stateDir: '/var/lib/foobar/machines/prod' });
+    assert.ok(model.hosts.length >= 3);
+    assert.deepEqual(
+      model.hosts.map((h) => [h.name, h.addresses.edge, h.addresses.core]),
+      [
+        ['db-01', undefined, '10.0.0.31'],
+        ['db-02', undefined, '10.0.0.32'],
+        ['lb-01', '203.0.113.11', '10.0.0.11'],
+        ['lb-02', '203.0.113.12', '10.0.0.12'],
+        ['mon', '203.0.113.90', '10.0.0.90'],
+        ['web-01', undefined, '10.0.0.21'],
+        ['web-02', undefined, '10.0.0.22'],
+      ],
+    );
+    assert.deepEqual(model.platform.ssh, {
+      'lb-01': { host: '203.0.113.11', user: 'root', port: 22 },
+      'lb-02': { host: '203.0.113.12', user: 'root', port: 22 },
+      'web-01': { host: '10.0.0.21', user: 'root', port: 22 },
+      'web-02': { host: '10.0.0.22', user: 'root', port: 22 },
+      'db-01': { host: '10.0.0.31', user: 'root', port: 22 },
+      'db-02': { host: '10.0.0.32', user: 'admin', port: 2222 },
+      mon: { host: 'mon.example.net', user: 'root', port: 22 },
+    });
+    assert.equal(model.admin.edge, '198.51.100.7');
+    assert.deepEqual(
+      model.vrrp.virtualAddresses.map((v) => `${v.owner} ${v.address}`),
+      ['lb-01 203.0.113.10', 'lb-02 203.0.113.20'],
+    );
+    // The rest of the model is the lab's: the same ports and tunables, overridable the same way.
+    assert.deepEqual(model.ports, buildModel(undefined).ports);
+    assert.equal(model.monitoring.scrapeIntervalSeconds, 15);
+    assert.equal(model.database.initialPrimary, 'db-01');
+  });
+
+  it('leaves user and port to the SSH config when neither the machine nor the defaults give them', () => {
+    const model = buildModel(small);
+    assert.deepEqual(model.platform, {
+      kind: 'machines',
+      ssh: {
+        lb: { host: 'lb.example.net' },
+        web: { host: '10.0.0.21' },
+        db: { host: '10.0.0.31' },
+      },
+    });
+    assert.equal(model.lab.stateDir, '/var/lib/foobar/machines/fb');
+  });
+
+  it('keeps the lab the default, with nothing of the machines in it', () => {
+    assert.deepEqual(buildModel(undefined).platform, { kind: 'lab' });
+    assert.deepEqual(buildModel({ platform: 'lab' }).platform, { kind: 'lab' });
+    assert.deepEqual(problemsOf({ platform: 'cloud' }), [
+      'platform: expected one of lab, machines (lab is the default)',
+    ]);
+  });
+
+  it('reports every schema problem at once, with its key path', () => {
+    assert.deepEqual(
+      problemsOf({
+        platform: 'machines',
+        hosts: {
+          lb: { roles: ['lb'], edge: 11, core: '10.0.0.300' },
+          web: { roles: ['web'], ssh: { host: '-oProxyCommand=x', user: 'Root', port: 0 } },
+        },
+        vrrp: { virtualAddresses: { lb: 10 } },
+      }),
+      [
+        'networks: expected the subnets of both networks: {edge: {subnet: ...}, core: {subnet: ...}}',
+        'admin: expected the address your SSH and browser come from: {edge: 198.51.100.7}',
+        'hosts/lb/ssh: expected the SSH destination, e.g. {host: 203.0.113.11, user: root}',
+        'hosts/lb/edge: Invalid input: expected string, received number',
+        'hosts/lb/core: expected an IPv4 address like 203.0.113.11',
+        'hosts/web/ssh/host: expected a host name, an alias of your SSH config or an address (not starting with -)',
+        'hosts/web/ssh/user: expected a login name like root or deploy (lowercase letters, digits, _ and -)',
+        'hosts/web/ssh/port: Too small: expected number to be >=1',
+        'vrrp/virtualAddresses/lb: Invalid input: expected string, received number',
+      ],
+    );
+  });
+
+  it('reports every semantic problem at once: addresses are checked, never derived', () => {
+    assert.deepEqual(
+      problemsOf({
+        ...small,
+        hosts: {
+          ...small.hosts,
+          web: { roles: ['web'], ...machine('10.0.0.21', '10.0.1.21', '203.0.113.21') },
+          db: { roles: ['db'], ...machine('lb.example.net', '10.0.0.11') },
+          db2: { roles: ['db'], ...machine('10.0.0.32', '10.0.0.0') },
+        },
+        vrrp: { virtualAddresses: { lb: '203.0.113.11', web: '203.0.113.30' } },
+      }),
+      [
+        "hosts/db/ssh: lb.example.net is already lb's SSH destination: one machine is one host (give it several roles)",
+        'hosts/web/edge: a web host must not be on the edge network',
+        'hosts/web/core: 10.0.1.21 is not in the core network 10.0.0.0/24',
+        "hosts/db/core: 10.0.0.11 is already lb's address",
+        'hosts/db2/core: 10.0.0.0 is the network or broadcast address of 10.0.0.0/24',
+        "vrrp/virtualAddresses/lb: 203.0.113.11 is already lb's address",
+        'vrrp/virtualAddresses/web: "web" is not a load balancer (those are: lb): name one, or set it to null',
+      ],
+    );
+  });
+});

@@ -1,5 +1,6 @@
 /** foobar.yaml (parsed) + defaults → a validated Model, or every problem at once. */
 import path from 'node:path';
+import type { z } from 'zod';
 import {
   DEFAULT_ADMIN_EDGE,
   DEFAULT_APP,
@@ -26,15 +27,26 @@ import type {
   Model,
   MonitoringSettings,
   Network,
+  Platform,
+  SshDestination,
   VrrpSettings,
 } from './model.ts';
-import { fitsInSubnet, hostAddress, parseSubnet, subnetsOverlap } from './net.ts';
+import {
+  fitsInSubnet,
+  hostAddress,
+  parseIPv4,
+  parseSubnet,
+  subnetContains,
+  subnetsOverlap,
+} from './net.ts';
 import {
   configSchema,
+  machinesConfigSchema,
   NETWORKS,
   PORT_NAMES,
   type Config,
   type HostConfig,
+  type MachinesConfig,
   type NetworkName,
   type Role,
 } from './schema.ts';
@@ -72,7 +84,31 @@ const EXCLUSIVE_ROLES: readonly (readonly [Role, Role])[] = [['lb', 'web']];
 
 /** Validates `input` (the parsed YAML, or undefined for none) and builds the model. */
 export function buildModel(input: unknown, source = 'foobar.yaml'): Model {
-  const parsed = configSchema.safeParse(input ?? {});
+  const problems: Problem[] = [];
+  const model = isMachinesConfig(input)
+    ? parse(machinesConfigSchema, input, source, (config) => placeMachines(config, problems))
+    : parse(configSchema, input ?? {}, source, (config) => placeLab(config, problems));
+  if (model === undefined || problems.length > 0) throw new ConfigError(source, problems);
+  return model;
+}
+
+/** `platform: machines` picks the machines' schema; anything else is the lab's (the default). */
+function isMachinesConfig(input: unknown): boolean {
+  return (
+    typeof input === 'object' &&
+    input !== null &&
+    'platform' in input &&
+    input.platform === 'machines'
+  );
+}
+
+function parse<T>(
+  schema: z.ZodType<T>,
+  input: unknown,
+  source: string,
+  build: (config: T) => Model | undefined,
+): Model | undefined {
+  const parsed = schema.safeParse(input);
   if (!parsed.success) {
     throw new ConfigError(
       source,
@@ -82,21 +118,58 @@ export function buildModel(input: unknown, source = 'foobar.yaml'): Model {
       })),
     );
   }
-  const problems: Problem[] = [];
-  const model = assemble(parsed.data, problems);
-  if (model === undefined || problems.length > 0) throw new ConfigError(source, problems);
-  return model;
+  return build(parsed.data);
 }
 
-function assemble(config: Config, problems: Problem[]): Model | undefined {
-  const networks = buildNetworks(config, problems);
-  const hostConfigs = mergeHosts(config);
-  const labName = config.lab?.name ?? DEFAULT_LAB_NAME;
-  const ports = { ...DEFAULT_PORTS, ...definedEntries(config.ports ?? {}) };
-  const adminNumber = config.admin?.edge ?? DEFAULT_ADMIN_EDGE;
+/** The keys both platforms share, with the same shape on both. */
+type SharedConfig = Pick<
+  Config,
+  | 'domain'
+  | 'ports'
+  | 'database'
+  | 'lb'
+  | 'dns'
+  | 'tls'
+  | 'limits'
+  | 'app'
+  | 'web'
+  | 'failover'
+  | 'monitoring'
+>;
 
-  const hosts: Host[] = [];
-  const taken = new Map<string, string>();
+/** What is placed on a network: a host number in the lab, an address as given on machines. */
+type Placed = number | string;
+
+/**
+ * Where a platform puts the hosts: their networks and addresses. The rest of the model is built
+ * the same way on every platform.
+ */
+interface Placement {
+  readonly lab: Model['lab'];
+  readonly platform: Platform;
+  readonly networks: Record<NetworkName, Network> | undefined;
+  /** This machine's address on the edge; undefined when it has a problem (already reported). */
+  readonly admin: string | undefined;
+  readonly hosts: readonly {
+    name: string;
+    roles: readonly Role[];
+    on: Partial<Record<NetworkName, Placed>>;
+  }[];
+  /** Load balancer name → what it normally holds on the edge. */
+  readonly virtualAddresses: ReadonlyMap<string, Placed>;
+  /** The address of `value` on `network`, or undefined after reporting why it has none. */
+  locate(network: Network, value: Placed, path: string): string | undefined;
+  readonly reservedNames: readonly string[];
+  /** A value to show in the example of a missing virtual address. */
+  readonly exampleVirtual: string;
+  readonly vrrp: Omit<NonNullable<Config['vrrp']>, 'virtualAddresses'>;
+}
+
+function placeLab(config: Config, problems: Problem[]): Model | undefined {
+  const networks = buildNetworks(config, problems);
+  const labName = config.lab?.name ?? DEFAULT_LAB_NAME;
+  const adminNumber = config.admin?.edge ?? DEFAULT_ADMIN_EDGE;
+  let admin: string | undefined;
   if (networks !== undefined) {
     if (!fitsInSubnet(networks.edge.subnet, adminNumber)) {
       problems.push({
@@ -104,30 +177,143 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
         message: `${adminNumber} does not fit in ${networks.edge.subnet.cidr}`,
       });
     } else {
-      taken.set(hostAddress(networks.edge.subnet, adminNumber), 'admin');
+      admin = hostAddress(networks.edge.subnet, adminNumber);
     }
   }
-  for (const [name, host] of hostConfigs) {
-    if ((RESERVED_HOST_NAMES as readonly string[]).includes(name)) {
+  const { virtualAddresses: overrides, ...vrrp } = config.vrrp ?? {};
+  const virtualAddresses = new Map(Object.entries(DEFAULT_VRRP.virtualAddresses));
+  for (const [owner, n] of Object.entries(overrides ?? {})) {
+    if (n === null) virtualAddresses.delete(owner);
+    else virtualAddresses.set(owner, n);
+  }
+  return assemble(
+    config,
+    {
+      lab: {
+        name: labName,
+        stateDir: config.lab?.stateDir ?? path.join(DEFAULT_STATE_ROOT, labName),
+      },
+      platform: { kind: 'lab' },
+      networks,
+      admin,
+      hosts: [...mergeHosts(config)].map(([name, host]) => ({
+        name,
+        roles: host.roles,
+        on: definedEntries({ edge: host.edge, core: host.core }),
+      })),
+      virtualAddresses,
+      locate: (network, value, where) => {
+        if (typeof value === 'number' && fitsInSubnet(network.subnet, value))
+          return hostAddress(network.subnet, value);
+        problems.push({ path: where, message: `${value} does not fit in ${network.subnet.cidr}` });
+        return undefined;
+      },
+      reservedNames: RESERVED_HOST_NAMES,
+      exampleVirtual: '10',
+      vrrp,
+    },
+    problems,
+  );
+}
+
+/**
+ * Real machines: nothing is derived. Each address is given and must lie in its network's subnet
+ * (a virtual address moves only within one network; replication ids come from core addresses).
+ */
+function placeMachines(config: MachinesConfig, problems: Problem[]): Model | undefined {
+  const networks = buildNetworks(config, problems);
+  const name = config.machines?.name ?? DEFAULT_LAB_NAME;
+  const defaults = config.machines?.ssh ?? {};
+  const ssh: Record<string, SshDestination> = {};
+  const destinations = new Map<string, string>();
+  for (const [host, machine] of Object.entries(config.hosts)) {
+    const user = machine.ssh.user ?? defaults.user;
+    const port = machine.ssh.port ?? defaults.port;
+    const destination: SshDestination = {
+      host: machine.ssh.host,
+      ...(user === undefined ? {} : { user }),
+      ...(port === undefined ? {} : { port }),
+    };
+    const key = port === undefined ? destination.host : `${destination.host}:${port}`;
+    const other = destinations.get(key);
+    if (other !== undefined) {
+      problems.push({
+        path: `hosts/${host}/ssh`,
+        message: `${key} is already ${other}'s SSH destination: one machine is one host (give it several roles)`,
+      });
+    }
+    destinations.set(key, host);
+    ssh[host] = destination;
+  }
+  const { virtualAddresses, ...vrrp } = config.vrrp;
+  const sshConfig = config.machines?.sshConfig;
+  return assemble(
+    config,
+    {
+      lab: {
+        name,
+        stateDir: config.machines?.stateDir ?? path.join(DEFAULT_STATE_ROOT, 'machines', name),
+      },
+      platform: { kind: 'machines', ssh, ...(sshConfig === undefined ? {} : { sshConfig }) },
+      networks,
+      admin: config.admin.edge,
+      hosts: Object.entries(config.hosts).map(([host, machine]) => ({
+        name: host,
+        roles: machine.roles,
+        on: definedEntries({ edge: machine.edge, core: machine.core }),
+      })),
+      virtualAddresses: new Map(Object.entries(virtualAddresses)),
+      locate: (network, value, where) => {
+        const text = String(value);
+        const ip = parseIPv4(text);
+        const { subnet } = network;
+        if (ip !== undefined && subnetContains(subnet, text)) {
+          if (fitsInSubnet(subnet, ip - subnet.base)) return text;
+          problems.push({
+            path: where,
+            message: `${text} is the network or broadcast address of ${subnet.cidr}`,
+          });
+          return undefined;
+        }
+        problems.push({
+          path: where,
+          message: `${text} is not in the ${network.name} network ${subnet.cidr}`,
+        });
+        return undefined;
+      },
+      reservedNames: [],
+      exampleVirtual: 'an edge address',
+      vrrp,
+    },
+    problems,
+  );
+}
+
+function assemble(
+  config: SharedConfig,
+  placement: Placement,
+  problems: Problem[],
+): Model | undefined {
+  const { networks } = placement;
+  const ports = { ...DEFAULT_PORTS, ...definedEntries(config.ports ?? {}) };
+
+  const hosts: Host[] = [];
+  const taken = new Map<string, string>();
+  if (placement.admin !== undefined) taken.set(placement.admin, 'admin');
+  for (const { name, roles, on } of placement.hosts) {
+    if (placement.reservedNames.includes(name)) {
       problems.push({
         path: `hosts/${name}`,
         message: `"${name}" is reserved for the lab itself: choose another name`,
       });
     }
-    checkRoles(name, host, problems);
+    checkRoles(name, roles, on, problems);
     const addresses: Partial<Record<NetworkName, string>> = {};
     for (const network of NETWORKS) {
-      const n = host[network];
-      if (n === undefined || networks === undefined) continue;
-      const subnet = networks[network].subnet;
-      if (!fitsInSubnet(subnet, n)) {
-        problems.push({
-          path: `hosts/${name}/${network}`,
-          message: `${n} does not fit in ${subnet.cidr}`,
-        });
-        continue;
-      }
-      const address = hostAddress(subnet, n);
+      const value = on[network];
+      if (value === undefined || networks === undefined) continue;
+      const address = placement.locate(networks[network], value, `hosts/${name}/${network}`);
+      if (address === undefined) continue;
       const owner = taken.get(address);
       if (owner !== undefined) {
         problems.push({
@@ -138,10 +324,9 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
       taken.set(address, name);
       addresses[network] = address;
     }
-    hosts.push({ name, roles: [...new Set(host.roles)], addresses });
+    hosts.push({ name, roles: [...new Set(roles)], addresses });
   }
   hosts.sort((a, b) => a.name.localeCompare(b.name));
-
   for (const role of ['lb', 'web', 'db'] as const) {
     if (!hosts.some((h) => h.roles.includes(role))) {
       problems.push({ path: 'hosts', message: `at least one host needs the ${role} role` });
@@ -185,17 +370,21 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
     }
   });
 
-  const vrrp = buildVrrp(config, hosts, networks, taken, problems);
+  const vrrp = buildVrrp(placement, hosts, taken, problems);
 
-  if (networks === undefined || primary === undefined || vrrp === undefined) return undefined;
+  if (
+    networks === undefined ||
+    placement.admin === undefined ||
+    primary === undefined ||
+    vrrp === undefined
+  )
+    return undefined;
   return {
-    lab: {
-      name: labName,
-      stateDir: config.lab?.stateDir ?? path.join(DEFAULT_STATE_ROOT, labName),
-    },
+    lab: placement.lab,
+    platform: placement.platform,
     domain: config.domain ?? DEFAULT_DOMAIN,
     networks,
-    admin: { edge: hostAddress(networks.edge.subnet, adminNumber) },
+    admin: { edge: placement.admin },
     hosts,
     ports,
     database: {
@@ -224,21 +413,16 @@ function assemble(config: Config, problems: Problem[]): Model | undefined {
  * (`null` removes one). Each belongs to a load balancer and is an edge address no host has.
  */
 function buildVrrp(
-  config: Config,
+  placement: Placement,
   hosts: readonly Host[],
-  networks: Record<NetworkName, Network> | undefined,
   taken: Map<string, string>,
   problems: Problem[],
 ): VrrpSettings | undefined {
-  const { virtualAddresses: overrides, ...settings } = config.vrrp ?? {};
-  const numbers = new Map(Object.entries(DEFAULT_VRRP.virtualAddresses));
-  for (const [owner, n] of Object.entries(overrides ?? {})) {
-    if (n === null) numbers.delete(owner);
-    else numbers.set(owner, n);
-  }
+  const { networks } = placement;
   const lbs = hosts.filter((h) => h.roles.includes('lb')).map((h) => h.name);
   const virtualAddresses: VrrpSettings['virtualAddresses'][number][] = [];
-  for (const [owner, n] of [...numbers].sort(([a], [b]) => a.localeCompare(b))) {
+  const given = [...placement.virtualAddresses].sort(([a], [b]) => a.localeCompare(b));
+  for (const [owner, value] of given) {
     const path = `vrrp/virtualAddresses/${owner}`;
     if (!lbs.includes(owner)) {
       problems.push({
@@ -248,11 +432,8 @@ function buildVrrp(
       continue;
     }
     if (networks === undefined) continue;
-    if (!fitsInSubnet(networks.edge.subnet, n)) {
-      problems.push({ path, message: `${n} does not fit in ${networks.edge.subnet.cidr}` });
-      continue;
-    }
-    const address = hostAddress(networks.edge.subnet, n);
+    const address = placement.locate(networks.edge, value, path);
+    if (address === undefined) continue;
     const other = taken.get(address);
     if (other !== undefined) {
       problems.push({ path, message: `${address} is already ${other}'s address` });
@@ -261,21 +442,21 @@ function buildVrrp(
     taken.set(address, `${owner}'s virtual address`);
     virtualAddresses.push({ address, owner, routerId: virtualAddresses.length + 1 });
   }
-  if (lbs.length > 0 && numbers.size === 0) {
+  if (lbs.length > 0 && given.length === 0) {
     problems.push({
       path: 'vrrp/virtualAddresses',
-      message: `DNS needs at least one virtual address: give a load balancer one (e.g. vrrp/virtualAddresses/${lbs[0] ?? 'lb-01'}: 10)`,
+      message: `DNS needs at least one virtual address: give a load balancer one (e.g. vrrp/virtualAddresses/${lbs[0] ?? 'lb-01'}: ${placement.exampleVirtual})`,
     });
   }
   if (virtualAddresses.length > 255) {
     problems.push({ path: 'vrrp/virtualAddresses', message: 'VRRP allows at most 255' });
   }
-  if (networks === undefined || virtualAddresses.length !== numbers.size) return undefined;
-  return { ...DEFAULT_VRRP, ...definedEntries(settings), virtualAddresses };
+  if (networks === undefined || virtualAddresses.length !== given.length) return undefined;
+  return { ...DEFAULT_VRRP, ...definedEntries(placement.vrrp), virtualAddresses };
 }
 
 function buildNetworks(
-  config: Config,
+  config: Pick<Config, 'networks'>,
   problems: Problem[],
 ): Record<NetworkName, Network> | undefined {
   const result: Partial<Record<NetworkName, Network>> = {};
@@ -307,11 +488,16 @@ function mergeHosts(config: Config): Map<string, HostConfig> {
   return merged;
 }
 
-function checkRoles(name: string, host: HostConfig, problems: Problem[]): void {
-  for (const role of host.roles) {
+function checkRoles(
+  name: string,
+  roles: readonly Role[],
+  on: Partial<Record<NetworkName, Placed>>,
+  problems: Problem[],
+): void {
+  for (const role of roles) {
     const rule = ROLE_NETWORKS[role];
     for (const network of rule.needs) {
-      if (host[network] === undefined) {
+      if (on[network] === undefined) {
         problems.push({
           path: `hosts/${name}/${network}`,
           message: `a ${role} host needs an address on the ${network} network`,
@@ -319,7 +505,7 @@ function checkRoles(name: string, host: HostConfig, problems: Problem[]): void {
       }
     }
     for (const network of rule.never) {
-      if (host[network] !== undefined) {
+      if (on[network] !== undefined) {
         problems.push({
           path: `hosts/${name}/${network}`,
           message: `a ${role} host must not be on the ${network} network`,
@@ -328,7 +514,7 @@ function checkRoles(name: string, host: HostConfig, problems: Problem[]): void {
     }
   }
   for (const [a, b] of EXCLUSIVE_ROLES) {
-    if (host.roles.includes(a) && host.roles.includes(b)) {
+    if (roles.includes(a) && roles.includes(b)) {
       problems.push({
         path: `hosts/${name}/roles`,
         message: `the ${a} and ${b} roles cannot share a host`,

@@ -15,8 +15,34 @@ export interface Host {
   readonly addresses: Readonly<Partial<Record<NetworkName, string>>>;
 }
 
+/** Where an SSH connection to a machine goes; what is left out comes from the SSH config. */
+export interface SshDestination {
+  /** A host name, an alias of the SSH config, or an address. */
+  readonly host: string;
+  readonly user?: string;
+  readonly port?: number;
+}
+
+/** The lab: every host a network namespace on this machine (the default). */
+export interface LabPlatform {
+  readonly kind: 'lab';
+}
+
+/** Real machines over SSH: keys, agent and jump hosts come from the SSH config, as with ssh. */
+export interface MachinesPlatform {
+  readonly kind: 'machines';
+  /** Each host's SSH destination, by host name. */
+  readonly ssh: Readonly<Record<string, SshDestination>>;
+  /** An ssh_config read instead of ~/.ssh/config (`ssh -F`). */
+  readonly sshConfig?: string;
+}
+
+export type Platform = LabPlatform | MachinesPlatform;
+
 export interface Model {
+  /** On machines, `name` names the deployment and `stateDir` is foobar's own state on this machine. */
   readonly lab: { readonly name: string; readonly stateDir: string };
+  readonly platform: Platform;
   readonly domain: string;
   readonly networks: Readonly<Record<NetworkName, Network>>;
   /** This machine's address on each network it joins (the admin's shell and browser). */

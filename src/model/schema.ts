@@ -1,9 +1,15 @@
 /**
- * The shape of foobar.yaml. Everything is optional: what is left out comes from `defaults.ts`.
- * Semantic checks that need the whole picture (unique addresses, roles and networks) live in
- * `validate.ts`; both report every problem with its key path.
+ * The shape of foobar.yaml, one per platform (`platform:`). For the lab (the default) everything is
+ * optional: what is left out comes from `defaults.ts`. For machines the hosts, their SSH
+ * destinations and their addresses are given. Semantic checks that need the whole picture (unique
+ * addresses, roles and networks) live in `build.ts`; both report every problem with its key path.
  */
 import { z } from 'zod';
+import { parseIPv4 } from './net.ts';
+
+/** Where foobar runs the site: network namespaces on this machine, or Debian machines over SSH. */
+export const PLATFORMS = ['lab', 'machines'] as const;
+export type PlatformKind = (typeof PLATFORMS)[number];
 
 export const ROLES = ['client', 'dns', 'lb', 'web', 'db', 'mon'] as const;
 export type Role = (typeof ROLES)[number];
@@ -17,16 +23,63 @@ export const HOST_NAME = /^[a-z][a-z0-9-]{0,9}$/;
 const port = z.int().min(1).max(65535);
 const hostNumber = z.int().min(1, { error: 'expected a host number of 1 or more' });
 
+const roles = z
+  .array(z.enum(ROLES, { error: `expected one of ${ROLES.join(', ')}` }))
+  .min(1, { error: 'a host needs at least one role' });
+
+/** The lab's name (a prefix of its namespaces), or the name of a deployment on machines. */
+const deploymentName = z.string().regex(/^[a-z][a-z0-9]{0,5}$/, {
+  error: 'expected 1 to 6 lowercase letters or digits, starting with a letter',
+});
+const absolutePath = z.string().startsWith('/', { error: 'expected an absolute path' });
+
 const hostSchema = z.strictObject({
-  roles: z
-    .array(z.enum(ROLES, { error: `expected one of ${ROLES.join(', ')}` }))
-    .min(1, { error: 'a host needs at least one role' }),
+  roles,
   edge: hostNumber.optional(),
   core: hostNumber.optional(),
 });
 export type HostConfig = z.infer<typeof hostSchema>;
 
 const networkSchema = z.strictObject({ subnet: z.string() });
+
+/** An address given as it is (on machines), rather than a host number within a subnet. */
+const address = z.string().refine((text) => parseIPv4(text) !== undefined, {
+  error: 'expected an IPv4 address like 203.0.113.11',
+});
+
+/**
+ * A host name or address for ssh. Never starting with "-" (ssh would read an option): a DNS name,
+ * an alias of your ~/.ssh/config, an IPv4 address or an IPv6 one.
+ */
+export const SSH_HOST = /^(?:[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*)$/;
+/** A POSIX login name (Debian's useradd rule, without the trailing "$"). */
+export const SSH_USER = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+const sshUser = z.string().regex(SSH_USER, {
+  error: 'expected a login name like root or deploy (lowercase letters, digits, _ and -)',
+});
+
+/** Key, jump host and anything else come from your SSH config and agent, as with `ssh` itself. */
+const sshDestinationSchema = z.strictObject(
+  {
+    host: z.string().regex(SSH_HOST, {
+      error:
+        'expected a host name, an alias of your SSH config or an address (not starting with -)',
+    }),
+    user: sshUser.optional(),
+    port: port.optional(),
+  },
+  { error: 'expected the SSH destination, e.g. {host: 203.0.113.11, user: root}' },
+);
+export type SshDestinationConfig = z.infer<typeof sshDestinationSchema>;
+
+const machineSchema = z.strictObject({
+  roles,
+  ssh: sshDestinationSchema,
+  edge: address.optional(),
+  core: address.optional(),
+});
+export type MachineConfig = z.infer<typeof machineSchema>;
 
 export const PORT_NAMES = [
   'http',
@@ -50,35 +103,26 @@ export const PORT_NAMES = [
 ] as const;
 export type PortName = (typeof PORT_NAMES)[number];
 
-export const configSchema = z.strictObject({
-  lab: z
-    .strictObject({
-      name: z
-        .string()
-        .regex(/^[a-z][a-z0-9]{0,5}$/, {
-          error: 'expected 1 to 6 lowercase letters or digits, starting with a letter',
-        })
-        .optional(),
-      stateDir: z.string().startsWith('/', { error: 'expected an absolute path' }).optional(),
-    })
+/** How the load balancers hand the edge's virtual addresses over, on either platform. */
+const vrrpSettings = {
+  advertIntervalMs: z
+    .int()
+    .min(50)
+    .max(10_000)
+    .multipleOf(10, { error: 'expected a multiple of 10 (VRRPv3 counts in centiseconds)' })
     .optional(),
+  healthCheckIntervalMs: z.int().min(50).max(1000).optional(),
+  rise: z.int().min(1).max(10).optional(),
+  preemptDelaySeconds: z.int().min(0).max(1000).optional(),
+};
+
+/** The keys both platforms share: the site itself, its ports and its tunables. */
+const sharedShape = {
   domain: z
     .string()
     .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,}$/, {
       error: 'expected a domain like foobar.com',
     })
-    .optional(),
-  networks: z
-    .strictObject({ edge: networkSchema.optional(), core: networkSchema.optional() })
-    .optional(),
-  admin: z.strictObject({ edge: hostNumber }).optional(),
-  hosts: z
-    .record(
-      z.string().regex(HOST_NAME, {
-        error: 'host names are 1 to 10 lowercase letters, digits or dashes, starting with a letter',
-      }),
-      hostSchema.nullable(),
-    )
     .optional(),
   ports: z
     .strictObject(Object.fromEntries(PORT_NAMES.map((name) => [name, port.optional()])))
@@ -97,21 +141,6 @@ export const configSchema = z.strictObject({
       fall: z.int().min(1).max(10).optional(),
       rise: z.int().min(1).max(10).optional(),
       retries: z.int().min(0).max(10).optional(),
-    })
-    .optional(),
-  vrrp: z
-    .strictObject({
-      // Load balancer name → host number on the edge of the address it normally holds; null removes one.
-      virtualAddresses: z.record(z.string(), hostNumber.nullable()).optional(),
-      advertIntervalMs: z
-        .int()
-        .min(50)
-        .max(10_000)
-        .multipleOf(10, { error: 'expected a multiple of 10 (VRRPv3 counts in centiseconds)' })
-        .optional(),
-      healthCheckIntervalMs: z.int().min(50).max(1000).optional(),
-      rise: z.int().min(1).max(10).optional(),
-      preemptDelaySeconds: z.int().min(0).max(1000).optional(),
     })
     .optional(),
   dns: z
@@ -178,5 +207,93 @@ export const configSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+};
+
+const { domain, ports, database, lb, ...afterVrrp } = sharedShape;
+
+/** foobar.yaml for the lab: overrides of the default lab (`defaults.ts`). Keys in their old order. */
+export const configSchema = z.strictObject({
+  platform: z
+    .literal('lab', { error: `expected one of ${PLATFORMS.join(', ')} (lab is the default)` })
+    .optional(),
+  lab: z
+    .strictObject({
+      name: deploymentName.optional(),
+      stateDir: absolutePath.optional(),
+    })
+    .optional(),
+  domain,
+  networks: z
+    .strictObject({ edge: networkSchema.optional(), core: networkSchema.optional() })
+    .optional(),
+  admin: z.strictObject({ edge: hostNumber }).optional(),
+  hosts: z
+    .record(
+      z.string().regex(HOST_NAME, {
+        error: 'host names are 1 to 10 lowercase letters, digits or dashes, starting with a letter',
+      }),
+      hostSchema.nullable(),
+    )
+    .optional(),
+  ports,
+  database,
+  lb,
+  vrrp: z
+    .strictObject({
+      // Load balancer name → host number on the edge of the address it normally holds; null removes one.
+      virtualAddresses: z.record(z.string(), hostNumber.nullable()).optional(),
+      ...vrrpSettings,
+    })
+    .optional(),
+  ...afterVrrp,
 });
 export type Config = z.infer<typeof configSchema>;
+
+const givenNetwork = z.strictObject(
+  { subnet: z.string() },
+  { error: 'expected the subnet your machines share on this network, e.g. {subnet: 10.0.0.0/24}' },
+);
+
+/** foobar.yaml for real machines: every host, its SSH destination and its addresses are given. */
+export const machinesConfigSchema = z.strictObject({
+  platform: z.literal('machines'),
+  machines: z
+    .strictObject({
+      // Names this deployment in foobar's own state (state directory, CA, Prometheus label).
+      name: deploymentName.optional(),
+      stateDir: absolutePath.optional(),
+      // An ssh_config to read instead of ~/.ssh/config (ssh -F).
+      sshConfig: absolutePath.optional(),
+      // Defaults for every host's ssh user and port.
+      ssh: z.strictObject({ user: sshUser.optional(), port: port.optional() }).optional(),
+    })
+    .optional(),
+  networks: z.strictObject(
+    { edge: givenNetwork, core: givenNetwork },
+    { error: 'expected the subnets of both networks: {edge: {subnet: ...}, core: {subnet: ...}}' },
+  ),
+  admin: z.strictObject(
+    { edge: address },
+    { error: 'expected the address your SSH and browser come from: {edge: 198.51.100.7}' },
+  ),
+  hosts: z.record(
+    z.string().regex(HOST_NAME, {
+      error: 'host names are 1 to 10 lowercase letters, digits or dashes, starting with a letter',
+    }),
+    machineSchema,
+    { error: 'expected every machine by name: {lb-01: {roles: [lb], ssh: {host: ...}, ...}}' },
+  ),
+  vrrp: z.strictObject(
+    {
+      // Load balancer name → the edge address it normally holds.
+      virtualAddresses: z.record(z.string(), address),
+      ...vrrpSettings,
+    },
+    {
+      error:
+        'expected the virtual addresses of the load balancers: {virtualAddresses: {lb-01: ...}}',
+    },
+  ),
+  ...sharedShape,
+});
+export type MachinesConfig = z.infer<typeof machinesConfigSchema>;

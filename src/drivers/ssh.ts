@@ -1,0 +1,409 @@
+/**
+ * The machines' driver: every host is a Debian machine reached with the system's OpenSSH client.
+ * One master connection per host (ControlMaster), opened on first use and shared by every command
+ * to it; hosts are independent, so work on several runs in parallel. Host keys are pinned in the
+ * state directory on first contact and a changed one is refused. `null` (this machine) runs
+ * locally, as in the lab.
+ */
+import { spawn as spawnChild } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { Model, SshDestination } from '../model/model.ts';
+import {
+  CommandFailedError,
+  type Command,
+  type Driver,
+  type ExecOptions,
+  type ExecResult,
+  type SpawnOptions,
+  type Target,
+} from './driver.ts';
+import { NetnsDriver } from './netns.ts';
+import { DEFAULT_TIMEOUT_MS, runProcess } from './process.ts';
+import { quoteArg, quoteArgv } from './quote.ts';
+import {
+  ABSENT,
+  APPEND_FILE,
+  READ_FILE,
+  READ_LINK,
+  remoteCommand,
+  shArgv,
+  SPAWN,
+  sshArgv,
+  SYMLINK,
+  TIMED_OUT_EXITS,
+  UNPACK_DIR,
+  WRITE_FILE,
+  type SshSettings,
+} from './ssh-command.ts';
+import { classifySshFailure, HostKeyChangedError, SshConnectError } from './ssh-errors.ts';
+
+export interface SshDriverOptions {
+  /** Each host's SSH destination, by host name. */
+  readonly destinations: Readonly<Record<string, SshDestination>>;
+  /** Host keys are pinned in `<stateDir>/ssh/known_hosts`. */
+  readonly stateDir: string;
+  /** An ssh_config read instead of ~/.ssh/config (ssh -F). */
+  readonly configFile?: string;
+  /**
+   * Commands at once on one host. sshd allows 10 sessions per connection (MaxSessions); two are
+   * left for `attach` and the master's own checks.
+   */
+  readonly sessionsPerHost?: number;
+}
+
+const DEFAULT_SESSIONS_PER_HOST = 8;
+/** Waiting for the master to answer after a remote timeout has ended the command. */
+const LOCAL_TIMEOUT_MARGIN_MS = 20_000;
+const CONNECT_TIMEOUT_MS = 30_000;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The driver for a model on machines; the lab has none (NetnsDriver). */
+export function sshDriverFor(model: Model): SshDriver {
+  if (model.platform.kind !== 'machines') {
+    throw new Error(`the ${model.platform.kind} platform does not use SSH`);
+  }
+  return new SshDriver({
+    destinations: model.platform.ssh,
+    stateDir: model.lab.stateDir,
+    ...(model.platform.sshConfig === undefined ? {} : { configFile: model.platform.sshConfig }),
+  });
+}
+
+export class SshDriver implements Driver {
+  readonly knownHostsFile: string;
+  readonly #options: SshDriverOptions;
+  readonly #local = new NetnsDriver((host) => {
+    throw new Error(`${host} is a machine, not a lab namespace`);
+  });
+  #controlDir: Promise<string> | undefined;
+  readonly #masters = new Map<string, Promise<void>>();
+  readonly #slots = new Map<string, Semaphore>();
+
+  constructor(options: SshDriverOptions) {
+    this.#options = options;
+    this.knownHostsFile = path.join(options.stateDir, 'ssh', 'known_hosts');
+  }
+
+  async exec(target: Target, command: Command, options: ExecOptions = {}): Promise<ExecResult> {
+    if (target === null) return this.#local.exec(target, command, options);
+    return this.#run(target, command.argv, quoteArgv(command.argv), {
+      ...(command.input === undefined ? {} : { input: command.input }),
+      timeoutMs: command.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      check: options.check !== false,
+    });
+  }
+
+  async attach(target: Target, command: Command): Promise<number> {
+    if (target === null) return this.#local.attach(target, command);
+    const [file = 'ssh', ...args] = await this.#ssh(target, [process.stdin.isTTY ? '-t' : '-T']);
+    return new Promise((resolve, reject) => {
+      const child = spawnChild(file, [...args, remoteCommand(command.argv)], { stdio: 'inherit' });
+      child.once('error', reject);
+      child.once('close', (code, signal) => {
+        resolve(code ?? (signal === null ? 1 : 128));
+      });
+    });
+  }
+
+  /**
+   * A transient systemd unit where systemd runs the host, else a process in its own session; both
+   * outlive the connection. The environment goes to `<logFile>.env` (0600) through standard input,
+   * never onto a command line.
+   */
+  async spawn(target: Target, command: Command, options: SpawnOptions): Promise<number> {
+    if (target === null) return this.#local.spawn(target, command, options);
+    let envFile = '';
+    if (options.env !== undefined) {
+      envFile = `${options.logFile}.env`;
+      await this.writeFile(target, envFile, environmentFile(options.env), 0o600);
+    }
+    const unit = `foobar-${target}-${randomUUID().slice(0, 8)}`;
+    const argv = shArgv(SPAWN, options.logFile, options.cwd ?? '/', envFile, unit, ...command.argv);
+    const result = await this.#run(target, argv, `start ${quoteArgv(command.argv)}`, {
+      timeoutMs: command.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      check: true,
+    });
+    const pid = Number(result.stdout.trim());
+    if (!Number.isInteger(pid) || pid <= 0) {
+      throw new Error(
+        `${target}: started ${quoteArgv(command.argv)} but got no PID (${JSON.stringify(result.stdout.trim())}): see ${options.logFile} there`,
+      );
+    }
+    return pid;
+  }
+
+  async writeFile(
+    target: Target,
+    file: string,
+    content: string | Uint8Array,
+    mode = 0o644,
+  ): Promise<void> {
+    if (target === null) return this.#local.writeFile(target, file, content, mode);
+    const bytes = typeof content === 'string' ? Buffer.from(content) : content;
+    await this.#write(target, file, mode, bytes.byteLength, bytes);
+  }
+
+  async appendFile(target: Target, file: string, text: string, mode = 0o644): Promise<void> {
+    if (target === null) return this.#local.appendFile(target, file, text, mode);
+    const argv = shArgv(APPEND_FILE, file, octal(mode));
+    await this.#run(target, argv, `append to ${file}`, { input: text, check: true });
+  }
+
+  async readFile(target: Target, file: string): Promise<string | undefined> {
+    if (target === null) return this.#local.readFile(target, file);
+    const argv = shArgv(READ_FILE, file);
+    const result = await this.#run(target, argv, `read ${file}`, { check: false });
+    if (result.exitCode === ABSENT) return undefined;
+    if (result.exitCode !== 0) throw new CommandFailedError(target, argv, result, `read ${file}`);
+    return result.stdout;
+  }
+
+  async mkdir(target: Target, dir: string, mode = 0o755): Promise<void> {
+    if (target === null) return this.#local.mkdir(target, dir, mode);
+    const argv = ['mkdir', '-p', '-m', octal(mode), '--', dir];
+    await this.#run(target, argv, quoteArgv(argv), { check: true });
+  }
+
+  async remove(target: Target, file: string): Promise<void> {
+    if (target === null) return this.#local.remove(target, file);
+    const argv = ['rm', '-rf', '--', file];
+    await this.#run(target, argv, quoteArgv(argv), { check: true });
+  }
+
+  /** Streams the file (mode kept) through the connection: no copy on this machine. */
+  async copyFile(target: Target, from: string, to: string): Promise<void> {
+    if (target === null) return this.#local.copyFile(target, from, to);
+    const stat = await fs.stat(from);
+    await this.#write(target, to, stat.mode & 0o7777, stat.size, createReadStream(from));
+  }
+
+  /** `tar` here piped into `tar` there, swapped in beside the old tree: no archive on either side. */
+  async copyDir(target: Target, from: string, to: string): Promise<void> {
+    if (target === null) return this.#local.copyDir(target, from, to);
+    await fs.access(from);
+    const tar = spawnChild('tar', ['-C', from, '-cf', '-', '.'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const tarErrors: Buffer[] = [];
+    tar.stderr.on('data', (chunk: Buffer) => tarErrors.push(chunk));
+    const tarExit = new Promise<number>((resolve, reject) => {
+      tar.once('error', reject);
+      tar.once('close', (code) => {
+        resolve(code ?? 128);
+      });
+    });
+    const argv = shArgv(UNPACK_DIR, to);
+    try {
+      await this.#run(target, argv, `copy ${from} to ${to}`, { input: tar.stdout, check: true });
+    } catch (error) {
+      // Nothing reads its output any more: it would wait on a full pipe for ever.
+      tar.kill('SIGKILL');
+      throw error;
+    }
+    const code = await tarExit;
+    if (code !== 0) {
+      throw new Error(
+        `tar of ${from} on this machine failed (exit ${code}): ${Buffer.concat(tarErrors).toString('utf8').trim()}`,
+      );
+    }
+  }
+
+  async symlink(target: Target, to: string, link: string): Promise<void> {
+    if (target === null) return this.#local.symlink(target, to, link);
+    await this.#run(target, shArgv(SYMLINK, to, link), `link ${link} to ${to}`, { check: true });
+  }
+
+  async readlink(target: Target, link: string): Promise<string | undefined> {
+    if (target === null) return this.#local.readlink(target, link);
+    const argv = shArgv(READ_LINK, link);
+    const result = await this.#run(target, argv, `readlink ${link}`, { check: false });
+    if (result.exitCode === ABSENT) return undefined;
+    if (result.exitCode !== 0)
+      throw new CommandFailedError(target, argv, result, `readlink ${link}`);
+    return result.stdout.endsWith('\n') ? result.stdout.slice(0, -1) : result.stdout;
+  }
+
+  /** The PID of the host's master connection on this machine, when one is open. */
+  async masterPid(host: string): Promise<number | undefined> {
+    const dir = this.#controlDir;
+    if (dir === undefined) return undefined;
+    const argv = sshArgv(this.#settings(await dir), host, this.#destination(host), ['-O', 'check']);
+    const result = await runProcess(argv, { timeoutMs: 10_000 });
+    const pid = /pid=(\d+)/.exec(result.stderr)?.[1];
+    return pid === undefined ? undefined : Number(pid);
+  }
+
+  /** Ends every master connection and removes their sockets. The driver can be used again. */
+  async close(): Promise<void> {
+    const dir = this.#controlDir;
+    const hosts = [...this.#masters.keys()];
+    this.#masters.clear();
+    this.#controlDir = undefined;
+    if (dir === undefined) return;
+    const settings = this.#settings(await dir);
+    await Promise.all(
+      hosts.map((host) =>
+        runProcess(sshArgv(settings, host, this.#destination(host), ['-O', 'exit']), {
+          timeoutMs: 10_000,
+        }),
+      ),
+    );
+    await fs.rm(await dir, { recursive: true, force: true });
+  }
+
+  /** The `ssh ... -- DESTINATION` prefix for a host, its master connection open. */
+  async #ssh(host: string, extra: readonly string[] = []): Promise<string[]> {
+    const destination = this.#destination(host);
+    const settings = this.#settings(await this.#control());
+    await this.#connect(host, settings, destination);
+    return sshArgv(settings, host, destination, extra);
+  }
+
+  #destination(host: string): SshDestination {
+    const destination = this.#options.destinations[host];
+    if (destination === undefined) {
+      const known = Object.keys(this.#options.destinations).join(', ');
+      throw new Error(`${host} is not one of the machines (those are: ${known || 'none'})`);
+    }
+    return destination;
+  }
+
+  #settings(controlDir: string): SshSettings {
+    return {
+      knownHostsFile: this.knownHostsFile,
+      controlDir,
+      ...(this.#options.configFile === undefined ? {} : { configFile: this.#options.configFile }),
+    };
+  }
+
+  /** A private directory for the control sockets: short, so a socket path fits its 107 bytes. */
+  #control(): Promise<string> {
+    this.#controlDir ??= (async () => {
+      await fs.mkdir(path.dirname(this.knownHostsFile), { recursive: true, mode: 0o700 });
+      return fs.mkdtemp(path.join(os.tmpdir(), 'foobar-ssh-'));
+    })();
+    return this.#controlDir;
+  }
+
+  /**
+   * Opens the host's master connection once (`-N -f`: it backgrounds itself once logged in), which
+   * is where a changed host key or an unreachable machine shows. A failure is not remembered: the
+   * next command tries again.
+   */
+  #connect(host: string, settings: SshSettings, to: SshDestination): Promise<void> {
+    let master = this.#masters.get(host);
+    if (master === undefined) {
+      const argv = sshArgv(settings, host, to, ['-N', '-f']);
+      master = runProcess(argv, { timeoutMs: CONNECT_TIMEOUT_MS }).then((result) => {
+        if (result.exitCode === 0) return;
+        if (classifySshFailure(255, result.stderr) === 'host-key-changed')
+          throw new HostKeyChangedError(host, to, settings.knownHostsFile, result.stderr);
+        throw new SshConnectError(host, to, result.stderr);
+      });
+      master.catch(() => this.#masters.delete(host));
+      this.#masters.set(host, master);
+    }
+    return master;
+  }
+
+  async #write(
+    target: string,
+    file: string,
+    mode: number,
+    size: number,
+    input: Uint8Array | Readable,
+  ): Promise<void> {
+    const argv = shArgv(WRITE_FILE, file, octal(mode), String(size));
+    await this.#run(target, argv, `write ${file}`, { input, check: true });
+  }
+
+  /**
+   * Runs argv on the host: quoted once for its shell, ended there after the timeout, at most
+   * `sessionsPerHost` at once. `display` names the command in errors.
+   */
+  async #run(
+    host: string,
+    argv: readonly string[],
+    display: string,
+    options: {
+      input?: string | Uint8Array | Readable;
+      timeoutMs?: number;
+      check: boolean;
+    },
+  ): Promise<ExecResult> {
+    const ssh = await this.#ssh(host);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const slots = this.#slotsOf(host);
+    await slots.acquire();
+    const started = performance.now();
+    let result: ExecResult;
+    try {
+      result = await runProcess([...ssh, remoteCommand(argv, timeoutMs)], {
+        ...(options.input === undefined ? {} : { input: options.input }),
+        timeoutMs: timeoutMs + LOCAL_TIMEOUT_MARGIN_MS,
+      });
+    } finally {
+      slots.release();
+    }
+    const failure = classifySshFailure(result.exitCode, result.stderr);
+    const to = this.#destination(host);
+    if (failure === 'host-key-changed')
+      throw new HostKeyChangedError(host, to, this.knownHostsFile, result.stderr);
+    if (failure === 'cannot-connect') throw new SshConnectError(host, to, result.stderr);
+    if (TIMED_OUT_EXITS.includes(result.exitCode) && performance.now() - started >= timeoutMs) {
+      result = { ...result, exitCode: -1, stderr: `${result.stderr}\n(timed out)` };
+    }
+    if (options.check && result.exitCode !== 0) {
+      throw new CommandFailedError(host, argv, result, display);
+    }
+    return result;
+  }
+
+  #slotsOf(host: string): Semaphore {
+    let slots = this.#slots.get(host);
+    if (slots === undefined) {
+      slots = new Semaphore(this.#options.sessionsPerHost ?? DEFAULT_SESSIONS_PER_HOST);
+      this.#slots.set(host, slots);
+    }
+    return slots;
+  }
+}
+
+/** KEY='value' lines: read by systemd (EnvironmentFile) and by sh alike. */
+export function environmentFile(env: Readonly<Record<string, string>>): string {
+  return Object.entries(env)
+    .map(([name, value]) => {
+      if (!ENV_NAME.test(name)) throw new Error(`not an environment variable name: ${name}`);
+      return `${name}=${quoteArg(value)}\n`;
+    })
+    .join('');
+}
+
+function octal(mode: number): string {
+  return (mode & 0o7777).toString(8).padStart(4, '0');
+}
+
+class Semaphore {
+  readonly #waiting: (() => void)[] = [];
+  #free: number;
+  constructor(size: number) {
+    this.#free = size;
+  }
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) this.#free++;
+    else next();
+  }
+}
