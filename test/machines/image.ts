@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Driver } from '../../src/drivers/driver.ts';
+import { withLock } from '../../src/lib/lock.ts';
 import { machineCommands as cmd } from './commands.ts';
 import { BASE_PACKAGES, SERVER_PACKAGES, SUITE } from './packages.ts';
 
@@ -63,42 +64,42 @@ export async function ensureImage(options: ImageOptions): Promise<Image> {
   const sources = hostDebianSources();
   const base = path.join(dir, 'base');
   const layer = path.join(dir, 'packages');
-  refuseWhileInUse(dir);
-  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
-
-  const baseInputs = {
-    recipe: RECIPE,
-    suite: SUITE,
-    mirror: sources.mirror,
-    packages: BASE_PACKAGES,
-  };
-  const baseKey = keyOf(baseInputs);
-  const baseStage = await stage('base', base, baseKey, say, async (partial) => {
-    await options.driver.exec(null, cmd.debootstrap(SUITE, partial, sources.mirror, BASE_PACKAGES));
-    await prepareBase(options.driver, partial, sources.text);
+  const keys = stageKeys({
+    ...sources,
+    basePackages: BASE_PACKAGES,
+    serverPackages: SERVER_PACKAGES,
   });
-
-  const layerInputs = { base: baseKey, sources: sources.text, packages: SERVER_PACKAGES };
-  const layerStage = await stage('packages', layer, keyOf(layerInputs), say, (partial) =>
-    installLayer(options.driver, base, partial),
-  );
-  return { base, layer, lowerDirs: [layer, base], stages: [baseStage, layerStage] };
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  const stages = await withLock(path.join(dir, 'build.lock'), 'machines image', async () => {
+    const baseStage = await stage('base', base, keys.base, async (partial) => {
+      await options.driver.exec(
+        null,
+        cmd.debootstrap(SUITE, partial, sources.mirror, BASE_PACKAGES),
+      );
+      await prepareBase(options.driver, partial, sources.text);
+    });
+    const layerStage = await stage('packages', layer, keys.layer, (partial) =>
+      installLayer(options.driver, base, partial),
+    );
+    return [baseStage, layerStage];
+  });
+  return { base, layer, lowerDirs: [layer, base], stages };
 
   async function stage(
     name: StageReport['stage'],
     target: string,
     key: string,
-    tell: (line: string) => void,
     build: (partial: string) => Promise<void>,
   ): Promise<StageReport> {
     const stampFile = `${target}.json`;
     const stamp = readStamp(stampFile);
     if (stamp?.key === key && existsSync(target)) {
-      tell(`image: ${name}: cached (${stamp.builtAt}, ${mb(stamp.bytes)}) in ${target}`);
+      say(`image: ${name}: cached (${stamp.builtAt}, ${mb(stamp.bytes)}) in ${target}`);
       return { stage: name, cached: true, seconds: 0, bytes: stamp.bytes };
     }
+    refuseWhileInUse(dir);
     const started = Date.now();
-    tell(
+    say(
       `image: ${name}: building in ${target} (${stamp === undefined ? 'none cached' : 'inputs changed'})`,
     );
     const partial = `${target}.partial`;
@@ -121,7 +122,7 @@ export async function ensureImage(options: ImageOptions): Promise<Image> {
       bytes,
     };
     await fs.writeFile(stampFile, `${JSON.stringify(done, null, 2)}\n`);
-    tell(`image: ${name}: built in ${seconds.toFixed(1)} s, ${mb(bytes)}`);
+    say(`image: ${name}: built in ${seconds.toFixed(1)} s, ${mb(bytes)}`);
     return { stage: name, cached: false, seconds, bytes };
   }
 }
@@ -195,15 +196,27 @@ async function enabledUnits(driver: Driver, root: string): Promise<string[]> {
  * This machine's Debian sources (deb822 stanzas signed by Debian's key), so the image comes from
  * the same mirror and suites; the first stanza carrying the release itself is debootstrap's mirror.
  */
-export function hostDebianSources(): { mirror: string; text: string } {
+export function hostDebianSources(): DebianSources {
   const files = existsSync(APT_SOURCES_DIR)
     ? readdirSync(APT_SOURCES_DIR)
         .filter((file) => file.endsWith('.sources'))
         .sort()
-        .map((file) => path.join(APT_SOURCES_DIR, file))
+        .map((file) => readFileSync(path.join(APT_SOURCES_DIR, file), 'utf8'))
     : [];
+  return debianSources(files);
+}
+
+export interface DebianSources {
+  /** debootstrap's mirror. */
+  readonly mirror: string;
+  /** The image's /etc/apt/sources.list.d/debian.sources. */
+  readonly text: string;
+}
+
+/** The Debian stanzas of deb822 sources files (not third parties' such as NodeSource). */
+export function debianSources(files: readonly string[]): DebianSources {
   const stanzas = files
-    .flatMap((file) => readFileSync(file, 'utf8').split(/\n\s*\n/))
+    .flatMap((file) => file.split(/\n\s*\n/))
     .map(parseStanza)
     .filter(
       (s) =>
@@ -227,6 +240,26 @@ export function hostDebianSources(): { mirror: string; text: string } {
     )
     .join('\n\n');
   return { mirror, text: `${text}\n` };
+}
+
+/**
+ * What each stage is built from, as a digest: the base changes with the mirror and its packages;
+ * the layer with the base, the sources and the servers' packages.
+ */
+export function stageKeys(inputs: {
+  readonly mirror: string;
+  readonly text: string;
+  readonly basePackages: readonly string[];
+  readonly serverPackages: readonly string[];
+}): { base: string; layer: string } {
+  const base = keyOf({
+    recipe: RECIPE,
+    suite: SUITE,
+    mirror: inputs.mirror,
+    packages: inputs.basePackages,
+  });
+  const layer = keyOf({ base, sources: inputs.text, packages: inputs.serverPackages });
+  return { base, layer };
 }
 
 function parseStanza(text: string): Map<string, string> {

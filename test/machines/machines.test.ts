@@ -29,6 +29,7 @@ describe('test machines', { timeout: IMAGE_TIMEOUT_MS + 10 * 60_000 }, () => {
   before(async () => {
     // Machines left by an interrupted run would be in the way.
     await machines.down();
+    lines.splice(0);
   });
 
   after(async () => {
