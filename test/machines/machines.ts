@@ -131,11 +131,13 @@ export class Machines {
   /** Boots the machines on the image and waits until each answers over SSH with its boot done. */
   async up(machines: readonly Machine[], image: Image): Promise<Readiness[]> {
     requireRoot();
-    const running = this.list().map((m) => m.name);
-    const clash = machines.filter((m) => running.includes(m.name));
+    const present = this.list();
+    const clash = machines.filter((m) =>
+      present.some((p) => p.name === m.name || p.address === m.address),
+    );
     if (clash.length > 0) {
       throw new Error(
-        `${clash.map((m) => m.name).join(', ')} already in ${this.stateDir}: run \`npm run machines -- down\` first`,
+        `${clash.map((m) => `${m.name} (${m.address})`).join(', ')}: name or address already in ${this.stateDir}: run \`npm run machines -- down\` first`,
       );
     }
     await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
@@ -149,13 +151,15 @@ export class Machines {
     const launched = Date.now();
     for (const m of machines) await this.#launch(m);
     this.#say(`machines: ${machines.length} launched, waiting for SSH`);
-    const ready = await Promise.all(machines.map((m) => this.waitReady(m, launched)));
-    for (const r of ready) {
-      this.#say(
-        `machines: ${r.machine.name} ${r.machine.address} ${r.state} after ${r.seconds.toFixed(1)} s: ${this.sshCommandLine(r.machine)}`,
-      );
-    }
-    return ready;
+    return Promise.all(
+      machines.map(async (m) => {
+        const r = await this.waitReady(m, launched);
+        this.#say(
+          `machines: ${m.name} ${m.address} ${r.state} after ${r.seconds.toFixed(1)} s: ${this.sshCommandLine(m)}`,
+        );
+        return r;
+      }),
+    );
   }
 
   /** Waits until SSH answers and the boot has finished (not `initializing`/`starting`). */
