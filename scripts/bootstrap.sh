@@ -20,6 +20,9 @@ PACKAGES=(
   # The tests' browser, never downloaded: Debian's Chromium, driven by playwright-core, checks the
   # site's pages against their Content-Security-Policy and watches the dashboard.
   chromium
+  # The test machines (test/machines/): Debian 12 booted in systemd-nspawn containers, built with
+  # debootstrap, reached over SSH only.
+  systemd-container debootstrap openssh-client
 )
 
 say() { printf 'bootstrap: %s\n' "$*"; }
