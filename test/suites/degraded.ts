@@ -385,11 +385,11 @@ export function degradedSuite(lab: TestLab): void {
       const slowestRead = Math.max(silent.reads.slowestMs, silent.whoami.slowestMs);
       assert.ok(slowestRead < 2700, `the slowest read took ${slowestRead} ms`);
       report(t, { silenceMs, slowestMs: slowest(silent), p99Ms: p99(silent), backOnReplicaMs });
-      // MariaDB 10.11.19 (semi-sync on): when the replica reconnects, the primary's new dump
-      // thread may kill the old one and wait in Ack_receiver::remove_slave for the ack receiver,
-      // which sits in poll() without a timeout (2 of 4 tries); every new connection then waits on the thread
-      // list's lock. The site goes on over pooled connections, but nothing new gets in (foobar,
-      // exporters, a restarted app). Restarting the primary heals it.
+      // MariaDB 10.11.19 (semi-sync on): when the replica reconnects, the primary's old dump
+      // thread may not end, and every new connection then waited behind it while the primary
+      // retransmitted into the replica's firewall. The firewalls now reset such stale segments and
+      // the failover leader releases a stuck thread (README, Known limits): the primary must take
+      // a new connection. If it does not, restarting it heals the lab for the suites after this.
       try {
         await waitFor(
           `${primary} accepts a new connection after ${replica} came back`,
