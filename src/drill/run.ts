@@ -100,6 +100,13 @@ export function unhealthyParts(status: LabStatus): string[] {
 
 const PROBES_AT_ONCE = 6;
 
+/** The lab's status taken a few probes at a time: dozens at once time out on a busy machine. */
+export function statusFewAtATime(ctx: Context): Promise<LabStatus> {
+  return labStatus(
+    createContext(ctx.model, limitedDriver(ctx.driver, PROBES_AT_ONCE), ctx.nodeBinary),
+  );
+}
+
 /** Resolves once the lab is healthy; throws, naming what is not, after `withinMs`. */
 export async function waitHealthy(
   ctx: Context,
@@ -107,14 +114,8 @@ export async function waitHealthy(
   signal?: AbortSignal,
 ): Promise<void> {
   const started = Date.now();
-  // A few probes at a time: dozens at once time out on a busy machine for want of a CPU.
-  const probing = createContext(
-    ctx.model,
-    limitedDriver(ctx.driver, PROBES_AT_ONCE),
-    ctx.nodeBinary,
-  );
   for (;;) {
-    const status = await labStatus(probing);
+    const status = await statusFewAtATime(ctx);
     if (status.health === 'healthy') return;
     if (Date.now() - started >= withinMs)
       throw new UnhealthyLabError(
