@@ -86,8 +86,7 @@ export class FailoverManager {
   private published:
     { reachable: boolean; cut: boolean; confirmed: boolean; epoch: number; at: number } | undefined;
   private keepalive: NodeJS.Timeout | undefined;
-  /** Since when every web server has said it cannot reach the primary (web watchers only). */
-  /** Since when every web server has served but named `primary` unreachable. */
+  /** Since when every web server has served but named `primary` unreachable (web watchers only). */
   private webCut: { readonly primary: string; readonly since: number } | undefined;
   private webDetail = '';
   view: ManagerView;
