@@ -18,6 +18,14 @@ import {
 import { runProcess } from './process.ts';
 import { quoteArgv } from './quote.ts';
 
+let temporaries = 0;
+
+/** A name beside `file` that no other call of this process uses, even one running at once. */
+function beside(file: string, tag: string): string {
+  temporaries += 1;
+  return `${file}.${process.pid}.${temporaries}.${tag}`;
+}
+
 export class NetnsDriver implements Driver {
   readonly #namespaceOf: (host: string) => string;
 
@@ -85,7 +93,7 @@ export class NetnsDriver implements Driver {
     mode = 0o644,
   ): Promise<void> {
     await fs.mkdir(path.dirname(file), { recursive: true });
-    const temp = `${file}.${process.pid}.tmp`;
+    const temp = beside(file, 'tmp');
     await fs.writeFile(temp, content, { mode });
     await fs.chmod(temp, mode);
     await fs.rename(temp, file);
@@ -117,15 +125,15 @@ export class NetnsDriver implements Driver {
 
   async copyFile(_target: Target, from: string, to: string): Promise<void> {
     await fs.mkdir(path.dirname(to), { recursive: true });
-    const temp = `${to}.${process.pid}.tmp`;
+    const temp = beside(to, 'tmp');
     await fs.copyFile(from, temp);
     await fs.rename(temp, to);
   }
 
   /** Copies beside the target, then swaps it in: readers see the old tree or the new one. */
   async copyDir(_target: Target, from: string, to: string): Promise<void> {
-    const fresh = `${to}.${process.pid}.new`;
-    const stale = `${to}.${process.pid}.old`;
+    const fresh = beside(to, 'new');
+    const stale = beside(to, 'old');
     await fs.rm(fresh, { recursive: true, force: true });
     await fs.cp(from, fresh, { recursive: true, preserveTimestamps: true });
     await fs.rename(to, stale).catch((error: unknown) => {
@@ -136,7 +144,7 @@ export class NetnsDriver implements Driver {
   }
 
   async symlink(_target: Target, to: string, link: string): Promise<void> {
-    const temp = `${link}.${process.pid}.tmp`;
+    const temp = beside(link, 'tmp');
     await fs.rm(temp, { force: true });
     await fs.symlink(to, temp);
     await fs.rename(temp, link);

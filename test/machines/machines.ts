@@ -145,6 +145,8 @@ export class Machines {
     await this.#ensureBridge();
     const preparing = Date.now();
     await Promise.all(machines.map((m) => this.#prepare(m, machines, image)));
+    // One after another: each rewrites the one known_hosts file.
+    for (const m of machines) await this.#pinHostKeys(m, path.join(this.#dir(m.name), 'root'));
     this.#say(
       `machines: ${machines.length} prepared in ${seconds(preparing)} s (overlays, identities, SSH host keys)`,
     );
@@ -349,7 +351,6 @@ export class Machines {
     const publicKey = await fs.readFile(`${this.access.identity}.pub`, 'utf8');
     await write('root/.ssh/authorized_keys', publicKey, 0o600);
     await this.#driver.exec(null, cmd.hostKeys(root));
-    await this.#pinHostKeys(machine, root);
   }
 
   /** The host keys just generated, pinned for this address (replacing an older machine's). */
