@@ -7,6 +7,7 @@ import { DbUnavailable, type Store } from './db/store.ts';
 const NO_DATABASE: DbHealth = {
   primary: 'db-01',
   primaryReachable: false,
+  primaryDownForMs: 1200,
   writable: false,
   reachable: false,
   problem: 'no database here',
@@ -94,6 +95,7 @@ describe('app', () => {
     const db = {
       primary: 'db-01',
       primaryReachable: false,
+      primaryDownForMs: 1200,
       writable: false,
       problem: 'no database here',
     };
@@ -111,7 +113,13 @@ describe('app', () => {
     assert.equal(readyz.statusCode, 200);
     assert.deepEqual(readyz.json(), {
       status: 'ready',
-      db: { primary: 'db-01', primaryReachable: false, writable: false, problem: 'db-01 is gone' },
+      db: {
+        primary: 'db-01',
+        primaryReachable: false,
+        primaryDownForMs: 1200,
+        writable: false,
+        problem: 'db-01 is gone',
+      },
     });
     assert.equal((await app.inject({ url: '/api/messages' })).statusCode, 200);
     assert.equal((await app.inject({ url: '/' })).statusCode, 200);

@@ -38,6 +38,7 @@ export interface Readiness {
   readonly db: {
     readonly primary: string;
     readonly primaryReachable: boolean;
+    readonly primaryDownForMs: number;
     readonly writable: boolean;
     readonly problem?: string;
   };

@@ -45,16 +45,18 @@ const KEEPALIVE_EVERY_MS = 500;
 /** How often the leader reads the primary's semi-sync status while it answers. */
 const SEMI_SYNC_EVERY_MS = 1000;
 /**
- * How long a web server's /readyz may take: it probes its database servers (0.5 s to connect) when
- * its last probe is a second old, so its answer can take that long.
+ * How long a web server's /readyz may take: it answers within 0.1 s once it knows its database
+ * servers, but waits for its first probe (0.5 s at most) after a start or a new topology.
  */
-const WEB_ASK_TIMEOUT_MS = 1500;
+const WEB_ASK_TIMEOUT_MS = 1000;
 
 /** What one web server's /readyz said of the primary. */
 interface WebAnswer {
   readonly name: string;
   /** It serves (it reaches some database server) and names this primary unreachable. */
   readonly cut: boolean;
+  /** How long it has failed to reach the primary, by its own clock (0 unless `cut`). */
+  readonly cutForMs: number;
   readonly detail: string;
 }
 
@@ -81,6 +83,9 @@ export class FailoverManager {
   private failingSince: number | undefined;
   private semiSync: { active: boolean; epoch: number } | undefined;
   private semiSyncAt = 0;
+  private semiSyncBusy = false;
+  /** The last round saw the primary in doubt: the next one asks the replicas straight away. */
+  private suspected = false;
   private acting = false;
   private stopped = false;
   private published:
@@ -159,7 +164,10 @@ export class FailoverManager {
       const answers = await Promise.all(webs.map((web) => this.askWebServer(web, primary)));
       const cut = primary !== '' && answers.every((a) => a.cut);
       if (!cut || this.webCut?.primary !== primary) this.webCut = undefined;
-      if (cut) this.webCut ??= { primary, since: started };
+      // Since when all of them have failed to reach it, as each web server counts it (from the
+      // start of its first failed probe), not from when this manager first asked.
+      const cutFor = Math.min(...answers.map((a) => a.cutForMs));
+      if (cut) this.webCut ??= { primary, since: Date.now() - cutFor };
       this.webDetail = answers.map((a) => `${a.name}: ${a.detail}`).join('; ');
       const left = this.ctx.model.failover.probeIntervalMs - (Date.now() - started);
       if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
@@ -169,8 +177,8 @@ export class FailoverManager {
   private askWebServer(web: Host, primary: string): Promise<WebAnswer> {
     const { model } = this.ctx;
     return new Promise((resolve) => {
-      const answer = (cut: boolean, detail: string): void => {
-        resolve({ name: web.name, cut, detail });
+      const answer = (cut: boolean, detail: string, cutForMs = 0): void => {
+        resolve({ name: web.name, cut, cutForMs: cut ? cutForMs : 0, detail });
       };
       const request = http.get(
         {
@@ -187,7 +195,7 @@ export class FailoverManager {
             try {
               const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
                 status?: string;
-                db?: { primary?: string; primaryReachable?: boolean };
+                db?: { primary?: string; primaryReachable?: boolean; primaryDownForMs?: number };
               };
               const serves = body.status === 'ready';
               const lost = body.db?.primary === primary && body.db.primaryReachable === false;
@@ -198,6 +206,7 @@ export class FailoverManager {
                   : lost
                     ? `cannot reach ${primary}`
                     : `reaches ${body.db?.primary ?? 'no primary'}`,
+                Math.max(0, body.db?.primaryDownForMs ?? 0),
               );
             } catch {
               answer(false, `HTTP ${response.statusCode ?? 0}, not /readyz's JSON`);
@@ -324,6 +333,12 @@ export class FailoverManager {
   }
 
   private async lead(state: DbState, own: Observation): Promise<void> {
+    // The replicas are asked beside the reads from etcd when the primary was in doubt already,
+    // so a confirmation is judged without one more round of processes.
+    const early =
+      this.suspected || !own.reachable || (own.webCutForMs ?? 0) > 0
+        ? this.askReplicas(state)
+        : undefined;
     const [observations, pause, last, topology, rearmed] = await Promise.all([
       this.etcd.getPrefix(this.keys.observations),
       this.etcd.get(this.keys.pause),
@@ -353,7 +368,8 @@ export class FailoverManager {
         ],
       );
     }
-    if (own.reachable) await this.watchSemiSync(state);
+    // Beside the rounds: its SQL must not hold up a judgement.
+    if (own.reachable) void this.watchSemiSync(state);
     const seen = observations.flatMap((kv) => {
       const o = parseObservation(kv.value);
       return o === undefined ? [] : [o];
@@ -361,7 +377,8 @@ export class FailoverManager {
     const suspect = seen.some(
       (o) => (!o.reachable || (o.webCutForMs ?? 0) > 0) && o.epoch === state.epoch,
     );
-    const replicas = suspect ? await this.askReplicas(state) : [];
+    this.suspected = suspect;
+    const replicas = suspect ? await (early ?? this.askReplicas(state)) : [];
     const lastAutomatic = last === undefined ? undefined : parseLastAutomatic(last.value);
     const rearmedAt = rearmed === undefined ? undefined : parseRearmed(rearmed.value)?.at;
     const judgement = judge({
@@ -395,8 +412,9 @@ export class FailoverManager {
   }
 
   private async watchSemiSync(state: DbState): Promise<void> {
-    if (Date.now() - this.semiSyncAt < SEMI_SYNC_EVERY_MS) return;
+    if (this.semiSyncBusy || Date.now() - this.semiSyncAt < SEMI_SYNC_EVERY_MS) return;
     this.semiSyncAt = Date.now();
+    this.semiSyncBusy = true;
     try {
       const semiSync = await watchSemiSync(this.ctx, state.primary);
       this.semiSync = { active: semiSync.active, epoch: state.epoch };
@@ -407,6 +425,8 @@ export class FailoverManager {
       }
     } catch {
       // Asked again next time; the judgement uses the last answer.
+    } finally {
+      this.semiSyncBusy = false;
     }
   }
 

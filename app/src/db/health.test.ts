@@ -24,6 +24,16 @@ describe('database health', () => {
     assert.equal(health.readOnly, false, 'an answer without read_only keeps the last seen');
   });
 
+  it('counts the silence from the start of the earliest failed attempt, never before an answer', () => {
+    const health = newServerHealth();
+    markOk(health, 1000);
+    markDown(health, 2300, 'a ping: no answer within 750 ms');
+    markDown(health, 2000, 'a probe: no answer within 500 ms');
+    assert.equal(health.downSince, 2000, 'the probe began first');
+    markDown(health, 900, 'an insert that began before the last answer');
+    assert.equal(health.downSince, 1000, 'it answered at 1000');
+  });
+
   it('counts as reached only for a while after its last answer', () => {
     const health = newServerHealth();
     assert.equal(isReached(health, 0), false);
@@ -41,6 +51,7 @@ describe('database health', () => {
     assert.deepEqual(dbHealth({ name: 'db-01', health: primary }, [replica], 5000), {
       primary: 'db-01',
       primaryReachable: false,
+      primaryDownForMs: 100,
       writable: false,
       reachable: true,
       problem:
@@ -50,6 +61,7 @@ describe('database health', () => {
     assert.deepEqual(dbHealth({ name: 'db-01', health: primary }, [replica], 5000), {
       primary: 'db-01',
       primaryReachable: true,
+      primaryDownForMs: 0,
       writable: false,
       reachable: true,
       problem: 'cannot write: db-01 is read-only',
@@ -58,6 +70,7 @@ describe('database health', () => {
     assert.deepEqual(dbHealth({ name: 'db-01', health: primary }, [replica], 5000), {
       primary: 'db-01',
       primaryReachable: true,
+      primaryDownForMs: 0,
       writable: true,
       reachable: true,
     });

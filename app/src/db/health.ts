@@ -16,7 +16,7 @@ export const REACH_FRESH_MS = 2000;
  * a web server notices a primary it can no longer reach (plus the probe's timeout): a partition
  * between the web servers and the primary is failed over that much sooner.
  */
-export const PROBE_AFTER_MS = 500;
+export const PROBE_AFTER_MS = 250;
 
 export interface ServerHealth {
   /** Last time the server answered (ms since the epoch). */
@@ -39,8 +39,14 @@ export function markOk(health: ServerHealth, now: number, readOnly?: boolean): v
   if (readOnly !== undefined) health.readOnly = readOnly;
 }
 
-export function markDown(health: ServerHealth, now: number, error: string): void {
-  health.downSince ??= now;
+/**
+ * An attempt that began at `since` failed: the server has not answered since then, or since its
+ * last answer if that came later (attempts overlap, and a slow one may fail after a quick one
+ * succeeded).
+ */
+export function markDown(health: ServerHealth, since: number, error: string): void {
+  const from = Math.max(since, health.lastOkAt ?? since);
+  health.downSince = Math.min(health.downSince ?? from, from);
   health.lastError = error;
 }
 
@@ -63,6 +69,8 @@ export function isReached(health: ServerHealth, now: number): boolean {
 export interface DbHealth {
   readonly primary: string;
   readonly primaryReachable: boolean;
+  /** How long the primary has failed to answer (0 while it answers, or before a failure). */
+  readonly primaryDownForMs: number;
   readonly writable: boolean;
   readonly reachable: boolean;
   readonly problem?: string;
@@ -76,7 +84,9 @@ export function dbHealth(
   const primaryReachable = isReached(primary.health, now);
   const reachable = primaryReachable || replicas.some((r) => isReached(r, now));
   const writable = primaryReachable && primary.health.readOnly === false;
-  const base = { primary: primary.name, primaryReachable, writable, reachable };
+  const { downSince } = primary.health;
+  const primaryDownForMs = primaryReachable || downSince === undefined ? 0 : now - downSince;
+  const base = { primary: primary.name, primaryReachable, primaryDownForMs, writable, reachable };
   if (writable) return base;
   if (primaryReachable) return { ...base, problem: `cannot write: ${primary.name} is read-only` };
   const why = primary.health.lastError ?? 'no answer yet';
@@ -85,5 +95,12 @@ export function dbHealth(
 
 /** Before db.json is read there is no primary to name. */
 export function noTopologyHealth(problem: string): DbHealth {
-  return { primary: '', primaryReachable: false, writable: false, reachable: false, problem };
+  return {
+    primary: '',
+    primaryReachable: false,
+    primaryDownForMs: 0,
+    writable: false,
+    reachable: false,
+    problem,
+  };
 }

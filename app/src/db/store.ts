@@ -14,7 +14,14 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import mysql from 'mysql2/promise';
-import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type {
+  Connection,
+  ConnectionOptions,
+  Pool,
+  PoolConnection,
+  ResultSetHeader,
+  RowDataPacket,
+} from 'mysql2/promise';
 import {
   dbHealth,
   isDown,
@@ -91,15 +98,24 @@ export const QUERY_TIMEOUT_MS = 750;
 export const INSERT_TIMEOUT_MS = 3000;
 /** A pooled connection (from the pool's queue, or new) within this long. */
 const ACQUIRE_TIMEOUT_MS = 1000;
-/** A probe of one server, connection included. */
-const PROBE_TIMEOUT_MS = 1000;
+/**
+ * A probe of one server, connection included. Probes have a connection of their own, so one never
+ * waits behind requests stuck on a silent server; as short as the failover managers' own probe of
+ * the primary (0.4 s), plus a little, since a web server's word on the primary moves it too.
+ */
+const PROBE_TIMEOUT_MS = 500;
+/** How long a readiness check waits for the probe it started. */
+const HEALTH_WAITS_FOR_PROBE_MS = 100;
 /** MariaDB's "read-only" refusal (ER_OPTION_PREVENTS_STATEMENT): the statement did not run. */
 const ER_OPTION_PREVENTS_STATEMENT = 1290;
 
 interface Server {
   readonly server: DbServer;
+  readonly options: ConnectionOptions;
   readonly pool: Pool;
   readonly health: ServerHealth;
+  /** The probes' own connection, made by the first probe and dropped when one fails. */
+  probeConnection: Promise<Connection> | undefined;
 }
 
 function reason(error: unknown): string {
@@ -183,25 +199,31 @@ export function createStore(options: StoreOptions): Store {
       if (wanted.has(key)) continue;
       servers.delete(key);
       void entry.pool.end().catch(() => undefined);
+      dropProbeConnection(entry);
     }
     for (const server of [fresh.primary, ...fresh.replicas]) {
       if (servers.has(keyOf(server))) continue;
+      const connection: ConnectionOptions = {
+        host: server.host,
+        port: server.port,
+        user: fresh.user,
+        password,
+        database: fresh.schema,
+        charset: 'UTF8MB4_UNICODE_CI',
+        connectTimeout: CONNECT_TIMEOUT_MS,
+        enableKeepAlive: true,
+      };
       servers.set(keyOf(server), {
         server,
+        options: connection,
         health: newServerHealth(),
         pool: mysql.createPool({
-          host: server.host,
-          port: server.port,
-          user: fresh.user,
-          password,
-          database: fresh.schema,
-          charset: 'UTF8MB4_UNICODE_CI',
+          ...connection,
           connectionLimit: 16,
           maxIdle: 4,
           idleTimeout: 30_000,
-          connectTimeout: CONNECT_TIMEOUT_MS,
-          enableKeepAlive: true,
         }),
+        probeConnection: undefined,
       });
     }
     // A new primary is probed at once: whether it takes writes is not known yet.
@@ -236,13 +258,14 @@ export function createStore(options: StoreOptions): Store {
     markOk(entry.health, Date.now(), readOnly);
   }
 
-  function failed(entry: Server, error: unknown): void {
+  /** It failed; `since`: when the attempt that failed began (it has not answered since). */
+  function failed(entry: Server, error: unknown, since = Date.now()): void {
     if (!isDown(entry.health))
       options.logger.warn(
         { db: entry.server.name, error: reason(error) },
         'database server failed',
       );
-    markDown(entry.health, Date.now(), reason(error));
+    markDown(entry.health, since, reason(error));
   }
 
   function acquire(entry: Server): Promise<PoolConnection> {
@@ -271,23 +294,50 @@ export function createStore(options: StoreOptions): Store {
     }
   }
 
+  function dropProbeConnection(entry: Server): void {
+    const connection = entry.probeConnection;
+    entry.probeConnection = undefined;
+    void connection?.then(
+      (c) => {
+        c.destroy();
+      },
+      () => undefined,
+    );
+  }
+
+  function probeConnection(entry: Server): Promise<Connection> {
+    entry.probeConnection ??= mysql
+      .createConnection({ ...entry.options, connectTimeout: PROBE_TIMEOUT_MS })
+      .then((connection) => {
+        // A connection that breaks between probes is replaced by the next probe.
+        connection.on('error', () => {
+          dropProbeConnection(entry);
+        });
+        return connection;
+      });
+    return entry.probeConnection;
+  }
+
   /** Does the server answer, and is it read-only? */
   async function probe(entry: Server): Promise<void> {
+    const started = Date.now();
     try {
       const readOnly = await within(
-        withConnection(entry, async (conn) => {
-          const [rows] = await conn.query<RowDataPacket[]>({
+        (async () => {
+          const connection = await probeConnection(entry);
+          const [rows] = await connection.query<RowDataPacket[]>({
             sql: 'SELECT @@global.read_only AS ro',
-            timeout: QUERY_TIMEOUT_MS,
+            timeout: PROBE_TIMEOUT_MS,
           });
           return Number(rows[0]?.ro) !== 0;
-        }),
+        })(),
         PROBE_TIMEOUT_MS,
         `a probe of ${entry.server.name}`,
       );
       answered(entry, readOnly);
     } catch (error) {
-      failed(entry, error);
+      dropProbeConnection(entry);
+      failed(entry, error, started);
     }
   }
 
@@ -366,9 +416,12 @@ export function createStore(options: StoreOptions): Store {
           await sleep(Math.min(100, 25 * 2 ** attempt));
         };
         let conn: PoolConnection;
+        // When the server was last asked: a failure says it has not answered since then.
+        let asked = Date.now();
         try {
           conn = await acquire(entry);
           // A pooled connection may have died with its server: find out before writing.
+          asked = Date.now();
           await within(conn.ping(), QUERY_TIMEOUT_MS, `a ping of ${entry.server.name}`).catch(
             (error: unknown) => {
               conn.destroy();
@@ -376,11 +429,12 @@ export function createStore(options: StoreOptions): Store {
             },
           );
         } catch (error) {
-          failed(entry, error);
+          failed(entry, error, asked);
           await retry(reason(error));
           continue;
         }
         try {
+          asked = Date.now();
           const [result] = await conn.execute<ResultSetHeader>({
             sql: 'INSERT INTO messages (text) VALUES (?)',
             values: [text],
@@ -405,7 +459,7 @@ export function createStore(options: StoreOptions): Store {
           }
           if (error instanceof DbUnavailable) throw error;
           conn.destroy();
-          failed(entry, error);
+          failed(entry, error, asked);
           throw new DbUnavailable(
             `the write on ${entry.server.name} failed midway, it may or may not have happened: ${reason(error)}`,
           );
@@ -468,7 +522,17 @@ export function createStore(options: StoreOptions): Store {
 
     async health() {
       if (topology === undefined) return noTopologyHealth(topologyError);
-      if (Date.now() - probedAt >= PROBE_AFTER_MS) await probeAll();
+      // A probe of servers that answer takes milliseconds: its result is waited for. One that
+      // waits on a silent server is not: the answer says what the last probe found, and the
+      // next readiness check what this one did (the failover managers ask several times a
+      // second, and count a failure from when its probe began).
+      // Before any server's first answer or failure, there is nothing to report: waited for.
+      const known = [...servers.values()].every(
+        (e) => e.health.lastOkAt !== undefined || isDown(e.health),
+      );
+      if (!known) await probeAll();
+      else if (Date.now() - probedAt >= PROBE_AFTER_MS)
+        await Promise.race([probeAll(), sleep(HEALTH_WAITS_FOR_PROBE_MS)]);
       const { primary, replicas } = current();
       return dbHealth(
         { name: primary.name, health: entryOf(primary).health },
@@ -479,6 +543,7 @@ export function createStore(options: StoreOptions): Store {
 
     async close() {
       unwatch();
+      for (const entry of servers.values()) dropProbeConnection(entry);
       await Promise.all([...servers.values()].map((s) => s.pool.end().catch(() => undefined)));
     },
   };

@@ -10,7 +10,14 @@ import { waitFor } from '../../lib/wait.ts';
 import type { Host } from '../../model/model.ts';
 import { ensureFirewall } from '../firewall.ts';
 import { fencesPrimaries } from '../../render/nftables/index.ts';
-import { pingServer, replicaStatus, runSql, serverState, sqlString } from '../../probes/mariadb.ts';
+import {
+  pingServer,
+  queryRow,
+  replicaStatus,
+  runSql,
+  serverState,
+  sqlString,
+} from '../../probes/mariadb.ts';
 import type { Context } from '../context.ts';
 import { ensureDaemon, killDaemon, runningPid, stopDaemon } from '../daemon.ts';
 import { mariadbDaemon } from '../services.ts';
@@ -120,8 +127,9 @@ interface Received {
 /**
  * Ends the replica's I/O thread at once. STOP SLAVE alone signals the thread and waits up to 2 s
  * for it: a thread blocked reading from a silent primary does not wake (measured: 2.1–2.4 s on
- * every try). KILL shuts its socket down, so it returns at once; the fence already refuses its
- * reconnection.
+ * every try). KILL shuts its socket down, so it returns at once, and a killed I/O thread ends
+ * without reconnecting (MariaDB's io_slave_killed() checks the thread's kill flag before any
+ * retry); the STOP in the same session keeps it stopped.
  */
 const KILL_IO_THREAD = `DELIMITER //
 BEGIN NOT ATOMIC
@@ -132,32 +140,76 @@ END//
 DELIMITER ;
 STOP SLAVE IO_THREAD;`;
 
-/** A replica stops fetching from the (dead) primary and applies everything it received. */
-async function drainReplica(ctx: Context, host: Host): Promise<Received> {
+/** The SQL that makes a replica the primary (see becomePrimary), ending with its GTID position. */
+function becomePrimarySql(withReplicas: boolean): string {
+  return `STOP SLAVE;
+RESET SLAVE ALL;
+SET GLOBAL rpl_semi_sync_master_enabled = ${withReplicas ? 'ON' : 'OFF'};
+SET GLOBAL read_only = OFF;
+SELECT @@global.gtid_binlog_pos AS gtid;`;
+}
+
+/** SQL that waits until `gtid` is applied, and fails (ending the script) if it is not in time. */
+function appliedOrFail(gtid: string, timeoutSeconds: number): string {
+  if (gtid === '') return '';
+  return `DELIMITER //
+BEGIN NOT ATOMIC
+  IF MASTER_GTID_WAIT(${sqlString(gtid)}, ${timeoutSeconds}) <> 0 THEN
+    SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'not applied in time';
+  END IF;
+END//
+DELIMITER ;`;
+}
+
+/** How long a replica may take to apply what it received before a promotion gives up. */
+const DRAIN_TIMEOUT_SECONDS = 60;
+
+/**
+ * A replica stops fetching from the (dead) primary and applies everything it received. With
+ * `thenPrimary` (the only replica, so nothing to compare), it becomes the primary in the same
+ * session as the wait: one process less on the way to writes. Resolves to what it received and,
+ * then, its own GTID position as a primary.
+ */
+async function drainReplica(
+  ctx: Context,
+  host: Host,
+  options: { readonly thenPrimary?: boolean } = {},
+): Promise<Received & { readonly primaryGtid?: string }> {
   const status = await replicaStatus(ctx, host.name, KILL_IO_THREAD);
   const gtid =
     status?.gtidIoPos !== undefined && status.gtidIoPos !== ''
       ? status.gtidIoPos
       : (await serverState(ctx, host.name)).gtidSlavePos;
-  if (!(await waitApplied(ctx, host.name, gtid, 60))) {
-    throw new Error(
-      `${host.name} did not apply what it received (up to ${gtid}) within 60 s` +
+  const late = (): Error =>
+    new Error(
+      `${host.name} did not apply what it received (up to ${gtid}) within ${DRAIN_TIMEOUT_SECONDS} s` +
         (status?.lastSqlError ? `: ${status.lastSqlError}` : ''),
     );
+  if (options.thenPrimary === true) {
+    let rows: Awaited<ReturnType<typeof runSql>>;
+    try {
+      rows = await runSql(
+        ctx,
+        host.name,
+        `${appliedOrFail(gtid, DRAIN_TIMEOUT_SECONDS)}\n${becomePrimarySql(false)}`,
+        (DRAIN_TIMEOUT_SECONDS + 10) * 1000,
+      );
+    } catch (error) {
+      if ((error as Error).message.includes('not applied in time')) throw late();
+      throw error;
+    }
+    return { host, gtid, primaryGtid: rows.at(-1)?.[0]?.gtid ?? '' };
   }
+  if (!(await waitApplied(ctx, host.name, gtid, DRAIN_TIMEOUT_SECONDS))) throw late();
   return { host, gtid };
 }
 
-/** Replicates from no one, semi-sync on if replicas are attached (else every commit would wait), writable. */
-async function becomePrimary(ctx: Context, host: string, withReplicas: boolean): Promise<void> {
-  await runSql(
-    ctx,
-    host,
-    `STOP SLAVE;
-RESET SLAVE ALL;
-SET GLOBAL rpl_semi_sync_master_enabled = ${withReplicas ? 'ON' : 'OFF'};
-SET GLOBAL read_only = OFF;`,
-  );
+/**
+ * Replicates from no one, semi-sync on if replicas are attached (else every commit would wait),
+ * writable. Resolves to its GTID position then, read in the same session (one process, not two).
+ */
+async function becomePrimary(ctx: Context, host: string, withReplicas: boolean): Promise<string> {
+  return (await queryRow(ctx, host, becomePrimarySql(withReplicas))).gtid ?? '';
 }
 
 function event(action: DbEvent['action'], host: string, gtid: string, from?: string): DbEvent {
@@ -236,82 +288,112 @@ export async function promoteReplica(
     );
   }
   const replicas = replicasOf(ctx, state);
-  // Every server asked at once: on the way to writes, each round of processes counts.
-  // Forced, whether the old primary answers changes nothing: it is not asked (a silent host
-  // would hold the promotion up for as long as the question takes to time out).
-  const [oldAnswers, alive] = await Promise.all([
-    options.force === true ? Promise.resolve(false) : answers(ctx, old.name),
-    Promise.all(replicas.map((r) => answers(ctx, r.name))),
-  ]);
-  if (!alive[replicas.findIndex((r) => r.name === candidate.name)])
-    throw new ChangeRefused(`${candidate.name} does not answer: promote another replica`);
-  if (options.force !== true && oldAnswers) {
-    throw new ChangeRefused(
-      `${old.name}, the primary, still answers: promote is for a primary that is gone. ` +
-        `For a planned change without losing a write: foobar db switchover --to ${candidate.name}. ` +
-        'To replace it anyway (it is killed and fenced): add --force',
-    );
+  const forced = options.force === true;
+  // Asked first only when not forced: a refusal must change nothing. Forced (the failover
+  // manager, or --force), on the way to writes each round of processes counts: nobody is asked
+  // first, a replica that does not answer fails its drain below, and the old primary's answer
+  // would change nothing (a silent host would hold the promotion up for a timeout).
+  if (!forced) {
+    const [oldAnswers, alive] = await Promise.all([
+      answers(ctx, old.name),
+      Promise.all(replicas.map((r) => answers(ctx, r.name))),
+    ]);
+    if (!alive[replicas.findIndex((r) => r.name === candidate.name)])
+      throw new ChangeRefused(`${candidate.name} does not answer: promote another replica`);
+    if (oldAnswers) {
+      throw new ChangeRefused(
+        `${old.name}, the primary, still answers: promote is for a primary that is gone. ` +
+          `For a planned change without losing a write: foobar db switchover --to ${candidate.name}. ` +
+          'To replace it anyway (it is killed and fenced): add --force',
+      );
+    }
   }
   const notes: string[] = [];
   const fenced: DbState = { ...state, fenced: [...new Set([...state.fenced, old.name])] };
-  const reachable = replicas.filter((_, i) => alive[i] === true);
-  for (const replica of replicas.filter((_, i) => alive[i] !== true))
-    notes.push(
-      `${replica.name} does not answer: left as it is (foobar db rejoin ${replica.name} later)`,
-    );
+  // The only replica: nothing to compare, so it becomes the primary as soon as it has applied
+  // all it received (the apps write to it only once they are told, after the fences are in).
+  const alone = replicas.length === 1;
   // The old primary is fenced before anyone else takes writes, without needing its help: the
   // firewalls of the web servers and of the replicas refuse it (nobody can write to it or fetch
-  // from it any more), each replica's before it stops fetching and applies all it received.
+  // from it any more). Each replica's fence goes in beside its drain: the drain kills and stops
+  // the I/O thread in one session (a killed I/O thread does not reconnect), so what it received
+  // is final without waiting for the firewall.
   const killed = killWithin(ctx, old, state);
   const refuse = (host: Host): Promise<string> => ensureFirewall(ctx, host, fenced, { fast: true });
-  const received = await t.step(`fence ${old.name}, replicas apply all they received`, async () => {
-    const [, drained] = await Promise.all([
-      Promise.all(
-        fencingHosts(ctx)
-          .filter((h) => h.roles.includes('web'))
-          .map(refuse),
-      ),
-      Promise.all(
-        reachable.map(async (replica) => {
-          await refuse(replica);
-          return drainReplica(ctx, replica);
-        }),
-      ),
-    ]);
-    return drained;
+  const drains = await t.step(
+    alone
+      ? `fence ${old.name}, ${candidate.name} applies all it received and takes writes`
+      : `fence ${old.name}, replicas apply all they received`,
+    async () => {
+      const [, drained] = await Promise.all([
+        Promise.all(
+          fencingHosts(ctx)
+            .filter((h) => h.roles.includes('web'))
+            .map(refuse),
+        ),
+        Promise.allSettled(
+          replicas.map(async (replica) => {
+            const [, result] = await Promise.all([
+              refuse(replica),
+              drainReplica(ctx, replica, { thenPrimary: alone }),
+            ]);
+            return result;
+          }),
+        ),
+      ]);
+      return drained;
+    },
+  );
+  const received = drains.flatMap((d) => (d.status === 'fulfilled' ? [d.value] : []));
+  const mine = received.find((r) => r.host.name === candidate.name);
+  if (mine === undefined) {
+    const failure = drains[replicas.findIndex((r) => r.name === candidate.name)];
+    const why = failure?.status === 'rejected' ? (failure.reason as Error).message : 'no answer';
+    throw new Error(`${candidate.name} cannot take over: ${why.split('\n')[0] ?? ''}`);
+  }
+  drains.forEach((d, i) => {
+    const replica = replicas[i];
+    if (d.status === 'rejected' && replica !== undefined)
+      notes.push(
+        `${replica.name} does not answer: left as it is (foobar db rejoin ${replica.name} later)`,
+      );
   });
+  const reachable = received.map((r) => r.host);
   notes.push(`web servers and replicas refuse ${old.name}`);
   // Database servers that do not answer (or hold no role) refuse it too once they can be
   // reached; never waited for.
   const asked = new Set([old.name, ...reachable.map((r) => r.name)]);
   for (const other of fencingHosts(ctx).filter((h) => h.roles.includes('db') && !asked.has(h.name)))
     void refuse(other).catch(() => undefined);
-  const mine = received.find((r) => r.host.name === candidate.name);
   const best = received.reduce<Received | undefined>(
     (a, b) => (a === undefined || isAhead(parseGtidList(b.gtid), parseGtidList(a.gtid)) ? b : a),
     undefined,
   );
   if (
-    mine !== undefined &&
     best !== undefined &&
     best !== mine &&
     isAhead(parseGtidList(best.gtid), parseGtidList(mine.gtid))
   ) {
     await t.step(`${candidate.name} catches up from ${best.host.name}`, async () => {
       await replicateFrom(ctx, candidate.name, best.host);
-      if (!(await waitApplied(ctx, candidate.name, best.gtid, 60)))
+      if (!(await waitApplied(ctx, candidate.name, best.gtid, DRAIN_TIMEOUT_SECONDS)))
         throw new Error(
-          `${candidate.name} did not catch up with ${best.host.name} (${best.gtid}) within 60 s`,
+          `${candidate.name} did not catch up with ${best.host.name} (${best.gtid}) within ${DRAIN_TIMEOUT_SECONDS} s`,
         );
     });
     notes.push(`${candidate.name} caught up from ${best.host.name} to ${best.gtid}`);
   }
   const others = reachable.filter((r) => r.name !== candidate.name);
-  await t.step(`${candidate.name} becomes the primary`, async () => {
-    await Promise.all(others.map((r) => replicateFrom(ctx, r.name, candidate)));
-    await becomePrimary(ctx, candidate.name, others.length > 0);
-  });
-  const gtid = (await serverState(ctx, candidate.name)).gtidBinlogPos;
+  // Together: the apps write to the candidate only once they are told, after this step.
+  const gtid =
+    mine.primaryGtid ??
+    (await t.step(`${candidate.name} becomes the primary`, async () => {
+      const [position] = await Promise.all([
+        becomePrimary(ctx, candidate.name, others.length > 0),
+        ...others.map((r) => replicateFrom(ctx, r.name, candidate)),
+      ]);
+      return position;
+    }));
   const report = await finish(
     ctx,
     t,
