@@ -407,7 +407,9 @@ export function databaseSuite(lab: TestLab): void {
 
     it('SIGKILL of the primary under load: promote loses no acknowledged write, the site writes again without an app restart', async (t) => {
       const before = await appPids();
-      const load = writeLoad(lab, messages, 6, 'promote1');
+      // Long enough for a person's `db promote` (a CLI start) to land inside it on a busy machine,
+      // with a lab from `npm start` beside the test's.
+      const load = writeLoad(lab, messages, 9, 'promote1');
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const killed = await killPrimary();
       assert.equal(killed.name, 'db-02');
@@ -525,7 +527,7 @@ export function databaseSuite(lab: TestLab): void {
     });
 
     it('SIGKILL of the primary: the apps say they cannot write (and stay ready), promote loses nothing and the other replica follows', async (t) => {
-      const load = writeLoad(bigger, messages, 7, 'promote2');
+      const load = writeLoad(bigger, messages, 10, 'promote2');
       await new Promise((resolve) => setTimeout(resolve, 1500));
       const killed = await killPrimary();
       assert.equal(killed.name, 'db-01');
