@@ -7,13 +7,17 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { homePage } from '../../app/src/pages.ts';
 import { parseVisitorsArgs, runVisitors, type VisitorsOptions } from './visitors.ts';
-import { summarizeVisits } from './visits.ts';
+import { summarizeVisits, summarizeWrites, VISIT_KINDS } from './visits.ts';
 
 const RELEASE = '0123456789ab';
 
-/** A stand-in for the site on 127.0.0.1: a page, its assets, and a guestbook; reads never end. */
+/**
+ * A stand-in for the site on 127.0.0.1: a page, its assets, and a guestbook; reads never end.
+ * Writes whose text starts with `flaky-` are refused every other time (503).
+ */
 function site(): http.Server {
   let id = 0;
+  let flaky = 0;
   return http.createServer((request, response) => {
     response.setHeader('x-served-by', 'web-01');
     if (request.url === '/') {
@@ -25,8 +29,13 @@ function site(): http.Server {
       request.on('data', (c: Buffer) => chunks.push(c));
       request.on('end', () => {
         const { text } = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { text: string };
+        if (text.startsWith('flaky-') && flaky++ % 2 === 0) {
+          response.statusCode = 503;
+          response.end(JSON.stringify({ error: 'no primary takes writes' }));
+          return;
+        }
         response.statusCode = 201;
-        response.end(JSON.stringify({ id: ++id, text }));
+        response.end(JSON.stringify({ id: ++id, text, db: 'db-01' }));
       });
     }
     // GET /api/messages never answers: a request in flight when the visitors leave.
@@ -53,6 +62,7 @@ describe('visitors', () => {
     timeoutMs: 5000,
     browse: false,
     connections: 'kept',
+    kinds: VISIT_KINDS,
     statics: [],
     prefix: 't',
     intervalMs: 10,
@@ -96,7 +106,30 @@ describe('visitors', () => {
     assert.ok(report.visits.some((v) => v.fresh) && report.visits.some((v) => !v.fresh));
   });
 
-  it('parses its command line: connections, browsing, bounds', () => {
+  it('writes only: back to back, each ack with its id, time and server; refusals counted', async () => {
+    const started = Date.now();
+    const report = await runVisitors(
+      options({ kinds: ['write'], intervalMs: 0, prefix: 'flaky', seconds: 0.3 }),
+    );
+    const summary = summarizeWrites(report);
+    assert.equal(summarizeVisits(report).kinds.page.requests, 0);
+    assert.ok(summary.acked.length > 2, JSON.stringify(summary));
+    assert.deepEqual(Object.keys(summary.failures), ['503']);
+    assert.equal(summary.requests, summary.acked.length + (summary.failures['503'] ?? 0));
+    assert.equal(summary.failedAt.length, summary.failures['503']);
+    assert.ok(
+      summary.acked.every((a) => a.db === 'db-01' && a.at >= started && a.at <= Date.now()),
+    );
+    assert.ok(summary.slowestMs >= 0 && summary.slowestMs < 5000);
+  });
+
+  it('parses its command line: connections, browsing, kinds, bounds', () => {
+    assert.deepEqual(parseVisitorsArgs(['--url', 'http://x/']).kinds, VISIT_KINDS);
+    assert.deepEqual(
+      parseVisitorsArgs(['--url', 'http://x/', '--kind', 'write', '--kind', 'read']).kinds,
+      ['read', 'write'],
+    );
+    assert.throws(() => parseVisitorsArgs(['--url', 'http://x/', '--kind', 'pages']), /one of/);
     const parsed = parseVisitorsArgs(['--url', 'https://www.foobar.com', '--mixed', '--browse']);
     assert.equal(parsed.url, 'https://www.foobar.com/');
     assert.equal(parsed.connections, 'mixed');

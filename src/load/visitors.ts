@@ -2,8 +2,10 @@
  * Visitors of the site: the one load generator of the deploy and fault tests and of `foobar drill`.
  * Two ways to visit:
  * - by kind (the drill's default): for each kind (page loads, static files, guestbook reads and
- *   writes) `--concurrency` visitors, each asking for that kind over and over, a request every
- *   `--interval-ms` at most, so each kind's outage window can be read off its own records;
+ *   writes; `--kind` names some of them) `--concurrency` visitors, each asking for that kind over
+ *   and over, a request every `--interval-ms` at most, so each kind's outage window can be read
+ *   off its own records. `--kind write --interval-ms 0` is the database tests' writer: writes
+ *   back to back, each acknowledged one with its id, its time and the server that took it;
  * - `--browse` (the deploy tests'): `--concurrency` visitors that each load the home page, then
  *   the `/static/<release>/` assets that page names, then write to the guestbook, over and over.
  * Connections: kept alive like a browser's (the default), `--fresh` (a new connection and name
@@ -31,11 +33,14 @@ import {
   readPage,
   succeeded,
   VISIT_KINDS,
-  type AckedMessage,
+  type AckedWrite,
   type Visit,
   type VisitKind,
   type VisitorsReport,
 } from './visits.ts';
+
+/** How long a visitor waits after a failure before its next request. */
+const FAILED_PAUSE_MS = 20;
 
 /** Kept alive like a browser's; a new one per request (`--fresh`); half and half (`--mixed`). */
 export type Connections = 'kept' | 'fresh' | 'mixed';
@@ -44,6 +49,8 @@ export interface VisitorsOptions extends Omit<LoadBounds, 'fresh'> {
   /** Each visitor loads a page, its assets and writes (true), or asks for one kind (false). */
   readonly browse: boolean;
   readonly connections: Connections;
+  /** By kind: which kinds are asked for (static files only when `statics` names some). */
+  readonly kinds: readonly VisitKind[];
   /** By kind: paths of static files (e.g. `static/<release>/app.css`), requested in turn. */
   readonly statics: readonly string[];
   /** Every written text is `<prefix>-<visitor>-<n>`: unique, so the database can be asked. */
@@ -84,7 +91,7 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
     fresh: loadClient({ ...options, fresh: true }),
   };
   const visits: Visit[] = [];
-  const acked: AckedMessage[] = [];
+  const acked: AckedWrite[] = [];
   const startedAt = Date.now();
   const deadline = startedAt + options.seconds * 1000;
   let stopped = false;
@@ -120,8 +127,8 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
     };
     visits.push(succeeded(visit) ? visit : { ...visit, url: spec.url });
     if (kind === 'write' && status === 201 && outcome.body !== undefined) {
-      const body = JSON.parse(outcome.body) as { id: number; text: string };
-      acked.push({ text: body.text, id: body.id });
+      const body = JSON.parse(outcome.body) as { id: number; text: string; db: string };
+      acked.push({ text: body.text, id: body.id, at: Date.now(), db: body.db });
     }
     if (!ready && release !== undefined && status === 200 && options.readyFile !== undefined) {
       ready = true;
@@ -136,8 +143,11 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
   const byKind = async (kind: VisitKind, visitor: number, fresh: boolean): Promise<void> => {
     for (let n = 0; going(); n++) {
       const start = Date.now();
-      await ask(specFor(options, kind, `${options.prefix}-${visitor}-${n}`, n), kind, fresh);
+      const text = `${options.prefix}-${visitor}-${n}`;
+      const outcome = await ask(specFor(options, kind, text, n), kind, fresh);
       await paced(start);
+      // A site that refuses at once is not asked again at once (with no interval it would spin).
+      if (!succeeded({ kind, status: outcome.status ?? 0 })) await sleep(FAILED_PAUSE_MS);
     }
   };
   const browsing = async (visitor: number, fresh: boolean): Promise<void> => {
@@ -160,7 +170,7 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
   const fresh = (visitor: number): boolean =>
     options.connections === 'fresh' || (options.connections === 'mixed' && visitor % 2 === 1);
   const visitors = Array.from({ length: options.concurrency }, (_, visitor) => visitor);
-  const kinds = VISIT_KINDS.filter((k) => k !== 'static' || options.statics.length > 0);
+  const kinds = options.kinds.filter((k) => k !== 'static' || options.statics.length > 0);
   await Promise.all(
     options.browse
       ? visitors.map((v) => browsing(v, fresh(v)))
@@ -181,6 +191,7 @@ export function parseVisitorsArgs(args: readonly string[]): VisitorsOptions {
       browse: { type: 'boolean', default: false },
       mixed: { type: 'boolean', default: false },
       static: { type: 'string', multiple: true, default: [] },
+      kind: { type: 'string', multiple: true, default: [...VISIT_KINDS] },
       prefix: { type: 'string', default: 'visit' },
       'interval-ms': { type: 'string', default: '50' },
       'stop-file': { type: 'string' },
@@ -188,12 +199,16 @@ export function parseVisitorsArgs(args: readonly string[]): VisitorsOptions {
     },
   });
   if (values.fresh && values.mixed) throw new Error('--fresh and --mixed exclude each other');
+  const unknown = values.kind.filter((k) => !(VISIT_KINDS as readonly string[]).includes(k));
+  if (unknown.length > 0)
+    throw new Error(`--kind ${unknown.join(', ')}: one of ${VISIT_KINDS.join(', ')}`);
   const url = values.url?.endsWith('/') === false ? `${values.url}/` : values.url;
   return {
     // Which visitors come anew is `connections`' to say.
     ...loadBounds({ ...values, url, fresh: false }, 64),
     browse: values.browse,
     connections: values.fresh ? 'fresh' : values.mixed ? 'mixed' : 'kept',
+    kinds: VISIT_KINDS.filter((k) => values.kind.includes(k)),
     statics: values.static,
     prefix: values.prefix,
     intervalMs: Math.max(0, Number(values['interval-ms'])),

@@ -36,13 +36,21 @@ export interface AckedMessage {
   readonly id: number;
 }
 
+/** An acknowledged write as its visitor saw it: also when the 201 came and which server took it. */
+export interface AckedWrite extends AckedMessage {
+  /** When the 201 arrived, ms since the epoch. */
+  readonly at: number;
+  /** The database server that took it, as the answer says. */
+  readonly db: string;
+}
+
 export interface VisitorsReport {
   readonly startedAt: number;
   readonly endedAt: number;
   /** Every request that ended before the visitors left, by start. */
   readonly visits: readonly Visit[];
   /** Writes answered 201, with the id the site gave them. */
-  readonly acked: readonly AckedMessage[];
+  readonly acked: readonly AckedWrite[];
 }
 
 /** Success as a visitor sees it: the page, file or answer came. */
@@ -151,5 +159,38 @@ export function summarizeVisits(report: VisitorsReport): VisitSummary {
     releases,
     servedBy,
     failures,
+  };
+}
+
+/** The writes of a report, as the database tests read them (`--kind write`). */
+export interface WriteSummary {
+  readonly requests: number;
+  readonly acked: readonly AckedWrite[];
+  /** Status code or error code → count, for every write that was not acknowledged. */
+  readonly failures: Record<string, number>;
+  /** When each unacknowledged write ended (ms since the epoch). */
+  readonly failedAt: readonly number[];
+  readonly startedAt: number;
+  readonly endedAt: number;
+  /** The longest write, from sending it to its answer (or its error), in ms. */
+  readonly slowestMs: number;
+}
+
+export function summarizeWrites(report: VisitorsReport): WriteSummary {
+  const writes = report.visits.filter((v) => v.kind === 'write');
+  const failures: Record<string, number> = {};
+  const failedAt: number[] = [];
+  for (const visit of writes.filter((v) => !succeeded(v))) {
+    bump(failures, visit.error ?? String(visit.status));
+    failedAt.push(visit.start + visit.ms);
+  }
+  return {
+    requests: writes.length,
+    acked: report.acked,
+    failures,
+    failedAt: failedAt.sort((a, b) => a - b),
+    startedAt: report.startedAt,
+    endedAt: report.endedAt,
+    slowestMs: writes.reduce((most, v) => Math.max(most, v.ms), 0),
   };
 }

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { killService, restoreHost, silenceHost } from '../../src/faults/inject.ts';
 import type { LoadSummary } from '../../src/load/loadgen.ts';
-import type { WriteSummary } from '../../src/load/writer.ts';
+import type { WriteSummary } from '../../src/load/visits.ts';
 import { hostPaths } from '../../src/model/layout.ts';
 import { addressOf, hostsWithRole } from '../../src/model/model.ts';
 import { mariadbFiles } from '../../src/render/mariadb/index.ts';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { ExecResult } from '../../src/drivers/driver.ts';
 import { auditWrites, storedMessages } from '../../src/drill/writes.ts';
 import type { AckedMessage } from '../../src/load/visits.ts';
-import type { WriteSummary } from '../../src/load/writer.ts';
+import { summarizeWrites, type VisitorsReport, type WriteSummary } from '../../src/load/visits.ts';
 import { labPaths } from '../../src/model/layout.ts';
 import { DB_USERS, dbSecretName, type DbUser } from '../../src/model/database.ts';
 import { hostPaths } from '../../src/model/layout.ts';
@@ -65,7 +65,10 @@ export async function waitCaughtUp(lab: TestLab, replica: string, primary: strin
   assert.equal(waited, '0', `${replica} did not catch up with ${primary} (${position})`);
 }
 
-/** Unique writes through the site from the client host, for `seconds`. */
+/**
+ * Unique writes through the site from the client host, for `seconds`: the visitors' writers
+ * (src/load/visitors.ts `--kind write`), back to back on kept-alive connections.
+ */
 export async function writeLoad(
   lab: TestLab,
   url: string,
@@ -77,9 +80,17 @@ export async function writeLoad(
     'client',
     [
       process.execPath,
-      path.join(REPO, 'src/load/writer.ts'),
+      path.join(REPO, 'src/load/visitors.ts'),
+      '--kind',
+      'write',
+      '--interval-ms',
+      '0',
+      // Longer than the load balancers' timeout for writes: the site's own answer (504) counts.
+      '--timeout-ms',
+      '20000',
       '--url',
-      url,
+      // The site whose guestbook `url` is.
+      new URL('/', url).href,
       '--seconds',
       String(seconds),
       '--prefix',
@@ -92,7 +103,7 @@ export async function writeLoad(
     (seconds + 60) * 1000,
   );
   assert.equal(result.exitCode, 0, result.stderr);
-  return JSON.parse(result.stdout) as WriteSummary;
+  return summarizeWrites(JSON.parse(result.stdout) as VisitorsReport);
 }
 
 /**
