@@ -97,6 +97,13 @@ describe('judge', () => {
     const j = judge(input({ observations: [cut(900), ...reaching.slice(1)], replicas: hearing }));
     assert.deepEqual([j.verdict, j.promote], ['dead', true]);
     assert.match(j.reason, /every web server has failed to reach db-01/);
+    assert.match(j.reason, /while the managers still reach it/);
+    // A killed primary: the web servers' probes fail at once, before the managers confirm.
+    const killed = judge(
+      input({ observations: [{ ...cut(900), reachable: false, failingForMs: 100 }] }),
+    );
+    assert.deepEqual([killed.verdict, killed.promote], ['dead', true]);
+    assert.match(killed.reason, /and lb-01 cannot reach it either/);
     // Not yet confirmed, or not cut off (0): nothing; and the usual refusals still hold.
     for (const ms of [100, 0])
       assert.equal(judge(input({ observations: [cut(ms)], replicas: hearing })).promote, false);

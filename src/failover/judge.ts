@@ -138,7 +138,9 @@ export function judge(input: JudgeInput): Judgement {
       input,
       { armed, pausedBecause, failing },
       `every web server has failed to reach ${input.primary} for ${input.settings.confirmMs} ms (${cutOff.webDetail ?? `asked by ${cutOff.manager}`})`,
-      'while the managers still reach it: moving the primary where the web servers reach it',
+      failing.length === 0
+        ? 'while the managers still reach it: moving the primary where the web servers reach it'
+        : `and ${failing.join(', ')} cannot reach it either: moving the primary where the web servers reach it`,
     );
   if (confirmed.length < needed) {
     const verdict: Verdict = failing.length === 0 ? 'healthy' : 'suspect';
