@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import { buildModel } from '../model/build.ts';
-import { configOf, parseManagerConfig, renderManagerConfig } from './config.ts';
+import { parseConfigText } from '../model/load.ts';
+import { parseManagerConfig, renderManagerConfig } from './config.ts';
 
 test('the manager rebuilds exactly the model up had, hosts removed and added included', () => {
   const model = buildModel({
@@ -10,8 +12,14 @@ test('the manager rebuilds exactly the model up had, hosts removed and added inc
     hosts: { 'db-03': { roles: ['db'], core: 33 }, 'web-02': null },
     failover: { antiFlapSeconds: 60 },
   });
-  assert.deepEqual(buildModel(configOf(model)), model);
   const parsed = parseManagerConfig(renderManagerConfig('mon', model), 'x.json');
   assert.equal(parsed.host, 'mon');
   assert.deepEqual(parsed.model, model);
+});
+
+test('on machines too: the SSH destinations and given addresses travel with it', () => {
+  const text = readFileSync(new URL('../../examples/machines.yaml', import.meta.url), 'utf8');
+  const model = buildModel(parseConfigText(text, 'examples/machines.yaml'));
+  assert.equal(model.platform.kind, 'machines');
+  assert.deepEqual(parseManagerConfig(renderManagerConfig('mon', model), 'x.json').model, model);
 });

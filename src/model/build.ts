@@ -106,7 +106,7 @@ function parse<T>(
   schema: z.ZodType<T>,
   input: unknown,
   source: string,
-  build: (config: T) => Model | undefined,
+  build: (config: T) => Omit<Model, 'given'> | undefined,
 ): Model | undefined {
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
@@ -118,7 +118,10 @@ function parse<T>(
       })),
     );
   }
-  return build(parsed.data);
+  const model = build(parsed.data);
+  return model === undefined
+    ? undefined
+    : { ...model, given: parsed.data as Config | MachinesConfig };
 }
 
 /** The keys both platforms share, with the same shape on both. */
@@ -165,7 +168,7 @@ interface Placement {
   readonly vrrp: Omit<NonNullable<Config['vrrp']>, 'virtualAddresses'>;
 }
 
-function placeLab(config: Config, problems: Problem[]): Model | undefined {
+function placeLab(config: Config, problems: Problem[]): Omit<Model, 'given'> | undefined {
   const networks = buildNetworks(config, problems);
   const labName = config.lab?.name ?? DEFAULT_LAB_NAME;
   const adminNumber = config.admin?.edge ?? DEFAULT_ADMIN_EDGE;
@@ -220,7 +223,10 @@ function placeLab(config: Config, problems: Problem[]): Model | undefined {
  * Real machines: nothing is derived. Each address is given and must lie in its network's subnet
  * (a virtual address moves only within one network; replication ids come from core addresses).
  */
-function placeMachines(config: MachinesConfig, problems: Problem[]): Model | undefined {
+function placeMachines(
+  config: MachinesConfig,
+  problems: Problem[],
+): Omit<Model, 'given'> | undefined {
   const networks = buildNetworks(config, problems);
   const name = config.machines?.name ?? DEFAULT_LAB_NAME;
   const defaults = config.machines?.ssh ?? {};
@@ -293,7 +299,7 @@ function assemble(
   config: SharedConfig,
   placement: Placement,
   problems: Problem[],
-): Model | undefined {
+): Omit<Model, 'given'> | undefined {
   const { networks } = placement;
   const ports = { ...DEFAULT_PORTS, ...definedEntries(config.ports ?? {}) };
 

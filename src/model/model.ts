@@ -1,6 +1,6 @@
 /** The model: every host, address, port and tunable of the infrastructure, validated and complete. */
 import type { Subnet } from './net.ts';
-import type { NetworkName, PortName, Role } from './schema.ts';
+import type { Config, MachinesConfig, NetworkName, PortName, Role } from './schema.ts';
 
 export type { NetworkName, PortName, Role } from './schema.ts';
 
@@ -40,6 +40,11 @@ export interface MachinesPlatform {
 export type Platform = LabPlatform | MachinesPlatform;
 
 export interface Model {
+  /**
+   * The foobar.yaml it was built from, as validated: what a process that rebuilds the model
+   * elsewhere (the failover managers) is given, so nothing of it is lost on the way.
+   */
+  readonly given: Config | MachinesConfig;
   /** On machines, `name` names the deployment and `stateDir` is foobar's own state on this machine. */
   readonly lab: { readonly name: string; readonly stateDir: string };
   readonly platform: Platform;
