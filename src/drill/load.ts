@@ -11,7 +11,7 @@ import { parseManifest, MANIFEST_FILE } from '../release/manifest.ts';
 import type { Context } from '../steps/context.ts';
 import { waitFor } from '../lib/wait.ts';
 import type { Connections } from '../load/visitors.ts';
-import type { VisitorsReport } from '../load/visits.ts';
+import type { VisitKind, VisitorsReport } from '../load/visits.ts';
 
 const VISITORS_SCRIPT = fileURLToPath(new URL('../load/visitors.ts', import.meta.url));
 
@@ -21,6 +21,8 @@ export interface VisitorsRun {
   readonly prefix: string;
   /** Each visitor loads pages, their assets and writes (the deploy tests), or one kind (the drill). */
   readonly browse?: boolean;
+  /** By kind: which kinds (default: all of them). */
+  readonly kinds?: readonly VisitKind[];
   /** By kind: static file paths to fetch, e.g. from `staticPaths`. */
   readonly statics?: readonly string[];
   /** Default: mixed, half the visitors keep their connection, half come anew each time. */
@@ -117,6 +119,7 @@ export function startVisitors(ctx: Context, run: VisitorsRun): RunningVisitors {
           ...(run.browse === true ? ['--browse'] : []),
           ...connectionFlags(run.connections ?? 'mixed'),
           ...(run.statics ?? []).flatMap((s) => ['--static', s]),
+          ...(run.kinds ?? []).flatMap((k) => ['--kind', k]),
         ],
         timeoutMs: run.seconds * 1000 + timeoutMs + 30_000,
       });

@@ -365,7 +365,7 @@ export function databaseSuite(lab: TestLab): void {
       const before = await appPids();
       // Long enough to outlast the switchover on a busy machine (the CLI's start included): the
       // writes must span both primaries (6 s once ended before a slow switchover did).
-      const load = writeLoad(lab, messages, 15, 'switchover');
+      const load = writeLoad(lab, 15, 'switchover');
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const change = await cli<ChangeReport>('db', 'switchover', '--to', 'db-02');
       const summary = await load;
@@ -409,7 +409,7 @@ export function databaseSuite(lab: TestLab): void {
       const before = await appPids();
       // Long enough for a person's `db promote` (a CLI start) to land inside it on a busy machine,
       // with a lab from `npm start` beside the test's.
-      const load = writeLoad(lab, messages, 9, 'promote1');
+      const load = writeLoad(lab, 9, 'promote1');
       await new Promise((resolve) => setTimeout(resolve, 2000));
       const killed = await killPrimary();
       assert.equal(killed.name, 'db-02');
@@ -497,7 +497,7 @@ export function databaseSuite(lab: TestLab): void {
     });
 
     it('up adds a replica from a consistent copy taken under load', async () => {
-      const load = writeLoad(lab, messages, 5, 'seed');
+      const load = writeLoad(lab, 5, 'seed');
       await new Promise((resolve) => setTimeout(resolve, 1000));
       const up = await bigger.cli('up');
       assert.equal(up.exitCode, 0, up.stderr);
@@ -527,7 +527,7 @@ export function databaseSuite(lab: TestLab): void {
     });
 
     it('SIGKILL of the primary: the apps say they cannot write (and stay ready), promote loses nothing and the other replica follows', async (t) => {
-      const load = writeLoad(bigger, messages, 10, 'promote2');
+      const load = writeLoad(bigger, 10, 'promote2');
       await new Promise((resolve) => setTimeout(resolve, 1500));
       const killed = await killPrimary();
       assert.equal(killed.name, 'db-01');

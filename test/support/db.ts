@@ -1,19 +1,17 @@
-/** The database tier as its clients see it: the mariadb client on lab hosts, and a writer on the client host. */
+/** The database tier as its clients see it: the mariadb client on lab hosts, and the drill's visitors writing from the client host. */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ExecResult } from '../../src/drivers/driver.ts';
 import { auditWrites, storedMessages } from '../../src/drill/writes.ts';
 import type { AckedMessage } from '../../src/load/visits.ts';
-import { summarizeWrites, type VisitorsReport, type WriteSummary } from '../../src/load/visits.ts';
-import { labPaths } from '../../src/model/layout.ts';
+import { startVisitors } from '../../src/drill/load.ts';
+import { summarizeWrites, type WriteSummary } from '../../src/load/visits.ts';
 import { DB_USERS, dbSecretName, type DbUser } from '../../src/model/database.ts';
 import { hostPaths } from '../../src/model/layout.ts';
 import { addressOf } from '../../src/model/model.ts';
 import { mariadbFiles } from '../../src/render/mariadb/index.ts';
 import type { TestLab } from './lab.ts';
-
-const REPO = path.resolve(import.meta.dirname, '../..');
 
 /** SQL as foobar's admin, with the mariadb client on the database host itself. */
 export async function sql(lab: TestLab, host: string, statement: string): Promise<string[][]> {
@@ -66,44 +64,26 @@ export async function waitCaughtUp(lab: TestLab, replica: string, primary: strin
 }
 
 /**
- * Unique writes through the site from the client host, for `seconds`: the visitors' writers
- * (src/load/visitors.ts `--kind write`), back to back on kept-alive connections.
+ * Unique writes through the site from the client host, for `seconds`: the drill's visitors in
+ * their write-only mode, back to back on kept-alive connections.
  */
 export async function writeLoad(
   lab: TestLab,
-  url: string,
   seconds: number,
   prefix: string,
   concurrency = 4,
 ): Promise<WriteSummary> {
-  const result = await lab.on(
-    'client',
-    [
-      process.execPath,
-      path.join(REPO, 'src/load/visitors.ts'),
-      '--kind',
-      'write',
-      '--interval-ms',
-      '0',
-      // Longer than the load balancers' timeout for writes: the site's own answer (504) counts.
-      '--timeout-ms',
-      '20000',
-      '--url',
-      // The site whose guestbook `url` is.
-      new URL('/', url).href,
-      '--seconds',
-      String(seconds),
-      '--prefix',
-      prefix,
-      '--concurrency',
-      String(concurrency),
-      '--cacert',
-      labPaths(lab.model).caCertificate,
-    ],
-    (seconds + 60) * 1000,
-  );
-  assert.equal(result.exitCode, 0, result.stderr);
-  return summarizeWrites(JSON.parse(result.stdout) as VisitorsReport);
+  const visitors = startVisitors(lab.ctx, {
+    seconds,
+    prefix,
+    kinds: ['write'],
+    visitors: concurrency,
+    intervalMs: 0,
+    connections: 'kept',
+    // Longer than the load balancers' timeout for writes: the site's own answer (504) counts.
+    timeoutMs: 20_000,
+  });
+  return summarizeWrites(await visitors.report);
 }
 
 /**
