@@ -5,8 +5,13 @@
  *   npx tsx --test test/machines/machines.test.ts
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsDriver } from '../../src/drivers/netns.ts';
+import { SshDriver } from '../../src/drivers/ssh.ts';
+import { waitFor } from '../../src/lib/wait.ts';
 import { ensureImage, mb, type Image } from './image.ts';
 import { Machines, SSH_PORT, type Machine } from './machines.ts';
 import { SERVER_PACKAGES } from './packages.ts';
@@ -114,6 +119,59 @@ describe('test machines', { timeout: IMAGE_TIMEOUT_MS + 10 * 60_000 }, () => {
       120_000,
     );
     assert.match(out.stdout, /^0 upgraded, 0 newly installed/m);
+  });
+
+  it("foobar's SSH driver runs a daemon as a transient systemd unit that outlives its connection, its environment in a 0600 file", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'foobar-ssh-driver-'));
+    // The test machines' key, as a user's SSH config would name it; host keys pinned by foobar.
+    const config = path.join(dir, 'ssh_config');
+    writeFileSync(
+      config,
+      `Host *\n  IdentityFile ${machines.access.identity}\n  IdentitiesOnly yes\n`,
+    );
+    const options = {
+      destinations: { m1: { host: m1.address, user: 'root', port: SSH_PORT } },
+      stateDir: dir,
+      configFile: config,
+    };
+    const first = new SshDriver(options);
+    const again = new SshDriver(options);
+    const log = '/var/log/foobar-test/daemon.log';
+    try {
+      const pid = await first.spawn(
+        'm1',
+        { argv: ['sh', '-c', 'echo "started with $FOOBAR_TEST_SECRET"; exec sleep 600'] },
+        { logFile: log, env: { FOOBAR_TEST_SECRET: 's3cret' } },
+      );
+      const unit = await first.exec('m1', {
+        argv: ['sh', '-c', `systemctl status ${pid} --no-pager --lines=0 | head -1`],
+      });
+      const name = /foobar-m1-[0-9a-f]+\.service/.exec(unit.stdout)?.[0];
+      assert.ok(name !== undefined, `a transient unit of its own: ${unit.stdout}`);
+      const mode = await first.exec('m1', { argv: ['stat', '-c', '%a', `${log}.env`] });
+      assert.equal(mode.stdout.trim(), '600');
+      const exec = await first.exec('m1', { argv: ['systemctl', 'show', '-p', 'ExecStart', name] });
+      assert.match(exec.stdout, /FOOBAR_TEST_SECRET/, exec.stdout);
+      assert.doesNotMatch(exec.stdout, /s3cret/, 'the secret is on no command line');
+      // The connection that started it goes; the daemon stays, and logs where it was told.
+      await first.close();
+      await waitFor(
+        'the daemon’s first line in its log',
+        async () => {
+          const text = await again.readFile('m1', log);
+          return text?.includes('started with s3cret') === true ? undefined : (text ?? 'no log');
+        },
+        { timeoutMs: 10_000 },
+      );
+      const alive = await again.exec('m1', { argv: ['kill', '-0', String(pid)] }, { check: false });
+      assert.equal(alive.exitCode, 0, `pid ${pid} outlived the connection that started it`);
+      await again.exec('m1', { argv: ['kill', String(pid)] });
+    } finally {
+      await again.exec('m1', { argv: ['rm', '-rf', path.dirname(log)] }, { check: false });
+      await first.close();
+      await again.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a machine rebooted from inside comes back by itself', async (t) => {
