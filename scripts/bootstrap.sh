@@ -4,16 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the lab runs (see src/steps/preflight.ts for what `foobar up` checks).
-PACKAGES=(
-  iproute2 procps psmisc util-linux coreutils curl socat openssl ca-certificates
-  haproxy nginx
-  nsd nftables bind9-dnsutils
-  mariadb-server mariadb-client mariadb-backup
-  prometheus prometheus-alertmanager prometheus-node-exporter prometheus-nginx-exporter
-  prometheus-mysqld-exporter prometheus-blackbox-exporter
-  # Virtual addresses on the load balancers, and the consensus store of the failover managers.
-  keepalived etcd-server
+# Debian packages: every server's (scripts/server-packages.txt, shared with the test machines'
+# image; see src/steps/preflight.ts for what `foobar up` checks), then this machine's own tools.
+mapfile -t PACKAGES < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/server-packages.txt)
+PACKAGES+=(
   wrk
   # The SSH driver's client, and a throwaway sshd (never the system's service) for its tests.
   openssh-client openssh-server
@@ -22,7 +16,7 @@ PACKAGES=(
   chromium
   # The test machines (test/machines/): Debian 12 booted in systemd-nspawn containers, built with
   # debootstrap, reached over SSH only.
-  systemd-container debootstrap openssh-client
+  systemd-container debootstrap
 )
 
 say() { printf 'bootstrap: %s\n' "$*"; }

@@ -1,9 +1,10 @@
 /**
  * What the machines' image holds. The base is the smallest Debian 12 that boots with systemd and
  * answers SSH; the packages layer adds every Debian package foobar's servers run (the server side
- * of scripts/bootstrap.sh's list: not the admin's browser nor the load generator), so the tests
- * need no network and a provisioning run finds everything present.
+ * of scripts/bootstrap.sh's list, from scripts/server-packages.txt: not the admin's browser nor the
+ * load generator), so the tests need no network and a provisioning run finds everything present.
  */
+import { readFileSync } from 'node:fs';
 
 export const SUITE = 'bookworm';
 
@@ -18,31 +19,11 @@ export const BASE_PACKAGES: readonly string[] = [
   'ca-certificates',
 ];
 
-export const SERVER_PACKAGES: readonly string[] = [
-  'iproute2',
-  'procps',
-  'psmisc',
-  'util-linux',
-  'coreutils',
-  'curl',
-  'socat',
-  'openssl',
-  'ca-certificates',
-  'haproxy',
-  'nginx',
-  'nsd',
-  'nftables',
-  'bind9-dnsutils',
-  'mariadb-server',
-  'mariadb-client',
-  'mariadb-backup',
-  'prometheus',
-  'prometheus-alertmanager',
-  'prometheus-node-exporter',
-  'prometheus-nginx-exporter',
-  'prometheus-mysqld-exporter',
-  'prometheus-blackbox-exporter',
-  'keepalived',
-  'etcd-server',
-  'etcd-client',
-];
+/** Every server's packages: the list scripts/bootstrap.sh installs in the lab too. */
+export const SERVER_PACKAGES: readonly string[] = readFileSync(
+  new URL('../../scripts/server-packages.txt', import.meta.url),
+  'utf8',
+)
+  .split('\n')
+  .map((line) => line.replace(/#.*/, '').trim())
+  .filter((line) => line !== '');
