@@ -90,8 +90,8 @@ export interface StoreOptions {
 /**
  * Bounds on every wait, on a network where a query answers in milliseconds (p99 of a read through
  * the load balancers under full load: ~0.1 s). A new connection within CONNECT_TIMEOUT_MS; a read
- * or a probe within QUERY_TIMEOUT_MS; an insert within INSERT_TIMEOUT_MS, which covers the
- * semi-sync wait for a replica's acknowledgement (1 s at most by default).
+ * within QUERY_TIMEOUT_MS; an insert within INSERT_TIMEOUT_MS, which covers the semi-sync wait
+ * for a replica's acknowledgement (1 s at most by default). Probes have their own bound below.
  */
 export const CONNECT_TIMEOUT_MS = 500;
 export const QUERY_TIMEOUT_MS = 750;
