@@ -318,7 +318,6 @@ export async function promoteReplica(
   // from it any more). Each replica's fence goes in beside its drain: the drain kills and stops
   // the I/O thread in one session (a killed I/O thread does not reconnect), so what it received
   // is final without waiting for the firewall.
-  const killed = killWithin(ctx, old, state);
   const refuse = (host: Host): Promise<string> => ensureFirewall(ctx, host, fenced, { fast: true });
   const drains = await t.step(
     alone
@@ -408,8 +407,10 @@ export async function promoteReplica(
     },
     fenced.fenced,
   );
-  // The apps write to the new primary already; the report says how the kill went.
-  return { ...report, notes: [...report.notes, await killed] };
+  // Killed once the apps write to the new primary: the firewalls are the fence, and on the way
+  // to writes its processes (pid file, children, kill, waiting for the exit) would only compete
+  // for the CPU with the fence and the drain. The report says how the kill went.
+  return { ...report, notes: [...report.notes, await killWithin(ctx, old, state)] };
 }
 
 /** How far behind a replica may be for a switchover to start: writes pause while it catches up. */
