@@ -1,7 +1,7 @@
 /**
  * The failover manager: one on every failover member (lb and mon hosts), each beside an etcd
- * member. Every probe interval it watches the primary from its own host (probeMariadb) and
- * publishes what it saw in etcd under its lease. The manager that holds the leader key (a lease
+ * member. Every probe interval it watches the primary from its own host (probeMariadb, in a loop
+ * of its own) and publishes what it saw in etcd under its lease. The manager that holds the leader key (a lease
  * that lapses within two seconds of its death) also asks the replicas whether they still hear
  * from the primary, judges (judge.ts), and when the primary is dead claims the next epoch in etcd
  * with a compare-and-swap and promotes a replica with foobar's own promote. Without etcd's quorum
@@ -80,7 +80,17 @@ export class FailoverManager {
   private readonly etcd: Etcd;
   private readonly keys: ReturnType<typeof failoverKeys>;
   private lease: string | undefined;
-  private failingSince: number | undefined;
+  /** The primary the probes watch: the last round's (undefined before the first). */
+  private target: string | undefined;
+  /** What the probes found of `primary`, and since when they fail (the first failed attempt's start). */
+  private reach:
+    | {
+        readonly primary: string;
+        readonly reachable: boolean;
+        readonly detail: string;
+        readonly failingSince: number | undefined;
+      }
+    | undefined;
   private semiSync: { active: boolean; epoch: number } | undefined;
   private semiSyncAt = 0;
   private semiSyncBusy = false;
@@ -124,6 +134,7 @@ export class FailoverManager {
     this.keepalive = setInterval(() => {
       void this.renewLease();
     }, KEEPALIVE_EVERY_MS);
+    void this.watchPrimary();
     if (this.asksWebServers()) void this.watchWebServers();
     while (!this.stopped) {
       const started = Date.now();
@@ -140,6 +151,41 @@ export class FailoverManager {
   stop(): void {
     this.stopped = true;
     clearInterval(this.keepalive);
+  }
+
+  /**
+   * Every probe interval (or once the last probe ended, when a silent primary makes it wait for
+   * its timeout), the primary's greeting. Its own loop, as the web servers' is: a round judges
+   * every interval from what the probes know by then, and never waits for a probe of a silent
+   * primary (a failure is known after the probe timeout, confirmed `confirmMs` after the start
+   * of the first failed attempt, whatever the rounds were doing).
+   */
+  private async watchPrimary(): Promise<void> {
+    const { failover } = this.ctx.model;
+    while (!this.stopped) {
+      const started = Date.now();
+      const primary = this.target;
+      if (primary !== undefined) await this.probePrimary(primary);
+      const left = failover.probeIntervalMs - (Date.now() - started);
+      if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
+    }
+  }
+
+  /** One probe of `primary`, recorded unless the topology changed while it ran. */
+  private async probePrimary(primary: string): Promise<void> {
+    const host = findHost(this.ctx.model, primary);
+    if (host === undefined) throw new Error(`the primary ${primary} is not in the model`);
+    const { failover, ports } = this.ctx.model;
+    const started = Date.now();
+    const reach = await probeMariadb(addressOf(host, 'core'), ports.mysql, failover.probeTimeoutMs);
+    if (this.target !== primary) return;
+    const before = this.reach?.primary === primary ? this.reach.failingSince : undefined;
+    this.reach = {
+      primary,
+      reachable: reach.reachable,
+      detail: reach.detail,
+      failingSince: reach.reachable ? undefined : (before ?? started),
+    };
   }
 
   /**
@@ -261,23 +307,19 @@ export class FailoverManager {
 
   private async round(): Promise<void> {
     const state = await readDbState(this.ctx);
-    const primary = findHost(this.ctx.model, state.primary);
-    if (primary === undefined) throw new Error(`the primary ${state.primary} is not in the model`);
-    const { failover, ports } = this.ctx.model;
-    const reach = await probeMariadb(
-      addressOf(primary, 'core'),
-      ports.mysql,
-      failover.probeTimeoutMs,
-    );
+    this.target = state.primary;
+    // A new primary (or the first round) waits for its first probe; after that the probes run
+    // on their own and the round reads what they know.
+    if (this.reach?.primary !== state.primary) await this.probePrimary(state.primary);
+    const reach = this.reach;
+    if (reach?.primary !== state.primary) throw new Error('the topology changed during the round');
     const now = Date.now();
-    if (reach.reachable) this.failingSince = undefined;
-    else this.failingSince ??= now - reach.ms;
     const own: Observation = {
       manager: this.me.name,
       primary: state.primary,
       epoch: state.epoch,
       reachable: reach.reachable,
-      failingForMs: this.failingSince === undefined ? 0 : now - this.failingSince,
+      failingForMs: reach.failingSince === undefined ? 0 : now - reach.failingSince,
       detail: reach.detail,
       at: now,
       ...(this.asksWebServers()
