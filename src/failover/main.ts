@@ -12,6 +12,7 @@ import { createContext } from '../steps/context.ts';
 import { Etcd, fetchTransport } from './etcd.ts';
 import { parseManagerConfig } from './config.ts';
 import { FailoverManager, serveMetrics } from './manager.ts';
+import { networkSql } from './sql.ts';
 
 const file = process.argv[2];
 if (file === undefined) {
@@ -22,7 +23,9 @@ const { host: name, model } = parseManagerConfig(readFileSync(file, 'utf8'), fil
 const me = findHost(model, name);
 if (me === undefined) throw new Error(`${file}: ${name} is not a host of its model`);
 const names = labNames(model);
-const ctx = createContext(model, new NetnsDriver((host) => names.namespaceOf(host)));
+const spawning = createContext(model, new NetnsDriver((host) => names.namespaceOf(host)));
+// SQL over the network from this host: no client process per script on the way to writes.
+const ctx = { ...spawning, sql: networkSql(model, spawning.secrets) };
 // Its own member first; another member when its own is down.
 const local = `http://127.0.0.1:${model.ports.etcdClient}`;
 const others = failoverMembers(model)

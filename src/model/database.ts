@@ -12,6 +12,12 @@ export const DB_USERS = {
   admin: 'foobar_admin',
   /** The monitor's exporter beside each server: status and replication, over the socket only. */
   monitor: 'foobar_monitor',
+  /**
+   * The failover managers, from their own hosts over the network: replication and read-only
+   * switches for a promotion, no data (a spawned client per statement costs more than the whole
+   * statement on a busy machine).
+   */
+  failover: 'foobar_failover',
 } as const;
 export type DbUser = keyof typeof DB_USERS;
 

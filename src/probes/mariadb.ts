@@ -60,13 +60,14 @@ export function sqlString(value: string): string {
   return `'${Array.from(value, (c) => SQL_ESCAPES[c] ?? c).join('')}'`;
 }
 
-/** Runs SQL as foobar's admin on a database host; every result set, in order. */
+/** Runs SQL as foobar's admin on a database host (or through the context's SQL transport); every result set, in order. */
 export async function runSql(
   ctx: Context,
   host: string,
   sql: string,
   timeoutMs?: number,
 ): Promise<Row[][]> {
+  if (ctx.sql !== undefined) return ctx.sql.run(host, sql, timeoutMs);
   const files = mariadbFiles(hostPaths(ctx.model, host));
   const result = await ctx.driver.exec(host, mariadb.sql(files.adminClient, sql, timeoutMs));
   return parseXmlResults(result.stdout);

@@ -13,6 +13,20 @@ export interface Context {
   readonly nodeBinary: string;
   /** Generated passwords and keys of this lab (0600 files under its state directory). */
   readonly secrets: SecretStore;
+  /**
+   * How SQL reaches a database server: by default the mariadb client on its host, through the
+   * driver; the failover managers connect over the network instead (see failover/sql.ts).
+   */
+  readonly sql?: SqlTransport;
+}
+
+/** Runs a script of foobar's on a database server; every result set, in order. */
+export interface SqlTransport {
+  run(
+    host: string,
+    sql: string,
+    timeoutMs?: number,
+  ): Promise<Readonly<Record<string, string | null>>[][]>;
 }
 
 export function createContext(

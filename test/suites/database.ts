@@ -250,11 +250,13 @@ export function databaseSuite(lab: TestLab): void {
     });
 
     it('keeps secrets 0600 and out of logs, files, output and command lines', async () => {
-      const secrets = (['app', 'replication', 'admin', 'monitor'] as const).map((user) => {
-        const file = lab.ctx.secrets.pathOf(dbSecretName(user));
-        assert.equal(statSync(file).mode & 0o777, 0o600, file);
-        return readFileSync(file, 'utf8').trim();
-      });
+      const secrets = (['app', 'replication', 'admin', 'monitor', 'failover'] as const).map(
+        (user) => {
+          const file = lab.ctx.secrets.pathOf(dbSecretName(user));
+          assert.equal(statSync(file).mode & 0o777, 0o600, file);
+          return readFileSync(file, 'utf8').trim();
+        },
+      );
       const leaks: string[] = [];
       const output = [await lab.cli('up'), await lab.cli('db', 'status'), await lab.cli('status')];
       for (const result of output) {

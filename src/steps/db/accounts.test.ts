@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildModel } from '../../model/build.ts';
-import { adminBootstrapSql, desiredAccounts, passwordHash } from './accounts.ts';
+import { adminBootstrapSql, desiredAccounts, globalPrivileges, passwordHash } from './accounts.ts';
 
 describe('database accounts', () => {
   it('hash a password as MariaDB’s PASSWORD() does', () => {
@@ -9,7 +9,7 @@ describe('database accounts', () => {
     assert.equal(passwordHash('hello'), '*6B4F89A54E2D27ECD7E8DA05B4AB8FD9D1D8B119');
   });
 
-  it('give the app only reads and inserts on its schema, from each web server, replication only the binary log, the monitor only counters', () => {
+  it('give the app only reads and inserts on its schema, from each web server, replication only the binary log, the failover managers only replication switches, the monitor only counters', () => {
     const accounts = desiredAccounts(
       buildModel({ hosts: { 'web-03': { roles: ['web'], core: 23 } } }),
     );
@@ -21,9 +21,21 @@ describe('database accounts', () => {
         'foobar_app@10.77.2.23: SELECT, INSERT ON `foobar`.*',
         'foobar_repl@10.77.2.31: REPLICATION SLAVE ON *.*',
         'foobar_repl@10.77.2.32: REPLICATION SLAVE ON *.*',
-        'foobar_monitor@localhost: PROCESS, BINLOG MONITOR, REPLICA MONITOR ON *.*',
+        ...['10.77.2.11', '10.77.2.12', '10.77.2.90'].map(
+          (address) =>
+            `foobar_failover@${address}: RELOAD, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*`,
+        ),
+        'foobar_monitor@localhost: PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*',
       ],
     );
+  });
+
+  it('list server-wide privileges as the server does, to give an account what it lacks', () => {
+    assert.deepEqual(globalPrivileges({ privileges: 'PROCESS, SLAVE MONITOR ON *.*' }), [
+      'PROCESS',
+      'SLAVE MONITOR',
+    ]);
+    assert.deepEqual(globalPrivileges({ privileges: 'SELECT, INSERT ON `foobar`.*' }), []);
   });
 
   it('make the admin account from a hash, out of the binary log', () => {

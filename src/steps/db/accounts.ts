@@ -1,11 +1,12 @@
 /**
  * The database accounts of the model, each with only what it needs: the app may read and insert
  * in its schema from the web servers' addresses; replication may fetch the binary log from the
- * database servers' addresses. Passwords are generated secrets and only their hashes reach the
+ * database servers' addresses; the failover managers may switch replication from their hosts'. Passwords are generated secrets and only their hashes reach the
  * server, so neither a statement nor the binary log ever holds one.
  */
 import { createHash } from 'node:crypto';
 import { DB_USERS, dbHosts, dbSecretName, type DbUser } from '../../model/database.ts';
+import { failoverMembers } from '../../model/failover.ts';
 import { addressOf, hostsWithRole, type Model } from '../../model/model.ts';
 import { runSql, sqlString } from '../../probes/mariadb.ts';
 import type { Context } from '../context.ts';
@@ -20,8 +21,18 @@ export interface Account {
   readonly role: DbUser;
   readonly user: string;
   readonly host: string;
-  /** What follows GRANT: "SELECT, INSERT ON `foobar`.*". */
+  /**
+   * What follows GRANT: "SELECT, INSERT ON `foobar`.*". Server-wide ones ("... ON *.*") are
+   * spelled as information_schema.USER_PRIVILEGES lists them, so an account that lacks one is
+   * given it (a new foobar may need more than the one that made the account).
+   */
   readonly privileges: string;
+}
+
+/** The server-wide privileges of an account ("RELOAD, PROCESS ON *.*"), or none. */
+export function globalPrivileges(account: Pick<Account, 'privileges'>): string[] {
+  const match = /^(.*) ON \*\.\*$/.exec(account.privileges);
+  return match?.[1] === undefined ? [] : match[1].split(',').map((p) => p.trim());
 }
 
 /** The accounts foobar keeps on the primary (and so, by replication, everywhere). */
@@ -40,12 +51,21 @@ export function desiredAccounts(model: Model): Account[] {
       host: addressOf(db, 'core'),
       privileges: 'REPLICATION SLAVE ON *.*',
     })),
+    // Promotes: stops and points replication, switches read_only and semi-sync, kills a
+    // replica's I/O thread; reads status. No table, no data, no accounts.
+    ...failoverMembers(model).map((member) => ({
+      role: 'failover' as const,
+      user: DB_USERS.failover,
+      host: addressOf(member, 'core'),
+      privileges:
+        'RELOAD, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*',
+    })),
     // Reads counters and replication status; no table, no data.
     {
       role: 'monitor' as const,
       user: DB_USERS.monitor,
       host: 'localhost',
-      privileges: 'PROCESS, BINLOG MONITOR, REPLICA MONITOR ON *.*',
+      privileges: 'PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*',
     },
   ];
 }
@@ -81,6 +101,13 @@ export async function reconcileAccounts(ctx: Context, primary: string): Promise<
     `SELECT User AS user, Host AS host, authentication_string AS hash FROM mysql.user
        WHERE User IN (${users.map(sqlString).join(', ')});`,
   );
+  const [granted = []] = await runSql(
+    ctx,
+    primary,
+    `SELECT GRANTEE AS grantee, PRIVILEGE_TYPE AS privilege
+       FROM information_schema.USER_PRIVILEGES
+       WHERE ${users.map((u) => `GRANTEE LIKE ${sqlString(`'${u}'@%`)}`).join(' OR ')};`,
+  );
   const statements: string[] = [];
   const changes: string[] = [];
   for (const account of wanted) {
@@ -93,9 +120,19 @@ export async function reconcileAccounts(ctx: Context, primary: string): Promise<
         `GRANT ${account.privileges} TO ${name};`,
       );
       changes.push(`${account.user}@${account.host} created`);
-    } else if (found.hash !== hash) {
-      statements.push(`ALTER USER ${name} IDENTIFIED BY PASSWORD ${sqlString(hash)};`);
-      changes.push(`${account.user}@${account.host} password set`);
+    } else {
+      if (found.hash !== hash) {
+        statements.push(`ALTER USER ${name} IDENTIFIED BY PASSWORD ${sqlString(hash)};`);
+        changes.push(`${account.user}@${account.host} password set`);
+      }
+      const grantee = `'${account.user}'@'${account.host}'`;
+      const missing = globalPrivileges(account).filter(
+        (p) => !granted.some((g) => g.grantee === grantee && g.privilege === p),
+      );
+      if (missing.length > 0) {
+        statements.push(`GRANT ${missing.join(', ')} ON *.* TO ${name};`);
+        changes.push(`${account.user}@${account.host} given ${missing.join(', ')}`);
+      }
     }
   }
   for (const row of existing) {
