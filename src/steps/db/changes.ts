@@ -266,6 +266,32 @@ async function finish(
 }
 
 /**
+ * A promotion that found nobody to take over undoes its fence: the old primary may live (a
+ * partition, a false alarm), and fenced it would take no write until a person acts. The firewalls
+ * go back to database.json's state and the replicas fetch from it again. Says how that went.
+ */
+async function liftFence(ctx: Context, state: DbState, replicas: readonly Host[]): Promise<string> {
+  const [fences, fetching] = await Promise.all([
+    Promise.allSettled(
+      fencingHosts(ctx).map((host) => ensureFirewall(ctx, host, state, { fast: true })),
+    ),
+    Promise.allSettled(replicas.map((replica) => runSql(ctx, replica.name, 'START SLAVE;'))),
+  ]);
+  const failed = [
+    ...fencingHosts(ctx).flatMap((h, i) =>
+      fences[i]?.status === 'rejected' ? [`${h.name}'s firewall`] : [],
+    ),
+    ...replicas.flatMap((r, i) =>
+      fetching[i]?.status === 'rejected' ? [`${r.name}'s replication`] : [],
+    ),
+  ];
+  const primary = state.primary;
+  return failed.length === 0
+    ? `nothing changed: ${primary} is let back in and its replicas fetch from it again`
+    : `${primary} is let back in, but not by ${failed.join(', ')}: foobar up repairs it`;
+}
+
+/**
  * The primary is gone: `candidate` becomes the primary without losing an acknowledged write.
  * Every reachable replica first applies all it received; the candidate catches up from whichever
  * received most (with semi-sync, the acknowledged commits are on at least one of them); the old
@@ -348,7 +374,8 @@ export async function promoteReplica(
   if (mine === undefined) {
     const failure = drains[replicas.findIndex((r) => r.name === candidate.name)];
     const why = failure?.status === 'rejected' ? (failure.reason as Error).message : 'no answer';
-    throw new Error(`${candidate.name} cannot take over: ${why.split('\n')[0] ?? ''}`);
+    const undone = await liftFence(ctx, state, replicas);
+    throw new Error(`${candidate.name} cannot take over: ${why.split('\n')[0] ?? ''}; ${undone}`);
   }
   drains.forEach((d, i) => {
     const replica = replicas[i];
