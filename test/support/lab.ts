@@ -348,7 +348,7 @@ export function assertCleanVisits(summary: VisitSummary, minVisits: number, writ
   const honest = cut === answered502 + closed && cut <= writesCut;
   assert.deepEqual(
     { ...failures, write: honest ? none : failures.write },
-    { page: none, static: none, read: none, write: none },
+    { page: none, static: none, read: none, write: none, whoami: none },
     JSON.stringify(summary),
   );
   assert.ok(
