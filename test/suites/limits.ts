@@ -202,6 +202,8 @@ export function limitsSuite(lab: TestLab): void {
         if (g.port === model.ports.http)
           assert.equal(g.answers['HTTP/1.1 400 Bad request'], g.connections, where);
       }
+      const { requests, slowestMs, p99Ms } = (await load).kinds.whoami;
+      t.diagnostic(JSON.stringify({ whoami: { requests, slowestMs, p99Ms } }));
       assertServed(await load, ['whoami'], 101);
     });
   });
