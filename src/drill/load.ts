@@ -10,7 +10,7 @@ import { siteUrl } from '../probes/site.ts';
 import { parseManifest, MANIFEST_FILE } from '../release/manifest.ts';
 import type { Context } from '../steps/context.ts';
 import { waitFor } from '../lib/wait.ts';
-import type { Connections } from '../load/visitors.ts';
+import type { Connections, StaticMethod } from '../load/visitors.ts';
 import type { VisitKind, VisitorsReport } from '../load/visits.ts';
 
 const VISITORS_SCRIPT = fileURLToPath(new URL('../load/visitors.ts', import.meta.url));
@@ -21,10 +21,12 @@ export interface VisitorsRun {
   readonly prefix: string;
   /** Each visitor loads pages, their assets and writes (the deploy tests), or one kind (the drill). */
   readonly browse?: boolean;
-  /** By kind: which kinds (default: all of them). */
+  /** By kind: which kinds (default: what a browser does, `DEFAULT_VISIT_KINDS`). */
   readonly kinds?: readonly VisitKind[];
   /** By kind: static file paths to fetch, e.g. from `staticPaths`. */
   readonly statics?: readonly string[];
+  /** By kind: how static files are asked for (default GET). */
+  readonly staticMethod?: StaticMethod;
   /** Default: mixed, half the visitors keep their connection, half come anew each time. */
   readonly connections?: Connections;
   /** Visitors per kind, or browsing visitors. */
@@ -119,6 +121,7 @@ export function startVisitors(ctx: Context, run: VisitorsRun): RunningVisitors {
           ...(run.browse === true ? ['--browse'] : []),
           ...connectionFlags(run.connections ?? 'mixed'),
           ...(run.statics ?? []).flatMap((s) => ['--static', s]),
+          ...(run.staticMethod === undefined ? [] : ['--static-method', run.staticMethod]),
           ...(run.kinds ?? []).flatMap((k) => ['--kind', k]),
         ],
         timeoutMs: run.seconds * 1000 + timeoutMs + 30_000,

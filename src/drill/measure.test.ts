@@ -1,25 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Visit, VisitKind } from '../load/visits.ts';
-import { kindFigures, longestOutage, lookupFailures, percentile, writePause } from './measure.ts';
+import { kindFigures, longestOutage, lookupFailures, writePause } from './measure.ts';
 
 function visit(start: number, ms: number, status: number, kind: VisitKind = 'page'): Visit {
   return { kind, fresh: false, start, ms, status };
 }
-
-describe('percentile', () => {
-  it('takes the nearest rank', () => {
-    const values = Array.from({ length: 100 }, (_, i) => i + 1);
-    assert.equal(percentile(values, 0.99), 99);
-    assert.equal(percentile(values, 0.5), 50);
-    assert.equal(percentile([7], 0.99), 7);
-    assert.equal(percentile([], 0.99), null);
-  });
-
-  it('does not depend on the order of the values', () => {
-    assert.equal(percentile([30, 10, 20], 1), 30);
-  });
-});
 
 describe('longestOutage', () => {
   it('is 0 when nothing failed', () => {

@@ -2,7 +2,7 @@
  * What visitors lost during a fault, computed from the visitors' own records
  * (src/load/visitors.ts). Pure: tests feed it made-up records.
  */
-import { succeeded, VISIT_KINDS, type Visit, type VisitKind } from '../load/visits.ts';
+import { percentile, succeeded, VISIT_KINDS, type Visit, type VisitKind } from '../load/visits.ts';
 
 /** When the fault was injected and when the heal began (ms since the epoch). */
 export interface FaultPeriod {
@@ -44,14 +44,6 @@ export interface KindFigures {
   /** p99 latency of the requests started before the fault, and of those started during it. */
   readonly p99BeforeMs: number | null;
   readonly p99DuringMs: number | null;
-}
-
-/** The value below which `p` (0–1) of the values fall (nearest rank); null without values. */
-export function percentile(values: readonly number[], p: number): number | null {
-  if (values.length === 0) return null;
-  const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length)));
-  return sorted[rank - 1] ?? null;
 }
 
 const end = (v: Visit): number => v.start + v.ms;

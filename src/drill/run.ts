@@ -11,7 +11,7 @@ import { createContext, type Context } from '../steps/context.ts';
 import { readDbState } from '../steps/db/state.ts';
 import { labStatus, type LabStatus } from '../steps/status.ts';
 import type { Host } from '../model/model.ts';
-import type { AckedMessage, VisitorsReport } from '../load/visits.ts';
+import { percentile, type AckedMessage, type VisitorsReport } from '../load/visits.ts';
 import { faultsLeft } from '../faults/inject.ts';
 import { faultHost, healFault, injectFault, type Fault } from './faults.ts';
 import { missedGoals, type Goal } from './goals.ts';
@@ -20,7 +20,6 @@ import { auditWrites, storedMessages } from './writes.ts';
 import {
   figuresByKind,
   lookupFailures,
-  percentile,
   writePause,
   type KindFigures,
   type WriteCount,

@@ -7,13 +7,16 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { homePage } from '../../app/src/pages.ts';
 import { parseVisitorsArgs, runVisitors, type VisitorsOptions } from './visitors.ts';
-import { summarizeVisits, summarizeWrites, VISIT_KINDS } from './visits.ts';
+import { DEFAULT_VISIT_KINDS, summarizeVisits, summarizeWrites } from './visits.ts';
 
 const RELEASE = '0123456789ab';
 
+/** How the stand-in site was asked for its static files: method → count. */
+const staticMethods = new Map<string, number>();
+
 /**
- * A stand-in for the site on 127.0.0.1: a page, its assets, and a guestbook; reads never end.
- * Writes whose text starts with `flaky-` are refused every other time (503).
+ * A stand-in for the site on 127.0.0.1: a page, its assets, whoami, and a guestbook; reads never
+ * end. Writes whose text starts with `flaky-` are refused every other time (503).
  */
 function site(): http.Server {
   let id = 0;
@@ -23,7 +26,11 @@ function site(): http.Server {
     if (request.url === '/') {
       response.end(homePage({ server: 'web-01', release: RELEASE }));
     } else if (request.url?.startsWith('/static/') === true) {
+      const method = request.method ?? '';
+      staticMethods.set(method, (staticMethods.get(method) ?? 0) + 1);
       response.end('asset');
+    } else if (request.url === '/api/whoami') {
+      response.end(JSON.stringify({ server: 'web-01', db: { read: 'db-02', write: 'db-01' } }));
     } else if (request.method === 'POST') {
       const chunks: Buffer[] = [];
       request.on('data', (c: Buffer) => chunks.push(c));
@@ -62,8 +69,9 @@ describe('visitors', () => {
     timeoutMs: 5000,
     browse: false,
     connections: 'kept',
-    kinds: VISIT_KINDS,
+    kinds: DEFAULT_VISIT_KINDS,
     statics: [],
+    staticMethod: 'GET',
     prefix: 't',
     intervalMs: 10,
     ...more,
@@ -106,6 +114,28 @@ describe('visitors', () => {
     assert.ok(report.visits.some((v) => v.fresh) && report.visits.some((v) => !v.fresh));
   });
 
+  it('whoami, and static files asked with HEAD: each its own visitors, each kind its own figures', async () => {
+    staticMethods.clear();
+    const report = await runVisitors(
+      options({
+        kinds: ['static', 'whoami'],
+        statics: ['static/a.css'],
+        staticMethod: 'HEAD',
+        intervalMs: 0,
+        seconds: 0.3,
+      }),
+    );
+    const { kinds, failed } = summarizeVisits(report);
+    assert.equal(failed, 0);
+    for (const kind of ['static', 'whoami'] as const) {
+      assert.ok(kinds[kind].ok > 2, `${kind}: ${JSON.stringify(kinds[kind])}`);
+      assert.deepEqual(kinds[kind].servedBy, { 'web-01': kinds[kind].requests });
+      assert.ok(kinds[kind].p99Ms <= kinds[kind].slowestMs && kinds[kind].slowestMs < 5000);
+    }
+    assert.equal(kinds.page.requests + kinds.read.requests + kinds.write.requests, 0);
+    assert.deepEqual(Object.fromEntries(staticMethods), { HEAD: kinds.static.requests });
+  });
+
   it('writes only: back to back, each ack with its id, time and server; refusals counted', async () => {
     const started = Date.now();
     const report = await runVisitors(
@@ -124,12 +154,20 @@ describe('visitors', () => {
   });
 
   it('parses its command line: connections, browsing, kinds, bounds', () => {
-    assert.deepEqual(parseVisitorsArgs(['--url', 'http://x/']).kinds, VISIT_KINDS);
+    // What a browser does, unless told: whoami only when asked.
+    assert.deepEqual(parseVisitorsArgs(['--url', 'http://x/']).kinds, DEFAULT_VISIT_KINDS);
     assert.deepEqual(
-      parseVisitorsArgs(['--url', 'http://x/', '--kind', 'write', '--kind', 'read']).kinds,
-      ['read', 'write'],
+      parseVisitorsArgs(['--url', 'http://x/', '--kind', 'whoami', '--kind', 'read']).kinds,
+      ['read', 'whoami'],
     );
     assert.throws(() => parseVisitorsArgs(['--url', 'http://x/', '--kind', 'pages']), /one of/);
+    assert.equal(parseVisitorsArgs(['--url', 'http://x/']).staticMethod, 'GET');
+    const head = ['--url', 'http://x/', '--static-method', 'HEAD'];
+    assert.equal(parseVisitorsArgs(head).staticMethod, 'HEAD');
+    assert.throws(
+      () => parseVisitorsArgs(['--url', 'http://x/', '--static-method', 'POST']),
+      /--static-method POST: one of GET, HEAD/,
+    );
     const parsed = parseVisitorsArgs(['--url', 'https://www.foobar.com', '--mixed', '--browse']);
     assert.equal(parsed.url, 'https://www.foobar.com/');
     assert.equal(parsed.connections, 'mixed');

@@ -2,10 +2,11 @@
  * Visitors of the site: the one load generator of the deploy and fault tests and of `foobar drill`.
  * Two ways to visit:
  * - by kind (the drill's default): for each kind (page loads, static files, guestbook reads and
- *   writes; `--kind` names some of them) `--concurrency` visitors, each asking for that kind over
- *   and over, a request every `--interval-ms` at most, so each kind's outage window can be read
- *   off its own records. `--kind write --interval-ms 0` is the database tests' writer: writes
- *   back to back, each acknowledged one with its id, its time and the server that took it;
+ *   writes; `--kind` names some of them, or /api/whoami) `--concurrency` visitors, each asking
+ *   for that kind over and over, a request every `--interval-ms` at most, so each kind's outage
+ *   window can be read off its own records. `--kind write --interval-ms 0` is the database tests'
+ *   writer: writes back to back, each acknowledged one with its id, its time and the server that
+ *   took it; `--static-method HEAD` asks for the static files with HEAD;
  * - `--browse` (the deploy tests'): `--concurrency` visitors that each load the home page, then
  *   the `/static/<release>/` assets that page names, then write to the guestbook, over and over.
  * Connections: kept alive like a browser's (the default), `--fresh` (a new connection and name
@@ -30,6 +31,7 @@ import { parseArgs } from 'node:util';
 import { loadArgOptions, loadBounds, loadClient, type LoadBounds } from './options.ts';
 import { sendRequest, type Outcome, type RequestSpec } from './request.ts';
 import {
+  DEFAULT_VISIT_KINDS,
   readPage,
   succeeded,
   VISIT_KINDS,
@@ -45,6 +47,9 @@ const FAILED_PAUSE_MS = 20;
 /** Kept alive like a browser's; a new one per request (`--fresh`); half and half (`--mixed`). */
 export type Connections = 'kept' | 'fresh' | 'mixed';
 
+export const STATIC_METHODS = ['GET', 'HEAD'] as const;
+export type StaticMethod = (typeof STATIC_METHODS)[number];
+
 export interface VisitorsOptions extends Omit<LoadBounds, 'fresh'> {
   /** Each visitor loads a page, its assets and writes (true), or asks for one kind (false). */
   readonly browse: boolean;
@@ -53,6 +58,8 @@ export interface VisitorsOptions extends Omit<LoadBounds, 'fresh'> {
   readonly kinds: readonly VisitKind[];
   /** By kind: paths of static files (e.g. `static/<release>/app.css`), requested in turn. */
   readonly statics: readonly string[];
+  /** By kind: how static files are asked for (a HEAD goes where a GET goes, and is retried alike). */
+  readonly staticMethod: StaticMethod;
   /** Every written text is `<prefix>-<visitor>-<n>`: unique, so the database can be asked. */
   readonly prefix: string;
   /** Each visitor starts a request (by kind) or a visit (browsing) at most this often. */
@@ -71,9 +78,15 @@ function specFor(options: VisitorsOptions, kind: VisitKind, text: string, n: num
       // The page's body names its release and assets.
       return { ...base, url: options.url, keepBody: true };
     case 'static':
-      return { ...base, url: `${options.url}${options.statics[n % options.statics.length] ?? ''}` };
+      return {
+        ...base,
+        method: options.staticMethod,
+        url: `${options.url}${options.statics[n % options.statics.length] ?? ''}`,
+      };
     case 'read':
       return { ...base, url: `${options.url}api/messages?limit=5` };
+    case 'whoami':
+      return { ...base, url: `${options.url}api/whoami` };
     case 'write':
       return {
         ...base,
@@ -191,7 +204,8 @@ export function parseVisitorsArgs(args: readonly string[]): VisitorsOptions {
       browse: { type: 'boolean', default: false },
       mixed: { type: 'boolean', default: false },
       static: { type: 'string', multiple: true, default: [] },
-      kind: { type: 'string', multiple: true, default: [...VISIT_KINDS] },
+      'static-method': { type: 'string', default: 'GET' },
+      kind: { type: 'string', multiple: true, default: [...DEFAULT_VISIT_KINDS] },
       prefix: { type: 'string', default: 'visit' },
       'interval-ms': { type: 'string', default: '50' },
       'stop-file': { type: 'string' },
@@ -202,6 +216,11 @@ export function parseVisitorsArgs(args: readonly string[]): VisitorsOptions {
   const unknown = values.kind.filter((k) => !(VISIT_KINDS as readonly string[]).includes(k));
   if (unknown.length > 0)
     throw new Error(`--kind ${unknown.join(', ')}: one of ${VISIT_KINDS.join(', ')}`);
+  const staticMethod = STATIC_METHODS.find((m) => m === values['static-method']);
+  if (staticMethod === undefined)
+    throw new Error(
+      `--static-method ${values['static-method']}: one of ${STATIC_METHODS.join(', ')}`,
+    );
   const url = values.url?.endsWith('/') === false ? `${values.url}/` : values.url;
   return {
     // Which visitors come anew is `connections`' to say.
@@ -210,6 +229,7 @@ export function parseVisitorsArgs(args: readonly string[]): VisitorsOptions {
     connections: values.fresh ? 'fresh' : values.mixed ? 'mixed' : 'kept',
     kinds: VISIT_KINDS.filter((k) => values.kind.includes(k)),
     statics: values.static,
+    staticMethod,
     prefix: values.prefix,
     intervalMs: Math.max(0, Number(values['interval-ms'])),
     ...(values['stop-file'] === undefined ? {} : { stopFile: values['stop-file'] }),

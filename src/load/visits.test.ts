@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { homePage } from '../../app/src/pages.ts';
-import { readPage, summarizeVisits, type Visit } from './visits.ts';
+import { percentile, readPage, summarizeVisits, type Visit } from './visits.ts';
 
 it('reads the release and the assets off the home page the app renders', () => {
   const page = readPage(homePage({ server: 'web-01', release: '0123456789ab' }));
@@ -12,6 +12,20 @@ it('reads the release and the assets off the home page the app renders', () => {
     '/static/0123456789ab/logo.svg',
   ]);
   assert.deepEqual(readPage('<html>502 Bad Gateway</html>'), { assets: [] });
+});
+
+describe('percentile', () => {
+  it('takes the nearest rank', () => {
+    const values = Array.from({ length: 100 }, (_, i) => i + 1);
+    assert.equal(percentile(values, 0.99), 99);
+    assert.equal(percentile(values, 0.5), 50);
+    assert.equal(percentile([7], 0.99), 7);
+    assert.equal(percentile([], 0.99), null);
+  });
+
+  it('does not depend on the order of the values', () => {
+    assert.equal(percentile([30, 10, 20], 1), 30);
+  });
 });
 
 describe('summarizeVisits', () => {
@@ -41,11 +55,43 @@ describe('summarizeVisits', () => {
         visit('write', 310, 502, { url: 'https://x/api/messages' }),
       ],
     });
+    const took = { slowestMs: 10, p99Ms: 10 };
     assert.deepEqual(summary.kinds, {
-      page: { requests: 4, ok: 3, statuses: { '200': 3, '503': 1 }, errors: {} },
-      static: { requests: 1, ok: 1, statuses: { '200': 1 }, errors: {} },
-      read: { requests: 1, ok: 0, statuses: {}, errors: { ECONNRESET: 1 } },
-      write: { requests: 2, ok: 1, statuses: { '201': 1, '502': 1 }, errors: {} },
+      page: {
+        requests: 4,
+        ok: 3,
+        statuses: { '200': 3, '503': 1 },
+        errors: {},
+        servedBy: { 'web-01': 2, 'web-02': 1 },
+        ...took,
+      },
+      static: {
+        requests: 1,
+        ok: 1,
+        statuses: { '200': 1 },
+        errors: {},
+        servedBy: { 'web-01': 1 },
+        ...took,
+      },
+      read: { requests: 1, ok: 0, statuses: {}, errors: { ECONNRESET: 1 }, servedBy: {}, ...took },
+      write: {
+        requests: 2,
+        ok: 1,
+        statuses: { '201': 1, '502': 1 },
+        errors: {},
+        servedBy: { 'web-02': 1 },
+        ...took,
+      },
+      // Not asked: nothing, and no duration.
+      whoami: {
+        requests: 0,
+        ok: 0,
+        statuses: {},
+        errors: {},
+        servedBy: {},
+        slowestMs: 0,
+        p99Ms: 0,
+      },
     });
     assert.equal(summary.requests, 8);
     assert.equal(summary.failed, 3);
@@ -59,6 +105,29 @@ describe('summarizeVisits', () => {
       { at: 310, kind: 'read', answer: 'ECONNRESET', url: 'https://x/api/messages?limit=5' },
       { at: 320, kind: 'write', answer: '502', url: 'https://x/api/messages' },
     ]);
+  });
+
+  it('gives each kind its slowest request and its p99, failed ones included', () => {
+    // 200 whoami: 1..200 ms, then one that timed out after 5 s; reads are all fast.
+    const visits = [
+      ...Array.from({ length: 200 }, (_, i) => visit('whoami', i, 200, { ms: i + 1 })),
+      visit('whoami', 300, 0, { ms: 5000, error: 'ETIMEDOUT' }),
+      visit('read', 0, 200, { ms: 3 }),
+      visit('read', 5, 200, { ms: 7 }),
+    ];
+    const { kinds } = summarizeVisits({ startedAt: 0, endedAt: 6000, acked: [], visits });
+    // Nearest rank: the 199th of 201 durations.
+    assert.deepEqual(
+      { slowestMs: kinds.whoami.slowestMs, p99Ms: kinds.whoami.p99Ms },
+      { slowestMs: 5000, p99Ms: 199 },
+    );
+    assert.deepEqual(
+      { slowestMs: kinds.read.slowestMs, p99Ms: kinds.read.p99Ms },
+      {
+        slowestMs: 7,
+        p99Ms: 7,
+      },
+    );
   });
 
   it('keeps the first hundred failures, by when they ended', () => {

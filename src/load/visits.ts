@@ -5,11 +5,19 @@
  * in flight) are computed from the same records in src/drill/measure.ts.
  */
 
-export const VISIT_KINDS = ['page', 'static', 'read', 'write'] as const;
+/**
+ * What a visitor asks for: the home page, a static file, the guestbook's last messages, a write
+ * to it, or /api/whoami (which web server and release answered, which database servers it reads
+ * from and writes to: both asked on every request).
+ */
+export const VISIT_KINDS = ['page', 'static', 'read', 'write', 'whoami'] as const;
 export type VisitKind = (typeof VISIT_KINDS)[number];
 
+/** What visitors ask for unless told: what a browser does (the drill's load). */
+export const DEFAULT_VISIT_KINDS: readonly VisitKind[] = ['page', 'static', 'read', 'write'];
+
 /** Of each kind: GET and HEAD are safe to retry, the guestbook's POST is not. */
-export const IDEMPOTENT_KINDS: readonly VisitKind[] = ['page', 'static', 'read'];
+export const IDEMPOTENT_KINDS: readonly VisitKind[] = ['page', 'static', 'read', 'whoami'];
 
 export interface Visit {
   readonly kind: VisitKind;
@@ -75,6 +83,12 @@ export interface KindCounts {
   readonly statuses: Record<string, number>;
   /** Error code (ECONNRESET, ETIMEDOUT, ...) → count, for requests that got no response. */
   readonly errors: Record<string, number>;
+  /** X-Served-By → count: the web servers that answered this kind. */
+  readonly servedBy: Record<string, number>;
+  /** The longest request, from sending it to its answer (or its error), in ms; 0 when none. */
+  readonly slowestMs: number;
+  /** The 99th percentile of the requests' durations (nearest rank), in ms; 0 when none. */
+  readonly p99Ms: number;
 }
 
 /** When pages of one release were served (ms since the epoch), and how many. */
@@ -113,28 +127,33 @@ function bump(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
+/** The value below which `p` (0–1) of the values fall (nearest rank); null without values. */
+export function percentile(values: readonly number[], p: number): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(p * sorted.length)));
+  return sorted[rank - 1] ?? null;
+}
+
 /** What a test asserts on: the report's visits counted by kind, release and server. */
 export function summarizeVisits(report: VisitorsReport): VisitSummary {
-  const empty = (): { -readonly [K in keyof KindCounts]: KindCounts[K] } => ({
-    requests: 0,
-    ok: 0,
-    statuses: {},
-    errors: {},
-  });
-  const kinds = { page: empty(), static: empty(), read: empty(), write: empty() };
+  const of = (kind: VisitKind): KindCounts =>
+    kindCounts(report.visits.filter((v) => v.kind === kind));
+  const kinds: Record<VisitKind, KindCounts> = {
+    page: of('page'),
+    static: of('static'),
+    read: of('read'),
+    write: of('write'),
+    whoami: of('whoami'),
+  };
   const releases: Record<string, { first: number; last: number; pages: number }> = {};
   const servedBy: Record<string, number> = {};
   const failures: VisitFailure[] = [];
   const byEnd = [...report.visits].sort((a, b) => a.start + a.ms - (b.start + b.ms));
   for (const visit of byEnd) {
     const at = visit.start + visit.ms;
-    const counts = kinds[visit.kind];
-    counts.requests++;
-    if (visit.error !== undefined) bump(counts.errors, visit.error);
-    else bump(counts.statuses, String(visit.status));
     if (visit.server !== undefined) bump(servedBy, visit.server);
-    if (succeeded(visit)) counts.ok++;
-    else if (failures.length < MAX_FAILURES)
+    if (!succeeded(visit) && failures.length < MAX_FAILURES)
       failures.push({
         at,
         kind: visit.kind,
@@ -159,6 +178,28 @@ export function summarizeVisits(report: VisitorsReport): VisitSummary {
     releases,
     servedBy,
     failures,
+  };
+}
+
+/** One kind's visits counted: answers, errors, servers, and how long they took. */
+function kindCounts(visits: readonly Visit[]): KindCounts {
+  const statuses: Record<string, number> = {};
+  const errors: Record<string, number> = {};
+  const servedBy: Record<string, number> = {};
+  for (const visit of visits) {
+    if (visit.error !== undefined) bump(errors, visit.error);
+    else bump(statuses, String(visit.status));
+    if (visit.server !== undefined) bump(servedBy, visit.server);
+  }
+  const durations = visits.map((v) => v.ms);
+  return {
+    requests: visits.length,
+    ok: visits.filter(succeeded).length,
+    statuses,
+    errors,
+    servedBy,
+    slowestMs: durations.reduce((most, ms) => Math.max(most, ms), 0),
+    p99Ms: percentile(durations, 0.99) ?? 0,
   };
 }
 

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { killService, restoreHost, silenceHost } from '../../src/faults/inject.ts';
-import type { LoadSummary } from '../../src/load/loadgen.ts';
 import type { Readiness } from '../../app/src/app.ts';
-import type { WriteSummary } from '../../src/load/visits.ts';
+import { staticPaths } from '../../src/drill/load.ts';
+import type { VisitKind, VisitSummary, WriteSummary } from '../../src/load/visits.ts';
 import { hostPaths } from '../../src/model/layout.ts';
 import { addressOf, hostsWithRole } from '../../src/model/model.ts';
 import { mariadbFiles } from '../../src/render/mariadb/index.ts';
@@ -18,14 +18,15 @@ import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { readDbState } from '../../src/steps/db/state.ts';
 import { assertEveryAckedOnce, sql, waitCaughtUp, writeLoad } from '../support/db.ts';
 import { fetchOn, postFromClient, type Response } from '../support/http.ts';
-import type { TestLab } from '../support/lab.ts';
+import { assertServed, type TestLab } from '../support/lab.ts';
 
 interface Whoami {
   readonly release: string;
   readonly db: { readonly read: string | null; readonly write: string | null };
 }
 
-type Mixed = Readonly<Record<'pages' | 'statics' | 'reads' | 'whoami', LoadSummary>>;
+/** What the mixed load asks for: pages, static files, reads and whoami (GET and HEAD only). */
+const MIXED: readonly VisitKind[] = ['page', 'static', 'read', 'whoami'];
 
 export function degradedSuite(lab: TestLab): void {
   const url = (pathname: string): string => `${siteUrl(lab.model)}${pathname.slice(1)}`;
@@ -52,36 +53,33 @@ export function degradedSuite(lab: TestLab): void {
   }
 
   /**
-   * Pages, static files (HEAD), reads and whoami at once, from the client host, through DNS. The
-   * client waits as long as a browser would: what counts is what the site answers, and when.
+   * Pages, static files (HEAD), reads and whoami at once, from the client host, through DNS, on
+   * kept-alive connections. The client waits as long as a browser would: what counts is what
+   * the site answers, and when.
    */
-  async function mixedLoad(seconds: number): Promise<Mixed> {
-    const { release } = await whoami();
-    const patient = ['--timeout-ms', '20000'];
-    const [pages, statics, reads, who] = await Promise.all([
-      lab.load(url('/'), seconds, 2, patient),
-      lab.load(url(`/static/${release}/app.css`), seconds, 2, [...patient, '--method', 'HEAD']),
-      lab.load(url('/api/messages'), seconds, 3, patient),
-      lab.load(url('/api/whoami'), seconds, 2, patient),
-    ]);
-    return { pages, statics, reads, whoami: who };
+  async function mixedLoad(seconds: number): Promise<VisitSummary> {
+    const statics = await staticPaths(lab.ctx);
+    assert.ok(statics.length > 0, 'the live release has static files');
+    return lab
+      .visitKinds({
+        seconds,
+        kinds: MIXED,
+        statics,
+        staticMethod: 'HEAD',
+        visitors: 3,
+        timeoutMs: 20_000,
+      })
+      .done();
   }
 
-  function assertServed(loads: Mixed, minRequests: number): void {
-    for (const [name, load] of Object.entries(loads)) {
-      assert.ok(load.requests >= minRequests, `${name}: the load ran (${load.requests} requests)`);
-      assert.deepEqual(
-        { failed: load.failed, errors: load.errors },
-        { failed: 0, errors: {} },
-        `${name}: ${JSON.stringify(load)}`,
-      );
-    }
-  }
-
-  const slowest = (loads: Mixed): Record<string, number> =>
-    Object.fromEntries(Object.entries(loads).map(([name, load]) => [name, load.slowestMs]));
-  const p99 = (loads: Mixed): Record<string, number> =>
-    Object.fromEntries(Object.entries(loads).map(([name, load]) => [name, load.p99Ms]));
+  /** Each kind of the mixed load: `figure` of its requests. */
+  const byKind = (
+    served: VisitSummary,
+    figure: 'requests' | 'slowestMs' | 'p99Ms',
+  ): Record<string, number> =>
+    Object.fromEntries(MIXED.map((kind) => [kind, served.kinds[kind][figure]]));
+  const slowest = (served: VisitSummary): Record<string, number> => byKind(served, 'slowestMs');
+  const p99 = (served: VisitSummary): Record<string, number> => byKind(served, 'p99Ms');
 
   async function readyzOf(host: string): Promise<{ code: number; body: Readiness }> {
     const result = await lab.on(host, [
@@ -192,7 +190,7 @@ export function degradedSuite(lab: TestLab): void {
       await writesArriving(primary, 'degraded-primary', 2);
       const killedAt = Date.now();
       let summary: WriteSummary;
-      let served: Mixed;
+      let served: VisitSummary;
       try {
         await killService(lab.ctx, lab.host(primary), 'mariadb');
         // Writes wait out their retries (4 s), then fail at once: wait for the fast answer.
@@ -231,7 +229,7 @@ export function degradedSuite(lab: TestLab): void {
       } finally {
         await up();
       }
-      assertServed(served, 50);
+      assertServed(served, MIXED, 50);
       // Writes: acknowledged before the kill, then only 503s (no socket error, no other status).
       assert.ok(
         summary.acked.some((a) => a.at < killedAt),
@@ -255,7 +253,7 @@ export function degradedSuite(lab: TestLab): void {
       await waitCaughtUp(lab, replica, primary);
       await assertEveryAckedOnce(lab, replica, 'degraded-primary', summary);
       report(t, {
-        requests: Object.fromEntries(Object.entries(served).map(([n, l]) => [n, l.requests])),
+        requests: byKind(served, 'requests'),
         slowestMs: slowest(served),
         p99Ms: p99(served),
         writes: {
@@ -273,7 +271,7 @@ export function degradedSuite(lab: TestLab): void {
       assert.ok(replica !== undefined && replicas.length === 1, 'one replica');
       const killedLoad = mixedLoad(12);
       await sleep(5000);
-      let killed: Mixed;
+      let killed: VisitSummary;
       try {
         await killService(lab.ctx, lab.host(replica), 'mariadb');
         await sleep(1000);
@@ -283,7 +281,7 @@ export function degradedSuite(lab: TestLab): void {
       } finally {
         await up();
       }
-      assertServed(killed, 50);
+      assertServed(killed, MIXED, 50);
       const backOnReplicaMs = await backOn(replica);
       await waitCaughtUp(lab, replica, primary);
       report(t, { slowestMs: slowest(killed), p99Ms: p99(killed), backOnReplicaMs });
@@ -331,9 +329,9 @@ export function degradedSuite(lab: TestLab): void {
       );
       const upAfterMs = Date.now() - restoredAt;
       const [served, summary] = await Promise.all([loads, writes]);
-      assertServed(served, 50);
-      for (const [name, load] of Object.entries(served))
-        assert.ok((load.servedBy['web-02'] ?? 0) > 0, `${name} went to web-02`);
+      assertServed(served, MIXED, 50);
+      for (const kind of MIXED)
+        assert.ok((served.kinds[kind].servedBy['web-02'] ?? 0) > 0, `${kind} went to web-02`);
       // A GET in flight on the silent host waits for HAProxy's server timeout (3 s), then goes to
       // web-02: measured ~3.0 s at most; HAProxy's old 30 s would fail this.
       const slowestGet = Math.max(...Object.values(slowest(served)));
@@ -354,7 +352,7 @@ export function degradedSuite(lab: TestLab): void {
         upAgainAfterMs: upAfterMs,
         slowestMs: { ...slowest(served), writes: summary.slowestMs },
         p99Ms: p99(served),
-        requests: Object.fromEntries(Object.entries(served).map(([n, l]) => [n, l.requests])),
+        requests: byKind(served, 'requests'),
         writes: { acked: summary.acked.length, failures: summary.failures, rows },
       });
     });
@@ -379,10 +377,10 @@ export function degradedSuite(lab: TestLab): void {
       const silenceMs = Date.now() - silencedAt;
       const backOnReplicaMs = await backOn(replica);
       const silent = await silentLoad;
-      assertServed(silent, 50);
+      assertServed(silent, MIXED, 50);
       // Measured: ~0.9 s for the reads that met the silent replica (one query timeout, then the
       // primary); without the bound they would wait for HAProxy's server timeout and be retried.
-      const slowestRead = Math.max(silent.reads.slowestMs, silent.whoami.slowestMs);
+      const slowestRead = Math.max(silent.kinds.read.slowestMs, silent.kinds.whoami.slowestMs);
       assert.ok(slowestRead < 2700, `the slowest read took ${slowestRead} ms`);
       report(t, { silenceMs, slowestMs: slowest(silent), p99Ms: p99(silent), backOnReplicaMs });
       // MariaDB 10.11.19 (semi-sync on): when the replica reconnects, the primary's old dump

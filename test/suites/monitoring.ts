@@ -193,7 +193,7 @@ export function monitoringSuite(lab: TestLab): void {
     it('a headless Chromium sees every host green, charts with data, and fetches nothing from outside', async () => {
       assert.ok(lb !== undefined);
       // Some users, so the charts have something to draw.
-      await lab.load(siteUrl(lab.model), 3, 4);
+      await lab.visitKinds({ seconds: 3, kinds: ['page'], visitors: 4 }).done();
       const browser = await openBrowser(origin);
       try {
         const { page } = browser;

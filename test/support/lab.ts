@@ -22,16 +22,19 @@ import type { ExecResult } from '../../src/drivers/driver.ts';
 import { runProcess } from '../../src/drivers/process.ts';
 import { buildModel } from '../../src/model/build.ts';
 import { labNames, labNamespaces } from '../../src/model/lab.ts';
-import { labPaths } from '../../src/model/layout.ts';
 import { addressOf, findHost, type Host, type Model } from '../../src/model/model.ts';
 import { siteCurlFlags } from '../../src/probes/site.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
 import { downPlan } from '../../src/steps/down.ts';
 import { runPlan } from '../../src/steps/plan.ts';
 import { upPlan } from '../../src/steps/up.ts';
-import type { LoadSummary } from '../../src/load/loadgen.ts';
-import { startVisitors } from '../../src/drill/load.ts';
-import { summarizeVisits, VISIT_KINDS, type VisitSummary } from '../../src/load/visits.ts';
+import { startVisitors, type VisitorsRun } from '../../src/drill/load.ts';
+import {
+  summarizeVisits,
+  VISIT_KINDS,
+  type VisitKind,
+  type VisitSummary,
+} from '../../src/load/visits.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 /** Where `ip netns add` mounts each namespace. */
@@ -67,18 +70,17 @@ export interface TestLab {
   ): Promise<ExecResult>;
   /** curl flags for the site: the lab's CA, and the load balancer to ask when given. */
   siteFlags(lb?: Host): string[];
-  /** A bounded load from the client host (more loadgen flags in `args`); resolves when it ends. */
-  load(
-    url: string,
-    seconds: number,
-    concurrency?: number,
-    args?: readonly string[],
-  ): Promise<LoadSummary>;
   /**
    * Browsing visitors from the client host (pages, their assets, writes: src/load/visitors.ts)
    * on kept-alive connections until `stop()`, or `maxSeconds` at most.
    */
   visits(maxSeconds: number, concurrency?: number): RunningVisits;
+  /**
+   * Visitors of some kinds from the client host, as `foobar drill` sends them
+   * (src/load/visitors.ts): `visitors` of each kind, each asking again as soon as it is answered,
+   * for `seconds` or until `stop()`.
+   */
+  visitKinds(run: KindVisits): RunningVisits;
   up(): Promise<void>;
   down(purge?: boolean): Promise<void>;
   /** The same lab (name, state) with more in its config: e.g. one more host for `up` to add. */
@@ -87,9 +89,25 @@ export interface TestLab {
   removeConfig(): void;
 }
 
+/**
+ * Visitors by kind. Unless told: on kept-alive connections, two of each kind, and a visitor gives
+ * up on a request after 5 s (a failure).
+ */
+export interface KindVisits extends Omit<
+  VisitorsRun,
+  'prefix' | 'browse' | 'intervalMs' | 'signal'
+> {
+  readonly kinds: readonly VisitKind[];
+}
+
 export interface RunningVisits {
-  /** Resolves once the first page was served (bounded: it throws after a minute). */
+  /**
+   * Resolves once the first page was served (bounded: it throws after a minute); visitors that
+   * ask for no page are never ready.
+   */
   ready(): Promise<void>;
+  /** Resolves to what the visitors saw once they left on their own (`seconds` passed). */
+  done(): Promise<VisitSummary>;
   /** Ends the load (at once, between visits) and resolves to what the visitors saw. */
   stop(): Promise<VisitSummary>;
 }
@@ -159,49 +177,40 @@ export function createTestLab(
         { check: false },
       ),
     siteFlags: (lb) => siteCurlFlags(model, lb === undefined ? undefined : addressOf(lb, 'edge')),
-    async load(url, seconds, concurrency = 8, args = []) {
-      const result = await ctx.driver.exec('client', {
-        argv: [
-          process.execPath,
-          path.join(REPO, 'src/load/loadgen.ts'),
-          '--url',
-          url,
-          '--seconds',
-          String(seconds),
-          '--concurrency',
-          String(concurrency),
-          '--cacert',
-          labPaths(model).caCertificate,
-          ...args,
-        ],
-        timeoutMs: (seconds + 30) * 1000,
-      });
-      return JSON.parse(result.stdout) as LoadSummary;
-    },
-    visits(maxSeconds, concurrency = 6) {
-      const visitors = startVisitors(ctx, {
+    visits: (maxSeconds, concurrency = 6) =>
+      visiting(ctx, {
         seconds: maxSeconds,
-        prefix: `visits-${process.pid}-${visitRuns++}`,
         browse: true,
         connections: 'kept',
         visitors: concurrency,
-        intervalMs: 0,
         timeoutMs: 10_000,
-      });
-      visitors.report.catch(() => undefined);
-      return {
-        ready: () => visitors.ready(60_000),
-        async stop() {
-          await visitors.stop();
-          return summarizeVisits(await visitors.report);
-        },
-      };
-    },
+      }),
+    visitKinds: (run) =>
+      visiting(ctx, { connections: 'kept', visitors: 2, timeoutMs: 5000, ...run }),
     up: () => runPlan(upPlan(ctx)),
     down: (purge = false) => runPlan(downPlan(ctx, { purge })),
     extend: (more, tag) => createTestLab({ ...overrides, ...more }, identity, { stateDir, tag }),
     removeConfig: () => {
       rmSync(configFile, { force: true });
+    },
+  };
+}
+
+/** Visitors from the client host, each asking again as soon as it is answered. */
+function visiting(ctx: Context, run: Omit<VisitorsRun, 'prefix' | 'intervalMs'>): RunningVisits {
+  const visitors = startVisitors(ctx, {
+    ...run,
+    prefix: `visits-${process.pid}-${visitRuns++}`,
+    intervalMs: 0,
+  });
+  visitors.report.catch(() => undefined);
+  const done = async (): Promise<VisitSummary> => summarizeVisits(await visitors.report);
+  return {
+    ready: () => visitors.ready(60_000),
+    done,
+    async stop() {
+      await visitors.stop();
+      return done();
     },
   };
 }
@@ -348,7 +357,7 @@ export function assertCleanVisits(summary: VisitSummary, minVisits: number, writ
   const honest = cut === answered502 + closed && cut <= writesCut;
   assert.deepEqual(
     { ...failures, write: honest ? none : failures.write },
-    { page: none, static: none, read: none, write: none },
+    { page: none, static: none, read: none, write: none, whoami: none },
     JSON.stringify(summary),
   );
   assert.ok(
@@ -358,12 +367,22 @@ export function assertCleanVisits(summary: VisitSummary, minVisits: number, writ
   assert.ok(writes.requests > 0, 'writes made');
 }
 
-/** A load that ran (at least `minRequests`) and saw no failed request and no socket error. */
-export function assertCleanLoad(summary: LoadSummary, minRequests: number): void {
-  assert.ok(summary.requests > minRequests, `load ran (${summary.requests} requests)`);
-  assert.deepEqual(
-    { failed: summary.failed, errors: summary.errors },
-    { failed: 0, errors: {} },
-    JSON.stringify(summary),
-  );
+/**
+ * Visitors of `kinds` that ran (at least `minRequests` of each kind) and saw no failed request and
+ * no socket error.
+ */
+export function assertServed(
+  summary: VisitSummary,
+  kinds: readonly VisitKind[],
+  minRequests: number,
+): void {
+  for (const kind of kinds) {
+    const { requests, ok, errors } = summary.kinds[kind];
+    assert.ok(requests >= minRequests, `${kind}: the load ran (${requests} requests)`);
+    assert.deepEqual(
+      { failed: requests - ok, errors },
+      { failed: 0, errors: {} },
+      `${kind}: ${JSON.stringify(summary.kinds[kind])}`,
+    );
+  }
 }
