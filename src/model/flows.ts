@@ -28,14 +28,28 @@ export const INTERNET_ROLES: readonly Role[] = ['client'];
 /**
  * What every restricted host opens for itself, beside the flows of its roles: its loopback (Nginx
  * to the app, an exporter to its daemon, Prometheus to the monitor's own daemons and the
- * Alertmanager's webhook to the dashboard, a host to its own addresses). Nothing else: in the lab
+ * Alertmanager's webhook to the dashboard, a host to its own addresses), and its kernel's IPv6
+ * housekeeping on each link. Nothing else: in the lab
  * no server resolves a name (every address comes from the model, MariaDB skips name resolution),
  * keeps time over the network or installs a package; the resolver the model names (the lab's name
  * servers, `renderResolvConf`) is the internet's hosts' only.
  */
-export const OWN_NEEDS = [
-  { need: 'loopback', why: 'a host to itself: its daemons to one another, to its own addresses' },
-] as const;
+export const OWN_NEEDS = {
+  loopback: { why: 'a host to itself: its daemons to one another, to its own addresses' },
+  // The lab speaks IPv4 only, but each link has an IPv6 link-local address, and the kernel keeps
+  // soliciting a router on it (forever, backing off to once an hour) and reporting the multicast
+  // groups it listens to: its own housekeeping on the link, never a process's connection.
+  ipv6Link: {
+    icmpv6: [
+      'nd-router-solicit',
+      'nd-neighbor-solicit',
+      'nd-neighbor-advert',
+      'mld-listener-report',
+      'mld2-listener-report',
+    ],
+    why: 'the kernel’s IPv6 housekeeping on each link: router and neighbour discovery, multicast reports',
+  },
+} as const;
 
 interface FlowBase {
   readonly from: FlowSource;

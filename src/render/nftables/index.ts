@@ -140,11 +140,12 @@ ${fence.join('\n')}${fence.length === 0 ? '' : '\n'}    }
     const comment = `${flow.from} → ${flow.to}: ${flow.why}`;
     return `        oifname "${flow.network}" ip daddr ${nftSet(addresses)} ${match(model, flow)} accept comment "${comment}"`;
   });
-  const [loopback] = OWN_NEEDS;
+  const { loopback, ipv6Link } = OWN_NEEDS;
   return `
     chain output {
         type filter hook output priority filter; policy drop;
         oif "lo" accept comment "${loopback.why}"
+        icmpv6 type { ${ipv6Link.icmpv6.join(', ')} } accept comment "${ipv6Link.why}"
 ${fence.map((rule) => `${rule}\n`).join('')}        ct state established,related accept
 ${rules.length === 0 ? '        # This host opens no flow of the model.' : rules.join('\n')}
         meta l4proto tcp counter name "${DROP_COUNTERS.output}" reject with tcp reset comment "refused: the process hears at once"
