@@ -116,7 +116,7 @@ export function fencesPrimaries(host: Host): boolean {
  * flow this host opens. Anything else is refused where it starts and counted: TCP with a reset, so
  * the process gets "connection refused" at once instead of waiting out its connect timeout;
  * anything else dropped, which the kernel reports to the sender at once (EPERM), and which sends
- * no ICMP (rate-limited per machine, so a burst of rejects would turn into timeouts). The hosts
+ * no ICMP (which the kernel rate-limits: a burst of rejects would turn into timeouts). The hosts
  * that stand for the internet keep an open output: not ours to restrict.
  */
 function outputChain(model: Model, host: Host, fenced: readonly string[]): string {
@@ -133,7 +133,7 @@ function outputChain(model: Model, host: Host, fenced: readonly string[]): strin
     chain output {
         type filter hook output priority filter; policy accept;
         # This host stands for the internet: what it opens is not restricted.
-${fence.join('\n')}${fence.length === 0 ? '' : '\n'}    }
+${fence.map((rule) => `${rule}\n`).join('')}    }
 `;
   }
   const rules = flowsOutOf(model, host).map(({ flow, addresses }) => {
