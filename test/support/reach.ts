@@ -44,8 +44,13 @@ function firstOutcome(
       close();
       resolve(outcome);
     };
+    // Timers run before the event loop polls sockets: a process starved of CPU for longer than
+    // the timeout (hundreds of probes on a loaded machine) would call every probe a timeout,
+    // answers already waiting included. setImmediate runs after the next poll, so those count.
     const timer = setTimeout(() => {
-      report('timeout');
+      setImmediate(() => {
+        report('timeout');
+      });
     }, timeoutMs);
     watch(report);
   });
