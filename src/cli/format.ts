@@ -39,11 +39,13 @@ export function formatStatus(status: LabStatus, style: Style): string {
     const release = host.release === undefined ? '' : style.dim(`  release ${host.release}`);
     const dropped =
       host.dropped === undefined ? '' : style.dim(`  firewall dropped ${host.dropped}`);
+    const refused =
+      host.refused === undefined ? '' : style.dim(`, refused ${host.refused} outgoing`);
     return [
       host.name,
       host.roles.join(','),
       addresses,
-      (host.up ? services : style.red('down')) + release + dropped,
+      (host.up ? services : style.red('down')) + release + dropped + refused,
     ];
   });
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));

@@ -1,6 +1,8 @@
 /**
- * Who may talk to whom: the one list the firewall rules and the reachability test both read.
- * Everything not listed here is dropped (and counted) by the host firewalls.
+ * Who may talk to whom: the one list the firewall rules and the reachability test both read, in
+ * both directions. A flow opens its destination's input to its source, and its source's output to
+ * its destination. Everything not listed here is dropped on input, refused on output, and counted
+ * by the host firewalls.
  */
 import {
   hostsWithRole,
@@ -11,10 +13,43 @@ import {
   type Role,
 } from './model.ts';
 import { FAILOVER_ROLES } from './failover.ts';
-import { SCRAPE_JOBS, scrapeNetwork } from './monitoring.ts';
+import { PROBE_JOBS, SCRAPE_JOBS, scrapeNetwork } from './monitoring.ts';
 
 /** `internet`: any address on the edge network; `admin`: this machine's own edge address. */
 export type FlowSource = Role | 'internet' | 'admin';
+
+/**
+ * The roles that stand for the internet: their hosts open the internet's flows, and what they open
+ * is not ours to restrict (their output is left open), as a visitor's machine is not: the servers'
+ * own input rules are what the site relies on, and the tests need a source that can try them.
+ */
+export const INTERNET_ROLES: readonly Role[] = ['client'];
+
+/**
+ * What every restricted host opens for itself, beside the flows of its roles: its loopback (Nginx
+ * to the app, an exporter to its daemon, Prometheus to the monitor's own daemons and the
+ * Alertmanager's webhook to the dashboard, a host to its own addresses), and its kernel's IPv6
+ * housekeeping on each link. Nothing else: in the lab
+ * no server resolves a name (every address comes from the model, MariaDB skips name resolution),
+ * keeps time over the network or installs a package; the resolver the model names (the lab's name
+ * servers, `renderResolvConf`) is the internet's hosts' only.
+ */
+export const OWN_NEEDS = {
+  loopback: { why: 'a host to itself: its daemons to one another, to its own addresses' },
+  // The lab speaks IPv4 only, but each link has an IPv6 link-local address, and the kernel keeps
+  // soliciting a router on it (forever, backing off to once an hour) and reporting the multicast
+  // groups it listens to: its own housekeeping on the link, never a process's connection.
+  ipv6Link: {
+    icmpv6: [
+      'nd-router-solicit',
+      'nd-neighbor-solicit',
+      'nd-neighbor-advert',
+      'mld-listener-report',
+      'mld2-listener-report',
+    ],
+    why: 'the kernel’s IPv6 housekeeping on each link: router and neighbour discovery, multicast reports',
+  },
+} as const;
 
 interface FlowBase {
   readonly from: FlowSource;
@@ -113,6 +148,17 @@ export const FLOWS: readonly Flow[] = [
   // Automatic failover: etcd's members talk among themselves (raft, and a manager whose own
   // member is down asks another); each manager watches the databases from its own place.
   ...failoverFlows(),
+  // The monitor's prober asks what has no exporter as a visitor would, from the monitor only:
+  // the internet's flows already admit it, these open the monitor's output.
+  ...Object.values(PROBE_JOBS).map((probe): Flow => ({
+    from: 'mon',
+    to: probe.role,
+    port: probe.port,
+    proto: probe.proto,
+    network: 'edge',
+    ...('virtual' in probe ? { virtual: probe.virtual } : {}),
+    why: `blackbox probe: ${probe.why}`,
+  })),
   // The monitor scrapes every exporter; nobody else may.
   ...SCRAPE_JOBS.flatMap((job) =>
     job.roles
@@ -185,6 +231,38 @@ export function flowsInto(host: Host): { flow: Flow; address: string }[] {
   });
 }
 
+/** A host that stands for the internet: its output is not restricted (INTERNET_ROLES). */
+export function standsForInternet(host: Host): boolean {
+  return host.roles.some((role) => INTERNET_ROLES.includes(role));
+}
+
+/** Whether a host opens a flow: one of its roles is the flow's source. */
+export function opens(host: Host, flow: Flow): boolean {
+  return flow.from === 'internet'
+    ? standsForInternet(host)
+    : flow.from !== 'admin' && host.roles.includes(flow.from);
+}
+
+/**
+ * The flows a host opens, each with the addresses it may send them to: every other host of the
+ * destination's role on the flow's network, and the virtual addresses for a flow to them. The
+ * same flows as the destinations' input rules, seen from the other end. A flow that reaches no
+ * other host (this host is its role's only one) is left out: to itself, loopback carries it.
+ */
+export function flowsOutOf(model: Model, host: Host): { flow: Flow; addresses: string[] }[] {
+  const own = new Set(Object.values(host.addresses));
+  return FLOWS.flatMap((flow) => {
+    if (!opens(host, flow) || host.addresses[flow.network] === undefined) return [];
+    const hosts = hostsWithRole(model, flow.to).flatMap((h) => {
+      const address = h.addresses[flow.network];
+      return address === undefined || own.has(address) ? [] : [address];
+    });
+    if (hosts.length === 0) return [];
+    const virtual = flow.virtual === true ? model.vrrp.virtualAddresses.map((v) => v.address) : [];
+    return [{ flow, addresses: [...hosts, ...virtual] }];
+  });
+}
+
 /** Where a flow's packets may be addressed on a host: its own address, and the virtual ones. */
 export function destinationAddresses(model: Model, flow: Flow, address: string): string[] {
   return flow.virtual === true
@@ -192,21 +270,21 @@ export function destinationAddresses(model: Model, flow: Flow, address: string):
     : [address];
 }
 
+/** Who opens a flow: this machine ("admin"), and the hosts whose roles open it. */
 function sources(model: Model, from: FlowSource): string[] {
   if (from === 'admin') return ['admin'];
   if (from === 'internet') {
-    return [
-      'admin',
-      ...model.hosts.filter((h) => h.addresses.edge !== undefined).map((h) => h.name),
-    ];
+    return ['admin', ...model.hosts.filter(standsForInternet).map((h) => h.name)];
   }
   return hostsWithRole(model, from).map((h) => h.name);
 }
 
 /**
- * Every (source, destination, port) the model allows, in a stable order, without self-flows.
- * Port-less flows (VRRP) are not among them: the load balancers agreeing on who holds which
- * virtual address shows that their adverts pass.
+ * Every (source, destination, port) the model allows, in a stable order, without self-flows: what
+ * the source's output and the destination's input both let through. The internet's flows are
+ * opened by this machine and the hosts that stand for the internet; a server on the edge opens
+ * only its roles' flows. Port-less flows (VRRP) are not among them: the load balancers agreeing on
+ * who holds which virtual address shows that their adverts pass.
  */
 export function concreteFlows(model: Model): ConcreteFlow[] {
   const result: ConcreteFlow[] = [];

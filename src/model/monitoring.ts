@@ -48,6 +48,8 @@ export interface ProbeJob {
   readonly job: string;
   readonly role: Role;
   readonly port: PortName;
+  /** What the probe's packets travel on: the flows open it from the monitor. */
+  readonly proto: 'tcp' | 'udp';
   /** Probe the edge's virtual addresses (labelled with their owners), not the role's hosts. */
   readonly virtual?: boolean;
   readonly why: string;
@@ -62,18 +64,21 @@ export const PROBE_JOBS = {
     job: 'dns',
     role: 'dns',
     port: 'dns',
+    proto: 'udp',
     why: 'the site’s name asked of the DNS server (NSD exports no metrics)',
   },
   tls: {
     job: 'tls',
     role: 'lb',
     port: 'https',
+    proto: 'tcp',
     why: 'each load balancer’s TLS handshake, and when its certificate expires',
   },
   vip: {
     job: 'vip',
     role: 'lb',
     port: 'https',
+    proto: 'tcp',
     virtual: true,
     why: 'the TLS handshake through each virtual address, where DNS sends visitors',
   },

@@ -57,11 +57,18 @@ export async function ensureFirewall(
   return inForce ? 'rules updated' : 'default drop, flows accepted';
 }
 
-/** Packets the host's firewall dropped on input since its namespace was created. */
-export async function droppedPackets(ctx: Context, host: string): Promise<number | undefined> {
+/**
+ * Packets the host's firewall dropped on input (`input`), or refused on output (`output`: what
+ * the host itself tried to open and no flow allows), since its namespace was created.
+ */
+export async function droppedPackets(
+  ctx: Context,
+  host: string,
+  chain: 'input' | 'output' = 'input',
+): Promise<number | undefined> {
   const result = await ctx.driver.exec(
     host,
-    nft.listCounter(FIREWALL_TABLE.family, FIREWALL_TABLE.name, DROP_COUNTERS.input),
+    nft.listCounter(FIREWALL_TABLE.family, FIREWALL_TABLE.name, DROP_COUNTERS[chain]),
     { check: false },
   );
   return result.exitCode === 0 ? parseCounterPackets(result.stdout) : undefined;

@@ -37,6 +37,8 @@ export interface HostStatus {
   readonly services: readonly ServiceStatus[];
   /** Packets its firewall dropped (input), when the host is up. */
   readonly dropped?: number;
+  /** Packets it tried to send that its firewall refused (output), when the host is up. */
+  readonly refused?: number;
 }
 
 export interface LoadBalancerView {
@@ -115,13 +117,17 @@ async function hostStatus(ctx: Context, host: Host, present: boolean): Promise<H
     }),
   );
   const release = host.roles.includes('web') ? await liveRelease(ctx, host.name) : undefined;
-  const dropped = await droppedPackets(ctx, host.name);
+  const [dropped, refused] = await Promise.all([
+    droppedPackets(ctx, host.name),
+    droppedPackets(ctx, host.name, 'output'),
+  ]);
   return {
     ...base,
     up: true,
     ...(release === undefined ? {} : { release }),
     services,
     ...(dropped === undefined ? {} : { dropped }),
+    ...(refused === undefined ? {} : { refused }),
   };
 }
 

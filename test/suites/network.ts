@@ -1,13 +1,14 @@
 /**
  * The two networks and the host firewalls, as packets see them: every (source, destination, port)
- * the model's hosts and ports make is tried, and the outcome compared with the flows.
+ * the model's hosts and ports make is tried, and the outcome compared with the flows, in both
+ * directions: what a server may not open is refused where it starts, and counted there.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { nft } from '../../src/commands/nft.ts';
-import { concreteFlows } from '../../src/model/flows.ts';
+import { concreteFlows, standsForInternet } from '../../src/model/flows.ts';
 import { hostPaths } from '../../src/model/layout.ts';
-import { addressOf, hostsWithRole } from '../../src/model/model.ts';
+import { addressOf, findHost, hostsWithRole } from '../../src/model/model.ts';
 import { NETWORKS, PORT_NAMES } from '../../src/model/schema.ts';
 import { firewallFile } from '../../src/render/nftables/index.ts';
 import { droppedPackets } from '../../src/steps/firewall.ts';
@@ -21,6 +22,8 @@ interface Case extends Probe {
   readonly from: string;
   readonly to: string;
   readonly allowed: boolean;
+  /** Not allowed, and the source's own firewall decides: it has a route, and a restricted output. */
+  readonly refusedAtSource: boolean;
 }
 
 export function networkSuite(lab: TestLab): void {
@@ -37,6 +40,7 @@ export function networkSuite(lab: TestLab): void {
     const sources = ['admin', ...model.hosts.map((h) => h.name)];
     const result: Case[] = [];
     for (const from of sources) {
+      const source = findHost(model, from);
       for (const to of model.hosts) {
         if (to.name === from) continue;
         for (const network of NETWORKS) {
@@ -53,7 +57,9 @@ export function networkSuite(lab: TestLab): void {
                 f.port === port &&
                 f.proto === proto,
             );
-            result.push({ from, to: to.name, address, port, proto, allowed });
+            const routed = source?.addresses[network] !== undefined;
+            const refusedAtSource = !allowed && restrictedSource(from) && routed;
+            result.push({ from, to: to.name, address, port, proto, allowed, refusedAtSource });
           }
         }
       }
@@ -94,10 +100,30 @@ export function networkSuite(lab: TestLab): void {
     return Object.fromEntries(keys.map((key, i) => [key, numbers[i] ?? 0]));
   }
 
+  /** This machine and the hosts that stand for the internet send anything; servers do not. */
+  function restrictedSource(from: string): boolean {
+    const host = findHost(model, from);
+    return host !== undefined && !standsForInternet(host);
+  }
+
+  /** The output_refused counter of each host. */
+  async function refusedCounts(hosts: readonly string[]): Promise<Map<string, number>> {
+    const counts = await Promise.all(
+      hosts.map(async (host) => {
+        const count = await droppedPackets(lab.ctx, host, 'output');
+        assert.ok(count !== undefined, `${host}: no output_refused counter`);
+        return [host, count] as const;
+      }),
+    );
+    return new Map(counts);
+  }
+
   describe('networks and firewalls', () => {
     it('every (source, destination, port) pair behaves as the flows say: allowed ones connect, all others fail', async (t) => {
       const all = cases();
       const listeners = await listening();
+      const servers = model.hosts.filter((h) => !standsForInternet(h)).map((h) => h.name);
+      const refusedBefore = await refusedCounts(servers);
       const started = Date.now();
       const bySource = Map.groupBy(all, (c) => c.from);
       const outcomes = new Map<Case, Outcome>();
@@ -119,13 +145,18 @@ export function networkSuite(lab: TestLab): void {
       const tally = new Map<string, number>();
       for (const [c, outcome] of outcomes) {
         const listens = listeners.has(`${c.to} ${c.address} ${c.port}/${c.proto}`);
-        // Allowed: the firewall lets it through; it connects when a daemon listens, else is refused.
-        // Not allowed: dropped (no answer), or no route at all from the source's networks.
+        // Allowed: the firewalls let it through; it connects when a daemon listens, else is refused.
+        // Not allowed from a server: its own firewall refuses it at once (a reset for TCP, EPERM
+        // for UDP), or it has no route. From the internet: dropped (no answer), or no route.
         const expected = c.allowed
           ? listens
             ? ['open']
             : ['refused']
-          : ['timeout', 'unreachable'];
+          : c.refusedAtSource
+            ? [c.proto === 'tcp' ? 'refused' : 'prohibited']
+            : restrictedSource(c.from)
+              ? ['unreachable']
+              : ['timeout', 'unreachable'];
         const key = `${c.allowed ? 'allowed' : 'denied'} ${outcome}`;
         tally.set(key, (tally.get(key) ?? 0) + 1);
         if (!expected.includes(outcome))
@@ -137,6 +168,15 @@ export function networkSuite(lab: TestLab): void {
         `${outcomes.size} pairs in ${seconds.toFixed(1)} s: ${[...tally].map(([k, n]) => `${n} ${k}`).join(', ')}`,
       );
       assert.deepEqual(wrong, []);
+      // Each server counted exactly the probes its firewall refused: none more (a daemon's own
+      // traffic refused meanwhile would show here), none fewer.
+      const refusedAfter = await refusedCounts(servers);
+      const miscounted = servers.flatMap((host) => {
+        const expected = all.filter((c) => c.from === host && c.refusedAtSource).length;
+        const counted = (refusedAfter.get(host) ?? 0) - (refusedBefore.get(host) ?? 0);
+        return counted === expected ? [] : [`${host}: ${counted} refused, ${expected} expected`];
+      });
+      assert.deepEqual(miscounted, []);
       const untried = concreteFlows(model).filter(
         (f) =>
           !all.some(
@@ -179,6 +219,42 @@ export function networkSuite(lab: TestLab): void {
         before !== undefined && after !== undefined && after > before,
         `drops counted: ${before} → ${after}`,
       );
+    });
+
+    it('refuses a web server’s connection to the internet at once, and counts it', async (t) => {
+      const [lb, web, db] = (['lb', 'web', 'db'] as const).map(
+        (role) => hostsWithRole(model, role)[0],
+      );
+      assert.ok(lb && web && db);
+      // TEST-NET-1 (RFC 5737), never a real address: the web server is given a way out through a
+      // load balancer, as a server with a default route has one; without its firewall the SYN
+      // would leave (and go unanswered: nothing forwards it).
+      const outside = '192.0.2.1';
+      const route = ['ip', 'route', 'add', `${outside}/32`, 'via', addressOf(lb, 'core')];
+      assert.equal((await lab.on(web.name, route)).exitCode, 0);
+      const curl = (url: string): Promise<{ exitCode: number; ms: number }> =>
+        lab
+          .on(web.name, ['curl', '-sS', '-m', '5', '-o', '/dev/null', '-w', '%{time_total}', url])
+          .then((r) => ({ exitCode: r.exitCode, ms: Math.round(Number(r.stdout) * 1000) }));
+      try {
+        const before = await droppedPackets(lab.ctx, web.name, 'output');
+        const internet = await curl(`https://${outside}:${model.ports.https}/`);
+        // A database server's port that only the monitor may open (its node exporter).
+        const exporter = await curl(`http://${addressOf(db, 'core')}:${model.ports.nodeExporter}/`);
+        const after = await droppedPackets(lab.ctx, web.name, 'output');
+        t.diagnostic(
+          `${web.name} → ${outside}: curl exit ${internet.exitCode} in ${internet.ms} ms; → ${db.name} node exporter: exit ${exporter.exitCode} in ${exporter.ms} ms; refused ${before} → ${after}`,
+        );
+        // 7: could not connect (refused), where a drop would have made curl wait out -m (28).
+        assert.equal(internet.exitCode, 7);
+        assert.equal(exporter.exitCode, 7);
+        // Measured a few ms: refused where it starts, no wait for any answer.
+        assert.ok(internet.ms < 1000 && exporter.ms < 1000, 'refused at once');
+        assert.ok(before !== undefined && after !== undefined);
+        assert.equal(after - before, 2, 'both refusals counted');
+      } finally {
+        await lab.on(web.name, ['ip', 'route', 'del', `${outside}/32`]);
+      }
     });
 
     it('routes nothing between the networks: a client routing the core via a load balancer gets nowhere', async (t) => {

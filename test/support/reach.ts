@@ -4,9 +4,10 @@
  *
  *   node test/support/reach.ts --timeout-ms 1000 '[{"address":"10.77.1.11","port":443,"proto":"tcp"}]'
  *
- * TCP: `open` (connected), `refused` (RST: the firewall let it through, nothing listens),
- * `timeout` (no answer: dropped), `unreachable` (no route). UDP (DNS only): a query for the root
- * SOA; `open` when any answer comes back, `timeout` when none does.
+ * TCP: `open` (connected), `refused` (RST: nothing listens, or this host's own firewall refused
+ * it), `timeout` (no answer: dropped), `unreachable` (no route). UDP (DNS only): a query for the
+ * root SOA; `open` when any answer comes back, `timeout` when none does, `prohibited` when this
+ * host's own firewall would not send it (EPERM).
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -18,10 +19,12 @@ export interface Probe {
   readonly proto: 'tcp' | 'udp';
 }
 
-export type Outcome = 'open' | 'refused' | 'timeout' | 'unreachable' | `error ${string}`;
+export type Outcome =
+  'open' | 'refused' | 'timeout' | 'unreachable' | 'prohibited' | `error ${string}`;
 
 function classify(error: NodeJS.ErrnoException): Outcome {
   if (error.code === 'ECONNREFUSED') return 'refused';
+  if (error.code === 'EPERM') return 'prohibited';
   if (error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH') return 'unreachable';
   return `error ${error.code ?? error.message}`;
 }
@@ -41,8 +44,13 @@ function firstOutcome(
       close();
       resolve(outcome);
     };
+    // Timers run before the event loop polls sockets: a process starved of CPU for longer than
+    // the timeout (hundreds of probes on a loaded machine) would call every probe a timeout,
+    // answers already waiting included. setImmediate runs after the next poll, so those count.
     const timer = setTimeout(() => {
-      report('timeout');
+      setImmediate(() => {
+        report('timeout');
+      });
     }, timeoutMs);
     watch(report);
   });

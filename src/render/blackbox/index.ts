@@ -52,7 +52,7 @@ export function renderBlackboxConfig(model: Model, host: Host, paths: HostPaths)
         dns: {
           query_name: site,
           query_type: 'A',
-          transport_protocol: 'udp',
+          transport_protocol: PROBE_JOBS.dns.proto,
           preferred_ip_protocol: 'ip4',
           ip_protocol_fallback: false,
           valid_rcodes: ['NOERROR'],

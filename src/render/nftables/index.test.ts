@@ -16,8 +16,14 @@ function acceptRules(text: string): string[] {
   );
 }
 
+function outputRules(text: string): string[] {
+  return (text.match(/^ {8}oifname .* accept comment/gm) ?? []).map((line) =>
+    line.trim().replace(/ accept comment$/, ''),
+  );
+}
+
 describe('renderFirewall', () => {
-  for (const name of ['lb-01', 'web-01', 'db-01', 'dns', 'client']) {
+  for (const name of ['lb-01', 'web-01', 'db-01', 'dns', 'mon', 'client']) {
     it(`matches the golden file for ${name} of the default lab`, () => {
       const { model, host } = fixture(name);
       assertGolden(golden(`${name}.nft`), renderFirewall(model, host));
@@ -33,12 +39,69 @@ describe('renderFirewall', () => {
       renderFirewall(model, db, ['10.77.2.31']),
       /ip daddr 10\.77\.2\.31 tcp dport 3306 reject with tcp reset/,
     );
-    assert.doesNotMatch(renderFirewall(model, db, [addressOf(db, 'core')]), /chain output/);
+    assert.doesNotMatch(renderFirewall(model, db, [addressOf(db, 'core')]), /fenced former/);
     // Hosts that are no primary's client have nothing to refuse.
     assert.doesNotMatch(
       renderFirewall(model, fixture('lb-01').host, ['10.77.2.31']),
-      /chain output/,
+      /fenced former/,
     );
+  });
+
+  it('opens a web server’s output to the databases only, and refuses and counts the rest', () => {
+    const { model, host } = fixture('web-02');
+    const text = renderFirewall(model, host);
+    assert.deepEqual(outputRules(text), [
+      'oifname "core" ip daddr { 10.77.2.31, 10.77.2.32 } tcp dport 3306',
+    ]);
+    const chain = text.slice(text.indexOf('chain output'));
+    assert.match(chain, /policy drop;\n {8}oif "lo" accept/);
+    assert.match(chain, /\n {8}ct state established,related accept\n/);
+    assert.match(
+      chain,
+      /meta l4proto tcp counter name "output_refused" reject with tcp reset.*\n {8}counter name "output_refused" drop\n {4}\}/,
+    );
+  });
+
+  it('opens each host’s output to exactly the flows it opens, the inputs seen from the other end', () => {
+    const lab = fixture('mon');
+    assert.deepEqual(outputRules(renderFirewall(lab.model, lab.host)), [
+      'oifname "core" ip daddr { 10.77.2.11, 10.77.2.12 } tcp dport 2380',
+      'oifname "core" ip daddr { 10.77.2.11, 10.77.2.12 } tcp dport 2379',
+      'oifname "core" ip daddr { 10.77.2.31, 10.77.2.32 } tcp dport 3306',
+      'oifname "edge" ip daddr { 10.77.1.53, 10.77.1.54 } udp dport 53',
+      'oifname "edge" ip daddr { 10.77.1.11, 10.77.1.12 } tcp dport 443',
+      'oifname "edge" ip daddr { 10.77.1.11, 10.77.1.12, 10.77.1.10, 10.77.1.20 } tcp dport 443',
+      // The node exporter, on every server: one rule per role, over the network it is scraped on.
+      'oifname "edge" ip daddr { 10.77.1.53, 10.77.1.54 } tcp dport 9100',
+      'oifname "core" ip daddr { 10.77.2.11, 10.77.2.12 } tcp dport 9100',
+      'oifname "core" ip daddr { 10.77.2.21, 10.77.2.22 } tcp dport 9100',
+      'oifname "core" ip daddr { 10.77.2.31, 10.77.2.32 } tcp dport 9100',
+      'oifname "core" ip daddr { 10.77.2.11, 10.77.2.12 } tcp dport 8404',
+      'oifname "core" ip daddr { 10.77.2.21, 10.77.2.22 } tcp dport 9113',
+      'oifname "core" ip daddr { 10.77.2.21, 10.77.2.22 } tcp dport 9180',
+      'oifname "core" ip daddr { 10.77.2.31, 10.77.2.32 } tcp dport 9104',
+      'oifname "core" ip daddr { 10.77.2.11, 10.77.2.12 } tcp dport 9099',
+    ]);
+    // The DNS servers open nothing: NSD only answers.
+    const dns = fixture('dns');
+    assert.deepEqual(outputRules(renderFirewall(dns.model, dns.host)), []);
+    // The monitor's probes need no input rule of their own: the internet's already admit them.
+    const lb = fixture('lb-01');
+    assert.ok(
+      !acceptRules(renderFirewall(lb.model, lb.host)).some(
+        (r) => r.includes('dport 443') && r.includes('saddr'),
+      ),
+    );
+  });
+
+  it('leaves the output of the host that stands for the internet open', () => {
+    const { model, host } = fixture('client');
+    const text = renderFirewall(model, host);
+    assert.match(
+      text,
+      /chain output \{\n {8}type filter hook output priority filter; policy accept;/,
+    );
+    assert.deepEqual(outputRules(text), []);
   });
 
   it('accepts on a web server only the load balancers on port 80 and the monitor’s scrapes', () => {

@@ -1,15 +1,19 @@
 /**
  * A host's firewall: default-drop input, one accept rule per flow of the model that ends at this
- * host, every dropped packet counted. Nothing is forwarded: the load balancers join the two
- * networks by proxying, never by routing.
+ * host; default-drop output, one accept rule per flow this host opens (the same flows, seen from
+ * the other end); every dropped or refused packet counted. Nothing is forwarded: the load
+ * balancers join the two networks by proxying, never by routing.
  */
 import type { HostPaths } from '../../model/layout.ts';
 import path from 'node:path';
 import {
   destinationAddresses,
   flowsInto,
+  flowsOutOf,
   IP_PROTOCOLS,
+  OWN_NEEDS,
   sourceAddresses,
+  standsForInternet,
   type Flow,
 } from '../../model/flows.ts';
 import type { Host, Model } from '../../model/model.ts';
@@ -18,7 +22,11 @@ import { renderedHeader } from '../header.ts';
 /** The table foobar owns in every host's namespace; nothing else is touched. */
 export const FIREWALL_TABLE = { family: 'inet', name: 'foobar' } as const;
 /** Named counters: `nft list counter inet foobar <name>` reads them. */
-export const DROP_COUNTERS = { input: 'input_dropped', forward: 'forward_dropped' } as const;
+export const DROP_COUNTERS = {
+  input: 'input_dropped',
+  forward: 'forward_dropped',
+  output: 'output_refused',
+} as const;
 
 export function firewallFile(paths: HostPaths): string {
   return path.join(paths.etc, 'nftables.conf');
@@ -42,16 +50,26 @@ export function firewallFile(paths: HostPaths): string {
 export function renderFirewall(model: Model, host: Host, fenced: readonly string[] = []): string {
   const table = `${FIREWALL_TABLE.family} ${FIREWALL_TABLE.name}`;
   const own = new Set(Object.values(host.addresses));
-  const rules = flowsInto(host).flatMap(({ flow, address }) => {
+  const into = flowsInto(host).map(({ flow, address }) => ({
+    flow,
+    addresses: destinationAddresses(model, flow, address),
+    what: `${flow.network} ${match(model, flow)}`,
+  }));
+  // What the internet may send here: a flow from one of our hosts to the same place needs no rule
+  // of its own (the monitor's probes of DNS and HTTPS open its output only).
+  const internet = into.filter(({ flow }) => flow.from === 'internet');
+  const covered = (what: string, addresses: readonly string[]): boolean =>
+    internet.some((i) => i.what === what && addresses.every((a) => i.addresses.includes(a)));
+  const rules = into.flatMap(({ flow, addresses, what }) => {
     const from = sourceAddresses(model, flow);
+    if (from !== 'any' && covered(what, addresses)) return [];
     const others = from === 'any' ? from : from.filter((a) => !own.has(a));
     // A flow from a role no other host has: nothing to accept.
     if (others.length === 0) return [];
     const source = others === 'any' ? '' : `ip saddr ${nftSet(others)} `;
-    const destination = `ip daddr ${nftSet(destinationAddresses(model, flow, address))}`;
     const comment = `${flow.from} → ${flow.to}: ${flow.why}`;
     return [
-      `        iifname "${flow.network}" ${source}${destination} ${match(model, flow)} accept comment "${comment}"`,
+      `        iifname "${flow.network}" ${source}ip daddr ${nftSet(addresses)} ${match(model, flow)} accept comment "${comment}"`,
     ];
   });
   return `${renderedHeader('#', `Firewall of ${host.name}`)}
@@ -67,6 +85,9 @@ table ${table} {
     counter ${DROP_COUNTERS.forward} {
     }
 
+    counter ${DROP_COUNTERS.output} {
+    }
+
     chain input {
         type filter hook input priority filter; policy drop;
         iif "lo" accept
@@ -80,7 +101,7 @@ ${rules.length === 0 ? '        # No flow of the model ends at this host.' : rul
         type filter hook forward priority filter; policy drop;
         counter name "${DROP_COUNTERS.forward}" drop
     }
-${fenceChain(model, host, fenced)}}
+${outputChain(model, host, fenced)}}
 `;
 }
 
@@ -89,14 +110,46 @@ export function fencesPrimaries(host: Host): boolean {
   return host.roles.includes('web') || host.roles.includes('db');
 }
 
-function fenceChain(model: Model, host: Host, fenced: readonly string[]): string {
+/**
+ * Default-drop output: loopback, the fenced primaries refused (before established connections
+ * are let on, so one still open to it is reset at its next segment), replies, then one rule per
+ * flow this host opens. Anything else is refused where it starts and counted: TCP with a reset, so
+ * the process gets "connection refused" at once instead of waiting out its connect timeout;
+ * anything else dropped, which the kernel reports to the sender at once (EPERM), and which sends
+ * no ICMP (which the kernel rate-limits: a burst of rejects would turn into timeouts). The hosts
+ * that stand for the internet keep an open output: not ours to restrict.
+ */
+function outputChain(model: Model, host: Host, fenced: readonly string[]): string {
   const own = new Set(Object.values(host.addresses));
-  const others = fenced.filter((address) => !own.has(address));
-  if (!fencesPrimaries(host) || others.length === 0) return '';
-  return `
+  const others = fencesPrimaries(host) ? fenced.filter((address) => !own.has(address)) : [];
+  const fence =
+    others.length === 0
+      ? []
+      : [
+          `        ip daddr ${nftSet([...others].sort())} tcp dport ${model.ports.mysql} reject with tcp reset comment "fenced former primaries: foobar db rejoin lifts it"`,
+        ];
+  if (standsForInternet(host)) {
+    return `
     chain output {
         type filter hook output priority filter; policy accept;
-        ip daddr ${nftSet([...others].sort())} tcp dport ${model.ports.mysql} reject with tcp reset comment "fenced former primaries: foobar db rejoin lifts it"
+        # This host stands for the internet: what it opens is not restricted.
+${fence.map((rule) => `${rule}\n`).join('')}    }
+`;
+  }
+  const rules = flowsOutOf(model, host).map(({ flow, addresses }) => {
+    const comment = `${flow.from} → ${flow.to}: ${flow.why}`;
+    return `        oifname "${flow.network}" ip daddr ${nftSet(addresses)} ${match(model, flow)} accept comment "${comment}"`;
+  });
+  const { loopback, ipv6Link } = OWN_NEEDS;
+  return `
+    chain output {
+        type filter hook output priority filter; policy drop;
+        oif "lo" accept comment "${loopback.why}"
+        icmpv6 type { ${ipv6Link.icmpv6.join(', ')} } accept comment "${ipv6Link.why}"
+${fence.map((rule) => `${rule}\n`).join('')}        ct state established,related accept
+${rules.length === 0 ? '        # This host opens no flow of the model.' : rules.join('\n')}
+        meta l4proto tcp counter name "${DROP_COUNTERS.output}" reject with tcp reset comment "refused: the process hears at once"
+        counter name "${DROP_COUNTERS.output}" drop
     }
 `;
 }

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { buildModel } from './build.ts';
+import {
+  concreteFlows,
+  flowsInto,
+  flowsOutOf,
+  sourceAddresses,
+  standsForInternet,
+} from './flows.ts';
+
+describe('flows, in both directions', () => {
+  const model = buildModel(undefined);
+  const flows = concreteFlows(model);
+  const opened = (from: string): string[] =>
+    [...new Set(flows.filter((f) => f.from === from).map((f) => `${f.port}/${f.proto}`))].sort();
+
+  it('lets a web server open the databases only', () => {
+    assert.deepEqual(opened('web-01'), ['3306/tcp']);
+    assert.deepEqual(
+      [...new Set(flows.filter((f) => f.from === 'web-01').map((f) => f.to))],
+      ['db-01', 'db-02'],
+    );
+  });
+
+  it('lets a database server open its peers only, the DNS servers nothing', () => {
+    assert.deepEqual(
+      flows.filter((f) => f.from === 'db-01').map((f) => `${f.to}:${f.port}`),
+      ['db-02:3306'],
+    );
+    assert.deepEqual(opened('dns'), []);
+  });
+
+  it('gives the internet’s flows to the client and this machine, not to servers on the edge', () => {
+    assert.deepEqual(opened('client'), ['443/tcp', '53/tcp', '53/udp', '80/tcp']);
+    assert.ok(!flows.some((f) => f.from === 'lb-01' && f.port === 53));
+    // The monitor asks DNS over UDP and the load balancers' HTTPS, as its prober does.
+    const mon = flows.filter((f) => f.from === 'mon' && (f.port === 53 || f.port === 443));
+    assert.deepEqual(
+      [...new Set(mon.map((f) => `${f.to}:${f.port}/${f.proto}`))],
+      ['dns:53/udp', 'dns-02:53/udp', 'lb-01:443/tcp', 'lb-02:443/tcp'],
+    );
+  });
+
+  it('opens no output that the destination’s input would not admit', () => {
+    for (const host of model.hosts.filter((h) => !standsForInternet(h))) {
+      for (const { flow, addresses } of flowsOutOf(model, host)) {
+        const from = host.addresses[flow.network];
+        assert.ok(from !== undefined);
+        for (const address of addresses) {
+          const admitted = model.hosts.some((dst) =>
+            flowsInto(dst).some((into) => {
+              if (into.flow !== flow) return false;
+              const sources = sourceAddresses(model, flow);
+              const virtual = flow.virtual === true && address !== into.address;
+              return (
+                (virtual || into.address === address) &&
+                (sources === 'any' || sources.includes(from))
+              );
+            }),
+          );
+          assert.ok(admitted, `${host.name} → ${address}: ${flow.from} → ${flow.to} ${flow.why}`);
+        }
+      }
+    }
+  });
+});
