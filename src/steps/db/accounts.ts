@@ -95,16 +95,13 @@ export function adminBootstrapSql(passwordHashValue: string): string {
 export async function reconcileAccounts(ctx: Context, primary: string): Promise<string[]> {
   const wanted = desiredAccounts(ctx.model);
   const users = Object.values(DB_USERS).filter((u) => u !== DB_USERS.admin);
-  const [existing = []] = await runSql(
+  // One client session for both reads: `up` runs this every time.
+  const [existing = [], granted = []] = await runSql(
     ctx,
     primary,
     `SELECT User AS user, Host AS host, authentication_string AS hash FROM mysql.user
-       WHERE User IN (${users.map(sqlString).join(', ')});`,
-  );
-  const [granted = []] = await runSql(
-    ctx,
-    primary,
-    `SELECT GRANTEE AS grantee, PRIVILEGE_TYPE AS privilege
+       WHERE User IN (${users.map(sqlString).join(', ')});
+     SELECT GRANTEE AS grantee, PRIVILEGE_TYPE AS privilege
        FROM information_schema.USER_PRIVILEGES
        WHERE ${users.map((u) => `GRANTEE LIKE ${sqlString(`'${u}'@%`)}`).join(' OR ')};`,
   );
