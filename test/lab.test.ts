@@ -25,6 +25,7 @@ import { limitsSuite } from './suites/limits.ts';
 import { networkSuite } from './suites/network.ts';
 import { tlsSuite } from './suites/tls.ts';
 import { monitoringSuite } from './suites/monitoring.ts';
+import { secretsSuite } from './suites/secrets.ts';
 
 const lab = createTestLab();
 
@@ -55,6 +56,7 @@ deploySuite(lab);
 degradedSuite(lab);
 failoverSuite(lab);
 databaseSuite(lab);
+secretsSuite(lab);
 
 describe('foobar down', () => {
   let trace: LabTrace | undefined;

@@ -19,6 +19,7 @@ const offlineStore: Store = {
   listMessages: () => Promise.reject(new DbUnavailable('no database here')),
   whoami: () => Promise.resolve({ read: null, write: null }),
   health: () => Promise.resolve(NO_DATABASE),
+  credential: () => undefined,
   close: () => Promise.resolve(),
 };
 
@@ -28,6 +29,7 @@ const replicaOnlyStore: Store = {
   listMessages: () => Promise.resolve({ messages: [], server: 'db-02' }),
   whoami: () => Promise.resolve({ read: 'db-02', write: null }),
   health: () => Promise.resolve({ ...NO_DATABASE, reachable: true, problem: 'db-01 is gone' }),
+  credential: () => 'c0ffee123456',
 };
 
 function testApp(store: Store = offlineStore) {
@@ -120,6 +122,7 @@ describe('app', () => {
         writable: false,
         problem: 'db-01 is gone',
       },
+      credential: 'c0ffee123456',
     });
     assert.equal((await app.inject({ url: '/api/messages' })).statusCode, 200);
     assert.equal((await app.inject({ url: '/' })).statusCode, 200);

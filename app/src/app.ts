@@ -42,6 +42,8 @@ export interface Readiness {
     readonly writable: boolean;
     readonly problem?: string;
   };
+  /** Which database password new connections use (a fingerprint; see Store.credential). */
+  readonly credential?: string;
 }
 
 function badRequest(message: string): Error & { statusCode: number } {
@@ -160,7 +162,12 @@ export function buildApp(options: AppOptions): { app: FastifyInstance; state: Ap
   app.get('/readyz', async (_request, reply) => {
     const { reachable, ...db } = await store.health();
     const status = state.draining ? 'draining' : reachable ? 'ready' : 'no database';
-    const readiness: Readiness = { status, db };
+    const credential = store.credential();
+    const readiness: Readiness = {
+      status,
+      db,
+      ...(credential === undefined ? {} : { credential }),
+    };
     return reply.code(status === 'ready' ? 200 : 503).send(readiness);
   });
 

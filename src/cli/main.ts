@@ -31,6 +31,7 @@ import { previousRelease } from '../steps/rollback.ts';
 import { daemonsOf } from '../steps/services.ts';
 import { EXIT_CODES, labStatus } from '../steps/status.ts';
 import { upPlan } from '../steps/up.ts';
+import { rotateSecrets, rotatableNames } from '../steps/secrets.ts';
 import { faultCatalog, selectFaults } from '../drill/faults.ts';
 import { GOAL_TEXT } from '../drill/goals.ts';
 import { formatDrill, markdownDrill } from '../drill/report.ts';
@@ -70,6 +71,9 @@ Commands:
   db promote HOST [--force]   the primary is gone: HOST takes over, the old one is fenced
   db rejoin HOST [--reseed]   a former primary (or stray replica) replicates from the primary;
                               --reseed replaces its data with a copy of the primary's
+  secrets list                the generated secrets (names, files, ages; never values)
+  secrets rotate [NAME...]    new database passwords (default: all), nobody refused:
+                              the old one is dropped once every user has the new one
   db failover pause [--reason TEXT] | resume
                               stop (maintenance) or restart automatic failover; the
                               managers keep watching, manual promote always works
@@ -363,6 +367,8 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       return dbCommand(own, io);
     case 'drill':
       return drillCommand(own, io);
+    case 'secrets':
+      return secretsCommand(own, io);
     default:
       throw new UsageError(`unknown command "${command}" (try foobar --help)`);
   }
@@ -445,6 +451,46 @@ async function drillCommand(args: string[], io: Io): Promise<number> {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+}
+
+const SECRETS_USAGE = `usage: foobar secrets list | rotate [NAME...] (NAME: ${rotatableNames().join(', ')})`;
+
+async function secretsCommand(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parse(args, {}, Number.MAX_SAFE_INTEGER);
+  const [sub, ...names] = positionals;
+  const model = loadModel(configPath(values.config));
+  const ctx = createContext(model, labDriver(model));
+  if (sub === 'list') {
+    const dir = labPaths(model).secrets;
+    const entries = (await fs.readdir(dir).catch(() => [])).sort();
+    if (entries.length === 0) {
+      io.stdout.write(`no secrets yet in ${dir} (foobar up makes them)\n`);
+      return 0;
+    }
+    const now = Date.now();
+    for (const name of entries) {
+      const stat = await fs.stat(path.join(dir, name));
+      const days = (now - stat.mtimeMs) / 86_400_000;
+      const age = days < 1 ? `${Math.round(days * 24)} h` : `${days.toFixed(0)} d`;
+      const note = name.endsWith('.previous')
+        ? '  (a rotation did not finish: foobar secrets rotate)'
+        : '';
+      io.stdout.write(
+        `${name.padEnd(24)} ${age.padStart(6)} old  ${path.join(dir, name)}${note}\n`,
+      );
+    }
+    return 0;
+  }
+  if (sub !== 'rotate') throw new UsageError(SECRETS_USAGE);
+  const rotations = await withLock(labPaths(model).lock, 'foobar secrets rotate', () =>
+    rotateSecrets(ctx, names, (line) => io.stdout.write(`${line}\n`)),
+  );
+  for (const r of rotations) {
+    io.stdout.write(
+      `${r.secret} rotated in ${r.seconds.toFixed(1)} s${r.resumed ? ' (an interrupted rotation, finished)' : ''}\n`,
+    );
+  }
+  return 0;
 }
 
 const DB_USAGE =

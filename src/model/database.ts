@@ -26,6 +26,11 @@ export function dbSecretName(user: DbUser): string {
   return `db-${user}`;
 }
 
+/** While a secret is rotated, its previous value: still accepted until every user has the new one. */
+export function previousSecretName(secret: string): string {
+  return `${secret}.previous`;
+}
+
 export function dbHosts(model: Model): Host[] {
   return hostsWithRole(model, 'db');
 }

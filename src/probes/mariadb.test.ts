@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
-import { parseXmlResults, sqlString } from './mariadb.ts';
+import { describe, it } from 'node:test';
+import { parseXmlResults, sqlString, withoutStatements } from './mariadb.ts';
 
 it('reads every result set of the mariadb client’s XML, NULLs and odd text intact', () => {
   const xml = `<?xml version="1.0"?>
@@ -23,4 +23,23 @@ nl</field>
 
 it('quotes strings for SQL', () => {
   assert.equal(sqlString("it's a \\ test\n"), "'it\\'s a \\\\ test\\n'");
+});
+
+describe('errors of the mariadb client', () => {
+  it('never carry the statement it repeats, nor a password', () => {
+    const stderr = [
+      '--------------',
+      "CHANGE MASTER TO MASTER_PASSWORD = 'nBWjqJF7LVqO6d3p'",
+      '--------------',
+      '',
+      "ERROR 1198 (HY000) at line 2: This operation cannot be performed as you have a running slave ''; run STOP SLAVE '' first",
+    ].join('\n');
+    const cleaned = withoutStatements(`db-01: mariadb failed (exit 1):\n${stderr}`);
+    assert.doesNotMatch(cleaned, /nBWjqJF7/);
+    assert.match(cleaned, /ERROR 1198 .* run STOP SLAVE '' first$/);
+    assert.equal(
+      withoutStatements("ALTER USER x IDENTIFIED BY PASSWORD '*AB' OR x USING 'y\\'z'"),
+      "ALTER USER x IDENTIFIED BY PASSWORD '…' OR x USING '…'",
+    );
+  });
 });

@@ -2,6 +2,7 @@
  * What a MariaDB server says about itself, asked over its Unix socket with the mariadb client on
  * its host. Results come back as the client's XML, which keeps NULLs and any text intact.
  */
+import { CommandFailedError } from '../drivers/driver.ts';
 import { mariadb } from '../commands/mariadb.ts';
 import { DB_USERS } from '../model/database.ts';
 import { hostPaths } from '../model/layout.ts';
@@ -69,8 +70,27 @@ export async function runSql(
 ): Promise<Row[][]> {
   if (ctx.sql !== undefined) return ctx.sql.run(host, sql, timeoutMs);
   const files = mariadbFiles(hostPaths(ctx.model, host));
-  const result = await ctx.driver.exec(host, mariadb.sql(files.adminClient, sql, timeoutMs));
-  return parseXmlResults(result.stdout);
+  try {
+    const result = await ctx.driver.exec(host, mariadb.sql(files.adminClient, sql, timeoutMs));
+    return parseXmlResults(result.stdout);
+  } catch (error) {
+    if (error instanceof CommandFailedError) {
+      // The client repeats a failed statement in its error: a CHANGE MASTER's carries a password.
+      error.message = withoutStatements(error.message);
+      Object.defineProperty(error, 'stderrTail', { value: withoutStatements(error.stderrTail) });
+    }
+    throw error;
+  }
+}
+
+/**
+ * An error of the mariadb client without the statements it repeats (between lines of dashes),
+ * and without any quoted value after a PASSWORD keyword, should one be left.
+ */
+export function withoutStatements(text: string): string {
+  return text
+    .replace(/^-{5,}\n[\s\S]*?\n-{5,}\n*/gm, '')
+    .replace(/(PASSWORD\s*=?\s*|USING\s+)'(?:[^'\\]|\\.)*'/gi, "$1'…'");
 }
 
 /** The first row of the last result set, for scripts that end with one SELECT. */

@@ -38,8 +38,9 @@ export async function sqlAs(
   from: string,
   to: string,
   statement: string,
+  /** Another password than the account's current one (e.g. one rotated away). */
+  password = readFileSync(lab.ctx.secrets.pathOf(dbSecretName(user)), 'utf8').trim(),
 ): Promise<ExecResult> {
-  const password = readFileSync(lab.ctx.secrets.pathOf(dbSecretName(user)), 'utf8').trim();
   const file = path.join(lab.model.lab.stateDir, `test-${user}-client.cnf`);
   writeFileSync(
     file,

@@ -33,6 +33,7 @@ import {
   type DbHealth,
   type ServerHealth,
 } from './health.ts';
+import { credentialFingerprint } from './credential.ts';
 import { readTopology, watchTopologyFile, type DbServer, type Topology } from './topology.ts';
 
 export interface Message {
@@ -65,6 +66,11 @@ export interface Store {
    * from what it saw in the last second, probing the servers again when that is older.
    */
   health(): Promise<DbHealth>;
+  /**
+   * Which password new connections use, as a fingerprint that tells nothing of it: foobar waits
+   * for every app to show the new one before the database stops accepting the old.
+   */
+  credential(): string | undefined;
   close(): Promise<void>;
 }
 
@@ -98,6 +104,8 @@ export const QUERY_TIMEOUT_MS = 750;
 export const INSERT_TIMEOUT_MS = 3000;
 /** A pooled connection (from the pool's queue, or new) within this long. */
 const ACQUIRE_TIMEOUT_MS = 1000;
+/** How long a pool of an old password lives on: longer than any request holds a connection. */
+const RETIRED_POOL_MS = 60_000;
 /**
  * A probe of one server, connection included. Probes have a connection of their own, so one never
  * waits behind requests stuck on a silent server; as short as the failover managers' own probe of
@@ -111,8 +119,9 @@ const ER_OPTION_PREVENTS_STATEMENT = 1290;
 
 interface Server {
   readonly server: DbServer;
-  readonly options: ConnectionOptions;
-  readonly pool: Pool;
+  /** Replaced, with the pool, when the password file changes (`foobar secrets rotate`). */
+  options: ConnectionOptions;
+  pool: Pool;
   readonly health: ServerHealth;
   /** The probes' own connection, made by the first probe and dropped when one fails. */
   probeConnection: Promise<Connection> | undefined;
@@ -173,6 +182,8 @@ export function createStore(options: StoreOptions): Store {
   let topology: Topology | undefined;
   let topologyError = 'no topology yet';
   let password = '';
+  /** Pools of a password that changed: ended once requests that hold their connections are over. */
+  const retired = new Set<Pool>();
   let next = 0;
   let probing: Promise<void> | undefined;
   let probedAt = 0;
@@ -191,6 +202,7 @@ export function createStore(options: StoreOptions): Store {
       return;
     }
     if (topology !== undefined && fresh.epoch < topology.epoch) return;
+    for (const entry of servers.values()) useCurrentPassword(entry);
     const changed = topology === undefined || JSON.stringify(fresh) !== JSON.stringify(topology);
     topology = fresh;
     if (!changed) return;
@@ -217,12 +229,7 @@ export function createStore(options: StoreOptions): Store {
         server,
         options: connection,
         health: newServerHealth(),
-        pool: mysql.createPool({
-          ...connection,
-          connectionLimit: 16,
-          maxIdle: 4,
-          idleTimeout: 30_000,
-        }),
+        pool: newPool(connection),
         probeConnection: undefined,
       });
     }
@@ -238,8 +245,41 @@ export function createStore(options: StoreOptions): Store {
     );
   }
 
+  function newPool(connection: ConnectionOptions): Pool {
+    return mysql.createPool({
+      ...connection,
+      connectionLimit: 16,
+      maxIdle: 4,
+      idleTimeout: 30_000,
+    });
+  }
+
+  /**
+   * After the password file changed, new connections log in with the new password; connections
+   * already open stay (a server checks a password at login only). The old pool is ended only after
+   * any request that holds one of its connections is over: ending it at once would refuse the
+   * next statement of a request between two.
+   */
+  function useCurrentPassword(entry: Server): void {
+    if (entry.options.password === password) return;
+    const old = entry.pool;
+    entry.options = { ...entry.options, password };
+    entry.pool = newPool(entry.options);
+    dropProbeConnection(entry);
+    retired.add(old);
+    setTimeout(() => {
+      retired.delete(old);
+      void old.end().catch(() => undefined);
+    }, RETIRED_POOL_MS).unref();
+    options.logger.info(
+      { server: entry.server.name },
+      'database password changed: new logins use it',
+    );
+  }
+
   load();
   const unwatch = watchTopologyFile(options.topologyFile, load);
+  const unwatchPassword = watchTopologyFile(options.passwordFile, load);
 
   function entryOf(server: DbServer): Server {
     const entry = servers.get(keyOf(server));
@@ -541,8 +581,14 @@ export function createStore(options: StoreOptions): Store {
       );
     },
 
+    credential() {
+      return password === '' ? undefined : credentialFingerprint(password);
+    },
+
     async close() {
       unwatch();
+      unwatchPassword();
+      await Promise.all([...retired].map((pool) => pool.end().catch(() => undefined)));
       for (const entry of servers.values()) dropProbeConnection(entry);
       await Promise.all([...servers.values()].map((s) => s.pool.end().catch(() => undefined)));
     },

@@ -1,7 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildModel } from '../../model/build.ts';
-import { adminBootstrapSql, desiredAccounts, globalPrivileges, passwordHash } from './accounts.ts';
+import {
+  adminBootstrapSql,
+  desiredAccounts,
+  globalPrivileges,
+  hashesOf,
+  identifiedBy,
+  passwordHash,
+} from './accounts.ts';
 
 describe('database accounts', () => {
   it('hash a password as MariaDB’s PASSWORD() does', () => {
@@ -43,5 +50,25 @@ describe('database accounts', () => {
     assert.match(sql, /^SET SESSION sql_log_bin = 0;/);
     assert.match(sql, /'foobar_admin'@'localhost' IDENTIFIED BY PASSWORD '\*[0-9A-F]{40}'/);
     assert.doesNotMatch(sql, /secret/);
+  });
+
+  it('accept two passwords at once while one is rotated, read back as the server keeps them', () => {
+    const [a, b] = [passwordHash('old'), passwordHash('new')];
+    assert.equal(identifiedBy([a]), `IDENTIFIED BY PASSWORD '${a}'`);
+    assert.equal(
+      identifiedBy([b, a]),
+      `IDENTIFIED VIA mysql_native_password USING '${b}' OR mysql_native_password USING '${a}'`,
+    );
+    // mysql.global_priv's Priv of such an account on MariaDB 10.11 (the first entry of auth_or
+    // stands for the row's own method).
+    const priv = JSON.stringify({
+      access: 0,
+      plugin: 'mysql_native_password',
+      authentication_string: b,
+      auth_or: [{}, { plugin: 'mysql_native_password', authentication_string: a }],
+    });
+    assert.deepEqual(hashesOf(priv), [b, a]);
+    assert.deepEqual(hashesOf(JSON.stringify({ authentication_string: a })), [a]);
+    assert.deepEqual(hashesOf('not json'), []);
   });
 });

@@ -5,7 +5,14 @@
  * server, so neither a statement nor the binary log ever holds one.
  */
 import { createHash } from 'node:crypto';
-import { DB_USERS, dbHosts, dbSecretName, type DbUser } from '../../model/database.ts';
+import { z } from 'zod';
+import {
+  DB_USERS,
+  dbHosts,
+  dbSecretName,
+  previousSecretName,
+  type DbUser,
+} from '../../model/database.ts';
 import { failoverMembers } from '../../model/failover.ts';
 import { addressOf, hostsWithRole, type Model } from '../../model/model.ts';
 import { runSql, sqlString } from '../../probes/mariadb.ts';
@@ -15,6 +22,46 @@ import type { Context } from '../context.ts';
 export function passwordHash(password: string): string {
   const sha1 = (data: string | Buffer): Buffer => createHash('sha1').update(data).digest();
   return `*${sha1(sha1(password)).toString('hex').toUpperCase()}`;
+}
+
+/**
+ * The password hashes an account accepts: its secret's, and while the secret is being rotated
+ * (`foobar secrets rotate`) the previous one's too, so nobody using it is refused meanwhile.
+ */
+export async function acceptedHashes(ctx: Context, role: DbUser): Promise<string[]> {
+  const name = dbSecretName(role);
+  const current = passwordHash(await ctx.secrets.get(name));
+  const previous = await ctx.secrets.peek(previousSecretName(name));
+  return previous === undefined ? [current] : [current, passwordHash(previous)];
+}
+
+/** `IDENTIFIED ...` for an account that accepts any of these hashes (MariaDB's `OR` chain). */
+export function identifiedBy(hashes: readonly string[]): string {
+  if (hashes.length === 1) return `IDENTIFIED BY PASSWORD ${sqlString(hashes[0] ?? '')}`;
+  return `IDENTIFIED VIA ${hashes.map((h) => `mysql_native_password USING ${sqlString(h)}`).join(' OR ')}`;
+}
+
+const GlobalPriv = z.object({
+  authentication_string: z.string().optional(),
+  auth_or: z.array(z.object({ authentication_string: z.string().optional() })).optional(),
+});
+
+/**
+ * The hashes an account accepts, from its `mysql.global_priv` row: the first method is the row's
+ * own, an `OR` chain adds the others (its first entry stands for the row's own).
+ */
+export function hashesOf(priv: string): string[] {
+  let parsed: z.infer<typeof GlobalPriv>;
+  try {
+    parsed = GlobalPriv.parse(JSON.parse(priv));
+  } catch {
+    return [];
+  }
+  const first = parsed.authentication_string ?? '';
+  if (parsed.auth_or === undefined) return [first];
+  return parsed.auth_or.map((method, i) =>
+    i === 0 ? first : (method.authentication_string ?? ''),
+  );
 }
 
 export interface Account {
@@ -99,7 +146,7 @@ export async function reconcileAccounts(ctx: Context, primary: string): Promise<
   const [existing = [], granted = []] = await runSql(
     ctx,
     primary,
-    `SELECT User AS user, Host AS host, authentication_string AS hash FROM mysql.user
+    `SELECT User AS user, Host AS host, Priv AS priv FROM mysql.global_priv
        WHERE User IN (${users.map(sqlString).join(', ')});
      SELECT GRANTEE AS grantee, PRIVILEGE_TYPE AS privilege
        FROM information_schema.USER_PRIVILEGES
@@ -108,19 +155,21 @@ export async function reconcileAccounts(ctx: Context, primary: string): Promise<
   const statements: string[] = [];
   const changes: string[] = [];
   for (const account of wanted) {
-    const hash = passwordHash(await ctx.secrets.get(dbSecretName(account.role)));
+    const hashes = await acceptedHashes(ctx, account.role);
     const name = accountName(account.user, account.host);
     const found = existing.find((row) => row.user === account.user && row.host === account.host);
     if (found === undefined) {
       statements.push(
-        `CREATE USER ${name} IDENTIFIED BY PASSWORD ${sqlString(hash)};`,
+        `CREATE USER ${name} ${identifiedBy(hashes)};`,
         `GRANT ${account.privileges} TO ${name};`,
       );
       changes.push(`${account.user}@${account.host} created`);
     } else {
-      if (found.hash !== hash) {
-        statements.push(`ALTER USER ${name} IDENTIFIED BY PASSWORD ${sqlString(hash)};`);
-        changes.push(`${account.user}@${account.host} password set`);
+      if (hashesOf(found.priv ?? '').join(' ') !== hashes.join(' ')) {
+        statements.push(`ALTER USER ${name} ${identifiedBy(hashes)};`);
+        changes.push(
+          `${account.user}@${account.host} ${hashes.length > 1 ? 'accepts the new password beside the old one' : 'password set'}`,
+        );
       }
       const grantee = `'${account.user}'@'${account.host}'`;
       const missing = globalPrivileges(account).filter(
