@@ -154,10 +154,10 @@ describe('buildModel', () => {
         },
       }),
       [
-        'tls/acme: Unrecognized key: "other"',
         'tls/acme/directory: expected the https URL of an ACME directory',
         'tls/acme/email: expected an email address',
         'tls/acme/caBundle: expected an absolute path',
+        'tls/acme: Unrecognized key: "other"',
       ],
     );
   });

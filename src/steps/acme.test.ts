@@ -4,7 +4,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runProcess } from '../drivers/process.ts';
-import { acmeCertificateProblem, type AcmeWanted } from './acme.ts';
+import { RecordingDriver } from '../drivers/recording.ts';
+import { buildModel } from '../model/build.ts';
+import { acmeCertificateProblem, ensureAcmeCertificate, type AcmeWanted } from './acme.ts';
+import { createContext } from './context.ts';
 import { newPrivateKey } from './tls.ts';
 
 const DAY = 24 * 3600 * 1000;
@@ -71,6 +74,20 @@ describe('acmeCertificateProblem', () => {
     assert.equal(
       acmeCertificateProblem(apexOnly, record, want),
       'for foobar.com, not www.foobar.com, foobar.com',
+    );
+  });
+});
+
+describe('ensureAcmeCertificate', () => {
+  it('orders nothing on a dry run: it says what it would order, from where, and why', async () => {
+    const directory = 'https://acme.example/dir';
+    const model = buildModel({ tls: { acme: { directory } } });
+    const driver = new RecordingDriver(undefined, { simulate: true });
+    const outcome = await ensureAcmeCertificate(createContext(model, driver), true);
+    assert.equal(outcome, `would order from ${directory} (missing)`);
+    assert.deepEqual(
+      driver.calls.filter((line) => /map|ssl cert/.test(line)),
+      [],
     );
   });
 });

@@ -131,7 +131,7 @@ async function privateKey(ctx: Context, name: string): Promise<string> {
 }
 
 /** Creates what is missing or stale, and returns the site's certificate for the load balancers. */
-export async function ensureCertificates(ctx: Context): Promise<SiteCertificate> {
+export async function ensureCertificates(ctx: Context, offline = false): Promise<SiteCertificate> {
   const paths = labPaths(ctx.model);
   const caKeyFile = ctx.secrets.pathOf(CA_KEY_SECRET);
   const done: string[] = [];
@@ -183,7 +183,7 @@ export async function ensureCertificates(ctx: Context): Promise<SiteCertificate>
   );
   if (site.problem !== undefined) done.push(`certificate for ${names.join(', ')} issued`);
   // A new CA changes the trust with it; otherwise only the ACME CA's roots do.
-  if ((await ensureSiteTrust(ctx, ca.pem)) && ca.problem === undefined)
+  if ((await ensureSiteTrust(ctx, ca.pem, offline)) && ca.problem === undefined)
     done.push('trusted roots updated');
   return {
     bundle: `${site.pem}${siteKey}\n`,
@@ -199,15 +199,16 @@ export const SYSTEM_ROOTS = '/etc/ssl/certs/ca-certificates.crt';
  * for the site: the lab's CA, and with `tls.acme` the roots its certificates chain to. True when
  * the file changed.
  */
-async function ensureSiteTrust(ctx: Context, caPem: string): Promise<boolean> {
+async function ensureSiteTrust(ctx: Context, caPem: string, offline: boolean): Promise<boolean> {
   const roots =
     ctx.model.tls.acme === undefined ? undefined : (ctx.model.tls.acme.roots ?? SYSTEM_ROOTS);
   let extra = '';
   if (roots !== undefined) {
     const text = await ctx.driver.readFile(null, roots);
-    if (text === undefined)
+    // A dry run sees none of this machine's files.
+    if (text === undefined && !offline)
       throw new Error(`tls.acme.roots: ${roots} is missing: give the PEM of the ACME CA's roots`);
-    extra = text;
+    extra = text ?? '';
   }
   const file = labPaths(ctx.model).siteTrust;
   const content = `${caPem.trimEnd()}\n${extra}`;

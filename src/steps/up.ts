@@ -135,7 +135,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         {
           title: 'certificate authority and site certificate',
           run: async () => {
-            site = await ensureCertificates(ctx);
+            site = await ensureCertificates(ctx, options.offline === true);
             // With tls.acme, the load balancers keep the ACME CA's certificate once they have one.
             const issued = await issuedAcmeBundle(ctx);
             if (issued === undefined) return site.outcome;
