@@ -17,6 +17,8 @@ PACKAGES+=(
   # The test machines (test/machines/): Debian 12 booted in systemd-nspawn containers, built with
   # debootstrap, reached over SSH only.
   systemd-container debootstrap
+  # The ACME test server (Let's Encrypt's Pebble): the tests order the site's certificate from it.
+  pebble
 )
 
 say() { printf 'bootstrap: %s\n' "$*"; }

@@ -24,6 +24,7 @@ import { dnsSuite } from './suites/dns.ts';
 import { limitsSuite } from './suites/limits.ts';
 import { networkSuite } from './suites/network.ts';
 import { tlsSuite } from './suites/tls.ts';
+import { acmeSuite } from './suites/acme.ts';
 import { monitoringSuite } from './suites/monitoring.ts';
 import { secretsSuite } from './suites/secrets.ts';
 
@@ -46,6 +47,7 @@ monitoringSuite(lab);
 siteSuite(lab);
 dnsSuite(lab);
 tlsSuite(lab);
+acmeSuite(lab);
 networkSuite(lab);
 limitsSuite(lab);
 failureSuite(lab);

@@ -176,7 +176,9 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         );
         const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-dry-run-'));
         try {
-          await runPlan(upPlan(createContext(model, driver), { buildsDir: scratch }));
+          await runPlan(
+            upPlan(createContext(model, driver), { buildsDir: scratch, offline: true }),
+          );
         } finally {
           await fs.rm(scratch, { recursive: true, force: true });
         }

@@ -18,6 +18,20 @@ export const haproxy = {
     server: string,
     state: 'drain' | 'ready',
   ): Command => haproxy.runtime(socket, `set server ${backend}/${server} state ${state}`),
+  /** An entry of a map file loaded by the config, in memory only (a reload reads the file again). */
+  addMapEntry: (socket: string, map: string, key: string, value: string): Command =>
+    haproxy.runtime(socket, `add map ${map} ${key} ${value}`),
+  deleteMapEntry: (socket: string, map: string, key: string): Command =>
+    haproxy.runtime(socket, `del map ${map} ${key}`),
+  /**
+   * A new certificate and key (PEM) for a loaded certificate file, in a transaction that
+   * `commitCertificate` applies: new handshakes use it, open connections keep theirs. The PEM
+   * goes on standard input, as the runtime API's multi-line payload (ended by an empty line).
+   */
+  setCertificate: (socket: string, file: string, pem: string): Command =>
+    haproxy.runtime(socket, `set ssl cert ${file} <<\n${pem.trimEnd()}\n`),
+  commitCertificate: (socket: string, file: string): Command =>
+    haproxy.runtime(socket, `commit ssl cert ${file}`),
   /** A runtime API command through its Unix socket. */
   runtime: (socket: string, line: string): Command => ({
     argv: ['socat', '-t', '2', 'stdio', `unix-connect:${socket}`],

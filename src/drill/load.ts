@@ -103,7 +103,7 @@ export function startVisitors(ctx: Context, run: VisitorsRun): RunningVisitors {
           '--url',
           siteUrl(ctx.model),
           '--cacert',
-          labPaths(ctx.model).caCertificate,
+          labPaths(ctx.model).siteTrust,
           '--seconds',
           String(run.seconds),
           '--prefix',

@@ -138,6 +138,30 @@ describe('buildModel', () => {
     ]);
   });
 
+  it('takes an ACME CA for the site certificate, and names every problem of tls.acme at once', () => {
+    const acme = { directory: 'https://acme.example/dir', email: 'ops@foobar.com' };
+    assert.deepEqual(buildModel({ tls: { acme } }).tls, { hstsMaxAgeSeconds: 63072000, acme });
+    assert.equal(buildModel(undefined).tls.acme, undefined);
+    assert.deepEqual(
+      problemsOf({
+        tls: {
+          acme: {
+            directory: 'http://acme.example/dir',
+            email: 'ops',
+            caBundle: 'ca.pem',
+            other: 1,
+          },
+        },
+      }),
+      [
+        'tls/acme/directory: expected the https URL of an ACME directory',
+        'tls/acme/email: expected an email address',
+        'tls/acme/caBundle: expected an absolute path',
+        'tls/acme: Unrecognized key: "other"',
+      ],
+    );
+  });
+
   it('refuses monitoring settings that cannot work', () => {
     assert.deepEqual(
       problemsOf({

@@ -38,6 +38,13 @@ export interface LabPaths {
   readonly caCertificate: string;
   /** The site's certificate (public), signed by the lab's CA. Its key is a secret. */
   readonly siteCertificate: string;
+  /** The site's certificate chain from the ACME CA (`tls.acme`), for the same key. */
+  readonly acmeCertificate: string;
+  /**
+   * What clients of foobar's own (probes, the monitor, the tests' visitors) trust for the site:
+   * the lab's CA, and with `tls.acme` the roots of the ACME CA's certificates.
+   */
+  readonly siteTrust: string;
 }
 
 export function labPaths(model: Model): LabPaths {
@@ -51,6 +58,8 @@ export function labPaths(model: Model): LabPaths {
     runtime: path.join(state, 'runtime', 'node'),
     caCertificate: path.join(state, 'tls', 'ca.crt'),
     siteCertificate: path.join(state, 'tls', 'site.crt'),
+    acmeCertificate: path.join(state, 'tls', 'acme', 'site.crt'),
+    siteTrust: path.join(state, 'tls', 'trust.pem'),
   };
 }
 

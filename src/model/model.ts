@@ -73,7 +73,7 @@ export interface Model {
   /** The edge's virtual addresses and how the load balancers hand them over (VRRP). */
   readonly vrrp: VrrpSettings;
   readonly dns: { readonly ttlSeconds: number };
-  readonly tls: { readonly hstsMaxAgeSeconds: number };
+  readonly tls: { readonly hstsMaxAgeSeconds: number; readonly acme?: AcmeSettings };
   /** What the load balancers accept from one client (DESIGN §1: the edge). */
   readonly limits: {
     /** Slow clients: the whole request head must arrive within this. */
@@ -93,6 +93,18 @@ export interface Model {
   readonly web: { readonly upstreamKeepaliveSeconds: number };
   readonly monitoring: MonitoringSettings;
   readonly failover: FailoverSettings;
+}
+
+/** The site's certificate from an ACME certificate authority (RFC 8555), answered by HTTP-01. */
+export interface AcmeSettings {
+  /** The CA's directory URL (https). */
+  readonly directory: string;
+  /** The account's contact, for the CA's expiry warnings. */
+  readonly email?: string;
+  /** A PEM file of the authorities of the directory's own HTTPS, when not this machine's. */
+  readonly caBundle?: string;
+  /** A PEM file of the roots the issued certificates chain to; default: the system's store. */
+  readonly roots?: string;
 }
 
 export interface FailoverSettings {

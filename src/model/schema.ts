@@ -151,6 +151,22 @@ const sharedShape = {
   tls: z
     .strictObject({
       hstsMaxAgeSeconds: z.int().min(0).max(63072000).optional(),
+      // The site's certificate from an ACME CA (HTTP-01 through the load balancers) instead of the
+      // lab's own CA.
+      acme: z
+        .strictObject({
+          directory: z.url({
+            protocol: /^https$/,
+            error: 'expected the https URL of an ACME directory',
+          }),
+          email: z.email({ error: 'expected an email address' }).optional(),
+          // The authorities of the directory's own HTTPS, when not this machine's (a test CA).
+          caBundle: absolutePath.optional(),
+          // The roots the issued certificates chain to, for foobar's probes and the monitor
+          // (default: this machine's system store).
+          roots: absolutePath.optional(),
+        })
+        .optional(),
     })
     .optional(),
   limits: z

@@ -190,6 +190,19 @@ export function alertmanagerDaemon(ctx: Context, host: Host): Daemon {
   };
 }
 
+/** The monitor's copy of the site's authorities (labPaths().siteTrust), updated when it changed. */
+export async function copySiteTrust(ctx: Context, host: Host): Promise<void> {
+  const trust = labPaths(ctx.model).siteTrust;
+  const pem = await ctx.driver.readFile(null, trust);
+  if (pem === undefined)
+    throw new Error(
+      `${trust} is missing: foobar up makes it with the lab's CA, before the monitoring`,
+    );
+  await writeFiles(ctx, host.name, [
+    { path: blackboxFiles(hostPaths(ctx.model, host.name)).ca, content: pem },
+  ]);
+}
+
 export function blackboxDaemon(ctx: Context, host: Host): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const files = blackboxFiles(paths);
@@ -201,17 +214,9 @@ export function blackboxDaemon(ctx: Context, host: Host): Daemon {
     marker: files.config,
     files: [{ path: files.config, content: renderBlackboxConfig(ctx.model, host, paths) }],
     dirs: [paths.etc, paths.run, paths.log],
-    // The lab's CA certificate goes with the monitor, as it would to a real one. Probes read it
-    // each time: a new CA needs no restart.
-    prepare: async (c) => {
-      const ca = await c.driver.readFile(null, labPaths(c.model).caCertificate);
-      if (ca === undefined) {
-        throw new Error(
-          `${labPaths(c.model).caCertificate} is missing: foobar up makes the lab's CA before the monitoring`,
-        );
-      }
-      await writeFiles(c, host.name, [{ path: files.ca, content: ca }]);
-    },
+    // The site's authorities (the lab's CA, and the ACME CA's roots) go with the monitor, as they
+    // would to a real one. Probes read the file each time: `up` updates it without a restart.
+    prepare: (c) => copySiteTrust(c, host),
     checks: [blackboxExporter.check(files.config)],
     start: blackboxExporter.start(files.config, listen),
     outputLog: files.log,
@@ -317,6 +322,7 @@ export function monitoringPhases(ctx: Context, options: MonitoringOptions = {}):
             if (installed === 'copied') outcomes[`dashboard ${dashboardBuild.id}`] = 'installed';
             outcomes.prometheus = await ensureDaemon(ctx, prometheusDaemon(ctx, mon));
             outcomes.alertmanager = await ensureDaemon(ctx, alertmanagerDaemon(ctx, mon));
+            await copySiteTrust(ctx, mon);
             outcomes['blackbox exporter'] = await ensureDaemon(ctx, blackboxDaemon(ctx, mon));
             outcomes.dashboard = await ensureDaemon(
               ctx,

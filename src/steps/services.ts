@@ -17,7 +17,7 @@ import { addressOf, hostsWithRole, type Host } from '../model/model.ts';
 import { expectStatus } from '../probes/http.ts';
 import { pingServer } from '../probes/mariadb.ts';
 import { NSD_USER, nsdFiles, renderNsdConfig, renderZone } from '../render/dns/index.ts';
-import { haproxyFiles, renderHaproxyConfig } from '../render/haproxy/index.ts';
+import { haproxyFiles, renderChallengeMap, renderHaproxyConfig } from '../render/haproxy/index.ts';
 import { keepalivedFiles, renderKeepalivedConfig } from '../render/keepalived/index.ts';
 import { childPids, readPid } from '../probes/process.ts';
 import { VRRP_NETWORK, virtualAddressesOn } from '../probes/vrrp.ts';
@@ -47,6 +47,9 @@ export function haproxyDaemon(ctx: Context, host: Host, certificate?: string): D
     marker: files.config,
     files: [
       { path: files.config, content: renderHaproxyConfig(ctx.model, host, paths) },
+      ...(ctx.model.tls.acme === undefined
+        ? []
+        : [{ path: files.challenges, content: renderChallengeMap() }]),
       ...(certificate === undefined
         ? []
         : [{ path: files.certificate, content: certificate, mode: 0o600 }]),

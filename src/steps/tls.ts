@@ -131,7 +131,7 @@ async function privateKey(ctx: Context, name: string): Promise<string> {
 }
 
 /** Creates what is missing or stale, and returns the site's certificate for the load balancers. */
-export async function ensureCertificates(ctx: Context): Promise<SiteCertificate> {
+export async function ensureCertificates(ctx: Context, offline = false): Promise<SiteCertificate> {
   const paths = labPaths(ctx.model);
   const caKeyFile = ctx.secrets.pathOf(CA_KEY_SECRET);
   const done: string[] = [];
@@ -182,8 +182,37 @@ export async function ensureCertificates(ctx: Context): Promise<SiteCertificate>
     ),
   );
   if (site.problem !== undefined) done.push(`certificate for ${names.join(', ')} issued`);
+  // A new CA changes the trust with it; otherwise only the ACME CA's roots do.
+  if ((await ensureSiteTrust(ctx, ca.pem, offline)) && ca.problem === undefined)
+    done.push('trusted roots updated');
   return {
     bundle: `${site.pem}${siteKey}\n`,
     outcome: done.length === 0 ? 'up to date' : done.join(', '),
   };
+}
+
+/** Where the roots of public CAs are on Debian (ca-certificates). */
+export const SYSTEM_ROOTS = '/etc/ssl/certs/ca-certificates.crt';
+
+/**
+ * The authorities foobar's own clients (status, the monitor's probes, the tests' visitors) trust
+ * for the site: the lab's CA, and with `tls.acme` the roots its certificates chain to. True when
+ * the file changed.
+ */
+async function ensureSiteTrust(ctx: Context, caPem: string, offline: boolean): Promise<boolean> {
+  const roots =
+    ctx.model.tls.acme === undefined ? undefined : (ctx.model.tls.acme.roots ?? SYSTEM_ROOTS);
+  let extra = '';
+  if (roots !== undefined) {
+    const text = await ctx.driver.readFile(null, roots);
+    // A dry run sees none of this machine's files.
+    if (text === undefined && !offline)
+      throw new Error(`tls.acme.roots: ${roots} is missing: give the PEM of the ACME CA's roots`);
+    extra = text ?? '';
+  }
+  const file = labPaths(ctx.model).siteTrust;
+  const content = `${caPem.trimEnd()}\n${extra}`;
+  if ((await ctx.driver.readFile(null, file)) === content) return false;
+  await ctx.driver.writeFile(null, file, content, 0o644);
+  return true;
 }

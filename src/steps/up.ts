@@ -35,12 +35,15 @@ import { monitoringPhases } from './monitoring.ts';
 import { ensureFirewall } from './firewall.ts';
 import { failoverPhases } from './failover.ts';
 import { ensureCertificates, type SiteCertificate } from './tls.ts';
+import { ensureAcmeCertificate, issuedAcmeBundle } from './acme.ts';
 
 export interface UpOptions {
   /** The app to build when a web server has no release yet (default: this repository's app/). */
   readonly appDir?: string;
   /** Where to build it (default: the lab's builds directory); --dry-run builds elsewhere. */
   readonly buildsDir?: string;
+  /** A dry run: no certificate is ordered from an ACME CA (`tls.acme`). */
+  readonly offline?: boolean;
 }
 
 export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
@@ -132,7 +135,11 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         {
           title: 'certificate authority and site certificate',
           run: async () => {
-            site = await ensureCertificates(ctx);
+            site = await ensureCertificates(ctx, options.offline === true);
+            // With tls.acme, the load balancers keep the ACME CA's certificate once they have one.
+            const issued = await issuedAcmeBundle(ctx);
+            if (issued === undefined) return site.outcome;
+            site = { ...site, bundle: issued };
             return site.outcome;
           },
         },
@@ -214,6 +221,20 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         },
       ],
     },
+    ...(ctx.model.tls.acme === undefined
+      ? []
+      : [
+          {
+            title: 'Site certificate',
+            tasks: [
+              {
+                // Needs the site whole: the CA asks a virtual address that DNS gives for each name.
+                title: `from ${ctx.model.tls.acme.directory}`,
+                run: () => ensureAcmeCertificate(ctx, options.offline === true),
+              },
+            ],
+          },
+        ]),
     ...failoverPhases(ctx),
     ...monitoringPhases(ctx, {
       ...(options.buildsDir === undefined ? {} : { buildsDir: options.buildsDir }),

@@ -13,14 +13,14 @@ import { YAML_OPTIONS } from '../yaml.ts';
 
 export function blackboxFiles(paths: HostPaths): {
   config: string;
-  /** The lab's CA certificate, copied onto the monitor: probes trust it and nothing else. */
+  /** The site's authorities (the lab's CA, the ACME CA's roots), copied onto the monitor: probes trust these only. */
   ca: string;
   pid: string;
   log: string;
 } {
   return {
     config: path.join(paths.etc, 'blackbox.yml'),
-    ca: path.join(paths.etc, 'lab-ca.crt'),
+    ca: path.join(paths.etc, 'site-trust.pem'),
     pid: path.join(paths.run, 'blackbox-exporter.pid'),
     log: path.join(paths.log, 'blackbox-exporter.log'),
   };

@@ -6,7 +6,9 @@ import { haproxy } from '../../commands/haproxy.ts';
 import { assertGolden } from '../golden.ts';
 import { fixture, runChecker, scratchFixture } from '../testing.ts';
 import { newPrivateKey } from '../../steps/tls.ts';
-import { haproxyFiles, renderHaproxyConfig } from './index.ts';
+import { haproxyFiles, renderChallengeMap, renderHaproxyConfig } from './index.ts';
+
+const ACME = { tls: { acme: { directory: 'https://acme.example/dir' } } };
 
 const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
 
@@ -14,6 +16,16 @@ describe('renderHaproxyConfig', () => {
   it('matches the golden file for lb-01 of the default lab', () => {
     const { model, host, paths } = fixture('lb-01');
     assertGolden(golden('lb-01.cfg'), renderHaproxyConfig(model, host, paths));
+  });
+
+  it('answers ACME HTTP-01 challenges from its map before the redirect, with tls.acme only', () => {
+    const { model, host, paths } = fixture('lb-01', ACME);
+    const config = renderHaproxyConfig(model, host, paths);
+    assertGolden(golden('lb-01-acme.cfg'), config);
+    const challenge = config.indexOf('acme-challenges.map');
+    assert.ok(challenge > 0 && challenge < config.indexOf('redirect scheme https'));
+    const lab = fixture('lb-01');
+    assert.doesNotMatch(renderHaproxyConfig(lab.model, lab.host, lab.paths), /acme/);
   });
 
   it('lists every web server of the model, three with the example config', () => {
@@ -42,34 +54,39 @@ describe('renderHaproxyConfig', () => {
     assert.match(config, /if \{ sc_http_req_rate\(0\) gt 50 \}$/m);
   });
 
-  it('is accepted by haproxy -c with zero warnings', async () => {
-    const lab = scratchFixture('lb-01');
-    try {
-      const files = haproxyFiles(lab.paths);
-      mkdirSync(path.dirname(files.certificate), { recursive: true });
-      const key = newPrivateKey();
-      writeFileSync(`${files.certificate}.key`, key, { mode: 0o600 });
-      const cert = await runChecker({
-        argv: [
-          'openssl',
-          'req',
-          '-new',
-          '-x509',
-          '-key',
-          `${files.certificate}.key`,
-          '-subj',
-          '/CN=www.foobar.com',
-          '-days',
-          '1',
-        ],
-      });
-      assert.equal(cert.exitCode, 0, cert.stderr);
-      writeFileSync(files.certificate, `${cert.stdout}${key}`, { mode: 0o600 });
-      writeFileSync(files.config, renderHaproxyConfig(lab.model, lab.host, lab.paths));
-      const result = await runChecker(haproxy.check(files.config));
-      assert.equal(result.exitCode, 0, result.stderr);
-    } finally {
-      lab.dispose();
-    }
-  });
+  for (const [what, overrides] of [
+    ['the lab', {}],
+    ['tls.acme', ACME],
+  ] as const)
+    it(`is accepted by haproxy -c with zero warnings (${what})`, async () => {
+      const lab = scratchFixture('lb-01', overrides);
+      try {
+        const files = haproxyFiles(lab.paths);
+        mkdirSync(path.dirname(files.certificate), { recursive: true });
+        const key = newPrivateKey();
+        writeFileSync(`${files.certificate}.key`, key, { mode: 0o600 });
+        const cert = await runChecker({
+          argv: [
+            'openssl',
+            'req',
+            '-new',
+            '-x509',
+            '-key',
+            `${files.certificate}.key`,
+            '-subj',
+            '/CN=www.foobar.com',
+            '-days',
+            '1',
+          ],
+        });
+        assert.equal(cert.exitCode, 0, cert.stderr);
+        writeFileSync(files.certificate, `${cert.stdout}${key}`, { mode: 0o600 });
+        writeFileSync(files.challenges, renderChallengeMap());
+        writeFileSync(files.config, renderHaproxyConfig(lab.model, lab.host, lab.paths));
+        const result = await runChecker(haproxy.check(files.config));
+        assert.equal(result.exitCode, 0, result.stderr);
+      } finally {
+        lab.dispose();
+      }
+    });
 });

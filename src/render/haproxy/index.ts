@@ -54,6 +54,31 @@ export const WRITE_TIMEOUT_SECONDS = 10;
 /** A web server's TCP handshake: instant on a live host, so a silent one is left after 1 s. */
 export const CONNECT_TIMEOUT_SECONDS = 1;
 
+/** Where an ACME CA asks for the answer to an HTTP-01 challenge (RFC 8555 §8.3). */
+export const ACME_CHALLENGE_PATH = '/.well-known/acme-challenge/';
+
+/** The map file's content: empty, since answers exist only while an order is being validated. */
+export function renderChallengeMap(): string {
+  return renderedHeader(
+    '#',
+    'ACME HTTP-01 answers: filled at runtime (add map) while foobar orders',
+  );
+}
+
+/**
+ * With `tls.acme`: a challenge's token found in the map is answered with its key authorization
+ * on plain HTTP, before the redirect to HTTPS, by HAProxy itself (no backend). Whichever load
+ * balancer the CA reaches answers: foobar adds the token to every one's map, in memory.
+ */
+function challengeRules(model: Model, files: { challenges: string }): string {
+  if (model.tls.acme === undefined) return '';
+  const answer = `path,field(4,/),map(${files.challenges})`;
+  return `    # ACME HTTP-01 (${model.tls.acme.directory}): foobar puts each token's answer in this map through
+    # the runtime API while it orders the site's certificate; any other path moves to HTTPS.
+    http-request return status 200 content-type text/plain lf-string "%[${answer}]" if { path_beg ${ACME_CHALLENGE_PATH} } { ${answer} -m found }
+`;
+}
+
 export function haproxyFiles(paths: HostPaths): {
   config: string;
   socket: string;
@@ -61,10 +86,13 @@ export function haproxyFiles(paths: HostPaths): {
   log: string;
   /** The site's certificate and key (PEM, 0600). */
   certificate: string;
+  /** ACME HTTP-01: token → key authorization, filled through the runtime API (`tls.acme`). */
+  challenges: string;
 } {
   return {
     config: path.join(paths.etc, 'haproxy.cfg'),
     certificate: path.join(paths.etc, 'tls', 'site.pem'),
+    challenges: path.join(paths.etc, 'acme-challenges.map'),
     socket: path.join(paths.run, 'haproxy.sock'),
     pid: path.join(paths.run, 'haproxy.pid'),
     log: path.join(paths.log, 'haproxy.log'),
@@ -144,7 +172,7 @@ ${
 `
 }    http-request track-sc0 src${exempt.length === 0 ? '' : ' unless rate_exempt'}
     http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${rate.requests} }
-    # Everything on plain HTTP moves to HTTPS; nothing is served in clear. Bodies over the cap get
+${challengeRules(model, files)}    # Everything on plain HTTP moves to HTTPS; nothing is served in clear. Bodies over the cap get
     # 413 from Nginx behind: HAProxy 2.6 would reset the connection under a client still sending.
     http-request redirect scheme https code 301 unless { ssl_fc }
     http-request return status 414 content-type text/plain string "URI too long" if { url_len gt ${limits.maxUrlBytes} }
