@@ -25,6 +25,7 @@ import { limitsSuite } from './suites/limits.ts';
 import { networkSuite } from './suites/network.ts';
 import { tlsSuite } from './suites/tls.ts';
 import { monitoringSuite } from './suites/monitoring.ts';
+import { backupSuite } from './suites/backup.ts';
 
 const lab = createTestLab();
 
@@ -43,6 +44,7 @@ after(async () => {
 cliSuite(lab);
 monitoringSuite(lab);
 siteSuite(lab);
+backupSuite(lab);
 dnsSuite(lab);
 tlsSuite(lab);
 networkSuite(lab);
