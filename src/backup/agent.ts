@@ -85,7 +85,7 @@ export class BackupAgent {
     const password = await this.ctx.secrets.get(dbSecretName('backup'));
     await writeFile(
       this.clientConfig,
-      `[client]\nuser = ${DB_USERS.backup}\npassword = ${password}\nconnect-timeout = 2\n`,
+      `[client]\nuser = ${DB_USERS.backup}\npassword = ${password}\n`,
       { mode: 0o600 },
     );
     const newest = (await readFullBackups(this.paths.full)).at(-1);
