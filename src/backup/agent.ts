@@ -112,8 +112,13 @@ export class BackupAgent {
   private async tick(started: number): Promise<void> {
     const state = await readDbState(this.ctx);
     await this.follow(state.primary);
-    await this.sealClosed();
+    // A file that cannot be sealed must not stop the archive's measure (or the next backup).
+    const sealing = await this.sealClosed().then(
+      () => undefined,
+      (error: unknown) => error as Error,
+    );
     await this.flushAndMeasure(state.primary, started);
+    if (sealing !== undefined) throw sealing;
     const newest = this.status.lastFull;
     const due =
       newest === undefined ||
