@@ -35,6 +35,7 @@ import {
   isLivePrimary,
   listBackups,
   restoreToScratch,
+  simulatedBackups,
   takeBackup,
 } from '../steps/backup.ts';
 import { backupHost } from '../model/backup.ts';
@@ -176,7 +177,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       const model = loadModel(configPath(values.config));
       if (values['dry-run'] === true) {
         const driver = new RecordingDriver(
-          allOf(simulatedDatabases(model), simulatedKeepalived(model)),
+          allOf(simulatedDatabases(model), simulatedKeepalived(model), simulatedBackups()),
           { simulate: true },
         );
         const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-dry-run-'));

@@ -20,6 +20,8 @@ import { renderManagerConfig } from '../failover/config.ts';
 import { expectStatus } from '../probes/http.ts';
 import { parseXmlResults } from '../probes/mariadb.ts';
 import { renderedHeader } from '../render/header.ts';
+import type { Target } from '../drivers/driver.ts';
+import type { Responder } from '../drivers/recording.ts';
 import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
 import type { Phase } from './plan.ts';
@@ -346,4 +348,25 @@ export function formatBackups(catalog: BackupCatalog, now = Date.now()): string 
 /** Whether the host is the live primary now: a restore onto it would destroy the site's data. */
 export async function isLivePrimary(ctx: Context, host: string): Promise<boolean> {
   return (await readDbState(ctx)).primary === host;
+}
+
+/**
+ * For `foobar up --dry-run`: the backup agent answers a request for a full backup with the
+ * manifest of one, so the plan runs through.
+ */
+export function simulatedBackups(): Responder {
+  return (_target: Target, argv: readonly string[]) => {
+    if (argv[0] !== 'curl' || argv.at(-1)?.endsWith('/backup') !== true) return undefined;
+    const manifest: FullBackup = {
+      kind: 'full',
+      id: 'simulated',
+      source: 'a replica',
+      startedAt: new Date(0).toISOString(),
+      finishedAt: new Date(0).toISOString(),
+      gtid: '0-1-1',
+      file: 'simulated.mbstream.zst.aes',
+      sealed: { bytes: 0, plainBytes: 0, sha256: '', iv: '', tag: '' },
+    };
+    return { stdout: `${JSON.stringify(manifest)}\n200 0.1`, stderr: '', exitCode: 0 };
+  };
 }
