@@ -27,6 +27,7 @@ import { tlsSuite } from './suites/tls.ts';
 import { acmeSuite } from './suites/acme.ts';
 import { monitoringSuite } from './suites/monitoring.ts';
 import { secretsSuite } from './suites/secrets.ts';
+import { backupSuite } from './suites/backup.ts';
 
 const lab = createTestLab();
 
@@ -45,6 +46,7 @@ after(async () => {
 cliSuite(lab);
 monitoringSuite(lab);
 siteSuite(lab);
+backupSuite(lab);
 dnsSuite(lab);
 tlsSuite(lab);
 acmeSuite(lab);

@@ -138,6 +138,15 @@ export function formatDbStatus(status: DbStatus, style: Style): string {
     lines.push(
       `  fenced   ${style.red('●')} ${f.name}  ${style.dim(`run foobar db rejoin ${f.name}`)}`,
     );
+  if (status.backups !== undefined) {
+    const ago = (iso: string | undefined): string =>
+      iso === undefined
+        ? 'none'
+        : `${iso} (${((Date.now() - Date.parse(iso)) / 1000).toFixed(0)} s ago)`;
+    lines.push(
+      `  backups  recoverable up to ${ago(status.backups.recoverableAt)} (RPO); newest full backup ${ago(status.backups.lastFull)}`,
+    );
+  }
   if (status.problems.length > 0) {
     lines.push('', ...status.problems.map((p) => `  ${style.yellow('!')} ${p}`));
   }

@@ -29,6 +29,16 @@ import { buildApp, earlierBuild } from '../steps/release.ts';
 import { listReleases } from '../steps/releases.ts';
 import { previousRelease } from '../steps/rollback.ts';
 import { daemonsOf } from '../steps/services.ts';
+import {
+  discardScratch,
+  formatBackups,
+  isLivePrimary,
+  listBackups,
+  restoreToScratch,
+  simulatedBackups,
+  takeBackup,
+} from '../steps/backup.ts';
+import { backupHost } from '../model/backup.ts';
 import { EXIT_CODES, labStatus } from '../steps/status.ts';
 import { upPlan } from '../steps/up.ts';
 import { rotateSecrets, rotatableNames } from '../steps/secrets.ts';
@@ -171,7 +181,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       const model = loadModel(configPath(values.config));
       if (values['dry-run'] === true) {
         const driver = new RecordingDriver(
-          allOf(simulatedDatabases(model), simulatedKeepalived(model)),
+          allOf(simulatedDatabases(model), simulatedKeepalived(model), simulatedBackups()),
           { simulate: true },
         );
         const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-dry-run-'));
@@ -496,7 +506,19 @@ async function secretsCommand(args: string[], io: Io): Promise<number> {
 }
 
 const DB_USAGE =
-  'usage: foobar db status [--json] | switchover [--to HOST] | promote HOST [--force] | rejoin HOST [--reseed] | failover pause|resume';
+  'usage: foobar db status [--json] | switchover [--to HOST] | promote HOST [--force] | rejoin HOST [--reseed] | failover pause|resume | backup | backups | restore --at TIME|GTID [--to HOST] [--force] | restore --discard';
+
+/** `--at`: a GTID (up to and with it) or a time (the instant before it, to the second). */
+function restoreTarget(at: string | undefined): string {
+  if (at === undefined) throw new UsageError('usage: foobar db restore --at TIME|GTID [--to HOST]');
+  if (/^\d+-\d+-\d+(,\d+-\d+-\d+)*$/.test(at)) return `gtid=${at}`;
+  const time = Date.parse(at);
+  if (Number.isNaN(time))
+    throw new UsageError(
+      `--at ${at}: expected a time (2026-12-03T12:00:00Z) or a GTID (0-31-1234)`,
+    );
+  return `time=${new Date(time).toISOString()}`;
+}
 
 async function dbCommand(args: string[], io: Io): Promise<number> {
   const subIndex = args.findIndex((arg, i) => !arg.startsWith('-') && args[i - 1] !== '--config');
@@ -552,6 +574,73 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
       return change(values, `rejoin ${host}`, (ctx) =>
         rejoin(ctx, host, { reseed: values.reseed === true }),
       );
+    }
+    case 'backup': {
+      const { values } = parse(rest, { json: { type: 'boolean' } });
+      const model = loadModel(configPath(values.config));
+      const backup = await takeBackup(createContext(model, labDriver(model)));
+      report(
+        io,
+        values.json,
+        backup,
+        (b) =>
+          `full backup ${b.id} taken from ${b.source}: ${(b.sealed.bytes / 1_048_576).toFixed(1)} MB stored, GTID ${b.gtid}\n`,
+      );
+      return 0;
+    }
+    case 'backups': {
+      const { values } = parse(rest, { json: { type: 'boolean' } });
+      const model = loadModel(configPath(values.config));
+      const catalog = await listBackups(createContext(model, labDriver(model)));
+      report(io, values.json, catalog, (c) => formatBackups(c));
+      return 0;
+    }
+    case 'restore': {
+      const { values } = parse(rest, {
+        at: { type: 'string' },
+        to: { type: 'string' },
+        force: { type: 'boolean' },
+        discard: { type: 'boolean' },
+        json: { type: 'boolean' },
+      });
+      const model = loadModel(configPath(values.config));
+      const ctx = createContext(model, labDriver(model));
+      if (values.discard === true) {
+        const stopped = await discardScratch(ctx);
+        io.stdout.write(stopped ? 'scratch server stopped and deleted\n' : 'no scratch server\n');
+        return 0;
+      }
+      const target = restoreTarget(values.at);
+      const scratch = backupHost(model)?.name;
+      if (values.to !== undefined && values.to !== scratch) {
+        requireHost(model, values.to);
+        if ((await isLivePrimary(ctx, values.to)) && values.force !== true)
+          throw new UsageError(
+            `${values.to} is the live primary: a restore would replace the site's data. Restore to the scratch server (no --to), or add --force`,
+          );
+        throw new UsageError(
+          `a restore onto ${values.to} is not written yet: restore to the backup host's scratch server (no --to) and copy from it`,
+        );
+      }
+      const line = progressLine(io.stderr);
+      const restored = await withLock(labPaths(model).lock, 'foobar db restore', () =>
+        restoreToScratch(ctx, {
+          target,
+          progress: (text) => {
+            line.update(text);
+          },
+        }),
+      );
+      line.clear();
+      report(
+        io,
+        values.json,
+        restored,
+        (r) =>
+          `restored ${target} onto ${r.to} in ${r.seconds.toFixed(1)} s (RTO): full backup ${r.plan.backup.id} + ${r.plan.binlogs.length} binary log(s), now at GTID ${r.gtid}\n` +
+          `inspect it: foobar exec ${scratch ?? 'backup'} -- mariadb --socket=${r.socket}; discard it: foobar db restore --discard\n`,
+      );
+      return 0;
     }
     case 'failover': {
       const { values, positionals } = parse(rest, { reason: { type: 'string' } }, 1);

@@ -6,7 +6,7 @@
  * client: `plainStatements` drops its DELIMITER lines, which the server itself does not need.
  */
 import mysql from 'mysql2';
-import { DB_USERS, dbSecretName } from '../model/database.ts';
+import { DB_USERS, dbSecretName, type DbUser } from '../model/database.ts';
 import { addressOf, findHost, type Model } from '../model/model.ts';
 import type { Row } from '../probes/mariadb.ts';
 import type { SecretStore } from '../lib/secrets.ts';
@@ -50,16 +50,21 @@ export function resultSets(results: unknown): Row[][] {
   return sets.filter((r): r is Row[] => Array.isArray(r));
 }
 
-export function networkSql(model: Model, secrets: SecretStore): SqlTransport {
+/** SQL over the network as one of foobar's accounts (the failover managers', by default). */
+export function networkSql(
+  model: Model,
+  secrets: SecretStore,
+  user: Exclude<DbUser, 'admin'> = 'failover',
+): SqlTransport {
   return {
     async run(host, sql, timeoutMs) {
       const server = findHost(model, host);
       if (server === undefined) throw new Error(`${host} is not a host of the model`);
-      const password = await secrets.get(dbSecretName('failover'));
+      const password = await secrets.get(dbSecretName(user));
       const connection = mysql.createConnection({
         host: addressOf(server, 'core'),
         port: model.ports.mysql,
-        user: DB_USERS.failover,
+        user: DB_USERS[user],
         password,
         multipleStatements: true,
         connectTimeout: CONNECT_TIMEOUT_MS,

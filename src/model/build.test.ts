@@ -63,7 +63,7 @@ describe('buildModel', () => {
         colour: 'red',
       }),
       [
-        'hosts/db-02/roles/0: expected one of client, dns, lb, web, db, mon',
+        'hosts/db-02/roles/0: expected one of client, dns, lb, web, db, mon, backup',
         'lb/fall: Too small: expected number to be >=1',
         ': Unrecognized key: "colour"',
       ],

@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import {
   DEFAULT_ADMIN_EDGE,
   DEFAULT_APP,
+  DEFAULT_BACKUP,
   DEFAULT_DATABASE,
   DEFAULT_DNS,
   DEFAULT_DOMAIN,
@@ -77,6 +78,7 @@ export const ROLE_NETWORKS: Readonly<Record<Role, { needs: NetworkName[]; never:
     web: { needs: ['core'], never: ['edge'] },
     db: { needs: ['core'], never: ['edge'] },
     mon: { needs: ['edge', 'core'], never: [] },
+    backup: { needs: ['core'], never: ['edge'] },
   };
 
 /** Roles that cannot share a host because their daemons listen on the same port. */
@@ -138,6 +140,7 @@ type SharedConfig = Pick<
   | 'web'
   | 'failover'
   | 'monitoring'
+  | 'backup'
 >;
 
 /** What is placed on a network: a host number in the lab, an address as given on machines. */
@@ -411,6 +414,7 @@ function assemble(
     web,
     monitoring,
     failover,
+    backup: { ...DEFAULT_BACKUP, ...definedEntries(config.backup ?? {}) },
   };
 }
 

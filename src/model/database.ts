@@ -18,6 +18,11 @@ export const DB_USERS = {
    * statement on a busy machine).
    */
   failover: 'foobar_failover',
+  /**
+   * The backup host: follows the primary's binary log and closes its file, from its own address;
+   * no data (the full backups are taken on a replica, as foobar's admin).
+   */
+  backup: 'foobar_backup',
 } as const;
 export type DbUser = keyof typeof DB_USERS;
 

@@ -21,6 +21,8 @@ export const DEFAULT_HOSTS: Readonly<Record<string, HostConfig>> = {
   'db-01': { roles: ['db'], core: 31 },
   'db-02': { roles: ['db'], core: 32 },
   mon: { roles: ['mon'], edge: 90, core: 90 },
+  // Full backups from a replica and the primary's binary logs, off the database servers.
+  backup: { roles: ['backup'], core: 40 },
 };
 
 export const DEFAULT_PORTS: Readonly<Record<PortName, number>> = {
@@ -47,6 +49,10 @@ export const DEFAULT_PORTS: Readonly<Record<PortName, number>> = {
   etcdPeer: 2380,
   // The failover manager's /metrics, scraped by the monitor.
   failoverMetrics: 9099,
+  // A replica streams its full backup (mbstream) to the backup host on this port.
+  backupStream: 9400,
+  // The backup agent's /metrics (newest backup, archived binary log), scraped by the monitor.
+  backupMetrics: 9401,
 };
 
 export const DEFAULT_LB = { checkIntervalMs: 500, fall: 2, rise: 2, retries: 3 } as const;
@@ -138,4 +144,23 @@ export const DEFAULT_FAILOVER = {
   probeTimeoutMs: 400,
   confirmMs: 600,
   antiFlapSeconds: 300,
+} as const;
+
+/**
+ * Backups (the backup host's agent). A full physical backup of a replica every
+ * `fullIntervalMinutes`; the primary's binary log streamed to the backup host as it is written,
+ * and its open file closed (FLUSH BINARY LOGS), compressed and encrypted at most
+ * `binlogFlushSeconds` after its first event. Kept: the newest backup of each of the last
+ * `keepDaily` days and of each of the last `keepWeekly` weeks, with the binary logs from the
+ * oldest kept one on. The monitor alerts when the newest full backup is older than
+ * `fullMaxAgeMinutes` or the archive has not had everything the primary wrote for
+ * `binlogMaxAgeSeconds`.
+ */
+export const DEFAULT_BACKUP = {
+  fullIntervalMinutes: 24 * 60,
+  binlogFlushSeconds: 60,
+  keepDaily: 7,
+  keepWeekly: 4,
+  fullMaxAgeMinutes: 26 * 60,
+  binlogMaxAgeSeconds: 300,
 } as const;

@@ -23,10 +23,14 @@ describe('flows, in both directions', () => {
     );
   });
 
-  it('lets a database server open its peers only, the DNS servers nothing', () => {
+  it('lets a database server open its peers and the backup host’s stream only, the DNS servers nothing', () => {
     assert.deepEqual(
       flows.filter((f) => f.from === 'db-01').map((f) => `${f.to}:${f.port}`),
-      ['db-02:3306'],
+      ['db-02:3306', 'backup:9400'],
+    );
+    assert.deepEqual(
+      flows.filter((f) => f.from === 'backup').map((f) => `${f.to}:${f.port}`),
+      ['db-01:3306', 'db-02:3306'],
     );
     assert.deepEqual(opened('dns'), []);
   });

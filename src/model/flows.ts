@@ -129,6 +129,24 @@ export const FLOWS: readonly Flow[] = [
     network: 'core',
     why: 'replication, promotion',
   },
+  // Backups: a replica streams its full backup to the backup host; the backup host follows the
+  // primary's binary log (and closes its file) and asks the servers who is the primary.
+  {
+    from: 'db',
+    to: 'backup',
+    port: 'backupStream',
+    proto: 'tcp',
+    network: 'core',
+    why: 'a replica’s full backup, streamed (mbstream) to the backup host',
+  },
+  {
+    from: 'backup',
+    to: 'db',
+    port: 'mysql',
+    proto: 'tcp',
+    network: 'core',
+    why: 'the binary log archived as it is written; who is the primary',
+  },
   {
     from: 'admin',
     to: 'lb',

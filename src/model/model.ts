@@ -93,6 +93,17 @@ export interface Model {
   readonly web: { readonly upstreamKeepaliveSeconds: number };
   readonly monitoring: MonitoringSettings;
   readonly failover: FailoverSettings;
+  readonly backup: BackupSettings;
+}
+
+/** Backups and their retention (`DEFAULT_BACKUP` says what each is). */
+export interface BackupSettings {
+  readonly fullIntervalMinutes: number;
+  readonly binlogFlushSeconds: number;
+  readonly keepDaily: number;
+  readonly keepWeekly: number;
+  readonly fullMaxAgeMinutes: number;
+  readonly binlogMaxAgeSeconds: number;
 }
 
 /** The site's certificate from an ACME certificate authority (RFC 8555), answered by HTTP-01. */

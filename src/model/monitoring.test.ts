@@ -31,6 +31,7 @@ describe('monitoring in the model', () => {
     assert.deepEqual(target(model.ports.mysqldExporter), ['db-01 10.77.2.31', 'db-02 10.77.2.32']);
     // Every server but the client; the DNS server has no private address, so over the edge.
     assert.deepEqual(target(model.ports.nodeExporter), [
+      'backup 10.77.2.40',
       'db-01 10.77.2.31',
       'db-02 10.77.2.32',
       'dns 10.77.1.53',

@@ -21,7 +21,7 @@ export const SCRAPE_JOBS: readonly ScrapeJob[] = [
   {
     job: 'node',
     port: 'nodeExporter',
-    roles: ['dns', 'lb', 'web', 'db', 'mon'],
+    roles: ['dns', 'lb', 'web', 'db', 'mon', 'backup'],
     why: 'host metrics',
   },
   { job: 'haproxy', port: 'lbStats', roles: ['lb'], why: 'HAProxy’s built-in exporter' },
@@ -33,6 +33,12 @@ export const SCRAPE_JOBS: readonly ScrapeJob[] = [
     port: 'failoverMetrics',
     roles: ['lb', 'mon'],
     why: 'the failover managers (leader, armed or paused, failovers)',
+  },
+  {
+    job: 'backup',
+    port: 'backupMetrics',
+    roles: ['backup'],
+    why: 'the backup agent (newest full backup, archived binary log)',
   },
 ];
 

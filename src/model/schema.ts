@@ -11,7 +11,7 @@ import { parseIPv4 } from './net.ts';
 export const PLATFORMS = ['lab', 'machines'] as const;
 export type PlatformKind = (typeof PLATFORMS)[number];
 
-export const ROLES = ['client', 'dns', 'lb', 'web', 'db', 'mon'] as const;
+export const ROLES = ['client', 'dns', 'lb', 'web', 'db', 'mon', 'backup'] as const;
 export type Role = (typeof ROLES)[number];
 
 export const NETWORKS = ['edge', 'core'] as const;
@@ -100,6 +100,8 @@ export const PORT_NAMES = [
   'etcdClient',
   'etcdPeer',
   'failoverMetrics',
+  'backupStream',
+  'backupMetrics',
 ] as const;
 export type PortName = (typeof PORT_NAMES)[number];
 
@@ -201,6 +203,24 @@ const sharedShape = {
       probeTimeoutMs: z.int().min(50).max(10_000).optional(),
       confirmMs: z.int().min(0).max(60_000).optional(),
       antiFlapSeconds: z.int().min(0).max(86_400).optional(),
+    })
+    .optional(),
+  backup: z
+    .strictObject({
+      fullIntervalMinutes: z
+        .int()
+        .min(1)
+        .max(7 * 24 * 60)
+        .optional(),
+      binlogFlushSeconds: z.int().min(1).max(86_400).optional(),
+      keepDaily: z.int().min(1).max(366).optional(),
+      keepWeekly: z.int().min(0).max(520).optional(),
+      fullMaxAgeMinutes: z
+        .int()
+        .min(1)
+        .max(30 * 24 * 60)
+        .optional(),
+      binlogMaxAgeSeconds: z.int().min(1).max(86_400).optional(),
     })
     .optional(),
   monitoring: z

@@ -10,11 +10,12 @@ import { z } from 'zod';
 import { randomPassword } from '../lib/secrets.ts';
 import { waitFor } from '../lib/wait.ts';
 import { dbHosts, dbSecretName, previousSecretName, type DbUser } from '../model/database.ts';
-import { hostsWithRole } from '../model/model.ts';
+import { hostsWithRole, type Model } from '../model/model.ts';
 import { httpRequest } from '../probes/http.ts';
 import { runSql, serverState, sqlString } from '../probes/mariadb.ts';
 import { credentialFingerprint } from '../../app/src/db/credential.ts';
 import type { Context } from './context.ts';
+import { backupAgentDaemon } from './backup.ts';
 import { startDaemon, stopDaemon } from './daemon.ts';
 import { reconcileAccounts } from './db/accounts.ts';
 import { waitApplied, waitReplicating } from './db/replication.ts';
@@ -25,10 +26,22 @@ import { mysqldExporterDaemon } from './monitoring.ts';
 import { SLOTS, slotPort } from './slots.ts';
 
 /** The secrets `foobar secrets rotate` knows, in the order "all" rotates them. */
-export const ROTATABLE: readonly DbUser[] = ['app', 'replication', 'failover', 'monitor', 'admin'];
+export const ROTATABLE: readonly DbUser[] = [
+  'app',
+  'replication',
+  'failover',
+  'monitor',
+  'backup',
+  'admin',
+];
 
 export function rotatableNames(): string[] {
   return ROTATABLE.map(dbSecretName);
+}
+
+/** The accounts this model has: the backup account only with a backup host. */
+function rotatableIn(model: Model): DbUser[] {
+  return ROTATABLE.filter((role) => role !== 'backup' || hostsWithRole(model, 'backup').length > 0);
 }
 
 /** How long the apps get to log in with the new password: they see the file change within 1 s. */
@@ -51,15 +64,15 @@ export async function rotateSecrets(
   names: readonly string[],
   say: (line: string) => void = () => undefined,
 ): Promise<Rotation[]> {
-  const known = rotatableNames();
+  const known = rotatableIn(ctx.model).map(dbSecretName);
   const unknown = names.filter((n) => !known.includes(n));
   if (unknown.length > 0) {
     throw new Error(
       `no secret ${unknown.map((n) => `"${n}"`).join(', ')} to rotate: foobar rotates ${known.join(', ')}`,
     );
   }
-  const chosen =
-    names.length === 0 ? ROTATABLE : ROTATABLE.filter((r) => names.includes(dbSecretName(r)));
+  const roles = rotatableIn(ctx.model);
+  const chosen = names.length === 0 ? roles : roles.filter((r) => names.includes(dbSecretName(r)));
   const done: Rotation[] = [];
   for (const role of chosen) done.push(await rotate(ctx, role, say));
   return done;
@@ -156,6 +169,16 @@ async function handOver(ctx: Context, role: DbUser, state: DbState): Promise<str
         await startDaemon(ctx, exporter);
       }
       return `the exporters on ${dbs.map((h) => h.name).join(', ')} restarted with the new password`;
+    }
+    case 'backup': {
+      const hosts = hostsWithRole(ctx.model, 'backup');
+      for (const host of hosts) {
+        // It writes its login when it starts; its binary-log follower starts again where it was.
+        const agent = backupAgentDaemon(ctx, host);
+        await stopDaemon(ctx, agent);
+        await startDaemon(ctx, agent);
+      }
+      return `the backup agent on ${hosts.map((h) => h.name).join(', ')} restarted with the new password`;
     }
     case 'admin':
       return 'set';

@@ -30,6 +30,7 @@ import { readDbState, roleOf, type DbState } from './db/state.ts';
 import { appDbFiles } from './db/topology.ts';
 import { exporterDaemons, monitorDaemons } from './monitoring.ts';
 import { failoverDaemons } from './failover.ts';
+import { backupAgentDaemon, scratchDaemon } from './backup.ts';
 import { liveRelease } from './release.ts';
 import { liveSlot, otherSlot, slotPort, type Slot } from './slots.ts';
 
@@ -318,7 +319,8 @@ export async function webDaemons(
 
 /**
  * The daemons of a host, front to back (the order to stop them in). `withStandby` adds a web
- * server's idle app slot, which only runs during a deploy (down stops it too).
+ * server's idle app slot, which only runs during a deploy, and the backup host's scratch server
+ * of a restore (down stops them too).
  */
 export async function daemonsOf(ctx: Context, host: Host, withStandby = false): Promise<Daemon[]> {
   // The failover manager first: nothing it watches stops while it could still act.
@@ -332,6 +334,12 @@ export async function daemonsOf(ctx: Context, host: Host, withStandby = false): 
     daemons.push(web.nginx, web.app, ...(withStandby ? [web.standby] : []));
   }
   if (host.roles.includes('db')) daemons.push(mariadbDaemon(ctx, host, await readDbState(ctx)));
+  if (host.roles.includes('backup'))
+    daemons.push(
+      backupAgentDaemon(ctx, host),
+      // A restore's scratch server runs only after a restore, until discarded (down stops it).
+      ...(withStandby ? [scratchDaemon(ctx, host)] : []),
+    );
   daemons.push(...(await monitorDaemons(ctx, host)), ...exporterDaemons(ctx, host));
   return daemons;
 }

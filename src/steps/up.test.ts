@@ -7,6 +7,7 @@ import { RecordingDriver } from '../drivers/recording.ts';
 import { buildModel } from '../model/build.ts';
 import { createContext } from './context.ts';
 import { simulatedDatabases } from './db/simulate.ts';
+import { simulatedBackups } from './backup.ts';
 import { runPlan } from './plan.ts';
 import { upPlan } from './up.ts';
 import { allOf, simulatedKeepalived } from './vrrp-simulate.ts';
@@ -15,9 +16,12 @@ describe('upPlan on a simulated fresh machine', async () => {
   const builds = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-up-test-'));
   after(() => fs.rm(builds, { recursive: true, force: true }));
   const model = buildModel({ hosts: { 'web-03': { roles: ['web'], core: 23 } } });
-  const driver = new RecordingDriver(allOf(simulatedDatabases(model), simulatedKeepalived(model)), {
-    simulate: true,
-  });
+  const driver = new RecordingDriver(
+    allOf(simulatedDatabases(model), simulatedKeepalived(model), simulatedBackups()),
+    {
+      simulate: true,
+    },
+  );
   const ctx = createContext(model, driver);
   await runPlan(upPlan(ctx, { buildsDir: builds }));
   const calls = driver.calls;
@@ -89,6 +93,7 @@ describe('upPlan on a simulated fresh machine', async () => {
     assert.deepEqual(spawned('prometheus-nginx-exporter'), ['web-01', 'web-02', 'web-03']);
     assert.deepEqual(spawned('prometheus-mysqld-exporter'), ['db-01', 'db-02']);
     assert.deepEqual(spawned('prometheus-node-exporter'), [
+      'backup',
       'db-01',
       'db-02',
       'dns',

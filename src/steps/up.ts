@@ -34,6 +34,7 @@ import { liveSlot } from './slots.ts';
 import { monitoringPhases } from './monitoring.ts';
 import { ensureFirewall } from './firewall.ts';
 import { failoverPhases } from './failover.ts';
+import { backupPhases } from './backup.ts';
 import { ensureCertificates, type SiteCertificate } from './tls.ts';
 import { ensureAcmeCertificate, issuedAcmeBundle } from './acme.ts';
 
@@ -236,6 +237,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
           },
         ]),
     ...failoverPhases(ctx),
+    ...backupPhases(ctx),
     ...monitoringPhases(ctx, {
       ...(options.buildsDir === undefined ? {} : { buildsDir: options.buildsDir }),
     }),

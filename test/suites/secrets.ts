@@ -18,24 +18,21 @@ const NETWORK_ACCOUNTS: readonly { user: Exclude<DbUser, 'admin' | 'monitor'>; f
   { user: 'app', from: 'web-01' },
   { user: 'replication', from: 'db-01' },
   { user: 'failover', from: 'mon' },
+  { user: 'backup', from: 'backup' },
 ];
+const ROTATED = ['app', 'replication', 'failover', 'monitor', 'backup', 'admin'] as const;
 
 export function secretsSuite(lab: TestLab): void {
   describe('secrets rotation', () => {
     const secretOf = (user: DbUser): string =>
       readFileSync(lab.ctx.secrets.pathOf(dbSecretName(user)), 'utf8').trim();
 
-    it('rotates every database password under load: no failed request, no write lost, the old passwords refused after', async (t) => {
+    it('rotates every database password under load (the backup agent’s too): no failed request, no write lost, the old passwords refused after', async (t) => {
       const { primary } = await readDbState(lab.ctx);
       const replicas = hostsWithRole(lab.model, 'db')
         .map((h) => h.name)
         .filter((name) => name !== primary);
-      const old = Object.fromEntries(
-        (['app', 'replication', 'failover', 'monitor', 'admin'] as const).map((u) => [
-          u,
-          secretOf(u),
-        ]),
-      );
+      const old = Object.fromEntries(ROTATED.map((u) => [u, secretOf(u)]));
       for (const { user, from } of NETWORK_ACCOUNTS) {
         const before = await sqlAs(lab, user, from, primary, 'SELECT 1');
         assert.equal(before.exitCode, 0, `${user} logs in before: ${before.stderr}`);
@@ -72,7 +69,7 @@ export function secretsSuite(lab: TestLab): void {
         }),
       );
       assert.equal(rotated.exitCode, 0, rotated.stderr);
-      for (const user of ['app', 'replication', 'failover', 'monitor', 'admin'] as const) {
+      for (const user of ROTATED) {
         assert.match(rotated.stdout, new RegExp(`^${dbSecretName(user)} rotated in `, 'm'));
         assert.notEqual(secretOf(user), old[user], `${user}: a new password`);
         for (const value of [old[user] ?? '', secretOf(user)]) {

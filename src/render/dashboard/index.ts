@@ -53,6 +53,7 @@ export const SERVICE_CHECKS: readonly ServiceCheck[] = [
   { service: 'failover-manager', expr: 'up{job="failover"}' },
   // etcd exports through the manager beside it: 1 while that manager reaches a quorum.
   { service: 'etcd', expr: 'foobar_failover_etcd_ok' },
+  { service: 'backup-agent', expr: 'up{job="backup"}' },
 ];
 
 /** The services each role runs (foobar's daemons), in the order they are shown. */
@@ -63,6 +64,7 @@ const ROLE_SERVICES: Readonly<Record<Role, readonly string[]>> = {
   web: ['nginx', 'app', 'nginx-exporter'],
   db: ['mariadb', 'mysqld-exporter'],
   mon: ['prometheus', 'alertmanager', 'blackbox-exporter', 'dashboard'],
+  backup: ['backup-agent'],
 };
 
 const ROLE_TIERS: Readonly<Record<Role, Tier>> = {
@@ -72,6 +74,7 @@ const ROLE_TIERS: Readonly<Record<Role, Tier>> = {
   web: 'web',
   db: 'database',
   mon: 'monitoring',
+  backup: 'database',
 };
 
 function pageHost(host: Host): PageHost {

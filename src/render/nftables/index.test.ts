@@ -76,11 +76,13 @@ describe('renderFirewall', () => {
       'oifname "core" ip daddr { 10.77.2.11, 10.77.2.12 } tcp dport 9100',
       'oifname "core" ip daddr { 10.77.2.21, 10.77.2.22 } tcp dport 9100',
       'oifname "core" ip daddr { 10.77.2.31, 10.77.2.32 } tcp dport 9100',
+      'oifname "core" ip daddr 10.77.2.40 tcp dport 9100',
       'oifname "core" ip daddr { 10.77.2.11, 10.77.2.12 } tcp dport 8404',
       'oifname "core" ip daddr { 10.77.2.21, 10.77.2.22 } tcp dport 9113',
       'oifname "core" ip daddr { 10.77.2.21, 10.77.2.22 } tcp dport 9180',
       'oifname "core" ip daddr { 10.77.2.31, 10.77.2.32 } tcp dport 9104',
       'oifname "core" ip daddr { 10.77.2.11, 10.77.2.12 } tcp dport 9099',
+      'oifname "core" ip daddr 10.77.2.40 tcp dport 9401',
     ]);
     // The DNS servers open nothing: NSD only answers.
     const dns = fixture('dns');

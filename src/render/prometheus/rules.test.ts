@@ -28,6 +28,8 @@ interface Grid {
 /** A series' values in promtool's notation, for a grid. */
 type Values = (grid: Grid) => string;
 
+/** A timestamp that keeps up with the evaluation clock (a backup agent reporting fresh figures). */
+const clock: Values = ({ step, samples }) => `0+${step}x${samples}`;
 /** A series that holds `value` the whole time. */
 const steady =
   (value: number): Values =>
@@ -130,6 +132,9 @@ const healthyLab = {
   'probe_success{job="vip",host="lb-02"}': steady(1),
   'probe_success{job="dns",host="dns"}': steady(1),
   'up{job="blackbox",host="mon"}': steady(1),
+  // The newest backup and the archive's reach, fresh at the evaluation.
+  'foobar_backup_full_last_success_timestamp_seconds{job="backup",host="backup"}': clock,
+  'foobar_backup_binlog_recoverable_timestamp_seconds{job="backup",host="backup"}': clock,
 };
 
 /** The lab with some series replaced. */
@@ -151,6 +156,24 @@ const warning = (alertname: string, labels: Labels): Labels => ({
 
 const killedAt = 20;
 const SCENARIOS: readonly Scenario[] = [
+  {
+    title: 'no full backup for longer than its limit',
+    series: labWith({
+      'foobar_backup_full_last_success_timestamp_seconds{job="backup",host="backup"}': steady(
+        AT - model.backup.fullMaxAgeMinutes * 60 - 60,
+      ),
+    }),
+    firing: [critical('BackupTooOld', {})],
+  },
+  {
+    title: 'the archived binary log behind for longer than its limit',
+    series: labWith({
+      'foobar_backup_binlog_recoverable_timestamp_seconds{job="backup",host="backup"}': steady(
+        AT - model.backup.binlogMaxAgeSeconds - 60,
+      ),
+    }),
+    firing: [critical('BinlogArchiveBehind', {})],
+  },
   { title: 'a healthy lab pages nobody', series: healthyLab, firing: [] },
   {
     title: 'web-01’s app killed: AppDown, and the load balancer sees web-01 down',

@@ -223,6 +223,26 @@ export function alertGroups(model: Model): RuleGroup[] {
       ],
     },
     {
+      name: 'backups',
+      rules: [
+        {
+          alert: 'BackupTooOld',
+          // No backup yet counts as the oldest of all (its timestamp is 0).
+          expr: `time() - max(foobar_backup_full_last_success_timestamp_seconds) > ${model.backup.fullMaxAgeMinutes * 60}`,
+          severity: 'critical',
+          summary: 'The newest full backup is too old',
+          description: `No full backup finished in the last ${model.backup.fullMaxAgeMinutes} minutes: foobar db backups and foobar logs on the backup host say why; foobar db backup takes one now.`,
+        },
+        {
+          alert: 'BinlogArchiveBehind',
+          expr: `time() - max(foobar_backup_binlog_recoverable_timestamp_seconds) > ${model.backup.binlogMaxAgeSeconds}`,
+          severity: 'critical',
+          summary: 'The archived binary log is behind the primary',
+          description: `For over ${model.backup.binlogMaxAgeSeconds} s the archive has not had everything the primary wrote: a restore would lose the writes since (foobar db status shows the newest recoverable moment).`,
+        },
+      ],
+    },
+    {
       name: 'probes',
       rules: [
         {

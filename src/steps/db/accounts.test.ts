@@ -32,6 +32,7 @@ describe('database accounts', () => {
           (address) =>
             `foobar_failover@${address}: RELOAD, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*`,
         ),
+        'foobar_backup@10.77.2.40: RELOAD, REPLICATION SLAVE, BINLOG MONITOR, BINLOG ADMIN ON *.*',
         'foobar_monitor@localhost: PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*',
       ],
     );

@@ -107,6 +107,13 @@ export function desiredAccounts(model: Model): Account[] {
       privileges:
         'RELOAD, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, READ_ONLY ADMIN, CONNECTION ADMIN, PROCESS, BINLOG MONITOR, SLAVE MONITOR ON *.*',
     })),
+    // Follows the binary log, lists and closes its files (FLUSH BINARY LOGS); no table, no data.
+    ...hostsWithRole(model, 'backup').map((backup) => ({
+      role: 'backup' as const,
+      user: DB_USERS.backup,
+      host: addressOf(backup, 'core'),
+      privileges: 'RELOAD, REPLICATION SLAVE, BINLOG MONITOR, BINLOG ADMIN ON *.*',
+    })),
     // Reads counters and replication status; no table, no data.
     {
       role: 'monitor' as const,

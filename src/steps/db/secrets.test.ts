@@ -14,6 +14,7 @@ import { createContext } from '../context.ts';
 import { runPlan } from '../plan.ts';
 import { upPlan } from '../up.ts';
 import { promoteReplica, rejoin } from './changes.ts';
+import { simulatedBackups } from '../backup.ts';
 import { simulatedDatabases } from './simulate.ts';
 import { allOf, simulatedKeepalived } from '../vrrp-simulate.ts';
 
@@ -22,7 +23,11 @@ after(() => fs.rm(scratch, { recursive: true, force: true }));
 
 it('no argv of up, the database phase, promote or rejoin carries a secret', async () => {
   const model = buildModel({ lab: { stateDir: path.join(scratch, 'state') } });
-  const databases = allOf(simulatedDatabases(model), simulatedKeepalived(model));
+  const databases = allOf(
+    simulatedDatabases(model),
+    simulatedKeepalived(model),
+    simulatedBackups(),
+  );
   // Once it rejoins, the old primary reports itself a replica of the new one.
   let rejoining = false;
   const replicaRow =

@@ -12,6 +12,7 @@ import {
   type ServerState,
 } from '../../probes/mariadb.ts';
 import type { Context } from '../context.ts';
+import { recoverableAt } from '../backup.ts';
 import type { Health } from '../status.ts';
 import { readDbState, roleOf, type DbRole } from './state.ts';
 import { failoverStatus, type FailoverView } from '../failover.ts';
@@ -48,6 +49,11 @@ export interface DbStatus {
   readonly epoch: number;
   /** The failover managers' view (etcd, leader, armed or paused and why, each observer). */
   readonly failover: FailoverView;
+  /**
+   * Backups, as the backup agent last saw them: the newest recoverable moment (RPO) and when the
+   * newest full backup finished. Absent without a backup host.
+   */
+  readonly backups?: { readonly recoverableAt?: string; readonly lastFull?: string };
   readonly health: Health;
   readonly problems: readonly string[];
 }
@@ -119,6 +125,7 @@ export async function dbStatus(ctx: Context): Promise<DbStatus> {
   for (const name of cluster.fenced)
     problems.push(`${name} is fenced: foobar db rejoin ${name} makes it a replica`);
   const writable = primary?.up === true && primary.state?.readOnly === false;
+  const backups = await recoverableAt(ctx).catch(() => ({}));
   return {
     primary: cluster.primary,
     primaryUp: primary?.up === true,
@@ -130,6 +137,16 @@ export async function dbStatus(ctx: Context): Promise<DbStatus> {
     fenced: probes.filter((p) => p.role === 'fenced').map((p) => ({ name: p.host.name, up: p.up })),
     epoch: cluster.epoch,
     failover,
+    ...(backups === undefined
+      ? {}
+      : {
+          backups: {
+            ...('at' in backups && backups.at !== undefined ? { recoverableAt: backups.at } : {}),
+            ...('lastFull' in backups && backups.lastFull !== undefined
+              ? { lastFull: backups.lastFull }
+              : {}),
+          },
+        }),
     health: !writable ? 'failed' : problems.length > 0 ? 'degraded' : 'healthy',
     problems,
   };

@@ -1,0 +1,263 @@
+/**
+ * What the backup host holds, read from the manifests beside the sealed files, and the pure
+ * decisions over it: which backups a retention policy keeps, and which backup and binary logs
+ * recover a given moment.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { z } from 'zod';
+import { hasReached, isAhead, parseGtidList, type Gtid } from '../lib/gtid.ts';
+
+const sealedSchema = z.object({
+  bytes: z.number(),
+  plainBytes: z.number(),
+  sha256: z.string(),
+  iv: z.string(),
+  tag: z.string(),
+});
+
+export const fullBackupSchema = z.object({
+  kind: z.literal('full'),
+  id: z.string(),
+  /** The replica it was taken from. */
+  source: z.string(),
+  startedAt: z.string(),
+  /** The backup is consistent at a moment before this (mariadb-backup's final lock). */
+  finishedAt: z.string(),
+  /** The GTID position of the copy: every transaction up to it, none after. */
+  gtid: z.string(),
+  file: z.string(),
+  sealed: sealedSchema,
+});
+export type FullBackup = z.infer<typeof fullBackupSchema>;
+
+/** A binary log file's span, read from its events. */
+export interface BinlogSpan {
+  /** The GTID state at the file's start (its Gtid_list event). */
+  readonly startState: string;
+  readonly firstGtid?: string;
+  readonly lastGtid?: string;
+  readonly firstAt?: string;
+  readonly lastAt?: string;
+}
+
+export const binlogSchema = z.object({
+  kind: z.literal('binlog'),
+  /** The server whose binary log it is (the primary when it was archived). */
+  source: z.string(),
+  name: z.string(),
+  startState: z.string(),
+  firstGtid: z.string().optional(),
+  lastGtid: z.string().optional(),
+  firstAt: z.string().optional(),
+  lastAt: z.string().optional(),
+  sealedAt: z.string(),
+  file: z.string(),
+  sealed: sealedSchema,
+});
+export type ArchivedBinlog = z.infer<typeof binlogSchema>;
+
+/** A binary log still being written (in the spool, not sealed yet): usable by a restore. */
+export interface OpenBinlog extends BinlogSpan {
+  readonly source: string;
+  readonly name: string;
+  /** Its plain file in the spool. */
+  readonly path: string;
+}
+
+export type Binlog = (ArchivedBinlog & { readonly path: string }) | OpenBinlog;
+
+async function manifests<T>(dir: string, schema: z.ZodType<T>): Promise<T[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
+  } catch {
+    return [];
+  }
+  const found: T[] = [];
+  for (const name of names) {
+    const parsed = schema.safeParse(JSON.parse(await readFile(path.join(dir, name), 'utf8')));
+    if (!parsed.success)
+      throw new Error(`${path.join(dir, name)}: not a backup manifest (${parsed.error.message})`);
+    found.push(parsed.data);
+  }
+  return found;
+}
+
+/** Full backups, oldest first. */
+export async function readFullBackups(dir: string): Promise<FullBackup[]> {
+  return (await manifests(dir, fullBackupSchema)).sort((a, b) =>
+    a.finishedAt.localeCompare(b.finishedAt),
+  );
+}
+
+/** Archived binary logs of every server, each with the path of its sealed file. */
+export async function readArchivedBinlogs(
+  dir: string,
+): Promise<(ArchivedBinlog & { path: string })[]> {
+  let sources: string[];
+  try {
+    sources = (await readdir(dir)).sort();
+  } catch {
+    return [];
+  }
+  const all: (ArchivedBinlog & { path: string })[] = [];
+  for (const source of sources) {
+    const sub = path.join(dir, source);
+    for (const b of await manifests(sub, binlogSchema))
+      all.push({ ...b, path: path.join(sub, b.file) });
+  }
+  return all;
+}
+
+const EVENT_HEAD = /^#(\d{2})(\d{2})(\d{2}) +(\d{1,2}):(\d{2}):(\d{2}) server id \d+ .*\t(.*)$/;
+
+/**
+ * The span of a binary log from `mariadb-binlog`'s text of it (run with TZ=UTC): the Gtid_list
+ * at its start, its first and last transaction's GTID and time.
+ */
+export function parseBinlogText(text: string): BinlogSpan {
+  let startState = '';
+  let first: { gtid: string; at: string } | undefined;
+  let last: { gtid: string; at: string } | undefined;
+  for (const line of text.split('\n')) {
+    const head = EVENT_HEAD.exec(line);
+    if (head === null) continue;
+    const [, yy, mo, dd, hh, mi, ss, what = ''] = head;
+    const at = `20${yy}-${mo}-${dd}T${(hh ?? '').padStart(2, '0')}:${mi}:${ss}Z`;
+    const list = /^Gtid list \[([^\]]*)\]/.exec(what);
+    if (list !== null && startState === '' && first === undefined) {
+      startState = list[1] ?? '';
+      continue;
+    }
+    const gtid = /^GTID (\d+-\d+-\d+)/.exec(what);
+    if (gtid?.[1] === undefined) continue;
+    first ??= { gtid: gtid[1], at };
+    last = { gtid: gtid[1], at };
+  }
+  return {
+    startState,
+    ...(first === undefined ? {} : { firstGtid: first.gtid, firstAt: first.at }),
+    ...(last === undefined ? {} : { lastGtid: last.gtid, lastAt: last.at }),
+  };
+}
+
+/**
+ * The backups a retention policy keeps: the newest of each of the last `daily` days that have
+ * one, and of each of the last `weekly` ISO weeks (UTC); the newest backup always.
+ */
+export function retained(
+  backups: readonly FullBackup[],
+  policy: { keepDaily: number; keepWeekly: number },
+): Set<string> {
+  const newestFirst = [...backups].sort((a, b) => b.finishedAt.localeCompare(a.finishedAt));
+  const keep = new Set<string>();
+  const pick = (bucket: (b: FullBackup) => string, count: number): void => {
+    const seen = new Set<string>();
+    for (const backup of newestFirst) {
+      const key = bucket(backup);
+      if (seen.has(key)) continue;
+      if (seen.size >= count) break;
+      seen.add(key);
+      keep.add(backup.id);
+    }
+  };
+  pick((b) => b.finishedAt.slice(0, 10), policy.keepDaily);
+  pick((b) => isoWeek(new Date(b.finishedAt)), policy.keepWeekly);
+  if (newestFirst[0] !== undefined) keep.add(newestFirst[0].id);
+  return keep;
+}
+
+function isoWeek(date: Date): string {
+  const d = new Date(Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), date.getUTCDate()));
+  const day = d.getUTCDay() === 0 ? 7 : d.getUTCDay();
+  d.setUTCDate(d.getUTCDate() + 4 - day);
+  const yearStart = Date.UTC(d.getUTCFullYear(), 0, 1);
+  return `${d.getUTCFullYear()}-W${Math.ceil(((d.getTime() - yearStart) / 86_400_000 + 1) / 7)}`;
+}
+
+/** The moment to recover: the instant before a time, or up to (and with) a GTID. */
+export type RecoveryTarget = { readonly time: string } | { readonly gtid: string };
+
+export interface RecoveryPlan {
+  readonly backup: FullBackup;
+  /** In the order to apply them, each from the position the previous ones reached. */
+  readonly binlogs: readonly { readonly binlog: Binlog; readonly from: string }[];
+  /** Where the binary logs stop: the last GTID at or before the target. */
+  readonly reaches: string;
+}
+
+function seqOf(list: string): bigint {
+  return parseGtidList(list).reduce((max, g) => (g.seq > max ? g.seq : max), 0n);
+}
+
+function maxPosition(a: readonly Gtid[], b: readonly Gtid[]): Gtid[] {
+  const domains = new Set([...a, ...b].map((g) => g.domain));
+  return [...domains].map((domain) => {
+    const pick = [...a, ...b]
+      .filter((g) => g.domain === domain)
+      .reduce((best, g) => (g.seq > best.seq ? g : best));
+    return pick;
+  });
+}
+
+/**
+ * The last full backup before the target, and the binary logs that carry it forward to the
+ * target, without gaps: a file whose start is beyond what the ones before reached leaves a hole,
+ * and the plan says so rather than recovering a moment with transactions missing.
+ */
+export function planRecovery(
+  target: RecoveryTarget,
+  backups: readonly FullBackup[],
+  binlogs: readonly Binlog[],
+): RecoveryPlan {
+  const before = (at: string | undefined): boolean =>
+    'time' in target ? at !== undefined && at < target.time : false;
+  const withinGtid = (gtid: string | undefined): boolean =>
+    'gtid' in target &&
+    gtid !== undefined &&
+    hasReached(parseGtidList(target.gtid), parseGtidList(gtid));
+  const candidates = backups.filter((b) =>
+    'time' in target ? b.finishedAt < target.time : withinGtid(b.gtid),
+  );
+  const backup = candidates.at(-1);
+  if (backup === undefined) {
+    const what = 'time' in target ? `before ${target.time}` : `at or before ${target.gtid}`;
+    throw new Error(
+      `no full backup ${what} (${backups.length} backups, the oldest ${backups[0]?.finishedAt ?? 'none'})`,
+    );
+  }
+  let reached = parseGtidList(backup.gtid);
+  const ordered = [...binlogs]
+    .filter((b) => b.firstGtid !== undefined)
+    .sort((a, b) => {
+      const d = seqOf(a.firstGtid ?? '') - seqOf(b.firstGtid ?? '');
+      return d < 0n ? -1 : d > 0n ? 1 : a.name.localeCompare(b.name);
+    });
+  const chosen: { binlog: Binlog; from: string }[] = [];
+  for (const binlog of ordered) {
+    const last = parseGtidList(binlog.lastGtid ?? '');
+    if (!isAhead(last, reached)) continue; // nothing new in it
+    const useful = 'time' in target ? before(binlog.firstAt) : withinGtid(binlog.firstGtid);
+    if (!useful) continue;
+    // Its first transaction must follow on from what was reached: sequence numbers of a domain
+    // grow one by one, so a larger step is a hole in the archive.
+    if (seqOf(binlog.firstGtid ?? '') > seqOf(formatList(reached)) + 1n) {
+      throw new Error(
+        `the archived binary logs have a gap: ${binlog.source}/${binlog.name} starts at ${binlog.firstGtid ?? '?'} but only ${formatList(reached)} is covered`,
+      );
+    }
+    chosen.push({ binlog, from: formatList(reached) });
+    reached = maxPosition(
+      reached,
+      'gtid' in target && isAhead(last, parseGtidList(target.gtid))
+        ? parseGtidList(target.gtid)
+        : last,
+    );
+  }
+  return { backup, binlogs: chosen, reaches: formatList(reached) };
+}
+
+function formatList(list: readonly Gtid[]): string {
+  return list.map((g) => `${g.domain}-${g.server}-${g.seq}`).join(',');
+}

@@ -1,0 +1,239 @@
+/**
+ * The backup tool, run on the hosts by `foobar up` and `foobar db restore` on the lab's Node.js:
+ *
+ *   agent CONFIG                      the backup host's daemon (src/backup/agent.ts)
+ *   send ADDR:PORT TMPDIR -- ARGV...  on a replica: ARGV's output (mariadb-backup) to the backup host
+ *   list CONFIG                       the catalog as JSON: full backups, binary logs, the agent's status
+ *   plan CONFIG TARGET                which backup and binary logs recover TARGET, as JSON
+ *   unpack CONFIG ID DIR              a full backup, checked and opened, unpacked (mbstream) into DIR
+ *   replay CONFIG TARGET SOCKET       the plan's binary logs applied to the server on SOCKET
+ *
+ * TARGET is `time=ISO` (the instant before it, to the second) or `gtid=LIST` (up to and with it).
+ */
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createWriteStream } from 'node:fs';
+import { backup as commands } from '../commands/backup.ts';
+import { NetnsDriver } from '../drivers/netns.ts';
+import { runProcess } from '../drivers/process.ts';
+import { parseManagerConfig } from '../failover/config.ts';
+import { networkSql } from '../failover/sql.ts';
+import { backupPaths } from '../model/backup.ts';
+import { labNames } from '../model/lab.ts';
+import { addressOf, findHost } from '../model/model.ts';
+import { createContext } from '../steps/context.ts';
+import { BackupAgent, serveAgent } from './agent.ts';
+import {
+  parseBinlogText,
+  planRecovery,
+  readArchivedBinlogs,
+  readFullBackups,
+  type Binlog,
+  type OpenBinlog,
+  type RecoveryTarget,
+} from './catalog.ts';
+import { parseKey, unseal } from './seal.ts';
+
+const UTC = { ...process.env, TZ: 'UTC' };
+
+async function load(file: string) {
+  const { host, model } = parseManagerConfig(await readFile(file, 'utf8'), file);
+  const me = findHost(model, host);
+  if (me === undefined) throw new Error(`${file}: ${host} is not a host of its model`);
+  const paths = backupPaths(model, host);
+  const key = parseKey(await readFile(paths.key, 'utf8'), paths.key);
+  return { model, me, paths, key };
+}
+
+function parseTarget(text: string | undefined): RecoveryTarget {
+  const [kind, value = ''] = (text ?? '').split(/=(.*)/s);
+  if (kind === 'time' && !Number.isNaN(Date.parse(value)))
+    return { time: new Date(Date.parse(value)).toISOString() };
+  if (kind === 'gtid' && /^\d+-\d+-\d+(,\d+-\d+-\d+)*$/.test(value)) return { gtid: value };
+  throw new Error(`expected time=ISO-TIME or gtid=D-S-N, not "${text ?? ''}"`);
+}
+
+/** The binary logs still in the spool (being written, or not sealed yet), with their spans. */
+async function openBinlogs(spool: string): Promise<OpenBinlog[]> {
+  const found: OpenBinlog[] = [];
+  for (const source of await readdir(spool).catch(() => [])) {
+    for (const name of (await readdir(path.join(spool, source))).sort()) {
+      const file = path.join(spool, source, name);
+      const text = await runProcess(commands.text(file).argv, { env: UTC, timeoutMs: 120_000 });
+      // A file mariadb-binlog is writing may end in a partial event: its whole events count.
+      found.push({ source, name, path: file, ...parseBinlogText(text.stdout) });
+    }
+  }
+  return found;
+}
+
+async function catalog(paths: ReturnType<typeof backupPaths>) {
+  const archived = await readArchivedBinlogs(paths.binlogs);
+  const open = await openBinlogs(paths.spool);
+  const binlogs: Binlog[] = [...archived, ...open];
+  return { backups: await readFullBackups(paths.full), binlogs };
+}
+
+async function send(to: string, tmp: string, argv: string[]): Promise<number> {
+  const [host, port] = to.split(':');
+  const [file, ...args] = argv;
+  if (host === undefined || port === undefined || file === undefined)
+    throw new Error('usage: send ADDR:PORT TMPDIR -- ARGV...');
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  const socket = net.connect(Number(port), host);
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sent = pipeline(child.stdout, socket);
+  const code = await new Promise<number>((resolve) =>
+    child.on('close', (c) => {
+      resolve(c ?? 1);
+    }),
+  );
+  await sent;
+  await rm(tmp, { recursive: true, force: true });
+  return code;
+}
+
+/** Runs `from`'s output into `into`'s input; fails with either one's error output. */
+async function pipe(from: readonly string[], into: readonly string[]): Promise<void> {
+  const [a = '', ...aArgs] = from;
+  const [b = '', ...bArgs] = into;
+  const reader = spawn(a, aArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: UTC });
+  const writer = spawn(b, bArgs, { stdio: ['pipe', 'ignore', 'pipe'] });
+  let errors = '';
+  reader.stderr.on('data', (d: Buffer) => (errors += d.toString()));
+  writer.stderr.on('data', (d: Buffer) => (errors += d.toString()));
+  const exit = (child: ReturnType<typeof spawn>): Promise<number> =>
+    new Promise((resolve) =>
+      child.on('close', (c) => {
+        resolve(c ?? 1);
+      }),
+    );
+  const [, readCode, writeCode] = await Promise.all([
+    pipeline(reader.stdout, writer.stdin),
+    exit(reader),
+    exit(writer),
+  ]);
+  if (readCode !== 0 || writeCode !== 0)
+    throw new Error(`${a} | ${b} failed (${readCode}, ${writeCode}): ${errors.trim()}`);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  switch (command) {
+    case 'agent': {
+      const { model, me, key } = await load(args[0] ?? '');
+      const names = labNames(model);
+      const base = createContext(model, new NetnsDriver((host) => names.namespaceOf(host)));
+      const ctx = { ...base, sql: networkSql(model, base.secrets, 'backup') };
+      const agent = new BackupAgent(ctx, me, key);
+      const servers = serveAgent(agent, addressOf(me, 'core'), model.ports.backupMetrics);
+      const stop = (): void => {
+        agent.stop();
+        for (const server of servers) server.close();
+        setTimeout(() => process.exit(0), 3000).unref();
+      };
+      process.on('SIGTERM', stop);
+      process.on('SIGINT', stop);
+      await agent.run();
+      return 0;
+    }
+    case 'send': {
+      const dash = args.indexOf('--');
+      return send(args[0] ?? '', args[1] ?? '', args.slice(dash + 1));
+    }
+    case 'list': {
+      const { paths } = await load(args[0] ?? '');
+      const { backups, binlogs } = await catalog(paths);
+      const status: unknown = JSON.parse(await readFile(paths.status, 'utf8').catch(() => '{}'));
+      process.stdout.write(`${JSON.stringify({ backups, binlogs, status })}\n`);
+      return 0;
+    }
+    case 'plan': {
+      const { paths } = await load(args[0] ?? '');
+      const { backups, binlogs } = await catalog(paths);
+      process.stdout.write(
+        `${JSON.stringify(planRecovery(parseTarget(args[1]), backups, binlogs))}\n`,
+      );
+      return 0;
+    }
+    case 'unpack': {
+      const { paths, key } = await load(args[0] ?? '');
+      const backup = (await readFullBackups(paths.full)).find((b) => b.id === args[1]);
+      if (backup === undefined) throw new Error(`no full backup ${args[1] ?? ''}`);
+      const dir = args[2] ?? '';
+      await mkdir(dir, { recursive: true });
+      const stream = await unseal(path.join(paths.full, backup.file), backup.sealed, key);
+      const [file = '', ...rest] = commands.unpack(dir).argv;
+      const child = spawn(file, rest, { stdio: ['pipe', 'inherit', 'inherit'] });
+      const code = new Promise<number>((resolve) =>
+        child.on('close', (c) => {
+          resolve(c ?? 1);
+        }),
+      );
+      await pipeline(stream, child.stdin);
+      return code;
+    }
+    case 'replay': {
+      const { paths, key } = await load(args[0] ?? '');
+      const target = parseTarget(args[1]);
+      const socket = args[2] ?? '';
+      const { backups, binlogs } = await catalog(paths);
+      const plan = planRecovery(target, backups, binlogs);
+      const tmp = path.join(os.tmpdir(), `foobar-replay-${process.pid}`);
+      await mkdir(tmp, { recursive: true });
+      try {
+        for (const { binlog, from } of plan.binlogs) {
+          let file = binlog.path;
+          if ('sealed' in binlog) {
+            file = path.join(tmp, binlog.name);
+            await pipeline(await unseal(binlog.path, binlog.sealed, key), createWriteStream(file));
+          }
+          const range = {
+            from,
+            ...('time' in target
+              ? {
+                  stopTime: target.time
+                    .replace('T', ' ')
+                    .replace(/\.\d+Z$/, '')
+                    .replace(/Z$/, ''),
+                }
+              : { stopGtid: target.gtid }),
+          };
+          await pipe(commands.text(file, range).argv, [
+            'mariadb',
+            '--no-defaults',
+            `--socket=${socket}`,
+            '--user=root',
+          ]);
+          process.stdout.write(
+            `applied ${binlog.source}/${binlog.name} from ${from || 'its start'}\n`,
+          );
+        }
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+      return 0;
+    }
+    default:
+      process.stderr.write(
+        'usage: node src/backup/main.ts agent|send|list|plan|unpack|replay ...\n',
+      );
+      return 2;
+  }
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  process.stderr.write(`${(error as Error).message}\n`);
+  process.exitCode = 1;
+}

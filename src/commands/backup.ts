@@ -1,0 +1,71 @@
+/**
+ * Backup command lines: mariadb-backup streaming a replica, mariadb-binlog following the primary
+ * or reading an archived file, and foobar's backup tool (src/backup/main.ts) on the lab's Node.js.
+ * Passwords sit in 0600 option files; nothing secret is in argv.
+ */
+import path from 'node:path';
+import type { Command } from '../drivers/driver.ts';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+export const BACKUP_TOOL = path.join(REPO, 'src/backup/main.ts');
+
+export const backup = {
+  /**
+   * A full physical backup of a replica to standard output (mbstream). --safe-slave-backup stops
+   * the replica's SQL thread while the copy is made consistent (no temporary tables half-way);
+   * --slave-info records where it was in the primary's history.
+   */
+  stream: (backupConfig: string, tmpDir: string): Command => ({
+    argv: [
+      'mariadb-backup',
+      `--defaults-file=${backupConfig}`,
+      '--backup',
+      '--safe-slave-backup',
+      '--slave-info',
+      '--stream=mbstream',
+      `--target-dir=${tmpDir}`,
+    ],
+  }),
+  /** Follows a server's binary log from `file` on, writing each file as it is (raw) under `dir`. */
+  follow: (
+    clientConfig: string,
+    server: { address: string; port: number },
+    dir: string,
+    file: string,
+    serverId: number,
+  ): Command => ({
+    argv: [
+      'mariadb-binlog',
+      `--defaults-file=${clientConfig}`,
+      '--read-from-remote-server',
+      `--host=${server.address}`,
+      `--port=${server.port}`,
+      '--raw',
+      '--stop-never',
+      `--stop-never-slave-server-id=${serverId}`,
+      `--result-file=${dir}/`,
+      file,
+    ],
+  }),
+  /** A binary log file as SQL text, or its events' heads only (`--short-form`-like span reading). */
+  text: (
+    file: string,
+    range: { from?: string; stopGtid?: string; stopTime?: string } = {},
+  ): Command => ({
+    argv: [
+      'mariadb-binlog',
+      '--no-defaults',
+      ...(range.from === undefined || range.from === '' ? [] : [`--start-position=${range.from}`]),
+      ...(range.stopGtid === undefined ? [] : [`--stop-position=${range.stopGtid}`]),
+      ...(range.stopTime === undefined ? [] : [`--stop-datetime=${range.stopTime}`]),
+      file,
+    ],
+  }),
+  /** Unpacks an mbstream into a directory. */
+  unpack: (dir: string): Command => ({ argv: ['mbstream', '-x', '-C', dir] }),
+  /** foobar's backup tool on a host: `node src/backup/main.ts ARGS...`. */
+  tool: (runtime: string, args: readonly string[], timeoutMs = 600_000): Command => ({
+    argv: [runtime, BACKUP_TOOL, ...args],
+    timeoutMs,
+  }),
+};

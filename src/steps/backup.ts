@@ -1,0 +1,372 @@
+/**
+ * Backups in `up`, `down`, `status` and the `db backup|backups|restore` commands: the backup
+ * agent is a Daemon of the backup host like any other; a restore is a plan of steps run through
+ * the driver on the backup host, onto a scratch server of its own.
+ */
+import path from 'node:path';
+import { backup as commands } from '../commands/backup.ts';
+import { curl, parseCurlOutput } from '../commands/curl.ts';
+import { files as fileCommands } from '../commands/files.ts';
+import { mariadb } from '../commands/mariadb.ts';
+import { sourceFingerprint } from '../lib/fingerprint.ts';
+import { randomBytes } from 'node:crypto';
+import { BACKUP_KEY_SECRET, backupHost, backupPaths } from '../model/backup.ts';
+import { serverIdOf } from '../model/database.ts';
+import { hostPaths, labPaths } from '../model/layout.ts';
+import type { Host } from '../model/model.ts';
+import type { AgentStatus } from '../backup/agent.ts';
+import type { Binlog, FullBackup, RecoveryPlan } from '../backup/catalog.ts';
+import { renderManagerConfig } from '../failover/config.ts';
+import { expectStatus } from '../probes/http.ts';
+import { parseXmlResults } from '../probes/mariadb.ts';
+import { renderedHeader } from '../render/header.ts';
+import type { Target } from '../drivers/driver.ts';
+import type { Responder } from '../drivers/recording.ts';
+import type { Context } from './context.ts';
+import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
+import type { Phase } from './plan.ts';
+import { readDbState } from './db/state.ts';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+
+/** The backup agent: this checkout's src/backup/main.ts on the lab's Node.js, as root. */
+export function backupAgentDaemon(ctx: Context, host: Host, key?: string): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const files = backupPaths(ctx.model, host.name);
+  return {
+    service: 'backup-agent',
+    host: host.name,
+    pidFile: files.pid,
+    marker: files.config,
+    files: [
+      { path: files.config, content: renderManagerConfig(host.name, ctx.model) },
+      { path: `${files.config}.code`, content: `${sourceFingerprint(path.join(REPO, 'src'))}\n` },
+      ...(key === undefined ? [] : [{ path: files.key, content: `${key}\n`, mode: 0o600 }]),
+    ],
+    dirs: [paths.etc, paths.run, paths.log, paths.data],
+    start: commands.tool(labPaths(ctx.model).runtime, ['agent', files.config]),
+    outputLog: files.log,
+    stopSignal: 'TERM',
+    ports: [ctx.model.ports.backupMetrics],
+    probe: (c) =>
+      expectStatus(c.driver, host.name, `http://127.0.0.1:${c.model.ports.backupMetrics}/healthz`),
+    logs: [],
+  };
+}
+
+/** The key that encrypts backups: a secret of this machine, copied to the backup host only. */
+function backupKey(ctx: Context): Promise<string> {
+  return ctx.secrets.get(BACKUP_KEY_SECRET, () => randomBytes(32).toString('hex'));
+}
+
+export function backupPhases(ctx: Context): Phase[] {
+  const host = backupHost(ctx.model);
+  if (host === undefined) return [];
+  return [
+    {
+      title: 'Backups',
+      tasks: [
+        {
+          title: host.name,
+          run: async () => {
+            const outcomes: Record<string, string> = {
+              'backup agent': await ensureDaemon(
+                ctx,
+                backupAgentDaemon(ctx, host, await backupKey(ctx)),
+              ),
+            };
+            // A lab is up with a backup: the first is taken now (the agent would start it anyway).
+            const status = await ctx.driver.readFile(
+              host.name,
+              backupPaths(ctx.model, host.name).status,
+            );
+            if (!status?.includes('"lastFull"'))
+              outcomes['first full backup'] = `taken (${(await takeBackup(ctx)).id})`;
+            return describeOutcomes(outcomes);
+          },
+        },
+      ],
+    },
+  ];
+}
+
+function requireBackupHost(ctx: Context): Host {
+  const host = backupHost(ctx.model);
+  if (host === undefined)
+    throw new Error('this lab has no host with the backup role: add one to foobar.yaml');
+  return host;
+}
+
+/** A full backup now: the agent takes it from a replica and answers with its manifest. */
+export async function takeBackup(ctx: Context): Promise<FullBackup> {
+  const host = requireBackupHost(ctx);
+  const result = await ctx.driver.exec(
+    host.name,
+    curl.request(`http://127.0.0.1:${ctx.model.ports.backupMetrics}/backup`, {
+      method: 'POST',
+      timeoutSeconds: 900,
+    }),
+    { check: false },
+  );
+  const answer = parseCurlOutput(result.stdout);
+  if (answer.status !== 200)
+    throw new Error(
+      `${host.name}: the backup agent could not take a backup: ${answer.body.trim() || result.stderr.trim()} (foobar logs ${host.name} backup-agent)`,
+    );
+  return JSON.parse(answer.body) as FullBackup;
+}
+
+export interface BackupCatalog {
+  readonly backups: readonly FullBackup[];
+  readonly binlogs: readonly Binlog[];
+  readonly status: AgentStatus;
+}
+
+export async function listBackups(ctx: Context): Promise<BackupCatalog> {
+  const host = requireBackupHost(ctx);
+  const files = backupPaths(ctx.model, host.name);
+  const result = await ctx.driver.exec(
+    host.name,
+    commands.tool(labPaths(ctx.model).runtime, ['list', files.config], 120_000),
+  );
+  return JSON.parse(result.stdout) as BackupCatalog;
+}
+
+/** The newest moment a restore can reach, as the agent last saw it (undefined: no backup host). */
+export async function recoverableAt(
+  ctx: Context,
+): Promise<{ at?: string; lastFull?: string } | undefined> {
+  const host = backupHost(ctx.model);
+  if (host === undefined) return undefined;
+  const text = await ctx.driver.readFile(host.name, backupPaths(ctx.model, host.name).status);
+  if (text === undefined) return {};
+  const status = JSON.parse(text) as AgentStatus;
+  return {
+    ...(status.recoverableAt === undefined ? {} : { at: status.recoverableAt }),
+    ...(status.lastFull === undefined ? {} : { lastFull: status.lastFull.finishedAt }),
+  };
+}
+
+// ---- restore ----------------------------------------------------------------------------------
+
+/** Where a restore puts the scratch server on the backup host. */
+export function scratchFiles(ctx: Context, host: string) {
+  const dir = backupPaths(ctx.model, host).restore;
+  return {
+    dir,
+    data: path.join(dir, 'data'),
+    config: path.join(dir, 'my.cnf'),
+    socket: path.join(dir, 'run', 'mysqld.sock'),
+    runDir: path.join(dir, 'run'),
+    serverPid: path.join(dir, 'run', 'mariadbd.pid'),
+    pid: path.join(hostPaths(ctx.model, host).run, 'scratch-mariadb.pid'),
+    log: path.join(hostPaths(ctx.model, host).log, 'scratch-mariadb.log'),
+  };
+}
+
+/**
+ * A MariaDB server on the backup host for restores: on its socket only (no network), with its
+ * own binary log so its GTID position shows how far the restore went.
+ */
+export function renderScratchConfig(ctx: Context, host: Host): string {
+  const f = scratchFiles(ctx, host.name);
+  return `${renderedHeader('#', `scratch MariaDB for restores on ${host.name}`)}
+[client-server]
+socket = ${f.socket}
+
+[mysqld]
+user = mysql
+datadir = ${f.data}
+pid_file = ${f.serverPid}
+skip_networking = ON
+skip_name_resolve = ON
+performance_schema = OFF
+innodb_buffer_pool_size = 64M
+innodb_log_file_size = 32M
+server_id = ${serverIdOf(ctx.model, host)}
+log_bin = scratch-bin
+binlog_format = ROW
+gtid_domain_id = 0
+skip_slave_start = ON
+`;
+}
+
+export function scratchDaemon(ctx: Context, host: Host): Daemon {
+  const f = scratchFiles(ctx, host.name);
+  return {
+    service: 'scratch-mariadb',
+    host: host.name,
+    pidFile: f.pid,
+    marker: f.config,
+    files: [{ path: f.config, content: renderScratchConfig(ctx, host) }],
+    dirs: [f.runDir],
+    prepare: async (c) => {
+      await c.driver.exec(host.name, fileCommands.chown('mysql:mysql', f.runDir));
+    },
+    checks: [mariadb.check(f.config)],
+    start: mariadb.start(f.config, 'primary'),
+    outputLog: f.log,
+    stopSignal: 'TERM',
+    probe: async (c) => {
+      const r = await c.driver.exec(host.name, mariadb.ping(f.socket), { check: false });
+      return r.exitCode === 0 ? undefined : 'not answering yet';
+    },
+    logs: [],
+    startTimeoutMs: 120_000,
+  };
+}
+
+export interface RestoreOptions {
+  /** `time=ISO` or `gtid=LIST`. */
+  readonly target: string;
+  /** Told before each step starts, and with its outcome. */
+  readonly progress: (line: string) => void;
+}
+
+export interface RestoreReport {
+  readonly to: string;
+  readonly plan: RecoveryPlan;
+  /** The scratch server's GTID position once restored. */
+  readonly gtid: string;
+  readonly socket: string;
+  /** How long the restore took, from the first step to a server answering with the data (RTO). */
+  readonly seconds: number;
+  readonly steps: readonly { readonly step: string; readonly seconds: number }[];
+}
+
+/** Stops the scratch server of an earlier restore (if any) and deletes its data. */
+export async function discardScratch(ctx: Context): Promise<boolean> {
+  const host = requireBackupHost(ctx);
+  const stopped = await stopDaemon(ctx, scratchDaemon(ctx, host));
+  await ctx.driver.remove(host.name, scratchFiles(ctx, host.name).dir);
+  return stopped;
+}
+
+/**
+ * Restores the moment `target` onto a scratch server on the backup host: the last full backup
+ * before it (checked, decrypted, unpacked, prepared), then the archived binary logs up to it.
+ */
+export async function restoreToScratch(
+  ctx: Context,
+  options: RestoreOptions,
+): Promise<RestoreReport> {
+  const host = requireBackupHost(ctx);
+  const files = backupPaths(ctx.model, host.name);
+  const f = scratchFiles(ctx, host.name);
+  const runtime = labPaths(ctx.model).runtime;
+  const started = Date.now();
+  const steps: { step: string; seconds: number }[] = [];
+  const step = async <T>(title: string, work: () => Promise<T>): Promise<T> => {
+    options.progress(`${title}...`);
+    const t0 = Date.now();
+    const result = await work();
+    const seconds = (Date.now() - t0) / 1000;
+    steps.push({ step: title, seconds });
+    options.progress(`${title}: done in ${seconds.toFixed(1)} s`);
+    return result;
+  };
+  const plan = JSON.parse(
+    (
+      await ctx.driver.exec(
+        host.name,
+        commands.tool(runtime, ['plan', files.config, options.target], 120_000),
+      )
+    ).stdout,
+  ) as RecoveryPlan;
+  options.progress(
+    `plan: full backup ${plan.backup.id} (from ${plan.backup.source}, at ${plan.backup.gtid}, ${mb(plan.backup.sealed.bytes)} stored), then ${plan.binlogs.length} binary log(s) (${plan.binlogs.map((b) => `${b.binlog.source}/${b.binlog.name}`).join(', ') || 'none'}) up to ${options.target}, onto a scratch server on ${host.name}`,
+  );
+  await step('discard the previous scratch server', () => discardScratch(ctx));
+  await step(
+    `check, decrypt and unpack ${plan.backup.id} (${mb(plan.backup.sealed.plainBytes)})`,
+    () =>
+      ctx.driver.exec(
+        host.name,
+        commands.tool(runtime, ['unpack', files.config, plan.backup.id, f.data]),
+      ),
+  );
+  await step('prepare it (apply its redo log)', async () => {
+    await ctx.driver.exec(host.name, mariadb.prepare(f.data));
+    await ctx.driver.exec(host.name, fileCommands.chownTree('mysql:mysql', f.data));
+  });
+  await step('start the scratch server on it', () => ensureDaemon(ctx, scratchDaemon(ctx, host)));
+  await step(`apply the binary logs up to ${options.target}`, () =>
+    ctx.driver.exec(
+      host.name,
+      commands.tool(runtime, ['replay', files.config, options.target, f.socket]),
+    ),
+  );
+  const result = await ctx.driver.exec(
+    host.name,
+    mariadb.rootSql(f.socket, 'SELECT @@gtid_binlog_pos AS pos;'),
+  );
+  const gtid = parseXmlResults(result.stdout)[0]?.[0]?.pos ?? '';
+  return {
+    to: `${host.name} (scratch)`,
+    plan,
+    gtid: gtid === '' ? plan.backup.gtid : gtid,
+    socket: f.socket,
+    seconds: (Date.now() - started) / 1000,
+    steps,
+  };
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1_048_576).toFixed(1)} MB`;
+}
+
+/** What `foobar db backups` prints. */
+export function formatBackups(catalog: BackupCatalog, now = Date.now()): string {
+  const age = (iso: string | undefined): string => {
+    if (iso === undefined) return '—';
+    const s = Math.max(0, (now - Date.parse(iso)) / 1000);
+    if (s < 120) return `${s.toFixed(0)} s`;
+    if (s < 7200) return `${(s / 60).toFixed(0)} min`;
+    if (s < 172_800) return `${(s / 3600).toFixed(1)} h`;
+    return `${(s / 86_400).toFixed(1)} d`;
+  };
+  const lines = ['Full backups (newest last):'];
+  if (catalog.backups.length === 0) lines.push('  none yet');
+  for (const b of catalog.backups)
+    lines.push(
+      `  ${b.id}  from ${b.source}  ${mb(b.sealed.bytes)} stored (${mb(b.sealed.plainBytes)} raw)  age ${age(b.finishedAt)}  GTID ${b.gtid}`,
+    );
+  const withEvents = catalog.binlogs.filter((b) => b.firstGtid !== undefined);
+  const sealed = catalog.binlogs.filter((b) => 'sealed' in b);
+  const first = withEvents[0];
+  const last = withEvents.at(-1);
+  lines.push(
+    `Binary logs: ${sealed.length} archived, ${catalog.binlogs.length - sealed.length} open; GTID ${first?.firstGtid ?? '—'} to ${last?.lastGtid ?? '—'}`,
+  );
+  lines.push(
+    `Recoverable up to: ${catalog.status.recoverableAt ?? 'unknown'} (${age(catalog.status.recoverableAt)} ago)${catalog.status.following === undefined ? '' : `, following ${catalog.status.following}`}`,
+  );
+  if (catalog.status.lastError !== undefined) lines.push(`Last error: ${catalog.status.lastError}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Whether the host is the live primary now: a restore onto it would destroy the site's data. */
+export async function isLivePrimary(ctx: Context, host: string): Promise<boolean> {
+  return (await readDbState(ctx)).primary === host;
+}
+
+/**
+ * For `foobar up --dry-run`: the backup agent answers a request for a full backup with the
+ * manifest of one, so the plan runs through.
+ */
+export function simulatedBackups(): Responder {
+  return (_target: Target, argv: readonly string[]) => {
+    if (argv[0] !== 'curl' || argv.at(-1)?.endsWith('/backup') !== true) return undefined;
+    const manifest: FullBackup = {
+      kind: 'full',
+      id: 'simulated',
+      source: 'a replica',
+      startedAt: new Date(0).toISOString(),
+      finishedAt: new Date(0).toISOString(),
+      gtid: '0-1-1',
+      file: 'simulated.mbstream.zst.aes',
+      sealed: { bytes: 0, plainBytes: 0, sha256: '', iv: '', tag: '' },
+    };
+    return { stdout: `${JSON.stringify(manifest)}\n200 0.1`, stderr: '', exitCode: 0 };
+  };
+}
