@@ -15,16 +15,18 @@ import { sleep } from '../../src/lib/wait.ts';
 import type { TestLab } from './lab.ts';
 
 /** SQL as foobar's admin, with the mariadb client on the database host itself. */
-export async function sql(lab: TestLab, host: string, statement: string): Promise<string[][]> {
+export async function sql(
+  lab: TestLab,
+  host: string,
+  statement: string,
+  timeoutMs?: number,
+): Promise<string[][]> {
   const client = mariadbFiles(hostPaths(lab.model, host)).adminClient;
-  const result = await lab.on(host, [
-    'mariadb',
-    `--defaults-file=${client}`,
-    '--batch',
-    '--skip-column-names',
-    '-e',
-    statement,
-  ]);
+  const result = await lab.on(
+    host,
+    ['mariadb', `--defaults-file=${client}`, '--batch', '--skip-column-names', '-e', statement],
+    timeoutMs,
+  );
   if (result.exitCode !== 0) throw new Error(`${host}: ${statement}: ${result.stderr.trim()}`);
   return result.stdout
     .split('\n')
@@ -60,7 +62,14 @@ export async function sqlAs(
 /** Waits until `replica` has applied everything `primary` has now. */
 export async function waitCaughtUp(lab: TestLab, replica: string, primary: string): Promise<void> {
   const [[position = ''] = []] = await sql(lab, primary, 'SELECT @@gtid_binlog_pos');
-  const [[waited] = []] = await sql(lab, replica, `SELECT MASTER_GTID_WAIT('${position}', 20)`);
+  // A bound: a replica copied while writers wrote through a whole `up` had 20 s of applying
+  // left at a load average of 43.
+  const [[waited] = []] = await sql(
+    lab,
+    replica,
+    `SELECT MASTER_GTID_WAIT('${position}', 60)`,
+    90_000,
+  );
   assert.equal(waited, '0', `${replica} did not catch up with ${primary} (${position})`);
 }
 
