@@ -42,7 +42,10 @@ export interface VisitorsRun {
 export interface RunningVisitors {
   /** Every request they made, once they have left. */
   readonly report: Promise<VisitorsReport>;
-  /** Resolves once a page was served (or the visitors are gone); throws after `withinMs`. */
+  /**
+   * Resolves once a page was served or a write acknowledged (or the visitors are gone); throws
+   * after `withinMs`.
+   */
   ready(withinMs: number): Promise<void>;
   /** Sends them away at once; `report` then resolves. */
   stop(): Promise<void>;
@@ -137,7 +140,8 @@ export function startVisitors(ctx: Context, run: VisitorsRun): RunningVisitors {
   return {
     report,
     stop,
-    // A slow machine may take seconds to start a Node process: wait for a served page.
+    // A slow machine may take seconds to start a Node process: wait for a served page or an
+    // acknowledged write.
     ready: (withinMs) =>
       waitFor(
         'the visitors’ first page',

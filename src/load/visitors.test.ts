@@ -136,11 +136,13 @@ describe('visitors', () => {
     assert.deepEqual(Object.fromEntries(staticMethods), { HEAD: kinds.static.requests });
   });
 
-  it('writes only: back to back, each ack with its id, time and server; refusals counted', async () => {
+  it('writes only: back to back, each ack with its id, time and server; refusals counted; ready file', async () => {
     const started = Date.now();
+    const readyFile = path.join(dir, 'ready-writes');
     const report = await runVisitors(
-      options({ kinds: ['write'], intervalMs: 0, prefix: 'flaky', seconds: 0.3 }),
+      options({ kinds: ['write'], intervalMs: 0, prefix: 'flaky', seconds: 0.3, readyFile }),
     );
+    assert.ok(existsSync(readyFile), 'ready once a write was acknowledged');
     const summary = summarizeWrites(report);
     assert.equal(summarizeVisits(report).kinds.page.requests, 0);
     assert.ok(summary.acked.length > 2, JSON.stringify(summary));

@@ -19,7 +19,8 @@
  *   node src/load/visitors.ts --url https://www.foobar.com/ --cacert CA --seconds 10 \
  *     --mixed --static static/<release>/app.css --prefix drill1 --ready-file R --stop-file S
  *
- * It writes --ready-file once a page has been served (visitors are really coming: Node's start
+ * It writes --ready-file once a page has been served or a write acknowledged (visitors are
+ * really coming: Node's start
  * can take seconds on a busy machine), and leaves at once when --stop-file appears: requests
  * still in flight then are abandoned and not recorded (the visitor left, the site did not fail).
  * Prints one JSON report (`VisitorsReport`) on stdout. Bounded: it stops starting requests at
@@ -143,7 +144,9 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
       const body = JSON.parse(outcome.body) as { id: number; text: string; db: string };
       acked.push({ text: body.text, id: body.id, at: Date.now(), db: body.db });
     }
-    if (!ready && release !== undefined && status === 200 && options.readyFile !== undefined) {
+    const served =
+      (release !== undefined && status === 200) || (kind === 'write' && status === 201);
+    if (!ready && served && options.readyFile !== undefined) {
       ready = true;
       writeFileSync(options.readyFile, `${Date.now()}\n`);
     }

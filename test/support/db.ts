@@ -11,19 +11,22 @@ import { DB_USERS, dbSecretName, type DbUser } from '../../src/model/database.ts
 import { hostPaths } from '../../src/model/layout.ts';
 import { addressOf } from '../../src/model/model.ts';
 import { mariadbFiles } from '../../src/render/mariadb/index.ts';
+import { sleep } from '../../src/lib/wait.ts';
 import type { TestLab } from './lab.ts';
 
 /** SQL as foobar's admin, with the mariadb client on the database host itself. */
-export async function sql(lab: TestLab, host: string, statement: string): Promise<string[][]> {
+export async function sql(
+  lab: TestLab,
+  host: string,
+  statement: string,
+  timeoutMs?: number,
+): Promise<string[][]> {
   const client = mariadbFiles(hostPaths(lab.model, host)).adminClient;
-  const result = await lab.on(host, [
-    'mariadb',
-    `--defaults-file=${client}`,
-    '--batch',
-    '--skip-column-names',
-    '-e',
-    statement,
-  ]);
+  const result = await lab.on(
+    host,
+    ['mariadb', `--defaults-file=${client}`, '--batch', '--skip-column-names', '-e', statement],
+    timeoutMs,
+  );
   if (result.exitCode !== 0) throw new Error(`${host}: ${statement}: ${result.stderr.trim()}`);
   return result.stdout
     .split('\n')
@@ -60,7 +63,14 @@ export async function sqlAs(
 /** Waits until `replica` has applied everything `primary` has now. */
 export async function waitCaughtUp(lab: TestLab, replica: string, primary: string): Promise<void> {
   const [[position = ''] = []] = await sql(lab, primary, 'SELECT @@gtid_binlog_pos');
-  const [[waited] = []] = await sql(lab, replica, `SELECT MASTER_GTID_WAIT('${position}', 20)`);
+  // A bound: a replica copied while writers wrote through a whole `up` had 20 s of applying
+  // left at a load average of 43.
+  const [[waited] = []] = await sql(
+    lab,
+    replica,
+    `SELECT MASTER_GTID_WAIT('${position}', 60)`,
+    90_000,
+  );
   assert.equal(waited, '0', `${replica} did not catch up with ${primary} (${position})`);
 }
 
@@ -87,6 +97,67 @@ export async function writeLoad(
   return summarizeWrites(await visitors.report);
 }
 
+/** How many writers `writesAround` sends, each with one write in flight at most. */
+const WRITERS = 4;
+
+/** A change made while writers wrote, and what they saw. */
+export interface WritesAround<T> {
+  readonly result: T;
+  readonly writes: WriteSummary;
+  /** When the change began and ended (ms since the epoch, this machine's clock). */
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+/**
+ * Writers as `writeLoad`'s, around a change: from `leadMs` after their first acknowledged write
+ * until `afterMs` after the change ended, however long it took (at most `maxSeconds` of load), so
+ * a slow change on a busy machine cannot leave the load ended before it. The writes are asserted
+ * to have come before the change and to have gone on after it.
+ */
+export async function writesAround<T>(
+  lab: TestLab,
+  prefix: string,
+  change: () => Promise<T>,
+  { leadMs = 1000, afterMs = 3000, maxSeconds = 180 } = {},
+): Promise<WritesAround<T>> {
+  const visitors = startVisitors(lab.ctx, {
+    seconds: maxSeconds,
+    prefix,
+    kinds: ['write'],
+    visitors: WRITERS,
+    intervalMs: 0,
+    connections: 'kept',
+    timeoutMs: 20_000,
+  });
+  visitors.report.catch(() => undefined);
+  let startedAt = 0;
+  let endedAt = 0;
+  let result: T;
+  try {
+    // Node's start can take seconds on a busy machine: from the first acknowledged write.
+    await visitors.ready(60_000);
+    await sleep(leadMs);
+    startedAt = Date.now();
+    result = await change();
+    endedAt = Date.now();
+    await sleep(afterMs);
+  } finally {
+    await visitors.stop();
+  }
+  const writes = summarizeWrites(await visitors.report);
+  const times = writes.acked.map((a) => a.at);
+  assert.ok(
+    times.some((at) => at < startedAt),
+    `writes acknowledged before the change: ${JSON.stringify(writes.failures)}`,
+  );
+  assert.ok(
+    times.some((at) => at > endedAt),
+    `writes acknowledged after the change: ${JSON.stringify(writes.failures)}`,
+  );
+  return { result, writes, startedAt, endedAt };
+}
+
 /**
  * Every acknowledged write of a load is on `host` exactly once, with the id it was acknowledged
  * with, and no write of it (acknowledged or not) is there twice: counted as the drill counts
@@ -103,6 +174,29 @@ export async function assertEveryAckedOnce(
   assert.deepEqual(audit.lost, [], `acknowledged writes missing or wrong on ${host}`);
   assert.deepEqual(audit.duplicated, [], `writes stored twice on ${host}`);
   return rows.length;
+}
+
+/**
+ * Rows of a load that nobody was told of, but for the one write each visitor had in flight when
+ * the load was stopped (it may have committed; its answer was never read). A visitor's writes are
+ * `<prefix>-<visitor>-<n>`, n counting up from 0.
+ */
+export function unexplainedRows(
+  prefix: string,
+  acked: readonly AckedMessage[],
+  rows: readonly AckedMessage[],
+  visitors = WRITERS,
+): string[] {
+  const last = new Map<string, number>();
+  for (const { text } of acked) {
+    const [visitor = '', n = ''] = text.slice(prefix.length + 1).split('-');
+    last.set(visitor, Math.max(last.get(visitor) ?? -1, Number(n)));
+  }
+  const told = new Set(acked.map((a) => a.text));
+  const inFlight = new Set(
+    Array.from({ length: visitors }, (_, v) => `${prefix}-${v}-${(last.get(String(v)) ?? -1) + 1}`),
+  );
+  return rows.map((r) => r.text).filter((text) => !told.has(text) && !inFlight.has(text));
 }
 
 /** The longest stretch without an acknowledged write, in ms. */

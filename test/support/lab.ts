@@ -102,8 +102,8 @@ export interface KindVisits extends Omit<
 
 export interface RunningVisits {
   /**
-   * Resolves once the first page was served (bounded: it throws after a minute); visitors that
-   * ask for no page are never ready.
+   * Resolves once the first page was served or write acknowledged (bounded: it throws after a
+   * minute); visitors that ask for neither are never ready.
    */
   ready(): Promise<void>;
   /** Resolves to what the visitors saw once they left on their own (`seconds` passed). */

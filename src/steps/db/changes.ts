@@ -350,23 +350,24 @@ export async function promoteReplica(
       ? `fence ${old.name}, ${candidate.name} applies all it received and takes writes`
       : `fence ${old.name}, replicas apply all they received`,
     async () => {
-      const [, drained] = await Promise.all([
-        Promise.all(
-          fencingHosts(ctx)
-            .filter((h) => h.roles.includes('web'))
-            .map(refuse),
-        ),
-        Promise.allSettled(
-          replicas.map(async (replica) => {
-            const [, result] = await Promise.all([
-              refuse(replica),
-              drainReplica(ctx, replica, { thenPrimary: alone }),
-            ]);
-            return result;
-          }),
-        ),
-      ]);
-      return drained;
+      // The web servers' fences first: an old primary that still answers (--force) takes writes
+      // until they are in, and once the replicas stop receiving, its semi-sync falls back to
+      // asynchronous after its timeout and acknowledges commits no replica has (a forced promote
+      // of a live primary lost 28 acknowledged writes that way).
+      await Promise.all(
+        fencingHosts(ctx)
+          .filter((h) => h.roles.includes('web'))
+          .map(refuse),
+      );
+      return Promise.allSettled(
+        replicas.map(async (replica) => {
+          const [, result] = await Promise.all([
+            refuse(replica),
+            drainReplica(ctx, replica, { thenPrimary: alone }),
+          ]);
+          return result;
+        }),
+      );
     },
   );
   const received = drains.flatMap((d) => (d.status === 'fulfilled' ? [d.value] : []));
