@@ -31,11 +31,13 @@ import { previousRelease } from '../steps/rollback.ts';
 import { daemonsOf } from '../steps/services.ts';
 import { EXIT_CODES, labStatus } from '../steps/status.ts';
 import { upPlan } from '../steps/up.ts';
+import { planUp } from '../steps/up-plan.ts';
 import { faultCatalog, selectFaults } from '../drill/faults.ts';
 import { GOAL_TEXT } from '../drill/goals.ts';
 import { formatDrill, markdownDrill } from '../drill/report.ts';
 import { runDrill } from '../drill/run.ts';
 import { formatChange, formatDbStatus, formatStatus } from './format.ts';
+import { formatPlan } from './plan.ts';
 import { progressLine, reporterFor, styleFor, type Style } from './progress.ts';
 import { trustInstructions } from './trust.ts';
 
@@ -46,6 +48,9 @@ Usage: foobar [--config FILE] <command> [options]
 Commands:
   up [--deploy] [--dry-run]   build the lab and start everything (idempotent);
                               --deploy also puts this checkout's app live
+  up --plan                   what up would change on each host (files as diffs, daemons
+                              to start, reload or restart), changing nothing; exit 0
+                              nothing to change, 2 changes
   down [--purge]              stop everything, delete namespaces and links
                               (--purge also deletes state: releases, data, secrets)
   status [--json]             every host and service, the monitoring's targets and alerts;
@@ -163,8 +168,28 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       const { values } = parse(own, {
         'dry-run': { type: 'boolean' },
         deploy: { type: 'boolean' },
+        plan: { type: 'boolean' },
       });
       const model = loadModel(configPath(values.config));
+      if (values.plan === true) {
+        if (values['dry-run'] === true || values.deploy === true)
+          throw new UsageError('--plan goes alone: it changes nothing, so it deploys nothing');
+        const line = progressLine(io.stderr);
+        const plan = await planUp(
+          createContext(model, labDriver(model)),
+          {},
+          {
+            phaseStarted: (phase) => {
+              line.update(`planning: ${phase.title}`, true);
+            },
+            taskChanged: () => undefined,
+            phaseFinished: () => undefined,
+          },
+        );
+        line.clear();
+        io.stdout.write(formatPlan(plan, model.lab.name, styleFor(io.stdout)));
+        return plan.changes.length === 0 && plan.exists ? 0 : 2;
+      }
       if (values['dry-run'] === true) {
         const driver = new RecordingDriver(
           allOf(simulatedDatabases(model), simulatedKeepalived(model)),

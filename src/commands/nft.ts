@@ -8,6 +8,7 @@ export const nft = {
   apply: (file: string): Command => ({ argv: ['nft', '-f', file] }),
   listTable: (family: string, table: string): Command => ({
     argv: ['nft', 'list', 'table', family, table],
+    readOnly: true,
   }),
   /** Applies rules given on standard input as one transaction. */
   applyInput: (rules: string): Command => ({ argv: ['nft', '-f', '-'], input: rules }),
@@ -16,6 +17,7 @@ export const nft = {
   }),
   listCounter: (family: string, table: string, counter: string): Command => ({
     argv: ['nft', '-j', 'list', 'counter', family, table, counter],
+    readOnly: true,
   }),
 };
 

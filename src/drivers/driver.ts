@@ -10,6 +10,11 @@ export interface Command {
   readonly input?: string;
   /** Killed after this long; the default is generous, long work passes its own. */
   readonly timeoutMs?: number;
+  /**
+   * It changes nothing on the host (a listing, a probe, a SELECT): `foobar up --plan` runs it on
+   * the real host, and records every other command instead of running it.
+   */
+  readonly readOnly?: boolean;
 }
 
 export interface ExecResult {

@@ -52,6 +52,10 @@ export async function ensureFirewall(
   );
   const inForce = listed.exitCode === 0;
   if (!changed && inForce) return 'up to date';
+  if (ctx.planning !== undefined) {
+    ctx.planning.action(host.name, `firewall: ${inForce ? 'apply the new rules' : 'apply'}`);
+    return inForce ? 'rules updated' : 'default drop, flows accepted';
+  }
   await ctx.driver.exec(host.name, nft.check(file));
   await ctx.driver.exec(host.name, nft.apply(file));
   return inForce ? 'rules updated' : 'default drop, flows accepted';
