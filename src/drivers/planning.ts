@@ -62,8 +62,6 @@ export class PlanningDriver implements Driver, PlanRecorder {
   }
 
   async #exists(target: Target, file: string, test: '-d' | '-e'): Promise<boolean> {
-    const planned = this.#files.get(this.#key(target, file));
-    if (planned !== undefined) return planned !== null;
     const result = await this.#inner.exec(
       target,
       { argv: ['test', test, file], readOnly: true },
@@ -125,13 +123,17 @@ export class PlanningDriver implements Driver, PlanRecorder {
   }
 
   async mkdir(target: Target, dir: string): Promise<void> {
-    if (await this.#exists(target, dir, '-d')) return;
-    this.#files.set(this.#key(target, dir), '');
-    this.#command(target, `mkdir ${dir}`);
+    // Several daemons of a host share directories: ask once.
+    const key = this.#key(target, dir);
+    if (this.#files.has(key)) return;
+    this.#files.set(key, '');
+    if (!(await this.#exists(target, dir, '-d'))) this.#command(target, `mkdir ${dir}`);
   }
 
   async remove(target: Target, file: string): Promise<void> {
-    if (!(await this.#exists(target, file, '-e'))) return;
+    const planned = this.#files.get(this.#key(target, file));
+    if (planned === null) return;
+    if (planned === undefined && !(await this.#exists(target, file, '-e'))) return;
     this.#files.set(this.#key(target, file), null);
     this.#command(target, `remove ${file}`);
   }
