@@ -6,7 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { NetnsDriver } from '../drivers/netns.ts';
 import { RecordingDriver } from '../drivers/recording.ts';
 import type { Driver } from '../drivers/driver.ts';
-import { withLock } from '../lib/lock.ts';
+import { labLock, withLabLock } from '../steps/lock.ts';
 import { AUTOMATIC_FAILOVER } from '../model/failover.ts';
 import { labNames } from '../model/lab.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
@@ -131,7 +131,7 @@ async function runWithProgress(
   phases: Phase[],
   io: Io,
 ): Promise<void> {
-  await withLock(labPaths(ctx.model).lock, command, () => runPlan(phases, reporterFor(io.stdout)));
+  await withLabLock(labLock(ctx), command, () => runPlan(phases, reporterFor(io.stdout)));
 }
 
 function siteSummary(model: Model): string {
@@ -205,7 +205,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         return 0;
       }
       const ctx = createContext(model, labDriver(model));
-      await withLock(labPaths(model).lock, 'foobar up', async () => {
+      await withLabLock(labLock(ctx), 'foobar up', async () => {
         const reporter = reporterFor(io.stdout);
         await runPlan(upPlan(ctx), reporter);
         if (values.deploy === true) {
@@ -259,7 +259,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         throw new UsageError('rollback takes a release id, not --from');
       const model = loadModel(configPath(values.config));
       const ctx = createContext(model, labDriver(model));
-      const result = await withLock(labPaths(model).lock, `foobar ${command}`, async () =>
+      const result = await withLabLock(labLock(ctx), `foobar ${command}`, async () =>
         deploy(
           ctx,
           {
@@ -442,8 +442,8 @@ async function drillCommand(args: string[], io: Io): Promise<number> {
   const line = progressLine(io.stderr);
   try {
     // The drill rehearses the failover managers' work: they may act while it holds the lab.
-    const drill = await withLock(
-      labPaths(model).lock,
+    const drill = await withLabLock(
+      labLock(ctx),
       'foobar drill',
       () =>
         runDrill(ctx, faults, {
@@ -486,7 +486,7 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
   ): Promise<number> => {
     const model = loadModel(configPath(values.config));
     const ctx = createContext(model, labDriver(model));
-    const changed = await withLock(labPaths(model).lock, `foobar db ${what}`, () => work(ctx));
+    const changed = await withLabLock(labLock(ctx), `foobar db ${what}`, () => work(ctx));
     // The failover managers learn of the new epoch at once (they would from database.json too).
     const state = await readDbState(ctx);
     const untold = await recordManualTopology(ctx, state.epoch, state.primary);

@@ -28,6 +28,11 @@ export const files = {
     argv: ['tail', '-c', `+${offset + 1}`, file],
     readOnly: true,
   }),
+  /** Prints the file when it was last modified more than `seconds` ago, by the host's clock. */
+  olderThan: (file: string, seconds: number): Command => ({
+    argv: ['find', file, '-maxdepth', '0', '!', '-newermt', `${seconds} seconds ago`],
+    readOnly: true,
+  }),
   /** Every regular file below a directory, one per line. */
   listFiles: (dir: string): Command => ({ argv: ['find', dir, '-type', 'f'], readOnly: true }),
   /** Removes each directory, innermost first, only while it is empty. */
