@@ -65,6 +65,12 @@ export interface Driver {
   /** Points `link` at `to`, replacing an existing link atomically. */
   symlink(target: Target, to: string, link: string): Promise<void>;
   readlink(target: Target, link: string): Promise<string | undefined>;
+  /**
+   * Reaches the host over a new connection, not one already open (which a firewall keeps as
+   * established): undefined when it answered, else why not. Only drivers that reach hosts over
+   * the network have it (SSH); a lab host cannot be cut off from this machine.
+   */
+  reachAnew?(target: string, timeoutMs: number): Promise<string | undefined>;
 }
 
 const STDERR_TAIL_LINES = 12;

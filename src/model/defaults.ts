@@ -47,6 +47,8 @@ export const DEFAULT_PORTS: Readonly<Record<PortName, number>> = {
   etcdPeer: 2380,
   // The failover manager's /metrics, scraped by the monitor.
   failoverMetrics: 9099,
+  // sshd on real machines (the lab has none): the admin's way in, a flow of the model.
+  ssh: 22,
 };
 
 export const DEFAULT_LB = { checkIntervalMs: 500, fall: 2, rise: 2, retries: 3 } as const;

@@ -100,6 +100,7 @@ export const PORT_NAMES = [
   'etcdClient',
   'etcdPeer',
   'failoverMetrics',
+  'ssh',
 ] as const;
 export type PortName = (typeof PORT_NAMES)[number];
 
