@@ -6,7 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { NetnsDriver } from '../drivers/netns.ts';
 import { RecordingDriver } from '../drivers/recording.ts';
 import type { Driver } from '../drivers/driver.ts';
-import { withLock } from '../lib/lock.ts';
+import { labLock, withLabLock } from '../steps/lock.ts';
 import { AUTOMATIC_FAILOVER } from '../model/failover.ts';
 import { labNames } from '../model/lab.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
@@ -42,11 +42,13 @@ import { backupHost } from '../model/backup.ts';
 import { EXIT_CODES, labStatus } from '../steps/status.ts';
 import { upPlan } from '../steps/up.ts';
 import { rotateSecrets, rotatableNames } from '../steps/secrets.ts';
+import { planUp } from '../steps/up-plan.ts';
 import { faultCatalog, selectFaults } from '../drill/faults.ts';
 import { GOAL_TEXT } from '../drill/goals.ts';
 import { formatDrill, markdownDrill } from '../drill/report.ts';
 import { runDrill } from '../drill/run.ts';
 import { formatChange, formatDbStatus, formatStatus } from './format.ts';
+import { formatPlan } from './plan.ts';
 import { progressLine, reporterFor, styleFor, type Style } from './progress.ts';
 import { trustInstructions } from './trust.ts';
 
@@ -57,6 +59,9 @@ Usage: foobar [--config FILE] <command> [options]
 Commands:
   up [--deploy] [--dry-run]   build the lab and start everything (idempotent);
                               --deploy also puts this checkout's app live
+  up --plan                   what up would change on each host (files as diffs, daemons
+                              to start, reload or restart), changing nothing; exit 0
+                              nothing to change, 2 changes
   down [--purge]              stop everything, delete namespaces and links
                               (--purge also deletes state: releases, data, secrets)
   status [--json]             every host and service, the monitoring's targets and alerts;
@@ -140,7 +145,7 @@ async function runWithProgress(
   phases: Phase[],
   io: Io,
 ): Promise<void> {
-  await withLock(labPaths(ctx.model).lock, command, () => runPlan(phases, reporterFor(io.stdout)));
+  await withLabLock(labLock(ctx), command, () => runPlan(phases, reporterFor(io.stdout)));
 }
 
 function siteSummary(model: Model): string {
@@ -177,8 +182,28 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       const { values } = parse(own, {
         'dry-run': { type: 'boolean' },
         deploy: { type: 'boolean' },
+        plan: { type: 'boolean' },
       });
       const model = loadModel(configPath(values.config));
+      if (values.plan === true) {
+        if (values['dry-run'] === true || values.deploy === true)
+          throw new UsageError('--plan goes alone: it changes nothing, so it deploys nothing');
+        const line = progressLine(io.stderr);
+        const plan = await planUp(
+          createContext(model, labDriver(model)),
+          {},
+          {
+            phaseStarted: (phase) => {
+              line.update(`planning: ${phase.title}`, true);
+            },
+            taskChanged: () => undefined,
+            phaseFinished: () => undefined,
+          },
+        );
+        line.clear();
+        io.stdout.write(formatPlan(plan, model.lab.name, styleFor(io.stdout)));
+        return plan.changes.length === 0 && plan.exists ? 0 : 2;
+      }
       if (values['dry-run'] === true) {
         const driver = new RecordingDriver(
           allOf(simulatedDatabases(model), simulatedKeepalived(model), simulatedBackups()),
@@ -196,7 +221,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         return 0;
       }
       const ctx = createContext(model, labDriver(model));
-      await withLock(labPaths(model).lock, 'foobar up', async () => {
+      await withLabLock(labLock(ctx), 'foobar up', async () => {
         const reporter = reporterFor(io.stdout);
         await runPlan(upPlan(ctx), reporter);
         if (values.deploy === true) {
@@ -250,7 +275,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         throw new UsageError('rollback takes a release id, not --from');
       const model = loadModel(configPath(values.config));
       const ctx = createContext(model, labDriver(model));
-      const result = await withLock(labPaths(model).lock, `foobar ${command}`, async () =>
+      const result = await withLabLock(labLock(ctx), `foobar ${command}`, async () =>
         deploy(
           ctx,
           {
@@ -435,8 +460,8 @@ async function drillCommand(args: string[], io: Io): Promise<number> {
   const line = progressLine(io.stderr);
   try {
     // The drill rehearses the failover managers' work: they may act while it holds the lab.
-    const drill = await withLock(
-      labPaths(model).lock,
+    const drill = await withLabLock(
+      labLock(ctx),
       'foobar drill',
       () =>
         runDrill(ctx, faults, {
@@ -494,7 +519,7 @@ async function secretsCommand(args: string[], io: Io): Promise<number> {
     return 0;
   }
   if (sub !== 'rotate') throw new UsageError(SECRETS_USAGE);
-  const rotations = await withLock(labPaths(model).lock, 'foobar secrets rotate', () =>
+  const rotations = await withLabLock(labLock(ctx), 'foobar secrets rotate', () =>
     rotateSecrets(ctx, names, (line) => io.stdout.write(`${line}\n`)),
   );
   for (const r of rotations) {
@@ -531,7 +556,7 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
   ): Promise<number> => {
     const model = loadModel(configPath(values.config));
     const ctx = createContext(model, labDriver(model));
-    const changed = await withLock(labPaths(model).lock, `foobar db ${what}`, () => work(ctx));
+    const changed = await withLabLock(labLock(ctx), `foobar db ${what}`, () => work(ctx));
     // The failover managers learn of the new epoch at once (they would from database.json too).
     const state = await readDbState(ctx);
     const untold = await recordManualTopology(ctx, state.epoch, state.primary);
@@ -623,7 +648,7 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
         );
       }
       const line = progressLine(io.stderr);
-      const restored = await withLock(labPaths(model).lock, 'foobar db restore', () =>
+      const restored = await withLabLock(labLock(ctx), 'foobar db restore', () =>
         restoreToScratch(ctx, {
           target,
           progress: (text) => {

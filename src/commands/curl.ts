@@ -30,6 +30,8 @@ export const curl = {
     ],
     ...(options.body === undefined ? {} : { input: options.body }),
     timeoutMs: ((options.timeoutSeconds ?? 2) + 3) * 1000,
+    // Foobar's probes only GET; a POST (etcd's gateway, the app's writes) may change something.
+    readOnly: options.method === undefined && options.body === undefined,
   }),
 };
 

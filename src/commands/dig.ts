@@ -22,6 +22,7 @@ export const dig = {
       type,
     ],
     timeoutMs: 5000,
+    readOnly: true,
   }),
 };
 

@@ -37,5 +37,6 @@ export const haproxy = {
     argv: ['socat', '-t', '2', 'stdio', `unix-connect:${socket}`],
     input: `${line}\n`,
     timeoutMs: 5000,
+    readOnly: line.startsWith('show '),
   }),
 };

@@ -2,7 +2,7 @@
 import type { Command } from '../drivers/driver.ts';
 
 export const ip = {
-  netnsList: (): Command => ({ argv: ['ip', '-json', 'netns', 'list'] }),
+  netnsList: (): Command => ({ argv: ['ip', '-json', 'netns', 'list'], readOnly: true }),
   netnsAdd: (ns: string): Command => ({ argv: ['ip', 'netns', 'add', ns] }),
   netnsDelete: (ns: string): Command => ({ argv: ['ip', 'netns', 'delete', ns] }),
   /** A veth pair whose ends are created directly inside their namespaces (no name clash here). */
@@ -39,6 +39,7 @@ export const ip = {
   }),
   linkShow: (ns: string | null, dev: string): Command => ({
     argv: [...ipIn(ns), '-json', 'link', 'show', 'dev', dev],
+    readOnly: true,
   }),
   addrAdd: (ns: string | null, dev: string, cidr: string): Command => ({
     argv: [...ipIn(ns), 'addr', 'add', cidr, 'dev', dev],
@@ -46,10 +47,13 @@ export const ip = {
   addrDelete: (ns: string | null, dev: string, cidr: string): Command => ({
     argv: [...ipIn(ns), 'addr', 'del', cidr, 'dev', dev],
   }),
-  addrShow: (ns: string | null): Command => ({ argv: [...ipIn(ns), '-json', 'addr', 'show'] }),
-  routeList: (): Command => ({ argv: ['ip', '-json', 'route', 'show'] }),
+  addrShow: (ns: string | null): Command => ({
+    argv: [...ipIn(ns), '-json', 'addr', 'show'],
+    readOnly: true,
+  }),
+  routeList: (): Command => ({ argv: ['ip', '-json', 'route', 'show'], readOnly: true }),
   /** PIDs of every process inside a namespace. */
-  netnsPids: (ns: string): Command => ({ argv: ['ip', 'netns', 'pids', ns] }),
+  netnsPids: (ns: string): Command => ({ argv: ['ip', 'netns', 'pids', ns], readOnly: true }),
 };
 
 function ipIn(ns: string | null): string[] {

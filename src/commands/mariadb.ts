@@ -7,6 +7,26 @@ import type { Command } from '../drivers/driver.ts';
 /** How mariadbd recovers after a crash: a server that will be a replica drops un-acknowledged commits. */
 export type StartRole = 'primary' | 'replica';
 
+const READING_STATEMENT = /^(SELECT|SHOW)\b/i;
+
+/**
+ * True when every statement of a script only reads (SELECT, SHOW). Statements are split at a
+ * semicolon ending a line; a script that splits otherwise (a semicolon inside a string) reads as
+ * one that writes, which is the safe side for `up --plan`.
+ */
+export function isReadOnlySql(sql: string): boolean {
+  const statements = sql
+    .split(/;\s*(?:\n|$)/)
+    .map((statement) => statement.trim())
+    .filter((statement) => statement !== '');
+  return (
+    statements.length > 0 &&
+    statements.every(
+      (statement) => READING_STATEMENT.test(statement) && !/\bINTO\b/i.test(statement),
+    )
+  );
+}
+
 export const mariadb = {
   /**
    * The server parses every option of the file and prints what it would run with; an unknown
@@ -41,6 +61,7 @@ export const mariadb = {
     argv: ['mariadb', `--defaults-file=${clientConfig}`, '--xml', '--connect-timeout=2'],
     input: sql,
     timeoutMs,
+    readOnly: isReadOnlySql(sql),
   }),
   /** SQL as root over the socket (Unix-socket authentication: no password exists), before foobar's admin does. */
   rootSql: (socket: string, sql: string): Command => ({
@@ -59,6 +80,7 @@ export const mariadb = {
       'ping',
     ],
     timeoutMs: 5000,
+    readOnly: true,
   }),
   /** A consistent copy of a running server's data, with the GTID position it corresponds to. */
   backup: (backupConfig: string, targetDir: string): Command => ({

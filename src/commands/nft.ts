@@ -8,14 +8,30 @@ export const nft = {
   apply: (file: string): Command => ({ argv: ['nft', '-f', file] }),
   listTable: (family: string, table: string): Command => ({
     argv: ['nft', 'list', 'table', family, table],
+    readOnly: true,
   }),
   /** Applies rules given on standard input as one transaction. */
   applyInput: (rules: string): Command => ({ argv: ['nft', '-f', '-'], input: rules }),
   deleteTable: (family: string, table: string): Command => ({
     argv: ['nft', 'delete', 'table', family, table],
   }),
+  /**
+   * Sleeps, then applies `file`: the timer that undoes a firewall change unless foobar cancels it
+   * (kills it) after reaching the host again. The script is constant; its values are arguments.
+   */
+  rollbackAfter: (seconds: number, file: string): Command => ({
+    argv: [
+      'sh',
+      '-c',
+      'sleep "$1" && exec nft -f "$2"',
+      'foobar-firewall-rollback',
+      String(seconds),
+      file,
+    ],
+  }),
   listCounter: (family: string, table: string, counter: string): Command => ({
     argv: ['nft', '-j', 'list', 'counter', family, table, counter],
+    readOnly: true,
   }),
 };
 

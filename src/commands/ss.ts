@@ -5,6 +5,7 @@ export const ss = {
   /** TCP listeners on a port, with their processes: `LISTEN ... users:(("nginx",pid=12,fd=6))`. */
   listeners: (port: number): Command => ({
     argv: ['ss', '-H', '-l', '-t', '-n', '-p', 'sport', '=', `:${port}`],
+    readOnly: true,
   }),
   /** Established TCP connections to address:port, with the kernel's counters (`lastrcv:MS`). */
   connectionsTo: (address: string, port: number): Command => ({

@@ -10,6 +10,11 @@ export interface Command {
   readonly input?: string;
   /** Killed after this long; the default is generous, long work passes its own. */
   readonly timeoutMs?: number;
+  /**
+   * It changes nothing on the host (a listing, a probe, a SELECT): `foobar up --plan` runs it on
+   * the real host, and records every other command instead of running it.
+   */
+  readonly readOnly?: boolean;
 }
 
 export interface ExecResult {
@@ -60,6 +65,12 @@ export interface Driver {
   /** Points `link` at `to`, replacing an existing link atomically. */
   symlink(target: Target, to: string, link: string): Promise<void>;
   readlink(target: Target, link: string): Promise<string | undefined>;
+  /**
+   * Reaches the host over a new connection, not one already open (which a firewall keeps as
+   * established): undefined when it answered, else why not. Only drivers that reach hosts over
+   * the network have it (SSH); a lab host cannot be cut off from this machine.
+   */
+  reachAnew?(target: string, timeoutMs: number): Promise<string | undefined>;
 }
 
 const STDERR_TAIL_LINES = 12;

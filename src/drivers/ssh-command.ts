@@ -31,7 +31,12 @@ export function controlPath(settings: SshSettings, host: string): string {
  * under an old name is refused until its old key is removed. Anything not set here (identity,
  * agent, ProxyJump, ciphers...) comes from the SSH config, as with `ssh` itself.
  */
-export function sshOptions(settings: SshSettings, host: string, to: SshDestination): string[] {
+export function sshOptions(
+  settings: SshSettings,
+  host: string,
+  to: SshDestination,
+  fresh?: { readonly connectTimeoutSeconds: number },
+): string[] {
   const option = (name: string, value: string | number): string[] => ['-o', `${name}=${value}`];
   return [
     ...(settings.configFile === undefined ? [] : ['-F', settings.configFile]),
@@ -46,10 +51,15 @@ export function sshOptions(settings: SshSettings, host: string, to: SshDestinati
     ...option('HashKnownHosts', 'no'),
     ...option('UpdateHostKeys', 'no'),
     ...option('CheckHostIP', 'no'),
-    ...option('ControlMaster', 'auto'),
-    ...option('ControlPath', controlPath(settings, host)),
-    ...option('ControlPersist', settings.idleSeconds ?? DEFAULT_IDLE_SECONDS),
-    ...option('ConnectTimeout', 10),
+    // `fresh`: a connection of its own, never the master's (ssh takes an option's first value).
+    ...(fresh === undefined
+      ? [
+          ...option('ControlMaster', 'auto'),
+          ...option('ControlPath', controlPath(settings, host)),
+          ...option('ControlPersist', settings.idleSeconds ?? DEFAULT_IDLE_SECONDS),
+        ]
+      : [...option('ControlMaster', 'no'), ...option('ControlPath', 'none')]),
+    ...option('ConnectTimeout', fresh?.connectTimeoutSeconds ?? 10),
     // A machine that stops answering (rebooted, cut off) is given up after 15 s, not two hours.
     ...option('ServerAliveInterval', 5),
     ...option('ServerAliveCountMax', 3),

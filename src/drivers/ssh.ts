@@ -32,6 +32,7 @@ import {
   READ_LINK,
   remoteCommand,
   shArgv,
+  sshOptions,
   SPAWN,
   sshArgv,
   SYMLINK,
@@ -226,6 +227,23 @@ export class SshDriver implements Driver {
     if (result.exitCode !== 0)
       throw new CommandFailedError(target, argv, result, `readlink ${link}`);
     return result.stdout.endsWith('\n') ? result.stdout.slice(0, -1) : result.stdout;
+  }
+
+  async reachAnew(target: string, timeoutMs: number): Promise<string | undefined> {
+    const settings = this.#settings(await this.#control());
+    const to = this.#destination(target);
+    const seconds = Math.max(1, Math.floor(timeoutMs / 1000));
+    const argv = [
+      'ssh',
+      ...sshOptions(settings, target, to, { connectTimeoutSeconds: seconds }),
+      '--',
+      to.host,
+      'true',
+    ];
+    const result = await runProcess(argv, { timeoutMs: timeoutMs + 2000 });
+    if (result.exitCode === 0) return undefined;
+    const last = result.stderr.trim().split('\n').at(-1) ?? '';
+    return last === '' ? `ssh exit ${result.exitCode}` : last;
   }
 
   /** The PID of the host's master connection on this machine, when one is open. */

@@ -8,10 +8,10 @@
  * no manager can be leader, so automatic failover pauses and nothing else does.
  */
 import http from 'node:http';
-import { LockedError, withLockOrLeave } from '../lib/lock.ts';
+import { LockedError } from '../lib/lock.ts';
+import { labLock, withLabLockOrLeave } from '../steps/lock.ts';
 import { isAhead, parseGtidList } from '../lib/gtid.ts';
 import { AUTOMATIC_FAILOVER, failoverKeys, failoverMembers } from '../model/failover.ts';
-import { labPaths } from '../model/layout.ts';
 import { addressOf, findHost, hostsWithRole, type Host } from '../model/model.ts';
 import { scrapeAddress } from '../model/monitoring.ts';
 import { serverState, watchSemiSync } from '../probes/mariadb.ts';
@@ -524,8 +524,8 @@ export class FailoverManager {
     const started = Date.now();
     const what = `automatic failover ${state.primary} → ${candidate}`;
     try {
-      await withLockOrLeave(
-        labPaths(this.ctx.model).lock,
+      await withLabLockOrLeave(
+        labLock(this.ctx),
         `failover manager on ${this.me.name}: ${what}`,
         AUTOMATIC_FAILOVER,
         async () => {

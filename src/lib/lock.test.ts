@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { it } from 'node:test';
-import { LockedError, withLock, withLockOrLeave } from './lock.ts';
+import { LockedError, withLock } from './lock.ts';
 import { waitFor } from './wait.ts';
 
 it('refuses a second holder while the first works, names it, and frees the lock after', async () => {
@@ -46,35 +46,6 @@ it('refuses a second holder while the first works, names it, and frees the lock 
       JSON.stringify({ pid: 2 ** 22 + 1, command: 'foobar up', since: 'then' }),
     );
     assert.equal(await withLock(file, 'foobar up', () => Promise.resolve(42)), 42);
-  } finally {
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-});
-
-it('lets a live holder allow named work meanwhile, and only that', async () => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-lock-'));
-  const file = path.join(dir, 'lock');
-  try {
-    // A live holder (this runner's parent) that lets automatic failovers run.
-    const holder = { pid: process.ppid, command: 'foobar drill', since: '2026-12-02T00:00:00Z' };
-    await fs.writeFile(file, JSON.stringify({ ...holder, lets: ['automatic failover'] }));
-    const ran = await withLockOrLeave(file, 'manager', 'automatic failover', () =>
-      Promise.resolve('ran'),
-    );
-    assert.equal(ran, 'ran');
-    await assert.rejects(
-      withLockOrLeave(file, 'manager', 'a deploy', () => Promise.resolve('ran')),
-      LockedError,
-    );
-    // The holder's lock is untouched.
-    const kept = JSON.parse(await fs.readFile(file, 'utf8')) as { command: string };
-    assert.equal(kept.command, 'foobar drill');
-    // A holder that lets nothing: refused.
-    await fs.writeFile(file, JSON.stringify(holder));
-    await assert.rejects(
-      withLockOrLeave(file, 'manager', 'automatic failover', () => Promise.resolve('ran')),
-      LockedError,
-    );
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

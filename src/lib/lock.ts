@@ -1,11 +1,12 @@
 /**
- * One command at a time changes a lab: up, down and deploy take this lock. A lock whose holder
- * died is taken over; a live holder is named in the error, with how long it has held it.
+ * A lock file on this machine (the test machines' image build takes it). A lock whose holder
+ * died is taken over; a live holder is named in the error, with how long it has held it. The
+ * lab's own lock lives on its servers: src/steps/lock.ts.
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
-interface Holder {
+export interface Holder {
   readonly pid: number;
   readonly command: string;
   readonly since: string;
@@ -14,9 +15,12 @@ interface Holder {
    * runs, yet expects the failover managers to act on the faults it injects.
    */
   readonly lets?: readonly string[];
+  /** Who and where, for a lock on the servers that operators on several machines share. */
+  readonly user?: string;
+  readonly machine?: string;
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -37,8 +41,12 @@ export class LockedError extends Error {
   readonly holder: Holder;
 
   constructor(file: string, holder: Holder) {
+    const who =
+      holder.user === undefined || holder.machine === undefined
+        ? ''
+        : `, run by ${holder.user} on ${holder.machine}`;
     super(
-      `another foobar is changing this lab: \`${holder.command}\` (pid ${holder.pid}) has held ${file} since ${holder.since}. ` +
+      `another foobar is changing this lab: \`${holder.command}\` (pid ${holder.pid}) has held ${file} since ${holder.since}${who}. ` +
         'Wait for it to finish.',
     );
     this.name = 'LockedError';
@@ -78,28 +86,5 @@ export async function withLock<T>(
   } finally {
     const holder = await readHolder(file);
     if (holder?.pid === process.pid) await fs.rm(file, { force: true });
-  }
-}
-
-/**
- * Runs `work` holding the lock, or without it when its live holder lets `what` happen meanwhile;
- * throws LockedError otherwise.
- */
-export async function withLockOrLeave<T>(
-  file: string,
-  command: string,
-  what: string,
-  work: () => Promise<T>,
-): Promise<T> {
-  const progress = { started: false };
-  try {
-    return await withLock(file, command, () => {
-      progress.started = true;
-      return work();
-    });
-  } catch (error) {
-    const lets = error instanceof LockedError && error.holder.lets?.includes(what) === true;
-    if (!progress.started && lets) return work();
-    throw error;
   }
 }

@@ -53,6 +53,8 @@ export const DEFAULT_PORTS: Readonly<Record<PortName, number>> = {
   backupStream: 9400,
   // The backup agent's /metrics (newest backup, archived binary log), scraped by the monitor.
   backupMetrics: 9401,
+  // sshd on real machines (the lab has none): the admin's way in, a flow of the model.
+  ssh: 22,
 };
 
 export const DEFAULT_LB = { checkIntervalMs: 500, fall: 2, rise: 2, retries: 3 } as const;

@@ -53,7 +53,7 @@ describe('flows, in both directions', () => {
         assert.ok(from !== undefined);
         for (const address of addresses) {
           const admitted = model.hosts.some((dst) =>
-            flowsInto(dst).some((into) => {
+            flowsInto(model, dst).some((into) => {
               if (into.flow !== flow) return false;
               const sources = sourceAddresses(model, flow);
               const virtual = flow.virtual === true && address !== into.address;
@@ -67,5 +67,27 @@ describe('flows, in both directions', () => {
         }
       }
     }
+  });
+});
+
+describe("the admin's SSH", () => {
+  it('is a flow on machines, to every server with an edge address, from the admin only; the lab has none', async () => {
+    const { parseConfigText } = await import('./load.ts');
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('../../examples/machines.yaml', import.meta.url), 'utf8');
+    const machines = buildModel(parseConfigText(text, 'examples/machines.yaml'));
+    const ssh = concreteFlows(machines).filter((f) => f.port === machines.ports.ssh);
+    // A host of two roles (lb and dns) gets the flow once per role.
+    assert.deepEqual(
+      [...new Set(ssh.map((f) => `${f.from}→${f.to}`))],
+      machines.hosts
+        .filter((h) => h.addresses.edge !== undefined && !standsForInternet(h))
+        .map((h) => `admin→${h.name}`),
+    );
+    const lab = buildModel(undefined);
+    assert.deepEqual(
+      concreteFlows(lab).filter((f) => f.port === lab.ports.ssh),
+      [],
+    );
   });
 });

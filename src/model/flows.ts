@@ -13,6 +13,7 @@ import {
   type Role,
 } from './model.ts';
 import { FAILOVER_ROLES } from './failover.ts';
+import { ROLES, type PlatformKind } from './schema.ts';
 import { PROBE_JOBS, SCRAPE_JOBS, scrapeNetwork } from './monitoring.ts';
 
 /** `internet`: any address on the edge network; `admin`: this machine's own edge address. */
@@ -58,6 +59,8 @@ interface FlowBase {
   readonly network: NetworkName;
   /** Also to the edge's virtual addresses, which any load balancer may hold (`vrrp` in the model). */
   readonly virtual?: boolean;
+  /** Only on these platforms (default: every one). */
+  readonly platforms?: readonly PlatformKind[];
   readonly why: string;
 }
 
@@ -155,6 +158,18 @@ export const FLOWS: readonly Flow[] = [
     network: 'edge',
     why: 'HAProxy stats page',
   },
+  // On real machines the operator's SSH is a flow like any other: foobar itself arrives by it,
+  // so a firewall without it would lock the operator out (firewall changes there roll back by
+  // themselves unless foobar reaches the host again: steps/firewall-guard.ts).
+  ...ROLES.filter((role) => !INTERNET_ROLES.includes(role)).map((to): Flow => ({
+    from: 'admin',
+    to,
+    port: 'ssh',
+    proto: 'tcp',
+    network: 'edge',
+    platforms: ['machines'],
+    why: 'the operator’s SSH (foobar itself)',
+  })),
   {
     from: 'admin',
     to: 'mon',
@@ -241,9 +256,16 @@ export function sourceAddresses(model: Model, flow: Flow): readonly string[] | '
   });
 }
 
+/** The flows of the model's platform. */
+export function flowsOf(model: Model): Flow[] {
+  return FLOWS.filter(
+    (flow) => flow.platforms === undefined || flow.platforms.includes(model.platform.kind),
+  );
+}
+
 /** The flows that end at a host, with the host's address on each flow's network. */
-export function flowsInto(host: Host): { flow: Flow; address: string }[] {
-  return FLOWS.flatMap((flow) => {
+export function flowsInto(model: Model, host: Host): { flow: Flow; address: string }[] {
+  return flowsOf(model).flatMap((flow) => {
     const address = host.addresses[flow.network];
     return host.roles.includes(flow.to) && address !== undefined ? [{ flow, address }] : [];
   });
@@ -269,7 +291,7 @@ export function opens(host: Host, flow: Flow): boolean {
  */
 export function flowsOutOf(model: Model, host: Host): { flow: Flow; addresses: string[] }[] {
   const own = new Set(Object.values(host.addresses));
-  return FLOWS.flatMap((flow) => {
+  return flowsOf(model).flatMap((flow) => {
     if (!opens(host, flow) || host.addresses[flow.network] === undefined) return [];
     const hosts = hostsWithRole(model, flow.to).flatMap((h) => {
       const address = h.addresses[flow.network];
@@ -306,7 +328,7 @@ function sources(model: Model, from: FlowSource): string[] {
  */
 export function concreteFlows(model: Model): ConcreteFlow[] {
   const result: ConcreteFlow[] = [];
-  for (const flow of FLOWS) {
+  for (const flow of flowsOf(model)) {
     if (flow.proto === 'vrrp') continue;
     for (const dst of hostsWithRole(model, flow.to)) {
       const address = dst.addresses[flow.network];

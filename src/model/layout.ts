@@ -76,3 +76,33 @@ export function hostPaths(model: Model, host: string): HostPaths {
     current: path.join(root, 'current'),
   };
 }
+
+/** foobar's own directory on a machine (its lock and audit log). */
+export const MACHINE_STATE_DIR = '/var/lib/foobar';
+
+/**
+ * Where the lock and the audit log live: on the servers, so that every operator's foobar, from
+ * whichever laptop, meets the same ones (as Kamal keeps them on its primary host). In the lab that
+ * is this machine, which holds every host's files; on machines one designated server: the
+ * monitor, else the first machine by name. `host` null is this machine.
+ */
+export interface SharedState {
+  readonly host: string | null;
+  /** A directory: taken by creating it atomically, the holder described inside. */
+  readonly lock: string;
+  readonly audit: string;
+}
+
+export function sharedState(model: Model): SharedState {
+  if (model.platform.kind !== 'machines') {
+    const state = labPaths(model).state;
+    return { host: null, lock: labPaths(model).lock, audit: path.join(state, 'audit.log') };
+  }
+  const host = model.hosts.find((h) => h.roles.includes('mon')) ?? model.hosts[0];
+  if (host === undefined) throw new Error('a deployment without machines has no lock');
+  return {
+    host: host.name,
+    lock: path.join(MACHINE_STATE_DIR, 'lock'),
+    audit: path.join(MACHINE_STATE_DIR, 'audit.log'),
+  };
+}

@@ -102,6 +102,7 @@ export const PORT_NAMES = [
   'failoverMetrics',
   'backupStream',
   'backupMetrics',
+  'ssh',
 ] as const;
 export type PortName = (typeof PORT_NAMES)[number];
 

@@ -1,9 +1,10 @@
 /**
- * The append-only record of deploys, rollbacks and automatic failovers, one JSON object per line.
+ * The append-only record of deploys, rollbacks and automatic failovers, one JSON object per line,
+ * kept on the servers beside the lock (`sharedState`): every operator's foobar appends to the
+ * same log and reads the same history.
  */
 import os from 'node:os';
-import path from 'node:path';
-import { labPaths } from '../model/layout.ts';
+import { sharedState } from '../model/layout.ts';
 import type { Context } from './context.ts';
 
 export interface AuditEntry {
@@ -31,7 +32,7 @@ export interface AuditEntry {
 }
 
 export function auditFile(ctx: Context): string {
-  return path.join(labPaths(ctx.model).state, 'audit.log');
+  return sharedState(ctx.model).audit;
 }
 
 /** `user` defaults to the person running foobar; a failover manager names itself. */
@@ -44,11 +45,15 @@ export async function appendAudit(
     ...entry,
     user: entry.user ?? process.env.SUDO_USER ?? os.userInfo().username,
   };
-  await ctx.driver.appendFile(null, auditFile(ctx), `${JSON.stringify(line)}\n`);
+  await ctx.driver.appendFile(
+    sharedState(ctx.model).host,
+    auditFile(ctx),
+    `${JSON.stringify(line)}\n`,
+  );
 }
 
 export async function readAudit(ctx: Context): Promise<AuditEntry[]> {
-  const text = (await ctx.driver.readFile(null, auditFile(ctx))) ?? '';
+  const text = (await ctx.driver.readFile(sharedState(ctx.model).host, auditFile(ctx))) ?? '';
   return text
     .split('\n')
     .filter((line) => line.trim() !== '')

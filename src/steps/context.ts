@@ -1,5 +1,6 @@
 /** What every step gets: the model, a driver to reach hosts, and names. No globals. */
 import type { Driver } from '../drivers/driver.ts';
+import type { PlanRecorder } from '../drivers/planning.ts';
 import { secretStore, type SecretStore } from '../lib/secrets.ts';
 import { labNames, type LabNames } from '../model/lab.ts';
 import { labPaths } from '../model/layout.ts';
@@ -18,6 +19,11 @@ export interface Context {
    * driver; the failover managers connect over the network instead (see failover/sql.ts).
    */
   readonly sql?: SqlTransport;
+  /**
+   * Set by `foobar up --plan`: the driver records changes instead of making them, and a step
+   * tells it what it would do to a daemon here rather than doing it and waiting for the result.
+   */
+  readonly planning?: PlanRecorder;
 }
 
 /** Runs a script of foobar's on a database server; every result set, in order. */

@@ -109,6 +109,12 @@ export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<Daemon
   const changed = await writeFiles(ctx, daemon.host, daemon.files);
   const pid = await runningPid(ctx, daemon);
   if (pid !== undefined && !changed) return 'running';
+  if (ctx.planning !== undefined) {
+    const action =
+      pid === undefined ? 'start' : daemon.reloadSignal === undefined ? 'restart' : 'reload';
+    ctx.planning.action(daemon.host, `${daemon.service}: ${action}`);
+    return action === 'start' ? 'started' : action === 'reload' ? 'reloaded' : 'restarted';
+  }
   for (const check of daemon.checks ?? []) await ctx.driver.exec(daemon.host, check);
   if (pid !== undefined) {
     if (daemon.reloadSignal !== undefined) {

@@ -12,6 +12,7 @@ import {
 } from '../render/nftables/index.ts';
 import type { Context } from './context.ts';
 import { writeFiles } from './daemon.ts';
+import { applyGuarded, reachesOverNetwork } from './firewall-guard.ts';
 
 /** The core addresses of the fenced former primaries in `state`. */
 export function fencedAddresses(ctx: Context, state: DbState): string[] {
@@ -52,8 +53,14 @@ export async function ensureFirewall(
   );
   const inForce = listed.exitCode === 0;
   if (!changed && inForce) return 'up to date';
+  if (ctx.planning !== undefined) {
+    ctx.planning.action(host.name, `firewall: ${inForce ? 'apply the new rules' : 'apply'}`);
+    return inForce ? 'rules updated' : 'default drop, flows accepted';
+  }
   await ctx.driver.exec(host.name, nft.check(file));
-  await ctx.driver.exec(host.name, nft.apply(file));
+  // A host reached over the network gets the change on probation; the lab's cannot be cut off.
+  if (reachesOverNetwork(ctx.driver)) await applyGuarded(ctx.driver, host.name, file);
+  else await ctx.driver.exec(host.name, nft.apply(file));
   return inForce ? 'rules updated' : 'default drop, flows accepted';
 }
 

@@ -335,6 +335,7 @@ export function monitoringPhases(ctx: Context, options: MonitoringOptions = {}):
     },
     {
       title: 'Monitoring sees',
+      verifies: true,
       tasks: [
         {
           title: 'every Prometheus target up',

@@ -11,6 +11,8 @@ export interface Task {
 export interface Phase {
   readonly title: string;
   readonly tasks: readonly Task[];
+  /** It only waits for what the phases before it did to take effect: `up --plan` leaves it out. */
+  readonly verifies?: boolean;
 }
 
 export type TaskState =

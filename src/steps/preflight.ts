@@ -68,12 +68,20 @@ export async function preflightProblems(ctx: Context, existing: Set<string>): Pr
     [APP_USER, 'the app and the dashboard'],
     [MONITORING_USER, 'Prometheus and the exporters (Debian’s prometheus package creates it)'],
   ] as const) {
-    const found = await ctx.driver.exec(null, { argv: ['id', '-u', user] }, { check: false });
+    const found = await ctx.driver.exec(
+      null,
+      { argv: ['id', '-u', user], readOnly: true },
+      { check: false },
+    );
     if (found.exitCode !== 0) {
       problems.push(`no user "${user}" to run ${what}: run \`bash scripts/bootstrap.sh\``);
     }
   }
-  const nsdUser = await ctx.driver.exec(null, { argv: ['id', '-u', NSD_USER] }, { check: false });
+  const nsdUser = await ctx.driver.exec(
+    null,
+    { argv: ['id', '-u', NSD_USER], readOnly: true },
+    { check: false },
+  );
   if (nsdUser.exitCode !== 0) {
     problems.push(
       `no user "${NSD_USER}" for the DNS server: run \`bash scripts/bootstrap.sh\` (the nsd package creates it)`,

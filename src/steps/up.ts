@@ -188,6 +188,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
     },
     {
       title: 'Health',
+      verifies: true,
       tasks: [
         ...hostsWithRole(ctx.model, 'lb').map((lb) => ({
           title: `${lb.name} sees every web server up`,

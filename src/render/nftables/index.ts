@@ -50,7 +50,7 @@ export function firewallFile(paths: HostPaths): string {
 export function renderFirewall(model: Model, host: Host, fenced: readonly string[] = []): string {
   const table = `${FIREWALL_TABLE.family} ${FIREWALL_TABLE.name}`;
   const own = new Set(Object.values(host.addresses));
-  const into = flowsInto(host).map(({ flow, address }) => ({
+  const into = flowsInto(model, host).map(({ flow, address }) => ({
     flow,
     addresses: destinationAddresses(model, flow, address),
     what: `${flow.network} ${match(model, flow)}`,

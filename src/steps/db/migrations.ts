@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { runSql, sqlString } from '../../probes/mariadb.ts';
+import { runSql, sqlString, type Row } from '../../probes/mariadb.ts';
 import type { Context } from '../context.ts';
 
 export interface Migration {
@@ -60,8 +60,30 @@ CREATE TABLE IF NOT EXISTS \`${schema}\`.schema_migrations (
   checksum CHAR(64) NOT NULL,
   applied_at TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
 ) ENGINE = InnoDB;
-SELECT id, checksum FROM \`${schema}\`.schema_migrations ORDER BY id;
 `;
+}
+
+/**
+ * The migrations the primary has applied, creating their table on a fresh server. Asked with
+ * reads only when the table exists, so `up --plan` sees what a running primary has.
+ */
+async function appliedMigrations(ctx: Context, primary: string, schema: string): Promise<Row[]> {
+  const [[table] = []] = await runSql(
+    ctx,
+    primary,
+    `SELECT COUNT(*) AS present FROM information_schema.TABLES
+       WHERE TABLE_SCHEMA = ${sqlString(schema)} AND TABLE_NAME = 'schema_migrations';`,
+  );
+  if (table?.present !== '1') {
+    await runSql(ctx, primary, schemaSql(schema));
+    return [];
+  }
+  const [applied = []] = await runSql(
+    ctx,
+    primary,
+    `SELECT id, checksum FROM \`${schema}\`.schema_migrations ORDER BY id;`,
+  );
+  return applied;
 }
 
 /** Applies the migrations the primary has not had yet; returns their ids. */
@@ -71,7 +93,7 @@ export async function applyMigrations(
   migrations: readonly Migration[],
 ): Promise<string[]> {
   const schema = ctx.model.database.schema;
-  const [applied = []] = await runSql(ctx, primary, schemaSql(schema));
+  const applied = await appliedMigrations(ctx, primary, schema);
   for (const row of applied) {
     const migration = migrations.find((m) => m.id === row.id);
     if (migration !== undefined && migration.checksum !== row.checksum) {
