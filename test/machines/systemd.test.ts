@@ -173,7 +173,8 @@ describe(
         now.every((w) => !workers.includes(w)),
         'new workers',
       );
-      const journal = await ctx.platform.supervisor.logs(ctx, [nginx], {
+      assert.equal(await ensureDaemon(ctx, nginx), 'reloaded', "back to foobar's config");
+    const journal = await ctx.platform.supervisor.logs(ctx, [nginx], {
         lines: 20,
         follow: false,
       });

@@ -19,12 +19,14 @@ export function unitOf(daemon: Daemon): string {
 /** The unit (or drop-in) file foobar writes for the daemon, and its text. */
 export function unitFor(daemon: Daemon): { path: string; content: string } {
   const unit = unitOf(daemon);
+  const runtimeDirs = daemon.dirs.filter((dir) => dir.startsWith(`${MACHINE_PATHS.run}/`));
   const content =
     DEBIAN_UNITS[daemon.service] === unit
       ? renderDropIn(daemon, unit, {
           paths: [MACHINE_PATHS.etc, MACHINE_PATHS.log, MACHINE_PATHS.run, MACHINE_PATHS.data],
+          runtimeDirs,
         })
-      : renderUnit(daemon, unit, { paths: [MACHINE_PATHS.log, MACHINE_PATHS.run] });
+      : renderUnit(daemon, unit, { paths: [MACHINE_PATHS.log, MACHINE_PATHS.run], runtimeDirs });
   return { path: unitFile(daemon, unit), content };
 }
 

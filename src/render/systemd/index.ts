@@ -18,6 +18,20 @@ export interface UnitDaemon {
   readonly stopSignal: string;
 }
 
+/**
+ * Directories under /run that the daemon needs and the boot does not make (foobar makes them before
+ * each start it does itself; a boot starts the unit without foobar).
+ */
+export interface RuntimeDirs {
+  readonly runtimeDirs: readonly string[];
+}
+
+function makeDirs(dirs: RuntimeDirs): string[] {
+  return dirs.runtimeDirs.length === 0
+    ? []
+    : [`ExecStartPre=+/usr/bin/mkdir -p ${execLine([...dirs.runtimeDirs].sort())}`];
+}
+
 export const SYSTEMD_DIR = '/etc/systemd/system';
 
 /** Debian's units, by foobar's service name: the package's unit runs the daemon. */
@@ -71,7 +85,11 @@ function reloadLines(daemon: UnitDaemon): string[] {
  * The drop-in beside a Debian unit: foobar's command line replaces the package's; the package's
  * restart policy, limits and hardening stay.
  */
-export function renderDropIn(daemon: UnitDaemon, unit: string, writable: Writable): string {
+export function renderDropIn(
+  daemon: UnitDaemon,
+  unit: string,
+  writable: Writable & RuntimeDirs,
+): string {
   return [
     renderedHeader('#', `${unit} runs ${daemon.service} with foobar's config`).trimEnd(),
     '[Service]',
@@ -80,6 +98,7 @@ export function renderDropIn(daemon: UnitDaemon, unit: string, writable: Writabl
     'PIDFile=',
     'EnvironmentFile=',
     'ExecStartPre=',
+    ...makeDirs(writable),
     'ExecStartPost=',
     'ExecStart=',
     `ExecStart=${execLine(daemon.start.argv)}`,
@@ -102,7 +121,11 @@ export function renderDropIn(daemon: UnitDaemon, unit: string, writable: Writabl
 }
 
 /** A unit of foobar's own: unprivileged when it has a user, hardened either way. */
-export function renderUnit(daemon: UnitDaemon, unit: string, writable: Writable): string {
+export function renderUnit(
+  daemon: UnitDaemon,
+  unit: string,
+  writable: Writable & RuntimeDirs,
+): string {
   const unprivileged = daemon.user !== undefined;
   return [
     renderedHeader('#', `${unit}: foobar's ${daemon.service} on ${daemon.host}`).trimEnd(),
@@ -114,6 +137,7 @@ export function renderUnit(daemon: UnitDaemon, unit: string, writable: Writable)
     '[Service]',
     'Type=exec',
     ...(unprivileged ? [`User=${daemon.user}`, `Group=${daemon.user}`] : []),
+    ...makeDirs(writable),
     `ExecStart=${execLine(daemon.start.argv)}`,
     ...reloadLines(daemon),
     `KillSignal=SIG${daemon.stopSignal}`,
