@@ -174,7 +174,7 @@ describe(
         'new workers',
       );
       assert.equal(await ensureDaemon(ctx, nginx), 'reloaded', "back to foobar's config");
-    const journal = await ctx.platform.supervisor.logs(ctx, [nginx], {
+      const journal = await ctx.platform.supervisor.logs(ctx, [nginx], {
         lines: 20,
         follow: false,
       });
