@@ -3,12 +3,9 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { NetnsDriver } from '../drivers/netns.ts';
 import { RecordingDriver } from '../drivers/recording.ts';
-import type { Driver } from '../drivers/driver.ts';
 import { labLock, withLabLock } from '../steps/lock.ts';
 import { AUTOMATIC_FAILOVER } from '../model/failover.ts';
-import { labNames } from '../model/lab.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
 import { siteCurlFlags, siteUrl } from '../probes/site.ts';
 import { firewallFile, renderFirewall } from '../render/nftables/index.ts';
@@ -134,11 +131,6 @@ function parse<O extends NonNullable<ParseArgsConfig['options']>>(
   }
 }
 
-function labDriver(model: Model): Driver {
-  const names = labNames(model);
-  return new NetnsDriver((host) => names.namespaceOf(host));
-}
-
 async function runWithProgress(
   ctx: Context,
   command: string,
@@ -190,7 +182,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
           throw new UsageError('--plan goes alone: it changes nothing, so it deploys nothing');
         const line = progressLine(io.stderr);
         const plan = await planUp(
-          createContext(model, labDriver(model)),
+          createContext(model),
           {},
           {
             phaseStarted: (phase) => {
@@ -220,7 +212,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         io.stdout.write(`${driver.calls.join('\n')}\n`);
         return 0;
       }
-      const ctx = createContext(model, labDriver(model));
+      const ctx = createContext(model);
       await withLabLock(labLock(ctx), 'foobar up', async () => {
         const reporter = reporterFor(io.stdout);
         await runPlan(upPlan(ctx), reporter);
@@ -242,7 +234,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     case 'down': {
       const { values } = parse(own, { purge: { type: 'boolean' } });
       const model = loadModel(configPath(values.config));
-      const ctx = createContext(model, labDriver(model));
+      const ctx = createContext(model);
       await runWithProgress(
         ctx,
         'foobar down',
@@ -254,7 +246,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     case 'status': {
       const { values } = parse(own, { json: { type: 'boolean' } });
       const model = loadModel(configPath(values.config));
-      const status = await labStatus(createContext(model, labDriver(model)));
+      const status = await labStatus(createContext(model));
       report(io, values.json, status, formatStatus);
       return EXIT_CODES[status.health];
     }
@@ -274,7 +266,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       if (command === 'rollback' && values.from !== undefined)
         throw new UsageError('rollback takes a release id, not --from');
       const model = loadModel(configPath(values.config));
-      const ctx = createContext(model, labDriver(model));
+      const ctx = createContext(model);
       const result = await withLabLock(labLock(ctx), `foobar ${command}`, async () =>
         deploy(
           ctx,
@@ -303,7 +295,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
     case 'releases': {
       const { values } = parse(own, { json: { type: 'boolean' } });
       const model = loadModel(configPath(values.config));
-      const releases = await listReleases(createContext(model, labDriver(model)));
+      const releases = await listReleases(createContext(model));
       if (values.json === true) {
         io.stdout.write(`${JSON.stringify({ releases }, null, 2)}\n`);
       } else if (releases.length === 0) {
@@ -323,7 +315,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       if (host === undefined || after.length === 0)
         throw new UsageError('usage: foobar exec HOST -- CMD [ARG...]');
       requireHost(model, host);
-      return labDriver(model).attach(host, { argv: after });
+      return createContext(model).driver.attach(host, { argv: after });
     }
     case 'logs': {
       const { values, positionals } = parse(
@@ -336,36 +328,33 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       if (hostName === undefined)
         throw new UsageError('usage: foobar logs HOST [SERVICE] [-n LINES] [-f]');
       const host = requireHost(model, hostName);
-      const driver = labDriver(model);
-      const daemons = (await daemonsOf(createContext(model, driver), host)).filter(
+      const ctx = createContext(model);
+      const daemons = (await daemonsOf(ctx, host)).filter(
         (d) => service === undefined || d.service === service,
       );
       if (daemons.length === 0) {
-        const known = (await daemonsOf(createContext(model, driver), host)).map((d) => d.service);
+        const known = (await daemonsOf(ctx, host)).map((d) => d.service);
         throw new UsageError(
           `${hostName} has no service "${service ?? ''}" (it has: ${known.join(', ') || 'none'})`,
         );
       }
-      const files = daemons.flatMap((d) => [d.outputLog, ...d.logs]);
-      const existing = (
-        await Promise.all(
-          files.map(async (f) => ((await driver.readFile(null, f)) === undefined ? [] : [f])),
-        )
-      ).flat();
-      if (existing.length === 0)
+      const lines = Number(values.lines ?? '50');
+      if (!Number.isInteger(lines) || lines < 0)
+        throw new UsageError(`-n must be a number of lines, not "${values.lines ?? ''}"`);
+      const shown = await ctx.platform.supervisor.logs(ctx, daemons, {
+        lines,
+        follow: values.follow === true,
+      });
+      if (shown === undefined)
         throw new Error(
           `no logs yet for ${hostName}${service === undefined ? '' : ` ${service}`}: is the lab up?`,
         );
-      const lines = values.lines ?? '50';
-      return driver.attach(null, {
-        argv: ['tail', '-n', lines, ...(values.follow === true ? ['-F'] : []), ...existing],
-      });
+      return ctx.driver.attach(shown.target, shown.command);
     }
     case 'ca': {
       const { values } = parse(own, {});
       const model = loadModel(configPath(values.config));
-      const driver = labDriver(model);
-      const pem = await driver.readFile(null, labPaths(model).caCertificate);
+      const pem = await createContext(model).driver.readFile(null, labPaths(model).caCertificate);
       if (pem === undefined)
         throw new Error(
           `lab ${model.lab.name} has no certificate authority yet: \`foobar up\` creates it`,
@@ -445,7 +434,7 @@ async function drillCommand(args: string[], io: Io): Promise<number> {
       throw new UsageError((error as Error).message);
     }
   })();
-  const ctx = createContext(model, labDriver(model));
+  const ctx = createContext(model);
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
     io.stderr.write(
@@ -496,7 +485,7 @@ async function secretsCommand(args: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(args, {}, Number.MAX_SAFE_INTEGER);
   const [sub, ...names] = positionals;
   const model = loadModel(configPath(values.config));
-  const ctx = createContext(model, labDriver(model));
+  const ctx = createContext(model);
   if (sub === 'list') {
     const dir = labPaths(model).secrets;
     const entries = (await fs.readdir(dir).catch(() => [])).sort();
@@ -555,7 +544,7 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
     work: (ctx: Context) => Promise<ChangeReport>,
   ): Promise<number> => {
     const model = loadModel(configPath(values.config));
-    const ctx = createContext(model, labDriver(model));
+    const ctx = createContext(model);
     const changed = await withLabLock(labLock(ctx), `foobar db ${what}`, () => work(ctx));
     // The failover managers learn of the new epoch at once (they would from database.json too).
     const state = await readDbState(ctx);
@@ -568,7 +557,7 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
     case 'status': {
       const { values } = parse(rest, { json: { type: 'boolean' } });
       const model = loadModel(configPath(values.config));
-      const status = await dbStatus(createContext(model, labDriver(model)));
+      const status = await dbStatus(createContext(model));
       report(io, values.json, status, formatDbStatus);
       return EXIT_CODES[status.health];
     }
@@ -603,7 +592,7 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
     case 'backup': {
       const { values } = parse(rest, { json: { type: 'boolean' } });
       const model = loadModel(configPath(values.config));
-      const backup = await takeBackup(createContext(model, labDriver(model)));
+      const backup = await takeBackup(createContext(model));
       report(
         io,
         values.json,
@@ -616,7 +605,7 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
     case 'backups': {
       const { values } = parse(rest, { json: { type: 'boolean' } });
       const model = loadModel(configPath(values.config));
-      const catalog = await listBackups(createContext(model, labDriver(model)));
+      const catalog = await listBackups(createContext(model));
       report(io, values.json, catalog, (c) => formatBackups(c));
       return 0;
     }
@@ -629,7 +618,7 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
         json: { type: 'boolean' },
       });
       const model = loadModel(configPath(values.config));
-      const ctx = createContext(model, labDriver(model));
+      const ctx = createContext(model);
       if (values.discard === true) {
         const stopped = await discardScratch(ctx);
         io.stdout.write(stopped ? 'scratch server stopped and deleted\n' : 'no scratch server\n');
@@ -671,7 +660,7 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
       const { values, positionals } = parse(rest, { reason: { type: 'string' } }, 1);
       const action = positionals[0];
       const model = loadModel(configPath(values.config));
-      const ctx = createContext(model, labDriver(model));
+      const ctx = createContext(model);
       if (action === 'pause') {
         const pause = await pauseFailover(ctx, values.reason ?? '');
         io.stdout.write(

@@ -1,10 +1,9 @@
-/** The app's process: the release's bundled server on the lab's Node.js, as an unprivileged user. */
+/** The app's process: the release's bundled server on the platform's Node.js (run unprivileged). */
 import path from 'node:path';
 import type { Command } from '../drivers/driver.ts';
-import { asUser } from './proc.ts';
 
 export const app = {
-  start: (runtime: string, releaseDir: string, user: string): Command => ({
-    argv: asUser(user, [runtime, path.join(releaseDir, 'server.mjs')]),
+  start: (runtime: string, releaseDir: string): Command => ({
+    argv: [runtime, path.join(releaseDir, 'server.mjs')],
   }),
 };

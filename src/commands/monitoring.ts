@@ -1,14 +1,14 @@
 /**
  * Prometheus, Alertmanager and the exporters (Debian packages). Each runs in the foreground as
- * the unprivileged `prometheus` user that the packages create, with every path explicit.
+ * the unprivileged `prometheus` user that the packages create (the daemon's `user`: the platform's
+ * supervisor runs it as that user), with every path explicit.
  */
 import type { Command } from '../drivers/driver.ts';
-import { asUser } from './proc.ts';
 
 /** The system user of Debian's Prometheus packages: the monitoring daemons run as it. */
 export const MONITORING_USER = 'prometheus';
 
-const run = (argv: readonly string[]): Command => ({ argv: asUser(MONITORING_USER, argv) });
+const run = (argv: readonly string[]): Command => ({ argv });
 
 export const promtool = {
   /** Checks the config and every rule file it names; lint warnings fail it too. */
@@ -99,9 +99,9 @@ export const mysqldExporter = {
 };
 
 export const dashboard = {
-  /** Our dashboard's server, on the lab's Node.js, as the given unprivileged user. */
-  start: (runtime: string, dir: string, config: string, user: string): Command => ({
-    argv: asUser(user, [runtime, `${dir}/server.mjs`, config]),
+  /** Our dashboard's server, on the platform's Node.js (run as an unprivileged user). */
+  start: (runtime: string, dir: string, config: string): Command => ({
+    argv: [runtime, `${dir}/server.mjs`, config],
   }),
 };
 

@@ -2,8 +2,10 @@
 export const APP_USER = 'foobar';
 
 /**
- * Where things live. In the lab every host gets a directory under the lab's state directory; the
- * same names map to /etc/foobar, /var/log/foobar, ... on real hosts later.
+ * Where things live: the platform's layout. In the lab every host gets a directory under the lab's
+ * state directory on this machine; on machines the same names map to Debian's places (/etc/foobar,
+ * /var/log/foobar, /var/lib/foobar, ...). The state directory (secrets, builds, the CA) is on this
+ * machine on both.
  */
 import path from 'node:path';
 import type { Model } from './model.ts';
@@ -32,7 +34,7 @@ export interface LabPaths {
   /** Held by the command that changes the lab (up, down, deploy). */
   readonly lock: string;
   readonly hosts: string;
-  /** The Node.js binary the app runs on, copied here so the app's unprivileged user can run it. */
+  /** The lab's Node.js for the app, copied here so its unprivileged user can run it (runtimeOf). */
   readonly runtime: string;
   /** The lab's certificate authority (public): what browsers and curl are told to trust. */
   readonly caCertificate: string;
@@ -63,7 +65,26 @@ export function labPaths(model: Model): LabPaths {
   };
 }
 
+/** Where foobar's files live on a machine: the same on every one. */
+export const MACHINE_PATHS: HostPaths = {
+  root: '/srv/foobar',
+  etc: '/etc/foobar',
+  log: '/var/log/foobar',
+  run: '/run/foobar',
+  data: '/var/lib/foobar',
+  releases: '/srv/foobar/releases',
+  current: '/srv/foobar/current',
+};
+
+/** The Node.js the app and the dashboard run on: a copy of this checkout's, where hosts see it. */
+export function runtimeOf(model: Model): string {
+  return model.platform.kind === 'machines'
+    ? '/usr/local/lib/foobar/node'
+    : labPaths(model).runtime;
+}
+
 export function hostPaths(model: Model, host: string): HostPaths {
+  if (model.platform.kind === 'machines') return MACHINE_PATHS;
   const root = path.join(labPaths(model).hosts, host);
   const releases = path.join(root, 'releases');
   return {

@@ -1,43 +1,6 @@
-/**
- * Is a PID still our daemon? Namespaces share the PID space, a dead daemon re-parented to PID 1 can
- * linger as a zombie, and PIDs get reused: so read /proc, treat zombies as dead, and require a marker
- * (a path only our instance has on its command line).
- */
+/** A process's workers, read from /proc on its host (any Linux host: the lab's or a machine). */
 import type { Driver, Target } from '../drivers/driver.ts';
-
-export async function readPid(
-  driver: Driver,
-  target: Target,
-  pidFile: string,
-): Promise<number | undefined> {
-  const text = await driver.readFile(target, pidFile);
-  const pid = Number(text?.trim());
-  return Number.isInteger(pid) && pid > 1 ? pid : undefined;
-}
-
-/** The process state letter from /proc/PID/stat (R, S, D, Z, ...), or undefined if it is gone. */
-export async function processState(
-  driver: Driver,
-  target: Target,
-  pid: number,
-): Promise<string | undefined> {
-  const stat = await driver.readFile(target, `/proc/${pid}/stat`);
-  if (stat === undefined) return undefined;
-  // The command name in parentheses may contain spaces or ')': the state follows the last ')'.
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-}
-
-export async function isOurProcess(
-  driver: Driver,
-  target: Target,
-  pid: number,
-  marker: string,
-): Promise<boolean> {
-  const state = await processState(driver, target, pid);
-  if (state === undefined || state === 'Z' || state === 'X') return false;
-  const cmdline = await driver.readFile(target, `/proc/${pid}/cmdline`);
-  return cmdline?.replaceAll('\0', ' ').includes(marker) === true;
-}
+import { waitFor } from '../lib/wait.ts';
 
 /** PIDs of the direct children of a process (its workers, for HAProxy and Nginx masters). */
 export async function childPids(driver: Driver, target: Target, pid: number): Promise<number[]> {
@@ -46,4 +9,37 @@ export async function childPids(driver: Driver, target: Target, pid: number): Pr
     .split(' ')
     .filter((s) => s.trim() !== '')
     .map(Number);
+}
+
+/**
+ * A reload of a master-workers daemon is over once new workers run and, if it drains, the old ones
+ * have exited (they may hold the old config's upstreams). `send` delivers the reload.
+ */
+export async function reloadWorkers(
+  driver: Driver,
+  daemon: { readonly host: string; readonly service: string; readonly reloadDrains?: boolean },
+  pid: number,
+  send: () => Promise<void>,
+): Promise<void> {
+  const before = new Set(await childPids(driver, daemon.host, pid));
+  await send();
+  await waitFor(
+    `${daemon.host}: ${daemon.service} reload`,
+    async () => {
+      const now = await childPids(driver, daemon.host, pid);
+      return now.some((child) => !before.has(child)) ? undefined : 'no new workers yet';
+    },
+    { timeoutMs: 10_000 },
+  );
+  if (daemon.reloadDrains === true) {
+    await waitFor(
+      `${daemon.host}: ${daemon.service}'s old workers to finish`,
+      async () => {
+        const now = await childPids(driver, daemon.host, pid);
+        const left = now.filter((child) => before.has(child));
+        return left.length === 0 ? undefined : `${left.length} still running`;
+      },
+      { timeoutMs: 20_000 },
+    );
+  }
 }

@@ -1,14 +1,20 @@
-/** What every step gets: the model, a driver to reach hosts, and names. No globals. */
+/** What every step gets: the model, its platform (and the platform's driver), names. No globals. */
 import type { Driver } from '../drivers/driver.ts';
 import type { PlanRecorder } from '../drivers/planning.ts';
 import { secretStore, type SecretStore } from '../lib/secrets.ts';
 import { labNames, type LabNames } from '../model/lab.ts';
 import { labPaths } from '../model/layout.ts';
 import type { Model } from '../model/model.ts';
+import { platformFor } from '../platform/index.ts';
+import type { Platform } from '../platform/platform.ts';
 
 export interface Context {
   readonly model: Model;
+  /** Where the model runs: how hosts are reached, daemons supervised, hosts provisioned. */
+  readonly platform: Platform;
+  /** The platform's driver (or the one a test or --dry-run gave instead). */
   readonly driver: Driver;
+  /** The lab's names for its own objects (namespaces, links); the lab platform reads them. */
   readonly names: LabNames;
   /** The Node.js that runs the app on the web servers (this one: Node 24 from node_modules). */
   readonly nodeBinary: string;
@@ -35,13 +41,17 @@ export interface SqlTransport {
   ): Promise<Readonly<Record<string, string | null>>[][]>;
 }
 
+/** Without a driver, the platform's own: namespaces for the lab, SSH for machines. */
 export function createContext(
   model: Model,
-  driver: Driver,
+  driverOverride?: Driver,
   nodeBinary = process.execPath,
 ): Context {
+  const platform = platformFor(model, driverOverride);
+  const driver = platform.driver;
   return {
     model,
+    platform,
     driver,
     names: labNames(model),
     nodeBinary,

@@ -1,15 +1,14 @@
 /**
  * The life of one daemon on one host: write its files, check its config, start it, reload it,
  * stop it. Every service (HAProxy, Nginx, the app, MariaDB, ...) is described as a Daemon and
- * driven by these functions, so up, down, status and logs treat them all alike.
+ * driven by these functions, so up, down, status and logs treat them all alike. How a process is
+ * launched and tracked is the platform's supervisor (pid files in the lab, systemd on machines).
  */
-import path from 'node:path';
 import type { Command, Target } from '../drivers/driver.ts';
-import { proc, type Signal } from '../commands/proc.ts';
+import type { Signal } from '../commands/proc.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { parseListeners, ss } from '../commands/ss.ts';
-import { childPids, isOurProcess, processState, readPid } from '../probes/process.ts';
-import { sleep, waitFor } from '../lib/wait.ts';
+import { waitFor } from '../lib/wait.ts';
 import type { Context } from './context.ts';
 
 export interface RenderedFile {
@@ -22,6 +21,7 @@ export interface Daemon {
   /** "haproxy", "nginx", "app", ... */
   readonly service: string;
   readonly host: string;
+  /** The lab's record of its main process (machines ask systemd). */
   readonly pidFile: string;
   /** A string on the process's command line that only our instance has (its config path). */
   readonly marker: string;
@@ -43,6 +43,13 @@ export interface Daemon {
    * pid file, so every daemon is started, tracked and stopped the same way.
    */
   readonly start: Command;
+  /** The unprivileged user it runs as, when it does not drop privileges itself. */
+  readonly user?: string;
+  /**
+   * Its systemd unit on machines: Debian's where the package has one, else a unit of foobar's
+   * (default: foobar-SERVICE.service).
+   */
+  readonly unit?: string;
   readonly outputLog: string;
   readonly env?: Readonly<Record<string, string>>;
   /** The signal that makes it re-read its config without dropping connections; none: restart. */
@@ -69,9 +76,7 @@ export function describeOutcomes(outcomes: Readonly<Record<string, string>>): st
 }
 
 export async function runningPid(ctx: Context, daemon: Daemon): Promise<number | undefined> {
-  const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
-  if (pid === undefined) return undefined;
-  return (await isOurProcess(ctx.driver, daemon.host, pid, daemon.marker)) ? pid : undefined;
+  return ctx.platform.supervisor.mainPid(ctx, daemon);
 }
 
 /** A `prepare` for a daemon that runs as `user` and writes its own log: the log exists, and is its. */
@@ -107,18 +112,24 @@ export async function writeFiles(
 export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<DaemonOutcome> {
   for (const dir of daemon.dirs) await ctx.driver.mkdir(daemon.host, dir);
   const changed = await writeFiles(ctx, daemon.host, daemon.files);
+  const unitChanged = await ctx.platform.supervisor.install(ctx, daemon);
   const pid = await runningPid(ctx, daemon);
-  if (pid !== undefined && !changed) return 'running';
+  if (pid !== undefined && !changed && !unitChanged) return 'running';
   if (ctx.planning !== undefined) {
     const action =
-      pid === undefined ? 'start' : daemon.reloadSignal === undefined ? 'restart' : 'reload';
+      pid === undefined
+        ? 'start'
+        : daemon.reloadSignal === undefined || unitChanged
+          ? 'restart'
+          : 'reload';
     ctx.planning.action(daemon.host, `${daemon.service}: ${action}`);
     return action === 'start' ? 'started' : action === 'reload' ? 'reloaded' : 'restarted';
   }
   for (const check of daemon.checks ?? []) await ctx.driver.exec(daemon.host, check);
   if (pid !== undefined) {
-    if (daemon.reloadSignal !== undefined) {
-      await reload(ctx, daemon, pid, daemon.reloadSignal);
+    if (daemon.reloadSignal !== undefined && !unitChanged) {
+      await ctx.platform.supervisor.reload(ctx, daemon, pid);
+      await waitReady(ctx, daemon);
       return 'reloaded';
     }
     await stopDaemon(ctx, daemon);
@@ -130,16 +141,10 @@ export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<Daemon
 }
 
 export async function startDaemon(ctx: Context, daemon: Daemon): Promise<void> {
-  await ctx.driver.remove(daemon.host, daemon.pidFile);
   for (const port of daemon.ports ?? []) await ensurePortFree(ctx, daemon, port);
   await daemon.prepare?.(ctx);
-  const offset = await logSize(ctx, daemon);
-  const pid = await ctx.driver.spawn(daemon.host, daemon.start, {
-    logFile: daemon.outputLog,
-    ...(daemon.env === undefined ? {} : { env: daemon.env }),
-  });
-  await ctx.driver.writeFile(daemon.host, daemon.pidFile, `${pid}\n`);
-  await waitReady(ctx, daemon, offset);
+  const mark = await ctx.platform.supervisor.launch(ctx, daemon);
+  await waitReady(ctx, daemon, mark);
 }
 
 async function ensurePortFree(ctx: Context, daemon: Daemon, port: number): Promise<void> {
@@ -153,21 +158,16 @@ async function ensurePortFree(ctx: Context, daemon: Daemon, port: number): Promi
   );
 }
 
-async function waitReady(ctx: Context, daemon: Daemon, logOffset?: number): Promise<void> {
+async function waitReady(ctx: Context, daemon: Daemon, mark?: number): Promise<void> {
   const what = `${daemon.host}: ${daemon.service}`;
   try {
     await waitFor(
       what,
       async () => {
         if ((await runningPid(ctx, daemon)) === undefined) {
-          // Right after the spawn, /proc/PID/cmdline reads empty until the exec is done:
-          // only a process that is gone (or a zombie) has exited.
-          const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
-          const state =
-            pid === undefined ? undefined : await processState(ctx.driver, daemon.host, pid);
-          if (state === undefined || state === 'Z' || state === 'X') {
+          if (!(await ctx.platform.supervisor.starting(ctx, daemon))) {
             throw new Error(
-              `${what} exited while starting${await startupOutput(ctx, daemon, logOffset)}`,
+              `${what} exited while starting${await startupOutput(ctx, daemon, mark)}`,
             );
           }
           return 'starting';
@@ -179,95 +179,31 @@ async function waitReady(ctx: Context, daemon: Daemon, logOffset?: number): Prom
   } catch (error) {
     const message = (error as Error).message;
     if (message.includes('exited while starting')) throw error;
-    throw new Error(`${message}${await startupOutput(ctx, daemon, logOffset)}`, { cause: error });
+    throw new Error(`${message}${await startupOutput(ctx, daemon, mark)}`, { cause: error });
   }
 }
 
-async function logSize(ctx: Context, daemon: Daemon): Promise<number> {
-  const result = await ctx.driver.exec(daemon.host, fileCommands.size(daemon.outputLog), {
-    check: false,
-  });
-  return result.exitCode === 0 ? Number(result.stdout.trim()) : 0;
-}
-
 /**
- * What the daemon printed since `offset` (its start): the first lines carry the error, the last
- * ones where it ended. Without an offset, the end of its log.
+ * What the daemon printed since `mark` (its start): the first lines carry the error, the last
+ * ones where it ended. Without a mark, the end of its output.
  */
 async function startupOutput(
   ctx: Context,
   daemon: Daemon,
-  offset: number | undefined,
+  mark: number | undefined,
 ): Promise<string> {
-  const command =
-    offset === undefined
-      ? fileCommands.tail(daemon.outputLog, 8)
-      : fileCommands.from(daemon.outputLog, offset);
-  const result = await ctx.driver.exec(daemon.host, command, { check: false });
-  const lines = result.stdout.split('\n').filter((line) => line.trim() !== '');
+  const output = await ctx.platform.supervisor.output(ctx, daemon, mark);
+  const lines = output.lines.filter((line) => line.trim() !== '');
   if (lines.length === 0) return '';
   const shown = lines.length > 12 ? [...lines.slice(0, 8), '...', ...lines.slice(-3)] : lines;
-  return `\n${path.basename(daemon.outputLog)}:\n  ${shown.join('\n  ')}`;
-}
-
-/** Signals a reload and waits for new workers, then for the daemon to answer again. */
-async function reload(ctx: Context, daemon: Daemon, pid: number, signal: Signal): Promise<void> {
-  const before = new Set(await childPids(ctx.driver, daemon.host, pid));
-  await ctx.driver.exec(daemon.host, proc.kill(signal, pid));
-  await waitFor(
-    `${daemon.host}: ${daemon.service} reload`,
-    async () => {
-      const now = await childPids(ctx.driver, daemon.host, pid);
-      return now.some((child) => !before.has(child)) ? undefined : 'no new workers yet';
-    },
-    { timeoutMs: 10_000 },
-  );
-  if (daemon.reloadDrains === true) {
-    await waitFor(
-      `${daemon.host}: ${daemon.service}'s old workers to finish`,
-      async () => {
-        const now = await childPids(ctx.driver, daemon.host, pid);
-        const left = now.filter((child) => before.has(child));
-        return left.length === 0 ? undefined : `${left.length} still running`;
-      },
-      { timeoutMs: 20_000 },
-    );
-  }
-  await waitReady(ctx, daemon);
+  return `\n${output.source}:\n  ${shown.join('\n  ')}`;
 }
 
 /** Stops the daemon if it runs: its stop signal, then SIGKILL after the grace period. */
 export async function stopDaemon(ctx: Context, daemon: Daemon, graceMs = 10_000): Promise<boolean> {
-  const pid = await runningPid(ctx, daemon);
-  if (pid !== undefined) await signalAndWait(ctx, daemon, pid, daemon.stopSignal, graceMs);
-  await ctx.driver.remove(daemon.host, daemon.pidFile);
+  const ran = await ctx.platform.supervisor.stop(ctx, daemon, graceMs);
   await daemon.afterStop?.(ctx);
-  return pid !== undefined;
-}
-
-async function signalAndWait(
-  ctx: Context,
-  daemon: Daemon,
-  pid: number,
-  signal: Signal,
-  graceMs: number,
-): Promise<void> {
-  const gone = async (): Promise<boolean> =>
-    !(await isOurProcess(ctx.driver, daemon.host, pid, daemon.marker));
-  await ctx.driver.exec(daemon.host, proc.kill(signal, pid), { check: false });
-  const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
-    if (await gone()) return;
-    await sleep(50);
-  }
-  await ctx.driver.exec(daemon.host, proc.kill('KILL', pid), { check: false });
-  await waitFor(
-    `${daemon.host}: ${daemon.service} (pid ${pid}) to exit`,
-    async () => ((await gone()) ? undefined : 'still running'),
-    {
-      timeoutMs: 5000,
-    },
-  );
+  return ran;
 }
 
 /**
@@ -275,11 +211,5 @@ async function signalAndWait(
  * workers: a crash, for tests and drills.
  */
 export async function killDaemon(ctx: Context, daemon: Daemon): Promise<number | undefined> {
-  const pid = await runningPid(ctx, daemon);
-  if (pid === undefined) return undefined;
-  const workers = await childPids(ctx.driver, daemon.host, pid);
-  await ctx.driver.exec(daemon.host, proc.kill('KILL', pid));
-  for (const worker of workers)
-    await ctx.driver.exec(daemon.host, proc.kill('KILL', worker), { check: false });
-  return pid;
+  return ctx.platform.supervisor.kill(ctx, daemon);
 }

@@ -28,7 +28,7 @@ import {
   isFailoverMember,
   quorumOf,
 } from '../model/failover.ts';
-import { hostPaths, labPaths } from '../model/layout.ts';
+import { hostPaths, runtimeOf } from '../model/layout.ts';
 import { addressOf, type Host } from '../model/model.ts';
 import { scrapeAddress } from '../model/monitoring.ts';
 import { expectStatus } from '../probes/http.ts';
@@ -95,7 +95,7 @@ export function managerDaemon(ctx: Context, host: Host): Daemon {
     ],
     dirs: [paths.etc, paths.run, paths.log],
     start: {
-      argv: [labPaths(ctx.model).runtime, path.join(REPO, 'src/failover/main.ts'), config],
+      argv: [runtimeOf(ctx.model), path.join(REPO, 'src/failover/main.ts'), config],
     },
     outputLog: path.join(paths.log, 'failover-manager.log'),
     stopSignal: 'TERM',

@@ -19,7 +19,7 @@ import { files as fileCommands } from '../commands/files.ts';
 import { buildDashboard } from '../dashboard/build.ts';
 import { waitFor } from '../lib/wait.ts';
 import { DB_USERS, dbSecretName } from '../model/database.ts';
-import { APP_USER, hostPaths, labPaths } from '../model/layout.ts';
+import { APP_USER, hostPaths, labPaths, runtimeOf } from '../model/layout.ts';
 import type { Host, PortName } from '../model/model.ts';
 import type { Command } from '../drivers/driver.ts';
 import { jobsOn, monitorHost, scrapeAddress } from '../model/monitoring.ts';
@@ -84,6 +84,7 @@ function exporterDaemon(
     dirs: [paths.run, paths.log],
     ...(spec.prepare === undefined ? {} : { prepare: spec.prepare }),
     start,
+    user: MONITORING_USER,
     outputLog: path.join(paths.log, `${spec.service}.log`),
     stopSignal: 'TERM',
     ports: [ctx.model.ports[spec.port]],
@@ -158,6 +159,7 @@ export function prometheusDaemon(ctx: Context, host: Host): Daemon {
       listen,
       retentionHours: ctx.model.monitoring.retentionHours,
     }),
+    user: MONITORING_USER,
     outputLog: files.log,
     // A config change restarts it: its data outlives the restart, alerts keep their state.
     stopSignal: 'TERM',
@@ -182,6 +184,7 @@ export function alertmanagerDaemon(ctx: Context, host: Host): Daemon {
     prepare: ownData(host.name, files.data),
     checks: [alertmanager.check(files.config)],
     start: alertmanager.start({ config: files.config, data: files.data, listen }),
+    user: MONITORING_USER,
     outputLog: files.log,
     stopSignal: 'TERM',
     ports: [ctx.model.ports.alertmanager],
@@ -219,6 +222,7 @@ export function blackboxDaemon(ctx: Context, host: Host): Daemon {
     prepare: (c) => copySiteTrust(c, host),
     checks: [blackboxExporter.check(files.config)],
     start: blackboxExporter.start(files.config, listen),
+    user: MONITORING_USER,
     outputLog: files.log,
     stopSignal: 'TERM',
     ports: [ctx.model.ports.blackboxExporter],
@@ -252,7 +256,9 @@ export function dashboardDaemon(ctx: Context, host: Host, build: string): Daemon
     dirs: [paths.etc, paths.run, paths.log],
     // It runs unprivileged and may write the alert log, nothing else of ours.
     prepare: logOwnedBy(host.name, files.alertLog, APP_USER),
-    start: dashboard.start(labPaths(ctx.model).runtime, files.dir, files.config, APP_USER),
+    start: dashboard.start(runtimeOf(ctx.model), files.dir, files.config),
+    user: APP_USER,
+    unit: 'foobar-dashboard.service',
     outputLog: files.log,
     stopSignal: 'TERM',
     ports: [ctx.model.ports.dashboard],

@@ -12,19 +12,19 @@ import { ip } from '../commands/ip.ts';
 import { keepalived } from '../commands/keepalived.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { mariadb } from '../commands/mariadb.ts';
-import { APP_USER, hostPaths, labPaths } from '../model/layout.ts';
+import { APP_USER, hostPaths, runtimeOf } from '../model/layout.ts';
 import { addressOf, hostsWithRole, type Host } from '../model/model.ts';
 import { expectStatus } from '../probes/http.ts';
 import { pingServer } from '../probes/mariadb.ts';
 import { NSD_USER, nsdFiles, renderNsdConfig, renderZone } from '../render/dns/index.ts';
 import { haproxyFiles, renderChallengeMap, renderHaproxyConfig } from '../render/haproxy/index.ts';
 import { keepalivedFiles, renderKeepalivedConfig } from '../render/keepalived/index.ts';
-import { childPids, readPid } from '../probes/process.ts';
+import { childPids } from '../probes/process.ts';
 import { VRRP_NETWORK, virtualAddressesOn } from '../probes/vrrp.ts';
 import { mariadbFiles, renderMariadbConfig } from '../render/mariadb/index.ts';
 import { NGINX_HEALTH_PATH, nginxFiles, renderNginxConfig } from '../render/nginx/index.ts';
 import type { Context } from './context.ts';
-import { logOwnedBy, type Daemon } from './daemon.ts';
+import { logOwnedBy, runningPid, type Daemon } from './daemon.ts';
 import { prepareDataDir } from './db/server.ts';
 import { readDbState, roleOf, type DbState } from './db/state.ts';
 import { appDbFiles } from './db/topology.ts';
@@ -98,7 +98,7 @@ export async function releaseVirtualAddresses(ctx: Context, host: Host): Promise
 export function keepalivedDaemon(ctx: Context, host: Host): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const files = keepalivedFiles(paths);
-  return {
+  const daemon: Daemon = {
     service: 'keepalived',
     host: host.name,
     pidFile: files.pid,
@@ -118,7 +118,7 @@ export function keepalivedDaemon(ctx: Context, host: Host): Daemon {
     stopSignal: 'TERM',
     // Running means its VRRP process runs; who holds what is shown apart (status, up's health).
     probe: async (c) => {
-      const pid = await readPid(c.driver, host.name, files.pid);
+      const pid = await runningPid(c, daemon);
       if (pid === undefined) return 'no pid';
       return (await childPids(c.driver, host.name, pid)).length > 0
         ? undefined
@@ -126,6 +126,7 @@ export function keepalivedDaemon(ctx: Context, host: Host): Daemon {
     },
     logs: [],
   };
+  return daemon;
 }
 
 /** Nginx on a web server, sending dynamic requests to the app in `slot`. */
@@ -219,7 +220,9 @@ export function appDaemon(ctx: Context, host: Host, slot: Slot, release: string)
     dirs: [paths.etc, paths.run, paths.log],
     // The app runs unprivileged: it may write its own log and nothing else of ours.
     prepare: logOwnedBy(host.name, files.log, APP_USER),
-    start: app.start(labPaths(ctx.model).runtime, path.join(paths.releases, release), APP_USER),
+    start: app.start(runtimeOf(ctx.model), path.join(paths.releases, release)),
+    user: APP_USER,
+    unit: `foobar-app-${slot}.service`,
     outputLog: files.output,
     env,
     stopSignal: 'TERM',

@@ -10,7 +10,6 @@ import { prometheusAlerts, prometheusTargets, type Alert } from '../probes/prome
 import { dashboardUrl, monitorHost } from '../model/monitoring.ts';
 import type { Context } from './context.ts';
 import { runningPid } from './daemon.ts';
-import { existingNamespaces } from './network.ts';
 import { liveRelease, verifyRelease } from './release.ts';
 import { daemonsOf } from './services.ts';
 import { droppedPackets } from './firewall.ts';
@@ -212,8 +211,7 @@ async function monitoringStatus(
 }
 
 export async function labStatus(ctx: Context): Promise<LabStatus> {
-  const existing = await existingNamespaces(ctx);
-  const present = (host: string): boolean => existing.has(ctx.names.namespaceOf(host));
+  const present = await ctx.platform.present(ctx);
   const hosts = await Promise.all(
     ctx.model.hosts.map((host) => hostStatus(ctx, host, present(host.name))),
   );

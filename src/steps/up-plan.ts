@@ -6,7 +6,7 @@ import { PlanningDriver, type PlannedChange } from '../drivers/planning.ts';
 import type { Target } from '../drivers/driver.ts';
 import { silentReporter, runPlan, type PlanReporter } from './plan.ts';
 import { createContext, type Context } from './context.ts';
-import { readLabRecord } from './record.ts';
+import { readLabRecord } from '../platform/lab/record.ts';
 import { upPlan, type UpOptions } from './up.ts';
 
 export interface UpChanges {

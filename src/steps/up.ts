@@ -2,9 +2,7 @@
  * `foobar up`: builds what is missing, restarts what is down, reloads what changed. On a healthy
  * lab every task finds its work done, so a second run is a quick no-op.
  */
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { labPaths } from '../model/layout.ts';
 import { hostsWithRole, type Host } from '../model/model.ts';
 import { backendServers } from '../probes/haproxy.ts';
 import { waitFor } from '../lib/wait.ts';
@@ -14,10 +12,7 @@ import { describeOutcomes, ensureDaemon } from './daemon.ts';
 import { databasePhase } from './db/up.ts';
 import { readDbState } from './db/state.ts';
 import { pushAppDbSettings } from './db/topology.ts';
-import { ensureAdminLink, ensureHostNetwork, ensureSwitch, existingNamespaces } from './network.ts';
 import type { Phase } from './plan.ts';
-import { preflightProblems } from './preflight.ts';
-import { recordLab } from './record.ts';
 import { appendAudit } from './audit.ts';
 import {
   buildApp,
@@ -27,7 +22,6 @@ import {
   switchCurrent,
   verifyRelease,
 } from './release.ts';
-import { ensureResolvers, resolverFiles } from './resolver.ts';
 import { appDaemon, haproxyDaemon, keepalivedDaemon, nginxDaemon, nsdDaemon } from './services.ts';
 import { describeHoldings, virtualAddressHolders } from '../probes/vrrp.ts';
 import { liveSlot } from './slots.ts';
@@ -48,7 +42,7 @@ export interface UpOptions {
 }
 
 export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
-  let existing = new Set<string>();
+  const provision = ctx.platform.provision(ctx);
   let site: SiteCertificate | undefined;
   let built: Promise<BuiltRelease> | undefined;
   let audited: Promise<void> | undefined;
@@ -87,52 +81,11 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
   });
 
   return [
+    { title: 'Preflight', tasks: provision.preflight },
     {
-      title: 'Preflight',
+      ...provision.hosts,
       tasks: [
-        {
-          title: 'this machine',
-          run: async () => {
-            existing = await existingNamespaces(ctx);
-            const problems = await preflightProblems(ctx, existing);
-            if (problems.length > 0) throw new Error(problems.join('\n'));
-            return 'ready';
-          },
-        },
-      ],
-    },
-    {
-      title: 'Network',
-      tasks: [
-        {
-          title: `namespaces, ${Object.keys(ctx.model.networks).join(' and ')} networks`,
-          run: async () => {
-            let created = (await ensureSwitch(ctx, existing)) ? 1 : 0;
-            for (const host of ctx.model.hosts) {
-              if (await ensureHostNetwork(ctx, host.name, existing)) created++;
-            }
-            const admin = await ensureAdminLink(ctx);
-            await recordLab(ctx, resolverFiles(ctx));
-            const resolved = await ensureResolvers(ctx);
-            if (created === 0 && !admin && !resolved.changed) return 'up to date';
-            const parts = [`${created} namespaces created`];
-            if (admin) parts.push(`this machine on the edge as ${ctx.model.admin.edge}`);
-            if (resolved.changed) parts.push(`clients resolve through the lab's DNS`);
-            return parts.join(', ');
-          },
-        },
-        {
-          title: 'app runtime',
-          run: async () => {
-            // A stamp beside the copy says which binary it is, so a second run need not run it.
-            const runtime = labPaths(ctx.model).runtime;
-            const want = `${process.version} ${(await stat(ctx.nodeBinary)).size}\n`;
-            if ((await ctx.driver.readFile(null, `${runtime}.stamp`)) === want) return 'up to date';
-            await ctx.driver.copyFile(null, ctx.nodeBinary, runtime);
-            await ctx.driver.writeFile(null, `${runtime}.stamp`, want);
-            return `Node.js ${process.version}`;
-          },
-        },
+        ...provision.hosts.tasks,
         {
           title: 'certificate authority and site certificate',
           run: async () => {

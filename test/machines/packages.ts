@@ -4,8 +4,6 @@
  * of scripts/bootstrap.sh's list, from scripts/server-packages.txt: not the admin's browser nor the
  * load generator), so the tests need no network and a provisioning run finds everything present.
  */
-import { readFileSync } from 'node:fs';
-
 export const SUITE = 'bookworm';
 
 /** Booted by systemd, reached over SSH, addressed by systemd-networkd. */
@@ -20,10 +18,4 @@ export const BASE_PACKAGES: readonly string[] = [
 ];
 
 /** Every server's packages: the list scripts/bootstrap.sh installs in the lab too. */
-export const SERVER_PACKAGES: readonly string[] = readFileSync(
-  new URL('../../scripts/server-packages.txt', import.meta.url),
-  'utf8',
-)
-  .split('\n')
-  .map((line) => line.replace(/#.*/, '').trim())
-  .filter((line) => line !== '');
+export { SERVER_PACKAGES } from '../../src/platform/machines/provision.ts';

@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { hostPaths } from '../../src/model/layout.ts';
 import { hostsWithRole } from '../../src/model/model.ts';
-import { childPids, readPid } from '../../src/probes/process.ts';
+import { readPid } from '../../src/platform/lab/process.ts';
+import { childPids } from '../../src/probes/process.ts';
 import { haproxyFiles } from '../../src/render/haproxy/index.ts';
 import type { TestLab } from '../support/lab.ts';
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { ip } from '../../src/commands/ip.ts';
 import { hostAddress } from '../../src/model/net.ts';
 import { addressOf, hostsWithRole } from '../../src/model/model.ts';
-import { isOurProcess } from '../../src/probes/process.ts';
+import { isOurProcess } from '../../src/platform/lab/process.ts';
 import { waitFor } from '../../src/lib/wait.ts';
 import type { TestLab } from './lab.ts';
 

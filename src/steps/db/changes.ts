@@ -79,6 +79,8 @@ const FENCE_KILL_TIMEOUT_MS = 1500;
 /** Kills a server outright if it runs: a primary that was replaced must never take a write. */
 async function kill(ctx: Context, host: Host, state: DbState): Promise<string> {
   const daemon = mariadbDaemon(ctx, host, state);
+  // Before the kill: no restart policy (nor a reboot) may bring a replaced primary back.
+  await ctx.platform.supervisor.fence(ctx, daemon);
   const pid = await killDaemon(ctx, daemon);
   if (pid === undefined) return `${host.name} was not running`;
   await waitFor(

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { RecordingDriver } from '../drivers/recording.ts';
-import { buildModel } from '../model/build.ts';
-import { createContext } from './context.ts';
+import { RecordingDriver } from '../../drivers/recording.ts';
+import { buildModel } from '../../model/build.ts';
+import { createContext } from '../../steps/context.ts';
 import { preflightProblems } from './preflight.ts';
 
 it('names leftover namespaces and subnets this machine already uses, and says what to do', async () => {

@@ -4,12 +4,12 @@
  * `foobar down` removes exactly what `up` added, and the directories once empty.
  */
 import path from 'node:path';
-import { files } from '../commands/files.ts';
-import { NETNS_ETC } from '../model/lab.ts';
-import { hostsWithRole } from '../model/model.ts';
-import { renderResolvConf } from '../render/dns/index.ts';
-import type { Context } from './context.ts';
-import { writeFiles } from './daemon.ts';
+import { files } from '../../commands/files.ts';
+import { NETNS_ETC } from '../../model/lab.ts';
+import { hostsWithRole } from '../../model/model.ts';
+import { renderResolvConf } from '../../render/dns/index.ts';
+import type { Context } from '../../steps/context.ts';
+import { writeFiles } from '../../steps/daemon.ts';
 
 export function resolverFiles(ctx: Context): string[] {
   return hostsWithRole(ctx.model, 'client').map((host) => ctx.names.resolvConfOf(host.name));

@@ -1,12 +1,12 @@
 /** Checks before the lab is touched: each problem says what to do about it. */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { MONITORING_USER } from '../commands/monitoring.ts';
-import { labPaths, APP_USER } from '../model/layout.ts';
-import { labNamespaces } from '../model/lab.ts';
-import type { Context } from './context.ts';
+import { MONITORING_USER } from '../../commands/monitoring.ts';
+import { labPaths, APP_USER } from '../../model/layout.ts';
+import { labNamespaces } from '../../model/lab.ts';
+import type { Context } from '../../steps/context.ts';
 import { subnetConflicts } from './network.ts';
-import { NSD_USER } from '../render/dns/index.ts';
+import { NSD_USER } from '../../render/dns/index.ts';
 import { readLabRecord } from './record.ts';
 
 /** Programs from Debian packages that the lab runs (scripts/bootstrap.sh installs them). */

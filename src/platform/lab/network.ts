@@ -4,10 +4,10 @@
  * Bridges live in their own namespace so this machine's firewall (br_netfilter) never sees lab
  * traffic and its own ruleset stays untouched.
  */
-import { ip } from '../commands/ip.ts';
-import { routeSubnet, subnetsOverlap } from '../model/net.ts';
-import { NETWORKS, type NetworkName } from '../model/schema.ts';
-import type { Context } from './context.ts';
+import { ip } from '../../commands/ip.ts';
+import { routeSubnet, subnetsOverlap } from '../../model/net.ts';
+import { NETWORKS, type NetworkName } from '../../model/schema.ts';
+import type { Context } from '../../steps/context.ts';
 
 interface AddrInfo {
   readonly ifname: string;

@@ -1,8 +1,8 @@
 /** lab.json: what `up` built, so `down` removes exactly that even if foobar.yaml changed since. */
 import path from 'node:path';
-import { labNamespaces } from '../model/lab.ts';
-import { labPaths } from '../model/layout.ts';
-import type { Context } from './context.ts';
+import { labNamespaces } from '../../model/lab.ts';
+import { labPaths } from '../../model/layout.ts';
+import type { Context } from '../../steps/context.ts';
 
 export interface LabRecord {
   readonly namespaces: readonly string[];

@@ -1,0 +1,53 @@
+/** systemd's tools on a machine: units, their state and their journal. */
+import type { Command } from '../drivers/driver.ts';
+
+export const systemctl = {
+  daemonReload: (): Command => ({ argv: ['systemctl', 'daemon-reload'] }),
+  enable: (unit: string): Command => ({ argv: ['systemctl', 'enable', '--quiet', unit] }),
+  disable: (unit: string): Command => ({ argv: ['systemctl', 'disable', '--quiet', unit] }),
+  disableNow: (unit: string): Command => ({
+    argv: ['systemctl', 'disable', '--now', '--quiet', unit],
+    timeoutMs: 120_000,
+  }),
+  /** Exit code 0 when the unit is active. */
+  isActive: (unit: string): Command => ({ argv: ['systemctl', 'is-active', '--quiet', unit] }),
+  /** "enabled", "disabled", "masked", ... (exit code non-zero for all but enabled). */
+  isEnabled: (unit: string): Command => ({ argv: ['systemctl', 'is-enabled', unit] }),
+  /** Its main PID and state as `KEY=value` lines. */
+  show: (unit: string): Command => ({
+    argv: ['systemctl', 'show', '--property=MainPID,ActiveState,SubState', unit],
+  }),
+  start: (unit: string): Command => ({ argv: ['systemctl', 'start', unit], timeoutMs: 180_000 }),
+  stop: (unit: string): Command => ({ argv: ['systemctl', 'stop', unit], timeoutMs: 120_000 }),
+  reload: (unit: string): Command => ({ argv: ['systemctl', 'reload', unit] }),
+  /** SIGKILL to every process of the unit (master and workers): a crash. */
+  kill: (unit: string): Command => ({
+    argv: ['systemctl', 'kill', '--signal=KILL', unit],
+  }),
+  mask: (unit: string): Command => ({ argv: ['systemctl', 'mask', '--quiet', unit] }),
+  unmask: (unit: string): Command => ({ argv: ['systemctl', 'unmask', '--quiet', unit] }),
+  resetFailed: (unit: string): Command => ({
+    argv: ['systemctl', 'reset-failed', unit],
+  }),
+};
+
+export const journalctl = {
+  /** The unit's messages since a time (seconds since the epoch), or its last `lines`. */
+  read: (
+    units: readonly string[],
+    options: { since?: number; lines?: number; follow?: boolean },
+  ): Command => ({
+    argv: [
+      'journalctl',
+      '--no-pager',
+      '--output=cat',
+      ...units.flatMap((unit) => ['--unit', unit]),
+      ...(options.since === undefined ? [] : [`--since=@${options.since.toFixed(6)}`]),
+      ...(options.lines === undefined ? [] : [`--lines=${options.lines}`]),
+      ...(options.follow === true ? ['--follow'] : []),
+    ],
+  }),
+};
+
+/** Seconds since the epoch on the host, to the microsecond: a mark to read the journal from. */
+export const now: Command = { argv: ['date', '+%s.%N'] };

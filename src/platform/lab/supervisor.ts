@@ -1,0 +1,125 @@
+/**
+ * The lab's supervisor: foobar itself. It detaches each daemon (in the foreground, its output to
+ * its output log), writes its pid file, and later trusts a PID only if /proc shows our process
+ * (see process.ts): namespaces share the PID space, and PIDs get reused.
+ */
+import path from 'node:path';
+import { asUser, proc, type Signal } from '../../commands/proc.ts';
+import { files as fileCommands } from '../../commands/files.ts';
+import { sleep, waitFor } from '../../lib/wait.ts';
+import type { Context } from '../../steps/context.ts';
+import type { Daemon } from '../../steps/daemon.ts';
+import type { Supervisor } from '../platform.ts';
+import { childPids, reloadWorkers } from '../../probes/process.ts';
+import { isOurProcess, processState, readPid } from './process.ts';
+
+async function mainPid(ctx: Context, daemon: Daemon): Promise<number | undefined> {
+  const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
+  if (pid === undefined) return undefined;
+  return (await isOurProcess(ctx.driver, daemon.host, pid, daemon.marker)) ? pid : undefined;
+}
+
+async function logSize(ctx: Context, daemon: Daemon): Promise<number> {
+  const result = await ctx.driver.exec(daemon.host, fileCommands.size(daemon.outputLog), {
+    check: false,
+  });
+  return result.exitCode === 0 ? Number(result.stdout.trim()) : 0;
+}
+
+async function signalAndWait(
+  ctx: Context,
+  daemon: Daemon,
+  pid: number,
+  signal: Signal,
+  graceMs: number,
+): Promise<void> {
+  const gone = async (): Promise<boolean> =>
+    !(await isOurProcess(ctx.driver, daemon.host, pid, daemon.marker));
+  await ctx.driver.exec(daemon.host, proc.kill(signal, pid), { check: false });
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if (await gone()) return;
+    await sleep(50);
+  }
+  await ctx.driver.exec(daemon.host, proc.kill('KILL', pid), { check: false });
+  await waitFor(
+    `${daemon.host}: ${daemon.service} (pid ${pid}) to exit`,
+    async () => ((await gone()) ? undefined : 'still running'),
+    {
+      timeoutMs: 5000,
+    },
+  );
+}
+
+export const pidFileSupervisor: Supervisor = {
+  install: () => Promise.resolve(false),
+  mainPid,
+  async launch(ctx, daemon) {
+    await ctx.driver.remove(daemon.host, daemon.pidFile);
+    const offset = await logSize(ctx, daemon);
+    const argv =
+      daemon.user === undefined ? daemon.start.argv : asUser(daemon.user, daemon.start.argv);
+    const pid = await ctx.driver.spawn(
+      daemon.host,
+      { ...daemon.start, argv },
+      {
+        logFile: daemon.outputLog,
+        ...(daemon.env === undefined ? {} : { env: daemon.env }),
+      },
+    );
+    await ctx.driver.writeFile(daemon.host, daemon.pidFile, `${pid}\n`);
+    return offset;
+  },
+  async starting(ctx, daemon) {
+    // Right after the spawn, /proc/PID/cmdline reads empty until the exec is done: only a
+    // process that is gone (or a zombie) has exited.
+    const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
+    const state = pid === undefined ? undefined : await processState(ctx.driver, daemon.host, pid);
+    return state !== undefined && state !== 'Z' && state !== 'X';
+  },
+  async reload(ctx, daemon, pid) {
+    await reloadWorkers(ctx.driver, daemon, pid, async () => {
+      await ctx.driver.exec(daemon.host, proc.kill(daemon.reloadSignal ?? 'HUP', pid));
+    });
+  },
+  fence: () => Promise.resolve(),
+  async stop(ctx, daemon, graceMs) {
+    const pid = await mainPid(ctx, daemon);
+    if (pid !== undefined) await signalAndWait(ctx, daemon, pid, daemon.stopSignal, graceMs);
+    await ctx.driver.remove(daemon.host, daemon.pidFile);
+    return pid !== undefined;
+  },
+  async kill(ctx, daemon) {
+    const pid = await mainPid(ctx, daemon);
+    if (pid === undefined) return undefined;
+    const workers = await childPids(ctx.driver, daemon.host, pid);
+    await ctx.driver.exec(daemon.host, proc.kill('KILL', pid));
+    for (const worker of workers)
+      await ctx.driver.exec(daemon.host, proc.kill('KILL', worker), { check: false });
+    return pid;
+  },
+  async output(ctx, daemon, mark) {
+    const command =
+      mark === undefined
+        ? fileCommands.tail(daemon.outputLog, 8)
+        : fileCommands.from(daemon.outputLog, mark);
+    const result = await ctx.driver.exec(daemon.host, command, { check: false });
+    return { source: path.basename(daemon.outputLog), lines: result.stdout.split('\n') };
+  },
+  async logs(ctx, daemons, options) {
+    // Every host's files are under the lab's state directory on this machine.
+    const files = daemons.flatMap((d) => [d.outputLog, ...d.logs]);
+    const existing = (
+      await Promise.all(
+        files.map(async (f) => ((await ctx.driver.readFile(null, f)) === undefined ? [] : [f])),
+      )
+    ).flat();
+    if (existing.length === 0) return undefined;
+    return {
+      target: null,
+      command: {
+        argv: ['tail', '-n', String(options.lines), ...(options.follow ? ['-F'] : []), ...existing],
+      },
+    };
+  },
+};

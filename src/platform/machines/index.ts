@@ -1,0 +1,94 @@
+/**
+ * Machines: Debian 12 servers reached over SSH (src/drivers/ssh.ts), every daemon a systemd unit,
+ * foobar's files in Debian's places (src/model/layout.ts's MACHINE_PATHS).
+ */
+import type { Driver } from '../../drivers/driver.ts';
+import { systemctl } from '../../commands/systemctl.ts';
+import type { Context } from '../../steps/context.ts';
+import { daemonsOf } from '../../steps/services.ts';
+import type { Platform } from '../platform.ts';
+import { provisionMachine } from './provision.ts';
+import { systemdSupervisor, unitFor, unitOf } from './supervisor.ts';
+
+/** How long a machine has to answer before status calls it down. */
+const PRESENT_TIMEOUT_MS = 10_000;
+
+async function answers(ctx: Context, host: string): Promise<boolean> {
+  try {
+    const result = await ctx.driver.exec(
+      host,
+      { argv: ['true'], timeoutMs: PRESENT_TIMEOUT_MS },
+      { check: false },
+    );
+    return result.exitCode === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Disables foobar's units on a machine and removes its unit files and drop-ins. */
+async function removeUnits(ctx: Context, host: string): Promise<number> {
+  const spec = ctx.model.hosts.find((h) => h.name === host);
+  if (spec === undefined) return 0;
+  let removed = 0;
+  for (const daemon of await daemonsOf(ctx, spec)) {
+    const file = unitFor(daemon);
+    if ((await ctx.driver.readFile(host, file.path)) === undefined) continue;
+    await ctx.driver.exec(host, systemctl.disable(unitOf(daemon)), { check: false });
+    await ctx.driver.remove(host, file.path);
+    removed++;
+  }
+  if (removed > 0) await ctx.driver.exec(host, systemctl.daemonReload());
+  return removed;
+}
+
+export function machinesPlatform(driver: Driver): Platform {
+  return {
+    kind: 'machines',
+    driver,
+    supervisor: systemdSupervisor,
+    provision(ctx) {
+      return {
+        preflight: ctx.model.hosts.map((host) => ({
+          title: host.name,
+          run: async () => {
+            const release = await ctx.driver.readFile(host.name, '/etc/os-release');
+            const version = /^VERSION_ID="?([^"\n]*)"?$/m.exec(release ?? '')?.[1];
+            const id = /^ID=(\S+)$/m.exec(release ?? '')?.[1];
+            if (id !== 'debian' || version !== '12') {
+              throw new Error(
+                `${host.name} runs ${id ?? 'an unknown system'} ${version ?? ''}: foobar's machines are Debian 12`,
+              );
+            }
+            return 'Debian 12, reachable over SSH';
+          },
+        })),
+        hosts: {
+          title: 'Machines',
+          tasks: ctx.model.hosts.map((host) => ({
+            title: host.name,
+            run: () => provisionMachine(ctx, host.name),
+          })),
+        },
+      };
+    },
+    teardown(ctx) {
+      return {
+        title: 'Machines',
+        tasks: ctx.model.hosts.map((host) => ({
+          title: host.name,
+          run: async () => {
+            const removed = await removeUnits(ctx, host.name);
+            // Provisioned machines stay provisioned: packages, the user, the runtime, the data.
+            return removed === 0 ? 'no units of foobar' : `${removed} units disabled and removed`;
+          },
+        })),
+      };
+    },
+    async present(ctx) {
+      const up = await Promise.all(ctx.model.hosts.map((h) => answers(ctx, h.name)));
+      const names = new Set(ctx.model.hosts.filter((_, i) => up[i] === true).map((h) => h.name));
+      return (host) => names.has(host);
+    },
+  };
+}

@@ -1,0 +1,163 @@
+/**
+ * Provisioning a Debian 12 machine, idempotently: the packages foobar's daemons come from, the
+ * `foobar` user, this checkout's Node.js (Debian 12's is too old for the app), the sysctls the
+ * daemons need, foobar's directories (and /run/foobar again after every boot). A machine that has
+ * it all changes nothing and says so.
+ */
+import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from '../../drivers/driver.ts';
+import { APP_USER, MACHINE_PATHS, runtimeOf } from '../../model/layout.ts';
+import { systemctl } from '../../commands/systemctl.ts';
+import { findHost } from '../../model/model.ts';
+import { DEBIAN_UNITS } from '../../render/systemd/index.ts';
+import type { Context } from '../../steps/context.ts';
+import { writeFiles } from '../../steps/daemon.ts';
+import { daemonsOf } from '../../steps/services.ts';
+import { unitOf } from './supervisor.ts';
+
+/** Every server's Debian packages: the list scripts/bootstrap.sh installs in the lab too. */
+export const SERVER_PACKAGES: readonly string[] = readFileSync(
+  new URL('../../../scripts/server-packages.txt', import.meta.url),
+  'utf8',
+)
+  .split('\n')
+  .map((line) => line.replace(/#.*/, '').trim())
+  .filter((line) => line !== '');
+
+export const SYSCTL_FILE = '/etc/sysctl.d/60-foobar.conf';
+export const TMPFILES_FILE = '/etc/tmpfiles.d/foobar.conf';
+
+/** HAProxy and Nginx may bind an address keepalived has not moved here yet. */
+export function renderSysctls(): string {
+  return ['# foobar: the sysctls its daemons need.', 'net.ipv4.ip_nonlocal_bind = 1', ''].join(
+    '\n',
+  );
+}
+
+export function renderTmpfiles(): string {
+  return [
+    '# foobar: its runtime directory, made again at every boot.',
+    `d ${MACHINE_PATHS.run} 0755 root root -`,
+    '',
+  ].join('\n');
+}
+
+export const apt = {
+  /** Installs what is missing; present packages are left as they are (no upgrade). */
+  install: (packages: readonly string[]): Command => ({
+    argv: [
+      'env',
+      'DEBIAN_FRONTEND=noninteractive',
+      'apt-get',
+      '-o',
+      'DPkg::Lock::Timeout=600',
+      'install',
+      '-y',
+      '--no-install-recommends',
+      '--no-upgrade',
+      ...packages,
+    ],
+    timeoutMs: 1_800_000,
+  }),
+};
+
+/** "0 upgraded, 3 newly installed, ..." → 3. */
+export function newlyInstalled(aptOutput: string): number {
+  return Number(/(\d+) newly installed/.exec(aptOutput)?.[1] ?? '0');
+}
+
+async function ensureUser(ctx: Context, host: string): Promise<boolean> {
+  const found = await ctx.driver.exec(host, { argv: ['id', '-u', APP_USER] }, { check: false });
+  if (found.exitCode === 0) return false;
+  await ctx.driver.exec(host, {
+    argv: [
+      'useradd',
+      '--system',
+      '--user-group',
+      '--home-dir',
+      '/nonexistent',
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      APP_USER,
+    ],
+  });
+  return true;
+}
+
+/** This checkout's Node.js, with a stamp that says which, so a second run copies nothing. */
+async function ensureRuntime(ctx: Context, host: string): Promise<boolean> {
+  const runtime = runtimeOf(ctx.model);
+  const want = `${process.version} ${(await stat(ctx.nodeBinary)).size}\n`;
+  if ((await ctx.driver.readFile(host, `${runtime}.stamp`)) === want) return false;
+  await ctx.driver.mkdir(host, path.dirname(runtime));
+  await ctx.driver.copyFile(host, ctx.nodeBinary, runtime);
+  await ctx.driver.writeFile(host, `${runtime}.stamp`, want, 0o644);
+  return true;
+}
+
+/**
+ * Debian starts a package's daemon when it is installed and at every boot: those foobar does not
+ * run on this machine are stopped and disabled (they would hold its ports and memory).
+ */
+async function disableOthers(ctx: Context, host: string): Promise<string[]> {
+  const spec = findHost(ctx.model, host);
+  if (spec === undefined) return [];
+  const ours = new Set((await daemonsOf(ctx, spec)).map((daemon) => unitOf(daemon)));
+  const others = [...new Set(Object.values(DEBIAN_UNITS))].filter((unit) => !ours.has(unit)).sort();
+  const disabled: string[] = [];
+  for (const unit of others) {
+    const state = await ctx.driver.exec(host, systemctl.isEnabled(unit), { check: false });
+    const active = await ctx.driver.exec(host, systemctl.isActive(unit), { check: false });
+    if (state.stdout.trim() !== 'enabled' && active.exitCode !== 0) continue;
+    await ctx.driver.exec(host, systemctl.disableNow(unit));
+    disabled.push(unit);
+  }
+  return disabled;
+}
+
+/** Provisions one machine; resolves to what changed, or "up to date". */
+export async function provisionMachine(ctx: Context, host: string): Promise<string> {
+  const done: string[] = [];
+  const installing = await ctx.driver.exec(host, apt.install(SERVER_PACKAGES));
+  const installed = newlyInstalled(installing.stdout);
+  if (installed > 0) done.push(`${installed} packages installed`);
+  if (await ensureUser(ctx, host)) done.push(`user ${APP_USER} created`);
+  if (await ensureRuntime(ctx, host)) done.push(`Node.js ${process.version}`);
+  if (await writeFiles(ctx, host, [{ path: SYSCTL_FILE, content: renderSysctls(), mode: 0o644 }])) {
+    // A shared kernel (a container) may refuse some: say which, do not fail.
+    const applied = await ctx.driver.exec(
+      host,
+      { argv: ['sysctl', '-p', SYSCTL_FILE] },
+      {
+        check: false,
+      },
+    );
+    done.push(
+      applied.exitCode === 0 ? 'sysctls set' : `sysctls written (${applied.stderr.trim()})`,
+    );
+  }
+  if (
+    await writeFiles(ctx, host, [{ path: TMPFILES_FILE, content: renderTmpfiles(), mode: 0o644 }])
+  )
+    done.push('runtime directory at boot');
+  const dirs = [
+    MACHINE_PATHS.etc,
+    MACHINE_PATHS.log,
+    MACHINE_PATHS.run,
+    MACHINE_PATHS.data,
+    MACHINE_PATHS.releases,
+  ];
+  const listed = await ctx.driver.exec(host, { argv: ['ls', '-d', ...dirs] }, { check: false });
+  const present = new Set(listed.stdout.split('\n'));
+  const absent = dirs.filter((dir) => !present.has(dir));
+  for (const dir of absent) await ctx.driver.mkdir(host, dir);
+  if (absent.length > 0) done.push(`${absent.length} directories made`);
+  const disabled = await disableOthers(ctx, host);
+  if (disabled.length > 0) done.push(`${disabled.join(', ')} stopped and disabled`);
+  return done.length === 0
+    ? `up to date (${SERVER_PACKAGES.length} packages present)`
+    : done.join(', ');
+}

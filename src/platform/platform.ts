@@ -1,0 +1,67 @@
+/**
+ * Where the model runs. Everything above this line (model, renderers, steps, probes) is shared; a
+ * platform says how hosts are reached (its driver), how daemons are supervised, and how hosts come
+ * to exist and go away. Two today: the lab (network namespaces on this machine, daemons tracked by
+ * pid files) and machines (Debian servers over SSH, daemons as systemd units). Where files live is
+ * the model's layout (src/model/layout.ts), one per platform, since renderers need the paths too.
+ */
+import type { Command, Driver, Target } from '../drivers/driver.ts';
+import type { Context } from '../steps/context.ts';
+import type { Daemon } from '../steps/daemon.ts';
+import type { Phase, Task } from '../steps/plan.ts';
+
+export interface LogOptions {
+  readonly lines: number;
+  readonly follow: boolean;
+}
+
+/** How a daemon is started, tracked, reloaded, stopped and read, the same way for every service. */
+export interface Supervisor {
+  /**
+   * Makes the platform's description of the daemon current (machines: its unit or drop-in);
+   * true when it changed, so a running daemon must restart to take it.
+   */
+  install(ctx: Context, daemon: Daemon): Promise<boolean>;
+  /** The daemon's main process if it runs as ours; undefined otherwise. */
+  mainPid(ctx: Context, daemon: Daemon): Promise<number | undefined>;
+  /** Launches it; resolves to a mark to read its startup output from (see `output`). */
+  launch(ctx: Context, daemon: Daemon): Promise<number>;
+  /** After a launch, before it answers: false once it has exited (or failed to start). */
+  starting(ctx: Context, daemon: Daemon): Promise<boolean>;
+  /** Makes it re-read its config without dropping connections; resolves once the new config is live. */
+  reload(ctx: Context, daemon: Daemon, pid: number): Promise<void>;
+  /** Stops it if it runs (its stop signal, then SIGKILL after the grace period); true if it ran. */
+  stop(ctx: Context, daemon: Daemon, graceMs: number): Promise<boolean>;
+  /** Makes sure nothing brings it back until foobar starts it again (a fenced database server). */
+  fence(ctx: Context, daemon: Daemon): Promise<void>;
+  /** SIGKILL, master and workers: a crash, for tests and drills. Resolves to the killed PID. */
+  kill(ctx: Context, daemon: Daemon): Promise<number | undefined>;
+  /** What it printed since `mark` (or lately, without one), and where that was read. */
+  output(
+    ctx: Context,
+    daemon: Daemon,
+    mark?: number,
+  ): Promise<{ readonly source: string; readonly lines: readonly string[] }>;
+  /** The command that shows (or follows) these daemons' logs, and where it runs. */
+  logs(
+    ctx: Context,
+    daemons: readonly Daemon[],
+    options: LogOptions,
+  ): Promise<{ target: Target; command: Command } | undefined>;
+}
+
+export interface Platform {
+  readonly kind: 'lab' | 'machines';
+  readonly driver: Driver;
+  readonly supervisor: Supervisor;
+  /**
+   * `up`'s first work: checks before anything is touched (the Preflight phase), then what makes
+   * the hosts exist, reachable and ready for daemons (lab: namespaces, links, the clients'
+   * resolver, the app's runtime; machines: packages, the user, sysctls, directories, the runtime).
+   */
+  provision(ctx: Context): { readonly preflight: readonly Task[]; readonly hosts: Phase };
+  /** `down`'s last phase, after every daemon stopped: what `provision` built goes away. */
+  teardown(ctx: Context): Phase;
+  /** Which hosts are there to ask (status): a host that is not is reported down, not probed. */
+  present(ctx: Context): Promise<(host: string) => boolean>;
+}

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { RecordingDriver } from '../../drivers/recording.ts';
+import { runProcess } from '../../drivers/process.ts';
+import { buildModel } from '../../model/build.ts';
+import { parseConfigText } from '../../model/load.ts';
+import { runtimeOf } from '../../model/layout.ts';
+import { findHost } from '../../model/model.ts';
+import { unitFor, unitOf } from '../../platform/machines/supervisor.ts';
+import { createContext } from '../../steps/context.ts';
+import type { Daemon } from '../../steps/daemon.ts';
+import { daemonsOf } from '../../steps/services.ts';
+import { assertGolden } from '../golden.ts';
+import { SYSTEMD_DIR, execLine } from './index.ts';
+
+const CHECKOUT = path.resolve(import.meta.dirname, '../../..');
+const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
+
+const model = buildModel(
+  parseConfigText(
+    readFileSync(new URL('../../../examples/machines.yaml', import.meta.url), 'utf8'),
+    'examples/machines.yaml',
+  ),
+);
+const ctx = createContext(model, new RecordingDriver());
+
+async function everyDaemon(): Promise<Daemon[]> {
+  return (await Promise.all(model.hosts.map((host) => daemonsOf(ctx, host)))).flat();
+}
+
+async function daemonOf(host: string, service: string): Promise<Daemon> {
+  const spec = findHost(model, host);
+  assert.ok(spec !== undefined);
+  const found = (await daemonsOf(ctx, spec)).find((d) => d.service === service);
+  assert.ok(found !== undefined, `${host} runs ${service}`);
+  return found;
+}
+
+describe('systemd units on machines', () => {
+  it('the app slot and the dashboard: units of their own, unprivileged and hardened', async () => {
+    for (const [host, service, name] of [
+      ['web-01', 'app', 'app.service'],
+      ['mon', 'dashboard', 'dashboard.service'],
+      ['mon', 'failover-manager', 'failover-manager.service'],
+    ] as const) {
+      const unit = unitFor(await daemonOf(host, service));
+      assert.equal(path.dirname(unit.path), SYSTEMD_DIR);
+      // The failover manager runs this checkout's code (not shipped to machines yet): where the
+      // checkout is differs between clones.
+      assertGolden(golden(name), unit.content.replaceAll(CHECKOUT, '<checkout>'));
+    }
+    const app = unitFor(await daemonOf('web-01', 'app')).content;
+    for (const line of [
+      'User=foobar',
+      'NoNewPrivileges=yes',
+      'ProtectSystem=strict',
+      'PrivateTmp=yes',
+    ])
+      assert.match(app, new RegExp(`^${line}$`, 'm'));
+  });
+
+  it("Debian's units run foobar's command line and config through a drop-in", async () => {
+    for (const [host, service, name] of [
+      ['lb-01', 'haproxy', 'haproxy.conf'],
+      ['web-01', 'nginx', 'nginx.conf'],
+      ['db-01', 'mariadb', 'mariadb.conf'],
+      ['mon', 'prometheus', 'prometheus.conf'],
+    ] as const) {
+      const daemon = await daemonOf(host, service);
+      const unit = unitFor(daemon);
+      assert.equal(unit.path, path.join(SYSTEMD_DIR, `${unitOf(daemon)}.d`, 'foobar.conf'));
+      // The failover manager runs this checkout's code (not shipped to machines yet): where the
+      // checkout is differs between clones.
+      assertGolden(golden(name), unit.content.replaceAll(CHECKOUT, '<checkout>'));
+    }
+  });
+
+  it('quotes ExecStart words as systemd reads them', () => {
+    assert.equal(
+      execLine(['/bin/echo', 'a b', '$HOME', '100%']),
+      '/bin/echo "a b" "$$HOME" "100%%"',
+    );
+  });
+
+  it('systemd-analyze verify accepts every unit and drop-in, over Debian’s own units', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'foobar-units-'));
+    try {
+      const units = new Set<string>();
+      for (const daemon of await everyDaemon()) {
+        const unit = unitFor(daemon);
+        const file = path.join(dir, path.relative(SYSTEMD_DIR, unit.path));
+        mkdirSync(path.dirname(file), { recursive: true });
+        writeFileSync(file, unit.content);
+        units.add(unitOf(daemon));
+      }
+      // Foobar's units first, then the system's (Debian's units and what they need).
+      const result = await runProcess(['systemd-analyze', 'verify', ...[...units].sort()], {
+        env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` },
+      });
+      // This machine has no Node.js at the machines' runtime path: the one line allowed.
+      const problems = result.stderr
+        .split('\n')
+        .filter(
+          (line) => line.trim() !== '' && !line.includes(`${runtimeOf(model)} is not executable`),
+        );
+      assert.deepEqual(problems, []);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
