@@ -98,7 +98,7 @@ export async function writeLoad(
 }
 
 /** How many writers `writesAround` sends, each with one write in flight at most. */
-const WRITERS = 4;
+export const WRITERS = 4;
 
 /** A change made while writers wrote, and what they saw. */
 export interface WritesAround<T> {
