@@ -11,7 +11,7 @@ it('reads the web servers and their status from HAProxy stats CSV', () => {
     'web,BACKEND,0,0,0,1,2000,3,0,0,0,0,,0,0,0,0,UP,2',
   ].join('\n');
   assert.deepEqual(parseStatsCsv(csv, 'web'), [
-    { name: 'web-01', status: 'UP', up: true, sessions: 3 },
-    { name: 'web-02', status: 'DOWN 1/2', up: false, sessions: 0 },
+    { name: 'web-01', status: 'UP', up: true, sessions: 3, total: 2 },
+    { name: 'web-02', status: 'DOWN 1/2', up: false, sessions: 0, total: 1 },
   ]);
 });

@@ -10,13 +10,21 @@ export interface BackendServer {
   readonly up: boolean;
   /** Requests in progress on it now (writes included, from their backend of their own). */
   readonly sessions: number;
+  /** Requests it has been given since HAProxy started (of this backend only). */
+  readonly total: number;
 }
 
 export function parseStatsCsv(csv: string, backend: string): BackendServer[] {
   const [header, ...rows] = csv.trim().split('\n');
   const columns = (header ?? '').replace(/^# /, '').split(',');
   const at = (name: string): number => columns.indexOf(name);
-  const [px, sv, status, scur] = [at('pxname'), at('svname'), at('status'), at('scur')];
+  const [px, sv, status, scur, stot] = [
+    at('pxname'),
+    at('svname'),
+    at('status'),
+    at('scur'),
+    at('stot'),
+  ];
   return rows
     .map((row) => row.split(','))
     .filter((cells) => cells[px] === backend && cells[sv] !== 'FRONTEND' && cells[sv] !== 'BACKEND')
@@ -27,6 +35,7 @@ export function parseStatsCsv(csv: string, backend: string): BackendServer[] {
         status: word,
         up: word === 'UP' || word.startsWith('UP '),
         sessions: Number(cells[scur] ?? 0),
+        total: Number(cells[stot] ?? 0),
       };
     });
 }

@@ -98,7 +98,7 @@ export async function writeLoad(
 }
 
 /** How many writers `writesAround` sends, each with one write in flight at most. */
-export const WRITERS = 4;
+const WRITERS = 4;
 
 /** A change made while writers wrote, and what they saw. */
 export interface WritesAround<T> {
@@ -197,6 +197,17 @@ export function unexplainedRows(
     Array.from({ length: visitors }, (_, v) => `${prefix}-${v}-${(last.get(String(v)) ?? -1) + 1}`),
   );
   return rows.map((r) => r.text).filter((text) => !told.has(text) && !inFlight.has(text));
+}
+
+/**
+ * No more rows than writes were sent: every request the writers counted, plus the one each had in
+ * flight when `writesAround` stopped it (sent, never answered, so not among its requests).
+ */
+export function assertNoStrayRows(rows: number, summary: { readonly requests: number }): void {
+  assert.ok(
+    rows <= summary.requests + WRITERS,
+    `${rows} rows stored for ${summary.requests} counted requests of ${WRITERS} writers`,
+  );
 }
 
 /** The longest stretch without an acknowledged write, in ms. */
