@@ -34,7 +34,7 @@ import {
   type ServerHealth,
 } from './health.ts';
 import { credentialFingerprint } from './credential.ts';
-import { readTopology, watchTopologyFile, type DbServer, type Topology } from './topology.ts';
+import { readTopology, watchSettingsFile, type DbServer, type Topology } from './topology.ts';
 
 export interface Message {
   readonly id: number;
@@ -278,8 +278,8 @@ export function createStore(options: StoreOptions): Store {
   }
 
   load();
-  const unwatch = watchTopologyFile(options.topologyFile, load);
-  const unwatchPassword = watchTopologyFile(options.passwordFile, load);
+  const unwatch = watchSettingsFile(options.topologyFile, load);
+  const unwatchPassword = watchSettingsFile(options.passwordFile, load);
 
   function entryOf(server: DbServer): Server {
     const entry = servers.get(keyOf(server));

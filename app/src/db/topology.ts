@@ -61,7 +61,7 @@ export function readTopology(file: string): Topology {
  * Calls `onChange` when the file may have changed: at once through inotify on its directory
  * (foobar replaces the file by rename), and by polling every second in case an event is missed.
  */
-export function watchTopologyFile(file: string, onChange: () => void): () => void {
+export function watchSettingsFile(file: string, onChange: () => void): () => void {
   let watcher: FSWatcher | undefined;
   try {
     watcher = watch(path.dirname(file), { persistent: false }, (_event, name) => {
