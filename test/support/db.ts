@@ -74,31 +74,46 @@ export async function waitCaughtUp(lab: TestLab, replica: string, primary: strin
   assert.equal(waited, '0', `${replica} did not catch up with ${primary} (${position})`);
 }
 
+/** How many writers `writesAround` sends, each with one write in flight at most. */
+const WRITERS = 4;
+
+/** Writers through the site, writing until stopped. */
+export interface Writers {
+  /** Resolves at their first acknowledged write (their start can take seconds on a busy machine). */
+  ready(): Promise<void>;
+  /** Stops them (a write in flight is abandoned) and says what they saw. */
+  stop(): Promise<WriteSummary>;
+}
+
 /**
- * Unique writes through the site from the client host, for `seconds`: the drill's visitors in
- * their write-only mode, back to back on kept-alive connections.
+ * Unique writes through the site from the client host: the drill's visitors in their write-only
+ * mode, back to back on kept-alive connections, until `stop()` (at most `maxSeconds`, a bound),
+ * so the load outlives whatever a test does meanwhile, however slow the machine.
  */
-export async function writeLoad(
+export function startWriters(
   lab: TestLab,
-  seconds: number,
   prefix: string,
-  concurrency = 4,
-): Promise<WriteSummary> {
+  { writers = WRITERS, maxSeconds = 180 } = {},
+): Writers {
   const visitors = startVisitors(lab.ctx, {
-    seconds,
+    seconds: maxSeconds,
     prefix,
     kinds: ['write'],
-    visitors: concurrency,
+    visitors: writers,
     intervalMs: 0,
     connections: 'kept',
     // Longer than the load balancers' timeout for writes: the site's own answer (504) counts.
     timeoutMs: 20_000,
   });
-  return summarizeWrites(await visitors.report);
+  visitors.report.catch(() => undefined);
+  return {
+    ready: () => visitors.ready(60_000),
+    async stop() {
+      await visitors.stop();
+      return summarizeWrites(await visitors.report);
+    },
+  };
 }
-
-/** How many writers `writesAround` sends, each with one write in flight at most. */
-const WRITERS = 4;
 
 /** A change made while writers wrote, and what they saw. */
 export interface WritesAround<T> {
@@ -110,7 +125,7 @@ export interface WritesAround<T> {
 }
 
 /**
- * Writers as `writeLoad`'s, around a change: from `leadMs` after their first acknowledged write
+ * Writers as `startWriters`', around a change: from `leadMs` after their first acknowledged write
  * until `afterMs` after the change ended, however long it took (at most `maxSeconds` of load), so
  * a slow change on a busy machine cannot leave the load ended before it. The writes are asserted
  * to have come before the change and to have gone on after it.
@@ -121,31 +136,22 @@ export async function writesAround<T>(
   change: () => Promise<T>,
   { leadMs = 1000, afterMs = 3000, maxSeconds = 180 } = {},
 ): Promise<WritesAround<T>> {
-  const visitors = startVisitors(lab.ctx, {
-    seconds: maxSeconds,
-    prefix,
-    kinds: ['write'],
-    visitors: WRITERS,
-    intervalMs: 0,
-    connections: 'kept',
-    timeoutMs: 20_000,
-  });
-  visitors.report.catch(() => undefined);
+  const writers = startWriters(lab, prefix, { maxSeconds });
   let startedAt = 0;
   let endedAt = 0;
   let result: T;
+  let writes: WriteSummary;
   try {
     // Node's start can take seconds on a busy machine: from the first acknowledged write.
-    await visitors.ready(60_000);
+    await writers.ready();
     await sleep(leadMs);
     startedAt = Date.now();
     result = await change();
     endedAt = Date.now();
     await sleep(afterMs);
   } finally {
-    await visitors.stop();
+    writes = await writers.stop();
   }
-  const writes = summarizeWrites(await visitors.report);
   const times = writes.acked.map((a) => a.at);
   assert.ok(
     times.some((at) => at < startedAt),
@@ -203,10 +209,14 @@ export function unexplainedRows(
  * No more rows than writes were sent: every request the writers counted, plus the one each had in
  * flight when `writesAround` stopped it (sent, never answered, so not among its requests).
  */
-export function assertNoStrayRows(rows: number, summary: { readonly requests: number }): void {
+export function assertNoStrayRows(
+  rows: number,
+  summary: { readonly requests: number },
+  writers = WRITERS,
+): void {
   assert.ok(
-    rows <= summary.requests + WRITERS,
-    `${rows} rows stored for ${summary.requests} counted requests of ${WRITERS} writers`,
+    rows <= summary.requests + writers,
+    `${rows} rows stored for ${summary.requests} counted requests of ${writers} writers`,
   );
 }
 
