@@ -1,21 +1,34 @@
 /**
  * `npm run bench`: throughput and latency through each tier, measured with wrk in one run on a lab
  * of its own. Each path's figure is given as a ratio to its direct figure (the daemon alone), which
- * holds better than absolute numbers on a shared, noisy machine.
+ * holds better than absolute numbers on a shared, noisy machine; and our load balancer against a
+ * bare HAProxy (TLS and round-robin only, same certificate, same host, same web servers) in rounds
+ * interleaved in the same run: kept-alive HTTPS, new connections, HTTP/2, RSA against ECDSA; a
+ * reload under load; deploys under load; the lab's memory after `up` and after the load.
  *
  * Where wrk runs: "direct" targets are only reachable inside a web server (the app listens on
  * loopback; web servers have no edge address), so wrk runs there; "via LB" runs on the client
  * host, as a user would: HTTPS to www through DNS (TLS ends at HAProxy; wrk keeps connections
  * alive, so this measures the proxies, not handshakes).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { hostsWithRole } from '../src/model/model.ts';
+import { promisify } from 'node:util';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { addressOf, hostsWithRole } from '../src/model/model.ts';
+import { runningPid } from '../src/steps/daemon.ts';
+import { haproxyDaemon } from '../src/steps/services.ts';
 import { deploy, STRATEGIES, type Strategy } from '../src/steps/deploy.ts';
 import { buildApp, liveRelease } from '../src/steps/release.ts';
 import { appVariant, removeAppVariants } from '../test/support/apps.ts';
 import { siteUrl } from '../src/probes/site.ts';
 import { createTestLab, type TestLab } from '../test/support/lab.ts';
+import { startBareHaproxy } from './bare.ts';
+import { compare, comparisonTable, formatTable, type Comparison } from './compare.ts';
+import { h2load, parseH2load } from './h2load.ts';
+import { describeMemory, labMemory } from './memory.ts';
 import { parseWrk, wrk, type WrkOptions, type WrkResult } from './wrk.ts';
 
 interface Case {
@@ -54,12 +67,151 @@ function table(rows: readonly Measured[]): string {
     String(r.errors),
     r.baseline === r.name ? '1 (direct)' : `${r.ratio.toFixed(2)} of ${r.baseline}`,
   ]);
-  const widths = header.map((h, i) =>
-    Math.max(h.length, ...body.map((row) => (row[i] ?? '').length)),
-  );
-  const line = (cells: readonly string[]): string =>
-    cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ');
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+  return formatTable(header, body);
+}
+
+const run = promisify(execFile);
+
+/** How many interleaved rounds each comparison with a bare reference runs. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+
+/** wrk from `host` with `options` (OPTIONS by default), after a one-second warm-up. */
+async function wrkFrom(
+  lab: TestLab,
+  host: string,
+  url: string,
+  options: WrkOptions = OPTIONS,
+): Promise<WrkResult> {
+  await lab.ctx.driver.exec(host, wrk(url, { ...options, seconds: 1 }));
+  return parseWrk((await lab.ctx.driver.exec(host, wrk(url, options))).stdout);
+}
+
+/** A self-signed RSA 2048 certificate and its key for `name`, PEM (wrk does not verify it). */
+async function rsaCertificate(name: string): Promise<string> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-rsa-'));
+  try {
+    const [key, cert] = [path.join(dir, 'key.pem'), path.join(dir, 'cert.pem')];
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      `/CN=${name}`,
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+    return readFileSync(cert, 'utf8') + readFileSync(key, 'utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Our load balancer against bare HAProxys on the same host (lb-01): ECDSA (the site's
+ * certificate) and RSA 2048 (a certificate made for this), from the client, by address with the
+ * site's name in Host, so both sides get exactly the same requests.
+ */
+async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
+  const [lb] = hostsWithRole(lab.model, 'lb');
+  if (lb === undefined) throw new Error('no load balancer');
+  const rsa = await rsaCertificate(`www.${lab.model.domain}`);
+  const bare = await startBareHaproxy(lab.ctx, lb);
+  const bareRsa = await startBareHaproxy(lab.ctx, lb, {
+    name: 'bare-rsa',
+    offset: 8001,
+    certificate: rsa,
+  });
+  try {
+    const address = addressOf(lb, 'edge');
+    const ours = `https://${address}`;
+    const bareUrl = `https://${address}:${bare.port}`;
+    const rsaUrl = `https://${address}:${bareRsa.port}`;
+    const host = [`Host: www.${lab.model.domain}`];
+    const kept = { ...OPTIONS, headers: host };
+    const fresh = { ...OPTIONS, headers: [...host, 'Connection: close'] };
+    const h2 = { seconds: OPTIONS.seconds, connections: 8, streams: 16, threads: 2 };
+    const h2Headers = [`:authority: www.${lab.model.domain}`];
+    const h2From = async (url: string): Promise<WrkResult> =>
+      parseH2load(
+        (await lab.ctx.driver.exec('client', h2load(url, { ...h2, headers: h2Headers }))).stdout,
+      );
+    const reference = `bare HAProxy on ${lb.name} (TLS, round-robin)`;
+    const round = (
+      name: string,
+      goal: number | undefined,
+      ourFn: () => Promise<WrkResult>,
+      bareFn: () => Promise<WrkResult>,
+      ref = reference,
+    ) => {
+      process.stdout.write(`bench: ${name}, ${ROUNDS} rounds against ${ref}\n`);
+      return compare(name, ref, ROUNDS, ourFn, bareFn, goal);
+    };
+    return [
+      await round(
+        'static file, HTTPS kept alive',
+        0.95,
+        () => wrkFrom(lab, 'client', `${ours}${asset}`, kept),
+        () => wrkFrom(lab, 'client', `${bareUrl}${asset}`, kept),
+      ),
+      await round(
+        'app page /, HTTPS kept alive',
+        0.95,
+        () => wrkFrom(lab, 'client', `${ours}/`, kept),
+        () => wrkFrom(lab, 'client', `${bareUrl}/`, kept),
+      ),
+      await round(
+        'new HTTPS connections (one request each)',
+        0.95,
+        () => wrkFrom(lab, 'client', `${ours}${asset}`, fresh),
+        () => wrkFrom(lab, 'client', `${bareUrl}${asset}`, fresh),
+      ),
+      await round(
+        'HTTP/2, 8 connections × 16 streams',
+        0.95,
+        () => h2From(`${ours}${asset}`),
+        () => h2From(`${bareUrl}${asset}`),
+      ),
+      await round(
+        'new connections: RSA 2048 ÷ ECDSA P-256',
+        undefined,
+        () => wrkFrom(lab, 'client', `${rsaUrl}${asset}`, fresh),
+        () => wrkFrom(lab, 'client', `${bareUrl}${asset}`, fresh),
+        'the same bare HAProxy with the ECDSA certificate',
+      ),
+    ];
+  } finally {
+    await bare.stop();
+    await bareRsa.stop();
+  }
+}
+
+/**
+ * What a HAProxy reload costs requests in flight: kept-alive HTTPS from the client to lb-01 while
+ * its HAProxy reloads (new workers; old ones finish their connections), against the same load
+ * without a reload just before.
+ */
+async function reloadUnderLoad(lab: TestLab, asset: string) {
+  const [lb] = hostsWithRole(lab.model, 'lb');
+  if (lb === undefined) throw new Error('no load balancer');
+  const url = `https://${addressOf(lb, 'edge')}${asset}`;
+  const options = { ...OPTIONS, seconds: 10, headers: [`Host: www.${lab.model.domain}`] };
+  const quiet = await wrkFrom(lab, 'client', url, options);
+  const daemon = haproxyDaemon(lab.ctx, lb);
+  const loaded = lab.ctx.driver.exec('client', wrk(url, options));
+  await sleep(3000);
+  const pid = await runningPid(lab.ctx, daemon);
+  if (pid === undefined) throw new Error(`HAProxy on ${lb.name} is not running`);
+  const began = Date.now();
+  await lab.ctx.platform.supervisor.reload(lab.ctx, daemon, pid);
+  const reloadMs = Date.now() - began;
+  const during = parseWrk((await loaded).stdout);
+  return { host: lb.name, reloadMs, quiet, during };
 }
 
 /**
@@ -85,17 +237,37 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
   };
 }
 
+/** Which parts run (BENCH_PARTS=bare,reload...; all by default). */
+const PARTS = new Set(
+  (process.env.BENCH_PARTS ?? 'tiers,bare,reload,deploys').split(',').map((p) => p.trim()),
+);
+
+/** The tables as printed, kept beside the JSON. */
+const printed: string[] = [];
+function print(text: string): void {
+  printed.push(text);
+  process.stdout.write(`\n${text}\n`);
+}
+
 async function main(): Promise<void> {
   // A lab of its own, beside a running lab and a running npm test.
-  const lab = createTestLab({}, { name: 'fbb', net: '10.80' });
+  const lab = createTestLab(
+    {},
+    { name: process.env.BENCH_LAB ?? 'fbb', net: process.env.BENCH_NET ?? '10.80' },
+  );
   const web = 'web-01';
   // Through the load balancers as users come: the name, over HTTPS (wrk does not check the
   // certificate; the rate limit exempts the test lab's client).
   const site = siteUrl(lab.model).slice(0, -1);
-  await lab.down();
+  // BENCH_KEEP=1 keeps the lab up afterwards, and a kept lab is used again as it is.
+  const keep = process.env.BENCH_KEEP === '1';
+  if (!keep) await lab.down();
   process.stdout.write(`bench: bringing up lab ${lab.model.lab.name}\n`);
   await lab.up();
   try {
+    // Settled: the first scrapes and the apps' first requests are behind.
+    await sleep(5000);
+    const memoryAfterUp = await labMemory(lab.ctx);
     const release = await liveRelease(lab.ctx, web);
     const asset = `/static/${release ?? ''}/app.css`;
     const app = lab.model.ports.app;
@@ -138,39 +310,68 @@ async function main(): Promise<void> {
       ...tiers('app /api/whoami (db)', '/api/whoami'),
     ];
     const results = new Map<string, WrkResult>();
-    for (const c of cases) {
+    for (const c of PARTS.has('tiers') ? cases : []) {
       process.stdout.write(`bench: ${c.name} (${OPTIONS.seconds} s)\n`);
       results.set(c.name, await measure(lab, c));
     }
-    const rows: Measured[] = cases.map((c) => {
-      const result = results.get(c.name);
-      const base = results.get(c.baseline);
-      if (result === undefined || base === undefined) throw new Error(`no result for ${c.name}`);
-      return { ...c, ...result, ratio: result.requestsPerSecond / base.requestsPerSecond };
-    });
-    process.stdout.write(`\n${table(rows)}\n`);
+    const rows: Measured[] = cases
+      .filter((c) => results.has(c.name))
+      .map((c) => {
+        const result = results.get(c.name);
+        const base = results.get(c.baseline);
+        if (result === undefined || base === undefined) throw new Error(`no result for ${c.name}`);
+        return { ...c, ...result, ratio: result.requestsPerSecond / base.requestsPerSecond };
+      });
+    if (rows.length > 0) print(table(rows));
+    const comparisons = PARTS.has('bare') ? await againstBare(lab, asset) : [];
+    if (comparisons.length > 0) print(comparisonTable(comparisons));
+    let reload;
+    if (PARTS.has('reload')) {
+      process.stdout.write('bench: a HAProxy reload under load\n');
+      reload = await reloadUnderLoad(lab, asset);
+      print(
+        `HAProxy reload on ${reload.host} under load (${reload.reloadMs} ms): ${reload.during.errors} failed of ${reload.during.requests}; p99 ${reload.during.p99Ms.toFixed(2)} ms against ${reload.quiet.p99Ms.toFixed(2)} ms without a reload`,
+      );
+    }
     const deploys = [];
-    for (const strategy of STRATEGIES) {
+    for (const strategy of PARTS.has('deploys') ? STRATEGIES : []) {
       process.stdout.write(`bench: ${strategy} deploy under load\n`);
       deploys.push(await deployUnderLoad(lab, strategy));
     }
-    process.stdout.write(
-      `\n${deploys
-        .map(
-          (d) =>
-            `deploy (${d.strategy}) to ${d.servers} web servers: ${d.seconds.toFixed(2)} s, ${d.failed} failed of ${d.requests} requests during it`,
-        )
-        .join('\n')}\n`,
+    if (deploys.length > 0)
+      print(
+        deploys
+          .map(
+            (d) =>
+              `deploy (${d.strategy}) to ${d.servers} web servers: ${d.seconds.toFixed(2)} s, ${d.failed} failed of ${d.requests} requests during it`,
+          )
+          .join('\n'),
+      );
+    const memoryAfterLoad = await labMemory(lab.ctx);
+    print(
+      `lab memory (PSS) after up: ${describeMemory(memoryAfterUp)}\nlab memory (PSS) after the load: ${describeMemory(memoryAfterLoad)}`,
     );
-    const report = { when: new Date().toISOString(), wrk: OPTIONS, cases: rows, deploys };
+    const report = {
+      when: new Date().toISOString(),
+      wrk: OPTIONS,
+      rounds: ROUNDS,
+      cases: rows,
+      comparisons,
+      reload,
+      deploys,
+      memory: { afterUp: memoryAfterUp, afterLoad: memoryAfterLoad },
+    };
     const dir = path.join(import.meta.dirname, 'results');
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `bench-${report.when.replaceAll(':', '-')}.json`);
     writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
-    process.stdout.write(`\nbench: JSON in ${file}\n`);
+    writeFileSync(file.replace(/\.json$/, '.txt'), `${printed.join('\n\n')}\n`);
+    process.stdout.write(`\nbench: JSON and tables in ${file.replace(/\.json$/, '.{json,txt}')}\n`);
   } finally {
-    await lab.down(true);
-    lab.removeConfig();
+    if (!keep) {
+      await lab.down(true);
+      lab.removeConfig();
+    }
     removeAppVariants();
   }
 }

@@ -5,6 +5,8 @@ export interface WrkOptions {
   readonly seconds: number;
   readonly connections: number;
   readonly threads: number;
+  /** Extra request headers ("Name: value"); `Connection: close` makes every request a new connection. */
+  readonly headers?: readonly string[];
 }
 
 export const wrk = (url: string, options: WrkOptions): Command => ({
@@ -14,6 +16,7 @@ export const wrk = (url: string, options: WrkOptions): Command => ({
     `-c${options.connections}`,
     `-d${options.seconds}s`,
     '--latency',
+    ...(options.headers ?? []).flatMap((h) => ['-H', h]),
     url,
   ],
   timeoutMs: (options.seconds + 30) * 1000,

@@ -1,0 +1,128 @@
+/**
+ * The bench's bare references: a HAProxy with nothing but TLS (the same certificate and TLS
+ * profile as ours) and round-robin to the same web servers, run on the same load balancer beside
+ * ours, so every figure of ours has its physical limit measured in the same run on the same host.
+ * Started and stopped as foobar's own daemons are (pid file, config check, startup output).
+ */
+import path from 'node:path';
+import { haproxy } from '../src/commands/haproxy.ts';
+import { addressOf, hostsWithRole, type Host, type Model } from '../src/model/model.ts';
+import { hostPaths } from '../src/model/layout.ts';
+import { haproxyFiles, MOZILLA_INTERMEDIATE } from '../src/render/haproxy/index.ts';
+import type { Context } from '../src/steps/context.ts';
+import { ensureDaemon, stopDaemon, type Daemon } from '../src/steps/daemon.ts';
+
+/** A bare HAProxy's port: ours + this (8443 beside 443), outside every flow of the model. */
+const BARE_PORT_OFFSET = 8000;
+
+export interface Bare {
+  readonly port: number;
+  readonly stop: () => Promise<void>;
+}
+
+/**
+ * A bare HAProxy's config: the certificate given (PEM, certificate and key), TLS as ours, and
+ * round-robin to every web server's Nginx. No logs, health checks, retries, limits or headers.
+ */
+export function renderBareHaproxy(model: Model, certificate: string, port: number): string {
+  const servers = hostsWithRole(model, 'web').map(
+    (web) => `    server ${web.name} ${addressOf(web, 'core')}:${model.ports.http}`,
+  );
+  return `# A bare HAProxy for the bench: TLS and round-robin, nothing else.
+global
+    maxconn 8000
+    ssl-default-bind-curves ${MOZILLA_INTERMEDIATE.curves}
+    ssl-default-bind-ciphers ${MOZILLA_INTERMEDIATE.ciphers}
+    ssl-default-bind-ciphersuites ${MOZILLA_INTERMEDIATE.ciphersuites}
+    ssl-default-bind-options ${MOZILLA_INTERMEDIATE.options}
+
+defaults
+    mode http
+    timeout connect 1s
+    timeout client 30s
+    timeout server 30s
+
+frontend bare
+    bind :${port} ssl crt ${certificate} alpn h2,http/1.1
+    default_backend web
+
+backend web
+    balance roundrobin
+${servers.join('\n')}
+`;
+}
+
+/**
+ * Starts a bare HAProxy on `lb` on its own port (ours + `offset`), with `certificate` (default:
+ * the site's own, as ours serves it), and lets the edge reach that port through lb's firewall
+ * (an accept rule inserted first; the bench's lab is torn down afterwards).
+ */
+export async function startBareHaproxy(
+  ctx: Context,
+  lb: Host,
+  { name = 'bare', offset = BARE_PORT_OFFSET, certificate = '' } = {},
+): Promise<Bare> {
+  const port = ctx.model.ports.https + offset;
+  const paths = hostPaths(ctx.model, lb.name);
+  const dir = path.join(paths.etc, `haproxy-${name}`);
+  const pem = certificate === '' ? haproxyFiles(paths).certificate : path.join(dir, 'site.pem');
+  const config = path.join(dir, 'haproxy.cfg');
+  const daemon: Daemon = {
+    service: `haproxy-${name}`,
+    host: lb.name,
+    pidFile: path.join(paths.run, `haproxy-${name}.pid`),
+    marker: config,
+    files: [
+      { path: config, content: renderBareHaproxy(ctx.model, pem, port) },
+      ...(certificate === '' ? [] : [{ path: pem, content: certificate, mode: 0o600 }]),
+    ],
+    dirs: [dir, paths.run, paths.log],
+    checks: [haproxy.check(config)],
+    start: { argv: ['haproxy', '-W', '-db', '-f', config] },
+    outputLog: path.join(paths.log, `haproxy-${name}.log`),
+    reloadSignal: 'USR2',
+    stopSignal: 'TERM',
+    ports: [port],
+    probe: async (c) => {
+      const result = await c.driver.exec(
+        lb.name,
+        {
+          argv: [
+            'curl',
+            '-sk',
+            '-o',
+            '/dev/null',
+            '-w',
+            '%{http_code}',
+            `https://127.0.0.1:${port}/`,
+          ],
+          timeoutMs: 5000,
+        },
+        { check: false },
+      );
+      return result.stdout === '200' ? undefined : `answered ${result.stdout || result.stderr}`;
+    },
+    logs: [],
+  };
+  await ctx.driver.exec(lb.name, {
+    argv: [
+      'nft',
+      'insert',
+      'rule',
+      'inet',
+      'foobar',
+      'input',
+      'tcp',
+      'dport',
+      String(port),
+      'accept',
+    ],
+  });
+  await ensureDaemon(ctx, daemon);
+  return {
+    port,
+    stop: async () => {
+      await stopDaemon(ctx, daemon);
+    },
+  };
+}

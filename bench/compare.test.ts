@@ -1,0 +1,45 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { compare, comparisonTable, median } from './compare.ts';
+import type { WrkResult } from './wrk.ts';
+
+const result = (rps: number): WrkResult => ({
+  requestsPerSecond: rps,
+  p50Ms: 1,
+  p99Ms: 2,
+  requests: rps * 5,
+  errors: 0,
+});
+
+it('interleaves ours and bare, alternating which goes first, and keeps every round', async () => {
+  const order: string[] = [];
+  let n = 0;
+  const c = await compare(
+    'static',
+    'bare HAProxy',
+    4,
+    () => {
+      order.push('ours');
+      return Promise.resolve(result(90 + n++));
+    },
+    () => {
+      order.push('bare');
+      return Promise.resolve(result(100));
+    },
+    0.95,
+  );
+  assert.deepEqual(order, ['ours', 'bare', 'bare', 'ours', 'ours', 'bare', 'bare', 'ours']);
+  assert.deepEqual(
+    c.rounds.map((r) => r.ratio),
+    [0.9, 0.91, 0.92, 0.93],
+  );
+  assert.equal(c.median.toFixed(3), '0.915');
+  assert.equal([c.min, c.max].join(), '0.9,0.93');
+  assert.match(comparisonTable([c]), /static\s+92\s+100\s+0\.92\s+0\.90-0\.93\s+≥ 0\.95 NOT met/);
+});
+
+it('median of odd and even counts', () => {
+  assert.equal(median([3, 1, 2]), 2);
+  assert.equal(median([4, 1, 2, 3]), 2.5);
+  assert.ok(Number.isNaN(median([])));
+});

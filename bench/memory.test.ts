@@ -1,0 +1,33 @@
+import assert from 'node:assert/strict';
+import { it } from 'node:test';
+import { describeMemory, kindOf } from './memory.ts';
+
+it('names a process by its kind: Node.js by its script, Nginx by its renamed title', () => {
+  const node = '/var/lib/foobar/fb/runtime/node';
+  assert.equal(
+    kindOf([node, '/work/main/src/failover/main.ts', 'x.json']),
+    'failover manager (node)',
+  );
+  assert.equal(kindOf([node, '/work/main/src/backup/main.ts']), 'backup agent (node)');
+  assert.equal(
+    kindOf([node, '/var/lib/foobar/fb/hosts/web-01/releases/0123/server.mjs']),
+    'app (node)',
+  );
+  assert.equal(kindOf(['nginx: worker process']), 'nginx');
+  assert.equal(kindOf(['nginx: master process nginx -c /x']), 'nginx');
+  assert.equal(kindOf(['/usr/sbin/mariadbd', '--defaults-file=/x']), 'mariadbd');
+  assert.equal(
+    kindOf(['prometheus-node-exporter', '--web.listen-address=x']),
+    'prometheus-node-exporter',
+  );
+});
+
+it('describes the total and each kind, the largest first', () => {
+  assert.equal(
+    describeMemory({
+      totalMb: 300.4,
+      byKind: { mariadbd: { processes: 2, mb: 200.2 }, nginx: { processes: 4, mb: 100.2 } },
+    }),
+    '300 MB: mariadbd 200 (2), nginx 100 (4)',
+  );
+});
