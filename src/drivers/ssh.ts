@@ -240,7 +240,11 @@ export class SshDriver implements Driver {
           const group = processGroupOf(stderr);
           if (group === undefined) return;
           const kill = ['kill', '-KILL', '--', `-${group}`];
-          await this.#run(host, kill, quoteArgv(kill), { check: false, timeoutMs: 10_000 });
+          await this.#run(host, kill, quoteArgv(kill), {
+            check: false,
+            timeoutMs: 10_000,
+            reserved: true,
+          });
         },
       };
     };
@@ -397,7 +401,8 @@ export class SshDriver implements Driver {
 
   /**
    * Runs argv on the host: quoted once for its shell, ended there after the timeout, at most
-   * `sessionsPerHost` at once. `display` names the command in errors.
+   * `sessionsPerHost` at once (`reserved`: in one of the sessions kept aside, for the kill that
+   * stops a pipe's side, which holds its slot until then). `display` names the command in errors.
    */
   async #run(
     host: string,
@@ -407,12 +412,13 @@ export class SshDriver implements Driver {
       input?: string | Uint8Array | Readable;
       timeoutMs?: number;
       check: boolean;
+      reserved?: boolean;
     },
   ): Promise<ExecResult> {
     const ssh = await this.#ssh(host);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const slots = this.#slotsOf(host);
-    await slots.acquire();
+    const slots = options.reserved === true ? undefined : this.#slotsOf(host);
+    await slots?.acquire();
     const started = performance.now();
     let result: ExecResult;
     try {
@@ -421,7 +427,7 @@ export class SshDriver implements Driver {
         timeoutMs: timeoutMs + LOCAL_TIMEOUT_MARGIN_MS,
       });
     } finally {
-      slots.release();
+      slots?.release();
     }
     const failure = classifySshFailure(result.exitCode, result.stderr);
     const to = this.#destination(host);
