@@ -61,8 +61,11 @@ export const backup = {
       file,
     ],
   }),
-  /** Unpacks an mbstream into a directory. */
-  unpack: (dir: string): Command => ({ argv: ['mbstream', '-x', '-C', dir] }),
+  /** Unpacks an mbstream from standard input into a directory (which exists). */
+  unpack: (dir: string, timeoutMs = 600_000): Command => ({
+    argv: ['mbstream', '-x', '-C', dir],
+    timeoutMs,
+  }),
   /** foobar's backup tool on a host: `node src/backup/main.ts ARGS...`. */
   tool: (runtime: string, args: readonly string[], timeoutMs = 600_000): Command => ({
     argv: [runtime, BACKUP_TOOL, ...args],

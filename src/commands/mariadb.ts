@@ -82,13 +82,20 @@ export const mariadb = {
     timeoutMs: 5000,
     readOnly: true,
   }),
-  /** A consistent copy of a running server's data, with the GTID position it corresponds to. */
-  backup: (backupConfig: string, targetDir: string): Command => ({
+  /**
+   * A consistent copy of a running server's data, streamed to standard output (mbstream) for
+   * another host to unpack; it notes the GTID position the copy corresponds to
+   * (xtrabackup_binlog_info). Nothing is written on the server's host. From a replica,
+   * --safe-slave-backup pauses its SQL thread while the copy is made consistent (no temporary
+   * table half-way).
+   */
+  backupStream: (backupConfig: string, source: 'primary' | 'replica'): Command => ({
     argv: [
       'mariadb-backup',
       `--defaults-file=${backupConfig}`,
       '--backup',
-      `--target-dir=${targetDir}`,
+      ...(source === 'replica' ? ['--safe-slave-backup'] : []),
+      '--stream=mbstream',
     ],
     timeoutMs: 600_000,
   }),

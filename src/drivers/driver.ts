@@ -38,6 +38,24 @@ export interface SpawnOptions {
 /** `null` is this machine itself (the admin host); anything else is a host name of the model. */
 export type Target = string | null;
 
+/** One end of a pipe: a command on a host. Its standard input (`to`) or output (`from`) is the stream. */
+export interface PipeEnd {
+  readonly target: Target;
+  readonly command: Command;
+}
+
+export interface PipeOptions {
+  /** Called with the bytes streamed so far about once a second, and once at the end. */
+  readonly onProgress?: (bytes: number) => void;
+}
+
+export interface PipeResult {
+  /** Bytes that went from one side to the other. */
+  readonly bytes: number;
+  readonly from: ExecResult;
+  readonly to: ExecResult;
+}
+
 export interface Driver {
   exec(target: Target, command: Command, options?: ExecOptions): Promise<ExecResult>;
   /** Runs a command with this terminal's stdin, stdout and stderr; resolves to its exit code. */
@@ -62,6 +80,14 @@ export interface Driver {
   copyFile(target: Target, from: string, to: string): Promise<void>;
   /** Copies a directory tree from this machine to the host. */
   copyDir(target: Target, from: string, to: string): Promise<void>;
+  /**
+   * Runs two commands at once, maybe on two hosts, `from`'s standard output streamed into `to`'s
+   * standard input through this machine's memory: never a file anywhere on the way. Both must
+   * succeed. When one side fails the other is stopped at once (it would wait for ever on a pipe
+   * nobody serves), and PipeFailedError names every side that failed with its stderr tail; each
+   * side is bounded by its own command's timeout.
+   */
+  pipe(from: PipeEnd, to: PipeEnd, options?: PipeOptions): Promise<PipeResult>;
   /** Points `link` at `to`, replacing an existing link atomically. */
   symlink(target: Target, to: string, link: string): Promise<void>;
   readlink(target: Target, link: string): Promise<string | undefined>;
@@ -93,5 +119,41 @@ export class CommandFailedError extends Error {
     this.argv = argv;
     this.exitCode = result.exitCode;
     this.stderrTail = tail;
+  }
+}
+
+/** Bytes as an operator reads them: "512 B", "3.4 MB". */
+export function formatBytes(bytes: number): string {
+  return bytes < 1_048_576 ? `${bytes} B` : `${(bytes / 1_048_576).toFixed(1)} MB`;
+}
+
+/**
+ * A pipe that did not complete: every side that failed on its own (a CommandFailedError each,
+ * with its host, command and stderr tail), and the side foobar stopped because of it.
+ */
+export class PipeFailedError extends Error {
+  readonly failures: readonly Error[];
+  readonly bytes: number;
+  readonly from: ExecResult;
+  readonly to: ExecResult;
+  constructor(
+    ends: { readonly from: Target; readonly to: Target },
+    result: PipeResult,
+    failures: readonly Error[],
+    stopped: readonly string[],
+  ) {
+    const name = (target: Target): string => target ?? 'this machine';
+    super(
+      [
+        `streaming from ${name(ends.from)} to ${name(ends.to)} failed after ${formatBytes(result.bytes)}:`,
+        ...failures.map((failure) => failure.message),
+        ...stopped.map((side) => `${side} was stopped: the other side had failed`),
+      ].join('\n'),
+    );
+    this.name = 'PipeFailedError';
+    this.failures = failures;
+    this.bytes = result.bytes;
+    this.from = result.from;
+    this.to = result.to;
   }
 }

@@ -34,6 +34,7 @@ export function limitedDriver(driver: Driver, limit: number): Driver {
     remove: (target, file) => driver.remove(target, file),
     copyFile: (target, from, to) => driver.copyFile(target, from, to),
     copyDir: (target, from, to) => driver.copyDir(target, from, to),
+    pipe: (from, to, options) => driver.pipe(from, to, options),
     symlink: (target, to, link) => driver.symlink(target, to, link),
     readlink: (target, link) => driver.readlink(target, link),
   };

@@ -12,9 +12,13 @@ import {
   type Driver,
   type ExecOptions,
   type ExecResult,
+  type PipeEnd,
+  type PipeOptions,
+  type PipeResult,
   type SpawnOptions,
   type Target,
 } from './driver.ts';
+import { pipeOutcome, pipeSide, runLocalPipe } from './pipe.ts';
 import { runProcess } from './process.ts';
 import { quoteArgv } from './quote.ts';
 
@@ -141,6 +145,17 @@ export class NetnsDriver implements Driver {
     });
     await fs.rename(fresh, to);
     await fs.rm(stale, { recursive: true, force: true });
+  }
+
+  /** Both commands in their namespaces, joined through this process's memory. */
+  async pipe(from: PipeEnd, to: PipeEnd, options?: PipeOptions): Promise<PipeResult> {
+    const [source, sink] = [pipeSide(from), pipeSide(to)];
+    const outcome = await runLocalPipe(
+      { ...source, argv: this.argvFor(from.target, source.argv) },
+      { ...sink, argv: this.argvFor(to.target, sink.argv) },
+      options,
+    );
+    return pipeOutcome(from, to, outcome);
   }
 
   async symlink(_target: Target, to: string, link: string): Promise<void> {

@@ -51,3 +51,21 @@ test('reads go through, writes and other commands are recorded, not made', async
   assert.ok(secret?.kind === 'file');
   assert.equal(secret.diff, '', 'a secret is never diffed');
 });
+
+test('a stream between hosts is planned on the receiving host, and nothing runs', async () => {
+  const host = new RecordingDriver();
+  const plan = new PlanningDriver(host);
+  const result = await plan.pipe(
+    { target: 'db-01', command: { argv: ['mariadb-backup', '--backup', '--stream=mbstream'] } },
+    { target: 'db-03', command: { argv: ['mbstream', '-x', '-C', '/var/lib/copy'] } },
+  );
+  assert.equal(result.bytes, 0);
+  assert.deepEqual(host.calls, []);
+  assert.deepEqual(plan.changes, [
+    {
+      kind: 'command',
+      target: 'db-03',
+      line: 'stream from db-01: $ mariadb-backup --backup --stream=mbstream | $ mbstream -x -C /var/lib/copy',
+    },
+  ]);
+});

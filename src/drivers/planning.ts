@@ -10,6 +10,8 @@ import {
   type Driver,
   type ExecOptions,
   type ExecResult,
+  type PipeEnd,
+  type PipeResult,
   type SpawnOptions,
   type Target,
 } from './driver.ts';
@@ -146,6 +148,13 @@ export class PlanningDriver implements Driver, PlanRecorder {
   copyDir(target: Target, from: string, to: string): Promise<void> {
     this.#command(target, `copy ${from}/ -> ${to}/`);
     return Promise.resolve();
+  }
+
+  /** Streams change the receiving host: the plan shows both commands there. */
+  pipe(from: PipeEnd, to: PipeEnd): Promise<PipeResult> {
+    const source = `${from.target ?? 'this machine'}: $ ${quoteArgv(from.command.argv)}`;
+    this.#command(to.target, `stream from ${source} | $ ${quoteArgv(to.command.argv)}`);
+    return Promise.resolve({ bytes: 0, from: done, to: done });
   }
 
   async symlink(target: Target, to: string, link: string): Promise<void> {

@@ -15,10 +15,13 @@ import {
   type Driver,
   type ExecOptions,
   type ExecResult,
+  type PipeEnd,
+  type PipeResult,
   type SpawnOptions,
   type Target,
 } from './driver.ts';
 import { parse } from 'yaml';
+import { pipeOutcome, type SideOutcome } from './pipe.ts';
 import { quoteArgv } from './quote.ts';
 
 /** Answers an exec; undefined means "succeeded with no output". */
@@ -230,6 +233,24 @@ export class RecordingDriver implements Driver {
       const source = path.join(entry.parentPath, entry.name);
       this.files.set(path.join(to, path.relative(from, source)), await fs.readFile(source));
     }
+  }
+
+  /**
+   * One line for both sides, on the source's: `[db-01] $ A | [db-02] $ B`. A responder may make a
+   * side fail (PipeFailedError, as the real drivers throw); nothing is streamed.
+   */
+  pipe(from: PipeEnd, to: PipeEnd): Promise<PipeResult> {
+    this.#record(
+      from.target,
+      `$ ${quoteArgv(from.command.argv)} | [${to.target ?? 'local'}] $ ${quoteArgv(to.command.argv)}`,
+    );
+    const side = (end: PipeEnd): SideOutcome => ({
+      result: this.#respond(end.target, end.command.argv) ?? ok(''),
+      stopped: false,
+    });
+    return Promise.resolve().then(() =>
+      pipeOutcome(from, to, { bytes: 0, from: side(from), to: side(to) }),
+    );
   }
 
   symlink(target: Target, to: string, link: string): Promise<void> {

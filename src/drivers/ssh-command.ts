@@ -86,13 +86,29 @@ const KILL_AFTER_SECONDS = 2;
  * on the host ends the command there (killing the local ssh would leave it running).
  */
 export function remoteCommand(argv: readonly string[], timeoutMs?: number): string {
-  if (timeoutMs === undefined) return quoteArgv(argv);
+  return quoteArgv(timeoutMs === undefined ? argv : timedArgv(argv, timeoutMs));
+}
+
+/** argv under coreutils' `timeout`: TERM after `timeoutMs`, KILL a little later. */
+export function timedArgv(argv: readonly string[], timeoutMs: number): string[] {
   const seconds = (Math.max(timeoutMs, 1) / 1000).toFixed(3);
-  return quoteArgv(['timeout', '-k', String(KILL_AFTER_SECONDS), seconds, ...argv]);
+  return ['timeout', '-k', String(KILL_AFTER_SECONDS), seconds, ...argv];
 }
 
 /** `timeout` exits with these when it ended the command (TERM, then KILL). */
 export const TIMED_OUT_EXITS: readonly number[] = [124, 137];
+
+/** The first line of a pipe side's stderr: its process group on the host. */
+export const PIPE_SIDE_GROUP = 'foobar-process-group';
+
+/**
+ * $1... a side of a pipe (driver.pipe), already under `timeout`. Its first line on stderr names its
+ * process group, which `timeout` leads (it makes itself a group leader and its command joins):
+ * when the other side fails, foobar ends the whole group on the host with `kill -KILL -- -N`, as
+ * closing the session alone would not end a command that neither reads nor writes.
+ */
+export const PIPE_SIDE = `echo "${PIPE_SIDE_GROUP} $$" >&2
+exec "$@"`;
 
 /** A driver script's exit status for "no such file" (EX_NOINPUT), never one of its commands'. */
 export const ABSENT = 66;

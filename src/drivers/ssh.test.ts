@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../lib/wait.ts';
-import { CommandFailedError } from './driver.ts';
+import { CommandFailedError, PipeFailedError } from './driver.ts';
 import { SshDriver } from './ssh.ts';
 import { HostKeyChangedError, SshConnectError } from './ssh-errors.ts';
 import { startTestSshd, type TestSshd } from './sshd-testing.ts';
@@ -210,6 +210,95 @@ describe('SshDriver against a real sshd', () => {
     await driver.copyDir('test-a', tree, to);
     assert.deepEqual((await fs.readdir(to)).sort(), ['main.mjs', 'server.mjs']);
     assert.deepEqual(await fs.readdir(path.dirname(to)), ['r1']);
+  });
+
+  it('pipes one host into another: a session to each, joined here, bytes intact and counted', async (t) => {
+    const session = async (host: string): Promise<string> =>
+      (await driver.exec(host, { argv: ['sh', '-c', 'echo "$SSH_CONNECTION"'] })).stdout.trim();
+    const received = path.join(remote, 'piped');
+    await fs.mkdir(remote, { recursive: true });
+    const mb = 16;
+    const progress: number[] = [];
+    const started = performance.now();
+    const result = await driver.pipe(
+      {
+        target: 'test-a',
+        command: {
+          argv: [
+            'sh',
+            '-c',
+            `echo "$SSH_CONNECTION" >&2; { head -c ${mb}M /dev/urandom | tee /dev/fd/3 | sha256sum >&2; } 3>&1`,
+          ],
+        },
+      },
+      {
+        target: 'test-b',
+        command: { argv: ['sh', '-c', `echo "$SSH_CONNECTION" >&2; cat >${received}`] },
+      },
+      { onProgress: (bytes) => progress.push(bytes) },
+    );
+    const seconds = (performance.now() - started) / 1000;
+    t.diagnostic(
+      `${mb} MB through two SSH sessions in ${seconds.toFixed(2)} s (${(mb / seconds).toFixed(0)} MB/s)`,
+    );
+    assert.equal(result.bytes, mb * 1_048_576);
+    assert.equal(progress.at(-1), result.bytes);
+    const [fromSession, sentSum] = result.from.stderr.trim().split('\n');
+    assert.equal(fromSession, await session('test-a'));
+    assert.equal(result.to.stderr.trim(), await session('test-b'));
+    const receivedSum = (await driver.exec('test-b', { argv: ['sha256sum', received] })).stdout;
+    assert.equal(receivedSum.split(' ')[0], sentSum?.split(' ')[0]);
+    await fs.rm(received);
+  });
+
+  it('a failed side of a pipe is said with its host and stderr, and the other ends on its host', async () => {
+    // Neither command notices its session closing (no read, no write): only a kill ends it.
+    const pidFile = (side: string): string => path.join(remote, `pipe-${side}.pid`);
+    await fs.mkdir(remote, { recursive: true });
+    const started = performance.now();
+    await assert.rejects(
+      driver.pipe(
+        {
+          target: 'test-a',
+          command: { argv: ['sh', '-c', `echo $$ >${pidFile('a')}; exec sleep 60`] },
+        },
+        {
+          target: 'test-b',
+          command: { argv: ['sh', '-c', 'sleep 0.5; echo "mbstream: no space left" >&2; exit 2'] },
+        },
+      ),
+      (error: unknown) =>
+        error instanceof PipeFailedError &&
+        error.message ===
+          [
+            'streaming from test-a to test-b failed after 0 B:',
+            `test-b: sh -c 'sleep 0.5; echo "mbstream: no space left" >&2; exit 2' failed (exit 2):`,
+            'mbstream: no space left',
+            `test-a: sh -c 'echo $$ >${pidFile('a')}; exec sleep 60' was stopped: the other side had failed`,
+          ].join('\n'),
+    );
+    await assert.rejects(
+      driver.pipe(
+        {
+          target: 'test-a',
+          command: { argv: ['sh', '-c', 'sleep 0.5; echo "backup failed" >&2; exit 1'] },
+        },
+        {
+          target: 'test-b',
+          command: { argv: ['sh', '-c', `echo $$ >${pidFile('b')}; exec sleep 60`] },
+        },
+      ),
+      /^test-a: sh -c .* failed \(exit 1\):\nbackup failed\ntest-b: .* was stopped/m,
+    );
+    for (const side of ['a', 'b']) {
+      const pid = Number(await fs.readFile(pidFile(side), 'utf8'));
+      await waitFor(
+        `the stopped side's sleep (${pid})`,
+        async () => ((await gone(pid)) ? undefined : 'running'),
+        { timeoutMs: 5000 },
+      );
+    }
+    assert.ok(performance.now() - started < 15_000);
   });
 
   it('points symlinks and reads them back', async () => {

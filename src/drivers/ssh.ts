@@ -19,15 +19,21 @@ import {
   type Driver,
   type ExecOptions,
   type ExecResult,
+  type PipeEnd,
+  type PipeOptions,
+  type PipeResult,
   type SpawnOptions,
   type Target,
 } from './driver.ts';
 import { NetnsDriver } from './netns.ts';
+import { pipeOutcome, pipeSide, runLocalPipe, type LocalSide, type SideOutcome } from './pipe.ts';
 import { DEFAULT_TIMEOUT_MS, runProcess } from './process.ts';
 import { quoteArg, quoteArgv } from './quote.ts';
 import {
   ABSENT,
   APPEND_FILE,
+  PIPE_SIDE,
+  PIPE_SIDE_GROUP,
   READ_FILE,
   READ_LINK,
   remoteCommand,
@@ -36,6 +42,7 @@ import {
   SPAWN,
   sshArgv,
   SYMLINK,
+  timedArgv,
   TIMED_OUT_EXITS,
   UNPACK_DIR,
   WRITE_FILE,
@@ -214,6 +221,58 @@ export class SshDriver implements Driver {
     }
   }
 
+  /**
+   * One SSH session to each host, joined here: the source's output is relayed to the receiver
+   * through this process's memory and never lands in a file (docs/decisions.md says why not host
+   * to host). Each side also runs under its own timeout on its host, so a side whose session is
+   * cut ends there too.
+   */
+  async pipe(from: PipeEnd, to: PipeEnd, options?: PipeOptions): Promise<PipeResult> {
+    const reach = async (end: PipeEnd): Promise<LocalSide> => {
+      const side = pipeSide(end);
+      const host = end.target;
+      if (host === null) return side;
+      const argv = shArgv(PIPE_SIDE, ...timedArgv(side.argv, side.timeoutMs));
+      return {
+        argv: [...(await this.#ssh(host)), quoteArgv(argv)],
+        timeoutMs: side.timeoutMs + LOCAL_TIMEOUT_MARGIN_MS,
+        stopThere: async (stderr) => {
+          const group = processGroupOf(stderr);
+          if (group === undefined) return;
+          const kill = ['kill', '-KILL', '--', `-${group}`];
+          await this.#run(host, kill, quoteArgv(kill), {
+            check: false,
+            timeoutMs: 10_000,
+            reserved: true,
+          });
+        },
+      };
+    };
+    const [source, sink] = await Promise.all([reach(from), reach(to)]);
+    const slots = [from.target, to.target].flatMap((host) =>
+      host === null ? [] : [this.#slotsOf(host)],
+    );
+    for (const slot of slots) await slot.acquire();
+    const started = performance.now();
+    let outcome;
+    try {
+      outcome = await runLocalPipe(source, sink, options);
+    } finally {
+      for (const slot of slots) slot.release();
+    }
+    const there = (end: PipeEnd, side: SideOutcome): SideOutcome => {
+      if (end.target === null) return side;
+      const stderr = side.result.stderr.replace(PIPE_SIDE_LINE, '');
+      const result = timedOutThere({ ...side.result, stderr }, started, pipeSide(end).timeoutMs);
+      return { ...side, result };
+    };
+    return pipeOutcome(from, to, {
+      bytes: outcome.bytes,
+      from: there(from, outcome.from),
+      to: there(to, outcome.to),
+    });
+  }
+
   async symlink(target: Target, to: string, link: string): Promise<void> {
     if (target === null) return this.#local.symlink(target, to, link);
     await this.#run(target, shArgv(SYMLINK, to, link), `link ${link} to ${to}`, { check: true });
@@ -342,7 +401,8 @@ export class SshDriver implements Driver {
 
   /**
    * Runs argv on the host: quoted once for its shell, ended there after the timeout, at most
-   * `sessionsPerHost` at once. `display` names the command in errors.
+   * `sessionsPerHost` at once (`reserved`: in one of the sessions kept aside, for the kill that
+   * stops a pipe's side, which holds its slot until then). `display` names the command in errors.
    */
   async #run(
     host: string,
@@ -352,12 +412,13 @@ export class SshDriver implements Driver {
       input?: string | Uint8Array | Readable;
       timeoutMs?: number;
       check: boolean;
+      reserved?: boolean;
     },
   ): Promise<ExecResult> {
     const ssh = await this.#ssh(host);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const slots = this.#slotsOf(host);
-    await slots.acquire();
+    const slots = options.reserved === true ? undefined : this.#slotsOf(host);
+    await slots?.acquire();
     const started = performance.now();
     let result: ExecResult;
     try {
@@ -366,16 +427,14 @@ export class SshDriver implements Driver {
         timeoutMs: timeoutMs + LOCAL_TIMEOUT_MARGIN_MS,
       });
     } finally {
-      slots.release();
+      slots?.release();
     }
     const failure = classifySshFailure(result.exitCode, result.stderr);
     const to = this.#destination(host);
     if (failure === 'host-key-changed')
       throw new HostKeyChangedError(host, to, this.knownHostsFile, result.stderr);
     if (failure === 'cannot-connect') throw new SshConnectError(host, to, result.stderr);
-    if (TIMED_OUT_EXITS.includes(result.exitCode) && performance.now() - started >= timeoutMs) {
-      result = { ...result, exitCode: -1, stderr: `${result.stderr}\n(timed out)` };
-    }
+    result = timedOutThere(result, started, timeoutMs);
     if (options.check && result.exitCode !== 0) {
       throw new CommandFailedError(host, argv, result, display);
     }
@@ -400,6 +459,21 @@ export function environmentFile(env: Readonly<Record<string, string>>): string {
       return `${name}=${quoteArg(value)}\n`;
     })
     .join('');
+}
+
+/** A command that `timeout` ended on its host reads as timed out (exit -1), as a local one does. */
+function timedOutThere(result: ExecResult, started: number, timeoutMs: number): ExecResult {
+  if (!TIMED_OUT_EXITS.includes(result.exitCode) || performance.now() - started < timeoutMs)
+    return result;
+  return { ...result, exitCode: -1, stderr: `${result.stderr}\n(timed out)` };
+}
+
+const PIPE_SIDE_LINE = new RegExp(`^${PIPE_SIDE_GROUP} (\\d+)\\n`);
+
+/** The process group a pipe side announced on its first line of stderr (PIPE_SIDE). */
+function processGroupOf(stderr: string): number | undefined {
+  const group = PIPE_SIDE_LINE.exec(stderr)?.[1];
+  return group === undefined ? undefined : Number(group);
 }
 
 function octal(mode: number): string {

@@ -42,8 +42,17 @@ async function checksumsOnHost(
   return result;
 }
 
-/** Problems of a host's copy of a build in `dir`: empty when every file matches its manifest. */
-export async function verifyTree(ctx: Context, host: string, dir: string): Promise<string[]> {
+/**
+ * Problems of a host's copy of a build in `dir`, its files checksummed on the host: empty when
+ * every file matches the manifest. `expected` is the build's manifest on this machine: a copy is
+ * checked against what was sent, not against a manifest that came with it.
+ */
+export async function verifyTree(
+  ctx: Context,
+  host: string,
+  dir: string,
+  expected?: Manifest,
+): Promise<string[]> {
   const text = await ctx.driver.readFile(host, path.join(dir, MANIFEST_FILE));
   if (text === undefined) return [`${MANIFEST_FILE}: missing`];
   let manifest: Manifest;
@@ -52,7 +61,14 @@ export async function verifyTree(ctx: Context, host: string, dir: string): Promi
   } catch (error) {
     return [`${MANIFEST_FILE}: ${(error as Error).message}`];
   }
-  return diffManifest(manifest, await checksumsOnHost(ctx, host, dir));
+  const problems =
+    expected === undefined || manifest.id === expected.id
+      ? []
+      : [`${MANIFEST_FILE}: release ${manifest.id}, not ${expected.id}`];
+  return [
+    ...problems,
+    ...diffManifest(expected ?? manifest, await checksumsOnHost(ctx, host, dir)),
+  ];
 }
 
 /** Problems of a host's copy of a release: empty when every file matches the manifest. */
@@ -60,9 +76,13 @@ export async function verifyRelease(ctx: Context, host: string, id: string): Pro
   return verifyTree(ctx, host, path.join(hostPaths(ctx.model, host).releases, id));
 }
 
+/** Problems listed in an error, at most. */
+const PROBLEMS_SHOWN = 5;
+
 /**
- * Copies a build to `dir` on a host unless an intact copy of it is there (its manifest and every
- * file match); throws if the copy is bad.
+ * Copies a build to `dir` on a host (a stream: driver.copyDir) unless an intact copy of it is
+ * there; then checks every file on the host against the build's manifest, and refuses a copy
+ * that differs: nothing is switched to it.
  */
 export async function installTree(
   ctx: Context,
@@ -70,18 +90,16 @@ export async function installTree(
   build: BuiltRelease,
   dir: string,
 ): Promise<'copied' | 'present'> {
-  if ((await verifyTree(ctx, host, dir)).length === 0) {
-    // Intact, so its manifest parses: is it this build?
-    const present = parseManifest(
-      (await ctx.driver.readFile(host, path.join(dir, MANIFEST_FILE))) ?? '',
-    );
-    if (present.id === build.id) return 'present';
-  }
+  if ((await verifyTree(ctx, host, dir, build.manifest)).length === 0) return 'present';
   await ctx.driver.copyDir(host, build.dir, dir);
-  const problems = await verifyTree(ctx, host, dir);
+  const problems = await verifyTree(ctx, host, dir, build.manifest);
   if (problems.length > 0) {
+    const more = problems.length - PROBLEMS_SHOWN;
     throw new Error(
-      `the copy of ${build.id} in ${dir} on ${host} is damaged: ${problems.slice(0, 5).join('; ')}`,
+      `the copy of ${build.id} in ${dir} on ${host} is damaged (its files differ from the build's ` +
+        `manifest, checked on ${host}): ${problems.slice(0, PROBLEMS_SHOWN).join('; ')}` +
+        `${more > 0 ? `; and ${more} more` : ''}. Nothing was switched to it; run the command again ` +
+        `to copy it anew, and if it fails again, check ${host}'s disk.`,
     );
   }
   return 'copied';

@@ -516,13 +516,21 @@ export function databaseSuite(lab: TestLab): void {
       }
     });
 
-    it('up adds a replica from a consistent copy taken under load', async () => {
+    it('up adds a replica from a consistent copy taken under load', async (t) => {
       // Writes before, during and after the copy: up's whole run.
       const { result: up, writes: summary } = await writesAround(lab, 'seed', () =>
         bigger.cli('up'),
       );
       assert.equal(up.exitCode, 0, up.stderr);
-      assert.match(up.stdout, /db-03: replica, .*copied from db-01/);
+      // Streamed from db-01's host into db-03's (mariadb-backup | mbstream), with its figures.
+      const copied =
+        /db-03: replica, .*copied from db-01 \((\d+\.\d MB) streamed in ([\d.]+) s\)/.exec(
+          up.stdout,
+        );
+      assert.ok(copied, up.stdout);
+      t.diagnostic(
+        `seed of db-03: ${copied[1]} streamed in ${copied[2]} s; ${summary.acked.length} writes acknowledged around it`,
+      );
       assert.deepEqual(summary.failures, {});
       await waitCaughtUp(bigger, 'db-03', 'db-01');
       await assertEveryAckedOnce(bigger, 'db-03', 'seed', summary);

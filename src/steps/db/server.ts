@@ -6,11 +6,19 @@
  */
 import path from 'node:path';
 import { files as fileCommands } from '../../commands/files.ts';
+import { backup as backupCommands } from '../../commands/backup.ts';
 import { mariadb } from '../../commands/mariadb.ts';
+import {
+  formatBytes,
+  PipeFailedError,
+  type ExecResult,
+  type PipeEnd,
+  type PipeResult,
+} from '../../drivers/driver.ts';
 import { DB_USERS, dbSecretName } from '../../model/database.ts';
 import { hostPaths } from '../../model/layout.ts';
 import { formatGtidList, parseGtidList, stateAtPosition } from '../../lib/gtid.ts';
-import { pingServer, runSql, serverState, sqlString } from '../../probes/mariadb.ts';
+import { pingServer, replicaStatus, runSql, serverState, sqlString } from '../../probes/mariadb.ts';
 import {
   mariadbFiles,
   renderAdminClientConfig,
@@ -31,6 +39,9 @@ export interface DataOrigin {
   readonly gtid?: string;
   /** For a copy: the server was told its GTID position (done once, after its first start). */
   readonly positioned?: boolean;
+  /** For a copy: the bytes streamed from the source, and how long the stream took. */
+  readonly bytes?: number;
+  readonly seconds?: number;
 }
 
 export function dbFiles(ctx: Context, host: string): MariadbFiles {
@@ -87,9 +98,15 @@ export async function installDataDir(ctx: Context, host: string): Promise<void> 
   );
 }
 
+/** How often a long copy notes its progress in the seed log. */
+const PROGRESS_NOTE_MS = 5000;
+
 /**
  * Copies a running server's data into this host's data directory (which must not be in use),
- * consistently, and notes the GTID position of the copy.
+ * consistently, and notes the GTID position of the copy. The copy is a stream: mariadb-backup on
+ * the source's host, unpacked by mbstream on this host as it arrives (driver.pipe), so it never
+ * lands in a file on the way, then prepared here. Both sides' output, and the bytes so far while
+ * it runs, go to this host's seed log.
  */
 export async function copyDataDir(ctx: Context, host: string, source: string): Promise<void> {
   const files = dbFiles(ctx, host);
@@ -102,22 +119,51 @@ export async function copyDataDir(ctx: Context, host: string, source: string): P
   const staging = path.join(path.dirname(files.datadir), 'copy');
   await ctx.driver.remove(host, staging);
   await ctx.driver.remove(host, files.origin);
-  let log = '';
-  const run = async (target: string, command: Parameters<Context['driver']['exec']>[1]) => {
-    const result = await ctx.driver.exec(target, command, { check: false });
-    log += `${target}: ${command.argv.join(' ')}: exit ${result.exitCode}\n${result.stderr}\n`;
-    await ctx.driver.writeFile(host, files.seedLog, log);
-    if (result.exitCode !== 0) {
-      throw new Error(
-        `${host}: copying ${source}'s data failed (${command.argv[0] ?? ''} ${command.argv.at(-2) ?? ''}); ` +
-          `its output is in ${files.seedLog}:\n${tail(result.stderr)}`,
-      );
-    }
+  await ctx.driver.mkdir(host, staging, 0o750);
+  const note = (text: string): Promise<void> => ctx.driver.appendFile(host, files.seedLog, text);
+  await ctx.driver.writeFile(
+    host,
+    files.seedLog,
+    `copy of ${source}'s data, ${new Date().toISOString()}\n`,
+  );
+  const role = (await replicaStatus(ctx, source)) === undefined ? 'primary' : 'replica';
+  const from = { target: source, command: mariadb.backupStream(sourceFiles.backupClient, role) };
+  const into = { target: host, command: backupCommands.unpack(staging) };
+  const started = performance.now();
+  let notes = Promise.resolve();
+  let noted = started;
+  const onProgress = (bytes: number): void => {
+    if (performance.now() - noted < PROGRESS_NOTE_MS) return;
+    noted = performance.now();
+    notes = notes.then(() => note(`${formatBytes(bytes)} so far\n`)).catch(() => undefined);
   };
-  // In the lab every host's files are on this machine; over SSH this becomes a stream (mbstream).
-  await run(source, mariadb.backup(sourceFiles.backupClient, staging));
+  let streamed: PipeResult;
+  try {
+    streamed = await ctx.driver.pipe(from, into, { onProgress });
+  } catch (error) {
+    await notes;
+    if (!(error instanceof PipeFailedError)) throw error;
+    await note(sideLogs(from, error.from, into, error.to));
+    await ctx.driver.remove(host, staging);
+    throw new Error(
+      `${host}: copying ${source}'s data failed; the output of both sides is in ${files.seedLog}:\n${error.message}`,
+      { cause: error },
+    );
+  }
+  await notes;
+  const seconds = (performance.now() - started) / 1000;
+  await note(
+    `${sideLogs(from, streamed.from, into, streamed.to)}${formatBytes(streamed.bytes)} in ${seconds.toFixed(1)} s\n`,
+  );
   const sourceState = (await serverState(ctx, source)).gtidBinlogState;
-  await run(host, mariadb.prepare(staging));
+  const prepare = mariadb.prepare(staging);
+  const prepared = await ctx.driver.exec(host, prepare, { check: false });
+  await note(`${host}: ${prepare.argv.join(' ')}: exit ${prepared.exitCode}\n${prepared.stderr}\n`);
+  if (prepared.exitCode !== 0) {
+    throw new Error(
+      `${host}: preparing the copy of ${source}'s data failed (exit ${prepared.exitCode}); its output is in ${files.seedLog}:\n${tail(prepared.stderr)}`,
+    );
+  }
   const info = await ctx.driver.readFile(host, path.join(staging, 'xtrabackup_binlog_info'));
   const position = parseGtidList(info?.trim().split('\t')[2] ?? '');
   const gtid = formatGtidList(stateAtPosition(parseGtidList(sourceState), position));
@@ -130,7 +176,30 @@ export async function copyDataDir(ctx: Context, host: string, source: string): P
     gtid,
     positioned: false,
     at: new Date().toISOString(),
+    bytes: streamed.bytes,
+    seconds: Number(seconds.toFixed(1)),
   });
+}
+
+/** Each side's command, exit code and stderr, for the seed log. */
+function sideLogs(
+  from: PipeEnd,
+  fromResult: ExecResult,
+  into: PipeEnd,
+  intoResult: ExecResult,
+): string {
+  const side = (end: PipeEnd, result: ExecResult): string =>
+    `${end.target ?? 'this machine'}: ${end.command.argv.join(' ')}: exit ${result.exitCode}\n${result.stderr}\n`;
+  return side(from, fromResult) + side(into, intoResult);
+}
+
+/** "copied from db-01 (18.2 MB streamed in 2.3 s)", as `up` reports it. */
+export function describeCopy(origin: DataOrigin): string {
+  const figures =
+    origin.bytes === undefined || origin.seconds === undefined
+      ? ''
+      : ` (${formatBytes(origin.bytes)} streamed in ${origin.seconds} s)`;
+  return `copied from ${origin.from ?? 'another server'}${figures}`;
 }
 
 /**
@@ -138,17 +207,21 @@ export async function copyDataDir(ctx: Context, host: string, source: string): P
  * its data already holds, both as its own history (for later comparisons) and as where
  * replication resumes.
  */
-export async function positionCopiedData(ctx: Context, host: string): Promise<boolean> {
+export async function positionCopiedData(
+  ctx: Context,
+  host: string,
+): Promise<DataOrigin | undefined> {
   const origin = await readOrigin(ctx, host);
-  if (origin?.how !== 'copied' || origin.positioned === true) return false;
+  if (origin?.how !== 'copied' || origin.positioned === true) return undefined;
   const history = sqlString(origin.gtid ?? '');
   await runSql(
     ctx,
     host,
     `STOP SLAVE;\nRESET SLAVE ALL;\nRESET MASTER;\nSET GLOBAL gtid_binlog_state = ${history};\nSET GLOBAL gtid_slave_pos = @@gtid_binlog_pos;\n`,
   );
-  await writeOrigin(ctx, host, { ...origin, positioned: true });
-  return true;
+  const positioned = { ...origin, positioned: true };
+  await writeOrigin(ctx, host, positioned);
+  return positioned;
 }
 
 /**

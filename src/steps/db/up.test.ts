@@ -27,8 +27,9 @@ it('installs the primary, then gives the replica a copy of its data and starts i
       '[db-01] spawn mariadbd --defaults-file=/srv/lab/hosts/db-01/etc/my.cnf >> /srv/lab/hosts/db-01/log/mariadb.log',
     ),
     at('[db-01] write /srv/lab/hosts/db-01/etc/admin.cnf (126 bytes, mode 600)'),
+    // Streamed from db-01's host into db-02's, unpacked as it arrives.
     at(
-      '[db-01] $ mariadb-backup --defaults-file=/srv/lab/hosts/db-01/etc/backup.cnf --backup --target-dir=/srv/lab/hosts/db-02/data/copy',
+      '[db-01] $ mariadb-backup --defaults-file=/srv/lab/hosts/db-01/etc/backup.cnf --backup --stream=mbstream | [db-02] $ mbstream -x -C /srv/lab/hosts/db-02/data/copy',
     ),
     at(
       '[db-02] $ mariadb-backup --no-defaults --prepare --target-dir=/srv/lab/hosts/db-02/data/copy',

@@ -13,7 +13,7 @@ import { mariadbDaemon } from '../services.ts';
 import { reconcileAccounts } from './accounts.ts';
 import { applyMigrations, loadMigrations } from './migrations.ts';
 import { ensureReplicating, ensureSemiSync } from './replication.ts';
-import { ensureAdminAccess, positionCopiedData } from './server.ts';
+import { describeCopy, ensureAdminAccess, positionCopiedData } from './server.ts';
 import { primaryHost, readDbState, roleOf, type DbState } from './state.ts';
 
 function outcome(changes: readonly string[]): string {
@@ -52,7 +52,8 @@ async function upReplica(ctx: Context, host: Host, state: DbState): Promise<stri
   const started = await ensureDaemon(ctx, mariadbDaemon(ctx, host, state));
   if (started !== 'running') changes.push(`mariadb ${started}`);
   if (await ensureAdminAccess(ctx, host.name)) changes.push('admin account set');
-  if (await positionCopiedData(ctx, host.name)) changes.push(`copied from ${primary.name}`);
+  const copied = await positionCopiedData(ctx, host.name);
+  if (copied !== undefined) changes.push(describeCopy(copied));
   const replication = await ensureReplicating(ctx, host.name, primary);
   if (replication !== undefined) changes.push(replication);
   if (await ensureSemiSync(ctx, primary.name)) changes.push(`semi-sync on at ${primary.name}`);
