@@ -34,6 +34,7 @@ import {
   type ServerHealth,
 } from './health.ts';
 import { credentialFingerprint } from './credential.ts';
+import { verifiedTls } from './tls.ts';
 import { readTopology, watchSettingsFile, type DbServer, type Topology } from './topology.ts';
 
 export interface Message {
@@ -182,6 +183,8 @@ export function createStore(options: StoreOptions): Store {
   let topology: Topology | undefined;
   let topologyError = 'no topology yet';
   let password = '';
+  /** The CA's certificate the servers are verified with; none: plain connections. */
+  let ca: string | undefined;
   /** Pools of a password that changed: ended once requests that hold their connections are over. */
   const retired = new Set<Pool>();
   let next = 0;
@@ -196,6 +199,7 @@ export function createStore(options: StoreOptions): Store {
     try {
       fresh = readTopology(options.topologyFile);
       password = readFileSync(options.passwordFile, 'utf8').trim();
+      ca = fresh.ca === undefined ? undefined : readFileSync(fresh.ca, 'utf8');
     } catch (error) {
       topologyError = `cannot read the database settings: ${reason(error)}`;
       options.logger.warn({ error: reason(error) }, 'database settings unreadable');
@@ -215,9 +219,14 @@ export function createStore(options: StoreOptions): Store {
     }
     for (const server of [fresh.primary, ...fresh.replicas]) {
       if (servers.has(keyOf(server))) continue;
+      const tlsName = server.tlsName;
       const connection: ConnectionOptions = {
-        host: server.host,
-        port: server.port,
+        // TLS, the server's certificate checked against the lab's CA and its name.
+        ...(ca === undefined || tlsName === undefined
+          ? { host: server.host, port: server.port }
+          : verifiedTls({ name: tlsName, address: server.host, port: server.port }, ca, {
+              keepAlive: true,
+            })),
         user: fresh.user,
         password,
         database: fresh.schema,
