@@ -6,12 +6,12 @@
  * client: `plainStatements` drops its DELIMITER lines, which the server itself does not need.
  */
 import { readFile } from 'node:fs/promises';
-import mysql from 'mysql2';
+import mysql, { type SslOptions } from 'mysql2';
 import { DB_USERS, dbSecretName, type DbUser } from '../model/database.ts';
 import { hostPaths } from '../model/layout.ts';
 import { addressOf, findHost, type Host, type Model } from '../model/model.ts';
 import { coreName, trustedCa } from '../model/transit.ts';
-import { verifiedTls } from '../../app/src/db/tls.ts';
+import { verifiedTls, verifyingSsl } from '../../app/src/db/tls.ts';
 import type { Row } from '../probes/mariadb.ts';
 import type { SecretStore } from '../lib/secrets.ts';
 import type { SqlTransport } from '../steps/context.ts';
@@ -65,6 +65,8 @@ export function networkSql(
   user: Exclude<DbUser, 'admin'> = 'failover',
 ): SqlTransport {
   const caFile = trustedCa(hostPaths(model, from.name));
+  // One per CA: mysql2 keeps the parsed CA and the sessions to resume by it.
+  let ssl: SslOptions | undefined;
   return {
     async run(host, sql, timeoutMs) {
       const server = findHost(model, host);
@@ -76,6 +78,7 @@ export function networkSql(
           cause: error,
         });
       });
+      if (ssl?.ca !== ca) ssl = verifyingSsl(ca);
       const connection = mysql.createConnection({
         ...verifiedTls(
           {
@@ -83,7 +86,7 @@ export function networkSql(
             address: addressOf(server, 'core'),
             port: model.ports.mysql,
           },
-          ca,
+          ssl,
         ),
         user: DB_USERS[user],
         password,

@@ -21,6 +21,7 @@ import type {
   PoolConnection,
   ResultSetHeader,
   RowDataPacket,
+  SslOptions,
 } from 'mysql2/promise';
 import {
   dbHealth,
@@ -34,7 +35,7 @@ import {
   type ServerHealth,
 } from './health.ts';
 import { credentialFingerprint } from './credential.ts';
-import { verifiedTls } from './tls.ts';
+import { verifiedTls, verifyingSsl } from './tls.ts';
 import { readTopology, watchSettingsFile, type DbServer, type Topology } from './topology.ts';
 
 export interface Message {
@@ -183,8 +184,8 @@ export function createStore(options: StoreOptions): Store {
   let topology: Topology | undefined;
   let topologyError = 'no topology yet';
   let password = '';
-  /** The CA's certificate the servers are verified with; none: plain connections. */
-  let ca: string | undefined;
+  /** What the servers are verified with (the CA's certificate); none: plain connections. */
+  let ssl: SslOptions | undefined;
   /** Pools of a password that changed: ended once requests that hold their connections are over. */
   const retired = new Set<Pool>();
   let next = 0;
@@ -199,7 +200,9 @@ export function createStore(options: StoreOptions): Store {
     try {
       fresh = readTopology(options.topologyFile);
       password = readFileSync(options.passwordFile, 'utf8').trim();
-      ca = fresh.ca === undefined ? undefined : readFileSync(fresh.ca, 'utf8');
+      const ca = fresh.ca === undefined ? undefined : readFileSync(fresh.ca, 'utf8');
+      if (ca === undefined) ssl = undefined;
+      else if (ssl?.ca !== ca) ssl = verifyingSsl(ca);
     } catch (error) {
       topologyError = `cannot read the database settings: ${reason(error)}`;
       options.logger.warn({ error: reason(error) }, 'database settings unreadable');
@@ -222,9 +225,9 @@ export function createStore(options: StoreOptions): Store {
       const tlsName = server.tlsName;
       const connection: ConnectionOptions = {
         // TLS, the server's certificate checked against the lab's CA and its name.
-        ...(ca === undefined || tlsName === undefined
+        ...(ssl === undefined || tlsName === undefined
           ? { host: server.host, port: server.port }
-          : verifiedTls({ name: tlsName, address: server.host, port: server.port }, ca, {
+          : verifiedTls({ name: tlsName, address: server.host, port: server.port }, ssl, {
               keepAlive: true,
             })),
         user: fresh.user,

@@ -5,7 +5,16 @@
  * the socket to the address is opened here.
  */
 import net from 'node:net';
-import type { ConnectionOptions } from 'mysql2';
+import type { ConnectionOptions, SslOptions } from 'mysql2';
+
+/**
+ * What mysql2 verifies a server with. Keep one per CA and reuse it: mysql2 caches the parsed CA
+ * (its secure context) and the TLS sessions to resume by this object, so a new one per
+ * connection would parse the CA and do a full handshake every time.
+ */
+export function verifyingSsl(ca: string): SslOptions {
+  return { ca, rejectUnauthorized: true, verifyIdentity: true };
+}
 
 export interface TlsServer {
   /** The name its certificate must carry. */
@@ -16,13 +25,13 @@ export interface TlsServer {
 
 export function verifiedTls(
   server: TlsServer,
-  ca: string,
+  ssl: SslOptions,
   options: { keepAlive?: boolean } = {},
 ): Pick<ConnectionOptions, 'host' | 'port' | 'ssl' | 'stream'> {
   return {
     host: server.name,
     port: server.port,
-    ssl: { ca, rejectUnauthorized: true, verifyIdentity: true },
+    ssl,
     stream: (): net.Socket => {
       const socket = net.connect(server.port, server.address);
       // As mysql2 does for the sockets it opens itself.
