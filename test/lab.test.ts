@@ -29,6 +29,7 @@ import { acmeSuite } from './suites/acme.ts';
 import { monitoringSuite } from './suites/monitoring.ts';
 import { secretsSuite } from './suites/secrets.ts';
 import { backupSuite } from './suites/backup.ts';
+import { transitSuite } from './suites/transit.ts';
 
 const lab = createTestLab();
 
@@ -51,6 +52,7 @@ siteSuite(lab);
 backupSuite(lab);
 dnsSuite(lab);
 tlsSuite(lab);
+transitSuite(lab);
 acmeSuite(lab);
 networkSuite(lab);
 limitsSuite(lab);

@@ -19,7 +19,8 @@ import { backupPaths, type BackupPaths } from '../model/backup.ts';
 import { DB_USERS, dbSecretName, serverIdOf } from '../model/database.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
 import { addressOf, findHost, type Host } from '../model/model.ts';
-import { mariadbFiles } from '../render/mariadb/index.ts';
+import { trustedCa } from '../model/transit.ts';
+import { mariadbFiles, renderNetworkClientConfig } from '../render/mariadb/index.ts';
 import type { Context } from '../steps/context.ts';
 import { readDbState, replicasOf } from '../steps/db/state.ts';
 import {
@@ -85,7 +86,10 @@ export class BackupAgent {
     const password = await this.ctx.secrets.get(dbSecretName('backup'));
     await writeFile(
       this.clientConfig,
-      `[client]\nuser = ${DB_USERS.backup}\npassword = ${password}\n`,
+      renderNetworkClientConfig(
+        { user: DB_USERS.backup, password },
+        trustedCa(hostPaths(this.ctx.model, this.me.name)),
+      ),
       { mode: 0o600 },
     );
     const newest = (await readFullBackups(this.paths.full)).at(-1);

@@ -133,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
       const { model, me, key } = await load(args[0] ?? '');
       const names = labNames(model);
       const base = createContext(model, new NetnsDriver((host) => names.namespaceOf(host)));
-      const ctx = { ...base, sql: networkSql(model, base.secrets, 'backup') };
+      const ctx = { ...base, sql: networkSql(model, base.secrets, me, 'backup') };
       const agent = new BackupAgent(ctx, me, key);
       const servers = serveAgent(agent, addressOf(me, 'core'), model.ports.backupMetrics);
       const stop = (): void => {

@@ -25,7 +25,7 @@ if (me === undefined) throw new Error(`${file}: ${name} is not a host of its mod
 const names = labNames(model);
 const spawning = createContext(model, new NetnsDriver((host) => names.namespaceOf(host)));
 // SQL over the network from this host: no client process per script on the way to writes.
-const ctx = { ...spawning, sql: networkSql(model, spawning.secrets) };
+const ctx = { ...spawning, sql: networkSql(model, spawning.secrets, me) };
 // Its own member first; another member when its own is down.
 const local = `http://127.0.0.1:${model.ports.etcdClient}`;
 const others = failoverMembers(model)

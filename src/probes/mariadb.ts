@@ -190,6 +190,8 @@ export interface ReplicaStatus {
   readonly gtidIoPos: string;
   readonly lastIoError: string;
   readonly lastSqlError: string;
+  /** The source's certificate is verified by its address (MASTER_SSL_VERIFY_SERVER_CERT). */
+  readonly verifiedTls: boolean;
 }
 
 /** Undefined when the server replicates from nothing. `before`: statements to run first, in the same call. */
@@ -211,5 +213,6 @@ export async function replicaStatus(
     gtidIoPos: row.Gtid_IO_Pos ?? '',
     lastIoError: row.Last_IO_Error ?? '',
     lastSqlError: row.Last_SQL_Error ?? '',
+    verifiedTls: row.Master_SSL_Allowed === 'Yes' && row.Master_SSL_Verify_Server_Cert === 'Yes',
   };
 }

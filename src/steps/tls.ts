@@ -75,12 +75,13 @@ function issuedFor(wanted: Wanted, pem: string, days: number, now: number): Issu
   };
 }
 
-/** Why a certificate must be (re)issued, or undefined when it is good for another 30 days. */
+/** Why a certificate must be (re)issued, or undefined when it is good for another `renewBeforeMs`. */
 export function certificateProblem(
   pem: string | undefined,
   record: string | undefined,
   wanted: Wanted,
   now = Date.now(),
+  renewBeforeMs = RENEW_BEFORE_MS,
 ): string | undefined {
   let issued: Issued;
   try {
@@ -96,21 +97,28 @@ export function certificateProblem(
     return `for ${issued.names.join(', ')}, not ${wanted.names.join(', ')}`;
   if (issued.issuer !== (wanted.issuer === '' ? '' : sha256(wanted.issuer)))
     return 'not signed by the current CA';
-  if (Date.parse(issued.notAfter) - now < RENEW_BEFORE_MS) return `expires ${issued.notAfter}`;
+  if (Date.parse(issued.notAfter) - now < renewBeforeMs) return `expires ${issued.notAfter}`;
   return undefined;
 }
 
 /** Issues the certificate at `file` unless the one there is still what is wanted. */
-async function ensureCertificate(
+export async function ensureCertificate(
   ctx: Context,
   file: string,
   wanted: Wanted,
   days: number,
   issue: () => Command,
+  renewBeforeMs = RENEW_BEFORE_MS,
 ): Promise<{ pem: string; problem: string | undefined }> {
   const record = `${file}.json`;
   const current = await ctx.driver.readFile(null, file);
-  const problem = certificateProblem(current, await ctx.driver.readFile(null, record), wanted);
+  const problem = certificateProblem(
+    current,
+    await ctx.driver.readFile(null, record),
+    wanted,
+    Date.now(),
+    renewBeforeMs,
+  );
   if (problem === undefined) return { pem: current ?? '', problem };
   const pem = (await ctx.driver.exec(null, issue())).stdout;
   await ctx.driver.writeFile(null, file, pem, 0o644);
@@ -126,7 +134,7 @@ export interface SiteCertificate {
 }
 
 /** A key from the secrets store, made on first use; the same text on every read. */
-async function privateKey(ctx: Context, name: string): Promise<string> {
+export async function privateKey(ctx: Context, name: string): Promise<string> {
   return (await ctx.secrets.get(name, newPrivateKey)).trimEnd();
 }
 

@@ -31,6 +31,7 @@ import { failoverPhases } from './failover.ts';
 import { backupPhases } from './backup.ts';
 import { ensureCertificates, type SiteCertificate } from './tls.ts';
 import { ensureAcmeCertificate, issuedAcmeBundle } from './acme.ts';
+import { transitPhase } from './transit.ts';
 
 export interface UpOptions {
   /** The app to build when a web server has no release yet (default: this repository's app/). */
@@ -106,6 +107,7 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         run: () => ensureFirewall(ctx, host),
       })),
     },
+    transitPhase(ctx),
     {
       title: 'DNS',
       tasks: hostsWithRole(ctx.model, 'dns').map((host) => ({

@@ -10,7 +10,8 @@ import { summarizeWrites, type WriteSummary } from '../../src/load/visits.ts';
 import { DB_USERS, dbSecretName, type DbUser } from '../../src/model/database.ts';
 import { hostPaths } from '../../src/model/layout.ts';
 import { addressOf } from '../../src/model/model.ts';
-import { mariadbFiles } from '../../src/render/mariadb/index.ts';
+import { trustedCa } from '../../src/model/transit.ts';
+import { mariadbFiles, renderNetworkClientConfig } from '../../src/render/mariadb/index.ts';
 import { sleep } from '../../src/lib/wait.ts';
 import type { TestLab } from './lab.ts';
 
@@ -43,11 +44,17 @@ export async function sqlAs(
   statement: string,
   /** Another password than the account's current one (e.g. one rotated away). */
   password = readFileSync(lab.ctx.secrets.pathOf(dbSecretName(user)), 'utf8').trim(),
+  /** Verified: TLS, the server checked against the lab's CA and its address; plain: no TLS. */
+  transport: 'verified' | 'plain' = 'verified',
 ): Promise<ExecResult> {
   const file = path.join(lab.model.lab.stateDir, `test-${user}-client.cnf`);
   writeFileSync(
     file,
-    `[client]\nuser = ${DB_USERS[user]}\npassword = ${password}\nhost = ${addressOf(lab.host(to), 'core')}\nport = ${lab.model.ports.mysql}\n`,
+    renderNetworkClientConfig(
+      { user: DB_USERS[user], password },
+      transport === 'plain' ? undefined : trustedCa(hostPaths(lab.model, from)),
+      { address: addressOf(lab.host(to), 'core'), port: lab.model.ports.mysql },
+    ),
     { mode: 0o600 },
   );
   return lab.on(from, [

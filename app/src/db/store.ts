@@ -21,6 +21,7 @@ import type {
   PoolConnection,
   ResultSetHeader,
   RowDataPacket,
+  SslOptions,
 } from 'mysql2/promise';
 import {
   dbHealth,
@@ -34,6 +35,7 @@ import {
   type ServerHealth,
 } from './health.ts';
 import { credentialFingerprint } from './credential.ts';
+import { verifiedTls, verifyingSsl } from './tls.ts';
 import { readTopology, watchSettingsFile, type DbServer, type Topology } from './topology.ts';
 
 export interface Message {
@@ -182,6 +184,8 @@ export function createStore(options: StoreOptions): Store {
   let topology: Topology | undefined;
   let topologyError = 'no topology yet';
   let password = '';
+  /** What the servers are verified with (the CA's certificate); none: plain connections. */
+  let ssl: SslOptions | undefined;
   /** Pools of a password that changed: ended once requests that hold their connections are over. */
   const retired = new Set<Pool>();
   let next = 0;
@@ -196,6 +200,9 @@ export function createStore(options: StoreOptions): Store {
     try {
       fresh = readTopology(options.topologyFile);
       password = readFileSync(options.passwordFile, 'utf8').trim();
+      const ca = fresh.ca === undefined ? undefined : readFileSync(fresh.ca, 'utf8');
+      if (ca === undefined) ssl = undefined;
+      else if (ssl?.ca !== ca) ssl = verifyingSsl(ca);
     } catch (error) {
       topologyError = `cannot read the database settings: ${reason(error)}`;
       options.logger.warn({ error: reason(error) }, 'database settings unreadable');
@@ -215,9 +222,14 @@ export function createStore(options: StoreOptions): Store {
     }
     for (const server of [fresh.primary, ...fresh.replicas]) {
       if (servers.has(keyOf(server))) continue;
+      const tlsName = server.tlsName;
       const connection: ConnectionOptions = {
-        host: server.host,
-        port: server.port,
+        // TLS, the server's certificate checked against the lab's CA and its name.
+        ...(ssl === undefined || tlsName === undefined
+          ? { host: server.host, port: server.port }
+          : verifiedTls({ name: tlsName, address: server.host, port: server.port }, ssl, {
+              keepAlive: true,
+            })),
         user: fresh.user,
         password,
         database: fresh.schema,

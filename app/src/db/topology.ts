@@ -10,6 +10,8 @@ export interface DbServer {
   readonly name: string;
   readonly host: string;
   readonly port: number;
+  /** The name its certificate carries, verified when the topology names a CA. */
+  readonly tlsName?: string;
 }
 
 export interface Topology {
@@ -19,6 +21,8 @@ export interface Topology {
   readonly user: string;
   readonly primary: DbServer;
   readonly replicas: readonly DbServer[];
+  /** The CA's certificate (a file): connections are TLS, each server verified by its address. */
+  readonly ca?: string;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -34,22 +38,31 @@ function server(value: unknown, where: string): DbServer {
   ) {
     throw new Error(`${where}: expected {name, host, port}`);
   }
-  return { name: value.name, host: value.host, port: value.port };
+  if (value.tlsName !== undefined && typeof value.tlsName !== 'string')
+    throw new Error(`${where}/tlsName: expected a name`);
+  return {
+    name: value.name,
+    host: value.host,
+    port: value.port,
+    ...(value.tlsName === undefined ? {} : { tlsName: value.tlsName }),
+  };
 }
 
 export function parseTopology(text: string): Topology {
   const value: unknown = JSON.parse(text);
   if (!isRecord(value)) throw new Error('expected an object');
-  const { epoch, schema, user, primary, replicas } = value;
+  const { epoch, schema, user, primary, replicas, ca } = value;
   if (typeof epoch !== 'number' || typeof schema !== 'string' || typeof user !== 'string')
     throw new Error('expected epoch, schema and user');
   if (!Array.isArray(replicas)) throw new Error('replicas: expected a list');
+  if (ca !== undefined && typeof ca !== 'string') throw new Error('ca: expected a file name');
   return {
     epoch,
     schema,
     user,
     primary: server(primary, 'primary'),
     replicas: replicas.map((r: unknown, i) => server(r, `replicas/${i}`)),
+    ...(ca === undefined ? {} : { ca }),
   };
 }
 

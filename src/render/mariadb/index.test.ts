@@ -64,6 +64,8 @@ describe('renderMariadbConfig', () => {
             'slave-net-timeout',
             'bind-address',
             'socket',
+            'require-secure-transport',
+            'tls-version',
           ].map((name) => [name, values.get(name)]),
         ),
         {
@@ -83,6 +85,8 @@ describe('renderMariadbConfig', () => {
           'slave-net-timeout': '2',
           'bind-address': '10.77.2.31',
           socket: files.socket,
+          'require-secure-transport': 'TRUE',
+          'tls-version': 'TLSv1.2,TLSv1.3',
         },
       );
     } finally {

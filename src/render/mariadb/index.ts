@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { HostPaths } from '../../model/layout.ts';
 import { replicaNetTimeoutSeconds, serverIdOf } from '../../model/database.ts';
 import { addressOf, type Host, type Model } from '../../model/model.ts';
+import { transitFiles } from '../../model/transit.ts';
 import { renderedHeader } from '../header.ts';
 
 export interface MariadbFiles {
@@ -46,6 +47,7 @@ export function mariadbFiles(paths: HostPaths): MariadbFiles {
 
 export function renderMariadbConfig(model: Model, host: Host, paths: HostPaths): string {
   const files = mariadbFiles(paths);
+  const tls = transitFiles(paths, 'mariadb');
   const db = model.database;
   return `${renderedHeader('#', `MariaDB for ${host.name}`)}
 [client-server]
@@ -60,6 +62,15 @@ bind_address = ${addressOf(host, 'core')}
 # Namespaces have no resolver, and accounts name addresses.
 skip_name_resolve = ON
 local_infile = OFF
+
+# Every connection over the network is TLS (the socket is local, and so secure); the certificate
+# is the lab CA's for this host's core name and address (FLUSH SSL reloads a renewed one).
+require_secure_transport = ON
+tls_version = TLSv1.2,TLSv1.3
+ssl_ca = ${tls.ca}
+ssl_cert = ${tls.cert}
+ssl_key = ${tls.key}
+
 character_set_server = utf8mb4
 collation_server = utf8mb4_unicode_ci
 performance_schema = OFF
@@ -108,4 +119,24 @@ export function renderAdminClientConfig(user: string, password: string, socket: 
 /** mariadb-backup reads the server's my.cnf (data directory, InnoDB settings) and the admin login. */
 export function renderBackupClientConfig(config: string, user: string, password: string): string {
   return `!include ${config}\n\n[mariadb-backup]\nuser = ${user}\npassword = ${password}\n`;
+}
+
+/**
+ * Client settings for one of foobar's accounts over the network (mariadb-binlog, the mariadb
+ * client): TLS, the server's certificate verified against the lab's CA and the address connected
+ * to (`ca` undefined: plain, which the servers refuse). Holds a secret: written 0600.
+ */
+export function renderNetworkClientConfig(
+  login: { user: string; password: string },
+  ca: string | undefined,
+  server?: { address: string; port: number },
+): string {
+  return [
+    '[client]',
+    `user = ${login.user}`,
+    `password = ${login.password}`,
+    ...(server === undefined ? [] : [`host = ${server.address}`, `port = ${server.port}`]),
+    ...(ca === undefined ? ['skip-ssl'] : [`ssl-ca = ${ca}`, 'ssl-verify-server-cert']),
+    '',
+  ].join('\n');
 }

@@ -7,7 +7,9 @@ import {
   globalPrivileges,
   hashesOf,
   identifiedBy,
+  needsSsl,
   passwordHash,
+  requiresSsl,
 } from './accounts.ts';
 
 describe('database accounts', () => {
@@ -71,5 +73,23 @@ describe('database accounts', () => {
     assert.deepEqual(hashesOf(priv), [b, a]);
     assert.deepEqual(hashesOf(JSON.stringify({ authentication_string: a })), [a]);
     assert.deepEqual(hashesOf('not json'), []);
+  });
+
+  it('require TLS of every account used over the network, read back as the server keeps it', () => {
+    const accounts = desiredAccounts(buildModel({}));
+    assert.deepEqual(
+      [...new Set(accounts.filter(needsSsl).map((a) => a.role))],
+      ['app', 'replication', 'failover', 'backup'],
+    );
+    // The monitor's exporter uses the socket, which is not TLS (and local).
+    assert.deepEqual(
+      accounts.filter((a) => !needsSsl(a)).map((a) => a.role),
+      ['monitor'],
+    );
+    // mysql.global_priv's Priv on MariaDB 10.11 after REQUIRE SSL, and without it.
+    assert.equal(requiresSsl(JSON.stringify({ access: 0, ssl_type: 1, ssl_cipher: '' })), true);
+    assert.equal(requiresSsl(JSON.stringify({ access: 0, ssl_type: 0 })), false);
+    assert.equal(requiresSsl(JSON.stringify({ access: 0 })), false);
+    assert.equal(requiresSsl('not json'), false);
   });
 });

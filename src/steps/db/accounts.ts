@@ -44,7 +44,23 @@ export function identifiedBy(hashes: readonly string[]): string {
 const GlobalPriv = z.object({
   authentication_string: z.string().optional(),
   auth_or: z.array(z.object({ authentication_string: z.string().optional() })).optional(),
+  /** 1: REQUIRE SSL. */
+  ssl_type: z.number().optional(),
 });
+
+/** True when an account's `mysql.global_priv` row says it must log in over TLS (REQUIRE SSL). */
+export function requiresSsl(priv: string): boolean {
+  try {
+    return GlobalPriv.parse(JSON.parse(priv)).ssl_type === 1;
+  } catch {
+    return false;
+  }
+}
+
+/** Accounts used over the network log in over TLS only; a local one (the socket) cannot use it. */
+export function needsSsl(account: Pick<Account, 'host'>): boolean {
+  return account.host !== 'localhost';
+}
 
 /**
  * The hashes an account accepts, from its `mysql.global_priv` row: the first method is the row's
@@ -167,7 +183,7 @@ export async function reconcileAccounts(ctx: Context, primary: string): Promise<
     const found = existing.find((row) => row.user === account.user && row.host === account.host);
     if (found === undefined) {
       statements.push(
-        `CREATE USER ${name} ${identifiedBy(hashes)};`,
+        `CREATE USER ${name} ${identifiedBy(hashes)}${needsSsl(account) ? ' REQUIRE SSL' : ''};`,
         `GRANT ${account.privileges} TO ${name};`,
       );
       changes.push(`${account.user}@${account.host} created`);
@@ -177,6 +193,10 @@ export async function reconcileAccounts(ctx: Context, primary: string): Promise<
         changes.push(
           `${account.user}@${account.host} ${hashes.length > 1 ? 'accepts the new password beside the old one' : 'password set'}`,
         );
+      }
+      if (needsSsl(account) && !requiresSsl(found.priv ?? '')) {
+        statements.push(`ALTER USER ${name} REQUIRE SSL;`);
+        changes.push(`${account.user}@${account.host} requires TLS`);
       }
       const grantee = `'${account.user}'@'${account.host}'`;
       const missing = globalPrivileges(account).filter(

@@ -3,7 +3,9 @@
  * the primary is), heartbeats well under a second, semi-synchronous once a replica is attached.
  */
 import { DB_USERS, dbSecretName } from '../../model/database.ts';
+import { hostPaths } from '../../model/layout.ts';
 import { addressOf, type Host } from '../../model/model.ts';
+import { trustedCa } from '../../model/transit.ts';
 import { waitFor } from '../../lib/wait.ts';
 import {
   replicaStatus,
@@ -14,8 +16,11 @@ import {
 } from '../../probes/mariadb.ts';
 import type { Context } from '../context.ts';
 
-/** CHANGE MASTER for a replica of `source`. It carries the replication password: SQL on stdin only. */
-async function changeMasterSql(ctx: Context, source: Host): Promise<string> {
+/**
+ * CHANGE MASTER for `replica` of `source`, over TLS with the source's certificate verified by its
+ * address. It carries the replication password: SQL on stdin only.
+ */
+async function changeMasterSql(ctx: Context, replica: string, source: Host): Promise<string> {
   const password = await ctx.secrets.get(dbSecretName('replication'));
   const heartbeat = (ctx.model.database.heartbeatMs / 1000).toFixed(3);
   return `CHANGE MASTER TO MASTER_HOST = ${sqlString(addressOf(source, 'core'))},
@@ -24,7 +29,10 @@ async function changeMasterSql(ctx: Context, source: Host): Promise<string> {
   MASTER_PASSWORD = ${sqlString(password)},
   MASTER_USE_GTID = slave_pos,
   MASTER_HEARTBEAT_PERIOD = ${heartbeat},
-  MASTER_CONNECT_RETRY = 1;`;
+  MASTER_CONNECT_RETRY = 1,
+  MASTER_SSL = 1,
+  MASTER_SSL_CA = ${sqlString(trustedCa(hostPaths(ctx.model, replica)))},
+  MASTER_SSL_VERIFY_SERVER_CERT = 1;`;
 }
 
 function replicationProblem(status: ReplicaStatus | undefined): string | undefined {
@@ -87,7 +95,7 @@ export async function replicateFrom(
     'SET GLOBAL read_only = ON;',
     'SET GLOBAL rpl_semi_sync_master_enabled = OFF;',
     ...(options.fromOwnHistory === true ? ['SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos;'] : []),
-    await changeMasterSql(ctx, source),
+    await changeMasterSql(ctx, replica, source),
     'START SLAVE;',
     '',
   ].join('\n');
@@ -103,7 +111,9 @@ export async function ensureReplicating(
 ): Promise<string | undefined> {
   const status = await replicaStatus(ctx, replica);
   const fromPrimary =
-    status?.sourceHost === addressOf(primary, 'core') && status.usingGtid === 'Slave_Pos';
+    status?.sourceHost === addressOf(primary, 'core') &&
+    status.usingGtid === 'Slave_Pos' &&
+    status.verifiedTls;
   if (fromPrimary && replicationProblem(status) === undefined) return undefined;
   if (fromPrimary && !isStuck(status)) {
     await runSql(ctx, replica, 'START SLAVE;');

@@ -8,6 +8,7 @@ import { files as fileCommands } from '../../commands/files.ts';
 import { DB_USERS, dbSecretName } from '../../model/database.ts';
 import { APP_USER, hostPaths } from '../../model/layout.ts';
 import { addressOf, hostsWithRole, type Host } from '../../model/model.ts';
+import { coreName, trustedCa } from '../../model/transit.ts';
 import type { Context } from '../context.ts';
 import { writeFiles } from '../daemon.ts';
 import { primaryHost, replicasOf, type DbState } from './state.ts';
@@ -16,6 +17,8 @@ export interface AppDbServer {
   readonly name: string;
   readonly host: string;
   readonly port: number;
+  /** The name its certificate carries (the app verifies it). */
+  readonly tlsName: string;
 }
 
 /** The shape of db.json; app/src/db/topology.ts reads it. */
@@ -25,6 +28,8 @@ export interface AppDbTopology {
   readonly user: string;
   readonly primary: AppDbServer;
   readonly replicas: readonly AppDbServer[];
+  /** The lab CA's certificate on the web server: the app verifies every database server with it. */
+  readonly ca?: string;
 }
 
 export function appDbFiles(ctx: Context, web: string): { topology: string; password: string } {
@@ -37,6 +42,7 @@ export function appTopology(ctx: Context, state: DbState): AppDbTopology {
     name: host.name,
     host: addressOf(host, 'core'),
     port: ctx.model.ports.mysql,
+    tlsName: coreName(ctx.model, host),
   });
   const primary = primaryHost(ctx, state);
   return {
@@ -56,7 +62,10 @@ export async function pushAppDbSettings(
 ): Promise<boolean> {
   const files = appDbFiles(ctx, web);
   const changed = await writeFiles(ctx, web, [
-    { path: files.topology, content: `${JSON.stringify(appTopology(ctx, state), null, 2)}\n` },
+    {
+      path: files.topology,
+      content: `${JSON.stringify({ ...appTopology(ctx, state), ca: trustedCa(hostPaths(ctx.model, web)) }, null, 2)}\n`,
+    },
   ]);
   const password = `${await ctx.secrets.get(dbSecretName('app'))}\n`;
   if ((await ctx.driver.readFile(web, files.password)) === password) return changed;

@@ -1,0 +1,124 @@
+/**
+ * Certificates behind the edge: each service another host connects to (MariaDB, ...) gets a
+ * certificate from the lab's CA for its host's core name and address, issued on this machine
+ * (where the CA's key is) and renewed by `up` when a third of its lifetime is left, as the ACME
+ * certificate is. Its key is 0600 and owned by the daemon's user; every host that has a client
+ * behind the edge gets the CA's certificate to verify its servers with.
+ */
+import path from 'node:path';
+import { files as fileCommands } from '../commands/files.ts';
+import { openssl } from '../commands/openssl.ts';
+import { hostPaths, labPaths } from '../model/layout.ts';
+import { hasRole, type Host } from '../model/model.ts';
+import {
+  SERVICE_CERTIFICATE_DAYS,
+  serviceNames,
+  TLS_SERVICES,
+  transitFiles,
+  trustedCa,
+  type TlsService,
+} from '../model/transit.ts';
+import { RENEW_WHEN_LEFT } from './acme.ts';
+import { pingServer, runSql } from '../probes/mariadb.ts';
+import type { Context } from './context.ts';
+import { writeFiles } from './daemon.ts';
+import type { Phase } from './plan.ts';
+import { CA_KEY_SECRET, ensureCertificate, privateKey, type Wanted } from './tls.ts';
+
+const DAY_MS = 24 * 3600 * 1000;
+
+export function serviceKeySecret(host: string, service: TlsService): string {
+  return `tls-${host}-${service}.key`;
+}
+
+async function caPem(ctx: Context): Promise<string> {
+  return (await ctx.driver.readFile(null, labPaths(ctx.model).caCertificate)) ?? '';
+}
+
+/** The lab CA's certificate on a host, for its clients behind the edge; true when it changed. */
+export async function ensureTrustedCa(ctx: Context, host: Host): Promise<boolean> {
+  return writeFiles(ctx, host.name, [
+    { path: trustedCa(hostPaths(ctx.model, host.name)), content: await caPem(ctx) },
+  ]);
+}
+
+/**
+ * A service's certificate and key on its host (and the CA's certificate beside them), issued or
+ * renewed when needed. True when a file changed: a running daemon must reload them.
+ */
+export async function ensureServiceCertificate(
+  ctx: Context,
+  host: Host,
+  service: TlsService,
+): Promise<boolean> {
+  const names = serviceNames(ctx.model, host);
+  const keySecret = serviceKeySecret(host.name, service);
+  const key = await privateKey(ctx, keySecret);
+  const ca = await caPem(ctx);
+  const wanted: Wanted = {
+    privateKey: key,
+    subject: `/CN=${names.dns[0] ?? host.name}`,
+    names: [...names.dns.map((n) => `DNS:${n}`), ...names.ip.map((a) => `IP:${a}`)],
+    issuer: ca,
+  };
+  const days = SERVICE_CERTIFICATE_DAYS;
+  const labTls = labPaths(ctx.model);
+  const record = path.join(labTls.state, 'tls', 'services', `${host.name}-${service}.crt`);
+  const issued = await ensureCertificate(
+    ctx,
+    record,
+    wanted,
+    days,
+    () =>
+      openssl.signed(
+        {
+          key: ctx.secrets.pathOf(keySecret),
+          subject: wanted.subject,
+          days,
+          extensions: [
+            `subjectAltName=${wanted.names.join(',')}`,
+            'basicConstraints=critical,CA:FALSE',
+            'keyUsage=critical,digitalSignature',
+            'extendedKeyUsage=serverAuth',
+          ],
+        },
+        { cert: labTls.caCertificate, key: ctx.secrets.pathOf(CA_KEY_SECRET) },
+      ),
+    days * DAY_MS * RENEW_WHEN_LEFT,
+  );
+  const files = transitFiles(hostPaths(ctx.model, host.name), service);
+  const changed = await writeFiles(ctx, host.name, [
+    { path: files.ca, content: ca },
+    { path: files.cert, content: issued.pem },
+    { path: files.key, content: `${key}\n`, mode: 0o600 },
+  ]);
+  const owner = TLS_SERVICES[service];
+  if (changed) await ctx.driver.exec(host.name, fileCommands.chown(`${owner}:${owner}`, files.key));
+  return changed;
+}
+
+/**
+ * `up`'s phase for certificates behind the edge: the CA's certificate on every host, each
+ * service's own certificate on its host, and a running MariaDB told to reload a renewed one
+ * (FLUSH SSL: open connections keep theirs, new ones get the new certificate).
+ */
+export function transitPhase(ctx: Context): Phase {
+  return {
+    title: 'Certificates behind the edge',
+    tasks: ctx.model.hosts.map((host) => ({
+      title: host.name,
+      run: async () => {
+        const done: string[] = [];
+        if (await ensureTrustedCa(ctx, host)) done.push('CA certificate written');
+        if (hasRole(host, 'db') && (await ensureServiceCertificate(ctx, host, 'mariadb'))) {
+          done.push('mariadb certificate issued');
+          if ((await pingServer(ctx, host.name)) === undefined) {
+            await runSql(ctx, host.name, 'FLUSH SSL;');
+            done.push('mariadb reloaded it');
+          }
+        }
+        return done.length === 0 ? 'up to date' : done.join(', ');
+      },
+    })),
+  };
+}
