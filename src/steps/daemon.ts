@@ -59,6 +59,11 @@ export interface Daemon {
   readonly stopSignal: Signal;
   /** Undefined when the daemon answers as it should; otherwise what is wrong. */
   readonly probe: (ctx: Context) => Promise<string | undefined>;
+  /**
+   * The Prometheus job whose scrape of this host asks what `probe` asks (an exporter's page):
+   * `status` takes a fresh successful scrape for an answer instead of probing again.
+   */
+  readonly scrapedAs?: string;
   /** TCP ports it listens on: checked free before a start, so a stray process is named. */
   readonly ports?: readonly number[];
   /** Log files, for `foobar logs`. */
