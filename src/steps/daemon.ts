@@ -68,6 +68,11 @@ export interface Daemon {
   readonly ports?: readonly number[];
   /** Log files, for `foobar logs`. */
   readonly logs: readonly string[];
+  /**
+   * The signal on which it reopens its `logs` (Nginx: USR1): the lab's log rotator renames them
+   * and sends it. Without one, they are copied and truncated in place.
+   */
+  readonly reopenLogsSignal?: Signal;
   readonly startTimeoutMs?: number;
 }
 

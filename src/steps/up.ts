@@ -31,6 +31,7 @@ import { failoverPhases } from './failover.ts';
 import { backupPhases } from './backup.ts';
 import { ensureCertificates, type SiteCertificate } from './tls.ts';
 import { ensureAcmeCertificate, issuedAcmeBundle } from './acme.ts';
+import { logDaemons } from './logs.ts';
 
 export interface UpOptions {
   /** The app to build when a web server has no release yet (default: this repository's app/). */
@@ -104,6 +105,18 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
       tasks: ctx.model.hosts.map((host) => ({
         title: host.name,
         run: () => ensureFirewall(ctx, host),
+      })),
+    },
+    {
+      title: 'Logs',
+      tasks: hostsWithRole(ctx.model, 'mon').map((host) => ({
+        title: `${host.name}: logs of every host under ${ctx.model.logs.maxMegabytesPerHost} MB`,
+        run: async () => {
+          const outcomes: Record<string, string> = {};
+          for (const daemon of await logDaemons(ctx, host))
+            outcomes[daemon.service] = await ensureDaemon(ctx, daemon);
+          return describeOutcomes(outcomes);
+        },
       })),
     },
     {
