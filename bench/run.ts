@@ -17,6 +17,7 @@ import { appVariant, removeAppVariants } from '../test/support/apps.ts';
 import { siteUrl } from '../src/probes/site.ts';
 import { createTestLab, type TestLab } from '../test/support/lab.ts';
 import { parseWrk, wrk, type WrkOptions, type WrkResult } from './wrk.ts';
+import { formatTimings, measureCommands } from './commands.ts';
 
 interface Case {
   readonly name: string;
@@ -162,7 +163,10 @@ async function main(): Promise<void> {
         )
         .join('\n')}\n`,
     );
-    const report = { when: new Date().toISOString(), wrk: OPTIONS, cases: rows, deploys };
+    process.stdout.write('bench: the commands, 5 runs each\n');
+    const commands = await measureCommands(lab.configFile, 5);
+    process.stdout.write(`\n${formatTimings(commands)}\n`);
+    const report = { when: new Date().toISOString(), wrk: OPTIONS, cases: rows, deploys, commands };
     const dir = path.join(import.meta.dirname, 'results');
     mkdirSync(dir, { recursive: true });
     const file = path.join(dir, `bench-${report.when.replaceAll(':', '-')}.json`);
