@@ -85,6 +85,13 @@ export async function logRotatorDaemon(ctx: Context, host: Host): Promise<Daemon
     start: {
       argv: [runtimeOf(ctx.model), path.join(REPO, 'src/platform/lab/rotator.ts'), files.config],
     },
+    // Its heartbeat starts at its start: a rotator that never finishes a pass goes stale.
+    prepare: (c) =>
+      c.driver.writeFile(
+        host.name,
+        files.heartbeat,
+        `${JSON.stringify({ at: new Date().toISOString() })}\n`,
+      ),
     outputLog: files.log,
     stopSignal: 'TERM',
     // Alive and looking: its heartbeat is at most a few passes old.
