@@ -30,6 +30,7 @@ import { compare, comparisonTable, formatTable, type Comparison } from './compar
 import { h2load, parseH2load } from './h2load.ts';
 import { describeMemory, labMemory } from './memory.ts';
 import { parseWrk, wrk, type WrkOptions, type WrkResult } from './wrk.ts';
+import { formatTimings, measureCommands } from './commands.ts';
 
 interface Case {
   readonly name: string;
@@ -239,7 +240,7 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
 
 /** Which parts run (BENCH_PARTS=bare,reload...; all by default). */
 const PARTS = new Set(
-  (process.env.BENCH_PARTS ?? 'tiers,bare,reload,deploys').split(',').map((p) => p.trim()),
+  (process.env.BENCH_PARTS ?? 'tiers,bare,reload,deploys,commands').split(',').map((p) => p.trim()),
 );
 
 /** The tables as printed, kept beside the JSON. */
@@ -351,6 +352,12 @@ async function main(): Promise<void> {
     print(
       `lab memory (PSS) after up: ${describeMemory(memoryAfterUp)}\nlab memory (PSS) after the load: ${describeMemory(memoryAfterLoad)}`,
     );
+    let commands;
+    if (PARTS.has('commands')) {
+      process.stdout.write('bench: the commands, 5 runs each\n');
+      commands = await measureCommands(lab.configFile, 5);
+      print(formatTimings(commands));
+    }
     const report = {
       when: new Date().toISOString(),
       wrk: OPTIONS,
@@ -359,6 +366,7 @@ async function main(): Promise<void> {
       comparisons,
       reload,
       deploys,
+      commands,
       memory: { afterUp: memoryAfterUp, afterLoad: memoryAfterLoad },
     };
     const dir = path.join(import.meta.dirname, 'results');

@@ -1,6 +1,12 @@
 #!/usr/bin/env node
 /** The `foobar` executable: runs the CLI and turns errors into a message and an exit code. */
-import { main, UsageError } from '../src/cli/main.ts';
+import module from 'node:module';
+
+// V8's code cache for every module the CLI loads (TypeScript stripped included): a command starts
+// in about 1 s instead of 1.6 s on this machine. Node keeps it under the OS's temporary directory
+// and checks each entry against its source, so a changed file is compiled again.
+module.enableCompileCache();
+const { main, UsageError } = await import('../src/cli/main.ts');
 
 try {
   process.exitCode = await main(process.argv.slice(2));

@@ -16,6 +16,7 @@ import { failureSuite } from './suites/failures.ts';
 import { edgeHaSuite } from './suites/edge-ha.ts';
 import { drillSuite } from './suites/drill.ts';
 import { cliSuite } from './suites/cli.ts';
+import { logsSuite } from './suites/logs.ts';
 import { planSuite } from './suites/plan.ts';
 import { databaseSuite } from './suites/database.ts';
 import { degradedSuite } from './suites/degraded.ts';
@@ -46,6 +47,7 @@ after(async () => {
 });
 
 cliSuite(lab);
+logsSuite(lab);
 planSuite(lab);
 monitoringSuite(lab);
 siteSuite(lab);

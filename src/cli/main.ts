@@ -46,7 +46,7 @@ import { formatDrill, markdownDrill } from '../drill/report.ts';
 import { runDrill } from '../drill/run.ts';
 import { formatChange, formatDbStatus, formatStatus } from './format.ts';
 import { formatPlan } from './plan.ts';
-import { progressLine, reporterFor, styleFor, type Style } from './progress.ts';
+import { progressLine, reporterFor, styleFor, timedReporter, type Style } from './progress.ts';
 import { trustInstructions } from './trust.ts';
 
 export const USAGE = `foobar — builds, runs and operates www.foobar.com
@@ -214,8 +214,9 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
       }
       const ctx = createContext(model);
       await withLabLock(labLock(ctx), 'foobar up', async () => {
-        const reporter = reporterFor(io.stdout);
+        const reporter = timedReporter(reporterFor(io.stdout));
         await runPlan(upPlan(ctx), reporter);
+        io.stdout.write(`\nup: ${reporter.slowest(4)}\n`);
         if (values.deploy === true) {
           // The checkout's app, live everywhere (nothing to do when it already is).
           const result = await deploy(

@@ -134,3 +134,48 @@ export function progressLine(out: NodeJS.WritableStream & { isTTY?: boolean }): 
     },
   };
 }
+
+/**
+ * Wraps a reporter to time each phase (phases run one after another, so their times add up to
+ * the command's) and name its slowest task: where a long `up` spent its time.
+ */
+export function timedReporter(inner: PlanReporter): PlanReporter & { slowest(n: number): string } {
+  const started = new Map<Phase, number>();
+  const phases: { title: string; ms: number; task: string }[] = [];
+  return {
+    phaseStarted(phase) {
+      started.set(phase, Date.now());
+      inner.phaseStarted(phase);
+    },
+    taskChanged: (phase, index, state) => {
+      inner.taskChanged(phase, index, state);
+    },
+    phaseFinished(phase, states) {
+      inner.phaseFinished(phase, states);
+      let task = '';
+      let most = -1;
+      states.forEach((state, index) => {
+        if ((state.kind === 'done' || state.kind === 'failed') && state.ms > most) {
+          most = state.ms;
+          task = phase.tasks[index]?.title ?? '';
+        }
+      });
+      phases.push({
+        title: phase.title,
+        ms: Date.now() - (started.get(phase) ?? Date.now()),
+        task,
+      });
+    },
+    slowest(n) {
+      const total = phases.reduce((sum, p) => sum + p.ms, 0);
+      const top = [...phases]
+        .sort((a, b) => b.ms - a.ms)
+        .slice(0, n)
+        .map(
+          (p) =>
+            `${p.title} ${(p.ms / 1000).toFixed(1)} s${phases.length > 1 && p.task !== '' ? ` (${p.task.split(':')[0] ?? ''})` : ''}`,
+        );
+      return `${(total / 1000).toFixed(1)} s; slowest: ${top.join(', ')}`;
+    },
+  };
+}

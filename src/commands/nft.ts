@@ -33,7 +33,25 @@ export const nft = {
     argv: ['nft', '-j', 'list', 'counter', family, table, counter],
     readOnly: true,
   }),
+  /** Every named counter of the table, in one process (status reads two per host). */
+  listCounters: (family: string, table: string): Command => ({
+    argv: ['nft', '-j', 'list', 'counters', 'table', family, table],
+    readOnly: true,
+  }),
 };
+
+/** Packets of each named counter from `nft -j list counters`. */
+export function parseCountersPackets(json: string): Map<string, number> {
+  const parsed = JSON.parse(json) as {
+    nftables?: { counter?: { name?: string; packets?: number } }[];
+  };
+  const packets = new Map<string, number>();
+  for (const { counter } of parsed.nftables ?? []) {
+    if (counter?.name !== undefined && counter.packets !== undefined)
+      packets.set(counter.name, counter.packets);
+  }
+  return packets;
+}
 
 /** Packets of a named counter from `nft -j list counter`. */
 export function parseCounterPackets(json: string): number | undefined {

@@ -5,6 +5,7 @@ import {
   DEFAULT_ADMIN_EDGE,
   DEFAULT_APP,
   DEFAULT_BACKUP,
+  DEFAULT_LOGS,
   DEFAULT_DATABASE,
   DEFAULT_DNS,
   DEFAULT_DOMAIN,
@@ -141,6 +142,7 @@ type SharedConfig = Pick<
   | 'failover'
   | 'monitoring'
   | 'backup'
+  | 'logs'
 >;
 
 /** What is placed on a network: a host number in the lab, an address as given on machines. */
@@ -415,6 +417,7 @@ function assemble(
     monitoring,
     failover,
     backup: { ...DEFAULT_BACKUP, ...definedEntries(config.backup ?? {}) },
+    logs: { ...DEFAULT_LOGS, ...definedEntries(config.logs ?? {}) },
   };
 }
 

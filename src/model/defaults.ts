@@ -149,6 +149,18 @@ export const DEFAULT_FAILOVER = {
 } as const;
 
 /**
+ * Every host's logs together stay under `maxMegabytesPerHost` (the live files and the rotated
+ * ones): a live file is rotated when it reaches a fifth of that or is `rotateHours` old, rotated
+ * files are kept `keepDays` at most, and the oldest go first when the host is over its cap. On
+ * machines the daemons log to the journal, whose own limits (a drop-in) are set from the same.
+ */
+export const DEFAULT_LOGS = {
+  maxMegabytesPerHost: 50,
+  rotateHours: 24,
+  keepDays: 7,
+} as const;
+
+/**
  * Backups (the backup host's agent). A full physical backup of a replica every
  * `fullIntervalMinutes`; the primary's binary log streamed to the backup host as it is written,
  * and its open file closed (FLUSH BINARY LOGS), compressed and encrypted at most

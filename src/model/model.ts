@@ -94,6 +94,14 @@ export interface Model {
   readonly monitoring: MonitoringSettings;
   readonly failover: FailoverSettings;
   readonly backup: BackupSettings;
+  readonly logs: LogSettings;
+}
+
+/** How much each host's logs may hold (`DEFAULT_LOGS` says what each is). */
+export interface LogSettings {
+  readonly maxMegabytesPerHost: number;
+  readonly rotateHours: number;
+  readonly keepDays: number;
 }
 
 /** Backups and their retention (`DEFAULT_BACKUP` says what each is). */

@@ -49,6 +49,15 @@ export const LOCAL_JOBS = [
   { job: 'blackbox', port: 'blackboxExporter' },
 ] as const satisfies readonly { job: string; port: PortName }[];
 
+/**
+ * The job that scrapes a daemon's port, if any: a fresh successful scrape answers that daemon's
+ * own health probe (`foobar status` reads it instead of asking again).
+ */
+export function scrapedAs(port: PortName): { scrapedAs?: string } {
+  const job = [...SCRAPE_JOBS, ...LOCAL_JOBS].find((j) => j.port === port)?.job;
+  return job === undefined ? {} : { scrapedAs: job };
+}
+
 export interface ProbeJob {
   /** The Prometheus job, and the blackbox exporter's module of the same name. */
   readonly job: string;

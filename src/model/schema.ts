@@ -224,6 +224,17 @@ const sharedShape = {
       binlogMaxAgeSeconds: z.int().min(1).max(86_400).optional(),
     })
     .optional(),
+  logs: z
+    .strictObject({
+      maxMegabytesPerHost: z.int().min(5).max(100_000).optional(),
+      rotateHours: z
+        .int()
+        .min(1)
+        .max(31 * 24)
+        .optional(),
+      keepDays: z.int().min(1).max(366).optional(),
+    })
+    .optional(),
   monitoring: z
     .strictObject({
       scrapeIntervalSeconds: z.int().min(1).max(300).optional(),

@@ -10,6 +10,8 @@ export interface Target {
   /** Why the last scrape failed ("" when it did not). */
   readonly lastError: string;
   readonly url: string;
+  /** When Prometheus last scraped it (ms since the epoch; NaN if never). */
+  readonly lastScrape: number;
 }
 
 export interface Alert {
@@ -28,6 +30,7 @@ interface ApiTarget {
   readonly scrapeUrl: string;
   readonly lastError: string;
   readonly health: string;
+  readonly lastScrape: string;
 }
 
 interface ApiAlert {
@@ -63,6 +66,7 @@ export async function prometheusTargets(ctx: Context): Promise<Target[] | { erro
       up: t.health === 'up',
       lastError: t.lastError,
       url: t.scrapeUrl,
+      lastScrape: Date.parse(t.lastScrape),
     }))
     .sort((a, b) => `${a.job} ${a.host}`.localeCompare(`${b.job} ${b.host}`));
 }

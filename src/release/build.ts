@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import { build } from 'esbuild';
 import { checksumTree, MANIFEST_FILE, releaseId, type Manifest } from './manifest.ts';
 
 export interface BuiltRelease {
@@ -34,6 +33,8 @@ export interface BundleOptions {
 /** Bundles an entry point and what it imports into one file, byte for byte the same each time. */
 export async function bundle(options: BundleOptions): Promise<void> {
   const node = options.platform === 'node';
+  // Loaded on a build only: most commands never bundle anything.
+  const { build } = await import('esbuild');
   await build({
     entryPoints: [options.entry],
     outfile: options.outfile,

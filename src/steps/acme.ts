@@ -9,7 +9,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import acme from 'acme-client';
 import { haproxy } from '../commands/haproxy.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
 import { addressOf, hostsWithRole, type AcmeSettings } from '../model/model.ts';
@@ -173,6 +172,8 @@ async function orderCertificate(
   settings: AcmeSettings,
   want: AcmeWanted,
 ): Promise<string> {
+  // Loaded here: acme-client and its HTTP and crypto libraries cost every command ~0.2 s to load.
+  const { default: acme } = await import('acme-client');
   if (settings.caBundle !== undefined) {
     const ca = await ctx.driver.readFile(null, settings.caBundle);
     if (ca === undefined) throw new Error(`tls.acme.caBundle: ${settings.caBundle} is missing`);

@@ -26,6 +26,7 @@ import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
 import type { Phase } from './plan.ts';
 import { readDbState } from './db/state.ts';
+import { scrapedAs } from '../model/monitoring.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -48,6 +49,7 @@ export function backupAgentDaemon(ctx: Context, host: Host, key?: string): Daemo
     outputLog: files.log,
     stopSignal: 'TERM',
     ports: [ctx.model.ports.backupMetrics],
+    ...scrapedAs('backupMetrics'),
     probe: (c) =>
       expectStatus(c.driver, host.name, `http://127.0.0.1:${c.model.ports.backupMetrics}/healthz`),
     logs: [],

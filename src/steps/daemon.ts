@@ -59,10 +59,20 @@ export interface Daemon {
   readonly stopSignal: Signal;
   /** Undefined when the daemon answers as it should; otherwise what is wrong. */
   readonly probe: (ctx: Context) => Promise<string | undefined>;
+  /**
+   * The Prometheus job whose scrape of this host asks what `probe` asks (an exporter's page):
+   * `status` takes a fresh successful scrape for an answer instead of probing again.
+   */
+  readonly scrapedAs?: string;
   /** TCP ports it listens on: checked free before a start, so a stray process is named. */
   readonly ports?: readonly number[];
   /** Log files, for `foobar logs`. */
   readonly logs: readonly string[];
+  /**
+   * The signal on which it reopens its `logs` (Nginx: USR1): the lab's log rotator renames them
+   * and sends it. Without one, they are copied and truncated in place.
+   */
+  readonly reopenLogsSignal?: Signal;
   readonly startTimeoutMs?: number;
 }
 

@@ -30,7 +30,7 @@ import {
 } from '../model/failover.ts';
 import { hostPaths, runtimeOf } from '../model/layout.ts';
 import { addressOf, type Host } from '../model/model.ts';
-import { scrapeAddress } from '../model/monitoring.ts';
+import { scrapeAddress, scrapedAs } from '../model/monitoring.ts';
 import { expectStatus } from '../probes/http.ts';
 import { appendAudit } from './audit.ts';
 import type { Context } from './context.ts';
@@ -100,6 +100,7 @@ export function managerDaemon(ctx: Context, host: Host): Daemon {
     outputLog: path.join(paths.log, 'failover-manager.log'),
     stopSignal: 'TERM',
     ports: [ctx.model.ports.failoverMetrics],
+    ...scrapedAs('failoverMetrics'),
     probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/healthz`),
     logs: [],
   };

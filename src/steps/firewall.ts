@@ -1,5 +1,5 @@
 /** Each host's nftables firewall, rendered from the model's flows and applied in its namespace. */
-import { nft, parseCounterPackets } from '../commands/nft.ts';
+import { nft, parseCounterPackets, parseCountersPackets } from '../commands/nft.ts';
 import { hostPaths } from '../model/layout.ts';
 import { findHost, type Host } from '../model/model.ts';
 import { readDbState, type DbState } from './db/state.ts';
@@ -79,4 +79,24 @@ export async function droppedPackets(
     { check: false },
   );
   return result.exitCode === 0 ? parseCounterPackets(result.stdout) : undefined;
+}
+
+/** Both counts of a host's firewall (input dropped, output refused) from one `nft` process. */
+export async function firewallCounts(
+  ctx: Context,
+  host: string,
+): Promise<{ dropped?: number; refused?: number }> {
+  const result = await ctx.driver.exec(
+    host,
+    nft.listCounters(FIREWALL_TABLE.family, FIREWALL_TABLE.name),
+    { check: false },
+  );
+  if (result.exitCode !== 0) return {};
+  const packets = parseCountersPackets(result.stdout);
+  const dropped = packets.get(DROP_COUNTERS.input);
+  const refused = packets.get(DROP_COUNTERS.output);
+  return {
+    ...(dropped === undefined ? {} : { dropped }),
+    ...(refused === undefined ? {} : { refused }),
+  };
 }

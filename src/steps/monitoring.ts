@@ -22,7 +22,7 @@ import { DB_USERS, dbSecretName } from '../model/database.ts';
 import { APP_USER, hostPaths, labPaths, runtimeOf } from '../model/layout.ts';
 import type { Host, PortName } from '../model/model.ts';
 import type { Command } from '../drivers/driver.ts';
-import { jobsOn, monitorHost, scrapeAddress } from '../model/monitoring.ts';
+import { jobsOn, monitorHost, scrapeAddress, scrapedAs } from '../model/monitoring.ts';
 import { expectStatus } from '../probes/http.ts';
 import { prometheusTargets } from '../probes/prometheus.ts';
 import { alertmanagerFiles, renderAlertmanagerConfig } from '../render/alertmanager/index.ts';
@@ -89,6 +89,7 @@ function exporterDaemon(
     stopSignal: 'TERM',
     ports: [ctx.model.ports[spec.port]],
     probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/`),
+    ...scrapedAs(spec.port),
     logs: [],
   };
 }
@@ -164,6 +165,7 @@ export function prometheusDaemon(ctx: Context, host: Host): Daemon {
     // A config change restarts it: its data outlives the restart, alerts keep their state.
     stopSignal: 'TERM',
     ports: [ctx.model.ports.prometheus],
+    ...scrapedAs('prometheus'),
     probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/-/ready`),
     logs: [],
     startTimeoutMs: 30_000,
@@ -188,6 +190,7 @@ export function alertmanagerDaemon(ctx: Context, host: Host): Daemon {
     outputLog: files.log,
     stopSignal: 'TERM',
     ports: [ctx.model.ports.alertmanager],
+    ...scrapedAs('alertmanager'),
     probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/-/ready`),
     logs: [],
   };
@@ -226,6 +229,7 @@ export function blackboxDaemon(ctx: Context, host: Host): Daemon {
     outputLog: files.log,
     stopSignal: 'TERM',
     ports: [ctx.model.ports.blackboxExporter],
+    ...scrapedAs('blackboxExporter'),
     probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/-/healthy`),
     logs: [],
   };

@@ -33,6 +33,7 @@ import { failoverDaemons } from './failover.ts';
 import { backupAgentDaemon, scratchDaemon } from './backup.ts';
 import { liveRelease } from './release.ts';
 import { liveSlot, otherSlot, slotPort, type Slot } from './slots.ts';
+import { logDaemons } from './logs.ts';
 
 /**
  * HAProxy on a load balancer. `certificate` (the site's certificate and key, PEM) is written beside
@@ -160,6 +161,7 @@ export function nginxDaemon(ctx: Context, host: Host, slot: Slot): Daemon {
         `http://127.0.0.1:${c.model.ports.http}${NGINX_HEALTH_PATH}`,
       ),
     logs: [files.accessLog],
+    reopenLogsSignal: 'USR1',
   };
 }
 
@@ -326,6 +328,15 @@ export async function webDaemons(
  * of a restore (down stops them too).
  */
 export async function daemonsOf(ctx: Context, host: Host, withStandby = false): Promise<Daemon[]> {
+  return [...(await serviceDaemons(ctx, host, withStandby)), ...(await logDaemons(ctx, host))];
+}
+
+/** The daemons of a host but the log rotator, which is told their logs. */
+export async function serviceDaemons(
+  ctx: Context,
+  host: Host,
+  withStandby = false,
+): Promise<Daemon[]> {
   // The failover manager first: nothing it watches stops while it could still act.
   const daemons: Daemon[] = [...failoverDaemons(ctx, host)];
   if (host.roles.includes('dns')) daemons.push(nsdDaemon(ctx, host));

@@ -6,13 +6,18 @@ import { addressOf, hostsWithRole, type Host } from '../model/model.ts';
 import { siteCurlFlags, siteUrl } from '../probes/site.ts';
 import { backendServers, type BackendServer } from '../probes/haproxy.ts';
 import { httpRequest } from '../probes/http.ts';
-import { prometheusAlerts, prometheusTargets, type Alert } from '../probes/prometheus.ts';
+import {
+  prometheusAlerts,
+  prometheusTargets,
+  type Alert,
+  type Target,
+} from '../probes/prometheus.ts';
 import { dashboardUrl, monitorHost } from '../model/monitoring.ts';
 import type { Context } from './context.ts';
 import { runningPid } from './daemon.ts';
 import { liveRelease, verifyRelease } from './release.ts';
 import { daemonsOf } from './services.ts';
-import { droppedPackets } from './firewall.ts';
+import { firewallCounts } from './firewall.ts';
 import {
   describeHoldings,
   virtualAddressHolders,
@@ -91,7 +96,25 @@ export interface LabStatus {
   readonly monitoring?: MonitoringStatus;
 }
 
-async function hostStatus(ctx: Context, host: Host, present: boolean): Promise<HostStatus> {
+type Targets = Target[] | { error: string };
+
+/**
+ * Whether Prometheus scraped `job` on `host` successfully within the last three intervals: the
+ * monitor asked the same page a moment ago, so status need not ask it again.
+ */
+function freshlyScraped(ctx: Context, targets: Targets, job: string, host: string): boolean {
+  if ('error' in targets) return false;
+  const target = targets.find((t) => t.job === job && t.host === host);
+  const maxAgeMs = 3 * ctx.model.monitoring.scrapeIntervalSeconds * 1000;
+  return target !== undefined && target.up && Date.now() - target.lastScrape <= maxAgeMs;
+}
+
+async function hostStatus(
+  ctx: Context,
+  host: Host,
+  present: boolean,
+  targets: Targets,
+): Promise<HostStatus> {
   const base = { name: host.name, roles: host.roles, addresses: { ...host.addresses } };
   const daemons = await daemonsOf(ctx, host);
   if (!present) {
@@ -109,17 +132,16 @@ async function hostStatus(ctx: Context, host: Host, present: boolean): Promise<H
     daemons.map(async (daemon): Promise<ServiceStatus> => {
       const pid = await runningPid(ctx, daemon);
       if (pid === undefined) return { name: daemon.service, healthy: false, detail: 'not running' };
-      const problem = await daemon.probe(ctx);
+      const scraped =
+        daemon.scrapedAs !== undefined && freshlyScraped(ctx, targets, daemon.scrapedAs, host.name);
+      const problem = scraped ? undefined : await daemon.probe(ctx);
       return problem === undefined
         ? { name: daemon.service, healthy: true, pid }
         : { name: daemon.service, healthy: false, pid, detail: problem };
     }),
   );
   const release = host.roles.includes('web') ? await liveRelease(ctx, host.name) : undefined;
-  const [dropped, refused] = await Promise.all([
-    droppedPackets(ctx, host.name),
-    droppedPackets(ctx, host.name, 'output'),
-  ]);
+  const { dropped, refused } = await firewallCounts(ctx, host.name);
   return {
     ...base,
     up: true,
@@ -162,15 +184,16 @@ async function releaseCheck(
   const webs = hostsWithRole(ctx.model, 'web').filter((web) => present(web.name));
   const live: Record<string, string | null> = {};
   const drift: string[] = [];
-  for (const web of webs) {
-    const id = await liveRelease(ctx, web.name);
+  const checked = await Promise.all(
+    webs.map(async (web) => {
+      const id = await liveRelease(ctx, web.name);
+      return { web, id, problems: id === undefined ? [] : await verifyRelease(ctx, web.name, id) };
+    }),
+  );
+  for (const { web, id, problems } of checked) {
     live[web.name] = id ?? null;
-    if (id === undefined) {
-      drift.push(`${web.name}: no release`);
-      continue;
-    }
-    for (const problem of await verifyRelease(ctx, web.name, id))
-      drift.push(`${web.name}: ${id}/${problem}`);
+    if (id === undefined) drift.push(`${web.name}: no release`);
+    for (const problem of problems) drift.push(`${web.name}: ${id ?? ''}/${problem}`);
   }
   const ids = new Set(Object.values(live));
   if (ids.size > 1) {
@@ -186,12 +209,13 @@ async function releaseCheck(
 async function monitoringStatus(
   ctx: Context,
   monPresent: boolean,
+  targets: Targets,
 ): Promise<MonitoringStatus | undefined> {
   const dashboard = dashboardUrl(ctx.model);
   if (dashboard === undefined) return undefined;
   const none = { up: 0, total: 0, down: [] };
   if (!monPresent) return { dashboard, targets: none, alerts: [], error: 'host is down' };
-  const [targets, alerts] = await Promise.all([prometheusTargets(ctx), prometheusAlerts(ctx)]);
+  const alerts = await prometheusAlerts(ctx);
   const error = 'error' in targets ? targets.error : 'error' in alerts ? alerts.error : undefined;
   return {
     dashboard,
@@ -210,26 +234,35 @@ async function monitoringStatus(
   };
 }
 
+/**
+ * Everything is asked at once, and Prometheus first: what it scraped a moment ago answers for the
+ * exporters (see `scrapedAs`), so status spawns a process per question it alone can answer.
+ */
 export async function labStatus(ctx: Context): Promise<LabStatus> {
-  const present = await ctx.platform.present(ctx);
-  const hosts = await Promise.all(
-    ctx.model.hosts.map((host) => hostStatus(ctx, host, present(host.name))),
-  );
-  const loadBalancers = await Promise.all(
-    hostsWithRole(ctx.model, 'lb').map(async (lb): Promise<LoadBalancerView> => {
-      if (!present(lb.name)) return { name: lb.name, servers: [], error: 'host is down' };
-      const servers = await backendServers(ctx, lb.name);
-      return 'error' in servers
-        ? { name: lb.name, servers: [], error: servers.error }
-        : { name: lb.name, servers };
-    }),
-  );
-  const virtualAddresses = await virtualAddressHolders(ctx, present);
-  const client = hostsWithRole(ctx.model, 'client')[0];
-  const site = await siteChecks(ctx, client !== undefined && present(client.name));
-  const releases = await releaseCheck(ctx, present);
   const mon = monitorHost(ctx.model);
-  const monitoring = await monitoringStatus(ctx, mon !== undefined && present(mon.name));
+  const [present, targets] = await Promise.all([
+    ctx.platform.present(ctx),
+    mon === undefined ? { error: 'no monitor' } : prometheusTargets(ctx),
+  ]);
+  const monPresent = mon !== undefined && present(mon.name);
+  const known: Targets = monPresent ? targets : { error: 'host is down' };
+  const client = hostsWithRole(ctx.model, 'client')[0];
+  const [hosts, loadBalancers, virtualAddresses, site, releases, monitoring] = await Promise.all([
+    Promise.all(ctx.model.hosts.map((host) => hostStatus(ctx, host, present(host.name), known))),
+    Promise.all(
+      hostsWithRole(ctx.model, 'lb').map(async (lb): Promise<LoadBalancerView> => {
+        if (!present(lb.name)) return { name: lb.name, servers: [], error: 'host is down' };
+        const servers = await backendServers(ctx, lb.name);
+        return 'error' in servers
+          ? { name: lb.name, servers: [], error: servers.error }
+          : { name: lb.name, servers };
+      }),
+    ),
+    virtualAddressHolders(ctx, present),
+    siteChecks(ctx, client !== undefined && present(client.name)),
+    releaseCheck(ctx, present),
+    monitoringStatus(ctx, monPresent, known),
+  ]);
   const allHealthy =
     releases.drift.length === 0 &&
     describeHoldings(virtualAddresses) === '' &&

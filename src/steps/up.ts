@@ -32,6 +32,7 @@ import { backupPhases } from './backup.ts';
 import { ensureCertificates, type SiteCertificate } from './tls.ts';
 import { ensureAcmeCertificate, issuedAcmeBundle } from './acme.ts';
 import { transitPhase } from './transit.ts';
+import { logDaemons } from './logs.ts';
 
 export interface UpOptions {
   /** The app to build when a web server has no release yet (default: this repository's app/). */
@@ -108,6 +109,18 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
       })),
     },
     transitPhase(ctx),
+    {
+      title: 'Logs',
+      tasks: hostsWithRole(ctx.model, 'mon').map((host) => ({
+        title: `${host.name}: logs of every host under ${ctx.model.logs.maxMegabytesPerHost} MB`,
+        run: async () => {
+          const outcomes: Record<string, string> = {};
+          for (const daemon of await logDaemons(ctx, host))
+            outcomes[daemon.service] = await ensureDaemon(ctx, daemon);
+          return describeOutcomes(outcomes);
+        },
+      })),
+    },
     {
       title: 'DNS',
       tasks: hostsWithRole(ctx.model, 'dns').map((host) => ({

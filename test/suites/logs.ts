@@ -1,0 +1,115 @@
+/** Logs that never fill a disk: rotated under the host's cap while the daemons keep writing. */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { appendFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { waitFor } from '../../src/lib/wait.ts';
+import { hostPaths } from '../../src/model/layout.ts';
+import { hostsWithRole } from '../../src/model/model.ts';
+import { rotateBytes } from '../../src/platform/lab/logs.ts';
+import { siteUrl } from '../../src/probes/site.ts';
+import { haproxyFiles } from '../../src/render/haproxy/index.ts';
+import { nginxFiles } from '../../src/render/nginx/index.ts';
+import type { TestLab } from '../support/lab.ts';
+
+const MB = 1024 * 1024;
+
+/** Every file of the host's log directory with its size. */
+function logSizes(lab: TestLab, host: string): Map<string, number> {
+  const dir = hostPaths(lab.model, host).log;
+  return new Map(readdirSync(dir).map((name) => [name, statSync(path.join(dir, name)).size]));
+}
+
+/** Appends `bytes` of log-like lines: the log of a busy hour, written at once. */
+function inflate(file: string, bytes: number): void {
+  const line = `${'x'.repeat(199)}\n`;
+  appendFileSync(file, line.repeat(Math.ceil(bytes / line.length)));
+}
+
+export function logsSuite(lab: TestLab): void {
+  describe('logs', () => {
+    const cap = lab.model.logs.maxMegabytesPerHost * MB;
+    const lb = hostsWithRole(lab.model, 'lb')[0];
+    const web = hostsWithRole(lab.model, 'web')[0];
+    if (lb === undefined || web === undefined) throw new Error('the lab has no lb or web host');
+    const cases = [
+      // Nginx reopens its access log on USR1: renamed, nothing lost.
+      { host: web, service: 'nginx', file: nginxFiles(hostPaths(lab.model, web.name)).accessLog },
+      // HAProxy logs to its output, which foobar opened with O_APPEND: copied and truncated.
+      { host: lb, service: 'haproxy', file: haproxyFiles(hostPaths(lab.model, lb.name)).log },
+    ];
+
+    for (const c of cases) {
+      it(`${c.host.name}'s ${c.service} log pushed past its share is rotated, the host stays under its cap, and every later request is logged`, async (t) => {
+        const name = path.basename(c.file);
+        const rotatedBefore = [...logSizes(lab, c.host.name).keys()].filter((f) =>
+          f.startsWith(`${name}.`),
+        );
+        inflate(c.file, rotateBytes(lab.model.logs) + MB);
+        const started = Date.now();
+        await waitFor(
+          `${c.host.name}: ${name} rotated`,
+          () => {
+            const sizes = logSizes(lab, c.host.name);
+            const rotated = [...sizes.keys()].filter(
+              (f) => f.startsWith(`${name}.`) && !rotatedBefore.includes(f),
+            );
+            return Promise.resolve(
+              rotated.length > 0 && (sizes.get(name) ?? 0) < rotateBytes(lab.model.logs)
+                ? undefined
+                : `${name}: ${sizes.get(name) ?? 0} bytes, no new rotated copy`,
+            );
+          },
+          { timeoutMs: 20_000, intervalMs: 100 },
+        );
+        t.diagnostic(`${c.host.name}: ${name} rotated ${Date.now() - started} ms after it grew`);
+        const total = [...logSizes(lab, c.host.name).values()].reduce((a, b) => a + b, 0);
+        t.diagnostic(`${c.host.name}: logs ${(total / MB).toFixed(1)} MB of ${cap / MB} MB`);
+        assert.ok(total <= cap, `${c.host.name}'s logs hold ${total} bytes, over ${cap}`);
+
+        // Requests after the rotation: through this load balancer, to both web servers.
+        const marker = `rotated-${randomUUID()}`;
+        const count = 20;
+        for (let i = 0; i < count; i++) {
+          const result = await lab.on('client', [
+            'curl',
+            '-sS',
+            '-o',
+            '/dev/null',
+            ...lab.siteFlags(lb),
+            `${siteUrl(lab.model)}robots.txt?${marker}-${i}`,
+          ]);
+          assert.equal(result.exitCode, 0, result.stderr);
+        }
+        const webs = hostsWithRole(lab.model, 'web');
+        const logged = (): Set<string> => {
+          const files =
+            c.service === 'nginx'
+              ? webs.map((w) => nginxFiles(hostPaths(lab.model, w.name)).accessLog)
+              : [c.file];
+          const seen = new Set<string>();
+          for (const file of files)
+            for (const m of readFileSync(file, 'utf8').matchAll(
+              new RegExp(`${marker}-(\\d+)`, 'g'),
+            ))
+              seen.add(m[1] ?? '');
+          return seen;
+        };
+        // Nginx writes its buffer at most a second late.
+        await waitFor(
+          `the ${count} requests in the live ${c.service} logs`,
+          () => {
+            const seen = logged().size;
+            return Promise.resolve(seen === count ? undefined : `${seen} of ${count}`);
+          },
+          { timeoutMs: 10_000, intervalMs: 200 },
+        );
+        // And `foobar logs` shows them, from the file the daemon writes now.
+        const shown = await lab.cli('logs', c.host.name, c.service, '-n', '400');
+        assert.equal(shown.exitCode, 0, shown.stderr);
+        assert.match(shown.stdout, new RegExp(marker));
+      });
+    }
+  });
+}
