@@ -205,6 +205,7 @@ export const FLOWS: readonly Flow[] = [
         port: job.port,
         proto: 'tcp',
         network: scrapeNetwork(role),
+        ...(job.platforms === undefined ? {} : { platforms: job.platforms }),
         why: job.why,
       })),
   ),

@@ -102,6 +102,8 @@ export function renderDropIn(
     // Foreground, as in the lab: systemd tracks the process it started.
     'Type=exec',
     'PIDFile=',
+    // The package's environment goes too (etcd refuses a flag its unit's ETCD_NAME also sets).
+    'Environment=',
     'EnvironmentFile=',
     'ExecStartPre=',
     ...makeDirs(writable),
