@@ -11,6 +11,14 @@ export const systemctl = {
   }),
   /** Exit code 0 when the unit is active. */
   isActive: (unit: string): Command => ({ argv: ['systemctl', 'is-active', '--quiet', unit] }),
+  /** One line per unit, in order: "active", "inactive", "failed"... (exit code ignored). */
+  areActive: (units: readonly string[]): Command => ({
+    argv: ['systemctl', 'is-active', ...units],
+  }),
+  /** One line per unit, in order: "enabled", "disabled", "masked"... (exit code ignored). */
+  areEnabled: (units: readonly string[]): Command => ({
+    argv: ['systemctl', 'is-enabled', ...units],
+  }),
   /** "enabled", "disabled", "masked", ... (exit code non-zero for all but enabled). */
   isEnabled: (unit: string): Command => ({ argv: ['systemctl', 'is-enabled', unit] }),
   /** Its main PID and state as `KEY=value` lines. */

@@ -233,7 +233,7 @@ describe('buildModel for machines', () => {
   const small = {
     platform: 'machines',
     networks: { edge: { subnet: '203.0.113.0/24' }, core: { subnet: '10.0.0.0/24' } },
-    admin: { edge: '198.51.100.7' },
+    admin: { edge: '198.51.100.7', core: '10.0.0.11' },
     hosts: {
       lb: { roles: ['lb'], ...machine('lb.example.net', '10.0.0.11', '203.0.113.11') },
       web: { roles: ['web'], ...machine('10.0.0.21', '10.0.0.21') },
@@ -269,7 +269,7 @@ describe('buildModel for machines', () => {
       'db-02': { host: '10.0.0.32', user: 'admin', port: 2222 },
       mon: { host: 'mon.example.net', user: 'root', port: 22 },
     });
-    assert.equal(model.admin.edge, '198.51.100.7');
+    assert.deepEqual(model.admin, { edge: '198.51.100.7', core: '10.0.0.11' });
     assert.deepEqual(
       model.vrrp.virtualAddresses.map((v) => `${v.owner} ${v.address}`),
       ['lb-01 203.0.113.10', 'lb-02 203.0.113.20'],
@@ -313,7 +313,7 @@ describe('buildModel for machines', () => {
       }),
       [
         'networks: expected the subnets of both networks: {edge: {subnet: ...}, core: {subnet: ...}}',
-        'admin: expected the address your SSH and browser come from: {edge: 198.51.100.7}',
+        'admin: expected the addresses your SSH and browser come from: {edge: 198.51.100.7, core: 10.0.0.11} (core: where SSH to the machines without an edge address arrives from)',
         'hosts/lb/ssh: expected the SSH destination, e.g. {host: 203.0.113.11, user: root}',
         'hosts/lb/edge: Invalid input: expected string, received number',
         'hosts/lb/core: expected an IPv4 address like 203.0.113.11',
@@ -329,6 +329,7 @@ describe('buildModel for machines', () => {
     assert.deepEqual(
       problemsOf({
         ...small,
+        admin: { edge: '198.51.100.7', core: '10.0.9.1' },
         hosts: {
           ...small.hosts,
           web: { roles: ['web'], ...machine('10.0.0.21', '10.0.1.21', '203.0.113.21') },
@@ -339,6 +340,7 @@ describe('buildModel for machines', () => {
       }),
       [
         "hosts/db/ssh: lb.example.net is already lb's SSH destination: one machine is one host (give it several roles)",
+        'admin/core: 10.0.9.1 is not in the core network 10.0.0.0/24',
         'hosts/web/edge: a web host must not be on the edge network',
         'hosts/web/core: 10.0.1.21 is not in the core network 10.0.0.0/24',
         "hosts/db/core: 10.0.0.11 is already lb's address",

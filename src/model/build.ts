@@ -158,6 +158,7 @@ interface Placement {
   readonly networks: Record<NetworkName, Network> | undefined;
   /** This machine's address on the edge; undefined when it has a problem (already reported). */
   readonly admin: string | undefined;
+  readonly adminCore?: string | undefined;
   readonly hosts: readonly {
     name: string;
     roles: readonly Role[];
@@ -225,6 +226,37 @@ function placeLab(config: Config, problems: Problem[]): Omit<Model, 'given'> | u
 }
 
 /**
+ * Where the operator's SSH reaches the machines that have no edge address: given (their firewalls
+ * let it in on the core network), required as soon as one machine has no edge address.
+ */
+function adminCore(
+  config: MachinesConfig,
+  networks: ReturnType<typeof buildNetworks>,
+  problems: Problem[],
+): string | undefined {
+  const given = config.admin.core;
+  const coreOnly = Object.entries(config.hosts)
+    .filter(([, machine]) => machine.edge === undefined)
+    .map(([name]) => name);
+  if (given === undefined) {
+    if (coreOnly.length > 0) {
+      problems.push({
+        path: 'admin/core',
+        message: `${coreOnly.join(', ')} have no edge address: give the core address your SSH reaches them from (your jump host's core address, or a VPN's)`,
+      });
+    }
+    return undefined;
+  }
+  if (networks !== undefined && !subnetContains(networks.core.subnet, given)) {
+    problems.push({
+      path: 'admin/core',
+      message: `${given} is not in the core network ${networks.core.subnet.cidr}`,
+    });
+  }
+  return given;
+}
+
+/**
  * Real machines: nothing is derived. Each address is given and must lie in its network's subnet
  * (a virtual address moves only within one network; replication ids come from core addresses).
  */
@@ -268,6 +300,7 @@ function placeMachines(
       platform: { kind: 'machines', ssh, ...(sshConfig === undefined ? {} : { sshConfig }) },
       networks,
       admin: config.admin.edge,
+      adminCore: adminCore(config, networks, problems),
       hosts: Object.entries(config.hosts).map(([host, machine]) => ({
         name: host,
         roles: machine.roles,
@@ -395,7 +428,10 @@ function assemble(
     platform: placement.platform,
     domain: config.domain ?? DEFAULT_DOMAIN,
     networks,
-    admin: { edge: placement.admin },
+    admin: {
+      edge: placement.admin,
+      ...(placement.adminCore === undefined ? {} : { core: placement.adminCore }),
+    },
     hosts,
     ports,
     database: {

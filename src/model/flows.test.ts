@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { buildModel } from './build.ts';
 import {
   concreteFlows,
+  flowsOf,
   flowsInto,
   flowsOutOf,
   sourceAddresses,
@@ -71,7 +72,7 @@ describe('flows, in both directions', () => {
 });
 
 describe("the admin's SSH", () => {
-  it('is a flow on machines, to every server with an edge address, from the admin only; the lab has none', async () => {
+  it('is a flow on machines to every server, on the edge from admin.edge, to those with no edge address on the core from admin.core; the lab has none', async () => {
     const { parseConfigText } = await import('./load.ts');
     const { readFileSync } = await import('node:fs');
     const text = readFileSync(new URL('../../examples/machines.yaml', import.meta.url), 'utf8');
@@ -79,11 +80,17 @@ describe("the admin's SSH", () => {
     const ssh = concreteFlows(machines).filter((f) => f.port === machines.ports.ssh);
     // A host of two roles (lb and dns) gets the flow once per role.
     assert.deepEqual(
-      [...new Set(ssh.map((f) => `${f.from}→${f.to}`))],
+      [...new Set(ssh.map((f) => `${f.from}→${f.to} ${f.address}`))].sort(),
       machines.hosts
-        .filter((h) => h.addresses.edge !== undefined && !standsForInternet(h))
-        .map((h) => `admin→${h.name}`),
+        .filter((h) => !standsForInternet(h))
+        .map((h) => `admin→${h.name} ${h.addresses.edge ?? h.addresses.core ?? ''}`)
+        .sort(),
     );
+    for (const flow of flowsOf(machines).filter((f) => 'port' in f && f.port === 'ssh')) {
+      assert.deepEqual(sourceAddresses(machines, flow), [
+        flow.network === 'edge' ? '198.51.100.7' : '10.0.0.11',
+      ]);
+    }
     const lab = buildModel(undefined);
     assert.deepEqual(
       concreteFlows(lab).filter((f) => f.port === lab.ports.ssh),

@@ -12,6 +12,7 @@ import {
   type PortName,
   type Role,
 } from './model.ts';
+import { ROLE_NETWORKS } from './build.ts';
 import { FAILOVER_ROLES } from './failover.ts';
 import { ROLES, type PlatformKind } from './schema.ts';
 import { PROBE_JOBS, SCRAPE_JOBS, scrapeNetwork } from './monitoring.ts';
@@ -161,12 +162,14 @@ export const FLOWS: readonly Flow[] = [
   // On real machines the operator's SSH is a flow like any other: foobar itself arrives by it,
   // so a firewall without it would lock the operator out (firewall changes there roll back by
   // themselves unless foobar reaches the host again: steps/firewall-guard.ts).
+  // A role on the edge is reached there; the others (web, db, backup) on the core, from a jump
+  // host or VPN (the model's admin.core).
   ...ROLES.filter((role) => !INTERNET_ROLES.includes(role)).map((to): Flow => ({
     from: 'admin',
     to,
     port: 'ssh',
     proto: 'tcp',
-    network: 'edge',
+    network: ROLE_NETWORKS[to].needs.includes('edge') ? 'edge' : 'core',
     platforms: ['machines'],
     why: 'the operator’s SSH (foobar itself)',
   })),
@@ -202,6 +205,7 @@ export const FLOWS: readonly Flow[] = [
         port: job.port,
         proto: 'tcp',
         network: scrapeNetwork(role),
+        ...(job.platforms === undefined ? {} : { platforms: job.platforms }),
         why: job.why,
       })),
   ),
@@ -249,7 +253,10 @@ export interface ConcreteFlow {
  */
 export function sourceAddresses(model: Model, flow: Flow): readonly string[] | 'any' {
   if (flow.from === 'internet') return 'any';
-  if (flow.from === 'admin') return [model.admin.edge];
+  if (flow.from === 'admin') {
+    const address = flow.network === 'edge' ? model.admin.edge : model.admin.core;
+    return address === undefined ? [] : [address];
+  }
   return hostsWithRole(model, flow.from).flatMap((h) => {
     const address = h.addresses[flow.network];
     return address === undefined ? [] : [address];

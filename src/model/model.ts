@@ -51,7 +51,14 @@ export interface Model {
   readonly domain: string;
   readonly networks: Readonly<Record<NetworkName, Network>>;
   /** This machine's address on each network it joins (the admin's shell and browser). */
-  readonly admin: { readonly edge: string };
+  readonly admin: {
+    readonly edge: string;
+    /**
+     * Machines: where the operator's SSH arrives from on the core network (a jump host's core
+     * address, a VPN's), for the machines that have no edge address.
+     */
+    readonly core?: string;
+  };
   /** Sorted by name, so every output derived from the model is in a stable order. */
   readonly hosts: readonly Host[];
   readonly ports: Readonly<Record<PortName, number>>;

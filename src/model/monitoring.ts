@@ -5,13 +5,15 @@
  */
 import { ROLE_NETWORKS } from './build.ts';
 import { addressOf, hostsWithRole, type Host, type Model, type NetworkName } from './model.ts';
-import type { PortName, Role } from './schema.ts';
+import type { PlatformKind, PortName, Role } from './schema.ts';
 
 export interface ScrapeJob {
   /** The Prometheus job name; alert rules and the dashboard select on it. */
   readonly job: string;
   readonly port: PortName;
   readonly roles: readonly Role[];
+  /** Only on these platforms (default: every one). */
+  readonly platforms?: readonly PlatformKind[];
   readonly why: string;
 }
 
@@ -32,6 +34,8 @@ export const SCRAPE_JOBS: readonly ScrapeJob[] = [
     job: 'failover',
     port: 'failoverMetrics',
     roles: ['lb', 'mon'],
+    // The managers do not run on machines yet (steps/failover.ts's runsManagers).
+    platforms: ['lab'],
     why: 'the failover managers (leader, armed or paused, failovers)',
   },
   {
@@ -134,6 +138,7 @@ export interface ScrapeTarget {
 
 /** The hosts a job scrapes, in the model's (sorted) host order. */
 export function scrapeTargets(model: Model, job: ScrapeJob): ScrapeTarget[] {
+  if (job.platforms !== undefined && !job.platforms.includes(model.platform.kind)) return [];
   return model.hosts
     .filter((host) => host.roles.some((role) => job.roles.includes(role)))
     .map((host) => ({

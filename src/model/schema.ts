@@ -321,8 +321,11 @@ export const machinesConfigSchema = z.strictObject({
     { error: 'expected the subnets of both networks: {edge: {subnet: ...}, core: {subnet: ...}}' },
   ),
   admin: z.strictObject(
-    { edge: address },
-    { error: 'expected the address your SSH and browser come from: {edge: 198.51.100.7}' },
+    { edge: address, core: address.optional() },
+    {
+      error:
+        'expected the addresses your SSH and browser come from: {edge: 198.51.100.7, core: 10.0.0.11} (core: where SSH to the machines without an edge address arrives from)',
+    },
   ),
   hosts: z.record(
     z.string().regex(HOST_NAME, {

@@ -106,9 +106,21 @@ export function managerDaemon(ctx: Context, host: Host): Daemon {
   };
 }
 
+/**
+ * Whether the platform runs the failover managers. They run this checkout's src/failover/main.ts
+ * with this machine's driver, which is not shipped to machines yet: there etcd runs, the managers
+ * do not, and databases are promoted by hand (README, Known limits).
+ */
+export function runsManagers(ctx: Context): boolean {
+  return ctx.model.platform.kind === 'lab';
+}
+
 /** The failover daemons of a host, in the order to stop them (the manager before its etcd). */
 export function failoverDaemons(ctx: Context, host: Host): Daemon[] {
-  return isFailoverMember(host) ? [managerDaemon(ctx, host), etcdDaemon(ctx, host)] : [];
+  if (!isFailoverMember(host)) return [];
+  return runsManagers(ctx)
+    ? [managerDaemon(ctx, host), etcdDaemon(ctx, host)]
+    : [etcdDaemon(ctx, host)];
 }
 
 /** etcd on every member at once (they elect a leader together), then the managers. */
@@ -125,19 +137,30 @@ export function failoverPhases(ctx: Context): Phase[] {
     },
     {
       title: 'Failover: managers',
-      tasks: members.map((host) => ({
-        title: host.name,
-        run: async () =>
-          describeOutcomes({
-            'failover manager': await ensureDaemon(ctx, managerDaemon(ctx, host)),
-          }),
-      })),
+      tasks: !runsManagers(ctx)
+        ? [
+            {
+              title: 'automatic failover',
+              run: () =>
+                Promise.resolve(
+                  'not on machines yet (the managers are not shipped to them): promote by hand with `foobar db promote`',
+                ),
+            },
+          ]
+        : members.map((host) => ({
+            title: host.name,
+            run: async () =>
+              describeOutcomes({
+                'failover manager': await ensureDaemon(ctx, managerDaemon(ctx, host)),
+              }),
+          })),
     },
   ];
 }
 
 /** Stops every manager before anything else stops: a database going down must not be failed over. */
 export async function stopManagers(ctx: Context): Promise<string> {
+  if (!runsManagers(ctx)) return 'none on machines';
   const stopped = await Promise.all(
     failoverMembers(ctx.model).map((host) => stopDaemon(ctx, managerDaemon(ctx, host))),
   );

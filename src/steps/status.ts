@@ -154,16 +154,18 @@ async function hostStatus(
 
 /**
  * A page through each load balancer, fetched from the client host over HTTPS with the lab's CA:
- * what a user gets (the address is pinned so each load balancer is asked in turn).
+ * what a user gets (the address is pinned so each load balancer is asked in turn). Machines
+ * without a client host are asked from this machine, as the operator's browser would.
  */
 async function siteChecks(ctx: Context, clientPresent: boolean): Promise<SiteCheck[]> {
   const client = hostsWithRole(ctx.model, 'client')[0];
+  const fromHere = client === undefined && ctx.model.platform.kind === 'machines';
   return Promise.all(
     hostsWithRole(ctx.model, 'lb').map(async (lb): Promise<SiteCheck> => {
       const url = `${siteUrl(ctx.model)}api/whoami`;
-      if (client === undefined || !clientPresent)
+      if (!fromHere && (client === undefined || !clientPresent))
         return { url, via: lb.name, ok: false, detail: 'no client host' };
-      const result = await httpRequest(ctx.driver, client.name, url, {
+      const result = await httpRequest(ctx.driver, fromHere ? null : (client?.name ?? null), url, {
         flags: siteCurlFlags(ctx.model, addressOf(lb, 'edge')),
       });
       if ('error' in result) return { url, via: lb.name, ok: false, detail: result.error };

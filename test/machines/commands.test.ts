@@ -17,7 +17,7 @@ describe('machine commands', () => {
   });
 
   it('give the supervisor its values as arguments, never inside its script', () => {
-    const argv = machineCommands.supervise('/state/m 1/root', 'm1', 'fbm0', [
+    const argv = machineCommands.supervise('/state/m 1/root', 'm1', 'fbm0', 'fbm0e', [
       '/sys/fs/cgroup/systemd/g/m1/cgroup.procs',
     ]).argv;
     assert.equal(argv[0], 'bash');
@@ -27,6 +27,7 @@ describe('machine commands', () => {
       '/state/m 1/root',
       'm1',
       'fbm0',
+      'fbm0e',
       '/sys/fs/cgroup/systemd/g/m1/cgroup.procs',
     ]);
     assert.match(argv[2] ?? '', /"\$rc" -eq 133/, 'a guest reboot (exit 133) relaunches it');

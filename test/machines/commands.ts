@@ -14,14 +14,38 @@ const APT_TIMEOUT_MS = 30 * 60_000;
  * The guest's supervisor: a shell that joins the machine's own cgroups (this host has no systemd,
  * so `--keep-unit` would otherwise put every machine in the same root cgroups) and relaunches
  * systemd-nspawn when the guest reboots (exit 133). A fixed script: the values come as arguments.
- * $1 root, $2 machine name, $3 bridge, $4... the cgroup.procs files to join.
+ * $1 root, $2 machine name, $3 core bridge, $4 edge bridge ('' for one network), $5... the
+ * cgroup.procs files to join.
+ *
+ * With one network the guest's link is nspawn's `host0` on the bridge. With two, the guest has
+ * links named `core` and `edge` (the names foobar's firewall and keepalived use), each a veth
+ * whose host side (`c-NAME`, `e-NAME`) this script puts on its bridge once nspawn made it, at each
+ * launch (a reboot makes them anew).
  */
-const SUPERVISOR_SCRIPT = `root=$1 name=$2 bridge=$3; shift 3
+const SUPERVISOR_SCRIPT = `root=$1 name=$2 bridge=$3 edge=$4; shift 4
 for procs in "$@"; do echo $$ >"$procs" || exit 1; done
+attach() { # host link, bridge: wait (bounded) for nspawn to make the link, then bridge it
+  for _ in $(seq 300); do
+    if ip link set "$1" master "$2" up 2>/dev/null; then return 0; fi
+    sleep 0.1
+  done
+  echo "$(date -u +%FT%TZ) $name: link $1 never appeared"
+}
 while :; do
-  systemd-nspawn --quiet --directory="$root" --machine="$name" --boot --register=no --keep-unit \\
-    --network-bridge="$bridge" --console=passive </dev/null
-  rc=$?
+  if [ -z "$edge" ]; then
+    systemd-nspawn --quiet --directory="$root" --machine="$name" --boot --register=no --keep-unit \\
+      --network-bridge="$bridge" --console=passive </dev/null
+    rc=$?
+  else
+    systemd-nspawn --quiet --directory="$root" --machine="$name" --boot --register=no --keep-unit \\
+      --network-veth-extra="c-$name:core" --network-veth-extra="e-$name:edge" \\
+      --console=passive </dev/null &
+    nspawn=$!
+    attach "c-$name" "$bridge"
+    attach "e-$name" "$edge"
+    wait "$nspawn"
+    rc=$?
+  fi
   [ "$rc" -eq 133 ] || exit "$rc"
   echo "$(date -u +%FT%TZ) $name rebooted: relaunching"
 done`;
@@ -94,6 +118,7 @@ export const machineCommands = {
     root: string,
     name: string,
     bridge: string,
+    edgeBridge: string | undefined,
     cgroupProcs: readonly string[],
   ): Command => ({
     argv: [
@@ -104,6 +129,7 @@ export const machineCommands = {
       root,
       name,
       bridge,
+      edgeBridge ?? '',
       ...cgroupProcs,
     ],
   }),

@@ -42,10 +42,17 @@ const NAME = /^[a-z][a-z0-9-]{0,10}$/;
 
 export interface Machine {
   readonly name: string;
+  /** On the bridge (with two networks: the core one, on the guest's link `core`). */
   readonly address: string;
+  /** With two networks: its address on the edge bridge (the guest's link `edge`). */
+  readonly edge?: string;
 }
 
-const MachineFile = z.object({ name: z.string(), address: z.string() });
+const MachineFile = z.object({
+  name: z.string(),
+  address: z.string(),
+  edge: z.string().optional(),
+});
 
 export interface MachinesOptions {
   readonly driver: Driver;
@@ -53,6 +60,12 @@ export interface MachinesOptions {
   readonly bridge?: string;
   /** The first three octets of the bridge's /24. */
   readonly net?: string;
+  /**
+   * A second network, the edge: its bridge and /24 (first three octets). Each machine then has
+   * two links, `core` on `bridge` and `edge` on this one, numbered alike; this machine is .1 on
+   * both.
+   */
+  readonly edge?: { readonly bridge: string; readonly net: string };
   readonly say?: (line: string) => void;
 }
 
@@ -74,6 +87,7 @@ export class Machines {
   readonly stateDir: string;
   readonly bridge: string;
   readonly net: string;
+  readonly edge: { readonly bridge: string; readonly net: string } | undefined;
   readonly access: SshAccess;
   readonly #driver: Driver;
   readonly #say: (line: string) => void;
@@ -84,6 +98,7 @@ export class Machines {
     this.stateDir = options.stateDir ?? MACHINES_STATE;
     this.bridge = options.bridge ?? MACHINES_BRIDGE;
     this.net = options.net ?? MACHINES_NET;
+    this.edge = options.edge;
     this.#say = options.say ?? (() => undefined);
     this.#cgroupGroup = `foobar-machines-${this.bridge}`;
     this.access = {
@@ -104,7 +119,13 @@ export class Machines {
         `machine names: ${problems.length > 0 ? problems.join(', ') : names.length} — give 1 to ${MAX_MACHINES} names of lower-case letters, digits and '-', at most 11 characters (nspawn's host link is vb-NAME)`,
       );
     }
-    return names.map((name, i) => ({ name, address: `${this.net}.${FIRST_MACHINE_NUMBER + i}` }));
+    return names.map((name, i) => {
+      const number = FIRST_MACHINE_NUMBER + i;
+      const address = `${this.net}.${number}`;
+      return this.edge === undefined
+        ? { name, address }
+        : { name, address, edge: `${this.edge.net}.${number}` };
+    });
   }
 
   /** The machines this state directory holds (up, or left by a run that failed). */
@@ -264,7 +285,10 @@ export class Machines {
     const machines = this.list();
     await Promise.all(machines.map((m) => this.#stop(m)));
     for (const dir of this.#strayRoots()) await this.#driver.exec(null, cmd.umount(dir));
-    if (await this.#bridgeExists()) await this.#driver.exec(null, ip.linkDelete(null, this.bridge));
+    for (const bridge of this.#bridges()) {
+      if (await this.#bridgeExists(bridge))
+        await this.#driver.exec(null, ip.linkDelete(null, bridge));
+    }
     for (const h of CGROUP_HIERARCHIES)
       removeCgroupTree(path.join(CGROUP_ROOT, h, this.#cgroupGroup));
     // nspawn's own directories, when no other container uses them.
@@ -280,7 +304,9 @@ export class Machines {
     const left: string[] = [];
     for (const pid of this.#ourProcesses()) left.push(`process ${pid}: ${cmdline(pid).join(' ')}`);
     for (const dir of this.#strayRoots()) left.push(`mount ${dir}`);
-    if (await this.#bridgeExists()) left.push(`bridge ${this.bridge}`);
+    for (const bridge of this.#bridges()) {
+      if (await this.#bridgeExists(bridge)) left.push(`bridge ${bridge}`);
+    }
     for (const h of CGROUP_HIERARCHIES) {
       const dir = path.join(CGROUP_ROOT, h, this.#cgroupGroup);
       if (existsSync(dir)) left.push(`cgroup ${dir}`);
@@ -300,14 +326,24 @@ export class Machines {
   }
 
   async #ensureBridge(): Promise<void> {
-    if (await this.#bridgeExists()) return;
-    await this.#driver.exec(null, cmd.bridgeAdd(this.bridge));
-    await this.#driver.exec(null, ip.addrAdd(null, this.bridge, `${this.net}.${HOST_NUMBER}/24`));
-    await this.#driver.exec(null, ip.linkUp(null, this.bridge));
+    const nets = [
+      { bridge: this.bridge, net: this.net },
+      ...(this.edge === undefined ? [] : [this.edge]),
+    ];
+    for (const { bridge, net } of nets) {
+      if (await this.#bridgeExists(bridge)) continue;
+      await this.#driver.exec(null, cmd.bridgeAdd(bridge));
+      await this.#driver.exec(null, ip.addrAdd(null, bridge, `${net}.${HOST_NUMBER}/24`));
+      await this.#driver.exec(null, ip.linkUp(null, bridge));
+    }
   }
 
-  async #bridgeExists(): Promise<boolean> {
-    const shown = await this.#driver.exec(null, ip.linkShow(null, this.bridge), { check: false });
+  #bridges(): string[] {
+    return [this.bridge, ...(this.edge === undefined ? [] : [this.edge.bridge])];
+  }
+
+  async #bridgeExists(bridge: string): Promise<boolean> {
+    const shown = await this.#driver.exec(null, ip.linkShow(null, bridge), { check: false });
     return shown.exitCode === 0;
   }
 
@@ -341,11 +377,20 @@ export class Machines {
         '',
       ].join('\n'),
     );
-    // No gateway: the machines have no route out of the bridge.
-    await write(
-      'etc/systemd/network/10-host0.network',
-      `[Match]\nName=host0\n\n[Network]\nAddress=${machine.address}/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n`,
-    );
+    // No gateway: the machines have no route out of their bridges.
+    const links =
+      machine.edge === undefined
+        ? [{ link: 'host0', address: machine.address }]
+        : [
+            { link: 'core', address: machine.address },
+            { link: 'edge', address: machine.edge },
+          ];
+    for (const { link, address } of links) {
+      await write(
+        `etc/systemd/network/10-${link}.network`,
+        `[Match]\nName=${link}\n\n[Network]\nAddress=${address}/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n`,
+      );
+    }
     await fs.mkdir(path.join(root, 'root/.ssh'), { recursive: true, mode: 0o700 });
     await fs.chmod(path.join(root, 'root/.ssh'), 0o700);
     const publicKey = await fs.readFile(`${this.access.identity}.pub`, 'utf8');
@@ -386,7 +431,7 @@ export class Machines {
     const dir = this.#dir(machine.name);
     const pid = await this.#driver.spawn(
       null,
-      cmd.supervise(path.join(dir, 'root'), machine.name, this.bridge, procs),
+      cmd.supervise(path.join(dir, 'root'), machine.name, this.bridge, this.edge?.bridge, procs),
       { logFile: path.join(dir, 'console.log') },
     );
     await this.#driver.writeFile(null, path.join(dir, 'supervisor.pid'), `${pid}\n`, 0o644);

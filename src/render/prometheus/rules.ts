@@ -5,7 +5,7 @@
  */
 import { stringify } from 'yaml';
 import type { Model } from '../../model/model.ts';
-import { SCRAPE_JOBS, PROBE_JOBS } from '../../model/monitoring.ts';
+import { SCRAPE_JOBS, PROBE_JOBS, scrapeTargets } from '../../model/monitoring.ts';
 import { renderedHeader } from '../header.ts';
 import { YAML_OPTIONS } from '../yaml.ts';
 import {
@@ -36,7 +36,20 @@ export interface RuleGroup {
 /** Filesystems that are not disks. */
 const NOT_DISKS = 'fstype!~"tmpfs|ramfs|squashfs|overlay|nsfs"';
 
+/** Alerts on the failover managers' own metrics: none where no manager runs (machines, yet). */
+const MANAGER_ALERTS: readonly string[] = ['FailoverPaused', 'AutomaticFailover'];
+
 export function alertGroups(model: Model): RuleGroup[] {
+  const managersScraped = SCRAPE_JOBS.some(
+    (job) => job.port === 'failoverMetrics' && scrapeTargets(model, job).length > 0,
+  );
+  return allAlertGroups(model).map((group) => ({
+    ...group,
+    rules: group.rules.filter((rule) => managersScraped || !MANAGER_ALERTS.includes(rule.alert)),
+  }));
+}
+
+function allAlertGroups(model: Model): RuleGroup[] {
   const m = model.monitoring;
   const w = `${m.rateWindowSeconds}s`;
   const remoteJobs = SCRAPE_JOBS.map((job) => job.job).join('|');

@@ -92,10 +92,18 @@ export function renderDropIn(
 ): string {
   return [
     renderedHeader('#', `${unit} runs ${daemon.service} with foobar's config`).trimEnd(),
+    // The package's unit may wait for the package's own config file (keepalived's does), which
+    // foobar does not use: its conditions on files go.
+    '[Unit]',
+    'ConditionFileNotEmpty=',
+    'ConditionPathExists=',
+    '',
     '[Service]',
     // Foreground, as in the lab: systemd tracks the process it started.
     'Type=exec',
     'PIDFile=',
+    // The package's environment goes too (etcd refuses a flag its unit's ETCD_NAME also sets).
+    'Environment=',
     'EnvironmentFile=',
     'ExecStartPre=',
     ...makeDirs(writable),
