@@ -86,7 +86,7 @@ describe('ssh command lines', () => {
       platform: 'machines',
       machines: { name: 'prod', stateDir: '/srv/foobar' },
       networks: { edge: { subnet: '203.0.113.0/24' }, core: { subnet: '10.0.0.0/24' } },
-      admin: { edge: '198.51.100.7' },
+      admin: { edge: '198.51.100.7', core: '10.0.0.5' },
       hosts: {
         lb: {
           roles: ['lb'],

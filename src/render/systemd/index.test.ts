@@ -12,6 +12,7 @@ import { findHost } from '../../model/model.ts';
 import { unitFor, unitOf } from '../../platform/machines/supervisor.ts';
 import { createContext } from '../../steps/context.ts';
 import type { Daemon } from '../../steps/daemon.ts';
+import { managerDaemon } from '../../steps/failover.ts';
 import { daemonsOf } from '../../steps/services.ts';
 import { assertGolden } from '../golden.ts';
 import { SYSTEMD_DIR, execLine } from './index.ts';
@@ -41,12 +42,15 @@ async function daemonOf(host: string, service: string): Promise<Daemon> {
 
 describe('systemd units on machines', () => {
   it('the app slot and the dashboard: units of their own, unprivileged and hardened', async () => {
-    for (const [host, service, name] of [
-      ['web-01', 'app', 'app.service'],
-      ['mon', 'dashboard', 'dashboard.service'],
-      ['mon', 'failover-manager', 'failover-manager.service'],
+    const mon = findHost(model, 'mon');
+    assert.ok(mon !== undefined);
+    for (const [daemon, name] of [
+      [await daemonOf('web-01', 'app'), 'app.service'],
+      [await daemonOf('mon', 'dashboard'), 'dashboard.service'],
+      // Not run on machines yet (not shipped to them, see runsManagers): its unit is ready.
+      [managerDaemon(ctx, mon), 'failover-manager.service'],
     ] as const) {
-      const unit = unitFor(await daemonOf(host, service));
+      const unit = unitFor(daemon);
       assert.equal(path.dirname(unit.path), SYSTEMD_DIR);
       // The failover manager runs this checkout's code (not shipped to machines yet): where the
       // checkout is differs between clones.
