@@ -47,10 +47,13 @@ after(async () => {
 });
 
 cliSuite(lab);
+// Before any suite takes a web server out and back: HAProxy's round-robin gives a server that
+// came back a few more requests while it catches up (53 of 100 for web-01 after the monitoring
+// suite killed its app, in two CI runs), which the even split would count against it.
+siteSuite(lab);
 logsSuite(lab);
 planSuite(lab);
 monitoringSuite(lab);
-siteSuite(lab);
 backupSuite(lab);
 dnsSuite(lab);
 tlsSuite(lab);

@@ -12,18 +12,22 @@ export interface BackendServer {
   readonly sessions: number;
   /** Requests it has been given since HAProxy started (of this backend only). */
   readonly total: number;
+  /** Requests retried after failing on it, or redispatched from it to another server (wretr + wredis). */
+  readonly retried: number;
 }
 
 export function parseStatsCsv(csv: string, backend: string): BackendServer[] {
   const [header, ...rows] = csv.trim().split('\n');
   const columns = (header ?? '').replace(/^# /, '').split(',');
   const at = (name: string): number => columns.indexOf(name);
-  const [px, sv, status, scur, stot] = [
+  const [px, sv, status, scur, stot, wretr, wredis] = [
     at('pxname'),
     at('svname'),
     at('status'),
     at('scur'),
     at('stot'),
+    at('wretr'),
+    at('wredis'),
   ];
   return rows
     .map((row) => row.split(','))
@@ -36,6 +40,7 @@ export function parseStatsCsv(csv: string, backend: string): BackendServer[] {
         up: word === 'UP' || word.startsWith('UP '),
         sessions: Number(cells[scur] ?? 0),
         total: Number(cells[stot] ?? 0),
+        retried: Number(cells[wretr] ?? 0) + Number(cells[wredis] ?? 0),
       };
     });
 }
