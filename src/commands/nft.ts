@@ -42,6 +42,8 @@ export const nft = {
 
 /** Packets of each named counter from `nft -j list counters`. */
 export function parseCountersPackets(json: string): Map<string, number> {
+  // nft -j prints nothing (exit 0) when it finds no table to list, e.g. while a ruleset is replaced.
+  if (json.trim() === '') return new Map();
   const parsed = JSON.parse(json) as {
     nftables?: { counter?: { name?: string; packets?: number } }[];
   };

@@ -98,7 +98,9 @@ export async function logRotatorDaemon(ctx: Context, host: Host): Promise<Daemon
     probe: async (c) => {
       const text = await c.driver.readFile(host.name, files.heartbeat);
       if (text === undefined) return 'no pass yet';
-      const at = Date.parse((JSON.parse(text) as { at?: string }).at ?? '');
+      const at = Date.parse(/"at":\s*"([^"]+)"/.exec(text)?.[1] ?? '');
+      if (Number.isNaN(at))
+        return `its heartbeat is unreadable: ${JSON.stringify(text.slice(0, 80))}`;
       const age = Date.now() - at;
       return age <= 5 * ROTATION_INTERVAL_MS
         ? undefined

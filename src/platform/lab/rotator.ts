@@ -4,7 +4,7 @@
  * cap (see logs.ts) and writes a heartbeat that its probe reads. It loads no model: `up` gives it
  * the files, so it stays a small process (the fs module and little else).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { rotateHostLogs, type RotatorConfig } from './logs.ts';
 
 const file = process.argv[2];
@@ -34,7 +34,9 @@ while (!state.stopping) {
       );
     }
   }
-  writeFileSync(config.heartbeat, `${JSON.stringify({ at: new Date().toISOString() })}\n`);
+  // Written aside and renamed: a reader (status, up) never sees a half-written heartbeat.
+  writeFileSync(`${config.heartbeat}.new`, `${JSON.stringify({ at: new Date().toISOString() })}\n`);
+  renameSync(`${config.heartbeat}.new`, config.heartbeat);
   state.busy = false;
   const wait = Math.max(100, config.intervalMs - (Date.now() - started));
   await new Promise((resolve) => setTimeout(resolve, wait));
