@@ -52,7 +52,7 @@ function machinesModel(address: string, stateDir: string, sshConfig: string) {
     platform: 'machines',
     machines: { name: 'fbp', stateDir, sshConfig, ssh: { user: 'root', port: 22 } },
     networks: { edge: { subnet: '10.91.1.0/24' }, core: { subnet: `${NET}.0/24` } },
-    admin: { edge: '10.91.1.1' },
+    admin: { edge: '10.91.1.1', core: core(1) },
     hosts: {
       'lb-01': {
         roles: ['lb', 'dns'],
