@@ -5,12 +5,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { startVisitors } from '../../src/drill/load.ts';
 import { summarizeVisits } from '../../src/load/visits.ts';
 import { dbSecretName, type DbUser } from '../../src/model/database.ts';
 import { addressOf, hostsWithRole } from '../../src/model/model.ts';
 import { readDbState } from '../../src/steps/db/state.ts';
-import { assertEveryAckedOnce, sqlAs, waitCaughtUp } from '../support/db.ts';
+import { assertEveryAckedOnce, sqlAs, visitorsAround, waitCaughtUp } from '../support/db.ts';
 import { assertServed, type TestLab } from '../support/lab.ts';
 
 /** The accounts a test can log in with over the network, and from where. */
@@ -39,25 +38,12 @@ export function secretsSuite(lab: TestLab): void {
       }
 
       const prefix = `rotate-${process.pid}`;
-      // Bounded: stopped once the rotation is over; at most three minutes.
-      const visitors = startVisitors(lab.ctx, {
-        seconds: 180,
-        prefix,
-        kinds: ['page', 'read', 'write'],
-        visitors: 2,
-        intervalMs: 0,
-        connections: 'fresh',
-        timeoutMs: 20_000,
-      });
-      visitors.report.catch(() => undefined);
-      await visitors.ready(60_000);
-      const started = Date.now();
-      const rotated = await lab.cli('secrets', 'rotate');
-      const seconds = (Date.now() - started) / 1000;
       // A little load after the old passwords are gone: new logins use the new ones.
-      await new Promise((resolve) => setTimeout(resolve, 2000));
-      await visitors.stop();
-      const report = await visitors.report;
+      const {
+        result: rotated,
+        seconds,
+        report,
+      } = await visitorsAround(lab, prefix, () => lab.cli('secrets', 'rotate'));
       const served = summarizeVisits(report);
       t.diagnostic(
         JSON.stringify({

@@ -9,7 +9,6 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { startVisitors } from '../../src/drill/load.ts';
 import { summarizeVisits } from '../../src/load/visits.ts';
 import type { DbUser } from '../../src/model/database.ts';
 import { hostPaths, labPaths } from '../../src/model/layout.ts';
@@ -18,7 +17,7 @@ import { coreName, SERVICE_CERTIFICATE_DAYS, trustedCa } from '../../src/model/t
 import { mariadbFiles } from '../../src/render/mariadb/index.ts';
 import { readDbState, replicasOf } from '../../src/steps/db/state.ts';
 import type { Issued } from '../../src/steps/tls.ts';
-import { sql, sqlAs } from '../support/db.ts';
+import { sql, sqlAs, visitorsAround } from '../support/db.ts';
 import { assertServed, type TestLab } from '../support/lab.ts';
 
 /** Every account used over the network, from a host it may log in from. */
@@ -157,25 +156,13 @@ export function transitSuite(lab: TestLab): void {
       const serialBefore = await servedSerial(primary);
 
       const prefix = `transit-${process.pid}`;
-      // Bounded: stopped once `up` is over; at most three minutes.
-      const visitors = startVisitors(lab.ctx, {
-        seconds: 180,
-        prefix,
-        kinds: ['page', 'read', 'write'],
-        visitors: 2,
-        intervalMs: 0,
-        connections: 'fresh',
-        timeoutMs: 20_000,
-      });
-      visitors.report.catch(() => undefined);
-      await visitors.ready(60_000);
-      const started = Date.now();
-      const up = await lab.cli('up');
-      const seconds = (Date.now() - started) / 1000;
       // New connections after the renewal: the app's pools open some.
-      await new Promise((resolve) => setTimeout(resolve, 2000));
-      await visitors.stop();
-      const served = summarizeVisits(await visitors.report);
+      const {
+        result: up,
+        seconds,
+        report,
+      } = await visitorsAround(lab, prefix, () => lab.cli('up'));
+      const served = summarizeVisits(report);
       t.diagnostic(JSON.stringify({ upSeconds: seconds, requests: served.requests }));
       assert.equal(up.exitCode, 0, up.stderr);
       assert.match(

@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ExecResult } from '../../src/drivers/driver.ts';
 import { auditWrites, storedMessages } from '../../src/drill/writes.ts';
-import type { AckedMessage } from '../../src/load/visits.ts';
+import type { AckedMessage, VisitorsReport } from '../../src/load/visits.ts';
 import { startVisitors } from '../../src/drill/load.ts';
 import { summarizeWrites, type WriteSummary } from '../../src/load/visits.ts';
 import { DB_USERS, dbSecretName, type DbUser } from '../../src/model/database.ts';
@@ -169,6 +169,40 @@ export async function writesAround<T>(
     `writes acknowledged after the change: ${JSON.stringify(writes.failures)}`,
   );
   return { result, writes, startedAt, endedAt };
+}
+
+/**
+ * Visitors on new connections (pages, reads, writes) around a change: from their first page
+ * until 2 s after the change ended (new connections after it), bounded at three minutes. Returns
+ * the change's result, how long it took, and everything the visitors saw.
+ */
+export async function visitorsAround<T>(
+  lab: TestLab,
+  prefix: string,
+  change: () => Promise<T>,
+): Promise<{ result: T; seconds: number; report: VisitorsReport }> {
+  const visitors = startVisitors(lab.ctx, {
+    seconds: 180,
+    prefix,
+    kinds: ['page', 'read', 'write'],
+    visitors: 2,
+    intervalMs: 0,
+    connections: 'fresh',
+    timeoutMs: 20_000,
+  });
+  visitors.report.catch(() => undefined);
+  let result: T;
+  let seconds: number;
+  try {
+    await visitors.ready(60_000);
+    const started = Date.now();
+    result = await change();
+    seconds = (Date.now() - started) / 1000;
+    await sleep(2000);
+  } finally {
+    await visitors.stop();
+  }
+  return { result, seconds, report: await visitors.report };
 }
 
 /**
