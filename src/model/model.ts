@@ -131,6 +131,11 @@ export interface AcmeSettings {
   readonly caBundle?: string;
   /** A PEM file of the roots the issued certificates chain to; default: the system's store. */
   readonly roots?: string;
+  /**
+   * Renew this long before expiry (certbot's renew_before_expiry); default: once a third of the
+   * certificate's lifetime is left, Let's Encrypt's advice.
+   */
+  readonly renewBeforeSeconds?: number;
 }
 
 export interface FailoverSettings {

@@ -168,6 +168,8 @@ const sharedShape = {
           // The roots the issued certificates chain to, for foobar's probes and the monitor
           // (default: this machine's system store).
           roots: absolutePath.optional(),
+          // Renew this long before expiry (default: with a third of the lifetime left).
+          renewBeforeSeconds: z.int().min(60).max(31536000).optional(),
         })
         .optional(),
     })

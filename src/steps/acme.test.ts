@@ -60,6 +60,17 @@ describe('acmeCertificateProblem', () => {
     );
   });
 
+  it('renews within renewBeforeSeconds of expiry when it is given (certbot’s renew_before_expiry)', async () => {
+    const pem = await certificate(key, want.names, 90);
+    const now = Date.now();
+    const early = { ...want, renewBeforeSeconds: 45 * 86400 };
+    assert.equal(acmeCertificateProblem(pem, record, early, now + 44 * DAY), undefined);
+    assert.match(
+      acmeCertificateProblem(pem, record, early, now + 46 * DAY) ?? '',
+      /^expires within renewBeforeSeconds \(3888000 s\): \d{4}-/,
+    );
+  });
+
   it('orders again for another CA, another key or other names', async () => {
     const pem = await certificate(key, want.names, 90);
     assert.equal(

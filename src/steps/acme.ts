@@ -34,6 +34,8 @@ export interface AcmeWanted {
   readonly names: readonly string[];
   /** The site's private key (PEM). */
   readonly privateKey: string;
+  /** Renew this long before expiry; by default once a third of the lifetime is left. */
+  readonly renewBeforeSeconds?: number;
 }
 
 /** Why the certificate must be ordered (again), or undefined when it is good as it is. */
@@ -62,8 +64,14 @@ export function acmeCertificateProblem(
     return `for ${names.join(', ')}, not ${wanted.names.join(', ')}`;
   const from = Date.parse(cert.validFrom);
   const to = Date.parse(cert.validTo);
-  if (to - now < (to - from) * RENEW_WHEN_LEFT)
-    return `less than a third of its lifetime left (expires ${new Date(to).toISOString()})`;
+  const expires = new Date(to).toISOString();
+  const before = wanted.renewBeforeSeconds;
+  if (before === undefined) {
+    if (to - now < (to - from) * RENEW_WHEN_LEFT)
+      return `less than a third of its lifetime left (expires ${expires})`;
+  } else if (to - now < before * 1000) {
+    return `expires within renewBeforeSeconds (${before} s): ${expires}`;
+  }
   return undefined;
 }
 
@@ -72,6 +80,9 @@ async function wanted(ctx: Context, settings: AcmeSettings): Promise<AcmeWanted>
     directory: settings.directory,
     names: siteNames(ctx.model),
     privateKey: (await ctx.secrets.get(SITE_KEY_SECRET, newPrivateKey)).trimEnd(),
+    ...(settings.renewBeforeSeconds === undefined
+      ? {}
+      : { renewBeforeSeconds: settings.renewBeforeSeconds }),
   };
 }
 

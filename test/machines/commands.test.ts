@@ -17,9 +17,13 @@ describe('machine commands', () => {
   });
 
   it('give the supervisor its values as arguments, never inside its script', () => {
-    const argv = machineCommands.supervise('/state/m 1/root', 'm1', 'fbm0', 'fbm0e', [
-      '/sys/fs/cgroup/systemd/g/m1/cgroup.procs',
-    ]).argv;
+    const argv = machineCommands.supervise(
+      '/state/m 1/root',
+      { name: 'm1', address: '10.90.0.11' },
+      'fbm0',
+      'fbm0e',
+      ['/sys/fs/cgroup/systemd/g/m1/cgroup.procs'],
+    ).argv;
     assert.equal(argv[0], 'bash');
     assert.doesNotMatch(argv[2] ?? '', /m 1|fbm0|m1/);
     assert.deepEqual(argv.slice(3), [
@@ -28,6 +32,8 @@ describe('machine commands', () => {
       'm1',
       'fbm0',
       'fbm0e',
+      'fbm0-11',
+      'fbm0e-11',
       '/sys/fs/cgroup/systemd/g/m1/cgroup.procs',
     ]);
     assert.match(argv[2] ?? '', /"\$rc" -eq 133/, 'a guest reboot (exit 133) relaunches it');

@@ -19,10 +19,11 @@ const APT_TIMEOUT_MS = 30 * 60_000;
  *
  * With one network the guest's link is nspawn's `host0` on the bridge. With two, the guest has
  * links named `core` and `edge` (the names foobar's firewall and keepalived use), each a veth
- * whose host side (`c-NAME`, `e-NAME`) this script puts on its bridge once nspawn made it, at each
- * launch (a reboot makes them anew).
+ * whose host side (`BRIDGE-N`, N the last octet of the machine's address, so two sets of machines
+ * with the same names never share a link name) this script puts on its bridge once nspawn made it,
+ * at each launch (a reboot makes them anew).
  */
-const SUPERVISOR_SCRIPT = `root=$1 name=$2 bridge=$3 edge=$4; shift 4
+const SUPERVISOR_SCRIPT = `root=$1 name=$2 bridge=$3 edge=$4 corelink=$5 edgelink=$6; shift 6
 for procs in "$@"; do echo $$ >"$procs" || exit 1; done
 attach() { # host link, bridge: wait (bounded) for nspawn to make the link, then bridge it
   for _ in $(seq 300); do
@@ -38,11 +39,11 @@ while :; do
     rc=$?
   else
     systemd-nspawn --quiet --directory="$root" --machine="$name" --boot --register=no --keep-unit \\
-      --network-veth-extra="c-$name:core" --network-veth-extra="e-$name:edge" \\
+      --network-veth-extra="$corelink:core" --network-veth-extra="$edgelink:edge" \\
       --console=passive </dev/null &
     nspawn=$!
-    attach "c-$name" "$bridge"
-    attach "e-$name" "$edge"
+    attach "$corelink" "$bridge"
+    attach "$edgelink" "$edge"
     wait "$nspawn"
     rc=$?
   fi
@@ -116,23 +117,28 @@ export const machineCommands = {
   hostKeys: (root: string): Command => ({ argv: ['ssh-keygen', '-A', '-f', root] }),
   supervise: (
     root: string,
-    name: string,
+    machine: { readonly name: string; readonly address: string },
     bridge: string,
     edgeBridge: string | undefined,
     cgroupProcs: readonly string[],
-  ): Command => ({
-    argv: [
-      'bash',
-      '-c',
-      SUPERVISOR_SCRIPT,
-      `foobar-machine-${name}`,
-      root,
-      name,
-      bridge,
-      edgeBridge ?? '',
-      ...cgroupProcs,
-    ],
-  }),
+  ): Command => {
+    const octet = machine.address.split('.').at(-1) ?? '';
+    return {
+      argv: [
+        'bash',
+        '-c',
+        SUPERVISOR_SCRIPT,
+        `foobar-machine-${machine.name}`,
+        root,
+        machine.name,
+        bridge,
+        edgeBridge ?? '',
+        `${bridge}-${octet}`,
+        edgeBridge === undefined ? '' : `${edgeBridge}-${octet}`,
+        ...cgroupProcs,
+      ],
+    };
+  },
   /** Runs `argv` in every namespace of a process (the guest's PID 1): for stopping a machine. */
   nsenter: (pid: number, argv: readonly string[]): Command => ({
     argv: ['nsenter', '-t', String(pid), '-a', ...argv],

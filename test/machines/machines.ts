@@ -99,6 +99,10 @@ export class Machines {
     this.bridge = options.bridge ?? MACHINES_BRIDGE;
     this.net = options.net ?? MACHINES_NET;
     this.edge = options.edge;
+    // With two networks a machine's host links are BRIDGE-N (N up to three digits): 15 at most.
+    for (const bridge of [this.bridge, this.edge?.bridge ?? ''])
+      if (bridge.length > 11)
+        throw new Error(`bridge name ${bridge}: at most 11 characters (its links are ${bridge}-N)`);
     this.#say = options.say ?? (() => undefined);
     this.#cgroupGroup = `foobar-machines-${this.bridge}`;
     this.access = {
@@ -431,7 +435,7 @@ export class Machines {
     const dir = this.#dir(machine.name);
     const pid = await this.#driver.spawn(
       null,
-      cmd.supervise(path.join(dir, 'root'), machine.name, this.bridge, this.edge?.bridge, procs),
+      cmd.supervise(path.join(dir, 'root'), machine, this.bridge, this.edge?.bridge, procs),
       { logFile: path.join(dir, 'console.log') },
     );
     await this.#driver.writeFile(null, path.join(dir, 'supervisor.pid'), `${pid}\n`, 0o644);

@@ -20,14 +20,21 @@ import { Machines, type Machine } from './machines.ts';
 const local = new NetnsDriver((host) => {
   throw new Error(`the machines' site test runs commands on this machine only, not in ${host}`);
 });
-const CORE = '10.91.20';
-const EDGE = '10.91.21';
+/**
+ * Two runs on one machine (engineers, CI) keep apart by FOOBAR_TEST_MACHINES (a short name: its
+ * bridges are <name>c and <name>e) and FOOBAR_TEST_MACHINES_NET (two octets: <net>.20 is the core
+ * bridge, <net>.21 the edge one).
+ */
+const NAME = process.env.FOOBAR_TEST_MACHINES ?? 'fbm1';
+const NET = process.env.FOOBAR_TEST_MACHINES_NET ?? '10.91';
+const CORE = `${NET}.20`;
+const EDGE = `${NET}.21`;
 const machines = new Machines({
   driver: local,
-  stateDir: '/var/lib/foobar/machines-h11m',
-  bridge: 'fbm1c',
+  stateDir: `/var/lib/foobar/machines-${NAME}`,
+  bridge: `${NAME}c`,
   net: CORE,
-  edge: { bridge: 'fbm1e', net: EDGE },
+  edge: { bridge: `${NAME}e`, net: EDGE },
 });
 const NAMES = ['lb-01', 'lb-02', 'web-01', 'web-02'] as const;
 const VIRTUAL = { 'lb-01': `${EDGE}.10`, 'lb-02': `${EDGE}.20` } as const;
@@ -54,7 +61,7 @@ function yaml(stateDir: string, sshConfig: string): string {
   return [
     'platform: machines',
     'machines:',
-    '  name: h11m',
+    `  name: ${NAME}`,
     `  stateDir: ${stateDir}`,
     `  sshConfig: ${sshConfig}`,
     '  ssh: { user: root, port: 22 }',
