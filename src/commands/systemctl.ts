@@ -3,8 +3,14 @@ import type { Command } from '../drivers/driver.ts';
 
 export const systemctl = {
   daemonReload: (): Command => ({ argv: ['systemctl', 'daemon-reload'] }),
-  enable: (unit: string): Command => ({ argv: ['systemctl', 'enable', '--quiet', unit] }),
-  disable: (unit: string): Command => ({ argv: ['systemctl', 'disable', '--quiet', unit] }),
+  // Enabling is for the next boot: without a reload of systemd's manager each time (foobar
+  // reloads it when it writes a unit), which a start and a stop of every daemon would cost.
+  enable: (unit: string): Command => ({
+    argv: ['systemctl', 'enable', '--quiet', '--no-reload', unit],
+  }),
+  disable: (unit: string): Command => ({
+    argv: ['systemctl', 'disable', '--quiet', '--no-reload', unit],
+  }),
   disableNow: (unit: string): Command => ({
     argv: ['systemctl', 'disable', '--now', '--quiet', unit],
     timeoutMs: 120_000,

@@ -35,7 +35,7 @@ describe('the systemd supervisor', () => {
     assert.match(unit, /^ExecStart=.*\/srv\/foobar\/releases\/r2\/server\.mjs$/m);
     const reload = driver.calls.indexOf('[web-01] $ systemctl daemon-reload');
     const enable = driver.calls.indexOf(
-      '[web-01] $ systemctl enable --quiet foobar-app-green.service',
+      '[web-01] $ systemctl enable --quiet --no-reload foobar-app-green.service',
     );
     const start = driver.calls.indexOf('[web-01] $ systemctl start foobar-app-green.service');
     assert.ok(reload >= 0 && enable > reload && start > enable, driver.calls.join('\n'));
@@ -48,7 +48,9 @@ describe('the systemd supervisor', () => {
     assert.ok(web !== undefined);
     await systemdSupervisor.stop(ctx, appDaemon(ctx, web, 'blue', 'r1'), 10_000);
     assert.ok(
-      driver.calls.includes('[web-01] $ systemctl disable --quiet foobar-app-blue.service'),
+      driver.calls.includes(
+        '[web-01] $ systemctl disable --quiet --no-reload foobar-app-blue.service',
+      ),
       driver.calls.join('\n'),
     );
   });
