@@ -193,7 +193,9 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
           },
         );
         line.clear();
-        io.stdout.write(formatPlan(plan, model.lab.name, styleFor(io.stdout)));
+        io.stdout.write(
+          formatPlan(plan, `${model.platform.kind} ${model.lab.name}`, styleFor(io.stdout)),
+        );
         return plan.changes.length === 0 && plan.exists ? 0 : 2;
       }
       if (values['dry-run'] === true) {

@@ -1,7 +1,9 @@
 /** What every bounded load from a lab host takes: a URL, a duration (capped), a concurrency. */
+import dns from 'node:dns';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 
 export interface LoadBounds {
   readonly url: string;
@@ -15,6 +17,11 @@ export interface LoadBounds {
    * address among the A records costs what it costs a browser or curl. Default: keep-alive.
    */
   readonly fresh?: boolean;
+  /**
+   * Name servers to resolve the URL's name through (each lookup asks them, the first one first),
+   * instead of this host's resolver: the site's own, from a machine that does not use them.
+   */
+  readonly dns?: readonly string[];
 }
 
 /** parseArgs options shared by the loads; each adds its own. */
@@ -26,6 +33,7 @@ export function loadArgOptions(defaults: { concurrency: string; timeoutMs: strin
     'timeout-ms': { type: 'string', default: defaults.timeoutMs },
     cacert: { type: 'string' },
     fresh: { type: 'boolean', default: false },
+    dns: { type: 'string' },
   } as const;
 }
 
@@ -37,6 +45,7 @@ export function loadBounds(
     readonly 'timeout-ms': string;
     readonly cacert?: string | undefined;
     readonly fresh?: boolean | undefined;
+    readonly dns?: string | undefined;
   },
   maxConcurrency: number,
 ): LoadBounds {
@@ -51,6 +60,49 @@ export function loadBounds(
     timeoutMs: Number(values['timeout-ms']),
     ...(values.cacert === undefined ? {} : { cacert: values.cacert }),
     ...(values.fresh === true ? { fresh: true } : {}),
+    ...(values.dns === undefined ? {} : { dns: dnsServers(values.dns) }),
+  };
+}
+
+/** `--dns 10.0.0.1,10.0.0.2`: IPv4 addresses (`:PORT` when not 53), in the order to ask them. */
+export function dnsServers(text: string): string[] {
+  const servers = text.split(',').map((s) => s.trim());
+  const bad = servers.filter((s) => {
+    const [address = '', port, ...more] = s.split(':');
+    return !net.isIPv4(address) || more.length > 0 || (port !== undefined && !/^\d+$/.test(port));
+  });
+  if (bad.length > 0)
+    throw new Error(`--dns ${text}: IPv4 addresses (ADDRESS[:PORT]), separated by commas`);
+  return servers;
+}
+
+/** How long a name server has to answer one query before the next is asked (then twice that). */
+const DNS_TIMEOUT_MS = 1000;
+
+/**
+ * A `lookup` for connections that asks `servers` for A records on every call (no cache: each
+ * new visitor looks the name up again), as a visitor whose resolver uses them would.
+ */
+export function lookupThrough(servers: readonly string[]): net.LookupFunction {
+  const resolver = new dns.Resolver({ timeout: DNS_TIMEOUT_MS, tries: 2 });
+  resolver.setServers([...servers]);
+  return (hostname, options, callback) => {
+    const answer = (addresses: readonly string[]): void => {
+      if (options.all === true)
+        callback(
+          null,
+          addresses.map((address) => ({ address, family: 4 })),
+        );
+      else callback(null, addresses[0] ?? '', 4);
+    };
+    if (net.isIPv4(hostname)) {
+      answer([hostname]);
+      return;
+    }
+    resolver.resolve4(hostname, (error, addresses) => {
+      if (error !== null) callback(error, '', 4);
+      else answer(addresses);
+    });
   };
 }
 
@@ -69,6 +121,7 @@ export function loadClient(bounds: LoadBounds): { agent: http.Agent; request: Re
   // next one as soon as a connection is refused, but only after the whole request timeout when
   // an address stays silent (Node's default moves on after 250 ms, which would hide a dead
   // address that curl and browsers wait for).
+  const lookup = bounds.dns === undefined ? {} : { lookup: lookupThrough(bounds.dns) };
   const options =
     bounds.fresh === true
       ? {
@@ -76,8 +129,9 @@ export function loadClient(bounds: LoadBounds): { agent: http.Agent; request: Re
           maxSockets: bounds.concurrency,
           autoSelectFamily: true,
           autoSelectFamilyAttemptTimeout: bounds.timeoutMs,
+          ...lookup,
         }
-      : { keepAlive: true, maxSockets: bounds.concurrency };
+      : { keepAlive: true, maxSockets: bounds.concurrency, ...lookup };
   if (!bounds.url.startsWith('https:')) {
     return { agent: new http.Agent(options), request: (url, o, cb) => http.request(url, o, cb) };
   }

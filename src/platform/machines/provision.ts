@@ -50,6 +50,7 @@ export const apt = {
   /** One line per package dpkg knows: `NAME STATUS` (`installed` when it is). */
   status: (packages: readonly string[]): Command => ({
     argv: ['dpkg-query', '--show', '--showformat=${Package} ${db:Status-Status}\n', ...packages],
+    readOnly: true,
   }),
   /** Installs what is missing; present packages are left as they are (no upgrade). */
   install: (packages: readonly string[]): Command => ({
@@ -87,7 +88,11 @@ export function newlyInstalled(aptOutput: string): number {
 }
 
 async function ensureUser(ctx: Context, host: string): Promise<boolean> {
-  const found = await ctx.driver.exec(host, { argv: ['id', '-u', APP_USER] }, { check: false });
+  const found = await ctx.driver.exec(
+    host,
+    { argv: ['id', '-u', APP_USER], readOnly: true },
+    { check: false },
+  );
   if (found.exitCode === 0) return false;
   await ctx.driver.exec(host, {
     argv: [
@@ -182,7 +187,11 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
     MACHINE_PATHS.data,
     MACHINE_PATHS.releases,
   ];
-  const listed = await ctx.driver.exec(host, { argv: ['ls', '-d', ...dirs] }, { check: false });
+  const listed = await ctx.driver.exec(
+    host,
+    { argv: ['ls', '-d', ...dirs], readOnly: true },
+    { check: false },
+  );
   const present = new Set(listed.stdout.split('\n'));
   const absent = dirs.filter((dir) => !present.has(dir));
   for (const dir of absent) await ctx.driver.mkdir(host, dir);
