@@ -11,7 +11,15 @@
  *   npx tsx --test test/machines/site.test.ts     (root; builds the image the first time)
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -99,13 +107,26 @@ function yaml(stateDir: string, sshConfig: string): string {
   ].join('\n');
 }
 
-/** The CLI, as an operator runs it, on this checkout's Node.js. */
+/** SSH control directories a CLI run left in its own TMPDIR: it must close its connections. */
+const sshLeftovers: string[] = [];
+
+/** The CLI, as an operator runs it, on this checkout's Node.js, with a temporary directory of its own. */
 async function foobar(args: readonly string[], timeoutMs: number): Promise<ExecResult> {
-  return local.exec(
+  const tmp = path.join(dir, 'tmp');
+  mkdirSync(tmp, { recursive: true });
+  const result = await local.exec(
     null,
-    { argv: [process.execPath, CLI, '--config', config, ...args], timeoutMs },
+    {
+      argv: ['env', `TMPDIR=${tmp}`, process.execPath, CLI, '--config', config, ...args],
+      timeoutMs,
+    },
     { check: false },
   );
+  for (const name of readdirSync(tmp).filter((n) => n.startsWith('foobar-ssh-'))) {
+    sshLeftovers.push(`foobar ${args.join(' ')}: ${name}`);
+    rmSync(path.join(tmp, name), { recursive: true, force: true });
+  }
+  return result;
 }
 
 function here(argv: readonly string[]): Promise<ExecResult> {
@@ -556,5 +577,6 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     const booted = machines.list();
     await machines.down();
     assert.deepEqual(await machines.leftovers(booted), []);
+    assert.deepEqual(sshLeftovers, [], 'every CLI run closed its SSH connections');
   });
 });
