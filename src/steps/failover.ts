@@ -6,7 +6,6 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { sourceFingerprint } from '../lib/fingerprint.ts';
 import { curl, parseCurlOutput } from '../commands/curl.ts';
 import { etcd } from '../commands/etcd.ts';
 import { Etcd, EtcdUnavailable, type EtcdTransport } from '../failover/etcd.ts';
@@ -28,7 +27,8 @@ import {
   isFailoverMember,
   quorumOf,
 } from '../model/failover.ts';
-import { hostPaths, runtimeOf } from '../model/layout.ts';
+import { hostPaths } from '../model/layout.ts';
+import { daemonCommand, daemonsKey } from '../release/daemons.ts';
 import { addressOf, type Host } from '../model/model.ts';
 import { scrapeAddress, scrapedAs } from '../model/monitoring.ts';
 import { expectStatus } from '../probes/http.ts';
@@ -36,8 +36,8 @@ import { appendAudit } from './audit.ts';
 import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
 import type { Phase } from './plan.ts';
+import { installDaemons } from './release.ts';
 
-const REPO = path.resolve(import.meta.dirname, '../..');
 /** etcd's raft timings for a lab on one machine: a lost leader is replaced within about a second. */
 const ETCD_HEARTBEAT_MS = 100;
 const ETCD_ELECTION_MS = 1000;
@@ -78,7 +78,7 @@ export function managerConfigFile(ctx: Context, host: Host): string {
   return path.join(hostPaths(ctx.model, host.name).etc, 'failover-manager.json');
 }
 
-/** The failover manager: this checkout's src/failover/main.ts on the lab's Node.js, as root. */
+/** The failover manager: its bundle (src/release/daemons.ts) on the platform's Node.js, as root. */
 export function managerDaemon(ctx: Context, host: Host): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const config = managerConfigFile(ctx, host);
@@ -91,12 +91,13 @@ export function managerDaemon(ctx: Context, host: Host): Daemon {
     files: [
       { path: config, content: renderManagerConfig(host.name, ctx.model) },
       // It runs this checkout's code: a changed checkout restarts it, as a changed config does.
-      { path: `${config}.code`, content: `${sourceFingerprint(path.join(REPO, 'src'))}\n` },
+      { path: `${config}.code`, content: `${daemonsKey()}\n` },
     ],
     dirs: [paths.etc, paths.run, paths.log],
-    start: {
-      argv: [runtimeOf(ctx.model), path.join(REPO, 'src/failover/main.ts'), config],
+    prepare: async (c) => {
+      await installDaemons(c, host.name);
     },
+    start: daemonCommand(ctx.model, 'failover-manager', [config]),
     outputLog: path.join(paths.log, 'failover-manager.log'),
     stopSignal: 'TERM',
     ports: [ctx.model.ports.failoverMetrics],
