@@ -35,6 +35,7 @@ import { expectStatus } from '../probes/http.ts';
 import { appendAudit } from './audit.ts';
 import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
+import { ensureManagerAccess } from './failover-access.ts';
 import type { Phase } from './plan.ts';
 import { installDaemons } from './release.ts';
 
@@ -107,61 +108,48 @@ export function managerDaemon(ctx: Context, host: Host): Daemon {
   };
 }
 
-/**
- * Whether the platform runs the failover managers. They run this checkout's src/failover/main.ts
- * with this machine's driver, which is not shipped to machines yet: there etcd runs, the managers
- * do not, and databases are promoted by hand (README, Known limits).
- */
-export function runsManagers(ctx: Context): boolean {
-  return ctx.model.platform.kind === 'lab';
-}
-
 /** The failover daemons of a host, in the order to stop them (the manager before its etcd). */
 export function failoverDaemons(ctx: Context, host: Host): Daemon[] {
   if (!isFailoverMember(host)) return [];
-  return runsManagers(ctx)
-    ? [managerDaemon(ctx, host), etcdDaemon(ctx, host)]
-    : [etcdDaemon(ctx, host)];
+  return [managerDaemon(ctx, host), etcdDaemon(ctx, host)];
 }
 
-/** etcd on every member at once (they elect a leader together), then the managers. */
+/**
+ * etcd on every member at once (they elect a leader together), then the managers; on machines
+ * with their SSH access to the hosts they act on first (steps/failover-access.ts).
+ */
 export function failoverPhases(ctx: Context): Phase[] {
   const members = failoverMembers(ctx.model);
   if (members.length === 0) return [];
   return [
     {
       title: 'Failover: etcd',
-      tasks: members.map((host) => ({
-        title: host.name,
-        run: async () => describeOutcomes({ etcd: await ensureDaemon(ctx, etcdDaemon(ctx, host)) }),
-      })),
+      tasks: [
+        ...members.map((host) => ({
+          title: host.name,
+          run: async () =>
+            describeOutcomes({ etcd: await ensureDaemon(ctx, etcdDaemon(ctx, host)) }),
+        })),
+        ...(ctx.platform.kind === 'machines'
+          ? [{ title: 'managers’ SSH access', run: () => ensureManagerAccess(ctx) }]
+          : []),
+      ],
     },
     {
       title: 'Failover: managers',
-      tasks: !runsManagers(ctx)
-        ? [
-            {
-              title: 'automatic failover',
-              run: () =>
-                Promise.resolve(
-                  'not on machines yet (the managers are not shipped to them): promote by hand with `foobar db promote`',
-                ),
-            },
-          ]
-        : members.map((host) => ({
-            title: host.name,
-            run: async () =>
-              describeOutcomes({
-                'failover manager': await ensureDaemon(ctx, managerDaemon(ctx, host)),
-              }),
-          })),
+      tasks: members.map((host) => ({
+        title: host.name,
+        run: async () =>
+          describeOutcomes({
+            'failover manager': await ensureDaemon(ctx, managerDaemon(ctx, host)),
+          }),
+      })),
     },
   ];
 }
 
 /** Stops every manager before anything else stops: a database going down must not be failed over. */
 export async function stopManagers(ctx: Context): Promise<string> {
-  if (!runsManagers(ctx)) return 'none on machines';
   const stopped = await Promise.all(
     failoverMembers(ctx.model).map((host) => stopDaemon(ctx, managerDaemon(ctx, host))),
   );
