@@ -22,6 +22,11 @@ export interface LoadBounds {
    * instead of this host's resolver: the site's own, from a machine that does not use them.
    */
   readonly dns?: readonly string[];
+  /**
+   * The name's addresses, instead of asking the resolver (as curl's --resolve): for a load from
+   * a place whose resolver does not know the site (this machine, in front of test machines).
+   */
+  readonly resolve?: { readonly name: string; readonly addresses: readonly string[] };
 }
 
 /** parseArgs options shared by the loads; each adds its own. */
@@ -34,6 +39,7 @@ export function loadArgOptions(defaults: { concurrency: string; timeoutMs: strin
     cacert: { type: 'string' },
     fresh: { type: 'boolean', default: false },
     dns: { type: 'string' },
+    resolve: { type: 'string' },
   } as const;
 }
 
@@ -46,10 +52,12 @@ export function loadBounds(
     readonly cacert?: string | undefined;
     readonly fresh?: boolean | undefined;
     readonly dns?: string | undefined;
+    readonly resolve?: string | undefined;
   },
   maxConcurrency: number,
 ): LoadBounds {
   if (values.url === undefined) throw new Error('--url is required');
+  const resolve = parseResolve(values.resolve);
   const seconds = Number(values.seconds);
   // Every load is bounded in time: at most ten minutes.
   if (!(seconds > 0 && seconds <= 600)) throw new Error('--seconds must be between 0 and 600');
@@ -61,6 +69,7 @@ export function loadBounds(
     ...(values.cacert === undefined ? {} : { cacert: values.cacert }),
     ...(values.fresh === true ? { fresh: true } : {}),
     ...(values.dns === undefined ? {} : { dns: dnsServers(values.dns) }),
+    ...(resolve === undefined ? {} : { resolve }),
   };
 }
 
@@ -106,6 +115,36 @@ export function lookupThrough(servers: readonly string[]): net.LookupFunction {
   };
 }
 
+/** `--resolve NAME:ADDRESS[,ADDRESS...]`. */
+function parseResolve(value: string | undefined): LoadBounds['resolve'] {
+  if (value === undefined) return undefined;
+  const [name = '', list = ''] = value.split(':');
+  const addresses = list.split(',').filter((a) => a !== '');
+  if (name === '' || addresses.length === 0)
+    throw new Error(`--resolve ${value}: expected NAME:ADDRESS[,ADDRESS...]`);
+  return { name, addresses };
+}
+
+/** A lookup that answers `resolve`'s name with its addresses, in turn; other names as usual. */
+function lookupOf(resolve: NonNullable<LoadBounds['resolve']>): net.LookupFunction {
+  let turn = 0;
+  return (hostname, options, callback) => {
+    if (hostname !== resolve.name) {
+      dns.lookup(hostname, options, callback);
+      return;
+    }
+    // Rotated as a DNS server rotates its answer, so each address gets its share.
+    const n = turn++ % resolve.addresses.length;
+    const ordered = [...resolve.addresses.slice(n), ...resolve.addresses.slice(0, n)];
+    if (options.all === true)
+      callback(
+        null,
+        ordered.map((address) => ({ address, family: 4 })),
+      );
+    else callback(null, ordered[0] ?? '', 4);
+  };
+}
+
 export type RequestFunction = (
   url: string,
   options: http.RequestOptions,
@@ -121,7 +160,12 @@ export function loadClient(bounds: LoadBounds): { agent: http.Agent; request: Re
   // next one as soon as a connection is refused, but only after the whole request timeout when
   // an address stays silent (Node's default moves on after 250 ms, which would hide a dead
   // address that curl and browsers wait for).
-  const lookup = bounds.dns === undefined ? {} : { lookup: lookupThrough(bounds.dns) };
+  const lookup =
+    bounds.resolve !== undefined
+      ? { lookup: lookupOf(bounds.resolve) }
+      : bounds.dns !== undefined
+        ? { lookup: lookupThrough(bounds.dns) }
+        : {};
   const options =
     bounds.fresh === true
       ? {

@@ -17,14 +17,22 @@ import { writeFiles } from '../../steps/daemon.ts';
 import { daemonsOf } from '../../steps/services.ts';
 import { unitOf } from './supervisor.ts';
 
-/** Every server's Debian packages: the list scripts/bootstrap.sh installs in the lab too. */
-export const SERVER_PACKAGES: readonly string[] = readFileSync(
-  new URL('../../../scripts/server-packages.txt', import.meta.url),
-  'utf8',
-)
-  .split('\n')
-  .map((line) => line.replace(/#.*/, '').trim())
-  .filter((line) => line !== '');
+let packages: readonly string[] | undefined;
+
+/**
+ * Every server's Debian packages: the list scripts/bootstrap.sh installs in the lab too. Read on
+ * first use: the daemons' bundles include this module and have no scripts/ beside them.
+ */
+export function serverPackages(): readonly string[] {
+  packages ??= readFileSync(
+    new URL('../../../scripts/server-packages.txt', import.meta.url),
+    'utf8',
+  )
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line !== '');
+  return packages;
+}
 
 export const SYSCTL_FILE = '/etc/sysctl.d/60-foobar.conf';
 export const TMPFILES_FILE = '/etc/tmpfiles.d/foobar.conf';
@@ -148,11 +156,12 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
   const done: string[] = [];
   // apt-get installs the list once (and again when it changes); later, dpkg says at once what is
   // missing, where apt-get would work out the whole dependency tree first (seconds under load).
-  const stamp = `${SERVER_PACKAGES.join('\n')}\n`;
-  let missing: readonly string[] = SERVER_PACKAGES;
+  const wanted = serverPackages();
+  const stamp = `${wanted.join('\n')}\n`;
+  let missing: readonly string[] = wanted;
   if ((await ctx.driver.readFile(host, PACKAGES_STAMP)) === stamp) {
-    const known = await ctx.driver.exec(host, apt.status(SERVER_PACKAGES), { check: false });
-    missing = missingPackages(SERVER_PACKAGES, known.stdout);
+    const known = await ctx.driver.exec(host, apt.status(wanted), { check: false });
+    missing = missingPackages(wanted, known.stdout);
   }
   if (missing.length > 0) {
     const installing = await ctx.driver.exec(host, apt.install(missing));
@@ -198,7 +207,5 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
   if (absent.length > 0) done.push(`${absent.length} directories made`);
   const disabled = await disableOthers(ctx, host);
   if (disabled.length > 0) done.push(`${disabled.join(', ')} stopped and disabled`);
-  return done.length === 0
-    ? `up to date (${SERVER_PACKAGES.length} packages present)`
-    : done.join(', ');
+  return done.length === 0 ? `up to date (${wanted.length} packages present)` : done.join(', ');
 }
