@@ -209,7 +209,10 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-dry-run-'));
         try {
           await runPlan(
-            upPlan(createContext(model, driver), { buildsDir: scratch, offline: true }),
+            upPlan(
+              { ...createContext(model, driver), scratchBuilds: path.join(scratch, 'daemons') },
+              { buildsDir: scratch, offline: true },
+            ),
           );
         } finally {
           await fs.rm(scratch, { recursive: true, force: true });

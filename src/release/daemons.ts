@@ -89,12 +89,12 @@ async function existingBuild(dir: string): Promise<BuiltRelease | undefined> {
   return intact ? { id: daemonsKey(), dir, manifest, fresh: false } : undefined;
 }
 
-async function build(model: Model): Promise<BuiltRelease> {
-  const dir = path.join(buildsDir(model), daemonsKey());
+async function build(root: string): Promise<BuiltRelease> {
+  const dir = path.join(root, daemonsKey());
   const found = await existingBuild(dir);
   if (found !== undefined) return found;
   await fs.rm(dir, { recursive: true, force: true });
-  const staged = await stageBuild(path.join(buildsDir(model), '.staged'), async (staging) => {
+  const staged = await stageBuild(path.join(root, '.staged'), async (staging) => {
     for (const [name, entry] of Object.entries(DAEMON_ENTRIES))
       await bundle({
         entry: path.join(REPO, entry),
@@ -114,15 +114,17 @@ async function build(model: Model): Promise<BuiltRelease> {
   return { id: daemonsKey(), dir, manifest: staged.manifest, fresh: true };
 }
 
-/** The bundles, built on this machine once per key (once per `up` at most). */
-export function buildDaemons(model: Model): Promise<BuiltRelease> {
-  const dir = buildsDir(model);
-  let pending = building.get(dir);
+/**
+ * The bundles, built on this machine once per key (once per `up` at most), in the state
+ * directory or in `root` (`up --dry-run` builds in a scratch directory and leaves no state).
+ */
+export function buildDaemons(model: Model, root = buildsDir(model)): Promise<BuiltRelease> {
+  let pending = building.get(root);
   if (pending === undefined) {
-    pending = build(model);
-    building.set(dir, pending);
+    pending = build(root);
+    building.set(root, pending);
     // A failed build is tried again by the next caller.
-    pending.catch(() => building.delete(dir));
+    pending.catch(() => building.delete(root));
   }
   return pending;
 }

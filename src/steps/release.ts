@@ -150,7 +150,7 @@ export async function earlierBuild(
  * build itself).
  */
 export async function installDaemons(ctx: Context, host: string): Promise<'copied' | 'present'> {
-  const built = await buildDaemons(ctx.model);
+  const built = await buildDaemons(ctx.model, ctx.scratchBuilds);
   if (ctx.platform.kind !== 'machines') return 'present';
   return installTree(ctx, host, built, daemonsDir(ctx.model));
 }
