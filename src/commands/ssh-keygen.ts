@@ -7,5 +7,8 @@ export const sshKeygen = {
     argv: ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file],
   }),
   /** The public half of a private key file, as one authorized_keys line without a comment. */
-  publicOf: (file: string): Command => ({ argv: ['ssh-keygen', '-y', '-f', file] }),
+  publicOf: (file: string): Command => ({
+    argv: ['ssh-keygen', '-y', '-f', file],
+    readOnly: true,
+  }),
 };
