@@ -9,6 +9,8 @@ import { stopDaemon } from './daemon.ts';
 import type { Phase } from './plan.ts';
 import { daemonsOf } from './services.ts';
 import { stopManagers } from './failover.ts';
+import { revokeManagerAccess } from './failover-access.ts';
+import { failoverMembers } from '../model/failover.ts';
 
 export interface DownOptions {
   readonly purge?: boolean;
@@ -19,7 +21,18 @@ export function downPlan(ctx: Context, options: DownOptions = {}): Phase[] {
     {
       // Before anything else: a database stopping must not look like a failure to fail over.
       title: 'Failover managers',
-      tasks: [{ title: 'every member', run: () => stopManagers(ctx) }],
+      tasks: [
+        {
+          title: 'every member',
+          run: async () => {
+            const stopped = await stopManagers(ctx);
+            // On machines they acted over SSH with a key of their own: it goes with them.
+            return ctx.platform.kind === 'machines' && failoverMembers(ctx.model).length > 0
+              ? `${stopped}; ${await revokeManagerAccess(ctx)}`
+              : stopped;
+          },
+        },
+      ],
     },
     {
       title: 'Services',

@@ -66,9 +66,7 @@ export function authorizedLine(ctx: Context, publicKey: string): string {
 /** Root's authorized_keys on `host` with the managers' line (and no older one of theirs). */
 async function authorize(ctx: Context, host: Host, line: string): Promise<boolean> {
   const current = (await ctx.driver.readFile(host.name, AUTHORIZED_KEYS)) ?? '';
-  const kept = current
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !l.trimEnd().endsWith(` ${MANAGER_SSH_COMMENT}`));
+  const kept = current.split('\n').filter((l) => l.trim() !== '' && !isManagersLine(l));
   const wanted = `${[...kept, line].join('\n')}\n`;
   if (wanted === current) return false;
   await ctx.driver.mkdir(host.name, path.dirname(AUTHORIZED_KEYS), 0o700);
@@ -100,16 +98,6 @@ async function memberFiles(
   const ssh = managerSshFiles();
   const theirs = labPaths(managerModel(ctx.model));
   const ca = (await ctx.driver.readFile(null, labPaths(ctx.model).caCertificate)) ?? '';
-  // The passwords of the accounts this site has (a site without a backup host has no db-backup).
-  const secrets = await Promise.all(
-    (Object.keys(DB_USERS) as DbUser[]).map(async (user): Promise<RenderedFile[]> => {
-      const name = dbSecretName(user);
-      const value = await ctx.secrets.peek(name);
-      return value === undefined
-        ? []
-        : [{ path: path.join(theirs.secrets, name), content: `${value}\n`, mode: 0o600 }];
-    }),
-  );
   return [
     { path: ssh.key, content: privateKey, mode: 0o600 },
     {
@@ -119,8 +107,35 @@ async function memberFiles(
     },
     { path: ssh.knownHosts, content: knownHosts, mode: 0o644 },
     { path: theirs.caCertificate, content: ca, mode: 0o644 },
-    ...secrets.flat(),
+    ...(await secretFiles(ctx)),
   ];
+}
+
+/** The members' copies of the database passwords this site has (no db-backup without a backup host). */
+async function secretFiles(ctx: Context): Promise<RenderedFile[]> {
+  const theirs = labPaths(managerModel(ctx.model));
+  const files = await Promise.all(
+    (Object.keys(DB_USERS) as DbUser[]).map(async (user): Promise<RenderedFile[]> => {
+      const name = dbSecretName(user);
+      const value = await ctx.secrets.peek(name);
+      return value === undefined
+        ? []
+        : [{ path: path.join(theirs.secrets, name), content: `${value}\n`, mode: 0o600 }];
+    }),
+  );
+  return files.flat();
+}
+
+/** Writes `files` on every member, their directories first (0700); how many members changed. */
+async function installOnMembers(ctx: Context, files: readonly RenderedFile[]): Promise<number> {
+  const changed = await Promise.all(
+    failoverMembers(ctx.model).map(async (member) => {
+      for (const dir of new Set(files.map((f) => path.dirname(f.path))))
+        await ctx.driver.mkdir(member.name, dir, 0o700);
+      return writeFiles(ctx, member.name, files);
+    }),
+  );
+  return changed.filter(Boolean).length;
 }
 
 /**
@@ -134,21 +149,52 @@ export async function ensureManagerAccess(ctx: Context): Promise<string> {
   const files = await memberFiles(ctx, privateKey, knownHosts);
   const [authorized, installed] = await Promise.all([
     Promise.all(managedHosts(ctx.model).map((host) => authorize(ctx, host, line))),
-    Promise.all(
-      failoverMembers(ctx.model).map(async (member) => {
-        for (const dir of new Set(files.map((f) => path.dirname(f.path))))
-          await ctx.driver.mkdir(member.name, dir, 0o700);
-        return writeFiles(ctx, member.name, files);
-      }),
-    ),
+    installOnMembers(ctx, files),
   ]);
   const changes = [
     ...(authorized.some(Boolean)
       ? [`key authorized on ${authorized.filter(Boolean).length} hosts`]
       : []),
-    ...(installed.some(Boolean)
-      ? [`installed on ${installed.filter(Boolean).length} members`]
-      : []),
+    ...(installed > 0 ? [`installed on ${installed} members`] : []),
   ];
   return changes.length === 0 ? 'up to date' : changes.join(', ');
+}
+
+/**
+ * After `foobar secrets rotate` set a new database password (while the old one is still
+ * accepted): on machines the managers' copies on the members, which they log in with, are
+ * replaced; in the lab they read this machine's. Undefined when there is nothing to do.
+ */
+export async function refreshManagerSecrets(ctx: Context): Promise<string | undefined> {
+  if (ctx.platform.kind !== 'machines' || failoverMembers(ctx.model).length === 0) return undefined;
+  const changed = await installOnMembers(ctx, await secretFiles(ctx));
+  return `the failover managers' copies replaced on ${changed} of ${failoverMembers(ctx.model).length} members`;
+}
+
+/**
+ * `foobar down` on machines, once the managers have stopped: their key is no longer authorized
+ * anywhere (every other line of root's authorized_keys kept) and their state directory (key,
+ * pinned host keys, passwords, CA) is deleted from the members. The key pair stays on this
+ * machine, as every secret does; a later `up` installs it again.
+ */
+export async function revokeManagerAccess(ctx: Context): Promise<string> {
+  const revoked = await Promise.all(
+    managedHosts(ctx.model).map(async (host) => {
+      const current = await ctx.driver.readFile(host.name, AUTHORIZED_KEYS);
+      if (current === undefined) return false;
+      const kept = current.split('\n').filter((l) => !isManagersLine(l));
+      if (kept.length === current.split('\n').length) return false;
+      await ctx.driver.writeFile(host.name, AUTHORIZED_KEYS, kept.join('\n'), 0o600);
+      return true;
+    }),
+  );
+  await Promise.all(
+    failoverMembers(ctx.model).map((member) => ctx.driver.remove(member.name, MANAGER_STATE_DIR)),
+  );
+  const count = revoked.filter(Boolean).length;
+  return `key revoked on ${count} hosts, ${MANAGER_STATE_DIR} deleted on ${failoverMembers(ctx.model).length} members`;
+}
+
+function isManagersLine(line: string): boolean {
+  return line.trimEnd().endsWith(` ${MANAGER_SSH_COMMENT}`);
 }

@@ -20,6 +20,7 @@ import { startDaemon, stopDaemon } from './daemon.ts';
 import { reconcileAccounts } from './db/accounts.ts';
 import { waitApplied, waitReplicating } from './db/replication.ts';
 import { ensureAdminAccess } from './db/server.ts';
+import { refreshManagerSecrets } from './failover-access.ts';
 import { readDbState, replicasOf, type DbState } from './db/state.ts';
 import { pushTopologyToApps } from './db/topology.ts';
 import { mysqldExporterDaemon } from './monitoring.ts';
@@ -102,9 +103,12 @@ async function rotate(ctx: Context, role: DbUser, say: (line: string) => void): 
         .map((h) => h.name)
         .join(', ')}`,
     );
+    await refreshManagers(ctx, step);
   } else {
     await changeAccounts(ctx, state);
     step('the accounts accept the new password beside the old one');
+    // Before anyone could be refused: a manager on a machine logs in with its own copy.
+    await refreshManagers(ctx, step);
     step(await handOver(ctx, role, state));
   }
   await ctx.secrets.remove(previous);
@@ -113,6 +117,12 @@ async function rotate(ctx: Context, role: DbUser, say: (line: string) => void): 
     step('the old password is refused');
   }
   return { secret, seconds: (Date.now() - started) / 1000, resumed, steps };
+}
+
+/** On machines, the failover managers' copies of the passwords (failover-access.ts). */
+async function refreshManagers(ctx: Context, step: (line: string) => void): Promise<void> {
+  const refreshed = await refreshManagerSecrets(ctx);
+  if (refreshed !== undefined) step(refreshed);
 }
 
 /** The accounts as the secrets say, on the primary and, before returning, on every replica. */
@@ -158,7 +168,7 @@ async function handOver(ctx: Context, role: DbUser, state: DbState): Promise<str
         : `${replicas.map((r) => r.name).join(', ')} ${replicas.length === 1 ? 'replicates' : 'replicate'} with the new password`;
     }
     case 'failover':
-      // The managers read the secret at each login.
+      // The managers read the secret (on machines their copy, replaced above) at each login.
       return 'the failover managers log in with the new password';
     case 'monitor': {
       const dbs = dbHosts(ctx.model);

@@ -407,6 +407,14 @@ export function deploySuite(lab: TestLab): void {
     });
 
     it('a release that fails on one server after the switch is switched back on every server', async () => {
+      // A good release first: the release live before the failed one is then neither the oldest
+      // kept nor the newest not live, so the rollback test below can tell those three apart.
+      const good = await lab.cli('deploy', '--from', appVariant('before-half'));
+      assert.equal(good.exitCode, 0, good.stderr);
+      const previous = last;
+      last = releaseOf(good.stdout);
+      installed.push(last);
+      tried.push({ release: last, action: 'deploy', previous, outcome: 'succeeded' });
       const broken = webs.at(-1) ?? '';
       const result = await lab.cli(
         'deploy',
@@ -481,6 +489,15 @@ export function deploySuite(lab: TestLab): void {
       const releases = await releasesJson();
       assert.deepEqual(releases.find((r) => r.id === last)?.liveOn, webs);
       const expected = tried.filter((r) => r.outcome === 'succeeded').at(-1)?.previous ?? '';
+      // The release before is neither the oldest kept nor the newest not live: a rollback that
+      // took either of those would fail here.
+      const notLive = releases
+        .filter((r) => r.liveOn.length === 0)
+        .sort((a, b) => a.installed.localeCompare(b.installed))
+        .map((r) => r.id);
+      assert.ok(notLive.includes(expected), `${expected} is among ${notLive.join(', ')}`);
+      assert.notEqual(notLive[0], expected, 'the oldest kept is another release');
+      assert.notEqual(notLive.at(-1), expected, 'the newest not live is another release');
       const result = await lab.cli('rollback');
       assert.equal(result.exitCode, 0, result.stderr);
       const back = releaseOf(result.stdout);
