@@ -9,6 +9,15 @@ it('names a process by its kind: Node.js by its script, Nginx by its renamed tit
     'failover manager (node)',
   );
   assert.equal(kindOf([node, '/work/main/src/backup/main.ts']), 'backup agent (node)');
+  // The bundles, run with a small heap: the flags come before the script.
+  const bundles = '/var/lib/foobar/fb/daemons/0123456789ab';
+  const heap = ['--max-semi-space-size=2', '--max-old-space-size=96'];
+  for (const [file, kind] of [
+    ['failover-manager.mjs', 'failover manager (node)'],
+    ['backup.mjs', 'backup agent (node)'],
+    ['log-rotator.mjs', 'log rotator (node)'],
+  ] as const)
+    assert.equal(kindOf([node, ...heap, `${bundles}/${file}`, 'x.json']), kind);
   assert.equal(
     kindOf([node, '/var/lib/foobar/fb/hosts/web-01/releases/0123/server.mjs']),
     'app (node)',

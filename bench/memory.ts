@@ -15,11 +15,16 @@ export interface Memory {
 
 /** What a process is, from its command line: a Node.js process by its script, others by name. */
 export function kindOf(argv: readonly string[]): string {
-  const [exe = '', script = ''] = argv;
+  const [exe = ''] = argv;
+  // Node's own flags (the daemons' small heap) come before the script.
+  const script = argv.slice(1).find((arg) => !arg.startsWith('--')) ?? '';
   const name = path.basename(exe.split(' ')[0] ?? exe).replace(/:$/, '');
   if (name === 'node') {
-    if (script.includes('/failover/')) return 'failover manager (node)';
-    if (script.includes('/backup/')) return 'backup agent (node)';
+    // A checkout's sources (src/failover/main.ts) or a bundle (daemons/KEY/failover-manager.mjs).
+    if (/\/failover[-/]/.test(script)) return 'failover manager (node)';
+    if (script.includes('/backup/') || script.endsWith('/backup.mjs')) return 'backup agent (node)';
+    if (/\/(platform\/lab\/rotator\.ts|log-rotator\.mjs)$/.test(script))
+      return 'log rotator (node)';
     if (script.includes('/dashboard/')) return 'dashboard (node)';
     if (script.includes('/releases/')) return 'app (node)';
     return 'node';

@@ -49,6 +49,9 @@ import { formatPlan } from './plan.ts';
 import { progressLine, reporterFor, styleFor, timedReporter, type Style } from './progress.ts';
 import { trustInstructions } from './trust.ts';
 
+/** Ends the SSH connections the command opened (machines): bin/foobar.ts calls it on exit. */
+export { closeSshDrivers as closeConnections } from '../drivers/ssh.ts';
+
 export const USAGE = `foobar — builds, runs and operates www.foobar.com
 
 Usage: foobar [--config FILE] <command> [options]
@@ -193,7 +196,9 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
           },
         );
         line.clear();
-        io.stdout.write(formatPlan(plan, model.lab.name, styleFor(io.stdout)));
+        io.stdout.write(
+          formatPlan(plan, `${model.platform.kind} ${model.lab.name}`, styleFor(io.stdout)),
+        );
         return plan.changes.length === 0 && plan.exists ? 0 : 2;
       }
       if (values['dry-run'] === true) {
@@ -204,7 +209,10 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         const scratch = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-dry-run-'));
         try {
           await runPlan(
-            upPlan(createContext(model, driver), { buildsDir: scratch, offline: true }),
+            upPlan(
+              { ...createContext(model, driver), scratchBuilds: path.join(scratch, 'daemons') },
+              { buildsDir: scratch, offline: true },
+            ),
           );
         } finally {
           await fs.rm(scratch, { recursive: true, force: true });

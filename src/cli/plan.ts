@@ -25,11 +25,12 @@ function describe(change: PlannedChange, style: Style): string[] {
   }
 }
 
-export function formatPlan(plan: UpChanges, lab: string, style: Style): string {
+/** `site`: "lab NAME", or "machines NAME" for a deployment on machines. */
+export function formatPlan(plan: UpChanges, site: string, style: Style): string {
   if (!plan.exists) {
-    return `lab ${lab} is not up: \`foobar up\` would build all of it (\`foobar up --dry-run\` prints every command)\n`;
+    return `${site} is not up: \`foobar up\` would build all of it (\`foobar up --dry-run\` prints every command)\n`;
   }
-  if (plan.changes.length === 0) return `lab ${lab}: nothing to change\n`;
+  if (plan.changes.length === 0) return `${site}: nothing to change\n`;
   const lines: string[] = [];
   const byHost = changesByHost(plan.changes);
   for (const [host, changes] of byHost) {
@@ -46,7 +47,7 @@ export function formatPlan(plan: UpChanges, lab: string, style: Style): string {
   }
   const count = plan.changes.length;
   lines.push(
-    `lab ${lab}: ${count} change${count === 1 ? '' : 's'} on ${byHost.size} host${byHost.size === 1 ? '' : 's'}; \`foobar up\` makes them`,
+    `${site}: ${count} change${count === 1 ? '' : 's'} on ${byHost.size} host${byHost.size === 1 ? '' : 's'}; \`foobar up\` makes them`,
   );
   return `${lines.join('\n')}\n`;
 }

@@ -7,7 +7,16 @@ import path from 'node:path';
 import type { Command } from '../drivers/driver.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
-export const BACKUP_TOOL = path.join(REPO, 'src/backup/main.ts');
+/** True in the daemons' bundles (src/release/daemons.ts), where esbuild defines it. */
+declare const FOOBAR_BUNDLED: boolean | undefined;
+/**
+ * The tool: this checkout's source, or in the bundled backup agent the bundle beside it (a
+ * bundle's modules all sit in its one file).
+ */
+export const BACKUP_TOOL =
+  typeof FOOBAR_BUNDLED === 'boolean' && FOOBAR_BUNDLED
+    ? path.join(import.meta.dirname, 'backup.mjs')
+    : path.join(REPO, 'src/backup/main.ts');
 
 export const backup = {
   /**

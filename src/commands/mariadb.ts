@@ -44,7 +44,10 @@ export const mariadb = {
     argv: [
       'mariadbd',
       `--defaults-file=${config}`,
-      ...(role === 'replica' ? ['--init-rpl-role=SLAVE'] : []),
+      // A replica resumes replicating from where it was pointed when it starts (my.cnf says
+      // not to, for a server whose role is not known): a reboot or a restart by systemd brings
+      // it back as a replica of the primary it had, with nobody to point it again.
+      ...(role === 'replica' ? ['--init-rpl-role=SLAVE', '--skip-slave-start=OFF'] : []),
     ],
   }),
   installDb: (config: string): Command => ({

@@ -3,27 +3,42 @@ import type { Command } from '../drivers/driver.ts';
 
 export const systemctl = {
   daemonReload: (): Command => ({ argv: ['systemctl', 'daemon-reload'] }),
-  enable: (unit: string): Command => ({ argv: ['systemctl', 'enable', '--quiet', unit] }),
-  disable: (unit: string): Command => ({ argv: ['systemctl', 'disable', '--quiet', unit] }),
+  // Enabling is for the next boot: without a reload of systemd's manager each time (foobar
+  // reloads it when it writes a unit), which a start and a stop of every daemon would cost.
+  enable: (unit: string): Command => ({
+    argv: ['systemctl', 'enable', '--quiet', '--no-reload', unit],
+  }),
+  disable: (unit: string): Command => ({
+    argv: ['systemctl', 'disable', '--quiet', '--no-reload', unit],
+  }),
   disableNow: (unit: string): Command => ({
     argv: ['systemctl', 'disable', '--now', '--quiet', unit],
     timeoutMs: 120_000,
   }),
   /** Exit code 0 when the unit is active. */
-  isActive: (unit: string): Command => ({ argv: ['systemctl', 'is-active', '--quiet', unit] }),
+  isActive: (unit: string): Command => ({
+    argv: ['systemctl', 'is-active', '--quiet', unit],
+    readOnly: true,
+  }),
   /** One line per unit, in order: "active", "inactive", "failed"... (exit code ignored). */
   areActive: (units: readonly string[]): Command => ({
     argv: ['systemctl', 'is-active', ...units],
+    readOnly: true,
   }),
   /** One line per unit, in order: "enabled", "disabled", "masked"... (exit code ignored). */
   areEnabled: (units: readonly string[]): Command => ({
     argv: ['systemctl', 'is-enabled', ...units],
+    readOnly: true,
   }),
   /** "enabled", "disabled", "masked", ... (exit code non-zero for all but enabled). */
-  isEnabled: (unit: string): Command => ({ argv: ['systemctl', 'is-enabled', unit] }),
+  isEnabled: (unit: string): Command => ({
+    argv: ['systemctl', 'is-enabled', unit],
+    readOnly: true,
+  }),
   /** Its main PID and state as `KEY=value` lines. */
   show: (unit: string): Command => ({
     argv: ['systemctl', 'show', '--property=MainPID,ActiveState,SubState', unit],
+    readOnly: true,
   }),
   start: (unit: string): Command => ({ argv: ['systemctl', 'start', unit], timeoutMs: 180_000 }),
   stop: (unit: string): Command => ({ argv: ['systemctl', 'stop', unit], timeoutMs: 120_000 }),
@@ -54,8 +69,9 @@ export const journalctl = {
       ...(options.lines === undefined ? [] : [`--lines=${options.lines}`]),
       ...(options.follow === true ? ['--follow'] : []),
     ],
+    readOnly: true,
   }),
 };
 
 /** Seconds since the epoch on the host, to the microsecond: a mark to read the journal from. */
-export const now: Command = { argv: ['date', '+%s.%N'] };
+export const now: Command = { argv: ['date', '+%s.%N'], readOnly: true };

@@ -119,7 +119,13 @@ export class NetnsDriver implements Driver {
     }
   }
 
+  /**
+   * As `mkdir -p -m MODE`: only `dir` gets the mode. Node's recursive mkdir gives it to every
+   * parent it makes too, and a secrets directory made 0700 before its lab's state directory
+   * existed closed the state directory to the daemons' users (NSD: SERVFAIL, Permission denied).
+   */
   async mkdir(_target: Target, dir: string, mode = 0o755): Promise<void> {
+    await fs.mkdir(path.dirname(dir), { recursive: true });
     await fs.mkdir(dir, { recursive: true, mode });
   }
 

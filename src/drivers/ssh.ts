@@ -70,16 +70,32 @@ const LOCAL_TIMEOUT_MARGIN_MS = 20_000;
 const CONNECT_TIMEOUT_MS = 30_000;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** The drivers sshDriverFor made: closeSshDrivers ends their connections. */
+const opened = new Set<SshDriver>();
+
 /** The driver for a model on machines; the lab has none (NetnsDriver). */
 export function sshDriverFor(model: Model): SshDriver {
   if (model.platform.kind !== 'machines') {
     throw new Error(`the ${model.platform.kind} platform does not use SSH`);
   }
-  return new SshDriver({
+  const driver = new SshDriver({
     destinations: model.platform.ssh,
     stateDir: model.lab.stateDir,
     ...(model.platform.sshConfig === undefined ? {} : { configFile: model.platform.sshConfig }),
   });
+  opened.add(driver);
+  return driver;
+}
+
+/**
+ * Ends the master connections of every driver sshDriverFor made and removes their control
+ * directories: the CLI calls it before it exits. Without it each run left an empty
+ * /tmp/foobar-ssh-* directory and its connections open for ControlPersist (120 s).
+ */
+export async function closeSshDrivers(): Promise<void> {
+  const drivers = [...opened];
+  opened.clear();
+  await Promise.all(drivers.map((driver) => driver.close()));
 }
 
 export class SshDriver implements Driver {

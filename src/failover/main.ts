@@ -1,29 +1,64 @@
 /**
- * The failover manager's process: `node src/failover/main.ts <config.json>`, started by `foobar up`
- * inside its host (so it observes from that host's network position). The config file holds the
- * host's name and the lab's model exactly as `up` built it.
+ * The failover manager's process: `node failover-manager.mjs <config.json>` (this file, bundled by
+ * src/release/daemons.ts), started by `foobar up` on its host (so it observes from that host's
+ * network position): in the lab inside its namespace, on machines as a systemd unit. The config
+ * file holds the host's name and the model exactly as `up` built it.
  */
 import { readFileSync } from 'node:fs';
 import { NetnsDriver } from '../drivers/netns.ts';
-import { etcdClientUrl, failoverMembers } from '../model/failover.ts';
+import type { Driver } from '../drivers/driver.ts';
+import { SshDriver } from '../drivers/ssh.ts';
+import {
+  etcdClientUrl,
+  failoverMembers,
+  managedHosts,
+  managerModel,
+  MANAGER_STATE_DIR,
+} from '../model/failover.ts';
 import { labNames } from '../model/lab.ts';
-import { findHost } from '../model/model.ts';
+import { addressOf, findHost, type Model } from '../model/model.ts';
 import { createContext } from '../steps/context.ts';
+import { managerSshFiles } from '../steps/failover-access.ts';
 import { Etcd, fetchTransport } from './etcd.ts';
 import { parseManagerConfig } from './config.ts';
 import { FailoverManager, serveMetrics } from './manager.ts';
 import { networkSql } from './sql.ts';
+
+/**
+ * How it acts on the other hosts: in the lab by entering their namespaces, on machines over SSH
+ * to their core addresses as root, with the managers' own key and pinned host keys
+ * (steps/failover-access.ts).
+ */
+function managerDriver(model: Model): Driver {
+  if (model.platform.kind !== 'machines') {
+    const names = labNames(model);
+    return new NetnsDriver((host) => names.namespaceOf(host));
+  }
+  const ssh = managerSshFiles();
+  return new SshDriver({
+    destinations: Object.fromEntries(
+      [...managedHosts(model), ...failoverMembers(model)].map((host) => [
+        host.name,
+        { host: addressOf(host, 'core'), user: 'root' },
+      ]),
+    ),
+    stateDir: MANAGER_STATE_DIR,
+    configFile: ssh.config,
+  });
+}
 
 const file = process.argv[2];
 if (file === undefined) {
   process.stderr.write('usage: node src/failover/main.ts CONFIG.json\n');
   process.exit(2);
 }
-const { host: name, model } = parseManagerConfig(readFileSync(file, 'utf8'), file);
+const given = parseManagerConfig(readFileSync(file, 'utf8'), file);
+const name = given.host;
+// On machines its own state directory stands for the operator's (model/failover.ts).
+const model = given.model.platform.kind === 'machines' ? managerModel(given.model) : given.model;
 const me = findHost(model, name);
 if (me === undefined) throw new Error(`${file}: ${name} is not a host of its model`);
-const names = labNames(model);
-const spawning = createContext(model, new NetnsDriver((host) => names.namespaceOf(host)));
+const spawning = createContext(model, managerDriver(model));
 // SQL over the network from this host: no client process per script on the way to writes.
 const ctx = { ...spawning, sql: networkSql(model, spawning.secrets, me) };
 // Its own member first; another member when its own is down.

@@ -1,7 +1,9 @@
 /** What every bounded load from a lab host takes: a URL, a duration (capped), a concurrency. */
+import dns from 'node:dns';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
 
 export interface LoadBounds {
   readonly url: string;
@@ -15,6 +17,16 @@ export interface LoadBounds {
    * address among the A records costs what it costs a browser or curl. Default: keep-alive.
    */
   readonly fresh?: boolean;
+  /**
+   * Name servers to resolve the URL's name through (each lookup asks them, the first one first),
+   * instead of this host's resolver: the site's own, from a machine that does not use them.
+   */
+  readonly dns?: readonly string[];
+  /**
+   * The name's addresses, instead of asking the resolver (as curl's --resolve): for a load from
+   * a place whose resolver does not know the site (this machine, in front of test machines).
+   */
+  readonly resolve?: { readonly name: string; readonly addresses: readonly string[] };
 }
 
 /** parseArgs options shared by the loads; each adds its own. */
@@ -26,6 +38,8 @@ export function loadArgOptions(defaults: { concurrency: string; timeoutMs: strin
     'timeout-ms': { type: 'string', default: defaults.timeoutMs },
     cacert: { type: 'string' },
     fresh: { type: 'boolean', default: false },
+    dns: { type: 'string' },
+    resolve: { type: 'string' },
   } as const;
 }
 
@@ -37,10 +51,13 @@ export function loadBounds(
     readonly 'timeout-ms': string;
     readonly cacert?: string | undefined;
     readonly fresh?: boolean | undefined;
+    readonly dns?: string | undefined;
+    readonly resolve?: string | undefined;
   },
   maxConcurrency: number,
 ): LoadBounds {
   if (values.url === undefined) throw new Error('--url is required');
+  const resolve = parseResolve(values.resolve);
   const seconds = Number(values.seconds);
   // Every load is bounded in time: at most ten minutes.
   if (!(seconds > 0 && seconds <= 600)) throw new Error('--seconds must be between 0 and 600');
@@ -51,6 +68,80 @@ export function loadBounds(
     timeoutMs: Number(values['timeout-ms']),
     ...(values.cacert === undefined ? {} : { cacert: values.cacert }),
     ...(values.fresh === true ? { fresh: true } : {}),
+    ...(values.dns === undefined ? {} : { dns: dnsServers(values.dns) }),
+    ...(resolve === undefined ? {} : { resolve }),
+  };
+}
+
+/** `--dns 10.0.0.1,10.0.0.2`: IPv4 addresses (`:PORT` when not 53), in the order to ask them. */
+export function dnsServers(text: string): string[] {
+  const servers = text.split(',').map((s) => s.trim());
+  const bad = servers.filter((s) => {
+    const [address = '', port, ...more] = s.split(':');
+    return !net.isIPv4(address) || more.length > 0 || (port !== undefined && !/^\d+$/.test(port));
+  });
+  if (bad.length > 0)
+    throw new Error(`--dns ${text}: IPv4 addresses (ADDRESS[:PORT]), separated by commas`);
+  return servers;
+}
+
+/** How long a name server has to answer one query before the next is asked (then twice that). */
+const DNS_TIMEOUT_MS = 1000;
+
+/**
+ * A `lookup` for connections that asks `servers` for A records on every call (no cache: each
+ * new visitor looks the name up again), as a visitor whose resolver uses them would.
+ */
+export function lookupThrough(servers: readonly string[]): net.LookupFunction {
+  const resolver = new dns.Resolver({ timeout: DNS_TIMEOUT_MS, tries: 2 });
+  resolver.setServers([...servers]);
+  return (hostname, options, callback) => {
+    const answer = (addresses: readonly string[]): void => {
+      if (options.all === true)
+        callback(
+          null,
+          addresses.map((address) => ({ address, family: 4 })),
+        );
+      else callback(null, addresses[0] ?? '', 4);
+    };
+    if (net.isIPv4(hostname)) {
+      answer([hostname]);
+      return;
+    }
+    resolver.resolve4(hostname, (error, addresses) => {
+      if (error !== null) callback(error, '', 4);
+      else answer(addresses);
+    });
+  };
+}
+
+/** `--resolve NAME:ADDRESS[,ADDRESS...]`. */
+function parseResolve(value: string | undefined): LoadBounds['resolve'] {
+  if (value === undefined) return undefined;
+  const [name = '', list = ''] = value.split(':');
+  const addresses = list.split(',').filter((a) => a !== '');
+  if (name === '' || addresses.length === 0)
+    throw new Error(`--resolve ${value}: expected NAME:ADDRESS[,ADDRESS...]`);
+  return { name, addresses };
+}
+
+/** A lookup that answers `resolve`'s name with its addresses, in turn; other names as usual. */
+function lookupOf(resolve: NonNullable<LoadBounds['resolve']>): net.LookupFunction {
+  let turn = 0;
+  return (hostname, options, callback) => {
+    if (hostname !== resolve.name) {
+      dns.lookup(hostname, options, callback);
+      return;
+    }
+    // Rotated as a DNS server rotates its answer, so each address gets its share.
+    const n = turn++ % resolve.addresses.length;
+    const ordered = [...resolve.addresses.slice(n), ...resolve.addresses.slice(0, n)];
+    if (options.all === true)
+      callback(
+        null,
+        ordered.map((address) => ({ address, family: 4 })),
+      );
+    else callback(null, ordered[0] ?? '', 4);
   };
 }
 
@@ -69,6 +160,12 @@ export function loadClient(bounds: LoadBounds): { agent: http.Agent; request: Re
   // next one as soon as a connection is refused, but only after the whole request timeout when
   // an address stays silent (Node's default moves on after 250 ms, which would hide a dead
   // address that curl and browsers wait for).
+  const lookup =
+    bounds.resolve !== undefined
+      ? { lookup: lookupOf(bounds.resolve) }
+      : bounds.dns !== undefined
+        ? { lookup: lookupThrough(bounds.dns) }
+        : {};
   const options =
     bounds.fresh === true
       ? {
@@ -76,8 +173,9 @@ export function loadClient(bounds: LoadBounds): { agent: http.Agent; request: Re
           maxSockets: bounds.concurrency,
           autoSelectFamily: true,
           autoSelectFamilyAttemptTimeout: bounds.timeoutMs,
+          ...lookup,
         }
-      : { keepAlive: true, maxSockets: bounds.concurrency };
+      : { keepAlive: true, maxSockets: bounds.concurrency, ...lookup };
   if (!bounds.url.startsWith('https:')) {
     return { agent: new http.Agent(options), request: (url, o, cb) => http.request(url, o, cb) };
   }

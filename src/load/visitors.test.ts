@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -214,6 +215,55 @@ describe('visitors', () => {
       summary.acked.every((a) => a.db === 'db-01' && a.at >= started && a.at <= Date.now()),
     );
     assert.ok(summary.slowestMs >= 0 && summary.slowestMs < 5000);
+  });
+
+  it('with --dns, fresh visitors look the name up at the name servers given, once per request', async () => {
+    // A stand-in name server on 127.0.0.1: www.foobar.test is 127.0.0.1, for every A query.
+    const queries: string[] = [];
+    const ns = dgram.createSocket('udp4');
+    ns.on('message', (query, from) => {
+      // The question's name: labels from byte 12 to the zero byte.
+      const labels: string[] = [];
+      for (let i = 12; query[i] !== 0 && i < query.length; i += (query[i] ?? 0) + 1)
+        labels.push(query.subarray(i + 1, i + 1 + (query[i] ?? 0)).toString('ascii'));
+      queries.push(labels.join('.'));
+      const question = query.subarray(12);
+      const header = Buffer.from(query.subarray(0, 12));
+      header.writeUInt16BE(0x8180, 2); // a response, recursion available, no error
+      header.writeUInt16BE(1, 6); // one answer
+      const answer = Buffer.from([0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 127, 0, 0, 1]);
+      ns.send(Buffer.concat([header, question, answer]), from.port, from.address);
+    });
+    await new Promise<void>((resolve) => ns.bind(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const parsed = parseVisitorsArgs([
+        '--url',
+        `http://www.foobar.test:${port}/`,
+        '--dns',
+        `127.0.0.1:${ns.address().port}`,
+      ]);
+      const report = await visitUntil(
+        {
+          url: parsed.url,
+          ...(parsed.dns === undefined ? {} : { dns: parsed.dns }),
+          connections: 'fresh',
+          kinds: ['whoami'],
+        },
+        { whoami: 4 },
+      );
+      const summary = summarizeVisits(report);
+      assert.equal(summary.failed, 0, JSON.stringify(summary));
+      assert.ok(summary.kinds.whoami.ok >= 4);
+      assert.ok(queries.length >= 4, `${queries.length} lookups`);
+      assert.ok(
+        queries.every((q) => q === 'www.foobar.test'),
+        queries.join(', '),
+      );
+    } finally {
+      ns.close();
+    }
+    assert.throws(() => parseVisitorsArgs(['--url', 'http://x/', '--dns', 'ns1']), /IPv4/);
   });
 
   it('parses its command line: connections, browsing, kinds, bounds', () => {

@@ -61,3 +61,30 @@ export function failoverKeys(model: Model): {
 
 /** What a lab lock's holder lets happen meanwhile, for the managers to act (withLockOrLeave). */
 export const AUTOMATIC_FAILOVER = 'automatic failover';
+
+/**
+ * On machines, what a manager acts on over SSH (with a key pair of its own, from its core
+ * address): the database servers (fence, drain, promote), the web servers (their firewalls, the
+ * apps' db.json) and the monitor (the lock, the audit log, database.json).
+ */
+export const MANAGED_ROLES: readonly Role[] = ['db', 'web', 'mon'];
+
+export function managedHosts(model: Model): Host[] {
+  return model.hosts.filter((host) => host.roles.some((role) => MANAGED_ROLES.includes(role)));
+}
+
+/**
+ * On machines, a manager's own state directory: it stands for the operator's (`lab.stateDir`) in
+ * the manager's model, holding what the manager acts with — its SSH key, the other hosts' pinned
+ * host keys, the database passwords, the CA's certificate — and nothing else.
+ */
+export const MANAGER_STATE_DIR = '/var/lib/foobar/failover';
+/** The managers' SSH key (private, OpenSSH format): a secret of the operator's state directory. */
+export const MANAGER_SSH_KEY_SECRET = 'failover-ssh-key';
+/** Marks the managers' line in a host's authorized_keys, so `up` replaces it and only it. */
+export const MANAGER_SSH_COMMENT = 'foobar-failover-manager';
+
+/** The model as a manager on a machine sees it: its own state directory for the operator's. */
+export function managerModel(model: Model): Model {
+  return { ...model, lab: { ...model.lab, stateDir: MANAGER_STATE_DIR } };
+}

@@ -80,13 +80,36 @@ describe("the admin's SSH", () => {
     const ssh = concreteFlows(machines).filter((f) => f.port === machines.ports.ssh);
     // A host of two roles (lb and dns) gets the flow once per role.
     assert.deepEqual(
-      [...new Set(ssh.map((f) => `${f.from}→${f.to} ${f.address}`))].sort(),
+      [
+        ...new Set(
+          ssh.filter((f) => f.from === 'admin').map((f) => `${f.from}→${f.to} ${f.address}`),
+        ),
+      ].sort(),
       machines.hosts
         .filter((h) => !standsForInternet(h))
         .map((h) => `admin→${h.name} ${h.addresses.edge ?? h.addresses.core ?? ''}`)
         .sort(),
     );
-    for (const flow of flowsOf(machines).filter((f) => 'port' in f && f.port === 'ssh')) {
+    // The failover managers' own SSH: from each member to the hosts they act on, on the core.
+    const members = machines.hosts.filter((h) => h.roles.includes('lb') || h.roles.includes('mon'));
+    const acted = machines.hosts.filter((h) =>
+      h.roles.some((r) => r === 'db' || r === 'web' || r === 'mon'),
+    );
+    assert.deepEqual(
+      [
+        ...new Set(
+          ssh.filter((f) => f.from !== 'admin').map((f) => `${f.from}→${f.to} ${f.address}`),
+        ),
+      ].sort(),
+      members
+        .flatMap((m) =>
+          acted.filter((h) => h !== m).map((h) => `${m.name}→${h.name} ${h.addresses.core ?? ''}`),
+        )
+        .sort(),
+    );
+    for (const flow of flowsOf(machines).filter(
+      (f) => 'port' in f && f.port === 'ssh' && f.from === 'admin',
+    )) {
       assert.deepEqual(sourceAddresses(machines, flow), [
         flow.network === 'edge' ? '198.51.100.7' : '10.0.0.11',
       ]);

@@ -13,7 +13,7 @@ import {
   type Role,
 } from './model.ts';
 import { ROLE_NETWORKS } from './build.ts';
-import { FAILOVER_ROLES } from './failover.ts';
+import { FAILOVER_ROLES, MANAGED_ROLES } from './failover.ts';
 import { ROLES, type PlatformKind } from './schema.ts';
 import { PROBE_JOBS, SCRAPE_JOBS, scrapeNetwork } from './monitoring.ts';
 
@@ -234,6 +234,17 @@ function failoverFlows(): Flow[] {
       network: 'core',
       why: 'failover managers watch the primary',
     });
+    // In the lab the managers act through this machine's driver; on machines over SSH.
+    for (const to of MANAGED_ROLES)
+      flows.push({
+        from,
+        to,
+        port: 'ssh',
+        proto: 'tcp',
+        network: 'core',
+        platforms: ['machines'],
+        why: 'failover managers act: fence, promote, tell the apps (their own SSH key)',
+      });
   }
   return flows;
 }

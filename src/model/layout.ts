@@ -112,12 +112,22 @@ export interface SharedState {
   /** A directory: taken by creating it atomically, the holder described inside. */
   readonly lock: string;
   readonly audit: string;
+  /**
+   * Who is the primary (database.json): read and written by every operator's foobar and by the
+   * failover managers, so it lives beside the lock.
+   */
+  readonly database: string;
 }
 
 export function sharedState(model: Model): SharedState {
   if (model.platform.kind !== 'machines') {
     const state = labPaths(model).state;
-    return { host: null, lock: labPaths(model).lock, audit: path.join(state, 'audit.log') };
+    return {
+      host: null,
+      lock: labPaths(model).lock,
+      audit: path.join(state, 'audit.log'),
+      database: path.join(state, 'database.json'),
+    };
   }
   const host = model.hosts.find((h) => h.roles.includes('mon')) ?? model.hosts[0];
   if (host === undefined) throw new Error('a deployment without machines has no lock');
@@ -125,5 +135,6 @@ export function sharedState(model: Model): SharedState {
     host: host.name,
     lock: path.join(MACHINE_STATE_DIR, 'lock'),
     audit: path.join(MACHINE_STATE_DIR, 'audit.log'),
+    database: path.join(MACHINE_STATE_DIR, 'database.json'),
   };
 }

@@ -45,8 +45,6 @@ export const SCRAPE_JOBS: readonly ScrapeJob[] = [
     job: 'failover',
     port: 'failoverMetrics',
     roles: ['lb', 'mon'],
-    // The managers do not run on machines yet (steps/failover.ts's runsManagers).
-    platforms: ['lab'],
     why: 'the failover managers (leader, armed or paused, failovers)',
   },
   {

@@ -62,6 +62,11 @@ export interface Platform {
   provision(ctx: Context): { readonly preflight: readonly Task[]; readonly hosts: Phase };
   /** `down`'s last phase, after every daemon stopped: what `provision` built goes away. */
   teardown(ctx: Context): Phase;
+  /**
+   * Whether `up` has built this site (lab: its record of namespaces; machines: foobar's units on
+   * any machine), so `up --plan` has something to compare with; false: `up` would build it all.
+   */
+  built(ctx: Context): Promise<boolean>;
   /** Which hosts are there to ask (status): a host that is not is reported down, not probed. */
   present(ctx: Context): Promise<(host: string) => boolean>;
 }

@@ -28,6 +28,11 @@ export interface BundleOptions {
   readonly outfile: string;
   /** node: an ES module for our Node.js runtime; browser: one script for today's browsers. */
   readonly platform: 'node' | 'browser';
+  /**
+   * One of foobar's own daemons (src/release/daemons.ts): `FOOBAR_BUNDLED` is true in it, and
+   * esbuild, which only `up` calls, stays out.
+   */
+  readonly daemon?: boolean;
 }
 
 /** Bundles an entry point and what it imports into one file, byte for byte the same each time. */
@@ -45,6 +50,9 @@ export async function bundle(options: BundleOptions): Promise<void> {
     minify: !node,
     legalComments: 'none',
     ...(node ? { banner: { js: REQUIRE_SHIM } } : {}),
+    ...(options.daemon === true
+      ? { define: { FOOBAR_BUNDLED: 'true' }, external: ['esbuild'] }
+      : {}),
     logLevel: 'silent',
     // Paths in the bundle's comments are relative to the repository, so a clone elsewhere
     // builds the same bytes; an app from elsewhere (--from) takes its dependencies from ours.

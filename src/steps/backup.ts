@@ -8,7 +8,7 @@ import { backup as commands } from '../commands/backup.ts';
 import { curl, parseCurlOutput } from '../commands/curl.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { mariadb } from '../commands/mariadb.ts';
-import { sourceFingerprint } from '../lib/fingerprint.ts';
+import { daemonCommand, daemonsKey } from '../release/daemons.ts';
 import { randomBytes } from 'node:crypto';
 import { BACKUP_KEY_SECRET, backupHost, backupPaths } from '../model/backup.ts';
 import { serverIdOf } from '../model/database.ts';
@@ -26,11 +26,10 @@ import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
 import type { Phase } from './plan.ts';
 import { readDbState } from './db/state.ts';
+import { installDaemons } from './release.ts';
 import { scrapedAs } from '../model/monitoring.ts';
 
-const REPO = path.resolve(import.meta.dirname, '../..');
-
-/** The backup agent: this checkout's src/backup/main.ts on the lab's Node.js, as root. */
+/** The backup agent: its bundle (src/release/daemons.ts) on the platform's Node.js, as root. */
 export function backupAgentDaemon(ctx: Context, host: Host, key?: string): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const files = backupPaths(ctx.model, host.name);
@@ -41,11 +40,14 @@ export function backupAgentDaemon(ctx: Context, host: Host, key?: string): Daemo
     marker: files.config,
     files: [
       { path: files.config, content: renderManagerConfig(host.name, ctx.model) },
-      { path: `${files.config}.code`, content: `${sourceFingerprint(path.join(REPO, 'src'))}\n` },
+      { path: `${files.config}.code`, content: `${daemonsKey()}\n` },
       ...(key === undefined ? [] : [{ path: files.key, content: `${key}\n`, mode: 0o600 }]),
     ],
     dirs: [paths.etc, paths.run, paths.log, paths.data],
-    start: commands.tool(labPaths(ctx.model).runtime, ['agent', files.config]),
+    prepare: async (c) => {
+      await installDaemons(c, host.name);
+    },
+    start: daemonCommand(ctx.model, 'backup', ['agent', files.config]),
     outputLog: files.log,
     stopSignal: 'TERM',
     ports: [ctx.model.ports.backupMetrics],

@@ -30,6 +30,11 @@ export interface Context {
    * tells it what it would do to a daemon here rather than doing it and waiting for the result.
    */
   readonly planning?: PlanRecorder;
+  /**
+   * Where this machine's builds of foobar's daemons go, if not the state directory's: `up
+   * --dry-run` gives a scratch directory, so that it leaves no state behind.
+   */
+  readonly scratchBuilds?: string;
 }
 
 /** Runs a script of foobar's on a database server; every result set, in order. */

@@ -17,6 +17,12 @@ export interface RenderedFile {
   readonly mode?: number;
 }
 
+export interface OwnedDir {
+  readonly path: string;
+  /** User and group of that name. */
+  readonly owner: string;
+}
+
 export interface Daemon {
   /** "haproxy", "nginx", "app", ... */
   readonly service: string;
@@ -29,6 +35,12 @@ export interface Daemon {
   readonly files: readonly RenderedFile[];
   /** Created before a start. */
   readonly dirs: readonly string[];
+  /**
+   * Directories under the run directory that another user must own (mariadbd's, owned by the
+   * user it drops to): `prepare` makes them before foobar starts it; on machines the unit makes
+   * them too, before every start, since a boot empties /run and starts the unit without foobar.
+   */
+  readonly ownedRunDirs?: readonly OwnedDir[];
   /** Runs before every start: what the daemon needs that is not a rendered file. */
   readonly prepare?: (ctx: Context) => Promise<void>;
   /**

@@ -6,7 +6,6 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { sourceFingerprint } from '../lib/fingerprint.ts';
 import { curl, parseCurlOutput } from '../commands/curl.ts';
 import { etcd } from '../commands/etcd.ts';
 import { Etcd, EtcdUnavailable, type EtcdTransport } from '../failover/etcd.ts';
@@ -28,16 +27,18 @@ import {
   isFailoverMember,
   quorumOf,
 } from '../model/failover.ts';
-import { hostPaths, runtimeOf } from '../model/layout.ts';
+import { hostPaths } from '../model/layout.ts';
+import { daemonCommand, daemonsKey } from '../release/daemons.ts';
 import { addressOf, type Host } from '../model/model.ts';
 import { scrapeAddress, scrapedAs } from '../model/monitoring.ts';
 import { expectStatus } from '../probes/http.ts';
 import { appendAudit } from './audit.ts';
 import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
+import { ensureManagerAccess } from './failover-access.ts';
 import type { Phase } from './plan.ts';
+import { installDaemons } from './release.ts';
 
-const REPO = path.resolve(import.meta.dirname, '../..');
 /** etcd's raft timings for a lab on one machine: a lost leader is replaced within about a second. */
 const ETCD_HEARTBEAT_MS = 100;
 const ETCD_ELECTION_MS = 1000;
@@ -78,7 +79,7 @@ export function managerConfigFile(ctx: Context, host: Host): string {
   return path.join(hostPaths(ctx.model, host.name).etc, 'failover-manager.json');
 }
 
-/** The failover manager: this checkout's src/failover/main.ts on the lab's Node.js, as root. */
+/** The failover manager: its bundle (src/release/daemons.ts) on the platform's Node.js, as root. */
 export function managerDaemon(ctx: Context, host: Host): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const config = managerConfigFile(ctx, host);
@@ -91,12 +92,13 @@ export function managerDaemon(ctx: Context, host: Host): Daemon {
     files: [
       { path: config, content: renderManagerConfig(host.name, ctx.model) },
       // It runs this checkout's code: a changed checkout restarts it, as a changed config does.
-      { path: `${config}.code`, content: `${sourceFingerprint(path.join(REPO, 'src'))}\n` },
+      { path: `${config}.code`, content: `${daemonsKey()}\n` },
     ],
     dirs: [paths.etc, paths.run, paths.log],
-    start: {
-      argv: [runtimeOf(ctx.model), path.join(REPO, 'src/failover/main.ts'), config],
+    prepare: async (c) => {
+      await installDaemons(c, host.name);
     },
+    start: daemonCommand(ctx.model, 'failover-manager', [config]),
     outputLog: path.join(paths.log, 'failover-manager.log'),
     stopSignal: 'TERM',
     ports: [ctx.model.ports.failoverMetrics],
@@ -106,61 +108,48 @@ export function managerDaemon(ctx: Context, host: Host): Daemon {
   };
 }
 
-/**
- * Whether the platform runs the failover managers. They run this checkout's src/failover/main.ts
- * with this machine's driver, which is not shipped to machines yet: there etcd runs, the managers
- * do not, and databases are promoted by hand (README, Known limits).
- */
-export function runsManagers(ctx: Context): boolean {
-  return ctx.model.platform.kind === 'lab';
-}
-
 /** The failover daemons of a host, in the order to stop them (the manager before its etcd). */
 export function failoverDaemons(ctx: Context, host: Host): Daemon[] {
   if (!isFailoverMember(host)) return [];
-  return runsManagers(ctx)
-    ? [managerDaemon(ctx, host), etcdDaemon(ctx, host)]
-    : [etcdDaemon(ctx, host)];
+  return [managerDaemon(ctx, host), etcdDaemon(ctx, host)];
 }
 
-/** etcd on every member at once (they elect a leader together), then the managers. */
+/**
+ * etcd on every member at once (they elect a leader together), then the managers; on machines
+ * with their SSH access to the hosts they act on first (steps/failover-access.ts).
+ */
 export function failoverPhases(ctx: Context): Phase[] {
   const members = failoverMembers(ctx.model);
   if (members.length === 0) return [];
   return [
     {
       title: 'Failover: etcd',
-      tasks: members.map((host) => ({
-        title: host.name,
-        run: async () => describeOutcomes({ etcd: await ensureDaemon(ctx, etcdDaemon(ctx, host)) }),
-      })),
+      tasks: [
+        ...members.map((host) => ({
+          title: host.name,
+          run: async () =>
+            describeOutcomes({ etcd: await ensureDaemon(ctx, etcdDaemon(ctx, host)) }),
+        })),
+        ...(ctx.platform.kind === 'machines'
+          ? [{ title: 'managers’ SSH access', run: () => ensureManagerAccess(ctx) }]
+          : []),
+      ],
     },
     {
       title: 'Failover: managers',
-      tasks: !runsManagers(ctx)
-        ? [
-            {
-              title: 'automatic failover',
-              run: () =>
-                Promise.resolve(
-                  'not on machines yet (the managers are not shipped to them): promote by hand with `foobar db promote`',
-                ),
-            },
-          ]
-        : members.map((host) => ({
-            title: host.name,
-            run: async () =>
-              describeOutcomes({
-                'failover manager': await ensureDaemon(ctx, managerDaemon(ctx, host)),
-              }),
-          })),
+      tasks: members.map((host) => ({
+        title: host.name,
+        run: async () =>
+          describeOutcomes({
+            'failover manager': await ensureDaemon(ctx, managerDaemon(ctx, host)),
+          }),
+      })),
     },
   ];
 }
 
 /** Stops every manager before anything else stops: a database going down must not be failed over. */
 export async function stopManagers(ctx: Context): Promise<string> {
-  if (!runsManagers(ctx)) return 'none on machines';
   const stopped = await Promise.all(
     failoverMembers(ctx.model).map((host) => stopDaemon(ctx, managerDaemon(ctx, host))),
   );

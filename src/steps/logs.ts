@@ -4,15 +4,14 @@
  * daemons log to the journal, whose limits come from the same `logs` settings (render/systemd).
  */
 import path from 'node:path';
-import { hostPaths, runtimeOf } from '../model/layout.ts';
+import { hostPaths } from '../model/layout.ts';
 import type { Host } from '../model/model.ts';
-import { sourceFingerprint } from '../lib/fingerprint.ts';
+import { daemonCommand, daemonsKey } from '../release/daemons.ts';
 import type { RotatorConfig } from '../platform/lab/logs.ts';
 import type { Context } from './context.ts';
 import type { Daemon } from './daemon.ts';
+import { installDaemons } from './release.ts';
 import { serviceDaemons } from './services.ts';
-
-const REPO = path.resolve(import.meta.dirname, '../..');
 
 /** How often the rotator looks: at full speed HAProxy writes a few MB/s, a fifth of the cap is 10 MB. */
 export const ROTATION_INTERVAL_MS = 2000;
@@ -63,7 +62,7 @@ export async function rotatorConfig(ctx: Context, rotator: Host): Promise<Rotato
   };
 }
 
-/** The lab's log rotator: this checkout's rotator on the lab's Node.js, as root, on the monitor. */
+/** The lab's log rotator: its bundle (src/release/daemons.ts) on the lab's Node.js, as root, on the monitor. */
 export async function logRotatorDaemon(ctx: Context, host: Host): Promise<Daemon> {
   const paths = hostPaths(ctx.model, host.name);
   const files = rotatorFiles(ctx, host);
@@ -76,22 +75,19 @@ export async function logRotatorDaemon(ctx: Context, host: Host): Promise<Daemon
     files: [
       { path: files.config, content: `${JSON.stringify(config, null, 2)}\n` },
       // It runs this checkout's code: a changed checkout restarts it.
-      {
-        path: `${files.config}.code`,
-        content: `${sourceFingerprint(path.join(REPO, 'src'))}\n`,
-      },
+      { path: `${files.config}.code`, content: `${daemonsKey()}\n` },
     ],
     dirs: [paths.etc, paths.run, paths.log],
-    start: {
-      argv: [runtimeOf(ctx.model), path.join(REPO, 'src/platform/lab/rotator.ts'), files.config],
-    },
-    // Its heartbeat starts at its start: a rotator that never finishes a pass goes stale.
-    prepare: (c) =>
-      c.driver.writeFile(
+    start: daemonCommand(ctx.model, 'log-rotator', [files.config]),
+    prepare: async (c) => {
+      await installDaemons(c, host.name);
+      // Its heartbeat starts at its start: a rotator that never finishes a pass goes stale.
+      await c.driver.writeFile(
         host.name,
         files.heartbeat,
         `${JSON.stringify({ at: new Date().toISOString() })}\n`,
-      ),
+      );
+    },
     outputLog: files.log,
     stopSignal: 'TERM',
     // Alive and looking: its heartbeat is at most a few passes old.

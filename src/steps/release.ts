@@ -4,6 +4,7 @@ import path from 'node:path';
 import { files } from '../commands/files.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
 import { buildRelease, DEFAULT_APP_DIR, type BuiltRelease } from '../release/build.ts';
+import { buildDaemons, daemonsDir } from '../release/daemons.ts';
 import { diffManifest, MANIFEST_FILE, parseManifest, type Manifest } from '../release/manifest.ts';
 import type { Context } from './context.ts';
 
@@ -141,4 +142,15 @@ export async function earlierBuild(
     );
   }
   return { id, dir, manifest: parseManifest(text), fresh: false };
+}
+
+/**
+ * foobar's daemon bundles where `host` runs them: built on this machine (once per key), and on
+ * machines copied to the host and checked there against their manifest (the lab's hosts run the
+ * build itself).
+ */
+export async function installDaemons(ctx: Context, host: string): Promise<'copied' | 'present'> {
+  const built = await buildDaemons(ctx.model, ctx.scratchBuilds);
+  if (ctx.platform.kind !== 'machines') return 'present';
+  return installTree(ctx, host, built, daemonsDir(ctx.model));
 }

@@ -288,6 +288,7 @@ export function mariadbDaemon(ctx: Context, host: Host, state: DbState): Daemon 
     marker: files.config,
     files: [{ path: files.config, content: renderMariadbConfig(ctx.model, host, paths) }],
     dirs: [paths.etc, paths.run, paths.log, paths.data],
+    ownedRunDirs: [{ path: files.runDir, owner: 'mysql' }],
     prepare: (c) => prepareDataDir(c, host.name, state.primary),
     checks: [mariadb.check(files.config)],
     start: mariadb.start(files.config, role),

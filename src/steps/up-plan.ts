@@ -6,7 +6,6 @@ import { PlanningDriver, type PlannedChange } from '../drivers/planning.ts';
 import type { Target } from '../drivers/driver.ts';
 import { silentReporter, runPlan, type PlanReporter } from './plan.ts';
 import { createContext, type Context } from './context.ts';
-import { readLabRecord } from '../platform/lab/record.ts';
 import { upPlan, type UpOptions } from './up.ts';
 
 export interface UpChanges {
@@ -21,7 +20,7 @@ export async function planUp(
   options: UpOptions = {},
   reporter: PlanReporter = silentReporter,
 ): Promise<UpChanges> {
-  if ((await readLabRecord(ctx)) === undefined) return { exists: false, changes: [] };
+  if (!(await ctx.platform.built(ctx))) return { exists: false, changes: [] };
   const planning = new PlanningDriver(ctx.driver);
   const planned: Context = {
     ...createContext(ctx.model, planning, ctx.nodeBinary),

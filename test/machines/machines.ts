@@ -165,6 +165,9 @@ export class Machines {
         `${clash.map((m) => `${m.name} (${m.address})`).join(', ')}: name or address already in ${this.stateDir}: run \`npm run machines -- down\` first`,
       );
     }
+    // Only the machines' own directory is closed: a recursive mkdir with a mode gives it to every
+    // parent it makes, and a /var/lib/foobar made 0700 locks the lab's daemons out of their files.
+    await fs.mkdir(path.dirname(this.stateDir), { recursive: true });
     await fs.mkdir(this.stateDir, { recursive: true, mode: 0o700 });
     await this.#ensureKey();
     await this.#ensureBridge();

@@ -1,3 +1,5 @@
+import { serverPackages } from '../../src/platform/machines/provision.ts';
+
 /**
  * What the machines' image holds. The base is the smallest Debian 12 that boots with systemd and
  * answers SSH; the packages layer adds every Debian package foobar's servers run (the server side
@@ -18,4 +20,4 @@ export const BASE_PACKAGES: readonly string[] = [
 ];
 
 /** Every server's packages: the list scripts/bootstrap.sh installs in the lab too. */
-export { SERVER_PACKAGES } from '../../src/platform/machines/provision.ts';
+export const SERVER_PACKAGES = serverPackages();

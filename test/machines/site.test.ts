@@ -4,16 +4,37 @@
  * (with NSD: the site's name servers), both web servers, a primary and a replica (on the web
  * servers' machines), and monitoring (on lb-02). This machine is the operator: .1 on both
  * bridges (admin.edge, and admin.core for the machines without an edge address), and the visitor:
- * dig, curl and the site's API from its edge address, to the booted machines only.
+ * dig, curl and the site's API from its edge address, to the booted machines only. In order: `up`
+ * from scratch, a second `up`, `status`, `up --plan`, the reachability matrix, a deploy under load,
+ * `db promote --force` and `rejoin`, a reboot of web-01, `down`: each test starts from the site the
+ * ones before left.
  *   npx tsx --test test/machines/site.test.ts     (root; builds the image the first time)
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NetnsDriver } from '../../src/drivers/netns.ts';
 import type { ExecResult } from '../../src/drivers/driver.ts';
+import { SshDriver } from '../../src/drivers/ssh.ts';
+import { waitFor } from '../../src/lib/wait.ts';
+import { summarizeVisits, type VisitorsReport } from '../../src/load/visits.ts';
+import { runtimeOf } from '../../src/model/layout.ts';
+import { loadModel } from '../../src/model/load.ts';
+import { createContext, type Context } from '../../src/steps/context.ts';
+import type { ChangeReport } from '../../src/steps/db/changes.ts';
+import { appVariant, removeAppVariants } from '../support/apps.ts';
+import { checkMatrix } from '../support/matrix.ts';
+import { primaryKilledUnderWrites } from './failover.ts';
 import { ensureImage, type Image } from './image.ts';
 import { Machines, type Machine } from './machines.ts';
 
@@ -49,10 +70,20 @@ const UP_TIMEOUT_MS = 25 * 60_000;
 /** A second `up` with nothing to do measured 17 s at a load average of 10, 1.6 min at 30. */
 const NOOP_UP_BOUND_MS = 6 * 60_000;
 
+/** The matrix measured 2.5 s in the lab; here every source starts Node.js over SSH. */
+const MATRIX_BOUND_S = 120;
+/** Visitors give up on a request after this long (a failed request). */
+const VISIT_TIMEOUT_MS = 20_000;
+/** A rebooted machine back in the site by itself: SSH, MariaDB replicating, the app serving. */
+const WHOLE_AGAIN_BOUND_MS = 5 * 60_000;
+const REPO = path.resolve(import.meta.dirname, '../..');
+
 let image: Image;
 let dir: string;
 let config: string;
 let planned: Machine[] = [];
+/** The site's model and a driver to its machines, for what the tests ask the machines directly. */
+let site: Context | undefined;
 
 function yaml(stateDir: string, sshConfig: string): string {
   const host = (m: Machine, roles: string, edge: boolean): string =>
@@ -77,13 +108,26 @@ function yaml(stateDir: string, sshConfig: string): string {
   ].join('\n');
 }
 
-/** The CLI, as an operator runs it, on this checkout's Node.js. */
+/** SSH control directories a CLI run left in its own TMPDIR: it must close its connections. */
+const sshLeftovers: string[] = [];
+
+/** The CLI, as an operator runs it, on this checkout's Node.js, with a temporary directory of its own. */
 async function foobar(args: readonly string[], timeoutMs: number): Promise<ExecResult> {
-  return local.exec(
+  const tmp = path.join(dir, 'tmp');
+  mkdirSync(tmp, { recursive: true });
+  const result = await local.exec(
     null,
-    { argv: [process.execPath, CLI, '--config', config, ...args], timeoutMs },
+    {
+      argv: ['env', `TMPDIR=${tmp}`, process.execPath, CLI, '--config', config, ...args],
+      timeoutMs,
+    },
     { check: false },
   );
+  for (const name of readdirSync(tmp).filter((n) => n.startsWith('foobar-ssh-'))) {
+    sshLeftovers.push(`foobar ${args.join(' ')}: ${name}`);
+    rmSync(path.join(tmp, name), { recursive: true, force: true });
+  }
+  return result;
 }
 
 function here(argv: readonly string[]): Promise<ExecResult> {
@@ -103,6 +147,101 @@ function seconds(ms: number): string {
   return (ms / 1000).toFixed(1);
 }
 
+/** The load average now, for figures measured on a shared machine. */
+function load(): string {
+  return `load ${os
+    .loadavg()
+    .map((n) => n.toFixed(1))
+    .join(' ')}`;
+}
+
+function siteContext(): Context {
+  site ??= createContext(loadModel(config));
+  return site;
+}
+
+/** SQL as foobar's admin on a database machine (its own client, over SSH): a header row, then rows. */
+async function sqlOn(host: string, statement: string): Promise<string[][]> {
+  const result = await siteContext().driver.exec(
+    host,
+    {
+      argv: ['mariadb', '--defaults-file=/etc/foobar/admin.cnf', '--batch', '-e', statement],
+      timeoutMs: 30_000,
+    },
+    { check: false },
+  );
+  if (result.exitCode !== 0) throw new Error(`${host}: ${statement}: ${result.stderr.trim()}`);
+  return result.stdout
+    .split('\n')
+    .filter((line) => line !== '')
+    .map((line) => line.split('\t'));
+}
+
+/** Undefined when `host` replicates (both threads running), else what its replica status says. */
+async function replicating(host: string): Promise<string | undefined> {
+  try {
+    const [names = [], values = []] = await sqlOn(host, 'SHOW SLAVE STATUS');
+    const field = (name: string): string => values[names.indexOf(name)] ?? '';
+    const io = field('Slave_IO_Running');
+    const sql = field('Slave_SQL_Running');
+    return io === 'Yes' && sql === 'Yes'
+      ? undefined
+      : `${host}: replication IO ${io || 'none'}, SQL ${sql || 'none'} ${field('Last_IO_Error')} ${field('Last_SQL_Error')}`;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** Writes a message through the site, at a load balancer's virtual address (curl `extra` flags). */
+function postMessage(
+  address: string,
+  text: string,
+  extra: readonly string[] = [],
+): Promise<ExecResult> {
+  return here([
+    'curl',
+    '-sS',
+    '--fail',
+    '--max-time',
+    '10',
+    ...extra,
+    ...siteFlags(address),
+    '-H',
+    'content-type: application/json',
+    '--data',
+    JSON.stringify({ text }),
+    'https://www.foobar.com/api/messages',
+  ]);
+}
+
+/** A message written through the site (lb-01's virtual address): which database server took it. */
+async function write(text: string): Promise<{ exitCode: number; db?: string; stderr: string }> {
+  const created = await postMessage(VIRTUAL['lb-01'], text);
+  if (created.exitCode !== 0) return { exitCode: created.exitCode, stderr: created.stderr };
+  const { db } = JSON.parse(created.stdout) as { db: string };
+  return { exitCode: 0, db, stderr: '' };
+}
+
+/** The web servers that answered /api/whoami through both virtual addresses (a new connection each). */
+async function servingWebServers(tries = 4): Promise<string[]> {
+  const servedBy = new Set<string>();
+  for (const address of Object.values(VIRTUAL)) {
+    for (let i = 0; i < tries; i++) {
+      const page = await here([
+        'curl',
+        '-sS',
+        '--fail',
+        '--max-time',
+        '5',
+        ...siteFlags(address),
+        'https://www.foobar.com/api/whoami',
+      ]);
+      if (page.exitCode === 0) servedBy.add((JSON.parse(page.stdout) as { server: string }).server);
+    }
+  }
+  return [...servedBy].sort();
+}
+
 describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_MS }, () => {
   before(async () => {
     await machines.down();
@@ -120,7 +259,9 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
   });
 
   after(async () => {
+    if (site?.driver instanceof SshDriver) await site.driver.close();
     await machines.down();
+    removeAppVariants();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -166,21 +307,7 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     // A write through lb-01, read back through lb-02 with the writer's cookie.
     const jar = path.join(dir, 'cookies');
     const text = `hello from the machines ${Date.now()}`;
-    const created = await here([
-      'curl',
-      '-sS',
-      '--fail',
-      '--max-time',
-      '10',
-      '-c',
-      jar,
-      ...siteFlags(VIRTUAL['lb-01']),
-      '-H',
-      'content-type: application/json',
-      '--data',
-      JSON.stringify({ text }),
-      'https://www.foobar.com/api/messages',
-    ]);
+    const created = await postMessage(VIRTUAL['lb-01'], text, ['-c', jar]);
     assert.equal(created.exitCode, 0, created.stderr);
     const message = JSON.parse(created.stdout) as { id: number; text: string; db: string };
     assert.equal(message.text, text);
@@ -209,12 +336,7 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     const done = up.stdout
       .split('\n')
       .filter((line) => /^\s+✔/.test(line))
-      .filter(
-        (line) =>
-          !/up to date|reachable over SSH|all up|held by their owners|not on machines yet/.test(
-            line,
-          ),
-      );
+      .filter((line) => !/up to date|reachable over SSH|all up|held by their owners/.test(line));
     assert.deepEqual(done, [], 'every step says up to date');
     assert.ok(ms < NOOP_UP_BOUND_MS, `${seconds(ms)} s`);
   });
@@ -224,6 +346,232 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     const status = await foobar(['status'], 5 * 60_000);
     t.diagnostic(`status: ${seconds(Date.now() - started)} s`);
     assert.equal(status.exitCode, 0, `${status.stdout}\n${status.stderr}`);
+  });
+
+  // ---- issue 11 point 10: the plan, the matrix, a deploy under load, promote and rejoin, a
+  // reboot (branch h11t). Each `it` stands alone on the site the ones before left.
+
+  it('up --plan on the healthy site runs, exits 0 and plans no change', async (t) => {
+    const started = Date.now();
+    const plan = await foobar(['up', '--plan'], UP_TIMEOUT_MS);
+    t.diagnostic(`up --plan: ${seconds(Date.now() - started)} s (${load()})`);
+    assert.equal(plan.exitCode, 0, `${plan.stdout}\n${plan.stderr}`);
+    assert.equal(plan.stdout, `machines ${NAME}: nothing to change\n`);
+  });
+
+  it('the reachability matrix: every pair the flows allow connects, every other one fails, from the machines themselves', async (t) => {
+    const ctx = siteContext();
+    const reach = readFileSync(path.join(REPO, 'test/support/reach.ts'), 'utf8');
+    const remote = '/tmp/foobar-test-reach.ts';
+    const hosts = ctx.model.hosts.map((h) => h.name);
+    await Promise.all(hosts.map((host) => ctx.driver.writeFile(host, remote, reach, 0o644)));
+    try {
+      const result = await checkMatrix(
+        {
+          ctx,
+          // On a machine with the runtime foobar shipped for the app; the admin's from here.
+          reach: (host, args) =>
+            host === null
+              ? local.exec(
+                  null,
+                  {
+                    argv: [process.execPath, path.join(REPO, 'test/support/reach.ts'), ...args],
+                    timeoutMs: 60_000,
+                  },
+                  { check: false },
+                )
+              : ctx.driver.exec(
+                  host,
+                  { argv: [runtimeOf(ctx.model), remote, ...args], timeoutMs: 60_000 },
+                  { check: false },
+                ),
+        },
+        t,
+        MATRIX_BOUND_S,
+      );
+      t.diagnostic(`matrix: ${result.pairs} pairs in ${result.seconds.toFixed(1)} s (${load()})`);
+    } finally {
+      await Promise.all(hosts.map((host) => ctx.driver.remove(host, remote)));
+    }
+  });
+
+  it('a deploy under load: visitors from this machine, resolving through the site’s name servers, see 0 failed requests', async (t) => {
+    const variant = appVariant('machines');
+    const stopFile = path.join(dir, 'visitors.stop');
+    const readyFile = path.join(dir, 'visitors.ready');
+    const nameServers = ['lb-01', 'lb-02'].map(
+      (n) => planned.find((m) => m.name === n)?.edge ?? '',
+    );
+    // Browsing visitors on new connections, each looking the name up at the site's name servers:
+    // a page, its assets and a guestbook write per visit, at most one visit a second each (well
+    // within the per-client rate limit: this machine is one client). Bounded: 10 minutes at most.
+    const visitors = local.exec(
+      null,
+      {
+        argv: [
+          process.execPath,
+          path.join(REPO, 'src/load/visitors.ts'),
+          '--url',
+          'https://www.foobar.com/',
+          '--cacert',
+          path.join(dir, 'state/tls/trust.pem'),
+          '--dns',
+          nameServers.join(','),
+          '--fresh',
+          '--browse',
+          '--concurrency',
+          '2',
+          '--interval-ms',
+          '1000',
+          '--timeout-ms',
+          String(VISIT_TIMEOUT_MS),
+          '--seconds',
+          '600',
+          '--prefix',
+          `mdeploy${Date.now()}`,
+          '--stop-file',
+          stopFile,
+          '--ready-file',
+          readyFile,
+        ],
+        timeoutMs: 600_000 + VISIT_TIMEOUT_MS + 60_000,
+      },
+      { check: false },
+    );
+    const deployed = (async (): Promise<{ deploy: ExecResult; ms: number }> => {
+      await waitFor(
+        'the visitors’ first page',
+        () => Promise.resolve(existsSync(readyFile) ? undefined : 'none yet'),
+        { timeoutMs: 60_000, intervalMs: 100, maxIntervalMs: 500 },
+      );
+      const started = Date.now();
+      const result = await foobar(['deploy', '--from', variant], UP_TIMEOUT_MS);
+      const ms = Date.now() - started;
+      // Both web servers serve through both load balancers while the visitors keep coming.
+      if (result.exitCode === 0) assert.deepEqual(await servingWebServers(2), ['web-01', 'web-02']);
+      return { deploy: result, ms };
+    })();
+    // The visitors leave once the deploy is over (or failed).
+    const [{ deploy, ms: deployMs }, visited] = await Promise.all([
+      deployed.finally(() => {
+        writeFileSync(stopFile, '');
+      }),
+      visitors,
+    ]);
+    assert.equal(deploy.exitCode, 0, `${deploy.stdout}\n${deploy.stderr}`);
+    assert.equal(visited.exitCode, 0, visited.stderr);
+    const summary = summarizeVisits(JSON.parse(visited.stdout) as VisitorsReport);
+    const kinds = Object.entries(summary.kinds)
+      .filter(([, k]) => k.requests > 0)
+      .map(([kind, k]) => `${kind} ${k.ok}/${k.requests}`)
+      .join(', ');
+    t.diagnostic(
+      `deploy: ${seconds(deployMs)} s; visitors: ${summary.requests} requests, ${summary.failed} failed (${kinds}); served by ${JSON.stringify(summary.servedBy)}; releases seen ${JSON.stringify(Object.fromEntries(Object.entries(summary.releases).map(([r, v]) => [r, v.pages])))} (${load()})`,
+    );
+    assert.equal(summary.failed, 0, JSON.stringify(summary.failures));
+    assert.ok(summary.kinds.page.ok > 0 && summary.kinds.write.ok > 0, kinds);
+  });
+
+  it('db promote --force makes the replica the primary, and db rejoin makes the old primary its replica', async (t) => {
+    let started = Date.now();
+    const promote = await foobar(['db', 'promote', 'web-02', '--force', '--json'], 5 * 60_000);
+    const promoteMs = Date.now() - started;
+    assert.equal(promote.exitCode, 0, `${promote.stdout}\n${promote.stderr}`);
+    const promoted = JSON.parse(promote.stdout) as ChangeReport;
+    assert.equal(promoted.primary, 'web-02');
+    const text = `after the promotion ${Date.now()}`;
+    const written = await write(text);
+    assert.equal(written.exitCode, 0, written.stderr);
+    assert.equal(written.db, 'web-02', 'the new primary takes the writes');
+    started = Date.now();
+    const rejoin = await foobar(['db', 'rejoin', 'web-01', '--json'], 5 * 60_000);
+    const rejoinMs = Date.now() - started;
+    assert.equal(rejoin.exitCode, 0, `${rejoin.stdout}\n${rejoin.stderr}`);
+    const rejoined = JSON.parse(rejoin.stdout) as ChangeReport;
+    assert.equal(rejoined.primary, 'web-02');
+    await waitFor('web-01 replicating', () => replicating('web-01'), {
+      timeoutMs: 30_000,
+      intervalMs: 200,
+      maxIntervalMs: 1000,
+    });
+    // The write made before the rejoin, and one after, reach the old primary.
+    const later = `after the rejoin ${Date.now()}`;
+    assert.equal((await write(later)).db, 'web-02');
+    const schema = siteContext().model.database.schema;
+    await waitFor(
+      'both writes on web-01',
+      async () => {
+        const rows = await sqlOn(
+          'web-01',
+          `SELECT COUNT(*) AS n FROM ${schema}.messages WHERE text IN ('${text}', '${later}')`,
+        );
+        return rows[1]?.[0] === '2' ? undefined : `${rows[1]?.[0] ?? '0'} of 2`;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, maxIntervalMs: 1000 },
+    );
+    const steps = (r: ChangeReport): string =>
+      r.steps.map((s) => `${s.what} ${seconds(s.ms)} s`).join('; ');
+    t.diagnostic(
+      `promote --force: ${seconds(promoteMs)} s (foobar's ${seconds(promoted.totalMs)} s: ${steps(promoted)})`,
+    );
+    t.diagnostic(
+      `rejoin: ${seconds(rejoinMs)} s (foobar's ${seconds(rejoined.totalMs)} s: ${steps(rejoined)}) (${load()})`,
+    );
+  });
+
+  it('a web and database machine rebooted from inside: the site is whole again by itself', async (t) => {
+    // web-01: a web server, and since the rejoin the replica.
+    const web = planned.find((m) => m.name === 'web-01');
+    assert.ok(web !== undefined);
+    const started = Date.now();
+    const sshSeconds = await machines.reboot(web);
+    let problem: string | undefined;
+    try {
+      await waitFor(
+        'the site whole again',
+        async () => {
+          const replica = await replicating('web-01');
+          if (replica !== undefined) return replica;
+          const serving = await servingWebServers(2);
+          if (serving.join(',') !== 'web-01,web-02') return `serving: ${serving.join(', ')}`;
+          const written = await write(`after the reboot ${Date.now()}`);
+          return written.db === 'web-02' ? undefined : `write: ${written.stderr || written.db}`;
+        },
+        { timeoutMs: WHOLE_AGAIN_BOUND_MS, intervalMs: 500, maxIntervalMs: 2000 },
+      );
+    } catch (error) {
+      problem = (error as Error).message;
+    }
+    const wholeMs = Date.now() - started;
+    if (problem !== undefined) {
+      const units = await siteContext().driver.exec(
+        'web-01',
+        { argv: ['systemctl', '--no-pager', '--failed'], timeoutMs: 30_000 },
+        { check: false },
+      );
+      assert.fail(`${problem}\n${units.stdout}`);
+    }
+    t.diagnostic(
+      `web-01 rebooted: SSH after ${sshSeconds.toFixed(1)} s, the site whole (both web servers serving, replication running, a write taken) after ${seconds(wholeMs)} s (${load()})`,
+    );
+  });
+
+  // ---- end of h11t's scenarios.
+
+  it('the primary’s MariaDB killed under writers: promoted with nobody at the keyboard, no acknowledged write lost', async (t) => {
+    const writesBackMs = await primaryKilledUnderWrites(
+      t,
+      {
+        local,
+        config,
+        dir,
+        virtual: Object.values(VIRTUAL),
+        trust: path.join(dir, 'state/tls/trust.pem'),
+        foobar,
+      },
+      2,
+    );
+    t.diagnostic(`kill → first write on the new primary: ${seconds(writesBackMs)} s`);
   });
 
   it('down stops the site; the machines come down leaving nothing on this machine', async () => {
@@ -241,5 +589,6 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     const booted = machines.list();
     await machines.down();
     assert.deepEqual(await machines.leftovers(booted), []);
+    assert.deepEqual(sshLeftovers, [], 'every CLI run closed its SSH connections');
   });
 });

@@ -186,14 +186,30 @@ export function monitoringSuite(lab: TestLab): void {
       await assertNotServed('client', dashboard, /<title>foobar monitoring/);
     });
 
-    it('foobar status shows the targets, no alert, and the dashboard’s address', async () => {
-      const json = await lab.cli('status', '--json');
-      assert.equal(json.exitCode, 0, json.stdout);
-      const status = JSON.parse(json.stdout) as LabStatus;
-      assert.equal(status.monitoring?.dashboard, dashboard);
-      assert.equal(status.monitoring.targets.up, status.monitoring.targets.total);
+    it('foobar status shows the targets, no alert, and the dashboard’s address', async (t) => {
+      // Earlier suites healed what they broke; a target scraped down or an alert still resolving
+      // settles within a few scrape and evaluation intervals: wait for it, bounded, and report.
+      const started = Date.now();
+      let status: LabStatus | undefined;
+      await waitFor(
+        'every target up and no alert firing in foobar status',
+        async () => {
+          const json = await lab.cli('status', '--json');
+          if (json.exitCode !== 0)
+            return `status exited ${json.exitCode}: ${json.stdout.slice(0, 500)}`;
+          status = JSON.parse(json.stdout) as LabStatus;
+          const seen = status.monitoring;
+          if (seen === undefined) return 'no monitoring section';
+          const { up, total } = seen.targets;
+          if (up !== total) return `${up}/${total} targets up`;
+          if (seen.alerts.length > 0) return `firing: ${JSON.stringify(seen.alerts)}`;
+          return undefined;
+        },
+        { timeoutMs: 3 * (deadlineMs + m.scrapeIntervalSeconds * 1000), maxIntervalMs: 1000 },
+      );
+      t.diagnostic(`settled after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      assert.equal(status?.monitoring?.dashboard, dashboard);
       assert.ok(status.monitoring.targets.total >= lab.model.hosts.length);
-      assert.deepEqual(status.monitoring.alerts, []);
       const text = await lab.cli('status');
       assert.match(text.stdout, new RegExp(`Monitoring \\(dashboard ${dashboard}\\):`));
       assert.match(text.stdout, /● \d+\/\d+ Prometheus targets up\n {2}● no alert firing/);

@@ -140,6 +140,9 @@ export function labPlatform(driver: Driver): Platform {
         ],
       };
     },
+    async built(ctx) {
+      return (await readLabRecord(ctx)) !== undefined;
+    },
     async present(ctx) {
       const existing = await existingNamespaces(ctx);
       return (host) => existing.has(ctx.names.namespaceOf(host));

@@ -49,6 +49,50 @@ export function missingPrograms(programs: readonly string[]): string[] {
   );
 }
 
+/**
+ * The lab's daemons run as their own users (nsd, mysql, prometheus, foobar) and read their files
+ * under the state directory: every existing directory above it must let others through (o+x). A
+ * `mkdir -p -m 700` of a sibling made /var/lib/foobar 0700 once, and NSD then answered SERVFAIL
+ * ("Permission denied" on its zone file) with nothing on the command line saying why.
+ */
+export function closedAncestors(
+  dir: string,
+  modeOf: (dir: string) => number | undefined,
+): string[] {
+  return ancestors(dir).flatMap((d) => {
+    const mode = modeOf(d);
+    return mode === undefined || (mode & 0o001) !== 0
+      ? []
+      : [
+          `${d} is mode ${mode.toString(8).padStart(4, '0')}: the daemons' own users cannot reach the lab's files under it: run \`chmod o+x ${d}\``,
+        ];
+  });
+}
+
+function ancestors(dir: string): string[] {
+  const found: string[] = [];
+  for (let d = path.dirname(path.resolve(dir)); ; d = path.dirname(d)) {
+    found.push(d);
+    if (d === path.dirname(d)) return found;
+  }
+}
+
+/** The modes of the directories above `dir` that exist, read on this machine through the driver. */
+async function ancestorModes(ctx: Context, dir: string): Promise<Map<string, number>> {
+  const out = await ctx.driver.exec(
+    null,
+    { argv: ['stat', '-c', '%a %n', '--', ...ancestors(dir)], readOnly: true },
+    { check: false },
+  );
+  const modes = new Map<string, number>();
+  for (const line of out.stdout.split('\n')) {
+    const match = /^([0-7]+) (.+)$/.exec(line);
+    if (match?.[1] !== undefined && match[2] !== undefined)
+      modes.set(match[2], parseInt(match[1], 8));
+  }
+  return modes;
+}
+
 export async function preflightProblems(ctx: Context, existing: Set<string>): Promise<string[]> {
   const problems: string[] = [];
   if (process.getuid?.() !== 0) problems.push('not root: the lab needs root (run with sudo)');
@@ -87,6 +131,9 @@ export async function preflightProblems(ctx: Context, existing: Set<string>): Pr
       `no user "${NSD_USER}" for the DNS server: run \`bash scripts/bootstrap.sh\` (the nsd package creates it)`,
     );
   }
+  const state = labPaths(ctx.model).state;
+  const modes = await ancestorModes(ctx, state);
+  problems.push(...closedAncestors(state, (d) => modes.get(d)));
   problems.push(...(await subnetConflicts(ctx)));
   const ours = labNamespaces(ctx.model).filter((ns) => existing.has(ns));
   if (ours.length > 0 && (await readLabRecord(ctx)) === undefined) {

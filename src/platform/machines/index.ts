@@ -17,7 +17,7 @@ async function answers(ctx: Context, host: string): Promise<boolean> {
   try {
     const result = await ctx.driver.exec(
       host,
-      { argv: ['true'], timeoutMs: PRESENT_TIMEOUT_MS },
+      { argv: ['true'], timeoutMs: PRESENT_TIMEOUT_MS, readOnly: true },
       { check: false },
     );
     return result.exitCode === 0;
@@ -40,6 +40,20 @@ async function removeUnits(ctx: Context, host: string): Promise<number> {
   }
   if (removed > 0) await ctx.driver.exec(host, systemctl.daemonReload());
   return removed;
+}
+
+/** Whether any of foobar's unit files (what `up` writes and `down` removes) is on the machine. */
+async function hasUnits(ctx: Context, host: string): Promise<boolean> {
+  const spec = ctx.model.hosts.find((h) => h.name === host);
+  if (spec === undefined) return false;
+  const files = (await daemonsOf(ctx, spec)).map((daemon) => unitFor(daemon).path);
+  // One round trip: ls names those that exist.
+  const listed = await ctx.driver.exec(
+    host,
+    { argv: ['ls', '-1', '--', ...files], readOnly: true },
+    { check: false },
+  );
+  return listed.stdout.trim() !== '';
 }
 
 export function machinesPlatform(driver: Driver): Platform {
@@ -84,6 +98,10 @@ export function machinesPlatform(driver: Driver): Platform {
           },
         })),
       };
+    },
+    async built(ctx) {
+      const found = await Promise.all(ctx.model.hosts.map((h) => hasUnits(ctx, h.name)));
+      return found.includes(true);
     },
     async present(ctx) {
       const up = await Promise.all(ctx.model.hosts.map((h) => answers(ctx, h.name)));

@@ -17,14 +17,22 @@ import { writeFiles } from '../../steps/daemon.ts';
 import { daemonsOf } from '../../steps/services.ts';
 import { unitOf } from './supervisor.ts';
 
-/** Every server's Debian packages: the list scripts/bootstrap.sh installs in the lab too. */
-export const SERVER_PACKAGES: readonly string[] = readFileSync(
-  new URL('../../../scripts/server-packages.txt', import.meta.url),
-  'utf8',
-)
-  .split('\n')
-  .map((line) => line.replace(/#.*/, '').trim())
-  .filter((line) => line !== '');
+let packages: readonly string[] | undefined;
+
+/**
+ * Every server's Debian packages: the list scripts/bootstrap.sh installs in the lab too. Read on
+ * first use: the daemons' bundles include this module and have no scripts/ beside them.
+ */
+export function serverPackages(): readonly string[] {
+  packages ??= readFileSync(
+    new URL('../../../scripts/server-packages.txt', import.meta.url),
+    'utf8',
+  )
+    .split('\n')
+    .map((line) => line.replace(/#.*/, '').trim())
+    .filter((line) => line !== '');
+  return packages;
+}
 
 export const SYSCTL_FILE = '/etc/sysctl.d/60-foobar.conf';
 export const TMPFILES_FILE = '/etc/tmpfiles.d/foobar.conf';
@@ -50,6 +58,7 @@ export const apt = {
   /** One line per package dpkg knows: `NAME STATUS` (`installed` when it is). */
   status: (packages: readonly string[]): Command => ({
     argv: ['dpkg-query', '--show', '--showformat=${Package} ${db:Status-Status}\n', ...packages],
+    readOnly: true,
   }),
   /** Installs what is missing; present packages are left as they are (no upgrade). */
   install: (packages: readonly string[]): Command => ({
@@ -87,7 +96,11 @@ export function newlyInstalled(aptOutput: string): number {
 }
 
 async function ensureUser(ctx: Context, host: string): Promise<boolean> {
-  const found = await ctx.driver.exec(host, { argv: ['id', '-u', APP_USER] }, { check: false });
+  const found = await ctx.driver.exec(
+    host,
+    { argv: ['id', '-u', APP_USER], readOnly: true },
+    { check: false },
+  );
   if (found.exitCode === 0) return false;
   await ctx.driver.exec(host, {
     argv: [
@@ -143,11 +156,12 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
   const done: string[] = [];
   // apt-get installs the list once (and again when it changes); later, dpkg says at once what is
   // missing, where apt-get would work out the whole dependency tree first (seconds under load).
-  const stamp = `${SERVER_PACKAGES.join('\n')}\n`;
-  let missing: readonly string[] = SERVER_PACKAGES;
+  const wanted = serverPackages();
+  const stamp = `${wanted.join('\n')}\n`;
+  let missing: readonly string[] = wanted;
   if ((await ctx.driver.readFile(host, PACKAGES_STAMP)) === stamp) {
-    const known = await ctx.driver.exec(host, apt.status(SERVER_PACKAGES), { check: false });
-    missing = missingPackages(SERVER_PACKAGES, known.stdout);
+    const known = await ctx.driver.exec(host, apt.status(wanted), { check: false });
+    missing = missingPackages(wanted, known.stdout);
   }
   if (missing.length > 0) {
     const installing = await ctx.driver.exec(host, apt.install(missing));
@@ -182,14 +196,16 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
     MACHINE_PATHS.data,
     MACHINE_PATHS.releases,
   ];
-  const listed = await ctx.driver.exec(host, { argv: ['ls', '-d', ...dirs] }, { check: false });
+  const listed = await ctx.driver.exec(
+    host,
+    { argv: ['ls', '-d', ...dirs], readOnly: true },
+    { check: false },
+  );
   const present = new Set(listed.stdout.split('\n'));
   const absent = dirs.filter((dir) => !present.has(dir));
   for (const dir of absent) await ctx.driver.mkdir(host, dir);
   if (absent.length > 0) done.push(`${absent.length} directories made`);
   const disabled = await disableOthers(ctx, host);
   if (disabled.length > 0) done.push(`${disabled.join(', ')} stopped and disabled`);
-  return done.length === 0
-    ? `up to date (${SERVER_PACKAGES.length} packages present)`
-    : done.join(', ');
+  return done.length === 0 ? `up to date (${wanted.length} packages present)` : done.join(', ');
 }

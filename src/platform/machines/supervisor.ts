@@ -20,13 +20,19 @@ export function unitOf(daemon: Daemon): string {
 export function unitFor(daemon: Daemon): { path: string; content: string } {
   const unit = unitOf(daemon);
   const runtimeDirs = daemon.dirs.filter((dir) => dir.startsWith(`${MACHINE_PATHS.run}/`));
+  const ownedDirs = daemon.ownedRunDirs ?? [];
   const content =
     DEBIAN_UNITS[daemon.service] === unit
       ? renderDropIn(daemon, unit, {
           paths: [MACHINE_PATHS.etc, MACHINE_PATHS.log, MACHINE_PATHS.run, MACHINE_PATHS.data],
           runtimeDirs,
+          ownedDirs,
         })
-      : renderUnit(daemon, unit, { paths: [MACHINE_PATHS.log, MACHINE_PATHS.run], runtimeDirs });
+      : renderUnit(daemon, unit, {
+          paths: [MACHINE_PATHS.log, MACHINE_PATHS.run],
+          runtimeDirs,
+          ownedDirs,
+        });
   return { path: unitFile(daemon, unit), content };
 }
 
@@ -56,25 +62,31 @@ async function mainPid(ctx: Context, daemon: Daemon): Promise<number | undefined
   return (s.active === 'active' || s.active === 'reloading') && s.pid > 0 ? s.pid : undefined;
 }
 
+/** Writes the daemon's unit (or drop-in) when it differs and enables it; true when it changed. */
+async function install(ctx: Context, daemon: Daemon): Promise<boolean> {
+  const unit = unitOf(daemon);
+  const file = unitFor(daemon);
+  const changed = (await ctx.driver.readFile(daemon.host, file.path)) !== file.content;
+  if (changed) {
+    await ctx.driver.writeFile(daemon.host, file.path, file.content, 0o644);
+    await ctx.driver.exec(daemon.host, systemctl.daemonReload());
+  }
+  const enabled = (
+    await ctx.driver.exec(daemon.host, systemctl.isEnabled(unit), { check: false })
+  ).stdout.trim();
+  // foobar starting a server is the decision that it is no longer fenced.
+  if (enabled === 'masked') await ctx.driver.exec(daemon.host, systemctl.unmask(unit));
+  if (enabled !== 'enabled') await ctx.driver.exec(daemon.host, systemctl.enable(unit));
+  return changed;
+}
+
 export const systemdSupervisor: Supervisor = {
-  async install(ctx, daemon) {
-    const unit = unitOf(daemon);
-    const file = unitFor(daemon);
-    const changed = (await ctx.driver.readFile(daemon.host, file.path)) !== file.content;
-    if (changed) {
-      await ctx.driver.writeFile(daemon.host, file.path, file.content, 0o644);
-      await ctx.driver.exec(daemon.host, systemctl.daemonReload());
-    }
-    const enabled = (
-      await ctx.driver.exec(daemon.host, systemctl.isEnabled(unit), { check: false })
-    ).stdout.trim();
-    // foobar starting a server is the decision that it is no longer fenced.
-    if (enabled === 'masked') await ctx.driver.exec(daemon.host, systemctl.unmask(unit));
-    if (enabled !== 'enabled') await ctx.driver.exec(daemon.host, systemctl.enable(unit));
-    return changed;
-  },
+  install,
   mainPid,
   async launch(ctx, daemon) {
+    // The unit names what this start runs: a deploy starts the standby slot with the new
+    // release, whose unit still names the one that slot ran before.
+    await install(ctx, daemon);
     const mark = Number((await ctx.driver.exec(daemon.host, now)).stdout.trim());
     await ctx.driver.exec(daemon.host, systemctl.resetFailed(unitOf(daemon)), { check: false });
     // A start that fails is reported by waiting for it, with the journal's lines.
@@ -95,6 +107,9 @@ export const systemdSupervisor: Supervisor = {
   async stop(ctx, daemon) {
     const pid = await mainPid(ctx, daemon);
     await ctx.driver.exec(daemon.host, systemctl.stop(unitOf(daemon)), { check: false });
+    // Enabled means foobar runs it: a reboot brings back what ran, not a slot a deploy left
+    // (a start enables it again). A masked (fenced) unit stays masked.
+    await ctx.driver.exec(daemon.host, systemctl.disable(unitOf(daemon)), { check: false });
     return pid !== undefined;
   },
   async fence(ctx, daemon) {

@@ -12,12 +12,12 @@ import { findHost } from '../../model/model.ts';
 import { unitFor, unitOf } from '../../platform/machines/supervisor.ts';
 import { createContext } from '../../steps/context.ts';
 import type { Daemon } from '../../steps/daemon.ts';
+import { daemonsKey } from '../../release/daemons.ts';
 import { managerDaemon } from '../../steps/failover.ts';
 import { daemonsOf } from '../../steps/services.ts';
 import { assertGolden } from '../golden.ts';
 import { SYSTEMD_DIR, execLine } from './index.ts';
 
-const CHECKOUT = path.resolve(import.meta.dirname, '../../..');
 const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
 
 const model = buildModel(
@@ -47,14 +47,13 @@ describe('systemd units on machines', () => {
     for (const [daemon, name] of [
       [await daemonOf('web-01', 'app'), 'app.service'],
       [await daemonOf('mon', 'dashboard'), 'dashboard.service'],
-      // Not run on machines yet (not shipped to them, see runsManagers): its unit is ready.
+      // Its bundle, shipped by `up` (src/release/daemons.ts), with a small heap.
       [managerDaemon(ctx, mon), 'failover-manager.service'],
     ] as const) {
       const unit = unitFor(daemon);
       assert.equal(path.dirname(unit.path), SYSTEMD_DIR);
-      // The failover manager runs this checkout's code (not shipped to machines yet): where the
-      // checkout is differs between clones.
-      assertGolden(golden(name), unit.content.replaceAll(CHECKOUT, '<checkout>'));
+      // The bundles' directory is named by a hash of this checkout's sources.
+      assertGolden(golden(name), unit.content.replaceAll(daemonsKey(), '<key>'));
     }
     const app = unitFor(await daemonOf('web-01', 'app')).content;
     for (const line of [
@@ -76,9 +75,7 @@ describe('systemd units on machines', () => {
       const daemon = await daemonOf(host, service);
       const unit = unitFor(daemon);
       assert.equal(unit.path, path.join(SYSTEMD_DIR, `${unitOf(daemon)}.d`, 'foobar.conf'));
-      // The failover manager runs this checkout's code (not shipped to machines yet): where the
-      // checkout is differs between clones.
-      assertGolden(golden(name), unit.content.replaceAll(CHECKOUT, '<checkout>'));
+      assertGolden(golden(name), unit.content);
     }
   });
 

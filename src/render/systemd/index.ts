@@ -24,12 +24,23 @@ export interface UnitDaemon {
  */
 export interface RuntimeDirs {
   readonly runtimeDirs: readonly string[];
+  /** Runtime directories another user owns (MariaDB's, the mysql user's). */
+  readonly ownedDirs?: readonly { readonly path: string; readonly owner: string }[];
 }
 
 function makeDirs(dirs: RuntimeDirs): string[] {
-  return dirs.runtimeDirs.length === 0
-    ? []
-    : [`ExecStartPre=+/usr/bin/mkdir -p ${execLine([...dirs.runtimeDirs].sort())}`];
+  // `+`: as root, whatever user the daemon runs as.
+  return [
+    ...(dirs.runtimeDirs.length === 0
+      ? []
+      : [`ExecStartPre=+/usr/bin/mkdir -p ${execLine([...dirs.runtimeDirs].sort())}`]),
+    ...[...(dirs.ownedDirs ?? [])]
+      .sort((a, b) => a.path.localeCompare(b.path))
+      .map(
+        (dir) =>
+          `ExecStartPre=+/usr/bin/install -d -o ${dir.owner} -g ${dir.owner} ${execLine([dir.path])}`,
+      ),
+  ];
 }
 
 export const SYSTEMD_DIR = '/etc/systemd/system';

@@ -6,7 +6,7 @@
  */
 import path from 'node:path';
 import { dbHosts } from '../../model/database.ts';
-import { labPaths } from '../../model/layout.ts';
+import { labPaths, sharedState } from '../../model/layout.ts';
 import { findHost, type Host } from '../../model/model.ts';
 import type { Context } from '../context.ts';
 
@@ -30,20 +30,47 @@ export interface DbState {
   readonly history: readonly DbEvent[];
 }
 
+/** Where database.json is: beside the lock (on machines the monitor's, model/layout.ts). */
 function stateFile(ctx: Context): string {
-  return path.join(labPaths(ctx.model).state, 'database.json');
+  const shared = sharedState(ctx.model);
+  return shared.host === null ? shared.database : `${shared.host}:${shared.database}`;
+}
+
+/**
+ * A foobar before this one kept database.json in this machine's state directory on machines
+ * too: read from there while the shared one does not exist yet, and moved beside the lock.
+ */
+async function migrated(ctx: Context): Promise<DbState | undefined> {
+  const shared = sharedState(ctx.model);
+  if (shared.host === null) return undefined;
+  const old = path.join(labPaths(ctx.model).state, 'database.json');
+  const text = await ctx.driver.readFile(null, old);
+  if (text === undefined) return undefined;
+  const state = JSON.parse(text) as DbState;
+  await writeDbState(ctx, state);
+  await ctx.driver.remove(null, old);
+  return state;
 }
 
 export async function readDbState(ctx: Context): Promise<DbState> {
-  const text = await ctx.driver.readFile(null, stateFile(ctx));
+  const shared = sharedState(ctx.model);
+  const text = await ctx.driver.readFile(shared.host, shared.database);
   if (text === undefined) {
-    return { primary: ctx.model.database.initialPrimary, fenced: [], epoch: 1, history: [] };
+    return (
+      (await migrated(ctx)) ?? {
+        primary: ctx.model.database.initialPrimary,
+        fenced: [],
+        epoch: 1,
+        history: [],
+      }
+    );
   }
   return JSON.parse(text) as DbState;
 }
 
 export async function writeDbState(ctx: Context, state: DbState): Promise<void> {
-  await ctx.driver.writeFile(null, stateFile(ctx), `${JSON.stringify(state, null, 2)}\n`);
+  const shared = sharedState(ctx.model);
+  await ctx.driver.writeFile(shared.host, shared.database, `${JSON.stringify(state, null, 2)}\n`);
 }
 
 export function roleOf(state: DbState, host: string): DbRole {

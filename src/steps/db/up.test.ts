@@ -36,7 +36,7 @@ it('installs the primary, then gives the replica a copy of its data and starts i
     ),
     at('[db-02] $ mv -T -- /srv/lab/hosts/db-02/data/copy /srv/lab/hosts/db-02/data/mysql'),
     at(
-      '[db-02] spawn mariadbd --defaults-file=/srv/lab/hosts/db-02/etc/my.cnf --init-rpl-role=SLAVE >> /srv/lab/hosts/db-02/log/mariadb.log',
+      '[db-02] spawn mariadbd --defaults-file=/srv/lab/hosts/db-02/etc/my.cnf --init-rpl-role=SLAVE --skip-slave-start=OFF >> /srv/lab/hosts/db-02/log/mariadb.log',
     ),
   ];
   assert.deepEqual(

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { RecordingDriver } from '../../drivers/recording.ts';
+import { buildModel } from '../../model/build.ts';
+import { parseConfigText } from '../../model/load.ts';
+import { findHost } from '../../model/model.ts';
+import { createContext } from '../../steps/context.ts';
+import { appDaemon, mariadbDaemon } from '../../steps/services.ts';
+import { systemdSupervisor, unitFor } from './supervisor.ts';
+
+const model = buildModel(
+  parseConfigText(
+    readFileSync(new URL('../../../examples/machines.yaml', import.meta.url), 'utf8'),
+    'examples/machines.yaml',
+  ),
+);
+
+describe('the systemd supervisor', () => {
+  it('writes the unit before every start: a deploy starts the standby slot with the new release', async () => {
+    const driver = new RecordingDriver((_target, argv) =>
+      argv[1] === 'is-enabled' ? { stdout: 'disabled\n', stderr: '', exitCode: 1 } : undefined,
+    );
+    const ctx = createContext(model, driver);
+    const web = findHost(model, 'web-01');
+    assert.ok(web !== undefined);
+    // The slot ran release r1 once; a deploy now starts it with r2, without an `up` in between.
+    const before = appDaemon(ctx, web, 'green', 'r1');
+    await systemdSupervisor.install(ctx, before);
+    const next = appDaemon(ctx, web, 'green', 'r2');
+    const file = unitFor(next).path;
+    driver.calls.length = 0;
+    await systemdSupervisor.launch(ctx, next);
+    const unit = driver.files.get(file)?.toString('utf8') ?? '';
+    assert.match(unit, /^ExecStart=.*\/srv\/foobar\/releases\/r2\/server\.mjs$/m);
+    const reload = driver.calls.indexOf('[web-01] $ systemctl daemon-reload');
+    const enable = driver.calls.indexOf(
+      '[web-01] $ systemctl enable --quiet --no-reload foobar-app-green.service',
+    );
+    const start = driver.calls.indexOf('[web-01] $ systemctl start foobar-app-green.service');
+    assert.ok(reload >= 0 && enable > reload && start > enable, driver.calls.join('\n'));
+  });
+
+  it('disables what it stops, so a reboot brings back only what runs', async () => {
+    const driver = new RecordingDriver();
+    const ctx = createContext(model, driver);
+    const web = findHost(model, 'web-01');
+    assert.ok(web !== undefined);
+    await systemdSupervisor.stop(ctx, appDaemon(ctx, web, 'blue', 'r1'), 10_000);
+    assert.ok(
+      driver.calls.includes(
+        '[web-01] $ systemctl disable --quiet --no-reload foobar-app-blue.service',
+      ),
+      driver.calls.join('\n'),
+    );
+  });
+
+  it("makes MariaDB's run directory (the mysql user's) before every start, as a boot empties /run; a replica resumes replicating", () => {
+    const ctx = createContext(model, new RecordingDriver());
+    const db = findHost(model, 'db-02');
+    assert.ok(db !== undefined);
+    const state = { primary: 'db-01', fenced: [], epoch: 1, history: [] };
+    const unit = unitFor(mariadbDaemon(ctx, db, state)).content;
+    assert.match(
+      unit,
+      /^ExecStartPre=\+\/usr\/bin\/install -d -o mysql -g mysql \/run\/foobar\/mysqld$/m,
+    );
+    // A replica started by the boot (or systemd's restart) resumes replicating by itself.
+    assert.match(unit, /^ExecStart=mariadbd .* --init-rpl-role=SLAVE --skip-slave-start=OFF$/m);
+  });
+});

@@ -1,0 +1,130 @@
+/**
+ * foobar's own daemons (the failover manager, the backup agent and tool, the lab's log rotator)
+ * bundled with esbuild into one .mjs each, as the app's release is: they start from one file
+ * instead of some 400 TypeScript modules, hold less memory, and can be copied to a machine that
+ * has no checkout. The build's directory is named by a hash of its inputs (`daemonsKey`), so a
+ * second `up` finds it and builds nothing; it carries a manifest like a release, and a copy on a
+ * host is checked against it on arrival (`installTree`).
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from '../drivers/driver.ts';
+import { sourceFingerprint } from '../lib/fingerprint.ts';
+import { runtimeOf } from '../model/layout.ts';
+import type { Model } from '../model/model.ts';
+import { bundle, stageBuild, type BuiltRelease } from './build.ts';
+import { checksumTree, MANIFEST_FILE, parseManifest } from './manifest.ts';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
+
+/** Each bundle's entry point, by the name of its file in the build (`<name>.mjs`). */
+export const DAEMON_ENTRIES = {
+  'failover-manager': 'src/failover/main.ts',
+  backup: 'src/backup/main.ts',
+  'log-rotator': 'src/platform/lab/rotator.ts',
+} as const;
+export type DaemonBundle = keyof typeof DAEMON_ENTRIES;
+
+/**
+ * A small V8 heap for long-running daemons of ours: a young generation of 2 MB (default 16–32)
+ * and an old one capped at 96 MB. The managers and agents hold little; with V8's defaults each
+ * grew to 60–90 MB before it collected.
+ */
+export const DAEMON_V8_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'] as const;
+
+/** Where the builds are on this machine; the hosts' copies are in `daemonsDir`. */
+function buildsDir(model: Model): string {
+  return path.join(model.lab.stateDir, 'daemons');
+}
+
+let key: string | undefined;
+
+/**
+ * A hash of what the bundles are made of: foobar's sources (and the app's, which the failover
+ * manager's SQL shares), the locked dependencies and the bundler's version.
+ */
+export function daemonsKey(): string {
+  if (key !== undefined) return key;
+  const hash = createHash('sha256');
+  hash.update(`src ${sourceFingerprint(path.join(REPO, 'src'))}\n`);
+  hash.update(`app ${sourceFingerprint(path.join(REPO, 'app', 'src'))}\n`);
+  hash.update(readFileSync(path.join(REPO, 'package-lock.json')));
+  hash.update(readFileSync(path.join(REPO, 'node_modules', 'esbuild', 'package.json')));
+  key = hash.digest('hex').slice(0, 12);
+  return key;
+}
+
+/** The bundles' directory on a host: the build itself in the lab, a copy on machines. */
+export function daemonsDir(model: Model): string {
+  return model.platform.kind === 'machines'
+    ? path.join('/usr/local/lib/foobar/daemons', daemonsKey())
+    : path.join(buildsDir(model), daemonsKey());
+}
+
+/** How a host runs one of the bundles: its runtime with a small heap, the bundle, `args`. */
+export function daemonCommand(model: Model, name: DaemonBundle, args: readonly string[]): Command {
+  return {
+    argv: [
+      runtimeOf(model),
+      ...DAEMON_V8_FLAGS,
+      path.join(daemonsDir(model), `${name}.mjs`),
+      ...args,
+    ],
+  };
+}
+
+const building = new Map<string, Promise<BuiltRelease>>();
+
+async function existingBuild(dir: string): Promise<BuiltRelease | undefined> {
+  const text = await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const manifest = parseManifest(text);
+  // A build left damaged (a disk full, a hand edit) is built again.
+  const files = await checksumTree(dir);
+  const intact =
+    Object.keys(files).length === Object.keys(manifest.files).length &&
+    Object.entries(manifest.files).every(([file, sum]) => files[file] === sum);
+  return intact ? { id: daemonsKey(), dir, manifest, fresh: false } : undefined;
+}
+
+async function build(root: string): Promise<BuiltRelease> {
+  const dir = path.join(root, daemonsKey());
+  const found = await existingBuild(dir);
+  if (found !== undefined) return found;
+  await fs.rm(dir, { recursive: true, force: true });
+  const staged = await stageBuild(path.join(root, '.staged'), async (staging) => {
+    for (const [name, entry] of Object.entries(DAEMON_ENTRIES))
+      await bundle({
+        entry: path.join(REPO, entry),
+        outfile: path.join(staging, `${name}.mjs`),
+        platform: 'node',
+        daemon: true,
+      });
+  });
+  try {
+    await fs.rename(staged.dir, dir);
+  } catch (error) {
+    // Built at the same time by another foobar: theirs is as good.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
+    await fs.rm(staged.dir, { recursive: true, force: true });
+  }
+  return { id: daemonsKey(), dir, manifest: staged.manifest, fresh: true };
+}
+
+/**
+ * The bundles, built on this machine once per key (once per `up` at most), in the state
+ * directory or in `root` (`up --dry-run` builds in a scratch directory and leaves no state).
+ */
+export function buildDaemons(model: Model, root = buildsDir(model)): Promise<BuiltRelease> {
+  let pending = building.get(root);
+  if (pending === undefined) {
+    pending = build(root);
+    building.set(root, pending);
+    // A failed build is tried again by the next caller.
+    pending.catch(() => building.delete(root));
+  }
+  return pending;
+}
