@@ -8,7 +8,8 @@ import path from 'node:path';
 import { haproxy } from '../src/commands/haproxy.ts';
 import { addressOf, hostsWithRole, type Host, type Model } from '../src/model/model.ts';
 import { hostPaths } from '../src/model/layout.ts';
-import { haproxyFiles, MOZILLA_INTERMEDIATE } from '../src/render/haproxy/index.ts';
+import { haproxyFiles, MOZILLA_INTERMEDIATE, webServer } from '../src/render/haproxy/index.ts';
+import type { Command } from '../src/drivers/driver.ts';
 import type { Context } from '../src/steps/context.ts';
 import { ensureDaemon, stopDaemon, type Daemon } from '../src/steps/daemon.ts';
 
@@ -21,12 +22,33 @@ export interface Bare {
 }
 
 /**
+ * How a bare HAProxy reaches the web servers' Nginx: over TLS as ours does (verified, the same
+ * server lines, with an `http-reuse` strategy), or in clear text to a plain port the bench opens
+ * on their core address for the comparison (`bench/backends.ts`).
+ */
+export type BareBackends =
+  | { readonly kind: 'tls'; readonly reuse: 'safe' | 'aggressive' | 'always' }
+  | { readonly kind: 'plain'; readonly port: number };
+
+/** As ours: TLS to the web servers, idle connections shared between visitors. */
+export const OUR_BACKENDS: BareBackends = { kind: 'tls', reuse: 'always' };
+
+/**
  * A bare HAProxy's config: the certificate given (PEM, certificate and key), TLS as ours, and
  * round-robin to every web server's Nginx. No logs, health checks, retries, limits or headers.
  */
-export function renderBareHaproxy(model: Model, certificate: string, port: number): string {
-  const servers = hostsWithRole(model, 'web').map(
-    (web) => `    server ${web.name} ${addressOf(web, 'core')}:${model.ports.http}`,
+export function renderBareHaproxy(
+  model: Model,
+  lb: Host,
+  certificate: string,
+  port: number,
+  backends: BareBackends = OUR_BACKENDS,
+): string {
+  const paths = hostPaths(model, lb.name);
+  const servers = hostsWithRole(model, 'web').map((web) =>
+    backends.kind === 'tls'
+      ? `    server ${webServer(model, paths, web)}`
+      : `    server ${web.name} ${addressOf(web, 'core')}:${backends.port}`,
   );
   return `# A bare HAProxy for the bench: TLS and round-robin, nothing else.
 global
@@ -35,6 +57,7 @@ global
     ssl-default-bind-ciphers ${MOZILLA_INTERMEDIATE.ciphers}
     ssl-default-bind-ciphersuites ${MOZILLA_INTERMEDIATE.ciphersuites}
     ssl-default-bind-options ${MOZILLA_INTERMEDIATE.options}
+    ssl-default-server-options ssl-min-ver TLSv1.3
 
 defaults
     mode http
@@ -48,8 +71,27 @@ frontend bare
 
 backend web
     balance roundrobin
+    http-reuse ${backends.kind === 'tls' ? backends.reuse : 'always'}
 ${servers.join('\n')}
 `;
+}
+
+/** An accept rule inserted first in a host's firewall, for the bench's own ports. */
+export function acceptTcpPort(chain: 'input' | 'output', port: number): Command {
+  return {
+    argv: [
+      'nft',
+      'insert',
+      'rule',
+      'inet',
+      'foobar',
+      chain,
+      'tcp',
+      'dport',
+      String(port),
+      'accept',
+    ],
+  };
 }
 
 /**
@@ -60,7 +102,12 @@ ${servers.join('\n')}
 export async function startBareHaproxy(
   ctx: Context,
   lb: Host,
-  { name = 'bare', offset = BARE_PORT_OFFSET, certificate = '' } = {},
+  {
+    name = 'bare',
+    offset = BARE_PORT_OFFSET,
+    certificate = '',
+    backends = OUR_BACKENDS,
+  }: { name?: string; offset?: number; certificate?: string; backends?: BareBackends } = {},
 ): Promise<Bare> {
   const port = ctx.model.ports.https + offset;
   const paths = hostPaths(ctx.model, lb.name);
@@ -73,7 +120,7 @@ export async function startBareHaproxy(
     pidFile: path.join(paths.run, `haproxy-${name}.pid`),
     marker: config,
     files: [
-      { path: config, content: renderBareHaproxy(ctx.model, pem, port) },
+      { path: config, content: renderBareHaproxy(ctx.model, lb, pem, port, backends) },
       ...(certificate === '' ? [] : [{ path: pem, content: certificate, mode: 0o600 }]),
     ],
     dirs: [dir, paths.run, paths.log],
@@ -104,20 +151,7 @@ export async function startBareHaproxy(
     },
     logs: [],
   };
-  await ctx.driver.exec(lb.name, {
-    argv: [
-      'nft',
-      'insert',
-      'rule',
-      'inet',
-      'foobar',
-      'input',
-      'tcp',
-      'dport',
-      String(port),
-      'accept',
-    ],
-  });
+  await ctx.driver.exec(lb.name, acceptTcpPort('input', port));
   await ensureDaemon(ctx, daemon);
   return {
     port,

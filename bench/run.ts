@@ -25,6 +25,7 @@ import { buildApp, liveRelease } from '../src/steps/release.ts';
 import { appVariant, removeAppVariants } from '../test/support/apps.ts';
 import { siteUrl } from '../src/probes/site.ts';
 import { createTestLab, type TestLab } from '../test/support/lab.ts';
+import { startBackendBares } from './backends.ts';
 import { startBareHaproxy } from './bare.ts';
 import { compare, comparisonTable, formatTable, type Comparison } from './compare.ts';
 import { h2load, parseH2load } from './h2load.ts';
@@ -193,6 +194,58 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
 }
 
 /**
+ * TLS to the web servers against clear text, through a bare HAProxy each (bench/backends.ts), in
+ * interleaved rounds: a kept-alive static file and app page, and new visitors' connections; then
+ * new connections with `http-reuse always` (ours) against HAProxy's default `safe`.
+ */
+async function againstPlainBackends(lab: TestLab, asset: string): Promise<Comparison[]> {
+  const [lb] = hostsWithRole(lab.model, 'lb');
+  if (lb === undefined) throw new Error('no load balancer');
+  const bares = await startBackendBares(lab.ctx, lb);
+  try {
+    const address = addressOf(lb, 'edge');
+    const url = (port: number): string => `https://${address}:${port}`;
+    const [tls, plain, safe] = [url(bares.tls.port), url(bares.plain.port), url(bares.safe.port)];
+    const host = [`Host: www.${lab.model.domain}`];
+    const kept = { ...OPTIONS, headers: host };
+    const fresh = { ...OPTIONS, headers: [...host, 'Connection: close'] };
+    const reference = `the same bare HAProxy on ${lb.name}, clear text to Nginx`;
+    const round = (
+      name: string,
+      path: string,
+      options: WrkOptions,
+      ours = tls,
+      bare = plain,
+      ref = reference,
+    ) => {
+      process.stdout.write(`bench: ${name}, ${ROUNDS} rounds against ${ref}\n`);
+      return compare(
+        name,
+        ref,
+        ROUNDS,
+        () => wrkFrom(lab, 'client', `${ours}${path}`, options),
+        () => wrkFrom(lab, 'client', `${bare}${path}`, options),
+      );
+    };
+    return [
+      await round('TLS to Nginx ÷ plain: static file, kept alive', asset, kept),
+      await round('TLS to Nginx ÷ plain: app page /, kept alive', '/', kept),
+      await round('TLS to Nginx ÷ plain: new connections', asset, fresh),
+      await round(
+        'TLS to Nginx, new connections: http-reuse always ÷ safe',
+        asset,
+        fresh,
+        tls,
+        safe,
+        'the same bare HAProxy with http-reuse safe (HAProxy’s default)',
+      ),
+    ];
+  } finally {
+    await bares.stop();
+  }
+}
+
+/**
  * What a HAProxy reload costs requests in flight: kept-alive HTTPS from the client to lb-01 while
  * its HAProxy reloads (new workers; old ones finish their connections), against the same load
  * without a reload just before.
@@ -240,7 +293,9 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
 
 /** Which parts run (BENCH_PARTS=bare,reload...; all by default). */
 const PARTS = new Set(
-  (process.env.BENCH_PARTS ?? 'tiers,bare,reload,deploys,commands').split(',').map((p) => p.trim()),
+  (process.env.BENCH_PARTS ?? 'tiers,bare,backends,reload,deploys,commands')
+    .split(',')
+    .map((p) => p.trim()),
 );
 
 /** The tables as printed, kept beside the JSON. */
@@ -326,6 +381,8 @@ async function main(): Promise<void> {
     if (rows.length > 0) print(table(rows));
     const comparisons = PARTS.has('bare') ? await againstBare(lab, asset) : [];
     if (comparisons.length > 0) print(comparisonTable(comparisons));
+    const backends = PARTS.has('backends') ? await againstPlainBackends(lab, asset) : [];
+    if (backends.length > 0) print(comparisonTable(backends));
     let reload;
     if (PARTS.has('reload')) {
       process.stdout.write('bench: a HAProxy reload under load\n');
@@ -364,6 +421,7 @@ async function main(): Promise<void> {
       rounds: ROUNDS,
       cases: rows,
       comparisons,
+      backends,
       reload,
       deploys,
       commands,

@@ -31,6 +31,7 @@ import { monitoringSuite } from './suites/monitoring.ts';
 import { secretsSuite } from './suites/secrets.ts';
 import { backupSuite } from './suites/backup.ts';
 import { transitSuite } from './suites/transit.ts';
+import { webTransitSuite } from './suites/transit-web.ts';
 
 const lab = createTestLab();
 
@@ -58,6 +59,7 @@ backupSuite(lab);
 dnsSuite(lab);
 tlsSuite(lab);
 transitSuite(lab);
+webTransitSuite(lab);
 acmeSuite(lab);
 networkSuite(lab);
 limitsSuite(lab);

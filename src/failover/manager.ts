@@ -7,13 +7,17 @@
  * with a compare-and-swap and promotes a replica with foobar's own promote. Without etcd's quorum
  * no manager can be leader, so automatic failover pauses and nothing else does.
  */
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
+import https from 'node:https';
 import { LockedError } from '../lib/lock.ts';
 import { labLock, withLabLockOrLeave } from '../steps/lock.ts';
 import { isAhead, parseGtidList } from '../lib/gtid.ts';
 import { AUTOMATIC_FAILOVER, failoverKeys, failoverMembers } from '../model/failover.ts';
 import { addressOf, findHost, hostsWithRole, type Host } from '../model/model.ts';
+import { hostPaths } from '../model/layout.ts';
 import { scrapeAddress } from '../model/monitoring.ts';
+import { coreName, trustedCa } from '../model/transit.ts';
 import { serverState, watchSemiSync } from '../probes/mariadb.ts';
 import { parseLastReceived, ss } from '../commands/ss.ts';
 import { appendAudit } from '../steps/audit.ts';
@@ -104,6 +108,8 @@ export class FailoverManager {
   /** Since when every web server has served but named `primary` unreachable (web watchers only). */
   private webCut: { readonly primary: string; readonly since: number } | undefined;
   private webDetail = '';
+  /** Kept-alive TLS connections to the web servers, verified against this CA (re-read each round). */
+  private webAgent: { readonly ca: string; readonly agent: https.Agent } | undefined;
   view: ManagerView;
 
   constructor(ctx: Context, me: Host, etcd: Etcd) {
@@ -151,6 +157,7 @@ export class FailoverManager {
   stop(): void {
     this.stopped = true;
     clearInterval(this.keepalive);
+    this.webAgent?.agent.destroy();
   }
 
   /**
@@ -207,7 +214,11 @@ export class FailoverManager {
       const started = Date.now();
       // The primary as the last probe round read it ('' before the first).
       const primary = this.view.own?.primary ?? '';
-      const answers = await Promise.all(webs.map((web) => this.askWebServer(web, primary)));
+      const agent = await this.webServersAgent();
+      const answers =
+        agent instanceof https.Agent
+          ? await Promise.all(webs.map((web) => this.askWebServer(web, primary, agent)))
+          : webs.map((web) => ({ name: web.name, cut: false, cutForMs: 0, detail: agent }));
       const cut = primary !== '' && answers.every((a) => a.cut);
       if (!cut || this.webCut?.primary !== primary) this.webCut = undefined;
       // Since when all of them have failed to reach it, as each web server counts it (from the
@@ -220,16 +231,41 @@ export class FailoverManager {
     }
   }
 
-  private askWebServer(web: Host, primary: string): Promise<WebAnswer> {
+  /**
+   * The agent the web servers are asked through: Nginx serves the core network over TLS only, so
+   * each is verified against the lab's CA by its core name. The CA is read each round (`up` may
+   * replace it); the agent keeps its connections while the CA stays the same. A string: why none.
+   */
+  private async webServersAgent(): Promise<https.Agent | string> {
+    const file = trustedCa(hostPaths(this.ctx.model, this.me.name));
+    let ca: string;
+    try {
+      ca = await readFile(file, 'utf8');
+    } catch (error) {
+      return `cannot read the CA's certificate ${file}: ${(error as Error).message}`;
+    }
+    if (this.webAgent?.ca !== ca) {
+      this.webAgent?.agent.destroy();
+      this.webAgent = {
+        ca,
+        agent: new https.Agent({ ca, keepAlive: true, minVersion: 'TLSv1.3' }),
+      };
+    }
+    return this.webAgent.agent;
+  }
+
+  private askWebServer(web: Host, primary: string, agent: https.Agent): Promise<WebAnswer> {
     const { model } = this.ctx;
     return new Promise((resolve) => {
       const answer = (cut: boolean, detail: string, cutForMs = 0): void => {
         resolve({ name: web.name, cut, cutForMs: cut ? cutForMs : 0, detail });
       };
-      const request = http.get(
+      const request = https.get(
         {
+          agent,
           host: addressOf(web, 'core'),
-          port: model.ports.http,
+          servername: coreName(model, web),
+          port: model.ports.https,
           path: '/readyz',
           headers: { host: `www.${model.domain}` },
           timeout: WEB_ASK_TIMEOUT_MS,

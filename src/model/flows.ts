@@ -119,10 +119,10 @@ export const FLOWS: readonly Flow[] = [
   {
     from: 'lb',
     to: 'web',
-    port: 'http',
+    port: 'https',
     proto: 'tcp',
     network: 'core',
-    why: 'proxied requests and health checks',
+    why: 'proxied requests and health checks, over TLS',
   },
   { from: 'web', to: 'db', port: 'mysql', proto: 'tcp', network: 'core', why: 'the app’s queries' },
   {

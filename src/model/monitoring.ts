@@ -14,6 +14,11 @@ export interface ScrapeJob {
   readonly roles: readonly Role[];
   /** Only on these platforms (default: every one). */
   readonly platforms?: readonly PlatformKind[];
+  /**
+   * Served over TLS with the lab CA's certificate for the host's core name and address
+   * (model/transit.ts), which the monitor verifies.
+   */
+  readonly tls?: true;
   readonly why: string;
 }
 
@@ -28,7 +33,13 @@ export const SCRAPE_JOBS: readonly ScrapeJob[] = [
   },
   { job: 'haproxy', port: 'lbStats', roles: ['lb'], why: 'HAProxy’s built-in exporter' },
   { job: 'nginx', port: 'nginxExporter', roles: ['web'], why: 'Nginx exporter (stub_status)' },
-  { job: 'app', port: 'appMetrics', roles: ['web'], why: 'the app’s /metrics, through Nginx' },
+  {
+    job: 'app',
+    port: 'appMetrics',
+    roles: ['web'],
+    tls: true,
+    why: 'the app’s /metrics, through Nginx (TLS)',
+  },
   { job: 'mysqld', port: 'mysqldExporter', roles: ['db'], why: 'MariaDB exporter' },
   {
     job: 'failover',

@@ -10,8 +10,12 @@ import { addressOf, type Host, type Model } from './model.ts';
 /** A service certificate lives this long; `up` renews it when a third is left (as ACME's). */
 export const SERVICE_CERTIFICATE_DAYS = 90;
 
-/** The services behind the edge that present a certificate of their own, and their daemon's user. */
-export const TLS_SERVICES = { mariadb: 'mysql' } as const;
+/**
+ * The services behind the edge that present a certificate of their own, and the user that reads
+ * its key: MariaDB's own; Nginx's master process reads it as root before its workers drop to
+ * www-data.
+ */
+export const TLS_SERVICES = { mariadb: 'mysql', nginx: 'root' } as const;
 export type TlsService = keyof typeof TLS_SERVICES;
 
 /** A host's name on the core network: inside the domain, which the lab's CA is limited to. */

@@ -1,5 +1,6 @@
 /** Shared by renderer tests: the default model, a host of it, and a scratch lab to run checkers in. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildModel } from '../model/build.ts';
@@ -7,6 +8,7 @@ import { hostPaths, type HostPaths } from '../model/layout.ts';
 import { findHost, type Host, type Model } from '../model/model.ts';
 import { runProcess } from '../drivers/process.ts';
 import type { Command, ExecResult } from '../drivers/driver.ts';
+import { newPrivateKey } from '../steps/tls.ts';
 
 export interface Fixture {
   readonly model: Model;
@@ -45,4 +47,45 @@ export async function runChecker(command: Command): Promise<ExecResult> {
  */
 export function inScratchNamespace(command: Command): Command {
   return { ...command, argv: ['unshare', '--net', '--', ...command.argv] };
+}
+
+/**
+ * The same, after `setup` (a fixed shell script, run first inside the namespace) has given it what
+ * the checker needs of the host: an interface, an address.
+ */
+export function inPreparedNamespace(setup: string, command: Command): Command {
+  return inScratchNamespace({
+    ...command,
+    argv: ['sh', '-c', `${setup} && exec "$@"`, 'sh', ...command.argv],
+  });
+}
+
+/**
+ * A key (0600) and a self-signed certificate for `name`, written where a daemon's checker will
+ * load them from; returns both PEMs.
+ */
+export async function selfSignedCertificate(
+  files: { readonly cert: string; readonly key: string },
+  name: string,
+): Promise<{ cert: string; key: string }> {
+  for (const file of [files.cert, files.key]) mkdirSync(path.dirname(file), { recursive: true });
+  const key = newPrivateKey();
+  writeFileSync(files.key, key, { mode: 0o600 });
+  const made = await runChecker({
+    argv: [
+      'openssl',
+      'req',
+      '-new',
+      '-x509',
+      '-key',
+      files.key,
+      '-subj',
+      `/CN=${name}`,
+      '-days',
+      '1',
+    ],
+  });
+  assert.equal(made.exitCode, 0, made.stderr);
+  writeFileSync(files.cert, made.stdout);
+  return { cert: made.stdout, key };
 }

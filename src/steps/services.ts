@@ -153,7 +153,7 @@ export function nginxDaemon(ctx: Context, host: Host, slot: Slot): Daemon {
     // A reload is over when the old workers are gone: only then is the old app slot unused.
     reloadDrains: true,
     stopSignal: 'QUIT',
-    ports: [ctx.model.ports.http],
+    ports: [ctx.model.ports.http, ctx.model.ports.https],
     probe: (c) =>
       expectStatus(
         c.driver,

@@ -1,5 +1,5 @@
 /**
- * Certificates behind the edge: each service another host connects to (MariaDB, ...) gets a
+ * Certificates behind the edge: each service another host connects to (MariaDB, Nginx) gets a
  * certificate from the lab's CA for its host's core name and address, issued on this machine
  * (where the CA's key is) and renewed by `up` when a third of its lifetime is left, as the ACME
  * certificate is. Its key is 0600 and owned by the daemon's user; every host that has a client
@@ -21,8 +21,10 @@ import {
 import { RENEW_WHEN_LEFT } from './acme.ts';
 import { pingServer, runSql } from '../probes/mariadb.ts';
 import type { Context } from './context.ts';
-import { writeFiles } from './daemon.ts';
+import { runningPid, writeFiles } from './daemon.ts';
 import type { Phase } from './plan.ts';
+import { nginxDaemon } from './services.ts';
+import { liveSlot } from './slots.ts';
 import { CA_KEY_SECRET, ensureCertificate, privateKey, type Wanted } from './tls.ts';
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -98,9 +100,27 @@ export async function ensureServiceCertificate(
 }
 
 /**
+ * A running Nginx told to load a renewed certificate: a graceful reload (SIGHUP), as a deploy's
+ * switch does. New workers present the new certificate; the old ones finish their requests. Not
+ * running: nothing to do, its start reads the files. Returns what was done.
+ */
+async function reloadNginx(ctx: Context, host: Host): Promise<string | undefined> {
+  const daemon = nginxDaemon(ctx, host, await liveSlot(ctx, host.name));
+  const pid = await runningPid(ctx, daemon);
+  if (pid === undefined) return undefined;
+  if (ctx.planning !== undefined) {
+    ctx.planning.action(host.name, 'nginx: reload');
+  } else {
+    await ctx.platform.supervisor.reload(ctx, daemon, pid);
+  }
+  return 'nginx reloaded it';
+}
+
+/**
  * `up`'s phase for certificates behind the edge: the CA's certificate on every host, each
- * service's own certificate on its host, and a running MariaDB told to reload a renewed one
- * (FLUSH SSL: open connections keep theirs, new ones get the new certificate).
+ * service's own certificate on its host, and a running daemon told to reload a renewed one
+ * without dropping a connection: MariaDB by FLUSH SSL (open connections keep theirs, new ones get
+ * the new certificate), Nginx by a graceful reload.
  */
 export function transitPhase(ctx: Context): Phase {
   return {
@@ -116,6 +136,11 @@ export function transitPhase(ctx: Context): Phase {
             await runSql(ctx, host.name, 'FLUSH SSL;');
             done.push('mariadb reloaded it');
           }
+        }
+        if (hasRole(host, 'web') && (await ensureServiceCertificate(ctx, host, 'nginx'))) {
+          done.push('nginx certificate issued');
+          const reloaded = await reloadNginx(ctx, host);
+          if (reloaded !== undefined) done.push(reloaded);
         }
         return done.length === 0 ? 'up to date' : done.join(', ');
       },

@@ -11,6 +11,7 @@ import { staticPaths } from '../../src/drill/load.ts';
 import type { VisitKind, VisitSummary, WriteSummary } from '../../src/load/visits.ts';
 import { hostPaths } from '../../src/model/layout.ts';
 import { addressOf, hostsWithRole } from '../../src/model/model.ts';
+import { trustedCa } from '../../src/model/transit.ts';
 import { mariadbFiles } from '../../src/render/mariadb/index.ts';
 import { backendServers } from '../../src/probes/haproxy.ts';
 import { siteUrl } from '../../src/probes/site.ts';
@@ -115,8 +116,9 @@ export function degradedSuite(lab: TestLab): void {
 
   /** The app's metrics as the monitor scrapes them. */
   async function appMetric(host: string, name: string): Promise<number | undefined> {
-    const target = `http://${addressOf(lab.host(host), 'core')}:${lab.model.ports.appMetrics}/metrics`;
-    const result = await lab.on('mon', ['curl', '-s', target]);
+    const target = `https://${addressOf(lab.host(host), 'core')}:${lab.model.ports.appMetrics}/metrics`;
+    const ca = trustedCa(hostPaths(lab.model, 'mon'));
+    const result = await lab.on('mon', ['curl', '-s', '--cacert', ca, target]);
     const line = result.stdout.split('\n').find((l) => l.startsWith(`${name}{`));
     return line === undefined ? undefined : Number(line.split(' ').at(-1));
   }

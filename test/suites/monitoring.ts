@@ -23,6 +23,7 @@ import {
   prometheusQuery,
   prometheusTargets,
 } from '../../src/probes/prometheus.ts';
+import { trustedCa } from '../../src/model/transit.ts';
 import { siteUrl } from '../../src/probes/site.ts';
 import { dashboardFiles } from '../../src/render/dashboard/index.ts';
 import { killDaemon } from '../../src/steps/daemon.ts';
@@ -156,8 +157,12 @@ export function monitoringSuite(lab: TestLab): void {
     });
 
     it('gives the app’s metrics to the monitor only, never through the load balancers', async () => {
-      const url = `http://${web.addresses.core ?? ''}:${lab.model.ports.appMetrics}/metrics`;
-      const fromMon = await fetchOn(lab, mon.name, url);
+      // Over TLS, as everything Nginx serves on the core: verified by the core address.
+      const url = `https://${web.addresses.core ?? ''}:${lab.model.ports.appMetrics}/metrics`;
+      const fromMon = await fetchOn(lab, mon.name, url, [
+        '--cacert',
+        trustedCa(hostPaths(lab.model, mon.name)),
+      ]);
       assert.equal(fromMon.status, 200);
       assert.match(fromMon.body, /^foobar_http_requests_total\{.*server="web-01"/m);
       // Another host on the private network: its own firewall refuses it, the web server's would

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { haproxy } from '../../commands/haproxy.ts';
 import { assertGolden } from '../golden.ts';
-import { fixture, runChecker, scratchFixture } from '../testing.ts';
-import { newPrivateKey } from '../../steps/tls.ts';
+import { fixture, runChecker, scratchFixture, selfSignedCertificate } from '../testing.ts';
+import { trustedCa } from '../../model/transit.ts';
 import { haproxyFiles, renderChallengeMap, renderHaproxyConfig } from './index.ts';
 
 const ACME = { tls: { acme: { directory: 'https://acme.example/dir' } } };
@@ -33,13 +33,15 @@ describe('renderHaproxyConfig', () => {
       hosts: { 'web-03': { roles: ['web'], core: 23 } },
     });
     const servers = renderHaproxyConfig(model, host, paths).match(/^ {4}server .*$/gm);
+    const tls = (web: string): string =>
+      `ssl verify required ca-file ${trustedCa(paths)} verifyhost ${web}.core.foobar.com`;
     assert.deepEqual(servers, [
-      '    server web-01 10.77.2.21:80',
-      '    server web-02 10.77.2.22:80',
-      '    server web-03 10.77.2.23:80',
-      '    server web-01 10.77.2.21:80 track web/web-01',
-      '    server web-02 10.77.2.22:80 track web/web-02',
-      '    server web-03 10.77.2.23:80 track web/web-03',
+      `    server web-01 10.77.2.21:443 ${tls('web-01')}`,
+      `    server web-02 10.77.2.22:443 ${tls('web-02')}`,
+      `    server web-03 10.77.2.23:443 ${tls('web-03')}`,
+      `    server web-01 10.77.2.21:443 ${tls('web-01')} track web/web-01`,
+      `    server web-02 10.77.2.22:443 ${tls('web-02')} track web/web-02`,
+      `    server web-03 10.77.2.23:443 ${tls('web-03')} track web/web-03`,
     ]);
   });
 
@@ -62,25 +64,13 @@ describe('renderHaproxyConfig', () => {
       const lab = scratchFixture('lb-01', overrides);
       try {
         const files = haproxyFiles(lab.paths);
-        mkdirSync(path.dirname(files.certificate), { recursive: true });
-        const key = newPrivateKey();
-        writeFileSync(`${files.certificate}.key`, key, { mode: 0o600 });
-        const cert = await runChecker({
-          argv: [
-            'openssl',
-            'req',
-            '-new',
-            '-x509',
-            '-key',
-            `${files.certificate}.key`,
-            '-subj',
-            '/CN=www.foobar.com',
-            '-days',
-            '1',
-          ],
-        });
-        assert.equal(cert.exitCode, 0, cert.stderr);
-        writeFileSync(files.certificate, `${cert.stdout}${key}`, { mode: 0o600 });
+        const site = await selfSignedCertificate(
+          { cert: `${files.certificate}.crt`, key: `${files.certificate}.key` },
+          'www.foobar.com',
+        );
+        writeFileSync(files.certificate, `${site.cert}${site.key}`, { mode: 0o600 });
+        // The CA the web servers' certificates are verified against (ca-file).
+        writeFileSync(trustedCa(lab.paths), site.cert);
         writeFileSync(files.challenges, renderChallengeMap());
         writeFileSync(files.config, renderHaproxyConfig(lab.model, lab.host, lab.paths));
         const result = await runChecker(haproxy.check(files.config));

@@ -2,6 +2,7 @@
 import path from 'node:path';
 import type { HostPaths } from '../../model/layout.ts';
 import { addressOf, hostsWithRole, type Host, type Model } from '../../model/model.ts';
+import { coreName, trustedCa } from '../../model/transit.ts';
 import { renderedHeader } from '../header.ts';
 
 export const HAPROXY_BACKEND = 'web';
@@ -99,17 +100,26 @@ export function haproxyFiles(paths: HostPaths): {
   };
 }
 
+/**
+ * A web server as a backend server: over TLS (its health checks too: `ssl` carries them), the
+ * certificate verified against the lab's CA and for the web server's core name, so a host that
+ * answers at its address with another certificate is refused at the handshake.
+ */
+export function webServer(model: Model, paths: HostPaths, web: Host): string {
+  return (
+    `${web.name} ${addressOf(web, 'core')}:${model.ports.https} ssl verify required ` +
+    `ca-file ${trustedCa(paths)} verifyhost ${coreName(model, web)}`
+  );
+}
+
 export function renderHaproxyConfig(model: Model, host: Host, paths: HostPaths): string {
   const files = haproxyFiles(paths);
   const { checkIntervalMs, fall, rise, retries } = model.lb;
   const webs = hostsWithRole(model, 'web');
-  const servers = webs.map(
-    (web) => `    server ${web.name} ${addressOf(web, 'core')}:${model.ports.http}`,
-  );
+  const servers = webs.map((web) => `    server ${webServer(model, paths, web)}`);
   // The writes' servers follow the checked ones (state, drain, maintenance): one check each.
   const writeServers = webs.map(
-    (web) =>
-      `    server ${web.name} ${addressOf(web, 'core')}:${model.ports.http} track ${HAPROXY_BACKEND}/${web.name}`,
+    (web) => `    server ${webServer(model, paths, web)} track ${HAPROXY_BACKEND}/${web.name}`,
   );
   const limits = model.limits;
   const rate = limits.rateLimit;
@@ -137,6 +147,8 @@ global
     ssl-default-bind-ciphers ${MOZILLA_INTERMEDIATE.ciphers}
     ssl-default-bind-ciphersuites ${MOZILLA_INTERMEDIATE.ciphersuites}
     ssl-default-bind-options ${MOZILLA_INTERMEDIATE.options}
+    # To the web servers: TLS 1.3 only (both ends are ours).
+    ssl-default-server-options ssl-min-ver TLSv1.3
     # A request with more header lines gets 400; all of them must fit in tune.bufsize (16 kB).
     tune.http.maxhdr ${limits.maxHeaders}
 
@@ -188,6 +200,10 @@ ${headers.join('\n')}
 
 backend ${HAPROXY_BACKEND}
     balance roundrobin
+    # A visitor's first request may ride an idle TLS connection another visitor opened, so TLS to
+    # the web servers costs no handshake per visit; a request on a connection a web server closed
+    # meanwhile is retried like any failed GET (docs/decisions.md: measured against safe).
+    http-reuse always
     # Any failure, a timeout included; 425 is Nginx's word for "the app never saw it".
     retry-on all-retryable-errors 425
     http-response set-status 503 if { status 425 }

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { keepalived } from '../../commands/keepalived.ts';
 import type { Command } from '../../drivers/driver.ts';
 import { assertGolden } from '../golden.ts';
-import { fixture, runChecker, scratchFixture } from '../testing.ts';
+import { fixture, inPreparedNamespace, runChecker, scratchFixture } from '../testing.ts';
 import { keepalivedFiles, renderKeepalivedConfig } from './index.ts';
 
 const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
@@ -15,18 +15,7 @@ const golden = (name: string): string => path.join(import.meta.dirname, '__golde
  * namespace that has the edge interface (a bridge: no module needed), gone with the process.
  */
 function inNamespaceWithEdge(check: Command): Command {
-  return {
-    argv: [
-      'unshare',
-      '--net',
-      '--',
-      'sh',
-      '-c',
-      'ip link add edge type bridge && exec "$@"',
-      'sh',
-      ...check.argv,
-    ],
-  };
+  return inPreparedNamespace('ip link add edge type bridge', check);
 }
 
 /** "priority" and "virtual_ipaddress" of each instance: name → [priority, address]. */

@@ -106,10 +106,10 @@ describe('renderFirewall', () => {
     assert.deepEqual(outputRules(text), []);
   });
 
-  it('accepts on a web server only the load balancers on port 80 and the monitor’s scrapes', () => {
+  it('accepts on a web server only the load balancers on 443 (TLS) and the monitor’s scrapes', () => {
     const { model, host } = fixture('web-02');
     assert.deepEqual(acceptRules(renderFirewall(model, host)), [
-      'iifname "core" ip saddr { 10.77.2.11, 10.77.2.12 } ip daddr 10.77.2.22 tcp dport 80',
+      'iifname "core" ip saddr { 10.77.2.11, 10.77.2.12 } ip daddr 10.77.2.22 tcp dport 443',
       'iifname "core" ip saddr 10.77.2.90 ip daddr 10.77.2.22 tcp dport 9100',
       'iifname "core" ip saddr 10.77.2.90 ip daddr 10.77.2.22 tcp dport 9113',
       'iifname "core" ip saddr 10.77.2.90 ip daddr 10.77.2.22 tcp dport 9180',

@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { HostPaths } from '../../model/layout.ts';
 import { addressOf, type Host, type Model } from '../../model/model.ts';
 import { monitorHost } from '../../model/monitoring.ts';
+import { transitFiles } from '../../model/transit.ts';
 import { renderedHeader } from '../header.ts';
 
 export function nginxFiles(paths: HostPaths): {
@@ -30,13 +31,28 @@ export const NGINX_STATUS_PATH = '/nginx-status';
 /** The app's metrics: never through the load balancers, only on the metrics port, to the monitor. */
 export const APP_METRICS_PATH = '/metrics';
 
+/**
+ * What the core network gets: TLS 1.3 only (both ends are ours, and nothing older is needed), with
+ * the lab CA's certificate for this host's core name and address (`up` issues and renews it, and
+ * reloads Nginx). Sessions are cached so a load balancer's new connection resumes one.
+ */
+function tlsSettings(paths: HostPaths): string {
+  const files = transitFiles(paths, 'nginx');
+  return `ssl_certificate ${files.cert};
+    ssl_certificate_key ${files.key};
+    ssl_protocols TLSv1.3;
+    ssl_session_cache shared:tls:10m;
+    ssl_session_timeout 1h;`;
+}
+
 /** A server that hands the app's metrics to the monitoring host, and to nobody else. */
-function metricsServer(model: Model): string {
+function metricsServer(model: Model, host: Host): string {
   const mon = monitorHost(model);
   if (mon === undefined) return '';
   return `
     server {
-        listen ${model.ports.appMetrics};
+        # Over TLS, as every listener on the core network: Prometheus verifies the certificate.
+        listen ${addressOf(host, 'core')}:${model.ports.appMetrics} ssl;
         server_name _;
         access_log off;
         # The monitor only; the host firewall admits nobody else to this port either.
@@ -92,6 +108,7 @@ http {
     # close), so the client sees the answer whether it sends Content-Length or chunks.
     client_max_body_size ${model.limits.maxBodyBytes};
     access_log ${files.accessLog} combined buffer=64k flush=1s;
+    ${tlsSettings(paths)}
 
     client_body_temp_path ${temp('client_body')};
     proxy_temp_path ${temp('proxy')};
@@ -121,7 +138,11 @@ http {
     }
 
     server {
-        listen ${model.ports.http} default_server backlog=4096;
+        # The load balancers, over the core network: TLS only.
+        listen ${addressOf(host, 'core')}:${model.ports.https} ssl default_server backlog=4096;
+        # Plain HTTP on loopback only, for this host's own agents: the Nginx exporter, health
+        # probes, a deploy's check of the switch. Never on the core network.
+        listen 127.0.0.1:${model.ports.http} default_server backlog=4096;
         server_name _;
 
         # Assets addressed by release id: a page and its assets always come from one release,
@@ -176,6 +197,6 @@ http {
             return 502;
         }
     }
-${metricsServer(model)}}
+${metricsServer(model, host)}}
 `;
 }

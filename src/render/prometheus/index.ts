@@ -10,6 +10,7 @@ import {
   SCRAPE_JOBS,
   scrapeTargets,
 } from '../../model/monitoring.ts';
+import { trustedCa } from '../../model/transit.ts';
 import { renderedHeader } from '../header.ts';
 import { YAML_OPTIONS } from '../yaml.ts';
 
@@ -57,6 +58,10 @@ export function renderPrometheusConfig(model: Model, host: Host, paths: HostPath
       })),
       ...SCRAPE_JOBS.map((job) => ({
         job_name: job.job,
+        // Verified by the target's address, which its certificate names beside its core name.
+        ...(job.tls === true
+          ? { scheme: 'https', tls_config: { ca_file: trustedCa(paths), min_version: 'TLS13' } }
+          : {}),
         static_configs: scrapeTargets(model, job).map((t) => staticTarget(t.address, t.host)),
       })).filter((job) => job.static_configs.length > 0),
       // Probes: each target is what the blackbox exporter on this host connects to.
