@@ -69,6 +69,11 @@ export interface Daemon {
   /** A reload is only over once the old workers have exited (they may hold the old config's upstreams). */
   readonly reloadDrains?: boolean;
   readonly stopSignal: Signal;
+  /**
+   * On machines, false: systemd never restarts it when it dies (the unit says `Restart=no`,
+   * whatever Debian's says). A database server's death is the failover managers' to act on.
+   */
+  readonly restartsOnCrash?: false;
   /** Undefined when the daemon answers as it should; otherwise what is wrong. */
   readonly probe: (ctx: Context) => Promise<string | undefined>;
   /**

@@ -294,6 +294,10 @@ export function mariadbDaemon(ctx: Context, host: Host, state: DbState): Daemon 
     start: mariadb.start(files.config, role),
     outputLog: files.log,
     stopSignal: 'TERM',
+    // Debian's unit restarts a killed mariadbd after 5 s; it comes back read-only, so a killed
+    // primary took no write, yet answered again before a busy manager had judged it dead and
+    // nobody failed over. Its death is the managers' to act on (a replica's: `foobar up`).
+    restartsOnCrash: false,
     probe: (c) => pingServer(c, host.name),
     logs: [],
     // Crash recovery of a big data directory takes a while.

@@ -16,6 +16,8 @@ export interface UnitDaemon {
   readonly env?: Readonly<Record<string, string>>;
   readonly reloadSignal?: string;
   readonly stopSignal: string;
+  /** False: `Restart=no` (see the Daemon's). */
+  readonly restartsOnCrash?: false;
 }
 
 /**
@@ -125,6 +127,7 @@ export function renderDropIn(
     ...reloadLines(daemon),
     'ExecStop=',
     `KillSignal=SIG${daemon.stopSignal}`,
+    ...(daemon.restartsOnCrash === false ? ['Restart=no'] : []),
     // The user the lab runs it as: root for a daemon that drops privileges itself.
     `User=${daemon.user ?? 'root'}`,
     `Group=${daemon.user ?? 'root'}`,
@@ -161,8 +164,7 @@ export function renderUnit(
     ...reloadLines(daemon),
     `KillSignal=SIG${daemon.stopSignal}`,
     ...environment(daemon.env),
-    'Restart=on-failure',
-    'RestartSec=1',
+    ...(daemon.restartsOnCrash === false ? ['Restart=no'] : ['Restart=on-failure', 'RestartSec=1']),
     'NoNewPrivileges=yes',
     'ProtectSystem=strict',
     `ReadWritePaths=${[...writable.paths].sort().join(' ')}`,
