@@ -16,6 +16,7 @@ import { killService } from '../../src/faults/inject.ts';
 import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { summarizeWrites, type VisitorsReport, type WriteSummary } from '../../src/load/visits.ts';
 import { buildModel } from '../../src/model/build.ts';
+import { failoverMembers } from '../../src/model/failover.ts';
 import { parseConfigText } from '../../src/model/load.ts';
 import { findHost } from '../../src/model/model.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
@@ -131,6 +132,25 @@ function startWriters(
   };
 }
 
+/** When nobody failed over: what the managers and the old primary said, for the failure's message. */
+async function whyNot(site: MachinesSite, primary: string): Promise<string> {
+  const ctx = contextOf(site);
+  const asks = [
+    ['db', 'status'],
+    ['logs', primary, 'mariadb', '-n', '15'],
+    ...failoverMembers(ctx.model).map((m) => ['logs', m.name, 'failover-manager', '-n', '15']),
+  ];
+  const said: string[] = [];
+  for (const args of asks) {
+    const result = await site.foobar(args, 60_000).catch((e: unknown) => ({
+      exitCode: -1,
+      stdout: String(e),
+    }));
+    said.push(`$ foobar ${args.join(' ')} (exit ${result.exitCode})\n${result.stdout.trimEnd()}`);
+  }
+  return said.join('\n');
+}
+
 /**
  * The primary's MariaDB SIGKILLed under writers: the replica is promoted with nobody at the
  * keyboard, a write is acknowledged by it within the bound, and every acknowledged write is on it
@@ -163,7 +183,11 @@ export async function primaryKilledUnderWrites(
         return state.primary === old.name ? `still ${old.name}` : undefined;
       },
       { timeoutMs: WRITES_BACK_BOUND_MS, intervalMs: 250 },
-    ).then(() => readDbState(ctx));
+    )
+      .catch(async (error: unknown) => {
+        throw new Error(`${(error as Error).message}\n${await whyNot(site, old.name)}`);
+      })
+      .then(() => readDbState(ctx));
     promotedAt = Date.now();
     assert.equal(next.epoch, before.epoch + 1);
     assert.deepEqual(next.fenced, [old.name]);
