@@ -200,8 +200,10 @@ export function exportersTransitSuite(lab: TestLab): void {
       const left = (SERVICE_CERTIFICATE_DAYS / 3 - 1) * 24 * 3600 * 1000;
       const hosts = lab.model.hosts.filter((h: Host) => jobsOn(h).length > 0);
       for (const host of hosts) nearExpiry(lab, host.name, 'exporters', left);
+      // The app's metrics come through Nginx, with Nginx's certificate (suites/transit-web.ts).
+      const renewed = targets().filter((target) => target.job !== 'app');
       const before = new Map<string, string>();
-      for (const target of targets()) before.set(label(target), await servedSerial(target));
+      for (const target of renewed) before.set(label(target), await servedSerial(target));
       const started = Date.now();
       const up = await lab.cli('up');
       const upSeconds = (Date.now() - started) / 1000;
@@ -210,7 +212,7 @@ export function exportersTransitSuite(lab: TestLab): void {
         assert.match(up.stdout, new RegExp(`${host.name}: .*exporters certificate issued`));
       // Our own daemons look at their files every few seconds: bounded wait for each endpoint.
       const renewedAt = Date.now();
-      for (const target of targets()) {
+      for (const target of renewed) {
         for (;;) {
           const serial = await servedSerial(target);
           if (serial !== before.get(label(target))) break;
