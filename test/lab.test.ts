@@ -32,6 +32,7 @@ import { secretsSuite } from './suites/secrets.ts';
 import { backupSuite } from './suites/backup.ts';
 import { transitSuite } from './suites/transit.ts';
 import { webTransitSuite } from './suites/transit-web.ts';
+import { exportersTransitSuite } from './suites/transit-exporters.ts';
 
 const lab = createTestLab();
 
@@ -60,6 +61,7 @@ dnsSuite(lab);
 tlsSuite(lab);
 transitSuite(lab);
 webTransitSuite(lab);
+exportersTransitSuite(lab);
 acmeSuite(lab);
 networkSuite(lab);
 limitsSuite(lab);

@@ -9,6 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
+import { httpsServer, type TlsFiles } from '../lib/tls-server.ts';
 import net from 'node:net';
 import path from 'node:path';
 import { backup as commands } from '../commands/backup.ts';
@@ -439,10 +440,15 @@ function summary(b: FullBackup): NonNullable<AgentStatus['lastFull']> {
 }
 
 /**
- * The agent's HTTP: /metrics and /healthz for the monitor (on the core address), and
+ * The agent's HTTP: /metrics and /healthz for the monitor (on the core address, over TLS), and
  * `POST /backup` (a full backup now, answered with its manifest) from its own host only.
  */
-export function serveAgent(agent: BackupAgent, address: string, port: number): http.Server[] {
+export function serveAgent(
+  agent: BackupAgent,
+  address: string,
+  port: number,
+  tls: TlsFiles,
+): http.Server[] {
   const handler: http.RequestListener = (req, res) => {
     if (req.method === 'GET' && req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(agent.metrics());
@@ -469,5 +475,10 @@ export function serveAgent(agent: BackupAgent, address: string, port: number): h
     }
     res.writeHead(404).end();
   };
-  return [address, '127.0.0.1'].map((listen) => http.createServer(handler).listen(port, listen));
+  // The core address over TLS (the monitor verifies the host's exporters' certificate); plain
+  // HTTP on loopback only, for this host's own requests.
+  return [
+    httpsServer(tls, handler).listen(port, address),
+    http.createServer(handler).listen(port, '127.0.0.1'),
+  ];
 }

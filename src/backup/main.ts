@@ -24,7 +24,9 @@ import { parseManagerConfig } from '../failover/config.ts';
 import { networkSql } from '../failover/sql.ts';
 import { backupPaths } from '../model/backup.ts';
 import { labNames } from '../model/lab.ts';
+import { hostPaths } from '../model/layout.ts';
 import { addressOf, findHost } from '../model/model.ts';
+import { transitFiles } from '../model/transit.ts';
 import { createContext } from '../steps/context.ts';
 import { BackupAgent, serveAgent } from './agent.ts';
 import {
@@ -135,7 +137,12 @@ async function main(argv: string[]): Promise<number> {
       const base = createContext(model, new NetnsDriver((host) => names.namespaceOf(host)));
       const ctx = { ...base, sql: networkSql(model, base.secrets, me, 'backup') };
       const agent = new BackupAgent(ctx, me, key);
-      const servers = serveAgent(agent, addressOf(me, 'core'), model.ports.backupMetrics);
+      const servers = serveAgent(
+        agent,
+        addressOf(me, 'core'),
+        model.ports.backupMetrics,
+        transitFiles(hostPaths(model, me.name), 'exporters'),
+      );
       const stop = (): void => {
         agent.stop();
         for (const server of servers) server.close();

@@ -20,6 +20,10 @@ export const promtool = {
   }),
   /** Unit tests of alert rules: synthetic series in, the alerts that must fire out. */
   testRules: (tests: string): Command => ({ argv: ['promtool', 'test', 'rules', tests] }),
+  /** An exporter-toolkit web config (TLS files included: they must load). */
+  checkWebConfig: (config: string): Command => ({
+    argv: ['promtool', 'check', 'web-config', config],
+  }),
 };
 
 export const prometheus = {
@@ -67,20 +71,33 @@ const NODE_COLLECTORS = [
 ];
 
 export const nodeExporter = {
-  start: (listen: string): Command =>
+  /** `webConfig`: exporter-toolkit's web config (TLS: render/exporters). */
+  start: (listen: string, webConfig: string): Command =>
     run([
       'prometheus-node-exporter',
       `--web.listen-address=${listen}`,
+      `--web.config.file=${webConfig}`,
       '--collector.disable-defaults',
       ...NODE_COLLECTORS.map((name) => `--collector.${name}`),
     ]),
 };
 
 export const nginxExporter = {
-  start: (listen: string, statusUrl: string): Command =>
+  /**
+   * Over TLS with `tls`'s certificate (0.11 has no web config: its own flags, read once at
+   * start, so a renewed certificate needs a restart).
+   */
+  start: (
+    listen: string,
+    statusUrl: string,
+    tls: { readonly cert: string; readonly key: string },
+  ): Command =>
     run([
       'prometheus-nginx-exporter',
       `-web.listen-address=${listen}`,
+      '-web.secured-metrics',
+      `-web.ssl-server-cert=${tls.cert}`,
+      `-web.ssl-server-key=${tls.key}`,
       `-nginx.scrape-uri=${statusUrl}`,
       // Nginx may start after it: keep trying instead of exiting.
       '-nginx.retries=10',
@@ -90,10 +107,11 @@ export const nginxExporter = {
 
 export const mysqldExporter = {
   /** `clientConfig`: the [client] login (user, password, socket), so no secret is on its argv. */
-  start: (listen: string, clientConfig: string): Command =>
+  start: (listen: string, clientConfig: string, webConfig: string): Command =>
     run([
       'prometheus-mysqld-exporter',
       `--web.listen-address=${listen}`,
+      `--web.config.file=${webConfig}`,
       `--config.my-cnf=${clientConfig}`,
     ]),
 };

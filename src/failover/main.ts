@@ -16,7 +16,9 @@ import {
   MANAGER_STATE_DIR,
 } from '../model/failover.ts';
 import { labNames } from '../model/lab.ts';
+import { hostPaths } from '../model/layout.ts';
 import { addressOf, findHost, type Model } from '../model/model.ts';
+import { transitFiles } from '../model/transit.ts';
 import { createContext } from '../steps/context.ts';
 import { managerSshFiles } from '../steps/failover-access.ts';
 import { Etcd, fetchTransport } from './etcd.ts';
@@ -72,7 +74,12 @@ const manager = new FailoverManager(
   me,
   new Etcd(fetchTransport([local, ...others], timeoutMs)),
 );
-const server = serveMetrics(manager, me, model.ports.failoverMetrics);
+const server = serveMetrics(
+  manager,
+  me,
+  model.ports.failoverMetrics,
+  transitFiles(hostPaths(model, me.name), 'exporters'),
+);
 const stop = (): void => {
   manager.stop();
   server.close();

@@ -8,9 +8,9 @@
  * no manager can be leader, so automatic failover pauses and nothing else does.
  */
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
 import https from 'node:https';
 import { LockedError } from '../lib/lock.ts';
+import { httpsServer, type TlsFiles } from '../lib/tls-server.ts';
 import { labLock, withLabLockOrLeave } from '../steps/lock.ts';
 import { isAhead, parseGtidList } from '../lib/gtid.ts';
 import { AUTOMATIC_FAILOVER, failoverKeys, failoverMembers } from '../model/failover.ts';
@@ -711,9 +711,17 @@ export function renderMetrics(view: ManagerView): string {
   return `${lines.join('\n')}\n`;
 }
 
-/** /metrics and /healthz on the address the monitor scrapes. */
-export function serveMetrics(manager: FailoverManager, host: Host, port: number): http.Server {
-  const server = http.createServer((req, res) => {
+/**
+ * /metrics and /healthz on the address the monitor scrapes, over TLS with the host's exporters'
+ * certificate (the monitor verifies it by the host's name).
+ */
+export function serveMetrics(
+  manager: FailoverManager,
+  host: Host,
+  port: number,
+  tls: TlsFiles,
+): https.Server {
+  const server = httpsServer(tls, (req, res) => {
     if (req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(renderMetrics(manager.view));

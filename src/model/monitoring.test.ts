@@ -57,9 +57,9 @@ describe('monitoring in the model', () => {
     const app = SCRAPE_JOBS.find((job) => job.job === 'app');
     assert.ok(app);
     assert.deepEqual(scrapeTargets(bigger, app), [
-      { host: 'web-01', address: '10.77.2.21:9180' },
-      { host: 'web-02', address: '10.77.2.22:9180' },
-      { host: 'web-03', address: '10.77.2.23:9180' },
+      { host: 'web-01', address: '10.77.2.21:9180', serverName: 'web-01.core.foobar.com' },
+      { host: 'web-02', address: '10.77.2.22:9180', serverName: 'web-02.core.foobar.com' },
+      { host: 'web-03', address: '10.77.2.23:9180', serverName: 'web-03.core.foobar.com' },
     ]);
   });
 

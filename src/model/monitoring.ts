@@ -6,6 +6,7 @@
 import { ROLE_NETWORKS } from './build.ts';
 import { addressOf, hostsWithRole, type Host, type Model, type NetworkName } from './model.ts';
 import type { PlatformKind, PortName, Role } from './schema.ts';
+import { networkName } from './transit.ts';
 
 export interface ScrapeJob {
   /** The Prometheus job name; alert rules and the dashboard select on it. */
@@ -14,15 +15,15 @@ export interface ScrapeJob {
   readonly roles: readonly Role[];
   /** Only on these platforms (default: every one). */
   readonly platforms?: readonly PlatformKind[];
-  /**
-   * Served over TLS with the lab CA's certificate for the host's core name and address
-   * (model/transit.ts), which the monitor verifies.
-   */
-  readonly tls?: true;
   readonly why: string;
 }
 
-/** Exporters the monitor scrapes over the network, on every host of their roles. */
+/**
+ * Exporters the monitor scrapes over the network, on every host of their roles: every one over
+ * TLS, with the lab CA's certificate for the host's name and address there (model/transit.ts),
+ * which the monitor verifies by that name. The app's metrics come through Nginx with Nginx's
+ * certificate; every other endpoint presents the host's exporters' certificate.
+ */
 export const SCRAPE_JOBS: readonly ScrapeJob[] = [
   // Every server foobar runs; not the client, which stands for the internet.
   {
@@ -33,13 +34,7 @@ export const SCRAPE_JOBS: readonly ScrapeJob[] = [
   },
   { job: 'haproxy', port: 'lbStats', roles: ['lb'], why: 'HAProxy’s built-in exporter' },
   { job: 'nginx', port: 'nginxExporter', roles: ['web'], why: 'Nginx exporter (stub_status)' },
-  {
-    job: 'app',
-    port: 'appMetrics',
-    roles: ['web'],
-    tls: true,
-    why: 'the app’s /metrics, through Nginx (TLS)',
-  },
+  { job: 'app', port: 'appMetrics', roles: ['web'], why: 'the app’s /metrics, through Nginx' },
   { job: 'mysqld', port: 'mysqldExporter', roles: ['db'], why: 'MariaDB exporter' },
   {
     job: 'failover',
@@ -134,15 +129,27 @@ export function scrapeNetwork(role: Role): NetworkName {
   return ROLE_NETWORKS[role].needs.includes('core') ? 'core' : 'edge';
 }
 
+/** The network a host's exporters listen on and the monitor scrapes it on. */
+function hostScrapeNetwork(host: Host): NetworkName {
+  return host.addresses.core === undefined ? 'edge' : 'core';
+}
+
 /** The address of a host that its exporters listen on and the monitor scrapes. */
 export function scrapeAddress(host: Host): string {
-  return addressOf(host, host.addresses.core === undefined ? 'edge' : 'core');
+  return addressOf(host, hostScrapeNetwork(host));
+}
+
+/** The name the monitor verifies a host's exporters' certificates by (its name there). */
+export function scrapeServerName(model: Model, host: Host): string {
+  return networkName(model, host, hostScrapeNetwork(host));
 }
 
 export interface ScrapeTarget {
   readonly host: string;
   /** "10.77.2.21:9113" */
   readonly address: string;
+  /** What its certificate must name: "web-01.core.foobar.com". */
+  readonly serverName?: string;
 }
 
 /** The hosts a job scrapes, in the model's (sorted) host order. */
@@ -153,6 +160,7 @@ export function scrapeTargets(model: Model, job: ScrapeJob): ScrapeTarget[] {
     .map((host) => ({
       host: host.name,
       address: `${scrapeAddress(host)}:${model.ports[job.port]}`,
+      serverName: scrapeServerName(model, host),
     }));
 }
 

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import type { HostPaths } from './layout.ts';
-import { addressOf, type Host, type Model } from './model.ts';
+import { addressOf, type Host, type Model, type NetworkName } from './model.ts';
 
 /** A service certificate lives this long; `up` renews it when a third is left (as ACME's). */
 export const SERVICE_CERTIFICATE_DAYS = 90;
@@ -13,19 +13,33 @@ export const SERVICE_CERTIFICATE_DAYS = 90;
 /**
  * The services behind the edge that present a certificate of their own, and the user that reads
  * its key: MariaDB's own; Nginx's master process reads it as root before its workers drop to
- * www-data.
+ * www-data; the exporters' (one certificate per host, for every metrics endpoint the monitor
+ * scrapes there) by Debian's exporters, which run as prometheus, and by HAProxy, the failover
+ * manager and the backup agent, which read it as root.
  */
-export const TLS_SERVICES = { mariadb: 'mysql', nginx: 'root' } as const;
+export const TLS_SERVICES = { mariadb: 'mysql', nginx: 'root', exporters: 'prometheus' } as const;
 export type TlsService = keyof typeof TLS_SERVICES;
 
 /** A host's name on the core network: inside the domain, which the lab's CA is limited to. */
 export function coreName(model: Model, host: Host): string {
-  return `${host.name}.core.${model.domain}`;
+  return networkName(model, host, 'core');
 }
 
-/** What a service's certificate names: the core name, and the core address clients connect to. */
+/** A host's name on one of its networks (`coreName` on the core). */
+export function networkName(model: Model, host: Host, network: NetworkName): string {
+  return `${host.name}.${network}.${model.domain}`;
+}
+
+/**
+ * What a service's certificate names: the host's name and address on each network it is on
+ * (web and database servers: the core only), whichever a client connects to.
+ */
 export function serviceNames(model: Model, host: Host): { dns: string[]; ip: string[] } {
-  return { dns: [coreName(model, host)], ip: [addressOf(host, 'core')] };
+  const networks = (['core', 'edge'] as const).filter((n) => host.addresses[n] !== undefined);
+  return {
+    dns: networks.map((network) => networkName(model, host, network)),
+    ip: networks.map((network) => addressOf(host, network)),
+  };
 }
 
 export interface TransitFiles {

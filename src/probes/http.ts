@@ -21,9 +21,30 @@ export async function expectStatus(
   target: Target,
   url: string,
   expected: number | readonly number[] = 200,
+  options: CurlOptions = {},
 ): Promise<string | undefined> {
-  const result = await httpRequest(driver, target, url);
+  const result = await httpRequest(driver, target, url, options);
   if ('error' in result) return result.error;
   const wanted = typeof expected === 'number' ? [expected] : expected;
   return wanted.includes(result.status) ? undefined : `${url} answered ${result.status}`;
+}
+
+/**
+ * A request over TLS to `address` ("10.77.2.21:9100"), verified against `ca` by `serverName`
+ * (which the certificate must name), as the monitor verifies it: the URL and curl's options.
+ */
+export function verifiedHttps(
+  ca: string,
+  serverName: string,
+  address: string,
+  pathAndQuery: string,
+): { url: string; options: CurlOptions } {
+  const cut = address.lastIndexOf(':');
+  const port = address.slice(cut + 1);
+  return {
+    url: `https://${serverName}:${port}${pathAndQuery}`,
+    options: {
+      flags: ['--cacert', ca, '--resolve', `${serverName}:${port}:${address.slice(0, cut)}`],
+    },
+  };
 }

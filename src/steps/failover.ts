@@ -30,7 +30,8 @@ import {
 import { hostPaths } from '../model/layout.ts';
 import { daemonCommand, daemonsKey } from '../release/daemons.ts';
 import { addressOf, type Host } from '../model/model.ts';
-import { scrapeAddress, scrapedAs } from '../model/monitoring.ts';
+import { scrapedAs } from '../model/monitoring.ts';
+import { scrapedProbe } from './monitoring.ts';
 import { expectStatus } from '../probes/http.ts';
 import { appendAudit } from './audit.ts';
 import type { Context } from './context.ts';
@@ -83,7 +84,6 @@ export function managerConfigFile(ctx: Context, host: Host): string {
 export function managerDaemon(ctx: Context, host: Host): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const config = managerConfigFile(ctx, host);
-  const listen = `${scrapeAddress(host)}:${ctx.model.ports.failoverMetrics}`;
   return {
     service: 'failover-manager',
     host: host.name,
@@ -103,7 +103,7 @@ export function managerDaemon(ctx: Context, host: Host): Daemon {
     stopSignal: 'TERM',
     ports: [ctx.model.ports.failoverMetrics],
     ...scrapedAs('failoverMetrics'),
-    probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/healthz`),
+    probe: scrapedProbe(host, 'failoverMetrics', '/healthz'),
     logs: [],
   };
 }

@@ -22,12 +22,20 @@ import { DB_USERS, dbSecretName } from '../model/database.ts';
 import { APP_USER, hostPaths, labPaths, runtimeOf } from '../model/layout.ts';
 import type { Host, PortName } from '../model/model.ts';
 import type { Command } from '../drivers/driver.ts';
-import { jobsOn, monitorHost, scrapeAddress, scrapedAs } from '../model/monitoring.ts';
-import { expectStatus } from '../probes/http.ts';
+import {
+  jobsOn,
+  monitorHost,
+  scrapeAddress,
+  scrapedAs,
+  scrapeServerName,
+} from '../model/monitoring.ts';
+import { transitFiles, trustedCa } from '../model/transit.ts';
+import { expectStatus, verifiedHttps } from '../probes/http.ts';
 import { prometheusTargets } from '../probes/prometheus.ts';
 import { alertmanagerFiles, renderAlertmanagerConfig } from '../render/alertmanager/index.ts';
 import { blackboxFiles, renderBlackboxConfig } from '../render/blackbox/index.ts';
 import { dashboardFiles, renderDashboardConfig } from '../render/dashboard/index.ts';
+import { exporterWebConfigFile, renderExporterWebConfig } from '../render/exporters/index.ts';
 import { mariadbFiles, renderAdminClientConfig } from '../render/mariadb/index.ts';
 import { NGINX_STATUS_PATH } from '../render/nginx/index.ts';
 import { prometheusFiles, renderPrometheusConfig } from '../render/prometheus/index.ts';
@@ -57,8 +65,25 @@ const ownData =
   };
 
 /**
+ * The health probe of a metrics endpoint the monitor scrapes: over TLS, verified by the host's
+ * name against the lab CA as Prometheus verifies it.
+ */
+export function scrapedProbe(
+  host: Host,
+  port: PortName,
+  pathAndQuery = '/',
+): (ctx: Context) => Promise<string | undefined> {
+  return (c) => {
+    const ca = trustedCa(hostPaths(c.model, host.name));
+    const address = `${scrapeAddress(host)}:${c.model.ports[port]}`;
+    const https = verifiedHttps(ca, scrapeServerName(c.model, host), address, pathAndQuery);
+    return expectStatus(c.driver, host.name, https.url, 200, https.options);
+  };
+}
+
+/**
  * An exporter on a host: it listens on the address the monitor scrapes, on its port of the model,
- * and writes nothing but its log.
+ * over TLS only (the host's exporters' certificate), and writes nothing but its log.
  */
 function exporterDaemon(
   ctx: Context,
@@ -70,6 +95,7 @@ function exporterDaemon(
     /** What only our instance has on its command line (default: its listen address). */
     readonly marker?: (listen: string) => string;
     readonly prepare?: Daemon['prepare'];
+    readonly files?: Daemon['files'];
   },
 ): Daemon {
   const paths = hostPaths(ctx.model, host.name);
@@ -80,34 +106,47 @@ function exporterDaemon(
     host: host.name,
     pidFile: path.join(paths.run, `${spec.service}.pid`),
     marker: spec.marker?.(listen) ?? listen,
-    files: [],
-    dirs: [paths.run, paths.log],
+    files: spec.files ?? [],
+    dirs: [paths.etc, paths.run, paths.log],
     ...(spec.prepare === undefined ? {} : { prepare: spec.prepare }),
     start,
     user: MONITORING_USER,
     outputLog: path.join(paths.log, `${spec.service}.log`),
     stopSignal: 'TERM',
     ports: [ctx.model.ports[spec.port]],
-    probe: (c) => expectStatus(c.driver, host.name, `http://${listen}/`),
+    probe: scrapedProbe(host, spec.port),
     ...scrapedAs(spec.port),
     logs: [],
   };
 }
 
+/** The exporter-toolkit web config (TLS) of a host's node and mysqld exporters. */
+function webConfig(ctx: Context, host: Host, service: string): { path: string; content: string } {
+  const paths = hostPaths(ctx.model, host.name);
+  return { path: exporterWebConfigFile(paths, service), content: renderExporterWebConfig(paths) };
+}
+
 export function nodeExporterDaemon(ctx: Context, host: Host): Daemon {
+  const web = webConfig(ctx, host, 'node-exporter');
   return exporterDaemon(ctx, host, {
     service: 'node-exporter',
     port: 'nodeExporter',
-    start: (listen) => nodeExporter.start(listen),
+    files: [web],
+    start: (listen) => nodeExporter.start(listen, web.path),
   });
 }
 
 export function nginxExporterDaemon(ctx: Context, host: Host): Daemon {
+  const tls = transitFiles(hostPaths(ctx.model, host.name), 'exporters');
   return exporterDaemon(ctx, host, {
     service: 'nginx-exporter',
     port: 'nginxExporter',
     start: (listen) =>
-      nginxExporter.start(listen, `http://127.0.0.1:${ctx.model.ports.http}${NGINX_STATUS_PATH}`),
+      nginxExporter.start(
+        listen,
+        `http://127.0.0.1:${ctx.model.ports.http}${NGINX_STATUS_PATH}`,
+        tls,
+      ),
   });
 }
 
@@ -118,10 +157,12 @@ export function mysqldExporterLogin(ctx: Context, host: Host): string {
 
 export function mysqldExporterDaemon(ctx: Context, host: Host): Daemon {
   const login = mysqldExporterLogin(ctx, host);
+  const web = webConfig(ctx, host, 'mysqld-exporter');
   return exporterDaemon(ctx, host, {
     service: 'mysqld-exporter',
     port: 'mysqldExporter',
-    start: (listen) => mysqldExporter.start(listen, login),
+    files: [web],
+    start: (listen) => mysqldExporter.start(listen, login, web.path),
     marker: () => `--config.my-cnf=${login}`,
     // The login holds a password: written before each start, never rendered (foobar render).
     prepare: async (c) => {

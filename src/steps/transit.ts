@@ -1,6 +1,7 @@
 /**
- * Certificates behind the edge: each service another host connects to (MariaDB, Nginx) gets a
- * certificate from the lab's CA for its host's core name and address, issued on this machine
+ * Certificates behind the edge: each service another host connects to (MariaDB, Nginx, the
+ * exporters the monitor scrapes) gets a certificate from the lab's CA for its host's names and
+ * addresses, issued on this machine
  * (where the CA's key is) and renewed by `up` when a third of its lifetime is left, as the ACME
  * certificate is. Its key is 0600 and owned by the daemon's user; every host that has a client
  * behind the edge gets the CA's certificate to verify its servers with.
@@ -10,6 +11,7 @@ import { files as fileCommands } from '../commands/files.ts';
 import { openssl } from '../commands/openssl.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
 import { hasRole, type Host } from '../model/model.ts';
+import { jobsOn } from '../model/monitoring.ts';
 import {
   SERVICE_CERTIFICATE_DAYS,
   serviceNames,
@@ -21,9 +23,10 @@ import {
 import { RENEW_WHEN_LEFT } from './acme.ts';
 import { pingServer, runSql } from '../probes/mariadb.ts';
 import type { Context } from './context.ts';
-import { runningPid, writeFiles } from './daemon.ts';
+import { runningPid, startDaemon, stopDaemon, writeFiles } from './daemon.ts';
+import { nginxExporterDaemon } from './monitoring.ts';
 import type { Phase } from './plan.ts';
-import { nginxDaemon } from './services.ts';
+import { haproxyDaemon, nginxDaemon } from './services.ts';
 import { liveSlot } from './slots.ts';
 import { CA_KEY_SECRET, ensureCertificate, privateKey, type Wanted } from './tls.ts';
 
@@ -117,10 +120,45 @@ async function reloadNginx(ctx: Context, host: Host): Promise<string | undefined
 }
 
 /**
+ * The metrics endpoints of a host told of a renewed exporters' certificate, where they need
+ * telling: the node and mysqld exporters (exporter-toolkit) and our own daemons read it at each
+ * new connection; the Nginx exporter reads it at start only (restarted: a scrape may miss);
+ * HAProxy's stats frontend takes it at a graceful reload. Returns what was done.
+ */
+async function exportersTakeIt(ctx: Context, host: Host): Promise<string[]> {
+  const done: string[] = [];
+  if (hasRole(host, 'web')) {
+    const exporter = nginxExporterDaemon(ctx, host);
+    if ((await runningPid(ctx, exporter)) !== undefined) {
+      if (ctx.planning !== undefined) {
+        ctx.planning.action(host.name, 'nginx-exporter: restart');
+      } else {
+        await stopDaemon(ctx, exporter);
+        await startDaemon(ctx, exporter);
+      }
+      done.push('nginx exporter restarted');
+    }
+  }
+  if (hasRole(host, 'lb')) {
+    const daemon = haproxyDaemon(ctx, host);
+    const pid = await runningPid(ctx, daemon);
+    if (pid !== undefined) {
+      if (ctx.planning !== undefined) {
+        ctx.planning.action(host.name, 'haproxy: reload');
+      } else {
+        await ctx.platform.supervisor.reload(ctx, daemon, pid);
+      }
+      done.push('haproxy reloaded');
+    }
+  }
+  return done;
+}
+
+/**
  * `up`'s phase for certificates behind the edge: the CA's certificate on every host, each
  * service's own certificate on its host, and a running daemon told to reload a renewed one
  * without dropping a connection: MariaDB by FLUSH SSL (open connections keep theirs, new ones get
- * the new certificate), Nginx by a graceful reload.
+ * the new certificate), Nginx by a graceful reload, the exporters as `exportersTakeIt` says.
  */
 export function transitPhase(ctx: Context): Phase {
   return {
@@ -141,6 +179,10 @@ export function transitPhase(ctx: Context): Phase {
           done.push('nginx certificate issued');
           const reloaded = await reloadNginx(ctx, host);
           if (reloaded !== undefined) done.push(reloaded);
+        }
+        if (jobsOn(host).length > 0 && (await ensureServiceCertificate(ctx, host, 'exporters'))) {
+          done.push('exporters certificate issued');
+          done.push(...(await exportersTakeIt(ctx, host)));
         }
         return done.length === 0 ? 'up to date' : done.join(', ');
       },

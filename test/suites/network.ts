@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { nft } from '../../src/commands/nft.ts';
-import { hostPaths } from '../../src/model/layout.ts';
+import { hostPaths, labPaths } from '../../src/model/layout.ts';
 import { addressOf, hostsWithRole } from '../../src/model/model.ts';
 import { firewallFile } from '../../src/render/nftables/index.ts';
 import { droppedPackets } from '../../src/steps/firewall.ts';
@@ -43,7 +43,8 @@ export function networkSuite(lab: TestLab): void {
     it('keeps HAProxy’s stats and metrics from the internet, open to this machine', async () => {
       const lb = hostsWithRole(model, 'lb')[0];
       assert.ok(lb);
-      const url = `http://${addressOf(lb, 'edge')}:${model.ports.lbStats}/metrics`;
+      // Over TLS, verified against the lab's CA (suites/transit-exporters.ts checks the rest).
+      const url = `https://${addressOf(lb, 'edge')}:${model.ports.lbStats}/metrics`;
       const admin = await lab.on(null, [
         'curl',
         '-sS',
@@ -53,9 +54,11 @@ export function networkSuite(lab: TestLab): void {
         '/dev/null',
         '-w',
         '%{http_code}',
+        '--cacert',
+        labPaths(model).caCertificate,
         url,
       ]);
-      assert.equal(admin.stdout, '200');
+      assert.equal(admin.stdout, '200', admin.stderr);
       const before = await droppedPackets(lab.ctx, lb.name);
       const client = await lab.on('client', ['curl', '-sS', '-m', '1', url]);
       assert.equal(client.exitCode, 28, 'the client’s connection times out (dropped)');

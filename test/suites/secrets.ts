@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { summarizeVisits } from '../../src/load/visits.ts';
 import { dbSecretName, type DbUser } from '../../src/model/database.ts';
+import { hostPaths } from '../../src/model/layout.ts';
 import { addressOf, hostsWithRole } from '../../src/model/model.ts';
+import { trustedCa } from '../../src/model/transit.ts';
 import { readDbState } from '../../src/steps/db/state.ts';
 import { assertEveryAckedOnce, sqlAs, visitorsAround, waitCaughtUp } from '../support/db.ts';
 import { assertServed, type TestLab } from '../support/lab.ts';
@@ -81,8 +83,9 @@ export function secretsSuite(lab: TestLab): void {
       for (const replica of replicas) await waitCaughtUp(lab, replica, primary);
       // (Of the servers in service: a fenced one's MariaDB may be stopped.)
       for (const name of [primary, ...replicas]) {
-        const target = `http://${addressOf(lab.host(name), 'core')}:${lab.model.ports.mysqldExporter}/metrics`;
-        const metrics = await lab.on('mon', ['curl', '-s', target]);
+        const target = `https://${addressOf(lab.host(name), 'core')}:${lab.model.ports.mysqldExporter}/metrics`;
+        const ca = trustedCa(hostPaths(lab.model, 'mon'));
+        const metrics = await lab.on('mon', ['curl', '-s', '--cacert', ca, target]);
         assert.match(metrics.stdout, /^mysql_up 1$/m, `${name}: the exporter logs in`);
       }
       const list = await lab.cli('secrets', 'list');

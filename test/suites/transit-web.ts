@@ -19,6 +19,7 @@ import {
   SERVICE_CERTIFICATE_DAYS,
   transitFiles,
   trustedCa,
+  type TlsService,
 } from '../../src/model/transit.ts';
 import { backendServers } from '../../src/probes/haproxy.ts';
 import { nginxFiles } from '../../src/render/nginx/index.ts';
@@ -28,6 +29,24 @@ import { liveSlot } from '../../src/steps/slots.ts';
 import type { Issued } from '../../src/steps/tls.ts';
 import { visitorsAround } from '../support/db.ts';
 import { assertServed, type TestLab } from '../support/lab.ts';
+
+/**
+ * Makes `up` believe a service certificate expires in `leftMs` (its issuance record says so): the
+ * next `up` renews it.
+ */
+export function nearExpiry(lab: TestLab, host: string, service: TlsService, leftMs: number): void {
+  const record = path.join(
+    labPaths(lab.model).state,
+    'tls',
+    'services',
+    `${host}-${service}.crt.json`,
+  );
+  const issued = JSON.parse(readFileSync(record, 'utf8')) as Issued;
+  writeFileSync(
+    record,
+    JSON.stringify({ ...issued, notAfter: new Date(Date.now() + leftMs).toISOString() }),
+  );
+}
 
 export function webTransitSuite(lab: TestLab): void {
   const [lb] = hostsWithRole(lab.model, 'lb');
@@ -194,17 +213,7 @@ export function webTransitSuite(lab: TestLab): void {
       const left = (SERVICE_CERTIFICATE_DAYS / 3 - 1) * 24 * 3600 * 1000;
       const before: Record<string, { serial: string; pid: string }> = {};
       for (const web of webs) {
-        const record = path.join(
-          labPaths(lab.model).state,
-          'tls',
-          'services',
-          `${web.name}-nginx.crt.json`,
-        );
-        const issued = JSON.parse(readFileSync(record, 'utf8')) as Issued;
-        writeFileSync(
-          record,
-          JSON.stringify({ ...issued, notAfter: new Date(Date.now() + left).toISOString() }),
-        );
+        nearExpiry(lab, web.name, 'nginx', left);
         before[web.name] = {
           serial: await servedSerial(web.name),
           pid: readFileSync(nginxFiles(hostPaths(lab.model, web.name)).pid, 'utf8'),

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { haproxy } from '../../commands/haproxy.ts';
 import { assertGolden } from '../golden.ts';
 import { fixture, runChecker, scratchFixture, selfSignedCertificate } from '../testing.ts';
-import { trustedCa } from '../../model/transit.ts';
+import { transitFiles, trustedCa } from '../../model/transit.ts';
 import { haproxyFiles, renderChallengeMap, renderHaproxyConfig } from './index.ts';
 
 const ACME = { tls: { acme: { directory: 'https://acme.example/dir' } } };
@@ -69,6 +69,8 @@ describe('renderHaproxyConfig', () => {
           'www.foobar.com',
         );
         writeFileSync(files.certificate, `${site.cert}${site.key}`, { mode: 0o600 });
+        // The stats frontend's (the exporters' certificate, its key beside it).
+        await selfSignedCertificate(transitFiles(lab.paths, 'exporters'), 'lb-01.core.foobar.com');
         // The CA the web servers' certificates are verified against (ca-file).
         writeFileSync(trustedCa(lab.paths), site.cert);
         writeFileSync(files.challenges, renderChallengeMap());

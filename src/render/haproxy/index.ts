@@ -2,7 +2,7 @@
 import path from 'node:path';
 import type { HostPaths } from '../../model/layout.ts';
 import { addressOf, hostsWithRole, type Host, type Model } from '../../model/model.ts';
-import { coreName, trustedCa } from '../../model/transit.ts';
+import { coreName, transitFiles, trustedCa } from '../../model/transit.ts';
 import { renderedHeader } from '../header.ts';
 
 export const HAPROXY_BACKEND = 'web';
@@ -112,6 +112,18 @@ export function webServer(model: Model, paths: HostPaths, web: Host): string {
   );
 }
 
+function statsBinds(model: Model, host: Host, paths: HostPaths): string {
+  const tls = transitFiles(paths, 'exporters');
+  const networks = (['core', 'edge'] as const).filter((n) => host.addresses[n] !== undefined);
+  return [
+    ...networks.map(
+      (n) =>
+        `    bind ${addressOf(host, n)}:${model.ports.lbStats} ssl crt ${tls.cert} ssl-min-ver TLSv1.3`,
+    ),
+    `    bind 127.0.0.1:${model.ports.lbStats}`,
+  ].join('\n');
+}
+
 export function renderHaproxyConfig(model: Model, host: Host, paths: HostPaths): string {
   const files = haproxyFiles(paths);
   const { checkIntervalMs, fall, rise, retries } = model.lb;
@@ -149,6 +161,8 @@ global
     ssl-default-bind-options ${MOZILLA_INTERMEDIATE.options}
     # To the web servers: TLS 1.3 only (both ends are ours).
     ssl-default-server-options ssl-min-ver TLSv1.3
+    # A certificate's key beside it (exporters.crt, exporters.key), as every daemon here reads it.
+    ssl-load-extra-del-ext
     # A request with more header lines gets 400; all of them must fit in tune.bufsize (16 kB).
     tune.http.maxhdr ${limits.maxHeaders}
 
@@ -228,7 +242,9 @@ backend ${HAPROXY_WRITES_BACKEND}
 ${writeServers.join('\n')}
 
 frontend stats
-    bind :${model.ports.lbStats}
+    # The monitor (core) and the admin (edge) over TLS 1.3 only, with this host's exporters'
+    # certificate; plain HTTP on loopback only, for keepalived's checks and this host's probes.
+${statsBinds(model, host, paths)}
     # Healthy while at least one web server is up (keepalived and probes ask this).
     monitor-uri /health
     monitor fail if { nbsrv(${HAPROXY_BACKEND}) lt 1 }

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { trustedCa } from '../../model/transit.ts';
 import { promtool } from '../../commands/monitoring.ts';
 import { assertGolden } from '../golden.ts';
 import { fixture, runChecker, scratchFixture } from '../testing.ts';
@@ -20,12 +22,39 @@ describe('renderPrometheusConfig', () => {
     const { model, host, paths } = fixture('mon', {
       hosts: { 'web-03': { roles: ['web'], core: 23 } },
     });
-    const text = renderPrometheusConfig(model, host, paths);
-    const app = text.slice(text.indexOf('job_name: app'), text.indexOf('job_name: mysqld'));
+    const config = parse(renderPrometheusConfig(model, host, paths)) as {
+      scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
+    };
+    const app = config.scrape_configs.filter((c) => c.job_name.startsWith('app/'));
     assert.deepEqual(
-      [...app.matchAll(/- (10\.77\.2\.\d+:\d+)/g)].map((m) => m[1]),
-      ['10.77.2.21:9180', '10.77.2.22:9180', '10.77.2.23:9180'],
+      app.map((c) => `${c.job_name} ${c.static_configs.flatMap((s) => s.targets).join(' ')}`),
+      ['app/web-01 10.77.2.21:9180', 'app/web-02 10.77.2.22:9180', 'app/web-03 10.77.2.23:9180'],
     );
+  });
+
+  it('scrapes every exporter over TLS, verified by its host’s name against the lab CA', () => {
+    const { model, host, paths } = fixture('mon');
+    const config = parse(renderPrometheusConfig(model, host, paths)) as {
+      scrape_configs: {
+        job_name: string;
+        scheme?: string;
+        tls_config?: { ca_file: string; server_name: string };
+        static_configs: { labels: { host: string } }[];
+      }[];
+    };
+    const remote = config.scrape_configs.filter((c) => c.job_name.includes('/'));
+    assert.ok(remote.length > 10);
+    for (const c of remote) {
+      const on = c.static_configs.map((s) => s.labels.host).join(',');
+      assert.equal(c.scheme, 'https', c.job_name);
+      assert.ok(c.tls_config !== undefined, c.job_name);
+      assert.equal(c.tls_config.ca_file, trustedCa(paths), c.job_name);
+      assert.match(c.tls_config.server_name, new RegExp(`^${on}\\.(core|edge)\\.`));
+    }
+    const plain = config.scrape_configs.filter((c) => c.scheme !== 'https').map((c) => c.job_name);
+    // Only the monitor's own daemons on its loopback, and the blackbox probes (which do their
+    // own TLS), stay plain.
+    assert.deepEqual(plain, ['prometheus', 'alertmanager', 'blackbox', 'dns', 'tls', 'vip']);
   });
 
   it('is accepted by promtool check config, rules included', async () => {

@@ -56,14 +56,21 @@ export function renderPrometheusConfig(model: Model, host: Host, paths: HostPath
         job_name: job.job,
         static_configs: [staticTarget(local(model.ports[job.port]), host.name)],
       })),
-      ...SCRAPE_JOBS.map((job) => ({
-        job_name: job.job,
-        // Verified by the target's address, which its certificate names beside its core name.
-        ...(job.tls === true
-          ? { scheme: 'https', tls_config: { ca_file: trustedCa(paths), min_version: 'TLS13' } }
-          : {}),
-        static_configs: scrapeTargets(model, job).map((t) => staticTarget(t.address, t.host)),
-      })).filter((job) => job.static_configs.length > 0),
+      // One scrape config per target of an exporter, each over TLS verified by its host's name
+      // (a scrape config has one server_name); the job label is the exporter's, as before.
+      ...SCRAPE_JOBS.flatMap((job) =>
+        scrapeTargets(model, job).map((t) => ({
+          job_name: `${job.job}/${t.host}`,
+          scheme: 'https',
+          tls_config: {
+            ca_file: trustedCa(paths),
+            server_name: t.serverName,
+            min_version: 'TLS13',
+          },
+          static_configs: [staticTarget(t.address, t.host)],
+          relabel_configs: [{ target_label: 'job', replacement: job.job }],
+        })),
+      ),
       // Probes: each target is what the blackbox exporter on this host connects to.
       ...Object.values(PROBE_JOBS)
         .map((probe) => ({
