@@ -136,8 +136,11 @@ export async function ensureManagerAccess(ctx: Context): Promise<string> {
     Promise.all(managedHosts(ctx.model).map((host) => authorize(ctx, host, line))),
     Promise.all(
       failoverMembers(ctx.model).map(async (member) => {
-        for (const dir of new Set(files.map((f) => path.dirname(f.path))))
-          await ctx.driver.mkdir(member.name, dir, 0o700);
+        await ctx.driver.mkdirs(
+          member.name,
+          [...new Set(files.map((f) => path.dirname(f.path)))],
+          0o700,
+        );
         return writeFiles(ctx, member.name, files);
       }),
     ),
