@@ -146,15 +146,17 @@ export async function writeFiles(
 
 /** Brings the daemon to "running with its current config", doing as little as possible. */
 export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<DaemonOutcome> {
-  // A daemon in good order costs a few round trips: its directories made at once, its files and
-  // the platform's (its unit) read at once.
-  await ctx.driver.mkdirs(daemon.host, daemon.dirs);
+  // A daemon in good order costs a few round trips: its directories made at once while its files
+  // and the platform's (its unit) are read at once.
   const { supervisor } = ctx.platform;
   const paths = [
     ...daemon.files.map((file) => file.path),
     ...(supervisor.installs?.(daemon) ?? []),
   ];
-  const contents = await ctx.driver.readFiles(daemon.host, paths);
+  const [, contents] = await Promise.all([
+    ctx.driver.mkdirs(daemon.host, daemon.dirs),
+    ctx.driver.readFiles(daemon.host, paths),
+  ]);
   const read: ReadFiles = new Map(paths.map((file, i) => [file, contents[i]]));
   const changed = await writeFiles(ctx, daemon.host, daemon.files, read);
   const { changed: unitChanged, pid } =
