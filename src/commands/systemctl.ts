@@ -20,14 +20,19 @@ export const systemctl = {
     argv: ['systemctl', 'is-active', '--quiet', unit],
     readOnly: true,
   }),
-  /** One line per unit, in order: "active", "inactive", "failed"... (exit code ignored). */
-  areActive: (units: readonly string[]): Command => ({
-    argv: ['systemctl', 'is-active', ...units],
-    readOnly: true,
-  }),
-  /** One line per unit, in order: "enabled", "disabled", "masked"... (exit code ignored). */
-  areEnabled: (units: readonly string[]): Command => ({
-    argv: ['systemctl', 'is-enabled', ...units],
+  /**
+   * `is-enabled`'s lines ("enabled", "disabled", "masked"...), a line `--`, then `is-active`'s
+   * ("active", "inactive", "failed"...), one per unit in order: one round trip (exit code ignored). The
+   * separator keeps each part's lines in their units' order even when one part has fewer.
+   */
+  areEnabledAndActive: (units: readonly string[]): Command => ({
+    argv: [
+      'sh',
+      '-c',
+      'systemctl is-enabled "$@"; echo --; systemctl is-active "$@"; exit 0',
+      'sh',
+      ...units,
+    ],
     readOnly: true,
   }),
   /** "enabled", "disabled", "masked", ... (exit code non-zero for all but enabled). */
@@ -38,6 +43,20 @@ export const systemctl = {
   /** Its main PID and state as `KEY=value` lines. */
   show: (unit: string): Command => ({
     argv: ['systemctl', 'show', '--property=MainPID,ActiveState,SubState', unit],
+    readOnly: true,
+  }),
+  /**
+   * `is-enabled` (first line: "enabled", "disabled", "masked"...), then `show` as above: one round
+   * trip. Its exit code is show's.
+   */
+  enabledAndShow: (unit: string): Command => ({
+    argv: [
+      'sh',
+      '-c',
+      'systemctl is-enabled "$1"; systemctl show --property=MainPID,ActiveState,SubState "$1"',
+      'sh',
+      unit,
+    ],
     readOnly: true,
   }),
   start: (unit: string): Command => ({ argv: ['systemctl', 'start', unit], timeoutMs: 180_000 }),

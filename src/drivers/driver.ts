@@ -73,7 +73,14 @@ export interface Driver {
   appendFile(target: Target, file: string, text: string, mode?: number): Promise<void>;
   /** Undefined when the file does not exist. */
   readFile(target: Target, file: string): Promise<string | undefined>;
+  /**
+   * Several files at once, in order, each as readFile reads it: one round trip on a remote host
+   * (a no-op `up` reads every config file it would write, hundreds of them).
+   */
+  readFiles(target: Target, files: readonly string[]): Promise<(string | undefined)[]>;
   mkdir(target: Target, dir: string, mode?: number): Promise<void>;
+  /** mkdir of each directory (each gets the mode): one round trip on a remote host. */
+  mkdirs(target: Target, dirs: readonly string[], mode?: number): Promise<void>;
   /** Recursive; no error when absent. */
   remove(target: Target, file: string): Promise<void>;
   /** Copies one file from this machine to the host (mode kept), atomically. */

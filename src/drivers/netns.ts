@@ -119,6 +119,15 @@ export class NetnsDriver implements Driver {
     }
   }
 
+  /** Local files: read together, no round trip to save. */
+  readFiles(target: Target, files: readonly string[]): Promise<(string | undefined)[]> {
+    return Promise.all(files.map((file) => this.readFile(target, file)));
+  }
+
+  async mkdirs(target: Target, dirs: readonly string[], mode = 0o755): Promise<void> {
+    for (const dir of dirs) await this.mkdir(target, dir, mode);
+  }
+
   /**
    * As `mkdir -p -m MODE`: only `dir` gets the mode. Node's recursive mkdir gives it to every
    * parent it makes too, and a secrets directory made 0700 before its lab's state directory

@@ -124,6 +124,20 @@ export class PlanningDriver implements Driver, PlanRecorder {
     return this.#inner.readFile(target, file);
   }
 
+  async readFiles(target: Target, files: readonly string[]): Promise<(string | undefined)[]> {
+    const planned = files.map((file) => this.#files.get(this.#key(target, file)));
+    const unplanned = files.filter((_, i) => planned[i] === undefined);
+    const read = unplanned.length === 0 ? [] : await this.#inner.readFiles(target, unplanned);
+    let next = 0;
+    return planned.map((content) =>
+      content === undefined ? read[next++] : (content ?? undefined),
+    );
+  }
+
+  async mkdirs(target: Target, dirs: readonly string[]): Promise<void> {
+    for (const dir of dirs) await this.mkdir(target, dir);
+  }
+
   async mkdir(target: Target, dir: string): Promise<void> {
     // Several daemons of a host share directories: ask once.
     const key = this.#key(target, dir);

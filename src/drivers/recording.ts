@@ -206,9 +206,17 @@ export class RecordingDriver implements Driver {
     return Promise.resolve(stored ?? (this.#simulate ? this.#simulatedFile(file) : undefined));
   }
 
+  readFiles(target: Target, files: readonly string[]): Promise<(string | undefined)[]> {
+    return Promise.all(files.map((file) => this.readFile(target, file)));
+  }
+
   mkdir(target: Target, dir: string): Promise<void> {
     this.#record(target, `mkdir ${dir}`);
     return Promise.resolve();
+  }
+
+  async mkdirs(target: Target, dirs: readonly string[]): Promise<void> {
+    for (const dir of dirs) await this.mkdir(target, dir);
   }
 
   remove(target: Target, file: string): Promise<void> {

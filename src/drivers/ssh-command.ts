@@ -146,6 +146,17 @@ export const READ_FILE = `cat -- "$1" && exit 0
 [ -e "$1" ] && exit 1
 exit ${ABSENT}`;
 
+/**
+ * $1... files: one line each, in order: `+` and its content in base64 (any bytes, one line), or
+ * `-` when there is none (as READ_FILE's ${ABSENT}). One that exists but cannot be read fails the
+ * whole read with exit 1, naming it.
+ */
+export const READ_FILES = `for f do
+  if b=$(base64 -w0 -- "$f" 2>/dev/null); then printf '+%s\\n' "$b"
+  elif [ -e "$f" ]; then echo "cannot read $f" >&2; exit 1
+  else echo -; fi
+done`;
+
 /** $1 link: its target, or exit ${ABSENT} when there is no such file. */
 export const READ_LINK = `[ -L "$1" ] && exec readlink -- "$1"
 [ -e "$1" ] && { echo "$1 is not a symbolic link" >&2; exit 1; }

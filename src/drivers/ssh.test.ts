@@ -177,6 +177,25 @@ describe('SshDriver against a real sshd', () => {
     );
   });
 
+  it('reads several files in one command, bytes intact, absent ones undefined', async () => {
+    const dir = path.join(remote, 'many');
+    await driver.mkdirs('test-a', [dir, path.join(dir, 'sub')], 0o750);
+    assert.equal((await fs.stat(path.join(dir, 'sub'))).mode & 0o7777, 0o750);
+    const texts = ['one\n', '', 'no newline', 'ü\n\n\n', 'x'.repeat(200_000)];
+    const files = texts.map((_, i) => path.join(dir, `f${i}`));
+    await Promise.all(files.map((file, i) => fs.writeFile(file, texts[i] ?? '')));
+    const absent = path.join(dir, 'absent');
+    assert.deepEqual(
+      await driver.readFiles('test-a', [files[0] ?? '', absent, ...files.slice(1)]),
+      [texts[0], undefined, ...texts.slice(1)],
+    );
+    assert.deepEqual(await driver.readFiles('test-a', []), []);
+    await assert.rejects(
+      driver.readFiles('test-a', [files[0] ?? '', dir]),
+      /^CommandFailedError: test-a: read .* failed \(exit 1\):\ncannot read .*many$/,
+    );
+  });
+
   it('makes directories with their mode and removes trees', async () => {
     const dir = path.join(remote, 'a', 'b', 'private');
     await driver.mkdir('test-a', dir, 0o700);

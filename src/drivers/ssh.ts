@@ -35,6 +35,7 @@ import {
   PIPE_SIDE,
   PIPE_SIDE_GROUP,
   READ_FILE,
+  READ_FILES,
   READ_LINK,
   remoteCommand,
   shArgv,
@@ -187,9 +188,33 @@ export class SshDriver implements Driver {
     return result.stdout;
   }
 
+  /** One round trip for all of them (READ_FILES). */
+  async readFiles(target: Target, files: readonly string[]): Promise<(string | undefined)[]> {
+    if (target === null) return this.#local.readFiles(target, files);
+    if (files.length === 0) return [];
+    if (files.length === 1) return [await this.readFile(target, files[0] ?? '')];
+    const argv = shArgv(READ_FILES, ...files);
+    const display = `read ${files.join(' ')}`;
+    const result = await this.#run(target, argv, display, { check: true });
+    const lines = result.stdout.split('\n');
+    return files.map((_, i) => {
+      const line = lines[i];
+      if (line === '-') return undefined;
+      if (line?.startsWith('+') !== true)
+        throw new CommandFailedError(target, argv, { ...result, exitCode: 1 }, display);
+      return Buffer.from(line.slice(1), 'base64').toString('utf8');
+    });
+  }
+
   async mkdir(target: Target, dir: string, mode = 0o755): Promise<void> {
-    if (target === null) return this.#local.mkdir(target, dir, mode);
-    const argv = ['mkdir', '-p', '-m', octal(mode), '--', dir];
+    await this.mkdirs(target, [dir], mode);
+  }
+
+  /** `mkdir -p -m MODE` of them all: one round trip. */
+  async mkdirs(target: Target, dirs: readonly string[], mode = 0o755): Promise<void> {
+    if (target === null) return this.#local.mkdirs(target, dirs, mode);
+    if (dirs.length === 0) return;
+    const argv = ['mkdir', '-p', '-m', octal(mode), '--', ...dirs];
     await this.#run(target, argv, quoteArgv(argv), { check: true });
   }
 

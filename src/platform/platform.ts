@@ -15,13 +15,30 @@ export interface LogOptions {
   readonly follow: boolean;
 }
 
+/** Contents already read from a host, by path (undefined: no such file). */
+export type ReadFiles = ReadonlyMap<string, string | undefined>;
+
 /** How a daemon is started, tracked, reloaded, stopped and read, the same way for every service. */
 export interface Supervisor {
   /**
    * Makes the platform's description of the daemon current (machines: its unit or drop-in);
    * true when it changed, so a running daemon must restart to take it.
    */
-  install(ctx: Context, daemon: Daemon): Promise<boolean>;
+  install(ctx: Context, daemon: Daemon, read?: ReadFiles): Promise<boolean>;
+  /**
+   * The files `install` reads (machines: the unit file), so ensureDaemon reads them in the same
+   * round trip as the daemon's own and hands them to `install` in `read`.
+   */
+  installs?(daemon: Daemon): readonly string[];
+  /**
+   * `install`, then `mainPid`, in fewer round trips (machines: the unit's enablement and state in
+   * one): what ensureDaemon uses when the platform has it.
+   */
+  installed?(
+    ctx: Context,
+    daemon: Daemon,
+    read?: ReadFiles,
+  ): Promise<{ readonly changed: boolean; readonly pid: number | undefined }>;
   /** The daemon's main process if it runs as ours; undefined otherwise. */
   mainPid(ctx: Context, daemon: Daemon): Promise<number | undefined>;
   /** Launches it; resolves to a mark to read its startup output from (see `output`). */

@@ -10,6 +10,7 @@ import { files as fileCommands } from '../commands/files.ts';
 import { parseListeners, ss } from '../commands/ss.ts';
 import { waitFor } from '../lib/wait.ts';
 import type { Context } from './context.ts';
+import type { ReadFiles } from '../platform/platform.ts';
 
 export interface RenderedFile {
   readonly path: string;
@@ -120,15 +121,23 @@ export function logOwnedBy(
   };
 }
 
-/** Writes the files that differ from what is there; true when any did. */
+/**
+ * Writes the files that differ from what is there; true when any did. They are read in one round
+ * trip (or taken from `read`, when the caller read them already).
+ */
 export async function writeFiles(
   ctx: Context,
   host: Target,
   files: readonly RenderedFile[],
+  read?: ReadFiles,
 ): Promise<boolean> {
+  const unread = files.map((file) => file.path).filter((file) => read?.has(file) !== true);
+  const current = new Map(read);
+  const contents = unread.length === 0 ? [] : await ctx.driver.readFiles(host, unread);
+  unread.forEach((file, i) => current.set(file, contents[i]));
   let changed = false;
   for (const file of files) {
-    if ((await ctx.driver.readFile(host, file.path)) === file.content) continue;
+    if (current.get(file.path) === file.content) continue;
     await ctx.driver.writeFile(host, file.path, file.content, file.mode);
     changed = true;
   }
@@ -137,10 +146,26 @@ export async function writeFiles(
 
 /** Brings the daemon to "running with its current config", doing as little as possible. */
 export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<DaemonOutcome> {
-  for (const dir of daemon.dirs) await ctx.driver.mkdir(daemon.host, dir);
-  const changed = await writeFiles(ctx, daemon.host, daemon.files);
-  const unitChanged = await ctx.platform.supervisor.install(ctx, daemon);
-  const pid = await runningPid(ctx, daemon);
+  // A daemon in good order costs a few round trips: its directories made at once while its files
+  // and the platform's (its unit) are read at once.
+  const { supervisor } = ctx.platform;
+  const paths = [
+    ...daemon.files.map((file) => file.path),
+    ...(supervisor.installs?.(daemon) ?? []),
+  ];
+  const [, contents] = await Promise.all([
+    ctx.driver.mkdirs(daemon.host, daemon.dirs),
+    ctx.driver.readFiles(daemon.host, paths),
+  ]);
+  const read: ReadFiles = new Map(paths.map((file, i) => [file, contents[i]]));
+  const changed = await writeFiles(ctx, daemon.host, daemon.files, read);
+  const { changed: unitChanged, pid } =
+    supervisor.installed === undefined
+      ? {
+          changed: await supervisor.install(ctx, daemon, read),
+          pid: await runningPid(ctx, daemon),
+        }
+      : await supervisor.installed(ctx, daemon, read);
   if (pid !== undefined && !changed && !unitChanged) return 'running';
   if (ctx.planning !== undefined) {
     const action =

@@ -130,8 +130,11 @@ async function secretFiles(ctx: Context): Promise<RenderedFile[]> {
 async function installOnMembers(ctx: Context, files: readonly RenderedFile[]): Promise<number> {
   const changed = await Promise.all(
     failoverMembers(ctx.model).map(async (member) => {
-      for (const dir of new Set(files.map((f) => path.dirname(f.path))))
-        await ctx.driver.mkdir(member.name, dir, 0o700);
+      await ctx.driver.mkdirs(
+        member.name,
+        [...new Set(files.map((f) => path.dirname(f.path)))],
+        0o700,
+      );
       return writeFiles(ctx, member.name, files);
     }),
   );

@@ -332,7 +332,10 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     const up = await foobar(['up'], UP_TIMEOUT_MS);
     const ms = Date.now() - started;
     assert.equal(up.exitCode, 0, `${up.stdout}\n${up.stderr}`);
-    t.diagnostic(`second up: ${seconds(ms)} s`);
+    t.diagnostic(`second up: ${seconds(ms)} s (${load()})`);
+    // Its phases, tasks and slowest, as the CLI prints them: where a no-op spends its time.
+    for (const line of up.stdout.split('\n').filter((l) => /^\S|^\s+✔ /.test(l)))
+      t.diagnostic(line);
     const done = up.stdout
       .split('\n')
       .filter((line) => /^\s+✔/.test(line))

@@ -13,6 +13,7 @@ import { systemctl } from '../../commands/systemctl.ts';
 import { findHost } from '../../model/model.ts';
 import { DEBIAN_UNITS } from '../../render/systemd/index.ts';
 import type { Context } from '../../steps/context.ts';
+import type { ReadFiles } from '../platform.ts';
 import { writeFiles } from '../../steps/daemon.ts';
 import { daemonsOf } from '../../steps/services.ts';
 import { unitOf } from './supervisor.ts';
@@ -119,10 +120,10 @@ async function ensureUser(ctx: Context, host: string): Promise<boolean> {
 }
 
 /** This checkout's Node.js, with a stamp that says which, so a second run copies nothing. */
-async function ensureRuntime(ctx: Context, host: string): Promise<boolean> {
+async function ensureRuntime(ctx: Context, host: string, read: ReadFiles): Promise<boolean> {
   const runtime = runtimeOf(ctx.model);
   const want = `${process.version} ${(await stat(ctx.nodeBinary)).size}\n`;
-  if ((await ctx.driver.readFile(host, `${runtime}.stamp`)) === want) return false;
+  if (read.get(`${runtime}.stamp`) === want) return false;
   await ctx.driver.mkdir(host, path.dirname(runtime));
   await ctx.driver.copyFile(host, ctx.nodeBinary, runtime);
   await ctx.driver.writeFile(host, `${runtime}.stamp`, want, 0o644);
@@ -139,11 +140,14 @@ async function disableOthers(ctx: Context, host: string): Promise<string[]> {
   const ours = new Set((await daemonsOf(ctx, spec)).map((daemon) => unitOf(daemon)));
   const others = [...new Set(Object.values(DEBIAN_UNITS))].filter((unit) => !ours.has(unit)).sort();
   if (others.length === 0) return [];
-  // Two round trips for all of them: a no-op `up` must be quick.
-  const enabled = await ctx.driver.exec(host, systemctl.areEnabled(others), { check: false });
-  const active = await ctx.driver.exec(host, systemctl.areActive(others), { check: false });
-  const enabledLines = enabled.stdout.split('\n');
-  const activeLines = active.stdout.split('\n');
+  // One round trip for all of them: a no-op `up` must be quick.
+  const asked = await ctx.driver.exec(host, systemctl.areEnabledAndActive(others), {
+    check: false,
+  });
+  const lines = asked.stdout.split('\n');
+  const separator = lines.indexOf('--');
+  const enabledLines = lines.slice(0, separator);
+  const activeLines = lines.slice(separator + 1);
   const running = others.filter(
     (_, i) => enabledLines[i]?.trim() === 'enabled' || activeLines[i]?.trim() === 'active',
   );
@@ -159,7 +163,11 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
   const wanted = serverPackages();
   const stamp = `${wanted.join('\n')}\n`;
   let missing: readonly string[] = wanted;
-  if ((await ctx.driver.readFile(host, PACKAGES_STAMP)) === stamp) {
+  // Every stamp and file it checks, in one round trip.
+  const files = [PACKAGES_STAMP, `${runtimeOf(ctx.model)}.stamp`, SYSCTL_FILE, TMPFILES_FILE];
+  const contents = await ctx.driver.readFiles(host, files);
+  const read: ReadFiles = new Map(files.map((file, i) => [file, contents[i]]));
+  if (read.get(PACKAGES_STAMP) === stamp) {
     const known = await ctx.driver.exec(host, apt.status(wanted), { check: false });
     missing = missingPackages(wanted, known.stdout);
   }
@@ -171,8 +179,10 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
     await ctx.driver.writeFile(host, PACKAGES_STAMP, stamp, 0o644);
   }
   if (await ensureUser(ctx, host)) done.push(`user ${APP_USER} created`);
-  if (await ensureRuntime(ctx, host)) done.push(`Node.js ${process.version}`);
-  if (await writeFiles(ctx, host, [{ path: SYSCTL_FILE, content: renderSysctls(), mode: 0o644 }])) {
+  if (await ensureRuntime(ctx, host, read)) done.push(`Node.js ${process.version}`);
+  const written = (file: string, content: string): Promise<boolean> =>
+    writeFiles(ctx, host, [{ path: file, content, mode: 0o644 }], read);
+  if (await written(SYSCTL_FILE, renderSysctls())) {
     // A shared kernel (a container) may refuse some: say which, do not fail.
     const applied = await ctx.driver.exec(
       host,
@@ -185,10 +195,7 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
       applied.exitCode === 0 ? 'sysctls set' : `sysctls written (${applied.stderr.trim()})`,
     );
   }
-  if (
-    await writeFiles(ctx, host, [{ path: TMPFILES_FILE, content: renderTmpfiles(), mode: 0o644 }])
-  )
-    done.push('runtime directory at boot');
+  if (await written(TMPFILES_FILE, renderTmpfiles())) done.push('runtime directory at boot');
   const dirs = [
     MACHINE_PATHS.etc,
     MACHINE_PATHS.log,

@@ -10,7 +10,7 @@ import { DEBIAN_UNITS, renderDropIn, renderUnit, unitFile } from '../../render/s
 import { MACHINE_PATHS } from '../../model/layout.ts';
 import type { Context } from '../../steps/context.ts';
 import type { Daemon } from '../../steps/daemon.ts';
-import type { Supervisor } from '../platform.ts';
+import type { ReadFiles, Supervisor } from '../platform.ts';
 
 export function unitOf(daemon: Daemon): string {
   return daemon.unit ?? DEBIAN_UNITS[daemon.service] ?? `foobar-${daemon.service}.service`;
@@ -42,10 +42,9 @@ interface UnitState {
   readonly sub: string;
 }
 
-async function state(ctx: Context, daemon: Daemon): Promise<UnitState> {
-  const shown = await ctx.driver.exec(daemon.host, systemctl.show(unitOf(daemon)));
+function parseState(stdout: string): UnitState {
   const fields = new Map(
-    shown.stdout
+    stdout
       .split('\n')
       .filter((line) => line.includes('='))
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
@@ -57,31 +56,70 @@ async function state(ctx: Context, daemon: Daemon): Promise<UnitState> {
   };
 }
 
-async function mainPid(ctx: Context, daemon: Daemon): Promise<number | undefined> {
-  const s = await state(ctx, daemon);
+async function state(ctx: Context, daemon: Daemon): Promise<UnitState> {
+  return parseState((await ctx.driver.exec(daemon.host, systemctl.show(unitOf(daemon)))).stdout);
+}
+
+function pidOf(s: UnitState): number | undefined {
   return (s.active === 'active' || s.active === 'reloading') && s.pid > 0 ? s.pid : undefined;
 }
 
-/** Writes the daemon's unit (or drop-in) when it differs and enables it; true when it changed. */
-async function install(ctx: Context, daemon: Daemon): Promise<boolean> {
-  const unit = unitOf(daemon);
+async function mainPid(ctx: Context, daemon: Daemon): Promise<number | undefined> {
+  return pidOf(await state(ctx, daemon));
+}
+
+/** Writes the unit (or drop-in) when it differs, reloading systemd; true when it changed. */
+async function writeUnit(ctx: Context, daemon: Daemon, read?: ReadFiles): Promise<boolean> {
   const file = unitFor(daemon);
-  const changed = (await ctx.driver.readFile(daemon.host, file.path)) !== file.content;
-  if (changed) {
-    await ctx.driver.writeFile(daemon.host, file.path, file.content, 0o644);
-    await ctx.driver.exec(daemon.host, systemctl.daemonReload());
-  }
-  const enabled = (
-    await ctx.driver.exec(daemon.host, systemctl.isEnabled(unit), { check: false })
-  ).stdout.trim();
+  const current =
+    read?.has(file.path) === true
+      ? read.get(file.path)
+      : await ctx.driver.readFile(daemon.host, file.path);
+  if (current === file.content) return false;
+  await ctx.driver.writeFile(daemon.host, file.path, file.content, 0o644);
+  await ctx.driver.exec(daemon.host, systemctl.daemonReload());
+  return true;
+}
+
+/** Enables the unit as `systemctl is-enabled` found it ("masked": unmasked first). */
+async function enable(ctx: Context, daemon: Daemon, enabled: string): Promise<void> {
+  const unit = unitOf(daemon);
   // foobar starting a server is the decision that it is no longer fenced.
   if (enabled === 'masked') await ctx.driver.exec(daemon.host, systemctl.unmask(unit));
   if (enabled !== 'enabled') await ctx.driver.exec(daemon.host, systemctl.enable(unit));
+}
+
+/** Writes the daemon's unit (or drop-in) when it differs and enables it; true when it changed. */
+async function install(ctx: Context, daemon: Daemon, read?: ReadFiles): Promise<boolean> {
+  const changed = await writeUnit(ctx, daemon, read);
+  const enabled = (
+    await ctx.driver.exec(daemon.host, systemctl.isEnabled(unitOf(daemon)), { check: false })
+  ).stdout.trim();
+  await enable(ctx, daemon, enabled);
   return changed;
+}
+
+/**
+ * install, then mainPid, with one round trip for both questions (a no-op `up` asks them of every
+ * daemon): enabling or unmasking starts nothing, so the state read before it is still true after.
+ */
+async function installed(
+  ctx: Context,
+  daemon: Daemon,
+  read?: ReadFiles,
+): Promise<{ changed: boolean; pid: number | undefined }> {
+  const changed = await writeUnit(ctx, daemon, read);
+  const asked = await ctx.driver.exec(daemon.host, systemctl.enabledAndShow(unitOf(daemon)));
+  // is-enabled says nothing on stdout of a unit it does not know; show's lines all have a `=`.
+  const enabled = asked.stdout.split('\n').find((line) => !line.includes('=')) ?? '';
+  await enable(ctx, daemon, enabled.trim());
+  return { changed, pid: pidOf(parseState(asked.stdout)) };
 }
 
 export const systemdSupervisor: Supervisor = {
   install,
+  installs: (daemon) => [unitFor(daemon).path],
+  installed,
   mainPid,
   async launch(ctx, daemon) {
     // The unit names what this start runs: a deploy starts the standby slot with the new
