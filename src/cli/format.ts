@@ -138,6 +138,10 @@ export function formatDbStatus(status: DbStatus, style: Style): string {
     lines.push(
       `  fenced   ${style.red('●')} ${f.name}  ${style.dim(`run foobar db rejoin ${f.name}`)}`,
     );
+  for (const name of status.unreached)
+    lines.push(
+      `  unreached ${style.red('●')} ${name}  ${style.dim('owed by the last change of primary: run foobar up or foobar db rejoin')}`,
+    );
   if (status.backups !== undefined) {
     const ago = (iso: string | undefined): string =>
       iso === undefined

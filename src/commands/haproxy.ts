@@ -11,13 +11,19 @@ export const haproxy = {
   start: (config: string, pidFile: string): Command => ({
     argv: ['haproxy', '-W', '-f', config, '-p', pidFile],
   }),
-  /** drain: no new requests, current ones finish; ready: back in rotation (health checks decide). */
+  /**
+   * drain: no new requests, current ones finish; maint: no request at all, not even a persistent
+   * one, and no health checks; ready: back in rotation (health checks decide).
+   */
   setServerState: (
     socket: string,
     backend: string,
     server: string,
-    state: 'drain' | 'ready',
+    state: 'drain' | 'maint' | 'ready',
   ): Command => haproxy.runtime(socket, `set server ${backend}/${server} state ${state}`),
+  /** Cuts every session open on the server: no answer from it reaches a client any more. */
+  shutdownSessions: (socket: string, backend: string, server: string): Command =>
+    haproxy.runtime(socket, `shutdown sessions server ${backend}/${server}`),
   /** An entry of a map file loaded by the config, in memory only (a reload reads the file again). */
   addMapEntry: (socket: string, map: string, key: string, value: string): Command =>
     haproxy.runtime(socket, `add map ${map} ${key} ${value}`),

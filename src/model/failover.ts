@@ -65,9 +65,10 @@ export const AUTOMATIC_FAILOVER = 'automatic failover';
 /**
  * On machines, what a manager acts on over SSH (with a key pair of its own, from its core
  * address): the database servers (fence, drain, promote), the web servers (their firewalls, the
- * apps' db.json) and the monitor (the lock, the audit log, database.json).
+ * apps' db.json), the load balancers (a web server a promotion could not reach is taken out of
+ * their rotation) and the monitor (the lock, the audit log, database.json).
  */
-export const MANAGED_ROLES: readonly Role[] = ['db', 'web', 'mon'];
+export const MANAGED_ROLES: readonly Role[] = ['db', 'web', 'lb', 'mon'];
 
 export function managedHosts(model: Model): Host[] {
   return model.hosts.filter((host) => host.roles.some((role) => MANAGED_ROLES.includes(role)));

@@ -93,7 +93,7 @@ describe("the admin's SSH", () => {
     // The failover managers' own SSH: from each member to the hosts they act on, on the core.
     const members = machines.hosts.filter((h) => h.roles.includes('lb') || h.roles.includes('mon'));
     const acted = machines.hosts.filter((h) =>
-      h.roles.some((r) => r === 'db' || r === 'web' || r === 'mon'),
+      h.roles.some((r) => r === 'db' || r === 'web' || r === 'lb' || r === 'mon'),
     );
     assert.deepEqual(
       [

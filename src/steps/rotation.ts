@@ -10,7 +10,11 @@ import { HAPROXY_BACKEND, haproxyFiles } from '../render/haproxy/index.ts';
 import { waitFor } from '../lib/wait.ts';
 import type { Context } from './context.ts';
 
-async function setState(ctx: Context, web: string, state: 'drain' | 'ready'): Promise<void> {
+async function setState(
+  ctx: Context,
+  web: string,
+  state: 'drain' | 'maint' | 'ready',
+): Promise<void> {
   for (const lb of hostsWithRole(ctx.model, 'lb')) {
     const socket = haproxyFiles(hostPaths(ctx.model, lb.name)).socket;
     const result = await ctx.driver.exec(
@@ -54,4 +58,37 @@ export async function restore(ctx: Context, web: string): Promise<void> {
       { timeoutMs: 10_000 },
     );
   }
+}
+
+/**
+ * Every load balancer takes `web` out of rotation at once and cuts what is open on it: a web
+ * server that could not be told of a new primary answers no visitor until it has been (see
+ * healUnreached), even once it is reachable again. Each load balancer at the same time; resolves
+ * to the ones that could not do it (each with why), empty when all did.
+ */
+export async function outOfRotation(ctx: Context, web: string): Promise<string[]> {
+  const lbs = hostsWithRole(ctx.model, 'lb');
+  const results = await Promise.allSettled(
+    lbs.map(async (lb) => {
+      const socket = haproxyFiles(hostPaths(ctx.model, lb.name)).socket;
+      for (const command of [
+        haproxy.setServerState(socket, HAPROXY_BACKEND, web, 'maint'),
+        haproxy.shutdownSessions(socket, HAPROXY_BACKEND, web),
+      ]) {
+        const result = await ctx.driver.exec(lb.name, command);
+        if (result.stdout.trim() !== '') throw new Error(result.stdout.trim());
+      }
+    }),
+  );
+  return lbs.flatMap((lb, i) => {
+    const result = results[i];
+    return result?.status === 'rejected'
+      ? [`${lb.name}: ${(result.reason as Error).message.split('\n')[0] ?? ''}`]
+      : [];
+  });
+}
+
+/** Puts `web` back in every load balancer's rotation; its health checks decide from there. */
+export function intoRotation(ctx: Context, web: string): Promise<void> {
+  return setState(ctx, web, 'ready');
 }

@@ -11,6 +11,7 @@ import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon } from './daemon.ts';
 import { databasePhase } from './db/up.ts';
 import { readDbState } from './db/state.ts';
+import { healUnreached } from './db/changes.ts';
 import { pushAppDbSettings } from './db/topology.ts';
 import type { Phase } from './plan.ts';
 import { appendAudit } from './audit.ts';
@@ -153,6 +154,17 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
           });
         },
       })),
+    },
+    {
+      // After the web servers and load balancers are in order: what the last change of primary
+      // could not do on a host it could not reach, and that web server back in rotation.
+      title: 'Failover leftovers',
+      tasks: [
+        {
+          title: 'hosts the last change of primary could not reach',
+          run: () => healUnreached(ctx),
+        },
+      ],
     },
     {
       title: 'Health',

@@ -11,6 +11,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { auditWrites, storedMessages } from '../../src/drill/writes.ts';
+import { readAudit } from '../../src/steps/audit.ts';
 import type { Driver } from '../../src/drivers/driver.ts';
 import { killService } from '../../src/faults/inject.ts';
 import { sleep, waitFor } from '../../src/lib/wait.ts';
@@ -29,6 +30,14 @@ const WRITERS = 4;
 /** Kill → a write acknowledged by the new primary: 27.3 s measured at a load average of 20–25. */
 const WRITES_BACK_BOUND_MS = 120_000;
 
+/**
+ * Silence → a write acknowledged by the new primary: bounded like the kill (the web servers'
+ * fences wait REACH_TIMEOUT_MS for the silent one before it is taken out of rotation).
+ */
+const SILENT_WRITES_BACK_BOUND_MS = 120_000;
+/** How long the writers go on once the silent machine is heard again: it must take none of them. */
+const AFTER_SILENCE_MS = 15_000;
+
 /** The site test's machines, as its config file describes them. */
 export interface MachinesSite {
   /** Runs commands on this machine. */
@@ -41,7 +50,10 @@ export interface MachinesSite {
   /** What the writers trust for the site's certificate. */
   readonly trust: string;
   /** The CLI, as an operator runs it. */
-  foobar(args: readonly string[], timeoutMs: number): Promise<{ exitCode: number; stdout: string }>;
+  foobar(
+    args: readonly string[],
+    timeoutMs: number,
+  ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }
 
 function contextOf(site: MachinesSite): Context {
@@ -224,6 +236,153 @@ export async function primaryKilledUnderWrites(
   assert.ok(
     writesBackMs <= WRITES_BACK_BOUND_MS,
     `writes came back ${writesBackMs} ms after the kill (bound ${WRITES_BACK_BOUND_MS} ms)`,
+  );
+  return writesBackMs;
+}
+
+/** `foobar db rejoin`, as an operator runs it: with --reseed when foobar says it needs one. */
+async function rejoinAsOperator(site: MachinesSite, host: string): Promise<string> {
+  const plain = await site.foobar(['db', 'rejoin', host], 5 * 60_000);
+  if (plain.exitCode === 0) return 'db rejoin';
+  assert.match(plain.stderr, /--reseed/, `db rejoin ${host}: ${plain.stdout}\n${plain.stderr}`);
+  const reseed = await site.foobar(['db', 'rejoin', host, '--reseed'], 5 * 60_000);
+  assert.equal(
+    reseed.exitCode,
+    0,
+    `db rejoin ${host} --reseed: ${reseed.stdout}\n${reseed.stderr}`,
+  );
+  return 'db rejoin, then db rejoin --reseed (it had transactions the new primary lacks)';
+}
+
+/** What the test needs of the machines themselves. */
+export interface Silencer {
+  silence(host: string): Promise<void>;
+  unsilence(): Promise<void>;
+  /** Undefined once the site is whole (every web server serving, replication running, a write taken). */
+  whole(primary: string): Promise<string | undefined>;
+}
+
+/**
+ * The primary's machine silenced under writers (every packet to and from it dropped on the
+ * bridges' side; it keeps running): the managers promote the replica with nobody at the keyboard
+ * within the bound, every acknowledged write is on the new primary once, the silent machine (also
+ * a web server) is said to be unreached in the managers' audit line and in `db status`, and once
+ * it is heard again it takes no write (it is out of the load balancers' rotation) until the
+ * operator's `foobar db rejoin` has made it a replica; then the site is whole again. First the
+ * former primary of the kill before is rejoined and automatic failover re-armed, as an operator
+ * would.
+ */
+export async function primarySilencedUnderWrites(
+  t: TestContext,
+  site: MachinesSite,
+  members: number,
+  machines: Silencer,
+): Promise<number> {
+  const ctx = contextOf(site);
+  for (const fenced of (await readDbState(ctx)).fenced) await rejoinAsOperator(site, fenced);
+  const resumed = await site.foobar(['db', 'failover', 'resume'], 120_000);
+  assert.equal(resumed.exitCode, 0, `${resumed.stdout}\n${resumed.stderr}`);
+  await armed(site, members);
+  const before = await readDbState(ctx);
+  const old = findHost(ctx.model, before.primary);
+  assert.ok(old !== undefined);
+  const prefix = `machines-silence-${Date.now()}`;
+  const writers = startWriters(site, prefix);
+  let silencedAt: number;
+  let promotedAt: number;
+  let heardAt: number;
+  let summary: WriteSummary;
+  /** db status --json while the machine is silent. */
+  let silentStatus: string;
+  try {
+    await writers.ready();
+    await sleep(2000);
+    silencedAt = Date.now();
+    await machines.silence(old.name);
+    try {
+      await waitFor(
+        `a primary other than ${old.name} in database.json`,
+        async () => {
+          const state = await readDbState(ctx);
+          return state.primary === old.name ? `still ${old.name}` : undefined;
+        },
+        { timeoutMs: SILENT_WRITES_BACK_BOUND_MS, intervalMs: 250 },
+      );
+      promotedAt = Date.now();
+      // Writes go on a while on the new primary; db status, while it is silent.
+      await sleep(5000);
+      const shown = await site.foobar(['db', 'status', '--json'], 120_000);
+      silentStatus = shown.stdout;
+    } finally {
+      await machines.unsilence();
+    }
+    heardAt = Date.now();
+    // Heard again, with its MariaDB still running as it was: no visitor's write may reach it.
+    await sleep(AFTER_SILENCE_MS);
+  } finally {
+    summary = await writers.stop();
+  }
+  const state = await readDbState(ctx);
+  assert.equal(state.epoch, before.epoch + 1);
+  assert.deepEqual(state.fenced, [old.name]);
+  const status = JSON.parse(silentStatus) as DbStatus;
+  assert.deepEqual(status.unreached, [old.name], 'db status names the silent machine');
+  assert.ok(
+    status.problems.some((p) => p.startsWith(`${old.name} could not be reached`)),
+    status.problems.join('; '),
+  );
+  const action = (await readAudit(ctx)).findLast((e) => e.action === 'automatic failover');
+  assert.equal(action?.outcome, 'succeeded', action?.detail);
+  assert.match(
+    action.detail ?? '',
+    new RegExp(`${old.name}: firewall: .*out of every load balancer`),
+  );
+  const writesBackMs = firstWriteAfter(summary, silencedAt, state.primary);
+  const rows = await storedMessages(ctx, state.primary, prefix);
+  const audit = auditWrites(summary.acked, rows);
+  assert.deepEqual(audit.lost, [], `acknowledged writes missing or wrong on ${state.primary}`);
+  assert.deepEqual(audit.duplicated, [], `writes stored twice on ${state.primary}`);
+  assertNoStrayRows(rows.length, summary, WRITERS);
+  assert.deepEqual(
+    summary.acked.filter((a) => a.db === old.name && a.at > promotedAt),
+    [],
+    `${old.name} acknowledged writes after the new epoch (also once heard again)`,
+  );
+  // The operator brings it back: rejoin finishes what the promotion owed it (its old server
+  // killed, its firewall, its app told, back in rotation), then makes it a replica.
+  const rejoinStarted = Date.now();
+  const how = await rejoinAsOperator(site, old.name);
+  const rejoinMs = Date.now() - rejoinStarted;
+  await waitFor('the site whole again', () => machines.whole(state.primary), {
+    timeoutMs: 5 * 60_000,
+    intervalMs: 500,
+    maxIntervalMs: 2000,
+  });
+  const wholeMs = Date.now() - rejoinStarted;
+  const after = JSON.parse(
+    (await site.foobar(['db', 'status', '--json'], 120_000)).stdout,
+  ) as DbStatus;
+  assert.deepEqual(after.unreached, []);
+  assert.deepEqual(after.fenced, []);
+  t.diagnostic(
+    JSON.stringify({
+      fault: `${old.name}: every packet to and from it dropped at the bridges`,
+      newPrimary: state.primary,
+      silenceToNewTopologyMs: promotedAt - silencedAt,
+      silenceToFirstWriteOnNewPrimaryMs: writesBackMs,
+      silentForMs: heardAt - silencedAt,
+      writesAcked: summary.acked.length,
+      rowsStored: rows.length,
+      writeFailures: summary.failures,
+      audit: action.detail,
+      healedBy: how,
+      rejoinMs,
+      rejoinToWholeMs: wholeMs,
+    }),
+  );
+  assert.ok(
+    writesBackMs <= SILENT_WRITES_BACK_BOUND_MS,
+    `writes came back ${writesBackMs} ms after the silence (bound ${SILENT_WRITES_BACK_BOUND_MS} ms)`,
   );
   return writesBackMs;
 }

@@ -264,6 +264,49 @@ export class Machines {
     return ready.seconds;
   }
 
+  /**
+   * The machine goes silent: every frame to or from its links is dropped on the bridges' side (an
+   * nftables table of the bridge family on this machine, this set's own), its links stay up and it
+   * keeps running, as behind a dead switch port. Nothing it sends is answered, nothing sent to it
+   * arrives. One silent machine at a time; `unsilence` ends it.
+   */
+  async silence(machine: Machine): Promise<void> {
+    const octet = machine.address.split('.').at(-1) ?? '';
+    const ports = this.#bridges().map((bridge) => `"${bridge}-${octet}"`);
+    const set = `{ ${ports.join(', ')} }`;
+    const table = `bridge ${this.#silenceTable}`;
+    await this.#driver.exec(null, {
+      argv: ['nft', '-f', '-'],
+      input: `table ${table} {
+  chain forward { type filter hook forward priority -10; policy accept; iifname ${set} drop; oifname ${set} drop; }
+  chain input { type filter hook input priority -10; policy accept; iifname ${set} drop; }
+  chain output { type filter hook output priority -10; policy accept; oifname ${set} drop; }
+}
+`,
+    });
+  }
+
+  /** The silent machine is heard again. */
+  async unsilence(): Promise<void> {
+    if (await this.#silenced())
+      await this.#driver.exec(null, {
+        argv: ['nft', 'delete', 'table', 'bridge', this.#silenceTable],
+      });
+  }
+
+  get #silenceTable(): string {
+    return `foobar_silence_${this.bridge}`;
+  }
+
+  async #silenced(): Promise<boolean> {
+    const listed = await this.#driver.exec(
+      null,
+      { argv: ['nft', 'list', 'table', 'bridge', this.#silenceTable] },
+      { check: false },
+    );
+    return listed.exitCode === 0;
+  }
+
   /** The host PID of the machine's systemd (its PID 1), or undefined when it is not running. */
   leaderPid(machine: Machine): number | undefined {
     for (const group of ['payload/init.scope', 'payload']) {
@@ -290,6 +333,7 @@ export class Machines {
   async down(): Promise<void> {
     requireRoot();
     const machines = this.list();
+    await this.unsilence();
     await Promise.all(machines.map((m) => this.#stop(m)));
     for (const dir of this.#strayRoots()) await this.#driver.exec(null, cmd.umount(dir));
     for (const bridge of this.#bridges()) {
@@ -314,6 +358,7 @@ export class Machines {
     for (const bridge of this.#bridges()) {
       if (await this.#bridgeExists(bridge)) left.push(`bridge ${bridge}`);
     }
+    if (await this.#silenced()) left.push(`nftables table bridge ${this.#silenceTable}`);
     for (const h of CGROUP_HIERARCHIES) {
       const dir = path.join(CGROUP_ROOT, h, this.#cgroupGroup);
       if (existsSync(dir)) left.push(`cgroup ${dir}`);

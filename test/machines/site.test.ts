@@ -34,7 +34,7 @@ import { createContext, type Context } from '../../src/steps/context.ts';
 import type { ChangeReport } from '../../src/steps/db/changes.ts';
 import { appVariant, removeAppVariants } from '../support/apps.ts';
 import { checkMatrix } from '../support/matrix.ts';
-import { primaryKilledUnderWrites } from './failover.ts';
+import { primaryKilledUnderWrites, primarySilencedUnderWrites } from './failover.ts';
 import { ensureImage, type Image } from './image.ts';
 import { Machines, type Machine } from './machines.ts';
 
@@ -575,6 +575,43 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
       2,
     );
     t.diagnostic(`kill → first write on the new primary: ${seconds(writesBackMs)} s`);
+  });
+
+  it('the primary’s machine silenced (every packet to and from it dropped, it keeps running) under writers: promoted with nobody at the keyboard, no acknowledged write lost, and whole again after db rejoin', async (t) => {
+    const machine = (name: string): Machine => {
+      const found = planned.find((m) => m.name === name);
+      assert.ok(found !== undefined, name);
+      return found;
+    };
+    const writesBackMs = await primarySilencedUnderWrites(
+      t,
+      {
+        local,
+        config,
+        dir,
+        virtual: Object.values(VIRTUAL),
+        trust: path.join(dir, 'state/tls/trust.pem'),
+        foobar,
+      },
+      2,
+      {
+        silence: (name) => machines.silence(machine(name)),
+        unsilence: () => machines.unsilence(),
+        whole: async (primary) => {
+          for (const replica of ['web-01', 'web-02'].filter((n) => n !== primary)) {
+            const problem = await replicating(replica);
+            if (problem !== undefined) return problem;
+          }
+          const serving = await servingWebServers(2);
+          if (serving.join(',') !== 'web-01,web-02') return `serving: ${serving.join(', ')}`;
+          const written = await write(`after the silence ${Date.now()}`);
+          return written.db === primary ? undefined : `write: ${written.stderr || written.db}`;
+        },
+      },
+    );
+    t.diagnostic(
+      `silence → first write on the new primary: ${seconds(writesBackMs)} s (${load()})`,
+    );
   });
 
   it('down stops the site; the machines come down leaving nothing on this machine', async () => {

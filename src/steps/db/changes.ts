@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { formatGtidList, isAhead, missingFrom, parseGtidList } from '../../lib/gtid.ts';
 import { waitFor } from '../../lib/wait.ts';
-import type { Host } from '../../model/model.ts';
+import { findHost, hostsWithRole, type Host } from '../../model/model.ts';
 import { ensureFirewall } from '../firewall.ts';
 import { fencesPrimaries } from '../../render/nftables/index.ts';
 import {
@@ -33,7 +33,8 @@ import {
   type DbEvent,
   type DbState,
 } from './state.ts';
-import { pushTopologyToApps } from './topology.ts';
+import { intoRotation, outOfRotation } from '../rotation.ts';
+import { pushAppDbSettings, pushTopologyToApps } from './topology.ts';
 
 export interface ChangeReport {
   readonly action: 'promote' | 'switchover' | 'rejoin';
@@ -76,6 +77,40 @@ async function answers(ctx: Context, host: string): Promise<boolean> {
 /** How long promote tries to kill the old primary before it goes on without: it may be unreachable. */
 const FENCE_KILL_TIMEOUT_MS = 1500;
 
+/**
+ * How long a change of primary waits for one host's firewall or app settings before it goes on
+ * without that host. A silent machine never answers: over SSH its master connection is found dead
+ * only after the keepalives (15 s), and a new one gives up after ConnectTimeout (10 s). An
+ * answering machine takes well under a second (a file compared and written, one `nft -f`), a
+ * few at a load average of 20.
+ */
+export const REACH_TIMEOUT_MS = 5000;
+
+/**
+ * `work` on `host` within `ms`: undefined once done, else why not (it failed, or had not finished:
+ * it then goes on in the background and ends with the connection).
+ */
+export async function within(
+  host: string,
+  what: string,
+  work: () => Promise<unknown>,
+  ms = REACH_TIMEOUT_MS,
+): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<string>((resolve) => {
+    timer = setTimeout(() => {
+      resolve(`${host}: ${what}: no answer within ${ms} ms`);
+    }, ms);
+  });
+  const done = work().then(
+    () => undefined,
+    (error: unknown) => `${host}: ${what}: ${(error as Error).message.split('\n')[0] ?? ''}`,
+  );
+  return Promise.race([done, late]).finally(() => {
+    clearTimeout(timer);
+  });
+}
+
 /** Kills a server outright if it runs: a primary that was replaced must never take a write. */
 async function kill(ctx: Context, host: Host, state: DbState): Promise<string> {
   const daemon = mariadbDaemon(ctx, host, state);
@@ -97,22 +132,91 @@ async function kill(ctx: Context, host: Host, state: DbState): Promise<string> {
  * not within FENCE_KILL_TIMEOUT_MS (a silent host cannot be reached; the kill finishes in the
  * background, or never).
  */
-function killWithin(ctx: Context, host: Host, state: DbState): Promise<string> {
-  const killing = kill(ctx, host, state).catch(
-    (error: unknown) =>
-      `${host.name}: kill failed (${(error as Error).message.split('\n')[0] ?? ''})`,
+function killWithin(
+  ctx: Context,
+  host: Host,
+  state: DbState,
+): Promise<{ readonly note: string; readonly killed: boolean }> {
+  const killing = kill(ctx, host, state).then(
+    (note) => ({ note, killed: true }),
+    (error: unknown) => ({
+      note: `${host.name}: kill failed (${(error as Error).message.split('\n')[0] ?? ''})`,
+      killed: false,
+    }),
   );
   let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<string>((resolve) => {
+  const late = new Promise<{ note: string; killed: boolean }>((resolve) => {
     timer = setTimeout(() => {
-      resolve(
-        `${host.name} could not be killed within ${FENCE_KILL_TIMEOUT_MS} ms: fenced by the other servers' firewalls alone`,
-      );
+      resolve({
+        note: `${host.name} could not be killed within ${FENCE_KILL_TIMEOUT_MS} ms: fenced by the other servers' firewalls alone`,
+        killed: false,
+      });
     }, FENCE_KILL_TIMEOUT_MS);
   });
   return Promise.race([killing, late]).finally(() => {
     clearTimeout(timer);
   });
+}
+
+/**
+ * The web servers refuse `fenced`'s fenced primaries, each within REACH_TIMEOUT_MS. One that does
+ * not answer in time (a silent machine, which may come back any time with its app still writing
+ * to the old primary) is taken out of every load balancer's rotation instead: no visitor reaches
+ * it until healUnreached has told it. Resolves to those web servers and what was said of them.
+ */
+export async function fenceWebServers(
+  ctx: Context,
+  fenced: DbState,
+): Promise<{ readonly unreached: string[]; readonly notes: string[] }> {
+  const webs = fencingHosts(ctx).filter((h) => h.roles.includes('web'));
+  const refused = await Promise.all(
+    webs.map((web) =>
+      within(web.name, 'firewall', () => ensureFirewall(ctx, web, fenced, { fast: true })),
+    ),
+  );
+  const unreached = webs.filter((_, i) => refused[i] !== undefined).map((w) => w.name);
+  const notes = await Promise.all(
+    unreached.map(async (web) => {
+      const refusedBy = await outOfRotation(ctx, web);
+      const why = refused[webs.findIndex((w) => w.name === web)] ?? `${web}: no answer`;
+      return refusedBy.length === 0
+        ? `${why}: out of every load balancer's rotation until foobar up or foobar db rejoin reaches it`
+        : `${why}: out of rotation except at ${refusedBy.join('; ')}`;
+    }),
+  );
+  return { unreached, notes };
+}
+
+/**
+ * Finishes what a change of primary could not do on the hosts it could not reach (database.json's
+ * `unreached`), now that they answer: a fenced former primary's server killed and its unit masked,
+ * the firewall refusing the fenced primaries, the app told the current primary, and only then the
+ * web server back in the load balancers' rotation. Resolves to what it did ('up to date' when
+ * nothing was owed); a host that still does not answer fails it, naming the host and the command.
+ */
+export async function healUnreached(ctx: Context): Promise<string> {
+  const state = await readDbState(ctx);
+  const owed = state.unreached ?? [];
+  if (owed.length === 0) return 'up to date';
+  const healed = await Promise.all(
+    owed.map(async (name) => {
+      const host = findHost(ctx.model, name);
+      if (host === undefined) return `${name} (not in foobar.yaml any more)`;
+      const done: string[] = [];
+      if (host.roles.includes('db') && roleOf(state, name) === 'fenced')
+        done.push(await kill(ctx, host, state));
+      if (fencesPrimaries(host)) done.push(`firewall ${await ensureFirewall(ctx, host, state)}`);
+      if (host.roles.includes('web')) {
+        await pushAppDbSettings(ctx, name, state);
+        await intoRotation(ctx, name);
+        done.push('app told the primary, back in rotation');
+      }
+      return `${name}: ${done.join(', ')}`;
+    }),
+  );
+  // Only the hosts healed here: a change of primary meanwhile holds the lock, so none happened.
+  await writeDbState(ctx, { ...(await readDbState(ctx)), unreached: [] });
+  return `healed ${healed.join('; ')}`;
 }
 
 /** The hosts whose firewalls refuse fenced primaries. */
@@ -233,6 +337,7 @@ function withNewPrimary(
   gtid: string,
 ): DbState {
   return {
+    ...(state.unreached === undefined ? {} : { unreached: state.unreached }),
     primary: host,
     fenced: action === 'promote' ? [...new Set([...state.fenced, from])] : state.fenced,
     epoch: state.epoch + 1,
@@ -248,10 +353,35 @@ async function finish(
   report: Omit<ChangeReport, 'steps' | 'totalMs'>,
   /** The fenced servers the firewalls refuse already. */
   fencedBefore: readonly string[],
+  /** A promotion: a web server not told within REACH_TIMEOUT_MS is left out (see below). */
+  bounded = false,
 ): Promise<ChangeReport> {
+  const notes: string[] = [];
   await t.step('apps told', async () => {
     await writeDbState(ctx, next);
-    await pushTopologyToApps(ctx, next);
+    // Each web server within REACH_TIMEOUT_MS: one that is not told in time is owed the news and
+    // taken out of the load balancers' rotation (it would write to the old primary).
+    const webs = hostsWithRole(ctx.model, 'web');
+    if (!bounded) await pushTopologyToApps(ctx, next);
+    const told = !bounded
+      ? []
+      : await Promise.all(
+          webs.map((web) =>
+            (next.unreached ?? []).includes(web.name)
+              ? Promise.resolve(undefined)
+              : within(web.name, 'app settings', () => pushAppDbSettings(ctx, web.name, next)),
+          ),
+        );
+    const late = webs.filter((_, i) => told[i] !== undefined).map((w) => w.name);
+    if (late.length > 0) {
+      await writeDbState(ctx, { ...next, unreached: [...(next.unreached ?? []), ...late] });
+      for (const web of late) {
+        const refusedBy = await outOfRotation(ctx, web);
+        notes.push(
+          `${told[webs.findIndex((w) => w.name === web)] ?? web}: out of rotation${refusedBy.length === 0 ? '' : ` except at ${refusedBy.join('; ')}`}`,
+        );
+      }
+    }
     // A rejoined server is reachable from the apps and its peers again. A database server that
     // cannot be reached now keeps refusing it until the next `foobar up`: the apps must not wait.
     if (fencedBefore.join() !== next.fenced.join()) {
@@ -264,7 +394,7 @@ async function finish(
       ]);
     }
   });
-  return { ...report, steps: t.steps, totalMs: t.elapsed() };
+  return { ...report, notes: [...report.notes, ...notes], steps: t.steps, totalMs: t.elapsed() };
 }
 
 /**
@@ -338,6 +468,8 @@ export async function promoteReplica(
   }
   const notes: string[] = [];
   const fenced: DbState = { ...state, fenced: [...new Set([...state.fenced, old.name])] };
+  /** Hosts whose part could not be done in time: recorded in database.json, healed later. */
+  const unreached = new Set(state.unreached ?? []);
   // The only replica: nothing to compare, so it becomes the primary as soon as it has applied
   // all it received (the apps write to it only once they are told, after the fences are in).
   const alone = replicas.length === 1;
@@ -355,12 +487,11 @@ export async function promoteReplica(
       // The web servers' fences first: an old primary that still answers (--force) takes writes
       // until they are in, and once the replicas stop receiving, its semi-sync falls back to
       // asynchronous after its timeout and acknowledges commits no replica has (a forced promote
-      // of a live primary lost 28 acknowledged writes that way).
-      await Promise.all(
-        fencingHosts(ctx)
-          .filter((h) => h.roles.includes('web'))
-          .map(refuse),
-      );
+      // of a live primary lost 28 acknowledged writes that way). A web server that does not
+      // answer in time is taken out of the load balancers' rotation instead (fenceWebServers).
+      const webs = await fenceWebServers(ctx, fenced);
+      for (const web of webs.unreached) unreached.add(web);
+      notes.push(...webs.notes);
       return Promise.allSettled(
         replicas.map(async (replica) => {
           const [, result] = await Promise.all([
@@ -426,7 +557,10 @@ export async function promoteReplica(
   const report = await finish(
     ctx,
     t,
-    withNewPrimary(state, 'promote', candidate.name, old.name, gtid),
+    {
+      ...withNewPrimary(state, 'promote', candidate.name, old.name, gtid),
+      unreached: [...unreached],
+    },
     {
       action: 'promote',
       primary: candidate.name,
@@ -436,11 +570,17 @@ export async function promoteReplica(
       notes,
     },
     fenced.fenced,
+    true,
   );
   // Killed once the apps write to the new primary: the firewalls are the fence, and on the way
   // to writes its processes (pid file, children, kill, waiting for the exit) would only compete
-  // for the CPU with the fence and the drain. The report says how the kill went.
-  return { ...report, notes: [...report.notes, await killWithin(ctx, old, state)] };
+  // for the CPU with the fence and the drain. The report says how the kill went; a kill that
+  // could not be done is owed (healUnreached), as database.json and db status say.
+  const killing = await killWithin(ctx, old, state);
+  const after = await readDbState(ctx);
+  if (!killing.killed && !(after.unreached ?? []).includes(old.name))
+    await writeDbState(ctx, { ...after, unreached: [...(after.unreached ?? []), old.name] });
+  return { ...report, notes: [...report.notes, killing.note] };
 }
 
 /** How far behind a replica may be for a switchover to start: writes pause while it catches up. */
@@ -542,14 +682,19 @@ export async function rejoin(
   options: { reseed?: boolean } = {},
 ): Promise<ChangeReport> {
   const t = new Timeline();
-  const state = await readDbState(ctx);
+  const before = await readDbState(ctx);
   const host = requireDbHost(ctx, name);
-  const primary = primaryHost(ctx, state);
+  const primary = primaryHost(ctx, before);
   if (host.name === primary.name) throw new ChangeRefused(`${host.name} is the primary`);
   if (!(await answers(ctx, primary.name)))
     throw new ChangeRefused(
       `${primary.name}, the primary, does not answer: promote a replica first`,
     );
+  // What the last promotion could not do first: a former primary that was silent then may still
+  // run as a writable primary (it is killed, then started below as a replica).
+  const owed = before.unreached ?? [];
+  if (owed.length > 0) await t.step(`${owed.join(', ')} reached`, () => healUnreached(ctx));
+  const state = owed.length > 0 ? await readDbState(ctx) : before;
   const asReplica: DbState = { ...state, fenced: state.fenced.filter((f) => f !== host.name) };
   const daemon = mariadbDaemon(ctx, host, asReplica);
   if (options.reseed === true) {

@@ -28,6 +28,13 @@ export interface DbState {
   /** Grows with every change of primary; the app's topology file carries it. */
   readonly epoch: number;
   readonly history: readonly DbEvent[];
+  /**
+   * Hosts a change of primary could not reach in time (a silent machine): their firewall, their
+   * app's settings, or (a fenced former primary) the kill of its server are owed, and a web server
+   * among them is out of every load balancer's rotation until then. `foobar up` and
+   * `foobar db rejoin` finish what is owed (healUnreached).
+   */
+  readonly unreached?: readonly string[];
 }
 
 /** Where database.json is: beside the lock (on machines the monitor's, model/layout.ts). */

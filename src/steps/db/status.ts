@@ -46,6 +46,11 @@ export interface DbStatus {
   readonly gtidBinlogPos: string;
   readonly replicas: readonly ReplicaView[];
   readonly fenced: readonly FencedView[];
+  /**
+   * Hosts the last change of primary could not reach (database.json's `unreached`): what it owes
+   * them is done by `foobar up` or `foobar db rejoin`; a web server among them is out of rotation.
+   */
+  readonly unreached: readonly string[];
   readonly epoch: number;
   /** The failover managers' view (etcd, leader, armed or paused and why, each observer). */
   readonly failover: FailoverView;
@@ -124,6 +129,10 @@ export async function dbStatus(ctx: Context): Promise<DbStatus> {
     problems.push('semi-sync is off: a commit is not waiting for any replica');
   for (const name of cluster.fenced)
     problems.push(`${name} is fenced: foobar db rejoin ${name} makes it a replica`);
+  for (const name of cluster.unreached ?? [])
+    problems.push(
+      `${name} could not be reached by the last change of primary (its firewall, app settings or a kill are owed; a web server is out of rotation): foobar up or foobar db rejoin finishes it`,
+    );
   const writable = primary?.up === true && primary.state?.readOnly === false;
   const backups = await recoverableAt(ctx).catch(() => ({}));
   return {
@@ -135,6 +144,7 @@ export async function dbStatus(ctx: Context): Promise<DbStatus> {
     gtidBinlogPos: primary?.state?.gtidBinlogPos ?? '',
     replicas,
     fenced: probes.filter((p) => p.role === 'fenced').map((p) => ({ name: p.host.name, up: p.up })),
+    unreached: cluster.unreached ?? [],
     epoch: cluster.epoch,
     failover,
     ...(backups === undefined
