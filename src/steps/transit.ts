@@ -22,6 +22,7 @@ import {
 } from '../model/transit.ts';
 import { RENEW_WHEN_LEFT } from './acme.ts';
 import { pingServer, runSql } from '../probes/mariadb.ts';
+import type { ReadFiles } from '../platform/platform.ts';
 import type { Context } from './context.ts';
 import { runningPid, startDaemon, stopDaemon, writeFiles } from './daemon.ts';
 import { nginxExporterDaemon } from './monitoring.ts';
@@ -41,10 +42,17 @@ async function caPem(ctx: Context): Promise<string> {
 }
 
 /** The lab CA's certificate on a host, for its clients behind the edge; true when it changed. */
-export async function ensureTrustedCa(ctx: Context, host: Host): Promise<boolean> {
-  return writeFiles(ctx, host.name, [
-    { path: trustedCa(hostPaths(ctx.model, host.name)), content: await caPem(ctx) },
-  ]);
+export async function ensureTrustedCa(
+  ctx: Context,
+  host: Host,
+  read?: ReadFiles,
+): Promise<boolean> {
+  return writeFiles(
+    ctx,
+    host.name,
+    [{ path: trustedCa(hostPaths(ctx.model, host.name)), content: await caPem(ctx) }],
+    read,
+  );
 }
 
 /**
@@ -55,6 +63,8 @@ export async function ensureServiceCertificate(
   ctx: Context,
   host: Host,
   service: TlsService,
+  /** What the host holds already, read in one round trip (transitPhase). */
+  read?: ReadFiles,
 ): Promise<boolean> {
   const names = serviceNames(ctx.model, host);
   const keySecret = serviceKeySecret(host.name, service);
@@ -92,11 +102,16 @@ export async function ensureServiceCertificate(
     days * DAY_MS * RENEW_WHEN_LEFT,
   );
   const files = transitFiles(hostPaths(ctx.model, host.name), service);
-  const changed = await writeFiles(ctx, host.name, [
-    { path: files.ca, content: ca },
-    { path: files.cert, content: issued.pem },
-    { path: files.key, content: `${key}\n`, mode: 0o600 },
-  ]);
+  const changed = await writeFiles(
+    ctx,
+    host.name,
+    [
+      { path: files.ca, content: ca },
+      { path: files.cert, content: issued.pem },
+      { path: files.key, content: `${key}\n`, mode: 0o600 },
+    ],
+    read,
+  );
   const owner = TLS_SERVICES[service];
   if (changed) await ctx.driver.exec(host.name, fileCommands.chown(`${owner}:${owner}`, files.key));
   return changed;
@@ -154,6 +169,15 @@ async function exportersTakeIt(ctx: Context, host: Host): Promise<string[]> {
   return done;
 }
 
+/** The services of a host that have a certificate of their own. */
+function servicesOn(host: Host): TlsService[] {
+  return [
+    ...(hasRole(host, 'db') ? (['mariadb'] as const) : []),
+    ...(hasRole(host, 'web') ? (['nginx'] as const) : []),
+    ...(jobsOn(host).length > 0 ? (['exporters'] as const) : []),
+  ];
+}
+
 /**
  * `up`'s phase for certificates behind the edge: the CA's certificate on every host, each
  * service's own certificate on its host, and a running daemon told to reload a renewed one
@@ -167,20 +191,34 @@ export function transitPhase(ctx: Context): Phase {
       title: host.name,
       run: async () => {
         const done: string[] = [];
-        if (await ensureTrustedCa(ctx, host)) done.push('CA certificate written');
-        if (hasRole(host, 'db') && (await ensureServiceCertificate(ctx, host, 'mariadb'))) {
+        // Every file of this phase on the host read in one round trip, not one per service.
+        const paths = hostPaths(ctx.model, host.name);
+        const wanted = [
+          trustedCa(paths),
+          ...servicesOn(host).flatMap((service) => {
+            const files = transitFiles(paths, service);
+            return [files.cert, files.key];
+          }),
+        ];
+        const contents = await ctx.driver.readFiles(host.name, wanted);
+        const read: ReadFiles = new Map(wanted.map((file, i) => [file, contents[i]]));
+        if (await ensureTrustedCa(ctx, host, read)) done.push('CA certificate written');
+        if (hasRole(host, 'db') && (await ensureServiceCertificate(ctx, host, 'mariadb', read))) {
           done.push('mariadb certificate issued');
           if ((await pingServer(ctx, host.name)) === undefined) {
             await runSql(ctx, host.name, 'FLUSH SSL;');
             done.push('mariadb reloaded it');
           }
         }
-        if (hasRole(host, 'web') && (await ensureServiceCertificate(ctx, host, 'nginx'))) {
+        if (hasRole(host, 'web') && (await ensureServiceCertificate(ctx, host, 'nginx', read))) {
           done.push('nginx certificate issued');
           const reloaded = await reloadNginx(ctx, host);
           if (reloaded !== undefined) done.push(reloaded);
         }
-        if (jobsOn(host).length > 0 && (await ensureServiceCertificate(ctx, host, 'exporters'))) {
+        if (
+          servicesOn(host).includes('exporters') &&
+          (await ensureServiceCertificate(ctx, host, 'exporters', read))
+        ) {
           done.push('exporters certificate issued');
           done.push(...(await exportersTakeIt(ctx, host)));
         }

@@ -254,6 +254,8 @@ const NO_OP_BOUNDS: Readonly<Record<string, number>> = {
   Databases: 30,
   'Web servers': 30,
   'Load balancers': 14,
+  // What a promotion could not do on a host it could not reach (database.json's `unreached`).
+  'Failover leftovers': 2,
   Health: 6,
   'Failover: etcd': 22,
   'Failover: managers': 10,
