@@ -8,10 +8,16 @@ import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from '../../drivers/driver.ts';
-import { APP_USER, MACHINE_PATHS, runtimeOf } from '../../model/layout.ts';
+import { APP_USER, hostPaths, MACHINE_PATHS, runtimeOf } from '../../model/layout.ts';
 import { systemctl } from '../../commands/systemctl.ts';
 import { findHost } from '../../model/model.ts';
-import { DEBIAN_UNITS } from '../../render/systemd/index.ts';
+import { firewallFile } from '../../render/nftables/index.ts';
+import {
+  DEBIAN_UNITS,
+  FIREWALL_UNIT,
+  renderFirewallUnit,
+  SYSTEMD_DIR,
+} from '../../render/systemd/index.ts';
 import type { Context } from '../../steps/context.ts';
 import { writeFiles } from '../../steps/daemon.ts';
 import { daemonsOf } from '../../steps/services.ts';
@@ -52,6 +58,23 @@ export function renderTmpfiles(): string {
     `d ${MACHINE_PATHS.run} 0755 root root -`,
     '',
   ].join('\n');
+}
+
+/**
+ * The unit that loads the host's firewall at boot (render/systemd's renderFirewallUnit), written
+ * and enabled; true when either changed. The rules themselves are the Firewalls phase's.
+ */
+async function ensureFirewallAtBoot(ctx: Context, host: string): Promise<boolean> {
+  const rules = firewallFile(hostPaths(ctx.model, host));
+  const unit = { path: path.join(SYSTEMD_DIR, FIREWALL_UNIT), content: renderFirewallUnit(rules) };
+  const written = await writeFiles(ctx, host, [{ ...unit, mode: 0o644 }]);
+  if (written) await ctx.driver.exec(host, systemctl.daemonReload());
+  const enabled = await ctx.driver.exec(host, systemctl.isEnabled(FIREWALL_UNIT), {
+    check: false,
+  });
+  if (enabled.stdout.trim() === 'enabled') return written;
+  await ctx.driver.exec(host, systemctl.enable(FIREWALL_UNIT));
+  return true;
 }
 
 export const apt = {
@@ -189,6 +212,7 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
     await writeFiles(ctx, host, [{ path: TMPFILES_FILE, content: renderTmpfiles(), mode: 0o644 }])
   )
     done.push('runtime directory at boot');
+  if (await ensureFirewallAtBoot(ctx, host)) done.push('firewall at boot');
   const dirs = [
     MACHINE_PATHS.etc,
     MACHINE_PATHS.log,
