@@ -16,17 +16,19 @@ export const nft = {
     argv: ['nft', 'delete', 'table', family, table],
   }),
   /**
-   * Sleeps, then applies `file`: the timer that undoes a firewall change unless foobar cancels it
-   * (kills it) after reaching the host again. The script is constant; its values are arguments.
+   * Sleeps, then applies `previous` and puts it in place of `rules` (the file the boot loads): the
+   * timer that undoes a firewall change unless foobar cancels it (kills it) after reaching the
+   * host again. The script is constant; its values are arguments.
    */
-  rollbackAfter: (seconds: number, file: string): Command => ({
+  rollbackAfter: (seconds: number, previous: string, rules: string): Command => ({
     argv: [
       'sh',
       '-c',
-      'sleep "$1" && exec nft -f "$2"',
+      'sleep "$1" && nft -f "$2" && cp "$2" "$3.rolled-back" && exec mv "$3.rolled-back" "$3"',
       'foobar-firewall-rollback',
       String(seconds),
-      file,
+      previous,
+      rules,
     ],
   }),
   listCounter: (family: string, table: string, counter: string): Command => ({

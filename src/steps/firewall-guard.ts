@@ -66,7 +66,7 @@ export async function applyGuarded(
     restoreScript(listed.exitCode === 0 ? listed.stdout : undefined),
     0o600,
   );
-  const timer = await driver.spawn(host, nft.rollbackAfter(rollbackSeconds, previous), {
+  const timer = await driver.spawn(host, nft.rollbackAfter(rollbackSeconds, previous, file), {
     logFile: `${file}.rollback.log`,
   });
   const started = Date.now();

@@ -1,5 +1,6 @@
 /** Each host's nftables firewall, rendered from the model's flows and applied in its namespace. */
 import { nft, parseCounterPackets, parseCountersPackets } from '../commands/nft.ts';
+import { CommandFailedError } from '../drivers/driver.ts';
 import { hostPaths } from '../model/layout.ts';
 import { findHost, type Host } from '../model/model.ts';
 import { readDbState, type DbState } from './db/state.ts';
@@ -43,7 +44,7 @@ export async function ensureFirewall(
   // On the failover path every process counts: one `nft -f`, without asking first. The rules
   // of every variant are checked by the renderer's tests (nft -c), and by `up`.
   if (options.fast === true) {
-    if (changed) await ctx.driver.exec(host.name, nft.apply(file));
+    if (changed) await applyFast(ctx, host.name, file);
     return changed ? 'rules updated' : 'up to date';
   }
   const listed = await ctx.driver.exec(
@@ -62,6 +63,24 @@ export async function ensureFirewall(
   if (reachesOverNetwork(ctx.driver)) await applyGuarded(ctx.driver, host.name, file);
   else await ctx.driver.exec(host.name, nft.apply(file));
   return inForce ? 'rules updated' : 'default drop, flows accepted';
+}
+
+/** What ssh exits with when the connection itself ended (a refused connect throws before). */
+const CONNECTION_LOST = 255;
+
+/**
+ * `nft -f file` once more over a new connection when the one it ran over ended under it (it is the
+ * same transaction twice: nothing changes the second time). A connection that conntrack never saw,
+ * opened while the host had no firewall (a machine rebooted by an older foobar, which did not load
+ * the rules at boot), is reset by the rules once they are in (an unknown connection's segment); on
+ * the failover path that failed a promotion.
+ */
+async function applyFast(ctx: Context, host: string, file: string): Promise<void> {
+  const apply = nft.apply(file);
+  const first = await ctx.driver.exec(host, apply, { check: false });
+  if (first.exitCode === CONNECTION_LOST) await ctx.driver.exec(host, apply);
+  else if (first.exitCode !== 0)
+    throw new CommandFailedError(host, apply.argv, first, apply.argv.join(' '));
 }
 
 /**

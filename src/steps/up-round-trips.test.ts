@@ -47,8 +47,12 @@ function simulatedMachines(driver: () => RecordingDriver): Responder {
   const children = (pid: number): void => {
     driver().files.set(`/proc/${pid}/task/${pid}/children`, Buffer.from(`${nextPid++}`));
   };
+  /** Units enabled without being started (the firewall's boot unit). */
+  const enabledOnly = new Set<string>();
   const enabled = (target: Target, unit: string): string =>
-    started.has(`${target} ${unit}`) ? 'enabled' : 'disabled';
+    started.has(`${target} ${unit}`) || enabledOnly.has(`${target} ${unit}`)
+      ? 'enabled'
+      : 'disabled';
   const active = (target: Target, unit: string): string =>
     started.has(`${target} ${unit}`) ? 'active' : 'inactive';
   return (target, argv) => {
@@ -58,6 +62,10 @@ function simulatedMachines(driver: () => RecordingDriver): Responder {
       const pid = nextPid++;
       started.set(`${target} ${unit}`, pid);
       children(pid);
+      return ok('');
+    }
+    if (program === 'systemctl' && verb === 'enable') {
+      enabledOnly.add(`${target} ${unit}`);
       return ok('');
     }
     if (program === 'systemctl' && verb === 'reload') {

@@ -128,6 +128,12 @@ describe('on a machine, over SSH', { timeout: 15 * 60_000 }, () => {
       new RegExp(`ip saddr ${ADMIN} tcp dport ${SSH_PORT} accept`),
       'the previous rules, SSH allowed',
     );
+    // And the file the boot loads holds them too: a reboot must not bring the cut-off back.
+    assert.match(
+      (await fresh.readFile('m1', file)) ?? '',
+      new RegExp(`ip saddr ${ADMIN} tcp dport ${SSH_PORT} accept`),
+      'the previous rules in the file the boot loads',
+    );
   });
 
   it("two operators' foobars take the server's lock at once: one works, the other is told who holds it", async () => {

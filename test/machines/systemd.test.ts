@@ -123,6 +123,11 @@ describe(
       t.diagnostic(`first run (${firstMs} ms): ${first}`);
       assert.match(first, /user foobar created/);
       assert.match(first, /Node\.js v24/);
+      assert.match(first, /firewall at boot/);
+      const boot = await ctx.driver.exec(web.name, {
+        argv: ['systemctl', 'is-enabled', 'foobar-firewall.service'],
+      });
+      assert.equal(boot.stdout.trim(), 'enabled', 'the firewall is loaded at every boot');
       assert.doesNotMatch(first, /packages installed/, 'the image has every package');
       assert.ok(firstMs < PROVISION_BOUND_MS, `${firstMs} ms`);
       started = Date.now();

@@ -8,10 +8,16 @@ import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from '../../drivers/driver.ts';
-import { APP_USER, MACHINE_PATHS, runtimeOf } from '../../model/layout.ts';
+import { APP_USER, hostPaths, MACHINE_PATHS, runtimeOf } from '../../model/layout.ts';
 import { systemctl } from '../../commands/systemctl.ts';
 import { findHost } from '../../model/model.ts';
-import { DEBIAN_UNITS } from '../../render/systemd/index.ts';
+import { firewallFile } from '../../render/nftables/index.ts';
+import {
+  DEBIAN_UNITS,
+  FIREWALL_UNIT,
+  renderFirewallUnit,
+  SYSTEMD_DIR,
+} from '../../render/systemd/index.ts';
 import type { Context } from '../../steps/context.ts';
 import type { ReadFiles } from '../platform.ts';
 import { writeFiles } from '../../steps/daemon.ts';
@@ -53,6 +59,13 @@ export function renderTmpfiles(): string {
     `d ${MACHINE_PATHS.run} 0755 root root -`,
     '',
   ].join('\n');
+}
+
+const FIREWALL_UNIT_FILE = path.join(SYSTEMD_DIR, FIREWALL_UNIT);
+
+/** The host's firewall rules, as the Firewalls phase writes them: what the boot loads. */
+function rulesOf(ctx: Context, host: string): string {
+  return firewallFile(hostPaths(ctx.model, host));
 }
 
 export const apt = {
@@ -132,18 +145,20 @@ async function ensureRuntime(ctx: Context, host: string, read: ReadFiles): Promi
 
 /**
  * Debian starts a package's daemon when it is installed and at every boot: those foobar does not
- * run on this machine are stopped and disabled (they would hold its ports and memory).
+ * run on this machine are stopped and disabled (they would hold its ports and memory). And the
+ * firewall's boot unit is enabled if it is not. Resolves to what it did.
  */
-async function disableOthers(ctx: Context, host: string): Promise<string[]> {
+async function settleUnits(ctx: Context, host: string): Promise<string[]> {
   const spec = findHost(ctx.model, host);
   if (spec === undefined) return [];
   const ours = new Set((await daemonsOf(ctx, spec)).map((daemon) => unitOf(daemon)));
   const others = [...new Set(Object.values(DEBIAN_UNITS))].filter((unit) => !ours.has(unit)).sort();
-  if (others.length === 0) return [];
   // One round trip for all of them: a no-op `up` must be quick.
-  const asked = await ctx.driver.exec(host, systemctl.areEnabledAndActive(others), {
-    check: false,
-  });
+  const asked = await ctx.driver.exec(
+    host,
+    systemctl.areEnabledAndActive([...others, FIREWALL_UNIT]),
+    { check: false },
+  );
   const lines = asked.stdout.split('\n');
   const separator = lines.indexOf('--');
   const enabledLines = lines.slice(0, separator);
@@ -152,7 +167,12 @@ async function disableOthers(ctx: Context, host: string): Promise<string[]> {
     (_, i) => enabledLines[i]?.trim() === 'enabled' || activeLines[i]?.trim() === 'active',
   );
   for (const unit of running) await ctx.driver.exec(host, systemctl.disableNow(unit));
-  return running;
+  const done = running.length === 0 ? [] : [`${running.join(', ')} stopped and disabled`];
+  if (enabledLines[others.length]?.trim() !== 'enabled') {
+    await ctx.driver.exec(host, systemctl.enable(FIREWALL_UNIT));
+    done.push('firewall at boot enabled');
+  }
+  return done;
 }
 
 /** Provisions one machine; resolves to what changed, or "up to date". */
@@ -164,7 +184,13 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
   const stamp = `${wanted.join('\n')}\n`;
   let missing: readonly string[] = wanted;
   // Every stamp and file it checks, in one round trip.
-  const files = [PACKAGES_STAMP, `${runtimeOf(ctx.model)}.stamp`, SYSCTL_FILE, TMPFILES_FILE];
+  const files = [
+    PACKAGES_STAMP,
+    `${runtimeOf(ctx.model)}.stamp`,
+    SYSCTL_FILE,
+    TMPFILES_FILE,
+    FIREWALL_UNIT_FILE,
+  ];
   const contents = await ctx.driver.readFiles(host, files);
   const read: ReadFiles = new Map(files.map((file, i) => [file, contents[i]]));
   if (read.get(PACKAGES_STAMP) === stamp) {
@@ -196,6 +222,10 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
     );
   }
   if (await written(TMPFILES_FILE, renderTmpfiles())) done.push('runtime directory at boot');
+  // The unit that loads the firewall at boot: written here, enabled below with the other units'
+  // answers (no round trip of its own).
+  const bootFirewall = await written(FIREWALL_UNIT_FILE, renderFirewallUnit(rulesOf(ctx, host)));
+  if (bootFirewall) await ctx.driver.exec(host, systemctl.daemonReload());
   const dirs = [
     MACHINE_PATHS.etc,
     MACHINE_PATHS.log,
@@ -212,7 +242,7 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
   const absent = dirs.filter((dir) => !present.has(dir));
   for (const dir of absent) await ctx.driver.mkdir(host, dir);
   if (absent.length > 0) done.push(`${absent.length} directories made`);
-  const disabled = await disableOthers(ctx, host);
-  if (disabled.length > 0) done.push(`${disabled.join(', ')} stopped and disabled`);
+  if (bootFirewall) done.push('firewall at boot');
+  done.push(...(await settleUnits(ctx, host)));
   return done.length === 0 ? `up to date (${wanted.length} packages present)` : done.join(', ');
 }

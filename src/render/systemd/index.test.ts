@@ -7,7 +7,7 @@ import { RecordingDriver } from '../../drivers/recording.ts';
 import { runProcess } from '../../drivers/process.ts';
 import { buildModel } from '../../model/build.ts';
 import { parseConfigText } from '../../model/load.ts';
-import { runtimeOf } from '../../model/layout.ts';
+import { hostPaths, runtimeOf } from '../../model/layout.ts';
 import { findHost } from '../../model/model.ts';
 import { unitFor, unitOf } from '../../platform/machines/supervisor.ts';
 import { createContext } from '../../steps/context.ts';
@@ -16,7 +16,8 @@ import { daemonsKey } from '../../release/daemons.ts';
 import { managerDaemon } from '../../steps/failover.ts';
 import { daemonsOf } from '../../steps/services.ts';
 import { assertGolden } from '../golden.ts';
-import { SYSTEMD_DIR, execLine } from './index.ts';
+import { firewallFile } from '../nftables/index.ts';
+import { FIREWALL_UNIT, SYSTEMD_DIR, execLine, renderFirewallUnit } from './index.ts';
 
 const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
 
@@ -79,6 +80,11 @@ describe('systemd units on machines', () => {
     }
   });
 
+  it('the firewall: loaded at boot before any network, from the file every change writes first', () => {
+    const rules = firewallFile(hostPaths(model, 'web-01'));
+    assertGolden(golden('firewall.service'), renderFirewallUnit(rules));
+  });
+
   it('quotes ExecStart words as systemd reads them', () => {
     assert.equal(
       execLine(['/bin/echo', 'a b', '$HOME', '100%']),
@@ -97,6 +103,9 @@ describe('systemd units on machines', () => {
         writeFileSync(file, unit.content);
         units.add(unitOf(daemon));
       }
+      const firewall = path.join(dir, FIREWALL_UNIT);
+      writeFileSync(firewall, renderFirewallUnit(firewallFile(hostPaths(model, 'web-01'))));
+      units.add(FIREWALL_UNIT);
       // Foobar's units first, then the system's (Debian's units and what they need).
       const result = await runProcess(['systemd-analyze', 'verify', ...[...units].sort()], {
         env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` },

@@ -189,6 +189,42 @@ export function renderUnit(
   ].join('\n');
 }
 
+/** The unit that puts foobar's firewall back in force at every boot. */
+export const FIREWALL_UNIT = 'foobar-firewall.service';
+
+/**
+ * Loads `rules` (the host's firewall as foobar last applied it: every change writes the file
+ * first) at boot, before any network is up, as Debian's nftables.service loads /etc/nftables.conf;
+ * after it, so a ruleset of the admin's own that flushes everything cannot remove foobar's table.
+ * Without it a rebooted machine ran with no firewall until the next `foobar up`, and a connection
+ * opened meanwhile (a failover manager's SSH) was reset when the rules came back: conntrack had
+ * not tracked it, and the rules answer a segment of an unknown connection with a reset. Stopping
+ * it leaves the rules in force: a unit stopped must not open the host.
+ */
+export function renderFirewallUnit(rules: string): string {
+  return [
+    renderedHeader('#', `${FIREWALL_UNIT}: foobar's firewall, in force from boot`).trimEnd(),
+    '[Unit]',
+    'Description=foobar firewall (the rules foobar last applied)',
+    'DefaultDependencies=no',
+    'Wants=network-pre.target',
+    'Before=network-pre.target shutdown.target',
+    'After=nftables.service',
+    'Conflicts=shutdown.target',
+    `ConditionFileNotEmpty=${rules}`,
+    '',
+    '[Service]',
+    'Type=oneshot',
+    'RemainAfterExit=yes',
+    `ExecStart=/usr/sbin/nft -f ${execLine([rules])}`,
+    `ExecReload=/usr/sbin/nft -f ${execLine([rules])}`,
+    '',
+    '[Install]',
+    'WantedBy=sysinit.target',
+    '',
+  ].join('\n');
+}
+
 /** The unit file foobar writes for a daemon: a drop-in for Debian's unit, or a unit of its own. */
 export function unitFile(daemon: UnitDaemon, unit: string): string {
   return DEBIAN_UNITS[daemon.service] === unit
