@@ -19,6 +19,8 @@ import { provisionMachine } from '../../src/platform/machines/provision.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
 import { ensureDaemon, runningPid, stopDaemon, type Daemon } from '../../src/steps/daemon.ts';
 import { appDaemon, nginxDaemon } from '../../src/steps/services.ts';
+import { ensureCertificates } from '../../src/steps/tls.ts';
+import { ensureServiceCertificate } from '../../src/steps/transit.ts';
 import { childPids } from '../../src/probes/process.ts';
 import { waitFor } from '../../src/lib/wait.ts';
 import { ensureImage, type Image } from './image.ts';
@@ -156,7 +158,10 @@ describe(
       assert.equal(unitOf(nginx), 'nginx.service');
       // Debian's nginx ran with its default site since boot: foobar's config replaces it.
       // The image leaves Debian's units disabled and stopped (as a fresh install with foobar's
-      // provisioning would): foobar starts it, with its config.
+      // provisioning would): foobar starts it, with its config. Its config serves the core
+      // network over TLS: the certificate `up` issues before the daemons, first.
+      await ensureCertificates(ctx, true);
+      assert.equal(await ensureServiceCertificate(ctx, web, 'nginx'), true);
       assert.equal(await ensureDaemon(ctx, nginx), 'started');
       assert.equal(await unitState(nginx, 'is-enabled'), 'enabled');
       assert.equal(await ensureDaemon(ctx, nginx), 'running', 'a second run changes nothing');
