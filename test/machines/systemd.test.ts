@@ -125,7 +125,7 @@ describe(
       t.diagnostic(`first run (${firstMs} ms): ${first}`);
       assert.match(first, /user foobar created/);
       assert.match(first, /Node\.js v24/);
-      assert.match(first, /firewall at boot/);
+      assert.match(first, /firewall loaded at boot/);
       const boot = await ctx.driver.exec(web.name, {
         argv: ['systemctl', 'is-enabled', 'foobar-firewall.service'],
       });

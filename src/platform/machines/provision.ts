@@ -170,7 +170,7 @@ async function settleUnits(ctx: Context, host: string): Promise<string[]> {
   const done = running.length === 0 ? [] : [`${running.join(', ')} stopped and disabled`];
   if (enabledLines[others.length]?.trim() !== 'enabled') {
     await ctx.driver.exec(host, systemctl.enable(FIREWALL_UNIT));
-    done.push('firewall at boot enabled');
+    done.push('firewall loaded at boot (unit enabled)');
   }
   return done;
 }
@@ -242,7 +242,7 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
   const absent = dirs.filter((dir) => !present.has(dir));
   for (const dir of absent) await ctx.driver.mkdir(host, dir);
   if (absent.length > 0) done.push(`${absent.length} directories made`);
-  if (bootFirewall) done.push('firewall at boot');
+  if (bootFirewall) done.push('firewall boot unit written');
   done.push(...(await settleUnits(ctx, host)));
   return done.length === 0 ? `up to date (${wanted.length} packages present)` : done.join(', ');
 }
