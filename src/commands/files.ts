@@ -7,6 +7,8 @@ export const files = {
   chownTree: (owner: string, dir: string): Command => ({ argv: ['chown', '-R', owner, dir] }),
   /** Renames a directory onto a path that must not exist (-T: never moves it inside one). */
   move: (from: string, to: string): Command => ({ argv: ['mv', '-T', '--', from, to] }),
+  /** Exit 0 when the path is a directory. */
+  isDir: (dir: string): Command => ({ argv: ['test', '-d', dir], readOnly: true }),
   /** Prints "<sha256>  <path>" per file. */
   sha256: (paths: readonly string[]): Command => ({
     argv: ['sha256sum', '--', ...paths],

@@ -102,6 +102,21 @@ export const mariadb = {
     ],
     timeoutMs: 600_000,
   }),
+  /**
+   * The same stream from a server reached as root on its socket (the backup host's scratch
+   * server, which has no foobar account): `config` is its my.cnf (its datadir).
+   */
+  backupStreamAsRoot: (config: string, socket: string): Command => ({
+    argv: [
+      'mariadb-backup',
+      `--defaults-file=${config}`,
+      `--socket=${socket}`,
+      '--user=root',
+      '--backup',
+      '--stream=mbstream',
+    ],
+    timeoutMs: 600_000,
+  }),
   /** Makes a copy consistent (applies its redo log) so a server can start on it. */
   prepare: (targetDir: string): Command => ({
     argv: ['mariadb-backup', '--no-defaults', '--prepare', `--target-dir=${targetDir}`],

@@ -31,19 +31,6 @@ import { adminBootstrapSql, passwordHash } from './accounts.ts';
 
 const MYSQL_OWNER = 'mysql:mysql';
 
-export interface DataOrigin {
-  readonly how: 'installed' | 'copied';
-  readonly at: string;
-  /** For a copy: the server it was taken from and the GTID history (binlog state) it holds. */
-  readonly from?: string;
-  readonly gtid?: string;
-  /** For a copy: the server was told its GTID position (done once, after its first start). */
-  readonly positioned?: boolean;
-  /** For a copy: the bytes streamed from the source, and how long the stream took. */
-  readonly bytes?: number;
-  readonly seconds?: number;
-}
-
 export function dbFiles(ctx: Context, host: string): MariadbFiles {
   return mariadbFiles(hostPaths(ctx.model, host));
 }
@@ -101,12 +88,90 @@ export async function installDataDir(ctx: Context, host: string): Promise<void> 
 /** How often a long copy notes its progress in the seed log. */
 const PROGRESS_NOTE_MS = 5000;
 
+export interface DataOrigin {
+  readonly how: 'installed' | 'copied' | 'restored';
+  readonly at: string;
+  /** For a copy: the server it was taken from and the GTID history (binlog state) it holds. */
+  readonly from?: string;
+  readonly gtid?: string;
+  /** For a copy: the server was told its GTID position (done once, after its first start). */
+  readonly positioned?: boolean;
+  /** For a copy: the bytes streamed from the source, and how long the stream took. */
+  readonly bytes?: number;
+  readonly seconds?: number;
+  /** For a restore: the point it was restored to (`time=ISO` or `gtid=LIST`). */
+  readonly restoredTo?: string;
+}
+
+/** A prepared copy of a server's data, streamed into a staging directory beside the data dir. */
+export interface ReceivedCopy {
+  readonly staging: string;
+  readonly bytes: number;
+  readonly seconds: number;
+}
+
+/**
+ * Streams a consistent copy (`from`: mariadb-backup --stream=mbstream on its host) into a
+ * staging directory beside this host's data directory (mbstream -x as it arrives, through
+ * driver.pipe: never a file on the way), then prepares it. The data directory is not touched.
+ * Both sides' output, and the bytes so far while it runs, go to this host's seed log.
+ * `onProgress` hears the bytes so far every PROGRESS_NOTE_MS.
+ */
+export async function receiveCopy(
+  ctx: Context,
+  host: string,
+  from: PipeEnd,
+  what: { readonly copy: string; readonly doing: string },
+  onProgress?: (bytes: number, seconds: number) => void,
+): Promise<ReceivedCopy> {
+  const files = dbFiles(ctx, host);
+  const staging = path.join(path.dirname(files.datadir), 'copy');
+  await ctx.driver.remove(host, staging);
+  await ctx.driver.mkdir(host, staging, 0o750);
+  const note = (text: string): Promise<void> => ctx.driver.appendFile(host, files.seedLog, text);
+  await ctx.driver.writeFile(host, files.seedLog, `${what.copy}, ${new Date().toISOString()}\n`);
+  const into = { target: host, command: backupCommands.unpack(staging) };
+  const started = performance.now();
+  let notes = Promise.resolve();
+  let noted = started;
+  const progress = (bytes: number): void => {
+    if (performance.now() - noted < PROGRESS_NOTE_MS) return;
+    noted = performance.now();
+    onProgress?.(bytes, (noted - started) / 1000);
+    notes = notes.then(() => note(`${formatBytes(bytes)} so far\n`)).catch(() => undefined);
+  };
+  let streamed: PipeResult;
+  try {
+    streamed = await ctx.driver.pipe(from, into, { onProgress: progress });
+  } catch (error) {
+    await notes;
+    if (!(error instanceof PipeFailedError)) throw error;
+    await note(sideLogs(from, error.from, into, error.to));
+    await ctx.driver.remove(host, staging);
+    throw new Error(
+      `${host}: ${what.doing} failed; the output of both sides is in ${files.seedLog}:\n${error.message}`,
+      { cause: error },
+    );
+  }
+  await notes;
+  const seconds = (performance.now() - started) / 1000;
+  await note(
+    `${sideLogs(from, streamed.from, into, streamed.to)}${formatBytes(streamed.bytes)} in ${seconds.toFixed(1)} s\n`,
+  );
+  const prepare = mariadb.prepare(staging);
+  const prepared = await ctx.driver.exec(host, prepare, { check: false });
+  await note(`${host}: ${prepare.argv.join(' ')}: exit ${prepared.exitCode}\n${prepared.stderr}\n`);
+  if (prepared.exitCode !== 0) {
+    throw new Error(
+      `${host}: preparing the ${what.copy} failed (exit ${prepared.exitCode}); its output is in ${files.seedLog}:\n${tail(prepared.stderr)}`,
+    );
+  }
+  return { staging, bytes: streamed.bytes, seconds };
+}
+
 /**
  * Copies a running server's data into this host's data directory (which must not be in use),
- * consistently, and notes the GTID position of the copy. The copy is a stream: mariadb-backup on
- * the source's host, unpacked by mbstream on this host as it arrives (driver.pipe), so it never
- * lands in a file on the way, then prepared here. Both sides' output, and the bytes so far while
- * it runs, go to this host's seed log.
+ * consistently, and notes the GTID position of the copy (see receiveCopy).
  */
 export async function copyDataDir(ctx: Context, host: string, source: string): Promise<void> {
   const files = dbFiles(ctx, host);
@@ -116,59 +181,19 @@ export async function copyDataDir(ctx: Context, host: string, source: string): P
     throw new Error(
       `${host}: cannot copy ${source}'s data: ${source} does not answer (${problem})`,
     );
-  const staging = path.join(path.dirname(files.datadir), 'copy');
-  await ctx.driver.remove(host, staging);
   await ctx.driver.remove(host, files.origin);
-  await ctx.driver.mkdir(host, staging, 0o750);
-  const note = (text: string): Promise<void> => ctx.driver.appendFile(host, files.seedLog, text);
-  await ctx.driver.writeFile(
-    host,
-    files.seedLog,
-    `copy of ${source}'s data, ${new Date().toISOString()}\n`,
-  );
   const role = (await replicaStatus(ctx, source)) === undefined ? 'primary' : 'replica';
   const from = { target: source, command: mariadb.backupStream(sourceFiles.backupClient, role) };
-  const into = { target: host, command: backupCommands.unpack(staging) };
-  const started = performance.now();
-  let notes = Promise.resolve();
-  let noted = started;
-  const onProgress = (bytes: number): void => {
-    if (performance.now() - noted < PROGRESS_NOTE_MS) return;
-    noted = performance.now();
-    notes = notes.then(() => note(`${formatBytes(bytes)} so far\n`)).catch(() => undefined);
-  };
-  let streamed: PipeResult;
-  try {
-    streamed = await ctx.driver.pipe(from, into, { onProgress });
-  } catch (error) {
-    await notes;
-    if (!(error instanceof PipeFailedError)) throw error;
-    await note(sideLogs(from, error.from, into, error.to));
-    await ctx.driver.remove(host, staging);
-    throw new Error(
-      `${host}: copying ${source}'s data failed; the output of both sides is in ${files.seedLog}:\n${error.message}`,
-      { cause: error },
-    );
-  }
-  await notes;
-  const seconds = (performance.now() - started) / 1000;
-  await note(
-    `${sideLogs(from, streamed.from, into, streamed.to)}${formatBytes(streamed.bytes)} in ${seconds.toFixed(1)} s\n`,
-  );
+  const copy = await receiveCopy(ctx, host, from, {
+    copy: `copy of ${source}'s data`,
+    doing: `copying ${source}'s data`,
+  });
   const sourceState = (await serverState(ctx, source)).gtidBinlogState;
-  const prepare = mariadb.prepare(staging);
-  const prepared = await ctx.driver.exec(host, prepare, { check: false });
-  await note(`${host}: ${prepare.argv.join(' ')}: exit ${prepared.exitCode}\n${prepared.stderr}\n`);
-  if (prepared.exitCode !== 0) {
-    throw new Error(
-      `${host}: preparing the copy of ${source}'s data failed (exit ${prepared.exitCode}); its output is in ${files.seedLog}:\n${tail(prepared.stderr)}`,
-    );
-  }
-  const info = await ctx.driver.readFile(host, path.join(staging, 'xtrabackup_binlog_info'));
+  const info = await ctx.driver.readFile(host, path.join(copy.staging, 'xtrabackup_binlog_info'));
   const position = parseGtidList(info?.trim().split('\t')[2] ?? '');
   const gtid = formatGtidList(stateAtPosition(parseGtidList(sourceState), position));
   await ctx.driver.remove(host, files.datadir);
-  await ctx.driver.exec(host, fileCommands.move(staging, files.datadir));
+  await ctx.driver.exec(host, fileCommands.move(copy.staging, files.datadir));
   await ctx.driver.exec(host, fileCommands.chownTree(MYSQL_OWNER, files.datadir));
   await writeOrigin(ctx, host, {
     how: 'copied',
@@ -176,9 +201,39 @@ export async function copyDataDir(ctx: Context, host: string, source: string): P
     gtid,
     positioned: false,
     at: new Date().toISOString(),
-    bytes: streamed.bytes,
-    seconds: Number(seconds.toFixed(1)),
+    bytes: copy.bytes,
+    seconds: Number(copy.seconds.toFixed(1)),
   });
+}
+
+/**
+ * Puts a received copy in place of this host's data directory (its server stopped), keeping the
+ * old one aside under `aside` (renamed, never deleted), and notes where the copy came from.
+ * Resolves to where the old data directory is now (undefined: there was none).
+ */
+export async function replaceDataDir(
+  ctx: Context,
+  host: string,
+  copy: ReceivedCopy,
+  origin: DataOrigin,
+  aside: string,
+): Promise<string | undefined> {
+  const files = dbFiles(ctx, host);
+  const old =
+    (await ctx.driver.exec(host, fileCommands.isDir(files.datadir), { check: false })).exitCode ===
+    0;
+  if (old) {
+    await ctx.driver.exec(host, fileCommands.move(files.datadir, aside));
+    const before = await ctx.driver.readFile(host, files.origin);
+    if (before !== undefined)
+      await ctx.driver.writeFile(host, path.join(aside, 'foobar-origin.json'), before);
+  }
+  await ctx.driver.exec(host, fileCommands.move(copy.staging, files.datadir));
+  await ctx.driver.exec(host, fileCommands.chownTree(MYSQL_OWNER, files.datadir));
+  await writeOrigin(ctx, host, origin);
+  // The restored data's accounts are the backup's: foobar's admin account is set again at start.
+  await ctx.driver.remove(host, files.adminClient);
+  return old ? aside : undefined;
 }
 
 /** Each side's command, exit code and stderr, for the seed log. */
@@ -212,7 +267,8 @@ export async function positionCopiedData(
   host: string,
 ): Promise<DataOrigin | undefined> {
   const origin = await readOrigin(ctx, host);
-  if (origin?.how !== 'copied' || origin.positioned === true) return undefined;
+  if (origin === undefined || origin.how === 'installed' || origin.positioned === true)
+    return undefined;
   const history = sqlString(origin.gtid ?? '');
   await runSql(
     ctx,
