@@ -138,6 +138,10 @@ export function formatDbStatus(status: DbStatus, style: Style): string {
     lines.push(
       `  fenced   ${style.red('●')} ${f.name}  ${style.dim(`run foobar db rejoin ${f.name}`)}`,
     );
+  for (const r of status.restored)
+    lines.push(
+      `  restored ${style.yellow('●')} ${r.name}  ${r.up ? '' : 'down  '}restored to ${r.point}, not replicating  gtid ${r.gtid || '-'}  ${style.dim(`run foobar db rejoin ${r.name} to make it a replica`)}`,
+    );
   for (const name of status.unreached)
     lines.push(
       `  unreached ${style.red('●')} ${name}  ${style.dim('owed by the last change of primary: run foobar up or foobar db rejoin')}`,

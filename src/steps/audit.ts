@@ -17,7 +17,8 @@ export interface AuditEntry {
     | 'failover refused'
     | 'failover paused'
     | 'failover resumed'
-    | 'replication repaired';
+    | 'replication repaired'
+    | 'db restore';
   /** Deploys and rollbacks: the release. */
   readonly release?: string;
   /** Failovers: the database host concerned (the new primary). */

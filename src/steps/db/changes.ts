@@ -695,9 +695,19 @@ export async function rejoin(
   const owed = before.unreached ?? [];
   if (owed.length > 0) await t.step(`${owed.join(', ')} reached`, () => healUnreached(ctx));
   const state = owed.length > 0 ? await readDbState(ctx) : before;
-  const asReplica: DbState = { ...state, fenced: state.fenced.filter((f) => f !== host.name) };
+  // A server restored to an earlier point (db restore --to) comes back as a fresh copy: its data
+  // is the archive's, not a branch of the primary's history worth replicating onto.
+  const wasRestored = roleOf(state, host.name) === 'restored';
+  const reseed = options.reseed === true || wasRestored;
+  const asReplica: DbState = {
+    ...state,
+    fenced: state.fenced.filter((f) => f !== host.name),
+    ...(state.restored === undefined
+      ? {}
+      : { restored: state.restored.filter((r) => r.host !== host.name) }),
+  };
   const daemon = mariadbDaemon(ctx, host, asReplica);
-  if (options.reseed === true) {
+  if (reseed) {
     await t.step(`${host.name} gets a copy of ${primary.name}'s data`, async () => {
       await stopDaemon(ctx, daemon);
       await ctx.driver.remove(host.name, dbFiles(ctx, host.name).origin);
@@ -751,10 +761,11 @@ export async function rejoin(
       previous: primary.name,
       host: host.name,
       gtid: target,
-      notes:
-        options.reseed === true
-          ? [`${host.name}'s data was replaced by a copy of ${primary.name}'s`]
-          : [],
+      notes: reseed
+        ? [
+            `${host.name}'s data was replaced by a copy of ${primary.name}'s${wasRestored ? ' (it was a restored copy)' : ''}`,
+          ]
+        : [],
     },
     state.fenced,
   );

@@ -10,11 +10,11 @@ import { labPaths, sharedState } from '../../model/layout.ts';
 import { findHost, type Host } from '../../model/model.ts';
 import type { Context } from '../context.ts';
 
-export type DbRole = 'primary' | 'replica' | 'fenced';
+export type DbRole = 'primary' | 'replica' | 'fenced' | 'restored';
 
 export interface DbEvent {
   readonly at: string;
-  readonly action: 'promote' | 'switchover' | 'rejoin';
+  readonly action: 'promote' | 'switchover' | 'rejoin' | 'restore';
   readonly host: string;
   /** The primary before, for promote and switchover. */
   readonly from?: string;
@@ -35,6 +35,23 @@ export interface DbState {
    * `foobar db rejoin` finish what is owed (healUnreached).
    */
   readonly unreached?: readonly string[];
+  /**
+   * Servers restored to an earlier point (`foobar db restore --to`): they run on the recovered
+   * data, replicating from no one, for the operator to inspect. No backup, promotion or
+   * switchover uses them; `foobar db rejoin` makes one a replica again (a fresh copy).
+   */
+  readonly restored?: readonly RestoredServer[];
+}
+
+export interface RestoredServer {
+  readonly host: string;
+  /** The point it was restored to: `time=ISO` or `gtid=LIST`. */
+  readonly point: string;
+  /** Its GTID position once restored ('' while the restore runs). */
+  readonly gtid: string;
+  readonly at: string;
+  /** Where its data directory from before the restore was kept. */
+  readonly aside?: string;
 }
 
 /** Where database.json is: beside the lock (on machines the monitor's, model/layout.ts). */
@@ -82,10 +99,11 @@ export async function writeDbState(ctx: Context, state: DbState): Promise<void> 
 
 export function roleOf(state: DbState, host: string): DbRole {
   if (state.primary === host) return 'primary';
-  return state.fenced.includes(host) ? 'fenced' : 'replica';
+  if (state.fenced.includes(host)) return 'fenced';
+  return (state.restored ?? []).some((r) => r.host === host) ? 'restored' : 'replica';
 }
 
-/** The db hosts that replicate from the primary now (neither the primary nor fenced). */
+/** The db hosts that replicate from the primary now (neither the primary, fenced nor restored). */
 export function replicasOf(ctx: Context, state: DbState): Host[] {
   return dbHosts(ctx.model).filter((h) => roleOf(state, h.name) === 'replica');
 }

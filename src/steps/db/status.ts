@@ -36,6 +36,16 @@ export interface FencedView {
   readonly up: boolean;
 }
 
+export interface RestoredView {
+  readonly name: string;
+  readonly up: boolean;
+  /** The point it was restored to (`time=ISO` or `gtid=LIST`), and its GTID position then. */
+  readonly point: string;
+  readonly gtid: string;
+  /** Where its data from before the restore was kept. */
+  readonly aside: string | null;
+}
+
 export interface DbStatus {
   readonly primary: string;
   readonly primaryUp: boolean;
@@ -46,6 +56,8 @@ export interface DbStatus {
   readonly gtidBinlogPos: string;
   readonly replicas: readonly ReplicaView[];
   readonly fenced: readonly FencedView[];
+  /** Servers restored to an earlier point, not replicating (`db restore --to`). */
+  readonly restored: readonly RestoredView[];
   /**
    * Hosts the last change of primary could not reach (database.json's `unreached`): what it owes
    * them is done by `foobar up` or `foobar db rejoin`; a web server among them is out of rotation.
@@ -133,6 +145,22 @@ export async function dbStatus(ctx: Context): Promise<DbStatus> {
     problems.push(
       `${name} could not be reached by the last change of primary (its firewall, app settings or a kill are owed; a web server is out of rotation): foobar up or foobar db rejoin finishes it`,
     );
+  const restored = probes
+    .filter((p) => p.role === 'restored')
+    .map((p): RestoredView => {
+      const r = cluster.restored?.find((x) => x.host === p.host.name);
+      return {
+        name: p.host.name,
+        up: p.up,
+        point: r?.point ?? '',
+        gtid: r?.gtid ?? '',
+        aside: r?.aside ?? null,
+      };
+    });
+  for (const r of restored)
+    problems.push(
+      `${r.name} is restored to ${r.point}, not replicating: foobar db rejoin ${r.name} makes it a replica again`,
+    );
   const writable = primary?.up === true && primary.state?.readOnly === false;
   const backups = await recoverableAt(ctx).catch(() => ({}));
   return {
@@ -144,6 +172,7 @@ export async function dbStatus(ctx: Context): Promise<DbStatus> {
     gtidBinlogPos: primary?.state?.gtidBinlogPos ?? '',
     replicas,
     fenced: probes.filter((p) => p.role === 'fenced').map((p) => ({ name: p.host.name, up: p.up })),
+    restored,
     unreached: cluster.unreached ?? [],
     epoch: cluster.epoch,
     failover,

@@ -61,6 +61,16 @@ async function upReplica(ctx: Context, host: Host, state: DbState): Promise<stri
 }
 
 /**
+ * A server restored to an earlier point (`db restore --to`) stays as it is, replicating from no
+ * one, until the operator has looked at it: `up` keeps it running and says how to bring it back.
+ */
+async function upRestored(ctx: Context, host: Host, state: DbState): Promise<string> {
+  const started = await ensureDaemon(ctx, mariadbDaemon(ctx, host, state));
+  const point = state.restored?.find((r) => r.host === host.name)?.point ?? 'an earlier point';
+  return `${started === 'running' ? '' : `mariadb ${started}, `}restored to ${point}, not replicating: \`foobar db rejoin ${host.name}\` makes it a replica`;
+}
+
+/**
  * `migrationsDir`: the migrations of the release the web servers serve (or are about to get):
  * the schema follows releases, not whatever the checkout holds now.
  */
@@ -86,6 +96,8 @@ export function databasePhase(ctx: Context, migrationsDir: () => Promise<string>
             return `fenced (a former primary): \`foobar db rejoin ${host.name}\` makes it a replica`;
           case 'replica':
             return upReplica(ctx, host, state);
+          case 'restored':
+            return upRestored(ctx, host, state);
         }
       },
     })),
