@@ -17,6 +17,7 @@ import { promoteReplica, rejoin, switchover, type ChangeReport } from '../steps/
 import { simulatedDatabases } from '../steps/db/simulate.ts';
 import { allOf, simulatedKeepalived } from '../steps/vrrp-simulate.ts';
 import { dbStatus } from '../steps/db/status.ts';
+import { formatHostRestore, restoreToHost } from '../steps/db/restore.ts';
 import { readDbState } from '../steps/db/state.ts';
 import { pauseFailover, recordManualTopology, resumeFailover } from '../steps/failover.ts';
 import { downPlan } from '../steps/down.ts';
@@ -29,7 +30,6 @@ import { daemonsOf } from '../steps/services.ts';
 import {
   discardScratch,
   formatBackups,
-  isLivePrimary,
   listBackups,
   restoreToScratch,
   simulatedBackups,
@@ -637,13 +637,25 @@ async function dbCommand(args: string[], io: Io): Promise<number> {
       const scratch = backupHost(model)?.name;
       if (values.to !== undefined && values.to !== scratch) {
         requireHost(model, values.to);
-        if ((await isLivePrimary(ctx, values.to)) && values.force !== true)
-          throw new UsageError(
-            `${values.to} is the live primary: a restore would replace the site's data. Restore to the scratch server (no --to), or add --force`,
-          );
-        throw new UsageError(
-          `a restore onto ${values.to} is not written yet: restore to the backup host's scratch server (no --to) and copy from it`,
+        const to = values.to;
+        const line = progressLine(io.stderr);
+        const restored = await withLabLock(labLock(ctx), `foobar db restore --to ${to}`, () =>
+          restoreToHost(ctx, {
+            target,
+            to,
+            force: values.force === true,
+            progress: (text) => {
+              line.update(text, true);
+            },
+            log: (text) => {
+              line.clear();
+              io.stderr.write(`${text}\n`);
+            },
+          }),
         );
+        line.clear();
+        report(io, values.json, restored, (r) => formatHostRestore(r));
+        return 0;
       }
       const line = progressLine(io.stderr);
       const restored = await withLabLock(labLock(ctx), 'foobar db restore', () =>

@@ -25,7 +25,6 @@ import type { Responder } from '../drivers/recording.ts';
 import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
 import type { Phase } from './plan.ts';
-import { readDbState } from './db/state.ts';
 import { installDaemons } from './release.ts';
 import { scrapedAs } from '../model/monitoring.ts';
 
@@ -347,11 +346,6 @@ export function formatBackups(catalog: BackupCatalog, now = Date.now()): string 
   );
   if (catalog.status.lastError !== undefined) lines.push(`Last error: ${catalog.status.lastError}`);
   return `${lines.join('\n')}\n`;
-}
-
-/** Whether the host is the live primary now: a restore onto it would destroy the site's data. */
-export async function isLivePrimary(ctx: Context, host: string): Promise<boolean> {
-  return (await readDbState(ctx)).primary === host;
 }
 
 /**
