@@ -1,14 +1,16 @@
 /**
  * Data safety through real clients: guestbook rows written through the site, a full backup, more
  * rows, a bad migration's DELETE of every message, rows after it; then a point-in-time restore
- * onto the backup host's scratch server, counted with the mariadb client there.
+ * onto the backup host's scratch server, counted with the mariadb client there, and onto a
+ * replica (`--to`), counted with the mariadb client on the replica, which is then rejoined.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backupHost } from '../../src/model/backup.ts';
 import { sleep } from '../../src/lib/wait.ts';
 import { siteUrl } from '../../src/probes/site.ts';
-import { readDbState } from '../../src/steps/db/state.ts';
+import { readDbState, replicasOf } from '../../src/steps/db/state.ts';
+import type { HostRestoreReport } from '../../src/steps/db/restore.ts';
 import type { FullBackup } from '../../src/backup/catalog.ts';
 import type { BackupCatalog, RestoreReport } from '../../src/steps/backup.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
@@ -38,9 +40,12 @@ export function backupSuite(lab: TestLab): void {
     return JSON.parse(result.stdout) as T;
   }
 
-  /** This run's rows on the restored scratch server, counted with the mariadb client there. */
-  async function restoredRows(socket: string): Promise<Set<string>> {
-    const result = await lab.on(backup, [
+  /** What the first test wrote and when it made its mistake, for the restore onto a replica. */
+  let mistake: { at: Date; before: string[]; after: string[] } | undefined;
+
+  /** This run's rows on a restored server, counted with the mariadb client on its host. */
+  async function restoredRows(socket: string, host = backup): Promise<Set<string>> {
+    const result = await lab.on(host, [
       'mariadb',
       '--no-defaults',
       `--socket=${socket}`,
@@ -73,6 +78,7 @@ export function backupSuite(lab: TestLab): void {
       );
       assert.equal(left, '0', 'the mistake deleted every message');
       const after = await write('after-mistake', 5);
+      mistake = { at: mistakeAt, before: [...first, ...second], after };
 
       // The archive reaches past the last write (RPO), as db status says.
       const writtenBy = Date.now();
@@ -99,6 +105,75 @@ export function backupSuite(lab: TestLab): void {
 
       const catalog = await json<BackupCatalog>('db', 'backups');
       assert.ok(catalog.backups.some((b) => b.id === full.id));
+      const discard = await lab.cli('db', 'restore', '--discard');
+      assert.equal(discard.exitCode, 0, discard.stderr);
+    });
+
+    it('restores a replica --to the moment before the DELETE: every row before it there, none after, not replicating until rejoined', async (t) => {
+      assert.ok(mistake !== undefined, 'the test before wrote the rows and made the mistake');
+      const state = await readDbState(lab.ctx);
+      const replica = replicasOf(lab.ctx, state)[0]?.name;
+      assert.ok(replica !== undefined, 'a replica to restore onto');
+      const result = await lab.cliWithin(
+        900_000,
+        'db',
+        'restore',
+        '--at',
+        mistake.at.toISOString(),
+        '--to',
+        replica,
+        '--json',
+      );
+      assert.equal(result.exitCode, 0, result.stderr);
+      const restored = JSON.parse(result.stdout) as HostRestoreReport;
+      assert.equal(restored.to, replica);
+      const rows = await restoredRows(restored.socket, replica);
+      const missing = mistake.before.filter((text) => !rows.has(text));
+      const leaked = mistake.after.filter((text) => rows.has(text));
+      assert.deepEqual(missing, [], 'every row acknowledged before the mistake is on the replica');
+      assert.deepEqual(leaked, [], 'no row written after the mistake');
+      assert.equal(rows.size, mistake.before.length);
+      // A copy at the point, replicating from no one, and shown so; its old data kept aside.
+      const slave = await lab.on(replica, [
+        'mariadb',
+        '--no-defaults',
+        `--socket=${restored.socket}`,
+        '--user=root',
+        '-e',
+        'SHOW SLAVE STATUS',
+      ]);
+      assert.equal(slave.exitCode, 0, slave.stderr);
+      assert.equal(slave.stdout.trim(), '', 'not replicating');
+      assert.ok(restored.aside !== null, 'the old data directory was kept');
+      const aside = await lab.on(replica, ['test', '-d', `${restored.aside}/mysql`]);
+      assert.equal(aside.exitCode, 0, `${restored.aside} holds the old data`);
+      const status = await json<DbStatus>('db', 'status');
+      assert.deepEqual(
+        status.restored.map((r) => r.name),
+        [replica],
+      );
+      assert.ok(!status.replicas.some((r) => r.name === replica));
+      const shown = await lab.cli('db', 'status');
+      assert.match(shown.stdout, new RegExp(`${replica} .*restored to time=.*not replicating`));
+
+      // rejoin makes it a replica again, with the rows written after the mistake.
+      const rejoined = await lab.cliWithin(600_000, 'db', 'rejoin', replica);
+      assert.equal(rejoined.exitCode, 0, rejoined.stderr);
+      const back = await json<DbStatus>('db', 'status');
+      assert.deepEqual(back.restored, []);
+      assert.ok(
+        back.replicas.some((r) => r.name === replica && r.ioRunning && r.sqlRunning),
+        JSON.stringify(back.replicas),
+      );
+      const now = await restoredRows(restored.socket, replica);
+      assert.deepEqual(
+        mistake.after.filter((text) => !now.has(text)),
+        [],
+        'a replica again: it has what the primary has',
+      );
+      t.diagnostic(
+        `restore onto ${replica} (RTO) ${restored.seconds.toFixed(1)} s: ${restored.steps.map((s) => `${s.step} ${s.seconds.toFixed(1)} s`).join('; ')}; old data kept in ${restored.aside}`,
+      );
       const discard = await lab.cli('db', 'restore', '--discard');
       assert.equal(discard.exitCode, 0, discard.stderr);
     });
