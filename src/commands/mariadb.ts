@@ -5,7 +5,8 @@
 import type { Command } from '../drivers/driver.ts';
 
 /** How mariadbd recovers after a crash: a server that will be a replica drops un-acknowledged commits. */
-export type StartRole = 'primary' | 'replica';
+/** `restored`: a copy at an earlier point (db restore --to), a replica of no one. */
+export type StartRole = 'primary' | 'replica' | 'restored';
 
 const READING_STATEMENT = /^(SELECT|SHOW)\b/i;
 
@@ -47,7 +48,10 @@ export const mariadb = {
       // A replica resumes replicating from where it was pointed when it starts (my.cnf says
       // not to, for a server whose role is not known): a reboot or a restart by systemd brings
       // it back as a replica of the primary it had, with nobody to point it again.
+      // A restored copy must not replicate even for an instant (its data came with whatever
+      // replication settings the backup's source had): my.cnf's skip-slave-start stays.
       ...(role === 'replica' ? ['--init-rpl-role=SLAVE', '--skip-slave-start=OFF'] : []),
+      ...(role === 'restored' ? ['--init-rpl-role=SLAVE'] : []),
     ],
   }),
   installDb: (config: string): Command => ({

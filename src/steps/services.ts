@@ -280,7 +280,8 @@ export function nsdDaemon(ctx: Context, host: Host): Daemon {
 export function mariadbDaemon(ctx: Context, host: Host, state: DbState): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const files = mariadbFiles(paths);
-  const role = roleOf(state, host.name) === 'primary' ? 'primary' : 'replica';
+  const now = roleOf(state, host.name);
+  const role = now === 'primary' || now === 'restored' ? now : 'replica';
   return {
     service: 'mariadb',
     host: host.name,

@@ -197,7 +197,12 @@ describe('db restore --to HOST', { timeout: 300_000 }, () => {
       new RegExp(`^\\[db-02\\] \\$ mv -T -- \\S+/copy ${files.datadir}`),
       from,
     );
-    const start = indexOf(calls, /^\[db-02\] .*mariadbd/, swap);
+    const start = indexOf(calls, /^\[db-02\] spawn mariadbd/, swap);
+    const spawned = calls.at(start) ?? '';
+    assert.ok(
+      spawned.includes('--init-rpl-role=SLAVE') && !spawned.includes('--skip-slave-start=OFF'),
+      `started without replicating: ${spawned}`,
+    );
     const reset = indexOf(calls, /^\[db-02\] .*mariadb/, start);
     assert.ok(
       replay >= 0 &&
