@@ -53,11 +53,14 @@ interface Lab {
   readonly recording: RecordingDriver;
   /** etcd's keys, as the simulated gateway holds them. */
   readonly etcd: Map<string, string>;
+  /** Commands (by a part of their line, on any host) that fail from now on. */
+  readonly failing: Set<string>;
 }
 
 async function simulatedLab(name: string): Promise<Lab> {
   const model = buildModel({ lab: { stateDir: path.join(scratch, name, 'state') } });
   const etcd = new Map<string, string>();
+  const failing = new Set<string>();
   const databases = allOf(
     simulatedDatabases(model),
     simulatedKeepalived(model),
@@ -65,6 +68,9 @@ async function simulatedLab(name: string): Promise<Lab> {
   );
   const recording = new RecordingDriver(
     (target, argv, input) => {
+      const line = `[${target ?? 'local'}] ${argv.join(' ')}`;
+      if ([...failing].some((part) => line.includes(part)))
+        return { stdout: '', stderr: 'simulated failure', exitCode: 1 };
       const url = argv.at(-1) ?? '';
       if (argv[0] === 'curl' && url.includes('/v3/kv/')) {
         const body = JSON.parse(input ?? '{}') as { key?: string; value?: string };
@@ -107,7 +113,7 @@ async function simulatedLab(name: string): Promise<Lab> {
   );
   const ctx = createContext(model, recording);
   await runPlan(upPlan(ctx, { buildsDir: path.join(scratch, name, 'builds') }));
-  return { ctx, recording, etcd };
+  return { ctx, recording, etcd, failing };
 }
 
 /** The index of the first call from `from` on that matches, or -1. */
@@ -339,5 +345,23 @@ describe('db restore --to HOST', { timeout: 300_000 }, () => {
     });
     assert.ok(etcd.has(key), 'still paused');
     assert.ok(report.notes.includes('automatic failover was paused already: left paused'));
+  });
+
+  it('a start that fails after the swap says where the old data is and what to do', async () => {
+    const broken = await simulatedLab('broken');
+    broken.failing.add('[db-02] mariadbd --defaults-file');
+    await assert.rejects(
+      restoreToHost(broken.ctx, {
+        target: at,
+        to: 'db-02',
+        progress: () => undefined,
+        log: () => undefined,
+      }),
+      (error: Error) =>
+        /^db-02: the restore stopped half-way \(.*\); its data from before is in \S+mysql\.before-restore-\d{8}T\d{6}Z; .*foobar db rejoin db-02 makes it a replica again$/.test(
+          error.message,
+        ),
+    );
+    assert.equal(roleOf(await readDbState(broken.ctx), 'db-02'), 'restored');
   });
 });

@@ -220,37 +220,54 @@ export async function restoreToHost(
       await pushTopologyToApps(ctx, during);
     });
   const daemon = mariadbDaemon(ctx, host, during);
-  await step(
-    `stop ${host.name}${primary ? ' (the site takes no writes from here)' : ''}`,
-    async () => {
-      await stopDaemon(ctx, daemon);
-    },
-  );
-  const keptAside = await step(`swap the data in (the old data kept aside)`, () =>
-    replaceDataDir(
-      ctx,
-      host.name,
-      copy,
-      {
-        how: 'restored',
-        from: backup.name,
-        gtid,
-        positioned: false,
-        restoredTo: point,
-        at: new Date().toISOString(),
-        bytes: copy.bytes,
-        seconds: Number(copy.seconds.toFixed(1)),
+  const datadir = dbFiles(ctx, host.name).datadir;
+  let keptAside: string | undefined;
+  let position: string;
+  try {
+    await step(
+      `stop ${host.name}${primary ? ' (the site takes no writes from here)' : ''}`,
+      async () => {
+        await stopDaemon(ctx, daemon);
       },
-      aside,
-    ),
-  );
-  const position = await step(`start ${host.name} on the restored data`, async () => {
-    await ensureDaemon(ctx, daemon);
-    await ensureAdminAccess(ctx, host.name);
-    await positionCopiedData(ctx, host.name);
-    if (primary) await runSql(ctx, host.name, 'SET GLOBAL read_only = OFF;');
-    return (await serverState(ctx, host.name)).gtidBinlogPos;
-  });
+    );
+    keptAside = await step(`swap the data in (the old data kept aside)`, () =>
+      replaceDataDir(
+        ctx,
+        host.name,
+        copy,
+        {
+          how: 'restored',
+          from: backup.name,
+          gtid,
+          positioned: false,
+          restoredTo: point,
+          at: new Date().toISOString(),
+          bytes: copy.bytes,
+          seconds: Number(copy.seconds.toFixed(1)),
+        },
+        aside,
+      ),
+    );
+    position = await step(`start ${host.name} on the restored data`, async () => {
+      await ensureDaemon(ctx, daemon);
+      await ensureAdminAccess(ctx, host.name);
+      await positionCopiedData(ctx, host.name);
+      if (primary) await runSql(ctx, host.name, 'SET GLOBAL read_only = OFF;');
+      return (await serverState(ctx, host.name)).gtidBinlogPos;
+    });
+  } catch (error) {
+    const old =
+      keptAside === undefined
+        ? `its data directory ${datadir} is as it was (or, if it was moved, in ${aside})`
+        : `its data from before is in ${keptAside}`;
+    const next = primary
+      ? `the primary is down and automatic failover ${pausedHere ? 'paused' : 'as it was'}: to go back, stop it, move ${aside} back to ${datadir} and run foobar up; or promote a replica (foobar db promote HOST --force)`
+      : `it serves no one (database.json says restored): foobar db rejoin ${host.name} makes it a replica again`;
+    throw new Error(
+      `${host.name}: the restore stopped half-way (${(error as Error).message.split('\n')[0] ?? ''}); ${old}; ${next}`,
+      { cause: error },
+    );
+  }
   const rto = (performance.now() - started) / 1000;
 
   const reseeded: string[] = [];
