@@ -25,7 +25,7 @@ import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { NetnsDriver } from '../../src/drivers/netns.ts';
 import type { ExecResult } from '../../src/drivers/driver.ts';
-import { SshDriver } from '../../src/drivers/ssh.ts';
+import { closeSshDrivers } from '../../src/drivers/ssh.ts';
 import { waitFor } from '../../src/lib/wait.ts';
 import { summarizeVisits, type VisitorsReport } from '../../src/load/visits.ts';
 import { runtimeOf } from '../../src/model/layout.ts';
@@ -295,7 +295,9 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
   });
 
   after(async () => {
-    if (site?.driver instanceof SshDriver) await site.driver.close();
+    // Every SSH driver this file made (its own context, the failover scenarios'): their master
+    // connections end and their /tmp/foobar-ssh-* directories go, as the CLI's do.
+    await closeSshDrivers();
     await machines.down();
     removeAppVariants();
     rmSync(dir, { recursive: true, force: true });
