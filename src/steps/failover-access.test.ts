@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { HostsDriver } from '../drivers/hosts-testing.ts';
@@ -23,13 +22,9 @@ import {
   refreshManagerSecrets,
   revokeManagerAccess,
 } from './failover-access.ts';
+import { exampleModel } from '../model/examples-testing.ts';
 
-const machines = buildModel(
-  parseConfigText(
-    readFileSync(new URL('../../examples/machines.yaml', import.meta.url), 'utf8'),
-    'examples/machines.yaml',
-  ),
-);
+const machines = exampleModel('machines');
 
 const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIManagersKeyForThisTest';
 const OPERATOR_LINE = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorsOwnKey operator@laptop';

@@ -1,21 +1,14 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { CommandFailedError } from '../drivers/driver.ts';
 import { RecordingDriver } from '../drivers/recording.ts';
-import { buildModel } from '../model/build.ts';
-import { parseConfigText } from '../model/load.ts';
 import { findHost } from '../model/model.ts';
 import { createContext } from './context.ts';
 import type { DbState } from './db/state.ts';
 import { ensureFirewall } from './firewall.ts';
+import { exampleModel } from '../model/examples-testing.ts';
 
-const model = buildModel(
-  parseConfigText(
-    readFileSync(new URL('../../examples/machines.yaml', import.meta.url), 'utf8'),
-    'examples/machines.yaml',
-  ),
-);
+const model = exampleModel('machines');
 const web = findHost(model, 'web-01');
 const state: DbState = { primary: 'db-02', fenced: ['db-01'], epoch: 2, history: [] };
 

@@ -6,7 +6,6 @@
  * count of calls per phase. A count, not a time: the machine running the tests is shared.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,21 +21,15 @@ import type {
   Target,
 } from '../drivers/driver.ts';
 import { RecordingDriver, type Responder } from '../drivers/recording.ts';
-import { buildModel } from '../model/build.ts';
-import { parseConfigText } from '../model/load.ts';
 import { simulatedBackups } from './backup.ts';
 import { createContext } from './context.ts';
 import { simulatedDatabases } from './db/simulate.ts';
 import { runPlan, type PlanReporter } from './plan.ts';
 import { upPlan } from './up.ts';
 import { allOf, simulatedKeepalived } from './vrrp-simulate.ts';
+import { exampleModel } from '../model/examples-testing.ts';
 
-const model = buildModel(
-  parseConfigText(
-    readFileSync(new URL('../../examples/machines.yaml', import.meta.url), 'utf8'),
-    'examples/machines.yaml',
-  ),
-);
+const model = exampleModel('machines');
 
 const ok = (stdout: string): ExecResult => ({ stdout, stderr: '', exitCode: 0 });
 

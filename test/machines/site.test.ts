@@ -25,7 +25,7 @@ import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { NetnsDriver } from '../../src/drivers/netns.ts';
 import type { ExecResult } from '../../src/drivers/driver.ts';
-import { SshDriver } from '../../src/drivers/ssh.ts';
+import { closeSshDrivers } from '../../src/drivers/ssh.ts';
 import { waitFor } from '../../src/lib/wait.ts';
 import { summarizeVisits, type VisitorsReport } from '../../src/load/visits.ts';
 import { runtimeOf } from '../../src/model/layout.ts';
@@ -34,7 +34,11 @@ import { createContext, type Context } from '../../src/steps/context.ts';
 import type { ChangeReport } from '../../src/steps/db/changes.ts';
 import { appVariant, removeAppVariants } from '../support/apps.ts';
 import { checkMatrix, type MatrixResult } from '../support/matrix.ts';
-import { primaryKilledUnderWrites, primarySilencedUnderWrites } from './failover.ts';
+import {
+  primaryKilledUnderWrites,
+  primarySilencedUnderWrites,
+  type MachinesSite,
+} from './failover.ts';
 import { ensureImage, type Image } from './image.ts';
 import { Machines, type Machine } from './machines.ts';
 
@@ -242,6 +246,18 @@ async function servingWebServers(tries = 4): Promise<string[]> {
   return [...servedBy].sort();
 }
 
+/** The site as the failover scenarios drive it (test/machines/failover.ts). */
+function machinesSite(): MachinesSite {
+  return {
+    local,
+    config,
+    dir,
+    virtual: Object.values(VIRTUAL),
+    trust: path.join(dir, 'state/tls/trust.pem'),
+    foobar,
+  };
+}
+
 /** The reachability matrix, run from the machines themselves and from this machine (the admin). */
 async function matrixHolds(t: TestContext): Promise<MatrixResult> {
   const ctx = siteContext();
@@ -295,7 +311,9 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
   });
 
   after(async () => {
-    if (site?.driver instanceof SshDriver) await site.driver.close();
+    // Every SSH driver this file made (its own context, the failover scenarios'): their master
+    // connections end and their /tmp/foobar-ssh-* directories go, as the CLI's do.
+    await closeSshDrivers();
     await machines.down();
     removeAppVariants();
     rmSync(dir, { recursive: true, force: true });
@@ -570,18 +588,7 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
   // ---- end of h11t's scenarios.
 
   it('the primary’s MariaDB killed under writers: promoted with nobody at the keyboard, no acknowledged write lost', async (t) => {
-    const writesBackMs = await primaryKilledUnderWrites(
-      t,
-      {
-        local,
-        config,
-        dir,
-        virtual: Object.values(VIRTUAL),
-        trust: path.join(dir, 'state/tls/trust.pem'),
-        foobar,
-      },
-      2,
-    );
+    const writesBackMs = await primaryKilledUnderWrites(t, machinesSite(), 2);
     t.diagnostic(`kill → first write on the new primary: ${seconds(writesBackMs)} s`);
   });
 
@@ -591,32 +598,20 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
       assert.ok(found !== undefined, name);
       return found;
     };
-    const writesBackMs = await primarySilencedUnderWrites(
-      t,
-      {
-        local,
-        config,
-        dir,
-        virtual: Object.values(VIRTUAL),
-        trust: path.join(dir, 'state/tls/trust.pem'),
-        foobar,
+    const writesBackMs = await primarySilencedUnderWrites(t, machinesSite(), 2, {
+      silence: (name) => machines.silence(machine(name)),
+      unsilence: () => machines.unsilence(),
+      whole: async (primary) => {
+        for (const replica of ['web-01', 'web-02'].filter((n) => n !== primary)) {
+          const problem = await replicating(replica);
+          if (problem !== undefined) return problem;
+        }
+        const serving = await servingWebServers(2);
+        if (serving.join(',') !== 'web-01,web-02') return `serving: ${serving.join(', ')}`;
+        const written = await write(`after the silence ${Date.now()}`);
+        return written.db === primary ? undefined : `write: ${written.stderr || written.db}`;
       },
-      2,
-      {
-        silence: (name) => machines.silence(machine(name)),
-        unsilence: () => machines.unsilence(),
-        whole: async (primary) => {
-          for (const replica of ['web-01', 'web-02'].filter((n) => n !== primary)) {
-            const problem = await replicating(replica);
-            if (problem !== undefined) return problem;
-          }
-          const serving = await servingWebServers(2);
-          if (serving.join(',') !== 'web-01,web-02') return `serving: ${serving.join(', ')}`;
-          const written = await write(`after the silence ${Date.now()}`);
-          return written.db === primary ? undefined : `write: ${written.stderr || written.db}`;
-        },
-      },
-    );
+    });
     t.diagnostic(
       `silence → first write on the new primary: ${seconds(writesBackMs)} s (${load()})`,
     );

@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { RecordingDriver } from '../../drivers/recording.ts';
-import { buildModel } from '../../model/build.ts';
-import { parseConfigText } from '../../model/load.ts';
 import { findHost } from '../../model/model.ts';
 import { createContext } from '../../steps/context.ts';
 import { appDaemon, mariadbDaemon } from '../../steps/services.ts';
 import { systemdSupervisor, unitFor } from './supervisor.ts';
+import { exampleModel } from '../../model/examples-testing.ts';
 
-const model = buildModel(
-  parseConfigText(
-    readFileSync(new URL('../../../examples/machines.yaml', import.meta.url), 'utf8'),
-    'examples/machines.yaml',
-  ),
-);
+const model = exampleModel('machines');
 
 describe('the systemd supervisor', () => {
   it('writes the unit before every start: a deploy starts the standby slot with the new release', async () => {

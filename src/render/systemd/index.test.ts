@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { RecordingDriver } from '../../drivers/recording.ts';
 import { runProcess } from '../../drivers/process.ts';
-import { buildModel } from '../../model/build.ts';
-import { parseConfigText } from '../../model/load.ts';
 import { hostPaths, runtimeOf } from '../../model/layout.ts';
 import { findHost } from '../../model/model.ts';
 import { unitFor, unitOf } from '../../platform/machines/supervisor.ts';
@@ -18,15 +16,11 @@ import { daemonsOf } from '../../steps/services.ts';
 import { assertGolden } from '../golden.ts';
 import { firewallFile } from '../nftables/index.ts';
 import { FIREWALL_UNIT, SYSTEMD_DIR, execLine, renderFirewallUnit } from './index.ts';
+import { exampleModel } from '../../model/examples-testing.ts';
 
 const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
 
-const model = buildModel(
-  parseConfigText(
-    readFileSync(new URL('../../../examples/machines.yaml', import.meta.url), 'utf8'),
-    'examples/machines.yaml',
-  ),
-);
+const model = exampleModel('machines');
 const ctx = createContext(model, new RecordingDriver());
 
 async function everyDaemon(): Promise<Daemon[]> {

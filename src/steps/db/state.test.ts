@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { HostsDriver } from '../../drivers/hosts-testing.ts';
-import { buildModel } from '../../model/build.ts';
 import { labPaths, sharedState } from '../../model/layout.ts';
-import { parseConfigText } from '../../model/load.ts';
 import { createContext } from '../context.ts';
 import { readDbState, writeDbState, type DbState } from './state.ts';
+import { exampleModel } from '../../model/examples-testing.ts';
 
-const machines = buildModel(
-  parseConfigText(
-    readFileSync(new URL('../../../examples/machines.yaml', import.meta.url), 'utf8'),
-    'examples/machines.yaml',
-  ),
-);
+const machines = exampleModel('machines');
 
 const promoted: DbState = {
   primary: 'db-02',
