@@ -275,6 +275,16 @@ export function firstWriteAfter(summary: WriteSummary, killedAt: number, primary
   const first = summary.acked
     .filter((a) => a.db === primary && a.at > killedAt)
     .reduce((min, a) => Math.min(min, a.at), Infinity);
-  assert.ok(Number.isFinite(first), `no write reached ${primary} after the kill`);
+  if (!Number.isFinite(first)) {
+    const after: Record<string, number> = {};
+    for (const a of summary.acked.filter((w) => w.at > killedAt))
+      after[a.db] = (after[a.db] ?? 0) + 1;
+    const last = summary.acked.reduce((latest, a) => Math.max(latest, a.at), 0);
+    assert.fail(
+      `no write reached ${primary} after the kill: acknowledged after it by ${JSON.stringify(after)}, ` +
+        `the last acknowledged write ${last - killedAt} ms after it, the writers stopped ${summary.endedAt - killedAt} ms after it; ` +
+        `${summary.requests} writes, failures ${JSON.stringify(summary.failures)}`,
+    );
+  }
   return first - killedAt;
 }
