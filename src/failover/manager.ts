@@ -22,7 +22,7 @@ import { serverState, watchSemiSync } from '../probes/mariadb.ts';
 import { parseLastReceived, ss } from '../commands/ss.ts';
 import { appendAudit } from '../steps/audit.ts';
 import type { Context } from '../steps/context.ts';
-import { promoteReplica } from '../steps/db/changes.ts';
+import { healOwed, promoteReplica } from '../steps/db/changes.ts';
 import { readDbState, replicasOf, type DbState } from '../steps/db/state.ts';
 import type { Etcd, KeyValue } from './etcd.ts';
 import {
@@ -48,6 +48,8 @@ const LEASE_TTL_SECONDS = 2;
 const KEEPALIVE_EVERY_MS = 500;
 /** How often the leader reads the primary's semi-sync status while it answers. */
 const SEMI_SYNC_EVERY_MS = 1000;
+/** How often the leader tries the hosts the last change of primary could not reach. */
+const HEAL_EVERY_MS = 3000;
 /**
  * How long a web server's /readyz may take: it answers within 0.1 s once it knows its database
  * servers, but waits for its first probe (0.5 s at most) after a start or a new topology.
@@ -101,6 +103,9 @@ export class FailoverManager {
   /** The last round saw the primary in doubt: the next one asks the replicas straight away. */
   private suspected = false;
   private acting = false;
+  /** A heal of the hosts the last change of primary could not reach, while it runs. */
+  private healing: Promise<void> | undefined;
+  private healAt = 0;
   private stopped = false;
   private published:
     { reachable: boolean; cut: boolean; confirmed: boolean; epoch: number; at: number } | undefined;
@@ -479,14 +484,50 @@ export class FailoverManager {
       this.log(`${judgement.verdict}${judgement.reason === '' ? '' : `: ${judgement.reason}`}`);
     if (judgement.verdict === 'dead' && !judgement.promote && previous?.verdict !== 'dead')
       await this.audit('failover refused', state.primary, judgement.reason, 'failed');
+    const owed = state.unreached ?? [];
+    if (!judgement.promote && !suspect && owed.length > 0) this.healSoon(owed);
     if (judgement.promote) {
       this.acting = true;
       try {
+        // A heal holds the lock a few seconds at most (it leaves a silent host alone).
+        await this.healing;
         await this.promote(state, topology, replicas, judgement.reason);
       } finally {
         this.acting = false;
       }
     }
+  }
+
+  /**
+   * The hosts the last change of primary could not reach (a silent machine, or one too slow to
+   * answer in REACH_TIMEOUT_MS), healed as soon as they answer: every HEAL_EVERY_MS while some
+   * are owed, under the lock (an operator's command holding it goes first), beside the rounds.
+   * A web server so owed is out of rotation: without this, it stayed out until a person ran
+   * `foobar up` or `db rejoin`. A fenced former primary is killed and masked here, never made a
+   * replica: that is `db rejoin`'s, which checks its data first.
+   */
+  private healSoon(owed: readonly string[]): void {
+    if (this.healing !== undefined || Date.now() - this.healAt < HEAL_EVERY_MS) return;
+    this.healAt = Date.now();
+    const what = `heal ${owed.join(', ')}, owed by the last change of primary`;
+    this.healing = withLabLockOrLeave(
+      labLock(this.ctx),
+      `failover manager on ${this.me.name}: ${what}`,
+      'heal',
+      () => healOwed(this.ctx, { onlyAnswering: true }),
+    )
+      .then(async ({ healed, left }) => {
+        if (healed.length === 0) return;
+        const detail = `healed ${healed.join('; ')}${left.length === 0 ? '' : `; still owed: ${left.map((l) => `${l.host} (${l.why})`).join('; ')}`}`;
+        this.log(detail);
+        await this.audit('unreached healed', owed.join(', '), detail, 'succeeded');
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof LockedError)) this.log(`${what}: ${(error as Error).message}`);
+      })
+      .finally(() => {
+        this.healing = undefined;
+      });
   }
 
   private async watchSemiSync(state: DbState): Promise<void> {
@@ -644,7 +685,7 @@ export class FailoverManager {
   }
 
   private async audit(
-    action: 'automatic failover' | 'failover refused' | 'replication repaired',
+    action: 'automatic failover' | 'failover refused' | 'replication repaired' | 'unreached healed',
     host: string,
     detail: string,
     outcome: 'succeeded' | 'failed',

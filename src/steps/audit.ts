@@ -18,6 +18,7 @@ export interface AuditEntry {
     | 'failover paused'
     | 'failover resumed'
     | 'replication repaired'
+    | 'unreached healed'
     | 'db restore';
   /** Deploys and rollbacks: the release. */
   readonly release?: string;

@@ -35,8 +35,13 @@ const WRITES_BACK_BOUND_MS = 120_000;
  * fences wait REACH_TIMEOUT_MS for the silent one before it is taken out of rotation).
  */
 const SILENT_WRITES_BACK_BOUND_MS = 120_000;
-/** How long the writers go on once the silent machine is heard again: it must take none of them. */
-const AFTER_SILENCE_MS = 15_000;
+/** How long the writers go on once the healed machine serves again: it takes none of them. */
+const AFTER_SILENCE_MS = 10_000;
+/**
+ * Heard again → healed by the managers: their next try (every 3 s) kills its old server and
+ * tells its firewall and app, a few round trips; bounded with room for a loaded machine.
+ */
+const HEALED_BOUND_MS = 90_000;
 
 /** The site test's machines, as its config file describes them. */
 export interface MachinesSite {
@@ -286,8 +291,9 @@ export interface Silencer {
  * bridges' side; it keeps running): the managers promote the replica with nobody at the keyboard
  * within the bound, every acknowledged write is on the new primary once, the silent machine (also
  * a web server) is said to be unreached in the managers' audit line and in `db status`, and once
- * it is heard again it takes no write (it is out of the load balancers' rotation) until the
- * operator's `foobar db rejoin` has made it a replica; then the site is whole again. First the
+ * it is heard again its database takes no write: the managers heal it by themselves (its old
+ * server killed, its firewall and app told, its web server back in rotation, writing to the new
+ * primary), and the operator's `foobar db rejoin` makes it a replica; then the site is whole again. First the
  * former primary of the kill before is rejoined and automatic failover re-armed, as an operator
  * would.
  */
@@ -310,6 +316,7 @@ export async function primarySilencedUnderWrites(
   let silencedAt: number;
   let promotedAt: number;
   let heardAt: number;
+  let healedAt: number;
   let summary: WriteSummary;
   /** db status --json while the machine is silent. */
   let silentStatus: string;
@@ -337,6 +344,19 @@ export async function primarySilencedUnderWrites(
     }
     heardAt = Date.now();
     // Heard again, with its MariaDB still running as it was: no visitor's write may reach it.
+    // The managers heal it by themselves: its old server killed, its firewall and app told, and
+    // its web server back in rotation, writing to the new primary.
+    await waitFor(
+      `the managers heal ${old.name} (db status: unreached none)`,
+      async () => {
+        const state = await readDbState(ctx);
+        return (state.unreached ?? []).length === 0
+          ? undefined
+          : `owed: ${(state.unreached ?? []).join(', ')}`;
+      },
+      { timeoutMs: HEALED_BOUND_MS, intervalMs: 500 },
+    );
+    healedAt = Date.now();
     await sleep(AFTER_SILENCE_MS);
   } finally {
     summary = await writers.stop();
@@ -350,7 +370,13 @@ export async function primarySilencedUnderWrites(
     status.problems.some((p) => p.startsWith(`${old.name} could not be reached`)),
     status.problems.join('; '),
   );
-  const action = (await readAudit(ctx)).findLast((e) => e.action === 'automatic failover');
+  const entries = await readAudit(ctx);
+  const healing = entries.findLast((e) => e.action === 'unreached healed');
+  assert.match(
+    healing?.detail ?? '',
+    new RegExp(`healed ${old.name}: .*killed.*app told the primary, back in rotation`),
+  );
+  const action = entries.findLast((e) => e.action === 'automatic failover');
   assert.equal(action?.outcome, 'succeeded', action?.detail);
   assert.match(
     action.detail ?? '',
@@ -367,8 +393,7 @@ export async function primarySilencedUnderWrites(
     [],
     `${old.name} acknowledged writes after the new epoch (also once heard again)`,
   );
-  // The operator brings it back: rejoin finishes what the promotion owed it (its old server
-  // killed, its firewall, its app told, back in rotation), then makes it a replica.
+  // The operator makes it a replica (the managers never do: its data may have diverged).
   const rejoinStarted = Date.now();
   const how = await rejoinAsOperator(site, old.name);
   const rejoinMs = Date.now() - rejoinStarted;
@@ -390,6 +415,8 @@ export async function primarySilencedUnderWrites(
       silenceToNewTopologyMs: promotedAt - silencedAt,
       silenceToFirstWriteOnNewPrimaryMs: writesBackMs,
       silentForMs: heardAt - silencedAt,
+      heardToHealedMs: healedAt - heardAt,
+      healing: healing?.detail,
       writesAcked: summary.acked.length,
       rowsStored: rows.length,
       writeFailures: summary.failures,

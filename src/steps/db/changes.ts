@@ -187,36 +187,89 @@ export async function fenceWebServers(
   return { unreached, notes };
 }
 
+/** One host owed by a change of primary, healed (see healUnreached): what was done on it. */
+async function healHost(ctx: Context, state: DbState, name: string): Promise<string> {
+  const host = findHost(ctx.model, name);
+  if (host === undefined) return `${name} (not in foobar.yaml any more)`;
+  const done: string[] = [];
+  if (host.roles.includes('db') && roleOf(state, name) === 'fenced')
+    done.push(await kill(ctx, host, state));
+  if (fencesPrimaries(host)) done.push(`firewall ${await ensureFirewall(ctx, host, state)}`);
+  if (host.roles.includes('web')) {
+    await pushAppDbSettings(ctx, name, state);
+    await intoRotation(ctx, name);
+    done.push('app told the primary, back in rotation');
+  }
+  return `${name}: ${done.join(', ')}`;
+}
+
+export interface Healing {
+  /** What was done on each host healed. */
+  readonly healed: readonly string[];
+  /** The hosts still owed, each with why. */
+  readonly left: readonly { readonly host: string; readonly why: string }[];
+}
+
 /**
  * Finishes what a change of primary could not do on the hosts it could not reach (database.json's
- * `unreached`), now that they answer: a fenced former primary's server killed and its unit masked,
- * the firewall refusing the fenced primaries, the app told the current primary, and only then the
- * web server back in the load balancers' rotation. Resolves to what it did ('up to date' when
- * nothing was owed); a host that still does not answer fails it, naming the host and the command.
+ * `unreached`), on those that answer now: a fenced former primary's server killed and its unit
+ * masked, the firewall refusing the fenced primaries, the app told the current primary, and only
+ * then the web server back in the load balancers' rotation. Each host on its own: one healed
+ * leaves database.json's list even if another fails. With `onlyAnswering`, a host that does not
+ * answer a no-op command within REACH_TIMEOUT_MS is left owed without trying more (the failover
+ * managers ask every few seconds, and must not wait on a silent machine's SSH timeouts).
  */
-export async function healUnreached(ctx: Context): Promise<string> {
+export async function healOwed(
+  ctx: Context,
+  options: { readonly onlyAnswering?: boolean } = {},
+): Promise<Healing> {
   const state = await readDbState(ctx);
   const owed = state.unreached ?? [];
-  if (owed.length === 0) return 'up to date';
-  const healed = await Promise.all(
-    owed.map(async (name) => {
-      const host = findHost(ctx.model, name);
-      if (host === undefined) return `${name} (not in foobar.yaml any more)`;
-      const done: string[] = [];
-      if (host.roles.includes('db') && roleOf(state, name) === 'fenced')
-        done.push(await kill(ctx, host, state));
-      if (fencesPrimaries(host)) done.push(`firewall ${await ensureFirewall(ctx, host, state)}`);
-      if (host.roles.includes('web')) {
-        await pushAppDbSettings(ctx, name, state);
-        await intoRotation(ctx, name);
-        done.push('app told the primary, back in rotation');
+  const outcomes = await Promise.all(
+    owed.map(async (name): Promise<{ healed: string } | { host: string; why: string }> => {
+      if (options.onlyAnswering === true && findHost(ctx.model, name) !== undefined) {
+        const silent = await within(name, 'no-op command', () =>
+          ctx.driver.exec(name, { argv: ['true'], timeoutMs: REACH_TIMEOUT_MS }),
+        );
+        if (silent !== undefined) return { host: name, why: silent };
       }
-      return `${name}: ${done.join(', ')}`;
+      try {
+        return { healed: await healHost(ctx, state, name) };
+      } catch (error) {
+        return { host: name, why: (error as Error).message.split('\n')[0] ?? '' };
+      }
     }),
   );
-  // Only the hosts healed here: a change of primary meanwhile holds the lock, so none happened.
-  await writeDbState(ctx, { ...(await readDbState(ctx)), unreached: [] });
-  return `healed ${healed.join('; ')}`;
+  const healed = owed.filter((_, i) => {
+    const outcome = outcomes[i];
+    return outcome !== undefined && 'healed' in outcome;
+  });
+  if (healed.length > 0) {
+    // Only the hosts healed here: a change of primary meanwhile holds the lock, so none happened.
+    const now = await readDbState(ctx);
+    await writeDbState(ctx, {
+      ...now,
+      unreached: (now.unreached ?? []).filter((n) => !healed.includes(n)),
+    });
+  }
+  return {
+    healed: outcomes.flatMap((o) => ('healed' in o ? [o.healed] : [])),
+    left: outcomes.flatMap((o) => ('why' in o ? [o] : [])),
+  };
+}
+
+/**
+ * healOwed for a command (up, rejoin): resolves to what it did ('up to date' when nothing was
+ * owed); a host that still cannot be healed fails it, naming the host and the command, after the
+ * others were healed and recorded.
+ */
+export async function healUnreached(ctx: Context): Promise<string> {
+  const { healed, left } = await healOwed(ctx);
+  if (left.length > 0)
+    throw new Error(
+      `${healed.length > 0 ? `healed ${healed.join('; ')}; ` : ''}still owed by the last change of primary: ${left.map((l) => `${l.host} (${l.why})`).join('; ')}`,
+    );
+  return healed.length === 0 ? 'up to date' : `healed ${healed.join('; ')}`;
 }
 
 /** The hosts whose firewalls refuse fenced primaries. */

@@ -18,7 +18,7 @@ import { createContext } from '../context.ts';
 import { runPlan } from '../plan.ts';
 import { upPlan } from '../up.ts';
 import { allOf, simulatedKeepalived } from '../vrrp-simulate.ts';
-import { healUnreached, promoteReplica, REACH_TIMEOUT_MS, rejoin } from './changes.ts';
+import { healOwed, healUnreached, promoteReplica, REACH_TIMEOUT_MS, rejoin } from './changes.ts';
 import { simulatedDatabases } from './simulate.ts';
 import { readDbState } from './state.ts';
 import { dbStatus } from './status.ts';
@@ -41,37 +41,44 @@ function withSilentHosts(driver: Driver, silent: Set<string>): Driver {
   });
 }
 
+/** A site after `up` (simulated), its HAProxy runtime lines, and a switch that silences hosts. */
+async function simulatedSite(dir: string) {
+  const model = buildModel({ lab: { stateDir: path.join(dir, 'state') } });
+  const rejoining = { on: false };
+  const replicaRow =
+    '<resultset statement=""><row><field name="Master_Host">db-02</field>' +
+    '<field name="Slave_IO_Running">Yes</field><field name="Slave_SQL_Running">Yes</field>' +
+    '<field name="Seconds_Behind_Master">0</field><field name="Using_Gtid">Slave_Pos</field></row></resultset>';
+  const databases = allOf(
+    simulatedDatabases(model),
+    simulatedKeepalived(model),
+    simulatedBackups(),
+  );
+  /** What HAProxy's runtime API was told, as `[host] line`. */
+  const runtime: string[] = [];
+  const recording = new RecordingDriver(
+    (target, argv, input) =>
+      argv[0] === 'socat'
+        ? void runtime.push(`[${target ?? 'local'}] ${input?.trim() ?? ''}`)
+        : rejoining.on && target === 'db-01' && input?.includes('SHOW SLAVE STATUS') === true
+          ? { stdout: replicaRow, stderr: '', exitCode: 0 }
+          : databases(target, argv, input),
+    { simulate: true },
+  );
+  const silent = new Set<string>();
+  const ctx = createContext(model, withSilentHosts(recording, silent));
+  await runPlan(upPlan(ctx, { buildsDir: path.join(dir, 'builds') }));
+  assert.equal(await healUnreached(ctx), 'up to date', 'nothing owed after up');
+  return { ctx, recording, runtime, silent, rejoining };
+}
+
 it(
   'a forced promote goes on without a silent web server, takes it out of rotation and records it; rejoin heals it first',
   { timeout: 120_000 },
   async () => {
-    const model = buildModel({ lab: { stateDir: path.join(scratch, 'state') } });
-    let rejoining = false;
-    const replicaRow =
-      '<resultset statement=""><row><field name="Master_Host">db-02</field>' +
-      '<field name="Slave_IO_Running">Yes</field><field name="Slave_SQL_Running">Yes</field>' +
-      '<field name="Seconds_Behind_Master">0</field><field name="Using_Gtid">Slave_Pos</field></row></resultset>';
-    const databases = allOf(
-      simulatedDatabases(model),
-      simulatedKeepalived(model),
-      simulatedBackups(),
+    const { ctx, recording, runtime, silent, rejoining } = await simulatedSite(
+      path.join(scratch, 'rejoin'),
     );
-    /** What HAProxy's runtime API was told, as `[host] line`. */
-    const runtime: string[] = [];
-    const recording = new RecordingDriver(
-      (target, argv, input) =>
-        argv[0] === 'socat'
-          ? void runtime.push(`[${target ?? 'local'}] ${input?.trim() ?? ''}`)
-          : rejoining && target === 'db-01' && input?.includes('SHOW SLAVE STATUS') === true
-            ? { stdout: replicaRow, stderr: '', exitCode: 0 }
-            : databases(target, argv, input),
-      { simulate: true },
-    );
-    const silent = new Set<string>();
-    const ctx = createContext(model, withSilentHosts(recording, silent));
-    await runPlan(upPlan(ctx, { buildsDir: path.join(scratch, 'builds') }));
-    assert.equal(await healUnreached(ctx), 'up to date', 'nothing owed after up');
-
     silent.add('web-01');
     const fromPromote = recording.calls.length;
     const runtimeFromPromote = runtime.length;
@@ -107,7 +114,7 @@ it(
 
     // Heard again: the rejoin tells web-01 first, and only then puts it back in rotation.
     silent.delete('web-01');
-    rejoining = true;
+    rejoining.on = true;
     const fromRejoin = recording.calls.length;
     const runtimeFromRejoin = runtime.length;
     const rejoined = await rejoin(ctx, 'db-01');
@@ -125,5 +132,42 @@ it(
     ]);
     assert.deepEqual((await readDbState(ctx)).unreached, []);
     assert.deepEqual((await dbStatus(ctx)).unreached, []);
+  },
+);
+
+it(
+  'the failover managers’ heal leaves a silent host owed within REACH_TIMEOUT_MS, and heals it once it answers',
+  { timeout: 120_000 },
+  async () => {
+    const { ctx, runtime, silent } = await simulatedSite(path.join(scratch, 'managers'));
+    silent.add('web-01');
+    await promoteReplica(ctx, 'db-02', { force: true });
+    assert.deepEqual((await readDbState(ctx)).unreached, ['web-01']);
+
+    const started = Date.now();
+    const still = await healOwed(ctx, { onlyAnswering: true });
+    const ms = Date.now() - started;
+    assert.ok(ms >= REACH_TIMEOUT_MS && ms < REACH_TIMEOUT_MS + 5000, `${ms} ms`);
+    assert.deepEqual(still.healed, []);
+    assert.deepEqual(
+      still.left.map((l) => l.why),
+      [`web-01: no-op command: no answer within ${REACH_TIMEOUT_MS} ms`],
+    );
+    assert.deepEqual((await readDbState(ctx)).unreached, ['web-01']);
+
+    silent.delete('web-01');
+    const runtimeFrom = runtime.length;
+    const healed = await healOwed(ctx, { onlyAnswering: true });
+    assert.deepEqual(healed.left, []);
+    assert.equal(healed.healed.length, 1);
+    assert.match(
+      healed.healed[0] ?? '',
+      /^web-01: firewall .*, app told the primary, back in rotation$/,
+    );
+    assert.deepEqual(runtime.slice(runtimeFrom), [
+      '[lb-01] set server web/web-01 state ready',
+      '[lb-02] set server web/web-01 state ready',
+    ]);
+    assert.deepEqual((await readDbState(ctx)).unreached, []);
   },
 );
