@@ -153,6 +153,13 @@ async function hostStatus(
 }
 
 /**
+ * How long status waits for the site's answer before it says the site failed: a visitor waits
+ * that long too. curl's 2 s default made a working site "failed" on machines at a load average
+ * of 15 (both load balancers "timed out" while every daemon ran and the next tests served).
+ */
+const SITE_CHECK_TIMEOUT_S = 6;
+
+/**
  * A page through each load balancer, fetched from the client host over HTTPS with the lab's CA:
  * what a user gets (the address is pinned so each load balancer is asked in turn). Machines
  * without a client host are asked from this machine, as the operator's browser would.
@@ -167,6 +174,7 @@ async function siteChecks(ctx: Context, clientPresent: boolean): Promise<SiteChe
         return { url, via: lb.name, ok: false, detail: 'no client host' };
       const result = await httpRequest(ctx.driver, fromHere ? null : (client?.name ?? null), url, {
         flags: siteCurlFlags(ctx.model, addressOf(lb, 'edge')),
+        timeoutSeconds: SITE_CHECK_TIMEOUT_S,
       });
       if ('error' in result) return { url, via: lb.name, ok: false, detail: result.error };
       return {
