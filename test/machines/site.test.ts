@@ -112,6 +112,10 @@ function yaml(stateDir: string, sshConfig: string): string {
   ].join('\n');
 }
 
+/** This file's own temporary directory (its SSH drivers' control directories), and the one before. */
+const ownTmp = (): string => path.join(dir, 'tmp-test');
+let tmpBefore: string | undefined;
+
 /** SSH control directories a CLI run left in its own TMPDIR: it must close its connections. */
 const sshLeftovers: string[] = [];
 
@@ -308,15 +312,24 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     );
     config = path.join(dir, 'foobar.yaml');
     writeFileSync(config, yaml(path.join(dir, 'state'), sshConfig));
+    // The SSH drivers this file makes put their control directories here, not in the /tmp that
+    // other runs share: what is left in it at the end is this file's, and a failure.
+    mkdirSync(ownTmp(), { recursive: true });
+    tmpBefore = process.env.TMPDIR;
+    process.env.TMPDIR = ownTmp();
   });
 
   after(async () => {
     // Every SSH driver this file made (its own context, the failover scenarios'): their master
     // connections end and their /tmp/foobar-ssh-* directories go, as the CLI's do.
     await closeSshDrivers();
+    if (tmpBefore === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = tmpBefore;
+    const left = readdirSync(ownTmp()).filter((n) => n.startsWith('foobar-ssh-'));
     await machines.down();
     removeAppVariants();
     rmSync(dir, { recursive: true, force: true });
+    assert.deepEqual(left, [], 'the SSH drivers the test made closed their connections');
   });
 
   it('up from scratch: DNS, both load balancers, a write and its read through the site', async (t) => {
