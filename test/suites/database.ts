@@ -37,10 +37,11 @@ interface Whoami {
 }
 
 /**
- * How long a switchover may pause writes in this test: three times the figure at load average 13
- * (2,035 ms; 110–450 ms on a quiet machine, 3,638 ms at 43). The tight figure is the drill's.
+ * How long a switchover may pause writes in this test: three times the slowest figure measured
+ * (3,638 ms at load average 43; 2,035 ms at 13, 110–450 ms on a quiet machine). The tight figure
+ * is the drill's and the bench's.
  */
-const SWITCHOVER_PAUSE_BOUND_MS = 6000;
+const SWITCHOVER_PAUSE_BOUND_MS = 11_000;
 
 export function databaseSuite(lab: TestLab): void {
   const [lb1, lb2] = hostsWithRole(lab.model, 'lb');

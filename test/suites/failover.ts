@@ -37,8 +37,11 @@ import {
 import { postFromClient } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
 
-/** The goal is 3 s from the kill to writes; on this shared machine the bound is 3x that. */
-const WRITES_BACK_BOUND_MS = 9000;
+/**
+ * Kill → writes back, as a bound for "it happens": three times the 8 s measured at load average
+ * 15–20 (3 s on a quieter machine, 9.5 s once at 37–77). The goal of 3 s is the drill's figure.
+ */
+const WRITES_BACK_BOUND_MS = 25_000;
 /** How long "no promotion" is watched: 3x the slowest automatic promotion measured here. */
 const NO_PROMOTION_WATCH_MS = 9000;
 
