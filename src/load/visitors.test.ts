@@ -153,12 +153,17 @@ describe('visitors', () => {
   it('by kind: visitors of each kind, half of them on new connections, gone at the stop file', async () => {
     // Stopped once each kind was answered a few times on both kinds of connection: the reads
     // still hang then, and must not hold the visitors back.
+    // The reads' own timeout is a minute: visitors that waited for them would leave a minute
+    // late; the bound is loose for a loaded machine (it failed at 5 s once at a load of 24).
     const report = await visitUntil(
-      { connections: 'mixed', statics: ['static/a.css'] },
+      { connections: 'mixed', statics: ['static/a.css'], timeoutMs: 60_000 },
       // The kept-alive visitors share two connections: the others came from fresh ones.
       { page: 4, static: 4, write: 4, connection: 10 },
     );
-    assert.ok(report.leftAfterMs < 5000, 'left at once, reads in flight abandoned');
+    assert.ok(
+      report.leftAfterMs < 15_000,
+      `left ${report.leftAfterMs} ms after the stop file: reads in flight must be abandoned`,
+    );
     const summary = summarizeVisits(report);
     for (const kind of ['page', 'static', 'write'] as const)
       assert.ok(summary.kinds[kind].ok > 0, `${kind}: ${JSON.stringify(summary.kinds[kind])}`);
