@@ -12,6 +12,12 @@ import type { BrowserReport } from '../support/browser.ts';
 import { fetchOn } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
 
+/**
+ * Chromium's start, the page and its checks: a few seconds on a quiet machine; past the default
+ * 30 s of a lab script once at a load average of 24. The browser itself gives up at 60 s.
+ */
+const BROWSER_TIMEOUT_MS = 90_000;
+
 export function tlsSuite(lab: TestLab): void {
   const lbs = hostsWithRole(lab.model, 'lb');
   const domain = lab.model.domain;
@@ -128,18 +134,23 @@ export function tlsSuite(lab: TestLab): void {
         .digest('base64');
       // Another origin (the load balancer by address): the CSP must refuse it as an image.
       const foreign = `https://${addressOf(lb, 'edge')}/robots.txt`;
-      const run = await lab.script('client', 'test/support/browser.ts', [
-        '--url',
-        siteUrl(lab.model),
-        '--trust-spki',
-        spki,
-        '--evaluate',
-        '[...document.styleSheets].map((s) => s.cssRules.length)',
-        '--evaluate',
-        "document.querySelector('header img').naturalWidth",
-        '--evaluate',
-        `new Promise((resolve) => { const img = new Image(); img.onload = () => resolve('loaded'); img.onerror = () => resolve('blocked'); img.src = '${foreign}'; })`,
-      ]);
+      const run = await lab.script(
+        'client',
+        'test/support/browser.ts',
+        [
+          '--url',
+          siteUrl(lab.model),
+          '--trust-spki',
+          spki,
+          '--evaluate',
+          '[...document.styleSheets].map((s) => s.cssRules.length)',
+          '--evaluate',
+          "document.querySelector('header img').naturalWidth",
+          '--evaluate',
+          `new Promise((resolve) => { const img = new Image(); img.onload = () => resolve('loaded'); img.onerror = () => resolve('blocked'); img.src = '${foreign}'; })`,
+        ],
+        BROWSER_TIMEOUT_MS,
+      );
       assert.equal(run.exitCode, 0, run.stderr);
       const report = JSON.parse(run.stdout) as BrowserReport;
       const [sheets, logoWidth, injected] = report.evaluated as [number[], number, string];

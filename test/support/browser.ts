@@ -22,7 +22,7 @@ const { values } = parseArgs({
     'trust-spki': { type: 'string' },
     evaluate: { type: 'string', multiple: true, default: [] },
     'settle-ms': { type: 'string', default: '1000' },
-    'give-up-ms': { type: 'string', default: '20000' },
+    'give-up-ms': { type: 'string', default: '60000' },
   },
 });
 const settle = (): Promise<void> => new Promise((r) => setTimeout(r, Number(values['settle-ms'])));
