@@ -124,6 +124,17 @@ function indexOf(calls: readonly string[], pattern: RegExp, from = 0): number {
 
 const at = 'time=2026-12-04T09:10:00.000Z';
 
+/** `db restore --at <at> --to <to>`, its progress and log dropped. */
+function restoreQuietly(ctx: Context, to: string, force = false): ReturnType<typeof restoreToHost> {
+  return restoreToHost(ctx, {
+    target: at,
+    to,
+    force,
+    progress: () => undefined,
+    log: () => undefined,
+  });
+}
+
 describe('db restore --to HOST', { timeout: 300_000 }, () => {
   let lab: Lab;
   before(async () => {
@@ -134,12 +145,7 @@ describe('db restore --to HOST', { timeout: 300_000 }, () => {
     const { ctx, recording } = lab;
     const from = recording.calls.length;
     await assert.rejects(
-      restoreToHost(ctx, {
-        target: at,
-        to: 'db-01',
-        progress: () => undefined,
-        log: () => undefined,
-      }),
+      restoreQuietly(ctx, 'db-01'),
       (error: Error) =>
         error instanceof ChangeRefused &&
         /db-01 is the live primary: .*add --force/.test(error.message),
@@ -147,24 +153,11 @@ describe('db restore --to HOST', { timeout: 300_000 }, () => {
     const state = await readDbState(ctx);
     await writeDbState(ctx, { ...state, fenced: ['db-02'] });
     await assert.rejects(
-      restoreToHost(ctx, {
-        target: at,
-        to: 'db-02',
-        progress: () => undefined,
-        log: () => undefined,
-      }),
+      restoreQuietly(ctx, 'db-02'),
       (error: Error) => error instanceof ChangeRefused && error.message.includes('db-02 is fenced'),
     );
     await writeDbState(ctx, state);
-    await assert.rejects(
-      restoreToHost(ctx, {
-        target: at,
-        to: 'web-01',
-        progress: () => undefined,
-        log: () => undefined,
-      }),
-      /"web-01" is not a database host/,
-    );
+    await assert.rejects(restoreQuietly(ctx, 'web-01'), /"web-01" is not a database host/);
     const done = recording.calls.slice(from);
     assert.deepEqual(
       done.filter((c) => /mariadb-backup|mbstream|kill |mv -T|backup\/main|backup\.mjs/.test(c)),
@@ -278,13 +271,7 @@ describe('db restore --to HOST', { timeout: 300_000 }, () => {
   it('the live primary with --force: failover paused, primary restored and opened, every replica reseeded, failover resumed', async () => {
     const { ctx, recording, etcd } = lab;
     const from = recording.calls.length;
-    const report = await restoreToHost(ctx, {
-      target: at,
-      to: 'db-01',
-      force: true,
-      progress: () => undefined,
-      log: () => undefined,
-    });
+    const report = await restoreQuietly(ctx, 'db-01', true);
     const calls = recording.calls;
     const pause = indexOf(calls, /\/v3\/kv\/put/, from);
     const stream = indexOf(calls, /^\[backup\] \$ mariadb-backup .*\| \[db-01\] \$ mbstream/, from);
@@ -336,13 +323,7 @@ describe('db restore --to HOST', { timeout: 300_000 }, () => {
       key,
       JSON.stringify({ by: 'someone', reason: 'kernel', at: new Date().toISOString() }),
     );
-    const report = await restoreToHost(ctx, {
-      target: at,
-      to: 'db-01',
-      force: true,
-      progress: () => undefined,
-      log: () => undefined,
-    });
+    const report = await restoreQuietly(ctx, 'db-01', true);
     assert.ok(etcd.has(key), 'still paused');
     assert.ok(report.notes.includes('automatic failover was paused already: left paused'));
   });
