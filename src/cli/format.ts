@@ -144,7 +144,7 @@ export function formatDbStatus(status: DbStatus, style: Style): string {
     );
   for (const name of status.unreached)
     lines.push(
-      `  unreached ${style.red('●')} ${name}  ${style.dim('owed by the last change of primary: run foobar up or foobar db rejoin')}`,
+      `  unreached ${style.red('●')} ${name}  ${style.dim('owed by the last change of primary: the failover managers heal it once it answers (or foobar up, foobar db rejoin)')}`,
     );
   if (status.backups !== undefined) {
     const ago = (iso: string | undefined): string =>

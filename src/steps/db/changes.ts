@@ -180,7 +180,7 @@ export async function fenceWebServers(
       const refusedBy = await outOfRotation(ctx, web);
       const why = refused[webs.findIndex((w) => w.name === web)] ?? `${web}: no answer`;
       return refusedBy.length === 0
-        ? `${why}: out of every load balancer's rotation until foobar up or foobar db rejoin reaches it`
+        ? `${why}: out of every load balancer's rotation until it answers again (the failover managers then heal it, as foobar up or foobar db rejoin would)`
         : `${why}: out of rotation except at ${refusedBy.join('; ')}`;
     }),
   );

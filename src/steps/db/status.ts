@@ -143,7 +143,7 @@ export async function dbStatus(ctx: Context): Promise<DbStatus> {
     problems.push(`${name} is fenced: foobar db rejoin ${name} makes it a replica`);
   for (const name of cluster.unreached ?? [])
     problems.push(
-      `${name} could not be reached by the last change of primary (its firewall, app settings or a kill are owed; a web server is out of rotation): foobar up or foobar db rejoin finishes it`,
+      `${name} could not be reached by the last change of primary (its firewall, app settings or a kill are owed; a web server is out of rotation): the failover managers finish it once it answers (foobar up or foobar db rejoin would too)`,
     );
   const restored = probes
     .filter((p) => p.role === 'restored')
