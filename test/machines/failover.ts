@@ -19,9 +19,9 @@ import { summarizeWrites, type VisitorsReport, type WriteSummary } from '../../s
 import { buildModel } from '../../src/model/build.ts';
 import { failoverMembers } from '../../src/model/failover.ts';
 import { parseConfigText } from '../../src/model/load.ts';
-import { findHost } from '../../src/model/model.ts';
+import { findHost, type Host } from '../../src/model/model.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
-import { readDbState } from '../../src/steps/db/state.ts';
+import { readDbState, type DbState } from '../../src/steps/db/state.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
 import { assertNoStrayRows, firstWriteAfter } from '../support/db.ts';
 
@@ -187,6 +187,81 @@ async function whyNot(site: MachinesSite, primary: string): Promise<string> {
   return said.join('\n');
 }
 
+/** An armed site whose primary takes writers' writes, 2 s in: the fault comes next. */
+async function writingToArmedSite(
+  site: MachinesSite,
+  members: number,
+  fault: string,
+): Promise<{
+  readonly ctx: Context;
+  readonly before: DbState;
+  readonly old: Host;
+  readonly prefix: string;
+  readonly writers: ReturnType<typeof startWriters>;
+}> {
+  const ctx = contextOf(site);
+  await armed(site, members);
+  const before = await readDbState(ctx);
+  const old = findHost(ctx.model, before.primary);
+  assert.ok(old !== undefined);
+  const prefix = `machines-${fault}-${Date.now()}`;
+  const writers = startWriters(site, prefix);
+  try {
+    await writers.ready();
+  } catch (error) {
+    await writers.stop().catch(() => undefined);
+    throw error;
+  }
+  await sleep(2000);
+  return { ctx, before, old, prefix, writers };
+}
+
+/** Waits for a primary other than `old` in database.json; if none comes, says why not. */
+async function promotedFrom(
+  site: MachinesSite,
+  ctx: Context,
+  old: Host,
+  timeoutMs: number,
+): Promise<DbState> {
+  await waitFor(
+    `a primary other than ${old.name} in database.json`,
+    async () => {
+      const state = await readDbState(ctx);
+      return state.primary === old.name ? `still ${old.name}` : undefined;
+    },
+    { timeoutMs, intervalMs: 250 },
+  ).catch(async (error: unknown) => {
+    throw new Error(`${(error as Error).message}\n${await whyNot(site, old.name)}`);
+  });
+  return readDbState(ctx);
+}
+
+/**
+ * Every acknowledged write on `primary` once, no more rows than were sent, and none acknowledged
+ * by `old` once the new epoch was in force (`promotedAt`). Resolves to the rows stored.
+ */
+async function assertWritesKept(
+  ctx: Context,
+  summary: WriteSummary,
+  prefix: string,
+  primary: string,
+  old: Host,
+  promotedAt: number,
+): Promise<number> {
+  const rows = await storedMessages(ctx, primary, prefix);
+  const audit = auditWrites(summary.acked, rows);
+  assert.deepEqual(audit.lost, [], `acknowledged writes missing or wrong on ${primary}`);
+  assert.deepEqual(audit.duplicated, [], `writes stored twice on ${primary}`);
+  // A write whose connection died with the primary may have committed: never more than sent.
+  assertNoStrayRows(rows.length, summary, WRITERS);
+  assert.deepEqual(
+    summary.acked.filter((a) => a.db === old.name && a.at > promotedAt),
+    [],
+    `${old.name} acknowledged writes after the new epoch`,
+  );
+  return rows.length;
+}
+
 /**
  * The primary's MariaDB SIGKILLed under writers: the replica is promoted with nobody at the
  * keyboard, a write is acknowledged by it within the bound, and every acknowledged write is on it
@@ -197,33 +272,14 @@ export async function primaryKilledUnderWrites(
   site: MachinesSite,
   members: number,
 ): Promise<number> {
-  const ctx = contextOf(site);
-  await armed(site, members);
-  const before = await readDbState(ctx);
-  const old = findHost(ctx.model, before.primary);
-  assert.ok(old !== undefined);
-  const prefix = `machines-kill-${Date.now()}`;
-  const writers = startWriters(site, prefix);
+  const { ctx, before, old, prefix, writers } = await writingToArmedSite(site, members, 'kill');
   let killedAt: number;
   let promotedAt: number;
   let summary: WriteSummary;
   try {
-    await writers.ready();
-    await sleep(2000);
     killedAt = Date.now();
     await killService(ctx, old, 'mariadb');
-    const next = await waitFor(
-      `a primary other than ${old.name} in database.json`,
-      async () => {
-        const state = await readDbState(ctx);
-        return state.primary === old.name ? `still ${old.name}` : undefined;
-      },
-      { timeoutMs: WRITES_BACK_BOUND_MS, intervalMs: 250 },
-    )
-      .catch(async (error: unknown) => {
-        throw new Error(`${(error as Error).message}\n${await whyNot(site, old.name)}`);
-      })
-      .then(() => readDbState(ctx));
+    const next = await promotedFrom(site, ctx, old, WRITES_BACK_BOUND_MS);
     promotedAt = Date.now();
     assert.equal(next.epoch, before.epoch + 1);
     assert.deepEqual(next.fenced, [old.name]);
@@ -234,18 +290,7 @@ export async function primaryKilledUnderWrites(
   }
   const state = await readDbState(ctx);
   const writesBackMs = firstWriteAfter(summary, killedAt, state.primary);
-  const rows = await storedMessages(ctx, state.primary, prefix);
-  const audit = auditWrites(summary.acked, rows);
-  assert.deepEqual(audit.lost, [], `acknowledged writes missing or wrong on ${state.primary}`);
-  assert.deepEqual(audit.duplicated, [], `writes stored twice on ${state.primary}`);
-  // A write whose connection died with the primary may have committed: never more than sent.
-  assertNoStrayRows(rows.length, summary, WRITERS);
-  // The old primary acknowledged nothing once the new epoch was in force.
-  assert.deepEqual(
-    summary.acked.filter((a) => a.db === old.name && a.at > promotedAt),
-    [],
-    `${old.name} acknowledged writes after the new epoch`,
-  );
+  const rows = await assertWritesKept(ctx, summary, prefix, state.primary, old, promotedAt);
   t.diagnostic(
     JSON.stringify({
       fault: `${old.name}: mariadb killed`,
@@ -253,7 +298,7 @@ export async function primaryKilledUnderWrites(
       killToNewTopologyMs: promotedAt - killedAt,
       killToFirstWriteOnNewPrimaryMs: writesBackMs,
       writesAcked: summary.acked.length,
-      rowsStored: rows.length,
+      rowsStored: rows,
       writeFailures: summary.failures,
     }),
   );
@@ -307,12 +352,7 @@ export async function primarySilencedUnderWrites(
   for (const fenced of (await readDbState(ctx)).fenced) await rejoinAsOperator(site, fenced);
   const resumed = await site.foobar(['db', 'failover', 'resume'], 120_000);
   assert.equal(resumed.exitCode, 0, `${resumed.stdout}\n${resumed.stderr}`);
-  await armed(site, members);
-  const before = await readDbState(ctx);
-  const old = findHost(ctx.model, before.primary);
-  assert.ok(old !== undefined);
-  const prefix = `machines-silence-${Date.now()}`;
-  const writers = startWriters(site, prefix);
+  const { before, old, prefix, writers } = await writingToArmedSite(site, members, 'silence');
   let silencedAt: number;
   let promotedAt: number;
   let heardAt: number;
@@ -321,19 +361,10 @@ export async function primarySilencedUnderWrites(
   /** db status --json while the machine is silent. */
   let silentStatus: string;
   try {
-    await writers.ready();
-    await sleep(2000);
     silencedAt = Date.now();
     await machines.silence(old.name);
     try {
-      await waitFor(
-        `a primary other than ${old.name} in database.json`,
-        async () => {
-          const state = await readDbState(ctx);
-          return state.primary === old.name ? `still ${old.name}` : undefined;
-        },
-        { timeoutMs: SILENT_WRITES_BACK_BOUND_MS, intervalMs: 250 },
-      );
+      await promotedFrom(site, ctx, old, SILENT_WRITES_BACK_BOUND_MS);
       promotedAt = Date.now();
       // Writes go on a while on the new primary; db status, while it is silent.
       await sleep(5000);
@@ -383,16 +414,8 @@ export async function primarySilencedUnderWrites(
     new RegExp(`${old.name}: firewall: .*out of every load balancer`),
   );
   const writesBackMs = firstWriteAfter(summary, silencedAt, state.primary);
-  const rows = await storedMessages(ctx, state.primary, prefix);
-  const audit = auditWrites(summary.acked, rows);
-  assert.deepEqual(audit.lost, [], `acknowledged writes missing or wrong on ${state.primary}`);
-  assert.deepEqual(audit.duplicated, [], `writes stored twice on ${state.primary}`);
-  assertNoStrayRows(rows.length, summary, WRITERS);
-  assert.deepEqual(
-    summary.acked.filter((a) => a.db === old.name && a.at > promotedAt),
-    [],
-    `${old.name} acknowledged writes after the new epoch (also once heard again)`,
-  );
+  // Also once heard again: its database took none.
+  const rows = await assertWritesKept(ctx, summary, prefix, state.primary, old, promotedAt);
   // The operator makes it a replica (the managers never do: its data may have diverged).
   const rejoinStarted = Date.now();
   const how = await rejoinAsOperator(site, old.name);
@@ -418,7 +441,7 @@ export async function primarySilencedUnderWrites(
       heardToHealedMs: healedAt - heardAt,
       healing: healing?.detail,
       writesAcked: summary.acked.length,
-      rowsStored: rows.length,
+      rowsStored: rows,
       writeFailures: summary.failures,
       audit: action.detail,
       healedBy: how,
