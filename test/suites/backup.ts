@@ -2,7 +2,8 @@
  * Data safety through real clients: guestbook rows written through the site, a full backup, more
  * rows, a bad migration's DELETE of every message, rows after it; then a point-in-time restore
  * onto the backup host's scratch server, counted with the mariadb client there, and onto a
- * replica (`--to`), counted with the mariadb client on the replica, which is then rejoined.
+ * replica (`--to`), counted with the mariadb client on the replica, which is then rejoined, and
+ * onto the live primary (`--to` it, `--force`), whose replicas are then reseeded from it.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -42,6 +43,27 @@ export function backupSuite(lab: TestLab): void {
 
   /** What the first test wrote and when it made its mistake, for the restore onto a replica. */
   let mistake: { at: Date; before: string[]; after: string[] } | undefined;
+
+  /** `foobar db restore --at <at> --to <host> [flags]`, which must succeed: its report. */
+  async function restoreOnto(
+    host: string,
+    at: Date,
+    ...flags: string[]
+  ): Promise<HostRestoreReport> {
+    const result = await lab.cliWithin(
+      900_000,
+      'db',
+      'restore',
+      '--at',
+      at.toISOString(),
+      '--to',
+      host,
+      ...flags,
+      '--json',
+    );
+    assert.equal(result.exitCode, 0, result.stderr);
+    return JSON.parse(result.stdout) as HostRestoreReport;
+  }
 
   /** This run's rows on a restored server, counted with the mariadb client on its host. */
   async function restoredRows(socket: string, host = backup): Promise<Set<string>> {
@@ -114,18 +136,7 @@ export function backupSuite(lab: TestLab): void {
       const state = await readDbState(lab.ctx);
       const replica = replicasOf(lab.ctx, state)[0]?.name;
       assert.ok(replica !== undefined, 'a replica to restore onto');
-      const result = await lab.cliWithin(
-        900_000,
-        'db',
-        'restore',
-        '--at',
-        mistake.at.toISOString(),
-        '--to',
-        replica,
-        '--json',
-      );
-      assert.equal(result.exitCode, 0, result.stderr);
-      const restored = JSON.parse(result.stdout) as HostRestoreReport;
+      const restored = await restoreOnto(replica, mistake.at);
       assert.equal(restored.to, replica);
       const rows = await restoredRows(restored.socket, replica);
       const missing = mistake.before.filter((text) => !rows.has(text));
@@ -173,6 +184,60 @@ export function backupSuite(lab: TestLab): void {
       );
       t.diagnostic(
         `restore onto ${replica} (RTO) ${restored.seconds.toFixed(1)} s: ${restored.steps.map((s) => `${s.step} ${s.seconds.toFixed(1)} s`).join('; ')}; old data kept in ${restored.aside}`,
+      );
+      const discard = await lab.cli('db', 'restore', '--discard');
+      assert.equal(discard.exitCode, 0, discard.stderr);
+    });
+
+    it('with --force restores the live primary to the moment before the DELETE: the rows before it and none after, every replica reseeded from it, failover resumed, the site writing', async (t) => {
+      assert.ok(mistake !== undefined, 'the first test wrote the rows and made the mistake');
+      const { primary } = await readDbState(lab.ctx);
+      const restored = await restoreOnto(primary, mistake.at, '--force');
+      assert.equal(restored.to, primary);
+      assert.equal(restored.primary, true);
+      const rows = await restoredRows(restored.socket, primary);
+      assert.deepEqual(
+        mistake.before.filter((text) => !rows.has(text)),
+        [],
+        'every row acknowledged before the mistake is on the primary',
+      );
+      assert.deepEqual(
+        mistake.after.filter((text) => rows.has(text)),
+        [],
+        'the site went back to the point: nothing written after the mistake',
+      );
+      // Still the primary, and every replica a copy of it, replicating.
+      const state = await readDbState(lab.ctx);
+      assert.equal(state.primary, primary);
+      const replicas = replicasOf(lab.ctx, state).map((r) => r.name);
+      assert.deepEqual([...restored.reseeded].sort(), [...replicas].sort());
+      const status = await json<DbStatus>('db', 'status');
+      for (const replica of replicas)
+        assert.ok(
+          status.replicas.some((r) => r.name === replica && r.ioRunning && r.sqlRunning),
+          JSON.stringify(status.replicas),
+        );
+      assert.doesNotMatch(status.failover.pausedBecause, /^paused by/, 'failover resumed');
+      // A visitor's write lands on the restored primary and reaches every replica.
+      const [written] = await write('after-restore', 1);
+      assert.ok(written !== undefined);
+      for (const host of [primary, ...replicas]) {
+        const count = async (): Promise<string | undefined> =>
+          (
+            await sql(
+              lab,
+              host,
+              `SELECT COUNT(*) FROM ${lab.model.database.schema}.messages WHERE text = '${written}'`,
+            )
+          )[0]?.[0];
+        const deadline = Date.now() + 30_000;
+        while ((await count()) !== '1') {
+          assert.ok(Date.now() < deadline, `${host} never had the write made after the restore`);
+          await sleep(250);
+        }
+      }
+      t.diagnostic(
+        `restore onto the primary ${primary} (RTO) ${restored.seconds.toFixed(1)} s, the whole command ${restored.totalSeconds.toFixed(1)} s: ${restored.steps.map((s) => `${s.step} ${s.seconds.toFixed(1)} s`).join('; ')}; reseeded ${restored.reseeded.join(', ')}`,
       );
       const discard = await lab.cli('db', 'restore', '--discard');
       assert.equal(discard.exitCode, 0, discard.stderr);
