@@ -44,6 +44,21 @@ export function backupSuite(lab: TestLab): void {
   /** What the first test wrote and when it made its mistake, for the restore onto a replica. */
   let mistake: { at: Date; before: string[]; after: string[] } | undefined;
 
+  /**
+   * Waits (60 s at most) until db status says the archive reaches `writtenBy` (RPO); resolves to
+   * how many seconds after it that was.
+   */
+  async function recoverable(writtenBy: number, failure: string): Promise<number> {
+    const deadline = writtenBy + 60_000;
+    let status = await json<DbStatus>('db', 'status');
+    while (Date.parse(status.backups?.recoverableAt ?? '') < writtenBy) {
+      assert.ok(Date.now() < deadline, `${failure}: ${JSON.stringify(status.backups)}`);
+      await sleep(500);
+      status = await json<DbStatus>('db', 'status');
+    }
+    return (Date.now() - writtenBy) / 1000;
+  }
+
   /** `foobar db restore --at <at> --to <host> [flags]`, which must succeed: its report. */
   async function restoreOnto(
     host: string,
@@ -103,15 +118,7 @@ export function backupSuite(lab: TestLab): void {
       mistake = { at: mistakeAt, before: [...first, ...second], after };
 
       // The archive reaches past the last write (RPO), as db status says.
-      const writtenBy = Date.now();
-      const deadline = writtenBy + 60_000;
-      let status = await json<DbStatus>('db', 'status');
-      while (Date.parse(status.backups?.recoverableAt ?? '') < writtenBy) {
-        assert.ok(Date.now() < deadline, `archive not current: ${JSON.stringify(status.backups)}`);
-        await sleep(500);
-        status = await json<DbStatus>('db', 'status');
-      }
-      const rpoSeconds = (Date.now() - writtenBy) / 1000;
+      const rpoSeconds = await recoverable(Date.now(), 'archive not current');
 
       const restored = await json<RestoreReport>('db', 'restore', '--at', mistakeAt.toISOString());
       const rows = await restoredRows(restored.socket);
@@ -236,6 +243,10 @@ export function backupSuite(lab: TestLab): void {
           await sleep(250);
         }
       }
+      // The archive follows the restored primary, whose binary log restarted at the point: the
+      // write after the restore becomes recoverable, as db status says.
+      const rpo = await recoverable(Date.now(), 'the archive does not follow the restored primary');
+      t.diagnostic(`archive past the write after the restore ${rpo.toFixed(1)} s after it`);
       t.diagnostic(
         `restore onto the primary ${primary} (RTO) ${restored.seconds.toFixed(1)} s, the whole command ${restored.totalSeconds.toFixed(1)} s: ${restored.steps.map((s) => `${s.step} ${s.seconds.toFixed(1)} s`).join('; ')}; reseeded ${restored.reseeded.join(', ')}`,
       );
