@@ -22,7 +22,7 @@ import { serverState, watchSemiSync } from '../probes/mariadb.ts';
 import { parseLastReceived, ss } from '../commands/ss.ts';
 import { appendAudit } from '../steps/audit.ts';
 import type { Context } from '../steps/context.ts';
-import { healOwed, promoteReplica } from '../steps/db/changes.ts';
+import { describeLeft, healOwed, promoteReplica } from '../steps/db/changes.ts';
 import { readDbState, replicasOf, type DbState } from '../steps/db/state.ts';
 import type { Etcd, KeyValue } from './etcd.ts';
 import {
@@ -518,7 +518,7 @@ export class FailoverManager {
     )
       .then(async ({ healed, left }) => {
         if (healed.length === 0) return;
-        const detail = `healed ${healed.join('; ')}${left.length === 0 ? '' : `; still owed: ${left.map((l) => `${l.host} (${l.why})`).join('; ')}`}`;
+        const detail = `healed ${healed.join('; ')}${left.length === 0 ? '' : `; still owed: ${describeLeft(left)}`}`;
         this.log(detail);
         await this.audit('unreached healed', owed.join(', '), detail, 'succeeded');
       })

@@ -226,7 +226,7 @@ export async function healOwed(
   const state = await readDbState(ctx);
   const owed = state.unreached ?? [];
   const outcomes = await Promise.all(
-    owed.map(async (name): Promise<{ healed: string } | { host: string; why: string }> => {
+    owed.map(async (name): Promise<{ host: string; healed?: string; why?: string }> => {
       if (options.onlyAnswering === true && findHost(ctx.model, name) !== undefined) {
         const silent = await within(name, 'no-op command', () =>
           ctx.driver.exec(name, { argv: ['true'], timeoutMs: REACH_TIMEOUT_MS }),
@@ -234,28 +234,30 @@ export async function healOwed(
         if (silent !== undefined) return { host: name, why: silent };
       }
       try {
-        return { healed: await healHost(ctx, state, name) };
+        return { host: name, healed: await healHost(ctx, state, name) };
       } catch (error) {
         return { host: name, why: (error as Error).message.split('\n')[0] ?? '' };
       }
     }),
   );
-  const healed = owed.filter((_, i) => {
-    const outcome = outcomes[i];
-    return outcome !== undefined && 'healed' in outcome;
-  });
+  const healed = outcomes.flatMap((o) => (o.healed === undefined ? [] : [o]));
   if (healed.length > 0) {
     // Only the hosts healed here: a change of primary meanwhile holds the lock, so none happened.
     const now = await readDbState(ctx);
     await writeDbState(ctx, {
       ...now,
-      unreached: (now.unreached ?? []).filter((n) => !healed.includes(n)),
+      unreached: (now.unreached ?? []).filter((n) => !healed.some((h) => h.host === n)),
     });
   }
   return {
-    healed: outcomes.flatMap((o) => ('healed' in o ? [o.healed] : [])),
-    left: outcomes.flatMap((o) => ('why' in o ? [o] : [])),
+    healed: healed.map((h) => h.healed ?? ''),
+    left: outcomes.flatMap((o) => (o.why === undefined ? [] : [{ host: o.host, why: o.why }])),
   };
+}
+
+/** The hosts a heal left owed, each with why, for a message. */
+export function describeLeft(left: Healing['left']): string {
+  return left.map((l) => `${l.host} (${l.why})`).join('; ');
 }
 
 /**
@@ -267,7 +269,7 @@ export async function healUnreached(ctx: Context): Promise<string> {
   const { healed, left } = await healOwed(ctx);
   if (left.length > 0)
     throw new Error(
-      `${healed.length > 0 ? `healed ${healed.join('; ')}; ` : ''}still owed by the last change of primary: ${left.map((l) => `${l.host} (${l.why})`).join('; ')}`,
+      `${healed.length > 0 ? `healed ${healed.join('; ')}; ` : ''}still owed by the last change of primary: ${describeLeft(left)}`,
     );
   return healed.length === 0 ? 'up to date' : `healed ${healed.join('; ')}`;
 }
