@@ -205,6 +205,11 @@ describe('the backup catalog', () => {
         'db-01-bin.000001 from 0-31-50 until its end',
       ],
     );
+    // A moment before the restore: the site had the old history then, the DELETE included.
+    assert.deepEqual(
+      steps(planRecovery({ time: '2026-12-03T12:22:00.000Z' }, backups, logs, takeovers)),
+      ['db-01-bin.000004 from 0-31-20 until its end'],
+    );
     const exact = planRecovery({ gtid: '0-31-55' }, backups, logs, takeovers);
     assert.deepEqual(steps(exact), [
       'db-01-bin.000004 from 0-31-20 until 0-31-50',

@@ -267,8 +267,9 @@ function maxPosition(a: readonly Gtid[], b: readonly Gtid[]): Gtid[] {
  * The last full backup before the target, and the binary logs that carry it forward to the
  * target, without gaps: a file whose start is beyond what the ones before reached leaves a hole,
  * and the plan says so rather than recovering a moment with transactions missing. A file is
- * used only up to its takeover (`takeovers`, from database.json): past it are transactions the
- * site lost or undid, whose sequence numbers the next primary's own transactions reuse.
+ * used only up to its takeover (`takeovers`, from database.json) when the target is after it:
+ * past it are transactions the site lost or undid, whose sequence numbers the next primary's
+ * own transactions reuse. A GTID target is in the history as it is now: always after.
  */
 export function planRecovery(
   target: RecoveryTarget,
@@ -299,9 +300,15 @@ export function planRecovery(
       const d = seqOf(a.firstGtid ?? '') - seqOf(b.firstGtid ?? '');
       return d < 0n ? -1 : d > 0n ? 1 : a.name.localeCompare(b.name);
     });
+  // A moment before a takeover had the old primary's history as it was then (the write no
+  // replica got was there); a GTID names the history as it is now.
+  const passed =
+    'time' in target
+      ? takeovers.filter((t) => Date.parse(t.at) < Date.parse(target.time))
+      : takeovers;
   const chosen: { binlog: Binlog; from: string; until?: string }[] = [];
   for (const binlog of ordered) {
-    const takeover = takeoverOf(binlog, takeovers);
+    const takeover = takeoverOf(binlog, passed);
     // Nothing in it was ever the site's history: the source wrote it all after its takeover.
     if (takeover !== undefined && seqOf(binlog.firstGtid ?? '') > seqOf(takeover.gtid)) continue;
     const cut = takeover !== undefined && seqOf(binlog.lastGtid ?? '') > seqOf(takeover.gtid);
