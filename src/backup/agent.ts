@@ -230,7 +230,14 @@ export class BackupAgent {
     const span = parseBinlogText(text.stdout);
     const dir = path.join(this.paths.binlogs, source);
     await mkdir(dir, { recursive: true });
-    const file = `${name}.zst.aes`;
+    // A primary restored with --force starts its binary log again at .000001: the archive keeps
+    // the file of that name it has already (history a restore to an earlier moment needs).
+    const taken = await stat(path.join(dir, `${name}.json`)).then(
+      () => true,
+      () => false,
+    );
+    const base = taken ? `${name}.${new Date().toISOString().replace(/[-:.]/g, '')}` : name;
+    const file = `${base}.zst.aes`;
     const sealed = await seal(createReadStream(plain), path.join(dir, file), this.key);
     const manifest: ArchivedBinlog = {
       kind: 'binlog',
@@ -241,7 +248,7 @@ export class BackupAgent {
       file,
       sealed,
     };
-    await writeFile(path.join(dir, `${name}.json`), `${JSON.stringify(manifest, null, 2)}\n`);
+    await writeFile(path.join(dir, `${base}.json`), `${JSON.stringify(manifest, null, 2)}\n`);
     await rm(plain);
     this.status = { ...this.status, lastSealedAt: manifest.sealedAt };
   }
@@ -400,7 +407,8 @@ export class BackupAgent {
       const last = parseGtidList(b.lastGtid ?? '').reduce((m, g) => (g.seq > m ? g.seq : m), 0n);
       if (last >= floor) continue;
       const dir = path.dirname(b.path);
-      for (const name of [b.file, `${b.file}.sha256`, `${b.name}.json`])
+      const manifest = `${b.file.replace(/\.zst\.aes$/, '')}.json`;
+      for (const name of [b.file, `${b.file}.sha256`, manifest])
         await rm(path.join(dir, name), { force: true });
     }
   }

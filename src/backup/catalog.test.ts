@@ -4,6 +4,7 @@ import {
   parseBinlogText,
   planRecovery,
   retained,
+  takeoversOf,
   type Binlog,
   type FullBackup,
 } from './catalog.ts';
@@ -121,5 +122,99 @@ describe('the backup catalog', () => {
       () => planRecovery({ gtid: '0-31-28' }, backups, logs),
       /gap: db-01\/db-01-bin.000005 starts at 0-31-25 but only 0-31-20 is covered/,
     );
+  });
+  it('applies a former primary’s binary log only up to the takeover: what no replica got is skipped, the new primary’s transactions of the same numbers applied', () => {
+    const backups = [full('b', '2026-12-03T12:00:00.000Z', '0-31-20')];
+    // db-01 wrote 0-31-91 (archived) that db-02 never received; db-02 took over at 0-31-90 and
+    // wrote 0-32-91 next. The archive also holds a file of db-01's with nothing but lost ones.
+    const logs = [
+      binlog(
+        'db-01',
+        'db-01-bin.000002',
+        ['0-31-21', '2026-12-03T12:10:00Z'],
+        ['0-31-91', '2026-12-03T12:30:01Z'],
+      ),
+      binlog(
+        'db-01',
+        'db-01-bin.000003',
+        ['0-31-92', '2026-12-03T12:30:02Z'],
+        ['0-31-93', '2026-12-03T12:30:03Z'],
+      ),
+      binlog(
+        'db-02',
+        'db-02-bin.000001',
+        ['0-31-85', '2026-12-03T12:29:00Z'],
+        ['0-32-95', '2026-12-03T12:35:00Z'],
+      ),
+    ];
+    const takeovers = takeoversOf([
+      { at: '2026-12-03T12:20:00.000Z', action: 'rejoin', host: 'db-03', gtid: '0-31-50' },
+      {
+        at: '2026-12-03T12:30:05.120Z',
+        action: 'promote',
+        host: 'db-02',
+        from: 'db-01',
+        gtid: '0-31-90',
+      },
+    ]);
+    assert.deepEqual(takeovers, [
+      { source: 'db-01', gtid: '0-31-90', at: '2026-12-03T12:30:05.120Z', restarted: false },
+    ]);
+    const steps = (plan: ReturnType<typeof planRecovery>): string[] =>
+      plan.binlogs.map((b) => `${b.binlog.name} from ${b.from} until ${b.until ?? 'its end'}`);
+    const plan = planRecovery({ time: '2026-12-03T12:40:00.000Z' }, backups, logs, takeovers);
+    assert.deepEqual(steps(plan), [
+      'db-01-bin.000002 from 0-31-20 until 0-31-90',
+      'db-02-bin.000001 from 0-31-90 until its end',
+    ]);
+    assert.equal(plan.reaches, '0-32-95');
+    // Without the history the lost 0-31-91 would be applied and 0-32-91 skipped.
+    assert.deepEqual(steps(planRecovery({ time: '2026-12-03T12:40:00.000Z' }, backups, logs)), [
+      'db-01-bin.000002 from 0-31-20 until its end',
+      'db-02-bin.000001 from 0-31-91 until its end',
+    ]);
+  });
+
+  it('applies a primary’s binary log from before its restore only up to the restored point, and its restarted log after', () => {
+    const backups = [full('b', '2026-12-03T12:00:00.000Z', '0-31-20')];
+    const logs = [
+      // 0-31-51..60 were undone by the restore (a bad DELETE among them).
+      binlog(
+        'db-01',
+        'db-01-bin.000004',
+        ['0-31-21', '2026-12-03T12:10:00Z'],
+        ['0-31-60', '2026-12-03T12:20:00Z'],
+      ),
+      // Restarted in the second the restored server started: numbers after the point again.
+      binlog(
+        'db-01',
+        'db-01-bin.000001',
+        ['0-31-51', '2026-12-03T12:25:00Z'],
+        ['0-31-70', '2026-12-03T12:30:00Z'],
+      ),
+    ];
+    const takeovers = takeoversOf([
+      { at: '2026-12-03T12:25:00.400Z', action: 'restore', host: 'db-01', gtid: '0-31-50' },
+    ]);
+    const steps = (plan: ReturnType<typeof planRecovery>): string[] =>
+      plan.binlogs.map((b) => `${b.binlog.name} from ${b.from} until ${b.until ?? 'its end'}`);
+    assert.deepEqual(
+      steps(planRecovery({ time: '2026-12-03T12:40:00.000Z' }, backups, logs, takeovers)),
+      [
+        'db-01-bin.000004 from 0-31-20 until 0-31-50',
+        'db-01-bin.000001 from 0-31-50 until its end',
+      ],
+    );
+    // A moment before the restore: the site had the old history then, the DELETE included.
+    assert.deepEqual(
+      steps(planRecovery({ time: '2026-12-03T12:22:00.000Z' }, backups, logs, takeovers)),
+      ['db-01-bin.000004 from 0-31-20 until its end'],
+    );
+    const exact = planRecovery({ gtid: '0-31-55' }, backups, logs, takeovers);
+    assert.deepEqual(steps(exact), [
+      'db-01-bin.000004 from 0-31-20 until 0-31-50',
+      'db-01-bin.000001 from 0-31-50 until its end',
+    ]);
+    assert.equal(exact.reaches, '0-31-55');
   });
 });

@@ -181,10 +181,72 @@ export type RecoveryTarget = { readonly time: string } | { readonly gtid: string
 
 export interface RecoveryPlan {
   readonly backup: FullBackup;
-  /** In the order to apply them, each from the position the previous ones reached. */
-  readonly binlogs: readonly { readonly binlog: Binlog; readonly from: string }[];
+  /**
+   * In the order to apply them, each from the position the previous ones reached, and a file
+   * that goes on past the site's history (see Takeover) only `until` its takeover's position.
+   */
+  readonly binlogs: readonly {
+    readonly binlog: Binlog;
+    readonly from: string;
+    readonly until?: string;
+  }[];
   /** Where the binary logs stop: the last GTID at or before the target. */
   readonly reaches: string;
+}
+
+/**
+ * The moment a server's binary log stopped being the site's history, from database.json's
+ * events: a promotion or switchover (`source` the primary before; the new one took over at
+ * `gtid`, so whatever `source` wrote after it reached no replica and was lost with it) or a
+ * restore of the primary (`restarted`: it was put back at `gtid` and writes again from `at` under
+ * the same server id and the numbers after `gtid`). A file `source` began before `at` is the
+ * site's history up to `gtid` only.
+ */
+export interface Takeover {
+  readonly source: string;
+  readonly gtid: string;
+  readonly at: string;
+  readonly restarted: boolean;
+}
+
+/** The takeovers in database.json's history (its events, oldest first). */
+export function takeoversOf(
+  history: readonly {
+    readonly action: string;
+    readonly host: string;
+    readonly from?: string;
+    readonly gtid?: string;
+    readonly at: string;
+  }[],
+): Takeover[] {
+  return history.flatMap((e): Takeover[] => {
+    if (e.gtid === undefined || e.gtid === '') return [];
+    if ((e.action === 'promote' || e.action === 'switchover') && e.from !== undefined)
+      return [{ source: e.from, gtid: e.gtid, at: e.at, restarted: false }];
+    if (e.action === 'restore')
+      return [{ source: e.host, gtid: e.gtid, at: e.at, restarted: true }];
+    return [];
+  });
+}
+
+/**
+ * The first takeover that ends `binlog`'s share of the history: its source's first one after
+ * the file began. A file's time is to the second: one begun in the second of a restore is
+ * before it only if it starts at or below the restored position (the restarted server's first
+ * file starts after it); a former primary writes nothing after a promotion, so any file it began
+ * up to that second is before it.
+ */
+function takeoverOf(binlog: Binlog, takeovers: readonly Takeover[]): Takeover | undefined {
+  const began = Date.parse(binlog.firstAt ?? '');
+  if (Number.isNaN(began)) return undefined;
+  return takeovers
+    .filter((t) => t.source === binlog.source)
+    .sort((a, b) => a.at.localeCompare(b.at))
+    .find((t) => {
+      const at = Date.parse(t.at);
+      if (!t.restarted) return began <= at;
+      return began + 1000 <= at || (began <= at && seqOf(binlog.firstGtid ?? '') <= seqOf(t.gtid));
+    });
 }
 
 function seqOf(list: string): bigint {
@@ -204,12 +266,16 @@ function maxPosition(a: readonly Gtid[], b: readonly Gtid[]): Gtid[] {
 /**
  * The last full backup before the target, and the binary logs that carry it forward to the
  * target, without gaps: a file whose start is beyond what the ones before reached leaves a hole,
- * and the plan says so rather than recovering a moment with transactions missing.
+ * and the plan says so rather than recovering a moment with transactions missing. A file is
+ * used only up to its takeover (`takeovers`, from database.json) when the target is after it:
+ * past it are transactions the site lost or undid, whose sequence numbers the next primary's
+ * own transactions reuse. A GTID target is in the history as it is now: always after.
  */
 export function planRecovery(
   target: RecoveryTarget,
   backups: readonly FullBackup[],
   binlogs: readonly Binlog[],
+  takeovers: readonly Takeover[] = [],
 ): RecoveryPlan {
   const before = (at: string | undefined): boolean =>
     'time' in target ? at !== undefined && at < target.time : false;
@@ -234,9 +300,19 @@ export function planRecovery(
       const d = seqOf(a.firstGtid ?? '') - seqOf(b.firstGtid ?? '');
       return d < 0n ? -1 : d > 0n ? 1 : a.name.localeCompare(b.name);
     });
-  const chosen: { binlog: Binlog; from: string }[] = [];
+  // A moment before a takeover had the old primary's history as it was then (the write no
+  // replica got was there); a GTID names the history as it is now.
+  const passed =
+    'time' in target
+      ? takeovers.filter((t) => Date.parse(t.at) < Date.parse(target.time))
+      : takeovers;
+  const chosen: { binlog: Binlog; from: string; until?: string }[] = [];
   for (const binlog of ordered) {
-    const last = parseGtidList(binlog.lastGtid ?? '');
+    const takeover = takeoverOf(binlog, passed);
+    // Nothing in it was ever the site's history: the source wrote it all after its takeover.
+    if (takeover !== undefined && seqOf(binlog.firstGtid ?? '') > seqOf(takeover.gtid)) continue;
+    const cut = takeover !== undefined && seqOf(binlog.lastGtid ?? '') > seqOf(takeover.gtid);
+    const last = parseGtidList(cut ? takeover.gtid : (binlog.lastGtid ?? ''));
     if (!isAhead(last, reached)) continue; // nothing new in it
     const useful = 'time' in target ? before(binlog.firstAt) : withinGtid(binlog.firstGtid);
     if (!useful) continue;
@@ -247,7 +323,7 @@ export function planRecovery(
         `the archived binary logs have a gap: ${binlog.source}/${binlog.name} starts at ${binlog.firstGtid ?? '?'} but only ${formatList(reached)} is covered`,
       );
     }
-    chosen.push({ binlog, from: formatList(reached) });
+    chosen.push({ binlog, from: formatList(reached), ...(cut ? { until: takeover.gtid } : {}) });
     reached = maxPosition(
       reached,
       'gtid' in target && isAhead(last, parseGtidList(target.gtid))

@@ -4,11 +4,13 @@
  *   agent CONFIG                      the backup host's daemon (src/backup/agent.ts)
  *   send ADDR:PORT TMPDIR -- ARGV...  on a replica: ARGV's output (mariadb-backup) to the backup host
  *   list CONFIG                       the catalog as JSON: full backups, binary logs, the agent's status
- *   plan CONFIG TARGET                which backup and binary logs recover TARGET, as JSON
+ *   plan CONFIG TARGET [TAKEOVERS]    which backup and binary logs recover TARGET, as JSON
  *   unpack CONFIG ID DIR              a full backup, checked and opened, unpacked (mbstream) into DIR
- *   replay CONFIG TARGET SOCKET       the plan's binary logs applied to the server on SOCKET
+ *   replay CONFIG TARGET SOCKET [TAKEOVERS]  the plan's binary logs applied to the server on SOCKET
  *
  * TARGET is `time=ISO` (the instant before it, to the second) or `gtid=LIST` (up to and with it).
+ * TAKEOVERS is the JSON of catalog.ts's Takeover[], from database.json's history (the operator's
+ * state, not the backup host's): where each former primary's binary log stops being the history.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
@@ -37,8 +39,11 @@ import {
   type Binlog,
   type OpenBinlog,
   type RecoveryTarget,
+  type Takeover,
 } from './catalog.ts';
 import { parseKey, unseal } from './seal.ts';
+import { z } from 'zod';
+import { hasReached, parseGtidList } from '../lib/gtid.ts';
 
 const UTC = { ...process.env, TZ: 'UTC' };
 
@@ -49,6 +54,18 @@ async function load(file: string) {
   const paths = backupPaths(model, host);
   const key = parseKey(await readFile(paths.key, 'utf8'), paths.key);
   return { model, me, paths, key };
+}
+
+const takeoversSchema = z.array(
+  z.object({ source: z.string(), gtid: z.string(), at: z.string(), restarted: z.boolean() }),
+);
+
+function parseTakeovers(text: string | undefined): Takeover[] {
+  if (text === undefined || text === '') return [];
+  const parsed = takeoversSchema.safeParse(JSON.parse(text));
+  if (!parsed.success)
+    throw new Error(`TAKEOVERS: not a list of takeovers (${parsed.error.message})`);
+  return parsed.data;
 }
 
 function parseTarget(text: string | undefined): RecoveryTarget {
@@ -128,6 +145,11 @@ async function pipe(from: readonly string[], into: readonly string[]): Promise<v
     throw new Error(`${a} | ${b} failed (${readCode}, ${writeCode}): ${errors.trim()}`);
 }
 
+/** Of two stop positions, the one reached first (`b` may be absent). */
+function earlier(a: string, b: string | undefined): string {
+  return b !== undefined && hasReached(parseGtidList(a), parseGtidList(b)) ? b : a;
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
@@ -168,7 +190,7 @@ async function main(argv: string[]): Promise<number> {
       const { paths } = await load(args[0] ?? '');
       const { backups, binlogs } = await catalog(paths);
       process.stdout.write(
-        `${JSON.stringify(planRecovery(parseTarget(args[1]), backups, binlogs))}\n`,
+        `${JSON.stringify(planRecovery(parseTarget(args[1]), backups, binlogs, parseTakeovers(args[2])))}\n`,
       );
       return 0;
     }
@@ -194,16 +216,18 @@ async function main(argv: string[]): Promise<number> {
       const target = parseTarget(args[1]);
       const socket = args[2] ?? '';
       const { backups, binlogs } = await catalog(paths);
-      const plan = planRecovery(target, backups, binlogs);
+      const plan = planRecovery(target, backups, binlogs, parseTakeovers(args[3]));
       const tmp = path.join(os.tmpdir(), `foobar-replay-${process.pid}`);
       await mkdir(tmp, { recursive: true });
       try {
-        for (const { binlog, from } of plan.binlogs) {
+        for (const { binlog, from, until } of plan.binlogs) {
           let file = binlog.path;
           if ('sealed' in binlog) {
             file = path.join(tmp, binlog.name);
             await pipeline(await unseal(binlog.path, binlog.sealed, key), createWriteStream(file));
           }
+          // Both stops when the file goes past its takeover: mariadb-binlog ends at the first.
+          const stopGtid = 'gtid' in target ? earlier(target.gtid, until) : until;
           const range = {
             from,
             ...('time' in target
@@ -213,7 +237,8 @@ async function main(argv: string[]): Promise<number> {
                     .replace(/\.\d+Z$/, '')
                     .replace(/Z$/, ''),
                 }
-              : { stopGtid: target.gtid }),
+              : {}),
+            ...(stopGtid === undefined ? {} : { stopGtid }),
           };
           await pipe(commands.text(file, range).argv, [
             'mariadb',
@@ -222,7 +247,7 @@ async function main(argv: string[]): Promise<number> {
             '--user=root',
           ]);
           process.stdout.write(
-            `applied ${binlog.source}/${binlog.name} from ${from || 'its start'}\n`,
+            `applied ${binlog.source}/${binlog.name} from ${from || 'its start'}${until === undefined ? '' : ` until ${until} (its source's takeover)`}\n`,
           );
         }
       } finally {

@@ -15,7 +15,7 @@ import { serverIdOf } from '../model/database.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
 import type { Host } from '../model/model.ts';
 import type { AgentStatus } from '../backup/agent.ts';
-import type { Binlog, FullBackup, RecoveryPlan } from '../backup/catalog.ts';
+import { takeoversOf, type Binlog, type FullBackup, type RecoveryPlan } from '../backup/catalog.ts';
 import { renderManagerConfig } from '../failover/config.ts';
 import { expectStatus } from '../probes/http.ts';
 import { parseXmlResults } from '../probes/mariadb.ts';
@@ -26,6 +26,7 @@ import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
 import type { Phase } from './plan.ts';
 import { installDaemons } from './release.ts';
+import { readDbState } from './db/state.ts';
 import { scrapedAs } from '../model/monitoring.ts';
 
 /** The backup agent: its bundle (src/release/daemons.ts) on the platform's Node.js, as root. */
@@ -268,11 +269,13 @@ export async function restoreToScratch(
     options.progress(`${title}: done in ${seconds.toFixed(1)} s`);
     return result;
   };
+  // Where each former primary's binary log stops being the history: database.json knows.
+  const takeovers = JSON.stringify(takeoversOf((await readDbState(ctx)).history));
   const plan = JSON.parse(
     (
       await ctx.driver.exec(
         host.name,
-        commands.tool(runtime, ['plan', files.config, options.target], 120_000),
+        commands.tool(runtime, ['plan', files.config, options.target, takeovers], 120_000),
       )
     ).stdout,
   ) as RecoveryPlan;
@@ -296,7 +299,7 @@ export async function restoreToScratch(
   await step(`apply the binary logs up to ${options.target}`, () =>
     ctx.driver.exec(
       host.name,
-      commands.tool(runtime, ['replay', files.config, options.target, f.socket]),
+      commands.tool(runtime, ['replay', files.config, options.target, f.socket, takeovers]),
     ),
   );
   const result = await ctx.driver.exec(

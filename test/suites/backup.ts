@@ -43,6 +43,8 @@ export function backupSuite(lab: TestLab): void {
 
   /** What the first test wrote and when it made its mistake, for the restore onto a replica. */
   let mistake: { at: Date; before: string[]; after: string[] } | undefined;
+  /** The write the --force test made after restoring the primary. */
+  let afterRestore: string | undefined;
 
   /**
    * Waits (60 s at most) until db status says the archive reaches `writtenBy` (RPO); resolves to
@@ -228,6 +230,7 @@ export function backupSuite(lab: TestLab): void {
       // A visitor's write lands on the restored primary and reaches every replica.
       const [written] = await write('after-restore', 1);
       assert.ok(written !== undefined);
+      afterRestore = written;
       for (const host of [primary, ...replicas]) {
         const count = async (): Promise<string | undefined> =>
           (
@@ -252,6 +255,77 @@ export function backupSuite(lab: TestLab): void {
       );
       const discard = await lab.cli('db', 'restore', '--discard');
       assert.equal(discard.exitCode, 0, discard.stderr);
+    });
+
+    it('a restore to a moment after the --force restore has what the site had then: the rows before the mistake and the write after the restore, nothing the restore undid', async () => {
+      assert.ok(mistake !== undefined, 'the first test wrote the rows and made the mistake');
+      assert.ok(afterRestore !== undefined, 'the --force test wrote after its restore');
+      // The primary's binary log from before its restore still holds the DELETE and the rows
+      // after it, under the numbers its restarted log reuses.
+      await sleep(1100);
+      const at = new Date();
+      const restored = await json<RestoreReport>('db', 'restore', '--at', at.toISOString());
+      const rows = await restoredRows(restored.socket);
+      assert.deepEqual(
+        mistake.before.filter((text) => !rows.has(text)),
+        [],
+        `every row before the mistake is there (plan ${JSON.stringify(restored.plan.binlogs.map((b) => [b.binlog.name, b.from, b.until]))})`,
+      );
+      assert.ok(rows.has(afterRestore), 'the write after the restore is there');
+      assert.deepEqual(
+        mistake.after.filter((text) => rows.has(text)),
+        [],
+        'nothing the restore undid',
+      );
+      assert.ok(
+        restored.plan.binlogs.some((b) => b.until !== undefined),
+        'the file from before the restore is applied up to the restored point only',
+      );
+      const discard = await lab.cli('db', 'restore', '--discard');
+      assert.equal(discard.exitCode, 0, discard.stderr);
+    });
+
+    it('a restore across a promotion applies the new primary’s transactions, never the one the old primary acknowledged and archived but no replica received', async (t) => {
+      const { primary: old } = await readDbState(lab.ctx);
+      const replicas = replicasOf(lab.ctx, await readDbState(lab.ctx)).map((r) => r.name);
+      const [next] = replicas;
+      assert.ok(next !== undefined, 'a replica to promote');
+      // The replicas stop receiving; the primary acknowledges a write once semi-sync gives up.
+      for (const replica of replicas) await sql(lab, replica, 'STOP SLAVE IO_THREAD');
+      const [lost] = await write('lost-with-the-old-primary', 1);
+      assert.ok(lost !== undefined);
+      await recoverable(Date.now(), 'the archive never had the write no replica received');
+      const promoted = await lab.cliWithin(300_000, 'db', 'promote', next, '--force');
+      assert.equal(promoted.exitCode, 0, promoted.stderr);
+      // Its first transactions take the sequence numbers the lost one had.
+      const kept = await write('after-promotion', 3);
+      await recoverable(Date.now(), 'the archive does not follow the promoted primary');
+      await sleep(1100);
+      const restored = await json<RestoreReport>('db', 'restore', '--at', new Date().toISOString());
+      const rows = await restoredRows(restored.socket);
+      assert.deepEqual(
+        kept.filter((text) => !rows.has(text)),
+        [],
+        `every write on the new primary is there (plan ${JSON.stringify(restored.plan.binlogs.map((b) => [b.binlog.source, b.binlog.name, b.from, b.until]))})`,
+      );
+      assert.equal(rows.has(lost), false, 'the write no replica received is not');
+      assert.ok(
+        restored.plan.binlogs.some((b) => b.binlog.source === old && b.until !== undefined),
+        `${old}'s binary log is applied up to the takeover only`,
+      );
+      t.diagnostic(
+        `restore across the promotion (RTO) ${restored.seconds.toFixed(1)} s, ${restored.plan.binlogs.length} binary logs: ${restored.plan.binlogs.map((b) => `${b.binlog.source}/${b.binlog.name} from ${b.from || 'start'}${b.until === undefined ? '' : ` until ${b.until}`}`).join(', ')}`,
+      );
+      const discard = await lab.cli('db', 'restore', '--discard');
+      assert.equal(discard.exitCode, 0, discard.stderr);
+      // As it began for the next suites: the old primary (which holds the lost write) reseeded,
+      // then the primary again.
+      const rejoin = await lab.cliWithin(600_000, 'db', 'rejoin', old, '--reseed');
+      assert.equal(rejoin.exitCode, 0, rejoin.stderr);
+      const back = await lab.cliWithin(300_000, 'db', 'switchover', '--to', old);
+      assert.equal(back.exitCode, 0, back.stderr);
+      const status = await json<DbStatus>('db', 'status');
+      assert.deepEqual([status.primary, status.health], [old, 'healthy']);
     });
 
     it('refuses to restore onto the live primary without --force, naming it', async () => {

@@ -223,6 +223,8 @@ export async function restoreToHost(
   const datadir = dbFiles(ctx, host.name).datadir;
   let keptAside: string | undefined;
   let position: string;
+  // When the restored server could first write: its binary log is the history from there on.
+  let writesFrom = new Date().toISOString();
   try {
     await step(
       `stop ${host.name}${primary ? ' (the site takes no writes from here)' : ''}`,
@@ -249,6 +251,7 @@ export async function restoreToHost(
       ),
     );
     position = await step(`start ${host.name} on the restored data`, async () => {
+      writesFrom = new Date().toISOString();
       await ensureDaemon(ctx, daemon);
       await ensureAdminAccess(ctx, host.name);
       await positionCopiedData(ctx, host.name);
@@ -272,6 +275,16 @@ export async function restoreToHost(
 
   const reseeded: string[] = [];
   if (primary) {
+    // Its binary log before this moment is the history only up to the point (the archive's
+    // restores stop there: backup/catalog.ts Takeover); the reseeds' events follow it.
+    const now = await readDbState(ctx);
+    await writeDbState(ctx, {
+      ...now,
+      history: [
+        ...now.history,
+        { at: writesFrom, action: 'restore', host: host.name, gtid: position },
+      ],
+    });
     const failed: string[] = [];
     for (const replica of replicasOf(ctx, state)) {
       try {
