@@ -208,15 +208,25 @@ export class BackupAgent {
     return names[0] ?? '';
   }
 
-  /** Seals every spooled file that is closed: all but the one being written. */
+  /**
+   * Seals every spooled file that is closed: all but the one being written. A file that cannot
+   * be sealed (say, the last event cut short when its follower was stopped) stays in the spool,
+   * where restores still read it, and fails the tick; it never holds back the files after it,
+   * nor another server's (the new primary's, after a failover).
+   */
   private async sealClosed(): Promise<void> {
+    const failures: string[] = [];
     for (const source of (await readdir(this.paths.spool)).sort()) {
       const dir = path.join(this.paths.spool, source);
       const files = (await readdir(dir)).sort();
       const following = this.follower?.source === source && !this.follower.exited;
       const closed = following ? files.slice(0, -1) : files;
-      for (const name of closed) await this.sealBinlog(source, name);
+      for (const name of closed)
+        await this.sealBinlog(source, name).catch((error: unknown) => {
+          failures.push((error as Error).message);
+        });
     }
+    if (failures.length > 0) throw new Error(failures.join('; '));
   }
 
   private async sealBinlog(source: string, name: string): Promise<void> {
