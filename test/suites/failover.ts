@@ -32,6 +32,7 @@ import {
   assertEveryAckedOnce,
   assertNoStrayRows,
   firstWriteAfter,
+  sql,
   sqlAs,
   writesAround,
 } from '../support/db.ts';
@@ -261,6 +262,7 @@ export function failoverSuite(lab: TestLab): void {
       // server starts. The managers open it for writes, with nobody at the keyboard.
       const restartedAt = Date.now();
       await ensureDaemon(lab.ctx, mariadbDaemon(lab.ctx, lab.host(state.primary), state));
+      const [[startedReadOnly] = []] = await sql(lab, state.primary, 'SELECT @@read_only');
       let answered = 0;
       await waitFor(
         `a visitor's write acknowledged by ${state.primary} restarted`,
@@ -271,15 +273,24 @@ export function failoverSuite(lab: TestLab): void {
         { timeoutMs: 60_000, intervalMs: 500 },
       );
       const writableMs = Date.now() - restartedAt;
-      const reopened = (await readAudit(lab.ctx)).filter(
-        (e) => e.action === 'primary reopened' && Date.parse(e.time) >= restartedAt,
-      );
+      // The audit line follows the opening (written once the lock is released).
+      let since: Awaited<ReturnType<typeof readAudit>> = [];
+      const reopened = (): typeof since => since.filter((e) => e.action === 'primary reopened');
+      await waitFor(
+        'the managers’ audit line',
+        async () => {
+          since = (await readAudit(lab.ctx)).filter((e) => Date.parse(e.time) >= restartedAt);
+          return reopened().length > 0 ? undefined : JSON.stringify(since);
+        },
+        { timeoutMs: 15_000, intervalMs: 250 },
+      ).catch(() => undefined);
       assert.deepEqual(
-        reopened.map((e) => [e.host, e.outcome]),
-        [[state.primary, 'succeeded']],
+        [startedReadOnly, reopened().map((e) => [e.host, e.outcome])],
+        ['1', [[state.primary, 'succeeded']]],
+        `it started read-only, and only the managers opened it: audit since ${JSON.stringify(since)}, db status ${JSON.stringify(await cli<DbStatus>('db', 'status'))}`,
       );
       assert.equal((await readDbState(lab.ctx)).epoch, state.epoch, 'still no change of primary');
-      report(t, { restartToFirstWriteMs: writableMs, reopened: reopened[0]?.detail });
+      report(t, { restartToFirstWriteMs: writableMs, reopened: reopened()[0]?.detail });
       // Gone again, for the manual promote.
       await killService(lab.ctx, lab.host(state.primary), 'mariadb');
       const [replica] = dbHosts(lab.model).filter((h) => h.name !== state.primary);
