@@ -23,6 +23,7 @@ import { parseLastReceived, ss } from '../commands/ss.ts';
 import { appendAudit } from '../steps/audit.ts';
 import type { Context } from '../steps/context.ts';
 import { describeLeft, healOwed, promoteReplica } from '../steps/db/changes.ts';
+import { reopenPrimary } from '../steps/db/reopen.ts';
 import { readDbState, replicasOf, type DbState } from '../steps/db/state.ts';
 import type { Etcd, KeyValue } from './etcd.ts';
 import {
@@ -50,6 +51,8 @@ const KEEPALIVE_EVERY_MS = 500;
 const SEMI_SYNC_EVERY_MS = 1000;
 /** How often the leader tries the hosts the last change of primary could not reach. */
 const HEAL_EVERY_MS = 3000;
+/** How often the leader tries to open a primary that answers read-only (see steps/db/reopen.ts). */
+const REOPEN_EVERY_MS = 2000;
 /**
  * How long a web server's /readyz may take: it answers within 0.1 s once it knows its database
  * servers, but waits for its first probe (0.5 s at most) after a start or a new topology.
@@ -106,6 +109,12 @@ export class FailoverManager {
   /** A heal of the hosts the last change of primary could not reach, while it runs. */
   private healing: Promise<void> | undefined;
   private healAt = 0;
+  /** The epoch at which the primary last answered read-only (semi-sync's reads say so). */
+  private readOnlyAt: number | undefined;
+  private reopening: Promise<void> | undefined;
+  private reopenAt = 0;
+  /** The last reason a read-only primary was left so: audited once, not every try. */
+  private reopenRefused = '';
   private stopped = false;
   private published:
     { reachable: boolean; cut: boolean; confirmed: boolean; epoch: number; at: number } | undefined;
@@ -486,6 +495,8 @@ export class FailoverManager {
       await this.audit('failover refused', state.primary, judgement.reason, 'failed');
     const owed = state.unreached ?? [];
     if (!judgement.promote && !suspect && owed.length > 0) this.healSoon(owed);
+    if (!judgement.promote && !suspect && pause === undefined && this.readOnlyAt === state.epoch)
+      this.reopenSoon(state);
     if (judgement.promote) {
       this.acting = true;
       try {
@@ -530,6 +541,44 @@ export class FailoverManager {
       });
   }
 
+  /**
+   * The primary of record answering read-only, as every server starts: opened for writes under
+   * the lock (an operator's command holding it goes first) once database.json still names it
+   * and no replica is ahead of it (steps/db/reopen.ts). Not while failover is paused: a paused
+   * site is the operator's. Without this, a primary whose machine rebooted faster than a
+   * failover took no write until a person ran `foobar up`.
+   */
+  private reopenSoon(state: DbState): void {
+    if (this.reopening !== undefined || Date.now() - this.reopenAt < REOPEN_EVERY_MS) return;
+    this.reopenAt = Date.now();
+    const what = `open ${state.primary}, the primary, for writes: it answers read-only`;
+    this.reopening = withLabLockOrLeave(
+      labLock(this.ctx),
+      `failover manager on ${this.me.name}: ${what}`,
+      'reopen',
+      () => reopenPrimary(this.ctx, state),
+    )
+      .then(async (done) => {
+        if (done === undefined) return;
+        if (done.opened) {
+          this.reopenRefused = '';
+          this.readOnlyAt = undefined;
+          this.log(done.detail);
+          await this.audit('primary reopened', state.primary, done.detail, 'succeeded');
+        } else if (done.reason !== this.reopenRefused) {
+          this.reopenRefused = done.reason;
+          this.log(done.reason);
+          await this.audit('primary reopened', state.primary, done.reason, 'failed');
+        }
+      })
+      .catch((error: unknown) => {
+        if (!(error instanceof LockedError)) this.log(`${what}: ${(error as Error).message}`);
+      })
+      .finally(() => {
+        this.reopening = undefined;
+      });
+  }
+
   private async watchSemiSync(state: DbState): Promise<void> {
     if (this.semiSyncBusy || Date.now() - this.semiSyncAt < SEMI_SYNC_EVERY_MS) return;
     this.semiSyncAt = Date.now();
@@ -537,6 +586,7 @@ export class FailoverManager {
     try {
       const semiSync = await watchSemiSync(this.ctx, state.primary);
       this.semiSync = { active: semiSync.active, epoch: state.epoch };
+      this.readOnlyAt = semiSync.readOnly ? state.epoch : undefined;
       if (semiSync.released) {
         const what = `semi-sync on ${state.primary} turned off and on to end a replication thread stuck since a replica came back (MariaDB 10.11)`;
         this.log(what);
@@ -685,7 +735,12 @@ export class FailoverManager {
   }
 
   private async audit(
-    action: 'automatic failover' | 'failover refused' | 'replication repaired' | 'unreached healed',
+    action:
+      | 'automatic failover'
+      | 'failover refused'
+      | 'replication repaired'
+      | 'unreached healed'
+      | 'primary reopened',
     host: string,
     detail: string,
     outcome: 'succeeded' | 'failed',

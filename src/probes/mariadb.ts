@@ -155,7 +155,7 @@ const STUCK_DUMP_THREAD_SECONDS = 5;
 export async function watchSemiSync(
   ctx: Context,
   host: string,
-): Promise<{ active: boolean; released: boolean }> {
+): Promise<{ active: boolean; released: boolean; readOnly: boolean }> {
   const row = await queryRow(
     ctx,
     host,
@@ -171,11 +171,16 @@ BEGIN NOT ATOMIC
     SET released = 1;
   END IF;
   SELECT released, (SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS
-    WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_STATUS') AS semi_status;
+    WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_STATUS') AS semi_status,
+    @@global.read_only AS read_only;
 END//
 DELIMITER ;`,
   );
-  return { active: row.semi_status === 'ON', released: row.released === '1' };
+  return {
+    active: row.semi_status === 'ON',
+    released: row.released === '1',
+    readOnly: row.read_only === '1',
+  };
 }
 
 export interface ReplicaStatus {

@@ -19,6 +19,7 @@ export interface AuditEntry {
     | 'failover resumed'
     | 'replication repaired'
     | 'unreached healed'
+    | 'primary reopened'
     | 'db restore';
   /** Deploys and rollbacks: the release. */
   readonly release?: string;

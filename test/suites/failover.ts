@@ -27,10 +27,12 @@ import type { ChangeReport } from '../../src/steps/db/changes.ts';
 import { readDbState, type DbState } from '../../src/steps/db/state.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
 import { etcdDaemon } from '../../src/steps/failover.ts';
+import { mariadbDaemon } from '../../src/steps/services.ts';
 import {
   assertEveryAckedOnce,
   assertNoStrayRows,
   firstWriteAfter,
+  sql,
   sqlAs,
   writesAround,
 } from '../support/db.ts';
@@ -242,7 +244,7 @@ export function failoverSuite(lab: TestLab): void {
       );
     });
 
-    it('anti-flap: a second failure inside the period is not failed over, and db status says why; a manual promote still works', async (t) => {
+    it('anti-flap: a second failure inside the period is not failed over, and db status says why; the server restarted read-only is opened for writes by the managers; a manual promote still works', async (t) => {
       const state = await readDbState(lab.ctx);
       const at = Date.now();
       await killService(lab.ctx, lab.host(state.primary), 'mariadb');
@@ -256,6 +258,41 @@ export function failoverSuite(lab: TestLab): void {
       );
       assert.ok(refused.length > 0, 'the refusal is in the audit log');
       assert.match(refused[0]?.detail ?? '', /anti-flap/);
+      // Its server starts again, as its machine's boot would start it: read-only, as every
+      // server starts. The managers open it for writes, with nobody at the keyboard.
+      const restartedAt = Date.now();
+      await ensureDaemon(lab.ctx, mariadbDaemon(lab.ctx, lab.host(state.primary), state));
+      const [[startedReadOnly] = []] = await sql(lab, state.primary, 'SELECT @@read_only');
+      let answered = 0;
+      await waitFor(
+        `a visitor's write acknowledged by ${state.primary} restarted`,
+        async () => {
+          answered = await write(`after its restart ${Date.now()}`);
+          return answered === 201 ? undefined : `the write answered ${answered}`;
+        },
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+      const writableMs = Date.now() - restartedAt;
+      // The audit line follows the opening (written once the lock is released).
+      let since: Awaited<ReturnType<typeof readAudit>> = [];
+      const reopened = (): typeof since => since.filter((e) => e.action === 'primary reopened');
+      await waitFor(
+        'the managers’ audit line',
+        async () => {
+          since = (await readAudit(lab.ctx)).filter((e) => Date.parse(e.time) >= restartedAt);
+          return reopened().length > 0 ? undefined : JSON.stringify(since);
+        },
+        { timeoutMs: 15_000, intervalMs: 250 },
+      ).catch(() => undefined);
+      assert.deepEqual(
+        [startedReadOnly, reopened().map((e) => [e.host, e.outcome])],
+        ['1', [[state.primary, 'succeeded']]],
+        `it started read-only, and only the managers opened it: audit since ${JSON.stringify(since)}, db status ${JSON.stringify(await cli<DbStatus>('db', 'status'))}`,
+      );
+      assert.equal((await readDbState(lab.ctx)).epoch, state.epoch, 'still no change of primary');
+      report(t, { restartToFirstWriteMs: writableMs, reopened: reopened()[0]?.detail });
+      // Gone again, for the manual promote.
+      await killService(lab.ctx, lab.host(state.primary), 'mariadb');
       const [replica] = dbHosts(lab.model).filter((h) => h.name !== state.primary);
       assert.ok(replica !== undefined);
       const change = await cli<ChangeReport>('db', 'promote', replica.name);
