@@ -42,6 +42,7 @@ import { rotateSecrets, rotatableNames } from '../steps/secrets.ts';
 import { planUp } from '../steps/up-plan.ts';
 import { faultCatalog, selectFaults } from '../drill/faults.ts';
 import { GOAL_TEXT } from '../drill/goals.ts';
+import { RESTORE_CHECK } from '../drill/restore.ts';
 import { formatDrill, markdownDrill } from '../drill/report.ts';
 import { runDrill } from '../drill/run.ts';
 import { formatChange, formatDbStatus, formatStatus } from './format.ts';
@@ -76,10 +77,12 @@ Commands:
                               show (or follow) a host's logs
   render [--out DIR]          print the rendered config files (or write them under DIR)
   ca                          where the lab's certificate authority is, and how to trust it
-  drill [FAULT...] [--seconds N] [--json] [--markdown FILE] [--list]
+  drill [FAULT...|backup:restore] [--seconds N] [--json] [--markdown FILE] [--list]
                               break the lab on purpose under load, one fault at a time,
-                              heal it, and measure what visitors lost; exit 1 if a fault
-                              missed its goal (--list: the faults of this lab)
+                              heal it, and measure what visitors lost; then (backup:restore)
+                              restore the newest backup to a scratch server and compare it
+                              with a replica held at that GTID; exit 1 if a check missed its
+                              goal (--list: the checks of this lab)
   db status [--json]          the primary, each replica's threads, lag and GTID, semi-sync;
                               exit 0 healthy, 1 degraded, 2 failed
   db switchover [--to HOST]   planned change of primary: writes pause, none is lost
@@ -424,21 +427,30 @@ async function drillCommand(args: string[], io: Io): Promise<number> {
   });
   const model = loadModel(configPath(values.config));
   const catalog = faultCatalog(model);
+  // The restore check runs with the faults (last) when the lab has a backup host.
+  const canRestore = backupHost(model) !== undefined;
   if (values.list === true) {
-    const width = Math.max(...catalog.map((f) => f.name.length));
+    const width = Math.max(...catalog.map((f) => f.name.length), RESTORE_CHECK.name.length);
     for (const fault of catalog)
       io.stdout.write(
         `${fault.name.padEnd(width)}  ${fault.what}; goal: ${GOAL_TEXT[fault.goal]}\n`,
       );
+    if (canRestore)
+      io.stdout.write(
+        `${RESTORE_CHECK.name.padEnd(width)}  ${RESTORE_CHECK.what}; goal: ${RESTORE_CHECK.goal}\n`,
+      );
     return 0;
   }
+  const restore =
+    canRestore && (positionals.length === 0 || positionals.includes(RESTORE_CHECK.name));
   const seconds = Number(values.seconds);
   // Bounded: a fault lasts at most two minutes.
   if (!(seconds >= 1 && seconds <= 120))
     throw new UsageError('--seconds must be between 1 and 120');
   const faults = (() => {
     try {
-      return selectFaults(catalog, positionals);
+      const named = positionals.filter((n) => n !== RESTORE_CHECK.name || !canRestore);
+      return positionals.length > 0 && named.length === 0 ? [] : selectFaults(catalog, named);
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
@@ -464,6 +476,7 @@ async function drillCommand(args: string[], io: Io): Promise<number> {
       () =>
         runDrill(ctx, faults, {
           seconds,
+          restore,
           signal: controller.signal,
           progress: (text, transient) => {
             line.update(text, transient);

@@ -1,6 +1,18 @@
 /** A drill's rows as a table: for the terminal, and as Markdown for the README. */
 import type { Style } from '../cli/progress.ts';
 import type { DrillReport, DrillRow } from './run.ts';
+import { RESTORE_CHECK, type RestoreCheck } from './restore.ts';
+
+/** The restore check in one line, then what it missed. */
+export function restoreLines(check: RestoreCheck): string[] {
+  const tables = check.live
+    .map((t) => `${t.table} ${t.rows} rows, checksum ${t.checksum}`)
+    .join('; ');
+  return [
+    `${RESTORE_CHECK.name}: full backup ${check.backup} + ${check.binlogs} binary log(s) restored to ${check.gtid} (where ${check.heldOn} was held) in ${check.rtoSeconds.toFixed(1)} s (RTO), the archive there ${check.rpoSeconds.toFixed(1)} s after the hold: ${tables || 'no table'}; ${check.passed ? 'the same on the scratch server: pass' : 'FAIL'}`,
+    ...check.missed.map((m) => `  ${RESTORE_CHECK.name}: ${m} (goal: ${RESTORE_CHECK.goal})`),
+  ];
+}
 
 const HEADER = [
   'fault',
@@ -62,18 +74,28 @@ export function formatDrill(report: DrillReport, style: Style): string {
       .join('  ')
       .trimEnd();
   const misses = report.rows.flatMap((r) => r.missed.map((m) => `  ${r.fault}: ${m}`));
-  return [
-    style.bold(line(HEADER)),
-    ...body.map(line),
-    '',
-    report.passed
-      ? style.green(`every fault met its goal (${report.rows.length})`)
-      : style.red(
-          `${report.rows.filter((r) => !r.passed).length} of ${report.rows.length} faults missed their goal:`,
-        ),
-    ...misses,
-    '',
-  ].join('\n');
+  const failed = report.rows.filter((r) => !r.passed).length;
+  const restore =
+    report.restore === undefined
+      ? []
+      : restoreLines(report.restore).map((l, i) =>
+          i > 0 ? l : report.restore?.passed === true ? style.green(l) : style.red(l),
+        );
+  const faults =
+    report.rows.length === 0
+      ? []
+      : [
+          style.bold(line(HEADER)),
+          ...body.map(line),
+          '',
+          failed === 0
+            ? style.green(`every fault met its goal (${report.rows.length})`)
+            : style.red(`${failed} of ${report.rows.length} faults missed their goal:`),
+          ...misses,
+        ];
+  return [...faults, ...(faults.length > 0 && restore.length > 0 ? [''] : []), ...restore, ''].join(
+    '\n',
+  );
 }
 
 /** The same table in Markdown, with when and where it ran. */
@@ -88,6 +110,9 @@ export function markdownDrill(report: DrillReport): string {
     ...report.rows.map((r) => row(cells(r))),
     '',
     ...report.rows.flatMap((r) => r.missed.map((m) => `- ${r.fault}: ${m}`)),
+    ...(report.restore === undefined
+      ? []
+      : ['', ...restoreLines(report.restore).map((l) => `- ${l.trim()}`)]),
     '',
   ].join('\n');
 }

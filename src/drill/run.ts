@@ -17,6 +17,7 @@ import { faultHost, healFault, injectFault, type Fault } from './faults.ts';
 import { missedGoals, type Goal } from './goals.ts';
 import { loadHost, startVisitors, staticPaths } from './load.ts';
 import { auditWrites, storedMessages } from './writes.ts';
+import { drillRestore, RESTORE_CHECK, type RestoreCheck } from './restore.ts';
 import {
   figuresByKind,
   lookupFailures,
@@ -37,6 +38,8 @@ export interface DrillOptions {
   /** A line about what the drill is doing; `transient` ones only matter until the next. */
   readonly progress?: (line: string, transient?: boolean) => void;
   readonly signal?: AbortSignal;
+  /** Also the restore check (src/drill/restore.ts), after the faults. */
+  readonly restore?: boolean;
 }
 
 export interface DrillRow extends WatchResult {
@@ -67,6 +70,8 @@ export interface DrillReport {
   readonly startedAt: string;
   readonly machine: string;
   readonly rows: readonly DrillRow[];
+  /** The restore check, when it was asked for (`backup:restore`). */
+  readonly restore?: RestoreCheck;
   readonly passed: boolean;
 }
 
@@ -293,11 +298,22 @@ export async function runDrill(
       `[${i + 1}/${faults.length}] ${fault.name}: ${row.passed ? 'passed' : 'missed its goal'}`,
     );
   }
+  let restore: RestoreCheck | undefined;
+  if (options.restore === true) {
+    options.signal?.throwIfAborted();
+    restore = await drillRestore(ctx, (line) =>
+      options.progress?.(`${RESTORE_CHECK.name}: ${line}`),
+    );
+    options.progress?.(
+      `${RESTORE_CHECK.name}: ${restore.passed ? 'passed' : 'missed its goal'} (RTO ${restore.rtoSeconds.toFixed(1)} s)`,
+    );
+  }
   return {
     lab: ctx.model.lab.name,
     startedAt: started.toISOString(),
     machine: `${os.hostname()}, ${os.cpus().length} cores, ${os.type()} ${os.release()}`,
     rows,
-    passed: rows.every((r) => r.passed),
+    ...(restore === undefined ? {} : { restore }),
+    passed: rows.every((r) => r.passed) && restore?.passed !== false,
   };
 }
