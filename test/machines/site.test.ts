@@ -26,12 +26,12 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { NetnsDriver } from '../../src/drivers/netns.ts';
 import type { ExecResult } from '../../src/drivers/driver.ts';
 import { closeSshDrivers } from '../../src/drivers/ssh.ts';
-import { waitFor } from '../../src/lib/wait.ts';
+import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { summarizeVisits, type VisitorsReport } from '../../src/load/visits.ts';
 import { runtimeOf } from '../../src/model/layout.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
-import type { BackupCatalog } from '../../src/steps/backup.ts';
+import type { BackupCatalog, RestoreReport } from '../../src/steps/backup.ts';
 import type { ChangeReport } from '../../src/steps/db/changes.ts';
 import { appVariant, removeAppVariants } from '../support/apps.ts';
 import { checkMatrix, type MatrixResult } from '../support/matrix.ts';
@@ -463,6 +463,50 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     );
     assert.equal(catalog.status.following, 'web-01', JSON.stringify(catalog.status));
     assert.notEqual(catalog.status.recoverableAt, undefined, JSON.stringify(catalog.status));
+  });
+
+  it('db restore --at a moment, onto a scratch server on the backup machine: the write before it is there, the one after is not', async (t) => {
+    const stamp = Date.now();
+    const before = `before the moment ${stamp}`;
+    const after = `after the moment ${stamp}`;
+    assert.equal((await write(before)).exitCode, 0);
+    // A time target is to the second: the moment falls in a later second than the first write.
+    await sleep(1500);
+    const moment = new Date();
+    await sleep(1100);
+    assert.equal((await write(after)).exitCode, 0);
+    await archiveFollows('web-01', Date.now());
+    const started = Date.now();
+    const restore = await foobar(
+      ['db', 'restore', '--at', moment.toISOString(), '--json'],
+      10 * 60_000,
+    );
+    assert.equal(restore.exitCode, 0, `${restore.stdout}\n${restore.stderr}`);
+    const report = JSON.parse(restore.stdout) as RestoreReport;
+    const rows = await siteContext().driver.exec(
+      'lb-01',
+      {
+        argv: [
+          'mariadb',
+          '--no-defaults',
+          `--socket=${report.socket}`,
+          '--user=root',
+          '--batch',
+          '--skip-column-names',
+          '-e',
+          `SELECT text FROM ${siteContext().model.database.schema}.messages WHERE text IN ('${before}', '${after}')`,
+        ],
+        timeoutMs: 30_000,
+      },
+      { check: false },
+    );
+    assert.equal(rows.exitCode, 0, rows.stderr);
+    assert.deepEqual(rows.stdout.split('\n').filter(Boolean), [before]);
+    t.diagnostic(
+      `restore onto lb-01's scratch server: ${seconds(Date.now() - started)} s (RTO ${report.seconds.toFixed(1)} s: ${report.steps.map((s) => `${s.step} ${s.seconds.toFixed(1)} s`).join('; ')}) (${load()})`,
+    );
+    const discard = await foobar(['db', 'restore', '--discard'], 5 * 60_000);
+    assert.equal(discard.exitCode, 0, `${discard.stdout}\n${discard.stderr}`);
   });
 
   // ---- issue 11 point 10: the plan, the matrix, a deploy under load, promote and rejoin, a
