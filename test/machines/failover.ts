@@ -323,8 +323,8 @@ async function waitingForManagers(
   const deadline = Date.now() + LOCK_WAIT_MS;
   for (;;) {
     const result = await site.foobar(args, 5 * 60_000);
-    const managers = /another foobar is changing this lab: `failover manager on /.test(
-      result.stderr,
+    const managers = result.stderr.includes(
+      'another foobar is changing this lab: `failover manager on ',
     );
     if (result.exitCode === 0 || !managers || Date.now() >= deadline) return result;
     await sleep(2000);
