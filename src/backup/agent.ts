@@ -18,7 +18,8 @@ import { parseGtidList } from '../lib/gtid.ts';
 import { sleep } from '../lib/wait.ts';
 import { backupPaths, type BackupPaths } from '../model/backup.ts';
 import { DB_USERS, dbSecretName, serverIdOf } from '../model/database.ts';
-import { hostPaths, labPaths } from '../model/layout.ts';
+import { hostPaths } from '../model/layout.ts';
+import { backupTool } from '../release/daemons.ts';
 import { addressOf, findHost, type Host } from '../model/model.ts';
 import { trustedCa } from '../model/transit.ts';
 import { mariadbFiles, renderNetworkClientConfig } from '../render/mariadb/index.ts';
@@ -356,7 +357,7 @@ export class BackupAgent {
       const tmp = path.join(hostPaths(this.ctx.model, source.name).run, 'backup-tmp');
       const result = await this.ctx.driver.exec(
         source.name,
-        commands.tool(labPaths(this.ctx.model).runtime, [
+        commands.tool(backupTool(this.ctx.model), [
           'send',
           `${address}:${port}`,
           tmp,

@@ -20,16 +20,16 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import { backup as commands } from '../commands/backup.ts';
-import { NetnsDriver } from '../drivers/netns.ts';
 import { runProcess } from '../drivers/process.ts';
 import { parseManagerConfig } from '../failover/config.ts';
 import { networkSql } from '../failover/sql.ts';
 import { backupPaths } from '../model/backup.ts';
-import { labNames } from '../model/lab.ts';
 import { hostPaths } from '../model/layout.ts';
 import { addressOf, findHost } from '../model/model.ts';
 import { transitFiles } from '../model/transit.ts';
+import { BACKUP_AGENT_ACCESS } from '../steps/backup-access.ts';
 import { createContext } from '../steps/context.ts';
+import { accessDriver, accessModel } from '../steps/ssh-access.ts';
 import { BackupAgent, serveAgent } from './agent.ts';
 import {
   parseBinlogText,
@@ -154,9 +154,15 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
   switch (command) {
     case 'agent': {
-      const { model, me, key } = await load(args[0] ?? '');
-      const names = labNames(model);
-      const base = createContext(model, new NetnsDriver((host) => names.namespaceOf(host)));
+      const loaded = await load(args[0] ?? '');
+      const { me, key } = loaded;
+      // On machines it acts on the others over SSH with its own key, and its own state
+      // directory (that key, pinned host keys, its password) stands for the operator's.
+      const model =
+        loaded.model.platform.kind === 'machines'
+          ? accessModel(BACKUP_AGENT_ACCESS, loaded.model)
+          : loaded.model;
+      const base = createContext(model, accessDriver(BACKUP_AGENT_ACCESS, model));
       const ctx = { ...base, sql: networkSql(model, base.secrets, me, 'backup') };
       const agent = new BackupAgent(ctx, me, key);
       const servers = serveAgent(

@@ -9,14 +9,21 @@ import type { Command } from '../drivers/driver.ts';
 const REPO = path.resolve(import.meta.dirname, '../..');
 /** True in the daemons' bundles (src/release/daemons.ts), where esbuild defines it. */
 declare const FOOBAR_BUNDLED: boolean | undefined;
+/** Whether this code runs in one of the daemons' bundles (the backup agent's). */
+export const IN_BUNDLE = typeof FOOBAR_BUNDLED === 'boolean' && FOOBAR_BUNDLED;
 /**
  * The tool: this checkout's source, or in the bundled backup agent the bundle beside it (a
  * bundle's modules all sit in its one file).
  */
-export const BACKUP_TOOL =
-  typeof FOOBAR_BUNDLED === 'boolean' && FOOBAR_BUNDLED
-    ? path.join(import.meta.dirname, 'backup.mjs')
-    : path.join(REPO, 'src/backup/main.ts');
+export const BACKUP_TOOL = IN_BUNDLE
+  ? path.join(import.meta.dirname, 'backup.mjs')
+  : path.join(REPO, 'src/backup/main.ts');
+
+/** Where a host has the tool: its Node.js, and the tool's file (release/daemons.ts backupTool). */
+export interface ToolPlace {
+  readonly runtime: string;
+  readonly file: string;
+}
 
 export const backup = {
   /**
@@ -75,9 +82,9 @@ export const backup = {
     argv: ['mbstream', '-x', '-C', dir],
     timeoutMs,
   }),
-  /** foobar's backup tool on a host: `node src/backup/main.ts ARGS...`. */
-  tool: (runtime: string, args: readonly string[], timeoutMs = 600_000): Command => ({
-    argv: [runtime, BACKUP_TOOL, ...args],
+  /** foobar's backup tool on a host: `node src/backup/main.ts ARGS...` (or its bundle). */
+  tool: (place: ToolPlace, args: readonly string[], timeoutMs = 600_000): Command => ({
+    argv: [place.runtime, place.file, ...args],
     timeoutMs,
   }),
 };

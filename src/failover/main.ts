@@ -5,22 +5,14 @@
  * file holds the host's name and the model exactly as `up` built it.
  */
 import { readFileSync } from 'node:fs';
-import { NetnsDriver } from '../drivers/netns.ts';
 import type { Driver } from '../drivers/driver.ts';
-import { SshDriver } from '../drivers/ssh.ts';
-import {
-  etcdClientUrl,
-  failoverMembers,
-  managedHosts,
-  managerModel,
-  MANAGER_STATE_DIR,
-} from '../model/failover.ts';
-import { labNames } from '../model/lab.ts';
+import { etcdClientUrl, failoverMembers, managedHosts, managerModel } from '../model/failover.ts';
 import { hostPaths } from '../model/layout.ts';
-import { addressOf, findHost, type Model } from '../model/model.ts';
+import { findHost, type Model } from '../model/model.ts';
 import { transitFiles } from '../model/transit.ts';
 import { createContext } from '../steps/context.ts';
-import { managerSshFiles } from '../steps/failover-access.ts';
+import { MANAGERS_ACCESS } from '../steps/failover-access.ts';
+import { accessDriver } from '../steps/ssh-access.ts';
 import { Etcd, fetchTransport } from './etcd.ts';
 import { parseManagerConfig } from './config.ts';
 import { FailoverManager, serveMetrics } from './manager.ts';
@@ -32,21 +24,7 @@ import { networkSql } from './sql.ts';
  * (steps/failover-access.ts).
  */
 function managerDriver(model: Model): Driver {
-  if (model.platform.kind !== 'machines') {
-    const names = labNames(model);
-    return new NetnsDriver((host) => names.namespaceOf(host));
-  }
-  const ssh = managerSshFiles();
-  return new SshDriver({
-    destinations: Object.fromEntries(
-      [...managedHosts(model), ...failoverMembers(model)].map((host) => [
-        host.name,
-        { host: addressOf(host, 'core'), user: 'root' },
-      ]),
-    ),
-    stateDir: MANAGER_STATE_DIR,
-    configFile: ssh.config,
-  });
+  return accessDriver(MANAGERS_ACCESS, model, [...managedHosts(model), ...failoverMembers(model)]);
 }
 
 const file = process.argv[2];

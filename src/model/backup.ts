@@ -4,7 +4,7 @@
  * lab's state directory like every host's.
  */
 import path from 'node:path';
-import { hostPaths } from './layout.ts';
+import { hostPaths, sharedState } from './layout.ts';
 import { hostsWithRole, type Host, type Model } from './model.ts';
 
 /** The key that encrypts backups at rest: on the backup host and this machine, never a database host. */
@@ -32,6 +32,33 @@ export interface BackupPaths {
 export function backupHost(model: Model): Host | undefined {
   return hostsWithRole(model, 'backup')[0];
 }
+
+/**
+ * On machines, what the backup agent acts on over SSH (with a key pair of its own, from the
+ * backup host's core address): the database servers (a full backup is started on a replica) and
+ * the host that keeps database.json (who is the primary), nothing else.
+ */
+export function backupTargets(model: Model): Host[] {
+  const shared = sharedState(model).host;
+  return model.hosts.filter((host) => host.roles.includes('db') || host.name === shared);
+}
+
+/** The backup host, the one that holds the agent's key (none without a backup role). */
+export function backupHolders(model: Model): Host[] {
+  const host = backupHost(model);
+  return host === undefined ? [] : [host];
+}
+
+/**
+ * On machines, the agent's own state directory: it stands for the operator's in the agent's
+ * model, holding its SSH key, the pinned host keys of the hosts it acts on and the backup
+ * account's password, and nothing else.
+ */
+export const BACKUP_AGENT_STATE_DIR = '/var/lib/foobar/backup-agent';
+/** The agent's SSH key (private, OpenSSH format): a secret of the operator's state directory. */
+export const BACKUP_SSH_KEY_SECRET = 'backup-ssh-key';
+/** Marks the agent's line in a host's authorized_keys. */
+export const BACKUP_SSH_COMMENT = 'foobar-backup-agent';
 
 export function backupPaths(model: Model, host: string): BackupPaths {
   const paths = hostPaths(model, host);

@@ -79,7 +79,8 @@ export const ROLE_NETWORKS: Readonly<Record<Role, { needs: NetworkName[]; never:
     web: { needs: ['core'], never: ['edge'] },
     db: { needs: ['core'], never: ['edge'] },
     mon: { needs: ['edge', 'core'], never: [] },
-    backup: { needs: ['core'], never: ['edge'] },
+    // On real servers any machine with a disk (the monitor, a load balancer) may keep them.
+    backup: { needs: ['core'], never: [] },
   };
 
 /** Roles that cannot share a host because their daemons listen on the same port. */

@@ -3,6 +3,7 @@
  * etcd member (every lb and mon host, so the observers sit apart from the databases and from
  * each other), their URLs, and the keys they keep in etcd.
  */
+import { withStateDir } from './layout.ts';
 import { addressOf, type Host, type Model } from './model.ts';
 import type { Role } from './schema.ts';
 
@@ -87,5 +88,5 @@ export const MANAGER_SSH_COMMENT = 'foobar-failover-manager';
 
 /** The model as a manager on a machine sees it: its own state directory for the operator's. */
 export function managerModel(model: Model): Model {
-  return { ...model, lab: { ...model.lab, stateDir: MANAGER_STATE_DIR } };
+  return withStateDir(model, MANAGER_STATE_DIR);
 }

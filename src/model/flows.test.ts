@@ -85,10 +85,16 @@ describe("the admin's SSH", () => {
           ssh.filter((f) => f.from === 'admin').map((f) => `${f.from}→${f.to} ${f.address}`),
         ),
       ].sort(),
-      machines.hosts
-        .filter((h) => !standsForInternet(h))
-        .map((h) => `admin→${h.name} ${h.addresses.edge ?? h.addresses.core ?? ''}`)
-        .sort(),
+      [
+        ...machines.hosts
+          .filter((h) => !standsForInternet(h))
+          .map((h) => `admin→${h.name} ${h.addresses.edge ?? h.addresses.core ?? ''}`),
+        // The backup role is reached on the core (its network), also on a host with an edge
+        // address (the example's mon).
+        ...machines.hosts
+          .filter((h) => h.roles.includes('backup') && h.addresses.edge !== undefined)
+          .map((h) => `admin→${h.name} ${h.addresses.core ?? ''}`),
+      ].sort(),
     );
     // The failover managers' own SSH: from each member to the hosts they act on, on the core.
     const members = machines.hosts.filter((h) => h.roles.includes('lb') || h.roles.includes('mon'));

@@ -151,6 +151,21 @@ export const FLOWS: readonly Flow[] = [
     network: 'core',
     why: 'the binary log archived as it is written; who is the primary',
   },
+  // On machines the backup agent acts over SSH with its own key (steps/backup-access.ts): it
+  // starts a full backup on a replica, and reads who is the primary beside the lock (the
+  // monitor's database.json, model/layout.ts sharedState).
+  ...(['db', 'mon'] as const).map((to): Flow => ({
+    from: 'backup',
+    to,
+    port: 'ssh',
+    proto: 'tcp',
+    network: 'core',
+    platforms: ['machines'],
+    why:
+      to === 'db'
+        ? 'the backup agent starts a replica’s full backup (its own SSH key)'
+        : 'the backup agent reads who is the primary (its own SSH key)',
+  })),
   {
     from: 'admin',
     to: 'lb',

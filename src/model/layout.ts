@@ -138,3 +138,11 @@ export function sharedState(model: Model): SharedState {
     database: path.join(MACHINE_STATE_DIR, 'database.json'),
   };
 }
+
+/**
+ * The model as one of foobar's daemons on a machine sees it: its own state directory (what it
+ * acts with: a key, pinned host keys, passwords) standing for the operator's.
+ */
+export function withStateDir(model: Model, stateDir: string): Model {
+  return { ...model, lab: { ...model.lab, stateDir } };
+}

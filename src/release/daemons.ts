@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
+import { BACKUP_TOOL, IN_BUNDLE, type ToolPlace } from '../commands/backup.ts';
 import type { Command } from '../drivers/driver.ts';
 import { sourceFingerprint } from '../lib/fingerprint.ts';
 import { runtimeOf } from '../model/layout.ts';
@@ -73,6 +74,17 @@ export function daemonCommand(model: Model, name: DaemonBundle, args: readonly s
       ...args,
     ],
   };
+}
+
+/**
+ * Where a host runs the backup tool (src/backup/main.ts) on the platform's Node.js: in the lab
+ * this checkout's source, or the bundle beside the agent when the agent asks; on machines, which
+ * have no checkout, the bundle `up` copied to the backup host and the database servers.
+ */
+export function backupTool(model: Model): ToolPlace {
+  const runtime = runtimeOf(model);
+  if (model.platform.kind !== 'machines' || IN_BUNDLE) return { runtime, file: BACKUP_TOOL };
+  return { runtime, file: path.join(daemonsDir(model), 'backup.mjs') };
 }
 
 const building = new Map<string, Promise<BuiltRelease>>();

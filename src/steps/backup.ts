@@ -4,15 +4,15 @@
  * the driver on the backup host, onto a scratch server of its own.
  */
 import path from 'node:path';
-import { backup as commands } from '../commands/backup.ts';
+import { backup as commands, type ToolPlace } from '../commands/backup.ts';
 import { curl, parseCurlOutput } from '../commands/curl.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { mariadb } from '../commands/mariadb.ts';
-import { daemonCommand, daemonsKey } from '../release/daemons.ts';
+import { backupTool, daemonCommand, daemonsKey } from '../release/daemons.ts';
 import { randomBytes } from 'node:crypto';
 import { BACKUP_KEY_SECRET, backupHost, backupPaths } from '../model/backup.ts';
-import { serverIdOf } from '../model/database.ts';
-import { hostPaths, labPaths } from '../model/layout.ts';
+import { dbHosts, serverIdOf } from '../model/database.ts';
+import { hostPaths } from '../model/layout.ts';
 import type { Host } from '../model/model.ts';
 import type { AgentStatus } from '../backup/agent.ts';
 import { takeoversOf, type Binlog, type FullBackup, type RecoveryPlan } from '../backup/catalog.ts';
@@ -28,6 +28,8 @@ import type { Phase } from './plan.ts';
 import { installDaemons } from './release.ts';
 import { readDbState } from './db/state.ts';
 import { scrapedAs } from '../model/monitoring.ts';
+import { BACKUP_AGENT_ACCESS } from './backup-access.ts';
+import { ensureAccess } from './ssh-access.ts';
 
 /** The backup agent: its bundle (src/release/daemons.ts) on the platform's Node.js, as root. */
 export function backupAgentDaemon(ctx: Context, host: Host, key?: string): Daemon {
@@ -44,6 +46,8 @@ export function backupAgentDaemon(ctx: Context, host: Host, key?: string): Daemo
       ...(key === undefined ? [] : [{ path: files.key, content: `${key}\n`, mode: 0o600 }]),
     ],
     dirs: [paths.etc, paths.run, paths.log, paths.data],
+    // Its backups, binary logs and status (on machines a unit sees the rest read-only).
+    writes: [paths.data],
     prepare: async (c) => {
       await installDaemons(c, host.name);
     },
@@ -73,12 +77,25 @@ export function backupPhases(ctx: Context): Phase[] {
         {
           title: host.name,
           run: async () => {
-            const outcomes: Record<string, string> = {
-              'backup agent': await ensureDaemon(
-                ctx,
-                backupAgentDaemon(ctx, host, await backupKey(ctx)),
-              ),
-            };
+            const outcomes: Record<string, string> = {};
+            if (ctx.platform.kind === 'machines') {
+              // What the agent acts with on the other machines, before it starts: its SSH
+              // access, and the tool a replica runs to send its full backup.
+              const access = await ensureAccess(ctx, BACKUP_AGENT_ACCESS);
+              if (access !== 'up to date') outcomes['agent’s SSH access'] = access;
+              const copied = (
+                await Promise.all(
+                  dbHosts(ctx.model).map(async (db) =>
+                    (await installDaemons(ctx, db.name)) === 'copied' ? [db.name] : [],
+                  ),
+                )
+              ).flat();
+              if (copied.length > 0) outcomes['backup tool'] = `copied to ${copied.join(', ')}`;
+            }
+            outcomes['backup agent'] = await ensureDaemon(
+              ctx,
+              backupAgentDaemon(ctx, host, await backupKey(ctx)),
+            );
             // A lab is up with a backup: the first is taken now (the agent would start it anyway).
             const status = await ctx.driver.readFile(
               host.name,
@@ -126,12 +143,21 @@ export interface BackupCatalog {
   readonly status: AgentStatus;
 }
 
+/**
+ * The backup tool on `host`: on machines the bundle of this checkout, copied there first if
+ * `up` copied another one (an operator's newer checkout); in the lab this checkout's source.
+ */
+async function toolOn(ctx: Context, host: string): Promise<ToolPlace> {
+  if (ctx.platform.kind === 'machines') await installDaemons(ctx, host);
+  return backupTool(ctx.model);
+}
+
 export async function listBackups(ctx: Context): Promise<BackupCatalog> {
   const host = requireBackupHost(ctx);
   const files = backupPaths(ctx.model, host.name);
   const result = await ctx.driver.exec(
     host.name,
-    commands.tool(labPaths(ctx.model).runtime, ['list', files.config], 120_000),
+    commands.tool(await toolOn(ctx, host.name), ['list', files.config], 120_000),
   );
   return JSON.parse(result.stdout) as BackupCatalog;
 }
@@ -204,6 +230,7 @@ export function scratchDaemon(ctx: Context, host: Host): Daemon {
     marker: f.config,
     files: [{ path: f.config, content: renderScratchConfig(ctx, host) }],
     dirs: [f.runDir],
+    writes: [f.dir],
     prepare: async (c) => {
       await c.driver.exec(host.name, fileCommands.chown('mysql:mysql', f.runDir));
     },
@@ -257,7 +284,7 @@ export async function restoreToScratch(
   const host = requireBackupHost(ctx);
   const files = backupPaths(ctx.model, host.name);
   const f = scratchFiles(ctx, host.name);
-  const runtime = labPaths(ctx.model).runtime;
+  const runtime = await toolOn(ctx, host.name);
   const started = Date.now();
   const steps: { step: string; seconds: number }[] = [];
   const step = async <T>(title: string, work: () => Promise<T>): Promise<T> => {

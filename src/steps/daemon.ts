@@ -42,6 +42,11 @@ export interface Daemon {
    * them too, before every start, since a boot empties /run and starts the unit without foobar.
    */
   readonly ownedRunDirs?: readonly OwnedDir[];
+  /**
+   * Directories it writes besides the log and run ones (a unit of foobar's own on machines sees
+   * the rest of the system read-only: these become its ReadWritePaths).
+   */
+  readonly writes?: readonly string[];
   /** Runs before every start: what the daemon needs that is not a rendered file. */
   readonly prepare?: (ctx: Context) => Promise<void>;
   /**

@@ -11,6 +11,9 @@ import { daemonsOf } from './services.ts';
 import { stopManagers } from './failover.ts';
 import { revokeManagerAccess } from './failover-access.ts';
 import { failoverMembers } from '../model/failover.ts';
+import { backupHost } from '../model/backup.ts';
+import { BACKUP_AGENT_ACCESS } from './backup-access.ts';
+import { revokeAccess } from './ssh-access.ts';
 
 export interface DownOptions {
   readonly purge?: boolean;
@@ -48,6 +51,15 @@ export function downPlan(ctx: Context, options: DownOptions = {}): Phase[] {
         },
       })),
     },
+    // On machines the backup agent, stopped above, acted over SSH with a key of its own too.
+    ...(ctx.platform.kind === 'machines' && backupHost(ctx.model) !== undefined
+      ? [
+          {
+            title: 'Backup agent’s SSH access',
+            tasks: [{ title: 'revoke', run: () => revokeAccess(ctx, BACKUP_AGENT_ACCESS) }],
+          },
+        ]
+      : []),
     ctx.platform.teardown(ctx),
     ...(options.purge === true
       ? [

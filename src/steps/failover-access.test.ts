@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { HostsDriver } from '../drivers/hosts-testing.ts';
+import type { HostsDriver } from '../drivers/hosts-testing.ts';
 import { RecordingDriver } from '../drivers/recording.ts';
 import { buildModel } from '../model/build.ts';
 import { dbSecretName } from '../model/database.ts';
@@ -23,33 +23,13 @@ import {
   revokeManagerAccess,
 } from './failover-access.ts';
 import { exampleModel } from '../model/examples-testing.ts';
+import { accessSite, AUTHORIZED_KEYS, OPERATOR_LINE, PUBLIC_KEY } from './ssh-access-testing.ts';
 
 const machines = exampleModel('machines');
 
-const PUBLIC_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIManagersKeyForThisTest';
-const OPERATOR_LINE = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperatorsOwnKey operator@laptop';
-const AUTHORIZED_KEYS = '/root/.ssh/authorized_keys';
-
-/** A site `up` has reached once: this machine pinned every host's key, and has the CA and passwords. */
-async function site(model: Model): Promise<{ ctx: Context; driver: HostsDriver }> {
-  const driver = new HostsDriver((_target, argv) =>
-    argv[0] === 'ssh-keygen' && argv[1] === '-y'
-      ? { stdout: `${PUBLIC_KEY}\n`, stderr: '', exitCode: 0 }
-      : undefined,
-  );
-  const ctx = createContext(model, driver);
-  await ctx.secrets.set(MANAGER_SSH_KEY_SECRET, '-----BEGIN OPENSSH PRIVATE KEY-----\nkey');
-  await ctx.secrets.set(dbSecretName('failover'), 'failover-password-1');
-  await ctx.secrets.set(dbSecretName('admin'), 'admin-password-1');
-  await driver.writeFile(null, labPaths(model).caCertificate, 'CA certificate\n');
-  await driver.writeFile(
-    null,
-    path.join(model.lab.stateDir, 'ssh', 'known_hosts'),
-    model.hosts.map((h) => `${h.name} ssh-ed25519 AAAAhostkeyof${h.name}\n`).join(''),
-  );
-  for (const host of managedHosts(model))
-    await driver.writeFile(host.name, AUTHORIZED_KEYS, `${OPERATOR_LINE}\n`, 0o600);
-  return { ctx, driver };
+/** A site `up` has reached once (steps/ssh-access-testing.ts). */
+function site(model: Model): Promise<{ ctx: Context; driver: HostsDriver }> {
+  return accessSite(model, [MANAGER_SSH_KEY_SECRET], ['failover', 'admin']);
 }
 
 describe("the failover managers' SSH access on machines", () => {

@@ -20,7 +20,9 @@ import { startDaemon, stopDaemon } from './daemon.ts';
 import { reconcileAccounts } from './db/accounts.ts';
 import { waitApplied, waitReplicating } from './db/replication.ts';
 import { ensureAdminAccess } from './db/server.ts';
-import { refreshManagerSecrets } from './failover-access.ts';
+import { BACKUP_AGENT_ACCESS } from './backup-access.ts';
+import { MANAGERS_ACCESS } from './failover-access.ts';
+import { refreshAccessSecrets } from './ssh-access.ts';
 import { readDbState, replicasOf, type DbState } from './db/state.ts';
 import { pushTopologyToApps } from './db/topology.ts';
 import { mysqldExporterDaemon } from './monitoring.ts';
@@ -119,10 +121,15 @@ async function rotate(ctx: Context, role: DbUser, say: (line: string) => void): 
   return { secret, seconds: (Date.now() - started) / 1000, resumed, steps };
 }
 
-/** On machines, the failover managers' copies of the passwords (failover-access.ts). */
+/**
+ * On machines, the copies of the passwords the failover managers and the backup agent log in
+ * with (steps/ssh-access.ts).
+ */
 async function refreshManagers(ctx: Context, step: (line: string) => void): Promise<void> {
-  const refreshed = await refreshManagerSecrets(ctx);
-  if (refreshed !== undefined) step(refreshed);
+  for (const access of [MANAGERS_ACCESS, BACKUP_AGENT_ACCESS]) {
+    const refreshed = await refreshAccessSecrets(ctx, access);
+    if (refreshed !== undefined) step(refreshed);
+  }
 }
 
 /** The accounts as the secrets say, on the primary and, before returning, on every replica. */

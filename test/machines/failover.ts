@@ -309,9 +309,31 @@ export async function primaryKilledUnderWrites(
   return writesBackMs;
 }
 
+/** How long an operator waits for the failover managers' own change (a heal) to end. */
+const LOCK_WAIT_MS = 2 * 60_000;
+
+/**
+ * A foobar command, as an operator runs it: again a little later while the failover managers hold
+ * the site's lock (healing a host the last promotion owed, as they may at any moment).
+ */
+async function waitingForManagers(
+  site: MachinesSite,
+  args: readonly string[],
+): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  for (;;) {
+    const result = await site.foobar(args, 5 * 60_000);
+    const managers = result.stderr.includes(
+      'another foobar is changing this lab: `failover manager on ',
+    );
+    if (result.exitCode === 0 || !managers || Date.now() >= deadline) return result;
+    await sleep(2000);
+  }
+}
+
 /** `foobar db rejoin`, as an operator runs it: with --reseed when foobar says it needs one. */
 async function rejoinAsOperator(site: MachinesSite, host: string): Promise<string> {
-  const plain = await site.foobar(['db', 'rejoin', host], 5 * 60_000);
+  const plain = await waitingForManagers(site, ['db', 'rejoin', host]);
   if (plain.exitCode === 0) return 'db rejoin';
   assert.match(plain.stderr, /--reseed/, `db rejoin ${host}: ${plain.stdout}\n${plain.stderr}`);
   const reseed = await site.foobar(['db', 'rejoin', host, '--reseed'], 5 * 60_000);

@@ -26,11 +26,12 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { NetnsDriver } from '../../src/drivers/netns.ts';
 import type { ExecResult } from '../../src/drivers/driver.ts';
 import { closeSshDrivers } from '../../src/drivers/ssh.ts';
-import { waitFor } from '../../src/lib/wait.ts';
+import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { summarizeVisits, type VisitorsReport } from '../../src/load/visits.ts';
 import { runtimeOf } from '../../src/model/layout.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
+import type { BackupCatalog, RestoreReport } from '../../src/steps/backup.ts';
 import type { ChangeReport } from '../../src/steps/db/changes.ts';
 import { appVariant, removeAppVariants } from '../support/apps.ts';
 import { checkMatrix, type MatrixResult } from '../support/matrix.ts';
@@ -81,6 +82,8 @@ const VISIT_TIMEOUT_MS = 20_000;
 /** A rebooted machine back in the site by itself: SSH, MariaDB replicating, the app serving. */
 const WHOLE_AGAIN_BOUND_MS = 5 * 60_000;
 const REPO = path.resolve(import.meta.dirname, '../..');
+/** The backup agent follows a new primary at its next tick (1 s) and seals at most every 10 s. */
+const ARCHIVE_BOUND_MS = 3 * 60_000;
 
 let image: Image;
 let dir: string;
@@ -103,7 +106,9 @@ function yaml(stateDir: string, sshConfig: string): string {
     `networks: { edge: { subnet: ${EDGE}.0/24 }, core: { subnet: ${CORE}.0/24 } }`,
     `admin: { edge: ${EDGE}.1, core: ${CORE}.1 }`,
     'hosts:',
-    host(lb1, 'lb, dns', true),
+    // Backups on an existing machine with a disk: the agent reads database.json on lb-02 (the
+    // monitor) and starts full backups on the replica, over SSH with its own key.
+    host(lb1, 'lb, dns, backup', true),
     host(lb2, 'lb, dns, mon', true),
     host(web1, 'web, db', false),
     host(web2, 'web, db', false),
@@ -248,6 +253,34 @@ async function servingWebServers(tries = 4): Promise<string[]> {
     }
   }
   return [...servedBy].sort();
+}
+
+/** When the promote test's promotion returned. */
+let promotedAt = 0;
+
+/**
+ * Waits (bounded) until the backup agent follows `primary`'s binary log and the archive reaches
+ * the moment `since` (a write acknowledged then is recoverable), as `foobar db backups` says.
+ */
+async function archiveFollows(
+  primary: string,
+  since: number,
+): Promise<{ ms: number; sincePromotionMs: number }> {
+  await waitFor(
+    `the archive following ${primary} past ${new Date(since).toISOString()}`,
+    async () => {
+      const listed = await foobar(['db', 'backups', '--json'], 2 * 60_000);
+      if (listed.exitCode !== 0) return listed.stderr.trim();
+      const { status } = JSON.parse(listed.stdout) as BackupCatalog;
+      const reached =
+        status.following === primary &&
+        status.recoverableAt !== undefined &&
+        Date.parse(status.recoverableAt) >= since;
+      return reached ? undefined : JSON.stringify(status);
+    },
+    { timeoutMs: ARCHIVE_BOUND_MS, intervalMs: 1000, maxIntervalMs: 2000 },
+  );
+  return { ms: Date.now() - since, sincePromotionMs: since - promotedAt };
 }
 
 /** The site as the failover scenarios drive it (test/machines/failover.ts). */
@@ -418,6 +451,64 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     assert.equal(status.exitCode, 0, `${status.stdout}\n${status.stderr}`);
   });
 
+  it('db backups lists the full backup up took from the replica, and the archive follows the primary', async (t) => {
+    const started = Date.now();
+    const listed = await foobar(['db', 'backups', '--json'], 5 * 60_000);
+    t.diagnostic(`db backups: ${seconds(Date.now() - started)} s (${load()})`);
+    assert.equal(listed.exitCode, 0, `${listed.stdout}\n${listed.stderr}`);
+    const catalog = JSON.parse(listed.stdout) as BackupCatalog;
+    assert.ok(
+      catalog.backups.some((b) => b.source === 'web-02'),
+      `a full backup from the replica web-02: ${listed.stdout.slice(0, 600)}`,
+    );
+    assert.equal(catalog.status.following, 'web-01', JSON.stringify(catalog.status));
+    assert.notEqual(catalog.status.recoverableAt, undefined, JSON.stringify(catalog.status));
+  });
+
+  it('db restore --at a moment, onto a scratch server on the backup machine: the write before it is there, the one after is not', async (t) => {
+    const stamp = Date.now();
+    const before = `before the moment ${stamp}`;
+    const after = `after the moment ${stamp}`;
+    assert.equal((await write(before)).exitCode, 0);
+    // A time target is to the second: the moment falls in a later second than the first write.
+    await sleep(1500);
+    const moment = new Date();
+    await sleep(1100);
+    assert.equal((await write(after)).exitCode, 0);
+    await archiveFollows('web-01', Date.now());
+    const started = Date.now();
+    const restore = await foobar(
+      ['db', 'restore', '--at', moment.toISOString(), '--json'],
+      10 * 60_000,
+    );
+    assert.equal(restore.exitCode, 0, `${restore.stdout}\n${restore.stderr}`);
+    const report = JSON.parse(restore.stdout) as RestoreReport;
+    const rows = await siteContext().driver.exec(
+      'lb-01',
+      {
+        argv: [
+          'mariadb',
+          '--no-defaults',
+          `--socket=${report.socket}`,
+          '--user=root',
+          '--batch',
+          '--skip-column-names',
+          '-e',
+          `SELECT text FROM ${siteContext().model.database.schema}.messages WHERE text IN ('${before}', '${after}')`,
+        ],
+        timeoutMs: 30_000,
+      },
+      { check: false },
+    );
+    assert.equal(rows.exitCode, 0, rows.stderr);
+    assert.deepEqual(rows.stdout.split('\n').filter(Boolean), [before]);
+    t.diagnostic(
+      `restore onto lb-01's scratch server: ${seconds(Date.now() - started)} s (RTO ${report.seconds.toFixed(1)} s: ${report.steps.map((s) => `${s.step} ${s.seconds.toFixed(1)} s`).join('; ')}) (${load()})`,
+    );
+    const discard = await foobar(['db', 'restore', '--discard'], 5 * 60_000);
+    assert.equal(discard.exitCode, 0, `${discard.stdout}\n${discard.stderr}`);
+  });
+
   // ---- issue 11 point 10: the plan, the matrix, a deploy under load, promote and rejoin, a
   // reboot (branch h11t). Each `it` stands alone on the site the ones before left.
 
@@ -526,6 +617,7 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
   it('db promote --force makes the replica the primary, and db rejoin makes the old primary its replica', async (t) => {
     let started = Date.now();
     const promote = await foobar(['db', 'promote', 'web-02', '--force', '--json'], 5 * 60_000);
+    promotedAt = Date.now();
     const promoteMs = Date.now() - started;
     assert.equal(promote.exitCode, 0, `${promote.stdout}\n${promote.stderr}`);
     const promoted = JSON.parse(promote.stdout) as ChangeReport;
@@ -534,6 +626,7 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     const written = await write(text);
     assert.equal(written.exitCode, 0, written.stderr);
     assert.equal(written.db, 'web-02', 'the new primary takes the writes');
+    const archived = await archiveFollows('web-02', Date.now());
     started = Date.now();
     const rejoin = await foobar(['db', 'rejoin', 'web-01', '--json'], 5 * 60_000);
     const rejoinMs = Date.now() - started;
@@ -564,6 +657,9 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
       r.steps.map((s) => `${s.what} ${seconds(s.ms)} s`).join('; ');
     t.diagnostic(
       `promote --force: ${seconds(promoteMs)} s (foobar's ${seconds(promoted.totalMs)} s: ${steps(promoted)})`,
+    );
+    t.diagnostic(
+      `the archive followed web-02: its write recoverable ${seconds(archived.ms)} s after it was acknowledged (the promotion ${seconds(archived.sincePromotionMs)} s before)`,
     );
     t.diagnostic(
       `rejoin: ${seconds(rejoinMs)} s (foobar's ${seconds(rejoined.totalMs)} s: ${steps(rejoined)}) (${load()})`,

@@ -29,7 +29,7 @@ export function unitFor(daemon: Daemon): { path: string; content: string } {
           ownedDirs,
         })
       : renderUnit(daemon, unit, {
-          paths: [MACHINE_PATHS.log, MACHINE_PATHS.run],
+          paths: [MACHINE_PATHS.log, MACHINE_PATHS.run, ...(daemon.writes ?? [])],
           runtimeDirs,
           ownedDirs,
         });
