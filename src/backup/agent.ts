@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { httpsServer, type TlsFiles } from '../lib/tls-server.ts';
 import net from 'node:net';
@@ -158,8 +158,17 @@ export class BackupAgent {
     if (host === undefined) return;
     const dir = path.join(this.paths.spool, primary);
     await mkdir(dir, { recursive: true });
-    const spooled = (await readdir(dir)).sort();
-    const start = spooled.at(-1) ?? (await this.startFile(primary));
+    // What an earlier follower of this server spooled is sealed first, and the new one starts
+    // from the server's own files: a server whose binary log started again (a restore's RESET
+    // MASTER) has another file under a spooled name, which a follower started from that name
+    // would write over the history in the spool.
+    for (const name of (await readdir(dir)).sort())
+      await this.sealBinlog(primary, name).catch(async (error: unknown) => {
+        // Unreadable (an event cut short): kept in the spool under a name no follower writes.
+        process.stderr.write(`${primary}/${name}: ${(error as Error).message}\n`);
+        await rename(path.join(dir, name), path.join(dir, `${name}.partial-${Date.now()}`));
+      });
+    const start = await this.startFile(primary);
     const command = commands.follow(
       this.clientConfig,
       { address: addressOf(host, 'core'), port: this.ctx.model.ports.mysql },
@@ -219,7 +228,8 @@ export class BackupAgent {
     const failures: string[] = [];
     for (const source of (await readdir(this.paths.spool)).sort()) {
       const dir = path.join(this.paths.spool, source);
-      const files = (await readdir(dir)).sort();
+      // Not the files kept aside unreadable (see follow): restores read them in the spool.
+      const files = (await readdir(dir)).filter((n) => !n.includes('.partial-')).sort();
       const following = this.follower?.source === source && !this.follower.exited;
       const closed = following ? files.slice(0, -1) : files;
       for (const name of closed)

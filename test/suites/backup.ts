@@ -273,10 +273,19 @@ export function backupSuite(lab: TestLab): void {
       const at = new Date();
       const restored = await json<RestoreReport>('db', 'restore', '--at', at.toISOString());
       const rows = await restoredRows(restored.socket);
+      const archive = (await json<BackupCatalog>('db', 'backups')).binlogs.map((b) => [
+        b.source,
+        b.name,
+        b.firstGtid,
+        b.lastGtid,
+        b.firstAt,
+        'sealed' in b,
+      ]);
+      const history = (await readDbState(lab.ctx)).history;
       assert.deepEqual(
         mistake.before.filter((text) => !rows.has(text)),
         [],
-        `every row before the mistake is there (plan ${JSON.stringify(restored.plan.binlogs.map((b) => [b.binlog.name, b.from, b.until]))})`,
+        `every row before the mistake is there (plan ${JSON.stringify(restored.plan.binlogs.map((b) => [b.binlog.name, b.from, b.until]))}; backup ${restored.plan.backup.id} at ${restored.plan.backup.gtid}; archive ${JSON.stringify(archive)}; history ${JSON.stringify(history)})`,
       );
       assert.ok(rows.has(afterRestore), 'the write after the restore is there');
       assert.deepEqual(
