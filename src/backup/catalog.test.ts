@@ -37,12 +37,37 @@ const binlog = (
 });
 
 describe('the backup catalog', () => {
+  /** Lines as mariadb-binlog 10.11 prints them (TZ=UTC), from a lab primary's binary log. */
+  const head = (time: string, what: string): string =>
+    `#261203 ${time} server id 31  end_log_pos 5400 CRC32 0x84cadc34 \t${what}`;
+  const ddl = (time: string, gtid: string): string[] => [
+    head(time, `GTID ${gtid} ddl`),
+    '/*!100001 SET @@session.gtid_seq_no=1*//*!*/;',
+    head(time, 'Query\tthread_id=8\texec_time=0\terror_code=0\txid=0'),
+    'CREATE TABLE messages (id INT)',
+  ];
+  const trans = (time: string, gtid: string, end: 'xid' | 'commit' | 'cut'): string[] => [
+    head(time, `GTID ${gtid} trans`),
+    'START TRANSACTION',
+    head(time, 'Annotate_rows:'),
+    head(time, 'Table_map: `foobar`.`messages` mapped to number 22'),
+    head(time, 'Write_rows: table id 22 flags: STMT_END_F'),
+    ...(end === 'xid' ? [head(time, 'Xid = 39'), 'COMMIT/*!*/;'] : []),
+    ...(end === 'commit'
+      ? [head(time, 'Query\tthread_id=11\texec_time=0\terror_code=0\txid=0'), 'COMMIT']
+      : []),
+  ];
+  const list = head('13:14:02', 'Gtid list [0-31-23]');
+
   it('reads a binary log’s span from mariadb-binlog’s text', () => {
     const text = [
-      '#261203 13:14:02 server id 31  end_log_pos 256 CRC32 0x1\tGtid list [0-31-23]',
-      '#261203 13:14:05 server id 31  end_log_pos 300 CRC32 0x2 \tGTID 0-31-24 trans',
-      'INSERT ...',
-      '#261203 13:15:09 server id 31  end_log_pos 400 CRC32 0x3 \tGTID 0-31-27 trans',
+      list,
+      ...ddl('13:14:05', '0-31-24'),
+      ...trans('13:14:06', '0-31-25', 'xid'),
+      ...trans('13:15:08', '0-31-26', 'commit'),
+      ...trans('13:15:09', '0-31-27', 'xid'),
+      '# End of log file',
+      'ROLLBACK /* added by mysqlbinlog */;',
     ].join('\n');
     assert.deepEqual(parseBinlogText(text), {
       startState: '0-31-23',
@@ -51,6 +76,27 @@ describe('the backup catalog', () => {
       lastGtid: '0-31-27',
       lastAt: '2026-12-03T13:15:09Z',
     });
+  });
+
+  it('ends a binary log cut inside a transaction at the last transaction it holds whole', () => {
+    // Cut inside an event: mariadb-binlog prints what was whole, says "Event truncated" on its
+    // error output and exits 0. Cut between two events: the same, without the error.
+    const before = [list, ...ddl('13:14:05', '0-31-24'), ...trans('13:14:06', '0-31-25', 'xid')];
+    const cut = trans('13:15:09', '0-31-26', 'cut');
+    for (const text of [
+      [...before, ...cut, 'ROLLBACK /* added by mysqlbinlog */;'],
+      [...before, ...cut, '# End of log file', 'ROLLBACK /* added by mysqlbinlog */;'],
+      [...before, ...cut.slice(0, 2)],
+    ])
+      assert.deepEqual(parseBinlogText(text.join('\n')), {
+        startState: '0-31-23',
+        firstGtid: '0-31-24',
+        firstAt: '2026-12-03T13:14:05Z',
+        lastGtid: '0-31-25',
+        lastAt: '2026-12-03T13:14:06Z',
+      });
+    // Nothing whole after the Gtid list: no transaction at all.
+    assert.deepEqual(parseBinlogText([list, ...cut].join('\n')), { startState: '0-31-23' });
   });
 
   it('keeps the newest backup of each of the last days and weeks', () => {

@@ -114,26 +114,52 @@ const EVENT_HEAD = /^#(\d{2})(\d{2})(\d{2}) +(\d{1,2}):(\d{2}):(\d{2}) server id
 
 /**
  * The span of a binary log from `mariadb-binlog`'s text of it (run with TZ=UTC): the Gtid_list
- * at its start, its first and last transaction's GTID and time.
+ * at its start, its first and last *complete* transaction's GTID and time.
+ *
+ * A file can end inside a transaction: a copy cut short (the follower that spooled it stopped
+ * mid-event), or one cut between two of a transaction's events. `mariadb-binlog` prints every
+ * whole event, says "Event truncated" on its error output, still exits 0, and ends with a
+ * ROLLBACK, so a replay of the file never commits that last transaction. Its GTID event was
+ * whole and printed, though: counted, the span would claim a transaction the file does not hold,
+ * and a restore would skip it in the next file that does. A transaction counts once its end is
+ * printed: the Xid event (or a COMMIT query) of a `trans` group, the one event after a
+ * standalone GTID (DDL).
  */
 export function parseBinlogText(text: string): BinlogSpan {
   let startState = '';
   let first: { gtid: string; at: string } | undefined;
   let last: { gtid: string; at: string } | undefined;
+  /** The transaction whose GTID was read and whose end was not yet. */
+  let open: { gtid: string; at: string; trans: boolean; inQuery: boolean } | undefined;
+  const complete = (): void => {
+    if (open === undefined) return;
+    first ??= { gtid: open.gtid, at: open.at };
+    last = { gtid: open.gtid, at: open.at };
+    open = undefined;
+  };
   for (const line of text.split('\n')) {
     const head = EVENT_HEAD.exec(line);
-    if (head === null) continue;
+    if (head === null) {
+      // A query event's statement: COMMIT ends a group of non-transactional changes.
+      if (open?.inQuery === true && /^COMMIT\b/.test(line)) complete();
+      continue;
+    }
     const [, yy, mo, dd, hh, mi, ss, what = ''] = head;
     const at = `20${yy}-${mo}-${dd}T${(hh ?? '').padStart(2, '0')}:${mi}:${ss}Z`;
     const list = /^Gtid list \[([^\]]*)\]/.exec(what);
-    if (list !== null && startState === '' && first === undefined) {
+    if (list !== null && startState === '' && first === undefined && open === undefined) {
       startState = list[1] ?? '';
       continue;
     }
-    const gtid = /^GTID (\d+-\d+-\d+)/.exec(what);
-    if (gtid?.[1] === undefined) continue;
-    first ??= { gtid: gtid[1], at };
-    last = { gtid: gtid[1], at };
+    const gtid = /^GTID (\d+-\d+-\d+)(.*)$/.exec(what);
+    if (gtid?.[1] !== undefined) {
+      open = { gtid: gtid[1], at, trans: /\btrans\b/.test(gtid[2] ?? ''), inQuery: false };
+      continue;
+    }
+    if (open === undefined) continue;
+    if (!open.trans || what.startsWith('Xid = ')) complete();
+    // (EVENT_HEAD's `what` is a Query event's last field: the event's name is tab-separated.)
+    else open.inQuery = line.includes('\tQuery\t');
   }
   return {
     startState,

@@ -3,7 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { text } from 'node:stream/consumers';
 import { after, describe, it } from 'node:test';
 import { parseKey, seal, unseal } from './seal.ts';
@@ -24,6 +25,24 @@ describe('sealed backups', () => {
     assert.ok(!readFileSync(file).includes('hello'), 'stored encrypted');
     assert.equal(readFileSync(`${file}.sha256`, 'utf8'), `${sealed.sha256}  a.zst.aes\n`);
     assert.equal(await text(await unseal(file, sealed, key)), content);
+  });
+
+  it('unseals every byte to a consumer slower than the file is read', async () => {
+    // Random hex: megabytes that compress only by half, so the decompressor's output is still
+    // waiting for the consumer when its input is all read.
+    const big = randomBytes(4 * 1024 * 1024).toString('hex');
+    const file = path.join(dir, 'slow.zst.aes');
+    const sealed = await seal(Readable.from([big]), file, key);
+    let received = 0;
+    const slow = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _encoding, done) {
+        received += chunk.length;
+        setTimeout(done, 1);
+      },
+    });
+    await pipeline(await unseal(file, sealed, key), slow);
+    assert.equal(received, big.length);
   });
 
   it('refuses a damaged copy, and a wrong key fails the stream', async () => {

@@ -100,14 +100,15 @@ export async function unseal(file: string, sealed: Sealed, key: Buffer): Promise
   decipher.setAuthTag(Buffer.from(sealed.tag, 'hex'));
   const decompress = createZstdDecompress();
   const out = new PassThrough();
-  decompress.pipe(out, { end: false });
-  pipeline(createReadStream(file), decipher, decompress).then(
-    () => out.end(),
-    (error: unknown) => {
-      out.destroy(
-        new Error(`${file}: cannot be opened (${(error as Error).message})`, { cause: error }),
-      );
-    },
-  );
+  // `out` ends when the decompressor's output has all gone into it. (The pipeline's promise is
+  // no such sign: it settles once the decompressor has taken all its input, while its output
+  // may still wait for a slow consumer. Ending `out` then cut the stream's tail: under load a
+  // restore's mbstream met the end of its input inside a chunk.)
+  decompress.pipe(out);
+  pipeline(createReadStream(file), decipher, decompress).catch((error: unknown) => {
+    out.destroy(
+      new Error(`${file}: cannot be opened (${(error as Error).message})`, { cause: error }),
+    );
+  });
   return out;
 }

@@ -141,11 +141,14 @@ export async function runLocalPipe(
   const source = new Side(from, ['ignore', 'pipe']);
   const sink = new Side(to, ['pipe', 'ignore']);
   let bytes = 0;
+  /** The source closed its output: every byte it sends has been read. */
+  let sent = false;
   const output = source.child.stdout;
   const input = sink.child.stdin;
   input?.on('error', () => undefined);
   if (output !== null && input !== null) {
     output.on('data', (chunk: Buffer) => (bytes += chunk.length));
+    output.once('end', () => (sent = true));
     output.pipe(input);
   }
   let reported = -1;
@@ -160,7 +163,10 @@ export async function runLocalPipe(
     return result;
   });
   const sinkDone = sink.closed.then((result) => {
-    if (source.running) {
+    // A receiver that ended while the source still had bytes to send ends the source. One that
+    // ended after the source closed its output read it all: the source is exiting (mariadb-backup
+    // says its last words first), and its own exit, or its timeout, ends it.
+    if (source.running && !sent) {
       output?.unpipe();
       output?.destroy();
       source.stop();
