@@ -27,3 +27,23 @@ Transfer/sec:      6.00MB
     errors: 6,
   });
 });
+
+it('reads a latency in seconds, which wrk pads with a space', () => {
+  const report = `Running 5s test @ https://www.foobar.com/api/whoami
+  2 threads and 32 connections
+  Latency Distribution
+     50%  211.63ms
+     75%  500.18ms
+     90%  863.76ms
+     99%    1.40s 
+  444 requests in 5.07s, 266.17KB read
+Requests/sec:     87.56
+`;
+  assert.deepEqual(parseWrk(report), {
+    requestsPerSecond: 87.56,
+    p50Ms: 211.63,
+    p99Ms: 1400,
+    requests: 444,
+    errors: 0,
+  });
+});

@@ -41,8 +41,8 @@ function milliseconds(value: string, unit: string): number {
 
 export function parseWrk(output: string): WrkResult {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(output);
-  const p50 = /^\s+50%\s+([\d.]+)(us|ms|s|m)$/m.exec(output);
-  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)$/m.exec(output);
+  const p50 = /^\s+50%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(output);
+  const p99 = /^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$/m.exec(output);
   const total = /(\d+) requests in/.exec(output);
   if (rps?.[1] === undefined || p50 === null || p99 === null || total?.[1] === undefined) {
     throw new Error(`cannot read wrk's report:\n${output}`);

@@ -35,6 +35,12 @@ export const etcd = {
       `--election-timeout=${m.electionMs}`,
       // Its own metrics would be a second listener; the managers' /metrics say what matters.
       '--log-level=warn',
+      // Small in memory: the managers' keys are a few, written every few seconds. etcd keeps
+      // every raft entry since its last snapshot (100,000 by default) and every revision of every
+      // key; the managers compare only the latest revision (compare-and-swap), never read history.
+      '--snapshot-count=10000',
+      '--auto-compaction-mode=periodic',
+      '--auto-compaction-retention=10m',
     ],
   }),
 };

@@ -62,7 +62,7 @@ describe('upPlan on a simulated fresh machine', async () => {
     const app = calls.find((line) => line.startsWith('[web-02] spawn setpriv'));
     assert.match(
       app ?? '',
-      /^\[web-02\] spawn setpriv --reuid=foobar --regid=foobar --init-groups -- \/var\/lib\/foobar\/fb\/runtime\/node \/var\/lib\/foobar\/fb\/hosts\/web-02\/releases\/[0-9a-f]{12}\/server.mjs >> /,
+      /^\[web-02\] spawn setpriv --reuid=foobar --regid=foobar --init-groups -- \/var\/lib\/foobar\/fb\/runtime\/node --max-semi-space-size=8 --max-old-space-size=128 \/var\/lib\/foobar\/fb\/hosts\/web-02\/releases\/[0-9a-f]{12}\/server.mjs >> /,
     );
   });
 
