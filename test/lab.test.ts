@@ -33,6 +33,7 @@ import { backupSuite } from './suites/backup.ts';
 import { transitSuite } from './suites/transit.ts';
 import { webTransitSuite } from './suites/transit-web.ts';
 import { exportersTransitSuite } from './suites/transit-exporters.ts';
+import { backupTransitSuite } from './suites/transit-backup.ts';
 
 const lab = createTestLab();
 
@@ -56,6 +57,8 @@ siteSuite(lab);
 logsSuite(lab);
 planSuite(lab);
 monitoringSuite(lab);
+// Before the backup suite's restores, which reseed the replicas: it needs one replicating.
+backupTransitSuite(lab);
 backupSuite(lab);
 dnsSuite(lab);
 tlsSuite(lab);

@@ -2,15 +2,17 @@
  * The backup agent on the backup host, supervised like every daemon: it follows the primary's
  * binary log (mariadb-binlog, raw, as it is written), closes the open file at most every
  * `binlogFlushSeconds` and seals closed files (compressed, encrypted, checksummed); takes a full
- * backup of a replica on schedule (or when asked), streamed to it over the core network; prunes
+ * backup of a replica on schedule (or when asked), streamed to it over the core network (TLS 1.3,
+ * each end verifying the other's name); prunes
  * by the retention policy; and tells Prometheus and `foobar db status` how recent it all is.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { httpsServer, type TlsFiles } from '../lib/tls-server.ts';
-import net from 'node:net';
+import type net from 'node:net';
+import tls from 'node:tls';
 import path from 'node:path';
 import { backup as commands } from '../commands/backup.ts';
 import { runProcess } from '../drivers/process.ts';
@@ -21,7 +23,7 @@ import { DB_USERS, dbSecretName, serverIdOf } from '../model/database.ts';
 import { hostPaths } from '../model/layout.ts';
 import { backupTool } from '../release/daemons.ts';
 import { addressOf, findHost, type Host } from '../model/model.ts';
-import { trustedCa } from '../model/transit.ts';
+import { coreName, transitFiles, trustedCa } from '../model/transit.ts';
 import { mariadbFiles, renderNetworkClientConfig } from '../render/mariadb/index.ts';
 import type { Context } from '../steps/context.ts';
 import { readDbState, replicasOf } from '../steps/db/state.ts';
@@ -350,25 +352,53 @@ export class BackupAgent {
     const address = addressOf(this.me, 'core');
     const port = this.ctx.model.ports.backupStream;
     const expected = addressOf(source, 'core');
+    const sender = coreName(this.ctx.model, source);
     let sealing: Promise<Awaited<ReturnType<typeof seal>>> | undefined;
-    const server = net.createServer((socket) => {
-      if (socket.remoteAddress !== expected || sealing !== undefined) {
-        socket.destroy();
+    const refuse = (socket: net.Socket, why: string): void => {
+      process.stderr.write(
+        `${new Date().toISOString()} full backup: refused a sender from ${socket.remoteAddress ?? '?'}: ${why}\n`,
+      );
+      socket.destroy();
+    };
+    // TLS 1.3, mutual: the replica verifies this host's core name against the lab's CA, and only
+    // a client certificate of the same CA that names the replica asked, from its core address,
+    // is stored; a sender refused at the handshake or after it has nothing written.
+    const server = tls.createServer(await this.streamTls(), (socket) => {
+      if (socket.remoteAddress !== expected) {
+        refuse(socket, `not ${source.name}'s address ${expected}`);
+        return;
+      }
+      const named = tls.checkServerIdentity(sender, socket.getPeerCertificate());
+      if (named !== undefined) {
+        refuse(socket, `its certificate does not name ${sender} (${named.message})`);
+        return;
+      }
+      if (sealing !== undefined) {
+        refuse(socket, 'a sender is already streaming');
         return;
       }
       sealing = seal(socket, path.join(this.paths.full, file), this.key);
+    });
+    server.on('tlsClientError', (error, socket) => {
+      refuse(socket, `TLS handshake failed (${error.message})`);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, address, resolve);
     });
     try {
-      const files = mariadbFiles(hostPaths(this.ctx.model, source.name));
-      const tmp = path.join(hostPaths(this.ctx.model, source.name).run, 'backup-tmp');
+      const sourcePaths = hostPaths(this.ctx.model, source.name);
+      const files = mariadbFiles(sourcePaths);
+      const tmp = path.join(sourcePaths.run, 'backup-tmp');
+      const tlsFiles = transitFiles(sourcePaths, 'backup-sender');
       const result = await this.ctx.driver.exec(
         source.name,
         commands.tool(backupTool(this.ctx.model), [
           'send',
+          `--ca=${tlsFiles.ca}`,
+          `--cert=${tlsFiles.cert}`,
+          `--key=${tlsFiles.key}`,
+          `--name=${coreName(this.ctx.model, this.me)}`,
           `${address}:${port}`,
           tmp,
           '--',
@@ -382,6 +412,11 @@ export class BackupAgent {
         );
       }
       const sealed = await sealing;
+      const sent = /^sent (\d+) bytes$/m.exec(result.stderr)?.[1];
+      if (sent === undefined || Number(sent) !== sealed.plainBytes)
+        throw new Error(
+          `${source.name} sent ${sent ?? 'an unknown number of'} bytes, ${sealed.plainBytes} arrived`,
+        );
       const gtid = BACKUP_GTID.exec(result.stderr)?.[1];
       if (gtid === undefined)
         throw new Error(`${source.name}: mariadb-backup did not say the copy's GTID position`);
@@ -407,6 +442,24 @@ export class BackupAgent {
     } finally {
       server.close();
     }
+  }
+
+  /**
+   * The full backup stream's TLS, read at each backup (a renewal by `up` is taken by the next):
+   * this host's certificate (the one its metrics are served with: its core name and address)
+   * and the lab's CA, which a sender's client certificate must chain to.
+   */
+  private async streamTls(): Promise<tls.TlsOptions> {
+    const paths = hostPaths(this.ctx.model, this.me.name);
+    const files = transitFiles(paths, 'exporters');
+    return {
+      cert: await readFile(files.cert),
+      key: await readFile(files.key),
+      ca: await readFile(trustedCa(paths)),
+      minVersion: 'TLSv1.3',
+      requestCert: true,
+      rejectUnauthorized: true,
+    };
   }
 
   /**

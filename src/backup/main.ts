@@ -2,7 +2,9 @@
  * The backup tool, run on the hosts by `foobar up` and `foobar db restore` on the lab's Node.js:
  *
  *   agent CONFIG                      the backup host's daemon (src/backup/agent.ts)
- *   send ADDR:PORT TMPDIR -- ARGV...  on a replica: ARGV's output (mariadb-backup) to the backup host
+ *   send --ca= --cert= --key= --name= ADDR:PORT TMPDIR -- ARGV...
+ *                                     on a replica: ARGV's output (mariadb-backup) to the backup host
+ *                                     over TLS 1.3 (mutual: see send)
  *   list CONFIG                       the catalog as JSON: full backups, binary logs, the agent's status
  *   plan CONFIG TARGET [TAKEOVERS]    which backup and binary logs recover TARGET, as JSON
  *   unpack CONFIG ID DIR              a full backup, checked and opened, unpacked (mbstream) into DIR
@@ -14,7 +16,8 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
+import tls from 'node:tls';
+import { parseArgs } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -97,28 +100,77 @@ async function catalog(paths: ReturnType<typeof backupPaths>) {
   return { backups: await readFullBackups(paths.full), binlogs };
 }
 
-async function send(to: string, tmp: string, argv: string[]): Promise<number> {
+/**
+ * `send`: ARGV's output to the backup host over TLS 1.3, the backup host verified by NAME
+ * against the CA and this host known to it by its client certificate (CERT, KEY). The backup
+ * program starts only once the handshake is done, and is stopped if the connection fails.
+ */
+async function send(args: readonly string[], argv: readonly string[]): Promise<number> {
+  const usage =
+    'usage: send --ca=FILE --cert=FILE --key=FILE --name=NAME ADDR:PORT TMPDIR -- ARGV...';
+  const { values, positionals } = parseArgs({
+    args: [...args],
+    options: {
+      ca: { type: 'string' },
+      cert: { type: 'string' },
+      key: { type: 'string' },
+      name: { type: 'string' },
+    },
+    allowPositionals: true,
+  });
+  const [to = '', tmp] = positionals;
   const [host, port] = to.split(':');
-  const [file, ...args] = argv;
-  if (host === undefined || port === undefined || file === undefined)
-    throw new Error('usage: send ADDR:PORT TMPDIR -- ARGV...');
+  const [file, ...rest] = argv;
+  const { ca, cert, key, name } = values;
+  if (
+    host === undefined ||
+    port === undefined ||
+    tmp === undefined ||
+    file === undefined ||
+    ca === undefined ||
+    cert === undefined ||
+    key === undefined ||
+    name === undefined
+  )
+    throw new Error(usage);
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp, { recursive: true });
-  const socket = net.connect(Number(port), host);
+  const socket = tls.connect({
+    host,
+    port: Number(port),
+    servername: name,
+    ca: await readFile(ca),
+    cert: await readFile(cert),
+    key: await readFile(key),
+    minVersion: 'TLSv1.3',
+  });
   await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
+    socket.once('secureConnect', resolve);
     socket.once('error', reject);
   });
-  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const sent = pipeline(child.stdout, socket);
-  const code = await new Promise<number>((resolve) =>
+  const child = spawn(file, rest, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number>((resolve) =>
     child.on('close', (c) => {
       resolve(c ?? 1);
     }),
   );
-  await sent;
-  await rm(tmp, { recursive: true, force: true });
-  return code;
+  let sent = 0;
+  child.stdout.on('data', (chunk: Buffer) => {
+    sent += chunk.length;
+  });
+  try {
+    const [, code] = await Promise.all([pipeline(child.stdout, socket), exited]);
+    // The backup host compares it with what it received.
+    process.stderr.write(`sent ${sent} bytes\n`);
+    return code;
+  } catch (error) {
+    // The backup host refused or dropped the stream: the copy is not left running.
+    child.kill('SIGTERM');
+    await exited;
+    throw error;
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Runs `from`'s output into `into`'s input; fails with either one's error output. */
@@ -183,7 +235,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'send': {
       const dash = args.indexOf('--');
-      return send(args[0] ?? '', args[1] ?? '', args.slice(dash + 1));
+      if (dash < 0) throw new Error('send: the backup program follows --');
+      return send(args.slice(0, dash), args.slice(dash + 1));
     }
     case 'list': {
       const { paths } = await load(args[0] ?? '');

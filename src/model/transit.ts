@@ -15,10 +15,25 @@ export const SERVICE_CERTIFICATE_DAYS = 90;
  * its key: MariaDB's own; Nginx's master process reads it as root before its workers drop to
  * www-data; the exporters' (one certificate per host, for every metrics endpoint the monitor
  * scrapes there) by Debian's exporters, which run as prometheus, and by HAProxy, the failover
- * manager and the backup agent, which read it as root.
+ * manager and the backup agent, which read it as root (the agent also serves the full backup's
+ * stream with it).
  */
-export const TLS_SERVICES = { mariadb: 'mysql', nginx: 'root', exporters: 'prometheus' } as const;
+export const TLS_SERVICES = {
+  mariadb: 'mysql',
+  nginx: 'root',
+  exporters: 'prometheus',
+  'backup-sender': 'root',
+} as const;
 export type TlsService = keyof typeof TLS_SERVICES;
+
+/**
+ * What a service's certificate is for: a server's, except the database servers' client
+ * certificate for the full backup's stream (`backup-sender`, read by the backup tool's `send`,
+ * which runs as root), which the backup host's agent requires and checks for the replica it asked.
+ */
+export function certificateUsage(service: TlsService): 'serverAuth' | 'clientAuth' {
+  return service === 'backup-sender' ? 'clientAuth' : 'serverAuth';
+}
 
 /** A host's name on the core network: inside the domain, which the lab's CA is limited to. */
 export function coreName(model: Model, host: Host): string {

@@ -77,6 +77,37 @@ describe('service certificates behind the edge', () => {
       assert.equal(await ensureServiceCertificate(ctx, db, 'mariadb'), false);
     }));
 
+  it("gives a database server a client certificate for the backup stream, for its own name, not a server one, its key 0600 and root's", () =>
+    withScratchLab(async (ctx, db) => {
+      assert.equal(await ensureServiceCertificate(ctx, db, 'backup-sender'), true);
+      const files = transitFiles(hostPaths(ctx.model, db.name), 'backup-sender');
+      assert.match(
+        await verify(ctx, files.cert, [
+          '-purpose',
+          'sslclient',
+          '-verify_hostname',
+          'db-01.core.foobar.com',
+        ]),
+        /: OK$/,
+      );
+      assert.match(
+        await verify(ctx, files.cert, [
+          '-purpose',
+          'sslclient',
+          '-verify_hostname',
+          'db-02.core.foobar.com',
+        ]),
+        /hostname mismatch/,
+      );
+      assert.match(
+        await verify(ctx, files.cert, ['-purpose', 'sslserver']),
+        /unsuitable certificate purpose/,
+      );
+      const key = statSync(files.key);
+      assert.equal(key.mode & 0o777, 0o600);
+      assert.equal(key.uid, 0);
+    }));
+
   it('renews it when a third of its lifetime is left, with the same key', () =>
     withScratchLab(async (ctx, db) => {
       await ensureServiceCertificate(ctx, db, 'mariadb');

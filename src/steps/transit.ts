@@ -12,7 +12,9 @@ import { openssl } from '../commands/openssl.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
 import { hasRole, type Host } from '../model/model.ts';
 import { jobsOn } from '../model/monitoring.ts';
+import { backupHost } from '../model/backup.ts';
 import {
+  certificateUsage,
   SERVICE_CERTIFICATE_DAYS,
   serviceNames,
   TLS_SERVICES,
@@ -94,7 +96,7 @@ export async function ensureServiceCertificate(
             `subjectAltName=${wanted.names.join(',')}`,
             'basicConstraints=critical,CA:FALSE',
             'keyUsage=critical,digitalSignature',
-            'extendedKeyUsage=serverAuth',
+            `extendedKeyUsage=${certificateUsage(service)}`,
           ],
         },
         { cert: labTls.caCertificate, key: ctx.secrets.pathOf(CA_KEY_SECRET) },
@@ -169,10 +171,15 @@ async function exportersTakeIt(ctx: Context, host: Host): Promise<string[]> {
   return done;
 }
 
-/** The services of a host that have a certificate of their own. */
-function servicesOn(host: Host): TlsService[] {
+/**
+ * The services of a host that have a certificate of their own. A database server sends its full
+ * backup to the backup host with a client certificate of its own (`backup-sender`).
+ */
+function servicesOn(ctx: Context, host: Host): TlsService[] {
+  const backups = hasRole(host, 'db') && backupHost(ctx.model) !== undefined;
   return [
     ...(hasRole(host, 'db') ? (['mariadb'] as const) : []),
+    ...(backups ? (['backup-sender'] as const) : []),
     ...(hasRole(host, 'web') ? (['nginx'] as const) : []),
     ...(jobsOn(host).length > 0 ? (['exporters'] as const) : []),
   ];
@@ -195,7 +202,7 @@ export function transitPhase(ctx: Context): Phase {
         const paths = hostPaths(ctx.model, host.name);
         const wanted = [
           trustedCa(paths),
-          ...servicesOn(host).flatMap((service) => {
+          ...servicesOn(ctx, host).flatMap((service) => {
             const files = transitFiles(paths, service);
             return [files.cert, files.key];
           }),
@@ -216,7 +223,14 @@ export function transitPhase(ctx: Context): Phase {
           if (reloaded !== undefined) done.push(reloaded);
         }
         if (
-          servicesOn(host).includes('exporters') &&
+          servicesOn(ctx, host).includes('backup-sender') &&
+          (await ensureServiceCertificate(ctx, host, 'backup-sender', read))
+        ) {
+          // Read by the backup tool at each full backup: nothing to reload.
+          done.push('backup sender certificate issued');
+        }
+        if (
+          servicesOn(ctx, host).includes('exporters') &&
           (await ensureServiceCertificate(ctx, host, 'exporters', read))
         ) {
           done.push('exporters certificate issued');
