@@ -5,9 +5,11 @@
  * servers' machines), and monitoring (on lb-02). This machine is the operator: .1 on both
  * bridges (admin.edge, and admin.core for the machines without an edge address), and the visitor:
  * dig, curl and the site's API from its edge address, to the booted machines only. In order: `up`
- * from scratch, a second `up`, `status`, `up --plan`, the reachability matrix, a deploy under load,
- * `db promote --force` and `rejoin`, a reboot of web-01, `down`: each test starts from the site the
- * ones before left.
+ * from scratch, a second `up`, `status`, `db backups`, `db restore --at` onto the scratch server and
+ * `--to` the replica (then `rejoin`), `secrets rotate` under visitors, `up --plan`, the reachability
+ * matrix, a deploy under load, `db promote --force` and `rejoin`, a reboot of web-01 (the replica),
+ * a reboot of the primary's machine, the primary's MariaDB killed and its machine silenced under
+ * writers, `down`: each test starts from the site the ones before left.
  *   npx tsx --test test/machines/site.test.ts     (root; builds the image the first time)
  */
 import assert from 'node:assert/strict';
