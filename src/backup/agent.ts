@@ -18,7 +18,7 @@ import { backup as commands } from '../commands/backup.ts';
 import { runProcess } from '../drivers/process.ts';
 import { parseGtidList } from '../lib/gtid.ts';
 import { sleep } from '../lib/wait.ts';
-import { backupPaths, type BackupPaths } from '../model/backup.ts';
+import { backupPaths, backupWrites, type BackupPaths } from '../model/backup.ts';
 import { DB_USERS, dbSecretName, serverIdOf } from '../model/database.ts';
 import { hostPaths } from '../model/layout.ts';
 import { backupTool } from '../release/daemons.ts';
@@ -85,8 +85,7 @@ export class BackupAgent {
   }
 
   async run(): Promise<void> {
-    for (const dir of [this.paths.full, this.paths.binlogs, this.paths.spool])
-      await mkdir(dir, { recursive: true });
+    for (const dir of backupWrites(this.paths)) await mkdir(dir, { recursive: true });
     const password = await this.ctx.secrets.get(dbSecretName('backup'));
     await writeFile(
       this.clientConfig,

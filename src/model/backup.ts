@@ -21,7 +21,11 @@ export interface BackupPaths {
   readonly binlogs: string;
   /** Binary logs as mariadb-binlog writes them, per server, until they are closed and sealed. */
   readonly spool: string;
-  /** What the agent last saw: newest backup, how recent the archive is (RPO). */
+  /**
+   * What the agent last saw: newest backup, how recent the archive is (RPO). In a directory of
+   * its own: on machines the agent's unit may write these four directories and nothing else of
+   * /var/lib/foobar (the lock, database.json, etcd's and the managers' files may be there).
+   */
   readonly status: string;
   /** Scratch space of a restore: the unpacked backup, a scratch server's data and socket. */
   readonly restore: string;
@@ -60,6 +64,11 @@ export const BACKUP_SSH_KEY_SECRET = 'backup-ssh-key';
 /** Marks the agent's line in a host's authorized_keys. */
 export const BACKUP_SSH_COMMENT = 'foobar-backup-agent';
 
+/** What the agent itself writes: its archive and its status (`db restore` runs outside it). */
+export function backupWrites(paths: BackupPaths): string[] {
+  return [paths.full, paths.binlogs, paths.spool, path.dirname(paths.status)];
+}
+
 export function backupPaths(model: Model, host: string): BackupPaths {
   const paths = hostPaths(model, host);
   return {
@@ -68,7 +77,7 @@ export function backupPaths(model: Model, host: string): BackupPaths {
     full: path.join(paths.data, 'full'),
     binlogs: path.join(paths.data, 'binlogs'),
     spool: path.join(paths.data, 'spool'),
-    status: path.join(paths.data, 'status.json'),
+    status: path.join(paths.data, 'backup-status', 'status.json'),
     restore: path.join(paths.data, 'restore'),
     log: path.join(paths.log, 'backup-agent.log'),
     pid: path.join(paths.run, 'backup-agent.pid'),

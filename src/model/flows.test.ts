@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { backupTargets } from './backup.ts';
 import { buildModel } from './build.ts';
+import { exampleModel } from './examples-testing.ts';
 import {
   concreteFlows,
   flowsOf,
@@ -9,6 +11,9 @@ import {
   sourceAddresses,
   standsForInternet,
 } from './flows.ts';
+import { sharedState } from './layout.ts';
+import { parseConfigText } from './load.ts';
+import type { Model } from './model.ts';
 
 describe('flows, in both directions', () => {
   const model = buildModel(undefined);
@@ -124,6 +129,77 @@ describe("the admin's SSH", () => {
     assert.deepEqual(
       concreteFlows(lab).filter((f) => f.port === lab.ports.ssh),
       [],
+    );
+  });
+});
+
+describe("the backup agent's SSH", () => {
+  /** The site test's machines with no monitor: lb-01, first by name, keeps database.json. */
+  const withoutMon = (): Model =>
+    buildModel(
+      parseConfigText(
+        [
+          'platform: machines',
+          'machines: { name: nomon, stateDir: /var/lib/foobar/machines/nomon }',
+          'networks: { edge: { subnet: 203.0.113.0/24 }, core: { subnet: 10.0.0.0/24 } }',
+          'admin: { edge: 198.51.100.7, core: 10.0.0.1 }',
+          'hosts:',
+          '  lb-01: { roles: [lb, dns], ssh: { host: 203.0.113.11 }, edge: 203.0.113.11, core: 10.0.0.11 }',
+          '  lb-02: { roles: [lb, dns], ssh: { host: 203.0.113.12 }, edge: 203.0.113.12, core: 10.0.0.12 }',
+          '  web-01: { roles: [web, db], ssh: { host: 10.0.0.21 }, core: 10.0.0.21 }',
+          '  web-02: { roles: [web, db, backup], ssh: { host: 10.0.0.22 }, core: 10.0.0.22 }',
+          'vrrp: { virtualAddresses: { lb-01: 203.0.113.10, lb-02: 203.0.113.20 } }',
+        ].join('\n'),
+        'a deployment without a monitor',
+      ),
+    );
+
+  /** Where the backup host's SSH flows end, and the hosts that admit them from its core address. */
+  const ssh = (model: Model): { out: string[]; admitted: string[] } => {
+    const backup = model.hosts.find((h) => h.roles.includes('backup'));
+    assert.ok(backup !== undefined);
+    const flows = flowsOf(model).filter(
+      (f) => f.from === 'backup' && 'port' in f && f.port === 'ssh',
+    );
+    const out = flowsOutOf(model, backup)
+      .filter(({ flow }) => flows.includes(flow))
+      .flatMap(({ addresses }) => addresses);
+    const admitted = model.hosts
+      .filter((host) =>
+        flowsInto(model, host).some(
+          ({ flow }) =>
+            flows.includes(flow) &&
+            sourceAddresses(model, flow).includes(backup.addresses.core ?? ''),
+        ),
+      )
+      .map((h) => h.name);
+    return { out: [...new Set(out)].sort(), admitted: [...new Set(admitted)].sort() };
+  };
+
+  it('reaches the host that keeps database.json: the monitor, or without one the first machine', () => {
+    const model = withoutMon();
+    assert.ok(!model.hosts.some((h) => h.roles.includes('mon')));
+    const shared = sharedState(model).host;
+    assert.equal(shared, 'lb-01', 'without a monitor the first machine by name keeps it');
+    const { out, admitted } = ssh(model);
+    assert.deepEqual(admitted, ['lb-01', 'web-01', 'web-02']);
+    assert.deepEqual(out, ['10.0.0.11', '10.0.0.21']);
+    // The hosts its key is authorized on (steps/backup-access.ts) are the ones that admit it.
+    assert.deepEqual(
+      backupTargets(model)
+        .map((h) => h.name)
+        .sort(),
+      admitted,
+    );
+
+    const example = exampleModel('machines');
+    assert.equal(sharedState(example).host, 'mon');
+    assert.deepEqual(ssh(example).admitted, ['db-01', 'db-02', 'mon']);
+    assert.deepEqual(
+      backupTargets(example)
+        .map((h) => h.name)
+        .sort(),
+      ssh(example).admitted,
     );
   });
 });

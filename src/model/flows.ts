@@ -14,11 +14,19 @@ import {
 } from './model.ts';
 import { ROLE_NETWORKS } from './build.ts';
 import { FAILOVER_ROLES, MANAGED_ROLES } from './failover.ts';
+import { sharedState } from './layout.ts';
 import { ROLES, type PlatformKind } from './schema.ts';
 import { PROBE_JOBS, SCRAPE_JOBS, scrapeNetwork } from './monitoring.ts';
 
 /** `internet`: any address on the edge network; `admin`: this machine's own edge address. */
 export type FlowSource = Role | 'internet' | 'admin';
+
+/**
+ * Where a flow ends: a role's hosts, or `shared-state`: the one host that keeps the lock, the
+ * audit log and database.json (layout.ts sharedState: on machines the monitor, else the first
+ * machine; in the lab this machine, so no host).
+ */
+export type FlowDestination = Role | 'shared-state';
 
 /**
  * The roles that stand for the internet: their hosts open the internet's flows, and what they open
@@ -55,7 +63,7 @@ export const OWN_NEEDS = {
 
 interface FlowBase {
   readonly from: FlowSource;
-  readonly to: Role;
+  readonly to: FlowDestination;
   /** The network the traffic crosses: the destination's address on it is the one used. */
   readonly network: NetworkName;
   /** Also to the edge's virtual addresses, which any load balancer may hold (`vrrp` in the model). */
@@ -152,9 +160,9 @@ export const FLOWS: readonly Flow[] = [
     why: 'the binary log archived as it is written; who is the primary',
   },
   // On machines the backup agent acts over SSH with its own key (steps/backup-access.ts): it
-  // starts a full backup on a replica, and reads who is the primary beside the lock (the
-  // monitor's database.json, model/layout.ts sharedState).
-  ...(['db', 'mon'] as const).map((to): Flow => ({
+  // starts a full backup on a replica, and reads who is the primary in database.json, wherever
+  // it lives (model/layout.ts sharedState: the monitor, or the first machine without one).
+  ...(['db', 'shared-state'] as const).map((to): Flow => ({
     from: 'backup',
     to,
     port: 'ssh',
@@ -296,11 +304,19 @@ export function flowsOf(model: Model): Flow[] {
   );
 }
 
+/** The hosts a flow ends at. */
+export function destinationHosts(model: Model, to: FlowDestination): Host[] {
+  if (to !== 'shared-state') return hostsWithRole(model, to);
+  const shared = sharedState(model).host;
+  return model.hosts.filter((host) => host.name === shared);
+}
+
 /** The flows that end at a host, with the host's address on each flow's network. */
 export function flowsInto(model: Model, host: Host): { flow: Flow; address: string }[] {
   return flowsOf(model).flatMap((flow) => {
     const address = host.addresses[flow.network];
-    return host.roles.includes(flow.to) && address !== undefined ? [{ flow, address }] : [];
+    const ends = destinationHosts(model, flow.to).some((h) => h.name === host.name);
+    return ends && address !== undefined ? [{ flow, address }] : [];
   });
 }
 
@@ -326,7 +342,7 @@ export function flowsOutOf(model: Model, host: Host): { flow: Flow; addresses: s
   const own = new Set(Object.values(host.addresses));
   return flowsOf(model).flatMap((flow) => {
     if (!opens(host, flow) || host.addresses[flow.network] === undefined) return [];
-    const hosts = hostsWithRole(model, flow.to).flatMap((h) => {
+    const hosts = destinationHosts(model, flow.to).flatMap((h) => {
       const address = h.addresses[flow.network];
       return address === undefined || own.has(address) ? [] : [address];
     });
@@ -363,7 +379,7 @@ export function concreteFlows(model: Model): ConcreteFlow[] {
   const result: ConcreteFlow[] = [];
   for (const flow of flowsOf(model)) {
     if (flow.proto === 'vrrp') continue;
-    for (const dst of hostsWithRole(model, flow.to)) {
+    for (const dst of destinationHosts(model, flow.to)) {
       const address = dst.addresses[flow.network];
       if (address === undefined) continue;
       for (const src of sources(model, flow.from)) {

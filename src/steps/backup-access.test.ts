@@ -100,10 +100,15 @@ describe("the backup agent's SSH access on machines", () => {
     assert.notEqual(await ctx.secrets.peek(BACKUP_SSH_KEY_SECRET), undefined);
   });
 
-  it('runs the agent with its data writable, and the tool from the bundle on the machines’ Node.js', async () => {
+  it('runs the agent with its archive and status writable and nothing else of /var/lib/foobar, and the tool from the bundle on the machines’ Node.js', async () => {
     const { ctx } = await site();
     const unit = unitFor(backupAgentDaemon(ctx, backup)).content;
-    assert.match(unit, /^ReadWritePaths=.*\/var\/lib\/foobar( |$)/m);
+    // Not the lock, database.json, etcd's data or the failover managers' files beside them.
+    assert.match(
+      unit,
+      /^ReadWritePaths=\/run\/foobar \/var\/lib\/foobar\/backup-status \/var\/lib\/foobar\/binlogs \/var\/lib\/foobar\/full \/var\/lib\/foobar\/spool \/var\/log\/foobar$/m,
+    );
+    assert.match(unit, /^ProtectSystem=strict$/m);
     assert.deepEqual(backupTool(machines), {
       runtime: '/usr/local/lib/foobar/node',
       file: path.join(daemonsDir(machines), 'backup.mjs'),

@@ -10,7 +10,7 @@ import { files as fileCommands } from '../commands/files.ts';
 import { mariadb } from '../commands/mariadb.ts';
 import { backupTool, daemonCommand, daemonsKey } from '../release/daemons.ts';
 import { randomBytes } from 'node:crypto';
-import { BACKUP_KEY_SECRET, backupHost, backupPaths } from '../model/backup.ts';
+import { BACKUP_KEY_SECRET, backupHost, backupPaths, backupWrites } from '../model/backup.ts';
 import { dbHosts, serverIdOf } from '../model/database.ts';
 import { hostPaths } from '../model/layout.ts';
 import type { Host } from '../model/model.ts';
@@ -45,9 +45,10 @@ export function backupAgentDaemon(ctx: Context, host: Host, key?: string): Daemo
       { path: `${files.config}.code`, content: `${daemonsKey()}\n` },
       ...(key === undefined ? [] : [{ path: files.key, content: `${key}\n`, mode: 0o600 }]),
     ],
-    dirs: [paths.etc, paths.run, paths.log, paths.data],
-    // Its backups, binary logs and status (on machines a unit sees the rest read-only).
-    writes: [paths.data],
+    // Its own directories exist before it starts: on machines its unit mounts them writable.
+    dirs: [paths.etc, paths.run, paths.log, paths.data, ...backupWrites(files)],
+    // Its backups, binary logs, spool and status (on machines a unit sees the rest read-only).
+    writes: backupWrites(files),
     prepare: async (c) => {
       await installDaemons(c, host.name);
     },

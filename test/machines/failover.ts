@@ -21,6 +21,8 @@ import { failoverMembers } from '../../src/model/failover.ts';
 import { parseConfigText } from '../../src/model/load.ts';
 import { findHost, type Host } from '../../src/model/model.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
+import { runningPid } from '../../src/steps/daemon.ts';
+import { mariadbDaemon } from '../../src/steps/services.ts';
 import { readDbState, type DbState } from '../../src/steps/db/state.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
 import { assertNoStrayRows, firstWriteAfter } from '../support/db.ts';
@@ -332,7 +334,7 @@ async function waitingForManagers(
 }
 
 /** `foobar db rejoin`, as an operator runs it: with --reseed when foobar says it needs one. */
-async function rejoinAsOperator(site: MachinesSite, host: string): Promise<string> {
+export async function rejoinAsOperator(site: MachinesSite, host: string): Promise<string> {
   const plain = await waitingForManagers(site, ['db', 'rejoin', host]);
   if (plain.exitCode === 0) return 'db rejoin';
   assert.match(plain.stderr, /--reseed/, `db rejoin ${host}: ${plain.stdout}\n${plain.stderr}`);
@@ -425,9 +427,18 @@ export async function primarySilencedUnderWrites(
   );
   const entries = await readAudit(ctx);
   const healing = entries.findLast((e) => e.action === 'unreached healed');
+  // Its old server is dead: killed by the heal, or already by the promotion's kill, which goes
+  // on in the background past its timeout and may reach the machine first once it is heard.
   assert.match(
     healing?.detail ?? '',
-    new RegExp(`healed ${old.name}: .*killed.*app told the primary, back in rotation`),
+    new RegExp(
+      `healed ${old.name}: ${old.name} (killed \\(pid \\d+\\)|was not running).*app told the primary, back in rotation`,
+    ),
+  );
+  assert.equal(
+    await runningPid(ctx, mariadbDaemon(ctx, old, state)),
+    undefined,
+    `${old.name}: its old server runs after the heal`,
   );
   const action = entries.findLast((e) => e.action === 'automatic failover');
   assert.equal(action?.outcome, 'succeeded', action?.detail);

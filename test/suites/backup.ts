@@ -15,7 +15,7 @@ import type { HostRestoreReport } from '../../src/steps/db/restore.ts';
 import type { FullBackup } from '../../src/backup/catalog.ts';
 import type { BackupCatalog, RestoreReport } from '../../src/steps/backup.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
-import { sql } from '../support/db.ts';
+import { rootClient, sql } from '../support/db.ts';
 import { postFromClient } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
 
@@ -91,16 +91,13 @@ export function backupSuite(lab: TestLab): void {
 
   /** This run's rows on a restored server, counted with the mariadb client on its host. */
   async function restoredRows(socket: string, host = backup): Promise<Set<string>> {
-    const result = await lab.on(host, [
-      'mariadb',
-      '--no-defaults',
-      `--socket=${socket}`,
-      '--user=root',
-      '--batch',
-      '--skip-column-names',
-      '-e',
-      `SELECT text FROM ${lab.model.database.schema}.messages WHERE text LIKE '${run} %'`,
-    ]);
+    const result = await lab.on(
+      host,
+      rootClient(
+        socket,
+        `SELECT text FROM ${lab.model.database.schema}.messages WHERE text LIKE '${run} %'`,
+      ),
+    );
     assert.equal(result.exitCode, 0, result.stderr);
     return new Set(result.stdout.split('\n').filter((line) => line !== ''));
   }

@@ -15,6 +15,24 @@ import { mariadbFiles, renderNetworkClientConfig } from '../../src/render/mariad
 import { sleep } from '../../src/lib/wait.ts';
 import type { TestLab } from './lab.ts';
 
+/**
+ * The mariadb client as root on a server's socket, on its host (Unix-socket authentication: a
+ * restored server, whose accounts may not be foobar's yet), one statement, tab-separated rows
+ * without a header.
+ */
+export function rootClient(socket: string, statement: string): string[] {
+  return [
+    'mariadb',
+    '--no-defaults',
+    `--socket=${socket}`,
+    '--user=root',
+    '--batch',
+    '--skip-column-names',
+    '-e',
+    statement,
+  ];
+}
+
 /** SQL as foobar's admin, with the mariadb client on the database host itself. */
 export async function sql(
   lab: TestLab,
