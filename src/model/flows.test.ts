@@ -134,25 +134,35 @@ describe("the admin's SSH", () => {
   });
 });
 
+/** Machines without a monitor: the given hosts' lines, the site test's networks and addresses. */
+function withoutMonitor(hosts: readonly string[], what: string): Model {
+  return buildModel(
+    parseConfigText(
+      [
+        'platform: machines',
+        'machines: { name: nomon, stateDir: /var/lib/foobar/machines/nomon }',
+        'networks: { edge: { subnet: 203.0.113.0/24 }, core: { subnet: 10.0.0.0/24 } }',
+        'admin: { edge: 198.51.100.7, core: 10.0.0.1 }',
+        'hosts:',
+        ...hosts.map((line) => `  ${line}`),
+        'vrrp: { virtualAddresses: { lb-01: 203.0.113.10, lb-02: 203.0.113.20 } }',
+      ].join('\n'),
+      what,
+    ),
+  );
+}
+
 describe("the backup agent's SSH", () => {
   /** The site test's machines with no monitor: lb-01, first by name, keeps database.json. */
   const withoutMon = (): Model =>
-    buildModel(
-      parseConfigText(
-        [
-          'platform: machines',
-          'machines: { name: nomon, stateDir: /var/lib/foobar/machines/nomon }',
-          'networks: { edge: { subnet: 203.0.113.0/24 }, core: { subnet: 10.0.0.0/24 } }',
-          'admin: { edge: 198.51.100.7, core: 10.0.0.1 }',
-          'hosts:',
-          '  lb-01: { roles: [lb, dns], ssh: { host: 203.0.113.11 }, edge: 203.0.113.11, core: 10.0.0.11 }',
-          '  lb-02: { roles: [lb, dns], ssh: { host: 203.0.113.12 }, edge: 203.0.113.12, core: 10.0.0.12 }',
-          '  web-01: { roles: [web, db], ssh: { host: 10.0.0.21 }, core: 10.0.0.21 }',
-          '  web-02: { roles: [web, db, backup], ssh: { host: 10.0.0.22 }, core: 10.0.0.22 }',
-          'vrrp: { virtualAddresses: { lb-01: 203.0.113.10, lb-02: 203.0.113.20 } }',
-        ].join('\n'),
-        'a deployment without a monitor',
-      ),
+    withoutMonitor(
+      [
+        'lb-01: { roles: [lb, dns], ssh: { host: 203.0.113.11 }, edge: 203.0.113.11, core: 10.0.0.11 }',
+        'lb-02: { roles: [lb, dns], ssh: { host: 203.0.113.12 }, edge: 203.0.113.12, core: 10.0.0.12 }',
+        'web-01: { roles: [web, db], ssh: { host: 10.0.0.21 }, core: 10.0.0.21 }',
+        'web-02: { roles: [web, db, backup], ssh: { host: 10.0.0.22 }, core: 10.0.0.22 }',
+      ],
+      'a deployment without a monitor',
     );
 
   /** Where the backup host's SSH flows end, and the hosts that admit them from its core address. */
@@ -208,23 +218,15 @@ describe("the backup agent's SSH", () => {
 describe("the failover managers' SSH", () => {
   /** Machines without a monitor whose first machine by name serves DNS only. */
   const dnsFirst = (): Model =>
-    buildModel(
-      parseConfigText(
-        [
-          'platform: machines',
-          'machines: { name: nomon, stateDir: /var/lib/foobar/machines/nomon }',
-          'networks: { edge: { subnet: 203.0.113.0/24 }, core: { subnet: 10.0.0.0/24 } }',
-          'admin: { edge: 198.51.100.7, core: 10.0.0.1 }',
-          'hosts:',
-          '  dns-01: { roles: [dns], ssh: { host: 203.0.113.53 }, edge: 203.0.113.53, core: 10.0.0.53 }',
-          '  lb-01: { roles: [lb, dns], ssh: { host: 203.0.113.11 }, edge: 203.0.113.11, core: 10.0.0.11 }',
-          '  lb-02: { roles: [lb], ssh: { host: 203.0.113.12 }, edge: 203.0.113.12, core: 10.0.0.12 }',
-          '  web-01: { roles: [web, db], ssh: { host: 10.0.0.21 }, core: 10.0.0.21 }',
-          '  web-02: { roles: [web, db], ssh: { host: 10.0.0.22 }, core: 10.0.0.22 }',
-          'vrrp: { virtualAddresses: { lb-01: 203.0.113.10, lb-02: 203.0.113.20 } }',
-        ].join('\n'),
-        'a deployment without a monitor, DNS first',
-      ),
+    withoutMonitor(
+      [
+        'dns-01: { roles: [dns], ssh: { host: 203.0.113.53 }, edge: 203.0.113.53, core: 10.0.0.53 }',
+        'lb-01: { roles: [lb, dns], ssh: { host: 203.0.113.11 }, edge: 203.0.113.11, core: 10.0.0.11 }',
+        'lb-02: { roles: [lb], ssh: { host: 203.0.113.12 }, edge: 203.0.113.12, core: 10.0.0.12 }',
+        'web-01: { roles: [web, db], ssh: { host: 10.0.0.21 }, core: 10.0.0.21 }',
+        'web-02: { roles: [web, db], ssh: { host: 10.0.0.22 }, core: 10.0.0.22 }',
+      ],
+      'a deployment without a monitor, DNS first',
     );
 
   /** The hosts that admit a manager's SSH from every manager's core address. */
