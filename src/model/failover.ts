@@ -3,7 +3,7 @@
  * etcd member (every lb and mon host, so the observers sit apart from the databases and from
  * each other), their URLs, and the keys they keep in etcd.
  */
-import { withStateDir } from './layout.ts';
+import { sharedState, withStateDir } from './layout.ts';
 import { addressOf, type Host, type Model } from './model.ts';
 import type { Role } from './schema.ts';
 
@@ -67,12 +67,17 @@ export const AUTOMATIC_FAILOVER = 'automatic failover';
  * On machines, what a manager acts on over SSH (with a key pair of its own, from its core
  * address): the database servers (fence, drain, promote), the web servers (their firewalls, the
  * apps' db.json), the load balancers (a web server a promotion could not reach is taken out of
- * their rotation) and the monitor (the lock, the audit log, database.json).
+ * their rotation); and the host that keeps the lock, the audit log and database.json (the
+ * monitor, or without one the first machine: `managedHosts`).
  */
-export const MANAGED_ROLES: readonly Role[] = ['db', 'web', 'lb', 'mon'];
+export const MANAGED_ROLES: readonly Role[] = ['db', 'web', 'lb'];
 
+/** The hosts the managers act on: the servers, and the shared state's host (whatever its roles). */
 export function managedHosts(model: Model): Host[] {
-  return model.hosts.filter((host) => host.roles.some((role) => MANAGED_ROLES.includes(role)));
+  const shared = sharedState(model).host;
+  return model.hosts.filter(
+    (host) => host.name === shared || host.roles.some((role) => MANAGED_ROLES.includes(role)),
+  );
 }
 
 /**

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backupTargets } from './backup.ts';
 import { buildModel } from './build.ts';
+import { FAILOVER_ROLES, failoverMembers, managedHosts } from './failover.ts';
 import { exampleModel } from './examples-testing.ts';
 import {
   concreteFlows,
@@ -133,25 +134,35 @@ describe("the admin's SSH", () => {
   });
 });
 
+/** Machines without a monitor: the given hosts' lines, the site test's networks and addresses. */
+function withoutMonitor(hosts: readonly string[], what: string): Model {
+  return buildModel(
+    parseConfigText(
+      [
+        'platform: machines',
+        'machines: { name: nomon, stateDir: /var/lib/foobar/machines/nomon }',
+        'networks: { edge: { subnet: 203.0.113.0/24 }, core: { subnet: 10.0.0.0/24 } }',
+        'admin: { edge: 198.51.100.7, core: 10.0.0.1 }',
+        'hosts:',
+        ...hosts.map((line) => `  ${line}`),
+        'vrrp: { virtualAddresses: { lb-01: 203.0.113.10, lb-02: 203.0.113.20 } }',
+      ].join('\n'),
+      what,
+    ),
+  );
+}
+
 describe("the backup agent's SSH", () => {
   /** The site test's machines with no monitor: lb-01, first by name, keeps database.json. */
   const withoutMon = (): Model =>
-    buildModel(
-      parseConfigText(
-        [
-          'platform: machines',
-          'machines: { name: nomon, stateDir: /var/lib/foobar/machines/nomon }',
-          'networks: { edge: { subnet: 203.0.113.0/24 }, core: { subnet: 10.0.0.0/24 } }',
-          'admin: { edge: 198.51.100.7, core: 10.0.0.1 }',
-          'hosts:',
-          '  lb-01: { roles: [lb, dns], ssh: { host: 203.0.113.11 }, edge: 203.0.113.11, core: 10.0.0.11 }',
-          '  lb-02: { roles: [lb, dns], ssh: { host: 203.0.113.12 }, edge: 203.0.113.12, core: 10.0.0.12 }',
-          '  web-01: { roles: [web, db], ssh: { host: 10.0.0.21 }, core: 10.0.0.21 }',
-          '  web-02: { roles: [web, db, backup], ssh: { host: 10.0.0.22 }, core: 10.0.0.22 }',
-          'vrrp: { virtualAddresses: { lb-01: 203.0.113.10, lb-02: 203.0.113.20 } }',
-        ].join('\n'),
-        'a deployment without a monitor',
-      ),
+    withoutMonitor(
+      [
+        'lb-01: { roles: [lb, dns], ssh: { host: 203.0.113.11 }, edge: 203.0.113.11, core: 10.0.0.11 }',
+        'lb-02: { roles: [lb, dns], ssh: { host: 203.0.113.12 }, edge: 203.0.113.12, core: 10.0.0.12 }',
+        'web-01: { roles: [web, db], ssh: { host: 10.0.0.21 }, core: 10.0.0.21 }',
+        'web-02: { roles: [web, db, backup], ssh: { host: 10.0.0.22 }, core: 10.0.0.22 }',
+      ],
+      'a deployment without a monitor',
     );
 
   /** Where the backup host's SSH flows end, and the hosts that admit them from its core address. */
@@ -201,5 +212,58 @@ describe("the backup agent's SSH", () => {
         .sort(),
       ssh(example).admitted,
     );
+  });
+});
+
+describe("the failover managers' SSH", () => {
+  /** Machines without a monitor whose first machine by name serves DNS only. */
+  const dnsFirst = (): Model =>
+    withoutMonitor(
+      [
+        'dns-01: { roles: [dns], ssh: { host: 203.0.113.53 }, edge: 203.0.113.53, core: 10.0.0.53 }',
+        'lb-01: { roles: [lb, dns], ssh: { host: 203.0.113.11 }, edge: 203.0.113.11, core: 10.0.0.11 }',
+        'lb-02: { roles: [lb], ssh: { host: 203.0.113.12 }, edge: 203.0.113.12, core: 10.0.0.12 }',
+        'web-01: { roles: [web, db], ssh: { host: 10.0.0.21 }, core: 10.0.0.21 }',
+        'web-02: { roles: [web, db], ssh: { host: 10.0.0.22 }, core: 10.0.0.22 }',
+      ],
+      'a deployment without a monitor, DNS first',
+    );
+
+  /** The hosts that admit a manager's SSH from every manager's core address. */
+  const admitted = (model: Model): string[] => {
+    const managers = failoverMembers(model).map((h) => h.addresses.core ?? '');
+    const flows = flowsOf(model).filter(
+      (f) => FAILOVER_ROLES.some((r) => r === f.from) && 'port' in f && f.port === 'ssh',
+    );
+    return model.hosts
+      .filter((host) => {
+        const into = flowsInto(model, host).filter(({ flow }) => flows.includes(flow));
+        return managers.every((a) =>
+          into.some(({ flow }) => sourceAddresses(model, flow).includes(a)),
+        );
+      })
+      .map((h) => h.name)
+      .sort();
+  };
+  const names = (hosts: readonly { name: string }[]): string[] => hosts.map((h) => h.name).sort();
+
+  it('reach the host that keeps database.json whatever its roles, and their key is authorized where they are admitted', () => {
+    const model = dnsFirst();
+    assert.equal(sharedState(model).host, 'dns-01', 'without a monitor the first machine keeps it');
+    assert.deepEqual(admitted(model), ['dns-01', 'lb-01', 'lb-02', 'web-01', 'web-02']);
+    assert.deepEqual(names(managedHosts(model)), admitted(model));
+
+    const example = exampleModel('machines');
+    assert.equal(sharedState(example).host, 'mon');
+    assert.deepEqual(admitted(example), [
+      'db-01',
+      'db-02',
+      'lb-01',
+      'lb-02',
+      'mon',
+      'web-01',
+      'web-02',
+    ]);
+    assert.deepEqual(names(managedHosts(example)), admitted(example));
   });
 });

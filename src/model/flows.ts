@@ -257,8 +257,10 @@ function failoverFlows(): Flow[] {
       network: 'core',
       why: 'failover managers watch the primary',
     });
-    // In the lab the managers act through this machine's driver; on machines over SSH.
-    for (const to of MANAGED_ROLES)
+    // In the lab the managers act through this machine's driver; on machines over SSH: on the
+    // servers, and on the host that keeps database.json, the lock and the audit log (the monitor,
+    // or without one the first machine, whatever its roles).
+    for (const to of [...MANAGED_ROLES, 'shared-state'] as const)
       flows.push({
         from,
         to,
