@@ -10,6 +10,7 @@ import { limitedDriver } from '../drivers/limited.ts';
 import { createContext, type Context } from '../steps/context.ts';
 import { readDbState } from '../steps/db/state.ts';
 import { labStatus, type LabStatus } from '../steps/status.ts';
+import { prometheusAlerts } from '../probes/prometheus.ts';
 import type { Host } from '../model/model.ts';
 import { percentile, type AckedMessage, type VisitorsReport } from '../load/visits.ts';
 import { faultsLeft } from '../faults/inject.ts';
@@ -111,6 +112,13 @@ export function statusFewAtATime(ctx: Context): Promise<LabStatus> {
   );
 }
 
+/** The alerts about to fire; none when the lab has no monitoring to ask. */
+async function pendingAlerts(ctx: Context): Promise<string[]> {
+  const alerts = await prometheusAlerts(ctx);
+  if ('error' in alerts) return [];
+  return alerts.filter((a) => a.state === 'pending').map((a) => `alert pending: ${a.name}`);
+}
+
 /** Resolves once the lab is healthy; throws, naming what is not, after `withinMs`. */
 export async function waitHealthy(
   ctx: Context,
@@ -120,10 +128,14 @@ export async function waitHealthy(
   const started = Date.now();
   for (;;) {
     const status = await statusFewAtATime(ctx);
-    if (status.health === 'healthy') return;
+    // Healthy, and Prometheus has caught up: an alert still pending was evaluated on a scrape from
+    // before the heal and fires at its next evaluation (seen in CI: LbBackendDown firing a moment
+    // after the drill had found web-01's app healed and the lab healthy).
+    const pending = status.health === 'healthy' ? await pendingAlerts(ctx) : [];
+    if (status.health === 'healthy' && pending.length === 0) return;
     if (Date.now() - started >= withinMs)
       throw new UnhealthyLabError(
-        `lab ${ctx.model.lab.name} is not healthy (${unhealthyParts(status).join('; ') || status.health}): ` +
+        `lab ${ctx.model.lab.name} is not healthy (${[...unhealthyParts(status), ...pending].join('; ') || status.health}): ` +
           'a drill starts from a healthy lab and leaves it healthy (foobar status shows what is wrong, foobar up repairs it)',
       );
     await sleep(1000, undefined, { signal });
