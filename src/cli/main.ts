@@ -146,12 +146,20 @@ async function runWithProgress(
   await withLabLock(labLock(ctx), command, () => runPlan(phases, reporterFor(io.stdout)));
 }
 
+/** Who issued the site's certificate, as the summary of `up` names it. */
+function issuerOf(model: Model): string {
+  const acme = model.tls.acme;
+  return acme === undefined
+    ? "the lab's CA: see foobar ca"
+    : `the ACME CA at ${new URL(acme.directory).host}`;
+}
+
 function siteSummary(model: Model): string {
   // A virtual address, as DNS answers: it works whichever load balancer holds it.
   const flags = siteCurlFlags(model, siteAddresses(model)[0]).join(' ');
   const dashboard = dashboardUrl(model);
   return [
-    `${siteUrl(model)} is up (HTTPS, certificate from the lab's CA: see foobar ca). From this machine:`,
+    `${siteUrl(model)} is up (HTTPS, certificate from ${issuerOf(model)}). From this machine:`,
     `  curl ${flags} ${siteUrl(model)}api/whoami`,
     ...(dashboard === undefined
       ? []

@@ -51,6 +51,8 @@ export function backupAgentDaemon(ctx: Context, host: Host, key?: string): Daemo
     writes: backupWrites(files),
     prepare: async (c) => {
       await installDaemons(c, host.name);
+      // Its status before it moved into a directory of its own (foobar of 2026-12-03 and older).
+      await c.driver.remove(host.name, path.join(paths.data, 'status.json'));
     },
     start: daemonCommand(ctx.model, 'backup', ['agent', files.config]),
     outputLog: files.log,

@@ -9,7 +9,9 @@
  * `--to` the replica (then `rejoin`), `secrets rotate` under visitors, `up --plan`, the reachability
  * matrix, a deploy under load, `db promote --force` and `rejoin`, a reboot of web-01 (the replica),
  * a reboot of the primary's machine, the primary's MariaDB killed and its machine silenced under
- * writers, `down`: each test starts from the site the ones before left.
+ * writers, the site's certificate from Pebble (this machine, the internet's CA: ordered, renewed,
+ * kept through lb-01's reboot, then the site's own CA again), `down`: each test starts from the
+ * site the ones before left.
  *   npx tsx --test test/machines/site.test.ts     (root; builds the image the first time)
  */
 import assert from 'node:assert/strict';
@@ -25,13 +27,15 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
+import { X509Certificate } from 'node:crypto';
+import { haproxy } from '../../src/commands/haproxy.ts';
 import { NetnsDriver } from '../../src/drivers/netns.ts';
 import type { ExecResult } from '../../src/drivers/driver.ts';
 import { closeSshDrivers } from '../../src/drivers/ssh.ts';
 import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { summarizeVisits, type VisitorsReport, type VisitSummary } from '../../src/load/visits.ts';
 import { dbSecretName } from '../../src/model/database.ts';
-import { runtimeOf } from '../../src/model/layout.ts';
+import { hostPaths, runtimeOf } from '../../src/model/layout.ts';
 import { loadModel } from '../../src/model/load.ts';
 import { readAudit, type AuditEntry } from '../../src/steps/audit.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
@@ -44,6 +48,8 @@ import { ROTATABLE } from '../../src/steps/secrets.ts';
 import { appVariant, removeAppVariants } from '../support/apps.ts';
 import { rootClient } from '../support/db.ts';
 import { checkMatrix, type MatrixResult } from '../support/matrix.ts';
+import { runPebble, type Pebble } from '../support/pebble.ts';
+import { haproxyFiles } from '../../src/render/haproxy/index.ts';
 import {
   primaryKilledUnderWrites,
   primarySilencedUnderWrites,
@@ -135,13 +141,17 @@ let tmpBefore: string | undefined;
 const sshLeftovers: string[] = [];
 
 /** The CLI, as an operator runs it, on this checkout's Node.js, with a temporary directory of its own. */
-async function foobar(args: readonly string[], timeoutMs: number): Promise<ExecResult> {
+async function foobar(
+  args: readonly string[],
+  timeoutMs: number,
+  configFile = config,
+): Promise<ExecResult> {
   const tmp = path.join(dir, 'tmp');
   mkdirSync(tmp, { recursive: true });
   const result = await local.exec(
     null,
     {
-      argv: ['env', `TMPDIR=${tmp}`, process.execPath, CLI, '--config', config, ...args],
+      argv: ['env', `TMPDIR=${tmp}`, process.execPath, CLI, '--config', configFile, ...args],
       timeoutMs,
     },
     { check: false },
@@ -407,6 +417,95 @@ async function archiveFollows(
   return { ms: Date.now() - since, sincePromotionMs: since - promotedAt };
 }
 
+/**
+ * Pebble's certificates live an hour here: no `up` of the ACME tests reissues on its own (a
+ * no-op `up` on machines measured 1.6 min at a load average of 30); renewal is asked for by a
+ * `renewBeforeSeconds` longer than that.
+ */
+const ACME_VALIDITY_SECONDS = 3600;
+/** Pebble on this machine, and the site's config with `tls.acme` pointing at it. */
+let pebble: Pebble | undefined;
+let acmeConfig: string | undefined;
+/** The certificate Pebble issued for the site. */
+let acmeIssued: X509Certificate | undefined;
+
+/** foobar.yaml with `tls.acme` (Pebble's directory, its HTTPS certificate and roots) added. */
+function withAcme(ca: Pebble, renewBeforeSeconds?: number): string {
+  const file = path.join(
+    dir,
+    `foobar-acme${renewBeforeSeconds === undefined ? '' : '-renew'}.yaml`,
+  );
+  const acme = [
+    `directory: ${ca.directory}`,
+    'email: ops@foobar.com',
+    `caBundle: ${ca.caBundle}`,
+    `roots: ${ca.roots}`,
+    ...(renewBeforeSeconds === undefined ? [] : [`renewBeforeSeconds: ${renewBeforeSeconds}`]),
+  ].join(', ');
+  writeFileSync(file, `${readFileSync(config, 'utf8')}tls: { acme: { ${acme} } }\n`);
+  return file;
+}
+
+/** The certificate `address` presents for www.foobar.com (a load balancer's own or virtual address). */
+async function presented(address: string): Promise<X509Certificate> {
+  const result = await here([
+    'openssl',
+    's_client',
+    '-connect',
+    `${address}:443`,
+    '-servername',
+    'www.foobar.com',
+  ]);
+  const pem = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(result.stdout);
+  assert.ok(pem, `${address} presented no certificate:\n${result.stderr}`);
+  return new X509Certificate(pem[0]);
+}
+
+/** curl trusting Pebble's root only, through `address`: status and verify result. */
+async function fetchTrustingPebble(ca: Pebble, address: string): Promise<string> {
+  const result = await here([
+    'curl',
+    '-sS',
+    '--max-time',
+    '10',
+    '--cacert',
+    ca.roots,
+    '--resolve',
+    `www.foobar.com:443:${address}`,
+    '-o',
+    '/dev/null',
+    '-w',
+    '%{http_code} %{ssl_verify_result}',
+    'https://www.foobar.com/',
+  ]);
+  assert.equal(result.exitCode, 0, `${address}: ${result.stderr}`);
+  return result.stdout;
+}
+
+/** Each load balancer's HAProxy worker (its runtime API's `show info`): the same PID, no reload. */
+async function haproxyWorkers(): Promise<Record<string, string>> {
+  const ctx = siteContext();
+  const workers: Record<string, string> = {};
+  for (const lb of ['lb-01', 'lb-02']) {
+    const info = await ctx.driver.exec(
+      lb,
+      haproxy.runtime(haproxyFiles(hostPaths(ctx.model, lb)).socket, 'show info'),
+    );
+    const pid = /^Pid: (\d+)$/m.exec(info.stdout)?.[1];
+    assert.ok(pid !== undefined, `${lb}: show info names no Pid:\n${info.stdout}`);
+    workers[lb] = pid;
+  }
+  return workers;
+}
+
+/** Both load balancers' own edge addresses and both virtual addresses. */
+function lbAddresses(): string[] {
+  return [
+    ...['lb-01', 'lb-02'].map((n) => planned.find((m) => m.name === n)?.edge ?? ''),
+    ...Object.values(VIRTUAL),
+  ];
+}
+
 /** The site as the failover scenarios drive it (test/machines/failover.ts). */
 function machinesSite(): MachinesSite {
   return {
@@ -483,6 +582,7 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     if (tmpBefore === undefined) delete process.env.TMPDIR;
     else process.env.TMPDIR = tmpBefore;
     const left = readdirSync(ownTmp()).filter((n) => n.startsWith('foobar-ssh-'));
+    await pebble?.stop();
     await machines.down();
     removeAppVariants();
     rmSync(dir, { recursive: true, force: true });
@@ -969,6 +1069,141 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     t.diagnostic(
       `silence → first write on the new primary: ${seconds(writesBackMs)} s (${load()})`,
     );
+  });
+
+  it('tls.acme: up orders the site’s certificate from Pebble by HTTP-01 through both load balancers; curl trusting only Pebble gets the page through every address; a second up orders nothing', async (t) => {
+    // Pebble on this machine, at its edge address: the internet's CA. It resolves the site's
+    // names at lb-01's name server and validates on port 80 of the virtual addresses.
+    const lb1 = planned.find((m) => m.name === 'lb-01');
+    assert.ok(lb1?.edge !== undefined);
+    pebble = await runPebble(
+      {
+        driver: local,
+        host: null,
+        address: `${EDGE}.1`,
+        dir: path.join(dir, 'pebble'),
+        dnsServer: `${lb1.edge}:53`,
+        httpPort: 80,
+        tlsPort: 443,
+      },
+      ACME_VALIDITY_SECONDS,
+    );
+    acmeConfig = withAcme(pebble);
+    let started = Date.now();
+    const up = await foobar(['up'], UP_TIMEOUT_MS, acmeConfig);
+    const upMs = Date.now() - started;
+    assert.equal(up.exitCode, 0, `${up.stdout}\n${up.stderr}`);
+    assert.match(up.stdout, /issued in/);
+    const serials = new Set<string>();
+    for (const address of lbAddresses()) {
+      assert.equal(await fetchTrustingPebble(pebble, address), '200 0', address);
+      const cert = await presented(address);
+      assert.match(cert.issuer, /Pebble Intermediate CA/, address);
+      assert.match(cert.subjectAltName ?? '', /DNS:www\.foobar\.com/);
+      serials.add(cert.serialNumber);
+      acmeIssued = cert;
+    }
+    assert.equal(serials.size, 1, 'both load balancers present the same certificate');
+    started = Date.now();
+    const again = await foobar(['up'], UP_TIMEOUT_MS, acmeConfig);
+    const againMs = Date.now() - started;
+    assert.equal(again.exitCode, 0, `${again.stdout}\n${again.stderr}`);
+    assert.doesNotMatch(again.stdout, /issued in/);
+    for (const address of lbAddresses())
+      assert.equal((await presented(address)).serialNumber, acmeIssued?.serialNumber, address);
+    t.diagnostic(
+      `up with tls.acme: ${seconds(upMs)} s (${/issued in [\d.]+ s/.exec(up.stdout)?.[0] ?? ''}); the second up ${seconds(againMs)} s ordered nothing (${load()})`,
+    );
+  });
+
+  it('tls.acme: up renews it within renewBeforeSeconds and swaps it on both load balancers while visitors browse: no HAProxy reloaded, 0 failed', async (t) => {
+    assert.ok(pebble !== undefined && acmeIssued !== undefined, 'Pebble issued a certificate');
+    const issued = acmeIssued;
+    // Due at once: the window is longer than the certificate's whole life.
+    const renewing = withAcme(pebble, 2 * ACME_VALIDITY_SECONDS);
+    const workers = await haproxyWorkers();
+    const {
+      result: { up, ms },
+      summary,
+      kinds,
+    } = await visitorsDuring(`macme${Date.now()}`, async () => {
+      const started = Date.now();
+      const result = await foobar(['up'], UP_TIMEOUT_MS, renewing);
+      const took = Date.now() - started;
+      // Visitors keep coming for a few seconds on the new certificate.
+      await sleep(3000);
+      return { up: result, ms: took };
+    });
+    assert.equal(up.exitCode, 0, `${up.stdout}\n${up.stderr}`);
+    assert.match(up.stdout, /issued in .*expires within renewBeforeSeconds/);
+    for (const address of lbAddresses()) {
+      const cert = await presented(address);
+      assert.notEqual(cert.serialNumber, issued.serialNumber, address);
+      assert.ok(
+        Date.parse(cert.validTo) > Date.parse(issued.validTo),
+        `${address}: a later expiry`,
+      );
+      assert.equal(await fetchTrustingPebble(pebble, address), '200 0', address);
+      acmeIssued = cert;
+    }
+    assert.deepEqual(await haproxyWorkers(), workers, 'no HAProxy reloaded');
+    t.diagnostic(
+      `renewal up: ${seconds(ms)} s; visitors: ${summary.requests} requests, ${summary.failed} failed (${kinds}) (${load()})`,
+    );
+    assert.equal(summary.failed, 0, JSON.stringify(summary.failures.slice(0, 5)));
+    assert.ok(summary.kinds.page.ok > 0, kinds);
+  });
+
+  it('a load balancer’s machine rebooted from inside: it comes back presenting the ACME certificate and holds its virtual address again, by itself', async (t) => {
+    assert.ok(pebble !== undefined && acmeIssued !== undefined, 'Pebble issued a certificate');
+    const lb = planned.find((m) => m.name === 'lb-01');
+    assert.ok(lb?.edge !== undefined);
+    const ca = pebble;
+    const serial = acmeIssued.serialNumber;
+    const started = Date.now();
+    const sshSeconds = await machines.reboot(lb);
+    // Back when it presents the certificate on its own address and holds its virtual address
+    // again (it owns it: the higher VRRP priority, after the preempt delay), not lb-02 for it.
+    const holds = async (): Promise<string | undefined> => {
+      const addresses = await siteContext()
+        .driver.exec(
+          'lb-01',
+          { argv: ['ip', '-4', '-o', 'addr', 'show', 'dev', 'edge'], timeoutMs: 30_000 },
+          { check: false },
+        )
+        .catch((error: unknown) => ({ stdout: (error as Error).message }));
+      return addresses.stdout.includes(`${VIRTUAL['lb-01']}/`)
+        ? undefined
+        : `lb-01 does not hold ${VIRTUAL['lb-01']}: ${addresses.stdout.trim()}`;
+    };
+    await waitFor(
+      'lb-01 serving the ACME certificate on its own address and holding its virtual address',
+      async () => {
+        const cert = await presented(lb.edge ?? '').catch((error: unknown) => error as Error);
+        if (cert instanceof Error) return cert.message;
+        if (cert.serialNumber !== serial) return `lb-01 presents ${cert.issuer}`;
+        return holds();
+      },
+      { timeoutMs: WHOLE_AGAIN_BOUND_MS, intervalMs: 500, maxIntervalMs: 2000 },
+    );
+    const backMs = Date.now() - started;
+    for (const address of lbAddresses())
+      assert.equal(await fetchTrustingPebble(ca, address), '200 0', address);
+    t.diagnostic(
+      `lb-01 rebooted: SSH after ${sshSeconds.toFixed(1)} s, presenting the ACME certificate on its own and its virtual address after ${seconds(backMs)} s (${load()})`,
+    );
+  });
+
+  it('up without tls.acme goes back to the site’s own CA on both load balancers', async () => {
+    try {
+      const up = await foobar(['up'], UP_TIMEOUT_MS);
+      assert.equal(up.exitCode, 0, `${up.stdout}\n${up.stderr}`);
+      for (const address of lbAddresses())
+        assert.doesNotMatch((await presented(address)).issuer, /Pebble/, address);
+    } finally {
+      await pebble?.stop();
+      pebble = undefined;
+    }
   });
 
   it('down stops the site; the machines come down leaving nothing on this machine', async () => {

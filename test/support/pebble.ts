@@ -1,9 +1,10 @@
 /**
- * Pebble, Let's Encrypt's ACME test server (Debian's package), on a host of its own on the lab's
- * edge network: the internet's certificate authority for the tests. It resolves the site's names
- * through the lab's DNS (`-dnsserver`), validates HTTP-01 on the load balancers' port 80, and
- * issues certificates valid for `validitySeconds`. Its roots are made anew at each start and read
- * from its management endpoint.
+ * Pebble, Let's Encrypt's ACME test server (Debian's package): the internet's certificate
+ * authority for the tests. In the lab it is a host of its own on the edge network; for machines it
+ * runs on this machine, at its address on the machines' edge bridge. It resolves the site's names
+ * through the site's own name servers (`-dnsserver`), validates HTTP-01 on the load balancers'
+ * port 80, and issues certificates valid for `validitySeconds`. Its roots are made anew at each
+ * start and read from its management endpoint.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +13,7 @@ import { hostAddress } from '../../src/model/net.ts';
 import { addressOf, hostsWithRole } from '../../src/model/model.ts';
 import { isOurProcess } from '../../src/platform/lab/process.ts';
 import { waitFor } from '../../src/lib/wait.ts';
+import type { Driver, Target } from '../../src/drivers/driver.ts';
 import type { TestLab } from './lab.ts';
 
 /** Pebble's host name (its namespace is `<lab>-pebble`) and number on the edge network. */
@@ -32,14 +34,33 @@ export interface Pebble {
   stop(): Promise<void>;
 }
 
+/** Where Pebble runs and what it asks: the part that differs between the lab and machines. */
+export interface PebblePlace {
+  readonly driver: Driver;
+  /** The host it runs on: a lab namespace, or null (this machine). */
+  readonly host: Target;
+  /** Its address, where the ACME client and the tests reach it. */
+  readonly address: string;
+  /** Its files: certificate, config, roots and log (removed by `stop`). */
+  readonly dir: string;
+  /** The site's name server, `address:port`: how it finds the load balancers. */
+  readonly dnsServer: string;
+  /** The site's HTTP and HTTPS ports, where it validates. */
+  readonly httpPort: number;
+  readonly tlsPort: number;
+  /** Removes what was made for it (its host), after it has stopped. */
+  readonly cleanup?: () => Promise<void>;
+}
+
 export async function startPebble(lab: TestLab, validitySeconds: number): Promise<Pebble> {
   const { ctx, model } = lab;
-  const dir = `${model.lab.stateDir}-pebble`;
-  mkdirSync(dir, { recursive: true });
   const ns = ctx.names.namespaceOf(HOST);
   const address = hostAddress(model.networks.edge.subnet, EDGE_NUMBER);
   const port = ctx.names.portOf(HOST, 'edge');
-  const host = async (): Promise<void> => {
+  const cleanup = async (): Promise<void> => {
+    await ctx.driver.exec(null, ip.netnsDelete(ns), { check: false });
+  };
+  try {
     await ctx.driver.exec(null, ip.netnsAdd(ns));
     await ctx.driver.exec(null, ip.linkUp(ns, 'lo'));
     await ctx.driver.exec(
@@ -53,7 +74,34 @@ export async function startPebble(lab: TestLab, validitySeconds: number): Promis
       ip.addrAdd(ns, 'edge', `${address}/${model.networks.edge.subnet.prefix}`),
     );
     await ctx.driver.exec(null, ip.linkUp(ns, 'edge'));
-  };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+  const dns = hostsWithRole(model, 'dns')[0];
+  if (dns === undefined) {
+    await cleanup();
+    throw new Error('the lab has no DNS server for Pebble to ask');
+  }
+  return runPebble(
+    {
+      driver: ctx.driver,
+      host: HOST,
+      address,
+      dir: `${model.lab.stateDir}-pebble`,
+      dnsServer: `${addressOf(dns, 'edge')}:${model.ports.dns}`,
+      httpPort: model.ports.http,
+      tlsPort: model.ports.https,
+      cleanup,
+    },
+    validitySeconds,
+  );
+}
+
+/** Starts Pebble at `place`, issuing certificates valid for `validitySeconds`, once it serves. */
+export async function runPebble(place: PebblePlace, validitySeconds: number): Promise<Pebble> {
+  const { driver, host, address, dir } = place;
+  mkdirSync(dir, { recursive: true });
   let pid: number | undefined;
   const stop = async (): Promise<void> => {
     if (pid !== undefined) {
@@ -62,21 +110,18 @@ export async function startPebble(lab: TestLab, validitySeconds: number): Promis
       await waitFor(
         'pebble to stop',
         async () =>
-          (await isOurProcess(ctx.driver, null, running, 'pebble-config.json'))
-            ? 'running'
-            : undefined,
+          (await isOurProcess(driver, null, running, 'pebble-config.json')) ? 'running' : undefined,
         { timeoutMs: 10_000 },
       );
     }
-    await ctx.driver.exec(null, ip.netnsDelete(ns), { check: false });
+    await place.cleanup?.();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await host();
     // Pebble serves ACME over HTTPS only: a certificate of its own for its address.
     const key = path.join(dir, 'key.pem');
     const caBundle = path.join(dir, 'cert.pem');
-    await ctx.driver.exec(null, {
+    await driver.exec(null, {
       argv: [
         'openssl',
         'req',
@@ -107,43 +152,40 @@ export async function startPebble(lab: TestLab, validitySeconds: number): Promis
           managementListenAddress: `${address}:${MANAGEMENT_PORT}`,
           certificate: caBundle,
           privateKey: key,
-          httpPort: model.ports.http,
-          tlsPort: model.ports.https,
+          httpPort: place.httpPort,
+          tlsPort: place.tlsPort,
           ocspResponderURL: '',
           externalAccountBindingRequired: false,
           certificateValidityPeriod: validitySeconds,
         },
       }),
     );
-    const dns = hostsWithRole(model, 'dns')[0];
-    if (dns === undefined) throw new Error('the lab has no DNS server for Pebble to ask');
-    pid = await ctx.driver.spawn(
-      HOST,
-      {
-        argv: [
-          'pebble',
-          '-config',
-          config,
-          '-dnsserver',
-          `${addressOf(dns, 'edge')}:${model.ports.dns}`,
-        ],
-      },
+    pid = await driver.spawn(
+      host,
+      { argv: ['pebble', '-config', config, '-dnsserver', place.dnsServer] },
       { logFile: path.join(dir, 'pebble.log'), env: { PEBBLE_VA_NOSLEEP: '1' } },
     );
     const roots = path.join(dir, 'roots.pem');
     await waitFor(
       'pebble to serve its directory and roots',
       async () => {
-        const got = await lab.on(null, [
-          'curl',
-          '-sS',
-          '--fail',
-          '--cacert',
-          caBundle,
-          '-o',
-          roots,
-          `https://${address}:${MANAGEMENT_PORT}/roots/0`,
-        ]);
+        const got = await driver.exec(
+          null,
+          {
+            argv: [
+              'curl',
+              '-sS',
+              '--fail',
+              '--cacert',
+              caBundle,
+              '-o',
+              roots,
+              `https://${address}:${MANAGEMENT_PORT}/roots/0`,
+            ],
+            timeoutMs: 30_000,
+          },
+          { check: false },
+        );
         return got.exitCode === 0 ? undefined : got.stderr.trim();
       },
       { timeoutMs: 20_000 },
