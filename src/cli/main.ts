@@ -434,7 +434,10 @@ async function drillCommand(args: string[], io: Io): Promise<number> {
     strict: true,
   });
   const model = loadModel(configPath(values.config));
-  const catalog = faultCatalog(model);
+  // Faults are injected in the lab (a host is silenced at its switch); on machines the drill is
+  // the restore check.
+  const injects = model.platform.kind === 'lab';
+  const catalog = injects ? faultCatalog(model) : [];
   // The restore check runs with the faults (last) when the lab has a backup host.
   const canRestore = backupHost(model) !== undefined;
   if (values.list === true) {
@@ -458,11 +461,20 @@ async function drillCommand(args: string[], io: Io): Promise<number> {
   const faults = (() => {
     try {
       const named = positionals.filter((n) => n !== RESTORE_CHECK.name || !canRestore);
+      if (!injects && named.length > 0)
+        throw new Error(
+          `${named.join(', ')}: on machines foobar drill runs ${RESTORE_CHECK.name} only (with a backup host); ` +
+            'its faults (a daemon killed, a host silenced at the switch, a partition) are injected in the lab',
+        );
       return positionals.length > 0 && named.length === 0 ? [] : selectFaults(catalog, named);
     } catch (error) {
       throw new UsageError((error as Error).message);
     }
   })();
+  if (faults.length === 0 && !restore)
+    throw new UsageError(
+      `nothing to drill: no fault of the lab was named, and ${RESTORE_CHECK.name} needs a backup host (a host with the backup role)`,
+    );
   const ctx = createContext(model);
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {

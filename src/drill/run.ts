@@ -290,8 +290,8 @@ export async function runDrill(
   options: DrillOptions,
 ): Promise<DrillReport> {
   const started = new Date();
-  // Refuses before anything else when no client host can load the site.
-  loadHost(ctx);
+  // Refuses before anything else when no client host can load the site (the faults' visitors).
+  if (faults.length > 0) loadHost(ctx);
   options.progress?.('checking that the lab is healthy');
   // A fault left behind is certain and cheap to see: say so at once.
   const left = await faultsLeft(ctx);

@@ -44,6 +44,7 @@ import type { ChangeReport } from '../../src/steps/db/changes.ts';
 import type { HostRestoreReport } from '../../src/steps/db/restore.ts';
 import { readDbState } from '../../src/steps/db/state.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
+import type { DrillReport } from '../../src/drill/run.ts';
 import { ROTATABLE } from '../../src/steps/secrets.ts';
 import { appVariant, removeAppVariants } from '../support/apps.ts';
 import { rootClient } from '../support/db.ts';
@@ -788,6 +789,37 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     assert.equal(discard.exitCode, 0, `${discard.stdout}\n${discard.stderr}`);
     t.diagnostic(
       `restore --to web-02: ${seconds(restoreMs)} s (RTO ${report.seconds.toFixed(1)} s: ${report.steps.map((s) => `${s.step} ${s.seconds.toFixed(1)} s`).join('; ')}); a write meanwhile ${seconds(writeMs)} s; rejoin to replicating ${seconds(rejoinMs)} s (${load()})`,
+    );
+  });
+
+  it('drill backup:restore: the newest backup and the archive restored to the scratch server equal a replica held at that GTID, table by table; RTO and RPO printed', async (t) => {
+    const started = Date.now();
+    const drill = await foobar(['drill', 'backup:restore', '--json'], 10 * 60_000);
+    const ms = Date.now() - started;
+    assert.equal(drill.exitCode, 0, `${drill.stdout}\n${drill.stderr}`);
+    const report = JSON.parse(drill.stdout) as DrillReport;
+    const check = report.restore;
+    assert.ok(check !== undefined, drill.stdout);
+    assert.equal(check.passed, true, JSON.stringify(check));
+    assert.equal(check.heldOn, 'web-02', 'a replica was held, not the primary');
+    const messages = check.live.find((f) => f.table === 'messages');
+    assert.ok(messages !== undefined && messages.rows > 0, JSON.stringify(check.live));
+    assert.deepEqual(check.restored, check.live);
+    t.diagnostic(
+      `drill backup:restore: ${seconds(ms)} s; at ${check.gtid} held on ${check.heldOn}, ${check.live.length} tables (messages ${messages.rows} rows) equal; RTO ${check.rtoSeconds.toFixed(1)} s, RPO ${check.rpoSeconds.toFixed(1)} s (${load()})`,
+    );
+    // The faults are the lab's: on machines the drill says so, lists none, and changes nothing.
+    const faults = await foobar(['drill', 'web-01:app-killed', '--seconds', '2'], 5 * 60_000);
+    assert.equal(faults.exitCode, 64, `${faults.stdout}\n${faults.stderr}`);
+    assert.match(faults.stderr, /on machines foobar drill runs backup:restore only/);
+    const listed = await foobar(['drill', '--list'], 60_000);
+    assert.equal(listed.exitCode, 0, listed.stderr);
+    assert.deepEqual(
+      listed.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/\s+/)[0]),
+      ['backup:restore'],
     );
   });
 
