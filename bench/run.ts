@@ -27,6 +27,7 @@ import { siteUrl } from '../src/probes/site.ts';
 import { createTestLab, type TestLab } from '../test/support/lab.ts';
 import { startBackendBares } from './backends.ts';
 import { startBareHaproxy } from './bare.ts';
+import { dbTlsCost, formatDbTls } from './dbtls.ts';
 import { compare, comparisonTable, formatTable, type Comparison } from './compare.ts';
 import { h2load, parseH2load } from './h2load.ts';
 import { describeMemory, labMemory } from './memory.ts';
@@ -293,7 +294,7 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
 
 /** Which parts run (BENCH_PARTS=bare,reload...; all by default). */
 const PARTS = new Set(
-  (process.env.BENCH_PARTS ?? 'tiers,bare,backends,reload,deploys,commands')
+  (process.env.BENCH_PARTS ?? 'tiers,bare,backends,dbtls,reload,deploys,commands')
     .split(',')
     .map((p) => p.trim()),
 );
@@ -383,6 +384,12 @@ async function main(): Promise<void> {
     if (comparisons.length > 0) print(comparisonTable(comparisons));
     const backends = PARTS.has('backends') ? await againstPlainBackends(lab, asset) : [];
     if (backends.length > 0) print(comparisonTable(backends));
+    let dbTls;
+    if (PARTS.has('dbtls')) {
+      process.stdout.write('bench: TLS on the database hop against clear text\n');
+      dbTls = await dbTlsCost(lab);
+      print(formatDbTls(dbTls));
+    }
     let reload;
     if (PARTS.has('reload')) {
       process.stdout.write('bench: a HAProxy reload under load\n');
@@ -422,6 +429,7 @@ async function main(): Promise<void> {
       cases: rows,
       comparisons,
       backends,
+      dbTls,
       reload,
       deploys,
       commands,
