@@ -16,6 +16,7 @@ import tls from 'node:tls';
 import path from 'node:path';
 import { backup as commands } from '../commands/backup.ts';
 import { runProcess } from '../drivers/process.ts';
+import { replaceFile } from '../lib/atomic.ts';
 import { parseGtidList } from '../lib/gtid.ts';
 import { sleep } from '../lib/wait.ts';
 import { backupPaths, backupWrites, type BackupPaths } from '../model/backup.ts';
@@ -490,7 +491,8 @@ export class BackupAgent {
 
   private async writeStatus(): Promise<void> {
     this.status = { ...this.status, at: new Date().toISOString() };
-    await writeFile(this.paths.status, `${JSON.stringify(this.status, null, 2)}\n`);
+    // Read by `up`, `db status` and `db backups` at any moment: replaced whole, never cut.
+    await replaceFile(this.paths.status, `${JSON.stringify(this.status, null, 2)}\n`);
   }
 
   metrics(): string {
