@@ -22,6 +22,10 @@ it('names a process by its kind: Node.js by its script, Nginx by its renamed tit
     kindOf([node, '/var/lib/foobar/fb/hosts/web-01/releases/0123/server.mjs']),
     'app (node)',
   );
+  assert.equal(
+    kindOf([node, '/work/main/src/load/visitors.ts', '--url', 'x']),
+    'load generator (node)',
+  );
   assert.equal(kindOf(['nginx: worker process']), 'nginx');
   assert.equal(kindOf(['nginx: master process nginx -c /x']), 'nginx');
   assert.equal(kindOf(['/usr/sbin/mariadbd', '--defaults-file=/x']), 'mariadbd');

@@ -27,6 +27,8 @@ export function kindOf(argv: readonly string[]): string {
       return 'log rotator (node)';
     if (script.includes('/dashboard/')) return 'dashboard (node)';
     if (script.includes('/releases/')) return 'app (node)';
+    // The bench's visitors (src/load/visitors.ts) on the lab's client host.
+    if (script.endsWith('/load/visitors.ts')) return 'load generator (node)';
     return 'node';
   }
   // Nginx renames its processes ("nginx: worker process").

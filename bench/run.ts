@@ -33,6 +33,7 @@ import { h2load, parseH2load } from './h2load.ts';
 import { describeMemory, labMemory } from './memory.ts';
 import { parseWrk, wrk, type WrkOptions, type WrkResult } from './wrk.ts';
 import { formatTimings, measureCommands } from './commands.ts';
+import { soak, soakOptions } from './soak.ts';
 
 interface Case {
   readonly name: string;
@@ -292,7 +293,7 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
   };
 }
 
-/** Which parts run (BENCH_PARTS=bare,reload...; all by default). */
+/** Which parts run (BENCH_PARTS=bare,reload...; all but the hour-long soak by default). */
 const PARTS = new Set(
   (process.env.BENCH_PARTS ?? 'tiers,bare,backends,dbtls,reload,deploys,commands')
     .split(',')
@@ -416,6 +417,15 @@ async function main(): Promise<void> {
     print(
       `lab memory (PSS) after up: ${describeMemory(memoryAfterUp)}\nlab memory (PSS) after the load: ${describeMemory(memoryAfterLoad)}`,
     );
+    let soakResult;
+    if (PARTS.has('soak')) {
+      const options = soakOptions(process.env);
+      process.stdout.write(
+        `bench: soak, ${options.warmupMinutes} min warm-up then ${options.minutes} min of steady load\n`,
+      );
+      soakResult = await soak(lab.ctx, options, (line) => process.stdout.write(`${line}\n`));
+      print(soakResult.table);
+    }
     let commands;
     if (PARTS.has('commands')) {
       process.stdout.write('bench: the commands, 5 runs each\n');
@@ -433,6 +443,7 @@ async function main(): Promise<void> {
       reload,
       deploys,
       commands,
+      soak: soakResult,
       memory: { afterUp: memoryAfterUp, afterLoad: memoryAfterLoad },
     };
     const dir = path.join(import.meta.dirname, 'results');

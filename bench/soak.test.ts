@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { summarizeVisits, type Visit } from '../src/load/visits.ts';
+import type { Memory } from './memory.ts';
+import {
+  chunkOf,
+  formatSoak,
+  LOAD_GENERATOR_KIND,
+  loadTotals,
+  siteMemory,
+  soakGrowth,
+  type SoakSample,
+} from './soak.ts';
+
+const memory = (byKind: Record<string, number>): Memory => ({
+  totalMb: Object.values(byKind).reduce((a, b) => a + b, 0),
+  byKind: Object.fromEntries(Object.entries(byKind).map(([k, mb]) => [k, { processes: 1, mb }])),
+});
+
+const sample = (minute: number, byKind: Record<string, number>): SoakSample => ({
+  at: `2026-12-04T21:${String(minute).padStart(2, '0')}:00.000Z`,
+  minute,
+  loadAverage: [1, 2, 3],
+  memory: memory(byKind),
+});
+
+describe('soakGrowth', () => {
+  it('measures from the first sample to the last, the load generator left out', () => {
+    const growth = soakGrowth([
+      sample(0, { mariadbd: 200, prometheus: 50, [LOAD_GENERATOR_KIND]: 40 }),
+      sample(5, { mariadbd: 300, prometheus: 55, [LOAD_GENERATOR_KIND]: 90 }),
+      sample(10, { mariadbd: 210, prometheus: 60, [LOAD_GENERATOR_KIND]: 120 }),
+    ]);
+    assert.equal(growth.minutes, 10);
+    assert.equal(growth.startMb, 250);
+    assert.equal(growth.endMb, 270);
+    assert.equal(growth.growthPct, 8);
+    assert.deepEqual(
+      growth.kinds.map((k) => [k.kind, k.growthMb, k.growthPct]),
+      [
+        ['mariadbd', 10, 5],
+        ['prometheus', 10, 20],
+      ],
+    );
+  });
+
+  it('names a kind that appeared or left, the largest growth first', () => {
+    const growth = soakGrowth([sample(0, { nginx: 10, etcd: 5 }), sample(60, { nginx: 8, x: 3 })]);
+    assert.deepEqual(
+      growth.kinds.map((k) => [k.kind, k.startMb, k.endMb, k.growthPct]),
+      [
+        ['x', 0, 3, null],
+        ['nginx', 10, 8, -20],
+        ['etcd', 5, 0, -100],
+      ],
+    );
+  });
+
+  it('needs a sample', () => {
+    assert.throws(() => soakGrowth([]), /no memory sample/);
+  });
+});
+
+it('leaves the load generator out of a sample', () => {
+  assert.deepEqual(
+    siteMemory(memory({ nginx: 10, [LOAD_GENERATOR_KIND]: 40 })),
+    memory({ nginx: 10 }),
+  );
+});
+
+const visit = (kind: Visit['kind'], status: number, error?: string): Visit => ({
+  kind,
+  fresh: false,
+  start: 1000,
+  ms: 5,
+  status,
+  ...(error === undefined ? {} : { error }),
+});
+
+describe('chunkOf and loadTotals', () => {
+  const summary = summarizeVisits({
+    startedAt: 0,
+    endedAt: 10_000,
+    visits: [
+      visit('page', 200),
+      visit('page', 503),
+      visit('static', 304),
+      visit('write', 201),
+      visit('write', 200),
+      visit('write', 0, 'ECONNRESET'),
+    ],
+    acked: [],
+  });
+
+  it('counts a run by kind, its failures by status or error', () => {
+    assert.deepEqual(chunkOf(summary, 1), {
+      startedAt: 0,
+      endedAt: 10_000,
+      requests: 6,
+      failed: 3,
+      kinds: {
+        page: { requests: 2, ok: 1 },
+        static: { requests: 1, ok: 1 },
+        write: { requests: 3, ok: 1 },
+      },
+      failures: { 'page 503': 1, 'write 200': 1, 'write ECONNRESET': 1 },
+      writesAcked: 1,
+    });
+  });
+
+  it('adds the runs up, the rate over the time they ran', () => {
+    const chunk = chunkOf(summary, 1);
+    const totals = loadTotals([chunk, { ...chunk, startedAt: 10_000, endedAt: 30_000 }]);
+    assert.equal(totals.seconds, 30);
+    assert.equal(totals.requests, 12);
+    assert.equal(totals.failed, 6);
+    assert.equal(totals.requestsPerSecond, 0.4);
+    assert.equal(totals.writesAcked, 2);
+    assert.deepEqual(totals.kinds.write, { requests: 6, ok: 2 });
+    assert.deepEqual(totals.failures, { 'page 503': 2, 'write 200': 2, 'write ECONNRESET': 2 });
+    assert.equal(loadTotals([]).requestsPerSecond, 0);
+  });
+});
+
+it('prints the samples, the growth per kind and whether the goal is met', () => {
+  const samples = [
+    sample(0, { mariadbd: 200, [LOAD_GENERATOR_KIND]: 40 }),
+    sample(60, { mariadbd: 230, [LOAD_GENERATOR_KIND]: 40 }),
+  ];
+  const totals = loadTotals([
+    {
+      startedAt: 0,
+      endedAt: 60_000,
+      requests: 600,
+      failed: 0,
+      kinds: { page: { requests: 600, ok: 600 } },
+      failures: {},
+      writesAcked: 0,
+    },
+  ]);
+  const text = formatSoak(samples, totals, { acked: 3, lost: [], duplicated: [] }, 3);
+  assert.match(text, /mariadbd\s+200\.0\s+230\.0\s+\+30\.0\s+\+15\.0/);
+  assert.match(text, /total\s+200\.0\s+230\.0/);
+  assert.match(text, /memory growth \+15\.0% \(goal ≤ 10%: NOT met\)/);
+  assert.match(text, /600 requests in 1\.0 min \(10\.0\/s/);
+  assert.match(text, /writes: 3 acknowledged, 3 rows on the primary, 0 lost, 0 duplicated/);
+});
