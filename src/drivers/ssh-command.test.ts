@@ -84,7 +84,13 @@ describe('ssh command lines', () => {
   it('is the driver of a model on machines, pinning keys in its state directory', () => {
     const machines = buildModel({
       platform: 'machines',
-      machines: { name: 'prod', stateDir: '/srv/foobar' },
+      machines: {
+        name: 'prod',
+        stateDir: '/srv/foobar',
+        resolvers: [],
+        timeServers: [],
+        mirrors: [],
+      },
       networks: { edge: { subnet: '203.0.113.0/24' }, core: { subnet: '10.0.0.0/24' } },
       admin: { edge: '198.51.100.7', core: '10.0.0.5' },
       hosts: {

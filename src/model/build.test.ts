@@ -232,6 +232,7 @@ describe('buildModel for machines', () => {
   /** The smallest site on machines: a load balancer, a web server and a database server. */
   const small = {
     platform: 'machines',
+    machines: { resolvers: ['198.51.100.53'], timeServers: [], mirrors: ['192.0.2.0/28'] },
     networks: { edge: { subnet: '203.0.113.0/24' }, core: { subnet: '10.0.0.0/24' } },
     admin: { edge: '198.51.100.7', core: '10.0.0.11' },
     hosts: {
@@ -289,6 +290,7 @@ describe('buildModel for machines', () => {
         web: { host: '10.0.0.21' },
         db: { host: '10.0.0.31' },
       },
+      outside: { resolvers: ['198.51.100.53'], timeServers: [], mirrors: ['192.0.2.0/28'] },
     });
     assert.equal(model.lab.stateDir, '/var/lib/foobar/machines/fb');
   });
@@ -312,6 +314,7 @@ describe('buildModel for machines', () => {
         vrrp: { virtualAddresses: { lb: 10 } },
       }),
       [
+        'machines: expected {resolvers: [...], timeServers: [...], mirrors: [...]}: what every machine reaches outside the site for itself (its firewall refuses the rest)',
         'networks: expected the subnets of both networks: {edge: {subnet: ...}, core: {subnet: ...}}',
         'admin: expected the addresses your SSH and browser come from: {edge: 198.51.100.7, core: 10.0.0.11} (core: where SSH to the machines without an edge address arrives from)',
         'hosts/lb/ssh: expected the SSH destination, e.g. {host: 203.0.113.11, user: root}',
@@ -322,6 +325,47 @@ describe('buildModel for machines', () => {
         'hosts/web/ssh/port: Too small: expected number to be >=1',
         'vrrp/virtualAddresses/lb: Invalid input: expected string, received number',
       ],
+    );
+  });
+
+  it('names what the machines reach outside the site: addresses or blocks, each list required', () => {
+    assert.deepEqual(
+      problemsOf({
+        ...small,
+        machines: { resolvers: ['198.51.100.53/33', '192.0.2.1/24', 'dns.example'], mirrors: 'x' },
+      }),
+      [
+        'machines/resolvers/0: prefix /33 is out of range: use /8 to /32',
+        'machines/resolvers/1: 192.0.2.1/24 has host bits set: did you mean 192.0.2.0/24?',
+        'machines/resolvers/2: expected an address like 203.0.113.53 or a block like 203.0.113.0/24, got "dns.example"',
+        "machines/timeServers: expected the NTP servers the machines' clocks follow as a list of addresses or blocks, e.g. [185.12.64.3] ([] for none: the machines' firewalls then refuse it)",
+        "machines/mirrors: expected the package mirror apt-get downloads from as a list of addresses or blocks, e.g. [151.101.2.132/32] ([] for none: the machines' firewalls then refuse it)",
+      ],
+    );
+    // The site's own addresses are reached by flows, never as an outside need.
+    assert.deepEqual(
+      problemsOf({
+        ...small,
+        machines: {
+          resolvers: ['10.0.0.0/24'],
+          timeServers: ['203.0.113.10'],
+          mirrors: ['192.0.2.0/28', '192.0.2.0/32'],
+        },
+      }),
+      [
+        "machines/resolvers/0: 10.0.0.0/24 holds the site's own addresses (lb's 10.0.0.11, web's 10.0.0.21, db's 10.0.0.31): outside needs are outside the site",
+        "machines/timeServers/0: 203.0.113.10 holds the site's own addresses (the virtual address of lb): outside needs are outside the site",
+      ],
+    );
+    assert.deepEqual(
+      buildModel({
+        ...small,
+        machines: { resolvers: ['198.51.100.53/32'], timeServers: [], mirrors: [] },
+      }).platform,
+      {
+        ...buildModel(small).platform,
+        outside: { resolvers: ['198.51.100.53'], timeServers: [], mirrors: [] },
+      },
     );
   });
 

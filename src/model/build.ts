@@ -29,6 +29,7 @@ import type {
   Model,
   MonitoringSettings,
   Network,
+  Outside,
   Platform,
   SshDestination,
   VrrpSettings,
@@ -36,6 +37,7 @@ import type {
 import {
   fitsInSubnet,
   hostAddress,
+  parseBlock,
   parseIPv4,
   parseSubnet,
   subnetContains,
@@ -266,8 +268,8 @@ function placeMachines(
   problems: Problem[],
 ): Omit<Model, 'given'> | undefined {
   const networks = buildNetworks(config, problems);
-  const name = config.machines?.name ?? DEFAULT_LAB_NAME;
-  const defaults = config.machines?.ssh ?? {};
+  const name = config.machines.name ?? DEFAULT_LAB_NAME;
+  const defaults = config.machines.ssh ?? {};
   const ssh: Record<string, SshDestination> = {};
   const destinations = new Map<string, string>();
   for (const [host, machine] of Object.entries(config.hosts)) {
@@ -290,15 +292,20 @@ function placeMachines(
     ssh[host] = destination;
   }
   const { virtualAddresses, ...vrrp } = config.vrrp;
-  const sshConfig = config.machines?.sshConfig;
+  const sshConfig = config.machines.sshConfig;
   return assemble(
     config,
     {
       lab: {
         name,
-        stateDir: config.machines?.stateDir ?? path.join(DEFAULT_STATE_ROOT, 'machines', name),
+        stateDir: config.machines.stateDir ?? path.join(DEFAULT_STATE_ROOT, 'machines', name),
       },
-      platform: { kind: 'machines', ssh, ...(sshConfig === undefined ? {} : { sshConfig }) },
+      platform: {
+        kind: 'machines',
+        ssh,
+        ...(sshConfig === undefined ? {} : { sshConfig }),
+        outside: outside(config, problems),
+      },
       networks,
       admin: config.admin.edge,
       adminCore: adminCore(config, networks, problems),
@@ -332,6 +339,45 @@ function placeMachines(
     },
     problems,
   );
+}
+
+/**
+ * What the machines reach outside the site, the blocks as the firewall names them ("a.b.c.d" for
+ * one address), each once, in order. A block holding one of the site's own addresses (a machine's,
+ * a virtual one) is a problem: those are reached by the flows, which the reachability test checks.
+ */
+function outside(config: MachinesConfig, problems: Problem[]): Outside {
+  const own: [string, string][] = [
+    ...Object.entries(config.hosts).flatMap(([name, machine]) =>
+      [machine.edge, machine.core].flatMap((a): [string, string][] =>
+        a === undefined ? [] : [[a, `${name}'s ${a}`]],
+      ),
+    ),
+    ...Object.entries(config.vrrp.virtualAddresses).map(([name, a]): [string, string] => [
+      a,
+      `the virtual address of ${name}`,
+    ]),
+  ];
+  const blocks = (key: keyof Outside): string[] => {
+    const found = config.machines[key].flatMap((text, i) => {
+      const block = parseBlock(text);
+      if (typeof block === 'string') return [];
+      const inside = own.filter(([a]) => subnetContains(block, a)).map(([, what]) => what);
+      if (inside.length > 0) {
+        problems.push({
+          path: `machines/${key}/${i}`,
+          message: `${text} holds the site's own addresses (${inside.join(', ')}): outside needs are outside the site`,
+        });
+      }
+      return [block.cidr];
+    });
+    return [...new Set(found)];
+  };
+  return {
+    resolvers: blocks('resolvers'),
+    timeServers: blocks('timeServers'),
+    mirrors: blocks('mirrors'),
+  };
 }
 
 function assemble(

@@ -140,7 +140,7 @@ function withoutMonitor(hosts: readonly string[], what: string): Model {
     parseConfigText(
       [
         'platform: machines',
-        'machines: { name: nomon, stateDir: /var/lib/foobar/machines/nomon }',
+        'machines: { name: nomon, stateDir: /var/lib/foobar/machines/nomon, resolvers: [], timeServers: [], mirrors: [] }',
         'networks: { edge: { subnet: 203.0.113.0/24 }, core: { subnet: 10.0.0.0/24 } }',
         'admin: { edge: 198.51.100.7, core: 10.0.0.1 }',
         'hosts:',

@@ -9,6 +9,7 @@ import {
   type Host,
   type Model,
   type NetworkName,
+  type Outside,
   type PortName,
   type Role,
 } from './model.ts';
@@ -39,7 +40,9 @@ export const INTERNET_ROLES: readonly Role[] = ['client'];
  * What every restricted host opens for itself, beside the flows of its roles: its loopback (Nginx
  * to the app, an exporter to its daemon, Prometheus to the monitor's own daemons and the
  * Alertmanager's webhook to the dashboard, a host to its own addresses), and its kernel's IPv6
- * housekeeping on each link. Nothing else: in the lab
+ * housekeeping on each link. On machines also what the model's `machines:` names outside the site
+ * (`outsideNeeds`): the resolver, the time servers, and the package mirror while `up` installs.
+ * Nothing else: in the lab
  * no server resolves a name (every address comes from the model, MariaDB skips name resolution),
  * keeps time over the network or installs a package; the resolver the model names (the lab's name
  * servers, `renderResolvConf`) is the internet's hosts' only.
@@ -59,7 +62,36 @@ export const OWN_NEEDS = {
     ],
     why: 'the kernel’s IPv6 housekeeping on each link: router and neighbour discovery, multicast reports',
   },
+  // On machines only, to the addresses the model names (Outside): a real server looks names up
+  // (apt, curl, certbot's CA), keeps its clock (TLS and ACME need the right time) and, while
+  // `up` provisions it, downloads packages.
+  resolvers: { udp: [53], tcp: [53], why: 'its resolver (/etc/resolv.conf): name lookups' },
+  timeServers: { udp: [123], tcp: [], why: 'its clock (NTP)' },
+  mirrors: {
+    udp: [],
+    tcp: [80, 443],
+    why: 'the package mirror, only while up installs packages (the set is filled then)',
+  },
 } as const;
+
+/** What a machine reaches outside the site for itself, by the name the model gives it. */
+export type OutsideNeed = keyof Outside;
+
+/**
+ * The outside needs a host's output opens: on machines every server's (not a host that stands
+ * for the internet: its output is open), none in the lab. `mirrors` is opened only while `up`
+ * installs packages (provisioning fills the firewall's mirror set); the others always.
+ */
+export function outsideNeeds(
+  model: Model,
+  host: Host,
+): { need: OutsideNeed; addresses: readonly string[] }[] {
+  if (model.platform.kind !== 'machines' || standsForInternet(host)) return [];
+  const { outside } = model.platform;
+  return (['resolvers', 'timeServers', 'mirrors'] as const).flatMap((need) =>
+    outside[need].length === 0 ? [] : [{ need, addresses: outside[need] }],
+  );
+}
 
 interface FlowBase {
   readonly from: FlowSource;

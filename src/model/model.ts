@@ -35,6 +35,18 @@ export interface MachinesPlatform {
   readonly ssh: Readonly<Record<string, SshDestination>>;
   /** An ssh_config read instead of ~/.ssh/config (`ssh -F`). */
   readonly sshConfig?: string;
+  /** What every machine reaches outside the site for itself (flows.ts OWN_NEEDS). */
+  readonly outside: Outside;
+}
+
+/**
+ * Addresses and blocks ("a.b.c.d", "a.b.c.d/n") outside the site that its machines need for
+ * themselves: their resolvers, their time servers, the package mirror (while `up` installs).
+ */
+export interface Outside {
+  readonly resolvers: readonly string[];
+  readonly timeServers: readonly string[];
+  readonly mirrors: readonly string[];
 }
 
 export type Platform = LabPlatform | MachinesPlatform;

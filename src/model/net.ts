@@ -60,6 +60,24 @@ export function subnetContains(subnet: Subnet, address: string): boolean {
   return ip !== undefined && ip >= subnet.base && ip < subnet.base + subnetSize(subnet);
 }
 
+/**
+ * An address or a block of them outside the site's networks ("203.0.113.53", "151.101.0.0/16"):
+ * prefixes from /8 (a provider's or a CDN's range) to /32 (one address, also without "/32").
+ * Returns an error message instead of throwing, for the config validator.
+ */
+export function parseBlock(text: string): Subnet | string {
+  const [addr, len, ...rest] = text.split('/');
+  const ip = addr === undefined ? undefined : parseIPv4(addr);
+  const prefix = len === undefined ? 32 : Number(len);
+  if (rest.length > 0 || ip === undefined || len === '' || !Number.isInteger(prefix))
+    return `expected an address like 203.0.113.53 or a block like 203.0.113.0/24, got "${text}"`;
+  if (prefix < 8 || prefix > 32) return `prefix /${prefix} is out of range: use /8 to /32`;
+  const size = 2 ** (32 - prefix);
+  if (ip % size !== 0)
+    return `${text} has host bits set: did you mean ${formatIPv4(ip - (ip % size))}/${prefix}?`;
+  return { base: ip, prefix, cidr: prefix === 32 ? formatIPv4(ip) : `${formatIPv4(ip)}/${prefix}` };
+}
+
 /** A route destination as `ip route` prints it ("10.0.0.0/8", "10.0.0.1"), any prefix length. */
 export function routeSubnet(dst: string): Subnet | undefined {
   const [addr, len] = dst.split('/');

@@ -5,7 +5,7 @@
  * addresses, roles and networks) live in `build.ts`; both report every problem with its key path.
  */
 import { z } from 'zod';
-import { parseIPv4 } from './net.ts';
+import { parseBlock, parseIPv4 } from './net.ts';
 
 /** Where foobar runs the site: network namespaces on this machine, or Debian machines over SSH. */
 export const PLATFORMS = ['lab', 'machines'] as const;
@@ -304,11 +304,26 @@ const givenNetwork = z.strictObject(
   { error: 'expected the subnet your machines share on this network, e.g. {subnet: 10.0.0.0/24}' },
 );
 
+/** An IPv4 address, or a block of them (`a.b.c.d/n`, n from 8 to 32, no host bits set). */
+const addressOrBlock = z.string().superRefine((text, ctx) => {
+  const problem = parseBlock(text);
+  if (typeof problem === 'string') ctx.addIssue({ code: 'custom', message: problem });
+});
+
+/**
+ * What every machine reaches outside the site for itself: its firewall lets nothing else out, so
+ * each is named, never read from the machines (the README's "Real servers" says what to put).
+ */
+const outside = (what: string, example: string) =>
+  z.array(addressOrBlock, {
+    error: `expected ${what} as a list of addresses or blocks, e.g. [${example}] ([] for none: the machines' firewalls then refuse it)`,
+  });
+
 /** foobar.yaml for real machines: every host, its SSH destination and its addresses are given. */
 export const machinesConfigSchema = z.strictObject({
   platform: z.literal('machines'),
-  machines: z
-    .strictObject({
+  machines: z.strictObject(
+    {
       // Names this deployment in foobar's own state (state directory, CA, Prometheus label).
       name: deploymentName.optional(),
       stateDir: absolutePath.optional(),
@@ -316,8 +331,18 @@ export const machinesConfigSchema = z.strictObject({
       sshConfig: absolutePath.optional(),
       // Defaults for every host's ssh user and port.
       ssh: z.strictObject({ user: sshUser.optional(), port: port.optional() }).optional(),
-    })
-    .optional(),
+      // The name servers of the machines' /etc/resolv.conf: DNS (53, UDP and TCP), always open.
+      resolvers: outside("the name servers of the machines' /etc/resolv.conf", '185.12.64.1'),
+      // The NTP servers the machines' clocks follow (systemd-timesyncd's NTP=): 123/udp, always.
+      timeServers: outside("the NTP servers the machines' clocks follow", '185.12.64.3'),
+      // The package mirror of /etc/apt/sources.list: 80 and 443/tcp, only while up installs.
+      mirrors: outside('the package mirror apt-get downloads from', '151.101.2.132/32'),
+    },
+    {
+      error:
+        'expected {resolvers: [...], timeServers: [...], mirrors: [...]}: what every machine reaches outside the site for itself (its firewall refuses the rest)',
+    },
+  ),
   networks: z.strictObject(
     { edge: givenNetwork, core: givenNetwork },
     { error: 'expected the subnets of both networks: {edge: {subnet: ...}, core: {subnet: ...}}' },

@@ -120,6 +120,10 @@ function yaml(stateDir: string, sshConfig: string): string {
     `  stateDir: ${stateDir}`,
     `  sshConfig: ${sshConfig}`,
     '  ssh: { user: root, port: 22 }',
+    // No route out (every package is in the image); test/machines/outside.test.ts opens these.
+    '  resolvers: []',
+    '  timeServers: []',
+    '  mirrors: []',
     `networks: { edge: { subnet: ${EDGE}.0/24 }, core: { subnet: ${CORE}.0/24 } }`,
     `admin: { edge: ${EDGE}.1, core: ${CORE}.1 }`,
     'hosts:',

@@ -52,7 +52,16 @@ function machinesModel(address: string, stateDir: string, sshConfig: string) {
   const core = (n: number): string => `${NET}.${n}`;
   return buildModel({
     platform: 'machines',
-    machines: { name: 'fbp', stateDir, sshConfig, ssh: { user: 'root', port: 22 } },
+    machines: {
+      name: 'fbp',
+      stateDir,
+      sshConfig,
+      ssh: { user: 'root', port: 22 },
+      // The machine has no route out: every package is in the image.
+      resolvers: [],
+      timeServers: [],
+      mirrors: [],
+    },
     networks: { edge: { subnet: '10.91.1.0/24' }, core: { subnet: `${NET}.0/24` } },
     admin: { edge: '10.91.1.1', core: core(1) },
     hosts: {

@@ -1,18 +1,28 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { nft } from '../../commands/nft.ts';
 import { assertGolden } from '../golden.ts';
 import { fixture, inScratchNamespace, runChecker, scratchFixture } from '../testing.ts';
-import { firewallFile, renderFirewall } from './index.ts';
-import { addressOf } from '../../model/model.ts';
+import { firewallFile, MIRROR_SET, openMirrors, renderFirewall } from './index.ts';
+import { addressOf, findHost } from '../../model/model.ts';
+import { buildModel } from '../../model/build.ts';
+import { exampleModel } from '../../model/examples-testing.ts';
 
 const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
 
 function acceptRules(text: string): string[] {
   return (text.match(/^ {8}iifname .* accept comment/gm) ?? []).map((line) =>
     line.trim().replace(/ accept comment$/, ''),
+  );
+}
+
+/** The output rules of what a machine needs outside the site (no interface: whatever route). */
+function outsideRules(text: string): string[] {
+  return (text.match(/^ {8}ip daddr .* accept comment "outside: .*$/gm) ?? []).map((line) =>
+    line.trim().replace(/ accept comment "outside: .*$/, ''),
   );
 }
 
@@ -151,6 +161,68 @@ describe('renderFirewall', () => {
         'iifname "core" ip saddr { 10.77.2.21, 10.77.2.22, 10.77.2.23 } ip daddr 10.77.2.31 tcp dport 3306',
       ),
     );
+  });
+
+  it('opens a machine’s output to the resolvers and time servers it names, and to its mirrors only through the set provisioning fills (golden)', () => {
+    const model = exampleModel('machines');
+    const web = findHost(model, 'web-01');
+    assert.ok(web !== undefined);
+    const text = renderFirewall(model, web);
+    assertGolden(golden('machines-web-01.nft'), text);
+    assert.deepEqual(outsideRules(text), [
+      'ip daddr { 198.51.100.53, 198.51.100.54 } udp dport 53',
+      'ip daddr { 198.51.100.53, 198.51.100.54 } tcp dport 53',
+      'ip daddr 198.51.100.123 udp dport 123',
+      `ip daddr @${MIRROR_SET} tcp dport { 80, 443 }`,
+    ]);
+    // The set is declared empty, and loading the rules empties it (flush table keeps elements).
+    assert.match(text, /set mirrors \{\n {8}type ipv4_addr; flags interval, timeout;\n {4}\}/);
+    assert.match(text, /\nflush set inet foobar mirrors\n$/);
+    assert.doesNotMatch(text, /192\.0\.2\.0/);
+    // Every server of the example the same; the outside rules come after the flows, before the refusal.
+    for (const host of model.hosts) {
+      const rules = renderFirewall(model, host);
+      assert.deepEqual(outsideRules(rules), outsideRules(text), host.name);
+      assert.ok(rules.indexOf('outside:') < rules.indexOf('counter name "output_refused"'));
+    }
+    // A list left empty opens nothing, and without mirrors there is no set.
+    const bare = buildModel({
+      ...(model.given as Record<string, unknown>),
+      machines: { resolvers: ['198.51.100.53'], timeServers: [], mirrors: [] },
+    });
+    const none = renderFirewall(bare, web);
+    assert.deepEqual(outsideRules(none), [
+      'ip daddr 198.51.100.53 udp dport 53',
+      'ip daddr 198.51.100.53 tcp dport 53',
+    ]);
+    assert.doesNotMatch(none, /mirrors/);
+  });
+
+  it('names nothing outside the site in the lab: no host resolves, keeps time or installs there', () => {
+    const lab = fixture('web-01');
+    for (const host of lab.model.hosts) {
+      const text = renderFirewall(lab.model, host);
+      assert.deepEqual(outsideRules(text), [], host.name);
+      assert.doesNotMatch(text, /mirrors/);
+    }
+  });
+
+  it('is accepted by nft -c for every machine of the example, and its mirror set takes blocks that expire', async () => {
+    const model = exampleModel('machines');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'foobar-nft-'));
+    try {
+      for (const host of model.hosts) {
+        const file = path.join(dir, `${host.name}.nft`);
+        writeFileSync(
+          file,
+          `${renderFirewall(model, host)}${openMirrors(model.platform.kind === 'machines' ? model.platform.outside.mirrors : [], 60)}`,
+        );
+        const result = await runChecker(inScratchNamespace(nft.check(file)));
+        assert.equal(result.exitCode, 0, `${host.name}: ${result.stderr}`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('is accepted by nft -c for every host', async () => {

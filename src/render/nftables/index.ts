@@ -12,6 +12,7 @@ import {
   flowsOutOf,
   IP_PROTOCOLS,
   OWN_NEEDS,
+  outsideNeeds,
   sourceAddresses,
   standsForInternet,
   type Flow,
@@ -21,6 +22,44 @@ import { renderedHeader } from '../header.ts';
 
 /** The table foobar owns in every host's namespace; nothing else is touched. */
 export const FIREWALL_TABLE = { family: 'inet', name: 'foobar' } as const;
+/**
+ * The set of package mirrors a machine's output lets through (80 and 443/tcp): empty in the
+ * rules, filled by provisioning while apt-get runs (each element with a timeout, so it closes by
+ * itself should foobar stop meanwhile) and flushed after (src/platform/machines/provision.ts).
+ */
+export const MIRROR_SET = 'mirrors';
+const MIRROR_SET_TYPE = 'type ipv4_addr; flags interval, timeout;';
+
+/** The output rule that lets a machine reach the mirror set's blocks (OWN_NEEDS.mirrors). */
+function mirrorRule(): string {
+  const { tcp, why } = OWN_NEEDS.mirrors;
+  return `ip daddr @${MIRROR_SET} tcp dport ${nftSet(tcp.map(String))} accept comment "outside: ${why}"`;
+}
+/**
+ * nft's input that opens the mirror set to `blocks` for `seconds` (then each element expires by
+ * itself), and the one that closes it again (src/platform/machines/provision.ts).
+ */
+export function openMirrors(blocks: readonly string[], seconds: number): string {
+  const table = `${FIREWALL_TABLE.family} ${FIREWALL_TABLE.name}`;
+  const elements = blocks.map((block) => `${block} timeout ${seconds}s`).join(', ');
+  return blocks.length === 0 ? '' : `add element ${table} ${MIRROR_SET} { ${elements} }\n`;
+}
+
+/**
+ * The mirror set and its output rule, for a table in force that has neither (rules rendered
+ * before them): the same set and rule the rendered rules hold, put first in the output chain.
+ */
+export function mirrorSetAndRule(): string {
+  const table = `${FIREWALL_TABLE.family} ${FIREWALL_TABLE.name}`;
+  return `add set ${table} ${MIRROR_SET} { ${MIRROR_SET_TYPE} }
+insert rule ${table} output ${mirrorRule()}
+`;
+}
+
+export function closeMirrors(): string {
+  return `flush set ${FIREWALL_TABLE.family} ${FIREWALL_TABLE.name} ${MIRROR_SET}\n`;
+}
+
 /** Named counters: `nft list counter inet foobar <name>` reads them. */
 export const DROP_COUNTERS = {
   input: 'input_dropped',
@@ -50,6 +89,7 @@ export function firewallFile(paths: HostPaths): string {
 export function renderFirewall(model: Model, host: Host, fenced: readonly string[] = []): string {
   const table = `${FIREWALL_TABLE.family} ${FIREWALL_TABLE.name}`;
   const own = new Set(Object.values(host.addresses));
+  const mirrored = outsideNeeds(model, host).some(({ need }) => need === 'mirrors');
   const into = flowsInto(model, host).map(({ flow, address }) => ({
     flow,
     addresses: destinationAddresses(model, flow, address),
@@ -87,7 +127,15 @@ table ${table} {
 
     counter ${DROP_COUNTERS.output} {
     }
-
+${
+  mirrored
+    ? `
+    set ${MIRROR_SET} {
+        ${MIRROR_SET_TYPE}
+    }
+`
+    : ''
+}
     chain input {
         type filter hook input priority filter; policy drop;
         iif "lo" accept
@@ -102,7 +150,13 @@ ${rules.length === 0 ? '        # No flow of the model ends at this host.' : rul
         counter name "${DROP_COUNTERS.forward}" drop
     }
 ${outputChain(model, host, fenced)}}
-`;
+${
+  mirrored
+    ? `# Loading the rules closes the mirror (flush table keeps a set's elements).
+flush set ${table} ${MIRROR_SET}
+`
+    : ''
+}`;
 }
 
 /** The hosts whose firewalls refuse the fenced former primaries: the clients of a primary. */
@@ -140,6 +194,18 @@ ${fence.map((rule) => `${rule}\n`).join('')}    }
     const comment = `${flow.from} → ${flow.to}: ${flow.why}`;
     return `        oifname "${flow.network}" ip daddr ${nftSet(addresses)} ${match(model, flow)} accept comment "${comment}"`;
   });
+  // What a machine needs outside the site, whatever link its route takes.
+  const outside = outsideNeeds(model, host).flatMap(({ need, addresses }) => {
+    if (need === 'mirrors') return [`        ${mirrorRule()}`];
+    const wanted = OWN_NEEDS[need];
+    return (['udp', 'tcp'] as const).flatMap((proto) =>
+      wanted[proto].length === 0
+        ? []
+        : [
+            `        ip daddr ${nftSet(addresses)} ${proto} dport ${nftSet(wanted[proto].map(String))} accept comment "outside: ${wanted.why}"`,
+          ],
+    );
+  });
   const { loopback, ipv6Link } = OWN_NEEDS;
   return `
     chain output {
@@ -148,7 +214,7 @@ ${fence.map((rule) => `${rule}\n`).join('')}    }
         icmpv6 type { ${ipv6Link.icmpv6.join(', ')} } accept comment "${ipv6Link.why}"
 ${fence.map((rule) => `${rule}\n`).join('')}        ct state established,related accept
 ${rules.length === 0 ? '        # This host opens no flow of the model.' : rules.join('\n')}
-        meta l4proto tcp counter name "${DROP_COUNTERS.output}" reject with tcp reset comment "refused: the process hears at once"
+${outside.map((rule) => `${rule}\n`).join('')}        meta l4proto tcp counter name "${DROP_COUNTERS.output}" reject with tcp reset comment "refused: the process hears at once"
         counter name "${DROP_COUNTERS.output}" drop
     }
 `;
