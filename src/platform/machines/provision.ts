@@ -11,7 +11,13 @@ import type { Command } from '../../drivers/driver.ts';
 import { APP_USER, hostPaths, MACHINE_PATHS, runtimeOf } from '../../model/layout.ts';
 import { systemctl } from '../../commands/systemctl.ts';
 import { findHost } from '../../model/model.ts';
-import { firewallFile } from '../../render/nftables/index.ts';
+import { nft } from '../../commands/nft.ts';
+import {
+  closeMirrors,
+  firewallFile,
+  mirrorSetAndRule,
+  openMirrors,
+} from '../../render/nftables/index.ts';
 import {
   DEBIAN_UNITS,
   FIREWALL_UNIT,
@@ -68,6 +74,12 @@ function rulesOf(ctx: Context, host: string): string {
   return firewallFile(hostPaths(ctx.model, host));
 }
 
+/** How long apt-get may take to install (apt.install's bound). */
+const APT_TIMEOUT_MS = 1_800_000;
+
+/** The mirror stays open at most this long: apt-get's bound and a minute, then it closes by itself. */
+export const MIRROR_OPEN_SECONDS = APT_TIMEOUT_MS / 1000 + 60;
+
 export const apt = {
   /** One line per package dpkg knows: `NAME STATUS` (`installed` when it is). */
   status: (packages: readonly string[]): Command => ({
@@ -88,9 +100,37 @@ export const apt = {
       '--no-upgrade',
       ...packages,
     ],
-    timeoutMs: 1_800_000,
+    timeoutMs: APT_TIMEOUT_MS,
   }),
 };
+
+/**
+ * Runs `install` with the machine's output open to the package mirrors the model names, and
+ * closes it again after, whatever became of it. Open means: the firewall's mirror set filled,
+ * each element expiring by itself after MIRROR_OPEN_SECONDS (a foobar that stops meanwhile leaves
+ * no lasting hole). A machine whose rules have no mirror set (rules of a foobar before it) gets
+ * the set and its rule added to the table in force, until the Firewalls phase replaces it; one
+ * without foobar's table (a machine's first `up`) has nothing that refuses the mirror.
+ */
+export async function withMirrorsOpen<T>(
+  ctx: Context,
+  host: string,
+  install: () => Promise<T>,
+): Promise<T> {
+  const mirrors = ctx.model.platform.kind === 'machines' ? ctx.model.platform.outside.mirrors : [];
+  if (mirrors.length === 0) return install();
+  const open = openMirrors(mirrors, MIRROR_OPEN_SECONDS);
+  const opened = await ctx.driver.exec(host, nft.applyInput(open), { check: false });
+  if (opened.exitCode !== 0) {
+    // One transaction: where the table is missing altogether, it fails and changes nothing.
+    await ctx.driver.exec(host, nft.applyInput(`${mirrorSetAndRule()}${open}`), { check: false });
+  }
+  try {
+    return await install();
+  } finally {
+    await ctx.driver.exec(host, nft.applyInput(closeMirrors()), { check: false });
+  }
+}
 
 /** The packages of `wanted` that dpkg-query's lines do not say are installed. */
 export function missingPackages(wanted: readonly string[], dpkgOutput: string): string[] {
@@ -198,7 +238,9 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
     missing = missingPackages(wanted, known.stdout);
   }
   if (missing.length > 0) {
-    const installing = await ctx.driver.exec(host, apt.install(missing));
+    const installing = await withMirrorsOpen(ctx, host, () =>
+      ctx.driver.exec(host, apt.install(missing)),
+    );
     const installed = newlyInstalled(installing.stdout);
     if (installed > 0) done.push(`${installed} packages installed`);
     await ctx.driver.mkdir(host, path.dirname(PACKAGES_STAMP));
