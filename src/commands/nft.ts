@@ -10,6 +10,10 @@ export const nft = {
     argv: ['nft', 'list', 'table', family, table],
     readOnly: true,
   }),
+  listSet: (family: string, table: string, set: string): Command => ({
+    argv: ['nft', 'list', 'set', family, table, set],
+    readOnly: true,
+  }),
   /** Applies rules given on standard input as one transaction. */
   applyInput: (rules: string): Command => ({ argv: ['nft', '-f', '-'], input: rules }),
   deleteTable: (family: string, table: string): Command => ({

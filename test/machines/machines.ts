@@ -40,6 +40,30 @@ const READY_TIMEOUT_MS = 120_000;
 const POWEROFF_TIMEOUT_MS = 30_000;
 const NAME = /^[a-z][a-z0-9-]{0,10}$/;
 
+/**
+ * Machines on two bridges, named for a run: runs beside others on one machine (engineers, CI) keep
+ * apart by FOOBAR_TEST_MACHINES (a short name: its bridges are <name>c and <name>e, its state
+ * /var/lib/foobar/machines-<name>) and FOOBAR_TEST_MACHINES_NET (two octets: <net>.20 is the core
+ * bridge, <net>.21 the edge one), each file with defaults of its own.
+ */
+export function machinesOfRun(
+  driver: Driver,
+  defaults: { readonly name: string; readonly net: string },
+): { name: string; core: string; edge: string; machines: Machines } {
+  const name = process.env.FOOBAR_TEST_MACHINES ?? defaults.name;
+  const net = process.env.FOOBAR_TEST_MACHINES_NET ?? defaults.net;
+  const core = `${net}.20`;
+  const edge = `${net}.21`;
+  const machines = new Machines({
+    driver,
+    stateDir: `/var/lib/foobar/machines-${name}`,
+    bridge: `${name}c`,
+    net: core,
+    edge: { bridge: `${name}e`, net: edge },
+  });
+  return { name, core, edge, machines };
+}
+
 export interface Machine {
   readonly name: string;
   /** On the bridge (with two networks: the core one, on the guest's link `core`). */

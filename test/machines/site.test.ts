@@ -58,27 +58,17 @@ import {
   type MachinesSite,
 } from './failover.ts';
 import { ensureImage, type Image } from './image.ts';
-import { Machines, type Machine } from './machines.ts';
+import { machinesOfRun, type Machine } from './machines.ts';
 
 const local = new NetnsDriver((host) => {
   throw new Error(`the machines' site test runs commands on this machine only, not in ${host}`);
 });
-/**
- * Two runs on one machine (engineers, CI) keep apart by FOOBAR_TEST_MACHINES (a short name: its
- * bridges are <name>c and <name>e) and FOOBAR_TEST_MACHINES_NET (two octets: <net>.20 is the core
- * bridge, <net>.21 the edge one).
- */
-const NAME = process.env.FOOBAR_TEST_MACHINES ?? 'fbm1';
-const NET = process.env.FOOBAR_TEST_MACHINES_NET ?? '10.91';
-const CORE = `${NET}.20`;
-const EDGE = `${NET}.21`;
-const machines = new Machines({
-  driver: local,
-  stateDir: `/var/lib/foobar/machines-${NAME}`,
-  bridge: `${NAME}c`,
-  net: CORE,
-  edge: { bridge: `${NAME}e`, net: EDGE },
-});
+const {
+  name: NAME,
+  core: CORE,
+  edge: EDGE,
+  machines,
+} = machinesOfRun(local, { name: 'fbm1', net: '10.91' });
 const NAMES = ['lb-01', 'lb-02', 'web-01', 'web-02'] as const;
 const VIRTUAL = { 'lb-01': `${EDGE}.10`, 'lb-02': `${EDGE}.20` } as const;
 const CLI = path.resolve(import.meta.dirname, '../../bin/foobar.ts');
