@@ -9,6 +9,7 @@ import {
   flowsOf,
   flowsInto,
   flowsOutOf,
+  outsideNeeds,
   sourceAddresses,
   standsForInternet,
 } from './flows.ts';
@@ -265,5 +266,49 @@ describe("the failover managers' SSH", () => {
       'web-02',
     ]);
     assert.deepEqual(names(managedHosts(example)), admitted(example));
+  });
+});
+
+describe('what a host needs outside the site', () => {
+  it('is nothing in the lab: no host resolves, keeps time or installs a package there', () => {
+    const lab = buildModel(undefined);
+    for (const host of lab.hosts) assert.deepEqual(outsideNeeds(lab, host), [], host.name);
+  });
+
+  it('is, on machines, every server’s resolvers, time servers and mirrors as the model names them; not the internet’s', () => {
+    const example = exampleModel('machines');
+    for (const host of example.hosts) {
+      assert.deepEqual(
+        outsideNeeds(example, host),
+        [
+          { need: 'resolvers', addresses: ['198.51.100.53', '198.51.100.54'] },
+          { need: 'timeServers', addresses: ['198.51.100.123'] },
+          { need: 'mirrors', addresses: ['192.0.2.0/28'] },
+        ],
+        host.name,
+      );
+    }
+    // A list left empty opens nothing; a host that stands for the internet keeps an open output.
+    const given = example.given as Record<string, unknown>;
+    const visited = buildModel({
+      ...given,
+      machines: { resolvers: ['198.51.100.53'], timeServers: [], mirrors: [] },
+      hosts: {
+        ...(given.hosts as Record<string, unknown>),
+        visitor: { roles: ['client'], ssh: { host: '203.0.113.100' }, edge: '203.0.113.100' },
+      },
+    });
+    const web = visited.hosts.find((h) => h.name === 'web-01');
+    const visitor = visited.hosts.find((h) => h.name === 'visitor');
+    assert.ok(web !== undefined && visitor !== undefined);
+    assert.deepEqual(outsideNeeds(visited, web), [
+      { need: 'resolvers', addresses: ['198.51.100.53'] },
+    ]);
+    assert.deepEqual(outsideNeeds(visited, visitor), []);
+    // Outside the site, so no pair of the reachability matrix (between the site's addresses) changes.
+    assert.deepEqual(
+      concreteFlows(visited),
+      concreteFlows(buildModel({ ...given, hosts: visited.given.hosts })),
+    );
   });
 });
