@@ -63,8 +63,8 @@ export const OWN_NEEDS = {
     why: 'the kernel’s IPv6 housekeeping on each link: router and neighbour discovery, multicast reports',
   },
   // On machines only, to the addresses the model names (Outside): a real server looks names up
-  // (apt, curl, certbot's CA), keeps its clock (TLS and ACME need the right time) and, while
-  // `up` provisions it, downloads packages.
+  // (apt its mirror's, an operator's tools theirs), keeps its clock (certificates are checked
+  // against it) and, while `up` provisions it, downloads packages.
   resolvers: { udp: [53], tcp: [53], why: 'its resolver (/etc/resolv.conf): name lookups' },
   timeServers: { udp: [123], tcp: [], why: 'its clock (NTP)' },
   mirrors: {
