@@ -127,7 +127,12 @@ describe(
 
     it('provisions a fresh Debian 12 machine, and a second run changes nothing and says so', async (t) => {
       const check = ctx.platform.provision(ctx).preflight.find((t) => t.title === web.name);
-      assert.equal(await check?.run(), 'Debian 12, reachable over SSH');
+      // The image's /etc/resolv.conf names this machine's resolver, which the model does not
+      // (the machine has no route out): preflight says so, and goes on.
+      assert.match(
+        (await check?.run()) ?? '',
+        /^Debian 12, reachable over SSH(; its \/etc\/resolv\.conf names .*, which machines\.resolvers does not: .*)?$/,
+      );
       let started = Date.now();
       const first = await provisionMachine(ctx, web.name);
       const firstMs = Date.now() - started;

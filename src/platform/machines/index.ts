@@ -7,7 +7,7 @@ import { systemctl } from '../../commands/systemctl.ts';
 import type { Context } from '../../steps/context.ts';
 import { daemonsOf } from '../../steps/services.ts';
 import type { Platform } from '../platform.ts';
-import { provisionMachine } from './provision.ts';
+import { provisionMachine, RESOLV_CONF, unnamedResolvers } from './provision.ts';
 import { systemdSupervisor, unitFor, unitOf } from './supervisor.ts';
 
 /** How long a machine has to answer before status calls it down. */
@@ -66,7 +66,11 @@ export function machinesPlatform(driver: Driver): Platform {
         preflight: ctx.model.hosts.map((host) => ({
           title: host.name,
           run: async () => {
-            const release = await ctx.driver.readFile(host.name, '/etc/os-release');
+            // One round trip: the system, and the resolver it uses (compared with the model's).
+            const [release, resolvConf] = await ctx.driver.readFiles(host.name, [
+              '/etc/os-release',
+              RESOLV_CONF,
+            ]);
             const version = /^VERSION_ID="?([^"\n]*)"?$/m.exec(release ?? '')?.[1];
             const id = /^ID=(\S+)$/m.exec(release ?? '')?.[1];
             if (id !== 'debian' || version !== '12') {
@@ -74,7 +78,12 @@ export function machinesPlatform(driver: Driver): Platform {
                 `${host.name} runs ${id ?? 'an unknown system'} ${version ?? ''}: foobar's machines are Debian 12`,
               );
             }
-            return 'Debian 12, reachable over SSH';
+            const named =
+              ctx.model.platform.kind === 'machines' ? ctx.model.platform.outside : undefined;
+            const unnamed = unnamedResolvers(resolvConf ?? '', named?.resolvers ?? []);
+            return unnamed.length === 0
+              ? 'Debian 12, reachable over SSH'
+              : `Debian 12, reachable over SSH; its ${RESOLV_CONF} names ${unnamed.join(', ')}, which machines.resolvers does not: its firewall refuses those lookups (name them there, or point the machine at a named one)`;
           },
         })),
         hosts: {

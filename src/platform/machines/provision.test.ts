@@ -15,7 +15,8 @@ import {
 } from '../../render/nftables/index.ts';
 import { inScratchNamespace, runChecker } from '../../render/testing.ts';
 import { createContext } from '../../steps/context.ts';
-import { MIRROR_OPEN_SECONDS, withMirrorsOpen } from './provision.ts';
+import { MIRROR_OPEN_SECONDS, unnamedResolvers, withMirrorsOpen } from './provision.ts';
+import { machinesPlatform } from './index.ts';
 
 const model = exampleModel('machines');
 
@@ -135,5 +136,50 @@ describe('the package mirror while provisioning installs', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the resolver a machine uses', () => {
+  const conf = [
+    '# from the provider',
+    'nameserver 198.51.100.53',
+    'nameserver 10.255.255.53',
+    '  nameserver 127.0.0.53',
+    'nameserver 2001:db8::53',
+    'search example.net',
+    'options timeout:1',
+    '',
+  ].join('\n');
+
+  it('is compared with the model’s: an IPv4 one no block names is reported, loopback passes', () => {
+    assert.deepEqual(unnamedResolvers(conf, ['198.51.100.53']), ['10.255.255.53']);
+    assert.deepEqual(unnamedResolvers(conf, ['198.51.100.0/24', '10.255.255.53']), []);
+    assert.deepEqual(unnamedResolvers(conf, []), ['198.51.100.53', '10.255.255.53']);
+    assert.deepEqual(unnamedResolvers('', []), []);
+  });
+
+  it('is read by preflight in the same round trip as the system, and said when unnamed', async () => {
+    const files: Record<string, string> = {
+      '/etc/os-release': 'ID=debian\nVERSION_ID="12"\n',
+      '/etc/resolv.conf': conf,
+    };
+    const reads: string[][] = [];
+    const driver = new RecordingDriver();
+    driver.readFiles = (_target, names) => {
+      reads.push([...names]);
+      return Promise.resolve(names.map((name) => files[name]));
+    };
+    const ctx = createContext(model, driver);
+    const web = machinesPlatform(driver)
+      .provision(ctx)
+      .preflight.find((task) => task.title === 'web-01');
+    assert.ok(web !== undefined);
+    assert.equal(
+      await web.run(),
+      'Debian 12, reachable over SSH; its /etc/resolv.conf names 10.255.255.53, which machines.resolvers does not: its firewall refuses those lookups (name them there, or point the machine at a named one)',
+    );
+    assert.deepEqual(reads, [['/etc/os-release', '/etc/resolv.conf']]);
+    files['/etc/resolv.conf'] = 'nameserver 198.51.100.54\n';
+    assert.equal(await web.run(), 'Debian 12, reachable over SSH');
   });
 });

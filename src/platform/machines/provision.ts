@@ -11,6 +11,7 @@ import type { Command } from '../../drivers/driver.ts';
 import { APP_USER, hostPaths, MACHINE_PATHS, runtimeOf } from '../../model/layout.ts';
 import { systemctl } from '../../commands/systemctl.ts';
 import { findHost } from '../../model/model.ts';
+import { parseBlock, parseIPv4, subnetContains } from '../../model/net.ts';
 import { nft } from '../../commands/nft.ts';
 import {
   closeMirrors,
@@ -130,6 +131,27 @@ export async function withMirrorsOpen<T>(
   } finally {
     await ctx.driver.exec(host, nft.applyInput(closeMirrors()), { check: false });
   }
+}
+
+/** Where a machine's resolver is named (preflight reads it to compare, never to derive). */
+export const RESOLV_CONF = '/etc/resolv.conf';
+
+/**
+ * The name servers a machine's /etc/resolv.conf names that no block of `resolvers` (the model's
+ * `machines.resolvers`) holds: its firewall refuses their lookups. Loopback ones (a local stub
+ * such as systemd-resolved's 127.0.0.53) pass by loopback; IPv6 ones are not compared.
+ */
+export function unnamedResolvers(resolvConf: string, resolvers: readonly string[]): string[] {
+  const blocks = resolvers.flatMap((text) => {
+    const block = parseBlock(text);
+    return typeof block === 'string' ? [] : [block];
+  });
+  return resolvConf
+    .split('\n')
+    .map((line) => /^\s*nameserver\s+(\S+)/.exec(line)?.[1])
+    .filter((server): server is string => server !== undefined && parseIPv4(server) !== undefined)
+    .filter((server) => !server.startsWith('127.'))
+    .filter((server) => !blocks.some((block) => subnetContains(block, server)));
 }
 
 /** The packages of `wanted` that dpkg-query's lines do not say are installed. */
