@@ -125,30 +125,28 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
     },
     transitPhase(ctx),
     {
-      title: 'Logs',
-      tasks: hostsWithRole(ctx.model, 'mon').map((host) => ({
-        title: `${host.name}: logs of every host under ${ctx.model.logs.maxMegabytesPerHost} MB`,
-        run: async () => {
-          const outcomes: Record<string, string> = {};
-          for (const daemon of await logDaemons(ctx, host))
-            outcomes[daemon.service] = await ensureDaemon(ctx, daemon);
-          return describeOutcomes(outcomes);
-        },
-      })),
-    },
-    {
-      title: 'DNS',
-      tasks: hostsWithRole(ctx.model, 'dns').map((host) => ({
-        title: host.name,
-        run: async () => describeOutcomes({ nsd: await ensureDaemon(ctx, nsdDaemon(ctx, host)) }),
-      })),
-    },
-    {
-      // Beside the databases, what needs only the network and takes seconds to settle: etcd's
-      // members electing a leader, Prometheus' first scrapes.
+      // Beside the databases, what needs only the network, and first what takes seconds to
+      // settle by itself: Prometheus' first scrapes, etcd's members electing a leader.
       ...databases,
-      title: 'Databases, etcd, Prometheus',
-      tasks: [...databases.tasks, ...etcdTasks(ctx), ...earlyPrometheusTasks(ctx)],
+      title: 'Databases, DNS, etcd, Prometheus',
+      tasks: [
+        ...earlyPrometheusTasks(ctx),
+        ...etcdTasks(ctx),
+        ...databases.tasks,
+        ...hostsWithRole(ctx.model, 'dns').map((host) => ({
+          title: `${host.name} NSD`,
+          run: async () => describeOutcomes({ nsd: await ensureDaemon(ctx, nsdDaemon(ctx, host)) }),
+        })),
+        ...hostsWithRole(ctx.model, 'mon').map((host) => ({
+          title: `${host.name}: logs of every host under ${ctx.model.logs.maxMegabytesPerHost} MB`,
+          run: async () => {
+            const outcomes: Record<string, string> = {};
+            for (const daemon of await logDaemons(ctx, host))
+              outcomes[daemon.service] = await ensureDaemon(ctx, daemon);
+            return describeOutcomes(outcomes);
+          },
+        })),
+      ],
     },
     { title: 'Web servers', tasks: hostsWithRole(ctx.model, 'web').map(webTask) },
     {
