@@ -486,7 +486,7 @@ export function monitoringChecks(ctx: Context): Task[] {
           throw new Error(
             `Prometheus evaluates ${loaded} alert rules, not the ${rules} of its rule file`,
           );
-        return `${loaded} rules`;
+        return `all evaluated (${loaded} rules)`;
       },
     },
   ];
