@@ -428,8 +428,8 @@ async function main(): Promise<void> {
     }
     let commands;
     if (PARTS.has('commands')) {
-      process.stdout.write('bench: the commands, 5 runs each\n');
-      commands = await measureCommands(lab.configFile, 5);
+      process.stdout.write('bench: the commands, 5 runs each (a cold up: 3, after a down)\n');
+      commands = await measureCommands(lab.configFile, 5, 3);
       print(formatTimings(commands));
     }
     const report = {

@@ -4,6 +4,7 @@
  * supervisor runs it as that user), with every path explicit.
  */
 import type { Command } from '../drivers/driver.ts';
+import { curl } from './curl.ts';
 
 /** The system user of Debian's Prometheus packages: the monitoring daemons run as it. */
 export const MONITORING_USER = 'prometheus';
@@ -39,7 +40,13 @@ export const prometheus = {
       `--storage.tsdb.path=${options.data}`,
       `--storage.tsdb.retention.time=${options.retentionHours}h`,
       `--web.listen-address=${options.listen}`,
+      // POST /-/reload answers once the new config is loaded, or with why not (a signal does
+      // not say). It listens on the monitor's loopback only.
+      '--web.enable-lifecycle',
     ]),
+  /** The lifecycle API's reload: 200 once the new config is in force. */
+  reload: (listen: string): Command =>
+    curl.request(`http://${listen}/-/reload`, { method: 'POST', timeoutSeconds: 20 }),
 };
 
 export const alertmanager = {

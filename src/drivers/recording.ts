@@ -91,20 +91,32 @@ export class RecordingDriver implements Driver {
   }
 
   /**
-   * Just enough of Prometheus' API for `up` to see its targets: every target of the
-   * prometheus.yml written through this driver, up. Other URLs answer an empty body.
+   * Just enough of Prometheus' API for `up` to see its targets and rules: every target of the
+   * prometheus.yml written through this driver, up, and the rules of the files it names. Other
+   * URLs answer an empty body.
    */
   #simulatedPrometheus(url: string): string {
     const success = (data: object): string => JSON.stringify({ status: 'success', data });
     if (url.endsWith('/api/v1/alerts')) return success({ alerts: [] });
-    if (!url.includes('/api/v1/targets')) return '';
-    const config = [...this.files].find(([file]) => file.endsWith('/prometheus.yml'))?.[1];
-    const parsed = (config === undefined ? {} : parse(config.toString('utf8'))) as {
+    const yaml = (file: string | undefined): unknown => {
+      const content = file === undefined ? undefined : this.files.get(file);
+      return content === undefined ? {} : parse(content.toString('utf8'));
+    };
+    const config = [...this.files.keys()].find((file) => file.endsWith('/prometheus.yml'));
+    const parsed = yaml(config) as {
+      rule_files?: string[];
       scrape_configs?: {
         job_name: string;
         static_configs?: { targets: string[]; labels?: Record<string, string> }[];
       }[];
     };
+    if (url.includes('/api/v1/rules')) {
+      const groups = (parsed.rule_files ?? []).flatMap(
+        (file) => (yaml(file) as { groups?: { rules: unknown[] }[] }).groups ?? [],
+      );
+      return success({ groups });
+    }
+    if (!url.includes('/api/v1/targets')) return '';
     const activeTargets = (parsed.scrape_configs ?? []).flatMap((job) =>
       (job.static_configs ?? []).flatMap((group) =>
         group.targets.map((target) => ({

@@ -100,3 +100,10 @@ export async function prometheusQuery(
   if ('error' in data) return data;
   return data.result.map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
 }
+
+/** How many alerting rules Prometheus evaluates now (0 before its config names the rule file). */
+export async function prometheusAlertRules(ctx: Context): Promise<number | { error: string }> {
+  const data = await api<{ groups: { rules: unknown[] }[] }>(ctx, '/api/v1/rules?type=alert');
+  if ('error' in data) return data;
+  return data.groups.reduce((sum, group) => sum + group.rules.length, 0);
+}

@@ -24,7 +24,7 @@ import type { Target } from '../drivers/driver.ts';
 import type { Responder } from '../drivers/recording.ts';
 import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
-import type { Phase } from './plan.ts';
+import type { Task } from './plan.ts';
 import { installDaemons } from './release.ts';
 import { readDbState } from './db/state.ts';
 import { scrapedAs } from '../model/monitoring.ts';
@@ -70,46 +70,47 @@ function backupKey(ctx: Context): Promise<string> {
   return ctx.secrets.get(BACKUP_KEY_SECRET, () => randomBytes(32).toString('hex'));
 }
 
-export function backupPhases(ctx: Context): Phase[] {
+/**
+ * `after`: what must be done before the agent's SSH access is made (on machines, the managers'
+ * access, which edits the same authorized_keys files).
+ */
+export function backupTasks(ctx: Context, after?: () => Promise<unknown>): Task[] {
   const host = backupHost(ctx.model);
   if (host === undefined) return [];
   return [
     {
-      title: 'Backups',
-      tasks: [
-        {
-          title: host.name,
-          run: async () => {
-            const outcomes: Record<string, string> = {};
-            if (ctx.platform.kind === 'machines') {
-              // What the agent acts with on the other machines, before it starts: its SSH
-              // access, and the tool a replica runs to send its full backup.
-              const access = await ensureAccess(ctx, BACKUP_AGENT_ACCESS);
-              if (access !== 'up to date') outcomes['agent’s SSH access'] = access;
-              const copied = (
-                await Promise.all(
-                  dbHosts(ctx.model).map(async (db) =>
-                    (await installDaemons(ctx, db.name)) === 'copied' ? [db.name] : [],
-                  ),
-                )
-              ).flat();
-              if (copied.length > 0) outcomes['backup tool'] = `copied to ${copied.join(', ')}`;
-            }
-            outcomes['backup agent'] = await ensureDaemon(
-              ctx,
-              backupAgentDaemon(ctx, host, await backupKey(ctx)),
-            );
-            // A lab is up with a backup: the first is taken now (the agent would start it anyway).
-            const status = await ctx.driver.readFile(
-              host.name,
-              backupPaths(ctx.model, host.name).status,
-            );
-            if (!status?.includes('"lastFull"'))
-              outcomes['first full backup'] = `taken (${(await takeBackup(ctx)).id})`;
-            return describeOutcomes(outcomes);
-          },
-        },
-      ],
+      title: `${host.name} backup agent`,
+      run: async () => {
+        const outcomes: Record<string, string> = {};
+        if (ctx.platform.kind === 'machines') {
+          // Its own access, whether that one was made or not.
+          await after?.().catch(() => undefined);
+          // What the agent acts with on the other machines, before it starts: its SSH
+          // access, and the tool a replica runs to send its full backup.
+          const access = await ensureAccess(ctx, BACKUP_AGENT_ACCESS);
+          if (access !== 'up to date') outcomes['agent’s SSH access'] = access;
+          const copied = (
+            await Promise.all(
+              dbHosts(ctx.model).map(async (db) =>
+                (await installDaemons(ctx, db.name)) === 'copied' ? [db.name] : [],
+              ),
+            )
+          ).flat();
+          if (copied.length > 0) outcomes['backup tool'] = `copied to ${copied.join(', ')}`;
+        }
+        outcomes['backup agent'] = await ensureDaemon(
+          ctx,
+          backupAgentDaemon(ctx, host, await backupKey(ctx)),
+        );
+        // A lab is up with a backup: the first is taken now (the agent would start it anyway).
+        const status = await ctx.driver.readFile(
+          host.name,
+          backupPaths(ctx.model, host.name).status,
+        );
+        if (!status?.includes('"lastFull"'))
+          outcomes['first full backup'] = `taken (${(await takeBackup(ctx)).id})`;
+        return describeOutcomes(outcomes);
+      },
     },
   ];
 }

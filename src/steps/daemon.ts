@@ -72,6 +72,12 @@ export interface Daemon {
   readonly env?: Readonly<Record<string, string>>;
   /** The signal that makes it re-read its config without dropping connections; none: restart. */
   readonly reloadSignal?: Signal;
+  /**
+   * Makes it read its config again and resolves once it has, or throws why not: for a daemon
+   * that answers for its own reload (Prometheus' POST /-/reload) rather than by new workers.
+   * Used instead of `reloadSignal`.
+   */
+  readonly reload?: (ctx: Context) => Promise<void>;
   /** A reload is only over once the old workers have exited (they may hold the old config's upstreams). */
   readonly reloadDrains?: boolean;
   readonly stopSignal: Signal;
@@ -172,20 +178,18 @@ export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<Daemon
         }
       : await supervisor.installed(ctx, daemon, read);
   if (pid !== undefined && !changed && !unitChanged) return 'running';
+  const reloads =
+    (daemon.reloadSignal !== undefined || daemon.reload !== undefined) && !unitChanged;
   if (ctx.planning !== undefined) {
-    const action =
-      pid === undefined
-        ? 'start'
-        : daemon.reloadSignal === undefined || unitChanged
-          ? 'restart'
-          : 'reload';
+    const action = pid === undefined ? 'start' : reloads ? 'reload' : 'restart';
     ctx.planning.action(daemon.host, `${daemon.service}: ${action}`);
     return action === 'start' ? 'started' : action === 'reload' ? 'reloaded' : 'restarted';
   }
   for (const check of daemon.checks ?? []) await ctx.driver.exec(daemon.host, check);
   if (pid !== undefined) {
-    if (daemon.reloadSignal !== undefined && !unitChanged) {
-      await ctx.platform.supervisor.reload(ctx, daemon, pid);
+    if (reloads) {
+      if (daemon.reload === undefined) await ctx.platform.supervisor.reload(ctx, daemon, pid);
+      else await daemon.reload(ctx);
       await waitReady(ctx, daemon);
       return 'reloaded';
     }

@@ -37,7 +37,7 @@ import { appendAudit } from './audit.ts';
 import type { Context } from './context.ts';
 import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
 import { ensureManagerAccess } from './failover-access.ts';
-import type { Phase } from './plan.ts';
+import type { Task } from './plan.ts';
 import { installDaemons } from './release.ts';
 
 /** etcd's raft timings for a lab on one machine: a lost leader is replaced within about a second. */
@@ -115,36 +115,48 @@ export function failoverDaemons(ctx: Context, host: Host): Daemon[] {
 }
 
 /**
- * etcd on every member at once (they elect a leader together), then the managers; on machines
- * with their SSH access to the hosts they act on first (steps/failover-access.ts).
+ * etcd on every member at once (they elect a leader together): tasks that need only the network,
+ * so `up` runs them beside the databases.
  */
-export function failoverPhases(ctx: Context): Phase[] {
+export function etcdTasks(ctx: Context): Task[] {
+  return failoverMembers(ctx.model).map((host) => ({
+    title: `${host.name} etcd`,
+    run: async () => describeOutcomes({ etcd: await ensureDaemon(ctx, etcdDaemon(ctx, host)) }),
+  }));
+}
+
+/**
+ * On machines, the managers' SSH access to the hosts they act on (steps/failover-access.ts),
+ * once the databases have their passwords: made once however often it is called.
+ */
+export function managerAccess(ctx: Context): () => Promise<string> {
+  let access: Promise<string> | undefined;
+  return () =>
+    (access ??=
+      ctx.platform.kind === 'machines' ? ensureManagerAccess(ctx) : Promise.resolve('none'));
+}
+
+/** The managers, once etcd (`etcdTasks`), the databases and the web servers are up. */
+export function managerTasks(ctx: Context, granted = managerAccess(ctx)): Task[] {
   const members = failoverMembers(ctx.model);
   if (members.length === 0) return [];
   return [
-    {
-      title: 'Failover: etcd',
-      tasks: [
-        ...members.map((host) => ({
-          title: host.name,
-          run: async () =>
-            describeOutcomes({ etcd: await ensureDaemon(ctx, etcdDaemon(ctx, host)) }),
-        })),
-        ...(ctx.platform.kind === 'machines'
-          ? [{ title: 'managers’ SSH access', run: () => ensureManagerAccess(ctx) }]
-          : []),
-      ],
-    },
-    {
-      title: 'Failover: managers',
-      tasks: members.map((host) => ({
-        title: host.name,
-        run: async () =>
-          describeOutcomes({
-            'failover manager': await ensureDaemon(ctx, managerDaemon(ctx, host)),
-          }),
-      })),
-    },
+    ...(ctx.platform.kind === 'machines'
+      ? [{ title: 'failover managers’ SSH access', run: granted }]
+      : []),
+    ...members.map((host) => ({
+      title: `${host.name} failover manager`,
+      run: async () => {
+        try {
+          await granted();
+        } catch {
+          throw new Error('not started: the managers’ SSH access failed');
+        }
+        return describeOutcomes({
+          'failover manager': await ensureDaemon(ctx, managerDaemon(ctx, host)),
+        });
+      },
+    })),
   ];
 }
 

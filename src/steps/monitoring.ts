@@ -16,6 +16,7 @@ import {
   promtool,
 } from '../commands/monitoring.ts';
 import { files as fileCommands } from '../commands/files.ts';
+import { parseCurlOutput } from '../commands/curl.ts';
 import { buildDashboard } from '../dashboard/build.ts';
 import { waitFor } from '../lib/wait.ts';
 import { DB_USERS, dbSecretName } from '../model/database.ts';
@@ -31,15 +32,19 @@ import {
 } from '../model/monitoring.ts';
 import { transitFiles, trustedCa } from '../model/transit.ts';
 import { expectStatus, verifiedHttps } from '../probes/http.ts';
-import { prometheusTargets } from '../probes/prometheus.ts';
+import { prometheusAlertRules, prometheusTargets } from '../probes/prometheus.ts';
 import { alertmanagerFiles, renderAlertmanagerConfig } from '../render/alertmanager/index.ts';
 import { blackboxFiles, renderBlackboxConfig } from '../render/blackbox/index.ts';
 import { dashboardFiles, renderDashboardConfig } from '../render/dashboard/index.ts';
 import { exporterWebConfigFile, renderExporterWebConfig } from '../render/exporters/index.ts';
 import { mariadbFiles, renderAdminClientConfig } from '../render/mariadb/index.ts';
 import { NGINX_STATUS_PATH } from '../render/nginx/index.ts';
-import { prometheusFiles, renderPrometheusConfig } from '../render/prometheus/index.ts';
-import { renderPrometheusRules } from '../render/prometheus/rules.ts';
+import {
+  prometheusFiles,
+  renderPrometheusConfig,
+  type PrometheusConfigOptions,
+} from '../render/prometheus/index.ts';
+import { alertGroups, renderPrometheusRules } from '../render/prometheus/rules.ts';
 import { MANIFEST_FILE, parseManifest } from '../release/manifest.ts';
 import type { BuiltRelease } from '../release/build.ts';
 import type { Context } from './context.ts';
@@ -47,11 +52,12 @@ import {
   describeOutcomes,
   ensureDaemon,
   logOwnedBy,
+  runningPid,
   writeFiles,
   type Daemon,
   type DaemonOutcome,
 } from './daemon.ts';
-import type { Phase } from './plan.ts';
+import type { Task } from './plan.ts';
 import { installTree } from './release.ts';
 
 const MONITORING_OWNER = `${MONITORING_USER}:${MONITORING_USER}`;
@@ -179,7 +185,12 @@ export function mysqldExporterDaemon(ctx: Context, host: Host): Daemon {
   });
 }
 
-export function prometheusDaemon(ctx: Context, host: Host): Daemon {
+/** Prometheus; with `rules: false`, scraping only (render/prometheus: up's early start). */
+export function prometheusDaemon(
+  ctx: Context,
+  host: Host,
+  options: PrometheusConfigOptions = {},
+): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const files = prometheusFiles(paths);
   const listen = `127.0.0.1:${ctx.model.ports.prometheus}`;
@@ -189,7 +200,7 @@ export function prometheusDaemon(ctx: Context, host: Host): Daemon {
     pidFile: files.pid,
     marker: files.config,
     files: [
-      { path: files.config, content: renderPrometheusConfig(ctx.model, host, paths) },
+      { path: files.config, content: renderPrometheusConfig(ctx.model, host, paths, options) },
       { path: files.rules, content: renderPrometheusRules(ctx.model) },
     ],
     dirs: [paths.etc, paths.run, paths.log],
@@ -203,7 +214,16 @@ export function prometheusDaemon(ctx: Context, host: Host): Daemon {
     }),
     user: MONITORING_USER,
     outputLog: files.log,
-    // A config change restarts it: its data outlives the restart, alerts keep their state.
+    // A config change is reloaded through its lifecycle API, which answers once it is in force:
+    // the scrapes of unchanged jobs go on, and a restart's wait for the first scrapes is saved.
+    reload: async (c) => {
+      const result = await c.driver.exec(host.name, prometheus.reload(listen), { check: false });
+      const answer = parseCurlOutput(result.stdout);
+      if (result.exitCode !== 0 || answer.status !== 200)
+        throw new Error(
+          `${host.name}: Prometheus did not reload its config: ${answer.status === 0 ? result.stderr.trim() : `${answer.status} ${answer.body.trim()}`}`,
+        );
+    },
     stopSignal: 'TERM',
     ports: [ctx.model.ports.prometheus],
     ...scrapedAs('prometheus'),
@@ -340,8 +360,34 @@ export interface MonitoringOptions {
   readonly buildsDir?: string;
 }
 
-/** Starts every exporter, then the monitor's own daemons, then waits until every target is up. */
-export function monitoringPhases(ctx: Context, options: MonitoringOptions = {}): Phase[] {
+/**
+ * Prometheus as soon as its config can be written (after the Network and the certificates behind
+ * the edge), scraping only: Prometheus 2.42 scrapes for the first time at least 5 s after a
+ * start, so that wait passes while the rest of the site comes up, and it alerts on nothing it sees
+ * starting. The Monitoring phase adds its alert rules. One already running is left to that phase.
+ */
+export function earlyPrometheusTasks(ctx: Context): Task[] {
+  const mon = monitorHost(ctx.model);
+  if (mon === undefined) return [];
+  return [
+    {
+      title: `${mon.name}: Prometheus, scraping (its alert rules once every daemon runs)`,
+      run: async () => {
+        const daemon = prometheusDaemon(ctx, mon, { rules: false });
+        // `up --plan` plans Prometheus once, as the Monitoring phase leaves it.
+        if (ctx.planning !== undefined || (await runningPid(ctx, daemon)) !== undefined)
+          return 'up to date';
+        return describeOutcomes({ prometheus: await ensureDaemon(ctx, daemon) });
+      },
+    },
+  ];
+}
+
+/**
+ * Starts every exporter, and the monitor's own daemons with Prometheus' alert rules; then
+ * (`monitoringChecks`, up's last phase) waits until every target is up.
+ */
+export function monitoringTasks(ctx: Context, options: MonitoringOptions = {}): Task[] {
   const mon = monitorHost(ctx.model);
   if (mon === undefined) return [];
   const exporters = ctx.model.hosts.filter((host) => exporterDaemons(ctx, host).length > 0);
@@ -350,66 +396,98 @@ export function monitoringPhases(ctx: Context, options: MonitoringOptions = {}):
     (built ??= buildDashboard(
       path.join(options.buildsDir ?? labPaths(ctx.model).builds, 'dashboard'),
     ));
+  const ensureAll = async (
+    daemons: readonly { name: string; ensure: () => Promise<DaemonOutcome> }[],
+  ): Promise<Record<string, string>> => {
+    const outcomes = await Promise.all(daemons.map((d) => d.ensure()));
+    return Object.fromEntries(daemons.map((d, i) => [d.name, outcomes[i] ?? 'running']));
+  };
+  return [
+    ...exporters.map((host) => ({
+      title: `${host.name} exporters`,
+      run: async () =>
+        describeOutcomes(
+          await ensureAll(
+            exporterDaemons(ctx, host).map((daemon) => ({
+              name: daemon.service,
+              ensure: () => ensureDaemon(ctx, daemon),
+            })),
+          ),
+        ),
+    })),
+    {
+      title: `${mon.name}: Prometheus, Alertmanager, blackbox exporter, dashboard`,
+      run: async () => {
+        const dashboardBuild = await build();
+        const dir = dashboardFiles(hostPaths(ctx.model, mon.name)).dir;
+        const installed = await installTree(ctx, mon.name, dashboardBuild, dir);
+        const outcomes: Record<string, string> = {};
+        if (installed === 'copied') outcomes[`dashboard ${dashboardBuild.id}`] = 'installed';
+        // Each on its own: none needs another to start.
+        Object.assign(
+          outcomes,
+          await ensureAll([
+            { name: 'prometheus', ensure: () => ensureDaemon(ctx, prometheusDaemon(ctx, mon)) },
+            {
+              name: 'alertmanager',
+              ensure: () => ensureDaemon(ctx, alertmanagerDaemon(ctx, mon)),
+            },
+            {
+              name: 'blackbox exporter',
+              ensure: async () => {
+                await copySiteTrust(ctx, mon);
+                return ensureDaemon(ctx, blackboxDaemon(ctx, mon));
+              },
+            },
+            {
+              name: 'dashboard',
+              ensure: () => ensureDaemon(ctx, dashboardDaemon(ctx, mon, dashboardBuild.id)),
+            },
+          ]),
+        );
+        return describeOutcomes(outcomes);
+      },
+    },
+  ];
+}
+
+/** What the monitor must see before `up` calls the site healthy: every target up, its rules in force. */
+export function monitoringChecks(ctx: Context): Task[] {
+  if (monitorHost(ctx.model) === undefined) return [];
+  const rules = alertGroups(ctx.model).reduce((sum, group) => sum + group.rules.length, 0);
   return [
     {
-      title: 'Monitoring',
-      tasks: [
-        ...exporters.map((host) => ({
-          title: `${host.name} exporters`,
-          run: async () => {
-            const outcomes: Record<string, DaemonOutcome> = {};
-            for (const daemon of exporterDaemons(ctx, host))
-              outcomes[daemon.service] = await ensureDaemon(ctx, daemon);
-            return describeOutcomes(outcomes);
+      title: 'every Prometheus target up',
+      run: async () => {
+        let count = 0;
+        await waitFor(
+          'Prometheus targets',
+          async () => {
+            const targets = await prometheusTargets(ctx);
+            if ('error' in targets) return targets.error;
+            count = targets.length;
+            const down = targets.filter((t) => !t.up);
+            if (targets.length === 0) return 'no targets yet';
+            return down.length === 0
+              ? undefined
+              : `down: ${down.map((t) => `${t.job} on ${t.host}${t.lastError === '' ? '' : ` (${t.lastError})`}`).join(', ')}`;
           },
-        })),
-        {
-          title: `${mon.name}: Prometheus, Alertmanager, blackbox exporter, dashboard`,
-          run: async () => {
-            const dashboardBuild = await build();
-            const dir = dashboardFiles(hostPaths(ctx.model, mon.name)).dir;
-            const installed = await installTree(ctx, mon.name, dashboardBuild, dir);
-            const outcomes: Record<string, string> = {};
-            if (installed === 'copied') outcomes[`dashboard ${dashboardBuild.id}`] = 'installed';
-            outcomes.prometheus = await ensureDaemon(ctx, prometheusDaemon(ctx, mon));
-            outcomes.alertmanager = await ensureDaemon(ctx, alertmanagerDaemon(ctx, mon));
-            await copySiteTrust(ctx, mon);
-            outcomes['blackbox exporter'] = await ensureDaemon(ctx, blackboxDaemon(ctx, mon));
-            outcomes.dashboard = await ensureDaemon(
-              ctx,
-              dashboardDaemon(ctx, mon, dashboardBuild.id),
-            );
-            return describeOutcomes(outcomes);
-          },
-        },
-      ],
+          { timeoutMs: 30_000, intervalMs: 200 },
+        );
+        return `all up (${count} targets)`;
+      },
     },
     {
-      title: 'Monitoring sees',
-      verifies: true,
-      tasks: [
-        {
-          title: 'every Prometheus target up',
-          run: async () => {
-            let count = 0;
-            await waitFor(
-              'Prometheus targets',
-              async () => {
-                const targets = await prometheusTargets(ctx);
-                if ('error' in targets) return targets.error;
-                count = targets.length;
-                const down = targets.filter((t) => !t.up);
-                if (targets.length === 0) return 'no targets yet';
-                return down.length === 0
-                  ? undefined
-                  : `down: ${down.map((t) => `${t.job} on ${t.host}${t.lastError === '' ? '' : ` (${t.lastError})`}`).join(', ')}`;
-              },
-              { timeoutMs: 30_000, intervalMs: 200 },
-            );
-            return `all up (${count} targets)`;
-          },
-        },
-      ],
+      title: 'Prometheus evaluates its alert rules',
+      run: async () => {
+        const loaded = await prometheusAlertRules(ctx);
+        if (typeof loaded !== 'number') throw new Error(loaded.error);
+        if (loaded !== rules)
+          throw new Error(
+            `Prometheus evaluates ${loaded} alert rules, not the ${rules} of its rule file`,
+          );
+        return `all evaluated (${loaded} rules)`;
+      },
     },
   ];
 }

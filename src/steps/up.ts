@@ -13,7 +13,7 @@ import { databasePhase } from './db/up.ts';
 import { readDbState } from './db/state.ts';
 import { healUnreached } from './db/changes.ts';
 import { pushAppDbSettings } from './db/topology.ts';
-import type { Phase } from './plan.ts';
+import type { Phase, Task } from './plan.ts';
 import { appendAudit } from './audit.ts';
 import {
   buildApp,
@@ -26,10 +26,10 @@ import {
 import { appDaemon, haproxyDaemon, keepalivedDaemon, nginxDaemon, nsdDaemon } from './services.ts';
 import { describeHoldings, virtualAddressHolders } from '../probes/vrrp.ts';
 import { liveSlot } from './slots.ts';
-import { monitoringPhases } from './monitoring.ts';
+import { earlyPrometheusTasks, monitoringChecks, monitoringTasks } from './monitoring.ts';
 import { ensureFirewall } from './firewall.ts';
-import { failoverPhases } from './failover.ts';
-import { backupPhases } from './backup.ts';
+import { etcdTasks, managerAccess, managerTasks } from './failover.ts';
+import { backupTasks } from './backup.ts';
 import { ensureCertificates, type SiteCertificate } from './tls.ts';
 import { ensureAcmeCertificate, issuedAcmeBundle } from './acme.ts';
 import { transitPhase } from './transit.ts';
@@ -46,6 +46,8 @@ export interface UpOptions {
 
 export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
   const provision = ctx.platform.provision(ctx);
+  const health = healthTasks(ctx);
+  const managersAccess = managerAccess(ctx);
   let site: SiteCertificate | undefined;
   let built: Promise<BuiltRelease> | undefined;
   let audited: Promise<void> | undefined;
@@ -83,6 +85,18 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
     },
   });
 
+  const databases = databasePhase(ctx, async () => {
+    // The live release's migrations; on a fresh lab, those of the first release.
+    const live = (
+      await Promise.all(hostsWithRole(ctx.model, 'web').map((web) => liveRelease(ctx, web.name)))
+    ).find((id) => id !== undefined);
+    const dir =
+      live === undefined
+        ? (await release()).dir
+        : (await earlierBuild(ctx, live, options.buildsDir)).dir;
+    return path.join(dir, 'migrations');
+  });
+
   return [
     { title: 'Preflight', tasks: provision.preflight },
     {
@@ -111,35 +125,29 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
     },
     transitPhase(ctx),
     {
-      title: 'Logs',
-      tasks: hostsWithRole(ctx.model, 'mon').map((host) => ({
-        title: `${host.name}: logs of every host under ${ctx.model.logs.maxMegabytesPerHost} MB`,
-        run: async () => {
-          const outcomes: Record<string, string> = {};
-          for (const daemon of await logDaemons(ctx, host))
-            outcomes[daemon.service] = await ensureDaemon(ctx, daemon);
-          return describeOutcomes(outcomes);
-        },
-      })),
+      // Beside the databases, what needs only the network, and first what takes seconds to
+      // settle by itself: Prometheus' first scrapes, etcd's members electing a leader.
+      ...databases,
+      title: 'Databases, DNS, etcd, Prometheus',
+      tasks: [
+        ...earlyPrometheusTasks(ctx),
+        ...etcdTasks(ctx),
+        ...databases.tasks,
+        ...hostsWithRole(ctx.model, 'dns').map((host) => ({
+          title: `${host.name} NSD`,
+          run: async () => describeOutcomes({ nsd: await ensureDaemon(ctx, nsdDaemon(ctx, host)) }),
+        })),
+        ...hostsWithRole(ctx.model, 'mon').map((host) => ({
+          title: `${host.name}: logs of every host under ${ctx.model.logs.maxMegabytesPerHost} MB`,
+          run: async () => {
+            const outcomes: Record<string, string> = {};
+            for (const daemon of await logDaemons(ctx, host))
+              outcomes[daemon.service] = await ensureDaemon(ctx, daemon);
+            return describeOutcomes(outcomes);
+          },
+        })),
+      ],
     },
-    {
-      title: 'DNS',
-      tasks: hostsWithRole(ctx.model, 'dns').map((host) => ({
-        title: host.name,
-        run: async () => describeOutcomes({ nsd: await ensureDaemon(ctx, nsdDaemon(ctx, host)) }),
-      })),
-    },
-    databasePhase(ctx, async () => {
-      // The live release's migrations; on a fresh lab, those of the first release.
-      const live = (
-        await Promise.all(hostsWithRole(ctx.model, 'web').map((web) => liveRelease(ctx, web.name)))
-      ).find((id) => id !== undefined);
-      const dir =
-        live === undefined
-          ? (await release()).dir
-          : (await earlierBuild(ctx, live, options.buildsDir)).dir;
-      return path.join(dir, 'migrations');
-    }),
     { title: 'Web servers', tasks: hostsWithRole(ctx.model, 'web').map(webTask) },
     {
       title: 'Load balancers',
@@ -166,46 +174,12 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
         },
       ],
     },
-    {
-      title: 'Health',
-      verifies: true,
-      tasks: [
-        ...hostsWithRole(ctx.model, 'lb').map((lb) => ({
-          title: `${lb.name} sees every web server up`,
-          run: async () => {
-            await waitFor(
-              `${lb.name}: web servers`,
-              async () => {
-                const servers = await backendServers(ctx, lb.name);
-                if ('error' in servers) return servers.error;
-                const down = servers.filter((s) => !s.up).map((s) => `${s.name} ${s.status}`);
-                return down.length === 0 ? undefined : down.join(', ');
-              },
-              { timeoutMs: 20_000 },
-            );
-            return 'all up';
-          },
-        })),
-        {
-          title: 'each virtual address held by its load balancer',
-          run: async () => {
-            // An owner takes its address after hearing the others and a healthy HAProxy: seconds.
-            await waitFor(
-              'the virtual addresses',
-              async () => describeHoldings(await virtualAddressHolders(ctx)) || undefined,
-              { timeoutMs: 20_000 },
-            );
-            const held = ctx.model.vrrp.virtualAddresses
-              .map((vip) => `${vip.address} on ${vip.owner}`)
-              .join(', ');
-            return `all held by their owners (${held})`;
-          },
-        },
-      ],
-    },
+    // With an ACME CA the site must be whole before the certificate is ordered; otherwise the
+    // load balancers' health is checked last, with the monitor's, while the rest starts.
     ...(ctx.model.tls.acme === undefined
       ? []
       : [
+          { title: 'Health', verifies: true, tasks: health },
           {
             title: 'Site certificate',
             tasks: [
@@ -217,10 +191,60 @@ export function upPlan(ctx: Context, options: UpOptions = {}): Phase[] {
             ],
           },
         ]),
-    ...failoverPhases(ctx),
-    ...backupPhases(ctx),
-    ...monitoringPhases(ctx, {
-      ...(options.buildsDir === undefined ? {} : { buildsDir: options.buildsDir }),
-    }),
+    ...[
+      {
+        // Each needs the databases and the web servers, none another.
+        title: 'Failover managers, backups, monitoring',
+        tasks: [
+          ...managerTasks(ctx, managersAccess),
+          ...backupTasks(ctx, managersAccess),
+          ...monitoringTasks(ctx, {
+            ...(options.buildsDir === undefined ? {} : { buildsDir: options.buildsDir }),
+          }),
+        ],
+      },
+    ].filter((phase) => phase.tasks.length > 0),
+    ...[
+      ctx.model.tls.acme === undefined
+        ? { title: 'Health', verifies: true, tasks: [...health, ...monitoringChecks(ctx)] }
+        : { title: 'Monitoring sees', verifies: true, tasks: monitoringChecks(ctx) },
+    ].filter((phase) => phase.tasks.length > 0),
+  ];
+}
+
+/** The load balancers see every web server up and hold their virtual addresses. */
+function healthTasks(ctx: Context): Task[] {
+  return [
+    ...hostsWithRole(ctx.model, 'lb').map((lb) => ({
+      title: `${lb.name} sees every web server up`,
+      run: async () => {
+        await waitFor(
+          `${lb.name}: web servers`,
+          async () => {
+            const servers = await backendServers(ctx, lb.name);
+            if ('error' in servers) return servers.error;
+            const down = servers.filter((s) => !s.up).map((s) => `${s.name} ${s.status}`);
+            return down.length === 0 ? undefined : down.join(', ');
+          },
+          { timeoutMs: 20_000 },
+        );
+        return 'all up';
+      },
+    })),
+    {
+      title: 'each virtual address held by its load balancer',
+      run: async () => {
+        // An owner takes its address after hearing the others and a healthy HAProxy: seconds.
+        await waitFor(
+          'the virtual addresses',
+          async () => describeHoldings(await virtualAddressHolders(ctx)) || undefined,
+          { timeoutMs: 20_000 },
+        );
+        const held = ctx.model.vrrp.virtualAddresses
+          .map((vip) => `${vip.address} on ${vip.owner}`)
+          .join(', ');
+        return `all held by their owners (${held})`;
+      },
+    },
   ];
 }

@@ -71,4 +71,27 @@ describe('renderPrometheusConfig', () => {
       lab.dispose();
     }
   });
+
+  it('scrapes the same targets without the rules for up’s early start, and promtool accepts it', async () => {
+    const lab = scratchFixture('mon');
+    try {
+      const full = parse(renderPrometheusConfig(lab.model, lab.host, lab.paths)) as {
+        rule_files: string[];
+        scrape_configs: unknown[];
+      };
+      const text = renderPrometheusConfig(lab.model, lab.host, lab.paths, { rules: false });
+      const early = parse(text) as typeof full;
+      assert.deepEqual(early.rule_files, []);
+      assert.deepEqual(full.rule_files, [prometheusFiles(lab.paths).rules]);
+      // The same jobs: the reload that adds the rules leaves every scrape as it is.
+      assert.deepEqual(early.scrape_configs, full.scrape_configs);
+      const files = prometheusFiles(lab.paths);
+      mkdirSync(lab.paths.etc, { recursive: true });
+      writeFileSync(files.config, text);
+      const result = await runChecker(promtool.checkConfig(files.config));
+      assert.equal(result.exitCode, 0, result.stderr + result.stdout);
+    } finally {
+      lab.dispose();
+    }
+  });
 });

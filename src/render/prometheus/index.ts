@@ -36,7 +36,22 @@ function staticTarget(address: string, host: string): { targets: string[]; label
   return { targets: [address], labels: { host } };
 }
 
-export function renderPrometheusConfig(model: Model, host: Host, paths: HostPaths): string {
+export interface PrometheusConfigOptions {
+  /**
+   * With its alert rules (default). Without them it only scrapes: `up` starts it so while the
+   * site comes up (its first scrapes come seconds after a start), and adds the rules once every
+   * daemon runs, so that nothing it saw starting raises an alert.
+   */
+  readonly rules?: boolean;
+}
+
+export function renderPrometheusConfig(
+  model: Model,
+  host: Host,
+  paths: HostPaths,
+  options: PrometheusConfigOptions = {},
+): string {
+  const rules = options.rules ?? true;
   const files = prometheusFiles(paths);
   const m = model.monitoring;
   const local = (port: number): string => `127.0.0.1:${port}`;
@@ -47,7 +62,7 @@ export function renderPrometheusConfig(model: Model, host: Host, paths: HostPath
       evaluation_interval: seconds(m.evaluationIntervalSeconds),
       external_labels: { lab: model.lab.name },
     },
-    rule_files: [files.rules],
+    rule_files: rules ? [files.rules] : [],
     alerting: {
       alertmanagers: [{ static_configs: [{ targets: [local(model.ports.alertmanager)] }] }],
     },
@@ -91,5 +106,6 @@ export function renderPrometheusConfig(model: Model, host: Host, paths: HostPath
         })),
     ],
   };
-  return `${renderedHeader('#', `Prometheus for ${host.name}`)}\n${stringify(config, YAML_OPTIONS)}`;
+  const title = `Prometheus for ${host.name}${rules ? '' : ' (scraping only: foobar up adds the alert rules once every daemon runs)'}`;
+  return `${renderedHeader('#', title)}\n${stringify(config, YAML_OPTIONS)}`;
 }
