@@ -50,8 +50,16 @@ export async function bundle(options: BundleOptions): Promise<void> {
     minify: !node,
     legalComments: 'none',
     ...(node ? { banner: { js: REQUIRE_SHIM } } : {}),
+    // Our daemons' bundles without whitespace and comments: V8 keeps a script's whole source in
+    // memory, as two bytes a character once a single comment has one outside ASCII (5.5 MB of
+    // the failover manager's 2.7 MB). Names stay as written, so stack traces still read.
     ...(options.daemon === true
-      ? { define: { FOOBAR_BUNDLED: 'true' }, external: ['esbuild'] }
+      ? {
+          define: { FOOBAR_BUNDLED: 'true' },
+          external: ['esbuild'],
+          minifyWhitespace: true,
+          minifySyntax: true,
+        }
       : {}),
     logLevel: 'silent',
     // Paths in the bundle's comments are relative to the repository, so a clone elsewhere

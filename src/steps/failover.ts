@@ -35,7 +35,13 @@ import { scrapedProbe } from './monitoring.ts';
 import { expectStatus } from '../probes/http.ts';
 import { appendAudit } from './audit.ts';
 import type { Context } from './context.ts';
-import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
+import {
+  describeOutcomes,
+  ensureDaemon,
+  GO_DAEMON_ENV,
+  stopDaemon,
+  type Daemon,
+} from './daemon.ts';
 import { ensureManagerAccess } from './failover-access.ts';
 import type { Task } from './plan.ts';
 import { installDaemons } from './release.ts';
@@ -66,6 +72,7 @@ export function etcdDaemon(ctx: Context, host: Host): Daemon {
       heartbeatMs: ETCD_HEARTBEAT_MS,
       electionMs: ETCD_ELECTION_MS,
     }),
+    env: GO_DAEMON_ENV,
     outputLog: path.join(paths.log, 'etcd.log'),
     stopSignal: 'TERM',
     ports: [ctx.model.ports.etcdClient, ctx.model.ports.etcdPeer],

@@ -51,6 +51,7 @@ import type { Context } from './context.ts';
 import {
   describeOutcomes,
   ensureDaemon,
+  GO_DAEMON_ENV,
   logOwnedBy,
   runningPid,
   writeFiles,
@@ -117,6 +118,7 @@ function exporterDaemon(
     ...(spec.prepare === undefined ? {} : { prepare: spec.prepare }),
     start,
     user: MONITORING_USER,
+    env: GO_DAEMON_ENV,
     outputLog: path.join(paths.log, `${spec.service}.log`),
     stopSignal: 'TERM',
     ports: [ctx.model.ports[spec.port]],
@@ -213,6 +215,7 @@ export function prometheusDaemon(
       retentionHours: ctx.model.monitoring.retentionHours,
     }),
     user: MONITORING_USER,
+    env: GO_DAEMON_ENV,
     outputLog: files.log,
     // A config change is reloaded through its lifecycle API, which answers once it is in force:
     // the scrapes of unchanged jobs go on, and a restart's wait for the first scrapes is saved.
@@ -248,6 +251,7 @@ export function alertmanagerDaemon(ctx: Context, host: Host): Daemon {
     checks: [alertmanager.check(files.config)],
     start: alertmanager.start({ config: files.config, data: files.data, listen }),
     user: MONITORING_USER,
+    env: GO_DAEMON_ENV,
     outputLog: files.log,
     stopSignal: 'TERM',
     ports: [ctx.model.ports.alertmanager],
@@ -287,6 +291,7 @@ export function blackboxDaemon(ctx: Context, host: Host): Daemon {
     checks: [blackboxExporter.check(files.config)],
     start: blackboxExporter.start(files.config, listen),
     user: MONITORING_USER,
+    env: GO_DAEMON_ENV,
     outputLog: files.log,
     stopSignal: 'TERM',
     ports: [ctx.model.ports.blackboxExporter],

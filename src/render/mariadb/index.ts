@@ -76,6 +76,12 @@ collation_server = utf8mb4_unicode_ci
 performance_schema = OFF
 innodb_buffer_pool_size = 64M
 innodb_log_file_size = 32M
+# Sized for a small site (the defaults are 16M, 128M and 128M): InnoDB keeps two redo log
+# buffers of this size and touches both whole (32 MB a server); Aria holds the system tables and
+# on-disk temporary tables; no table of ours is MyISAM.
+innodb_log_buffer_size = 4M
+aria_pagecache_buffer_size = 16M
+key_buffer_size = 8M
 
 # Durable commits: the binary log and InnoDB are both synced before a commit returns.
 sync_binlog = 1
