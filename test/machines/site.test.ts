@@ -790,6 +790,19 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
   });
 
   it('drill backup:restore: the newest backup and the archive restored to the scratch server equal a replica held at that GTID, table by table; RTO and RPO printed', async (t) => {
+    // A drill starts from a healthy site only. The rejoin before this test leaves semi-sync off
+    // (SemiSyncFellBackToAsync firing) until the replica acknowledges a commit: a write, then
+    // foobar status says healthy (it failed so in CI when the drill came at once).
+    const written = await write(`before the drill ${Date.now()}`);
+    assert.equal(written.exitCode, 0, written.stderr);
+    await waitFor(
+      'the site healthy (foobar status exits 0)',
+      async () => {
+        const status = await foobar(['status'], 2 * 60_000);
+        return status.exitCode === 0 ? undefined : status.stdout.slice(-600);
+      },
+      { timeoutMs: 3 * 60_000, intervalMs: 2000, maxIntervalMs: 5000 },
+    );
     const started = Date.now();
     const drill = await foobar(['drill', 'backup:restore', '--json'], 10 * 60_000);
     const ms = Date.now() - started;
