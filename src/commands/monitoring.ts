@@ -79,13 +79,16 @@ const NODE_COLLECTORS = [
 
 export const nodeExporter = {
   /** `webConfig`: exporter-toolkit's web config (TLS: render/exporters). */
-  start: (listen: string, webConfig: string): Command =>
+  /** `textfiles`: the directory whose *.prom files it serves too (the firewall's counts). */
+  start: (listen: string, webConfig: string, textfiles: string): Command =>
     run([
       'prometheus-node-exporter',
       `--web.listen-address=${listen}`,
       `--web.config.file=${webConfig}`,
       '--collector.disable-defaults',
       ...NODE_COLLECTORS.map((name) => `--collector.${name}`),
+      '--collector.textfile',
+      `--collector.textfile.directory=${textfiles}`,
     ]),
 };
 

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { parseCountersPackets } from './nft.ts';
+import { runProcess } from '../drivers/process.ts';
+import {
+  COUNTERS_AWK,
+  FIREWALL_COUNTS_TIME_METRIC,
+  FIREWALL_PACKETS_METRIC,
+  parseCountersPackets,
+} from './nft.ts';
 
 it('reads every named counter of a table from one `nft -j list counters`', () => {
   // As nft 1.0.6 prints it on Debian 12 for a web server's table.
@@ -16,4 +22,29 @@ it('reads every named counter of a table from one `nft -j list counters`', () =>
     ],
   );
   assert.equal(parseCountersPackets('{"nftables": []}').size, 0);
+});
+
+it('turns `nft list counters` into metrics that promtool accepts, counted as nft counted', async () => {
+  // As nft 1.0.6 prints it on Debian 12 for a web server's table.
+  const listing = [
+    'table inet foobar {',
+    '\tcounter input_dropped {',
+    '\t\tpackets 7 bytes 420',
+    '\t}',
+    '\tcounter output_refused {',
+    '\t\tpackets 2 bytes 120',
+    '\t}',
+    '}',
+    '',
+  ].join('\n');
+  const awk = await runProcess(['awk', '-v', 'now=1796429648', COUNTERS_AWK], { input: listing });
+  assert.equal(awk.exitCode, 0, awk.stderr);
+  const samples = awk.stdout.split('\n').filter((line) => line !== '' && !line.startsWith('#'));
+  assert.deepEqual(samples, [
+    `${FIREWALL_PACKETS_METRIC}{counter="input_dropped"} 7`,
+    `${FIREWALL_PACKETS_METRIC}{counter="output_refused"} 2`,
+    `${FIREWALL_COUNTS_TIME_METRIC} 1796429648`,
+  ]);
+  const lint = await runProcess(['promtool', 'check', 'metrics'], { input: awk.stdout });
+  assert.equal(lint.exitCode, 0, `${lint.stdout}${lint.stderr}`);
 });

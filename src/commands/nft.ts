@@ -44,8 +44,56 @@ export const nft = {
     argv: ['nft', '-j', 'list', 'counters', 'table', family, table],
     readOnly: true,
   }),
+  /**
+   * Runs until stopped: every `seconds`, the table's named counters written to `file` in
+   * Prometheus' text format (node exporter's textfile collector serves it), replaced whole (aside
+   * and renamed) so a scrape never reads half of it. A failed listing (the table being replaced)
+   * keeps the last file. Stopped (TERM), it ends its sleep too: nothing is left running. The
+   * script and the awk program are constant; their values are arguments.
+   */
+  countersToTextfile: (family: string, table: string, file: string, seconds: number): Command => ({
+    argv: [
+      'sh',
+      '-c',
+      COUNTERS_SCRIPT,
+      'foobar-firewall-counts',
+      family,
+      table,
+      file,
+      String(seconds),
+      COUNTERS_AWK,
+    ],
+  }),
 };
 
+/** The metric the firewall's named counters become, labelled by counter name. */
+export const FIREWALL_PACKETS_METRIC = 'foobar_firewall_packets_total';
+/** When the counters were last read (the writer's heartbeat). */
+export const FIREWALL_COUNTS_TIME_METRIC = 'foobar_firewall_counts_timestamp_seconds';
+
+/** Prometheus' text format from `nft list counters` and the time (awk: the same on every Debian). */
+export const COUNTERS_AWK = [
+  `BEGIN { print "# HELP ${FIREWALL_PACKETS_METRIC} Packets counted by the host firewall, by named counter."; print "# TYPE ${FIREWALL_PACKETS_METRIC} counter" }`,
+  '$1 == "counter" { name = $2 }',
+  `$1 == "packets" { printf "${FIREWALL_PACKETS_METRIC}{counter=\\"%s\\"} %s\\n", name, $2 }`,
+  `END { print "# HELP ${FIREWALL_COUNTS_TIME_METRIC} When the counters were read."; print "# TYPE ${FIREWALL_COUNTS_TIME_METRIC} gauge"; print "${FIREWALL_COUNTS_TIME_METRIC} " now }`,
+].join('; ');
+
+// One line each: a systemd ExecStart takes no newline inside an argument.
+const COUNTERS_SCRIPT = [
+  "trap 'kill $! 2>/dev/null; exit 0' TERM INT",
+  'while :',
+  'do if nft list counters table "$1" "$2" > "$3.nft"',
+  'then awk -v now="$(date +%s)" "$5" "$3.nft" > "$3.new" && mv "$3.new" "$3"',
+  'fi',
+  'sleep "$4" & wait $!',
+  'done',
+].join('; ');
+
+/** What the file holds before the first reading: the time only (the writer has started). */
+export function firewallCountsStarted(nowSeconds: number): string {
+  return `# TYPE ${FIREWALL_COUNTS_TIME_METRIC} gauge\n${FIREWALL_COUNTS_TIME_METRIC} ${nowSeconds}\n`;
+}
 /** Packets of each named counter from `nft -j list counters`. */
 export function parseCountersPackets(json: string): Map<string, number> {
   // nft -j prints nothing (exit 0) when it finds no table to list, e.g. while a ruleset is replaced.

@@ -128,6 +128,12 @@ export const DEFAULT_MONITORING = {
   replicationLagSeconds: 5,
   /** Page when a filesystem has less than this share free. */
   diskFreeRatio: 0.1,
+  /**
+   * Warn when a host's firewall has refused something it sent in every minute of this many: a
+   * misconfigured or compromised process, or a flow missing from the model. A burst (a test, an
+   * operator's try) is no alert.
+   */
+  refusedOutputMinutes: 10,
   certificateWarningDays: 20,
   certificateCriticalDays: 3,
   retentionHours: 24,

@@ -187,6 +187,7 @@ export interface MonitoringSettings {
   readonly latencyP99Seconds: number;
   readonly replicationLagSeconds: number;
   readonly diskFreeRatio: number;
+  readonly refusedOutputMinutes: number;
   readonly certificateWarningDays: number;
   readonly certificateCriticalDays: number;
   readonly retentionHours: number;

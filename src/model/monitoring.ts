@@ -191,3 +191,17 @@ export function alertDeadlineSeconds(model: Model): number {
   const m = model.monitoring;
   return m.scrapeIntervalSeconds + 2 * m.evaluationIntervalSeconds + m.alertAfterSeconds;
 }
+
+/**
+ * How often each host's firewall counts are read for its node exporter: the scrape interval, but
+ * 10 s at most often (each reading spawns a few processes on every host, and the alert on them
+ * looks at minutes; `foobar status` reads the counters themselves).
+ */
+export function firewallCountsIntervalSeconds(model: Model): number {
+  return Math.max(model.monitoring.scrapeIntervalSeconds, 10);
+}
+
+/** Counts older than this mean their writer stopped. */
+export function firewallCountsStaleSeconds(model: Model): number {
+  return 3 * firewallCountsIntervalSeconds(model) + model.monitoring.scrapeIntervalSeconds;
+}

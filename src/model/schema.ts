@@ -248,6 +248,7 @@ const sharedShape = {
       latencyP99Seconds: z.number().gt(0).max(60).optional(),
       replicationLagSeconds: z.int().min(1).max(86_400).optional(),
       diskFreeRatio: z.number().gt(0).lt(1).optional(),
+      refusedOutputMinutes: z.int().min(2).max(1440).optional(),
       certificateWarningDays: z.int().min(1).max(365).optional(),
       certificateCriticalDays: z.int().min(1).max(365).optional(),
       retentionHours: z

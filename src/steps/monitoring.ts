@@ -17,6 +17,7 @@ import {
 } from '../commands/monitoring.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { parseCurlOutput } from '../commands/curl.ts';
+import { FIREWALL_COUNTS_TIME_METRIC, firewallCountsStarted, nft } from '../commands/nft.ts';
 import { buildDashboard } from '../dashboard/build.ts';
 import { waitFor } from '../lib/wait.ts';
 import { DB_USERS, dbSecretName } from '../model/database.ts';
@@ -26,6 +27,8 @@ import type { Command } from '../drivers/driver.ts';
 import {
   jobsOn,
   monitorHost,
+  firewallCountsIntervalSeconds,
+  firewallCountsStaleSeconds,
   scrapeAddress,
   scrapedAs,
   scrapeServerName,
@@ -39,6 +42,7 @@ import { dashboardFiles, renderDashboardConfig } from '../render/dashboard/index
 import { exporterWebConfigFile, renderExporterWebConfig } from '../render/exporters/index.ts';
 import { mariadbFiles, renderAdminClientConfig } from '../render/mariadb/index.ts';
 import { NGINX_STATUS_PATH } from '../render/nginx/index.ts';
+import { FIREWALL_TABLE } from '../render/nftables/index.ts';
 import {
   prometheusFiles,
   renderPrometheusConfig,
@@ -134,14 +138,68 @@ function webConfig(ctx: Context, host: Host, service: string): { path: string; c
   return { path: exporterWebConfigFile(paths, service), content: renderExporterWebConfig(paths) };
 }
 
+/** Metrics files the host's node exporter serves beside its own (textfile collector). */
+export function textfilesDir(ctx: Context, host: Host): string {
+  return path.join(hostPaths(ctx.model, host.name).run, 'textfiles');
+}
+
 export function nodeExporterDaemon(ctx: Context, host: Host): Daemon {
   const web = webConfig(ctx, host, 'node-exporter');
-  return exporterDaemon(ctx, host, {
+  const daemon = exporterDaemon(ctx, host, {
     service: 'node-exporter',
     port: 'nodeExporter',
     files: [web],
-    start: (listen) => nodeExporter.start(listen, web.path),
+    start: (listen) => nodeExporter.start(listen, web.path, textfilesDir(ctx, host)),
   });
+  return { ...daemon, dirs: [...daemon.dirs, textfilesDir(ctx, host)] };
+}
+
+/** The file the firewall's counts go to, for the node exporter to serve. */
+export function firewallCountsFile(ctx: Context, host: Host): string {
+  return path.join(textfilesDir(ctx, host), 'firewall.prom');
+}
+
+/**
+ * The host firewall's counters (input dropped, output refused) as metrics: a shell loop, as root
+ * (nft needs it), that reads them at every scrape interval into the node exporter's textfile
+ * directory. Prometheus then keeps their history and alerts on a host that keeps sending what no
+ * flow allows (render/prometheus/rules.ts), which `foobar status` could only show at one moment.
+ */
+export function firewallCountsDaemon(ctx: Context, host: Host): Daemon {
+  const paths = hostPaths(ctx.model, host.name);
+  const file = firewallCountsFile(ctx, host);
+  const interval = firewallCountsIntervalSeconds(ctx.model);
+  return {
+    service: 'firewall-counts',
+    host: host.name,
+    pidFile: path.join(paths.run, 'firewall-counts.pid'),
+    marker: file,
+    files: [],
+    dirs: [paths.run, paths.log, textfilesDir(ctx, host)],
+    start: nft.countersToTextfile(FIREWALL_TABLE.family, FIREWALL_TABLE.name, file, interval),
+    // Its time of reading starts at its start: a writer that never reads goes stale.
+    prepare: async (c) => {
+      await c.driver.writeFile(
+        host.name,
+        file,
+        firewallCountsStarted(Math.floor(Date.now() / 1000)),
+      );
+    },
+    outputLog: path.join(paths.log, 'firewall-counts.log'),
+    stopSignal: 'TERM',
+    // Alive and reading: the counts are at most a few intervals old.
+    probe: async (c) => {
+      const text = await c.driver.readFile(host.name, file);
+      if (text === undefined) return 'no counts written yet';
+      const at = Number(new RegExp(`^${FIREWALL_COUNTS_TIME_METRIC} (\\d+)$`, 'm').exec(text)?.[1]);
+      if (!Number.isFinite(at)) return `${file} has no time of reading`;
+      const age = Date.now() / 1000 - at;
+      return age <= firewallCountsStaleSeconds(c.model)
+        ? undefined
+        : `counts last read ${Math.round(age)} s ago`;
+    },
+    logs: [],
+  };
 }
 
 export function nginxExporterDaemon(ctx: Context, host: Host): Daemon {
@@ -344,7 +402,7 @@ export function exporterDaemons(ctx: Context, host: Host): Daemon[] {
   return [
     ...(jobs.has('nginx') ? [nginxExporterDaemon(ctx, host)] : []),
     ...(jobs.has('mysqld') ? [mysqldExporterDaemon(ctx, host)] : []),
-    ...(jobs.has('node') ? [nodeExporterDaemon(ctx, host)] : []),
+    ...(jobs.has('node') ? [nodeExporterDaemon(ctx, host), firewallCountsDaemon(ctx, host)] : []),
   ];
 }
 

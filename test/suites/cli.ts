@@ -58,9 +58,14 @@ export function cliSuite(lab: TestLab): void {
             edge: lab.host('lb-01').addresses.edge,
             core: lab.host('lb-01').addresses.core,
           },
-          services: ['etcd', 'failover-manager', 'haproxy', 'keepalived', 'node-exporter'].map(
-            (name) => ({ name, healthy: true }),
-          ),
+          services: [
+            'etcd',
+            'failover-manager',
+            'firewall-counts',
+            'haproxy',
+            'keepalived',
+            'node-exporter',
+          ].map((name) => ({ name, healthy: true })),
         },
       );
       assert.deepEqual(
@@ -70,6 +75,7 @@ export function cliSuite(lab: TestLab): void {
           ['app', true],
           ['nginx-exporter', true],
           ['node-exporter', true],
+          ['firewall-counts', true],
         ],
       );
       assert.deepEqual(

@@ -8,7 +8,10 @@ import { describe, it } from 'node:test';
 import { nft } from '../../src/commands/nft.ts';
 import { hostPaths, labPaths } from '../../src/model/layout.ts';
 import { addressOf, hostsWithRole } from '../../src/model/model.ts';
-import { firewallFile } from '../../src/render/nftables/index.ts';
+import { DROP_COUNTERS, firewallFile } from '../../src/render/nftables/index.ts';
+import { FIREWALL_PACKETS_METRIC } from '../../src/commands/nft.ts';
+import { waitFor } from '../../src/lib/wait.ts';
+import { prometheusQuery } from '../../src/probes/prometheus.ts';
 import { droppedPackets } from '../../src/steps/firewall.ts';
 import { checkMatrix } from '../support/matrix.ts';
 import type { TestLab } from '../support/lab.ts';
@@ -100,6 +103,21 @@ export function networkSuite(lab: TestLab): void {
         assert.ok(internet.ms < 1000 && exporter.ms < 1000, 'refused at once');
         assert.ok(before !== undefined && after !== undefined);
         assert.equal(after - before, 2, 'both refusals counted');
+        // And the monitoring has the count too (the host's node exporter serves it), so an alert
+        // can tell a host that keeps sending what no flow allows.
+        const query = `${FIREWALL_PACKETS_METRIC}{host="${web.name}",counter="${DROP_COUNTERS.output}"}`;
+        let scraped: number | undefined;
+        await waitFor(
+          `Prometheus sees ${web.name}'s refusals`,
+          async () => {
+            const result = await prometheusQuery(lab.ctx, query);
+            if ('error' in result) return result.error;
+            scraped = result[0]?.value;
+            return scraped !== undefined && scraped >= after ? undefined : `${query} = ${scraped}`;
+          },
+          { timeoutMs: 60_000, intervalMs: 1000 },
+        );
+        t.diagnostic(`Prometheus: ${query} = ${scraped}`);
       } finally {
         await lab.on(web.name, ['ip', 'route', 'del', `${outside}/32`]);
       }

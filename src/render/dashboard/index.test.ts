@@ -7,7 +7,7 @@ import { createContext } from '../../steps/context.ts';
 import { serviceDaemons } from '../../steps/services.ts';
 import { assertGolden } from '../golden.ts';
 import { fixture } from '../testing.ts';
-import { renderDashboardConfig, SERVICE_CHECKS } from './index.ts';
+import { renderDashboardConfig, serviceChecks } from './index.ts';
 
 describe('renderDashboardConfig', () => {
   it('matches the golden file for the default lab', () => {
@@ -34,7 +34,7 @@ describe('renderDashboardConfig', () => {
       const daemons = (await serviceDaemons(ctx, each)).map((d) => d.service);
       assert.deepEqual([...shown].sort(), [...daemons].sort(), each.name);
     }
-    const checked = new Set(SERVICE_CHECKS.map((c) => c.service));
+    const checked = new Set(serviceChecks(model).map((c) => c.service));
     for (const service of config.page.hosts.flatMap((h) => h.services))
       assert.ok(checked.has(service), `no check for ${service}`);
   });

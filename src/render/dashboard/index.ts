@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { Chart, PageHost, ServerConfig, ServiceCheck, Tier } from '../../dashboard/config.ts';
 import type { HostPaths } from '../../model/layout.ts';
 import { addressOf, type Host, type Model, type Role } from '../../model/model.ts';
-import { jobsOn, PROBE_JOBS } from '../../model/monitoring.ts';
+import { firewallCountsStaleSeconds, jobsOn, PROBE_JOBS } from '../../model/monitoring.ts';
+import { FIREWALL_COUNTS_TIME_METRIC } from '../../commands/nft.ts';
 import { isFailoverMember } from '../../model/failover.ts';
 import {
   appErrorRatio,
@@ -34,7 +35,7 @@ export function dashboardFiles(paths: HostPaths): {
 }
 
 /** How the page tells each service's health: one series per host, 1 when healthy. */
-export const SERVICE_CHECKS: readonly ServiceCheck[] = [
+export const serviceChecks = (model: Model): readonly ServiceCheck[] => [
   { service: 'haproxy', expr: 'up{job="haproxy"}' },
   { service: 'nginx', expr: 'nginx_up' },
   { service: 'app', expr: 'up{job="app"}' },
@@ -42,6 +43,11 @@ export const SERVICE_CHECKS: readonly ServiceCheck[] = [
   { service: 'mysqld-exporter', expr: 'up{job="mysqld"}' },
   { service: 'nginx-exporter', expr: 'up{job="nginx"}' },
   { service: 'node-exporter', expr: 'up{job="node"}' },
+  // Served by the node exporter: healthy while its time of reading is fresh.
+  {
+    service: 'firewall-counts',
+    expr: `time() - ${FIREWALL_COUNTS_TIME_METRIC} < bool ${firewallCountsStaleSeconds(model)}`,
+  },
   { service: 'prometheus', expr: 'up{job="prometheus"}' },
   { service: 'alertmanager', expr: 'up{job="alertmanager"}' },
   { service: 'blackbox-exporter', expr: 'up{job="blackbox"}' },
@@ -80,7 +86,7 @@ const ROLE_TIERS: Readonly<Record<Role, Tier>> = {
 function pageHost(host: Host): PageHost {
   const services = [
     ...host.roles.flatMap((role) => ROLE_SERVICES[role]),
-    ...(jobsOn(host).some((job) => job.job === 'node') ? ['node-exporter'] : []),
+    ...(jobsOn(host).some((job) => job.job === 'node') ? ['node-exporter', 'firewall-counts'] : []),
     ...(isFailoverMember(host) ? ['etcd', 'failover-manager'] : []),
   ];
   return {
@@ -165,7 +171,7 @@ export function renderDashboardConfig(
       rangeSeconds: 300,
       stepSeconds: m.scrapeIntervalSeconds,
       hosts: model.hosts.map(pageHost),
-      checks: SERVICE_CHECKS,
+      checks: serviceChecks(model),
       charts: charts(model),
     },
   };

@@ -132,10 +132,16 @@ const healthyLab = {
   'probe_success{job="vip",host="lb-02"}': steady(1),
   'probe_success{job="dns",host="dns"}': steady(1),
   'up{job="blackbox",host="mon"}': steady(1),
+  [refused('web-01')]: steady(3),
   // The newest backup and the archive's reach, fresh at the evaluation.
   'foobar_backup_full_last_success_timestamp_seconds{job="backup",host="backup"}': clock,
   'foobar_backup_binlog_recoverable_timestamp_seconds{job="backup",host="backup"}': clock,
 };
+
+/** The count of what a host's firewall refused to send. */
+function refused(host: string): string {
+  return `foobar_firewall_packets_total{job="node",host="${host}",counter="output_refused"}`;
+}
 
 /** The lab with some series replaced. */
 const labWith = (changed: Record<string, Values>): Record<string, Values> => ({
@@ -356,6 +362,31 @@ const SCENARIOS: readonly Scenario[] = [
     firing: [
       warning('DiskFillingUp', { job: 'node', host: 'db-01', mountpoint: '/', fstype: 'ext4' }),
     ],
+  },
+  {
+    title: 'a web server refused in every minute for refusedOutputMinutes: OutgoingTrafficRefused',
+    step: 30,
+    at: (m.refusedOutputMinutes + 3) * 60,
+    series: labWith({ [refused('web-01')]: counter(0.2) }),
+    firing: [
+      warning('OutgoingTrafficRefused', { job: 'node', host: 'web-01', counter: 'output_refused' }),
+    ],
+  },
+  {
+    title: 'a burst of refusals (a reachability test) warns nobody, not even pending',
+    step: 30,
+    at: (m.refusedOutputMinutes + 3) * 60,
+    series: labWith({ [refused('web-01')]: changes(3, 5 * 60, 40) }),
+    firing: [],
+    pending: [],
+  },
+  {
+    title: 'refusals since a host came up, for less than refusedOutputMinutes, warn nobody yet',
+    step: 30,
+    at: (m.refusedOutputMinutes - 2) * 60,
+    series: labWith({ [refused('web-01')]: counter(0.2) }),
+    firing: [],
+    pending: [],
   },
   {
     title: 'a disk watched for under an hour is not judged yet, however fast it fills',

@@ -4,9 +4,11 @@
  * monitoring settings, so the lab alerts within seconds and a real site would not flap.
  */
 import { stringify } from 'yaml';
+import { FIREWALL_PACKETS_METRIC } from '../../commands/nft.ts';
 import type { Model } from '../../model/model.ts';
 import { SCRAPE_JOBS, PROBE_JOBS, scrapeTargets } from '../../model/monitoring.ts';
 import { renderedHeader } from '../header.ts';
+import { DROP_COUNTERS } from '../nftables/index.ts';
 import { YAML_OPTIONS } from '../yaml.ts';
 import {
   appErrorRatio,
@@ -53,6 +55,7 @@ function allAlertGroups(model: Model): RuleGroup[] {
   const m = model.monitoring;
   const w = `${m.rateWindowSeconds}s`;
   const remoteJobs = SCRAPE_JOBS.map((job) => job.job).join('|');
+  const refusedEachMinute = `(increase(${FIREWALL_PACKETS_METRIC}{counter="${DROP_COUNTERS.output}"}[2m]) > bool 0)`;
   const percent = (ratio: number): string => `${Math.round(ratio * 1000) / 10}%`;
   return [
     {
@@ -96,6 +99,17 @@ function allAlertGroups(model: Model): RuleGroup[] {
           severity: 'warning',
           summary: '{{ $labels.mountpoint }} on {{ $labels.host }} fills up within a day',
           description: 'At the rate of the last hours it is full in less than 24 hours.',
+        },
+        {
+          // Sustained only: some refusal in every minute of the period (and a period the series
+          // covers whole), so a burst (a reachability test, an operator trying a port) is none.
+          alert: 'OutgoingTrafficRefused',
+          expr: `min_over_time(${refusedEachMinute}[${m.refusedOutputMinutes}m:1m]) == 1 and count_over_time(${refusedEachMinute}[${m.refusedOutputMinutes}m:1m]) >= ${m.refusedOutputMinutes}`,
+          // The expression already waited the period out.
+          forSeconds: 0,
+          severity: 'warning',
+          summary: '{{ $labels.host }} keeps sending what its firewall refuses',
+          description: `In each of the last ${m.refusedOutputMinutes} minutes {{ $labels.host }} tried to open a connection no flow of the model allows, and its firewall refused it (foobar status counts them): a misconfigured or compromised process, or a flow missing from the model. Its logs (foobar logs) name what failed to connect.`,
         },
       ],
     },
