@@ -110,7 +110,7 @@ export function cliSuite(lab: TestLab): void {
       assert.equal(unknown.exitCode, 64);
       assert.match(
         unknown.stderr,
-        /web-01 has no service "mysql" \(it has: nginx, app, nginx-exporter, node-exporter\)/,
+        /web-01 has no service "mysql" \(it has: nginx, app, nginx-exporter, node-exporter, firewall-counts\)/,
       );
     });
 
