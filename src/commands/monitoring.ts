@@ -127,9 +127,9 @@ export const mysqldExporter = {
 };
 
 export const dashboard = {
-  /** Our dashboard's server, on the platform's Node.js (run as an unprivileged user). */
-  start: (runtime: string, dir: string, config: string): Command => ({
-    argv: [runtime, `${dir}/server.mjs`, config],
+  /** Our dashboard's server, on the platform's Node.js with `v8Flags` (run unprivileged). */
+  start: (runtime: string, v8Flags: readonly string[], dir: string, config: string): Command => ({
+    argv: [runtime, ...v8Flags, `${dir}/server.mjs`, config],
   }),
 };
 

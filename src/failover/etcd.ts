@@ -2,9 +2,10 @@
  * A small client of etcd's v3 JSON gateway (etcd 3.4's HTTP API): keys, leases, compare-and-swap
  * transactions and the cluster's status. Every request is bounded in time; reads are
  * linearizable, so a member cut off from the majority answers nothing rather than stale data.
- * Where the requests travel is a transport: fetch from the manager's own host, or curl through
+ * Where the requests travel is a transport: HTTP from the manager's own host, or curl through
  * the driver for the CLI on this machine.
  */
+import http from 'node:http';
 import { z } from 'zod';
 
 export interface EtcdTransport {
@@ -14,23 +15,59 @@ export interface EtcdTransport {
   readonly where: string;
 }
 
-/** fetch to each endpoint in turn, each try bounded by `timeoutMs`; the first answer wins. */
-export function fetchTransport(endpoints: readonly string[], timeoutMs: number): EtcdTransport {
+/**
+ * One JSON POST over node:http, bounded by `timeoutMs`: the status and the parsed answer. Not
+ * fetch: fetch is undici, whose HTTP parser is WebAssembly that V8 compiles with TurboFan once
+ * it runs hot, about 20 MB of compiler memory that malloc keeps in a manager for good.
+ */
+function postJson(
+  url: string,
+  body: string,
+  timeoutMs: number,
+): Promise<{ status: number; answer: unknown }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      url,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        signal: AbortSignal.timeout(timeoutMs),
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', reject);
+        response.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          try {
+            const answer: unknown = JSON.parse(text);
+            resolve({ status: response.statusCode ?? 0, answer });
+          } catch {
+            reject(new Error(`HTTP ${response.statusCode ?? 0}, not JSON: ${text.slice(0, 200)}`));
+          }
+        });
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** Each endpoint in turn, each try bounded by `timeoutMs`; the first answer wins. */
+export function httpTransport(endpoints: readonly string[], timeoutMs: number): EtcdTransport {
   return {
     where: endpoints.join(', '),
     async post(path, body) {
       const errors: string[] = [];
       for (const endpoint of endpoints) {
         try {
-          const response = await fetch(`${endpoint}${path}`, {
-            method: 'POST',
-            body: JSON.stringify(body),
-            headers: { 'content-type': 'application/json' },
-            signal: AbortSignal.timeout(timeoutMs),
-          });
-          const answer: unknown = await response.json();
-          if (response.ok) return answer;
-          errors.push(`${endpoint}: HTTP ${response.status} ${JSON.stringify(answer)}`);
+          const { status, answer } = await postJson(
+            `${endpoint}${path}`,
+            JSON.stringify(body),
+            timeoutMs,
+          );
+          if (status >= 200 && status < 300) return answer;
+          errors.push(`${endpoint}: HTTP ${status} ${JSON.stringify(answer)}`);
         } catch (error) {
           errors.push(`${endpoint}: ${(error as Error).message}`);
         }

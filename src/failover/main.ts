@@ -13,7 +13,7 @@ import { transitFiles } from '../model/transit.ts';
 import { createContext } from '../steps/context.ts';
 import { MANAGERS_ACCESS } from '../steps/failover-access.ts';
 import { accessDriver } from '../steps/ssh-access.ts';
-import { Etcd, fetchTransport } from './etcd.ts';
+import { Etcd, httpTransport } from './etcd.ts';
 import { parseManagerConfig } from './config.ts';
 import { FailoverManager, serveMetrics } from './manager.ts';
 import { networkSql } from './sql.ts';
@@ -50,7 +50,7 @@ const timeoutMs = Math.max(300, model.failover.probeIntervalMs * 2);
 const manager = new FailoverManager(
   ctx,
   me,
-  new Etcd(fetchTransport([local, ...others], timeoutMs)),
+  new Etcd(httpTransport([local, ...others], timeoutMs)),
 );
 const server = serveMetrics(
   manager,

@@ -31,6 +31,8 @@ describe('buildModel', () => {
       ],
     );
     assert.equal(model.database.initialPrimary, 'db-01');
+    // The lab's buffer pool is sized for the guestbook.
+    assert.equal(model.database.bufferPoolMb, 16);
   });
 
   it('parses the annotated example, which adds a third web server', () => {
@@ -126,7 +128,12 @@ describe('buildModel', () => {
       semiSyncTimeoutMs: 5000,
       heartbeatMs: 250,
       readYourWritesWaitMs: 500,
+      bufferPoolMb: 16,
     });
+    assert.equal(buildModel({ database: { bufferPoolMb: 256 } }).database.bufferPoolMb, 256);
+    assert.deepEqual(problemsOf({ database: { bufferPoolMb: 1 } }), [
+      'database/bufferPoolMb: Too small: expected number to be >=2',
+    ]);
     assert.deepEqual(problemsOf({ hosts: { 'db-01': null, 'db-02': null } }), [
       'hosts: at least one host needs the db role',
     ]);
@@ -279,6 +286,8 @@ describe('buildModel for machines', () => {
     assert.deepEqual(model.ports, buildModel(undefined).ports);
     assert.equal(model.monitoring.scrapeIntervalSeconds, 15);
     assert.equal(model.database.initialPrimary, 'db-01');
+    // A real server's buffer pool, not the lab's.
+    assert.equal(model.database.bufferPoolMb, 64);
   });
 
   it('leaves user and port to the SSH config when neither the machine nor the defaults give them', () => {

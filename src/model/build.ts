@@ -7,6 +7,7 @@ import {
   DEFAULT_BACKUP,
   DEFAULT_LOGS,
   DEFAULT_DATABASE,
+  DEFAULT_BUFFER_POOL_MB,
   DEFAULT_DNS,
   DEFAULT_DOMAIN,
   DEFAULT_FAILOVER,
@@ -484,6 +485,8 @@ function assemble(
     database: {
       ...DEFAULT_DATABASE,
       ...definedEntries({ ...config.database, primary: undefined }),
+      bufferPoolMb:
+        config.database?.bufferPoolMb ?? DEFAULT_BUFFER_POOL_MB[placement.platform.kind],
       initialPrimary: primary,
     },
     lb: { ...DEFAULT_LB, ...definedEntries(config.lb ?? {}) },

@@ -110,6 +110,12 @@ export const DEFAULT_DATABASE = {
 } as const;
 
 /**
+ * InnoDB's buffer pool (MB) by platform: what a database server keeps of its tables in memory.
+ * The lab's guestbook is a few MB of rows; a real server keeps the room a real site's tables need.
+ */
+export const DEFAULT_BUFFER_POOL_MB = { lab: 16, machines: 64 } as const;
+
+/**
  * Monitoring, tuned for the lab: a failure shows on the dashboard within seconds and its alert
  * fires within about ten (real servers would scrape every 15 s and wait minutes before paging).
  */

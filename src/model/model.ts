@@ -82,6 +82,8 @@ export interface Model {
     readonly semiSyncTimeoutMs: number;
     readonly heartbeatMs: number;
     readonly readYourWritesWaitMs: number;
+    /** InnoDB's buffer pool (innodb_buffer_pool_size), in MB. */
+    readonly bufferPoolMb: number;
   };
   readonly lb: {
     readonly checkIntervalMs: number;

@@ -136,6 +136,8 @@ const sharedShape = {
       semiSyncTimeoutMs: z.int().min(100).max(600_000).optional(),
       heartbeatMs: z.int().min(100).max(10_000).optional(),
       readYourWritesWaitMs: z.int().min(0).max(10_000).optional(),
+      // InnoDB's buffer pool in MB (MariaDB's minimum is 2).
+      bufferPoolMb: z.int().min(2).max(1_048_576).optional(),
     })
     .optional(),
   lb: z

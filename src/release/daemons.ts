@@ -31,9 +31,22 @@ export type DaemonBundle = keyof typeof DAEMON_ENTRIES;
 /**
  * A small V8 heap for long-running daemons of ours: a young generation of 2 MB (default 16–32)
  * and an old one capped at 96 MB. The managers and agents hold little; with V8's defaults each
- * grew to 60–90 MB before it collected.
+ * grew to 60–90 MB before it collected. V8's memory saver mode collects the old generation
+ * before it grows much past what is live (a failover manager: 63 → 49 MB of PSS a minute after
+ * its start, with 10% more of its small CPU time).
  */
-export const DAEMON_V8_FLAGS = ['--max-semi-space-size=2', '--max-old-space-size=96'] as const;
+export const DAEMON_V8_FLAGS = [
+  '--max-semi-space-size=2',
+  '--max-old-space-size=96',
+  '--memory-saver-mode',
+] as const;
+
+/**
+ * Their environment: one malloc arena. V8's helper threads (compilers, the collector) would each
+ * keep an arena of their own, freed memory and all; these daemons run their JavaScript on one
+ * thread and gain nothing from more (a failover manager: 3 MB less).
+ */
+export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' };
 
 /** Where the builds are on this machine; the hosts' copies are in `daemonsDir`. */
 function buildsDir(model: Model): string {

@@ -8,7 +8,7 @@ import { backup as commands, type ToolPlace } from '../commands/backup.ts';
 import { curl, parseCurlOutput } from '../commands/curl.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { mariadb } from '../commands/mariadb.ts';
-import { backupTool, daemonCommand, daemonsKey } from '../release/daemons.ts';
+import { backupTool, DAEMON_ENV, daemonCommand, daemonsKey } from '../release/daemons.ts';
 import { randomBytes } from 'node:crypto';
 import { BACKUP_KEY_SECRET, backupHost, backupPaths, backupWrites } from '../model/backup.ts';
 import { dbHosts, serverIdOf } from '../model/database.ts';
@@ -55,6 +55,7 @@ export function backupAgentDaemon(ctx: Context, host: Host, key?: string): Daemo
       await c.driver.remove(host.name, path.join(paths.data, 'status.json'));
     },
     start: daemonCommand(ctx.model, 'backup', ['agent', files.config]),
+    env: DAEMON_ENV,
     outputLog: files.log,
     stopSignal: 'TERM',
     ports: [ctx.model.ports.backupMetrics],

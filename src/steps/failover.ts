@@ -28,7 +28,7 @@ import {
   quorumOf,
 } from '../model/failover.ts';
 import { hostPaths } from '../model/layout.ts';
-import { daemonCommand, daemonsKey } from '../release/daemons.ts';
+import { DAEMON_ENV, daemonCommand, daemonsKey } from '../release/daemons.ts';
 import { addressOf, type Host } from '../model/model.ts';
 import { scrapedAs } from '../model/monitoring.ts';
 import { scrapedProbe } from './monitoring.ts';
@@ -106,6 +106,7 @@ export function managerDaemon(ctx: Context, host: Host): Daemon {
       await installDaemons(c, host.name);
     },
     start: daemonCommand(ctx.model, 'failover-manager', [config]),
+    env: DAEMON_ENV,
     outputLog: path.join(paths.log, 'failover-manager.log'),
     stopSignal: 'TERM',
     ports: [ctx.model.ports.failoverMetrics],

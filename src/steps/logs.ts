@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { hostPaths } from '../model/layout.ts';
 import type { Host } from '../model/model.ts';
-import { daemonCommand, daemonsKey } from '../release/daemons.ts';
+import { DAEMON_ENV, daemonCommand, daemonsKey } from '../release/daemons.ts';
 import type { RotatorConfig } from '../platform/lab/logs.ts';
 import type { Context } from './context.ts';
 import type { Daemon } from './daemon.ts';
@@ -79,6 +79,7 @@ export async function logRotatorDaemon(ctx: Context, host: Host): Promise<Daemon
     ],
     dirs: [paths.etc, paths.run, paths.log],
     start: daemonCommand(ctx.model, 'log-rotator', [files.config]),
+    env: DAEMON_ENV,
     prepare: async (c) => {
       await installDaemons(c, host.name);
       // Its heartbeat starts at its start: a rotator that never finishes a pass goes stale.

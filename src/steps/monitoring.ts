@@ -49,6 +49,7 @@ import {
   type PrometheusConfigOptions,
 } from '../render/prometheus/index.ts';
 import { alertGroups, renderPrometheusRules } from '../render/prometheus/rules.ts';
+import { DAEMON_ENV, DAEMON_V8_FLAGS } from '../release/daemons.ts';
 import { MANIFEST_FILE, parseManifest } from '../release/manifest.ts';
 import type { BuiltRelease } from '../release/build.ts';
 import type { Context } from './context.ts';
@@ -384,7 +385,9 @@ export function dashboardDaemon(ctx: Context, host: Host, build: string): Daemon
     dirs: [paths.etc, paths.run, paths.log],
     // It runs unprivileged and may write the alert log, nothing else of ours.
     prepare: logOwnedBy(host.name, files.alertLog, APP_USER),
-    start: dashboard.start(runtimeOf(ctx.model), files.dir, files.config),
+    // A long-running daemon of ours, with their small heap.
+    start: dashboard.start(runtimeOf(ctx.model), DAEMON_V8_FLAGS, files.dir, files.config),
+    env: DAEMON_ENV,
     user: APP_USER,
     unit: 'foobar-dashboard.service',
     outputLog: files.log,

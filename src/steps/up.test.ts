@@ -77,7 +77,7 @@ describe('upPlan on a simulated fresh machine', async () => {
     assert.ok(index(/^\[mon\] \$ amtool check-config /) !== -1);
     assert.ok(
       index(
-        /^\[mon\] spawn setpriv --reuid=foobar .* -- \/var\/lib\/foobar\/fb\/runtime\/node \/var\/lib\/foobar\/fb\/hosts\/mon\/dashboard\/server.mjs \/var\/lib\/foobar\/fb\/hosts\/mon\/etc\/dashboard.json >> /,
+        /^\[mon\] spawn setpriv --reuid=foobar .* -- \/var\/lib\/foobar\/fb\/runtime\/node --max-semi-space-size=2 --max-old-space-size=96 --memory-saver-mode \/var\/lib\/foobar\/fb\/hosts\/mon\/dashboard\/server.mjs \/var\/lib\/foobar\/fb\/hosts\/mon\/etc\/dashboard.json >> /,
       ) !== -1,
     );
     // An exporter beside each web server's Nginx; a node exporter on every server but the client.

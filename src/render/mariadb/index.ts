@@ -74,7 +74,7 @@ ssl_key = ${tls.key}
 character_set_server = utf8mb4
 collation_server = utf8mb4_unicode_ci
 performance_schema = OFF
-innodb_buffer_pool_size = 64M
+innodb_buffer_pool_size = ${db.bufferPoolMb}M
 innodb_log_file_size = 32M
 # Sized for a small site (the defaults are 16M, 128M and 128M): InnoDB keeps two redo log
 # buffers of this size and touches both whole (32 MB a server); Aria holds the system tables and
