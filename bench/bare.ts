@@ -113,16 +113,39 @@ export async function startBareHaproxy(
   const paths = hostPaths(ctx.model, lb.name);
   const dir = path.join(paths.etc, `haproxy-${name}`);
   const pem = certificate === '' ? haproxyFiles(paths).certificate : path.join(dir, 'site.pem');
+  return startBenchHaproxy(ctx, lb, {
+    name,
+    port,
+    config: renderBareHaproxy(ctx.model, lb, pem, port, backends),
+    files: certificate === '' ? [] : [{ path: pem, content: certificate, mode: 0o600 }],
+  });
+}
+
+/**
+ * A HAProxy of the bench's own on `lb`: `config` (which serves HTTPS on `port`) in a directory of
+ * its own, started and stopped as foobar's daemons are (pid file, config check, startup output),
+ * healthy once it answers 200 there; the edge may reach the port through lb's firewall (an accept
+ * rule inserted first; the bench's lab is torn down afterwards).
+ */
+export async function startBenchHaproxy(
+  ctx: Context,
+  lb: Host,
+  {
+    name,
+    port,
+    config: content,
+    files = [],
+  }: { name: string; port: number; config: string; files?: Daemon['files'] },
+): Promise<Bare> {
+  const paths = hostPaths(ctx.model, lb.name);
+  const dir = path.join(paths.etc, `haproxy-${name}`);
   const config = path.join(dir, 'haproxy.cfg');
   const daemon: Daemon = {
     service: `haproxy-${name}`,
     host: lb.name,
     pidFile: path.join(paths.run, `haproxy-${name}.pid`),
     marker: config,
-    files: [
-      { path: config, content: renderBareHaproxy(ctx.model, lb, pem, port, backends) },
-      ...(certificate === '' ? [] : [{ path: pem, content: certificate, mode: 0o600 }]),
-    ],
+    files: [{ path: config, content }, ...files],
     dirs: [dir, paths.run, paths.log],
     checks: [haproxy.check(config)],
     start: { argv: ['haproxy', '-W', '-db', '-f', config] },

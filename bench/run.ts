@@ -26,7 +26,8 @@ import { appVariant, removeAppVariants } from '../test/support/apps.ts';
 import { siteUrl } from '../src/probes/site.ts';
 import { createTestLab, type TestLab } from '../test/support/lab.ts';
 import { startBackendBares } from './backends.ts';
-import { startBareHaproxy } from './bare.ts';
+import { startBareHaproxy, type Bare } from './bare.ts';
+import { FEATURES, startCopy } from './features.ts';
 import { dbTlsCost, formatDbTls } from './dbtls.ts';
 import { compare, comparisonTable, formatTable, type Comparison } from './compare.ts';
 import { h2load, parseH2load } from './h2load.ts';
@@ -78,6 +79,8 @@ const run = promisify(execFile);
 
 /** How many interleaved rounds each comparison with a bare reference runs. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** The copies of our HAProxy (bench/features.ts) listen on ours + 8010, 8011, ... */
+const FEATURE_PORT_OFFSET = 8010;
 
 /** wrk from `host` with `options` (OPTIONS by default), after a one-second warm-up. */
 async function wrkFrom(
@@ -196,6 +199,61 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
 }
 
 /**
+ * Where ours differs from bare (bench/features.ts): an exact copy of our HAProxy on lb-01 against
+ * the bare one (the copy keeps ours' gap), then copies each without one feature against the exact
+ * copy, in interleaved rounds: above 1, what that feature costs. Kept-alive HTTPS, the static file
+ * and the app page, as the goals measure them.
+ */
+async function whereTheDifferenceGoes(lab: TestLab, asset: string): Promise<Comparison[]> {
+  const [lb] = hostsWithRole(lab.model, 'lb');
+  if (lb === undefined) throw new Error('no load balancer');
+  const started: Bare[] = [];
+  try {
+    const start = async (bare: Promise<Bare>): Promise<string> => {
+      const one = await bare;
+      started.push(one);
+      return `https://${addressOf(lb, 'edge')}:${one.port}`;
+    };
+    const bare = await start(startBareHaproxy(lab.ctx, lb));
+    const copy = await start(startCopy(lab.ctx, lb, 'copy', FEATURE_PORT_OFFSET));
+    const without = [];
+    for (const [i, feature] of FEATURES.entries())
+      without.push({
+        feature,
+        url: await start(
+          startCopy(lab.ctx, lb, `without-${i}`, FEATURE_PORT_OFFSET + 1 + i, feature),
+        ),
+      });
+    const kept = { ...OPTIONS, headers: [`Host: www.${lab.model.domain}`] };
+    const results: Comparison[] = [];
+    for (const [what, path] of [
+      ['static file', asset],
+      ['app page /', '/'],
+    ] as const) {
+      const run = async (name: string, ours: string, reference: string, refName: string) => {
+        process.stdout.write(`bench: ${name}, ${ROUNDS} rounds
+`);
+        results.push(
+          await compare(
+            name,
+            refName,
+            ROUNDS,
+            () => wrkFrom(lab, 'client', `${ours}${path}`, kept),
+            () => wrkFrom(lab, 'client', `${reference}${path}`, kept),
+          ),
+        );
+      };
+      await run(`${what}: a copy of ours ÷ bare`, copy, bare, 'bare HAProxy');
+      for (const { feature, url } of without)
+        await run(`${what}: without ${feature.name} ÷ ours`, url, copy, 'the copy of ours');
+    }
+    return results;
+  } finally {
+    for (const one of started) await one.stop();
+  }
+}
+
+/**
  * TLS to the web servers against clear text, through a bare HAProxy each (bench/backends.ts), in
  * interleaved rounds: a kept-alive static file and app page, and new visitors' connections; then
  * new connections with `http-reuse always` (ours) against HAProxy's default `safe`.
@@ -295,7 +353,7 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
 
 /** Which parts run (BENCH_PARTS=bare,reload...; all but the hour-long soak by default). */
 const PARTS = new Set(
-  (process.env.BENCH_PARTS ?? 'tiers,bare,backends,dbtls,reload,deploys,commands')
+  (process.env.BENCH_PARTS ?? 'tiers,bare,features,backends,dbtls,reload,deploys,commands')
     .split(',')
     .map((p) => p.trim()),
 );
@@ -385,6 +443,8 @@ async function main(): Promise<void> {
     if (comparisons.length > 0) print(comparisonTable(comparisons));
     const backends = PARTS.has('backends') ? await againstPlainBackends(lab, asset) : [];
     if (backends.length > 0) print(comparisonTable(backends));
+    const features = PARTS.has('features') ? await whereTheDifferenceGoes(lab, asset) : [];
+    if (features.length > 0) print(comparisonTable(features));
     let dbTls;
     if (PARTS.has('dbtls')) {
       process.stdout.write('bench: TLS on the database hop against clear text\n');
@@ -439,6 +499,7 @@ async function main(): Promise<void> {
       cases: rows,
       comparisons,
       backends,
+      features,
       dbTls,
       reload,
       deploys,

@@ -4,9 +4,10 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { haproxy } from '../../commands/haproxy.ts';
 import { assertGolden } from '../golden.ts';
-import { fixture, runChecker, scratchFixture, selfSignedCertificate } from '../testing.ts';
-import { transitFiles, trustedCa } from '../../model/transit.ts';
-import { haproxyFiles, renderChallengeMap, renderHaproxyConfig } from './index.ts';
+import { fixture, runChecker, scratchFixture } from '../testing.ts';
+import { trustedCa } from '../../model/transit.ts';
+import { haproxyFiles, renderHaproxyConfig } from './index.ts';
+import { writeHaproxyCheckFiles } from './testing.ts';
 
 const ACME = { tls: { acme: { directory: 'https://acme.example/dir' } } };
 
@@ -64,16 +65,7 @@ describe('renderHaproxyConfig', () => {
       const lab = scratchFixture('lb-01', overrides);
       try {
         const files = haproxyFiles(lab.paths);
-        const site = await selfSignedCertificate(
-          { cert: `${files.certificate}.crt`, key: `${files.certificate}.key` },
-          'www.foobar.com',
-        );
-        writeFileSync(files.certificate, `${site.cert}${site.key}`, { mode: 0o600 });
-        // The stats frontend's (the exporters' certificate, its key beside it).
-        await selfSignedCertificate(transitFiles(lab.paths, 'exporters'), 'lb-01.core.foobar.com');
-        // The CA the web servers' certificates are verified against (ca-file).
-        writeFileSync(trustedCa(lab.paths), site.cert);
-        writeFileSync(files.challenges, renderChallengeMap());
+        await writeHaproxyCheckFiles(lab.paths);
         writeFileSync(files.config, renderHaproxyConfig(lab.model, lab.host, lab.paths));
         const result = await runChecker(haproxy.check(files.config));
         assert.equal(result.exitCode, 0, result.stderr);
