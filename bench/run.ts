@@ -28,6 +28,7 @@ import { createTestLab, type TestLab } from '../test/support/lab.ts';
 import { startBackendBares } from './backends.ts';
 import { startBareHaproxy } from './bare.ts';
 import { dbTlsCost, formatDbTls } from './dbtls.ts';
+import { formatTransit, transitCost } from './transit.ts';
 import { compare, comparisonTable, formatTable, type Comparison } from './compare.ts';
 import { h2load, parseH2load } from './h2load.ts';
 import { describeMemory, labMemory } from './memory.ts';
@@ -295,7 +296,7 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
 
 /** Which parts run (BENCH_PARTS=bare,reload...; all but the hour-long soak by default). */
 const PARTS = new Set(
-  (process.env.BENCH_PARTS ?? 'tiers,bare,backends,dbtls,reload,deploys,commands')
+  (process.env.BENCH_PARTS ?? 'tiers,bare,backends,dbtls,transit,reload,deploys,commands')
     .split(',')
     .map((p) => p.trim()),
 );
@@ -391,6 +392,13 @@ async function main(): Promise<void> {
       dbTls = await dbTlsCost(lab);
       print(formatDbTls(dbTls));
     }
+    let transit;
+    if (PARTS.has('transit')) {
+      transit = await transitCost(lab.ctx, {
+        streamBytes: Number(process.env.BENCH_STREAM_MIB ?? 256) * 2 ** 20,
+      });
+      print(formatTransit(transit));
+    }
     let reload;
     if (PARTS.has('reload')) {
       process.stdout.write('bench: a HAProxy reload under load\n');
@@ -440,6 +448,7 @@ async function main(): Promise<void> {
       comparisons,
       backends,
       dbTls,
+      transit,
       reload,
       deploys,
       commands,
