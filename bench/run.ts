@@ -395,7 +395,7 @@ async function main(): Promise<void> {
     let transit;
     if (PARTS.has('transit')) {
       transit = await transitCost(lab.ctx, {
-        streamBytes: Number(process.env.BENCH_STREAM_MIB ?? 256) * 2 ** 20,
+        streamBytes: Number(process.env.BENCH_STREAM_MIB ?? 1024) * 2 ** 20,
       });
       print(formatTransit(transit));
     }

@@ -5,6 +5,7 @@ import { streamsOf, type Received, type StreamRound } from './transit-stream.ts'
 import {
   formatScrapes,
   formatStreams,
+  formatTransit,
   receivedPerRound,
   summarizeScrapes,
   summarizeStream,
@@ -146,5 +147,30 @@ describe('the backup stream’s TLS cost', () => {
     );
     assert.match(text, /sealed as the agent stores it/);
     assert.equal(formatStreams([]), '');
+  });
+
+  it('prints both hops and the machine’s load average', () => {
+    const scrape = {
+      host: 'web-01',
+      from: 'mon',
+      seconds: 4,
+      rounds: scrapeRounds,
+      ...summarizeScrapes(scrapeRounds),
+    };
+    const stream = {
+      from: 'db-02',
+      to: 'backup',
+      sink: 'seal' as const,
+      bytes: 2 ** 30,
+      rounds: streamRounds,
+      received,
+      ...summarizeStream(streamRounds, received),
+    };
+    const text = formatTransit({
+      scrape,
+      streams: [stream],
+      loadAverage: { before: 4.23, after: 5.81 },
+    });
+    assert.match(text, /node exporter[^]*1024 MiB[^]*\(load average 4\.2 before, 5\.8 after\)$/);
   });
 });

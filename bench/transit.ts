@@ -13,6 +13,7 @@
  * The firewalls admit neither of the bench's ports: it opens them for the run, between those two
  * hosts only, and closes them after (bench/firewall.ts); the clear exporter is stopped.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { backupHost } from '../src/model/backup.ts';
 import { hostPaths } from '../src/model/layout.ts';
@@ -85,6 +86,8 @@ export interface StreamCost {
 export interface TransitCost {
   readonly scrape: ScrapeCost;
   readonly streams: readonly StreamCost[];
+  /** This machine's one-minute load average before and after the part. */
+  readonly loadAverage: { readonly before: number; readonly after: number };
 }
 
 function sides<R>(rounds: readonly R[], pick: (round: R, tls: boolean) => number): Sides {
@@ -388,7 +391,7 @@ export async function transitCost(
   {
     seconds = 4,
     rounds = 5,
-    streamBytes = 256 * 2 ** 20,
+    streamBytes = 2 ** 30,
     sinks = ['discard', 'seal'] as const,
   }: {
     seconds?: number;
@@ -397,11 +400,14 @@ export async function transitCost(
     sinks?: readonly StreamSettings['sink'][];
   } = {},
 ): Promise<TransitCost> {
+  const before = os.loadavg()[0] ?? Number.NaN;
   process.stdout.write('bench: Prometheus → node exporter, TLS against clear text\n');
   const scrape = await scrapeCost(ctx, seconds, rounds);
-  return { scrape, streams: await streamCost(ctx, streamBytes, rounds, sinks) };
+  const streams = await streamCost(ctx, streamBytes, rounds, sinks);
+  return { scrape, streams, loadAverage: { before, after: os.loadavg()[0] ?? Number.NaN } };
 }
 
 export function formatTransit(cost: TransitCost): string {
-  return `${formatScrapes(cost.scrape)}\n\n${formatStreams(cost.streams)}`;
+  const { before, after } = cost.loadAverage;
+  return `${formatScrapes(cost.scrape)}\n\n${formatStreams(cost.streams)}\n(load average ${before.toFixed(1)} before, ${after.toFixed(1)} after)`;
 }
