@@ -386,24 +386,30 @@ async function streamCost(
   }
 }
 
+/**
+ * Both hops. Scrapes take milliseconds, so their rounds are short and many (a machine whose load
+ * swings weighs on both sides of a round alike); a stream of 1 GiB takes seconds.
+ */
 export async function transitCost(
   ctx: Context,
   {
-    seconds = 4,
-    rounds = 5,
+    scrapeSeconds = 2,
+    scrapeRounds = 9,
     streamBytes = 2 ** 30,
+    streamRounds = 5,
     sinks = ['discard', 'seal'] as const,
   }: {
-    seconds?: number;
-    rounds?: number;
+    scrapeSeconds?: number;
+    scrapeRounds?: number;
     streamBytes?: number;
+    streamRounds?: number;
     sinks?: readonly StreamSettings['sink'][];
   } = {},
 ): Promise<TransitCost> {
   const before = os.loadavg()[0] ?? Number.NaN;
   process.stdout.write('bench: Prometheus → node exporter, TLS against clear text\n');
-  const scrape = await scrapeCost(ctx, seconds, rounds);
-  const streams = await streamCost(ctx, streamBytes, rounds, sinks);
+  const scrape = await scrapeCost(ctx, scrapeSeconds, scrapeRounds);
+  const streams = await streamCost(ctx, streamBytes, streamRounds, sinks);
   return { scrape, streams, loadAverage: { before, after: os.loadavg()[0] ?? Number.NaN } };
 }
 
