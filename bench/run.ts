@@ -3,7 +3,8 @@
  * of its own. Each path's figure is given as a ratio to its direct figure (the daemon alone), which
  * holds better than absolute numbers on a shared, noisy machine; and our load balancer against a
  * bare HAProxy (TLS and round-robin only, same certificate, same host, same web servers) in rounds
- * interleaved in the same run: kept-alive HTTPS, new connections, HTTP/2, RSA against ECDSA; a
+ * interleaved in the same run: kept-alive HTTPS, new connections, HTTP/2, RSA against ECDSA; TLS
+ * behind the edge against clear text (to Nginx, to MariaDB, to the exporters, the backup stream); a
  * reload under load; deploys under load; the lab's memory after `up` and after the load.
  *
  * Where wrk runs: "direct" targets are only reachable inside a web server (the app listens on
