@@ -8,7 +8,7 @@
  *                                          each on a port of the bench's; it takes `streams`
  *                                          streams of `bytes` bytes, answers `ok` after each, and
  *                                          prints what each cost it (JSON), or gives up at its
- *                                          deadline
+ *                                          deadline or after a minute with nothing sent
  *   node bench/transit-stream.ts send      on the replica: as `send` connects (TLS 1.3, the backup
  *                                          host verified by its core name, the replica's client
  *                                          certificate), or in clear text, `rounds` interleaved
@@ -89,6 +89,7 @@ function take(
   settings: StreamSettings,
   secure: boolean,
   key: Buffer,
+  touch: () => void,
 ): Promise<Received> {
   const cpu = cpuSeconds();
   const into = new PassThrough();
@@ -106,6 +107,7 @@ function take(
   return new Promise((resolve, reject) => {
     socket.on('error', reject);
     socket.on('data', (chunk: Buffer) => {
+      touch();
       if (got >= settings.bytes) return;
       got += chunk.length;
       if (!into.write(chunk)) {
@@ -122,7 +124,10 @@ function take(
   });
 }
 
-/** Takes the run's streams; false if the deadline came first. */
+/** The receiver gives up this long after the last byte or connection (a sender that failed). */
+const IDLE_MS = 60_000;
+
+/** Takes the run's streams; false if the deadline, or a minute with nothing sent, came first. */
 async function receive(settings: StreamSettings): Promise<boolean> {
   const key = randomBytes(32);
   const files = settings.files;
@@ -133,10 +138,15 @@ async function receive(settings: StreamSettings): Promise<boolean> {
   const finished = new Promise<void>((resolve) => {
     finish = resolve;
   });
+  const idle = setTimeout(finish, IDLE_MS);
+  const touch = (): void => {
+    idle.refresh();
+  };
   const accept = (secure: boolean) => (socket: net.Socket) => {
+    touch();
     // One stream at a time, as the agent takes one.
     queue = queue.then(async () => {
-      received.push(await take(socket, settings, secure, key));
+      received.push(await take(socket, settings, secure, key, touch));
       if (received.length >= wanted) finish();
     });
   };
@@ -168,6 +178,7 @@ async function receive(settings: StreamSettings): Promise<boolean> {
   const deadline = setTimeout(finish, settings.deadlineMs);
   await finished;
   clearTimeout(deadline);
+  clearTimeout(idle);
   secureServer.close();
   clearServer.close();
   process.stdout.write(`${JSON.stringify(received)}\n`);
