@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { compare, comparisonTable, median } from './compare.ts';
+import { compare, comparisonTable, median, pairedRatio } from './compare.ts';
 import type { WrkResult } from './wrk.ts';
 
 const result = (rps: number): WrkResult => ({
@@ -42,4 +42,27 @@ it('median of odd and even counts', () => {
   assert.equal(median([3, 1, 2]), 2);
   assert.equal(median([4, 1, 2, 3]), 2.5);
   assert.ok(Number.isNaN(median([])));
+});
+
+it('pairs one figure measured both ways each round: ratios, their median and spread, each side’s median', () => {
+  const rounds = [
+    { x: 90, y: 100 },
+    { x: 80, y: 100 },
+    { x: 120, y: 100 },
+  ];
+  const r = pairedRatio(
+    'x ÷ y',
+    rounds,
+    (round) => round.x,
+    (round) => round.y,
+  );
+  assert.deepEqual(r, {
+    name: 'x ÷ y',
+    ratios: [0.9, 0.8, 1.2],
+    median: 0.9,
+    min: 0.8,
+    max: 1.2,
+    a: 90,
+    b: 100,
+  });
 });

@@ -32,7 +32,82 @@ export function median(values: readonly number[]): number {
     : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
 
-/** Runs `rounds` rounds of ours then bare (bare first in every other round, so neither always goes first). */
+/**
+ * One figure measured both ways in each round (with TLS and in clear text, say): each round's
+ * ratio `a ÷ b`, their median and spread, and each side's median figure.
+ */
+export interface PairedRatio {
+  readonly name: string;
+  readonly ratios: readonly number[];
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  /** The medians of each side. */
+  readonly a: number;
+  readonly b: number;
+}
+
+export function pairedRatio<R>(
+  name: string,
+  rounds: readonly R[],
+  a: (round: R) => number,
+  b: (round: R) => number,
+): PairedRatio {
+  const ratios = rounds.map((r) => a(r) / b(r));
+  return {
+    name,
+    ratios,
+    median: median(ratios),
+    min: Math.min(...ratios),
+    max: Math.max(...ratios),
+    a: median(rounds.map(a)),
+    b: median(rounds.map(b)),
+  };
+}
+
+/**
+ * `rounds` rounds of `a` and `b`, `b` first in every other round so neither always goes first:
+ * each round's pair, `a`'s first.
+ */
+export async function alternate<T>(
+  rounds: number,
+  a: () => Promise<T>,
+  b: () => Promise<T>,
+): Promise<[T, T][]> {
+  const done: [T, T][] = [];
+  for (let i = 0; i < rounds; i++) {
+    if (i % 2 === 0) {
+      const first = await a();
+      done.push([first, await b()]);
+    } else {
+      const second = await b();
+      done.push([await a(), second]);
+    }
+  }
+  return done;
+}
+
+/**
+ * A client's rounds, TLS against clear text: a warm-up of both (not counted, `warmUpSeconds`
+ * each), then `settings.rounds` alternating rounds of `settings.seconds`; each round's pair, TLS
+ * first.
+ */
+export async function warmThenAlternate<S extends { seconds: number; rounds: number }, F>(
+  settings: S,
+  warmUpSeconds: number,
+  figures: (settings: S, tls: boolean) => Promise<F>,
+): Promise<[F, F][]> {
+  const warmUp = { ...settings, seconds: Math.min(warmUpSeconds, settings.seconds) };
+  await figures(warmUp, true);
+  await figures(warmUp, false);
+  return alternate(
+    settings.rounds,
+    () => figures(settings, true),
+    () => figures(settings, false),
+  );
+}
+
+/** Runs `rounds` rounds of ours and bare, alternating which goes first. */
 export async function compare(
   name: string,
   reference: string,
@@ -41,19 +116,11 @@ export async function compare(
   bare: () => Promise<WrkResult>,
   goal?: number,
 ): Promise<Comparison> {
-  const done: Round[] = [];
-  for (let i = 0; i < rounds; i++) {
-    let o: WrkResult;
-    let b: WrkResult;
-    if (i % 2 === 0) {
-      o = await ours();
-      b = await bare();
-    } else {
-      b = await bare();
-      o = await ours();
-    }
-    done.push({ ours: o, bare: b, ratio: o.requestsPerSecond / b.requestsPerSecond });
-  }
+  const done: Round[] = (await alternate(rounds, ours, bare)).map(([o, b]) => ({
+    ours: o,
+    bare: b,
+    ratio: o.requestsPerSecond / b.requestsPerSecond,
+  }));
   const ratios = done.map((r) => r.ratio);
   return {
     name,

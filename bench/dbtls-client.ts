@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import mysql, { type ConnectionOptions } from 'mysql2/promise';
 import { verifiedTls, verifyingSsl } from '../app/src/db/tls.ts';
+import { warmThenAlternate } from './compare.ts';
 
 export interface DbTlsSettings {
   readonly server: { readonly name: string; readonly address: string; readonly port: number };
@@ -96,20 +97,9 @@ async function main(): Promise<void> {
   const settings = JSON.parse(readFileSync(0, 'utf8')) as DbTlsSettings;
   // A warm-up of both, not counted: the first connections compile the client's code paths and
   // fill the server's caches (the first round measured a third of the next ones without it).
-  const warmUp = { ...settings, seconds: Math.min(2, settings.seconds) };
-  await figures(warmUp, true);
-  await figures(warmUp, false);
-  const rounds: DbTlsRound[] = [];
-  for (let i = 0; i < settings.rounds; i++) {
-    // Clear text first in every other round, so neither always goes first.
-    if (i % 2 === 0) {
-      const tls = await figures(settings, true);
-      rounds.push({ tls, plain: await figures(settings, false) });
-    } else {
-      const plain = await figures(settings, false);
-      rounds.push({ tls: await figures(settings, true), plain });
-    }
-  }
+  const rounds: DbTlsRound[] = (await warmThenAlternate(settings, 2, figures)).map(
+    ([tls, plain]) => ({ tls, plain }),
+  );
   process.stdout.write(`${JSON.stringify(rounds)}\n`);
 }
 

@@ -14,7 +14,8 @@ import { runSql, sqlString } from '../src/probes/mariadb.ts';
 import { primaryHost, readDbState, replicasOf } from '../src/steps/db/state.ts';
 import { waitFor } from '../src/lib/wait.ts';
 import type { TestLab } from '../test/support/lab.ts';
-import { median } from './compare.ts';
+import { pairedRatio } from './compare.ts';
+import { runScript } from './remote.ts';
 import type { DbTlsRound, DbTlsSettings } from './dbtls-client.ts';
 
 const BENCH_USER = 'foobar_bench';
@@ -46,16 +47,13 @@ function ratio(
   rounds: readonly DbTlsRound[],
   pick: (f: DbTlsRound['tls']) => number,
 ): DbTlsRatio {
-  const ratios = rounds.map((r) => pick(r.tls) / pick(r.plain));
-  return {
+  const { a, b, ...rest } = pairedRatio(
     name,
-    ratios,
-    median: median(ratios),
-    min: Math.min(...ratios),
-    max: Math.max(...ratios),
-    tls: median(rounds.map((r) => pick(r.tls))),
-    plain: median(rounds.map((r) => pick(r.plain))),
-  };
+    rounds,
+    (r) => pick(r.tls),
+    (r) => pick(r.plain),
+  );
+  return { ...rest, tls: a, plain: b };
 }
 
 /** Both loads' ratios from the client's rounds. */
@@ -127,12 +125,7 @@ export async function dbTlsCost(
       rounds,
       connections,
     };
-    const result = await ctx.driver.exec(web.name, {
-      argv: [process.execPath, CLIENT],
-      input: JSON.stringify(settings),
-      timeoutMs: ((rounds + 1) * 4 * seconds + 120) * 1000,
-    });
-    const measured = JSON.parse(result.stdout) as DbTlsRound[];
+    const measured = await runScript<DbTlsRound[]>(ctx, web.name, CLIENT, settings);
     return {
       from: web.name,
       to: server.name,

@@ -3,7 +3,8 @@
  * of its own. Each path's figure is given as a ratio to its direct figure (the daemon alone), which
  * holds better than absolute numbers on a shared, noisy machine; and our load balancer against a
  * bare HAProxy (TLS and round-robin only, same certificate, same host, same web servers) in rounds
- * interleaved in the same run: kept-alive HTTPS, new connections, HTTP/2, RSA against ECDSA; a
+ * interleaved in the same run: kept-alive HTTPS, new connections, HTTP/2, RSA against ECDSA; TLS
+ * behind the edge against clear text (to Nginx, to MariaDB, to the exporters, the backup stream); a
  * reload under load; deploys under load; the lab's memory after `up` and after the load.
  *
  * Where wrk runs: "direct" targets are only reachable inside a web server (the app listens on
@@ -29,6 +30,7 @@ import { startBackendBares } from './backends.ts';
 import { startBareHaproxy, type Bare } from './bare.ts';
 import { FEATURES, startCopy } from './features.ts';
 import { dbTlsCost, formatDbTls } from './dbtls.ts';
+import { formatTransit, transitCost } from './transit.ts';
 import { compare, comparisonTable, formatTable, type Comparison } from './compare.ts';
 import { h2load, parseH2load } from './h2load.ts';
 import { describeMemory, labMemory } from './memory.ts';
@@ -353,7 +355,7 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
 
 /** Which parts run (BENCH_PARTS=bare,reload...; all but the hour-long soak by default). */
 const PARTS = new Set(
-  (process.env.BENCH_PARTS ?? 'tiers,bare,features,backends,dbtls,reload,deploys,commands')
+  (process.env.BENCH_PARTS ?? 'tiers,bare,features,backends,dbtls,transit,reload,deploys,commands')
     .split(',')
     .map((p) => p.trim()),
 );
@@ -451,6 +453,13 @@ async function main(): Promise<void> {
       dbTls = await dbTlsCost(lab);
       print(formatDbTls(dbTls));
     }
+    let transit;
+    if (PARTS.has('transit')) {
+      transit = await transitCost(lab.ctx, {
+        streamBytes: Number(process.env.BENCH_STREAM_MIB ?? 1024) * 2 ** 20,
+      });
+      print(formatTransit(transit));
+    }
     let reload;
     if (PARTS.has('reload')) {
       process.stdout.write('bench: a HAProxy reload under load\n');
@@ -501,6 +510,7 @@ async function main(): Promise<void> {
       backends,
       features,
       dbTls,
+      transit,
       reload,
       deploys,
       commands,
