@@ -961,6 +961,11 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     const later = `after the rejoin ${Date.now()}`;
     assert.equal((await write(later)).db, 'web-02');
     await messagesReach('web-01', [text, later]);
+    // Each server's unit names its new role already: the next up restarts neither (it used to
+    // find the promoted server's unit naming the replica's role, and restart the new primary).
+    const plan = await foobar(['up', '--plan'], UP_TIMEOUT_MS);
+    assert.equal(plan.exitCode, 0, `${plan.stdout}\n${plan.stderr}`);
+    assert.equal(plan.stdout, `machines ${NAME}: nothing to change\n`);
     const steps = (r: ChangeReport): string =>
       r.steps.map((s) => `${s.what} ${seconds(s.ms)} s`).join('; ');
     t.diagnostic(

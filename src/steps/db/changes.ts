@@ -453,6 +453,39 @@ async function finish(
 }
 
 /**
+ * The units of the servers whose role changed, rewritten for their new role without a restart
+ * (machines; the lab's supervisor keeps no unit). A machine's MariaDB unit names its start role
+ * (a replica's crash recovery drops what no replica acknowledged), and a promoted server's unit
+ * still naming the replica's made the next `foobar up` restart the new primary. Fenced servers
+ * keep theirs, masked; one not reached in time keeps its old unit, and the next `up` restarts it
+ * onto the new one: the notes say so.
+ */
+export async function unitsFollowRoles(
+  ctx: Context,
+  before: DbState,
+  after: DbState,
+): Promise<string[]> {
+  const changed = hostsWithRole(ctx.model, 'db').filter((host) => {
+    const now = roleOf(after, host.name);
+    return (
+      (now === 'primary' || now === 'replica') &&
+      now !== roleOf(before, host.name) &&
+      !(after.unreached ?? []).includes(host.name)
+    );
+  });
+  const late = await Promise.all(
+    changed.map((host) =>
+      within(host.name, `its MariaDB unit for the ${roleOf(after, host.name)} role`, () =>
+        ctx.platform.supervisor.install(ctx, mariadbDaemon(ctx, host, after)),
+      ),
+    ),
+  );
+  return late.flatMap((why) =>
+    why === undefined ? [] : [`${why} (the next foobar up restarts it onto its new unit)`],
+  );
+}
+
+/**
  * A promotion that found nobody to take over undoes its fence: the old primary may live (a
  * partition, a false alarm), and fenced it would take no write until a person acts. The firewalls
  * go back to database.json's state and the replicas fetch from it again. Says how that went.
@@ -631,11 +664,14 @@ export async function promoteReplica(
   // to writes its processes (pid file, children, kill, waiting for the exit) would only compete
   // for the CPU with the fence and the drain. The report says how the kill went; a kill that
   // could not be done is owed (healUnreached), as database.json and db status say.
-  const killing = await killWithin(ctx, old, state);
+  const [killing, units] = await Promise.all([
+    killWithin(ctx, old, state),
+    readDbState(ctx).then((next) => unitsFollowRoles(ctx, state, next)),
+  ]);
   const after = await readDbState(ctx);
   if (!killing.killed && !(after.unreached ?? []).includes(old.name))
     await writeDbState(ctx, { ...after, unreached: [...(after.unreached ?? []), old.name] });
-  return { ...report, notes: [...report.notes, killing.note] };
+  return { ...report, notes: [...report.notes, killing.note, ...units] };
 }
 
 /** How far behind a replica may be for a switchover to start: writes pause while it catches up. */
@@ -722,7 +758,9 @@ export async function switchover(ctx: Context, targetName?: string): Promise<Cha
     },
     state.fenced,
   );
-  return { ...done, writePauseMs: Math.round(performance.now() - pauseStarted) };
+  const writePauseMs = Math.round(performance.now() - pauseStarted);
+  const units = await unitsFollowRoles(ctx, state, await readDbState(ctx));
+  return { ...done, notes: [...done.notes, ...units], writePauseMs };
 }
 
 /**
