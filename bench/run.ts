@@ -368,17 +368,23 @@ function print(text: string): void {
 }
 
 async function main(): Promise<void> {
+  // BENCH_KEEP=1 keeps the lab up afterwards, and a kept lab is used again as it is: it lives in
+  // the same state directory every run (a new temporary one each run found the kept lab's
+  // namespaces in the way, and stopped at preflight).
+  const keep = process.env.BENCH_KEEP === '1';
+  const name = process.env.BENCH_LAB ?? 'fbb';
+  const kept = keep ? path.join(os.tmpdir(), `foobar-bench-${name}`) : undefined;
+  if (kept !== undefined) mkdirSync(kept, { recursive: true });
   // A lab of its own, beside a running lab and a running npm test.
   const lab = createTestLab(
     {},
-    { name: process.env.BENCH_LAB ?? 'fbb', net: process.env.BENCH_NET ?? '10.80' },
+    { name, net: process.env.BENCH_NET ?? '10.80' },
+    kept === undefined ? undefined : { stateDir: kept, tag: 'bench' },
   );
   const web = 'web-01';
   // Through the load balancers as users come: the name, over HTTPS (wrk does not check the
   // certificate; the rate limit exempts the test lab's client).
   const site = siteUrl(lab.model).slice(0, -1);
-  // BENCH_KEEP=1 keeps the lab up afterwards, and a kept lab is used again as it is.
-  const keep = process.env.BENCH_KEEP === '1';
   if (!keep) await lab.down();
   process.stdout.write(`bench: bringing up lab ${lab.model.lab.name}\n`);
   await lab.up();
