@@ -21,7 +21,7 @@ import { appendAudit } from './audit.ts';
 import { applyMigrations, loadMigrations } from './db/migrations.ts';
 import { primaryHost, readDbState } from './db/state.ts';
 import type { Context } from './context.ts';
-import { ensureDaemon, runningPid, startDaemon, stopDaemon } from './daemon.ts';
+import { ensureDaemon, runningPid, startDaemon, stopDaemon, writeFiles } from './daemon.ts';
 import { PlanError, runPlan, type Phase, type PlanReporter } from './plan.ts';
 import { installRelease, liveRelease, switchCurrent } from './release.ts';
 import { pruneReleases } from './releases.ts';
@@ -201,6 +201,9 @@ export async function deploy(
         run: async () => {
           const next = appDaemon(ctx, s.host, otherSlot(s.slot), target.id);
           await stopDaemon(ctx, next);
+          // Its settings too (the slot's env file): without them the next up found the file
+          // missing and restarted every app.
+          await writeFiles(ctx, s.host.name, next.files);
           await startDaemon(ctx, next);
           // Ready is not enough: it must also answer as the release it claims to be.
           const port = slotPort(ctx.model, otherSlot(s.slot));

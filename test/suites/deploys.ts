@@ -245,6 +245,11 @@ export function deploySuite(lab: TestLab): void {
       tried.push({ release: last, action: 'deploy', previous: before, outcome: 'succeeded' });
       assertSwitchUnderLoad(run, before, last, t);
       await assertEverywhere(last);
+      // The new slot runs with its settings written: the next up has nothing to restart (it used
+      // to find the slot's env file missing, and restart every app).
+      const plan = await lab.cliWithin(180_000, 'up', '--plan');
+      assert.equal(plan.exitCode, 0, `${plan.stdout}\n${plan.stderr}`);
+      assert.equal(plan.stdout, `lab ${lab.model.lab.name}: nothing to change\n`);
     });
 
     it('runs a release’s new migration once, on the primary, before the switch', async () => {
