@@ -472,6 +472,7 @@ async function main(): Promise<void> {
       );
       replTls = await replTlsCost(lab.ctx, {
         backlogMib: Number(process.env.BENCH_REPL_MIB ?? 128),
+        rounds: Number(process.env.BENCH_REPL_ROUNDS ?? 5),
       });
       print(formatRepl(replTls));
     }
