@@ -4,8 +4,9 @@
  * holds better than absolute numbers on a shared, noisy machine; and our load balancer against a
  * bare HAProxy (TLS and round-robin only, same certificate, same host, same web servers) in rounds
  * interleaved in the same run: kept-alive HTTPS, new connections, HTTP/2, RSA against ECDSA; TLS
- * behind the edge against clear text (to Nginx, to MariaDB, to the exporters, the backup stream); a
- * reload under load; deploys under load; the lab's memory after `up` and after the load.
+ * behind the edge against clear text (to Nginx, to MariaDB, to the exporters, the backup stream,
+ * replication between the database servers); a reload under load; deploys under load; the lab's
+ * memory after `up` and after the load.
  *
  * Where wrk runs: "direct" targets are only reachable inside a web server (the app listens on
  * loopback; web servers have no edge address), so wrk runs there; "via LB" runs on the client
@@ -31,6 +32,7 @@ import { startBareHaproxy, type Bare } from './bare.ts';
 import { FEATURES, startCopy } from './features.ts';
 import { dbTlsCost, formatDbTls } from './dbtls.ts';
 import { formatTransit, transitCost } from './transit.ts';
+import { formatRepl, replTlsCost } from './repltls.ts';
 import { compare, comparisonTable, formatTable, type Comparison } from './compare.ts';
 import { h2load, parseH2load } from './h2load.ts';
 import { describeMemory, labMemory } from './memory.ts';
@@ -355,7 +357,10 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
 
 /** Which parts run (BENCH_PARTS=bare,reload...; all but the hour-long soak by default). */
 const PARTS = new Set(
-  (process.env.BENCH_PARTS ?? 'tiers,bare,features,backends,dbtls,transit,reload,deploys,commands')
+  (
+    process.env.BENCH_PARTS ??
+    'tiers,bare,features,backends,dbtls,transit,repltls,reload,deploys,commands'
+  )
     .split(',')
     .map((p) => p.trim()),
 );
@@ -466,6 +471,17 @@ async function main(): Promise<void> {
       });
       print(formatTransit(transit));
     }
+    let replTls;
+    if (PARTS.has('repltls')) {
+      process.stdout.write(
+        'bench: replication between the database servers, TLS against clear text\n',
+      );
+      replTls = await replTlsCost(lab.ctx, {
+        backlogMib: Number(process.env.BENCH_REPL_MIB ?? 128),
+        rounds: Number(process.env.BENCH_REPL_ROUNDS ?? 5),
+      });
+      print(formatRepl(replTls));
+    }
     let reload;
     if (PARTS.has('reload')) {
       process.stdout.write('bench: a HAProxy reload under load\n');
@@ -517,6 +533,7 @@ async function main(): Promise<void> {
       features,
       dbTls,
       transit,
+      replTls,
       reload,
       deploys,
       commands,
