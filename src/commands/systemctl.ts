@@ -11,6 +11,14 @@ export const systemctl = {
   disable: (unit: string): Command => ({
     argv: ['systemctl', 'disable', '--quiet', '--no-reload', unit],
   }),
+  enableNow: (unit: string): Command => ({
+    argv: ['systemctl', 'enable', '--now', '--quiet', unit],
+    timeoutMs: 120_000,
+  }),
+  restart: (unit: string): Command => ({
+    argv: ['systemctl', 'restart', unit],
+    timeoutMs: 120_000,
+  }),
   disableNow: (unit: string): Command => ({
     argv: ['systemctl', 'disable', '--now', '--quiet', unit],
     timeoutMs: 120_000,

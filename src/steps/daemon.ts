@@ -86,6 +86,12 @@ export interface Daemon {
    * whatever Debian's says). A database server's death is the failover managers' to act on.
    */
   readonly restartsOnCrash?: false;
+  /**
+   * True: it writes a line per request to its output (HAProxy's access log). On machines its
+   * unit lifts the journal's rate limit (10,000 lines in 30 s a unit by default), which would
+   * drop most visitors' lines at a busy site; the journal's size limits still hold.
+   */
+  readonly logsEachRequest?: true;
   /** Undefined when the daemon answers as it should; otherwise what is wrong. */
   readonly probe: (ctx: Context) => Promise<string | undefined>;
   /**

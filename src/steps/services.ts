@@ -62,6 +62,7 @@ export function haproxyDaemon(ctx: Context, host: Host, certificate?: string): D
     outputLog: files.log,
     reloadSignal: 'USR2',
     stopSignal: 'TERM',
+    logsEachRequest: true,
     ports: [ctx.model.ports.http, ctx.model.ports.lbStats],
     // 200 with a web server up, 503 without: either way HAProxy itself is serving.
     probe: (c) =>

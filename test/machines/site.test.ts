@@ -51,6 +51,13 @@ import { rootClient } from '../support/db.ts';
 import { checkMatrix, type MatrixResult } from '../support/matrix.ts';
 import { runPebble, type Pebble } from '../support/pebble.ts';
 import { haproxyFiles } from '../../src/render/haproxy/index.ts';
+import { systemctl } from '../../src/commands/systemctl.ts';
+import {
+  JOURNALD_FILE,
+  LOGROTATE_TIMER,
+  LOGROTATE_UNIT,
+  renderJournald,
+} from '../../src/render/logging/index.ts';
 import {
   primaryKilledUnderWrites,
   primarySilencedUnderWrites,
@@ -383,6 +390,9 @@ async function visitorsDuring<T>(
     .join(', ');
   return { result, summary, kinds };
 }
+
+/** The deploy test's visitors: from when (seconds since the epoch, a minute early), how many requests. */
+const visited = { since: 0, requests: 0 };
 
 /** When the promote test's promotion returned. */
 let promotedAt = 0;
@@ -907,6 +917,7 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
       kinds,
     } = await visitorsDuring(`mdeploy${Date.now()}`, async () => {
       const started = Date.now();
+      visited.since = Math.floor(started / 1000) - 60;
       const result = await foobar(['deploy', '--from', variant], UP_TIMEOUT_MS);
       const ms = Date.now() - started;
       // Both web servers serve through the load balancers while the visitors keep coming. Asked
@@ -931,6 +942,53 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     );
     assert.equal(summary.failed, 0, JSON.stringify(summary.failures));
     assert.ok(summary.kinds.page.ok > 0 && summary.kinds.write.ok > 0, kinds);
+    visited.requests = summary.requests;
+  });
+
+  it('logs within their cap: every visitor’s request of the deploy is in the load balancers’ journal (no rate limit drops one), journald has the cap’s limits, and logrotate runs on the files every minute', async (t) => {
+    assert.ok(visited.requests > 0, 'the deploy test ran its visitors');
+    const ctx = siteContext();
+    let logged = 0;
+    for (const lb of ['lb-01', 'lb-02']) {
+      // -o cat: HAProxy's lines as it wrote them; its HTTPS frontend is "www~".
+      const journal = await ctx.driver.exec(lb, {
+        argv: ['journalctl', '-u', 'haproxy.service', '--since', `@${visited.since}`, '-o', 'cat'],
+        timeoutMs: 60_000,
+      });
+      logged += journal.stdout.split('\n').filter((line) => line.includes(' www~ ')).length;
+      const limit = await ctx.driver.exec(lb, {
+        argv: ['systemctl', 'show', '--property=LogRateLimitIntervalUSec', 'haproxy.service'],
+      });
+      assert.match(limit.stdout, /^LogRateLimitIntervalUSec=0$/m, `${lb}: haproxy.service`);
+      const suppressed = await ctx.driver.exec(lb, {
+        argv: [
+          'journalctl',
+          '-u',
+          'systemd-journald.service',
+          '--since',
+          `@${visited.since}`,
+          '-o',
+          'cat',
+        ],
+        timeoutMs: 60_000,
+      });
+      assert.doesNotMatch(suppressed.stdout, /Suppressed .* haproxy/, lb);
+    }
+    t.diagnostic(
+      `${visited.requests} visitors' requests, ${logged} lines in the load balancers' journal`,
+    );
+    assert.ok(logged >= visited.requests, `${logged} lines for ${visited.requests} requests`);
+    for (const machine of ['lb-01', 'web-01']) {
+      const limits = await ctx.driver.readFile(machine, JOURNALD_FILE);
+      assert.equal(limits, renderJournald(ctx.model.logs), `${machine}: ${JOURNALD_FILE}`);
+      const timer = await ctx.driver.exec(machine, systemctl.isActive(LOGROTATE_TIMER), {
+        check: false,
+      });
+      assert.equal(timer.exitCode, 0, `${machine}: ${LOGROTATE_TIMER} active`);
+      // A run now, on the machine's real files: logrotate accepts its config and rotates cleanly.
+      const run = await ctx.driver.exec(machine, systemctl.start(LOGROTATE_UNIT), { check: false });
+      assert.equal(run.exitCode, 0, `${machine}: ${run.stderr}`);
+    }
   });
 
   it('db promote --force makes the replica the primary, and db rejoin makes the old primary its replica', async (t) => {

@@ -25,9 +25,19 @@ import {
   renderFirewallUnit,
   SYSTEMD_DIR,
 } from '../../render/systemd/index.ts';
+import {
+  JOURNALD_FILE,
+  LOGROTATE_TIMER,
+  LOGROTATE_UNIT,
+  renderJournald,
+  renderLogrotate,
+  renderLogrotateService,
+  renderLogrotateTimer,
+  type RotatedLog,
+} from '../../render/logging/index.ts';
 import type { Context } from '../../steps/context.ts';
 import type { ReadFiles } from '../platform.ts';
-import { writeFiles } from '../../steps/daemon.ts';
+import { writeFiles, type Daemon } from '../../steps/daemon.ts';
 import { daemonsOf } from '../../steps/services.ts';
 import { unitOf } from './supervisor.ts';
 
@@ -69,6 +79,68 @@ export function renderTmpfiles(): string {
 }
 
 const FIREWALL_UNIT_FILE = path.join(SYSTEMD_DIR, FIREWALL_UNIT);
+export const LOGROTATE_CONFIG = path.join(MACHINE_PATHS.etc, 'logrotate.conf');
+const LOGROTATE_STATE = path.join(MACHINE_PATHS.data, 'logrotate.status');
+const LOGROTATE_FILES = [LOGROTATE_UNIT, LOGROTATE_TIMER].map((unit) =>
+  path.join(SYSTEMD_DIR, unit),
+);
+
+/**
+ * The files a host's daemons write themselves (the others' output goes to the journal): their
+ * logs, and the output of those that reopen their logs on a signal (Nginx's error log), which
+ * write it themselves too. Both app slots write one file.
+ */
+export function rotatedLogs(daemons: readonly Daemon[]): RotatedLog[] {
+  const logs = new Map<string, RotatedLog>();
+  for (const daemon of daemons) {
+    const reopens = daemon.reopenLogsSignal !== undefined;
+    for (const file of reopens ? [...daemon.logs, daemon.outputLog] : daemon.logs)
+      logs.set(file, reopens ? { path: file, reopenUnit: unitOf(daemon) } : { path: file });
+  }
+  return [...logs.values()];
+}
+
+/**
+ * The host's logs within `logs.maxMegabytesPerHost` (render/logging): journald's limits, applied
+ * by restarting it (the daemons' output streams survive that: journald keeps them open in
+ * systemd's file store), and logrotate every minute. Resolves to what it did.
+ */
+async function ensureLogLimits(
+  ctx: Context,
+  host: string,
+  daemons: readonly Daemon[],
+  read: ReadFiles,
+): Promise<string[]> {
+  const done: string[] = [];
+  const config = { path: JOURNALD_FILE, content: renderJournald(ctx.model.logs), mode: 0o644 };
+  if (await writeFiles(ctx, host, [config], read)) {
+    await ctx.driver.exec(host, systemctl.restart('systemd-journald.service'));
+    done.push('journal limits set');
+  }
+  const rotation = renderLogrotate(ctx.model.logs, rotatedLogs(daemons));
+  const [service = '', timer = ''] = LOGROTATE_FILES;
+  const units = await writeFiles(
+    ctx,
+    host,
+    [
+      { path: service, content: renderLogrotateService(LOGROTATE_CONFIG, LOGROTATE_STATE) },
+      { path: timer, content: renderLogrotateTimer() },
+    ],
+    read,
+  );
+  const rotating = await writeFiles(
+    ctx,
+    host,
+    [{ path: LOGROTATE_CONFIG, content: rotation, mode: 0o644 }],
+    read,
+  );
+  if (units) {
+    await ctx.driver.exec(host, systemctl.daemonReload());
+    await ctx.driver.exec(host, systemctl.enableNow(LOGROTATE_TIMER));
+  }
+  if (units || rotating) done.push('log files rotated every minute');
+  return done;
+}
 
 /** The host's firewall rules, as the Firewalls phase writes them: what the boot loads. */
 function rulesOf(ctx: Context, host: string): string {
@@ -210,10 +282,12 @@ async function ensureRuntime(ctx: Context, host: string, read: ReadFiles): Promi
  * run on this machine are stopped and disabled (they would hold its ports and memory). And the
  * firewall's boot unit is enabled if it is not. Resolves to what it did.
  */
-async function settleUnits(ctx: Context, host: string): Promise<string[]> {
-  const spec = findHost(ctx.model, host);
-  if (spec === undefined) return [];
-  const ours = new Set((await daemonsOf(ctx, spec)).map((daemon) => unitOf(daemon)));
+async function settleUnits(
+  ctx: Context,
+  host: string,
+  daemons: readonly Daemon[],
+): Promise<string[]> {
+  const ours = new Set(daemons.map((daemon) => unitOf(daemon)));
   const others = [...new Set(Object.values(DEBIAN_UNITS))].filter((unit) => !ours.has(unit)).sort();
   // One round trip for all of them: a no-op `up` must be quick.
   const asked = await ctx.driver.exec(
@@ -252,6 +326,9 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
     SYSCTL_FILE,
     TMPFILES_FILE,
     FIREWALL_UNIT_FILE,
+    JOURNALD_FILE,
+    LOGROTATE_CONFIG,
+    ...LOGROTATE_FILES,
   ];
   const contents = await ctx.driver.readFiles(host, files);
   const read: ReadFiles = new Map(files.map((file, i) => [file, contents[i]]));
@@ -307,6 +384,10 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
   for (const dir of absent) await ctx.driver.mkdir(host, dir);
   if (absent.length > 0) done.push(`${absent.length} directories made`);
   if (bootFirewall) done.push('firewall boot unit written');
-  done.push(...(await settleUnits(ctx, host)));
+  // Both app slots and the restore's scratch server too: they have units and log files.
+  const spec = findHost(ctx.model, host);
+  const daemons = spec === undefined ? [] : await daemonsOf(ctx, spec, true);
+  done.push(...(await ensureLogLimits(ctx, host, daemons, read)));
+  done.push(...(await settleUnits(ctx, host, daemons)));
   return done.length === 0 ? `up to date (${wanted.length} packages present)` : done.join(', ');
 }

@@ -17,6 +17,13 @@ import { assertGolden } from '../golden.ts';
 import { firewallFile } from '../nftables/index.ts';
 import { FIREWALL_UNIT, SYSTEMD_DIR, execLine, renderFirewallUnit } from './index.ts';
 import { exampleModel } from '../../model/examples-testing.ts';
+import { LOGROTATE_CONFIG } from '../../platform/machines/provision.ts';
+import {
+  LOGROTATE_TIMER,
+  LOGROTATE_UNIT,
+  renderLogrotateService,
+  renderLogrotateTimer,
+} from '../logging/index.ts';
 
 const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
 
@@ -100,6 +107,12 @@ describe('systemd units on machines', () => {
       const firewall = path.join(dir, FIREWALL_UNIT);
       writeFileSync(firewall, renderFirewallUnit(firewallFile(hostPaths(model, 'web-01'))));
       units.add(FIREWALL_UNIT);
+      writeFileSync(
+        path.join(dir, LOGROTATE_UNIT),
+        renderLogrotateService(LOGROTATE_CONFIG, '/var/lib/foobar/logrotate.status'),
+      );
+      writeFileSync(path.join(dir, LOGROTATE_TIMER), renderLogrotateTimer());
+      units.add(LOGROTATE_UNIT).add(LOGROTATE_TIMER);
       // Foobar's units first, then the system's (Debian's units and what they need).
       const result = await runProcess(['systemd-analyze', 'verify', ...[...units].sort()], {
         env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` },

@@ -18,6 +18,12 @@ export interface UnitDaemon {
   readonly stopSignal: string;
   /** False: `Restart=no` (see the Daemon's). */
   readonly restartsOnCrash?: false;
+  /** True: no journal rate limit (see the Daemon's). */
+  readonly logsEachRequest?: true;
+}
+
+function journalLines(daemon: UnitDaemon): string[] {
+  return daemon.logsEachRequest === true ? ['LogRateLimitIntervalSec=0'] : [];
 }
 
 /**
@@ -128,6 +134,7 @@ export function renderDropIn(
     'ExecStop=',
     `KillSignal=SIG${daemon.stopSignal}`,
     ...(daemon.restartsOnCrash === false ? ['Restart=no'] : []),
+    ...journalLines(daemon),
     // The user the lab runs it as: root for a daemon that drops privileges itself.
     `User=${daemon.user ?? 'root'}`,
     `Group=${daemon.user ?? 'root'}`,
@@ -165,6 +172,7 @@ export function renderUnit(
     `KillSignal=SIG${daemon.stopSignal}`,
     ...environment(daemon.env),
     ...(daemon.restartsOnCrash === false ? ['Restart=no'] : ['Restart=on-failure', 'RestartSec=1']),
+    ...journalLines(daemon),
     'NoNewPrivileges=yes',
     'ProtectSystem=strict',
     `ReadWritePaths=${[...writable.paths].sort().join(' ')}`,
