@@ -18,6 +18,8 @@ const BARE_PORT_OFFSET = 8000;
 
 export interface Bare {
   readonly port: number;
+  /** Its master's pid file (bench/cpu.ts reads what its processes spend). */
+  readonly pidFile: string;
   readonly stop: () => Promise<void>;
 }
 
@@ -178,6 +180,7 @@ export async function startBenchHaproxy(
   await ensureDaemon(ctx, daemon);
   return {
     port,
+    pidFile: daemon.pidFile,
     stop: async () => {
       await stopDaemon(ctx, daemon);
     },

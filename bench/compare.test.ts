@@ -66,3 +66,35 @@ it('pairs one figure measured both ways each round: ratios, their median and spr
     b: 100,
   });
 });
+
+it("compares the load balancers' CPU per request when both sides measured it", async () => {
+  const withCpu = (rps: number, us: number): WrkResult => ({ ...result(rps), cpuUsPerRequest: us });
+  const us = [60, 66, 63];
+  let n = 0;
+  const c = await compare(
+    'static',
+    'bare HAProxy',
+    3,
+    () => Promise.resolve(withCpu(90, us[n++] ?? 0)),
+    () => Promise.resolve(withCpu(100, 54)),
+  );
+  // bare ÷ ours: 54/60, 54/66, 54/63.
+  assert.deepEqual(
+    c.rounds.map((r) => r.cpuRatio?.toFixed(3)),
+    ['0.900', '0.818', '0.857'],
+  );
+  const cpu = c.cpu;
+  assert.ok(cpu !== undefined);
+  assert.equal(cpu.median.toFixed(3), '0.857');
+  assert.equal([cpu.oursUs, cpu.bareUs].join(), '63,54');
+  assert.match(comparisonTable([c]), /63\.0\/54\.0\s+0\.86 \(0\.82-0\.90\)/);
+  // One side unmeasured: no CPU figure rather than a wrong one.
+  const without = await compare(
+    'static',
+    'bare HAProxy',
+    2,
+    () => Promise.resolve(withCpu(90, 60)),
+    () => Promise.resolve(result(100)),
+  );
+  assert.equal(without.cpu, undefined);
+});

@@ -10,6 +10,19 @@ export interface Round {
   readonly bare: WrkResult;
   /** ours ÷ bare, requests per second. */
   readonly ratio: number;
+  /** bare ÷ ours, the load balancer's CPU per request (above 1: ours spends less). */
+  readonly cpuRatio?: number;
+}
+
+/** The CPU a request costs each side's load balancer (bench/cpu.ts), over the rounds. */
+export interface CpuRatio {
+  /** bare ÷ ours, microseconds of CPU per request: on the scale of the requests a second's ratio. */
+  readonly median: number;
+  readonly min: number;
+  readonly max: number;
+  /** The medians, microseconds per request. */
+  readonly oursUs: number;
+  readonly bareUs: number;
 }
 
 export interface Comparison {
@@ -21,6 +34,8 @@ export interface Comparison {
   readonly median: number;
   readonly min: number;
   readonly max: number;
+  /** When both sides' load balancer CPU was measured in every round. */
+  readonly cpu?: CpuRatio;
 }
 
 export function median(values: readonly number[]): number {
@@ -120,8 +135,12 @@ export async function compare(
     ours: o,
     bare: b,
     ratio: o.requestsPerSecond / b.requestsPerSecond,
+    ...(o.cpuUsPerRequest === undefined || b.cpuUsPerRequest === undefined
+      ? {}
+      : { cpuRatio: b.cpuUsPerRequest / o.cpuUsPerRequest }),
   }));
   const ratios = done.map((r) => r.ratio);
+  const cpu = cpuRatio(done);
   return {
     name,
     reference,
@@ -130,12 +149,36 @@ export async function compare(
     median: median(ratios),
     min: Math.min(...ratios),
     max: Math.max(...ratios),
+    ...(cpu === undefined ? {} : { cpu }),
+  };
+}
+
+/** The rounds' CPU ratios, when every round has one. */
+export function cpuRatio(rounds: readonly Round[]): CpuRatio | undefined {
+  const ratios = rounds.flatMap((r) => (r.cpuRatio === undefined ? [] : [r.cpuRatio]));
+  if (ratios.length === 0 || ratios.length < rounds.length) return undefined;
+  return {
+    median: median(ratios),
+    min: Math.min(...ratios),
+    max: Math.max(...ratios),
+    oursUs: median(rounds.map((r) => r.ours.cpuUsPerRequest ?? Number.NaN)),
+    bareUs: median(rounds.map((r) => r.bare.cpuUsPerRequest ?? Number.NaN)),
   };
 }
 
 /** One line per comparison: the median requests per second of each side and the ratio's spread. */
 export function comparisonTable(comparisons: readonly Comparison[]): string {
-  const header = ['path', 'ours req/s', 'bare req/s', 'ratio (median)', 'spread', 'goal', 'errors'];
+  const header = [
+    'path',
+    'ours req/s',
+    'bare req/s',
+    'ratio (median)',
+    'spread',
+    'goal',
+    'errors',
+    'LB CPU µs/req ours/bare',
+    'CPU bare÷ours (spread)',
+  ];
   const body = comparisons.map((c) => [
     c.name,
     median(c.rounds.map((r) => r.ours.requestsPerSecond)).toFixed(0),
@@ -144,6 +187,10 @@ export function comparisonTable(comparisons: readonly Comparison[]): string {
     `${c.min.toFixed(2)}-${c.max.toFixed(2)}`,
     c.goal === undefined ? '' : `≥ ${c.goal} ${c.median >= c.goal ? 'met' : 'NOT met'}`,
     String(c.rounds.reduce((sum, r) => sum + r.ours.errors + r.bare.errors, 0)),
+    c.cpu === undefined ? '' : `${c.cpu.oursUs.toFixed(1)}/${c.cpu.bareUs.toFixed(1)}`,
+    c.cpu === undefined
+      ? ''
+      : `${c.cpu.median.toFixed(2)} (${c.cpu.min.toFixed(2)}-${c.cpu.max.toFixed(2)})`,
   ]);
   return formatTable(header, body);
 }

@@ -36,6 +36,9 @@ import { formatRepl, replTlsCost } from './repltls.ts';
 import { compare, comparisonTable, formatTable, type Comparison } from './compare.ts';
 import { h2load, parseH2load } from './h2load.ts';
 import { describeMemory, labMemory } from './memory.ts';
+import { withCpu } from './cpu.ts';
+import { haproxyFiles } from '../src/render/haproxy/index.ts';
+import { hostPaths } from '../src/model/layout.ts';
 import { parseWrk, wrk, type WrkOptions, type WrkResult } from './wrk.ts';
 import { formatTimings, measureCommands } from './commands.ts';
 import { soak, soakOptions } from './soak.ts';
@@ -153,6 +156,12 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
         (await lab.ctx.driver.exec('client', h2load(url, { ...h2, headers: h2Headers }))).stdout,
       );
     const reference = `bare HAProxy on ${lb.name} (TLS, round-robin)`;
+    // Each side's HAProxy CPU per request too (bench/cpu.ts): steadier than requests a second.
+    const cpuOf = (pidFile: string) => (run: () => Promise<WrkResult>) => () =>
+      withCpu(lab.ctx, lb.name, pidFile, run);
+    const onOurs = cpuOf(haproxyFiles(hostPaths(lab.model, lb.name)).pid);
+    const onBare = cpuOf(bare.pidFile);
+    const onRsa = cpuOf(bareRsa.pidFile);
     const round = (
       name: string,
       goal: number | undefined,
@@ -167,32 +176,32 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
       await round(
         'static file, HTTPS kept alive',
         0.95,
-        () => wrkFrom(lab, 'client', `${ours}${asset}`, kept),
-        () => wrkFrom(lab, 'client', `${bareUrl}${asset}`, kept),
+        onOurs(() => wrkFrom(lab, 'client', `${ours}${asset}`, kept)),
+        onBare(() => wrkFrom(lab, 'client', `${bareUrl}${asset}`, kept)),
       ),
       await round(
         'app page /, HTTPS kept alive',
         0.95,
-        () => wrkFrom(lab, 'client', `${ours}/`, kept),
-        () => wrkFrom(lab, 'client', `${bareUrl}/`, kept),
+        onOurs(() => wrkFrom(lab, 'client', `${ours}/`, kept)),
+        onBare(() => wrkFrom(lab, 'client', `${bareUrl}/`, kept)),
       ),
       await round(
         'new HTTPS connections (one request each)',
         0.95,
-        () => wrkFrom(lab, 'client', `${ours}${asset}`, fresh),
-        () => wrkFrom(lab, 'client', `${bareUrl}${asset}`, fresh),
+        onOurs(() => wrkFrom(lab, 'client', `${ours}${asset}`, fresh)),
+        onBare(() => wrkFrom(lab, 'client', `${bareUrl}${asset}`, fresh)),
       ),
       await round(
         'HTTP/2, 8 connections × 16 streams',
         0.95,
-        () => h2From(`${ours}${asset}`),
-        () => h2From(`${bareUrl}${asset}`),
+        onOurs(() => h2From(`${ours}${asset}`)),
+        onBare(() => h2From(`${bareUrl}${asset}`)),
       ),
       await round(
         'new connections: RSA 2048 ÷ ECDSA P-256',
         undefined,
-        () => wrkFrom(lab, 'client', `${rsaUrl}${asset}`, fresh),
-        () => wrkFrom(lab, 'client', `${bareUrl}${asset}`, fresh),
+        onRsa(() => wrkFrom(lab, 'client', `${rsaUrl}${asset}`, fresh)),
+        onBare(() => wrkFrom(lab, 'client', `${bareUrl}${asset}`, fresh)),
         'the same bare HAProxy with the ECDSA certificate',
       ),
     ];
@@ -200,6 +209,12 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
     await bare.stop();
     await bareRsa.stop();
   }
+}
+
+/** A HAProxy of the bench's: where it listens, and its pid file (for its CPU). */
+interface Target {
+  readonly url: string;
+  readonly pidFile: string;
 }
 
 /**
@@ -213,10 +228,10 @@ async function whereTheDifferenceGoes(lab: TestLab, asset: string): Promise<Comp
   if (lb === undefined) throw new Error('no load balancer');
   const started: Bare[] = [];
   try {
-    const start = async (bare: Promise<Bare>): Promise<string> => {
+    const start = async (bare: Promise<Bare>): Promise<Target> => {
       const one = await bare;
       started.push(one);
-      return `https://${addressOf(lb, 'edge')}:${one.port}`;
+      return { url: `https://${addressOf(lb, 'edge')}:${one.port}`, pidFile: one.pidFile };
     };
     const bare = await start(startBareHaproxy(lab.ctx, lb));
     const copy = await start(startCopy(lab.ctx, lb, 'copy', FEATURE_PORT_OFFSET));
@@ -234,18 +249,14 @@ async function whereTheDifferenceGoes(lab: TestLab, asset: string): Promise<Comp
       ['static file', asset],
       ['app page /', '/'],
     ] as const) {
-      const run = async (name: string, ours: string, reference: string, refName: string) => {
+      const load = (target: Target) => () =>
+        withCpu(lab.ctx, lb.name, target.pidFile, () =>
+          wrkFrom(lab, 'client', `${target.url}${path}`, kept),
+        );
+      const run = async (name: string, ours: Target, reference: Target, refName: string) => {
         process.stdout.write(`bench: ${name}, ${ROUNDS} rounds
 `);
-        results.push(
-          await compare(
-            name,
-            refName,
-            ROUNDS,
-            () => wrkFrom(lab, 'client', `${ours}${path}`, kept),
-            () => wrkFrom(lab, 'client', `${reference}${path}`, kept),
-          ),
-        );
+        results.push(await compare(name, refName, ROUNDS, load(ours), load(reference)));
       };
       await run(`${what}: a copy of ours ÷ bare`, copy, bare, 'bare HAProxy');
       for (const { feature, url } of without)

@@ -29,6 +29,8 @@ export interface WrkResult {
   readonly requests: number;
   /** Non-2xx/3xx responses plus socket errors. */
   readonly errors: number;
+  /** The load balancer's CPU per completed request, when the bench measured it (bench/cpu.ts). */
+  readonly cpuUsPerRequest?: number;
 }
 
 function milliseconds(value: string, unit: string): number {
