@@ -24,6 +24,7 @@ import {
   sqlAs,
   unexplainedRows,
   assertNoStrayRows,
+  assertUpRestartsNoServer,
   waitCaughtUp,
   writesAround,
 } from '../support/db.ts';
@@ -421,6 +422,7 @@ export function databaseSuite(lab: TestLab): void {
         ],
         ['db-02', true, [['db-01', 'db-02', true, true]]],
       );
+      await assertUpRestartsNoServer(lab);
     });
 
     it('SIGKILL of the primary under load: promote loses no acknowledged write, the site writes again without an app restart', async (t) => {
@@ -498,6 +500,7 @@ export function databaseSuite(lab: TestLab): void {
         ['db-01', true, [], [['db-02', 'db-01', true, true]]],
       );
       assert.deepEqual((await whoami()).db, { read: 'db-02', write: 'db-01' });
+      await assertUpRestartsNoServer(lab);
     });
   });
 

@@ -31,6 +31,7 @@ import { mariadbDaemon } from '../../src/steps/services.ts';
 import {
   assertEveryAckedOnce,
   assertNoStrayRows,
+  assertUpRestartsNoServer,
   firstWriteAfter,
   sql,
   sqlAs,
@@ -242,6 +243,8 @@ export function failoverSuite(lab: TestLab): void {
         [status.health, status.fenced, status.replicas.map((r) => [r.name, r.source])],
         ['healthy', [], [[fenced, state.primary]]],
       );
+      // The managers' promotion rewrote the new primary's record of its start: up restarts it not.
+      await assertUpRestartsNoServer(lab);
     });
 
     it('anti-flap: a second failure inside the period is not failed over, and db status says why; the server restarted read-only is opened for writes by the managers; a manual promote still works', async (t) => {

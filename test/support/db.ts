@@ -306,3 +306,14 @@ export function firstWriteAfter(summary: WriteSummary, killedAt: number, primary
   }
   return first - killedAt;
 }
+
+/**
+ * After a change of primary the servers keep the command lines they started with (a promoted
+ * replica's still names the replica's role), but the lab's records of their starts follow their
+ * roles: `up` would restart no server.
+ */
+export async function assertUpRestartsNoServer(lab: TestLab): Promise<void> {
+  const plan = await lab.cliWithin(180_000, 'up', '--plan');
+  assert.ok([0, 2].includes(plan.exitCode), `${plan.stdout}\n${plan.stderr}`);
+  assert.doesNotMatch(plan.stdout, /^ {2}mariadb: /m, plan.stdout);
+}

@@ -1,7 +1,9 @@
 /**
  * The lab's supervisor: foobar itself. It detaches each daemon (in the foreground, its output to
  * its output log), writes its pid file, and later trusts a PID only if /proc shows our process
- * (see process.ts): namespaces share the PID space, and PIDs get reused.
+ * (see process.ts): namespaces share the PID space, and PIDs get reused. Beside the pid file it
+ * records what the daemon was started with (see startRecord), so `up` restarts a daemon whose
+ * command line, environment or user changed, as a changed unit restarts it on machines.
  */
 import path from 'node:path';
 import { asUser, proc, type Signal } from '../../commands/proc.ts';
@@ -9,7 +11,7 @@ import { files as fileCommands } from '../../commands/files.ts';
 import { sleep, waitFor } from '../../lib/wait.ts';
 import type { Context } from '../../steps/context.ts';
 import type { Daemon } from '../../steps/daemon.ts';
-import type { Supervisor } from '../platform.ts';
+import type { ReadFiles, Supervisor } from '../platform.ts';
 import { childPids, reloadWorkers } from '../../probes/process.ts';
 import { isOurProcess, processState, readPid } from './process.ts';
 
@@ -51,8 +53,48 @@ async function signalAndWait(
   );
 }
 
+/** The record of the daemon's start, beside its pid file (`nginx.pid` → `nginx.start`). */
+export function startRecordFile(daemon: Daemon): string {
+  return `${daemon.pidFile.replace(/\.pid$/, '')}.start`;
+}
+
+/**
+ * What the daemon is started with, as its record holds it: the command line, the environment
+ * (sorted: its order means nothing) and the user. One item a line, so `up --plan`'s diff of the
+ * record says what changed. Mode 0644, as the app's env file holding the same values: no
+ * daemon's environment holds a secret (the app is given its password's file, not the password).
+ */
+export function startRecord(daemon: Daemon): string {
+  const env = Object.fromEntries(
+    Object.entries(daemon.env ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+  );
+  return `${JSON.stringify({ argv: daemon.start.argv, env, user: daemon.user ?? null }, null, 2)}\n`;
+}
+
+/**
+ * Makes the daemon's record name its start as `daemon` describes it; true when it named another,
+ * so a running daemon must restart to take the new one. The record is not the process's command
+ * line: a MariaDB replica promoted at run time keeps `--init-rpl-role=SLAVE` on it, and a change
+ * of primary rewrites the record without a restart (unitsFollowRoles), so the next `up` leaves
+ * the new primary running. No record (a daemon started before foobar kept them): it is taken as
+ * started the way it is described, and recorded so, rather than restarted: upgrading foobar
+ * restarts no healthy daemon (the primary database server among them), and it runs the new
+ * command line from its next start. A plan writes nothing for it.
+ */
+async function install(ctx: Context, daemon: Daemon, read?: ReadFiles): Promise<boolean> {
+  const file = startRecordFile(daemon);
+  const current =
+    read?.has(file) === true ? read.get(file) : await ctx.driver.readFile(daemon.host, file);
+  const wanted = startRecord(daemon);
+  if (current === wanted) return false;
+  if (current === undefined && ctx.planning !== undefined) return false;
+  await ctx.driver.writeFile(daemon.host, file, wanted);
+  return current !== undefined;
+}
+
 export const pidFileSupervisor: Supervisor = {
-  install: () => Promise.resolve(false),
+  install,
+  installs: (daemon) => [startRecordFile(daemon)],
   mainPid,
   async launch(ctx, daemon) {
     await ctx.driver.remove(daemon.host, daemon.pidFile);
@@ -67,7 +109,12 @@ export const pidFileSupervisor: Supervisor = {
         ...(daemon.env === undefined ? {} : { env: daemon.env }),
       },
     );
-    await ctx.driver.writeFile(daemon.host, daemon.pidFile, `${pid}\n`);
+    // The record names what this start runs, whoever started it (a deploy's new slot, a restart
+    // after a secret's rotation, a rejoin) and whatever the record said before.
+    await Promise.all([
+      ctx.driver.writeFile(daemon.host, daemon.pidFile, `${pid}\n`),
+      ctx.driver.writeFile(daemon.host, startRecordFile(daemon), startRecord(daemon)),
+    ]);
     return offset;
   },
   async starting(ctx, daemon) {

@@ -454,11 +454,11 @@ async function finish(
 
 /**
  * The units of the servers whose role changed, rewritten for their new role without a restart
- * (machines; the lab's supervisor keeps no unit). A machine's MariaDB unit names its start role
- * (a replica's crash recovery drops what no replica acknowledged), and a promoted server's unit
- * still naming the replica's made the next `foobar up` restart the new primary. Fenced servers
- * keep theirs, masked; one not reached in time keeps its old unit, and the next `up` restarts it
- * onto the new one: the notes say so.
+ * (machines; in the lab, the supervisor's record of each server's start). A MariaDB unit names
+ * its start role (a replica's crash recovery drops what no replica acknowledged), and a promoted
+ * server's unit still naming the replica's made the next `foobar up` restart the new primary.
+ * Fenced servers keep theirs, masked; one not reached in time keeps its old unit, and the next
+ * `up` restarts it onto the new one: the notes say so.
  */
 export async function unitsFollowRoles(
   ctx: Context,

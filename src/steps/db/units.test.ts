@@ -1,15 +1,18 @@
 /**
- * After a change of primary, each machine's MariaDB unit names its server's new role, written
- * without a restart, so that the next `foobar up` finds nothing to change and restarts no server.
+ * After a change of primary, each machine's MariaDB unit (in the lab, the supervisor's record of
+ * each server's start) names its server's new role, written without a restart, so that the next
+ * `foobar up` finds nothing to change and restarts no server.
  */
 import assert from 'node:assert/strict';
-import { it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Target } from '../../drivers/driver.ts';
 import { RecordingDriver } from '../../drivers/recording.ts';
 import { exampleModel } from '../../model/examples-testing.ts';
 import { findHost } from '../../model/model.ts';
 import { unitFor } from '../../platform/machines/supervisor.ts';
+import { pidFileSupervisor, startRecordFile } from '../../platform/lab/supervisor.ts';
 import { createContext } from '../context.ts';
+import { ensureDaemon, writeFiles } from '../daemon.ts';
 import { mariadbDaemon } from '../services.ts';
 import { unitsFollowRoles } from './changes.ts';
 import type { DbState } from './state.ts';
@@ -75,4 +78,69 @@ it('a switchover: both servers’ units name their new roles, and neither is res
   assert.match(unitOn(driver, 'db-01', switched).now ?? '', /--init-rpl-role=SLAVE/);
   assert.ok(driver.calls.some((call) => call.includes('daemon-reload')));
   assert.deepEqual(restarts(driver), []);
+});
+
+describe('in the lab: the record of each server’s start', () => {
+  const labModel = exampleModel('foobar');
+
+  /** db-01 and db-02 running as `up` started them (primary and replica), then the change. */
+  async function labAfterChange(
+    next: DbState,
+  ): Promise<{ driver: RecordingDriver; notes: string[] }> {
+    const driver = new RecordingDriver(() => undefined, { simulate: true });
+    const ctx = createContext(labModel, driver);
+    for (const name of ['db-01', 'db-02']) {
+      const daemon = mariadbDaemon(ctx, findHost(labModel, name) ?? assert.fail(name), before);
+      await writeFiles(ctx, name, daemon.files);
+      await pidFileSupervisor.launch(ctx, daemon);
+    }
+    driver.calls.length = 0;
+    return { driver, notes: await unitsFollowRoles(ctx, before, next) };
+  }
+
+  /** What the next `up` does to each server: nothing, as no record differs from its start. */
+  async function nextUp(
+    driver: RecordingDriver,
+    state: DbState,
+    names = ['db-01', 'db-02'],
+  ): Promise<string[]> {
+    const ctx = createContext(labModel, driver);
+    return Promise.all(
+      names.map((name) =>
+        ensureDaemon(ctx, mariadbDaemon(ctx, findHost(labModel, name) ?? assert.fail(name), state)),
+      ),
+    );
+  }
+
+  const stopsOrStarts = (driver: RecordingDriver): string[] =>
+    driver.calls.filter((call) => / spawn |\$ kill /.test(call));
+
+  it('a promotion: the new primary’s record names the primary’s start, and up restarts nobody', async () => {
+    const promoted: DbState = { primary: 'db-02', fenced: ['db-01'], epoch: 2, history: [] };
+    const { driver, notes } = await labAfterChange(promoted);
+    assert.deepEqual(notes, []);
+    const ctx = createContext(labModel, driver);
+    const db02 = mariadbDaemon(ctx, findHost(labModel, 'db-02') ?? assert.fail('db-02'), promoted);
+    const record = driver.files.get(startRecordFile(db02))?.toString('utf8') ?? '';
+    assert.doesNotMatch(record, /init-rpl-role/);
+    // The fenced old primary's record is not touched.
+    assert.ok(!driver.calls.some((call) => call.startsWith('[db-01]')), driver.calls.join('\n'));
+    // Up leaves a fenced server stopped (the promotion killed it): the new primary is the question.
+    assert.deepEqual(await nextUp(driver, promoted, ['db-02']), ['running']);
+    assert.deepEqual(stopsOrStarts(driver), []);
+  });
+
+  it('a switchover: both servers’ records name their new roles, and up restarts neither', async () => {
+    const switched: DbState = { primary: 'db-02', fenced: [], epoch: 2, history: [] };
+    const { driver, notes } = await labAfterChange(switched);
+    assert.deepEqual(notes, []);
+    assert.deepEqual(await nextUp(driver, switched), ['running', 'running']);
+    assert.deepEqual(stopsOrStarts(driver), []);
+  });
+
+  it('without the change recorded, up would restart both (what the records prevent)', async () => {
+    const switched: DbState = { primary: 'db-02', fenced: [], epoch: 2, history: [] };
+    const { driver } = await labAfterChange(before);
+    assert.deepEqual(await nextUp(driver, switched), ['restarted', 'restarted']);
+  });
 });
