@@ -7,7 +7,13 @@ import { trustedCa } from '../../model/transit.ts';
 import { promtool } from '../../commands/monitoring.ts';
 import { assertGolden } from '../golden.ts';
 import { fixture, runChecker, scratchFixture } from '../testing.ts';
-import { prometheusFiles, renderPrometheusConfig } from './index.ts';
+import { renderDashboardConfig } from '../dashboard/index.ts';
+import {
+  MYSQL_VARIABLES_READ,
+  prometheusFiles,
+  renderPrometheusConfig,
+  UNREAD_SERIES,
+} from './index.ts';
 import { renderPrometheusRules } from './rules.ts';
 
 const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
@@ -55,6 +61,21 @@ describe('renderPrometheusConfig', () => {
     // Only the monitor's own daemons on its loopback, and the blackbox probes (which do their
     // own TLS), stay plain.
     assert.deepEqual(plain, ['prometheus', 'alertmanager', 'blackbox', 'dns', 'tls', 'vip']);
+  });
+
+  it('drops no series that a rule or the dashboard reads', () => {
+    const { model, host, paths } = fixture('mon');
+    const read = `${renderPrometheusRules(model)}\n${renderDashboardConfig(model, host, paths, 'x')}`;
+    // Every name-like word of the rules' and the dashboard's queries (label names too: harmless).
+    const names = new Set(read.match(/\b[a-z][a-z0-9]*_[a-z0-9_]+\b/g));
+    assert.ok(names.has('mysql_global_variables_read_only') && names.has('probe_success'));
+    const unread = new RegExp(`^(?:${UNREAD_SERIES})$`);
+    const variables = MYSQL_VARIABLES_READ.map((v) => `mysql_global_variables_${v}`);
+    for (const name of names) {
+      assert.ok(!unread.test(name), `${name} is read but dropped`);
+      if (name.startsWith('mysql_global_variables_'))
+        assert.ok(variables.includes(name), `${name} is read but dropped`);
+    }
   });
 
   it('is accepted by promtool check config, rules included', async () => {
