@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { describeMemory, kindOf } from './memory.ts';
+import { describeMemory, kindOf, memoryOf, parseRollup } from './memory.ts';
 
 it('names a process by its kind: Node.js by its script, Nginx by its renamed title', () => {
   const node = '/var/lib/foobar/fb/runtime/node';
@@ -35,12 +35,29 @@ it('names a process by its kind: Node.js by its script, Nginx by its renamed tit
   );
 });
 
-it('describes the total and each kind, the largest first', () => {
+it('describes the total and each kind, PSS/USS, the largest PSS first', () => {
   assert.equal(
-    describeMemory({
-      totalMb: 300.4,
-      byKind: { mariadbd: { processes: 2, mb: 200.2 }, nginx: { processes: 4, mb: 100.2 } },
-    }),
-    '300 MB: mariadbd 200 (2), nginx 100 (4)',
+    describeMemory(
+      memoryOf([
+        ['nginx', { processes: 4, mb: 100.2, ussMb: 60.1 }],
+        ['mariadbd', { processes: 2, mb: 200.2, ussMb: 180.4 }],
+      ]),
+    ),
+    'PSS 300 MB, USS 241 MB; per kind PSS/USS (processes): mariadbd 200/180 (2), nginx 100/60 (4)',
   );
+});
+
+it('reads PSS and USS (private clean + dirty) from smaps_rollup', () => {
+  const rollup = [
+    '55d0c0000000-7ffd00000000 ---p 00000000 00:00 0                          [rollup]',
+    'Rss:               20480 kB',
+    'Pss:               10240 kB',
+    'Pss_Dirty:          4096 kB',
+    'Shared_Clean:      12288 kB',
+    'Shared_Dirty:          0 kB',
+    'Private_Clean:      1024 kB',
+    'Private_Dirty:      4096 kB',
+  ].join('\n');
+  assert.deepEqual(parseRollup(rollup), { pssMb: 10, ussMb: 5 });
+  assert.equal(parseRollup(''), undefined);
 });

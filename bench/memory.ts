@@ -1,16 +1,29 @@
 /**
- * The lab's memory: the proportional set size (PSS: shared pages divided among their sharers) of
- * every process in the lab's namespaces, summed per kind of daemon. Read from /proc, so it counts
- * what the daemons hold, not what this machine's page cache does.
+ * The lab's memory: the proportional set size (PSS: shared pages divided among their sharers) and
+ * the unique set size (USS: the process's private pages, clean and dirty) of every process in the
+ * lab's namespaces, summed per kind of daemon. Read from /proc, so it counts what the daemons hold,
+ * not what this machine's page cache does. PSS depends on who else maps the same files (another
+ * lab's daemons running the same binaries lower it); USS does not, so growth is judged on both.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Context } from '../src/steps/context.ts';
 
+export interface KindMemory {
+  readonly processes: number;
+  /** PSS, MB. */
+  readonly mb: number;
+  /** USS (Private_Clean + Private_Dirty), MB. */
+  readonly ussMb: number;
+}
+
 export interface Memory {
+  /** PSS, MB. */
   readonly totalMb: number;
-  /** kind → processes and their PSS in MB, the largest first. */
-  readonly byKind: Readonly<Record<string, { readonly processes: number; readonly mb: number }>>;
+  /** USS, MB. */
+  readonly ussMb: number;
+  /** kind → processes and their PSS and USS in MB, the largest PSS first. */
+  readonly byKind: Readonly<Record<string, KindMemory>>;
 }
 
 /** What a process is, from its command line: a Node.js process by its script, others by name. */
@@ -36,11 +49,23 @@ export function kindOf(argv: readonly string[]): string {
   return name;
 }
 
-async function pss(pid: string): Promise<number | undefined> {
+/** PSS and USS in MB from /proc/PID/smaps_rollup; undefined without a Pss line. */
+export function parseRollup(rollup: string): { pssMb: number; ussMb: number } | undefined {
+  const kb = (field: string): number | undefined => {
+    const found = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1];
+    return found === undefined ? undefined : Number(found);
+  };
+  const pss = kb('Pss');
+  if (pss === undefined) return undefined;
+  return {
+    pssMb: pss / 1024,
+    ussMb: ((kb('Private_Clean') ?? 0) + (kb('Private_Dirty') ?? 0)) / 1024,
+  };
+}
+
+async function rollupOf(pid: string): Promise<{ pssMb: number; ussMb: number } | undefined> {
   try {
-    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
-    const kb = /^Pss:\s+(\d+) kB/m.exec(rollup)?.[1];
-    return kb === undefined ? undefined : Number(kb) / 1024;
+    return parseRollup(await readFile(`/proc/${pid}/smaps_rollup`, 'utf8'));
   } catch {
     return undefined; // it exited meanwhile, or is a kernel thread
   }
@@ -52,7 +77,7 @@ export async function labMemory(ctx: Context): Promise<Memory> {
     ...ctx.model.hosts.map((h) => ctx.names.namespaceOf(h.name)),
     ctx.names.switchNamespace,
   ];
-  const byKind = new Map<string, { processes: number; mb: number }>();
+  const byKind = new Map<string, KindMemory>();
   for (const ns of namespaces) {
     const listed = await ctx.driver.exec(
       null,
@@ -60,27 +85,37 @@ export async function labMemory(ctx: Context): Promise<Memory> {
       { check: false },
     );
     for (const pid of listed.stdout.split('\n').filter((p) => /^\d+$/.test(p))) {
-      const mb = await pss(pid);
-      if (mb === undefined) continue;
+      const rollup = await rollupOf(pid);
+      if (rollup === undefined) continue;
       const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
       // A process that exited meanwhile (a zombie has no command line).
       if (cmdline === '') continue;
       const kind = kindOf(cmdline.split('\0'));
-      const sum = byKind.get(kind) ?? { processes: 0, mb: 0 };
-      byKind.set(kind, { processes: sum.processes + 1, mb: sum.mb + mb });
+      const sum = byKind.get(kind) ?? { processes: 0, mb: 0, ussMb: 0 };
+      byKind.set(kind, {
+        processes: sum.processes + 1,
+        mb: sum.mb + rollup.pssMb,
+        ussMb: sum.ussMb + rollup.ussMb,
+      });
     }
   }
-  const sorted = [...byKind.entries()].sort((a, b) => b[1].mb - a[1].mb);
+  return memoryOf([...byKind.entries()]);
+}
+
+/** Kinds summed into a Memory, the largest PSS first. */
+export function memoryOf(kinds: readonly (readonly [string, KindMemory])[]): Memory {
+  const sorted = [...kinds].sort((a, b) => b[1].mb - a[1].mb);
   return {
     totalMb: sorted.reduce((sum, [, k]) => sum + k.mb, 0),
+    ussMb: sorted.reduce((sum, [, k]) => sum + k.ussMb, 0),
     byKind: Object.fromEntries(sorted),
   };
 }
 
-/** "612 MB: mariadbd 257 (2), app (node) 180 (2), ..." */
+/** "PSS 612 MB, USS 480 MB; per kind PSS/USS (processes): mariadbd 257/240 (2), ..." */
 export function describeMemory(memory: Memory): string {
   const kinds = Object.entries(memory.byKind).map(
-    ([kind, k]) => `${kind} ${k.mb.toFixed(0)} (${k.processes})`,
+    ([kind, k]) => `${kind} ${k.mb.toFixed(0)}/${k.ussMb.toFixed(0)} (${k.processes})`,
   );
-  return `${memory.totalMb.toFixed(0)} MB: ${kinds.join(', ')}`;
+  return `PSS ${memory.totalMb.toFixed(0)} MB, USS ${memory.ussMb.toFixed(0)} MB; per kind PSS/USS (processes): ${kinds.join(', ')}`;
 }

@@ -517,7 +517,7 @@ async function main(): Promise<void> {
       );
     const memoryAfterLoad = await labMemory(lab.ctx);
     print(
-      `lab memory (PSS) after up: ${describeMemory(memoryAfterUp)}\nlab memory (PSS) after the load: ${describeMemory(memoryAfterLoad)}`,
+      `lab memory after up: ${describeMemory(memoryAfterUp)}\nlab memory after the load: ${describeMemory(memoryAfterLoad)}`,
     );
     let soakResult;
     if (PARTS.has('soak')) {

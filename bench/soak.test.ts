@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { summarizeVisits, type Visit } from '../src/load/visits.ts';
-import type { Memory } from './memory.ts';
+import { memoryOf, type Memory } from './memory.ts';
 import {
   chunkOf,
   formatSoak,
@@ -12,12 +12,18 @@ import {
   type SoakSample,
 } from './soak.ts';
 
-const memory = (byKind: Record<string, number>): Memory => ({
-  totalMb: Object.values(byKind).reduce((a, b) => a + b, 0),
-  byKind: Object.fromEntries(Object.entries(byKind).map(([k, mb]) => [k, { processes: 1, mb }])),
-});
+/** kind → PSS, or [PSS, USS]; USS is half the PSS unless given. */
+type Kinds = Record<string, number | readonly [number, number]>;
 
-const sample = (minute: number, byKind: Record<string, number>): SoakSample => ({
+const memory = (byKind: Kinds): Memory =>
+  memoryOf(
+    Object.entries(byKind).map(([kind, mb]) => {
+      const [pss, uss] = typeof mb === 'number' ? [mb, mb / 2] : mb;
+      return [kind, { processes: 1, mb: pss, ussMb: uss }] as const;
+    }),
+  );
+
+const sample = (minute: number, byKind: Kinds): SoakSample => ({
   at: `2026-12-04T21:${String(minute).padStart(2, '0')}:00.000Z`,
   minute,
   loadAverage: [1, 2, 3],
@@ -32,22 +38,33 @@ describe('soakGrowth', () => {
       sample(10, { mariadbd: 210, prometheus: 60, [LOAD_GENERATOR_KIND]: 120 }),
     ]);
     assert.equal(growth.minutes, 10);
-    assert.equal(growth.startMb, 250);
-    assert.equal(growth.endMb, 270);
-    assert.equal(growth.growthPct, 8);
+    assert.deepEqual(growth.pss, { startMb: 250, endMb: 270, growthMb: 20, growthPct: 8 });
+    assert.deepEqual(growth.uss, { startMb: 125, endMb: 135, growthMb: 10, growthPct: 8 });
+    assert.equal(growth.met, true);
     assert.deepEqual(
-      growth.kinds.map((k) => [k.kind, k.growthMb, k.growthPct]),
+      growth.kinds.map((k) => [k.kind, k.pss.growthMb, k.pss.growthPct, k.uss.growthMb]),
       [
-        ['mariadbd', 10, 5],
-        ['prometheus', 10, 20],
+        ['mariadbd', 10, 5, 5],
+        ['prometheus', 10, 20, 5],
       ],
     );
+  });
+
+  it('meets the goal only if both PSS and USS grew by 10% at most', () => {
+    // PSS +5% (another lab's sharers left), USS +20%.
+    const growth = soakGrowth([
+      sample(0, { mariadbd: [200, 100] }),
+      sample(60, { mariadbd: [210, 120] }),
+    ]);
+    assert.equal(growth.pss.growthPct, 5);
+    assert.equal(growth.uss.growthPct, 20);
+    assert.equal(growth.met, false);
   });
 
   it('names a kind that appeared or left, the largest growth first', () => {
     const growth = soakGrowth([sample(0, { nginx: 10, etcd: 5 }), sample(60, { nginx: 8, x: 3 })]);
     assert.deepEqual(
-      growth.kinds.map((k) => [k.kind, k.startMb, k.endMb, k.growthPct]),
+      growth.kinds.map((k) => [k.kind, k.pss.startMb, k.pss.endMb, k.pss.growthPct]),
       [
         ['x', 0, 3, null],
         ['nginx', 10, 8, -20],
@@ -139,9 +156,13 @@ it('prints the samples, the growth per kind and whether the goal is met', () => 
     },
   ]);
   const text = formatSoak(samples, totals, { acked: 3, lost: [], duplicated: [] }, 3);
-  assert.match(text, /mariadbd\s+200\.0\s+230\.0\s+\+30\.0\s+\+15\.0/);
+  assert.match(
+    text,
+    /mariadbd\s+200\.0\s+230\.0\s+\+30\.0\s+\+15\.0\s+100\.0\s+115\.0\s+\+15\.0\s+\+15\.0/,
+  );
   assert.match(text, /total\s+200\.0\s+230\.0/);
-  assert.match(text, /memory growth \+15\.0% \(goal ≤ 10%: NOT met\)/);
+  assert.match(text, /first sample after the warm-up to the last/);
+  assert.match(text, /PSS \+15\.0%, USS \+15\.0% \(goal ≤ 10% on both: NOT met\)/);
   assert.match(text, /600 requests in 1\.0 min \(10\.0\/s/);
   assert.match(text, /writes: 3 acknowledged, 3 rows on the primary, 0 lost, 0 duplicated/);
 });
