@@ -81,9 +81,8 @@ export function renderTmpfiles(): string {
 const FIREWALL_UNIT_FILE = path.join(SYSTEMD_DIR, FIREWALL_UNIT);
 export const LOGROTATE_CONFIG = path.join(MACHINE_PATHS.etc, 'logrotate.conf');
 const LOGROTATE_STATE = path.join(MACHINE_PATHS.data, 'logrotate.status');
-const LOGROTATE_FILES = [LOGROTATE_UNIT, LOGROTATE_TIMER].map((unit) =>
-  path.join(SYSTEMD_DIR, unit),
-);
+const LOGROTATE_SERVICE_FILE = path.join(SYSTEMD_DIR, LOGROTATE_UNIT);
+const LOGROTATE_TIMER_FILE = path.join(SYSTEMD_DIR, LOGROTATE_TIMER);
 
 /**
  * The files a host's daemons write themselves (the others' output goes to the journal): their
@@ -118,13 +117,15 @@ async function ensureLogLimits(
     done.push('journal limits set');
   }
   const rotation = renderLogrotate(ctx.model.logs, rotatedLogs(daemons));
-  const [service = '', timer = ''] = LOGROTATE_FILES;
   const units = await writeFiles(
     ctx,
     host,
     [
-      { path: service, content: renderLogrotateService(LOGROTATE_CONFIG, LOGROTATE_STATE) },
-      { path: timer, content: renderLogrotateTimer() },
+      {
+        path: LOGROTATE_SERVICE_FILE,
+        content: renderLogrotateService(LOGROTATE_CONFIG, LOGROTATE_STATE),
+      },
+      { path: LOGROTATE_TIMER_FILE, content: renderLogrotateTimer() },
     ],
     read,
   );
@@ -328,7 +329,8 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
     FIREWALL_UNIT_FILE,
     JOURNALD_FILE,
     LOGROTATE_CONFIG,
-    ...LOGROTATE_FILES,
+    LOGROTATE_SERVICE_FILE,
+    LOGROTATE_TIMER_FILE,
   ];
   const contents = await ctx.driver.readFiles(host, files);
   const read: ReadFiles = new Map(files.map((file, i) => [file, contents[i]]));
