@@ -149,12 +149,6 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
     const host = [`Host: www.${lab.model.domain}`];
     const kept = { ...OPTIONS, headers: host };
     const fresh = { ...OPTIONS, headers: [...host, 'Connection: close'] };
-    const h2 = { seconds: OPTIONS.seconds, connections: 8, streams: 16, threads: 2 };
-    const h2Headers = [`:authority: www.${lab.model.domain}`];
-    const h2From = async (url: string): Promise<WrkResult> =>
-      parseH2load(
-        (await lab.ctx.driver.exec('client', h2load(url, { ...h2, headers: h2Headers }))).stdout,
-      );
     const reference = `bare HAProxy on ${lb.name} (TLS, round-robin)`;
     // Each side's HAProxy CPU per request too (bench/cpu.ts): steadier than requests a second.
     const cpuOf = (pidFile: string) => (run: () => Promise<WrkResult>) => () =>
@@ -194,8 +188,8 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
       await round(
         'HTTP/2, 8 connections × 16 streams',
         0.95,
-        onOurs(() => h2From(`${ours}${asset}`)),
-        onBare(() => h2From(`${bareUrl}${asset}`)),
+        onOurs(() => h2From(lab, `${ours}${asset}`)),
+        onBare(() => h2From(lab, `${bareUrl}${asset}`)),
       ),
       await round(
         'new connections: RSA 2048 ÷ ECDSA P-256',
@@ -211,6 +205,18 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
   }
 }
 
+/** HTTP/2 from the client, as the goal measures it: 8 connections × 16 streams. */
+async function h2From(lab: TestLab, url: string): Promise<WrkResult> {
+  const options = {
+    seconds: OPTIONS.seconds,
+    connections: 8,
+    streams: 16,
+    threads: 2,
+    headers: [`:authority: www.${lab.model.domain}`],
+  };
+  return parseH2load((await lab.ctx.driver.exec('client', h2load(url, options))).stdout);
+}
+
 /** A HAProxy of the bench's: where it listens, and its pid file (for its CPU). */
 interface Target {
   readonly url: string;
@@ -220,8 +226,8 @@ interface Target {
 /**
  * Where ours differs from bare (bench/features.ts): an exact copy of our HAProxy on lb-01 against
  * the bare one (the copy keeps ours' gap), then copies each without one feature against the exact
- * copy, in interleaved rounds: above 1, what that feature costs. Kept-alive HTTPS, the static file
- * and the app page, as the goals measure them.
+ * copy, in interleaved rounds: above 1, what that feature costs. Each load the goals measure
+ * ours by: the static file and the app page kept alive, new connections, HTTP/2.
  */
 async function whereTheDifferenceGoes(lab: TestLab, asset: string): Promise<Comparison[]> {
   const [lb] = hostsWithRole(lab.model, 'lb');
@@ -243,16 +249,20 @@ async function whereTheDifferenceGoes(lab: TestLab, asset: string): Promise<Comp
           startCopy(lab.ctx, lb, `without-${i}`, FEATURE_PORT_OFFSET + 1 + i, feature),
         ),
       });
-    const kept = { ...OPTIONS, headers: [`Host: www.${lab.model.domain}`] };
+    const host = [`Host: www.${lab.model.domain}`];
+    const kept = { ...OPTIONS, headers: host };
+    const fresh = { ...OPTIONS, headers: [...host, 'Connection: close'] };
     const results: Comparison[] = [];
-    for (const [what, path] of [
-      ['static file', asset],
-      ['app page /', '/'],
-    ] as const) {
+    // As the goals measure ours against bare: kept-alive HTTPS, new visitors, HTTP/2.
+    const loads: readonly (readonly [string, (url: string) => Promise<WrkResult>])[] = [
+      ['static file', (url) => wrkFrom(lab, 'client', `${url}${asset}`, kept)],
+      ['app page /', (url) => wrkFrom(lab, 'client', `${url}/`, kept)],
+      ['new connections', (url) => wrkFrom(lab, 'client', `${url}${asset}`, fresh)],
+      ['HTTP/2 static file', (url) => h2From(lab, `${url}${asset}`)],
+    ];
+    for (const [what, request] of loads) {
       const load = (target: Target) => () =>
-        withCpu(lab.ctx, lb.name, target.pidFile, () =>
-          wrkFrom(lab, 'client', `${target.url}${path}`, kept),
-        );
+        withCpu(lab.ctx, lb.name, target.pidFile, () => request(target.url));
       const run = async (name: string, ours: Target, reference: Target, refName: string) => {
         process.stdout.write(`bench: ${name}, ${ROUNDS} rounds
 `);
