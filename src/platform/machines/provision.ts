@@ -105,7 +105,7 @@ export function rotatedLogs(daemons: readonly Daemon[]): RotatedLog[] {
  * systemd's file store), and logrotate every `LOG_CHECK_SECONDS` (a service of its own, restarted
  * when its unit changes; the timer of earlier versions goes). Resolves to what it did.
  */
-async function ensureLogLimits(
+export async function ensureLogLimits(
   ctx: Context,
   host: string,
   daemons: readonly Daemon[],
