@@ -88,8 +88,9 @@ export interface Daemon {
   readonly restartsOnCrash?: false;
   /**
    * True: it writes a line per request to its output (HAProxy's access log). On machines its
-   * unit lifts the journal's rate limit (10,000 lines in 30 s a unit by default), which would
-   * drop most visitors' lines at a busy site; the journal's size limits still hold.
+   * unit raises the journal's rate limit (10,000 lines in 30 s a unit by default, which would
+   * drop most visitors' lines at a busy site) past what it can write; the journal's size limits
+   * still hold (render/systemd's REQUEST_LOG_RATE_LIMIT).
    */
   readonly logsEachRequest?: true;
   /** Undefined when the daemon answers as it should; otherwise what is wrong. */

@@ -8,13 +8,14 @@ import { hostPaths } from '../model/layout.ts';
 import type { Host } from '../model/model.ts';
 import { DAEMON_ENV, daemonCommand, daemonsKey } from '../release/daemons.ts';
 import type { RotatorConfig } from '../platform/lab/logs.ts';
+import { LOG_CHECK_SECONDS } from '../render/logging/index.ts';
 import type { Context } from './context.ts';
 import type { Daemon } from './daemon.ts';
 import { installDaemons } from './release.ts';
 import { serviceDaemons } from './services.ts';
 
-/** How often the rotator looks: at full speed HAProxy writes a few MB/s, a fifth of the cap is 10 MB. */
-export const ROTATION_INTERVAL_MS = 2000;
+/** How often the rotator looks, as logrotate on machines: at full speed HAProxy writes a few MB/s. */
+export const ROTATION_INTERVAL_MS = LOG_CHECK_SECONDS * 1000;
 
 export function rotatorFiles(
   ctx: Context,

@@ -15,7 +15,13 @@ import {
 } from '../../render/nftables/index.ts';
 import { inScratchNamespace, runChecker } from '../../render/testing.ts';
 import { createContext } from '../../steps/context.ts';
-import { MIRROR_OPEN_SECONDS, unnamedResolvers, withMirrorsOpen } from './provision.ts';
+import { daemonsOf } from '../../steps/services.ts';
+import {
+  ensureLogLimits,
+  MIRROR_OPEN_SECONDS,
+  unnamedResolvers,
+  withMirrorsOpen,
+} from './provision.ts';
 import { machinesPlatform } from './index.ts';
 
 const model = exampleModel('machines');
@@ -181,5 +187,47 @@ describe('the resolver a machine uses', () => {
     assert.deepEqual(reads, [['/etc/os-release', '/etc/resolv.conf']]);
     files['/etc/resolv.conf'] = 'nameserver 198.51.100.54\n';
     assert.equal(await web.run(), 'Debian 12, reachable over SSH');
+  });
+});
+
+describe('the log limits on a machine', () => {
+  const timerFile = '/etc/systemd/system/foobar-logrotate.timer';
+  const web01 = findHost(model, 'web-01') ?? assert.fail('no web-01');
+  const run = async (read: Map<string, string | undefined>) => {
+    const driver = new RecordingDriver();
+    const ctx = createContext(model, driver);
+    const done = await ensureLogLimits(ctx, 'web-01', await daemonsOf(ctx, web01, true), read);
+    return { done, calls: driver.calls.filter((c) => !c.includes('write ')) };
+  };
+
+  it('starts logrotate’s service, which looks every 2 s, on a fresh machine', async () => {
+    const { done, calls } = await run(new Map());
+    assert.deepEqual(done, ['journal limits set', 'log files rotated every 2 s']);
+    assert.deepEqual(
+      calls.filter((c) => c.includes('systemctl')),
+      [
+        '[web-01] $ systemctl restart systemd-journald.service',
+        '[web-01] $ systemctl daemon-reload',
+        '[web-01] $ systemctl enable --quiet --no-reload foobar-logrotate.service',
+        '[web-01] $ systemctl restart foobar-logrotate.service',
+      ],
+    );
+  });
+
+  it('removes the every-minute timer of earlier versions, and restarts nothing that is in order', async () => {
+    const fresh = new RecordingDriver();
+    const ctx = createContext(model, fresh);
+    await ensureLogLimits(ctx, 'web-01', await daemonsOf(ctx, web01, true), new Map());
+    const read = new Map<string, string | undefined>(
+      [...fresh.files.entries()].map(([file, content]) => [file, content.toString('utf8')]),
+    );
+    read.set(timerFile, '[Timer]\nOnUnitActiveSec=1min\n');
+    const { done, calls } = await run(read);
+    assert.deepEqual(done, []);
+    assert.deepEqual(calls, [
+      '[web-01] $ systemctl disable --now --quiet foobar-logrotate.timer',
+      `[web-01] remove ${timerFile}`,
+      '[web-01] $ systemctl daemon-reload',
+    ]);
   });
 });

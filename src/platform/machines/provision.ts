@@ -27,12 +27,12 @@ import {
 } from '../../render/systemd/index.ts';
 import {
   JOURNALD_FILE,
-  LOGROTATE_TIMER,
   LOGROTATE_UNIT,
+  LOG_CHECK_SECONDS,
+  OLD_LOGROTATE_TIMER,
   renderJournald,
   renderLogrotate,
   renderLogrotateService,
-  renderLogrotateTimer,
   type RotatedLog,
 } from '../../render/logging/index.ts';
 import type { Context } from '../../steps/context.ts';
@@ -82,7 +82,7 @@ const FIREWALL_UNIT_FILE = path.join(SYSTEMD_DIR, FIREWALL_UNIT);
 export const LOGROTATE_CONFIG = path.join(MACHINE_PATHS.etc, 'logrotate.conf');
 const LOGROTATE_STATE = path.join(MACHINE_PATHS.data, 'logrotate.status');
 const LOGROTATE_SERVICE_FILE = path.join(SYSTEMD_DIR, LOGROTATE_UNIT);
-const LOGROTATE_TIMER_FILE = path.join(SYSTEMD_DIR, LOGROTATE_TIMER);
+const OLD_LOGROTATE_TIMER_FILE = path.join(SYSTEMD_DIR, OLD_LOGROTATE_TIMER);
 
 /**
  * The files a host's daemons write themselves (the others' output goes to the journal): their
@@ -102,9 +102,10 @@ export function rotatedLogs(daemons: readonly Daemon[]): RotatedLog[] {
 /**
  * The host's logs within `logs.maxMegabytesPerHost` (render/logging): journald's limits, applied
  * by restarting it (the daemons' output streams survive that: journald keeps them open in
- * systemd's file store), and logrotate every minute. Resolves to what it did.
+ * systemd's file store), and logrotate every `LOG_CHECK_SECONDS` (a service of its own, restarted
+ * when its unit changes; the timer of earlier versions goes). Resolves to what it did.
  */
-async function ensureLogLimits(
+export async function ensureLogLimits(
   ctx: Context,
   host: string,
   daemons: readonly Daemon[],
@@ -117,7 +118,7 @@ async function ensureLogLimits(
     done.push('journal limits set');
   }
   const rotation = renderLogrotate(ctx.model.logs, rotatedLogs(daemons));
-  const units = await writeFiles(
+  const unit = await writeFiles(
     ctx,
     host,
     [
@@ -125,7 +126,6 @@ async function ensureLogLimits(
         path: LOGROTATE_SERVICE_FILE,
         content: renderLogrotateService(LOGROTATE_CONFIG, LOGROTATE_STATE),
       },
-      { path: LOGROTATE_TIMER_FILE, content: renderLogrotateTimer() },
     ],
     read,
   );
@@ -135,11 +135,18 @@ async function ensureLogLimits(
     [{ path: LOGROTATE_CONFIG, content: rotation, mode: 0o644 }],
     read,
   );
-  if (units) {
-    await ctx.driver.exec(host, systemctl.daemonReload());
-    await ctx.driver.exec(host, systemctl.enableNow(LOGROTATE_TIMER));
+  const oldTimer = read.get(OLD_LOGROTATE_TIMER_FILE) !== undefined;
+  if (oldTimer) {
+    await ctx.driver.exec(host, systemctl.disableNow(OLD_LOGROTATE_TIMER));
+    await ctx.driver.remove(host, OLD_LOGROTATE_TIMER_FILE);
   }
-  if (units || rotating) done.push('log files rotated every minute');
+  if (unit || oldTimer) await ctx.driver.exec(host, systemctl.daemonReload());
+  if (unit) {
+    await ctx.driver.exec(host, systemctl.enable(LOGROTATE_UNIT));
+    await ctx.driver.exec(host, systemctl.restart(LOGROTATE_UNIT));
+  }
+  // logrotate reads its config at every look: a new one needs no restart.
+  if (unit || rotating) done.push(`log files rotated every ${LOG_CHECK_SECONDS} s`);
   return done;
 }
 
@@ -330,7 +337,7 @@ export async function provisionMachine(ctx: Context, host: string): Promise<stri
     JOURNALD_FILE,
     LOGROTATE_CONFIG,
     LOGROTATE_SERVICE_FILE,
-    LOGROTATE_TIMER_FILE,
+    OLD_LOGROTATE_TIMER_FILE,
   ];
   const contents = await ctx.driver.readFiles(host, files);
   const read: ReadFiles = new Map(files.map((file, i) => [file, contents[i]]));

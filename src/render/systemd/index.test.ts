@@ -18,12 +18,7 @@ import { firewallFile } from '../nftables/index.ts';
 import { FIREWALL_UNIT, SYSTEMD_DIR, execLine, renderFirewallUnit } from './index.ts';
 import { exampleModel } from '../../model/examples-testing.ts';
 import { LOGROTATE_CONFIG } from '../../platform/machines/provision.ts';
-import {
-  LOGROTATE_TIMER,
-  LOGROTATE_UNIT,
-  renderLogrotateService,
-  renderLogrotateTimer,
-} from '../logging/index.ts';
+import { LOGROTATE_UNIT, renderLogrotateService } from '../logging/index.ts';
 
 const golden = (name: string): string => path.join(import.meta.dirname, '__golden__', name);
 
@@ -111,8 +106,7 @@ describe('systemd units on machines', () => {
         path.join(dir, LOGROTATE_UNIT),
         renderLogrotateService(LOGROTATE_CONFIG, '/var/lib/foobar/logrotate.status'),
       );
-      writeFileSync(path.join(dir, LOGROTATE_TIMER), renderLogrotateTimer());
-      units.add(LOGROTATE_UNIT).add(LOGROTATE_TIMER);
+      units.add(LOGROTATE_UNIT);
       // Foobar's units first, then the system's (Debian's units and what they need).
       const result = await runProcess(['systemd-analyze', 'verify', ...[...units].sort()], {
         env: { ...process.env, SYSTEMD_UNIT_PATH: `${dir}:` },

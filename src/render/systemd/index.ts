@@ -22,8 +22,23 @@ export interface UnitDaemon {
   readonly logsEachRequest?: true;
 }
 
+/**
+ * The journal's rate limit for a daemon that logs each request: a million lines a second, more
+ * than any of ours writes. Not `LogRateLimitIntervalSec=0`: per unit, 0 means "journald's
+ * default" (10,000 lines in 30 s), not "off" as it does in journald.conf (systemd#22034); with it
+ * a machines test at full speed kept 17,481 of 131,025 requests' lines, "Suppressed 66165
+ * messages from haproxy.service". journald scales the burst up with free disk space (at most
+ * about 12 times on a 250 GB disk), which a million leaves far within its 32 bits.
+ */
+export const REQUEST_LOG_RATE_LIMIT = { intervalSec: 1, burst: 1_000_000 } as const;
+
 function journalLines(daemon: UnitDaemon): string[] {
-  return daemon.logsEachRequest === true ? ['LogRateLimitIntervalSec=0'] : [];
+  return daemon.logsEachRequest === true
+    ? [
+        `LogRateLimitIntervalSec=${REQUEST_LOG_RATE_LIMIT.intervalSec}s`,
+        `LogRateLimitBurst=${REQUEST_LOG_RATE_LIMIT.burst}`,
+      ]
+    : [];
 }
 
 /**
