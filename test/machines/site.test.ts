@@ -1065,8 +1065,9 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
       newest >= until - 3,
       `the journal's newest line of the window: ${until - newest} s before its end`,
     );
-    // At least the last 3 s at the run's own rate: a rate limit stops the lines after 10,000.
-    assert.ok(lines >= (3 * requests) / (until - since), `${lines} lines kept`);
+    // At least a second of lines at the run's own rate: what the journal's share holds of the
+    // newest (about 500 bytes a line), far more than the stray lines a rate limit lets by.
+    assert.ok(lines >= requests / (until - since), `${lines} lines kept`);
     for (const [machine, total] of totals)
       assert.ok(total > 0 && total <= cap, `${machine}: ${total} bytes of logs, cap ${cap}`);
     assert.deepEqual(rotateSaid, [], 'logrotate said nothing');
