@@ -20,7 +20,7 @@ import { dbStatus } from '../steps/db/status.ts';
 import { formatHostRestore, restoreToHost } from '../steps/db/restore.ts';
 import { readDbState } from '../steps/db/state.ts';
 import { pauseFailover, recordManualTopology, resumeFailover } from '../steps/failover.ts';
-import { downPlan } from '../steps/down.ts';
+import { downPlan, removeEmptyState } from '../steps/down.ts';
 import { runPlan, type Phase } from '../steps/plan.ts';
 import { deploy, STRATEGIES, type Strategy } from '../steps/deploy.ts';
 import { buildApp, earlierBuild } from '../steps/release.ts';
@@ -261,6 +261,7 @@ export async function main(argv: readonly string[], io: Io = process): Promise<n
         downPlan(ctx, { purge: values.purge === true }),
         io,
       );
+      if (values.purge === true) await removeEmptyState(ctx);
       return 0;
     }
     case 'status': {

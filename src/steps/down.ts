@@ -3,7 +3,7 @@
  * any other process out of its namespaces, deletes the namespaces and links). `--purge` also
  * deletes the state directory (database files, releases, secrets).
  */
-import { labPaths } from '../model/layout.ts';
+import { labPaths, sharedState } from '../model/layout.ts';
 import type { Context } from './context.ts';
 import { stopDaemon } from './daemon.ts';
 import type { Phase } from './plan.ts';
@@ -69,7 +69,7 @@ export function downPlan(ctx: Context, options: DownOptions = {}): Phase[] {
               {
                 title: labPaths(ctx.model).state,
                 run: async () => {
-                  await ctx.driver.remove(null, labPaths(ctx.model).state);
+                  await purgeState(ctx);
                   return 'deleted (database files, releases, secrets)';
                 },
               },
@@ -78,4 +78,36 @@ export function downPlan(ctx: Context, options: DownOptions = {}): Phase[] {
         ]
       : []),
   ];
+}
+
+/**
+ * Deletes the state directory but the lock this `down` holds there: its heartbeat writes in it
+ * until the end, and a write would make it again under a deletion (which then failed once with
+ * ENOTEMPTY). The lock goes when it is released, and the emptied directory after that
+ * (removeEmptyState).
+ */
+export async function purgeState(ctx: Context): Promise<void> {
+  const { state } = labPaths(ctx.model);
+  const { host, lock } = sharedState(ctx.model);
+  const found = await ctx.driver.exec(
+    null,
+    { argv: ['find', state, '-mindepth', '1', '-maxdepth', '1'], readOnly: true },
+    { check: false },
+  );
+  const entries = found.stdout
+    .split('\n')
+    .filter((entry) => entry !== '' && !(host === null && entry === lock));
+  await Promise.all(entries.map((entry) => ctx.driver.remove(null, entry)));
+}
+
+/**
+ * After `down --purge` released the lock: the state directory it emptied, unless another command
+ * took the lock (and so made the directory again) meanwhile.
+ */
+export async function removeEmptyState(ctx: Context): Promise<void> {
+  await ctx.driver.exec(
+    null,
+    { argv: ['rmdir', '--ignore-fail-on-non-empty', labPaths(ctx.model).state] },
+    { check: false },
+  );
 }

@@ -136,8 +136,11 @@ export async function withLabLock<T>(
     ...(lets.length === 0 ? {} : { lets }),
   };
   await acquire(place, me);
+  // The last heartbeat's write, awaited before the release: one still under way would make the
+  // lock's directory again (writeFile makes parents) after it is gone.
+  let beating = Promise.resolve();
   const heartbeat = setInterval(() => {
-    place.driver
+    beating = place.driver
       .writeFile(place.target, heartbeatFile(place.dir), `${new Date().toISOString()}\n`)
       .catch(() => undefined);
   }, HEARTBEAT_MS);
@@ -146,6 +149,7 @@ export async function withLabLock<T>(
     return await work();
   } finally {
     clearInterval(heartbeat);
+    await beating;
     if (sameHolder(await readHolder(place), me)) await place.driver.remove(place.target, place.dir);
   }
 }
