@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { buildRelease, DEFAULT_APP_DIR } from './build.ts';
+import { bundle, buildRelease, DEFAULT_APP_DIR } from './build.ts';
 import { checksumTree, diffManifest } from './manifest.ts';
 
 describe('buildRelease', async () => {
@@ -40,5 +41,30 @@ describe('buildRelease', async () => {
     assert.deepEqual(diffManifest(before.manifest, await checksumTree(changed.dir)), [
       'static/app.css: checksum differs',
     ]);
+  });
+});
+
+describe('bundle for Node.js', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'foobar-bundle-'));
+  after(() => fs.rm(dir, { recursive: true, force: true }));
+
+  it('requires Node.js modules instead of importing them, so node:http loads no undici', async () => {
+    const entry = path.join(dir, 'entry.mjs');
+    await fs.writeFile(
+      entry,
+      [
+        "import http, { createServer } from 'node:http';",
+        "import { readFile } from 'node:fs/promises';",
+        'const undici = process.moduleLoadList.some((m) => m.includes("undici"));',
+        'console.log(JSON.stringify({ undici, same: http.createServer === createServer, readFile: typeof readFile }));',
+      ].join('\n'),
+    );
+    const run = (file: string): unknown =>
+      JSON.parse(execFileSync(process.execPath, [file], { encoding: 'utf8' }));
+    // The reason: an ES module import of node:http reads its lazy WebSocket getter.
+    assert.deepEqual(run(entry), { undici: true, same: true, readFile: 'function' });
+    const outfile = path.join(dir, 'bundle.mjs');
+    await bundle({ entry, outfile, platform: 'node', daemon: true });
+    assert.deepEqual(run(outfile), { undici: false, same: true, readFile: 'function' });
   });
 });

@@ -45,8 +45,17 @@ export const DAEMON_V8_FLAGS = [
  * Their environment: one malloc arena. V8's helper threads (compilers, the collector) would each
  * keep an arena of their own, freed memory and all; these daemons run their JavaScript on one
  * thread and gain nothing from more (a failover manager: 3 MB less).
+ *
+ * And blocks of 32 KB or more mapped on their own, so that freeing one gives it back. What V8
+ * frees once it has parsed and compiled a 2 MB bundle, and the 64 KB buffers of the backup
+ * agent's streams, stayed in the arena among smaller blocks that live on: a manager held 3–8 MB
+ * of free malloc memory, the backup agent 12 MB after a full backup. With this, 0.2–3 MB, and no
+ * CPU time above the noise (docs/decisions.md).
  */
-export const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' };
+export const DAEMON_ENV: Readonly<Record<string, string>> = {
+  MALLOC_ARENA_MAX: '1',
+  MALLOC_MMAP_THRESHOLD_: '32768',
+};
 
 /** Where the builds are on this machine; the hosts' copies are in `daemonsDir`. */
 function buildsDir(model: Model): string {
