@@ -45,6 +45,7 @@ export function renderBareHaproxy(
   certificate: string,
   port: number,
   backends: BareBackends = OUR_BACKENDS,
+  tlsOptions: string = MOZILLA_INTERMEDIATE.options,
 ): string {
   const paths = hostPaths(model, lb.name);
   const servers = hostsWithRole(model, 'web').map((web) =>
@@ -58,7 +59,7 @@ global
     ssl-default-bind-curves ${MOZILLA_INTERMEDIATE.curves}
     ssl-default-bind-ciphers ${MOZILLA_INTERMEDIATE.ciphers}
     ssl-default-bind-ciphersuites ${MOZILLA_INTERMEDIATE.ciphersuites}
-    ssl-default-bind-options ${MOZILLA_INTERMEDIATE.options}
+    ssl-default-bind-options ${tlsOptions}
     ssl-default-server-options ssl-min-ver TLSv1.3
 
 defaults
@@ -109,7 +110,15 @@ export async function startBareHaproxy(
     offset = BARE_PORT_OFFSET,
     certificate = '',
     backends = OUR_BACKENDS,
-  }: { name?: string; offset?: number; certificate?: string; backends?: BareBackends } = {},
+    tlsOptions = MOZILLA_INTERMEDIATE.options,
+  }: {
+    name?: string;
+    offset?: number;
+    certificate?: string;
+    backends?: BareBackends;
+    /** `ssl-default-bind-options` (default: Mozilla's intermediate, as ours). */
+    tlsOptions?: string;
+  } = {},
 ): Promise<Bare> {
   const port = ctx.model.ports.https + offset;
   const paths = hostPaths(ctx.model, lb.name);
@@ -118,7 +127,7 @@ export async function startBareHaproxy(
   return startBenchHaproxy(ctx, lb, {
     name,
     port,
-    config: renderBareHaproxy(ctx.model, lb, pem, port, backends),
+    config: renderBareHaproxy(ctx.model, lb, pem, port, backends, tlsOptions),
     files: certificate === '' ? [] : [{ path: pem, content: certificate, mode: 0o600 }],
   });
 }

@@ -35,9 +35,10 @@ import { formatTransit, transitCost } from './transit.ts';
 import { formatRepl, replTlsCost } from './repltls.ts';
 import { compare, comparisonTable, formatTable, type Comparison } from './compare.ts';
 import { h2load, parseH2load } from './h2load.ts';
+import { parseStime, stime } from './stime.ts';
 import { describeMemory, labMemory } from './memory.ts';
 import { withCpu } from './cpu.ts';
-import { haproxyFiles } from '../src/render/haproxy/index.ts';
+import { haproxyFiles, MOZILLA_INTERMEDIATE } from '../src/render/haproxy/index.ts';
 import { hostPaths } from '../src/model/layout.ts';
 import { parseWrk, wrk, type WrkOptions, type WrkResult } from './wrk.ts';
 import { formatTimings, measureCommands } from './commands.ts';
@@ -86,6 +87,8 @@ const run = promisify(execFile);
 
 /** How many interleaved rounds each comparison with a bare reference runs. */
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+/** s_time processes at once for returning visitors' handshakes (one is bound by its own latency). */
+const STIME_PROCESSES = 8;
 /** The copies of our HAProxy (bench/features.ts) listen on ours + 8010, 8011, ... */
 const FEATURE_PORT_OFFSET = 8010;
 
@@ -141,6 +144,13 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
     offset: 8001,
     certificate: rsa,
   });
+  // Mozilla's intermediate profile turns session tickets off; this one has them, to see what
+  // that choice costs a returning visitor.
+  const bareTickets = await startBareHaproxy(lab.ctx, lb, {
+    name: 'bare-tickets',
+    offset: 8005,
+    tlsOptions: MOZILLA_INTERMEDIATE.options.replace(/ ?no-tls-tickets/, ''),
+  });
   try {
     const address = addressOf(lb, 'edge');
     const ours = `https://${address}`;
@@ -156,6 +166,18 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
     const onOurs = cpuOf(haproxyFiles(hostPaths(lab.model, lb.name)).pid);
     const onBare = cpuOf(bare.pidFile);
     const onRsa = cpuOf(bareRsa.pidFile);
+    const onTickets = cpuOf(bareTickets.pidFile);
+    // Returning visitors: 8 s_time processes, each resuming its first session (bench/stime.ts).
+    const handshakes = (port: number, resume: boolean) => async (): Promise<WrkResult> => {
+      const options = {
+        seconds: OPTIONS.seconds,
+        processes: STIME_PROCESSES,
+        resume,
+      };
+      const result = await lab.ctx.driver.exec('client', stime(`${address}:${port}`, options));
+      return parseStime(result.stdout, STIME_PROCESSES, OPTIONS.seconds);
+    };
+    const https = lab.model.ports.https;
     const round = (
       name: string,
       goal: number | undefined,
@@ -198,10 +220,31 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
         onBare(() => wrkFrom(lab, 'client', `${bareUrl}${asset}`, fresh)),
         'the same bare HAProxy with the ECDSA certificate',
       ),
+      await round(
+        'resumed TLS sessions (returning visitors, handshakes)',
+        undefined,
+        onOurs(handshakes(https, true)),
+        onBare(handshakes(bare.port, true)),
+      ),
+      await round(
+        'handshakes: resumed ÷ full, ours',
+        undefined,
+        onOurs(handshakes(https, true)),
+        onOurs(handshakes(https, false)),
+        'full handshakes on ours',
+      ),
+      await round(
+        'resumed handshakes: session tickets ÷ the session cache',
+        undefined,
+        onTickets(handshakes(bareTickets.port, true)),
+        onBare(handshakes(bare.port, true)),
+        'the same bare HAProxy without tickets (Mozilla intermediate)',
+      ),
     ];
   } finally {
     await bare.stop();
     await bareRsa.stop();
+    await bareTickets.stop();
   }
 }
 
