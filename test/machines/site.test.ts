@@ -1057,6 +1057,28 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
           .map((l) => `${machine}: ${l}`),
       );
     }
+    // The flood put this machine's address over the site's rate limit on lb-01, for up to its
+    // period: the tests after this one browse and write from here.
+    const { periodSeconds } = ctx.model.limits.rateLimit;
+    await waitFor(
+      'this machine under lb-01’s rate limit again',
+      async () => {
+        const page = await here([
+          'curl',
+          '-sS',
+          '-o',
+          '/dev/null',
+          '-w',
+          '%{http_code}',
+          '--max-time',
+          '5',
+          ...siteFlags(VIRTUAL['lb-01']),
+          'https://www.foobar.com/',
+        ]);
+        return page.stdout === '200' ? undefined : `HTTP ${page.stdout} ${page.stderr}`;
+      },
+      { timeoutMs: (2 * periodSeconds + 30) * 1000, intervalMs: 1000 },
+    );
     t.diagnostic(
       `${requests} requests at full speed in ${until - since} s: lb-01's journal kept ${lines} of their lines, the newest ${until - newest} s before the end (HAProxy dropped ${dropped} since its start); logs ${used.join(', ')} (cap ${ctx.model.logs.maxMegabytesPerHost} MB) (${load()})`,
     );
