@@ -27,8 +27,8 @@ export interface UnitDaemon {
  * than any of ours writes. Not `LogRateLimitIntervalSec=0`: per unit, 0 means "journald's
  * default" (10,000 lines in 30 s), not "off" as it does in journald.conf (systemd#22034); with it
  * a machines test at full speed kept 17,481 of 131,025 requests' lines, "Suppressed 66165
- * messages from haproxy.service". journald scales the burst up with free disk space (at most
- * about 12 times on a 250 GB disk), which a million leaves far within its 32 bits.
+ * messages from haproxy.service". journald scales the burst up with free disk space (a few
+ * times over), which a million leaves far within its 32 bits.
  */
 export const REQUEST_LOG_RATE_LIMIT = { intervalSec: 1, burst: 1_000_000 } as const;
 
