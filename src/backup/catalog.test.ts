@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
+  mergeBinlogs,
   parseBinlogText,
   planRecovery,
   retained,
+  sealedCopy,
   takeoversOf,
   type Binlog,
   type FullBackup,
@@ -262,5 +264,37 @@ describe('the backup catalog', () => {
       'db-01-bin.000001 from 0-31-50 until its end',
     ]);
     assert.equal(exact.reaches, '0-31-55');
+  });
+
+  describe('a spooled file the agent seals while a restore reads the catalog', () => {
+    const open = { ...binlog('db-01', 'db-01-bin.000003', ['0-31-50', ''], ['0-31-60', '']) };
+    const archivedAs = (name: string, startState: string, firstGtid: string, sealedAt: string) => ({
+      kind: 'binlog' as const,
+      source: 'db-01',
+      name,
+      startState,
+      firstGtid,
+      sealedAt,
+      file: `${name}.zst.aes`,
+      sealed,
+      path: `/binlogs/db-01/${name}.${sealedAt}.zst.aes`,
+    });
+    const sealedNow = archivedAs('db-01-bin.000003', '', '0-31-50', '2026-12-05T09:13:30.000Z');
+    const older = archivedAs('db-01-bin.000003', '0-31-2', '0-31-3', '2026-12-05T09:00:00.000Z');
+
+    it('is counted once when it is both in the spool and in the archive', () => {
+      const merged = mergeBinlogs([older, sealedNow], [open]);
+      assert.deepEqual(
+        merged.map((b) => b.path),
+        [older.path, sealedNow.path],
+      );
+      // Another server's file of the same name, or this name's earlier history, is not it.
+      assert.equal(mergeBinlogs([older], [open]).length, 2);
+    });
+
+    it('is read from its archived copy once gone from the spool, not an earlier file of its name', () => {
+      assert.equal(sealedCopy(open, [older, sealedNow])?.path, sealedNow.path);
+      assert.equal(sealedCopy(open, [older]), undefined);
+    });
   });
 });

@@ -110,6 +110,41 @@ export async function readArchivedBinlogs(
   return all;
 }
 
+/** Whether an archived binary log is `open`, sealed since it was read in the spool. */
+function isSealedCopyOf(archived: ArchivedBinlog, open: OpenBinlog): boolean {
+  return (
+    archived.source === open.source &&
+    archived.name === open.name &&
+    archived.startState === open.startState &&
+    (open.firstGtid === undefined || archived.firstGtid === open.firstGtid)
+  );
+}
+
+/**
+ * The catalog's binary logs from the spool read *before* the archive (so a file sealed in
+ * between is in one of them at least), the spool's files already in the archive left out.
+ */
+export function mergeBinlogs(
+  archived: readonly (ArchivedBinlog & { path: string })[],
+  open: readonly OpenBinlog[],
+): Binlog[] {
+  return [...archived, ...open.filter((o) => !archived.some((a) => isSealedCopyOf(a, o)))];
+}
+
+/**
+ * The archived copy of a spooled binary log whose spool file has gone since the catalog was
+ * read: the agent sealed it meanwhile (and a restore then reads it from the archive). Of two
+ * copies of one name (a server whose binary log started again) the newest sealed.
+ */
+export function sealedCopy(
+  open: OpenBinlog,
+  archived: readonly (ArchivedBinlog & { path: string })[],
+): (ArchivedBinlog & { path: string }) | undefined {
+  return archived
+    .filter((a) => isSealedCopyOf(a, open))
+    .sort((a, b) => b.sealedAt.localeCompare(a.sealedAt))[0];
+}
+
 const EVENT_HEAD = /^#(\d{2})(\d{2})(\d{2}) +(\d{1,2}):(\d{2}):(\d{2}) server id \d+ .*\t(.*)$/;
 
 /**

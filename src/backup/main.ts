@@ -15,7 +15,7 @@
  * state, not the backup host's): where each former primary's binary log stops being the history.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import tls from 'node:tls';
 import { parseArgs } from 'node:util';
 import os from 'node:os';
@@ -35,10 +35,12 @@ import { createContext } from '../steps/context.ts';
 import { accessDriver, accessModel } from '../steps/ssh-access.ts';
 import { BackupAgent, serveAgent } from './agent.ts';
 import {
+  mergeBinlogs,
   parseBinlogText,
   planRecovery,
   readArchivedBinlogs,
   readFullBackups,
+  sealedCopy,
   type Binlog,
   type OpenBinlog,
   type RecoveryTarget,
@@ -86,6 +88,8 @@ async function openBinlogs(spool: string): Promise<OpenBinlog[]> {
     for (const name of (await readdir(path.join(spool, source))).sort()) {
       const file = path.join(spool, source, name);
       const text = await runProcess(commands.text(file).argv, { env: UTC, timeoutMs: 120_000 });
+      // Sealed and removed by the agent since the readdir: the archive, read after, has it.
+      if (text.exitCode !== 0 && !(await exists(file))) continue;
       // A file mariadb-binlog is writing may end in a partial event: its whole events count.
       found.push({ source, name, path: file, ...parseBinlogText(text.stdout) });
     }
@@ -93,11 +97,32 @@ async function openBinlogs(spool: string): Promise<OpenBinlog[]> {
   return found;
 }
 
+function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
 async function catalog(paths: ReturnType<typeof backupPaths>) {
-  const archived = await readArchivedBinlogs(paths.binlogs);
+  // The spool first: the agent seals a file into the archive before it removes it from the spool.
   const open = await openBinlogs(paths.spool);
-  const binlogs: Binlog[] = [...archived, ...open];
+  const binlogs = mergeBinlogs(await readArchivedBinlogs(paths.binlogs), open);
   return { backups: await readFullBackups(paths.full), binlogs };
+}
+
+/**
+ * The file to read `binlog` from now: a spooled file the agent has sealed since the catalog was
+ * read (CI saw one go between plan and replay) is read from its archived copy.
+ */
+async function current(paths: ReturnType<typeof backupPaths>, binlog: Binlog): Promise<Binlog> {
+  if ('sealed' in binlog || (await exists(binlog.path))) return binlog;
+  const copy = sealedCopy(binlog, await readArchivedBinlogs(paths.binlogs));
+  if (copy === undefined)
+    throw new Error(
+      `${binlog.path}: gone from the spool and not in the archive; run the restore again`,
+    );
+  return copy;
 }
 
 /**
@@ -279,7 +304,9 @@ async function main(argv: string[]): Promise<number> {
       const tmp = path.join(os.tmpdir(), `foobar-replay-${process.pid}`);
       await mkdir(tmp, { recursive: true });
       try {
-        for (const { binlog, from, until } of plan.binlogs) {
+        for (const step of plan.binlogs) {
+          const { from, until } = step;
+          const binlog = await current(paths, step.binlog);
           let file = binlog.path;
           if ('sealed' in binlog) {
             file = path.join(tmp, binlog.name);
