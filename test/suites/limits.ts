@@ -53,7 +53,7 @@ export function limitsSuite(lab: TestLab): void {
       });
     }
 
-    it('a burst past the per-client rate limit gets 429, and other clients are not limited', async () => {
+    it('a burst past the per-client rate limit gets 429 with Retry-After, its writes too over HTTP/2 and HTTP/1.1, and other clients are not limited', async () => {
       const lb = lbs[0];
       assert.ok(lb);
       const { requests } = model.limits.rateLimit;
@@ -82,6 +82,31 @@ export function limitsSuite(lab: TestLab): void {
         count('200') <= requests && count('200') >= requests - 5,
         `${count('200')} passed of ${requests} allowed`,
       );
+      // A write over the limit gets the 429 too, with when to try again: over HTTP/2 one answered
+      // before its body was in ended in RST_STREAM CANCEL, which curl and browsers report as a
+      // network error.
+      for (const version of ['--http2', '--http1.1']) {
+        const write = await lab.on(BOT, [
+          'curl',
+          '-sS',
+          version,
+          ...lab.siteFlags(lb),
+          '-D',
+          '-',
+          '-o',
+          '/dev/null',
+          '--data-binary',
+          'name=bot&message=over+the+limit',
+          url('/api/messages'),
+        ]);
+        assert.equal(write.exitCode, 0, `${version}: ${write.stderr}`);
+        assert.match(write.stdout, /^HTTP\/[\d.]+ 429/, version);
+        assert.match(
+          write.stdout,
+          new RegExp(`^retry-after: ${model.limits.rateLimit.periodSeconds}\\r?$`, 'im'),
+          version,
+        );
+      }
       // This machine is another client: not limited by the bot's burst.
       const other = await lab.on(null, [
         'curl',

@@ -54,7 +54,8 @@ describe('renderHaproxyConfig', () => {
     assert.match(config, /^ {4}acl rate_exempt src 10\.77\.1\.100 10\.77\.1\.90$/m);
     assert.match(config, /^ {4}http-request track-sc0 src unless rate_exempt$/m);
     assert.match(config, /store http_req_rate\(5s\)$/m);
-    assert.match(config, /if \{ sc_http_req_rate\(0\) gt 50 \}$/m);
+    assert.match(config, /^ {4}acl over_rate sc_http_req_rate\(0\) gt 50$/m);
+    assert.match(config, /deny_status 429 .* hdr Retry-After 5 if over_rate$/m);
   });
 
   for (const [what, overrides] of [

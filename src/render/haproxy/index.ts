@@ -52,6 +52,8 @@ export function securityHeaders(model: Model): readonly (readonly [string, strin
  */
 export const READ_TIMEOUT_SECONDS = 3;
 export const WRITE_TIMEOUT_SECONDS = 10;
+/** How long a request over the rate limit may take to send its body before its 429. */
+export const WAIT_FOR_BODY_SECONDS = 1;
 /** A web server's TCP handshake: instant on a live host, so a silent one is left after 1 s. */
 export const CONNECT_TIMEOUT_SECONDS = 1;
 
@@ -197,7 +199,12 @@ ${
     : `    acl rate_exempt src ${exempt.join(' ')}
 `
 }    http-request track-sc0 src${exempt.length === 0 ? '' : ' unless rate_exempt'}
-    http-request deny deny_status 429 if { sc_http_req_rate(0) gt ${rate.requests} }
+    acl over_rate sc_http_req_rate(0) gt ${rate.requests}
+    # A request with a body gets its 429 once the body is in (up to a buffer's worth): answered
+    # while the client still sends, over HTTP/2 the stream would end in RST_STREAM CANCEL, which
+    # curl and browsers take for a network error, not the 429.
+    http-request wait-for-body time ${WAIT_FOR_BODY_SECONDS}s if over_rate !METH_GET !METH_HEAD
+    http-request deny deny_status 429 content-type text/plain string "Too many requests: try again in ${rate.periodSeconds} s" hdr Retry-After ${rate.periodSeconds} if over_rate
 ${challengeRules(model, files)}    # Everything on plain HTTP moves to HTTPS; nothing is served in clear. Bodies over the cap get
     # 413 from Nginx behind: HAProxy 2.6 would reset the connection under a client still sending.
     http-request redirect scheme https code 301 unless { ssl_fc }
