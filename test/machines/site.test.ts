@@ -51,6 +51,7 @@ import { rootClient } from '../support/db.ts';
 import { checkMatrix, type MatrixResult } from '../support/matrix.ts';
 import { runPebble, type Pebble } from '../support/pebble.ts';
 import { haproxyFiles } from '../../src/render/haproxy/index.ts';
+import { nginxFiles } from '../../src/render/nginx/index.ts';
 import { systemctl } from '../../src/commands/systemctl.ts';
 import { REQUEST_LOG_RATE_LIMIT } from '../../src/render/systemd/index.ts';
 import {
@@ -1079,6 +1080,13 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
       },
       { timeoutMs: (2 * periodSeconds + 30) * 1000, intervalMs: 1000 },
     );
+    // `foobar logs` shows the files a daemon writes beside its journal: Nginx's access log, the
+    // deploy's visits in it (read back into logrotate's generations when the live file is short).
+    const accessLog = nginxFiles(hostPaths(ctx.model, 'web-01')).accessLog;
+    const shown = await foobar(['logs', 'web-01', 'nginx', '-n', '5'], 60_000);
+    assert.equal(shown.exitCode, 0, shown.stderr);
+    assert.match(shown.stdout, /^==> journalctl -u \S*nginx\S* <==$/m);
+    assert.match(shown.stdout, new RegExp(`^==> ${accessLog} <==\n(.*"[A-Z]+ /[^\n]*\n){5}`, 'm'));
     t.diagnostic(
       `${requests} requests at full speed in ${until - since} s: lb-01's journal kept ${lines} of their lines, the newest ${until - newest} s before the end (HAProxy dropped ${dropped} since its start); logs ${used.join(', ')} (cap ${ctx.model.logs.maxMegabytesPerHost} MB) (${load()})`,
     );

@@ -105,10 +105,16 @@ export function logsSuite(lab: TestLab): void {
           },
           { timeoutMs: 10_000, intervalMs: 200 },
         );
-        // And `foobar logs` shows them, from the file the daemon writes now.
+        // And `foobar logs` shows them, from the file the daemon writes now, after the lines
+        // before them from the generation rotated away.
         const shown = await lab.cli('logs', c.host.name, c.service, '-n', '400');
         assert.equal(shown.exitCode, 0, shown.stderr);
         assert.match(shown.stdout, new RegExp(marker));
+        assert.match(
+          shown.stdout,
+          new RegExp(`^x{199}\\n[^]*${marker}`, 'm'),
+          "the rotated generation's last lines before the live file's",
+        );
       });
     }
   });

@@ -162,11 +162,6 @@ export const pidFileSupervisor: Supervisor = {
       )
     ).flat();
     if (existing.length === 0) return undefined;
-    return {
-      target: null,
-      command: {
-        argv: ['tail', '-n', String(options.lines), ...(options.follow ? ['-F'] : []), ...existing],
-      },
-    };
+    return { target: null, command: fileCommands.logs(existing, options) };
   },
 };

@@ -4,6 +4,7 @@
  * reloaded and stopped through systemctl; read through the journal. A fenced database server's
  * unit is masked, so no restart policy and no reboot can bring it back.
  */
+import { files as fileCommands } from '../../commands/files.ts';
 import { journalctl, now, systemctl } from '../../commands/systemctl.ts';
 import { reloadWorkers } from '../../probes/process.ts';
 import { DEBIAN_UNITS, renderDropIn, renderUnit, unitFile } from '../../render/systemd/index.ts';
@@ -171,12 +172,23 @@ export const systemdSupervisor: Supervisor = {
   logs(_ctx, daemons, options) {
     const host = daemons[0]?.host;
     if (host === undefined) return Promise.resolve(undefined);
+    const units = daemons.map((d) => unitOf(d));
+    // Their output is in the journal; the files they write themselves (Nginx's access log, the
+    // app's) beside it, with logrotate's generations.
+    const files = daemons.flatMap((d) => d.logs);
     return Promise.resolve({
       target: host,
-      command: journalctl.read(
-        daemons.map((d) => unitOf(d)),
-        { lines: options.lines, follow: options.follow },
-      ),
+      command:
+        files.length === 0
+          ? journalctl.read(units, options)
+          : fileCommands.logs(files, {
+              ...options,
+              journal: {
+                name: `journalctl -u ${units.join(' -u ')}`,
+                read: journalctl.read(units, { lines: options.lines }),
+                follow: journalctl.read(units, { lines: 0, follow: true }),
+              },
+            }),
     });
   },
 };
