@@ -36,12 +36,22 @@ describe('files.logs (what foobar logs shows)', () => {
     assert.equal(await run([access], { lines: 50, follow: false }), lines(1, 9));
   });
 
+  /** Stands for journalctl: its lines, a cursor when asked, and a follower after that cursor. */
+  const journal = {
+    name: 'journalctl -u foobar-nginx.service',
+    argv: [
+      'sh',
+      '-c',
+      [
+        'for a; do case $a in --show-cursor) cursor=1;; --after-cursor=*) after=${a#--after-cursor=};; --follow) follow=1;; esac; done',
+        'if [ -n "$follow" ]; then [ "$after" = s=abc ] || { echo "followed without the cursor: $*"; exit 1; }; echo "journal-pid $$"; exec sleep 60; fi',
+        'echo "from the journal"; [ -z "$cursor" ] || echo "-- cursor: s=abc"',
+      ].join('\n'),
+      'journalctl',
+    ],
+  };
+
   it('shows the journal first, then each file under its name; a missing file is skipped', async () => {
-    const journal = {
-      name: 'journalctl -u foobar-nginx.service',
-      read: { argv: ['echo', 'from the journal'] },
-      follow: { argv: ['sleep', '60'] },
-    };
     assert.equal(
       await run([access, app, path.join(dir, 'none.log')], { lines: 1, follow: false, journal }),
       [
@@ -56,37 +66,60 @@ describe('files.logs (what foobar logs shows)', () => {
     );
   });
 
-  it('follows what the files get next, and stops the journal it followed beside them', async () => {
-    const [file = '', ...args] = files.logs([app], {
-      lines: 1,
-      follow: true,
-      journal: {
-        name: 'journal',
-        read: { argv: ['true'] },
-        // Prints its PID, so the test can tell it was stopped.
-        follow: { argv: ['sh', '-c', 'echo journal-pid $$; exec sleep 60'] },
-      },
-    }).argv;
-    // A group of its own, as a terminal's foreground job: Ctrl-C signals the whole group.
+  /** `foobar logs -f`'s command running, as a terminal's foreground job. */
+  function following(paths: readonly string[], options: Parameters<typeof files.logs>[1]) {
+    const [file = '', ...args] = files.logs(paths, options).argv;
+    // A group of its own: Ctrl-C signals the whole group, as a terminal does.
     const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    const waitFor = async (what: RegExp): Promise<RegExpExecArray> => {
-      for (let i = 0; i < 100; i++) {
-        const m = what.exec(out);
-        if (m !== null) return m;
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      throw new Error(`never printed ${String(what)}: ${out}`);
-    };
-    const pid = Number((await waitFor(/journal-pid (\d+)/))[1]);
-    await waitFor(/app 1\n/);
-    appendFileSync(app, 'app 2\n');
-    await waitFor(/app 2\n/);
     // 'exit', not 'close': a follower left running would hold the output open.
-    const closed = new Promise((resolve) => child.once('exit', resolve));
-    process.kill(-(child.pid ?? 0), 'SIGINT');
-    await closed;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    return {
+      output: () => out,
+      waitFor: async (what: RegExp): Promise<RegExpExecArray> => {
+        for (let i = 0; i < 100; i++) {
+          const m = what.exec(out);
+          if (m !== null) return m;
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        throw new Error(`never printed ${String(what)}: ${out}`);
+      },
+      interrupt: async (): Promise<void> => {
+        process.kill(-(child.pid ?? 0), 'SIGINT');
+        await exited;
+      },
+    };
+  }
+
+  it('follows a file from its last lines, the rotated ones first, each shown once', async () => {
+    const logs = following([access], { lines: 4, follow: true });
+    try {
+      await logs.waitFor(/line 9\n/);
+      appendFileSync(access, 'line 10\n');
+      await logs.waitFor(/line 10\n/);
+      assert.equal(logs.output(), lines(6, 10));
+    } finally {
+      await logs.interrupt();
+    }
+  });
+
+  it('follows the journal from the cursor of its last line shown, and stops it on Ctrl-C', async () => {
+    const logs = following([app], { lines: 1, follow: true, journal });
+    let pid = 0;
+    try {
+      pid = Number((await logs.waitFor(/journal-pid (\d+)/))[1]);
+      await logs.waitFor(/app 1\n/);
+      appendFileSync(app, 'app 2\n');
+      await logs.waitFor(/app 2\n/);
+      assert.match(
+        logs.output(),
+        /^==> journalctl -u foobar-nginx.service <==\nfrom the journal\n/,
+      );
+      assert.doesNotMatch(logs.output(), /cursor|without the cursor/);
+    } finally {
+      await logs.interrupt();
+    }
     // Its background journal follower is gone with it (dead: gone, or a zombie not reaped yet).
     const alive = (): boolean => {
       try {

@@ -39,59 +39,80 @@ export const files = {
   /** Every regular file below a directory, one per line. */
   listFiles: (dir: string): Command => ({ argv: ['find', dir, '-type', 'f'], readOnly: true }),
   /**
-   * A host's logs as `foobar logs` shows them: first `journal` (machines: the units' journal),
-   * then the last `lines` lines of each file, read back through its rotated generations (the
-   * lab's `FILE.<time>`, logrotate's `FILE.<time>.gz`, sorted by name is sorted by time) when
-   * the live file holds fewer; with `follow`, then what each gets next (tail -F follows a file
-   * across its rotation). Each source under a `==> NAME <==` header when there are several.
+   * A host's logs as `foobar logs` shows them: first `journal` (machines: the units' journal,
+   * `journalctl` with its units and no other option), then the last `lines` lines of each file,
+   * read back through its rotated generations (the lab's `FILE.<time>`, logrotate's
+   * `FILE.<time>.gz`, sorted by name is sorted by time) when the live file holds fewer. With
+   * `follow`, each then goes on from where it was shown, nothing lost in between: the journal
+   * after the cursor of its last entry shown, the files with `tail -n N -F` (which shows their
+   * live part, then follows each across its rotation), their rotated part shown before.
+   * Each source under a `==> NAME <==` header when there are several.
    */
   logs: (
     paths: readonly string[],
     options: {
       readonly lines: number;
       readonly follow: boolean;
-      readonly journal?: {
-        readonly name: string;
-        readonly read: Command;
-        readonly follow: Command;
-      };
+      readonly journal?: { readonly name: string; readonly argv: readonly string[] };
     },
   ): Command => {
     const { journal, follow } = options;
     const quoted = paths.map(quoteArg).join(' ');
     const headers = paths.length + (journal === undefined ? 0 : 1) > 1;
     const header = (name: string): string => (headers ? `printf '==> %s <==\\n' ${name}; ` : '');
-    const script = [
-      ...(journal === undefined
-        ? []
-        : [`${header(quoteArg(journal.name))}${quoteArgv(journal.read.argv)}`]),
-      `n=${String(options.lines)}`,
-      `for f in ${quoted}; do`,
-      '  [ -e "$f" ] || ls "$f".[0-9]* >/dev/null 2>&1 || continue',
-      `  ${header('"$f"')}need=$n; parts=`,
-      // The live file, then its generations newest first, until they hold enough lines.
-      '  for g in "$f" $(ls -r "$f".[0-9]* 2>/dev/null); do',
+    const journalctl = journal === undefined ? '' : quoteArgv(journal.argv);
+    // The last `need` lines of a file's generations, older first, before `$f` (or before its
+    // last `need` lines of its own when `$f` is counted too).
+    const generations = (from: string): string[] => [
+      '  parts=',
+      `  for g in ${from}$(ls -r "$f".[0-9]* 2>/dev/null); do`,
       '    [ "$need" -gt 0 ] || break',
       '    [ -e "$g" ] || continue',
       '    parts="$g $parts"',
       '    need=$((need - $(gzip -cdf "$g" 2>/dev/null | wc -l)))',
       '  done',
-      '  for g in $parts; do gzip -cdf "$g" 2>/dev/null; done | tail -n "$n"',
-      'done',
-      ...(!follow
-        ? []
-        : [
-            ...(journal === undefined
-              ? []
-              : [
-                  // A background command ignores Ctrl-C here: it is stopped on the way out.
-                  `${quoteArgv(journal.follow.argv)} & j=$!`,
-                  `trap 'kill $j 2>/dev/null' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP`,
-                ]),
-            `tail -n 0 ${headers ? '' : '-q '}-F ${quoted}`,
-          ]),
-    ].join('\n');
-    return { argv: ['sh', '-c', script], readOnly: true };
+    ];
+    const script = follow
+      ? [
+          ...(journal === undefined
+            ? []
+            : [
+                `out=$(${journalctl} --lines=$n --show-cursor)`,
+                `c=$(printf '%s\\n' "$out" | sed -n 's/^-- cursor: //p')`,
+                `${header(quoteArg(journal.name))}printf '%s\\n' "$out" | grep -v '^-- cursor: '`,
+              ]),
+          `for f in ${quoted}; do`,
+          '  live=$(wc -l 2>/dev/null < "$f" || echo 0); need=$((n - live))',
+          ...generations(''),
+          '  [ -n "$parts" ] || continue',
+          `  ${header('"$f (rotated)"')}for g in $parts; do gzip -cdf "$g" 2>/dev/null; done | tail -n $((n - live))`,
+          'done',
+          ...(journal === undefined
+            ? []
+            : [
+                // A background command ignores Ctrl-C here: it is stopped on the way out.
+                `if [ -n "$c" ]; then ${journalctl} --follow --after-cursor="$c" & else ${journalctl} --follow --lines=0 & fi`,
+                'j=$!',
+                "trap 'kill $j 2>/dev/null' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP",
+              ]),
+          `tail -n $n ${headers ? '' : '-q '}-F ${quoted}`,
+        ]
+      : [
+          ...(journal === undefined
+            ? []
+            : [`${header(quoteArg(journal.name))}${journalctl} --lines=$n`]),
+          `for f in ${quoted}; do`,
+          '  [ -e "$f" ] || ls "$f".[0-9]* >/dev/null 2>&1 || continue',
+          `  ${header('"$f"')}need=$n`,
+          // The live file, then its generations newest first, until they hold enough lines.
+          ...generations('"$f" '),
+          '  for g in $parts; do gzip -cdf "$g" 2>/dev/null; done | tail -n $n',
+          'done',
+        ];
+    return {
+      argv: ['sh', '-c', [`n=${String(options.lines)}`, ...script].join('\n')],
+      readOnly: true,
+    };
   },
   /** Removes each directory, innermost first, only while it is empty. */
   removeEmptyDirs: (dirs: readonly string[]): Command => ({

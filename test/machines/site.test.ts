@@ -15,6 +15,7 @@
  *   npx tsx --test test/machines/site.test.ts     (root; builds the image the first time)
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -1087,6 +1088,43 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     assert.equal(shown.exitCode, 0, shown.stderr);
     assert.match(shown.stdout, /^==> journalctl -u \S*nginx\S* <==$/m);
     assert.match(shown.stdout, new RegExp(`^==> ${accessLog} <==\n(.*"[A-Z]+ /[^\n]*\n){5}`, 'm'));
+    // And -f goes on from there: the journal after the cursor of its last line shown, the access
+    // log with the next request. Its own process group: the end is what Ctrl-C does.
+    const marker = `follow-${Date.now()}`;
+    const follow = spawn(
+      process.execPath,
+      [CLI, '--config', config, 'logs', 'web-01', 'nginx', '-f', '-n', '1'],
+      { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let followed = '';
+    follow.stdout.on('data', (d: Buffer) => (followed += d.toString()));
+    follow.stderr.on('data', (d: Buffer) => (followed += d.toString()));
+    const ended = new Promise((resolve) => follow.once('exit', resolve));
+    try {
+      await waitFor(
+        `the request ${marker} in web-01's followed access log`,
+        async () => {
+          // Through lb-01, until one lands on web-01.
+          await here([
+            'curl',
+            '-sS',
+            '-o',
+            '/dev/null',
+            '--max-time',
+            '5',
+            ...siteFlags(VIRTUAL['lb-01']),
+            `https://www.foobar.com/robots.txt?${marker}`,
+          ]);
+          return followed.includes(marker) ? undefined : 'not yet';
+        },
+        { timeoutMs: 30_000, intervalMs: 500 },
+      );
+    } finally {
+      if (follow.pid !== undefined) process.kill(-follow.pid, 'SIGINT');
+      await ended;
+    }
+    assert.match(followed, /^==> journalctl -u \S*nginx\S* <==$/m);
+    assert.doesNotMatch(followed, /^-- cursor: /m, 'the cursor is not shown');
     t.diagnostic(
       `${requests} requests at full speed in ${until - since} s: lb-01's journal kept ${lines} of their lines, the newest ${until - newest} s before the end (HAProxy dropped ${dropped} since its start); logs ${used.join(', ')} (cap ${ctx.model.logs.maxMegabytesPerHost} MB) (${load()})`,
     );

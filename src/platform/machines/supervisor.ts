@@ -185,8 +185,7 @@ export const systemdSupervisor: Supervisor = {
               ...options,
               journal: {
                 name: `journalctl -u ${units.join(' -u ')}`,
-                read: journalctl.read(units, { lines: options.lines }),
-                follow: journalctl.read(units, { lines: 0, follow: true }),
+                argv: journalctl.read(units, {}).argv,
               },
             }),
     });
