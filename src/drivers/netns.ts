@@ -19,7 +19,7 @@ import {
   type Target,
 } from './driver.ts';
 import { pipeOutcome, pipeSide, runLocalPipe } from './pipe.ts';
-import { runProcess } from './process.ts';
+import { attachProcess, runProcess } from './process.ts';
 import { quoteArgv } from './quote.ts';
 
 let temporaries = 0;
@@ -52,14 +52,7 @@ export class NetnsDriver implements Driver {
   }
 
   attach(target: Target, command: Command): Promise<number> {
-    const argv = this.argvFor(target, command.argv);
-    return new Promise((resolve, reject) => {
-      const child = spawn(argv[0] ?? '', argv.slice(1), { stdio: 'inherit' });
-      child.once('error', reject);
-      child.once('close', (code, signal) => {
-        resolve(code ?? (signal === null ? 1 : 128));
-      });
-    });
+    return attachProcess(this.argvFor(target, command.argv));
   }
 
   async spawn(target: Target, command: Command, options: SpawnOptions): Promise<number> {

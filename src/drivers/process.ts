@@ -1,4 +1,5 @@
 /** Runs a local process to completion and collects its output. */
+import os from 'node:os';
 import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { ExecResult } from './driver.ts';
@@ -60,5 +61,35 @@ export function runProcess(argv: readonly string[], options: RunOptions = {}): P
         input.pipe(child.stdin);
       } else child.stdin.end(input);
     }
+  });
+}
+
+const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/**
+ * Runs argv on this terminal (stdio inherited) and resolves with its exit code, 128 + the signal
+ * that ended it as a shell says. While it runs, this process does not die of Ctrl-C, a TERM or a
+ * HUP: each is passed on to it, and this process goes on to clean up once it has ended (an SSH
+ * connection's master, say; killed along with it, it was left behind).
+ */
+export function attachProcess(argv: readonly string[]): Promise<number> {
+  const [file = '', ...args] = argv;
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: 'inherit' });
+    const forward = (signal: NodeJS.Signals): void => {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    };
+    for (const signal of FORWARDED) process.on(signal, forward);
+    const done = (): void => {
+      for (const signal of FORWARDED) process.off(signal, forward);
+    };
+    child.once('error', (error) => {
+      done();
+      reject(error);
+    });
+    child.once('close', (code, signal) => {
+      done();
+      resolve(code ?? (signal === null ? 1 : 128 + os.constants.signals[signal]));
+    });
   });
 }

@@ -27,7 +27,7 @@ import {
 } from './driver.ts';
 import { NetnsDriver } from './netns.ts';
 import { pipeOutcome, pipeSide, runLocalPipe, type LocalSide, type SideOutcome } from './pipe.ts';
-import { DEFAULT_TIMEOUT_MS, runProcess } from './process.ts';
+import { attachProcess, DEFAULT_TIMEOUT_MS, runProcess } from './process.ts';
 import { quoteArg, quoteArgv } from './quote.ts';
 import {
   ABSENT,
@@ -125,14 +125,8 @@ export class SshDriver implements Driver {
 
   async attach(target: Target, command: Command): Promise<number> {
     if (target === null) return this.#local.attach(target, command);
-    const [file = 'ssh', ...args] = await this.#ssh(target, [process.stdin.isTTY ? '-t' : '-T']);
-    return new Promise((resolve, reject) => {
-      const child = spawnChild(file, [...args, remoteCommand(command.argv)], { stdio: 'inherit' });
-      child.once('error', reject);
-      child.once('close', (code, signal) => {
-        resolve(code ?? (signal === null ? 1 : 128));
-      });
-    });
+    const argv = await this.#ssh(target, [process.stdin.isTTY ? '-t' : '-T']);
+    return attachProcess([...argv, remoteCommand(command.argv)]);
   }
 
   /**
