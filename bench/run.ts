@@ -36,6 +36,7 @@ import { formatRepl, replTlsCost } from './repltls.ts';
 import { compare, comparisonTable, formatTable, type Comparison } from './compare.ts';
 import { h2load, parseH2load } from './h2load.ts';
 import { parseStime, stime } from './stime.ts';
+import { formatLogCap, watchLogs } from './logcap.ts';
 import { describeMemory, labMemory } from './memory.ts';
 import { withCpu } from './cpu.ts';
 import { haproxyFiles, MOZILLA_INTERMEDIATE } from '../src/render/haproxy/index.ts';
@@ -461,6 +462,7 @@ async function main(): Promise<void> {
     // Settled: the first scrapes and the apps' first requests are behind.
     await sleep(5000);
     const memoryAfterUp = await labMemory(lab.ctx);
+    const logWatch = await watchLogs(lab.ctx);
     const release = await liveRelease(lab.ctx, web);
     const asset = `/static/${release ?? ''}/app.css`;
     const app = lab.model.ports.app;
@@ -581,6 +583,9 @@ async function main(): Promise<void> {
       soakResult = await soak(lab.ctx, options, (line) => process.stdout.write(`${line}\n`));
       print(soakResult.table);
     }
+    // Before the commands part, whose cold `up`s take the lab down and up again.
+    const logs = await logWatch.stop();
+    print(formatLogCap(logs));
     let commands;
     if (PARTS.has('commands')) {
       process.stdout.write('bench: the commands, 5 runs each (a cold up: 3, after a down)\n');
@@ -603,6 +608,7 @@ async function main(): Promise<void> {
       commands,
       soak: soakResult,
       memory: { afterUp: memoryAfterUp, afterLoad: memoryAfterLoad },
+      logs,
     };
     const dir = path.join(import.meta.dirname, 'results');
     mkdirSync(dir, { recursive: true });
