@@ -203,7 +203,11 @@ describe(
         follow: false,
       });
       assert.ok(journal !== undefined);
-      assert.deepEqual(journal.command.argv.slice(0, 1), ['journalctl']);
+      // The unit's journal, then the access and error logs Nginx writes itself.
+      const shown = await ctx.driver.exec(journal.target ?? web.name, journal.command);
+      assert.match(shown.stdout, /^==> journalctl -u nginx\.service <==$/m);
+      for (const file of nginx.logs)
+        assert.ok(shown.stdout.includes(`==> ${file} <==`), `${file} in:\n${shown.stdout}`);
     });
 
     it("runs the app's slot as a unit of foobar's own, unprivileged and hardened", async () => {
