@@ -58,9 +58,15 @@ export class NetnsDriver implements Driver {
   async spawn(target: Target, command: Command, options: SpawnOptions): Promise<number> {
     await fs.mkdir(path.dirname(options.logFile), { recursive: true });
     const argv = this.argvFor(target, command.argv);
+    // A pipe (the lab's appender reads it) is opened read-write: that never waits for its
+    // reader, and the process never gets EPIPE while the reader starts or restarts.
+    const pipe = await fs.stat(options.logFile).then(
+      (s) => s.isFIFO(),
+      () => false,
+    );
     const fd = openSync(
       options.logFile,
-      constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT,
+      pipe ? constants.O_RDWR : constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT,
       0o640,
     );
     try {

@@ -64,6 +64,7 @@ export function haproxyDaemon(ctx: Context, host: Host, certificate?: string): D
     reloadSignal: 'USR2',
     stopSignal: 'TERM',
     logsEachRequest: true,
+    outputNonBlocking: true,
     ports: [ctx.model.ports.http, ctx.model.ports.lbStats],
     // 200 with a web server up, 503 without: either way HAProxy itself is serving.
     probe: (c) =>

@@ -4,10 +4,11 @@ import { randomUUID } from 'node:crypto';
 import { appendFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { waitFor } from '../../src/lib/wait.ts';
+import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { hostPaths } from '../../src/model/layout.ts';
-import { hostsWithRole } from '../../src/model/model.ts';
+import { addressOf, hostsWithRole } from '../../src/model/model.ts';
 import { rotateBytes } from '../../src/platform/lab/logs.ts';
+import { ROTATION_INTERVAL_MS, rotatorFiles } from '../../src/steps/logs.ts';
 import { siteUrl } from '../../src/probes/site.ts';
 import { haproxyFiles } from '../../src/render/haproxy/index.ts';
 import { nginxFiles } from '../../src/render/nginx/index.ts';
@@ -39,6 +40,62 @@ export function logsSuite(lab: TestLab): void {
       // HAProxy logs to its output, which foobar opened with O_APPEND: copied and truncated.
       { host: lb, service: 'haproxy', file: haproxyFiles(hostPaths(lab.model, lb.name)).log },
     ];
+
+    it(`${lb.name} at full speed: HAProxy's log is rotated as it grows, never sparse, nothing emptied, the host within its cap`, async (t) => {
+      // HAProxy makes its output non-blocking, which cleared the O_APPEND of its output file: after
+      // a truncate it wrote on at its old offset, a sparse file the rotator took for one over the
+      // cap and emptied at every pass, the lines since the last pass lost.
+      const mon = hostsWithRole(lab.model, 'mon')[0];
+      assert.ok(mon);
+      const rotatorLog = rotatorFiles(lab.ctx, mon).log;
+      const said = readFileSync(rotatorLog, 'utf8').length;
+      const file = haproxyFiles(hostPaths(lab.model, lb.name)).log;
+      // At full speed, in rounds of 5 s, until the rotator has rotated it twice (the second
+      // rotation copies what HAProxy wrote after the first truncate): as fast as the machine goes.
+      let sparse = '';
+      let samples = 0;
+      let requests = 0;
+      let since = '';
+      const rotations = (): number =>
+        since.split(`${lb.name}: haproxy.log copied and truncated`).length - 1;
+      for (let round = 0; round < 12 && rotations() < 2; round++) {
+        const run = lab.on('client', [
+          'wrk',
+          '-t2',
+          '-c16',
+          '-d5s',
+          '-H',
+          `Host: www.${lab.model.domain}`,
+          `https://${addressOf(lb, 'edge')}/robots.txt`,
+        ]);
+        // Sampled while HAProxy writes: a sparse file shows right after a truncate.
+        const wrk = { done: false };
+        const finished = (): void => {
+          wrk.done = true;
+        };
+        run.then(finished, finished);
+        while (!wrk.done) {
+          const st = statSync(file);
+          if (st.blocks * 512 < st.size - MB)
+            sparse ||= `${st.size} bytes, ${st.blocks * 512} on disk`;
+          samples++;
+          await sleep(200);
+        }
+        const result = await run;
+        assert.equal(result.exitCode, 0, result.stderr);
+        requests += Number(/(\d+) requests in/.exec(result.stdout)?.[1] ?? 0);
+        await sleep(ROTATION_INTERVAL_MS);
+        since = readFileSync(rotatorLog, 'utf8').slice(said);
+      }
+      t.diagnostic(
+        `${requests} requests, ${rotations()} rotations of haproxy.log, ${samples} samples of it`,
+      );
+      assert.ok(rotations() >= 2, `rotated ${rotations()} times:\n${since}`);
+      assert.doesNotMatch(since, new RegExp(`${lb.name}: haproxy\\.log emptied`));
+      assert.equal(sparse, '', 'haproxy.log sparse');
+      const total = [...logSizes(lab, lb.name).values()].reduce((a, b) => a + b, 0);
+      assert.ok(total <= cap, `${lb.name}'s logs hold ${total} bytes, over ${cap}`);
+    });
 
     for (const c of cases) {
       it(`${c.host.name}'s ${c.service} log pushed past its share is rotated, the host stays under its cap, and every later request is logged`, async (t) => {

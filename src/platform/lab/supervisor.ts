@@ -92,6 +92,50 @@ async function install(ctx: Context, daemon: Daemon, read?: ReadFiles): Promise<
   return current !== undefined;
 }
 
+/**
+ * For a daemon whose output is non-blocking (see Daemon.outputNonBlocking): the pipe it writes
+ * to, and its appender's pid file, beside its own pid file (`haproxy.pid` → `haproxy.out`,
+ * `haproxy.appender.pid`). The appender's command line names the pipe: its marker.
+ */
+export function appenderFiles(daemon: Daemon): { pipe: string; pidFile: string } {
+  const base = daemon.pidFile.replace(/\.pid$/, '');
+  return { pipe: `${base}.out`, pidFile: `${base}.appender.pid` };
+}
+
+/**
+ * Starts the appender of a non-blocking daemon's output: `cat` from its pipe to its output log,
+ * which the driver opens with O_APPEND for cat (which leaves it so), so a copy and truncate by
+ * the log rotator is safe. It ends when the daemon and its workers have all closed the pipe.
+ * Returns the file the daemon's output goes to.
+ */
+async function startAppender(ctx: Context, daemon: Daemon): Promise<string> {
+  if (daemon.outputNonBlocking !== true) return daemon.outputLog;
+  const { pipe, pidFile } = appenderFiles(daemon);
+  await stopAppender(ctx, daemon);
+  await ctx.driver.exec(daemon.host, {
+    argv: ['sh', '-c', '[ -p "$1" ] || { rm -f "$1" && mkfifo -m 600 "$1"; }', 'sh', pipe],
+  });
+  const pid = await ctx.driver.spawn(
+    daemon.host,
+    { argv: ['cat', pipe] },
+    {
+      logFile: daemon.outputLog,
+    },
+  );
+  await ctx.driver.writeFile(daemon.host, pidFile, `${pid}\n`);
+  return pipe;
+}
+
+/** Stops an appender still running (its daemon gone, it ends by itself; this makes sure). */
+async function stopAppender(ctx: Context, daemon: Daemon): Promise<void> {
+  if (daemon.outputNonBlocking !== true) return;
+  const { pipe, pidFile } = appenderFiles(daemon);
+  const pid = await readPid(ctx.driver, daemon.host, pidFile);
+  if (pid !== undefined && (await isOurProcess(ctx.driver, daemon.host, pid, pipe)))
+    await ctx.driver.exec(daemon.host, proc.kill('TERM', pid), { check: false });
+  await ctx.driver.remove(daemon.host, pidFile);
+}
+
 export const pidFileSupervisor: Supervisor = {
   install,
   installs: (daemon) => [startRecordFile(daemon)],
@@ -101,11 +145,12 @@ export const pidFileSupervisor: Supervisor = {
     const offset = await logSize(ctx, daemon);
     const argv =
       daemon.user === undefined ? daemon.start.argv : asUser(daemon.user, daemon.start.argv);
+    const output = await startAppender(ctx, daemon);
     const pid = await ctx.driver.spawn(
       daemon.host,
       { ...daemon.start, argv },
       {
-        logFile: daemon.outputLog,
+        logFile: output,
         ...(daemon.env === undefined ? {} : { env: daemon.env }),
       },
     );
@@ -134,6 +179,7 @@ export const pidFileSupervisor: Supervisor = {
     const pid = await mainPid(ctx, daemon);
     if (pid !== undefined) await signalAndWait(ctx, daemon, pid, daemon.stopSignal, graceMs);
     await ctx.driver.remove(daemon.host, daemon.pidFile);
+    await stopAppender(ctx, daemon);
     return pid !== undefined;
   },
   async kill(ctx, daemon) {
