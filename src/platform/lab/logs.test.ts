@@ -62,6 +62,36 @@ it('deletes copies older than keepDays, then the oldest while the host is over i
   assert.deepEqual(plan.empty, []);
 });
 
+it('keeps room under the cap for the copies it makes and the next pass of writes', () => {
+  const copy = (file: string, hoursAgo: number, size: number): LogEntry =>
+    entry(rotatedName(file, new Date(now - hoursAgo * HOUR)), size, hoursAgo);
+  const old = copy('/l/access.log', 3, 10 * MB);
+  const newer = copy('/l/access.log', 2, 10 * MB);
+  const entries = [
+    entry('/l/access.log', 10 * MB),
+    entry('/l/app.log', 10 * MB),
+    old,
+    newer,
+    copy('/l/app.log', 1, 10 * MB),
+  ];
+  const live = new Set(['/l/access.log', '/l/app.log']);
+  // 50 MB exactly: counting no copy to make and nothing written, nothing has to go. to make and nothing written, nothing has to go.
+  assert.deepEqual(planRotation(entries, live, settings, now).remove, []);
+  // Nginx reopens access.log (renamed, no copy); app.log is copied, 10 MB more for a moment;
+  // and the host wrote 3 MB in the last pass, so 6 MB more may come before the next one.
+  const renamed = new Set(['/l/access.log']);
+  const plan = planRotation(entries, live, settings, now, { growth: 3 * MB, renamed });
+  assert.deepEqual(plan.rotate, ['/l/access.log', '/l/app.log']);
+  assert.deepEqual(plan.remove, [old.path, newer.path].sort());
+  assert.deepEqual(plan.empty, []);
+  // The reserve never empties a live file: only live files over the cap by themselves are.
+  const small = planRotation([entry('/l/app.log', 45 * MB)], live, settings, now, {
+    growth: 10 * MB,
+    renamed,
+  });
+  assert.deepEqual(small.empty, []);
+});
+
 it('empties the largest live file when live files alone are over the cap', () => {
   const plan = planRotation(
     [entry('/l/haproxy.log', 60 * MB), entry('/l/app.log', MB)],

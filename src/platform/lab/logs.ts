@@ -48,15 +48,29 @@ export function rotatedName(file: string, now: Date): string {
 
 const ROTATED = /\.\d{8}T\d{9}Z$/;
 
+/** What the host will need before the next pass, beyond what its files hold now. */
+export interface Reserve {
+  /** What the host's live files grew by during the last pass. */
+  readonly growth: number;
+  /** Live files that rotate by rename (their daemon reopens them): no copy is made of those. */
+  readonly renamed: ReadonlySet<string>;
+}
+
 /**
  * What to do with one host's logs: `live` are the files daemons write now, `entries` everything
  * in the host's log directories (live and rotated). Pure, for the tests.
+ *
+ * The cap holds between passes too: rotated copies go while the host's files, plus the copies
+ * this pass makes (copy and truncate holds both for a moment) and twice the last pass's growth
+ * (what daemons will write before the next pass), would be over it. Live files are emptied only
+ * when they alone are over the cap.
  */
 export function planRotation(
   entries: readonly LogEntry[],
   live: ReadonlySet<string>,
   settings: LogSettings,
   now: number,
+  reserve?: Reserve,
 ): RotationPlan {
   const cap = settings.maxMegabytesPerHost * MB;
   const rotated = entries.filter((e) => !live.has(e.path) && ROTATED.test(e.path));
@@ -75,11 +89,15 @@ export function planRotation(
   }
   // Over the cap: the oldest rotated files go first, then live files are emptied, largest first.
   let total = entries.reduce((sum, e) => sum + (remove.has(e.path) ? 0 : e.size), 0);
+  const copying = rotate
+    .filter((f) => reserve !== undefined && !reserve.renamed.has(f))
+    .reduce((sum, f) => sum + (sizes.get(f) ?? 0), 0);
+  const ahead = copying + 2 * (reserve?.growth ?? 0);
   const oldestFirst = rotated
     .filter((e) => !remove.has(e.path))
     .sort((a, b) => a.mtimeMs - b.mtimeMs || a.path.localeCompare(b.path));
   for (const e of oldestFirst) {
-    if (total <= cap) break;
+    if (total + ahead <= cap) break;
     remove.add(e.path);
     total -= e.size;
   }
@@ -169,16 +187,31 @@ async function ourPid(pidFile: string, marker: string): Promise<number | undefin
   return cmdline.replaceAll('\0', ' ').includes(marker) ? pid : undefined;
 }
 
-/** Rotates, deletes and empties what the plan says for one host; a line per thing done. */
+/**
+ * Rotates, deletes and empties what the plan says for one host; a line per thing done. `seen`
+ * keeps each live file's size from the last pass, for the host's growth between passes.
+ */
 export async function rotateHostLogs(
   config: RotatorConfig,
   host: RotatorConfig['hosts'][number],
   now = new Date(),
+  seen = new Map<string, number>(),
 ): Promise<string[]> {
   const live = new Set(host.live);
   const dirs = [...new Set(host.live.map((f) => path.dirname(f)))];
-  const plan = planRotation(await logEntries(dirs), live, config.settings, now.getTime());
+  const entries = await logEntries(dirs);
+  const growth = entries
+    .filter((e) => live.has(e.path))
+    .reduce((sum, e) => sum + Math.max(0, e.size - (seen.get(e.path) ?? e.size)), 0);
+  const renamed = new Set(host.reopen.flatMap((r) => r.files));
+  const plan = planRotation(entries, live, config.settings, now.getTime(), { growth, renamed });
+  for (const e of entries) if (live.has(e.path)) seen.set(e.path, e.size);
   const done: string[] = [];
+  // Deleted first: the copies made below then fit under the cap.
+  for (const file of plan.remove) {
+    await fs.rm(file, { force: true });
+    done.push(`${host.host}: ${path.basename(file)} deleted`);
+  }
   const signalled = new Set<number>();
   for (const file of plan.rotate) {
     const to = rotatedName(file, now);
@@ -195,13 +228,11 @@ export async function rotateHostLogs(
       await copyTruncate(file, to);
       done.push(`${host.host}: ${path.basename(file)} copied and truncated`);
     }
-  }
-  for (const file of plan.remove) {
-    await fs.rm(file, { force: true });
-    done.push(`${host.host}: ${path.basename(file)} deleted`);
+    seen.set(file, 0);
   }
   for (const file of plan.empty) {
     await fs.truncate(file, 0);
+    seen.set(file, 0);
     done.push(`${host.host}: ${path.basename(file)} emptied (the host was over its cap)`);
   }
   return done;

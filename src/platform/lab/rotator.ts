@@ -12,6 +12,8 @@ if (file === undefined) throw new Error('usage: rotator.ts <config.json>');
 const config = JSON.parse(readFileSync(file, 'utf8')) as RotatorConfig;
 // Stopped between passes at once; during one, once it is done (no half-copied file is left).
 const state = { busy: false, stopping: false };
+// Each live file's size at the last pass, per host: how fast the host's logs grow.
+const seen = new Map(config.hosts.map((h) => [h.host, new Map<string, number>()]));
 const stop = (): void => {
   if (!state.busy) process.exit(0);
   state.stopping = true;
@@ -26,7 +28,7 @@ while (!state.stopping) {
   state.busy = true;
   for (const host of config.hosts) {
     try {
-      for (const line of await rotateHostLogs(config, host))
+      for (const line of await rotateHostLogs(config, host, new Date(), seen.get(host.host)))
         process.stdout.write(`${new Date().toISOString()} ${line}\n`);
     } catch (error) {
       process.stdout.write(
