@@ -139,9 +139,6 @@ export function createTestLab(
     // as an operator exempts a load generator.
     hosts: { [BOT]: { roles: ['client'], edge: 101 } },
     limits: { rateLimit: { exempt: ['client'] } },
-    // A small cap (rotation at 4 MB): the logs tests reach their rotations sooner, and every test
-    // under load runs with logs rotating as a busy site's do.
-    logs: { maxMegabytesPerHost: 20 },
     ...overrides,
   };
   const configFile =
