@@ -78,7 +78,8 @@ it('keeps room under the cap for the copies it makes and the next pass of writes
   // 50 MB exactly: counting no copy to make and nothing written, nothing has to go. to make and nothing written, nothing has to go.
   assert.deepEqual(planRotation(entries, live, settings, now).remove, []);
   // Nginx reopens access.log (renamed, no copy); app.log is copied, 10 MB more for a moment;
-  // and the host wrote 3 MB in the last pass, so 6 MB more may come before the next one.
+  // and room for the next pass's writes: twice the last pass's 3 MB, but at least a rotation's
+  // 10 MB (load may start at any time).
   const renamed = new Set(['/l/access.log']);
   const plan = planRotation(entries, live, settings, now, { growth: 3 * MB, renamed });
   assert.deepEqual(plan.rotate, ['/l/access.log', '/l/app.log']);
@@ -90,6 +91,15 @@ it('keeps room under the cap for the copies it makes and the next pass of writes
     renamed,
   });
   assert.deepEqual(small.empty, []);
+  // A host quiet until now, 2 MB under its cap: a rotation's room is made before load comes.
+  const quiet = planRotation(
+    [entry('/l/access.log', MB), old, newer, copy('/l/access.log', 1, 27 * MB)],
+    live,
+    settings,
+    now,
+    { growth: 0, renamed },
+  );
+  assert.deepEqual(quiet.remove, [old.path]);
 });
 
 it('empties the largest live file when live files alone are over the cap', () => {

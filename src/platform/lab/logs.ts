@@ -61,9 +61,11 @@ export interface Reserve {
  * in the host's log directories (live and rotated). Pure, for the tests.
  *
  * The cap holds between passes too: rotated copies go while the host's files, plus the copies
- * this pass makes (copy and truncate holds both for a moment) and twice the last pass's growth
- * (what daemons will write before the next pass), would be over it. Live files are emptied only
- * when they alone are over the cap.
+ * this pass makes (copy and truncate holds both for a moment) and room for what daemons write
+ * before the next pass, would be over it. That room is twice the last pass's growth, and at least
+ * a live file's rotation size (a fifth of the cap): load that starts after a quiet spell had no
+ * growth to go by, and took a host near its cap over by a pass's writes (HAProxy at full speed
+ * writes 3–4 MB in a pass). Live files are emptied only when they alone are over the cap.
  */
 export function planRotation(
   entries: readonly LogEntry[],
@@ -92,7 +94,8 @@ export function planRotation(
   const copying = rotate
     .filter((f) => reserve !== undefined && !reserve.renamed.has(f))
     .reduce((sum, f) => sum + (sizes.get(f) ?? 0), 0);
-  const ahead = copying + 2 * (reserve?.growth ?? 0);
+  const ahead =
+    reserve === undefined ? 0 : copying + Math.max(2 * reserve.growth, rotateBytes(settings));
   const oldestFirst = rotated
     .filter((e) => !remove.has(e.path))
     .sort((a, b) => a.mtimeMs - b.mtimeMs || a.path.localeCompare(b.path));
