@@ -161,6 +161,8 @@ export async function startBenchHaproxy(
     checks: [haproxy.check(config)],
     start: { argv: ['haproxy', '-W', '-db', '-f', config] },
     outputLog: path.join(paths.log, `haproxy-${name}.log`),
+    // As ours (steps/services.ts): a copy's access log goes through the same appender.
+    outputNonBlocking: true,
     reloadSignal: 'USR2',
     stopSignal: 'TERM',
     ports: [port],

@@ -46,6 +46,8 @@ export function kindOf(argv: readonly string[]): string {
   }
   // Nginx renames its processes ("nginx: worker process").
   if (exe.startsWith('nginx')) return 'nginx';
+  // The lab's appender of HAProxy's output (src/platform/lab/appender.ts).
+  if (name === 'perl') return 'log appender (perl)';
   return name;
 }
 

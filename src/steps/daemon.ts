@@ -97,7 +97,8 @@ export interface Daemon {
    * True: it makes its output non-blocking with F_SETFL (HAProxy 2.6's `log stdout`), which also
    * clears the O_APPEND the lab opened its output file with, so after the log rotator's truncate
    * it would write on at its old offset (a sparse file the size of that offset). In the lab its
-   * output is a pipe to an appender (`cat`, its output the file with O_APPEND) instead.
+   * output is a pipe to an appender (platform/lab/appender.ts, its output the file with O_APPEND)
+   * instead.
    */
   readonly outputNonBlocking?: true;
   /** Undefined when the daemon answers as it should; otherwise what is wrong. */

@@ -14,6 +14,7 @@ import type { Daemon } from '../../steps/daemon.ts';
 import type { ReadFiles, Supervisor } from '../platform.ts';
 import { childPids, reloadWorkers } from '../../probes/process.ts';
 import { isOurProcess, processState, readPid } from './process.ts';
+import { appenderCommand } from './appender.ts';
 
 async function mainPid(ctx: Context, daemon: Daemon): Promise<number | undefined> {
   const pid = await readPid(ctx.driver, daemon.host, daemon.pidFile);
@@ -103,8 +104,8 @@ export function appenderFiles(daemon: Daemon): { pipe: string; pidFile: string }
 }
 
 /**
- * Starts the appender of a non-blocking daemon's output: `cat` from its pipe to its output log,
- * which the driver opens with O_APPEND for cat (which leaves it so), so a copy and truncate by
+ * Starts the appender of a non-blocking daemon's output (appender.ts): from its pipe to its output
+ * log, which the driver opens with O_APPEND for it (and it leaves so), so a copy and truncate by
  * the log rotator is safe. It ends when the daemon and its workers have all closed the pipe.
  * Returns the file the daemon's output goes to.
  */
@@ -115,13 +116,9 @@ async function startAppender(ctx: Context, daemon: Daemon): Promise<string> {
   await ctx.driver.exec(daemon.host, {
     argv: ['sh', '-c', '[ -p "$1" ] || { rm -f "$1" && mkfifo -m 600 "$1"; }', 'sh', pipe],
   });
-  const pid = await ctx.driver.spawn(
-    daemon.host,
-    { argv: ['cat', pipe] },
-    {
-      logFile: daemon.outputLog,
-    },
-  );
+  const pid = await ctx.driver.spawn(daemon.host, appenderCommand(pipe), {
+    logFile: daemon.outputLog,
+  });
   await ctx.driver.writeFile(daemon.host, pidFile, `${pid}\n`);
   return pipe;
 }
