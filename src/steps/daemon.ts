@@ -178,6 +178,29 @@ export async function writeFiles(
   return changed;
 }
 
+/** The last reload asked of each service in this process: the next one of it waits for it. */
+const reloading = new Map<string, Promise<unknown>>();
+
+/**
+ * Reloads of one service go one at a time across hosts (each over, its old workers gone, before
+ * the next), whoever asks: a deploy's switch, `up`, a rollback. A tier never has all its members
+ * reloading at once.
+ *
+ * Why (Nginx): a reloading Nginx's old workers close every kept-alive connection the load
+ * balancers hold to it. HAProxy (`http-reuse always`) may already have sent a request on one, and
+ * retries it (`retry-on`, `option redispatch 1`) on the other web server. Were both reloading,
+ * that retry and the next ones could ride other closing connections too; once `retries` are spent
+ * HAProxy 2.6 closes the visitor's kept-alive connection with no answer and no log line (haproxy
+ * issue #3414), and the visitor sees ECONNRESET. One at a time, the retry lands on a web server
+ * whose connections stay open (docs/decisions.md).
+ */
+export function oneReloadAtATime<T>(service: string, work: () => Promise<T>): Promise<T> {
+  const run = (reloading.get(service) ?? Promise.resolve()).then(work, work);
+  const settled = run.catch(() => undefined);
+  reloading.set(service, settled);
+  return run;
+}
+
 /** Brings the daemon to "running with its current config", doing as little as possible. */
 export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<DaemonOutcome> {
   // A daemon in good order costs a few round trips: its directories made at once while its files
@@ -211,9 +234,11 @@ export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<Daemon
   for (const check of daemon.checks ?? []) await ctx.driver.exec(daemon.host, check);
   if (pid !== undefined) {
     if (reloads) {
-      if (daemon.reload === undefined) await ctx.platform.supervisor.reload(ctx, daemon, pid);
-      else await daemon.reload(ctx);
-      await waitReady(ctx, daemon);
+      await oneReloadAtATime(daemon.service, async () => {
+        if (daemon.reload === undefined) await ctx.platform.supervisor.reload(ctx, daemon, pid);
+        else await daemon.reload(ctx);
+        await waitReady(ctx, daemon);
+      });
       return 'reloaded';
     }
     await stopDaemon(ctx, daemon);

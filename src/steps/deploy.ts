@@ -10,7 +10,7 @@
  *    A release that does not become ready stops here: no server has switched.
  * 4. Switch: Nginx is pointed at the new slot (a graceful reload; old workers finish with the old
  *    app), `current` follows. Rolling drains each server from every load balancer first; parallel
- *    switches them together, but reloads one Nginx at a time (see `oneReloadAtATime`). If any
+ *    switches them together, their Nginx reloaded one at a time (ensureDaemon). If any
  *    server fails to switch, every server is switched back: none is left on another release.
  * 5. Finish: the old app processes drain and exit; old releases are pruned.
  */
@@ -70,38 +70,9 @@ async function releaseAt(ctx: Context, host: string, url: string): Promise<strin
   }
 }
 
-/** Runs one piece of work at a time, in the order asked, whatever became of the previous one. */
-type Serial = <T>(work: () => Promise<T>) => Promise<T>;
-
-/**
- * One Nginx reload at a time, each over (its old workers gone) before the next begins.
- *
- * A reloading Nginx's old workers close every kept-alive connection the load balancers hold to it,
- * the idle ones at once and the busy ones after their response; HAProxy (`http-reuse always`) may
- * already have sent a request on one of them, and retries it (`retry-on`, `option redispatch 1`)
- * on the other web server, round robin avoiding the one that failed. Were both web servers
- * reloading, that retry, and the next ones, could ride other closing connections too: once
- * `retries` are spent on them HAProxy 2.6 closes the visitor's kept-alive connection without an
- * answer or a log line (haproxy issue #3414), and the visitor sees ECONNRESET. With one reload at a
- * time, the retry lands on a web server whose connections stay open.
- */
-function oneReloadAtATime(): Serial {
-  let last: Promise<unknown> = Promise.resolve();
-  return <T>(work: () => Promise<T>): Promise<T> => {
-    const run = last.then(work, work);
-    last = run.catch(() => undefined);
-    return run;
-  };
-}
-
-async function switchServer(
-  ctx: Context,
-  server: ServerState,
-  release: string,
-  reloads: Serial,
-): Promise<void> {
+async function switchServer(ctx: Context, server: ServerState, release: string): Promise<void> {
   const slot = otherSlot(server.slot);
-  await reloads(() => ensureDaemon(ctx, nginxDaemon(ctx, server.host, slot)));
+  await ensureDaemon(ctx, nginxDaemon(ctx, server.host, slot));
   // Proof of the switch: through Nginx, the server now answers as the new release.
   const served = await releaseAt(
     ctx,
@@ -261,7 +232,6 @@ export async function deploy(
 
   const switched = new Set<ServerState>();
   const drained = new Set<ServerState>();
-  const reloads = oneReloadAtATime();
   const switchTask = (s: ServerState): Phase['tasks'][number] => ({
     title: s.host.name,
     run: async () => {
@@ -270,7 +240,7 @@ export async function deploy(
         await drain(ctx, s.host.name);
       }
       switched.add(s);
-      await switchServer(ctx, s, target.id, reloads);
+      await switchServer(ctx, s, target.id);
       if (request.strategy === 'rolling') {
         await restore(ctx, s.host.name);
         drained.delete(s);
