@@ -66,11 +66,16 @@ describe('files.logs (what foobar logs shows)', () => {
     );
   });
 
-  /** `foobar logs -f`'s command running, as a terminal's foreground job. */
+  /**
+   * `foobar logs -f`'s command running, as a terminal's foreground job, its standard input a
+   * pipe held open as foobar holds it (attachProcess).
+   */
   function following(paths: readonly string[], options: Parameters<typeof files.logs>[1]) {
-    const [file = '', ...args] = files.logs(paths, options).argv;
+    const command = files.logs(paths, options);
+    assert.equal(command.endsWithInput, true);
+    const [file = '', ...args] = command.argv;
     // A group of its own: Ctrl-C signals the whole group, as a terminal does.
-    const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     // 'exit', not 'close': a follower left running would hold the output open.
@@ -89,8 +94,31 @@ describe('files.logs (what foobar logs shows)', () => {
         process.kill(-(child.pid ?? 0), 'SIGINT');
         await exited;
       },
+      /** Its caller gone: foobar's end closes the pipe (over SSH, the connection's end does). */
+      closeInput: (): void => {
+        child.stdin.end();
+      },
+      exited,
+      pid: child.pid ?? 0,
     };
   }
+
+  /** True while `pid` runs (a zombie not reaped yet counts as gone). */
+  const running = (pid: number): boolean => {
+    try {
+      return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  };
+
+  /** The processes `pid` started, from /proc (children of children too). */
+  const descendants = (pid: number): number[] => {
+    const children = (
+      readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').match(/\d+/g) ?? []
+    ).map(Number);
+    return children.flatMap((c) => [c, ...(running(c) ? descendants(c) : [])]);
+  };
 
   it('follows a file from its last lines, the rotated ones first, each shown once', async () => {
     const logs = following([access], { lines: 4, follow: true });
@@ -106,7 +134,7 @@ describe('files.logs (what foobar logs shows)', () => {
 
   it('follows the journal from the cursor of its last line shown, and stops it on Ctrl-C', async () => {
     const logs = following([app], { lines: 1, follow: true, journal });
-    let pid = 0;
+    let pid: number;
     try {
       pid = Number((await logs.waitFor(/journal-pid (\d+)/))[1]);
       await logs.waitFor(/app 1\n/);
@@ -120,17 +148,40 @@ describe('files.logs (what foobar logs shows)', () => {
     } finally {
       await logs.interrupt();
     }
-    // Its background journal follower is gone with it (dead: gone, or a zombie not reaped yet).
-    const alive = (): boolean => {
-      try {
-        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      } catch {
-        return false;
-      }
-    };
-    for (let i = 0; i < 40 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
-    if (alive()) process.kill(pid, 'SIGKILL');
-    assert.equal(alive(), false, `the journal follower (pid ${pid}) still ran`);
+    // Its background journal follower is gone with it.
+    for (let i = 0; i < 40 && running(pid); i++) await new Promise((r) => setTimeout(r, 50));
+    if (running(pid)) process.kill(pid, 'SIGKILL');
+    assert.equal(running(pid), false, `the journal follower (pid ${pid}) still ran`);
+  });
+
+  it('ends when its standard input closes, with no line to write, its followers with it', async () => {
+    const logs = following([access, app], { lines: 1, follow: true, journal });
+    let followers: number[];
+    let ended = false;
+    try {
+      await logs.waitFor(/journal-pid \d+/);
+      await logs.waitFor(/app 2\n/);
+      // tail, the journal's follower, the watcher of its input and its cat.
+      followers = descendants(logs.pid);
+      logs.closeInput();
+      ended = await Promise.race([
+        logs.exited.then(() => true),
+        new Promise<boolean>((r) => {
+          setTimeout(() => {
+            r(false);
+          }, 3000);
+        }),
+      ]);
+      for (let i = 0; i < 40 && followers.some(running); i++)
+        await new Promise((r) => setTimeout(r, 50));
+    } finally {
+      if (!ended) process.kill(-logs.pid, 'SIGKILL');
+    }
+    const left = followers.filter(running);
+    for (const pid of left) process.kill(pid, 'SIGKILL');
+    assert.ok(ended, `still following 3 s after its input closed: ${logs.output()}`);
+    assert.ok(followers.length >= 4, `followers: ${followers.join(', ')}`);
+    assert.deepEqual(left, [], `of its followers ${followers.join(', ')}, still running`);
     rmSync(dir, { recursive: true, force: true });
   });
 });

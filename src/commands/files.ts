@@ -45,7 +45,8 @@ export const files = {
    * `FILE.<time>.gz`, sorted by name is sorted by time) when the live file holds fewer. With
    * `follow`, each then goes on from where it was shown, nothing lost in between: the journal
    * after the cursor of its last entry shown, the files with `tail -n N -F` (which shows their
-   * live part, then follows each across its rotation), their rotated part shown before.
+   * live part, then follows each across its rotation), their rotated part shown before; and it
+   * ends when its standard input closes (Command.endsWithInput), its followers with it.
    * Each source under a `==> NAME <==` header when there are several.
    */
   logs: (
@@ -74,6 +75,10 @@ export const files = {
     ];
     const script = follow
       ? [
+          // Its followers run in the background: a background command ignores Ctrl-C here, so
+          // they are stopped on the way out, however it ends.
+          'exec 3<&0',
+          "trap 'kill $t $j $w 2>/dev/null' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP",
           ...(journal === undefined
             ? []
             : [
@@ -90,12 +95,16 @@ export const files = {
           ...(journal === undefined
             ? []
             : [
-                // A background command ignores Ctrl-C here: it is stopped on the way out.
                 `if [ -n "$c" ]; then ${journalctl} --follow --after-cursor="$c" & else ${journalctl} --follow --lines=0 & fi`,
                 'j=$!',
-                "trap 'kill $j 2>/dev/null' EXIT; trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP",
               ]),
-          `tail -n $n ${headers ? '' : '-q '}-F ${quoted}`,
+          `tail -n $n ${headers ? '' : '-q '}-F ${quoted} &`,
+          't=$!',
+          // Its caller gone (standard input closed: Command.endsWithInput), it ends: over SSH
+          // without a terminal nothing else tells it, until a line to write finds no reader.
+          '{ cat <&3 >/dev/null 2>&1; kill -TERM $$ 2>/dev/null; } >/dev/null 2>&1 &',
+          'w=$!',
+          'wait $t',
         ]
       : [
           ...(journal === undefined
@@ -112,6 +121,7 @@ export const files = {
     return {
       argv: ['sh', '-c', [`n=${String(options.lines)}`, ...script].join('\n')],
       readOnly: true,
+      ...(follow ? { endsWithInput: true } : {}),
     };
   },
   /** Removes each directory, innermost first, only while it is empty. */

@@ -15,6 +15,12 @@ export interface Command {
    * the real host, and records every other command instead of running it.
    */
   readonly readOnly?: boolean;
+  /**
+   * For `attach`: the command reads nothing and ends when its standard input closes (`foobar logs
+   * -f`). Without a terminal it gets a pipe that foobar holds open while it runs, so it ends with
+   * foobar however foobar ends (a script's kill, even SIGKILL), and over SSH with the connection.
+   */
+  readonly endsWithInput?: boolean;
 }
 
 export interface ExecResult {

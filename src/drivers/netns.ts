@@ -52,7 +52,9 @@ export class NetnsDriver implements Driver {
   }
 
   attach(target: Target, command: Command): Promise<number> {
-    return attachProcess(this.argvFor(target, command.argv));
+    return attachProcess(this.argvFor(target, command.argv), {
+      endsWithInput: command.endsWithInput === true,
+    });
   }
 
   async spawn(target: Target, command: Command, options: SpawnOptions): Promise<number> {

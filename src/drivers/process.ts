@@ -72,10 +72,16 @@ const FORWARDED: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
  * HUP: each is passed on to it, and this process goes on to clean up once it has ended (an SSH
  * connection's master, say; killed along with it, it was left behind).
  */
-export function attachProcess(argv: readonly string[]): Promise<number> {
+export function attachProcess(
+  argv: readonly string[],
+  { endsWithInput = false }: { readonly endsWithInput?: boolean } = {},
+): Promise<number> {
   const [file = '', ...args] = argv;
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: 'inherit' });
+    // A pipe nobody writes to, closed when this process ends (Command.endsWithInput).
+    const held = endsWithInput && !process.stdin.isTTY;
+    const child = spawn(file, args, { stdio: [held ? 'pipe' : 'inherit', 'inherit', 'inherit'] });
+    child.stdin?.on('error', () => undefined);
     const forward = (signal: NodeJS.Signals): void => {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     };

@@ -126,7 +126,9 @@ export class SshDriver implements Driver {
   async attach(target: Target, command: Command): Promise<number> {
     if (target === null) return this.#local.attach(target, command);
     const argv = await this.#ssh(target, [process.stdin.isTTY ? '-t' : '-T']);
-    return attachProcess([...argv, remoteCommand(command.argv)]);
+    return attachProcess([...argv, remoteCommand(command.argv)], {
+      endsWithInput: command.endsWithInput === true,
+    });
   }
 
   /**

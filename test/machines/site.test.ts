@@ -1123,6 +1123,16 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
       if (follow.pid !== undefined) process.kill(-follow.pid, 'SIGINT');
       await ended;
     }
+    // Without a terminal, what it ran on web-01 ends with the connection, not at the next line.
+    await waitFor(
+      "web-01's followers of the access log to end",
+      async () => {
+        const ps = await ctx.driver.exec('web-01', { argv: ['ps', '-eo', 'pid,args'] });
+        const left = ps.stdout.split('\n').filter((l) => / -F .*access/.test(l));
+        return left.length === 0 ? undefined : left.join('; ');
+      },
+      { timeoutMs: 5000, intervalMs: 200 },
+    );
     assert.match(followed, /^==> journalctl -u \S*nginx\S* <==$/m);
     assert.doesNotMatch(followed, /^-- cursor: /m, 'the cursor is not shown');
     t.diagnostic(
