@@ -24,8 +24,9 @@ it('appends every line a daemon writes to its pipe, a burst larger than a defaul
     const log = path.join(root, 'haproxy.log');
     execFileSync('mkfifo', [pipe]);
     writeFileSync(log, 'before\n');
-    // As the supervisor does: the appender first, then the daemon onto the pipe.
-    const appender = await driver.spawn(null, appenderCommand(pipe), { logFile: log });
+    // The daemon first (the supervisor starts the appender first; this is the harder order):
+    // the driver opens a pipe read-write for it, so its open waits for no reader and what it
+    // writes meanwhile waits in the pipe.
     const burst = 'x'.repeat(99);
     const daemon = await driver.spawn(
       null,
@@ -38,6 +39,7 @@ it('appends every line a daemon writes to its pipe, a burst larger than a defaul
       },
       { logFile: pipe },
     );
+    const appender = await driver.spawn(null, appenderCommand(pipe), { logFile: log });
     // The pipe's size, asked of the pipe itself (F_GETPIPE_SZ) while both hold it.
     await sleep(100);
     const size = execFileSync(
