@@ -36,7 +36,10 @@ export interface RotationPlan {
   readonly empty: readonly string[];
 }
 
-/** A live file rotates when it reaches this: five generations of it fit under the host's cap. */
+/**
+ * A live file rotates when it reaches this, a fifth of the host's cap. The rotator keeps at least
+ * this much room free for the next pass's writes (planRotation): about four generations stay.
+ */
 export function rotateBytes(settings: LogSettings): number {
   return Math.floor((settings.maxMegabytesPerHost * MB) / 5);
 }
