@@ -146,7 +146,15 @@ export async function startBenchHaproxy(
     port,
     config: content,
     files = [],
-  }: { name: string; port: number; config: string; files?: Daemon['files'] },
+    wrap,
+  }: {
+    name: string;
+    port: number;
+    config: string;
+    files?: Daemon['files'];
+    /** A command HAProxy runs under (callgrind: bench/profile.ts); then without a master. */
+    wrap?: readonly string[];
+  },
 ): Promise<Bare> {
   const paths = hostPaths(ctx.model, lb.name);
   const dir = path.join(paths.etc, `haproxy-${name}`);
@@ -159,7 +167,14 @@ export async function startBenchHaproxy(
     files: [{ path: config, content }, ...files],
     dirs: [dir, paths.run, paths.log],
     checks: [haproxy.check(config)],
-    start: { argv: ['haproxy', '-W', '-db', '-f', config] },
+    start: {
+      argv:
+        wrap === undefined
+          ? ['haproxy', '-W', '-db', '-f', config]
+          : [...wrap, 'haproxy', '-db', '-f', config],
+    },
+    // Under callgrind HAProxy starts some 50 times slower.
+    ...(wrap === undefined ? {} : { startTimeoutMs: 120_000 }),
     outputLog: path.join(paths.log, `haproxy-${name}.log`),
     // As ours (steps/services.ts): a copy's access log goes through the same appender.
     outputNonBlocking: true,

@@ -28,8 +28,9 @@ import { appVariant, removeAppVariants } from '../test/support/apps.ts';
 import { siteUrl } from '../src/probes/site.ts';
 import { createTestLab, type TestLab } from '../test/support/lab.ts';
 import { startBackendBares } from './backends.ts';
-import { startBareHaproxy, type Bare } from './bare.ts';
-import { FEATURES, startCopy } from './features.ts';
+import { renderBareHaproxy, startBareHaproxy, type Bare } from './bare.ts';
+import { FEATURES, renderCopy, startCopy } from './features.ts';
+import { formatProfiles, profileLoad, startProfiled, type Profile } from './profile.ts';
 import { dbTlsCost, formatDbTls } from './dbtls.ts';
 import { formatTransit, transitCost } from './transit.ts';
 import { formatRepl, replTlsCost } from './repltls.ts';
@@ -92,6 +93,15 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const STIME_PROCESSES = 8;
 /** The copies of our HAProxy (bench/features.ts) listen on ours + 8010, 8011, ... */
 const FEATURE_PORT_OFFSET = 8010;
+/** The profiled HAProxys' ports, one at a time: ours + this. */
+const PROFILE_PORT_OFFSET = 8030;
+/** Requests a profiled HAProxy is sent for each load (after a tenth as many to warm it up). */
+const PROFILE_REQUESTS = Number(process.env.BENCH_PROFILE_REQUESTS ?? 4000);
+/** What each profiled HAProxy is sent: the static file kept alive, over HTTP/1.1 and HTTP/2. */
+const PROFILE_LOADS = [
+  { what: 'static file, kept alive, HTTP/1.1', http2: false },
+  { what: 'static file, HTTP/2 (4 streams a connection)', http2: true },
+] as const;
 
 /** wrk from `host` with `options` (OPTIONS by default), after a one-second warm-up. */
 async function wrkFrom(
@@ -268,6 +278,49 @@ interface Target {
 }
 
 /**
+ * The features part counted instead of timed (bench/profile.ts): bare, the exact copy of ours and
+ * each copy without a feature, one at a time on lb-01 under callgrind, each sent the same number
+ * of kept-alive requests for the static file over HTTP/1.1, then over HTTP/2.
+ */
+async function profileTheDifference(lab: TestLab, asset: string): Promise<Profile[][]> {
+  const [lb] = hostsWithRole(lab.model, 'lb');
+  if (lb === undefined) throw new Error('no load balancer');
+  const paths = hostPaths(lab.model, lb.name);
+  const port = lab.model.ports.https + PROFILE_PORT_OFFSET;
+  const socket = path.join(paths.run, 'haproxy-profiled.sock');
+  const configs = [
+    {
+      name: 'bare',
+      config: renderBareHaproxy(lab.model, lb, haproxyFiles(paths).certificate, port),
+    },
+    { name: 'a copy of ours', config: renderCopy(lab.model, lb, { port, socket }) },
+    ...FEATURES.map((feature) => ({
+      name: `without ${feature.name}`,
+      config: renderCopy(lab.model, lb, { port, socket, without: feature }),
+    })),
+  ];
+  const profiles: Profile[][] = PROFILE_LOADS.map(() => []);
+  for (const { name, config } of configs) {
+    process.stdout.write(`bench: ${name} under callgrind, ${PROFILE_REQUESTS} requests a load\n`);
+    const target = await startProfiled(lab.ctx, lb, { name: 'profiled', port, config });
+    try {
+      for (const [i, { http2 }] of PROFILE_LOADS.entries()) {
+        const counts = await profileLoad(lab.ctx, lb, 'client', target, {
+          path: asset,
+          requests: PROFILE_REQUESTS,
+          http2,
+        });
+        profiles[i]?.push({ name, requests: PROFILE_REQUESTS, counts });
+      }
+    } finally {
+      await target.stop();
+      rmSync(target.outFile, { force: true });
+    }
+  }
+  return profiles;
+}
+
+/**
  * Where ours differs from bare (bench/features.ts): an exact copy of our HAProxy on lb-01 against
  * the bare one (the copy keeps ours' gap), then copies each without one feature against the exact
  * copy, in interleaved rounds: above 1, what that feature costs. Each load the goals measure
@@ -424,7 +477,7 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
 const PARTS = new Set(
   (
     process.env.BENCH_PARTS ??
-    'tiers,bare,features,backends,dbtls,transit,repltls,reload,deploys,commands'
+    'tiers,bare,features,profile,backends,dbtls,transit,repltls,reload,deploys,commands'
   )
     .split(',')
     .map((p) => p.trim()),
@@ -524,6 +577,17 @@ async function main(): Promise<void> {
     if (backends.length > 0) print(comparisonTable(backends));
     const features = PARTS.has('features') ? await whereTheDifferenceGoes(lab, asset) : [];
     if (features.length > 0) print(comparisonTable(features));
+    const profiles = PARTS.has('profile') ? await profileTheDifference(lab, asset) : [];
+    for (const [i, { what }] of PROFILE_LOADS.entries()) {
+      const one = profiles[i];
+      if (one !== undefined)
+        print(
+          formatProfiles(
+            `HAProxy's instructions a request in user space (callgrind, ${PROFILE_REQUESTS} requests over 4 connections, health checks off): ${what}`,
+            one,
+          ),
+        );
+    }
     let dbTls;
     if (PARTS.has('dbtls')) {
       process.stdout.write('bench: TLS on the database hop against clear text\n');
@@ -600,6 +664,15 @@ async function main(): Promise<void> {
       comparisons,
       backends,
       features,
+      profiles: profiles.map((list, i) => ({
+        load: PROFILE_LOADS[i]?.what,
+        haproxys: list.map((p) => ({
+          name: p.name,
+          requests: p.requests,
+          instructions: p.counts.total,
+          byObject: Object.fromEntries(p.counts.byObject),
+        })),
+      })),
       dbTls,
       transit,
       replTls,

@@ -9,8 +9,8 @@ cd "$(dirname "$0")/.."
 mapfile -t PACKAGES < <(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' scripts/server-packages.txt)
 PACKAGES+=(
   wrk
-  # The bench's HTTP/2 load (h2load).
-  nghttp2-client
+  # The bench's HTTP/2 load (h2load), and its instruction counts (callgrind: bench/profile.ts).
+  nghttp2-client valgrind
   # The SSH driver's client, and a throwaway sshd (never the system's service) for its tests.
   openssh-client openssh-server
   # The tests' browser, never downloaded: Debian's Chromium, driven by playwright-core, checks the
