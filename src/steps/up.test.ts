@@ -22,7 +22,9 @@ describe('upPlan on a simulated fresh machine', async () => {
       simulate: true,
     },
   );
-  const ctx = createContext(model, driver);
+  // The daemons' bundles are built in the scratch directory too: the default model's state
+  // directory is /var/lib/foobar/fb, which a unit test must not leave behind.
+  const ctx = { ...createContext(model, driver), scratchBuilds: path.join(builds, 'daemons') };
   await runPlan(upPlan(ctx, { buildsDir: builds }));
   const calls = driver.calls;
   const index = (pattern: RegExp): number => calls.findIndex((line) => pattern.test(line));
