@@ -16,6 +16,7 @@
 import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { hostPaths } from '../src/model/layout.ts';
+import { readPid } from '../src/platform/lab/process.ts';
 import { addressOf, type Host } from '../src/model/model.ts';
 import type { Context } from '../src/steps/context.ts';
 import { startBenchHaproxy, type Bare } from './bare.ts';
@@ -146,7 +147,8 @@ export async function profileLoad(
 ): Promise<Counts> {
   const url = `https://${addressOf(lb, 'edge')}:${target.port}${urlPath}`;
   const host = `www.${ctx.model.domain}`;
-  const pid = (await readFile(target.pidFile, 'utf8')).trim();
+  const pid = await readPid(ctx.driver, lb.name, target.pidFile);
+  if (pid === undefined) throw new Error(`no pid in ${target.pidFile}`);
   const run = async (n: number, what: string): Promise<void> => {
     const result = await ctx.driver.exec(client, {
       argv: fixedLoad(url, n, { http2, host }),
@@ -157,7 +159,10 @@ export async function profileLoad(
       throw new Error(`h2load through ${url}, ${what}: ${done?.[0] ?? result.stdout.slice(-300)}`);
   };
   const control = (flag: string) =>
-    ctx.driver.exec(lb.name, { argv: ['callgrind_control', flag, pid], timeoutMs: 60_000 });
+    ctx.driver.exec(lb.name, {
+      argv: ['callgrind_control', flag, String(pid)],
+      timeoutMs: 60_000,
+    });
   await run(Math.max(1, Math.round(requests / 10)), 'the warm-up');
   await control('-z');
   await run(requests, 'the load counted');
