@@ -25,7 +25,7 @@ import { labNames, labNamespaces } from '../../src/model/lab.ts';
 import { addressOf, findHost, type Host, type Model } from '../../src/model/model.ts';
 import { siteCurlFlags } from '../../src/probes/site.ts';
 import { createContext, type Context } from '../../src/steps/context.ts';
-import { downPlan } from '../../src/steps/down.ts';
+import { downPlan, removeEmptyState } from '../../src/steps/down.ts';
 import { runPlan } from '../../src/steps/plan.ts';
 import { upPlan } from '../../src/steps/up.ts';
 import { startVisitors, type VisitorsRun } from '../../src/drill/load.ts';
@@ -188,7 +188,11 @@ export function createTestLab(
     visitKinds: (run) =>
       visiting(ctx, { connections: 'kept', visitors: 2, timeoutMs: 5000, ...run }),
     up: () => runPlan(upPlan(ctx)),
-    down: (purge = false) => runPlan(downPlan(ctx, { purge })),
+    down: async (purge = false) => {
+      await runPlan(downPlan(ctx, { purge }));
+      // As `foobar down --purge` does once its lock is released: the emptied state directory too.
+      if (purge) await removeEmptyState(ctx);
+    },
     extend: (more, tag) => createTestLab({ ...overrides, ...more }, identity, { stateDir, tag }),
     removeConfig: () => {
       rmSync(configFile, { force: true });
