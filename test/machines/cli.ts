@@ -5,10 +5,13 @@
  *   npm run machines -- status           each machine's state and memory
  *   npm run machines -- ssh m1 [CMD...]  a shell (or a command) on m1
  *   npm run machines -- down             stop everything and remove it
+ * With FOOBAR_TEST_MACHINES=NAME (and FOOBAR_TEST_MACHINES_NET), the machines of that run, as
+ * the tests name them: `FOOBAR_TEST_MACHINES=fbm1 npm run machines -- down` removes what an
+ * interrupted test:machines left.
  */
 import { NetnsDriver } from '../../src/drivers/netns.ts';
 import { ensureImage, mb } from './image.ts';
-import { Machines } from './machines.ts';
+import { Machines, machinesOfRun, runsOnThisMachine } from './machines.ts';
 
 const USAGE = 'usage: npm run machines -- image | up N|NAME... | status | ssh NAME [CMD...] | down';
 
@@ -23,7 +26,11 @@ function say(line: string): void {
 
 async function main(args: readonly string[]): Promise<number> {
   const [command, ...rest] = args;
-  const machines = new Machines({ driver, say });
+  const run = process.env.FOOBAR_TEST_MACHINES;
+  const machines =
+    run === undefined
+      ? new Machines({ driver, say })
+      : machinesOfRun(driver, { name: run, net: '10.90' }, say).machines;
   switch (command) {
     case 'image': {
       const started = Date.now();
@@ -59,9 +66,16 @@ async function main(args: readonly string[]): Promise<number> {
       if (name === undefined) break;
       return machines.attach(machines.machine(name), argv);
     }
-    case 'down':
+    case 'down': {
       await machines.down();
+      // The tests' machines are runs of their own: name them, or an interrupted run's stay unseen.
+      const others = runsOnThisMachine().filter((name) => name !== run);
+      for (const name of others)
+        say(
+          `machines: run ${name} has machines too (a test's): FOOBAR_TEST_MACHINES=${name} npm run machines -- down`,
+        );
       return 0;
+    }
     default:
       break;
   }

@@ -49,6 +49,7 @@ const NAME = /^[a-z][a-z0-9-]{0,10}$/;
 export function machinesOfRun(
   driver: Driver,
   defaults: { readonly name: string; readonly net: string },
+  say?: (line: string) => void,
 ): { name: string; core: string; edge: string; machines: Machines } {
   const name = process.env.FOOBAR_TEST_MACHINES ?? defaults.name;
   const net = process.env.FOOBAR_TEST_MACHINES_NET ?? defaults.net;
@@ -56,12 +57,28 @@ export function machinesOfRun(
   const edge = `${net}.21`;
   const machines = new Machines({
     driver,
-    stateDir: `/var/lib/foobar/machines-${name}`,
+    say,
+    stateDir: runStateDir(name),
     bridge: `${name}c`,
     net: core,
     edge: { bridge: `${name}e`, net: edge },
   });
   return { name, core, edge, machines };
+}
+
+function runStateDir(name: string): string {
+  return `${MACHINES_STATE}-${name}`;
+}
+
+/** The names of the runs whose machines' state is on this machine (machinesOfRun's), sorted. */
+export function runsOnThisMachine(): string[] {
+  const parent = path.dirname(MACHINES_STATE);
+  const prefix = `${path.basename(MACHINES_STATE)}-`;
+  if (!existsSync(parent)) return [];
+  return readdirSync(parent)
+    .filter((entry) => entry.startsWith(prefix))
+    .map((entry) => entry.slice(prefix.length))
+    .sort();
 }
 
 export interface Machine {
@@ -369,6 +386,8 @@ export class Machines {
     // nspawn's own directories, when no other container uses them.
     for (const sub of ['propagate', 'locks', '']) await rmdirIfEmpty(path.join(NSPAWN_RUN, sub));
     await fs.rm(this.stateDir, { recursive: true, force: true });
+    // /var/lib/foobar, when nothing else of foobar's is in it: as the machine was before.
+    await rmdirIfEmpty(path.dirname(this.stateDir));
     const left = await this.leftovers(machines);
     if (left.length > 0) throw new Error(`machines down left:\n  ${left.join('\n  ')}`);
     this.#say(`machines: down (${machines.length} stopped), nothing left`);
