@@ -27,7 +27,7 @@ import { addressOf, findHost, type Host } from '../model/model.ts';
 import { coreName, transitFiles, trustedCa } from '../model/transit.ts';
 import { mariadbFiles, renderNetworkClientConfig } from '../render/mariadb/index.ts';
 import type { Context } from '../steps/context.ts';
-import { readDbState, replicasOf } from '../steps/db/state.ts';
+import { followDbState, readDbState, replicasOf, type DbStateSource } from '../steps/db/state.ts';
 import {
   parseBinlogText,
   readArchivedBinlogs,
@@ -76,6 +76,8 @@ export class BackupAgent {
   private readonly ctx: Context;
   private readonly me: Host;
   private readonly key: Buffer;
+  /** database.json, read every tick: on machines streamed from the monitor (followDbState). */
+  private states: DbStateSource | undefined;
 
   constructor(ctx: Context, me: Host, key: Buffer) {
     this.ctx = ctx;
@@ -86,6 +88,7 @@ export class BackupAgent {
   }
 
   async run(): Promise<void> {
+    this.states = followDbState(this.ctx, TICK_MS);
     for (const dir of backupWrites(this.paths)) await mkdir(dir, { recursive: true });
     const password = await this.ctx.secrets.get(dbSecretName('backup'));
     await writeFile(
@@ -111,6 +114,7 @@ export class BackupAgent {
       await sleep(Math.max(50, TICK_MS - (Date.now() - started)));
     }
     this.follower?.child.kill('SIGTERM');
+    this.states.close();
   }
 
   stop(): void {
@@ -118,7 +122,7 @@ export class BackupAgent {
   }
 
   private async tick(started: number): Promise<void> {
-    const state = await readDbState(this.ctx);
+    const state = await (this.states?.read() ?? readDbState(this.ctx));
     await this.follow(state.primary);
     // A file that cannot be sealed must not stop the archive's measure (or the next backup).
     const sealing = await this.sealClosed().then(

@@ -110,6 +110,24 @@ export interface Driver {
    * the network have it (SSH); a lab host cannot be cut off from this machine.
    */
   reachAnew?(target: string, timeoutMs: number): Promise<string | undefined>;
+  /**
+   * Follows a file of a host that is read many times a second, looked at every `everyMs` there
+   * and sent when it changes: one long session instead of one per read. Only drivers whose reads
+   * cost a session have it (SSH); a lab host's files are this machine's.
+   */
+  follow?(target: string, file: string, everyMs: number): FileFollower;
+}
+
+/** A file as a follower last saw it: `text` undefined when there is no such file. */
+export interface FollowedFile {
+  readonly text: string | undefined;
+}
+
+export interface FileFollower {
+  /** The file as last seen, if that was recent (within a few looks); else undefined: read it. */
+  latest(): FollowedFile | undefined;
+  /** Ends the session, on both sides. */
+  close(): void;
 }
 
 const STDERR_TAIL_LINES = 12;

@@ -208,3 +208,20 @@ env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \\
   sh -c 'if [ -n "$1" ]; then set -a; . "$1"; set +a; fi; shift; exec setsid "$@"' sh "$envfile" "$@" \\
   </dev/null >>"$log" 2>&1 &
 echo $!`;
+
+/**
+ * bash: $1 file, $2 seconds between looks (a decimal). Every look writes one frame ended by a NUL:
+ * `+` and the file's bytes when they changed since the last frame, `.` when they did not, `-` when
+ * there is no such file, `!` when it cannot be read. Nothing but builtins runs in the loop (no
+ * process per look), and it waits on its standard input: the session's end (foobar's side closed
+ * or gone) ends it at once. bash, not sh: `mapfile`, `printf -v` and `read -t` with a fraction.
+ */
+export const FOLLOW_FILE = `f=$1 every=$2 last=
+while :; do
+  if [[ ! -e $f ]]; then cur=-
+  elif { mapfile l <"$f"; } 2>/dev/null; then printf -v cur %s "\${l[@]}"; cur=+$cur
+  else cur='!'; fi
+  if [[ $cur == "$last" ]]; then printf '.\\0'; else printf '%s\\0' "$cur"; last=$cur; fi
+  read -r -t "$every" _
+  (( $? > 128 )) || exit 0
+done`;

@@ -355,6 +355,54 @@ describe('SshDriver against a real sshd', () => {
     }
   });
 
+  it('follows a file through one session: each change, its absence, and the session ends when closed', async () => {
+    const file = path.join(remote, 'followed', 'database.json');
+    // The processes on the host that run the follow loop for this file (the sshd is this machine).
+    const loops = async (): Promise<number[]> => {
+      const pids: number[] = [];
+      for (const entry of await fs.readdir('/proc')) {
+        if (!/^\d+$/.test(entry)) continue;
+        const argv = await fs.readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+        if (argv.startsWith('bash\0-c\0') && argv.includes(`\0${file}\0`)) pids.push(Number(entry));
+      }
+      return pids;
+    };
+    const sees = (what: string, expected: string | undefined) =>
+      waitFor(
+        what,
+        () => {
+          const seen = follower.latest();
+          if (seen !== undefined && seen.text === expected) return Promise.resolve(undefined);
+          return Promise.resolve(`seen ${JSON.stringify(seen)}`);
+        },
+        { timeoutMs: 15_000 },
+      );
+    const first = '{\n  "primary": "db-01",\n  "note": "100% \\\\ back\\tslash"\n}';
+    await driver.writeFile('test-a', file, first);
+    const follower = driver.follow('test-a', file, 100);
+    try {
+      await sees('the first content, byte for byte', first);
+      const [loop, ...more] = await loops();
+      assert.ok(loop !== undefined && more.length === 0, 'one loop on the host');
+      await driver.writeFile('test-a', file, 'second\n');
+      await sees('the change', 'second\n');
+      await driver.remove('test-a', file);
+      await sees('its absence', undefined);
+      await driver.writeFile('test-a', file, '');
+      await sees('an empty file', '');
+      // Still the same process: no session, shell or process per look.
+      assert.deepEqual(await loops(), [loop]);
+    } finally {
+      follower.close();
+    }
+    await waitFor(
+      'the loop on the host ended',
+      async () => ((await loops()).length === 0 ? undefined : 'still running'),
+      { timeoutMs: 15_000 },
+    );
+    assert.equal(follower.latest(), undefined);
+  });
+
   it('attaches a command and returns its exit code', async () => {
     assert.equal(await driver.attach('test-b', { argv: ['sh', '-c', 'exit 7'] }), 7);
   });

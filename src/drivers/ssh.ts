@@ -17,6 +17,7 @@ import {
   CommandFailedError,
   type Command,
   type Driver,
+  type FileFollower,
   type ExecOptions,
   type ExecResult,
   type PipeEnd,
@@ -25,6 +26,7 @@ import {
   type SpawnOptions,
   type Target,
 } from './driver.ts';
+import { SessionFollower } from './follow.ts';
 import { NetnsDriver } from './netns.ts';
 import { pipeOutcome, pipeSide, runLocalPipe, type LocalSide, type SideOutcome } from './pipe.ts';
 import { attachProcess, DEFAULT_TIMEOUT_MS, runProcess } from './process.ts';
@@ -32,6 +34,7 @@ import { quoteArg, quoteArgv } from './quote.ts';
 import {
   ABSENT,
   APPEND_FILE,
+  FOLLOW_FILE,
   PIPE_SIDE,
   PIPE_SIDE_GROUP,
   READ_FILE,
@@ -340,6 +343,22 @@ export class SshDriver implements Driver {
     if (result.exitCode === 0) return undefined;
     const last = result.stderr.trim().split('\n').at(-1) ?? '';
     return last === '' ? `ssh exit ${result.exitCode}` : last;
+  }
+
+  /** One session that streams the file's changes (FOLLOW_FILE), holding one of the host's sessions. */
+  follow(target: string, file: string, everyMs: number): FileFollower {
+    const script = ['bash', '-c', FOLLOW_FILE, 'bash', file, (everyMs / 1000).toFixed(3)];
+    const slots = this.#slotsOf(target);
+    return new SessionFollower(
+      {
+        argv: async () => [...(await this.#ssh(target, ['-T'])), quoteArgv(script)],
+        acquire: () => slots.acquire(),
+        release: () => {
+          slots.release();
+        },
+      },
+      everyMs,
+    );
   }
 
   /** The PID of the host's master connection on this machine, when one is open. */

@@ -24,7 +24,13 @@ import { appendAudit } from '../steps/audit.ts';
 import type { Context } from '../steps/context.ts';
 import { describeLeft, healOwed, promoteReplica } from '../steps/db/changes.ts';
 import { reopenPrimary } from '../steps/db/reopen.ts';
-import { readDbState, replicasOf, type DbState } from '../steps/db/state.ts';
+import {
+  followDbState,
+  readDbState,
+  replicasOf,
+  type DbState,
+  type DbStateSource,
+} from '../steps/db/state.ts';
 import type { Etcd, KeyValue } from './etcd.ts';
 import {
   judge,
@@ -88,6 +94,8 @@ export class FailoverManager {
   private readonly me: Host;
   private readonly etcd: Etcd;
   private readonly keys: ReturnType<typeof failoverKeys>;
+  /** database.json, read every round: on machines streamed from the monitor (followDbState). */
+  private readonly states: DbStateSource;
   private lease: string | undefined;
   /** The primary the probes watch: the last round's (undefined before the first). */
   private target: string | undefined;
@@ -131,6 +139,7 @@ export class FailoverManager {
     this.me = me;
     this.etcd = etcd;
     this.keys = failoverKeys(ctx.model);
+    this.states = followDbState(ctx, ctx.model.failover.probeIntervalMs);
     this.view = {
       manager: me.name,
       etcd: false,
@@ -170,6 +179,7 @@ export class FailoverManager {
 
   stop(): void {
     this.stopped = true;
+    this.states.close();
     clearInterval(this.keepalive);
     this.webAgent?.agent.destroy();
   }
@@ -356,7 +366,7 @@ export class FailoverManager {
   }
 
   private async round(): Promise<void> {
-    const state = await readDbState(this.ctx);
+    const state = await this.states.read();
     this.target = state.primary;
     // A new primary (or the first round) waits for its first probe; after that the probes run
     // on their own and the round reads what they know.

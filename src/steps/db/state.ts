@@ -78,7 +78,11 @@ async function migrated(ctx: Context): Promise<DbState | undefined> {
 
 export async function readDbState(ctx: Context): Promise<DbState> {
   const shared = sharedState(ctx.model);
-  const text = await ctx.driver.readFile(shared.host, shared.database);
+  return parsedDbState(ctx, await ctx.driver.readFile(shared.host, shared.database));
+}
+
+/** database.json's text (undefined: none yet) as the state it says. */
+async function parsedDbState(ctx: Context, text: string | undefined): Promise<DbState> {
   if (text === undefined) {
     return (
       (await migrated(ctx)) ?? {
@@ -90,6 +94,31 @@ export async function readDbState(ctx: Context): Promise<DbState> {
     );
   }
   return JSON.parse(text) as DbState;
+}
+
+/** database.json for a daemon that reads it every round: see followDbState. */
+export interface DbStateSource {
+  read(): Promise<DbState>;
+  close(): void;
+}
+
+/**
+ * database.json for a daemon that reads it every round (a failover manager five times a second,
+ * the backup agent every second). On machines one SSH session streams it to the daemon when it
+ * changes (Driver.follow) instead of a session per read; while that session has nothing recent
+ * (starting, broken, the monitor silent), each read is readDbState's.
+ */
+export function followDbState(ctx: Context, everyMs: number): DbStateSource {
+  const shared = sharedState(ctx.model);
+  const follower =
+    shared.host === null ? undefined : ctx.driver.follow?.(shared.host, shared.database, everyMs);
+  return {
+    read: async () => {
+      const seen = follower?.latest();
+      return seen === undefined ? readDbState(ctx) : parsedDbState(ctx, seen.text);
+    },
+    close: () => follower?.close(),
+  };
 }
 
 export async function writeDbState(ctx: Context, state: DbState): Promise<void> {
