@@ -111,6 +111,12 @@ export interface Driver {
    */
   reachAnew?(target: string, timeoutMs: number): Promise<string | undefined>;
   /**
+   * mkdirs (mode 0755), readFiles and a read-only command, in that order and in one round trip: a
+   * daemon in good order is checked with it (ensureDaemon). Only drivers that pay a round trip per
+   * call have it (SSH); the others make the three calls.
+   */
+  survey?(target: string, survey: Survey): Promise<Surveyed>;
+  /**
    * Follows a file of a host that is read many times a second, looked at every `everyMs` there
    * and sent when it changes: one long session instead of one per read. Only drivers whose reads
    * cost a session have it (SSH); a lab host's files are this machine's.
@@ -128,6 +134,19 @@ export interface FileFollower {
   latest(): FollowedFile | undefined;
   /** Ends the session, on both sides. */
   close(): void;
+}
+
+export interface Survey {
+  readonly dirs: readonly string[];
+  readonly files: readonly string[];
+  readonly command: Command;
+}
+
+export interface Surveyed {
+  /** Each of the files, as readFiles reads them. */
+  readonly contents: (string | undefined)[];
+  /** The command's; a failed command fails the survey, as a checked exec does. */
+  readonly result: ExecResult;
 }
 
 const STDERR_TAIL_LINES = 12;

@@ -18,6 +18,8 @@ import {
   type PipeEnd,
   type PipeResult,
   type SpawnOptions,
+  type Survey,
+  type Surveyed,
   type Target,
 } from './driver.ts';
 import { parse } from 'yaml';
@@ -220,6 +222,13 @@ export class RecordingDriver implements Driver {
 
   readFiles(target: Target, files: readonly string[]): Promise<(string | undefined)[]> {
     return Promise.all(files.map((file) => this.readFile(target, file)));
+  }
+
+  /** Its three calls, recorded as they would be without it. */
+  async survey(target: string, survey: Survey): Promise<Surveyed> {
+    await this.mkdirs(target, survey.dirs);
+    const contents = await this.readFiles(target, survey.files);
+    return { contents, result: await this.exec(target, survey.command) };
   }
 
   mkdir(target: Target, dir: string): Promise<void> {

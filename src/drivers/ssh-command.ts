@@ -146,16 +146,29 @@ export const READ_FILE = `cat -- "$1" && exit 0
 [ -e "$1" ] && exit 1
 exit ${ABSENT}`;
 
+/** One file `$f` of READ_FILES. */
+const READ_ONE = `if b=$(base64 -w0 -- "$f" 2>/dev/null); then printf '+%s\\n' "$b"
+  elif [ -e "$f" ]; then echo "cannot read $f" >&2; exit 1
+  else echo -; fi`;
+
 /**
  * $1... files: one line each, in order: `+` and its content in base64 (any bytes, one line), or
  * `-` when there is none (as READ_FILE's ${ABSENT}). One that exists but cannot be read fails the
  * whole read with exit 1, naming it.
  */
-export const READ_FILES = `for f do
-  if b=$(base64 -w0 -- "$f" 2>/dev/null); then printf '+%s\\n' "$b"
-  elif [ -e "$f" ]; then echo "cannot read $f" >&2; exit 1
-  else echo -; fi
-done`;
+export const READ_FILES = `for f do ${READ_ONE}; done`;
+
+/**
+ * bash: $1 the number of directories, then they (made as mkdirs makes them); then the number of
+ * files, then they (printed as READ_FILES prints them); then a command's argv, run last: its
+ * output follows the files' lines, and its exit status is the script's.
+ */
+export const SURVEY = `nd=$1; shift
+if (( nd > 0 )); then mkdir -p -m 0755 -- "\${@:1:nd}" || exit 1; fi
+shift "$nd"; nf=$1; shift
+for f in "\${@:1:nf}"; do ${READ_ONE}; done
+shift "$nf"
+exec "$@"`;
 
 /** $1 link: its target, or exit ${ABSENT} when there is no such file. */
 export const READ_LINK = `[ -L "$1" ] && exec readlink -- "$1"

@@ -196,6 +196,33 @@ describe('SshDriver against a real sshd', () => {
     );
   });
 
+  it('surveys in one command: directories made, files read, then a command, its output apart', async () => {
+    const dir = path.join(remote, 'survey', 'etc');
+    const file = path.join(remote, 'survey', 'a.conf');
+    await driver.writeFile('test-b', file, 'first line\nno newline at the end');
+    const surveyed = await driver.survey('test-b', {
+      dirs: [dir, path.join(remote, 'survey', 'run')],
+      files: [file, path.join(remote, 'survey', 'absent')],
+      command: { argv: ['sh', '-c', 'printf "enabled\\nMainPID=7\\n"; echo err >&2'] },
+    });
+    assert.deepEqual(surveyed.contents, ['first line\nno newline at the end', undefined]);
+    assert.equal(surveyed.result.stdout, 'enabled\nMainPID=7\n');
+    assert.equal(surveyed.result.stderr, 'err\n');
+    assert.equal((await fs.stat(dir)).mode & 0o7777, 0o755);
+    // Nothing to make or read: the command alone.
+    const alone = await driver.survey('test-b', {
+      dirs: [],
+      files: [],
+      command: { argv: ['echo', 'hi'] },
+    });
+    assert.deepEqual(alone, { contents: [], result: { stdout: 'hi\n', stderr: '', exitCode: 0 } });
+    await assert.rejects(
+      driver.survey('test-b', { dirs: [], files: [file], command: { argv: ['false'] } }),
+      (error: unknown) =>
+        error instanceof CommandFailedError && error.message.includes('test-b: survey'),
+    );
+  });
+
   it('makes directories with their mode and removes trees', async () => {
     const dir = path.join(remote, 'a', 'b', 'private');
     await driver.mkdir('test-a', dir, 0o700);

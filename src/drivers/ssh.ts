@@ -24,6 +24,8 @@ import {
   type PipeOptions,
   type PipeResult,
   type SpawnOptions,
+  type Survey,
+  type Surveyed,
   type Target,
 } from './driver.ts';
 import { SessionFollower } from './follow.ts';
@@ -45,6 +47,7 @@ import {
   sshOptions,
   SPAWN,
   sshArgv,
+  SURVEY,
   SYMLINK,
   timedArgv,
   TIMED_OUT_EXITS,
@@ -195,14 +198,36 @@ export class SshDriver implements Driver {
     const argv = shArgv(READ_FILES, ...files);
     const display = `read ${files.join(' ')}`;
     const result = await this.#run(target, argv, display, { check: true });
-    const lines = result.stdout.split('\n');
-    return files.map((_, i) => {
-      const line = lines[i];
-      if (line === '-') return undefined;
-      if (line?.startsWith('+') !== true)
-        throw new CommandFailedError(target, argv, { ...result, exitCode: 1 }, display);
-      return Buffer.from(line.slice(1), 'base64').toString('utf8');
+    return readLines(result.stdout.split('\n'), files.length, () => {
+      throw new CommandFailedError(target, argv, { ...result, exitCode: 1 }, display);
     });
+  }
+
+  /** One round trip (SURVEY): the directories, the files, then the command. */
+  async survey(target: string, survey: Survey): Promise<Surveyed> {
+    const { dirs, files, command } = survey;
+    const argv = [
+      'bash',
+      '-c',
+      SURVEY,
+      'bash',
+      String(dirs.length),
+      ...dirs,
+      String(files.length),
+      ...files,
+      ...command.argv,
+    ];
+    const display = `survey ${dirs.join(' ')}; read ${files.join(' ')}; ${quoteArgv(command.argv)}`;
+    const result = await this.#run(target, argv, display, {
+      timeoutMs: command.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      check: true,
+    });
+    // The files' lines, then the command's output as it wrote it.
+    const end = files.reduce((at) => result.stdout.indexOf('\n', at) + 1, 0);
+    const contents = readLines(result.stdout.slice(0, end).split('\n'), files.length, () => {
+      throw new CommandFailedError(target, argv, { ...result, exitCode: 1 }, display);
+    });
+    return { contents, result: { ...result, stdout: result.stdout.slice(end) } };
   }
 
   async mkdir(target: Target, dir: string, mode = 0o755): Promise<void> {
@@ -505,6 +530,20 @@ export class SshDriver implements Driver {
     }
     return slots;
   }
+}
+
+/** READ_FILES' lines (`+base64` or `-`) for `count` files; `malformed` when one is neither. */
+function readLines(
+  lines: readonly string[],
+  count: number,
+  malformed: () => never,
+): (string | undefined)[] {
+  return Array.from({ length: count }, (_, i) => {
+    const line = lines[i];
+    if (line === '-') return undefined;
+    if (line?.startsWith('+') !== true) return malformed();
+    return Buffer.from(line.slice(1), 'base64').toString('utf8');
+  });
 }
 
 /** KEY='value' lines: read by systemd (EnvironmentFile) and by sh alike. */

@@ -5,7 +5,7 @@
  * pid files) and machines (Debian servers over SSH, daemons as systemd units). Where files live is
  * the model's layout (src/model/layout.ts), one per platform, since renderers need the paths too.
  */
-import type { Command, Driver, Target } from '../drivers/driver.ts';
+import type { Command, Driver, ExecResult, Target } from '../drivers/driver.ts';
 import type { Context } from '../steps/context.ts';
 import type { Daemon } from '../steps/daemon.ts';
 import type { Phase, Task } from '../steps/plan.ts';
@@ -38,7 +38,14 @@ export interface Supervisor {
     ctx: Context,
     daemon: Daemon,
     read?: ReadFiles,
+    asked?: ExecResult,
   ): Promise<{ readonly changed: boolean; readonly pid: number | undefined }>;
+  /**
+   * The read-only command `installed` asks (machines: the unit's enablement and state), so
+   * ensureDaemon can ask it in the round trip that reads the files and hand its answer over in
+   * `asked` (Driver.survey).
+   */
+  asks?(daemon: Daemon): Command;
   /** The daemon's main process if it runs as ours; undefined otherwise. */
   mainPid(ctx: Context, daemon: Daemon): Promise<number | undefined>;
   /** Launches it; resolves to a mark to read its startup output from (see `output`). */

@@ -203,17 +203,26 @@ export function oneReloadAtATime<T>(service: string, work: () => Promise<T>): Pr
 
 /** Brings the daemon to "running with its current config", doing as little as possible. */
 export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<DaemonOutcome> {
-  // A daemon in good order costs a few round trips: its directories made at once while its files
-  // and the platform's (its unit) are read at once.
+  // A daemon in good order costs one round trip where the driver can survey (its directories
+  // made, its files and the platform's read, its unit asked about), else a few: its directories
+  // made at once while its files and the platform's (its unit) are read at once.
   const { supervisor } = ctx.platform;
   const paths = [
     ...daemon.files.map((file) => file.path),
     ...(supervisor.installs?.(daemon) ?? []),
   ];
-  const [, contents] = await Promise.all([
-    ctx.driver.mkdirs(daemon.host, daemon.dirs),
-    ctx.driver.readFiles(daemon.host, paths),
-  ]);
+  const asks = supervisor.asks?.(daemon);
+  const surveyed =
+    ctx.driver.survey === undefined || asks === undefined
+      ? undefined
+      : await ctx.driver.survey(daemon.host, { dirs: daemon.dirs, files: paths, command: asks });
+  const [, contents] =
+    surveyed === undefined
+      ? await Promise.all([
+          ctx.driver.mkdirs(daemon.host, daemon.dirs),
+          ctx.driver.readFiles(daemon.host, paths),
+        ])
+      : [undefined, surveyed.contents];
   const read: ReadFiles = new Map(paths.map((file, i) => [file, contents[i]]));
   const changed = await writeFiles(ctx, daemon.host, daemon.files, read);
   const { changed: unitChanged, pid } =
@@ -222,7 +231,7 @@ export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<Daemon
           changed: await supervisor.install(ctx, daemon, read),
           pid: await runningPid(ctx, daemon),
         }
-      : await supervisor.installed(ctx, daemon, read);
+      : await supervisor.installed(ctx, daemon, read, surveyed?.result);
   if (pid !== undefined && !changed && !unitChanged) return 'running';
   const reloads =
     (daemon.reloadSignal !== undefined || daemon.reload !== undefined) && !unitChanged;

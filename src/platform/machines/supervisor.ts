@@ -5,6 +5,7 @@
  * unit is masked, so no restart policy and no reboot can bring it back.
  */
 import { files as fileCommands } from '../../commands/files.ts';
+import type { ExecResult } from '../../drivers/driver.ts';
 import { journalctl, now, systemctl } from '../../commands/systemctl.ts';
 import { reloadWorkers } from '../../probes/process.ts';
 import { DEBIAN_UNITS, renderDropIn, renderUnit, unitFile } from '../../render/systemd/index.ts';
@@ -108,9 +109,13 @@ async function installed(
   ctx: Context,
   daemon: Daemon,
   read?: ReadFiles,
+  answer?: ExecResult,
 ): Promise<{ changed: boolean; pid: number | undefined }> {
   const changed = await writeUnit(ctx, daemon, read);
-  const asked = await ctx.driver.exec(daemon.host, systemctl.enabledAndShow(unitOf(daemon)));
+  // Asked before a new unit file was written, when ensureDaemon asked it: a changed unit is
+  // restarted whatever it says, and a unit that did not exist yet says nothing, as after.
+  const asked =
+    answer ?? (await ctx.driver.exec(daemon.host, systemctl.enabledAndShow(unitOf(daemon))));
   // is-enabled says nothing on stdout of a unit it does not know; show's lines all have a `=`.
   const enabled = asked.stdout.split('\n').find((line) => !line.includes('=')) ?? '';
   await enable(ctx, daemon, enabled.trim());
@@ -121,6 +126,7 @@ export const systemdSupervisor: Supervisor = {
   install,
   installs: (daemon) => [unitFor(daemon).path],
   installed,
+  asks: (daemon) => systemctl.enabledAndShow(unitOf(daemon)),
   mainPid,
   async launch(ctx, daemon) {
     // The unit names what this start runs: a deploy starts the standby slot with the new
