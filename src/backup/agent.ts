@@ -77,7 +77,7 @@ export class BackupAgent {
   private readonly me: Host;
   private readonly key: Buffer;
   /** database.json, read every tick: on machines streamed from the monitor (followDbState). */
-  private states: DbStateSource | undefined;
+  private readonly states: DbStateSource;
 
   constructor(ctx: Context, me: Host, key: Buffer) {
     this.ctx = ctx;
@@ -85,10 +85,10 @@ export class BackupAgent {
     this.key = key;
     this.paths = backupPaths(ctx.model, me.name);
     this.clientConfig = path.join(hostPaths(ctx.model, me.name).run, 'backup-client.cnf');
+    this.states = followDbState(ctx, TICK_MS);
   }
 
   async run(): Promise<void> {
-    this.states = followDbState(this.ctx, TICK_MS);
     for (const dir of backupWrites(this.paths)) await mkdir(dir, { recursive: true });
     const password = await this.ctx.secrets.get(dbSecretName('backup'));
     await writeFile(
@@ -122,7 +122,7 @@ export class BackupAgent {
   }
 
   private async tick(started: number): Promise<void> {
-    const state = await (this.states?.read() ?? readDbState(this.ctx));
+    const state = await this.states.read();
     await this.follow(state.primary);
     // A file that cannot be sealed must not stop the archive's measure (or the next backup).
     const sealing = await this.sealClosed().then(

@@ -39,7 +39,6 @@ export class SessionFollower implements FileFollower {
   #retryMs = FIRST_RETRY_MS;
   #retry: NodeJS.Timeout | undefined;
   #seen: { file: FollowedFile | undefined; at: number } = { file: undefined, at: 0 };
-  #why = 'not started yet';
 
   constructor(starter: SessionStarter, everyMs: number) {
     this.#starter = starter;
@@ -50,11 +49,6 @@ export class SessionFollower implements FileFollower {
   latest(): FollowedFile | undefined {
     if (performance.now() - this.#seen.at > this.#freshMs) return undefined;
     return this.#seen.file;
-  }
-
-  /** Why latest() has nothing, for a daemon's log. */
-  get why(): string {
-    return this.#why;
   }
 
   close(): void {
@@ -68,8 +62,9 @@ export class SessionFollower implements FileFollower {
     let argv: string[];
     try {
       argv = await this.#starter.argv();
-    } catch (error) {
-      this.#ended(`cannot connect: ${(error as Error).message.split('\n')[0] ?? ''}`);
+    } catch {
+      // Unreachable for now: reads go to the file meanwhile, and say why.
+      this.#ended();
       return;
     }
     await this.#starter.acquire();
@@ -79,10 +74,10 @@ export class SessionFollower implements FileFollower {
       return;
     }
     const [command = 'ssh', ...args] = argv;
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    // What went wrong is a direct read's to say (latest() has nothing meanwhile).
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'ignore'] });
     this.#child = child;
     let pending = '';
-    let stderr = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {
       pending += chunk;
@@ -93,22 +88,13 @@ export class SessionFollower implements FileFollower {
         end = pending.indexOf('\0');
       }
     });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-2000);
-    });
     // Its stdin is never written: the remote loop ends when it closes.
     child.stdin.on('error', () => undefined);
-    child.once('error', (error) => {
-      stderr += error.message;
-    });
-    child.once('close', (code) => {
+    child.once('error', () => undefined);
+    child.once('close', () => {
       this.#starter.release();
       this.#child = undefined;
-      const last = stderr.trim().split('\n').at(-1) ?? '';
-      this.#ended(
-        `the session ended (exit ${code ?? 'by signal'})${last === '' ? '' : `: ${last}`}`,
-      );
+      this.#ended();
     });
   }
 
@@ -121,15 +107,13 @@ export class SessionFollower implements FileFollower {
     } else if ('unreadable' in frame) {
       // Said by a direct read, which names the error.
       this.#seen = { file: undefined, at: 0 };
-      this.#why = 'the file cannot be read';
     } else {
       this.#seen = { file: frame, at };
     }
   }
 
-  #ended(why: string): void {
+  #ended(): void {
     this.#seen = { file: undefined, at: 0 };
-    this.#why = why;
     if (this.#closed) return;
     this.#retry = setTimeout(() => void this.#start(), this.#retryMs);
     this.#retryMs = Math.min(this.#retryMs * 2, LAST_RETRY_MS);

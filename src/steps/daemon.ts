@@ -216,13 +216,14 @@ export async function ensureDaemon(ctx: Context, daemon: Daemon): Promise<Daemon
     ctx.driver.survey === undefined || asks === undefined
       ? undefined
       : await ctx.driver.survey(daemon.host, { dirs: daemon.dirs, files: paths, command: asks });
-  const [, contents] =
-    surveyed === undefined
-      ? await Promise.all([
-          ctx.driver.mkdirs(daemon.host, daemon.dirs),
-          ctx.driver.readFiles(daemon.host, paths),
-        ])
-      : [undefined, surveyed.contents];
+  const contents =
+    surveyed?.contents ??
+    (
+      await Promise.all([
+        ctx.driver.mkdirs(daemon.host, daemon.dirs),
+        ctx.driver.readFiles(daemon.host, paths),
+      ])
+    )[1];
   const read: ReadFiles = new Map(paths.map((file, i) => [file, contents[i]]));
   const changed = await writeFiles(ctx, daemon.host, daemon.files, read);
   const { changed: unitChanged, pid } =

@@ -5,7 +5,7 @@
  * unit is masked, so no restart policy and no reboot can bring it back.
  */
 import { files as fileCommands } from '../../commands/files.ts';
-import type { ExecResult } from '../../drivers/driver.ts';
+import type { Command, ExecResult } from '../../drivers/driver.ts';
 import { journalctl, now, systemctl } from '../../commands/systemctl.ts';
 import { reloadWorkers } from '../../probes/process.ts';
 import { DEBIAN_UNITS, renderDropIn, renderUnit, unitFile } from '../../render/systemd/index.ts';
@@ -105,6 +105,11 @@ async function install(ctx: Context, daemon: Daemon, read?: ReadFiles): Promise<
  * install, then mainPid, with one round trip for both questions (a no-op `up` asks them of every
  * daemon): enabling or unmasking starts nothing, so the state read before it is still true after.
  */
+/** What `installed` asks of systemd: the unit's enablement and state, in one command. */
+function asks(daemon: Daemon): Command {
+  return systemctl.enabledAndShow(unitOf(daemon));
+}
+
 async function installed(
   ctx: Context,
   daemon: Daemon,
@@ -114,8 +119,7 @@ async function installed(
   const changed = await writeUnit(ctx, daemon, read);
   // Asked before a new unit file was written, when ensureDaemon asked it: a changed unit is
   // restarted whatever it says, and a unit that did not exist yet says nothing, as after.
-  const asked =
-    answer ?? (await ctx.driver.exec(daemon.host, systemctl.enabledAndShow(unitOf(daemon))));
+  const asked = answer ?? (await ctx.driver.exec(daemon.host, asks(daemon)));
   // is-enabled says nothing on stdout of a unit it does not know; show's lines all have a `=`.
   const enabled = asked.stdout.split('\n').find((line) => !line.includes('=')) ?? '';
   await enable(ctx, daemon, enabled.trim());
@@ -126,7 +130,7 @@ export const systemdSupervisor: Supervisor = {
   install,
   installs: (daemon) => [unitFor(daemon).path],
   installed,
-  asks: (daemon) => systemctl.enabledAndShow(unitOf(daemon)),
+  asks,
   mainPid,
   async launch(ctx, daemon) {
     // The unit names what this start runs: a deploy starts the standby slot with the new
