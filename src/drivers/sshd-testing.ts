@@ -10,6 +10,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { sleep, waitFor } from '../lib/wait.ts';
+import { freePort } from '../lib/free-port-testing.ts';
 import type { SshDestination } from '../model/model.ts';
 import { runProcess } from './process.ts';
 
@@ -126,20 +127,6 @@ export async function startTestSshd(): Promise<TestSshd> {
 async function run(argv: string[]): Promise<void> {
   const result = await runProcess(argv);
   if (result.exitCode !== 0) throw new Error(`${argv.join(' ')} failed: ${result.stderr}`);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
 }
 
 function connects(port: number): Promise<boolean> {

@@ -47,6 +47,8 @@ import {
   parsePause,
   parseRearmed,
   parseTopology,
+  readFailoverRecords,
+  type FailoverRecords,
 } from './records.ts';
 
 /** The leader's lease: etcd's minimum for a 1 s election timeout. */
@@ -392,12 +394,15 @@ export class FailoverManager {
     };
     this.view = { ...this.view, own, epoch: state.epoch };
     let leader: string | undefined;
+    let records: FailoverRecords;
     try {
       const lease = await this.ensureLease();
       if (lease !== this.lease) this.published = undefined;
       this.lease = lease;
       await this.publish(own, lease);
-      leader = await this.campaign(lease);
+      // Everything a leader judges by, read with the leader key: one request a round.
+      records = await readFailoverRecords(this.etcd, this.keys);
+      leader = await this.campaign(lease, records.leader);
       this.view = { ...this.view, etcd: true, etcdError: '', leader };
     } catch (error) {
       this.view = {
@@ -412,7 +417,7 @@ export class FailoverManager {
     if (leader !== this.me.name || this.acting) {
       return;
     }
-    await this.lead(state, own);
+    await this.lead(state, own, records);
   }
 
   private async ensureLease(): Promise<string> {
@@ -422,9 +427,11 @@ export class FailoverManager {
     return lease;
   }
 
-  /** Takes the leader key if nobody holds it; resolves to whoever holds it now. */
-  private async campaign(lease: string): Promise<string | undefined> {
-    const current = await this.etcd.get(this.keys.leader);
+  /** Takes the leader key if nobody holds it (`current`, as read); resolves to whoever holds it now. */
+  private async campaign(
+    lease: string,
+    current: KeyValue | undefined,
+  ): Promise<string | undefined> {
     if (current !== undefined) return current.value;
     const won = await this.etcd.transaction(
       [{ key: this.keys.leader, absent: true }],
@@ -434,20 +441,14 @@ export class FailoverManager {
     return won ? this.me.name : (await this.etcd.get(this.keys.leader))?.value;
   }
 
-  private async lead(state: DbState, own: Observation): Promise<void> {
-    // The replicas are asked beside the reads from etcd when the primary was in doubt already,
-    // so a confirmation is judged without one more round of processes.
+  private async lead(state: DbState, own: Observation, records: FailoverRecords): Promise<void> {
+    // The replicas are asked beside etcd's topology update when the primary was in doubt
+    // already, so a confirmation is judged without one more round of processes.
     const early =
       this.suspected || !own.reachable || (own.webCutForMs ?? 0) > 0
         ? this.askReplicas(state)
         : undefined;
-    const [observations, pause, last, topology, rearmed] = await Promise.all([
-      this.etcd.getPrefix(this.keys.observations),
-      this.etcd.get(this.keys.pause),
-      this.etcd.get(this.keys.lastAutomatic),
-      this.etcd.get(this.keys.topology),
-      this.etcd.get(this.keys.rearmed),
-    ]);
+    const { observations, pause, lastAutomatic: last, topology, rearmed } = records;
     const members = failoverMembers(this.ctx.model).length;
     const claimed = topology === undefined ? undefined : parseTopology(topology.value);
     // database.json is where every change of primary ends (manual ones too): etcd follows it.

@@ -1,5 +1,7 @@
 /** What the managers keep in etcd, parsed (a malformed value reads as absent, never as a cast). */
 import { z } from 'zod';
+import type { failoverKeys } from '../model/failover.ts';
+import type { Etcd, KeyValue } from './etcd.ts';
 import type { LastAutomatic, Observation, Pause } from './judge.ts';
 
 export interface TopologyRecord {
@@ -47,3 +49,39 @@ export const parseTopology = (text: string): TopologyRecord | undefined => parse
 const rearmed = z.object({ at: z.number(), by: z.string() });
 export const parseRearmed = (text: string): { at: number; by: string } | undefined =>
   parse(rearmed, text);
+
+/** Every record the managers keep in etcd, as one read found them. */
+export interface FailoverRecords {
+  readonly leader: KeyValue | undefined;
+  readonly pause: KeyValue | undefined;
+  readonly lastAutomatic: KeyValue | undefined;
+  readonly topology: KeyValue | undefined;
+  readonly rearmed: KeyValue | undefined;
+  readonly observations: readonly KeyValue[];
+}
+
+/**
+ * Every record at once: one linearizable read (a transaction of reads), not one per key. A
+ * manager reads them every round, five times a second; the CLI through one process per read.
+ */
+export async function readFailoverRecords(
+  etcd: Etcd,
+  keys: ReturnType<typeof failoverKeys>,
+): Promise<FailoverRecords> {
+  const [leader, pause, lastAutomatic, topology, rearmed, observations] = await etcd.read([
+    { key: keys.leader },
+    { key: keys.pause },
+    { key: keys.lastAutomatic },
+    { key: keys.topology },
+    { key: keys.rearmed },
+    { prefix: keys.observations },
+  ]);
+  return {
+    leader: leader?.[0],
+    pause: pause?.[0],
+    lastAutomatic: lastAutomatic?.[0],
+    topology: topology?.[0],
+    rearmed: rearmed?.[0],
+    observations: observations ?? [],
+  };
+}

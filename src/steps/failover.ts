@@ -17,6 +17,7 @@ import {
   parsePause,
   parseRearmed,
   parseTopology,
+  readFailoverRecords,
 } from '../failover/records.ts';
 import {
   etcdClientUrl,
@@ -293,14 +294,14 @@ export async function failoverStatus(ctx: Context): Promise<FailoverView> {
   const client = labEtcd(ctx);
   const settings = ctx.model.failover;
   try {
-    const [leader, pause, last, topology, observations, rearmed] = await Promise.all([
-      client.get(keys.leader),
-      client.get(keys.pause),
-      client.get(keys.lastAutomatic),
-      client.get(keys.topology),
-      client.getPrefix(keys.observations),
-      client.get(keys.rearmed),
-    ]);
+    const {
+      leader,
+      pause,
+      lastAutomatic: last,
+      topology,
+      observations,
+      rearmed,
+    } = await readFailoverRecords(client, keys);
     const rearmedAt = rearmed === undefined ? 0 : (parseRearmed(rearmed.value)?.at ?? 0);
     const now = Date.now();
     const seen = observations
