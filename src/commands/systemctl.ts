@@ -53,6 +53,11 @@ export const systemctl = {
     argv: ['systemctl', 'show', '--property=MainPID,ActiveState,SubState', unit],
     readOnly: true,
   }),
+  /** `show` of several units at once: a block each, in the order given, blank lines between. */
+  showMany: (units: readonly string[]): Command => ({
+    argv: ['systemctl', 'show', '--property=MainPID,ActiveState,SubState', ...units],
+    readOnly: true,
+  }),
   /**
    * `is-enabled` (first line: "enabled", "disabled", "masked"...), then `show` as above: one round
    * trip. Its exit code is show's.

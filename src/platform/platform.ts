@@ -48,6 +48,15 @@ export interface Supervisor {
   asks?(daemon: Daemon): Command;
   /** The daemon's main process if it runs as ours; undefined otherwise. */
   mainPid(ctx: Context, daemon: Daemon): Promise<number | undefined>;
+  /**
+   * mainPid of several daemons of one host, in order, in one round trip (machines: one `systemctl
+   * show` of every unit). Where a question costs no round trip (the lab's PID files), absent.
+   */
+  mainPids?(
+    ctx: Context,
+    host: string,
+    daemons: readonly Daemon[],
+  ): Promise<(number | undefined)[]>;
   /** Launches it; resolves to a mark to read its startup output from (see `output`). */
   launch(ctx: Context, daemon: Daemon): Promise<number>;
   /** After a launch, before it answers: false once it has exited (or failed to start). */

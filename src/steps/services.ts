@@ -327,8 +327,10 @@ export async function webDaemons(
   slot: Slot;
   release: string | undefined;
 }> {
-  const slot = await liveSlot(ctx, host.name);
-  const release = await liveRelease(ctx, host.name);
+  const [slot, release] = await Promise.all([
+    liveSlot(ctx, host.name),
+    liveRelease(ctx, host.name),
+  ]);
   return {
     slot,
     release,
@@ -359,11 +361,14 @@ export async function serviceDaemons(
   // keepalived first: a load balancer gives its addresses up before its HAProxy stops.
   if (host.roles.includes('lb'))
     daemons.push(keepalivedDaemon(ctx, host), haproxyDaemon(ctx, host));
-  if (host.roles.includes('web')) {
-    const web = await webDaemons(ctx, host);
-    daemons.push(web.nginx, web.app, ...(withStandby ? [web.standby] : []));
-  }
-  if (host.roles.includes('db')) daemons.push(mariadbDaemon(ctx, host, await readDbState(ctx)));
+  // What a web server's and a database server's daemons depend on, asked at once (round trips on
+  // machines): its live slot and release, and the site's database state.
+  const [web, dbState] = await Promise.all([
+    host.roles.includes('web') ? webDaemons(ctx, host) : undefined,
+    host.roles.includes('db') ? readDbState(ctx) : undefined,
+  ]);
+  if (web !== undefined) daemons.push(web.nginx, web.app, ...(withStandby ? [web.standby] : []));
+  if (dbState !== undefined) daemons.push(mariadbDaemon(ctx, host, dbState));
   if (host.roles.includes('backup'))
     daemons.push(
       backupAgentDaemon(ctx, host),

@@ -128,20 +128,34 @@ async function hostStatus(
       })),
     };
   }
-  const services = await Promise.all(
-    daemons.map(async (daemon): Promise<ServiceStatus> => {
-      const pid = await runningPid(ctx, daemon);
-      if (pid === undefined) return { name: daemon.service, healthy: false, detail: 'not running' };
-      const scraped =
-        daemon.scrapedAs !== undefined && freshlyScraped(ctx, targets, daemon.scrapedAs, host.name);
-      const problem = scraped ? undefined : await daemon.probe(ctx);
-      return problem === undefined
-        ? { name: daemon.service, healthy: true, pid }
-        : { name: daemon.service, healthy: false, pid, detail: problem };
-    }),
-  );
-  const release = host.roles.includes('web') ? await liveRelease(ctx, host.name) : undefined;
-  const { dropped, refused } = await firewallCounts(ctx, host.name);
+  // Each question as soon as it can be asked: the PIDs (one round trip on machines), then each
+  // running daemon's probe; the release and the firewall's counts beside them.
+  const { supervisor } = ctx.platform;
+  const serviceStatuses = async (): Promise<ServiceStatus[]> => {
+    const pids =
+      supervisor.mainPids === undefined
+        ? await Promise.all(daemons.map((daemon) => runningPid(ctx, daemon)))
+        : await supervisor.mainPids(ctx, host.name, daemons);
+    return Promise.all(
+      daemons.map(async (daemon, i): Promise<ServiceStatus> => {
+        const pid = pids[i];
+        if (pid === undefined)
+          return { name: daemon.service, healthy: false, detail: 'not running' };
+        const scraped =
+          daemon.scrapedAs !== undefined &&
+          freshlyScraped(ctx, targets, daemon.scrapedAs, host.name);
+        const problem = scraped ? undefined : await daemon.probe(ctx);
+        return problem === undefined
+          ? { name: daemon.service, healthy: true, pid }
+          : { name: daemon.service, healthy: false, pid, detail: problem };
+      }),
+    );
+  };
+  const [services, release, { dropped, refused }] = await Promise.all([
+    serviceStatuses(),
+    host.roles.includes('web') ? liveRelease(ctx, host.name) : undefined,
+    firewallCounts(ctx, host.name),
+  ]);
   return {
     ...base,
     up: true,

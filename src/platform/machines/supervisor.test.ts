@@ -61,4 +61,40 @@ describe('the systemd supervisor', () => {
     // A replica started by the boot (or systemd's restart) resumes replicating by itself.
     assert.match(unit, /^ExecStart=mariadbd .* --init-rpl-role=SLAVE --skip-slave-start=OFF$/m);
   });
+
+  it("asks every unit's state of a host in one systemctl show, and reads each block in order", async () => {
+    const answer = [
+      'MainPID=687\nActiveState=active\nSubState=running',
+      // A unit systemd does not know: its block says so, in its place.
+      'MainPID=0\nActiveState=inactive\nSubState=dead',
+      'MainPID=901\nActiveState=reloading\nSubState=reload',
+      'MainPID=77\nActiveState=deactivating\nSubState=stop-sigterm',
+    ].join('\n\n');
+    const driver = new RecordingDriver((_target, argv) =>
+      argv[1] === 'show' ? { stdout: `${answer}\n`, stderr: '', exitCode: 0 } : undefined,
+    );
+    const ctx = createContext(model, driver);
+    const web = findHost(model, 'web-01');
+    assert.ok(web !== undefined && systemdSupervisor.mainPids !== undefined);
+    const daemons = [
+      appDaemon(ctx, web, 'blue', 'r1'),
+      appDaemon(ctx, web, 'green', 'r1'),
+      appDaemon(ctx, web, 'blue', 'r2'),
+      appDaemon(ctx, web, 'green', 'r2'),
+    ];
+    assert.deepEqual(await systemdSupervisor.mainPids(ctx, 'web-01', daemons), [
+      687,
+      undefined,
+      901,
+      undefined,
+    ]);
+    assert.deepEqual(driver.calls, [
+      '[web-01] $ systemctl show --property=MainPID,ActiveState,SubState foobar-app-blue.service foobar-app-green.service foobar-app-blue.service foobar-app-green.service',
+    ]);
+    // An answer that does not match the question is an error, never a PID given to another unit.
+    await assert.rejects(
+      systemdSupervisor.mainPids(ctx, 'web-01', daemons.slice(0, 3)),
+      /systemctl show of 3 units gave 4 answers/,
+    );
+  });
 });

@@ -70,6 +70,21 @@ async function mainPid(ctx: Context, daemon: Daemon): Promise<number | undefined
   return pidOf(await state(ctx, daemon));
 }
 
+async function mainPids(
+  ctx: Context,
+  host: string,
+  daemons: readonly Daemon[],
+): Promise<(number | undefined)[]> {
+  if (daemons.length === 0) return [];
+  const { stdout } = await ctx.driver.exec(host, systemctl.showMany(daemons.map(unitOf)));
+  const blocks = stdout.split(/\n\s*\n/).filter((block) => block.includes('='));
+  if (blocks.length !== daemons.length)
+    throw new Error(
+      `${host}: systemctl show of ${daemons.length} units gave ${blocks.length} answers: ${stdout.slice(0, 300)}`,
+    );
+  return blocks.map((block) => pidOf(parseState(block)));
+}
+
 /** Writes the unit (or drop-in) when it differs, reloading systemd; true when it changed. */
 async function writeUnit(ctx: Context, daemon: Daemon, read?: ReadFiles): Promise<boolean> {
   const file = unitFor(daemon);
@@ -132,6 +147,7 @@ export const systemdSupervisor: Supervisor = {
   installed,
   asks,
   mainPid,
+  mainPids,
   async launch(ctx, daemon) {
     // The unit names what this start runs: a deploy starts the standby slot with the new
     // release, whose unit still names the one that slot ran before.
