@@ -1,6 +1,14 @@
 /** systemd's tools on a machine: units, their state and their journal. */
 import type { Command } from '../drivers/driver.ts';
 
+/** The state `show` reads of each unit: a block each, in the order given, blank lines between. */
+function showMany(units: readonly string[]): Command {
+  return {
+    argv: ['systemctl', 'show', '--property=MainPID,ActiveState,SubState', ...units],
+    readOnly: true,
+  };
+}
+
 export const systemctl = {
   daemonReload: (): Command => ({ argv: ['systemctl', 'daemon-reload'] }),
   // Enabling is for the next boot: without a reload of systemd's manager each time (foobar
@@ -49,15 +57,9 @@ export const systemctl = {
     readOnly: true,
   }),
   /** Its main PID and state as `KEY=value` lines. */
-  show: (unit: string): Command => ({
-    argv: ['systemctl', 'show', '--property=MainPID,ActiveState,SubState', unit],
-    readOnly: true,
-  }),
+  show: (unit: string): Command => showMany([unit]),
   /** `show` of several units at once: a block each, in the order given, blank lines between. */
-  showMany: (units: readonly string[]): Command => ({
-    argv: ['systemctl', 'show', '--property=MainPID,ActiveState,SubState', ...units],
-    readOnly: true,
-  }),
+  showMany,
   /**
    * `is-enabled` (first line: "enabled", "disabled", "masked"...), then `show` as above: one round
    * trip. Its exit code is show's.

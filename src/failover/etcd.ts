@@ -169,6 +169,12 @@ function compareBody(compare: Compare): Record<string, unknown> {
   return { key: b64(compare.key), target: 'VALUE', result: 'EQUAL', value: b64(compare.value) };
 }
 
+function rangeBody(range: Range): Record<string, unknown> {
+  return 'prefix' in range
+    ? { key: b64(range.prefix), range_end: prefixEnd(range.prefix) }
+    : { key: b64(range.key) };
+}
+
 function putBody(put: Put): Record<string, unknown> {
   return {
     request_put: {
@@ -194,17 +200,13 @@ export class Etcd {
   }
 
   async get(key: string): Promise<KeyValue | undefined> {
-    const answer = await this.call('/v3/kv/range', { key: b64(key) }, rangeSchema);
+    const answer = await this.call('/v3/kv/range', rangeBody({ key }), rangeSchema);
     const kv = answer.kvs?.[0];
     return kv === undefined ? undefined : toKeyValue(kv);
   }
 
   async getPrefix(prefix: string): Promise<KeyValue[]> {
-    const answer = await this.call(
-      '/v3/kv/range',
-      { key: b64(prefix), range_end: prefixEnd(prefix) },
-      rangeSchema,
-    );
+    const answer = await this.call('/v3/kv/range', rangeBody({ prefix }), rangeSchema);
     return (answer.kvs ?? []).map(toKeyValue);
   }
 
@@ -219,10 +221,7 @@ export class Etcd {
       {
         compare: [],
         success: ranges.map((range) => ({
-          request_range:
-            'prefix' in range
-              ? { key: b64(range.prefix), range_end: prefixEnd(range.prefix) }
-              : { key: b64(range.key) },
+          request_range: rangeBody(range),
         })),
       },
       readSchema,

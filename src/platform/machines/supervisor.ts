@@ -116,15 +116,15 @@ async function install(ctx: Context, daemon: Daemon, read?: ReadFiles): Promise<
   return changed;
 }
 
-/**
- * install, then mainPid, with one round trip for both questions (a no-op `up` asks them of every
- * daemon): enabling or unmasking starts nothing, so the state read before it is still true after.
- */
 /** What `installed` asks of systemd: the unit's enablement and state, in one command. */
 function asks(daemon: Daemon): Command {
   return systemctl.enabledAndShow(unitOf(daemon));
 }
 
+/**
+ * install, then mainPid, with one round trip for both questions (a no-op `up` asks them of every
+ * daemon): enabling or unmasking starts nothing, so the state read before it is still true after.
+ */
 async function installed(
   ctx: Context,
   daemon: Daemon,
