@@ -7,6 +7,7 @@ import type { Plugin } from 'esbuild';
 import fs from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { checksumTree, MANIFEST_FILE, releaseId, type Manifest } from './manifest.ts';
 
 export interface BuiltRelease {
@@ -60,7 +61,40 @@ export interface BundleOptions {
    * esbuild, which only `up` calls, stays out.
    */
   readonly daemon?: boolean;
+  /**
+   * foobar's own command line (src/cli/bundle.ts): it runs from the checkout, so each module's
+   * `import.meta` keeps naming its source file, and esbuild, which only `up` calls, stays out.
+   */
+  readonly cli?: boolean;
 }
+
+/**
+ * Each of our modules that reads `import.meta` (to find a file of the checkout beside it: the
+ * app's sources, the visitors' script, the dashboard's) gets its own path there instead of the
+ * bundle's, through esbuild's define on that one file: an expression, never text in a string.
+ */
+const sourcePaths: Plugin = {
+  name: 'source-paths',
+  setup(build) {
+    build.onLoad({ filter: /\.ts$/ }, async (args) => {
+      if (args.path.includes(`${path.sep}node_modules${path.sep}`)) return undefined;
+      const source = await fs.readFile(args.path, 'utf8');
+      if (!source.includes('import.meta')) return undefined;
+      const { transform } = await import('esbuild');
+      const { code } = await transform(source, {
+        loader: 'ts',
+        format: 'esm',
+        sourcefile: args.path,
+        define: {
+          'import.meta.dirname': JSON.stringify(path.dirname(args.path)),
+          'import.meta.filename': JSON.stringify(args.path),
+          'import.meta.url': JSON.stringify(pathToFileURL(args.path).href),
+        },
+      });
+      return { contents: code, loader: 'js' };
+    });
+  },
+};
 
 /** Bundles an entry point and what it imports into one file, byte for byte the same each time. */
 export async function bundle(options: BundleOptions): Promise<void> {
@@ -76,13 +110,18 @@ export async function bundle(options: BundleOptions): Promise<void> {
     target: node ? 'node24' : 'es2022',
     minify: !node,
     legalComments: 'none',
-    ...(node ? { banner: { js: REQUIRE_SHIM }, plugins: [requireBuiltins] } : {}),
+    ...(node
+      ? {
+          banner: { js: REQUIRE_SHIM },
+          plugins: options.cli === true ? [requireBuiltins, sourcePaths] : [requireBuiltins],
+        }
+      : {}),
     // Our daemons' bundles without whitespace and comments: V8 keeps a script's whole source in
     // memory, as two bytes a character once a single comment has one outside ASCII (5.5 MB of
     // the failover manager's 2.7 MB). Names stay as written, so stack traces still read.
-    ...(options.daemon === true
+    ...(options.daemon === true || options.cli === true
       ? {
-          define: { FOOBAR_BUNDLED: 'true' },
+          ...(options.daemon === true ? { define: { FOOBAR_BUNDLED: 'true' } } : {}),
           external: ['esbuild'],
           minifyWhitespace: true,
           minifySyntax: true,
