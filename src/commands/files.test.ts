@@ -161,8 +161,13 @@ describe('files.logs (what foobar logs shows)', () => {
     try {
       await logs.waitFor(/journal-pid \d+/);
       await logs.waitFor(/app 2\n/);
-      // tail, the journal's follower, the watcher of its input and its cat.
+      // tail, the journal's follower, the watcher of its input and its cat: on a busy machine
+      // the last may start a moment after the first lines are out.
       followers = descendants(logs.pid);
+      for (let i = 0; i < 60 && followers.length < 4; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        followers = descendants(logs.pid);
+      }
       logs.closeInput();
       ended = await Promise.race([
         logs.exited.then(() => true),
