@@ -5,10 +5,18 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, it } from 'node:test';
 import { runProcess } from '../drivers/process.ts';
-import { buildCli, CLI_CACHE, CLI_SOURCE, cliKey, cliModule } from './bundle.ts';
+import {
+  buildCli,
+  CLI_CACHE,
+  CLI_SOURCE,
+  cliBundleFile,
+  cliKey,
+  cliModule,
+  isBundleOf,
+} from './bundle.ts';
 
 describe('the bundled command line', () => {
-  it('is named after its sources: a changed or added source changes the name, a test does not', () => {
+  it('keys a bundle by its sources: a changed or added source changes the key, a test does not', () => {
     const repo = mkdtempSync(path.join(os.tmpdir(), 'foobar-clikey-'));
     try {
       for (const dir of ['src/cli', 'app/src', 'node_modules/esbuild'])
@@ -31,6 +39,24 @@ describe('the bundled command line', () => {
     }
   });
 
+  it('has one file per checkout, rebuilt when its first line names other sources', () => {
+    assert.equal(cliBundleFile('/a'), cliBundleFile('/a'));
+    assert.notEqual(cliBundleFile('/a'), cliBundleFile('/b'));
+    assert.equal(path.dirname(cliBundleFile()), CLI_CACHE);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'foobar-clihead-'));
+    try {
+      const file = path.join(dir, 'cli.mjs');
+      assert.equal(isBundleOf(file, 'k1'), false, 'no bundle yet');
+      writeFileSync(file, "// foobar's command line, bundled from sources k1\nexport {};\n");
+      assert.equal(isBundleOf(file, 'k1'), true);
+      assert.equal(isBundleOf(file, 'k2'), false, 'a bundle of other sources');
+      writeFileSync(file, '// foobar');
+      assert.equal(isBundleOf(file, 'k1'), false, 'a bundle cut short');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('runs from its sources when asked to', async () => {
     assert.equal(await cliModule({ FOOBAR_CLI_FROM_SOURCE: '1' }), pathToFileURL(CLI_SOURCE).href);
   });
@@ -42,7 +68,8 @@ describe('the bundled command line', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'foobar-clibundle-'));
     const bundle = path.join(CLI_CACHE, `cli-test-${process.pid}.mjs`);
     try {
-      await buildCli(bundle);
+      await buildCli(bundle, 'test');
+      assert.equal(isBundleOf(bundle, 'test'), true, 'its first line names its sources');
       const config = path.join(dir, 'foobar.yaml');
       writeFileSync(
         config,

@@ -9,7 +9,16 @@
  * This module is loaded before the CLI, on every command: Node.js's own modules only.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
@@ -54,18 +63,55 @@ export function cliKey(repo = REPO): string {
 }
 
 /**
- * Other bundles (2.5 MB each) are removed once an hour old: of sources since changed, or of
- * another checkout sharing this node_modules, which builds its own again when next used.
+ * Each checkout's bundle has one name, so V8's compile cache (which never forgets a file name)
+ * keeps one entry for it, however often it is rebuilt; what it was built from is its first line.
+ * Two checkouts sharing a node_modules (git worktrees) have a bundle each.
  */
-const KEPT_MS = 3600 * 1000;
+export function cliBundleFile(repo = REPO): string {
+  const checkout = createHash('sha256').update(repo).digest('hex').slice(0, 8);
+  return path.join(CLI_CACHE, `cli-${checkout}.mjs`);
+}
 
-/** Bundles the CLI into `file`: written beside it, then renamed (another command may read it). */
-export async function buildCli(file: string): Promise<void> {
+/** The bundle's first line: the key of what it was built from. */
+function header(key: string): string {
+  return `// foobar's command line, bundled from sources ${key}\n`;
+}
+
+/** Whether `file` is a bundle of the sources `key` names (one read of its first line). */
+export function isBundleOf(file: string, key: string): boolean {
+  const want = Buffer.from(header(key));
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return false;
+  }
+  try {
+    const got = Buffer.alloc(want.length);
+    return readSync(fd, got, 0, want.length, 0) === want.length && got.equals(want);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Bundles of other checkouts (2.5 MB each) unchanged for a week are removed. */
+const KEPT_MS = 7 * 24 * 3600 * 1000;
+
+/**
+ * Bundles the CLI of the sources `key` names into `file`: written beside it, then renamed over
+ * it (another command may be reading the old one).
+ */
+export async function buildCli(file: string, key: string): Promise<void> {
   const { bundle } = await import('../release/build.ts');
   mkdirSync(path.dirname(file), { recursive: true });
   const staged = `${file}.${process.pid}.tmp`;
   try {
-    await bundle({ entry: CLI_SOURCE, outfile: staged, platform: 'node', cli: true });
+    await bundle({
+      entry: CLI_SOURCE,
+      outfile: staged,
+      platform: 'node',
+      cli: { firstLine: header(key) },
+    });
     renameSync(staged, file);
   } finally {
     rmSync(staged, { force: true });
@@ -85,8 +131,9 @@ export async function buildCli(file: string): Promise<void> {
 export async function cliModule(env: NodeJS.ProcessEnv = process.env): Promise<string> {
   if (env[FROM_SOURCE] === '1') return pathToFileURL(CLI_SOURCE).href;
   try {
-    const file = path.join(CLI_CACHE, `cli-${cliKey()}.mjs`);
-    if (!existsSync(file)) await buildCli(file);
+    const file = cliBundleFile();
+    const key = cliKey();
+    if (!isBundleOf(file, key)) await buildCli(file, key);
     return pathToFileURL(file).href;
   } catch (error) {
     if (env.FOOBAR_DEBUG === '1')

@@ -62,10 +62,11 @@ export interface BundleOptions {
    */
   readonly daemon?: boolean;
   /**
-   * foobar's own command line (src/cli/bundle.ts): it runs from the checkout, so each module's
-   * `import.meta` keeps naming its source file, and esbuild, which only `up` calls, stays out.
+   * foobar's own command line (src/cli/bundle.ts), its first line `firstLine`: it runs from the
+   * checkout, so each module's `import.meta` keeps naming its source file, and esbuild, which
+   * only `up` calls, stays out.
    */
-  readonly cli?: boolean;
+  readonly cli?: { readonly firstLine: string };
 }
 
 /**
@@ -112,14 +113,14 @@ export async function bundle(options: BundleOptions): Promise<void> {
     legalComments: 'none',
     ...(node
       ? {
-          banner: { js: REQUIRE_SHIM },
-          plugins: options.cli === true ? [requireBuiltins, sourcePaths] : [requireBuiltins],
+          banner: { js: `${options.cli?.firstLine ?? ''}${REQUIRE_SHIM}` },
+          plugins: options.cli === undefined ? [requireBuiltins] : [requireBuiltins, sourcePaths],
         }
       : {}),
     // Our daemons' bundles without whitespace and comments: V8 keeps a script's whole source in
     // memory, as two bytes a character once a single comment has one outside ASCII (5.5 MB of
     // the failover manager's 2.7 MB). Names stay as written, so stack traces still read.
-    ...(options.daemon === true || options.cli === true
+    ...(options.daemon === true || options.cli !== undefined
       ? {
           ...(options.daemon === true ? { define: { FOOBAR_BUNDLED: 'true' } } : {}),
           external: ['esbuild'],
