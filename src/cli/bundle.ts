@@ -1,12 +1,13 @@
 /**
  * The command line runs from one bundled file, built on this machine from the checkout's sources
  * and kept under node_modules/.cache/foobar. Loading ~160 TypeScript modules one by one (each
- * resolved, read and stripped of its types) cost a command 0.3 s of its start here: `--help`
- * 0.63 → 0.30 s, `db status` 1.8 → 1.2 s (docs/decisions.md). The bundle is named after what it
- * is made of, so a changed source is bundled again by the next command (about a second, once),
- * and a checkout that cannot keep one runs from its sources as before.
+ * resolved, read and stripped of its types) cost a command 0.2–0.3 s of its start here
+ * (docs/decisions.md). The bundle's first line names what it was made of, so a changed source is
+ * bundled again by the next command (about a second, once), and a checkout that cannot keep one
+ * runs from its sources as before.
  *
- * This module is loaded before the CLI, on every command: Node.js's own modules only.
+ * This module is loaded before the CLI, on every command: Node.js's own modules only (and the
+ * source listing of lib/fingerprint.ts, which has no others).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -21,6 +22,7 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { sourceFiles } from '../lib/fingerprint.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 /** The CLI's sources, which a bundle replaces. */
@@ -40,10 +42,7 @@ function describeFile(file: string, hash: Hash): void {
 
 /** Each TypeScript source under `dir` but tests. */
 function describeTree(dir: string, hash: Hash): void {
-  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
-    .sort();
-  for (const file of files) describeFile(path.join(dir, file), hash);
+  for (const file of sourceFiles(dir)) describeFile(path.join(dir, file), hash);
 }
 
 /**

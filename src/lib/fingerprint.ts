@@ -9,15 +9,19 @@ import path from 'node:path';
 
 const cache = new Map<string, string>();
 
+/** Every TypeScript source under `dir` but tests, relative to it, in order. */
+export function sourceFiles(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
+    .sort();
+}
+
 /** sha256 (12 hex digits) of every non-test .ts file under `dir`, by path and content. */
 export function sourceFingerprint(dir: string): string {
   const known = cache.get(dir);
   if (known !== undefined) return known;
   const hash = createHash('sha256');
-  const files = readdirSync(dir, { recursive: true, encoding: 'utf8' })
-    .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
-    .sort();
-  for (const file of files) {
+  for (const file of sourceFiles(dir)) {
     hash.update(`${file}\0`);
     hash.update(readFileSync(path.join(dir, file)));
     hash.update('\0');
