@@ -18,7 +18,7 @@ import { createContext } from '../src/steps/context.ts';
 import { appVariant, removeAppVariants } from '../test/support/apps.ts';
 import { wrk } from './wrk.ts';
 
-const CLI = path.resolve(import.meta.dirname, '../bin/foobar.ts');
+const CLI = path.resolve(import.meta.dirname, '../bin/foobar.js');
 
 export interface CommandTiming {
   readonly command: string;

@@ -14,6 +14,9 @@ import {
   cliModule,
   isBundleOf,
 } from './bundle.ts';
+import { currentBundle } from './bundle-key.js';
+
+const REPO = path.resolve(import.meta.dirname, '../..');
 
 describe('the bundled command line', () => {
   it('keys a bundle by its sources: a changed or added source changes the key, a test does not', () => {
@@ -55,6 +58,26 @@ describe('the bundled command line', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('starts a command from an up-to-date bundle without loading a TypeScript file', async () => {
+    // The bundle of these sources, as the first command after a change builds it.
+    const url = await cliModule({});
+    assert.equal(url, pathToFileURL(cliBundleFile()).href, 'the bundle, not the sources');
+    assert.equal(currentBundle({}), url);
+    // With type stripping off, Node.js refuses any .ts file: the whole way in must be JavaScript.
+    const help = await runProcess(
+      [
+        process.execPath,
+        '--no-experimental-strip-types',
+        path.join(REPO, 'bin/foobar.js'),
+        '--help',
+      ],
+      { timeoutMs: 60_000 },
+    );
+    assert.equal(help.exitCode, 0, help.stderr);
+    assert.match(help.stdout, /^Usage: foobar /m);
+    assert.equal(currentBundle({ FOOBAR_CLI_FROM_SOURCE: '1' }), undefined);
   });
 
   it('runs from its sources when asked to', async () => {

@@ -50,7 +50,7 @@ import { formatPlan } from './plan.ts';
 import { progressLine, reporterFor, styleFor, timedReporter, type Style } from './progress.ts';
 import { trustInstructions } from './trust.ts';
 
-/** Ends the SSH connections the command opened (machines): bin/foobar.ts calls it on exit. */
+/** Ends the SSH connections the command opened (machines): bin/foobar.js calls it on exit. */
 export { closeSshDrivers as closeConnections } from '../drivers/ssh.ts';
 
 export const USAGE = `foobar — builds, runs and operates www.foobar.com

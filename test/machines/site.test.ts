@@ -81,7 +81,7 @@ const {
 } = machinesOfRun(local, { name: 'fbm1', net: '10.91' });
 const NAMES = ['lb-01', 'lb-02', 'web-01', 'web-02'] as const;
 const VIRTUAL = { 'lb-01': `${EDGE}.10`, 'lb-02': `${EDGE}.20` } as const;
-const CLI = path.resolve(import.meta.dirname, '../../bin/foobar.ts');
+const CLI = path.resolve(import.meta.dirname, '../../bin/foobar.js');
 /** A cold image build measured 12.5 min; from the cache, well under a second. */
 const IMAGE_TIMEOUT_MS = 40 * 60_000;
 /**

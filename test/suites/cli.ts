@@ -144,7 +144,7 @@ export function cliSuite(lab: TestLab): void {
         const result = await runProcess(
           [
             process.execPath,
-            path.join(REPO, 'bin/foobar.ts'),
+            path.join(REPO, 'bin/foobar.js'),
             '--config',
             config,
             'up',
@@ -212,7 +212,7 @@ export function cliSuite(lab: TestLab): void {
       const child = spawn(
         process.execPath,
         [
-          path.join(REPO, 'bin/foobar.ts'),
+          path.join(REPO, 'bin/foobar.js'),
           '--config',
           lab.configFile,
           'logs',

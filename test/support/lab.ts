@@ -53,9 +53,9 @@ export interface TestLab {
   readonly ctx: Context;
   readonly configFile: string;
   host(name: string): Host;
-  /** Runs the real CLI (bin/foobar.ts) against this lab. */
+  /** Runs the real CLI (bin/foobar.js) against this lab. */
   cli(...args: string[]): Promise<ExecResult>;
-  /** The command line that runs the real CLI against this lab: `[node, bin/foobar.ts, --config, FILE, ...args]`. */
+  /** The command line that runs the real CLI against this lab: `[node, bin/foobar.js, --config, FILE, ...args]`. */
   cliArgv(...args: string[]): string[];
   /** The same, for a command that may take longer than two minutes (a drill). */
   cliWithin(timeoutMs: number, ...args: string[]): Promise<ExecResult>;
@@ -149,7 +149,7 @@ export function createTestLab(
   const ctx = createContext(model, new NetnsDriver((host) => names.namespaceOf(host)));
   const cliArgv = (...args: string[]): string[] => [
     process.execPath,
-    path.join(REPO, 'bin/foobar.ts'),
+    path.join(REPO, 'bin/foobar.js'),
     '--config',
     configFile,
     ...args,
