@@ -62,6 +62,16 @@ const HEAL_EVERY_MS = 3000;
 /** How often the leader tries to open a primary that answers read-only (see steps/db/reopen.ts). */
 const REOPEN_EVERY_MS = 2000;
 /**
+ * While the primary answers every probe and no web server names it unreachable, what only
+ * watches comes once a second instead of every probe interval: a manager that does not lead
+ * reads etcd's records (to know the leader, and take over once its lease lapses), and a load
+ * balancer's manager asks the web servers. The probes of the primary, the publishing of what they
+ * find and the leader's rounds keep the probe interval, so a dead primary is confirmed as fast;
+ * a primary cut off from the web servers alone is heard of up to a second later. At rest the
+ * managers and etcd took two thirds of an idle lab's CPU (docs/decisions.md).
+ */
+const CALM_EVERY_MS = 1000;
+/**
  * How long a web server's /readyz may take: it answers within 0.1 s once it knows its database
  * servers, but waits for its first probe (0.5 s at most) after a start or a new topology.
  */
@@ -126,6 +136,8 @@ export class FailoverManager {
   /** The last reason a read-only primary was left so: audited once, not every try. */
   private reopenRefused = '';
   private stopped = false;
+  /** When the records were last read from etcd (readsLater). */
+  private recordsAt = 0;
   private published:
     { reachable: boolean; cut: boolean; confirmed: boolean; epoch: number; at: number } | undefined;
   private keepalive: NodeJS.Timeout | undefined;
@@ -252,7 +264,10 @@ export class FailoverManager {
       const cutFor = Math.min(...answers.map((a) => a.cutForMs));
       if (cut) this.webCut ??= { primary, since: Date.now() - cutFor };
       this.webDetail = answers.map((a) => `${a.name}: ${a.detail}`).join('; ');
-      const left = this.ctx.model.failover.probeIntervalMs - (Date.now() - started);
+      const { probeIntervalMs } = this.ctx.model.failover;
+      const calm = this.reach?.reachable === true && !answers.some((a) => a.cut);
+      const every = calm ? Math.max(CALM_EVERY_MS, probeIntervalMs) : probeIntervalMs;
+      const left = every - (Date.now() - started);
       if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
     }
   }
@@ -400,8 +415,13 @@ export class FailoverManager {
       if (lease !== this.lease) this.published = undefined;
       this.lease = lease;
       await this.publish(own, lease);
+      if (this.readsLater(own)) {
+        this.view = { ...this.view, etcd: true, etcdError: '' };
+        return;
+      }
       // Everything a leader judges by, read with the leader key: one request a round.
       records = await readFailoverRecords(this.etcd, this.keys);
+      this.recordsAt = own.at;
       leader = await this.campaign(lease, records.leader);
       this.view = { ...this.view, etcd: true, etcdError: '', leader };
     } catch (error) {
@@ -418,6 +438,21 @@ export class FailoverManager {
       return;
     }
     await this.lead(state, own, records);
+  }
+
+  /**
+   * A manager that another one leads, seeing the primary answer and no web server cut from it,
+   * reads the records once a second (CALM_EVERY_MS); every round otherwise.
+   */
+  private readsLater(own: Observation): boolean {
+    const { leader } = this.view;
+    return (
+      leader !== undefined &&
+      leader !== this.me.name &&
+      own.reachable &&
+      (own.webCutForMs ?? 0) === 0 &&
+      own.at - this.recordsAt < CALM_EVERY_MS
+    );
   }
 
   private async ensureLease(): Promise<string> {
