@@ -3,9 +3,10 @@
  * What every command does before the CLI loads: find this checkout's bundle of the CLI and check
  * that it was built from the sources as they are. Plain JavaScript (its types in JSDoc, checked
  * by tsc like the rest), because Node.js strips a TypeScript file's types with a compiler of its
- * own, a WebAssembly module it loads and instantiates on the first .ts file it meets: 0.2 s of
- * CPU and 0.4 s of a command's time on this machine, every command (docs/decisions.md). The
- * bundle is built by bundle.ts, which only the command that finds none up to date loads.
+ * own, a WebAssembly module it loads and instantiates on the first .ts file it meets: 0.1 s of
+ * CPU and of wall time on every command on a quiet machine here, more under load
+ * (docs/decisions.md). The bundle is built by bundle.ts, which only the command that finds none
+ * up to date loads.
  */
 import { Buffer } from 'node:buffer';
 import { createHash } from 'node:crypto';
