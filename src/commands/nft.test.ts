@@ -5,7 +5,9 @@ import {
   COUNTERS_AWK,
   FIREWALL_COUNTS_TIME_METRIC,
   FIREWALL_PACKETS_METRIC,
+  firewallCountsStarted,
   parseCountersPackets,
+  parseCountsFile,
 } from './nft.ts';
 
 it('reads every named counter of a table from one `nft -j list counters`', () => {
@@ -47,4 +49,26 @@ it('turns `nft list counters` into metrics that promtool accepts, counted as nft
   ]);
   const lint = await runProcess(['promtool', 'check', 'metrics'], { input: awk.stdout });
   assert.equal(lint.exitCode, 0, `${lint.stdout}${lint.stderr}`);
+});
+
+it('reads the counts and their time back from the file the counting loop writes', async () => {
+  const listing =
+    'table inet foobar {\n\tcounter input_dropped {\n\t\tpackets 7 bytes 420\n\t}\n\tcounter output_refused {\n\t\tpackets 2 bytes 120\n\t}\n}\n';
+  const awk = await runProcess(['awk', '-v', 'now=1796429648', COUNTERS_AWK], { input: listing });
+  assert.equal(awk.exitCode, 0, awk.stderr);
+  const read = parseCountsFile(awk.stdout);
+  assert.equal(read.at, 1796429648);
+  assert.deepEqual(
+    [...read.packets],
+    [
+      ['input_dropped', 7],
+      ['output_refused', 2],
+    ],
+  );
+  // Before the loop's first reading the file holds its start time alone.
+  assert.deepEqual(parseCountsFile(firewallCountsStarted(1796429600)), {
+    at: 1796429600,
+    packets: new Map(),
+  });
+  assert.deepEqual(parseCountsFile(''), { packets: new Map() });
 });

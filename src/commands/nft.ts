@@ -94,6 +94,19 @@ const COUNTERS_SCRIPT = [
 export function firewallCountsStarted(nowSeconds: number): string {
   return `# TYPE ${FIREWALL_COUNTS_TIME_METRIC} gauge\n${FIREWALL_COUNTS_TIME_METRIC} ${nowSeconds}\n`;
 }
+/**
+ * What a counts file says (see COUNTERS_AWK): each named counter's packets and when they were read
+ * (seconds since the epoch; undefined when the file has no time).
+ */
+export function parseCountsFile(text: string): { at?: number; packets: Map<string, number> } {
+  const sample = new RegExp(`^${FIREWALL_PACKETS_METRIC}\\{counter="([^"]+)"\\} (\\d+)$`, 'gm');
+  const packets = new Map<string, number>();
+  for (const [, name, value] of text.matchAll(sample))
+    if (name !== undefined) packets.set(name, Number(value));
+  const at = new RegExp(`^${FIREWALL_COUNTS_TIME_METRIC} (\\d+)$`, 'm').exec(text)?.[1];
+  return at === undefined ? { packets } : { at: Number(at), packets };
+}
+
 /** Packets of each named counter from `nft -j list counters`. */
 export function parseCountersPackets(json: string): Map<string, number> {
   // nft -j prints nothing (exit 0) when it finds no table to list, e.g. while a ruleset is replaced.

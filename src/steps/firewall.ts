@@ -1,5 +1,11 @@
 /** Each host's nftables firewall, rendered from the model's flows and applied in its namespace. */
-import { nft, parseCounterPackets, parseCountersPackets } from '../commands/nft.ts';
+import {
+  nft,
+  parseCounterPackets,
+  parseCountersPackets,
+  parseCountsFile,
+} from '../commands/nft.ts';
+import { firewallCountsIntervalSeconds } from '../model/monitoring.ts';
 import { CommandFailedError } from '../drivers/driver.ts';
 import { hostPaths } from '../model/layout.ts';
 import { findHost, type Host } from '../model/model.ts';
@@ -100,18 +106,38 @@ export async function droppedPackets(
   return result.exitCode === 0 ? parseCounterPackets(result.stdout) : undefined;
 }
 
-/** Both counts of a host's firewall (input dropped, output refused) from one `nft` process. */
+/**
+ * Both counts of a host's firewall (input dropped, output refused). `countsFile`: where the host's
+ * counting loop writes them (firewallCountsDaemon): read when it wrote them within two of its
+ * intervals (no process spawned: status asks every host at once); else (no loop on the host, or
+ * a stale file) from one `nft` process.
+ */
 export async function firewallCounts(
   ctx: Context,
   host: string,
+  countsFile?: string,
 ): Promise<{ dropped?: number; refused?: number }> {
-  const result = await ctx.driver.exec(
-    host,
-    nft.listCounters(FIREWALL_TABLE.family, FIREWALL_TABLE.name),
-    { check: false },
-  );
-  if (result.exitCode !== 0) return {};
-  const packets = parseCountersPackets(result.stdout);
+  let packets: Map<string, number> | undefined;
+  if (countsFile !== undefined) {
+    const text = await ctx.driver.readFile(host, countsFile);
+    const read = text === undefined ? undefined : parseCountsFile(text);
+    const age = read?.at === undefined ? Infinity : Date.now() / 1000 - read.at;
+    if (
+      read !== undefined &&
+      read.packets.size > 0 &&
+      age <= 2 * firewallCountsIntervalSeconds(ctx.model)
+    )
+      packets = read.packets;
+  }
+  if (packets === undefined) {
+    const result = await ctx.driver.exec(
+      host,
+      nft.listCounters(FIREWALL_TABLE.family, FIREWALL_TABLE.name),
+      { check: false },
+    );
+    if (result.exitCode !== 0) return {};
+    packets = parseCountersPackets(result.stdout);
+  }
   const dropped = packets.get(DROP_COUNTERS.input);
   const refused = packets.get(DROP_COUNTERS.output);
   return {

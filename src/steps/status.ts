@@ -18,6 +18,7 @@ import { runningPid } from './daemon.ts';
 import { liveRelease, verifyRelease } from './release.ts';
 import { daemonsOf } from './services.ts';
 import { firewallCounts } from './firewall.ts';
+import { firewallCountsFile } from './monitoring.ts';
 import {
   describeHoldings,
   virtualAddressHolders,
@@ -154,7 +155,14 @@ async function hostStatus(
   const [services, release, { dropped, refused }] = await Promise.all([
     serviceStatuses(),
     host.roles.includes('web') ? liveRelease(ctx, host.name) : undefined,
-    firewallCounts(ctx, host.name),
+    firewallCounts(
+      ctx,
+      host.name,
+      // Where its counting loop writes them, if it runs one (read without a process).
+      daemons.some((d) => d.service === 'firewall-counts')
+        ? firewallCountsFile(ctx, host)
+        : undefined,
+    ),
   ]);
   return {
     ...base,
