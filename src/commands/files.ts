@@ -10,9 +10,12 @@ export const files = {
   move: (from: string, to: string): Command => ({ argv: ['mv', '-T', '--', from, to] }),
   /** Exit 0 when the path is a directory. */
   isDir: (dir: string): Command => ({ argv: ['test', '-d', dir], readOnly: true }),
-  /** Prints "<sha256>  <path>" per file. */
-  sha256: (paths: readonly string[]): Command => ({
-    argv: ['sha256sum', '--', ...paths],
+  /**
+   * Prints "<sha256>  <path>" per file under `dir` but those named `except`: one process asked
+   * (find runs sha256sum itself, on as many files at once as fit), one round trip on machines.
+   */
+  sha256Tree: (dir: string, except: string): Command => ({
+    argv: ['find', dir, '-type', 'f', '!', '-name', except, '-exec', 'sha256sum', '--', '{}', '+'],
     readOnly: true,
   }),
   /** The directories right below `dir`: "<name> <mtime in seconds>" per line. */
@@ -36,8 +39,6 @@ export const files = {
     argv: ['find', file, '-maxdepth', '0', '!', '-newermt', `${seconds} seconds ago`],
     readOnly: true,
   }),
-  /** Every regular file below a directory, one per line. */
-  listFiles: (dir: string): Command => ({ argv: ['find', dir, '-type', 'f'], readOnly: true }),
   /**
    * A host's logs as `foobar logs` shows them: first `journal` (machines: the units' journal,
    * `journalctl` with its units and no other option), then the last `lines` lines of each file,

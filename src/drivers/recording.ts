@@ -67,12 +67,13 @@ export class RecordingDriver implements Driver {
     if (program === 'ip') return this.#simulatedIp(args);
     if (program === 'find') {
       const dir = `${args[0] ?? ''}/`;
-      return ok(
-        [...this.files.keys()]
-          .filter((f) => f.startsWith(dir))
-          .map((f) => `${f}\n`)
-          .join(''),
+      const except = args.includes('!') ? args[args.indexOf('-name') + 1] : undefined;
+      const found = [...this.files.keys()].filter(
+        (f) => f.startsWith(dir) && (except === undefined || path.basename(f) !== except),
       );
+      // `-exec sha256sum -- {} +`: the checksums of what it found.
+      if (args.includes('-exec')) return this.#simulatedExec(['sha256sum', '--', ...found]);
+      return ok(found.map((f) => `${f}\n`).join(''));
     }
     if (program === 'kill' && ['TERM', 'KILL', 'QUIT', 'INT'].includes(args[1] ?? '')) {
       this.#processes.delete(Number(args[2]));

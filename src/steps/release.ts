@@ -28,12 +28,7 @@ async function checksumsOnHost(
   host: string,
   dir: string,
 ): Promise<Record<string, string>> {
-  const listed = await ctx.driver.exec(host, files.listFiles(dir));
-  const paths = listed.stdout
-    .split('\n')
-    .filter((line) => line !== '' && path.basename(line) !== MANIFEST_FILE);
-  if (paths.length === 0) return {};
-  const summed = await ctx.driver.exec(host, files.sha256(paths));
+  const summed = await ctx.driver.exec(host, files.sha256Tree(dir, MANIFEST_FILE));
   const result: Record<string, string> = {};
   for (const line of summed.stdout.split('\n')) {
     const match = /^([0-9a-f]{64}) {2}(.*)$/.exec(line);

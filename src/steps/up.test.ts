@@ -60,7 +60,10 @@ describe('upPlan on a simulated fresh machine', async () => {
       'web-02',
       'web-03',
     ]);
-    assert.equal(calls.filter((line) => /^\[web-\d+\] \$ sha256sum --/.test(line)).length, 3);
+    assert.equal(
+      calls.filter((line) => /^\[web-\d+\] \$ find .* -exec sha256sum -- /.test(line)).length,
+      3,
+    );
     const app = calls.find((line) => line.startsWith('[web-02] spawn setpriv'));
     assert.match(
       app ?? '',
