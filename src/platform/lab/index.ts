@@ -92,8 +92,15 @@ export function labPlatform(driver: Driver): Platform {
               title: `namespaces, ${Object.keys(ctx.model.networks).join(' and ')} networks`,
               run: async () => {
                 let created = (await ensureSwitch(ctx, existing)) ? 1 : 0;
-                for (const host of ctx.model.hosts) {
-                  if (await ensureHostNetwork(ctx, host.name, existing)) created++;
+                // The namespaces there are only checked: all at once (an `ip` each). Those
+                // missing are made one after the other, as their links join one switch.
+                const there = (host: string): boolean => existing.has(ctx.names.namespaceOf(host));
+                const hosts = ctx.model.hosts.map((host) => host.name);
+                await Promise.all(
+                  hosts.filter(there).map((host) => ensureHostNetwork(ctx, host, existing)),
+                );
+                for (const host of hosts.filter((h) => !there(h))) {
+                  if (await ensureHostNetwork(ctx, host, existing)) created++;
                 }
                 const admin = await ensureAdminLink(ctx);
                 await recordLab(ctx, resolverFiles(ctx));

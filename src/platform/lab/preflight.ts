@@ -108,33 +108,28 @@ export async function preflightProblems(ctx: Context, existing: Set<string>): Pr
       `missing programs: ${missing.join(', ')}: run \`bash scripts/bootstrap.sh\` (npm start does) to install them`,
     );
   }
-  for (const [user, what] of [
+  // Each user asked at once: `id` is a process, and this runs before every command.
+  const users = [
     [APP_USER, 'the app and the dashboard'],
     [MONITORING_USER, 'Prometheus and the exporters (Debian’s prometheus package creates it)'],
-  ] as const) {
-    const found = await ctx.driver.exec(
-      null,
-      { argv: ['id', '-u', user], readOnly: true },
-      { check: false },
-    );
-    if (found.exitCode !== 0) {
-      problems.push(`no user "${user}" to run ${what}: run \`bash scripts/bootstrap.sh\``);
-    }
-  }
-  const nsdUser = await ctx.driver.exec(
-    null,
-    { argv: ['id', '-u', NSD_USER], readOnly: true },
-    { check: false },
-  );
-  if (nsdUser.exitCode !== 0) {
-    problems.push(
-      `no user "${NSD_USER}" for the DNS server: run \`bash scripts/bootstrap.sh\` (the nsd package creates it)`,
-    );
-  }
+    [NSD_USER, 'the DNS server (the nsd package creates it)'],
+  ] as const;
   const state = labPaths(ctx.model).state;
-  const modes = await ancestorModes(ctx, state);
+  const [found, modes, conflicts] = await Promise.all([
+    Promise.all(
+      users.map(([user]) =>
+        ctx.driver.exec(null, { argv: ['id', '-u', user], readOnly: true }, { check: false }),
+      ),
+    ),
+    ancestorModes(ctx, state),
+    subnetConflicts(ctx),
+  ]);
+  users.forEach(([user, what], i) => {
+    if (found[i]?.exitCode !== 0)
+      problems.push(`no user "${user}" to run ${what}: run \`bash scripts/bootstrap.sh\``);
+  });
   problems.push(...closedAncestors(state, (d) => modes.get(d)));
-  problems.push(...(await subnetConflicts(ctx)));
+  problems.push(...conflicts);
   const ours = labNamespaces(ctx.model).filter((ns) => existing.has(ns));
   if (ours.length > 0 && (await readLabRecord(ctx)) === undefined) {
     problems.push(
