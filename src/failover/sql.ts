@@ -12,47 +12,11 @@ import { hostPaths } from '../model/layout.ts';
 import { addressOf, findHost, type Host, type Model } from '../model/model.ts';
 import { coreName, trustedCa } from '../model/transit.ts';
 import { verifiedTls, verifyingSsl } from '../../app/src/db/tls.ts';
-import type { Row } from '../probes/mariadb.ts';
 import type { SecretStore } from '../lib/secrets.ts';
 import type { SqlTransport } from '../steps/context.ts';
+import { CONNECT_TIMEOUT_MS, runScript } from '../lib/sql-script.ts';
 
-/** How long a connection may take: as the mariadb client's --connect-timeout. */
-const CONNECT_TIMEOUT_MS = 2000;
-
-/**
- * A script for the mariadb client as the server takes it in one multi-statement query: each
- * `DELIMITER x` line dropped, and a statement ended by `x` ended by `;` instead.
- */
-export function plainStatements(script: string): string {
-  let delimiter = ';';
-  const lines: string[] = [];
-  for (const line of script.split('\n')) {
-    const change = /^\s*DELIMITER\s+(\S+)\s*$/i.exec(line);
-    if (change?.[1] !== undefined) {
-      delimiter = change[1];
-      continue;
-    }
-    const trimmed = line.trimEnd();
-    lines.push(
-      delimiter !== ';' && trimmed.endsWith(delimiter)
-        ? `${trimmed.slice(0, -delimiter.length)};`
-        : line,
-    );
-  }
-  return lines.join('\n');
-}
-
-/** mysql2's answer to a multi-statement query: the result sets only, as the client's XML has them. */
-export function resultSets(results: unknown): Row[][] {
-  const isHeader = (r: unknown): boolean =>
-    typeof r === 'object' && r !== null && !Array.isArray(r) && 'affectedRows' in r;
-  // One statement: its rows or its header, not wrapped in a list.
-  if (isHeader(results)) return [];
-  if (!Array.isArray(results)) return [];
-  const many = results.some((r) => Array.isArray(r) || isHeader(r));
-  const sets = many ? results : [results];
-  return sets.filter((r): r is Row[] => Array.isArray(r));
-}
+export { plainStatements, resultSets } from '../lib/sql-script.ts';
 
 /**
  * SQL over the network from `from` as one of foobar's accounts (the failover managers', by
@@ -79,37 +43,27 @@ export function networkSql(
         });
       });
       if (ssl?.ca !== ca) ssl = verifyingSsl(ca);
-      const connection = mysql.createConnection({
-        ...verifiedTls(
-          {
-            name: coreName(model, server),
-            address: addressOf(server, 'core'),
-            port: model.ports.mysql,
-          },
-          ssl,
-        ),
-        user: DB_USERS[user],
-        password,
-        multipleStatements: true,
-        connectTimeout: CONNECT_TIMEOUT_MS,
-        // Every value as the text the server sent (or null), as the client's XML has it.
-        typeCast: (field) => field.string(),
-      });
       try {
-        const results = await new Promise<unknown>((resolve, reject) => {
-          connection.query(
-            { sql: plainStatements(sql), timeout: timeoutMs ?? 60_000 },
-            (error, answer) => {
-              if (error === null) resolve(answer);
-              else reject(error);
-            },
-          );
-        });
-        return resultSets(results);
+        return await runScript(
+          mysql.createConnection,
+          {
+            ...verifiedTls(
+              {
+                name: coreName(model, server),
+                address: addressOf(server, 'core'),
+                port: model.ports.mysql,
+              },
+              ssl,
+            ),
+            user: DB_USERS[user],
+            password,
+            connectTimeout: CONNECT_TIMEOUT_MS,
+          },
+          sql,
+          timeoutMs,
+        );
       } catch (error) {
         throw new Error(`${host}: ${(error as Error).message}`, { cause: error });
-      } finally {
-        connection.destroy();
       }
     },
   };

@@ -6,7 +6,7 @@
  * the model's layout (src/model/layout.ts), one per platform, since renderers need the paths too.
  */
 import type { Command, Driver, ExecResult, Target } from '../drivers/driver.ts';
-import type { Context } from '../steps/context.ts';
+import type { Context, SqlTransport } from '../steps/context.ts';
 import type { Daemon } from '../steps/daemon.ts';
 import type { Phase, Task } from '../steps/plan.ts';
 
@@ -102,4 +102,9 @@ export interface Platform {
   built(ctx: Context): Promise<boolean>;
   /** Which hosts are there to ask (status): a host that is not is reported down, not probed. */
   present(ctx: Context): Promise<(host: string) => boolean>;
+  /**
+   * How this machine's commands run SQL on a database server, when not through the mariadb
+   * client on the server (the default; machines): the lab connects to each server's socket.
+   */
+  readonly sql?: SqlTransport;
 }

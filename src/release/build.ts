@@ -123,7 +123,9 @@ export async function bundle(options: BundleOptions): Promise<void> {
     ...(options.daemon === true || options.cli !== undefined
       ? {
           ...(options.daemon === true ? { define: { FOOBAR_BUNDLED: 'true' } } : {}),
-          external: ['esbuild'],
+          // Loaded from node_modules when used: esbuild to build, mysql2 by the command line
+          // to run SQL in the lab (platform/lab/sql.ts), not by every command it runs.
+          external: options.cli === undefined ? ['esbuild'] : ['esbuild', 'mysql2'],
           minifyWhitespace: true,
           minifySyntax: true,
         }

@@ -22,7 +22,8 @@ export interface Context {
   readonly secrets: SecretStore;
   /**
    * How SQL reaches a database server: by default the mariadb client on its host, through the
-   * driver; the failover managers connect over the network instead (see failover/sql.ts).
+   * driver; the failover managers connect over the network instead (see failover/sql.ts), the
+   * lab's commands to each server's socket (platform/lab/sql.ts).
    */
   readonly sql?: SqlTransport;
   /**
@@ -61,5 +62,6 @@ export function createContext(
     names: labNames(model),
     nodeBinary,
     secrets: secretStore(driver, labPaths(model).secrets),
+    ...(platform.sql === undefined ? {} : { sql: platform.sql }),
   };
 }
