@@ -8,7 +8,13 @@ import fs from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { checksumTree, MANIFEST_FILE, releaseId, type Manifest } from './manifest.ts';
+import {
+  checksumTree,
+  MANIFEST_FILE,
+  parseManifest,
+  releaseId,
+  type Manifest,
+} from './manifest.ts';
 
 export interface BuiltRelease {
   readonly id: string;
@@ -167,6 +173,52 @@ export async function stageBuild(
   } finally {
     await fs.rm(staging, { recursive: true, force: true });
   }
+}
+
+/** The manifest of a build in `dir` whose files all match it; undefined if any is missing or changed. */
+export async function intactManifest(dir: string): Promise<Manifest | undefined> {
+  const text = await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const manifest = parseManifest(text);
+  // A build left damaged (a disk full, a hand edit) is built again.
+  const files = await checksumTree(dir);
+  const intact =
+    Object.keys(files).length === Object.keys(manifest.files).length &&
+    Object.entries(manifest.files).every(([file, sum]) => files[file] === sum);
+  return intact ? manifest : undefined;
+}
+
+/** Where a build's id is kept by the key of its inputs (see `rememberedBuild`). */
+function inputsFile(buildsDir: string, key: string): string {
+  return path.join(buildsDir, '.inputs', key);
+}
+
+/**
+ * The build made before from inputs of this `key` (a hash of everything it is made of), when it
+ * is still there and intact: found without running the bundler. Otherwise undefined, and a
+ * damaged one removed.
+ */
+export async function rememberedBuild(
+  buildsDir: string,
+  key: string,
+): Promise<BuiltRelease | undefined> {
+  const id = (await fs.readFile(inputsFile(buildsDir, key), 'utf8').catch(() => '')).trim();
+  if (!/^[0-9a-f]{12}$/.test(id)) return undefined;
+  const dir = path.join(buildsDir, id);
+  const manifest = await intactManifest(dir);
+  if (manifest?.id === id) return { id, dir, manifest, fresh: false };
+  // Damaged (a disk full, a hand edit): removed, so that the build made next takes its place.
+  await fs.rm(dir, { recursive: true, force: true });
+  return undefined;
+}
+
+/** Records which build inputs of `key` made, for `rememberedBuild`. */
+export async function rememberBuild(buildsDir: string, key: string, id: string): Promise<void> {
+  const file = inputsFile(buildsDir, key);
+  await fs.mkdir(path.dirname(file), { recursive: true });
+  const staged = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(staged, `${id}\n`);
+  await fs.rename(staged, file);
 }
 
 export async function buildRelease(appDir: string, buildsDir: string): Promise<BuiltRelease> {

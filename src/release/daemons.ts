@@ -15,8 +15,7 @@ import type { Command } from '../drivers/driver.ts';
 import { sourceFingerprint } from '../lib/fingerprint.ts';
 import { runtimeOf } from '../model/layout.ts';
 import type { Model } from '../model/model.ts';
-import { bundle, stageBuild, type BuiltRelease } from './build.ts';
-import { checksumTree, MANIFEST_FILE, parseManifest } from './manifest.ts';
+import { bundle, intactManifest, stageBuild, type BuiltRelease } from './build.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -112,15 +111,8 @@ export function backupTool(model: Model): ToolPlace {
 const building = new Map<string, Promise<BuiltRelease>>();
 
 async function existingBuild(dir: string): Promise<BuiltRelease | undefined> {
-  const text = await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8').catch(() => undefined);
-  if (text === undefined) return undefined;
-  const manifest = parseManifest(text);
-  // A build left damaged (a disk full, a hand edit) is built again.
-  const files = await checksumTree(dir);
-  const intact =
-    Object.keys(files).length === Object.keys(manifest.files).length &&
-    Object.entries(manifest.files).every(([file, sum]) => files[file] === sum);
-  return intact ? { id: daemonsKey(), dir, manifest, fresh: false } : undefined;
+  const manifest = await intactManifest(dir);
+  return manifest === undefined ? undefined : { id: daemonsKey(), dir, manifest, fresh: false };
 }
 
 async function build(root: string): Promise<BuiltRelease> {
