@@ -8,7 +8,13 @@ import { backup as commands, type ToolPlace } from '../commands/backup.ts';
 import { curl, parseCurlOutput } from '../commands/curl.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { mariadb } from '../commands/mariadb.ts';
-import { backupTool, DAEMON_ENV, daemonCommand, daemonsKey } from '../release/daemons.ts';
+import {
+  backupTool,
+  buildDaemons,
+  DAEMON_ENV,
+  daemonCommand,
+  daemonsKey,
+} from '../release/daemons.ts';
 import { randomBytes } from 'node:crypto';
 import { BACKUP_KEY_SECRET, backupHost, backupPaths, backupWrites } from '../model/backup.ts';
 import { dbHosts, serverIdOf } from '../model/database.ts';
@@ -149,11 +155,13 @@ export interface BackupCatalog {
 }
 
 /**
- * The backup tool on `host`: on machines the bundle of this checkout, copied there first if
- * `up` copied another one (an operator's newer checkout); in the lab this checkout's source.
+ * The backup tool on `host`: the daemons' bundle of this checkout; on machines copied there
+ * first if `up` copied another one (an operator's newer checkout), in the lab built first if
+ * this checkout's sources changed since `up` built it.
  */
 async function toolOn(ctx: Context, host: string): Promise<ToolPlace> {
   if (ctx.platform.kind === 'machines') await installDaemons(ctx, host);
+  else await buildDaemons(ctx.model);
   return backupTool(ctx.model);
 }
 
