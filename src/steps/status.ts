@@ -110,11 +110,18 @@ function freshlyScraped(ctx: Context, targets: Targets, job: string, host: strin
   return target !== undefined && target.up && Date.now() - target.lastScrape <= maxAgeMs;
 }
 
+/**
+ * What a load balancer's HAProxy answered on its stats port (its view of the web servers): when
+ * it answered at all, HAProxy is serving, and its own probe (the same port) need not be asked.
+ */
+type StatsAnswers = ReadonlyMap<string, Promise<BackendServer[] | { error: string }>>;
+
 async function hostStatus(
   ctx: Context,
   host: Host,
   present: boolean,
   targets: Targets,
+  stats: StatsAnswers,
 ): Promise<HostStatus> {
   const base = { name: host.name, roles: host.roles, addresses: { ...host.addresses } };
   const daemons = await daemonsOf(ctx, host);
@@ -145,7 +152,9 @@ async function hostStatus(
         const scraped =
           daemon.scrapedAs !== undefined &&
           freshlyScraped(ctx, targets, daemon.scrapedAs, host.name);
-        const problem = scraped ? undefined : await daemon.probe(ctx);
+        const viaStats = daemon.service === 'haproxy' ? stats.get(host.name) : undefined;
+        const answered = viaStats !== undefined && !('error' in (await viaStats));
+        const problem = scraped || answered ? undefined : await daemon.probe(ctx);
         return problem === undefined
           ? { name: daemon.service, healthy: true, pid }
           : { name: daemon.service, healthy: false, pid, detail: problem };
@@ -279,12 +288,19 @@ export async function labStatus(ctx: Context): Promise<LabStatus> {
   const monPresent = mon !== undefined && present(mon.name);
   const known: Targets = monPresent ? targets : { error: 'host is down' };
   const client = hostsWithRole(ctx.model, 'client')[0];
+  const lbs = hostsWithRole(ctx.model, 'lb');
+  const stats: StatsAnswers = new Map(
+    lbs.filter((lb) => present(lb.name)).map((lb) => [lb.name, backendServers(ctx, lb.name)]),
+  );
   const [hosts, loadBalancers, virtualAddresses, site, releases, monitoring] = await Promise.all([
-    Promise.all(ctx.model.hosts.map((host) => hostStatus(ctx, host, present(host.name), known))),
     Promise.all(
-      hostsWithRole(ctx.model, 'lb').map(async (lb): Promise<LoadBalancerView> => {
-        if (!present(lb.name)) return { name: lb.name, servers: [], error: 'host is down' };
-        const servers = await backendServers(ctx, lb.name);
+      ctx.model.hosts.map((host) => hostStatus(ctx, host, present(host.name), known, stats)),
+    ),
+    Promise.all(
+      lbs.map(async (lb): Promise<LoadBalancerView> => {
+        const asked = stats.get(lb.name);
+        if (asked === undefined) return { name: lb.name, servers: [], error: 'host is down' };
+        const servers = await asked;
         return 'error' in servers
           ? { name: lb.name, servers: [], error: servers.error }
           : { name: lb.name, servers };
