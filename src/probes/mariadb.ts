@@ -100,6 +100,7 @@ export async function queryRow(ctx: Context, host: string, sql: string): Promise
 
 /** Undefined when the server answers on its socket; otherwise why not. */
 export async function pingServer(ctx: Context, host: string): Promise<string | undefined> {
+  if (ctx.sql?.ping !== undefined) return ctx.sql.ping(host);
   const files = mariadbFiles(hostPaths(ctx.model, host));
   const result = await ctx.driver.exec(host, mariadb.ping(files.socket), { check: false });
   if (result.exitCode === 0) return undefined;

@@ -45,6 +45,11 @@ export interface SqlTransport {
     sql: string,
     timeoutMs?: number,
   ): Promise<Readonly<Record<string, string | null>>[][]>;
+  /**
+   * Undefined when the server answers on its socket, even before any account of ours exists;
+   * otherwise why not (without it: mariadb-admin ping on the server, through the driver).
+   */
+  ping?(host: string): Promise<string | undefined>;
 }
 
 /** Without a driver, the platform's own: namespaces for the lab, SSH for machines. */

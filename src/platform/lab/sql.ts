@@ -7,6 +7,7 @@
  * password rotation changes both at once.
  */
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import { hostPaths } from '../../model/layout.ts';
 import type { Model } from '../../model/model.ts';
 import { mariadbFiles } from '../../render/mariadb/index.ts';
@@ -30,8 +31,44 @@ export function clientOptions(text: string): Map<string, string> {
   return options;
 }
 
+/** How long a server has to greet a new connection on its socket: as mariadb-admin's --connect-timeout. */
+const GREETING_TIMEOUT_MS = 2000;
+
+/**
+ * Undefined when a server greets a connection on its Unix socket (its handshake, or an error
+ * packet such as too many connections: either way mariadbd is there and answers, which is what
+ * `mariadb-admin ping` reports), otherwise why not. Nothing is sent: the socket is closed once
+ * the first bytes arrive.
+ */
+export function greets(
+  socket: string,
+  timeoutMs = GREETING_TIMEOUT_MS,
+): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const connection = net.connect(socket);
+    const done = (problem: string | undefined): void => {
+      clearTimeout(timer);
+      connection.destroy();
+      resolve(problem);
+    };
+    const timer = setTimeout(() => {
+      done(`no greeting on ${socket} within ${timeoutMs} ms`);
+    }, timeoutMs);
+    connection.once('data', () => {
+      done(undefined);
+    });
+    connection.once('error', (error: NodeJS.ErrnoException) => {
+      done(`cannot connect to ${socket}: ${error.code ?? error.message}`);
+    });
+    connection.once('end', () => {
+      done(`${socket} closed without a greeting`);
+    });
+  });
+}
+
 export function socketSql(model: Model): SqlTransport {
   return {
+    ping: (host) => greets(mariadbFiles(hostPaths(model, host)).socket),
     async run(host, sql, timeoutMs) {
       const file = mariadbFiles(hostPaths(model, host)).adminClient;
       const text = await readFile(file, 'utf8').catch((error: unknown) => {
