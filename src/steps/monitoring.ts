@@ -17,7 +17,7 @@ import {
 } from '../commands/monitoring.ts';
 import { files as fileCommands } from '../commands/files.ts';
 import { parseCurlOutput } from '../commands/curl.ts';
-import { FIREWALL_COUNTS_TIME_METRIC, firewallCountsStarted, nft } from '../commands/nft.ts';
+import { firewallCountsStarted, nft, parseCountsFile } from '../commands/nft.ts';
 import { buildDashboard } from '../dashboard/build.ts';
 import { waitFor } from '../lib/wait.ts';
 import { DB_USERS, dbSecretName } from '../model/database.ts';
@@ -192,8 +192,8 @@ export function firewallCountsDaemon(ctx: Context, host: Host): Daemon {
     probe: async (c) => {
       const text = await c.driver.readFile(host.name, file);
       if (text === undefined) return 'no counts written yet';
-      const at = Number(new RegExp(`^${FIREWALL_COUNTS_TIME_METRIC} (\\d+)$`, 'm').exec(text)?.[1]);
-      if (!Number.isFinite(at)) return `${file} has no time of reading`;
+      const { at } = parseCountsFile(text);
+      if (at === undefined) return `${file} has no time of reading`;
       const age = Date.now() / 1000 - at;
       return age <= firewallCountsStaleSeconds(c.model)
         ? undefined

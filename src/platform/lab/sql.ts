@@ -31,9 +31,6 @@ export function clientOptions(text: string): Map<string, string> {
   return options;
 }
 
-/** How long a server has to greet a new connection on its socket: as mariadb-admin's --connect-timeout. */
-const GREETING_TIMEOUT_MS = 2000;
-
 /**
  * Undefined when a server greets a connection on its Unix socket (its handshake, or an error
  * packet such as too many connections: either way mariadbd is there and answers, which is what
@@ -42,7 +39,7 @@ const GREETING_TIMEOUT_MS = 2000;
  */
 export function greets(
   socket: string,
-  timeoutMs = GREETING_TIMEOUT_MS,
+  timeoutMs = CONNECT_TIMEOUT_MS,
 ): Promise<string | undefined> {
   return new Promise((resolve) => {
     const connection = net.connect(socket);
