@@ -6,7 +6,7 @@
  * the model's layout (src/model/layout.ts), one per platform, since renderers need the paths too.
  */
 import type { Command, Driver, ExecResult, Target } from '../drivers/driver.ts';
-import type { Context, SqlTransport } from '../steps/context.ts';
+import type { Context, DirectAccess, SqlTransport } from '../steps/context.ts';
 import type { Daemon } from '../steps/daemon.ts';
 import type { Phase, Task } from '../steps/plan.ts';
 
@@ -107,4 +107,6 @@ export interface Platform {
    * client on the server (the default; machines): the lab connects to each server's socket.
    */
   readonly sql?: SqlTransport;
+  /** What this machine reads of the hosts without a process: the lab's own driver only. */
+  readonly direct?: DirectAccess;
 }

@@ -29,7 +29,7 @@ import { renderedHeader } from '../render/header.ts';
 import type { Target } from '../drivers/driver.ts';
 import type { Responder } from '../drivers/recording.ts';
 import type { Context } from './context.ts';
-import { describeOutcomes, ensureDaemon, stopDaemon, type Daemon } from './daemon.ts';
+import { describeOutcomes, ensureDaemon, once, stopDaemon, type Daemon } from './daemon.ts';
 import type { Task } from './plan.ts';
 import { installDaemons } from './release.ts';
 import { readDbState } from './db/state.ts';
@@ -41,16 +41,20 @@ import { ensureAccess } from './ssh-access.ts';
 export function backupAgentDaemon(ctx: Context, host: Host, key?: string): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const files = backupPaths(ctx.model, host.name);
+  const rendered = once(() => [
+    { path: files.config, content: renderManagerConfig(host.name, ctx.model) },
+    { path: `${files.config}.code`, content: `${daemonsKey()}\n` },
+    ...(key === undefined ? [] : [{ path: files.key, content: `${key}\n`, mode: 0o600 }]),
+  ]);
+  const start = once(() => daemonCommand(ctx.model, 'backup', ['agent', files.config]));
   return {
     service: 'backup-agent',
     host: host.name,
     pidFile: files.pid,
     marker: files.config,
-    files: [
-      { path: files.config, content: renderManagerConfig(host.name, ctx.model) },
-      { path: `${files.config}.code`, content: `${daemonsKey()}\n` },
-      ...(key === undefined ? [] : [{ path: files.key, content: `${key}\n`, mode: 0o600 }]),
-    ],
+    get files() {
+      return rendered();
+    },
     // Its own directories exist before it starts: on machines its unit mounts them writable.
     dirs: [paths.etc, paths.run, paths.log, paths.data, ...backupWrites(files)],
     // Its backups, binary logs, spool and status (on machines a unit sees the rest read-only).
@@ -60,7 +64,9 @@ export function backupAgentDaemon(ctx: Context, host: Host, key?: string): Daemo
       // Its status before it moved into a directory of its own (foobar of 2026-12-03 and older).
       await c.driver.remove(host.name, path.join(paths.data, 'status.json'));
     },
-    start: daemonCommand(ctx.model, 'backup', ['agent', files.config]),
+    get start() {
+      return start();
+    },
     env: DAEMON_ENV,
     outputLog: files.log,
     stopSignal: 'TERM',

@@ -27,6 +27,11 @@ export interface Context {
    */
   readonly sql?: SqlTransport;
   /**
+   * What this machine reads of the hosts without a process, when it can (the lab's own driver:
+   * platform/lab/direct.ts); without it, the same questions go through the driver as commands.
+   */
+  readonly direct?: DirectAccess;
+  /**
    * Set by `foobar up --plan`: the driver records changes instead of making them, and a step
    * tells it what it would do to a daemon here rather than doing it and waiting for the result.
    */
@@ -52,6 +57,16 @@ export interface SqlTransport {
   ping?(host: string): Promise<string | undefined>;
 }
 
+/** Questions this machine answers itself about the hosts (see `Context.direct`). */
+export interface DirectAccess {
+  /** The network namespaces that exist (what `ip netns list` lists). */
+  namespaces(): Promise<Set<string>>;
+  /** Sends `request` to a Unix socket and resolves to its whole answer (it closes after it). */
+  ask(socket: string, request: string, timeoutMs: number): Promise<string>;
+  /** Each file under `dir` but those named `except`: its path relative to `dir` → its sha256. */
+  sha256Tree(dir: string, except: string): Promise<Record<string, string>>;
+}
+
 /** Without a driver, the platform's own: namespaces for the lab, SSH for machines. */
 export function createContext(
   model: Model,
@@ -68,5 +83,6 @@ export function createContext(
     nodeBinary,
     secrets: secretStore(driver, labPaths(model).secrets),
     ...(platform.sql === undefined ? {} : { sql: platform.sql }),
+    ...(platform.direct === undefined ? {} : { direct: platform.direct }),
   };
 }

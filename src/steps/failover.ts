@@ -40,6 +40,7 @@ import {
   describeOutcomes,
   ensureDaemon,
   GO_DAEMON_ENV,
+  once,
   stopDaemon,
   type Daemon,
 } from './daemon.ts';
@@ -92,21 +93,27 @@ export function managerConfigFile(ctx: Context, host: Host): string {
 export function managerDaemon(ctx: Context, host: Host): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const config = managerConfigFile(ctx, host);
+  const rendered = once(() => [
+    { path: config, content: renderManagerConfig(host.name, ctx.model) },
+    // It runs this checkout's code: a changed checkout restarts it, as a changed config does.
+    { path: `${config}.code`, content: `${daemonsKey()}\n` },
+  ]);
+  const start = once(() => daemonCommand(ctx.model, 'failover-manager', [config]));
   return {
     service: 'failover-manager',
     host: host.name,
     pidFile: path.join(paths.run, 'failover-manager.pid'),
     marker: config,
-    files: [
-      { path: config, content: renderManagerConfig(host.name, ctx.model) },
-      // It runs this checkout's code: a changed checkout restarts it, as a changed config does.
-      { path: `${config}.code`, content: `${daemonsKey()}\n` },
-    ],
+    get files() {
+      return rendered();
+    },
     dirs: [paths.etc, paths.run, paths.log],
     prepare: async (c) => {
       await installDaemons(c, host.name);
     },
-    start: daemonCommand(ctx.model, 'failover-manager', [config]),
+    get start() {
+      return start();
+    },
     env: DAEMON_ENV,
     outputLog: path.join(paths.log, 'failover-manager.log'),
     stopSignal: 'TERM',

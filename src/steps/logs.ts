@@ -9,7 +9,7 @@ import type { Host } from '../model/model.ts';
 import { DAEMON_ENV, daemonCommand, daemonsKey } from '../release/daemons.ts';
 import type { RotatorConfig } from '../platform/lab/logs.ts';
 import type { Context } from './context.ts';
-import type { Daemon } from './daemon.ts';
+import { once, type Daemon } from './daemon.ts';
 import { installDaemons } from './release.ts';
 import { serviceDaemons } from './services.ts';
 
@@ -73,18 +73,24 @@ export async function logRotatorDaemon(ctx: Context, host: Host): Promise<Daemon
   const paths = hostPaths(ctx.model, host.name);
   const files = rotatorFiles(ctx, host);
   const config = await rotatorConfig(ctx, host);
+  const rendered = once(() => [
+    { path: files.config, content: `${JSON.stringify(config, null, 2)}\n` },
+    // It runs this checkout's code: a changed checkout restarts it.
+    { path: `${files.config}.code`, content: `${daemonsKey()}\n` },
+  ]);
+  const start = once(() => daemonCommand(ctx.model, 'log-rotator', [files.config]));
   return {
     service: 'log-rotator',
     host: host.name,
     pidFile: files.pid,
     marker: files.config,
-    files: [
-      { path: files.config, content: `${JSON.stringify(config, null, 2)}\n` },
-      // It runs this checkout's code: a changed checkout restarts it.
-      { path: `${files.config}.code`, content: `${daemonsKey()}\n` },
-    ],
+    get files() {
+      return rendered();
+    },
     dirs: [paths.etc, paths.run, paths.log],
-    start: daemonCommand(ctx.model, 'log-rotator', [files.config]),
+    get start() {
+      return start();
+    },
     env: DAEMON_ENV,
     prepare: async (c) => {
       await installDaemons(c, host.name);

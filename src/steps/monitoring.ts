@@ -58,10 +58,12 @@ import {
   ensureDaemon,
   GO_DAEMON_ENV,
   logOwnedBy,
+  once,
   runningPid,
   writeFiles,
   type Daemon,
   type DaemonOutcome,
+  type RenderedFile,
 } from './daemon.ts';
 import type { Task } from './plan.ts';
 import { installTree } from './release.ts';
@@ -107,19 +109,25 @@ function exporterDaemon(
     /** What only our instance has on its command line (default: its listen address). */
     readonly marker?: (listen: string) => string;
     readonly prepare?: Daemon['prepare'];
-    readonly files?: Daemon['files'];
+    /** Its files, rendered when first read (see `once`). */
+    readonly files?: () => Daemon['files'];
+    /** Directories it needs besides its host's etc, run and log ones. */
+    readonly dirs?: readonly string[];
   },
 ): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const listen = `${scrapeAddress(host)}:${ctx.model.ports[spec.port]}`;
   const start = spec.start(listen);
+  const rendered = once(spec.files ?? (() => []));
   return {
     service: spec.service,
     host: host.name,
     pidFile: path.join(paths.run, `${spec.service}.pid`),
     marker: spec.marker?.(listen) ?? listen,
-    files: spec.files ?? [],
-    dirs: [paths.etc, paths.run, paths.log],
+    get files() {
+      return rendered();
+    },
+    dirs: [paths.etc, paths.run, paths.log, ...(spec.dirs ?? [])],
     ...(spec.prepare === undefined ? {} : { prepare: spec.prepare }),
     start,
     user: MONITORING_USER,
@@ -134,9 +142,14 @@ function exporterDaemon(
 }
 
 /** The exporter-toolkit web config (TLS) of a host's node and mysqld exporters. */
-function webConfig(ctx: Context, host: Host, service: string): { path: string; content: string } {
+function webConfig(
+  ctx: Context,
+  host: Host,
+  service: string,
+): { path: string; files: () => RenderedFile[] } {
   const paths = hostPaths(ctx.model, host.name);
-  return { path: exporterWebConfigFile(paths, service), content: renderExporterWebConfig(paths) };
+  const file = exporterWebConfigFile(paths, service);
+  return { path: file, files: () => [{ path: file, content: renderExporterWebConfig(paths) }] };
 }
 
 /** Metrics files the host's node exporter serves beside its own (textfile collector). */
@@ -146,13 +159,13 @@ export function textfilesDir(ctx: Context, host: Host): string {
 
 export function nodeExporterDaemon(ctx: Context, host: Host): Daemon {
   const web = webConfig(ctx, host, 'node-exporter');
-  const daemon = exporterDaemon(ctx, host, {
+  return exporterDaemon(ctx, host, {
     service: 'node-exporter',
     port: 'nodeExporter',
-    files: [web],
+    files: web.files,
+    dirs: [textfilesDir(ctx, host)],
     start: (listen) => nodeExporter.start(listen, web.path, textfilesDir(ctx, host)),
   });
-  return { ...daemon, dirs: [...daemon.dirs, textfilesDir(ctx, host)] };
 }
 
 /** The file the firewall's counts go to, for the node exporter to serve. */
@@ -228,7 +241,7 @@ export function mysqldExporterDaemon(ctx: Context, host: Host): Daemon {
   return exporterDaemon(ctx, host, {
     service: 'mysqld-exporter',
     port: 'mysqldExporter',
-    files: [web],
+    files: web.files,
     start: (listen) => mysqldExporter.start(listen, login, web.path),
     marker: () => `--config.my-cnf=${login}`,
     // The login holds a password: written before each start, never rendered (foobar render).
@@ -255,15 +268,18 @@ export function prometheusDaemon(
   const paths = hostPaths(ctx.model, host.name);
   const files = prometheusFiles(paths);
   const listen = `127.0.0.1:${ctx.model.ports.prometheus}`;
+  const rendered = once(() => [
+    { path: files.config, content: renderPrometheusConfig(ctx.model, host, paths, options) },
+    { path: files.rules, content: renderPrometheusRules(ctx.model) },
+  ]);
   return {
     service: 'prometheus',
     host: host.name,
     pidFile: files.pid,
     marker: files.config,
-    files: [
-      { path: files.config, content: renderPrometheusConfig(ctx.model, host, paths, options) },
-      { path: files.rules, content: renderPrometheusRules(ctx.model) },
-    ],
+    get files() {
+      return rendered();
+    },
     dirs: [paths.etc, paths.run, paths.log],
     prepare: ownData(host.name, files.data),
     checks: [promtool.checkConfig(files.config)],
@@ -299,12 +315,17 @@ export function alertmanagerDaemon(ctx: Context, host: Host): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const files = alertmanagerFiles(paths);
   const listen = `127.0.0.1:${ctx.model.ports.alertmanager}`;
+  const rendered = once(() => [
+    { path: files.config, content: renderAlertmanagerConfig(ctx.model, host) },
+  ]);
   return {
     service: 'alertmanager',
     host: host.name,
     pidFile: files.pid,
     marker: files.config,
-    files: [{ path: files.config, content: renderAlertmanagerConfig(ctx.model, host) }],
+    get files() {
+      return rendered();
+    },
     dirs: [paths.etc, paths.run, paths.log],
     prepare: ownData(host.name, files.data),
     checks: [alertmanager.check(files.config)],
@@ -337,12 +358,17 @@ export function blackboxDaemon(ctx: Context, host: Host): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const files = blackboxFiles(paths);
   const listen = `127.0.0.1:${ctx.model.ports.blackboxExporter}`;
+  const rendered = once(() => [
+    { path: files.config, content: renderBlackboxConfig(ctx.model, host, paths) },
+  ]);
   return {
     service: 'blackbox-exporter',
     host: host.name,
     pidFile: files.pid,
     marker: files.config,
-    files: [{ path: files.config, content: renderBlackboxConfig(ctx.model, host, paths) }],
+    get files() {
+      return rendered();
+    },
     dirs: [paths.etc, paths.run, paths.log],
     // The site's authorities (the lab's CA, and the ACME CA's roots) go with the monitor, as they
     // would to a real one. Probes read the file each time: `up` updates it without a restart.
@@ -375,13 +401,18 @@ export async function installedDashboard(ctx: Context, host: Host): Promise<stri
 export function dashboardDaemon(ctx: Context, host: Host, build: string): Daemon {
   const paths = hostPaths(ctx.model, host.name);
   const files = dashboardFiles(paths);
+  const rendered = once(() => [
+    { path: files.config, content: renderDashboardConfig(ctx.model, host, paths, build) },
+  ]);
   return {
     service: 'dashboard',
     host: host.name,
     pidFile: files.pid,
     marker: files.config,
     // The build's id is in it: a new build restarts the server.
-    files: [{ path: files.config, content: renderDashboardConfig(ctx.model, host, paths, build) }],
+    get files() {
+      return rendered();
+    },
     dirs: [paths.etc, paths.run, paths.log],
     // It runs unprivileged and may write the alert log, nothing else of ours.
     prepare: logOwnedBy(host.name, files.alertLog, APP_USER),

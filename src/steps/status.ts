@@ -111,8 +111,9 @@ function freshlyScraped(ctx: Context, targets: Targets, job: string, host: strin
 }
 
 /**
- * What a load balancer's HAProxy answered on its stats port (its view of the web servers): when
- * it answered at all, HAProxy is serving, and its own probe (the same port) need not be asked.
+ * What a load balancer's HAProxy answered for its stats (its view of the web servers, from its
+ * admin socket in the lab, its stats port elsewhere): when it answered at all, HAProxy is
+ * serving, and its own probe need not be asked.
  */
 type StatsAnswers = ReadonlyMap<string, Promise<BackendServer[] | { error: string }>>;
 
@@ -120,7 +121,7 @@ async function hostStatus(
   ctx: Context,
   host: Host,
   present: boolean,
-  targets: Targets,
+  targets: Promise<Targets>,
   stats: StatsAnswers,
 ): Promise<HostStatus> {
   const base = { name: host.name, roles: host.roles, addresses: { ...host.addresses } };
@@ -137,7 +138,8 @@ async function hostStatus(
     };
   }
   // Each question as soon as it can be asked: the PIDs (one round trip on machines), then each
-  // running daemon's probe; the release and the firewall's counts beside them.
+  // running daemon's probe (a daemon Prometheus scrapes once its targets are known, the others
+  // at once); the release and the firewall's counts beside them.
   const { supervisor } = ctx.platform;
   const serviceStatuses = async (): Promise<ServiceStatus[]> => {
     const pids =
@@ -151,7 +153,7 @@ async function hostStatus(
           return { name: daemon.service, healthy: false, detail: 'not running' };
         const scraped =
           daemon.scrapedAs !== undefined &&
-          freshlyScraped(ctx, targets, daemon.scrapedAs, host.name);
+          freshlyScraped(ctx, await targets, daemon.scrapedAs, host.name);
         const viaStats = daemon.service === 'haproxy' ? stats.get(host.name) : undefined;
         const answered = viaStats !== undefined && !('error' in (await viaStats));
         const problem = scraped || answered ? undefined : await daemon.probe(ctx);
@@ -281,12 +283,16 @@ async function monitoringStatus(
  */
 export async function labStatus(ctx: Context): Promise<LabStatus> {
   const mon = monitorHost(ctx.model);
-  const [present, targets] = await Promise.all([
-    ctx.platform.present(ctx),
-    mon === undefined ? { error: 'no monitor' } : prometheusTargets(ctx),
-  ]);
+  // Asked before the hosts are known present: a monitor that is not gets its answer ignored.
+  const targets: Promise<Targets> =
+    mon === undefined
+      ? Promise.resolve({ error: 'no monitor' })
+      : prometheusTargets(ctx).catch((error: unknown) => ({ error: (error as Error).message }));
+  const present = await ctx.platform.present(ctx);
   const monPresent = mon !== undefined && present(mon.name);
-  const known: Targets = monPresent ? targets : { error: 'host is down' };
+  const known: Promise<Targets> = monPresent
+    ? targets
+    : targets.then(() => ({ error: 'host is down' }));
   const client = hostsWithRole(ctx.model, 'client')[0];
   const lbs = hostsWithRole(ctx.model, 'lb');
   const stats: StatsAnswers = new Map(
@@ -309,7 +315,7 @@ export async function labStatus(ctx: Context): Promise<LabStatus> {
     virtualAddressHolders(ctx, present),
     siteChecks(ctx, client !== undefined && present(client.name)),
     releaseCheck(ctx, present),
-    monitoringStatus(ctx, monPresent, known),
+    known.then((answered) => monitoringStatus(ctx, monPresent, answered)),
   ]);
   const allHealthy =
     releases.drift.length === 0 &&

@@ -19,6 +19,7 @@ interface AddrInfo {
 }
 
 export async function existingNamespaces(ctx: Context): Promise<Set<string>> {
+  if (ctx.direct !== undefined) return ctx.direct.namespaces();
   const { stdout } = await ctx.driver.exec(null, ip.netnsList());
   if (stdout.trim() === '') return new Set();
   return new Set((JSON.parse(stdout) as { name: string }[]).map((n) => n.name));
