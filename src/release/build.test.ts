@@ -28,6 +28,15 @@ describe('buildRelease', async () => {
     assert.deepEqual(diffManifest(first.manifest, await checksumTree(first.dir)), []);
   });
 
+  it('finds a build again by its inputs, and makes it again when its files were damaged', async () => {
+    const first = await buildRelease(DEFAULT_APP_DIR, dir);
+    await fs.appendFile(path.join(first.dir, 'server.mjs'), '\n// damaged\n');
+    const again = await buildRelease(DEFAULT_APP_DIR, dir);
+    assert.equal(again.id, first.id);
+    assert.equal(again.fresh, true, 'bundled again, not taken damaged');
+    assert.deepEqual(diffManifest(again.manifest, await checksumTree(again.dir)), []);
+  });
+
   it('gives another id when a static file changes, and diffManifest names the file', async () => {
     const app = path.join(dir, 'app');
     await fs.cp(DEFAULT_APP_DIR, app, {

@@ -4,6 +4,7 @@
  * release id.
  */
 import type { Plugin } from 'esbuild';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
@@ -221,6 +222,32 @@ export async function rememberBuild(buildsDir: string, key: string, id: string):
   await fs.rename(staged, file);
 }
 
+/**
+ * What a release of the app in `appDir` is made of: every file of it (path and content), the
+ * locked dependencies the bundle takes in, and the bundler's version. The app is a few dozen
+ * small files: hashing them takes milliseconds, bundling them most of a second of both cores.
+ */
+async function appKey(appDir: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const file of [
+    path.join(REPO_DIR, 'package-lock.json'),
+    path.join(REPO_DIR, 'node_modules', 'esbuild', 'package.json'),
+  ])
+    hash.update(`${path.basename(file)}\0`).update(await fs.readFile(file));
+  const entries = await fs.readdir(appDir, { recursive: true, withFileTypes: true });
+  const files = entries
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(appDir, path.join(entry.parentPath, entry.name)))
+    .sort();
+  for (const file of files)
+    hash.update(`\0${file}\0`).update(await fs.readFile(path.join(appDir, file)));
+  return `app-${hash.digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * The release of the app in `appDir`: found again when none of its inputs changed (a deploy of
+ * a build already made, a rollforward; see `rememberedBuild`), else bundled and remembered.
+ */
 export async function buildRelease(appDir: string, buildsDir: string): Promise<BuiltRelease> {
   const entry = path.join(appDir, 'src', 'server.ts');
   try {
@@ -228,6 +255,15 @@ export async function buildRelease(appDir: string, buildsDir: string): Promise<B
   } catch {
     throw new Error(`${appDir} is not an app: ${entry} is missing`);
   }
+  const key = await appKey(appDir);
+  const known = await rememberedBuild(buildsDir, key);
+  if (known !== undefined) return known;
+  const built = await buildFromSources(appDir, entry, buildsDir);
+  await rememberBuild(buildsDir, key, built.id);
+  return built;
+}
+
+function buildFromSources(appDir: string, entry: string, buildsDir: string): Promise<BuiltRelease> {
   return stageBuild(buildsDir, async (staging) => {
     await bundle({ entry, outfile: path.join(staging, 'server.mjs'), platform: 'node' });
     await fs.cp(path.join(appDir, 'static'), path.join(staging, 'static'), { recursive: true });
