@@ -10,6 +10,15 @@ import module from 'node:module';
 import process from 'node:process';
 import { currentBundle } from '../src/cli/bundle-key.js';
 
+// The Node.js of node_modules/.bin (the `node` package, 24) runs it through npm and npx; another
+// on the PATH (Debian 12's is 20) would fail later, on an API it lacks, saying nothing useful.
+if (Number(process.versions.node.split('.')[0]) < 24) {
+  process.stderr.write(
+    `foobar: needs Node.js 24 or later, and ${process.execPath} is ${process.version}: ` +
+      'run it as npx foobar (npm installs Node.js 24 in node_modules/.bin; npm start, npm test)\n',
+  );
+  process.exit(2);
+}
 // V8's code cache for every module the CLI loads: a command starts in about 1 s instead of 1.6 s
 // on this machine. Node keeps it under the OS's temporary directory and checks each entry
 // against its source, so a changed file is compiled again.
