@@ -11,11 +11,25 @@ export const files = {
   /** Exit 0 when the path is a directory. */
   isDir: (dir: string): Command => ({ argv: ['test', '-d', dir], readOnly: true }),
   /**
-   * Prints "<sha256>  <path>" per file under `dir` but those named `except`: one process asked
-   * (find runs sha256sum itself, on as many files at once as fit), one round trip on machines.
+   * Prints "<sha256>  <path>" per file under `dir` but `dir/except` (a file of that name deeper
+   * down is checksummed, as checksumTree does when it makes a manifest): one process asked (find
+   * runs sha256sum itself, on as many files at once as fit), one round trip on machines.
    */
   sha256Tree: (dir: string, except: string): Command => ({
-    argv: ['find', dir, '-type', 'f', '!', '-name', except, '-exec', 'sha256sum', '--', '{}', '+'],
+    argv: [
+      'find',
+      dir,
+      '-type',
+      'f',
+      '!',
+      '-path',
+      `${dir}/${except}`,
+      '-exec',
+      'sha256sum',
+      '--',
+      '{}',
+      '+',
+    ],
     readOnly: true,
   }),
   /** The directories right below `dir`: "<name> <mtime in seconds>" per line. */

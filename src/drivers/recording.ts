@@ -67,10 +67,8 @@ export class RecordingDriver implements Driver {
     if (program === 'ip') return this.#simulatedIp(args);
     if (program === 'find') {
       const dir = `${args[0] ?? ''}/`;
-      const except = args.includes('!') ? args[args.indexOf('-name') + 1] : undefined;
-      const found = [...this.files.keys()].filter(
-        (f) => f.startsWith(dir) && (except === undefined || path.basename(f) !== except),
-      );
+      const except = args.includes('!') ? args[args.indexOf('-path') + 1] : undefined;
+      const found = [...this.files.keys()].filter((f) => f.startsWith(dir) && f !== except);
       // `-exec sha256sum -- {} +`: the checksums of what it found.
       if (args.includes('-exec')) return this.#simulatedExec(['sha256sum', '--', ...found]);
       return ok(found.map((f) => `${f}\n`).join(''));

@@ -26,6 +26,11 @@ export interface BuiltRelease {
 }
 
 const REPO_DIR = path.resolve(import.meta.dirname, '../..');
+/** What every bundle takes in besides its sources: the locked dependencies, and the bundler. */
+export const BUNDLER_INPUTS: readonly string[] = [
+  path.join(REPO_DIR, 'package-lock.json'),
+  path.join(REPO_DIR, 'node_modules', 'esbuild', 'package.json'),
+];
 /** The app of this repository: the default source of a release. */
 export const DEFAULT_APP_DIR = path.join(REPO_DIR, 'app');
 
@@ -229,10 +234,7 @@ export async function rememberBuild(buildsDir: string, key: string, id: string):
  */
 async function appKey(appDir: string): Promise<string> {
   const hash = createHash('sha256');
-  for (const file of [
-    path.join(REPO_DIR, 'package-lock.json'),
-    path.join(REPO_DIR, 'node_modules', 'esbuild', 'package.json'),
-  ])
+  for (const file of BUNDLER_INPUTS)
     hash.update(`${path.basename(file)}\0`).update(await fs.readFile(file));
   const entries = await fs.readdir(appDir, { recursive: true, withFileTypes: true });
   const files = entries

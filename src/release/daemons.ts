@@ -15,7 +15,7 @@ import type { Command } from '../drivers/driver.ts';
 import { sourceFingerprint } from '../lib/fingerprint.ts';
 import { runtimeOf } from '../model/layout.ts';
 import type { Model } from '../model/model.ts';
-import { bundle, intactManifest, stageBuild, type BuiltRelease } from './build.ts';
+import { BUNDLER_INPUTS, bundle, intactManifest, stageBuild, type BuiltRelease } from './build.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -72,8 +72,7 @@ export function daemonsKey(): string {
   const hash = createHash('sha256');
   hash.update(`src ${sourceFingerprint(path.join(REPO, 'src'))}\n`);
   hash.update(`app ${sourceFingerprint(path.join(REPO, 'app', 'src'))}\n`);
-  hash.update(readFileSync(path.join(REPO, 'package-lock.json')));
-  hash.update(readFileSync(path.join(REPO, 'node_modules', 'esbuild', 'package.json')));
+  for (const file of BUNDLER_INPUTS) hash.update(readFileSync(file));
   key = hash.digest('hex').slice(0, 12);
   return key;
 }

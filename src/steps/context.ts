@@ -63,8 +63,8 @@ export interface DirectAccess {
   namespaces(): Promise<Set<string>>;
   /** Sends `request` to a Unix socket and resolves to its whole answer (it closes after it). */
   ask(socket: string, request: string, timeoutMs: number): Promise<string>;
-  /** Each file under `dir` but those named `except`: its path relative to `dir` → its sha256. */
-  sha256Tree(dir: string, except: string): Promise<Record<string, string>>;
+  /** Each file under `dir` but its manifest: its path relative to `dir` → its sha256. */
+  checksumTree(dir: string): Promise<Record<string, string>>;
 }
 
 /** Without a driver, the platform's own: namespaces for the lab, SSH for machines. */

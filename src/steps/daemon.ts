@@ -121,23 +121,23 @@ export interface Daemon {
 }
 
 /**
- * The Go runtime's settings for the Go daemons (etcd, Prometheus, Alertmanager, the exporters):
- * collect when the heap has grown by half since the last collection instead of doubled. Their
- * live heaps are small (1–3 MB for an exporter, 20–40 MB for etcd and Prometheus), and with the
- * default each held about twice its live heap.
- */
-/**
  * A value computed the first time it is asked for, then kept: a daemon's rendered files and the
  * command that names its bundle, which only a start, a reload or a comparison needs. `status`,
  * `logs` and `down` build every daemon of every host and never read them (the monitor's YAML
  * and the bundles' key took a cold command about 100 ms). Used as a getter in the daemon's
- * literal (`get files() { return files(); }`), so a spread of the daemon computes it.
+ * literal (`get files() { return rendered(); }`), so a spread of the daemon computes it.
  */
 export function once<T>(compute: () => T): () => T {
   let value: { readonly v: T } | undefined;
   return () => (value ??= { v: compute() }).v;
 }
 
+/**
+ * The Go runtime's settings for the Go daemons (etcd, Prometheus, Alertmanager, the exporters):
+ * collect when the heap has grown by half since the last collection instead of doubled. Their
+ * live heaps are small (1–3 MB for an exporter, 20–40 MB for etcd and Prometheus), and with the
+ * default each held about twice its live heap.
+ */
 export const GO_DAEMON_ENV: Readonly<Record<string, string>> = { GOGC: '50' };
 
 export type DaemonOutcome = 'running' | 'started' | 'reloaded' | 'restarted';

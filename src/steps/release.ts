@@ -28,7 +28,7 @@ async function checksumsOnHost(
   host: string,
   dir: string,
 ): Promise<Record<string, string>> {
-  if (ctx.direct !== undefined) return ctx.direct.sha256Tree(dir, MANIFEST_FILE);
+  if (ctx.direct !== undefined) return ctx.direct.checksumTree(dir);
   const summed = await ctx.driver.exec(host, files.sha256Tree(dir, MANIFEST_FILE));
   const result: Record<string, string> = {};
   for (const line of summed.stdout.split('\n')) {

@@ -6,21 +6,13 @@
  * are read from their directory, a release's checksums are taken here, and HAProxy's stats come
  * from its admin socket. Machines, `up --plan` and `--dry-run` go through their drivers as before.
  */
-import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import net from 'node:net';
-import path from 'node:path';
+import { checksumTree } from '../../release/manifest.ts';
 import type { DirectAccess } from '../../steps/context.ts';
 
 /** Where `ip netns add` mounts each namespace: `ip netns list` lists this directory. */
 export const NETNS_DIR = '/run/netns';
-
-/** A release's files are a few MB at most: each is read whole (a stream costs more here). */
-async function sha256File(file: string): Promise<string> {
-  return createHash('sha256')
-    .update(await readFile(file))
-    .digest('hex');
-}
 
 /**
  * Sends `request` to a Unix socket and resolves to all it answered once it closed the connection
@@ -59,12 +51,6 @@ export const labDirect: DirectAccess = {
     }
   },
   ask: askSocket,
-  async sha256Tree(dir, except) {
-    const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-    const files = entries
-      .filter((entry) => entry.isFile() && entry.name !== except)
-      .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)));
-    const sums = await Promise.all(files.map((file) => sha256File(path.join(dir, file))));
-    return Object.fromEntries(files.map((file, i) => [file, sums[i] ?? '']));
-  },
+  // Hashed here by the function that made the build's manifest on this machine.
+  checksumTree,
 };
