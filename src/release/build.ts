@@ -26,10 +26,14 @@ export interface BuiltRelease {
 }
 
 const REPO_DIR = path.resolve(import.meta.dirname, '../..');
-/** What every bundle takes in besides its sources: the locked dependencies, and the bundler. */
+/**
+ * What every bundle takes in besides its sources: the locked dependencies, the bundler, and its
+ * options (this file): a foobar that bundles differently builds the same app again.
+ */
 export const BUNDLER_INPUTS: readonly string[] = [
   path.join(REPO_DIR, 'package-lock.json'),
   path.join(REPO_DIR, 'node_modules', 'esbuild', 'package.json'),
+  import.meta.filename,
 ];
 /** The app of this repository: the default source of a release. */
 export const DEFAULT_APP_DIR = path.join(REPO_DIR, 'app');
@@ -129,19 +133,21 @@ export async function bundle(options: BundleOptions): Promise<void> {
           plugins: options.cli === undefined ? [requireBuiltins] : [requireBuiltins, sourcePaths],
         }
       : {}),
-    // Our daemons' bundles without whitespace and comments: V8 keeps a script's whole source in
-    // memory, as two bytes a character once a single comment has one outside ASCII (5.5 MB of
-    // the failover manager's 2.7 MB). Names stay as written, so stack traces still read.
     ...(options.daemon === true || options.cli !== undefined
       ? {
           ...(options.daemon === true ? { define: { FOOBAR_BUNDLED: 'true' } } : {}),
           // Loaded from node_modules when used: esbuild to build, mysql2 by the command line
           // to run SQL in the lab (platform/lab/sql.ts), not by every command it runs.
           external: options.cli === undefined ? ['esbuild'] : ['esbuild', 'mysql2'],
-          minifyWhitespace: true,
-          minifySyntax: true,
         }
       : {}),
+    // Every Node.js bundle (the app's, our daemons', the command line's) without whitespace and
+    // comments: V8 keeps a script's whole source in memory, as two bytes a character once a
+    // single comment has one outside ASCII (5.5 MB of the failover manager's 2.7 MB), and
+    // compiles all of it at the start. The app's 3.2 MB became 2.2: 4.4 MB less private memory
+    // an app, its start 580 → 530 ms of CPU (median of 8). Names stay as written, so stack
+    // traces still read.
+    ...(node ? { minifyWhitespace: true, minifySyntax: true } : {}),
     logLevel: 'silent',
     // Paths in the bundle's comments are relative to the repository, so a clone elsewhere
     // builds the same bytes; an app from elsewhere (--from) takes its dependencies from ours.

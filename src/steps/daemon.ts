@@ -305,7 +305,9 @@ async function waitReady(ctx: Context, daemon: Daemon, mark?: number): Promise<v
         }
         return daemon.probe(ctx);
       },
-      { timeoutMs: daemon.startTimeoutMs ?? 15_000 },
+      // Probed at least every 200 ms: a daemon ready in a second is seen within a fifth of one,
+      // not up to half a second later (the app's start in a deploy: 1.3–1.5 s seen, 0.8–1 s real).
+      { timeoutMs: daemon.startTimeoutMs ?? 15_000, maxIntervalMs: 200 },
     );
   } catch (error) {
     const message = (error as Error).message;
