@@ -11,7 +11,7 @@ import { createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { Model, SshDestination } from '../model/model.ts';
 import {
   CommandFailedError,
@@ -56,6 +56,7 @@ import {
   type SshSettings,
 } from './ssh-command.ts';
 import { classifySshFailure, HostKeyChangedError, SshConnectError } from './ssh-errors.ts';
+import { Executor } from './ssh-executor.ts';
 
 export interface SshDriverOptions {
   /** Each host's SSH destination, by host name. */
@@ -114,6 +115,9 @@ export class SshDriver implements Driver {
   #controlDir: Promise<string> | undefined;
   readonly #masters = new Map<string, Promise<void>>();
   readonly #slots = new Map<string, Semaphore>();
+  /** Each host's session that runs commands (ssh-executor.ts); none for a host without Perl. */
+  readonly #executors = new Map<string, Executor>();
+  readonly #withoutExecutor = new Set<string>();
 
   constructor(options: SshDriverOptions) {
     this.#options = options;
@@ -400,6 +404,9 @@ export class SshDriver implements Driver {
   async close(): Promise<void> {
     const dir = this.#controlDir;
     const hosts = [...this.#masters.keys()];
+    const executors = [...this.#executors.values()];
+    this.#executors.clear();
+    await Promise.all(executors.map((executor) => executor.close()));
     this.#masters.clear();
     this.#controlDir = undefined;
     if (dir === undefined) return;
@@ -498,13 +505,23 @@ export class SshDriver implements Driver {
   ): Promise<ExecResult> {
     const ssh = await this.#ssh(host);
     const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const { input } = options;
     const slots = options.reserved === true ? undefined : this.#slotsOf(host);
     await slots?.acquire();
     const started = performance.now();
-    let result: ExecResult;
+    let result: ExecResult | undefined;
     try {
-      result = await runProcess([...ssh, remoteCommand(argv, timeoutMs)], {
-        ...(options.input === undefined ? {} : { input: options.input }),
+      // A stream (a file copied) keeps a session of its own: the executor takes input whole.
+      const executor = input instanceof Readable ? undefined : await this.#executorOf(host);
+      if (executor !== undefined && !(input instanceof Readable)) {
+        result = await executor.run(argv, input, timeoutMs, LOCAL_TIMEOUT_MARGIN_MS);
+        if (executor.fallback) {
+          this.#withoutExecutor.add(host);
+          result = undefined;
+        }
+      }
+      result ??= await runProcess([...ssh, remoteCommand(argv, timeoutMs)], {
+        ...(input === undefined ? {} : { input }),
         timeoutMs: timeoutMs + LOCAL_TIMEOUT_MARGIN_MS,
       });
     } finally {
@@ -520,6 +537,20 @@ export class SshDriver implements Driver {
       throw new CommandFailedError(host, argv, result, display);
     }
     return result;
+  }
+
+  /** The host's executor session, started on first use and again after its connection ended. */
+  async #executorOf(host: string): Promise<Executor | undefined> {
+    if (this.#withoutExecutor.has(host)) return undefined;
+    const current = this.#executors.get(host);
+    if (current?.open === true) return current;
+    const argv = await this.#ssh(host, ['-T']);
+    // Another command may have started it while this one waited for the connection.
+    const started = this.#executors.get(host);
+    if (started?.open === true) return started;
+    const executor = new Executor(argv);
+    this.#executors.set(host, executor);
+    return executor;
   }
 
   #slotsOf(host: string): Semaphore {
