@@ -9,18 +9,33 @@ function showMany(units: readonly string[]): Command {
   };
 }
 
+/**
+ * `systemctl` that enables or disables the systemd unit only. For a unit whose package also ships
+ * a SysV script (haproxy, keepalived, nginx, nsd, mariadb, etcd, Prometheus and its exporters),
+ * systemctl otherwise runs `systemd-sysv-install`, that is `update-rc.d`, a Perl program, for
+ * /etc/rc?.d links that systemd never reads when a unit of the same name exists: 0.8 s a unit
+ * on an idle test machine, 4–30 s on a loaded one, against 0.02 s without it.
+ */
+const unitFiles = (...args: readonly string[]): string[] => [
+  'env',
+  'SYSTEMCTL_SKIP_SYSV=1',
+  'systemctl',
+  ...args,
+];
+
 export const systemctl = {
   daemonReload: (): Command => ({ argv: ['systemctl', 'daemon-reload'] }),
   // Enabling is for the next boot: without a reload of systemd's manager each time (foobar
   // reloads it when it writes a unit), which a start and a stop of every daemon would cost.
   enable: (unit: string): Command => ({
-    argv: ['systemctl', 'enable', '--quiet', '--no-reload', unit],
+    argv: unitFiles('enable', '--quiet', '--no-reload', unit),
   }),
-  disable: (unit: string): Command => ({
-    argv: ['systemctl', 'disable', '--quiet', '--no-reload', unit],
+  /** Several at once: one systemctl. */
+  disable: (...units: readonly string[]): Command => ({
+    argv: unitFiles('disable', '--quiet', '--no-reload', ...units),
   }),
   enableNow: (unit: string): Command => ({
-    argv: ['systemctl', 'enable', '--now', '--quiet', unit],
+    argv: unitFiles('enable', '--now', '--quiet', unit),
     timeoutMs: 120_000,
   }),
   restart: (unit: string): Command => ({
@@ -28,7 +43,7 @@ export const systemctl = {
     timeoutMs: 120_000,
   }),
   disableNow: (unit: string): Command => ({
-    argv: ['systemctl', 'disable', '--now', '--quiet', unit],
+    argv: unitFiles('disable', '--now', '--quiet', unit),
     timeoutMs: 120_000,
   }),
   /** Exit code 0 when the unit is active. */

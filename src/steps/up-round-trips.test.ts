@@ -51,7 +51,9 @@ function simulatedMachines(driver: () => RecordingDriver): Responder {
       : 'disabled';
   const active = (target: Target, unit: string): string =>
     started.has(`${target} ${unit}`) ? 'active' : 'inactive';
-  return (target, argv) => {
+  return (target, command) => {
+    // systemctl's unit-file verbs run as `env SYSTEMCTL_SKIP_SYSV=1 systemctl ...`.
+    const argv = command[0] === 'env' ? command.slice(2) : command;
     const [program, verb] = argv;
     const unit = argv.at(-1) ?? '';
     if (program === 'systemctl' && verb === 'start') {

@@ -30,16 +30,16 @@ async function answers(ctx: Context, host: string): Promise<boolean> {
 async function removeUnits(ctx: Context, host: string): Promise<number> {
   const spec = ctx.model.hosts.find((h) => h.name === host);
   if (spec === undefined) return 0;
-  let removed = 0;
-  for (const daemon of await daemonsOf(ctx, spec)) {
-    const file = unitFor(daemon);
-    if ((await ctx.driver.readFile(host, file.path)) === undefined) continue;
-    await ctx.driver.exec(host, systemctl.disable(unitOf(daemon)), { check: false });
-    await ctx.driver.remove(host, file.path);
-    removed++;
-  }
-  if (removed > 0) await ctx.driver.exec(host, systemctl.daemonReload());
-  return removed;
+  const daemons = await daemonsOf(ctx, spec);
+  const files = daemons.map((daemon) => unitFor(daemon).path);
+  const present = await ctx.driver.readFiles(host, files);
+  const found = daemons.filter((_, i) => present[i] !== undefined);
+  if (found.length === 0) return 0;
+  // One systemctl for them all, then the files, then one reload of systemd.
+  await ctx.driver.exec(host, systemctl.disable(...found.map(unitOf)), { check: false });
+  for (const daemon of found) await ctx.driver.remove(host, unitFor(daemon).path);
+  await ctx.driver.exec(host, systemctl.daemonReload());
+  return found.length;
 }
 
 /** Whether any of foobar's unit files (what `up` writes and `down` removes) is on the machine. */

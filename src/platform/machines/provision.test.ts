@@ -208,7 +208,7 @@ describe('the log limits on a machine', () => {
       [
         '[web-01] $ systemctl restart systemd-journald.service',
         '[web-01] $ systemctl daemon-reload',
-        '[web-01] $ systemctl enable --quiet --no-reload foobar-logrotate.service',
+        '[web-01] $ env SYSTEMCTL_SKIP_SYSV=1 systemctl enable --quiet --no-reload foobar-logrotate.service',
         '[web-01] $ systemctl restart foobar-logrotate.service',
       ],
     );
@@ -225,7 +225,7 @@ describe('the log limits on a machine', () => {
     const { done, calls } = await run(read);
     assert.deepEqual(done, []);
     assert.deepEqual(calls, [
-      '[web-01] $ systemctl disable --now --quiet foobar-logrotate.timer',
+      '[web-01] $ env SYSTEMCTL_SKIP_SYSV=1 systemctl disable --now --quiet foobar-logrotate.timer',
       `[web-01] remove ${timerFile}`,
       '[web-01] $ systemctl daemon-reload',
     ]);

@@ -28,7 +28,7 @@ describe('the systemd supervisor', () => {
     assert.match(unit, /^ExecStart=.*\/srv\/foobar\/releases\/r2\/server\.mjs$/m);
     const reload = driver.calls.indexOf('[web-01] $ systemctl daemon-reload');
     const enable = driver.calls.indexOf(
-      '[web-01] $ systemctl enable --quiet --no-reload foobar-app-green.service',
+      '[web-01] $ env SYSTEMCTL_SKIP_SYSV=1 systemctl enable --quiet --no-reload foobar-app-green.service',
     );
     const start = driver.calls.indexOf('[web-01] $ systemctl start foobar-app-green.service');
     assert.ok(reload >= 0 && enable > reload && start > enable, driver.calls.join('\n'));
@@ -42,7 +42,7 @@ describe('the systemd supervisor', () => {
     await systemdSupervisor.stop(ctx, appDaemon(ctx, web, 'blue', 'r1'), 10_000);
     assert.ok(
       driver.calls.includes(
-        '[web-01] $ systemctl disable --quiet --no-reload foobar-app-blue.service',
+        '[web-01] $ env SYSTEMCTL_SKIP_SYSV=1 systemctl disable --quiet --no-reload foobar-app-blue.service',
       ),
       driver.calls.join('\n'),
     );
