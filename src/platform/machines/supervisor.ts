@@ -8,6 +8,7 @@ import { files as fileCommands } from '../../commands/files.ts';
 import type { Command, ExecResult } from '../../drivers/driver.ts';
 import { journalctl, now, systemctl } from '../../commands/systemctl.ts';
 import { reloadWorkers } from '../../probes/process.ts';
+import { reloadSystemd } from './reload.ts';
 import { DEBIAN_UNITS, renderDropIn, renderUnit, unitFile } from '../../render/systemd/index.ts';
 import { MACHINE_PATHS } from '../../model/layout.ts';
 import type { Context } from '../../steps/context.ts';
@@ -94,7 +95,7 @@ async function writeUnit(ctx: Context, daemon: Daemon, read?: ReadFiles): Promis
       : await ctx.driver.readFile(daemon.host, file.path);
   if (current === file.content) return false;
   await ctx.driver.writeFile(daemon.host, file.path, file.content, 0o644);
-  await ctx.driver.exec(daemon.host, systemctl.daemonReload());
+  await reloadSystemd(ctx.driver, daemon.host);
   return true;
 }
 
