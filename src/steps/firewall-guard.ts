@@ -8,7 +8,7 @@ import { nft } from '../commands/nft.ts';
 import { proc } from '../commands/proc.ts';
 import type { Driver } from '../drivers/driver.ts';
 import { sleep } from '../lib/wait.ts';
-import { FIREWALL_TABLE } from '../render/nftables/index.ts';
+import { FIREWALL_TABLE, renderConnectionTracking } from '../render/nftables/index.ts';
 
 /** How long a change has to prove itself before the host undoes it. */
 export const ROLLBACK_SECONDS = 30;
@@ -69,6 +69,10 @@ export async function applyGuarded(
   const timer = await driver.spawn(host, nft.rollbackAfter(rollbackSeconds, previous, file), {
     logFile: `${file}.rollback.log`,
   });
+  // No rules of ours yet: the host may not track the connections open to it (see
+  // renderConnectionTracking), and the rules would reset the one this comes over.
+  if (listed.exitCode !== 0)
+    await driver.exec(host, nft.applyInput(renderConnectionTracking()), { check: false });
   const started = Date.now();
   const deadline = started + rollbackSeconds * 1000;
   // A ruleset that drops the open connection too leaves this waiting for the driver's timeout.

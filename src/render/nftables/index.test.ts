@@ -6,7 +6,13 @@ import { describe, it } from 'node:test';
 import { nft } from '../../commands/nft.ts';
 import { assertGolden } from '../golden.ts';
 import { fixture, inScratchNamespace, runChecker, scratchFixture } from '../testing.ts';
-import { firewallFile, MIRROR_SET, openMirrors, renderFirewall } from './index.ts';
+import {
+  firewallFile,
+  MIRROR_SET,
+  openMirrors,
+  renderConnectionTracking,
+  renderFirewall,
+} from './index.ts';
 import { addressOf, findHost } from '../../model/model.ts';
 import { buildModel } from '../../model/build.ts';
 import { exampleModel } from '../../model/examples-testing.ts';
@@ -220,6 +226,21 @@ describe('renderFirewall', () => {
         const result = await runChecker(inScratchNamespace(nft.check(file)));
         assert.equal(result.exitCode, 0, `${host.name}: ${result.stderr}`);
       }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("tracks connections before the first rules: accepted by nft -c, in foobar's table, which the rules then replace", async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'foobar-nft-'));
+    try {
+      const file = path.join(dir, 'track.nft');
+      const text = renderConnectionTracking();
+      writeFileSync(file, text);
+      const result = await runChecker(inScratchNamespace(nft.check(file)));
+      assert.equal(result.exitCode, 0, result.stderr);
+      assert.match(text, /^add table inet foobar\nflush table inet foobar\n/);
+      assert.match(text, /policy accept;\n\s+ct state new accept\n/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -22,6 +22,27 @@ import { renderedHeader } from '../header.ts';
 
 /** The table foobar owns in every host's namespace; nothing else is touched. */
 export const FIREWALL_TABLE = { family: 'inet', name: 'foobar' } as const;
+
+/**
+ * foobar's table holding one chain that accepts everything and only names conntrack: loaded
+ * before a host's first rules, so that the connections already open (the SSH connection that
+ * applies the rules) are tracked when they come. A network namespace tracks nothing until a rule
+ * needs it, and the rules answer a segment of a connection conntrack never saw with a reset: the
+ * first apply cut the connection it came over, and foobar waited 5 s for ssh to notice. Each
+ * connection's next segment (this command's answer) enters the table; the rules replace the chain.
+ */
+export function renderConnectionTracking(): string {
+  const table = `${FIREWALL_TABLE.family} ${FIREWALL_TABLE.name}`;
+  return `add table ${table}
+flush table ${table}
+table ${table} {
+    chain track {
+        type filter hook output priority filter; policy accept;
+        ct state new accept
+    }
+}
+`;
+}
 /**
  * The set of package mirrors a machine's output lets through (80 and 443/tcp): empty in the
  * rules, filled by provisioning while apt-get runs (each element with a timeout, so it closes by
