@@ -7,7 +7,7 @@
  */
 import { spawn as spawnChild } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { appendFileSync, createReadStream } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -118,6 +118,8 @@ export class SshDriver implements Driver {
   /** Each host's session that runs commands (ssh-executor.ts); none for a host without Perl. */
   readonly #executors = new Map<string, Executor>();
   readonly #withoutExecutor = new Set<string>();
+  /** FOOBAR_SSH_TRACE: a file each command is appended to, with its host, time and exit. */
+  readonly #trace = process.env.FOOBAR_SSH_TRACE;
 
   constructor(options: SshDriverOptions) {
     this.#options = options;
@@ -526,6 +528,14 @@ export class SshDriver implements Driver {
       });
     } finally {
       slots?.release();
+    }
+    if (this.#trace !== undefined) {
+      const took = (performance.now() - started).toFixed(0);
+      const what = display.slice(0, 300).replaceAll('\n', ' ');
+      appendFileSync(
+        this.#trace,
+        `${new Date().toISOString()} ${host} ${took} ms exit ${result.exitCode} ${what}\n`,
+      );
     }
     const failure = classifySshFailure(result.exitCode, result.stderr);
     const to = this.#destination(host);

@@ -1471,9 +1471,11 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     }
   });
 
-  it('down stops the site; the machines come down leaving nothing on this machine', async () => {
+  it('down stops the site; the machines come down leaving nothing on this machine', async (t) => {
+    const started = Date.now();
     const down = await foobar(['down'], 10 * 60_000);
     assert.equal(down.exitCode, 0, `${down.stdout}\n${down.stderr}`);
+    t.diagnostic(`down: ${seconds(Date.now() - started)} s (${load()})`);
     const page = await here([
       'curl',
       '-sS',
