@@ -70,6 +70,8 @@ export interface SshDriverOptions {
    * left for `attach` and the master's own checks.
    */
   readonly sessionsPerHost?: number;
+  /** Each command in an SSH session of its own, as before the executor (the bench compares). */
+  readonly sessionPerCommand?: boolean;
 }
 
 const DEFAULT_SESSIONS_PER_HOST = 8;
@@ -551,7 +553,8 @@ export class SshDriver implements Driver {
 
   /** The host's executor session, started on first use and again after its connection ended. */
   async #executorOf(host: string): Promise<Executor | undefined> {
-    if (this.#withoutExecutor.has(host)) return undefined;
+    if (this.#options.sessionPerCommand === true || this.#withoutExecutor.has(host))
+      return undefined;
     const current = this.#executors.get(host);
     if (current?.open === true) return current;
     const argv = await this.#ssh(host, ['-T']);
