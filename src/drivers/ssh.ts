@@ -516,13 +516,11 @@ export class SshDriver implements Driver {
     let result: ExecResult | undefined;
     try {
       // A stream (a file copied) keeps a session of its own: the executor takes input whole.
-      const executor = input instanceof Readable ? undefined : await this.#executorOf(host);
-      if (executor !== undefined && !(input instanceof Readable)) {
-        result = await executor.run(argv, input, timeoutMs, LOCAL_TIMEOUT_MARGIN_MS);
-        if (executor.fallback) {
-          this.#withoutExecutor.add(host);
-          result = undefined;
-        }
+      if (!(input instanceof Readable)) {
+        const executor = await this.#executorOf(host);
+        const answered = await executor?.run(argv, input, timeoutMs, LOCAL_TIMEOUT_MARGIN_MS);
+        if (executor?.fallback === true) this.#withoutExecutor.add(host);
+        else result = answered;
       }
       result ??= await runProcess([...ssh, remoteCommand(argv, timeoutMs)], {
         ...(input === undefined ? {} : { input }),
