@@ -160,14 +160,19 @@ describe('on a machine, over SSH', { timeout: 15 * 60_000 }, () => {
         return 'refused';
       }),
     );
+    // The bound's timer is cleared once they answer: left running, it kept this file's process
+    // alive for its whole minute after the last test (60 s of every CI run, idle).
+    let bound: NodeJS.Timeout | undefined;
     const results = await Promise.race([
       Promise.all(outcomes),
-      new Promise<never>((_, reject) =>
-        setTimeout(() => {
+      new Promise<never>((_, reject) => {
+        bound = setTimeout(() => {
           reject(new Error('lock takers hung'));
-        }, 60_000),
-      ),
-    ]);
+        }, 60_000);
+      }),
+    ]).finally(() => {
+      clearTimeout(bound);
+    });
     assert.deepEqual([...results].sort(), ['done', 'refused']);
     // Released on the server: the next taker gets it.
     assert.equal(await withLabLock(place(bob), 'foobar up', () => Promise.resolve('ran')), 'ran');
