@@ -41,12 +41,27 @@ const REPO = path.resolve(import.meta.dirname, '../..');
 const NETNS_RUN = '/run/netns';
 /**
  * Name and network prefix of the test lab. Two checkouts testing at once on one machine set
- * FOOBAR_TEST_LAB and FOOBAR_TEST_NET (e.g. fbt2 and 10.81) so their labs do not meet.
+ * FOOBAR_TEST_LAB and FOOBAR_TEST_NET (e.g. fbx and 10.74), and FOOBAR_TEST_NET2 for the second
+ * lab (below), so their labs do not meet.
  */
 export const TEST_LAB_NAME = process.env.FOOBAR_TEST_LAB ?? 'fbt';
 /** The test lab's second internet client. */
 export const BOT = 'bot';
 const TEST_NET = process.env.FOOBAR_TEST_NET ?? '10.79';
+/**
+ * The lab of test/lab-faults.test.ts, which runs beside the first one: the test lab's name with a
+ * 2, and FOOBAR_TEST_NET2 (10.77 unless told).
+ */
+export const SECOND_TEST_LAB: LabIdentity = {
+  name: `${TEST_LAB_NAME}2`,
+  net: process.env.FOOBAR_TEST_NET2 ?? '10.77',
+};
+/**
+ * What the test labs add to the default config. A small log cap (rotation at 4 MB): the logs
+ * tests reach their rotations sooner, and every test under load runs with logs rotating as a busy
+ * site's do. The bench keeps the default.
+ */
+export const TEST_LAB_CONFIG = { logs: { maxMegabytesPerHost: 20 } } as const;
 
 export interface TestLab {
   readonly model: Model;
