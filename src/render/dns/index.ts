@@ -74,6 +74,9 @@ server:
     zonesdir: "${paths.etc}"
     zonelistfile: "${files.zoneList}"
     xfrdfile: "${files.xfrd}"
+    # Not NSD's default /tmp: it makes nsd-xfr-<pid> there and leaves it when it is stopped (one
+    # per lab brought down, found after the tests); in the state directory, down --purge takes it.
+    xfrdir: "${files.state}"
     database: ""
     logfile: "${files.log}"
     verbosity: 1
