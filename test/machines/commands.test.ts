@@ -29,7 +29,7 @@ describe('machine commands', () => {
     assert.deepEqual(argv.slice(3), [
       'foobar-machine-m1',
       '/state/m 1/root',
-      'm1',
+      'fbm0-m1',
       'fbm0',
       'fbm0e',
       'fbm0-11',

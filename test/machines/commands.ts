@@ -115,6 +115,14 @@ export const machineCommands = {
   }),
   /** Generates every missing host key type under `root`/etc/ssh. */
   hostKeys: (root: string): Command => ({ argv: ['ssh-keygen', '-A', '-f', root] }),
+  /**
+   * nspawn's name for a machine: the run's bridge and the machine's name, unique on this machine.
+   * Two runs at once (the test files run two at a time) may both have an m1 or an lb-01, and
+   * nspawn names its host-side veth (vb-NAME) and /run/systemd/nspawn/propagate/NAME after it.
+   * The guest's hostname is its own name still (its /etc/hostname).
+   */
+  nspawnName: (bridge: string, machine: { readonly name: string }): string =>
+    `${bridge}-${machine.name}`,
   supervise: (
     root: string,
     machine: { readonly name: string; readonly address: string },
@@ -130,7 +138,7 @@ export const machineCommands = {
         SUPERVISOR_SCRIPT,
         `foobar-machine-${machine.name}`,
         root,
-        machine.name,
+        machineCommands.nspawnName(bridge, machine),
         bridge,
         edgeBridge ?? '',
         `${bridge}-${octet}`,

@@ -10,13 +10,16 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
 import type { Driver } from '../../src/drivers/driver.ts';
-import { withLock } from '../../src/lib/lock.ts';
+import { LockedError, withLock } from '../../src/lib/lock.ts';
+import { sleep } from '../../src/lib/wait.ts';
 import { machineCommands as cmd } from './commands.ts';
 import { BASE_PACKAGES, SERVER_PACKAGES, SUITE } from './packages.ts';
 
 export const IMAGE_CACHE = '/var/cache/foobar/machines';
 /** Bumped when the way a stage is built changes, so caches built the old way are rebuilt. */
 const RECIPE = 1;
+/** How long a test waits for another's build of the image: a cold build took 4.1 min here. */
+const BUILD_WAIT_MS = 30 * 60_000;
 const APT_SOURCES_DIR = '/etc/apt/sources.list.d';
 /** Debian's own archive key, in every debootstrap: sources signed by it are the Debian mirror. */
 const DEBIAN_KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
@@ -70,19 +73,21 @@ export async function ensureImage(options: ImageOptions): Promise<Image> {
     serverPackages: SERVER_PACKAGES,
   });
   await fs.mkdir(dir, { recursive: true, mode: 0o755 });
-  const stages = await withLock(path.join(dir, 'build.lock'), 'machines image', async () => {
-    const baseStage = await stage('base', base, keys.base, async (partial) => {
-      await options.driver.exec(
-        null,
-        cmd.debootstrap(SUITE, partial, sources.mirror, BASE_PACKAGES),
+  const stages = await whenFree(say, () =>
+    withLock(path.join(dir, 'build.lock'), 'machines image', async () => {
+      const baseStage = await stage('base', base, keys.base, async (partial) => {
+        await options.driver.exec(
+          null,
+          cmd.debootstrap(SUITE, partial, sources.mirror, BASE_PACKAGES),
+        );
+        await prepareBase(options.driver, partial, sources.text);
+      });
+      const layerStage = await stage('packages', layer, keys.layer, (partial) =>
+        installLayer(options.driver, base, partial),
       );
-      await prepareBase(options.driver, partial, sources.text);
-    });
-    const layerStage = await stage('packages', layer, keys.layer, (partial) =>
-      installLayer(options.driver, base, partial),
-    );
-    return [baseStage, layerStage];
-  });
+      return [baseStage, layerStage];
+    }),
+  );
   return { base, layer, lowerDirs: [layer, base], stages };
 
   async function stage(
@@ -124,6 +129,26 @@ export async function ensureImage(options: ImageOptions): Promise<Image> {
     await fs.writeFile(stampFile, `${JSON.stringify(done, null, 2)}\n`);
     say(`image: ${name}: built in ${seconds.toFixed(1)} s, ${mb(bytes)}`);
     return { stage: name, cached: false, seconds, bytes };
+  }
+}
+
+/**
+ * Runs `work` (which takes the build lock) once no other process holds the lock: the machines'
+ * test files run two at a time, and on a new machine both want the image the first one builds.
+ * Bounded: a holder past BUILD_WAIT_MS is a hung build, and its LockedError says who holds it.
+ */
+async function whenFree<T>(say: (line: string) => void, work: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + BUILD_WAIT_MS;
+  let told = false;
+  for (;;) {
+    try {
+      return await work();
+    } catch (error) {
+      if (!(error instanceof LockedError) || Date.now() > deadline) throw error;
+      if (!told) say(`image: pid ${error.holder.pid} is building it: waiting for that build`);
+      told = true;
+      await sleep(2000);
+    }
   }
 }
 

@@ -158,10 +158,15 @@ export class Machines {
       typeof namesOrCount === 'number'
         ? Array.from({ length: namesOrCount }, (_, i) => `m${i + 1}`)
         : [...namesOrCount];
-    const problems = names.filter((name) => !NAME.test(name));
+    // On one bridge nspawn makes the host's link vb-<its name for the machine>: 15 bytes at most.
+    const problems = names.filter(
+      (name) =>
+        !NAME.test(name) ||
+        (this.edge === undefined && cmd.nspawnName(this.bridge, { name }).length > 12),
+    );
     if (problems.length > 0 || names.length === 0 || names.length > MAX_MACHINES) {
       throw new Error(
-        `machine names: ${problems.length > 0 ? problems.join(', ') : names.length} — give 1 to ${MAX_MACHINES} names of lower-case letters, digits and '-', at most 11 characters (nspawn's host link is vb-NAME)`,
+        `machine names: ${problems.length > 0 ? problems.join(', ') : names.length} — give 1 to ${MAX_MACHINES} names of lower-case letters, digits and '-', at most 11 characters (fewer on one bridge: nspawn's host link, vb-${cmd.nspawnName(this.bridge, { name: 'NAME' })}, has 15 at most)`,
       );
     }
     return names.map((name, i) => {
@@ -383,9 +388,13 @@ export class Machines {
     }
     for (const h of CGROUP_HIERARCHIES)
       removeCgroupTree(path.join(CGROUP_ROOT, h, this.#cgroupGroup));
-    // nspawn's own directories, when no other container uses them.
-    for (const sub of ['propagate', 'locks', '']) await rmdirIfEmpty(path.join(NSPAWN_RUN, sub));
     await fs.rm(this.stateDir, { recursive: true, force: true });
+    // nspawn's own directories, when no other container uses them, nor will: another run of
+    // machines (the test files run two at a time) has its state before it starts nspawn, and
+    // whichever run ends last removes them.
+    if (otherRuns(this.stateDir).length === 0) {
+      for (const sub of ['propagate', 'locks', '']) await rmdirIfEmpty(path.join(NSPAWN_RUN, sub));
+    }
     // /var/lib/foobar, when nothing else of foobar's is in it: as the machine was before.
     await rmdirIfEmpty(path.dirname(this.stateDir));
     const left = await this.leftovers(machines);
@@ -408,7 +417,7 @@ export class Machines {
     }
     if (existsSync(this.stateDir)) left.push(`state ${this.stateDir}`);
     for (const m of machines) {
-      const propagate = path.join(NSPAWN_RUN, 'propagate', m.name);
+      const propagate = this.#propagateDir(m);
       if (existsSync(propagate)) left.push(`nspawn directory ${propagate}`);
     }
     return left;
@@ -564,8 +573,13 @@ export class Machines {
     const mounted = await this.#driver.exec(null, cmd.mountpoint(root), { check: false });
     if (mounted.exitCode === 0) await this.#driver.exec(null, cmd.umount(root));
     for (const h of CGROUP_HIERARCHIES) removeCgroupTree(this.#cgroupDir(h, machine.name));
-    await fs.rm(path.join(NSPAWN_RUN, 'propagate', machine.name), { recursive: true, force: true });
+    await fs.rm(this.#propagateDir(machine), { recursive: true, force: true });
     await fs.rm(this.#dir(machine.name), { recursive: true, force: true });
+  }
+
+  /** Where nspawn keeps what it propagates into the machine, named with nspawn's name for it. */
+  #propagateDir(machine: Machine): string {
+    return path.join(NSPAWN_RUN, 'propagate', cmd.nspawnName(this.bridge, machine));
   }
 
   /** The supervisor's PID, only if that process is still this machine's supervisor. */
@@ -690,6 +704,17 @@ function removeCgroupTree(dir: string): void {
       cause: error,
     });
   }
+}
+
+/** The state directories of other runs of machines on this machine (any Machines' stateDir). */
+function otherRuns(stateDir: string): string[] {
+  const parent = path.dirname(stateDir);
+  const family = path.basename(MACHINES_STATE);
+  if (!existsSync(parent)) return [];
+  return readdirSync(parent)
+    .filter((entry) => entry === family || entry.startsWith(`${family}-`))
+    .map((entry) => path.join(parent, entry))
+    .filter((dir) => dir !== stateDir);
 }
 
 async function rmdirIfEmpty(dir: string): Promise<void> {
