@@ -1504,6 +1504,13 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
       'https://www.foobar.com/api/whoami',
     ]);
     assert.notEqual(page.exitCode, 0, 'the site is down');
+    // Every machine's units were disabled and their files removed: a second down finds none.
+    for (const name of NAMES)
+      assert.match(down.stdout, new RegExp(`${name}: \\d+ units disabled and removed`), name);
+    const again = await foobar(['down'], 10 * 60_000);
+    assert.equal(again.exitCode, 0, `${again.stdout}\n${again.stderr}`);
+    for (const name of NAMES)
+      assert.match(again.stdout, new RegExp(`${name}: no units of foobar`), again.stdout);
     const booted = machines.list();
     await machines.down();
     assert.deepEqual(await machines.leftovers(booted), []);

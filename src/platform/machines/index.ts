@@ -5,6 +5,7 @@
 import type { Driver } from '../../drivers/driver.ts';
 import { systemctl } from '../../commands/systemctl.ts';
 import type { Context } from '../../steps/context.ts';
+import type { Daemon } from '../../steps/daemon.ts';
 import { daemonsOf } from '../../steps/services.ts';
 import type { Platform } from '../platform.ts';
 import { provisionMachine, RESOLV_CONF, unnamedResolvers } from './provision.ts';
@@ -26,34 +27,34 @@ async function answers(ctx: Context, host: string): Promise<boolean> {
   }
 }
 
-/** Disables foobar's units on a machine and removes its unit files and drop-ins. */
-async function removeUnits(ctx: Context, host: string): Promise<number> {
+/**
+ * foobar's daemons on a host whose unit files (what `up` writes and `down` removes) are there, in
+ * one round trip: `ls` names those that exist (and says nothing of the rest on stdout).
+ */
+async function daemonsWithUnits(ctx: Context, host: string): Promise<Daemon[]> {
   const spec = ctx.model.hosts.find((h) => h.name === host);
-  if (spec === undefined) return 0;
+  if (spec === undefined) return [];
   const daemons = await daemonsOf(ctx, spec);
-  const files = daemons.map((daemon) => unitFor(daemon).path);
-  const present = await ctx.driver.readFiles(host, files);
-  const found = daemons.filter((_, i) => present[i] !== undefined);
-  if (found.length === 0) return 0;
-  // One systemctl for them all, then the files, then one reload of systemd.
-  await ctx.driver.exec(host, systemctl.disable(...found.map(unitOf)), { check: false });
-  for (const daemon of found) await ctx.driver.remove(host, unitFor(daemon).path);
-  await ctx.driver.exec(host, systemctl.daemonReload());
-  return found.length;
-}
-
-/** Whether any of foobar's unit files (what `up` writes and `down` removes) is on the machine. */
-async function hasUnits(ctx: Context, host: string): Promise<boolean> {
-  const spec = ctx.model.hosts.find((h) => h.name === host);
-  if (spec === undefined) return false;
-  const files = (await daemonsOf(ctx, spec)).map((daemon) => unitFor(daemon).path);
-  // One round trip: ls names those that exist.
   const listed = await ctx.driver.exec(
     host,
-    { argv: ['ls', '-1', '--', ...files], readOnly: true },
+    { argv: ['ls', '-1d', '--', ...daemons.map((d) => unitFor(d).path)], readOnly: true },
     { check: false },
   );
-  return listed.stdout.trim() !== '';
+  const present = new Set(listed.stdout.split('\n'));
+  return daemons.filter((daemon) => present.has(unitFor(daemon).path));
+}
+
+/** Disables foobar's units on a machine and removes its unit files and drop-ins. */
+async function removeUnits(ctx: Context, host: string): Promise<number> {
+  const found = await daemonsWithUnits(ctx, host);
+  if (found.length === 0) return 0;
+  // One systemctl for them all, one rm for their files, then one reload of systemd.
+  await ctx.driver.exec(host, systemctl.disable(...found.map(unitOf)), { check: false });
+  await ctx.driver.exec(host, {
+    argv: ['rm', '-f', '--', ...found.map((daemon) => unitFor(daemon).path)],
+  });
+  await ctx.driver.exec(host, systemctl.daemonReload());
+  return found.length;
 }
 
 export function machinesPlatform(driver: Driver): Platform {
@@ -109,8 +110,8 @@ export function machinesPlatform(driver: Driver): Platform {
       };
     },
     async built(ctx) {
-      const found = await Promise.all(ctx.model.hosts.map((h) => hasUnits(ctx, h.name)));
-      return found.includes(true);
+      const found = await Promise.all(ctx.model.hosts.map((h) => daemonsWithUnits(ctx, h.name)));
+      return found.some((daemons) => daemons.length > 0);
     },
     async present(ctx) {
       const up = await Promise.all(ctx.model.hosts.map((h) => answers(ctx, h.name)));
