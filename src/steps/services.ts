@@ -59,7 +59,7 @@ export function haproxyDaemon(ctx: Context, host: Host, certificate?: string): D
     ],
     dirs: [paths.etc, paths.run, paths.log],
     checks: [haproxy.check(files.config)],
-    start: haproxy.start(files.config, files.pid),
+    start: haproxy.start(files.config, files.masterPid),
     outputLog: files.log,
     reloadSignal: 'USR2',
     stopSignal: 'TERM',

@@ -85,7 +85,14 @@ function challengeRules(model: Model, files: { challenges: string }): string {
 export function haproxyFiles(paths: HostPaths): {
   config: string;
   socket: string;
+  /** foobar's pid file for HAProxy's master (the supervisor's, as for every daemon). */
   pid: string;
+  /**
+   * HAProxy's own (-p), apart from foobar's: HAProxy truncates and writes it at every start and
+   * reload, and foobar reading the shared file in between found it empty and took a start for an
+   * exit ("haproxy exited while starting", CI of 9574d34, two labs under load).
+   */
+  masterPid: string;
   log: string;
   /** The site's certificate and key (PEM, 0600). */
   certificate: string;
@@ -98,6 +105,7 @@ export function haproxyFiles(paths: HostPaths): {
     challenges: path.join(paths.etc, 'acme-challenges.map'),
     socket: path.join(paths.run, 'haproxy.sock'),
     pid: path.join(paths.run, 'haproxy.pid'),
+    masterPid: path.join(paths.run, 'haproxy-master.pid'),
     log: path.join(paths.log, 'haproxy.log'),
   };
 }

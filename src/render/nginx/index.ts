@@ -9,7 +9,10 @@ import { renderedHeader } from '../header.ts';
 export function nginxFiles(paths: HostPaths): {
   prefix: string;
   config: string;
+  /** foobar's pid file for Nginx's master (the supervisor's, as for every daemon). */
   pid: string;
+  /** Nginx's own (the `pid` directive), apart from foobar's, as HAProxy's (render/haproxy). */
+  masterPid: string;
   errorLog: string;
   accessLog: string;
   temp: string;
@@ -18,6 +21,7 @@ export function nginxFiles(paths: HostPaths): {
     prefix: paths.root,
     config: path.join(paths.etc, 'nginx.conf'),
     pid: path.join(paths.run, 'nginx.pid'),
+    masterPid: path.join(paths.run, 'nginx-master.pid'),
     errorLog: path.join(paths.log, 'nginx-error.log'),
     accessLog: path.join(paths.log, 'nginx-access.log'),
     temp: path.join(paths.run, 'nginx'),
@@ -86,7 +90,7 @@ export function renderNginxConfig(
   return `${renderedHeader('#', `Nginx for ${host.name}`)}
 user www-data;
 worker_processes auto;
-pid ${files.pid};
+pid ${files.masterPid};
 error_log ${files.errorLog} warn;
 
 # After a reload, old workers finish their requests for at most this long (deploys wait for them).
