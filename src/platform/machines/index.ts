@@ -31,17 +31,24 @@ async function answers(ctx: Context, host: string): Promise<boolean> {
  * foobar's daemons on a host whose unit files (what `up` writes and `down` removes) are there, in
  * one round trip: `ls` names those that exist (and says nothing of the rest on stdout).
  */
-async function daemonsWithUnits(ctx: Context, host: string): Promise<Daemon[]> {
+async function daemonsWithUnits(
+  ctx: Context,
+  host: string,
+): Promise<{ readonly daemon: Daemon; readonly path: string }[]> {
   const spec = ctx.model.hosts.find((h) => h.name === host);
   if (spec === undefined) return [];
-  const daemons = await daemonsOf(ctx, spec);
+  // Each unit is rendered once: its path is asked for, matched and removed.
+  const units = (await daemonsOf(ctx, spec)).map((daemon) => ({
+    daemon,
+    path: unitFor(daemon).path,
+  }));
   const listed = await ctx.driver.exec(
     host,
-    { argv: ['ls', '-1d', '--', ...daemons.map((d) => unitFor(d).path)], readOnly: true },
+    { argv: ['ls', '-1d', '--', ...units.map((unit) => unit.path)], readOnly: true },
     { check: false },
   );
   const present = new Set(listed.stdout.split('\n'));
-  return daemons.filter((daemon) => present.has(unitFor(daemon).path));
+  return units.filter((unit) => present.has(unit.path));
 }
 
 /** Disables foobar's units on a machine and removes its unit files and drop-ins. */
@@ -49,10 +56,10 @@ async function removeUnits(ctx: Context, host: string): Promise<number> {
   const found = await daemonsWithUnits(ctx, host);
   if (found.length === 0) return 0;
   // One systemctl for them all, one rm for their files, then one reload of systemd.
-  await ctx.driver.exec(host, systemctl.disable(...found.map(unitOf)), { check: false });
-  await ctx.driver.exec(host, {
-    argv: ['rm', '-f', '--', ...found.map((daemon) => unitFor(daemon).path)],
+  await ctx.driver.exec(host, systemctl.disable(...found.map((unit) => unitOf(unit.daemon))), {
+    check: false,
   });
+  await ctx.driver.exec(host, { argv: ['rm', '-f', '--', ...found.map((unit) => unit.path)] });
   await ctx.driver.exec(host, systemctl.daemonReload());
   return found.length;
 }
