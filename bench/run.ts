@@ -3,7 +3,8 @@
  * of its own. Each path's figure is given as a ratio to its direct figure (the daemon alone), which
  * holds better than absolute numbers on a shared, noisy machine; and our load balancer against a
  * bare HAProxy (TLS and round-robin only, same certificate, same host, same web servers) in rounds
- * interleaved in the same run: kept-alive HTTPS, new connections, HTTP/2, RSA against ECDSA; TLS
+ * interleaved in the same run: kept-alive HTTPS, new visitors' connections (full handshakes, s_time)
+ * and returning ones' (resumed, wrk), HTTP/2, RSA against ECDSA; TLS
  * behind the edge against clear text (to Nginx, to MariaDB, to the exporters, the backup stream,
  * replication between the database servers); a reload under load; deploys under load; the lab's
  * memory after `up` and after the load.
@@ -114,7 +115,7 @@ async function wrkFrom(
   return parseWrk((await lab.ctx.driver.exec(host, wrk(url, options))).stdout);
 }
 
-/** A self-signed RSA 2048 certificate and its key for `name`, PEM (wrk does not verify it). */
+/** A self-signed RSA 2048 certificate and its key for `name`, PEM (s_time does not verify it). */
 async function rsaCertificate(name: string): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-rsa-'));
   try {
@@ -166,7 +167,6 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
     const address = addressOf(lb, 'edge');
     const ours = `https://${address}`;
     const bareUrl = `https://${address}:${bare.port}`;
-    const rsaUrl = `https://${address}:${bareRsa.port}`;
     const host = [`Host: www.${lab.model.domain}`];
     const kept = { ...OPTIONS, headers: host };
     const fresh = { ...OPTIONS, headers: [...host, 'Connection: close'] };
@@ -187,6 +187,16 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
       };
       const result = await lab.ctx.driver.exec('client', stime(`${address}:${port}`, options));
       return parseStime(result.stdout, STIME_PROCESSES, OPTIONS.seconds);
+    };
+    // New visitors: a full handshake and one request on every connection (bench/stime.ts: wrk
+    // with `Connection: close` resumes its sessions).
+    const newVisitors = (port: number) => async (): Promise<WrkResult> => {
+      const options = { seconds: OPTIONS.seconds, processes: STIME_PROCESSES, resume: false };
+      const result = await lab.ctx.driver.exec(
+        'client',
+        stime(`${address}:${port}`, { ...options, www: asset }),
+      );
+      return parseStime(result.stdout, STIME_PROCESSES, OPTIONS.seconds, true);
     };
     const https = lab.model.ports.https;
     const round = (
@@ -213,8 +223,14 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
         onBare(() => wrkFrom(lab, 'client', `${bareUrl}/`, kept)),
       ),
       await round(
-        'new HTTPS connections (one request each)',
+        'new visitors: a new HTTPS connection, full handshake, one request each',
         0.95,
+        onOurs(newVisitors(https)),
+        onBare(newVisitors(bare.port)),
+      ),
+      await round(
+        'returning visitors: a new connection resuming its TLS session, one request each',
+        undefined,
         onOurs(() => wrkFrom(lab, 'client', `${ours}${asset}`, fresh)),
         onBare(() => wrkFrom(lab, 'client', `${bareUrl}${asset}`, fresh)),
       ),
@@ -225,10 +241,10 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
         onBare(() => h2From(lab, `${bareUrl}${asset}`)),
       ),
       await round(
-        'new connections: RSA 2048 ÷ ECDSA P-256',
+        'new visitors: RSA 2048 ÷ ECDSA P-256',
         undefined,
-        onRsa(() => wrkFrom(lab, 'client', `${rsaUrl}${asset}`, fresh)),
-        onBare(() => wrkFrom(lab, 'client', `${bareUrl}${asset}`, fresh)),
+        onRsa(newVisitors(bareRsa.port)),
+        onBare(newVisitors(bare.port)),
         'the same bare HAProxy with the ECDSA certificate',
       ),
       await round(

@@ -36,3 +36,25 @@ it('runs the processes at once, resuming or not', () => {
   });
   assert.deepEqual(command.argv.slice(4), ['8', '10.0.0.1:443', '-reuse', '5']);
 });
+
+// One process's report with -www: each connection read its answer.
+const WWW = `413 connections in 0.38s; 1086.84 connections/user sec, bytes read 423325
+413 connections in 4 real seconds, 1025 bytes read per connection
+`;
+
+it('asks each connection for a page when given one', () => {
+  const command = stime('10.0.0.1:443', {
+    seconds: 5,
+    processes: 8,
+    resume: false,
+    www: '/static/r1/app.css',
+  });
+  assert.match(command.argv[2] ?? '', /-time "\$4" -www "\$5" &/);
+  assert.deepEqual(command.argv.slice(4), ['8', '10.0.0.1:443', '-new', '5', '/static/r1/app.css']);
+  assert.equal(parseStime(WWW, 1, 4, true).requests, 413);
+});
+
+it('is an error when a page was asked for and none was read', () => {
+  assert.throws(() => parseStime(REPORTS, 2, 5, true), /read no answer/);
+  assert.doesNotThrow(() => parseStime(REPORTS, 2, 5));
+});
