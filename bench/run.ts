@@ -370,7 +370,7 @@ async function whereTheDifferenceGoes(lab: TestLab, asset: string): Promise<Comp
     const loads: readonly (readonly [string, (url: string) => Promise<WrkResult>])[] = [
       ['static file', (url) => wrkFrom(lab, 'client', `${url}${asset}`, kept)],
       ['app page /', (url) => wrkFrom(lab, 'client', `${url}/`, kept)],
-      ['new connections', (url) => wrkFrom(lab, 'client', `${url}${asset}`, fresh)],
+      ['new connections (resumed)', (url) => wrkFrom(lab, 'client', `${url}${asset}`, fresh)],
       ['HTTP/2 static file', (url) => h2From(lab, `${url}${asset}`)],
     ];
     for (const [what, request] of loads) {
