@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../lib/wait.ts';
 import { Executor } from './ssh-executor.ts';
 
@@ -82,6 +83,21 @@ describe('the executor session', () => {
       MARGIN_MS,
     );
     assert.equal(stubborn.exitCode, 137);
+  });
+
+  it('never ends a command before its timeout (its clock moves by whole ticks)', async () => {
+    // A command ended early reads as its own exit 124 to the driver, not as a timeout. One after
+    // the other, each started 0-9 ms after the last ended: at every phase of the 10 ms tick.
+    const early: string[] = [];
+    for (let i = 0; i < 60; i++) {
+      await sleep(i % 10);
+      const start = performance.now();
+      const result = await executor.run(['sleep', '5'], undefined, 50, MARGIN_MS);
+      const took = performance.now() - start;
+      assert.equal(result.exitCode, 124);
+      if (took < 50) early.push(took.toFixed(1));
+    }
+    assert.deepEqual(early, [], `ended before its 50 ms: ${early.join(', ')} ms`);
   });
 });
 

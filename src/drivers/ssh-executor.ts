@@ -50,7 +50,9 @@ sub start {
   }
   close $cr; close $cw; close $ew;
   my $j = { id => $id, pid => $pid, out => $pr, err => $er, o => '', e => '', in => $pw, i => $input,
-    deadline => $timeout > 0 ? now() + $timeout : undef };
+    # now() moves by whole clock ticks (10 ms): a tick more, so a command is never ended before
+    # its timeout (ended at 490 ms of 500, it read as its own exit 124, not a timeout).
+    deadline => $timeout > 0 ? now() + $timeout + 1000 / $tck : undef };
   if (length $input) { my $f = fcntl($pw, POSIX::F_GETFL(), 0); fcntl($pw, POSIX::F_SETFL(), $f | POSIX::O_NONBLOCK()) } else { close $pw; $j->{in} = undef }
   $jobs{$pid} = $j;
 }
