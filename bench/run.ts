@@ -178,26 +178,17 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
     const onBare = cpuOf(bare.pidFile);
     const onRsa = cpuOf(bareRsa.pidFile);
     const onTickets = cpuOf(bareTickets.pidFile);
-    // Returning visitors: 8 s_time processes, each resuming its first session (bench/stime.ts).
-    const handshakes = (port: number, resume: boolean) => async (): Promise<WrkResult> => {
-      const options = {
-        seconds: OPTIONS.seconds,
-        processes: STIME_PROCESSES,
-        resume,
+    // 8 s_time processes (bench/stime.ts): handshakes alone, each resuming its first session or
+    // not; or, with `www`, a request on every connection too.
+    const handshakes =
+      (port: number, resume: boolean, www?: string) => async (): Promise<WrkResult> => {
+        const options = { seconds: OPTIONS.seconds, processes: STIME_PROCESSES, resume, www };
+        const result = await lab.ctx.driver.exec('client', stime(`${address}:${port}`, options));
+        return parseStime(result.stdout, STIME_PROCESSES, OPTIONS.seconds, www !== undefined);
       };
-      const result = await lab.ctx.driver.exec('client', stime(`${address}:${port}`, options));
-      return parseStime(result.stdout, STIME_PROCESSES, OPTIONS.seconds);
-    };
-    // New visitors: a full handshake and one request on every connection (bench/stime.ts: wrk
-    // with `Connection: close` resumes its sessions).
-    const newVisitors = (port: number) => async (): Promise<WrkResult> => {
-      const options = { seconds: OPTIONS.seconds, processes: STIME_PROCESSES, resume: false };
-      const result = await lab.ctx.driver.exec(
-        'client',
-        stime(`${address}:${port}`, { ...options, www: asset }),
-      );
-      return parseStime(result.stdout, STIME_PROCESSES, OPTIONS.seconds, true);
-    };
+    // New visitors: a full handshake and one request on every connection (wrk with
+    // `Connection: close` resumes its sessions).
+    const newVisitors = (port: number) => handshakes(port, false, asset);
     const https = lab.model.ports.https;
     const round = (
       name: string,
