@@ -65,7 +65,8 @@ export function parseRollup(rollup: string): { pssMb: number; ussMb: number } | 
   };
 }
 
-async function rollupOf(pid: string): Promise<{ pssMb: number; ussMb: number } | undefined> {
+/** PSS and USS of a running process in MB; undefined once it has exited. */
+export async function rollupOf(pid: string): Promise<{ pssMb: number; ussMb: number } | undefined> {
   try {
     return parseRollup(await readFile(`/proc/${pid}/smaps_rollup`, 'utf8'));
   } catch {

@@ -7,7 +7,7 @@
  * and returning ones' (resumed, wrk), HTTP/2, RSA against ECDSA; TLS
  * behind the edge against clear text (to Nginx, to MariaDB, to the exporters, the backup stream,
  * replication between the database servers); a reload under load; deploys under load; the lab's
- * memory after `up` and after the load.
+ * memory after `up` and after the load, and against each kind of daemon started bare beside it.
  *
  * Where wrk runs: "direct" targets are only reachable inside a web server (the app listens on
  * loopback; web servers have no edge address), so wrk runs there; "via LB" runs on the client
@@ -40,9 +40,15 @@ import { h2load, parseH2load } from './h2load.ts';
 import { parseStime, stime } from './stime.ts';
 import { formatLogCap, watchLogs } from './logcap.ts';
 import { describeMemory, labMemory } from './memory.ts';
+import {
+  againstBareMemory,
+  bareMemoryCases,
+  formatBareMemory,
+  measureBareMemory,
+} from './bare-memory.ts';
 import { withCpu } from './cpu.ts';
 import { haproxyFiles, MOZILLA_INTERMEDIATE } from '../src/render/haproxy/index.ts';
-import { hostPaths } from '../src/model/layout.ts';
+import { hostPaths, runtimeOf } from '../src/model/layout.ts';
 import { parseWrk, wrk, type WrkOptions, type WrkResult } from './wrk.ts';
 import { formatTimings, measureCommands } from './commands.ts';
 import { soak, soakOptions } from './soak.ts';
@@ -96,6 +102,10 @@ const STIME_PROCESSES = 8;
 const FEATURE_PORT_OFFSET = 8010;
 /** The profiled HAProxys' ports, one at a time: ours + this. */
 const PROFILE_PORT_OFFSET = 8030;
+/** The bare daemons of the memory part listen on 127.0.0.1 from this port up, on the client. */
+const BARE_MEMORY_PORT = 19_400;
+/** How long they settle before their memory is read (the Go runtimes' first collections). */
+const BARE_MEMORY_SETTLE_MS = 15_000;
 /** Requests a profiled HAProxy is sent for each load (after a tenth as many to warm it up). */
 const PROFILE_REQUESTS = Number(process.env.BENCH_PROFILE_REQUESTS ?? 4000);
 /** What each profiled HAProxy is sent: the static file kept alive, over HTTP/1.1 and HTTP/2. */
@@ -484,7 +494,7 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
 const PARTS = new Set(
   (
     process.env.BENCH_PARTS ??
-    'tiers,bare,features,profile,backends,dbtls,transit,repltls,reload,deploys,commands'
+    'tiers,bare,features,profile,backends,dbtls,transit,repltls,reload,deploys,memory,commands'
   )
     .split(',')
     .map((p) => p.trim()),
@@ -645,6 +655,23 @@ async function main(): Promise<void> {
     print(
       `lab memory after up: ${describeMemory(memoryAfterUp)}\nlab memory after the load: ${describeMemory(memoryAfterLoad)}`,
     );
+    let bareMemory;
+    if (PARTS.has('memory')) {
+      process.stdout.write(
+        'bench: each kind of daemon started bare, for the memory it costs anyway\n',
+      );
+      const dir = path.join(hostPaths(lab.model, 'client').root, 'bare-memory');
+      const cases = bareMemoryCases(dir, runtimeOf(lab.model), BARE_MEMORY_PORT);
+      const bare = await measureBareMemory(
+        lab.ctx.driver,
+        'client',
+        dir,
+        cases,
+        BARE_MEMORY_SETTLE_MS,
+      );
+      bareMemory = { bare, rows: againstBareMemory(memoryAfterLoad, bare) };
+      print(formatBareMemory(bareMemory.rows, BARE_MEMORY_SETTLE_MS));
+    }
     let soakResult;
     if (PARTS.has('soak')) {
       const options = soakOptions(process.env);
@@ -687,7 +714,7 @@ async function main(): Promise<void> {
       deploys,
       commands,
       soak: soakResult,
-      memory: { afterUp: memoryAfterUp, afterLoad: memoryAfterLoad },
+      memory: { afterUp: memoryAfterUp, afterLoad: memoryAfterLoad, bare: bareMemory },
       logs,
     };
     const dir = path.join(import.meta.dirname, 'results');
