@@ -152,6 +152,22 @@ async function rsaCertificate(name: string): Promise<string> {
 }
 
 /**
+ * 8 s_time processes from the client (bench/stime.ts) to `to` (address:port): handshakes alone,
+ * each resuming its first session or not; or, with `www`, a request on every connection too:
+ * new visitors, with `resume` false (wrk with `Connection: close` resumes its sessions).
+ */
+async function handshakesFrom(
+  lab: TestLab,
+  to: string,
+  resume: boolean,
+  www?: string,
+): Promise<WrkResult> {
+  const options = { seconds: OPTIONS.seconds, processes: STIME_PROCESSES, resume, www };
+  const result = await lab.ctx.driver.exec('client', stime(to, options));
+  return parseStime(result.stdout, STIME_PROCESSES, OPTIONS.seconds, www !== undefined);
+}
+
+/**
  * Our load balancer against bare HAProxys on the same host (lb-01): ECDSA (the site's
  * certificate) and RSA 2048 (a certificate made for this), from the client, by address with the
  * site's name in Host, so both sides get exactly the same requests.
@@ -188,17 +204,10 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
     const onBare = cpuOf(bare.pidFile);
     const onRsa = cpuOf(bareRsa.pidFile);
     const onTickets = cpuOf(bareTickets.pidFile);
-    // 8 s_time processes (bench/stime.ts): handshakes alone, each resuming its first session or
-    // not; or, with `www`, a request on every connection too.
-    const handshakes =
-      (port: number, resume: boolean, www?: string) => async (): Promise<WrkResult> => {
-        const options = { seconds: OPTIONS.seconds, processes: STIME_PROCESSES, resume, www };
-        const result = await lab.ctx.driver.exec('client', stime(`${address}:${port}`, options));
-        return parseStime(result.stdout, STIME_PROCESSES, OPTIONS.seconds, www !== undefined);
-      };
-    // New visitors: a full handshake and one request on every connection (wrk with
-    // `Connection: close` resumes its sessions).
-    const newVisitors = (port: number) => handshakes(port, false, asset);
+    const handshakes = (port: number, resume: boolean) => () =>
+      handshakesFrom(lab, `${address}:${port}`, resume);
+    const newVisitors = (port: number) => () =>
+      handshakesFrom(lab, `${address}:${port}`, false, asset);
     const https = lab.model.ports.https;
     const round = (
       name: string,
@@ -372,9 +381,16 @@ async function whereTheDifferenceGoes(lab: TestLab, asset: string): Promise<Comp
       ['static file', (url) => wrkFrom(lab, 'client', `${url}${asset}`, kept)],
       ['app page /', (url) => wrkFrom(lab, 'client', `${url}/`, kept)],
       ['new connections (resumed)', (url) => wrkFrom(lab, 'client', `${url}${asset}`, fresh)],
+      [
+        'new visitors (full handshakes)',
+        (url) => handshakesFrom(lab, new URL(url).host, false, asset),
+      ],
       ['HTTP/2 static file', (url) => h2From(lab, `${url}${asset}`)],
     ];
-    for (const [what, request] of loads) {
+    // BENCH_FEATURE_LOADS=new,HTTP/2 measures only the loads whose names start so.
+    const only = process.env.BENCH_FEATURE_LOADS?.split(',');
+    const chosen = loads.filter(([what]) => only?.some((o) => what.startsWith(o)) ?? true);
+    for (const [what, request] of chosen) {
       const load = (target: Target) => () =>
         withCpu(lab.ctx, lb.name, target.pidFile, () => request(target.url));
       const run = async (name: string, ours: Target, reference: Target, refName: string) => {
