@@ -1495,6 +1495,17 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     const down = await foobar(['down'], 10 * 60_000);
     assert.equal(down.exitCode, 0, `${down.stdout}\n${down.stderr}`);
     t.diagnostic(`down: ${seconds(Date.now() - started)} s (${load()})`);
+    // Its slowest steps, as the progress prints their times ("412 ms", "3.4 s"): which daemon
+    // or machine keeps a down waiting.
+    const stepMs = (line: string): number => {
+      const time = / ([\d.]+) (ms|s)$/.exec(line);
+      return time === null ? 0 : Number(time[1]) * (time[2] === 's' ? 1000 : 1);
+    };
+    const slowest = down.stdout
+      .split('\n')
+      .sort((a, b) => stepMs(b) - stepMs(a))
+      .slice(0, 6);
+    t.diagnostic(`down's slowest steps: ${slowest.map((l) => l.trim()).join(' | ')}`);
     const page = await here([
       'curl',
       '-sS',
