@@ -126,7 +126,12 @@ export async function dbStatus(ctx: Context): Promise<DbStatus> {
         lastError: p.up ? lastError : (p.error ?? 'down'),
       };
     });
-  if (primary?.up !== true) problems.push(`the primary ${cluster.primary} does not answer`);
+  // Why it does not (refused, or a greeting that did not come in time) is what tells a dead
+  // server from a slow one.
+  if (primary?.up !== true)
+    problems.push(
+      `the primary ${cluster.primary} does not answer${primary?.error === undefined ? '' : ` (${primary.error})`}`,
+    );
   else if (primary.state?.readOnly === true)
     problems.push(`the primary ${cluster.primary} is read-only`);
   for (const r of replicas) {
