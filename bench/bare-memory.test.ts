@@ -40,16 +40,16 @@ it('holds each kind of ours against as many bare instances as it runs', () => {
   assert.equal(bareKindOf('failover manager (node)'), 'node');
   assert.equal(bareKindOf('mariadbd'), 'mariadbd');
   const ours = memoryOf([
-    ['failover manager (node)', { processes: 3, mb: 110, ussMb: 90 }],
-    ['nginx', { processes: 6, mb: 24, ussMb: 18 }],
-    ['keepalived', { processes: 4, mb: 8, ussMb: 1 }],
+    ['failover manager (node)', { processes: 3, mb: 110, ussMb: 92, dirtyMb: 90 }],
+    ['nginx', { processes: 6, mb: 24, ussMb: 20, dirtyMb: 18 }],
+    ['keepalived', { processes: 4, mb: 8, ussMb: 2, dirtyMb: 1 }],
   ]);
   const rows = againstBareMemory(ours, [
-    { kind: 'node', processes: 1, ussMb: 8, pssMb: 12 },
-    { kind: 'nginx', processes: 3, ussMb: 2, pssMb: 3 },
+    { kind: 'node', processes: 1, dirtyMb: 8, ussMb: 9, pssMb: 12 },
+    { kind: 'nginx', processes: 3, dirtyMb: 2, ussMb: 2.5, pssMb: 3 },
   ]);
   assert.deepEqual(
-    rows.map((r) => [r.kind, r.instances, r.bareMb, r.ours.ussMb - r.bareMb]),
+    rows.map((r) => [r.kind, r.instances, r.bareMb, r.ours.dirtyMb - r.bareMb]),
     [
       ['failover manager (node)', 3, 24, 66],
       ['nginx', 2, 4, 14],

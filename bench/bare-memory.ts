@@ -1,13 +1,15 @@
 /**
  * The lab's memory against its daemons bare: every kind of daemon the lab runs, started beside it
  * as it comes (the same Debian binary with Debian's defaults, or the lab's Node.js running
- * nothing, and only what it needs to start there), its unique set size read once it has
+ * nothing, and only what it needs to start there), its private dirty memory read once it has
  * settled. Ours less as many bare ones as ours runs is what our configuration and our work hold
  * above what the processes cost anyway (or, below zero, what our tuning saves on Debian's
  * defaults): where a memory goal can be met by tuning, and where only fewer processes would.
  *
- * USS, not PSS: a bare process started beside ours shares their binaries' pages, so its PSS
- * would be a fraction of what it costs alone, and ours would be judged against the wrong figure.
+ * Private_Dirty (what a process wrote itself: heaps, stacks, data), neither PSS nor USS: a bare
+ * process started beside ours shares their binaries' pages, and ours' binaries' pages were
+ * private until it started. A bare Prometheus alone had 28 MB of its binary in its USS; beside
+ * the lab's, none; ours, measured before, all of it (2026-12-07).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
@@ -208,7 +210,9 @@ frontend bare
 export interface BareKind {
   readonly kind: string;
   readonly processes: number;
-  /** USS, MB. */
+  /** Private_Dirty, MB (what the comparison uses). */
+  readonly dirtyMb: number;
+  /** USS, MB (for the record: less its binary's pages that ours map too). */
   readonly ussMb: number;
   /** PSS beside the lab, MB (for the record; a share of pages ours map too). */
   readonly pssMb: number;
@@ -232,7 +236,7 @@ async function stopGroup(pid: number, graceMs = 15_000): Promise<void> {
 }
 
 /**
- * Starts every case on `host` at once (in `dir`), waits `settleMs`, reads each one's USS and PSS
+ * Starts every case on `host` at once (in `dir`), waits `settleMs`, reads each one's private dirty memory, USS and PSS
  * (its process and its children), and stops them all. A case that is no longer running then is
  * an error that quotes its output.
  */
@@ -273,6 +277,7 @@ export async function measureBareMemory(
       measured.push({
         kind: bare.kind,
         processes: rollups.length,
+        dirtyMb: rollups.reduce((sum, r) => sum + r.dirtyMb, 0),
         ussMb: rollups.reduce((sum, r) => sum + r.ussMb, 0),
         pssMb: rollups.reduce((sum, r) => sum + r.pssMb, 0),
       });
@@ -292,34 +297,34 @@ export interface BareMemoryRow {
   readonly bare?: BareKind;
   /** How many instances ours runs (its processes ÷ the bare one's, at least 1). */
   readonly instances: number;
-  /** USS, MB: instances × the bare one's. */
+  /** Private_Dirty, MB: instances × the bare one's. */
   readonly bareMb: number;
 }
 
-/** Each kind of `ours` (USS) against its bare reference in `bare`; the largest excess first. */
+/** Each kind of `ours` (private dirty) against its bare reference in `bare`; the largest excess first. */
 export function againstBareMemory(ours: Memory, bare: readonly BareKind[]): BareMemoryRow[] {
   const rows = Object.entries(ours.byKind).map(([kind, k]): BareMemoryRow => {
     const one = bare.find((b) => b.kind === bareKindOf(kind));
-    if (one === undefined) return { kind, ours: k, instances: k.processes, bareMb: k.ussMb };
+    if (one === undefined) return { kind, ours: k, instances: k.processes, bareMb: k.dirtyMb };
     const instances = Math.max(1, Math.round(k.processes / one.processes));
-    return { kind, ours: k, bare: one, instances, bareMb: instances * one.ussMb };
+    return { kind, ours: k, bare: one, instances, bareMb: instances * one.dirtyMb };
   });
-  return rows.sort((a, b) => b.ours.ussMb - b.bareMb - (a.ours.ussMb - a.bareMb));
+  return rows.sort((a, b) => b.ours.dirtyMb - b.bareMb - (a.ours.dirtyMb - a.bareMb));
 }
 
-/** The table: per kind, ours, one bare, as many bare as ours runs, and the difference (USS, MB). */
+/** The table: per kind, ours, one bare, as many bare as ours runs, and the difference (Private_Dirty, MB). */
 export function formatBareMemory(rows: readonly BareMemoryRow[], settleMs: number): string {
   const mb = (n: number): string => n.toFixed(1).padStart(7);
   const lines = rows.map(
     (r) =>
-      `${r.kind.padEnd(30)} ${mb(r.ours.ussMb)} (${String(r.ours.processes).padStart(2)}) ${
-        r.bare === undefined ? '      —' : mb(r.bare.ussMb)
-      } ×${String(r.instances).padStart(2)} ${mb(r.bareMb)} ${mb(r.ours.ussMb - r.bareMb)}`,
+      `${r.kind.padEnd(30)} ${mb(r.ours.dirtyMb)} (${String(r.ours.processes).padStart(2)}) ${
+        r.bare === undefined ? '      —' : mb(r.bare.dirtyMb)
+      } ×${String(r.instances).padStart(2)} ${mb(r.bareMb)} ${mb(r.ours.dirtyMb - r.bareMb)}`,
   );
-  const ours = rows.reduce((sum, r) => sum + r.ours.ussMb, 0);
+  const ours = rows.reduce((sum, r) => sum + r.ours.dirtyMb, 0);
   const bare = rows.reduce((sum, r) => sum + r.bareMb, 0);
   return [
-    `The lab's memory after the load against its daemons bare (USS, MB): each kind started beside the lab as it comes (Debian's binary and defaults, or the lab's Node.js running nothing), idle, read after ${(settleMs / 1000).toFixed(0)} s; "bare ×n" is as many as ours runs, "diff" ours less that; a kind without a bare reference counts as its own`,
+    `The lab's memory after the load against its daemons bare (private dirty memory, MB: what each process wrote itself, whoever shares its binary): each kind started beside the lab as it comes (Debian's binary and defaults, or the lab's Node.js running nothing), idle, read after ${(settleMs / 1000).toFixed(0)} s; "bare ×n" is as many as ours runs, "diff" ours less that; a kind without a bare reference counts as its own`,
     `${'kind'.padEnd(30)} ${'ours'.padStart(7)} (ps) ${'bare'.padStart(7)}    n ${'bare ×n'.padStart(7)} ${'diff'.padStart(7)}`,
     ...lines,
     `${'total'.padEnd(30)} ${mb(ours)}      ${' '.repeat(7)}     ${mb(bare)} ${mb(ours - bare)}`,

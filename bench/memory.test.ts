@@ -39,15 +39,15 @@ it('describes the total and each kind, PSS/USS, the largest PSS first', () => {
   assert.equal(
     describeMemory(
       memoryOf([
-        ['nginx', { processes: 4, mb: 100.2, ussMb: 60.1 }],
-        ['mariadbd', { processes: 2, mb: 200.2, ussMb: 180.4 }],
+        ['nginx', { processes: 4, mb: 100.2, ussMb: 60.1, dirtyMb: 50 }],
+        ['mariadbd', { processes: 2, mb: 200.2, ussMb: 180.4, dirtyMb: 170 }],
       ]),
     ),
     'PSS 300 MB, USS 241 MB; per kind PSS/USS (processes): mariadbd 200/180 (2), nginx 100/60 (4)',
   );
 });
 
-it('reads PSS and USS (private clean + dirty) from smaps_rollup', () => {
+it('reads PSS, USS (private clean + dirty) and private dirty from smaps_rollup', () => {
   const rollup = [
     '55d0c0000000-7ffd00000000 ---p 00000000 00:00 0                          [rollup]',
     'Rss:               20480 kB',
@@ -58,6 +58,6 @@ it('reads PSS and USS (private clean + dirty) from smaps_rollup', () => {
     'Private_Clean:      1024 kB',
     'Private_Dirty:      4096 kB',
   ].join('\n');
-  assert.deepEqual(parseRollup(rollup), { pssMb: 10, ussMb: 5 });
+  assert.deepEqual(parseRollup(rollup), { pssMb: 10, ussMb: 5, dirtyMb: 4 });
   assert.equal(parseRollup(''), undefined);
 });

@@ -15,6 +15,11 @@ export interface KindMemory {
   readonly mb: number;
   /** USS (Private_Clean + Private_Dirty), MB. */
   readonly ussMb: number;
+  /**
+   * Private_Dirty, MB: what the processes wrote themselves (heaps, stacks, data), whoever else
+   * maps their binaries; USS also counts a binary's pages that no other process maps.
+   */
+  readonly dirtyMb: number;
 }
 
 export interface Memory {
@@ -51,8 +56,15 @@ export function kindOf(argv: readonly string[]): string {
   return name;
 }
 
-/** PSS and USS in MB from /proc/PID/smaps_rollup; undefined without a Pss line. */
-export function parseRollup(rollup: string): { pssMb: number; ussMb: number } | undefined {
+/** One process's PSS, USS and private dirty memory, MB. */
+export interface Rollup {
+  readonly pssMb: number;
+  readonly ussMb: number;
+  readonly dirtyMb: number;
+}
+
+/** PSS, USS and Private_Dirty in MB from /proc/PID/smaps_rollup; undefined without a Pss line. */
+export function parseRollup(rollup: string): Rollup | undefined {
   const kb = (field: string): number | undefined => {
     const found = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(rollup)?.[1];
     return found === undefined ? undefined : Number(found);
@@ -62,11 +74,12 @@ export function parseRollup(rollup: string): { pssMb: number; ussMb: number } | 
   return {
     pssMb: pss / 1024,
     ussMb: ((kb('Private_Clean') ?? 0) + (kb('Private_Dirty') ?? 0)) / 1024,
+    dirtyMb: (kb('Private_Dirty') ?? 0) / 1024,
   };
 }
 
 /** PSS and USS of a running process in MB; undefined once it has exited. */
-export async function rollupOf(pid: string): Promise<{ pssMb: number; ussMb: number } | undefined> {
+export async function rollupOf(pid: string): Promise<Rollup | undefined> {
   try {
     return parseRollup(await readFile(`/proc/${pid}/smaps_rollup`, 'utf8'));
   } catch {
@@ -94,11 +107,12 @@ export async function labMemory(ctx: Context): Promise<Memory> {
       // A process that exited meanwhile (a zombie has no command line).
       if (cmdline === '') continue;
       const kind = kindOf(cmdline.split('\0'));
-      const sum = byKind.get(kind) ?? { processes: 0, mb: 0, ussMb: 0 };
+      const sum = byKind.get(kind) ?? { processes: 0, mb: 0, ussMb: 0, dirtyMb: 0 };
       byKind.set(kind, {
         processes: sum.processes + 1,
         mb: sum.mb + rollup.pssMb,
         ussMb: sum.ussMb + rollup.ussMb,
+        dirtyMb: sum.dirtyMb + rollup.dirtyMb,
       });
     }
   }

@@ -19,7 +19,7 @@ const memory = (byKind: Kinds): Memory =>
   memoryOf(
     Object.entries(byKind).map(([kind, mb]) => {
       const [pss, uss] = typeof mb === 'number' ? [mb, mb / 2] : mb;
-      return [kind, { processes: 1, mb: pss, ussMb: uss }] as const;
+      return [kind, { processes: 1, mb: pss, ussMb: uss, dirtyMb: uss }] as const;
     }),
   );
 
