@@ -15,7 +15,7 @@ import type { HostRestoreReport } from '../../src/steps/db/restore.ts';
 import type { FullBackup } from '../../src/backup/catalog.ts';
 import type { BackupCatalog, RestoreReport } from '../../src/steps/backup.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
-import { rootClient, sql } from '../support/db.ts';
+import { cliReport, rootClient, sql } from '../support/db.ts';
 import { postFromClient } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
 
@@ -35,27 +35,8 @@ export function backupSuite(lab: TestLab): void {
     return acked;
   }
 
-  async function json<T>(...args: string[]): Promise<T> {
-    // A probe of the primary that timed out on a busy machine (db status exits 2, "failed": a CI
-    // run at load average 20 failed here after a rejoin, with nothing on stderr; `recoverable`
-    // above meets the same) is asked again, as a person would, twice at most. Any other failure,
-    // a refused connection among them, fails at once, with the problems db status gave.
-    for (let attempt = 1; ; attempt++) {
-      const result = await lab.cliWithin(600_000, ...args, '--json');
-      if ([0, 1].includes(result.exitCode)) return JSON.parse(result.stdout) as T;
-      const problems = result.stdout.startsWith('{')
-        ? (JSON.parse(result.stdout) as { problems?: string[] }).problems
-        : undefined;
-      const slow = problems?.some((p) =>
-        /does not answer \(.*(within \d+ ms|timed out|timeout|ETIMEDOUT)/i.test(p),
-      );
-      assert.ok(
-        slow === true && attempt < 3,
-        `foobar ${args.join(' ')}: exit ${result.exitCode} ${result.stderr} ${JSON.stringify(problems)}`,
-      );
-      await sleep(1000);
-    }
-  }
+  const json = <T>(...args: string[]): Promise<T> =>
+    cliReport<T>((...a) => lab.cliWithin(600_000, ...a), args, [0, 1]);
 
   /** What the first test wrote and when it made its mistake, for the restore onto a replica. */
   let mistake: { at: Date; before: string[]; after: string[] } | undefined;

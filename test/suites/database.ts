@@ -18,6 +18,7 @@ import type { DbStatus } from '../../src/steps/db/status.ts';
 import { mariadbDaemon, webDaemons } from '../../src/steps/services.ts';
 import {
   assertEveryAckedOnce,
+  cliReport,
   firstWriteAfter,
   longestPause,
   sql,
@@ -52,16 +53,9 @@ export function databaseSuite(lab: TestLab): void {
   const messages = url('/api/messages');
   const jar = path.join(lab.model.lab.stateDir, 'test-cookies.txt');
 
-  async function cliOn<T>(target: TestLab, ...args: string[]): Promise<T> {
-    const result = await target.cli(...args, '--json');
-    // db status exits 1 while a server is fenced: degraded, and said so in its report.
-    const ok = args[1] === 'status' ? [0, 1] : [0];
-    assert.ok(
-      ok.includes(result.exitCode),
-      `foobar ${args.join(' ')}: ${result.stderr}${result.stdout}`,
-    );
-    return JSON.parse(result.stdout) as T;
-  }
+  // db status exits 1 while a server is fenced: degraded, and said so in its report.
+  const cliOn = <T>(target: TestLab, ...args: string[]): Promise<T> =>
+    cliReport<T>((...a) => target.cli(...a), args, args[1] === 'status' ? [0, 1] : [0]);
   const cli = <T>(...args: string[]): Promise<T> => cliOn<T>(lab, ...args);
 
   async function post(body: string | { file: string }, flags: string[] = []) {

@@ -16,6 +16,37 @@ import { sleep } from '../../src/lib/wait.ts';
 import type { TestLab } from './lab.ts';
 
 /**
+ * `foobar ARGS --json` through `run` (a lab's cli), its report parsed, when its exit code is one
+ * of `accepted`. A db status that failed only because a probe of the primary timed out on a busy
+ * machine (exit 2, "the primary ... does not answer (no greeting ... within 2000 ms)": CI runs at
+ * load average 20 failed on it, with nothing on stderr) is asked again, as a person would, twice
+ * at most. Anything else fails at once, with what it printed.
+ */
+export async function cliReport<T>(
+  run: (...args: string[]) => Promise<ExecResult>,
+  args: readonly string[],
+  accepted: readonly number[],
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await run(...args, '--json');
+    if (accepted.includes(result.exitCode)) return JSON.parse(result.stdout) as T;
+    const problems = result.stdout.startsWith('{')
+      ? (JSON.parse(result.stdout) as { problems?: unknown }).problems
+      : undefined;
+    const timedOut =
+      Array.isArray(problems) &&
+      problems.some((p) =>
+        /does not answer \(.*(within \d+ ms|timed out|timeout|ETIMEDOUT)/i.test(String(p)),
+      );
+    assert.ok(
+      timedOut && attempt < 3,
+      `foobar ${args.join(' ')}: exit ${result.exitCode}: ${result.stderr}${result.stdout}`,
+    );
+    await sleep(1000);
+  }
+}
+
+/**
  * The mariadb client as root on a server's socket, on its host (Unix-socket authentication: a
  * restored server, whose accounts may not be foobar's yet), one statement, tab-separated rows
  * without a header.
