@@ -324,7 +324,7 @@ export function formatBareMemory(rows: readonly BareMemoryRow[], settleMs: numbe
   const ours = rows.reduce((sum, r) => sum + r.ours.dirtyMb, 0);
   const bare = rows.reduce((sum, r) => sum + r.bareMb, 0);
   return [
-    `The lab's memory after the load against its daemons bare (private dirty memory, MB: what each process wrote itself, whoever shares its binary): each kind started beside the lab as it comes (Debian's binary and defaults, or the lab's Node.js running nothing), idle, read after ${(settleMs / 1000).toFixed(0)} s; "bare ×n" is as many as ours runs, "diff" ours less that; a kind without a bare reference counts as its own`,
+    `The lab's memory idle after the load against its daemons bare (private dirty memory, MB: what each process wrote itself, whoever shares its binary): each kind started beside the lab as it comes (Debian's binary and defaults, or the lab's Node.js running nothing), idle, read after ${(settleMs / 1000).toFixed(0)} s; "bare ×n" is as many as ours runs, "diff" ours less that; a kind without a bare reference counts as its own`,
     `${'kind'.padEnd(30)} ${'ours'.padStart(7)} (ps) ${'bare'.padStart(7)}    n ${'bare ×n'.padStart(7)} ${'diff'.padStart(7)}`,
     ...lines,
     `${'total'.padEnd(30)} ${mb(ours)}      ${' '.repeat(7)}     ${mb(bare)} ${mb(ours - bare)}`,
