@@ -121,6 +121,7 @@ describe('chunkOf and loadTotals', () => {
         write: { requests: 3, ok: 1 },
       },
       failures: { 'page 503': 1, 'write 200': 1, 'write ECONNRESET': 1 },
+      firstFailures: summary.failures,
       writesAcked: 1,
     });
   });
@@ -135,6 +136,10 @@ describe('chunkOf and loadTotals', () => {
     assert.equal(totals.writesAcked, 2);
     assert.deepEqual(totals.kinds.write, { requests: 6, ok: 2 });
     assert.deepEqual(totals.failures, { 'page 503': 2, 'write 200': 2, 'write ECONNRESET': 2 });
+    assert.deepEqual(
+      totals.firstFailures.map((f) => f.answer),
+      ['503', '200', 'ECONNRESET', '503', '200', 'ECONNRESET'],
+    );
     assert.equal(loadTotals([]).requestsPerSecond, 0);
   });
 });
@@ -149,9 +154,12 @@ it('prints the samples, the growth per kind and whether the goal is met', () => 
       startedAt: 0,
       endedAt: 60_000,
       requests: 600,
-      failed: 0,
-      kinds: { page: { requests: 600, ok: 600 } },
-      failures: {},
+      failed: 1,
+      kinds: { page: { requests: 599, ok: 599 }, read: { requests: 1, ok: 0 } },
+      failures: { 'read ECONNRESET': 1 },
+      firstFailures: [
+        { at: 1_500, kind: 'read', answer: 'ECONNRESET', url: 'https://x/', idleMs: 9_998 },
+      ],
       writesAcked: 0,
     },
   ]);
@@ -164,5 +172,9 @@ it('prints the samples, the growth per kind and whether the goal is met', () => 
   assert.match(text, /first sample after the warm-up to the last/);
   assert.match(text, /PSS \+15\.0%, USS \+15\.0% \(goal ≤ 10% on both: NOT met\)/);
   assert.match(text, /600 requests in 1\.0 min \(10\.0\/s/);
+  assert.match(
+    text,
+    /failures one by one: 00:00:01\.500 read ECONNRESET on a kept-alive connection idle for 9998 ms before it/,
+  );
   assert.match(text, /writes: 3 acknowledged, 3 rows on the primary, 0 lost, 0 duplicated/);
 });

@@ -24,6 +24,7 @@ import {
   summarizeVisits,
   VISIT_KINDS,
   type AckedMessage,
+  type VisitFailure,
   type VisitKind,
   type VisitSummary,
 } from '../src/load/visits.ts';
@@ -83,8 +84,13 @@ export interface LoadCounts {
   readonly kinds: Readonly<Record<string, { readonly requests: number; readonly ok: number }>>;
   /** Kind and status (of failures) or error code → count. */
   readonly failures: Readonly<Record<string, number>>;
+  /** The first failures one by one (at most FAILURES_KEPT): when, and on what connection. */
+  readonly firstFailures: readonly VisitFailure[];
   readonly writesAcked: number;
 }
+
+/** How many failures the soak keeps one by one. */
+const FAILURES_KEPT = 50;
 
 /** One run of the visitors. */
 export interface SoakChunk extends LoadCounts {
@@ -187,6 +193,7 @@ export function chunkOf(summary: VisitSummary, writesAcked: number): SoakChunk {
     failed: summary.failed,
     kinds,
     failures,
+    firstFailures: summary.failures.slice(0, FAILURES_KEPT),
     writesAcked,
   };
 }
@@ -211,6 +218,7 @@ export function loadTotals(chunks: readonly SoakChunk[]): LoadTotals {
     }
     for (const [key, n] of Object.entries(chunk.failures)) add(failures, key, n);
   }
+  const firstFailures = chunks.flatMap((c) => c.firstFailures).slice(0, FAILURES_KEPT);
   const seconds = ms / 1000;
   return {
     seconds,
@@ -219,8 +227,20 @@ export function loadTotals(chunks: readonly SoakChunk[]): LoadTotals {
     requestsPerSecond: seconds > 0 ? requests / seconds : 0,
     kinds,
     failures,
+    firstFailures,
     writesAcked,
   };
+}
+
+/**
+ * One failure as the soak prints it: when (UTC), what, and for an error on a reused kept-alive
+ * connection, how long that connection had been idle (against the servers' keep-alive timeouts).
+ */
+export function describeFailure(f: VisitFailure): string {
+  const at = new Date(f.at).toISOString().slice(11, 23);
+  const idle =
+    f.idleMs === undefined ? '' : ` on a kept-alive connection idle for ${f.idleMs} ms before it`;
+  return `${at} ${f.kind} ${f.answer}${idle}`;
 }
 
 const mb = (n: number): string => n.toFixed(1);
@@ -281,6 +301,9 @@ export function formatSoak(
     kinds,
     `memory growth from the first sample after the warm-up to the last, the site's total (load generator left out): PSS ${percent(growth.pss)}%, USS ${percent(growth.uss)}% (goal ≤ ${GOAL_PCT}% on both: ${growth.met ? 'met' : 'NOT met'})`,
     `load: ${load.requests} requests in ${(load.seconds / 60).toFixed(1)} min (${load.requestsPerSecond.toFixed(1)}/s, warm-up included), ${load.failed} failed; ${byKind}${failures === '' ? '' : `; failures: ${failures}`}`,
+    ...(load.firstFailures.length === 0
+      ? []
+      : [`failures one by one: ${load.firstFailures.map(describeFailure).join('; ')}`]),
     `writes: ${audit.acked} acknowledged, ${stored} rows on the primary, ${audit.lost.length} lost, ${audit.duplicated.length} duplicated`,
   ].join('\n\n');
 }

@@ -1,5 +1,6 @@
 /** One HTTP request of a load, reduced to what the user saw: a status and body, or an error code. */
 import type http from 'node:http';
+import type net from 'node:net';
 import type { RequestFunction } from './options.ts';
 
 export interface Outcome {
@@ -9,7 +10,16 @@ export interface Outcome {
   readonly server?: string;
   /** Error code (ECONNRESET, ETIMEDOUT, EAI_AGAIN, ...) when no response arrived. */
   readonly error?: string;
+  /**
+   * Of an error on a kept-alive connection that had answered before: how long it had sat idle
+   * since its last answer, in ms. A server closes an idle connection after its keep-alive timeout
+   * (HAProxy's `timeout http-keep-alive`); a request sent as it does meets a reset.
+   */
+  readonly idleMs?: number;
 }
+
+/** When each kept-alive connection last finished an answer. */
+const lastAnswer = new WeakMap<net.Socket, number>();
 
 export interface RequestSpec {
   readonly url: string;
@@ -30,6 +40,8 @@ export function sendRequest(
     payload === undefined
       ? {}
       : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) };
+  const sent = Date.now();
+  let socket: net.Socket | undefined;
   return new Promise((resolve) => {
     const request = client.request(
       spec.url,
@@ -40,6 +52,7 @@ export function sendRequest(
           if (spec.keepBody === true) chunks.push(chunk);
         });
         response.on('end', () => {
+          if (socket !== undefined) lastAnswer.set(socket, Date.now());
           const server = response.headers['x-served-by'];
           resolve({
             status: response.statusCode ?? 0,
@@ -55,8 +68,14 @@ export function sendRequest(
     request.on('timeout', () =>
       request.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })),
     );
+    request.on('socket', (s) => (socket = s));
     request.on('error', (error: NodeJS.ErrnoException) => {
-      resolve({ error: error.code ?? error.message });
+      const last =
+        request.reusedSocket && socket !== undefined ? lastAnswer.get(socket) : undefined;
+      resolve({
+        error: error.code ?? error.message,
+        ...(last === undefined ? {} : { idleMs: sent - last }),
+      });
     });
     request.end(payload);
   });

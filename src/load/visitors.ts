@@ -136,6 +136,7 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
       ms: Date.now() - start,
       status,
       ...(outcome.error === undefined ? {} : { error: outcome.error }),
+      ...(outcome.idleMs === undefined ? {} : { idleMs: outcome.idleMs }),
       ...(outcome.server === undefined ? {} : { server: outcome.server }),
       ...(release === undefined ? {} : { release }),
     };

@@ -51,7 +51,11 @@ describe('summarizeVisits', () => {
         visit('page', 200, 200, { release: 'bbbbbbbbbbbb', server: 'web-01' }),
         // A 503 page names no release a visitor saw served.
         visit('page', 250, 503, { release: 'cccccccccccc', url: 'https://x/' }),
-        visit('read', 300, 0, { error: 'ECONNRESET', url: 'https://x/api/messages?limit=5' }),
+        visit('read', 300, 0, {
+          error: 'ECONNRESET',
+          url: 'https://x/api/messages?limit=5',
+          idleMs: 9990,
+        }),
         visit('write', 310, 502, { url: 'https://x/api/messages' }),
       ],
     });
@@ -102,7 +106,13 @@ describe('summarizeVisits', () => {
     assert.deepEqual(summary.servedBy, { 'web-01': 3, 'web-02': 2 });
     assert.deepEqual(summary.failures, [
       { at: 260, kind: 'page', answer: '503', url: 'https://x/' },
-      { at: 310, kind: 'read', answer: 'ECONNRESET', url: 'https://x/api/messages?limit=5' },
+      {
+        at: 310,
+        kind: 'read',
+        answer: 'ECONNRESET',
+        url: 'https://x/api/messages?limit=5',
+        idleMs: 9990,
+      },
       { at: 320, kind: 'write', answer: '502', url: 'https://x/api/messages' },
     ]);
   });

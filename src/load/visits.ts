@@ -30,6 +30,8 @@ export interface Visit {
   readonly status: number;
   /** The error code when no response came. */
   readonly error?: string;
+  /** Of an error on a reused kept-alive connection: how long it had sat idle (src/load/request.ts). */
+  readonly idleMs?: number;
   /** X-Served-By: the web server that answered. */
   readonly server?: string;
   /** Of a page: the release it says served it. */
@@ -105,6 +107,8 @@ export interface VisitFailure {
   /** The status or the error code. */
   readonly answer: string;
   readonly url: string;
+  /** Of an error on a reused kept-alive connection: how long it had sat idle. */
+  readonly idleMs?: number;
 }
 
 export interface VisitSummary {
@@ -159,6 +163,7 @@ export function summarizeVisits(report: VisitorsReport): VisitSummary {
         kind: visit.kind,
         answer: visit.error ?? String(visit.status),
         url: visit.url ?? '',
+        ...(visit.idleMs === undefined ? {} : { idleMs: visit.idleMs }),
       });
     if (visit.release !== undefined && visit.status === 200) {
       const seen = releases[visit.release] ?? { first: at, last: at, pages: 0 };
