@@ -121,6 +121,7 @@ describe('chunkOf and loadTotals', () => {
         write: { requests: 3, ok: 1 },
       },
       failures: { 'page 503': 1, 'write 200': 1, 'write ECONNRESET': 1 },
+      resent: 0,
       firstFailures: summary.failures,
       writesAcked: 1,
     });
@@ -157,6 +158,7 @@ it('prints the samples, the growth per kind and whether the goal is met', () => 
       failed: 1,
       kinds: { page: { requests: 599, ok: 599 }, read: { requests: 1, ok: 0 } },
       failures: { 'read ECONNRESET': 1 },
+      resent: 2,
       firstFailures: [
         { at: 1_500, kind: 'read', answer: 'ECONNRESET', url: 'https://x/', idleMs: 9_998 },
       ],
@@ -172,6 +174,7 @@ it('prints the samples, the growth per kind and whether the goal is met', () => 
   assert.match(text, /first sample after the warm-up to the last/);
   assert.match(text, /PSS \+15\.0%, USS \+15\.0% \(goal ≤ 10% on both: NOT met\)/);
   assert.match(text, /600 requests in 1\.0 min \(10\.0\/s/);
+  assert.match(text, /; 2 sent again on a new connection after the server closed/);
   assert.match(
     text,
     /failures one by one: 00:00:01\.500 read ECONNRESET on a kept-alive connection idle for 9998 ms before it/,

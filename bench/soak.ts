@@ -84,6 +84,8 @@ export interface LoadCounts {
   readonly kinds: Readonly<Record<string, { readonly requests: number; readonly ok: number }>>;
   /** Kind and status (of failures) or error code → count. */
   readonly failures: Readonly<Record<string, number>>;
+  /** Safe requests sent again after a kept-alive connection closed under them (a browser's). */
+  readonly resent: number;
   /** The first failures one by one (at most FAILURES_KEPT): when, and on what connection. */
   readonly firstFailures: readonly VisitFailure[];
   readonly writesAcked: number;
@@ -193,6 +195,7 @@ export function chunkOf(summary: VisitSummary, writesAcked: number): SoakChunk {
     failed: summary.failed,
     kinds,
     failures,
+    resent: summary.resent,
     firstFailures: summary.failures.slice(0, FAILURES_KEPT),
     writesAcked,
   };
@@ -206,9 +209,10 @@ function add(counts: Record<string, number>, key: string, n: number): void {
 export function loadTotals(chunks: readonly SoakChunk[]): LoadTotals {
   const kinds: Record<string, { requests: number; ok: number }> = {};
   const failures: Record<string, number> = {};
-  let [requests, failed, writesAcked, ms] = [0, 0, 0, 0];
+  let [requests, failed, writesAcked, ms, resent] = [0, 0, 0, 0, 0];
   for (const chunk of chunks) {
     requests += chunk.requests;
+    resent += chunk.resent;
     failed += chunk.failed;
     writesAcked += chunk.writesAcked;
     ms += chunk.endedAt - chunk.startedAt;
@@ -227,6 +231,7 @@ export function loadTotals(chunks: readonly SoakChunk[]): LoadTotals {
     requestsPerSecond: seconds > 0 ? requests / seconds : 0,
     kinds,
     failures,
+    resent,
     firstFailures,
     writesAcked,
   };
@@ -300,7 +305,7 @@ export function formatSoak(
     overTime,
     kinds,
     `memory growth from the first sample after the warm-up to the last, the site's total (load generator left out): PSS ${percent(growth.pss)}%, USS ${percent(growth.uss)}% (goal ≤ ${GOAL_PCT}% on both: ${growth.met ? 'met' : 'NOT met'})`,
-    `load: ${load.requests} requests in ${(load.seconds / 60).toFixed(1)} min (${load.requestsPerSecond.toFixed(1)}/s, warm-up included), ${load.failed} failed; ${byKind}${failures === '' ? '' : `; failures: ${failures}`}`,
+    `load: ${load.requests} requests in ${(load.seconds / 60).toFixed(1)} min (${load.requestsPerSecond.toFixed(1)}/s, warm-up included), ${load.failed} failed; ${byKind}${failures === '' ? '' : `; failures: ${failures}`}; ${load.resent} sent again on a new connection after the server closed the kept-alive one under them (as a browser does)`,
     ...(load.firstFailures.length === 0
       ? []
       : [`failures one by one: ${load.firstFailures.map(describeFailure).join('; ')}`]),

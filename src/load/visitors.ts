@@ -137,6 +137,9 @@ export async function runVisitors(options: VisitorsOptions): Promise<VisitorsRep
       status,
       ...(outcome.error === undefined ? {} : { error: outcome.error }),
       ...(outcome.idleMs === undefined ? {} : { idleMs: outcome.idleMs }),
+      ...(outcome.staleConnections === undefined
+        ? {}
+        : { staleConnections: outcome.staleConnections }),
       ...(outcome.server === undefined ? {} : { server: outcome.server }),
       ...(release === undefined ? {} : { release }),
     };

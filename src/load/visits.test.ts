@@ -140,6 +140,15 @@ describe('summarizeVisits', () => {
     );
   });
 
+  it('counts the requests sent again after a kept-alive connection closed under them', () => {
+    const visits = [
+      visit('page', 0, 200, { staleConnections: 2 }),
+      visit('static', 1, 200),
+      visit('read', 2, 200, { staleConnections: 1 }),
+    ];
+    assert.equal(summarizeVisits({ startedAt: 0, endedAt: 9, acked: [], visits }).resent, 2);
+  });
+
   it('keeps the first hundred failures, by when they ended', () => {
     const visits = Array.from({ length: 150 }, (_, i) => visit('page', 150 - i, 502));
     const summary = summarizeVisits({ startedAt: 0, endedAt: 200, acked: [], visits });

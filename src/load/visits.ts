@@ -32,6 +32,8 @@ export interface Visit {
   readonly error?: string;
   /** Of an error on a reused kept-alive connection: how long it had sat idle (src/load/request.ts). */
   readonly idleMs?: number;
+  /** Kept-alive connections found closed by the server, the request sent again after each. */
+  readonly staleConnections?: number;
   /** X-Served-By: the web server that answered. */
   readonly server?: string;
   /** Of a page: the release it says served it. */
@@ -123,6 +125,11 @@ export interface VisitSummary {
   readonly servedBy: Record<string, number>;
   /** The first failures (at most 100), by when they ended. */
   readonly failures: readonly VisitFailure[];
+  /**
+   * Safe requests sent again because the kept-alive connection they went out on had just been
+   * closed by the server (its keep-alive timeout), as a browser sends them again: how many.
+   */
+  readonly resent: number;
 }
 
 const MAX_FAILURES = 100;
@@ -183,6 +190,7 @@ export function summarizeVisits(report: VisitorsReport): VisitSummary {
     releases,
     servedBy,
     failures,
+    resent: report.visits.filter((v) => (v.staleConnections ?? 0) > 0).length,
   };
 }
 
