@@ -341,7 +341,7 @@ export async function webDaemons(
 }
 
 /**
- * The daemons of a host, front to back (the order to stop them in). `withStandby` adds a web
+ * The daemons of a host, front to back (as `down` lists them). `withStandby` adds a web
  * server's idle app slot, which only runs during a deploy, and the backup host's scratch server
  * of a restore (down stops them too).
  */
