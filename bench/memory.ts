@@ -78,7 +78,7 @@ export function parseRollup(rollup: string): Rollup | undefined {
   };
 }
 
-/** PSS and USS of a running process in MB; undefined once it has exited. */
+/** PSS, USS and private dirty memory of a running process in MB; undefined once it has exited. */
 export async function rollupOf(pid: string): Promise<Rollup | undefined> {
   try {
     return parseRollup(await readFile(`/proc/${pid}/smaps_rollup`, 'utf8'));

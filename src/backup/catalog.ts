@@ -310,7 +310,8 @@ function takeoverOf(binlog: Binlog, takeovers: readonly Takeover[]): Takeover | 
     });
 }
 
-function seqOf(list: string): bigint {
+/** The highest sequence number in a GTID list. */
+export function seqOf(list: string): bigint {
   return parseGtidList(list).reduce((max, g) => (g.seq > max ? g.seq : max), 0n);
 }
 

@@ -66,19 +66,20 @@ export async function sendRequest(
   const safe = spec.method === 'GET' || spec.method === 'HEAD';
   let stale = 0;
   for (;;) {
-    const { outcome, reused } = await sendOnce(client, spec);
+    const outcome = await sendOnce(client, spec);
+    // idleMs is there only for a connection that had answered before.
     const closed = CLOSED.has(outcome.error ?? '') && (outcome.idleMs ?? 0) >= STALE_AFTER_MS;
-    if (!(safe && reused && closed && stale < MAX_STALE))
+    if (!(safe && closed && stale < MAX_STALE))
       return stale === 0 ? outcome : { ...outcome, staleConnections: stale };
     stale++;
   }
 }
 
-/** One try: its outcome, and whether it went out on a kept-alive connection that had answered. */
+/** One try. */
 function sendOnce(
   client: { agent: http.Agent; request: RequestFunction },
   spec: RequestSpec,
-): Promise<{ outcome: Outcome; reused: boolean }> {
+): Promise<Outcome> {
   const payload = spec.json === undefined ? undefined : JSON.stringify(spec.json);
   const headers =
     payload === undefined
@@ -99,17 +100,14 @@ function sendOnce(
           if (socket !== undefined) lastAnswer.set(socket, Date.now());
           const server = response.headers['x-served-by'];
           resolve({
-            outcome: {
-              status: response.statusCode ?? 0,
-              ...(spec.keepBody === true ? { body: Buffer.concat(chunks).toString('utf8') } : {}),
-              ...(typeof server === 'string' ? { server } : {}),
-            },
-            reused: false,
+            status: response.statusCode ?? 0,
+            ...(spec.keepBody === true ? { body: Buffer.concat(chunks).toString('utf8') } : {}),
+            ...(typeof server === 'string' ? { server } : {}),
           });
         });
         // Cut after its head came: not sent again (a browser would not either).
         response.on('error', (error: NodeJS.ErrnoException) => {
-          resolve({ outcome: { error: error.code ?? error.message }, reused: false });
+          resolve({ error: error.code ?? error.message });
         });
       },
     );
@@ -121,11 +119,8 @@ function sendOnce(
       const last =
         request.reusedSocket && socket !== undefined ? lastAnswer.get(socket) : undefined;
       resolve({
-        outcome: {
-          error: error.code ?? error.message,
-          ...(last === undefined ? {} : { idleMs: sent - last }),
-        },
-        reused: request.reusedSocket,
+        error: error.code ?? error.message,
+        ...(last === undefined ? {} : { idleMs: sent - last }),
       });
     });
     request.end(payload);

@@ -8,12 +8,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { backupHost } from '../../src/model/backup.ts';
-import { parseGtidList } from '../../src/lib/gtid.ts';
 import { sleep } from '../../src/lib/wait.ts';
 import { siteUrl } from '../../src/probes/site.ts';
 import { readDbState, replicasOf } from '../../src/steps/db/state.ts';
 import type { HostRestoreReport } from '../../src/steps/db/restore.ts';
-import type { FullBackup } from '../../src/backup/catalog.ts';
+import { seqOf, type FullBackup } from '../../src/backup/catalog.ts';
 import type { BackupCatalog, RestoreReport } from '../../src/steps/backup.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
 import { cliReport, rootClient, sql } from '../support/db.ts';
@@ -385,9 +384,4 @@ export function backupSuite(lab: TestLab): void {
       assert.match(result.stderr, new RegExp(`${primary} is the live primary`));
     });
   });
-}
-
-/** The highest sequence number in a GTID list (one domain in the lab). */
-function seqOf(list: string): bigint {
-  return parseGtidList(list).reduce((max, g) => (g.seq > max ? g.seq : max), 0n);
 }
