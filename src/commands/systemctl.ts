@@ -90,7 +90,25 @@ export const systemctl = {
     readOnly: true,
   }),
   start: (unit: string): Command => ({ argv: ['systemctl', 'start', unit], timeoutMs: 180_000 }),
-  stop: (unit: string): Command => ({ argv: ['systemctl', 'stop', unit], timeoutMs: 120_000 }),
+  /** Several at once: systemd queues a stop job for each and waits for them all together. */
+  stop: (...units: readonly string[]): Command => ({
+    argv: ['systemctl', 'stop', ...units],
+    timeoutMs: 120_000,
+  }),
+  /**
+   * What a batch stop asks first, for each unit as `show` does: its main PID and state, whether
+   * it is known at all (LoadState: "not-found" for a slot never installed) and enabled for boot
+   * (UnitFileState).
+   */
+  showForStop: (units: readonly string[]): Command => ({
+    argv: [
+      'systemctl',
+      'show',
+      '--property=MainPID,ActiveState,SubState,LoadState,UnitFileState',
+      ...units,
+    ],
+    readOnly: true,
+  }),
   reload: (unit: string): Command => ({ argv: ['systemctl', 'reload', unit] }),
   /** SIGKILL to every process of the unit (master and workers): a crash. */
   kill: (unit: string): Command => ({

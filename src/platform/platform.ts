@@ -65,6 +65,17 @@ export interface Supervisor {
   reload(ctx: Context, daemon: Daemon, pid: number): Promise<void>;
   /** Stops it if it runs (its stop signal, then SIGKILL after the grace period); true if it ran. */
   stop(ctx: Context, daemon: Daemon, graceMs: number): Promise<boolean>;
+  /**
+   * `stop` of several daemons of one host, in order, in fewer round trips (machines: one
+   * `systemctl show`, one `stop`, one `disable` for them all). Absent where each stop costs no
+   * round trip of its own (the lab's signals).
+   */
+  stopMany?(
+    ctx: Context,
+    host: string,
+    daemons: readonly Daemon[],
+    graceMs: number,
+  ): Promise<boolean[]>;
   /** Makes sure nothing brings it back until foobar starts it again (a fenced database server). */
   fence(ctx: Context, daemon: Daemon): Promise<void>;
   /** SIGKILL, master and workers: a crash, for tests and drills. Resolves to the killed PID. */

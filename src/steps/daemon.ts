@@ -340,6 +340,25 @@ export async function stopDaemon(ctx: Context, daemon: Daemon, graceMs = 10_000)
 }
 
 /**
+ * stopDaemon of several daemons of one host, in order: in one batch where the platform has one
+ * (machines), else all at once. True for each that ran.
+ */
+export async function stopDaemons(
+  ctx: Context,
+  host: string,
+  daemons: readonly Daemon[],
+  graceMs = 10_000,
+): Promise<boolean[]> {
+  const { supervisor } = ctx.platform;
+  const ran =
+    supervisor.stopMany === undefined
+      ? await Promise.all(daemons.map((d) => supervisor.stop(ctx, d, graceMs)))
+      : await supervisor.stopMany(ctx, host, daemons, graceMs);
+  await Promise.all(daemons.map(async (d) => d.afterStop?.(ctx)));
+  return ran;
+}
+
+/**
  * Kills the daemon outright with SIGKILL, master first so it cannot replace its workers, then the
  * workers: a crash, for tests and drills.
  */

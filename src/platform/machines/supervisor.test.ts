@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { RecordingDriver } from '../../drivers/recording.ts';
 import { findHost } from '../../model/model.ts';
 import { createContext } from '../../steps/context.ts';
-import { appDaemon, mariadbDaemon } from '../../steps/services.ts';
+import { appDaemon, mariadbDaemon, nginxDaemon } from '../../steps/services.ts';
 import { systemdSupervisor, unitFor } from './supervisor.ts';
 import { exampleModel } from '../../model/examples-testing.ts';
 
@@ -45,6 +45,39 @@ describe('the systemd supervisor', () => {
         '[web-01] $ env SYSTEMCTL_SKIP_SYSV=1 systemctl disable --quiet --no-reload foobar-app-blue.service',
       ),
       driver.calls.join('\n'),
+    );
+  });
+
+  it('stops a host’s daemons in one batch: one state, one stop of what runs, one disable of what is enabled', async () => {
+    const web = findHost(model, 'web-01');
+    assert.ok(web !== undefined);
+    const blocks = [
+      'MainPID=4242\nActiveState=active\nSubState=running\nLoadState=loaded\nUnitFileState=enabled',
+      // A slot never installed: asking systemd to stop or disable it would fail the call.
+      'MainPID=0\nActiveState=inactive\nSubState=dead\nLoadState=not-found\nUnitFileState=',
+      // Stopped, still enabled: nothing to stop, but a reboot must not bring it back.
+      'MainPID=0\nActiveState=inactive\nSubState=dead\nLoadState=loaded\nUnitFileState=enabled',
+    ];
+    const driver = new RecordingDriver((_target, argv) =>
+      argv[1] === 'show'
+        ? { stdout: `${blocks.join('\n\n')}\n`, stderr: '', exitCode: 0 }
+        : undefined,
+    );
+    const ctx = createContext(model, driver);
+    const daemons = [
+      appDaemon(ctx, web, 'blue', 'r1'),
+      appDaemon(ctx, web, 'green', 'r1'),
+      nginxDaemon(ctx, web, 'blue'),
+    ];
+    const ran = await systemdSupervisor.stopMany?.(ctx, 'web-01', daemons, 10_000);
+    assert.deepEqual(ran, [true, false, false]);
+    assert.deepEqual(
+      driver.calls.filter((call) => call.includes('systemctl')),
+      [
+        '[web-01] $ systemctl show --property=MainPID,ActiveState,SubState,LoadState,UnitFileState foobar-app-blue.service foobar-app-green.service nginx.service',
+        '[web-01] $ systemctl stop foobar-app-blue.service',
+        '[web-01] $ env SYSTEMCTL_SKIP_SYSV=1 systemctl disable --quiet --no-reload foobar-app-blue.service nginx.service',
+      ],
     );
   });
 

@@ -43,6 +43,10 @@ interface UnitState {
   readonly pid: number;
   readonly active: string;
   readonly sub: string;
+  /** "loaded", "not-found", "masked"...; "unknown" when not asked. */
+  readonly load: string;
+  /** "enabled", "disabled", "masked", "static"...; "unknown" when not asked. */
+  readonly unitFile: string;
 }
 
 function parseState(stdout: string): UnitState {
@@ -56,7 +60,19 @@ function parseState(stdout: string): UnitState {
     pid: Number(fields.get('MainPID') ?? '0'),
     active: fields.get('ActiveState') ?? 'unknown',
     sub: fields.get('SubState') ?? 'unknown',
+    load: fields.get('LoadState') ?? 'unknown',
+    unitFile: fields.get('UnitFileState') ?? 'unknown',
   };
+}
+
+/** `systemctl show` of several units: their blocks, one a unit, in the order asked. */
+function statesOf(host: string, count: number, stdout: string): UnitState[] {
+  const blocks = stdout.split(/\n\s*\n/).filter((block) => block.includes('='));
+  if (blocks.length !== count)
+    throw new Error(
+      `${host}: systemctl show of ${count} units gave ${blocks.length} answers: ${stdout.slice(0, 300)}`,
+    );
+  return blocks.map(parseState);
 }
 
 async function state(ctx: Context, daemon: Daemon): Promise<UnitState> {
@@ -78,12 +94,38 @@ async function mainPids(
 ): Promise<(number | undefined)[]> {
   if (daemons.length === 0) return [];
   const { stdout } = await ctx.driver.exec(host, systemctl.showMany(daemons.map(unitOf)));
-  const blocks = stdout.split(/\n\s*\n/).filter((block) => block.includes('='));
-  if (blocks.length !== daemons.length)
-    throw new Error(
-      `${host}: systemctl show of ${daemons.length} units gave ${blocks.length} answers: ${stdout.slice(0, 300)}`,
-    );
-  return blocks.map((block) => pidOf(parseState(block)));
+  return statesOf(host, daemons.length, stdout).map(pidOf);
+}
+
+/**
+ * `stop` of several daemons of one host in three systemctl calls in all, not three each: their
+ * state, then one stop of those that run and one disable of those enabled, side by side. A
+ * machine's systemctl calls cost 0.2-1 s each under load, and `down` stopped 7-9 daemons a host
+ * with 3 each (2.6-3.0 s a host, each daemon alike). Units systemd does not know (a slot never
+ * installed) are left out, so that no call fails for them; a masked (fenced) unit stays masked.
+ */
+async function stopMany(
+  ctx: Context,
+  host: string,
+  daemons: readonly Daemon[],
+): Promise<boolean[]> {
+  if (daemons.length === 0) return [];
+  const units = daemons.map(unitOf);
+  const { stdout } = await ctx.driver.exec(host, systemctl.showForStop(units));
+  const states = statesOf(host, units.length, stdout);
+  const running = units.filter(
+    (_, i) => states[i]?.load !== 'not-found' && states[i]?.active !== 'inactive',
+  );
+  const enabled = units.filter((_, i) => states[i]?.unitFile === 'enabled');
+  await Promise.all([
+    running.length > 0
+      ? ctx.driver.exec(host, systemctl.stop(...running), { check: false })
+      : undefined,
+    enabled.length > 0
+      ? ctx.driver.exec(host, systemctl.disable(...enabled), { check: false })
+      : undefined,
+  ]);
+  return states.map((s) => pidOf(s) !== undefined);
 }
 
 /** Writes the unit (or drop-in) when it differs, reloading systemd; true when it changed. */
@@ -149,6 +191,7 @@ export const systemdSupervisor: Supervisor = {
   asks,
   mainPid,
   mainPids,
+  stopMany,
   async launch(ctx, daemon) {
     // The unit names what this start runs: a deploy starts the standby slot with the new
     // release, whose unit still names the one that slot ran before.
