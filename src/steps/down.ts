@@ -45,14 +45,11 @@ export function downPlan(ctx: Context, options: DownOptions = {}): Phase[] {
           // Together: on machines each stop was three systemctl calls of its own (its state,
           // the stop, the disable), 2.6-3.0 s a load balancer even side by side; one batch is
           // three for the host.
-          const started = performance.now();
           const daemons = await daemonsOf(ctx, host, true);
           const ran = await stopDaemons(ctx, host.name, daemons);
           const stopped = daemons.filter((_, i) => ran[i] === true).map((d) => d.service);
-          const seconds = ((performance.now() - started) / 1000).toFixed(1);
-          return stopped.length === 0
-            ? 'nothing running'
-            : `stopped ${stopped.join(', ')} in ${seconds} s`;
+          // The progress shows the host's time beside this.
+          return stopped.length === 0 ? 'nothing running' : `stopped ${stopped.join(', ')}`;
         },
       })),
     },
