@@ -175,7 +175,7 @@ export function firewallCountsFile(ctx: Context, host: Host): string {
 
 /**
  * The host firewall's counters (input dropped, output refused) as metrics: a shell loop, as root
- * (nft needs it), that reads them every 10 s (firewallCountsIntervalSeconds) into the node
+ * (nft needs it), that reads them every 20 s (firewallCountsIntervalSeconds) into the node
  * exporter's textfile directory. Prometheus then keeps their history and alerts on a host that keeps sending what no
  * flow allows (render/prometheus/rules.ts), which `foobar status` could only show at one moment.
  */
