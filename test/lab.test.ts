@@ -22,7 +22,6 @@ import { secretsSuite } from './suites/secrets.ts';
 import { backupSuite } from './suites/backup.ts';
 import { transitSuite } from './suites/transit.ts';
 import { webTransitSuite } from './suites/transit-web.ts';
-import { exportersTransitSuite } from './suites/transit-exporters.ts';
 import { backupTransitSuite } from './suites/transit-backup.ts';
 
 labLifecycle(createTestLab(TEST_LAB_CONFIG), [
@@ -41,7 +40,6 @@ labLifecycle(createTestLab(TEST_LAB_CONFIG), [
   tlsSuite,
   transitSuite,
   webTransitSuite,
-  exportersTransitSuite,
   acmeSuite,
   networkSuite,
   limitsSuite,
