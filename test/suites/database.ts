@@ -8,14 +8,14 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { dbSecretName } from '../../src/model/database.ts';
-import { hostsWithRole } from '../../src/model/model.ts';
+import { addressOf, hostsWithRole } from '../../src/model/model.ts';
 import { waitFor } from '../../src/lib/wait.ts';
 import { killDaemon, runningPid, startDaemon } from '../../src/steps/daemon.ts';
 import type { ChangeReport } from '../../src/steps/db/changes.ts';
 import { readDbState } from '../../src/steps/db/state.ts';
 import { storedMessages } from '../../src/drill/writes.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
-import { mariadbDaemon, webDaemons } from '../../src/steps/services.ts';
+import { appFiles, mariadbDaemon, webDaemons } from '../../src/steps/services.ts';
 import {
   assertEveryAckedOnce,
   cliReport,
@@ -30,6 +30,9 @@ import {
   writesAround,
 } from '../support/db.ts';
 import { siteUrl } from '../../src/probes/site.ts';
+import { hostPaths } from '../../src/model/layout.ts';
+import { appDbFiles } from '../../src/steps/db/topology.ts';
+import { liveSlot, otherSlot, slotPort } from '../../src/steps/slots.ts';
 import { fetchOn } from '../support/http.ts';
 import type { TestLab } from '../support/lab.ts';
 
@@ -152,6 +155,41 @@ export function databaseSuite(lab: TestLab): void {
         await sql(lab, 'db-02', 'SELECT @@read_only, @@rpl_semi_sync_master_enabled'),
         [['1', '0']],
       );
+    });
+
+    it('a web server whose database is slow to let it in (handshakes of seconds) becomes ready and serves', async (t) => {
+      // A copy of web-01's live release, on its idle slot's port, reaching the primary through a
+      // proxy that holds each connection's first 1.5 s of packets for 0.3 s: logging in takes
+      // over a second, longer than any request or probe waits, while queries answer at once.
+      const web = 'web-01';
+      const slot = await liveSlot(lab.ctx, web);
+      const primary = lab.host((await readDbState(lab.ctx)).primary);
+      const text = `through a slow handshake ${Date.now()}`;
+      const run = await lab.script(
+        web,
+        'test/support/slow-db.ts',
+        [
+          ...['--env', appFiles(lab.ctx, web, slot).env],
+          ...['--release', hostPaths(lab.model, web).current],
+          ...['--topology', appDbFiles(lab.ctx, web).topology],
+          ...['--primary', `${addressOf(primary, 'core')}:${lab.model.ports.mysql}`],
+          ...['--port', String(slotPort(lab.model, otherSlot(slot)))],
+          ...['--delay-ms', '300', '--slow-for-ms', '1500', '--text', text],
+        ],
+        60_000,
+      );
+      assert.equal(run.exitCode, 0, run.stderr);
+      const seen = JSON.parse(run.stdout) as {
+        readyAfterMs: number | null;
+        lastReadyz: string;
+        write: number | null;
+        read: number | null;
+        readBody: string | null;
+      };
+      report(t, seen);
+      assert.notEqual(seen.readyAfterMs, null, `never ready: ${seen.lastReadyz}`);
+      assert.deepEqual({ write: seen.write, read: seen.read }, { write: 201, read: 200 });
+      assert.ok(seen.readBody?.includes(text), seen.readBody ?? '');
     });
 
     it('a write through the site is on the replica, and its writer reads it back from the replica', async () => {

@@ -97,11 +97,18 @@ export interface StoreOptions {
 
 /**
  * Bounds on every wait, on a network where a query answers in milliseconds (p99 of a read through
- * the load balancers under full load: ~0.1 s). A new connection within CONNECT_TIMEOUT_MS; a read
- * within QUERY_TIMEOUT_MS; an insert within INSERT_TIMEOUT_MS, which covers the semi-sync wait
- * for a replica's acknowledgement (1 s at most by default). Probes have their own bound below.
+ * the load balancers under full load: ~0.1 s). A request waits for a connection ACQUIRE_TIMEOUT_MS
+ * at most; a read answers within QUERY_TIMEOUT_MS; an insert within INSERT_TIMEOUT_MS, which
+ * covers the semi-sync wait for a replica's acknowledgement (1 s at most by default). Probes have
+ * their own bound below.
+ *
+ * Making a connection (TCP, TLS, login) may take longer than any of them, CONNECT_TIMEOUT_MS: the
+ * request or probe that gives up on a connection still being made leaves it to finish, and the
+ * next one uses it. Were each attempt cut at the asker's bound, a server whose handshake takes
+ * longer (a slower link, or a machine so busy that TLS takes a second) would never be reached,
+ * and a web server just started never ready. A silent server costs the askers no more.
  */
-export const CONNECT_TIMEOUT_MS = 500;
+export const CONNECT_TIMEOUT_MS = 2500;
 export const QUERY_TIMEOUT_MS = 750;
 export const INSERT_TIMEOUT_MS = 3000;
 /** A pooled connection (from the pool's queue, or new) within this long. */
@@ -109,9 +116,10 @@ const ACQUIRE_TIMEOUT_MS = 1000;
 /** How long a pool of an old password lives on: longer than any request holds a connection. */
 const RETIRED_POOL_MS = 60_000;
 /**
- * A probe of one server, connection included. Probes have a connection of their own, so one never
- * waits behind requests stuck on a silent server; as short as the failover managers' own probe of
- * the primary (0.4 s), plus a little, since a web server's word on the primary moves it too.
+ * A probe of one server, its connection included when one is being made. Probes have a
+ * connection of their own, so one never waits behind requests stuck on a silent server; as short
+ * as the failover managers' own probe of the primary (0.4 s), plus a little, since a web server's
+ * word on the primary moves it too.
  */
 const PROBE_TIMEOUT_MS = 500;
 /** How long a readiness check waits for the probe it started. */
@@ -125,7 +133,10 @@ interface Server {
   options: ConnectionOptions;
   pool: Pool;
   readonly health: ServerHealth;
-  /** The probes' own connection, made by the first probe and dropped when one fails. */
+  /**
+   * The probes' own connection, made by the first probe and dropped when one fails (kept while it
+   * is still being made: see CONNECT_TIMEOUT_MS).
+   */
   probeConnection: Promise<Connection> | undefined;
 }
 
@@ -346,10 +357,10 @@ export function createStore(options: StoreOptions): Store {
     }
   }
 
-  function dropProbeConnection(entry: Server): void {
-    const connection = entry.probeConnection;
+  function dropProbeConnection(entry: Server, probe = entry.probeConnection): void {
+    if (probe === undefined || entry.probeConnection !== probe) return;
     entry.probeConnection = undefined;
-    void connection?.then(
+    void probe.then(
       (c) => {
         c.destroy();
       },
@@ -358,25 +369,34 @@ export function createStore(options: StoreOptions): Store {
   }
 
   function probeConnection(entry: Server): Promise<Connection> {
-    entry.probeConnection ??= mysql
-      .createConnection({ ...entry.options, connectTimeout: PROBE_TIMEOUT_MS })
-      .then((connection) => {
+    if (entry.probeConnection !== undefined) return entry.probeConnection;
+    const connection = mysql.createConnection(entry.options);
+    entry.probeConnection = connection;
+    connection.then(
+      (c) => {
         // A connection that breaks between probes is replaced by the next probe.
-        connection.on('error', () => {
-          dropProbeConnection(entry);
+        c.on('error', () => {
+          dropProbeConnection(entry, connection);
         });
-        return connection;
-      });
-    return entry.probeConnection;
+      },
+      // Not made: the next probe tries again.
+      () => {
+        dropProbeConnection(entry, connection);
+      },
+    );
+    return connection;
   }
 
   /** Does the server answer, and is it read-only? */
   async function probe(entry: Server): Promise<void> {
     const started = Date.now();
+    // Whether the probe got as far as its query (else it waited for the connection).
+    const progress = { asked: false };
     try {
       const readOnly = await within(
         (async () => {
           const connection = await probeConnection(entry);
+          progress.asked = true;
           const [rows] = await connection.query<RowDataPacket[]>({
             sql: 'SELECT @@global.read_only AS ro',
             timeout: PROBE_TIMEOUT_MS,
@@ -385,10 +405,15 @@ export function createStore(options: StoreOptions): Store {
         })(),
         PROBE_TIMEOUT_MS,
         `a probe of ${entry.server.name}`,
+        // An answer after the probe gave up (its connection took longer to make) still counts.
+        (late) => {
+          answered(entry, late);
+        },
       );
       answered(entry, readOnly);
     } catch (error) {
-      dropProbeConnection(entry);
+      // A connection still being made is left to finish; one that did not answer is dropped.
+      if (progress.asked) dropProbeConnection(entry);
       failed(entry, error, started);
     }
   }
