@@ -101,6 +101,32 @@ export async function prometheusQuery(
   return data.result.map((r) => ({ labels: r.metric, value: Number(r.value[1]) }));
 }
 
+/**
+ * When Prometheus last scraped each target that answers: its URL → the end of that scrape, in ms
+ * on Prometheus' clock (on machines, not necessarily this one's).
+ */
+export async function prometheusLastScrapes(
+  ctx: Context,
+): Promise<Map<string, number> | { error: string }> {
+  const data = await api<{ activeTargets: (ApiTarget & { lastScrapeDuration: number })[] }>(
+    ctx,
+    '/api/v1/targets?state=active',
+  );
+  if ('error' in data) return data;
+  return new Map(
+    data.activeTargets
+      .filter((t) => t.health === 'up')
+      .map((t) => [t.scrapeUrl, Date.parse(t.lastScrape) + t.lastScrapeDuration * 1000]),
+  );
+}
+
+/** The oldest of the alert rule groups' last evaluations, in ms on Prometheus' clock. */
+export async function prometheusLastEvaluation(ctx: Context): Promise<number | { error: string }> {
+  const data = await api<{ groups: { lastEvaluation: string }[] }>(ctx, '/api/v1/rules?type=alert');
+  if ('error' in data) return data;
+  return Math.min(...data.groups.map((g) => Date.parse(g.lastEvaluation)));
+}
+
 /** How many alerting rules Prometheus evaluates now (0 before its config names the rule file). */
 export async function prometheusAlertRules(ctx: Context): Promise<number | { error: string }> {
   const data = await api<{ groups: { rules: unknown[] }[] }>(ctx, '/api/v1/rules?type=alert');
