@@ -31,6 +31,13 @@ interface ApiTarget {
   readonly lastError: string;
   readonly health: string;
   readonly lastScrape: string;
+  /** Seconds. */
+  readonly lastScrapeDuration: number;
+}
+
+interface ApiRuleGroup {
+  readonly rules: unknown[];
+  readonly lastEvaluation: string;
 }
 
 interface ApiAlert {
@@ -56,10 +63,20 @@ async function api<T>(ctx: Context, pathAndQuery: string): Promise<T | { error: 
   }
 }
 
-export async function prometheusTargets(ctx: Context): Promise<Target[] | { error: string }> {
+async function activeTargets(ctx: Context): Promise<ApiTarget[] | { error: string }> {
   const data = await api<{ activeTargets: ApiTarget[] }>(ctx, '/api/v1/targets?state=active');
-  if ('error' in data) return data;
-  return data.activeTargets
+  return 'error' in data ? data : data.activeTargets;
+}
+
+async function alertRuleGroups(ctx: Context): Promise<ApiRuleGroup[] | { error: string }> {
+  const data = await api<{ groups: ApiRuleGroup[] }>(ctx, '/api/v1/rules?type=alert');
+  return 'error' in data ? data : data.groups;
+}
+
+export async function prometheusTargets(ctx: Context): Promise<Target[] | { error: string }> {
+  const targets = await activeTargets(ctx);
+  if ('error' in targets) return targets;
+  return targets
     .map((t) => ({
       job: t.labels.job ?? '',
       host: t.labels.host ?? '',
@@ -108,13 +125,10 @@ export async function prometheusQuery(
 export async function prometheusLastScrapes(
   ctx: Context,
 ): Promise<Map<string, number> | { error: string }> {
-  const data = await api<{ activeTargets: (ApiTarget & { lastScrapeDuration: number })[] }>(
-    ctx,
-    '/api/v1/targets?state=active',
-  );
-  if ('error' in data) return data;
+  const targets = await activeTargets(ctx);
+  if ('error' in targets) return targets;
   return new Map(
-    data.activeTargets
+    targets
       .filter((t) => t.health === 'up')
       .map((t) => [t.scrapeUrl, Date.parse(t.lastScrape) + t.lastScrapeDuration * 1000]),
   );
@@ -122,14 +136,14 @@ export async function prometheusLastScrapes(
 
 /** The oldest of the alert rule groups' last evaluations, in ms on Prometheus' clock. */
 export async function prometheusLastEvaluation(ctx: Context): Promise<number | { error: string }> {
-  const data = await api<{ groups: { lastEvaluation: string }[] }>(ctx, '/api/v1/rules?type=alert');
-  if ('error' in data) return data;
-  return Math.min(...data.groups.map((g) => Date.parse(g.lastEvaluation)));
+  const groups = await alertRuleGroups(ctx);
+  if ('error' in groups) return groups;
+  return Math.min(...groups.map((g) => Date.parse(g.lastEvaluation)));
 }
 
 /** How many alerting rules Prometheus evaluates now (0 before its config names the rule file). */
 export async function prometheusAlertRules(ctx: Context): Promise<number | { error: string }> {
-  const data = await api<{ groups: { rules: unknown[] }[] }>(ctx, '/api/v1/rules?type=alert');
-  if ('error' in data) return data;
-  return data.groups.reduce((sum, group) => sum + group.rules.length, 0);
+  const groups = await alertRuleGroups(ctx);
+  if ('error' in groups) return groups;
+  return groups.reduce((sum, group) => sum + group.rules.length, 0);
 }
