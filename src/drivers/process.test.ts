@@ -43,7 +43,8 @@ describe('attachProcess (foobar exec, foobar logs -f)', () => {
       const script = [
         `const { attachProcess } = await import(${JSON.stringify(path.join(HERE, 'process.ts'))});`,
         "console.log('attached');",
-        `await attachProcess(['sh', '-c', 'cat >/dev/null; echo input closed >${said}'], { endsWithInput: true });`,
+        // Written aside, then renamed: the file appears whole (a redirect creates it empty first).
+        `await attachProcess(['sh', '-c', 'cat >/dev/null; echo input closed >${said}.tmp; mv ${said}.tmp ${said}'], { endsWithInput: true });`,
       ].join('\n');
       const cli = spawn(
         process.execPath,
