@@ -4,7 +4,7 @@ import path from 'node:path';
 import { files } from '../commands/files.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
 import { buildRelease, DEFAULT_APP_DIR, type BuiltRelease } from '../release/build.ts';
-import { buildDaemons, daemonsDir } from '../release/daemons.ts';
+import { buildDaemons, daemonsDir, supersededBuilds } from '../release/daemons.ts';
 import { diffManifest, MANIFEST_FILE, parseManifest, type Manifest } from '../release/manifest.ts';
 import type { Context } from './context.ts';
 
@@ -141,6 +141,23 @@ export async function earlierBuild(
 }
 
 /**
+ * The builds in a directory of a host (releases, daemon bundles): each directory named like a
+ * build's key, with its modification time in seconds.
+ */
+export async function buildsOn(
+  ctx: Context,
+  host: string,
+  dir: string,
+): Promise<{ id: string; mtime: number }[]> {
+  const result = await ctx.driver.exec(host, files.listDirs(dir), { check: false });
+  return result.stdout
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter(([id]) => id !== undefined && /^[0-9a-f]{12}$/.test(id))
+    .map(([id, mtime]) => ({ id: id ?? '', mtime: Number(mtime) }));
+}
+
+/**
  * foobar's daemon bundles where `host` runs them: built on this machine (once per key), and on
  * machines copied to the host and checked there against their manifest (the lab's hosts run the
  * build itself).
@@ -148,5 +165,13 @@ export async function earlierBuild(
 export async function installDaemons(ctx: Context, host: string): Promise<'copied' | 'present'> {
   const built = await buildDaemons(ctx.model, ctx.scratchBuilds);
   if (ctx.platform.kind !== 'machines') return 'present';
-  return installTree(ctx, host, built, daemonsDir(ctx.model));
+  const dir = daemonsDir(ctx.model);
+  const installed = await installTree(ctx, host, built, dir);
+  if (installed === 'copied') {
+    // The host's copies of superseded builds, as on this machine (KEEP_DAEMON_BUILDS).
+    const root = path.dirname(dir);
+    for (const id of supersededBuilds(await buildsOn(ctx, host, root), built.id))
+      await ctx.driver.remove(host, path.join(root, id));
+  }
+  return installed;
 }

@@ -1,10 +1,9 @@
 /** What releases each web server holds, which is live where, and pruning the old ones. */
 import path from 'node:path';
-import { files } from '../commands/files.ts';
 import { hostPaths } from '../model/layout.ts';
 import { hostsWithRole } from '../model/model.ts';
 import type { Context } from './context.ts';
-import { liveRelease } from './release.ts';
+import { buildsOn, liveRelease } from './release.ts';
 
 /** Releases kept on each web server besides the live one. */
 export const KEEP_RELEASES = 5;
@@ -19,14 +18,8 @@ export interface ReleaseInfo {
   readonly liveOn: readonly string[];
 }
 
-async function releasesOn(ctx: Context, host: string): Promise<{ id: string; mtime: number }[]> {
-  const dir = hostPaths(ctx.model, host).releases;
-  const result = await ctx.driver.exec(host, files.listDirs(dir), { check: false });
-  return result.stdout
-    .split('\n')
-    .map((line) => line.split(' '))
-    .filter(([id]) => id !== undefined && /^[0-9a-f]{12}$/.test(id))
-    .map(([id, mtime]) => ({ id: id ?? '', mtime: Number(mtime) }));
+function releasesOn(ctx: Context, host: string): Promise<{ id: string; mtime: number }[]> {
+  return buildsOn(ctx, host, hostPaths(ctx.model, host).releases);
 }
 
 /** Every release on any web server, newest first. */

@@ -47,6 +47,7 @@ import { readDbState } from '../../src/steps/db/state.ts';
 import type { DbStatus } from '../../src/steps/db/status.ts';
 import type { DrillReport } from '../../src/drill/run.ts';
 import { ROTATABLE } from '../../src/steps/secrets.ts';
+import { daemonsDir } from '../../src/release/daemons.ts';
 import { appVariant, removeAppVariants } from '../support/apps.ts';
 import { rootClient } from '../support/db.ts';
 import { checkMatrix, type MatrixResult } from '../support/matrix.ts';
@@ -687,6 +688,34 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
       );
     assert.deepEqual(done, [], 'every step says up to date');
     assert.ok(ms < NOOP_UP_BOUND_MS, `${seconds(ms)} s`);
+  });
+
+  it("an up that copies foobar's daemons to a machine removes the superseded builds there, keeping the one before", async () => {
+    const ctx = siteContext();
+    const dir = daemonsDir(ctx.model);
+    const root = path.dirname(dir);
+    const onWeb = (argv: readonly string[]): Promise<ExecResult> =>
+      ctx.driver.exec('web-01', { argv, timeoutMs: 30_000 }, { check: false });
+    // Two builds of earlier foobars, the older first; and the current copy damaged, so that up
+    // copies it again (as it does a new key's).
+    for (const [id, when] of [
+      ['aaaaaaaaaaaa', '2026-01-01'],
+      ['bbbbbbbbbbbb', '2026-02-01'],
+    ] as const) {
+      const made = await onWeb([
+        'sh',
+        '-c',
+        `mkdir -p ${root}/${id} && touch ${root}/${id}/backup.mjs && touch -d ${when} ${root}/${id}`,
+      ]);
+      assert.equal(made.exitCode, 0, made.stderr);
+    }
+    assert.equal((await onWeb(['rm', `${dir}/log-rotator.mjs`])).exitCode, 0);
+    const up = await foobar(['up'], UP_TIMEOUT_MS);
+    assert.equal(up.exitCode, 0, `${up.stdout}\n${up.stderr}`);
+    const left = await onWeb(['ls', '-1', root]);
+    assert.deepEqual(left.stdout.trim().split('\n').sort(), [path.basename(dir), 'bbbbbbbbbbbb']);
+    const copy = await onWeb(['ls', '-1', dir]);
+    assert.match(copy.stdout, /^log-rotator\.mjs$/m, 'the current copy whole again');
   });
 
   it('status exits 0', async (t) => {
