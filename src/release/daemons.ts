@@ -49,7 +49,10 @@ export const DAEMON_V8_FLAGS = [
  * frees once it has parsed and compiled a 2 MB bundle, and the 64 KB buffers of the backup
  * agent's streams, stayed in the arena among smaller blocks that live on: a manager held 3–8 MB
  * of free malloc memory, the backup agent 12 MB after a full backup. With this, 0.2–3 MB, and no
- * CPU time above the noise (docs/decisions.md).
+ * CPU time above the noise (docs/decisions.md). Since full backups arrive over TLS, whose plain
+ * text comes in chunks of up to 16 KB, the agent's heap grows to some 15 MB again after backups;
+ * a 4 KB threshold kept it at 7.5 MB for 20% more of its CPU during backups, and was not kept
+ * (bench/results/by-hand-2026-12-07T20-daemon-memory.txt).
  */
 export const DAEMON_ENV: Readonly<Record<string, string>> = {
   MALLOC_ARENA_MAX: '1',
