@@ -4,7 +4,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { bundle, buildRelease, DEFAULT_APP_DIR } from './build.ts';
+import { bundle, buildRelease, DEFAULT_APP_DIR, supersededBuilds } from './build.ts';
 import { checksumTree, diffManifest } from './manifest.ts';
 
 describe('buildRelease', async () => {
@@ -75,5 +75,34 @@ describe('bundle for Node.js', async () => {
     const outfile = path.join(dir, 'bundle.mjs');
     await bundle({ entry, outfile, platform: 'node', daemon: true });
     assert.deepEqual(run(outfile), { undici: false, same: true, readFile: 'function' });
+  });
+});
+
+describe('supersededBuilds', () => {
+  const builds = [
+    { id: 'aaaaaaaaaaaa', mtime: 100 },
+    { id: 'cccccccccccc', mtime: 300 },
+    { id: 'bbbbbbbbbbbb', mtime: 200 },
+    { id: 'dddddddddddd', mtime: 50 },
+  ];
+
+  it('names all but the newest, whatever their order, and never one kept', () => {
+    assert.deepEqual(supersededBuilds(builds, new Set(), 2), ['aaaaaaaaaaaa', 'dddddddddddd']);
+    assert.deepEqual(supersededBuilds(builds, new Set(['dddddddddddd']), 2), ['aaaaaaaaaaaa']);
+    assert.deepEqual(supersededBuilds(builds, new Set(['aaaaaaaaaaaa']), 1), [
+      'bbbbbbbbbbbb',
+      'dddddddddddd',
+    ]);
+    assert.deepEqual(supersededBuilds(builds, new Set(), 4), []);
+  });
+
+  it('takes nothing for a build that is not named like one: staging, the dashboard', () => {
+    const others = [
+      { id: '.staged', mtime: 1 },
+      { id: 'dashboard', mtime: 2 },
+      { id: 'ABCDEFABCDEF', mtime: 3 },
+      ...builds,
+    ];
+    assert.deepEqual(supersededBuilds(others, new Set(), 3), ['dddddddddddd']);
   });
 });

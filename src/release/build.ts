@@ -187,6 +187,44 @@ export async function stageBuild(
   }
 }
 
+/**
+ * Of a directory's builds (each directory's name and modification time), those to remove: all but
+ * the `newest` and those in `keep`. A name that is not a build's id (a staging directory, the
+ * dashboard's) is not a build and stays.
+ */
+export function supersededBuilds(
+  builds: readonly { readonly id: string; readonly mtime: number }[],
+  keep: ReadonlySet<string>,
+  newest: number,
+): string[] {
+  return builds
+    .filter((b) => /^[0-9a-f]{12}$/.test(b.id))
+    .sort((a, b) => b.mtime - a.mtime)
+    .slice(newest)
+    .filter((b) => !keep.has(b.id))
+    .map((b) => b.id);
+}
+
+/** Removes the builds in `dir`, on this machine, that `supersededBuilds` names; returns their ids. */
+export async function pruneBuilds(
+  dir: string,
+  keep: ReadonlySet<string>,
+  newest: number,
+): Promise<string[]> {
+  const entries = await fs.readdir(dir, { withFileTypes: true });
+  const builds = await Promise.all(
+    entries
+      .filter((entry) => entry.isDirectory())
+      .map(async (entry) => ({
+        id: entry.name,
+        mtime: (await fs.stat(path.join(dir, entry.name))).mtimeMs,
+      })),
+  );
+  const superseded = supersededBuilds(builds, keep, newest);
+  for (const id of superseded) await fs.rm(path.join(dir, id), { recursive: true, force: true });
+  return superseded;
+}
+
 /** The manifest of a build in `dir` whose files all match it; undefined if any is missing or changed. */
 export async function intactManifest(dir: string): Promise<Manifest | undefined> {
   const text = await fs.readFile(path.join(dir, MANIFEST_FILE), 'utf8').catch(() => undefined);

@@ -15,7 +15,14 @@ import type { Command } from '../drivers/driver.ts';
 import { sourceFingerprint } from '../lib/fingerprint.ts';
 import { runtimeOf } from '../model/layout.ts';
 import type { Model } from '../model/model.ts';
-import { BUNDLER_INPUTS, bundle, intactManifest, stageBuild, type BuiltRelease } from './build.ts';
+import {
+  BUNDLER_INPUTS,
+  bundle,
+  intactManifest,
+  pruneBuilds,
+  stageBuild,
+  type BuiltRelease,
+} from './build.ts';
 
 const REPO = path.resolve(import.meta.dirname, '../..');
 
@@ -113,42 +120,12 @@ export function backupTool(model: Model): ToolPlace {
 
 /**
  * Daemon builds kept in a directory of them (this machine's, and on machines each host's copies):
- * the current one and the one before it, which a daemon `up` has not restarted yet may still run
- * (the backup agent also starts its own file on the database servers). Every change to foobar's
- * sources makes a new key, and each build is some 4.5 MB: without this they piled up for good.
+ * the newest two, the current one whatever its age, so that a daemon `up` has not restarted yet
+ * may still run the one before (the backup agent also starts its own file on the database
+ * servers). Every change to foobar's sources makes a new key, and each build is some 4.5 MB:
+ * without this they piled up for good.
  */
 export const KEEP_DAEMON_BUILDS = 2;
-
-/**
- * Of a directory's daemon builds (id and modification time), those to remove: never `current`,
- * and of the others all but the newest KEEP_DAEMON_BUILDS − 1. Anything not named like a key
- * (a staging directory) is not a build and stays.
- */
-export function supersededBuilds(
-  builds: readonly { readonly id: string; readonly mtime: number }[],
-  current: string,
-): string[] {
-  return builds
-    .filter((b) => /^[0-9a-f]{12}$/.test(b.id) && b.id !== current)
-    .sort((a, b) => b.mtime - a.mtime)
-    .slice(KEEP_DAEMON_BUILDS - 1)
-    .map((b) => b.id);
-}
-
-/** Removes this machine's superseded builds in `root` (after a new one was made there). */
-async function pruneBuilds(root: string, current: string): Promise<void> {
-  const entries = await fs.readdir(root, { withFileTypes: true });
-  const builds = await Promise.all(
-    entries
-      .filter((entry) => entry.isDirectory())
-      .map(async (entry) => ({
-        id: entry.name,
-        mtime: (await fs.stat(path.join(root, entry.name))).mtimeMs,
-      })),
-  );
-  for (const id of supersededBuilds(builds, current))
-    await fs.rm(path.join(root, id), { recursive: true, force: true });
-}
 
 const building = new Map<string, Promise<BuiltRelease>>();
 
@@ -179,7 +156,7 @@ async function build(root: string): Promise<BuiltRelease> {
     if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw error;
     await fs.rm(staged.dir, { recursive: true, force: true });
   }
-  await pruneBuilds(root, daemonsKey());
+  await pruneBuilds(root, new Set([daemonsKey()]), KEEP_DAEMON_BUILDS);
   return { id: daemonsKey(), dir, manifest: staged.manifest, fresh: true };
 }
 

@@ -17,7 +17,7 @@
 import path from 'node:path';
 import { hostsWithRole, type Host } from '../model/model.ts';
 import { httpRequest } from '../probes/http.ts';
-import type { BuiltRelease } from '../release/build.ts';
+import { pruneBuilds, type BuiltRelease } from '../release/build.ts';
 import { appendAudit } from './audit.ts';
 import { applyMigrations, loadMigrations } from './db/migrations.ts';
 import { primaryHost, readDbState } from './db/state.ts';
@@ -25,7 +25,7 @@ import type { Context } from './context.ts';
 import { ensureDaemon, runningPid, startDaemon, stopDaemon, writeFiles } from './daemon.ts';
 import { PlanError, runPlan, type Phase, type PlanReporter } from './plan.ts';
 import { installRelease, liveRelease, switchCurrent } from './release.ts';
-import { pruneReleases } from './releases.ts';
+import { KEEP_BUILDS, pruneReleases } from './releases.ts';
 import { drain, restore } from './rotation.ts';
 import { appDaemon, nginxDaemon } from './services.ts';
 import { liveSlot, otherSlot, setLiveSlot, slotPort, type Slot } from './slots.ts';
@@ -285,6 +285,7 @@ export async function deploy(
     );
   }
 
+  const onServers = new Set<string>([target.id]);
   await runPlan(
     [
       {
@@ -294,14 +295,17 @@ export async function deploy(
           run: async () => {
             await stopDaemon(ctx, appDaemon(ctx, s.host, s.slot, s.release ?? 'none'));
             const keep = new Set([target.id, ...(s.release === undefined ? [] : [s.release])]);
-            const pruned = await pruneReleases(ctx, s.host.name, keep);
-            return `old app drained and stopped${pruned.length > 0 ? `, pruned ${pruned.join(', ')}` : ''}`;
+            const { removed, left } = await pruneReleases(ctx, s.host.name, keep);
+            for (const id of left) onServers.add(id);
+            return `old app drained and stopped${removed.length > 0 ? `, pruned ${removed.join(', ')}` : ''}`;
           },
         })),
       },
     ],
     reporter,
   );
+  // This machine's builds: those of every release a web server still holds, and the newest.
+  await pruneBuilds(path.dirname(target.dir), onServers, KEEP_BUILDS);
   await audit('succeeded');
   return { release: target.id, previous, changed: true, seconds: seconds() };
 }

@@ -3,8 +3,13 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { files } from '../commands/files.ts';
 import { hostPaths, labPaths } from '../model/layout.ts';
-import { buildRelease, DEFAULT_APP_DIR, type BuiltRelease } from '../release/build.ts';
-import { buildDaemons, daemonsDir, supersededBuilds } from '../release/daemons.ts';
+import {
+  buildRelease,
+  DEFAULT_APP_DIR,
+  supersededBuilds,
+  type BuiltRelease,
+} from '../release/build.ts';
+import { buildDaemons, daemonsDir, KEEP_DAEMON_BUILDS } from '../release/daemons.ts';
 import { diffManifest, MANIFEST_FILE, parseManifest, type Manifest } from '../release/manifest.ts';
 import type { Context } from './context.ts';
 
@@ -170,7 +175,8 @@ export async function installDaemons(ctx: Context, host: string): Promise<'copie
   if (installed === 'copied') {
     // The host's copies of superseded builds, as on this machine (KEEP_DAEMON_BUILDS).
     const root = path.dirname(dir);
-    for (const id of supersededBuilds(await buildsOn(ctx, host, root), built.id))
+    const builds = await buildsOn(ctx, host, root);
+    for (const id of supersededBuilds(builds, new Set([built.id]), KEEP_DAEMON_BUILDS))
       await ctx.driver.remove(host, path.join(root, id));
   }
   return installed;

@@ -1,6 +1,7 @@
 /** What releases each web server holds, which is live where, and pruning the old ones. */
 import path from 'node:path';
 import { hostPaths } from '../model/layout.ts';
+import { supersededBuilds } from '../release/build.ts';
 import { hostsWithRole } from '../model/model.ts';
 import type { Context } from './context.ts';
 import { buildsOn, liveRelease } from './release.ts';
@@ -45,16 +46,26 @@ export async function listReleases(ctx: Context): Promise<ReleaseInfo[]> {
     }));
 }
 
-/** Removes all but the newest KEEP_RELEASES releases of a web server, never one in `keep`. */
+/**
+ * App builds this machine keeps besides those of the releases still on a web server: the newest
+ * ones, for `rollback ID` to a release no server holds any more. Each is some 2 MB, one per
+ * change of the app deployed: without a bound they piled up for good (60 MB at most now).
+ */
+export const KEEP_BUILDS = 30;
+
+/**
+ * Removes all but the newest KEEP_RELEASES releases of a web server, never one in `keep`: the
+ * releases removed, and those left.
+ */
 export async function pruneReleases(
   ctx: Context,
   host: string,
   keep: ReadonlySet<string>,
-): Promise<string[]> {
-  const all = (await releasesOn(ctx, host)).sort((a, b) => b.mtime - a.mtime);
-  const old = all.slice(KEEP_RELEASES).filter((r) => !keep.has(r.id));
-  for (const release of old) {
-    await ctx.driver.remove(host, path.join(hostPaths(ctx.model, host).releases, release.id));
+): Promise<{ removed: string[]; left: string[] }> {
+  const all = await releasesOn(ctx, host);
+  const removed = supersededBuilds(all, keep, KEEP_RELEASES);
+  for (const id of removed) {
+    await ctx.driver.remove(host, path.join(hostPaths(ctx.model, host).releases, id));
   }
-  return old.map((r) => r.id);
+  return { removed, left: all.map((r) => r.id).filter((id) => !removed.includes(id)) };
 }

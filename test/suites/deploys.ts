@@ -5,7 +5,7 @@
  * before any switch; rollbacks; pruning; the audit log; drift.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { describe, it, type TestContext } from 'node:test';
@@ -15,7 +15,7 @@ import { hostsWithRole } from '../../src/model/model.ts';
 import type { VisitSummary } from '../../src/load/visits.ts';
 import { backendServers } from '../../src/probes/haproxy.ts';
 import type { AuditEntry } from '../../src/steps/audit.ts';
-import { KEEP_RELEASES, type ReleaseInfo } from '../../src/steps/releases.ts';
+import { KEEP_BUILDS, KEEP_RELEASES, type ReleaseInfo } from '../../src/steps/releases.ts';
 import type { LabStatus } from '../../src/steps/status.ts';
 import { sleep, waitFor } from '../../src/lib/wait.ts';
 import { appVariant } from '../support/apps.ts';
@@ -230,6 +230,13 @@ export function deploySuite(lab: TestLab): void {
     const tried: { release: string; action: string; previous: string; outcome: string }[] = [];
     /** Releases in the order they were installed on the web servers. */
     const installed: string[] = [];
+    /** A deploy that succeeded, from its output: now live, installed, tried. */
+    const deployed = (output: string): void => {
+      const previous = last;
+      last = releaseOf(output);
+      installed.push(last);
+      tried.push({ release: last, action: 'deploy', previous, outcome: 'succeeded' });
+    };
 
     it('a parallel deploy under load fails no page, asset or write, and visitors see the switch', async (t) => {
       const before = await liveEverywhere();
@@ -418,10 +425,7 @@ export function deploySuite(lab: TestLab): void {
       // kept nor the newest not live, so the rollback test below can tell those three apart.
       const good = await lab.cli('deploy', '--from', appVariant('before-half'));
       assert.equal(good.exitCode, 0, good.stderr);
-      const previous = last;
-      last = releaseOf(good.stdout);
-      installed.push(last);
-      tried.push({ release: last, action: 'deploy', previous, outcome: 'succeeded' });
+      deployed(good.stdout);
       const broken = webs.at(-1) ?? '';
       const result = await lab.cli(
         'deploy',
@@ -467,10 +471,7 @@ export function deploySuite(lab: TestLab): void {
       );
       const done = await first;
       assert.equal(done.exitCode, 0, done.stderr);
-      const previous = last;
-      last = releaseOf(done.stdout);
-      installed.push(last);
-      tried.push({ release: last, action: 'deploy', previous, outcome: 'succeeded' });
+      deployed(done.stdout);
     });
 
     it('keeps no more than five old releases on each web server, the oldest pruned', async () => {
@@ -529,6 +530,41 @@ export function deploySuite(lab: TestLab): void {
       const unknown = await lab.cli('rollback', 'abcdefabcdef');
       assert.equal(unknown.exitCode, 2);
       assert.match(unknown.stderr, /release abcdefabcdef is not among this machine's builds/);
+    });
+
+    it(`a deploy leaves this machine the builds of every release a web server holds and the newest ${KEEP_BUILDS}, and removes the rest`, async () => {
+      const builds = labPaths(lab.model).builds;
+      const isBuild = (name: string): boolean => /^[0-9a-f]{12}$/.test(name);
+      const ours = readdirSync(builds).filter(isBuild);
+      assert.ok(ours.length + 1 < KEEP_BUILDS, `${ours.length} builds made by this lab`);
+      // Builds older than all of this lab's, as many as are kept: the deploy's new build makes
+      // the oldest of them superseded.
+      const planted = Array.from(
+        { length: KEEP_BUILDS },
+        (_, i) => `feed${String(i).padStart(8, '0')}`,
+      );
+      for (const [i, id] of planted.entries()) {
+        mkdirSync(path.join(builds, id));
+        utimesSync(path.join(builds, id), 1_000_000 + i, 1_000_000 + i);
+      }
+      // And the live release, which the web servers keep after the deploy as the one before,
+      // made the oldest build of all.
+      const held = last;
+      utimesSync(path.join(builds, held), 1_000, 1_000);
+      const result = await lab.cli('deploy', '--from', appVariant('prune'));
+      assert.equal(result.exitCode, 0, result.stderr);
+      deployed(result.stdout);
+      const left = readdirSync(builds).filter(isBuild);
+      for (const id of [...ours, last]) assert.ok(left.includes(id), `${id}, ours, kept`);
+      // The newest KEEP_BUILDS: ours but the one held (made the oldest), the new one, and the
+      // newest planted.
+      const kept = KEEP_BUILDS - ours.length;
+      assert.deepEqual(
+        left.filter((id) => id.startsWith('feed')).sort(),
+        planted.slice(planted.length - kept),
+      );
+      for (const id of left.filter((id) => id.startsWith('feed')))
+        rmSync(path.join(builds, id), { recursive: true });
     });
 
     it('writes one audit line per deploy and rollback: what, from which release, and how it ended', () => {
