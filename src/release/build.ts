@@ -10,6 +10,7 @@ import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
+  isBuildId,
   checksumTree,
   MANIFEST_FILE,
   parseManifest,
@@ -198,7 +199,7 @@ export function supersededBuilds(
   newest: number,
 ): string[] {
   return builds
-    .filter((b) => /^[0-9a-f]{12}$/.test(b.id))
+    .filter((b) => isBuildId(b.id))
     .sort((a, b) => b.mtime - a.mtime)
     .slice(newest)
     .filter((b) => !keep.has(b.id))
@@ -253,7 +254,7 @@ export async function rememberedBuild(
   key: string,
 ): Promise<BuiltRelease | undefined> {
   const id = (await fs.readFile(inputsFile(buildsDir, key), 'utf8').catch(() => '')).trim();
-  if (!/^[0-9a-f]{12}$/.test(id)) return undefined;
+  if (!isBuildId(id)) return undefined;
   const dir = path.join(buildsDir, id);
   const manifest = await intactManifest(dir);
   if (manifest?.id === id) return { id, dir, manifest, fresh: false };

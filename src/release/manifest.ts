@@ -20,6 +20,11 @@ export function releaseId(files: Readonly<Record<string, string>>): string {
   return hash.digest('hex').slice(0, 12);
 }
 
+/** Whether a name is a build's id, as releaseId and the daemons' key make them (12 hex digits). */
+export function isBuildId(name: string): boolean {
+  return /^[0-9a-f]{12}$/.test(name);
+}
+
 async function listFiles(dir: string, prefix = ''): Promise<string[]> {
   const entries = await fs.readdir(path.join(dir, prefix), { withFileTypes: true });
   const result: string[] = [];

@@ -10,7 +10,13 @@ import {
   type BuiltRelease,
 } from '../release/build.ts';
 import { buildDaemons, daemonsDir, KEEP_DAEMON_BUILDS } from '../release/daemons.ts';
-import { diffManifest, MANIFEST_FILE, parseManifest, type Manifest } from '../release/manifest.ts';
+import {
+  diffManifest,
+  isBuildId,
+  MANIFEST_FILE,
+  parseManifest,
+  type Manifest,
+} from '../release/manifest.ts';
 import type { Context } from './context.ts';
 
 /** The release id a web server serves now, from its `current` link. */
@@ -132,7 +138,7 @@ export async function earlierBuild(
   id: string,
   buildsDir = labPaths(ctx.model).builds,
 ): Promise<BuiltRelease> {
-  if (!/^[0-9a-f]{12}$/.test(id))
+  if (!isBuildId(id))
     throw new Error(`"${id}" is not a release id (12 hex digits; see foobar releases)`);
   const dir = path.join(buildsDir, id);
   // Builds live on this machine, whatever drives the hosts: read them directly, like buildRelease.
@@ -158,7 +164,7 @@ export async function buildsOn(
   return result.stdout
     .split('\n')
     .map((line) => line.split(' '))
-    .filter(([id]) => id !== undefined && /^[0-9a-f]{12}$/.test(id))
+    .filter(([id]) => id !== undefined && isBuildId(id))
     .map(([id, mtime]) => ({ id: id ?? '', mtime: Number(mtime) }));
 }
 

@@ -1,4 +1,5 @@
 /** Which release `foobar rollback` goes back to when no id is given. */
+import { isBuildId } from '../release/manifest.ts';
 import { readAudit } from './audit.ts';
 import type { Context } from './context.ts';
 import { listReleases } from './releases.ts';
@@ -13,11 +14,7 @@ export async function previousRelease(ctx: Context): Promise<string> {
   const last = (await readAudit(ctx))
     .filter((e) => e.outcome === 'succeeded' && (e.action === 'deploy' || e.action === 'rollback'))
     .at(-1);
-  if (
-    last?.previous !== undefined &&
-    /^[0-9a-f]{12}$/.test(last.previous) &&
-    !live.has(last.previous)
-  ) {
+  if (last?.previous !== undefined && isBuildId(last.previous) && !live.has(last.previous)) {
     return last.previous;
   }
   const candidate = releases.find((r) => r.liveOn.length === 0);
