@@ -71,9 +71,16 @@ async function timed(configFile: string, args: readonly string[]): Promise<Timed
     env: { ...process.env, NO_COLOR: '1' },
   });
   const seconds = (performance.now() - started) / 1000;
-  // status exits 1 when degraded: a timing still, but say so.
-  if (result.exitCode !== 0)
-    process.stderr.write(`bench: foobar ${args.join(' ')} exited ${result.exitCode}\n`);
+  // status exits 1 when degraded: a timing still, but say so, and why.
+  if (result.exitCode !== 0) {
+    const why = `${result.stderr}\n${result.stdout}`
+      .split('\n')
+      .filter((line) => /✖|●.*(not running|down|fail)|error/i.test(line))
+      .slice(0, 5)
+      .map((line) => `\n  ${line.trim()}`)
+      .join('');
+    process.stderr.write(`bench: foobar ${args.join(' ')} exited ${result.exitCode}${why}\n`);
+  }
   return { seconds, stdout: result.stdout };
 }
 

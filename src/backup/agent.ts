@@ -15,7 +15,6 @@ import type net from 'node:net';
 import tls from 'node:tls';
 import path from 'node:path';
 import { backup as commands } from '../commands/backup.ts';
-import { runProcess } from '../drivers/process.ts';
 import { replaceFile } from '../lib/atomic.ts';
 import { parseGtidList } from '../lib/gtid.ts';
 import { sleep } from '../lib/wait.ts';
@@ -29,7 +28,7 @@ import { mariadbFiles, renderNetworkClientConfig } from '../render/mariadb/index
 import type { Context } from '../steps/context.ts';
 import { followDbState, readDbState, replicasOf, type DbStateSource } from '../steps/db/state.ts';
 import {
-  parseBinlogText,
+  readBinlogSpan,
   readArchivedBinlogs,
   readFullBackups,
   retained,
@@ -248,13 +247,9 @@ export class BackupAgent {
 
   private async sealBinlog(source: string, name: string): Promise<void> {
     const plain = path.join(this.paths.spool, source, name);
-    const text = await runProcess(commands.text(plain).argv, {
-      env: { ...process.env, TZ: 'UTC' },
-      timeoutMs: 120_000,
-    });
-    if (text.exitCode !== 0)
-      throw new Error(`${plain}: mariadb-binlog could not read it: ${text.stderr.trim()}`);
-    const span = parseBinlogText(text.stdout);
+    const { span, exitCode, stderr } = await readBinlogSpan(plain);
+    if (exitCode !== 0)
+      throw new Error(`${plain}: mariadb-binlog could not read it: ${stderr.trim()}`);
     const dir = path.join(this.paths.binlogs, source);
     await mkdir(dir, { recursive: true });
     // A primary restored with --force starts its binary log again at .000001: the archive keeps

@@ -23,7 +23,6 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createWriteStream } from 'node:fs';
 import { backup as commands } from '../commands/backup.ts';
-import { runProcess } from '../drivers/process.ts';
 import { parseManagerConfig } from '../failover/config.ts';
 import { networkSql } from '../failover/sql.ts';
 import { backupPaths } from '../model/backup.ts';
@@ -36,7 +35,7 @@ import { accessDriver, accessModel } from '../steps/ssh-access.ts';
 import { BackupAgent, serveAgent } from './agent.ts';
 import {
   mergeBinlogs,
-  parseBinlogText,
+  readBinlogSpan,
   planRecovery,
   readArchivedBinlogs,
   readFullBackups,
@@ -87,11 +86,11 @@ async function openBinlogs(spool: string): Promise<OpenBinlog[]> {
   for (const source of await readdir(spool).catch(() => [])) {
     for (const name of (await readdir(path.join(spool, source))).sort()) {
       const file = path.join(spool, source, name);
-      const text = await runProcess(commands.text(file).argv, { env: UTC, timeoutMs: 120_000 });
+      const { span, exitCode } = await readBinlogSpan(file);
       // Sealed and removed by the agent since the readdir: the archive, read after, has it.
-      if (text.exitCode !== 0 && !(await exists(file))) continue;
+      if (exitCode !== 0 && !(await exists(file))) continue;
       // A file mariadb-binlog is writing may end in a partial event: its whole events count.
-      found.push({ source, name, path: file, ...parseBinlogText(text.stdout) });
+      found.push({ source, name, path: file, ...span });
     }
   }
   return found;

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
+import { runProcessLines } from './process.ts';
 
 const HERE = import.meta.dirname;
 
@@ -65,5 +66,73 @@ describe('attachProcess (foobar exec, foobar logs -f)', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('runProcessLines', () => {
+  it('hands over every line in order, the last one without its newline too, with the exit code and error output', async () => {
+    const lines: string[] = [];
+    const result = await runProcessLines(
+      ['sh', '-c', 'printf "one\\ntwo\\n\\nthree"; echo oops >&2; exit 3'],
+      (line) => {
+        lines.push(line);
+      },
+    );
+    assert.deepEqual(lines, ['one', 'two', '', 'three']);
+    assert.equal(result.exitCode, 3);
+    assert.equal(result.stderr, 'oops\n');
+  });
+
+  it('stops the process when a line is refused, and rejects with why', async () => {
+    let seen = 0;
+    const started = Date.now();
+    await assert.rejects(
+      runProcessLines(['yes'], () => {
+        if (++seen === 1000) throw new Error('enough');
+      }),
+      /enough/,
+    );
+    assert.ok(Date.now() - started < 10_000, 'yes was stopped');
+  });
+
+  it('kills a process past its timeout', async () => {
+    const result = await runProcessLines(['sleep', '30'], () => undefined, { timeoutMs: 200 });
+    assert.equal(result.exitCode, -1);
+    assert.match(result.stderr, /timed out/);
+  });
+
+  it('reads an output many times larger than its heap, which runProcess cannot collect', async () => {
+    // 150 MB of lines, read by a Node.js whose old generation is capped at 16 MB.
+    const big = ['sh', '-c', `yes ${'x'.repeat(79)} | head -c 150000000`];
+    const reader = (how: string): Promise<{ code: number | null; out: string }> => {
+      const script = [
+        `const { runProcess, runProcessLines } = await import(${JSON.stringify(path.join(HERE, 'process.ts'))});`,
+        `const argv = ${JSON.stringify(big)};`,
+        how,
+      ].join('\n');
+      const child = spawn(
+        process.execPath,
+        ['--max-old-space-size=16', '--import', 'tsx', '--input-type=module', '--eval', script],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      return new Promise((resolve) => {
+        child.once('close', (code) => {
+          resolve({ code, out });
+        });
+      });
+    };
+    const streamed = await reader(
+      'let n = 0; let bytes = 0;\n' +
+        'const r = await runProcessLines(argv, (line) => { n++; bytes += line.length + 1; });\n' +
+        'console.log(n, bytes, r.exitCode);',
+    );
+    assert.deepEqual([streamed.code, streamed.out.trim()], [0, '1875000 150000000 0']);
+    // The control: collected whole, the same output is more than that heap holds.
+    const collected = await reader(
+      'const r = await runProcess(argv); console.log(r.stdout.split("\\n").length);',
+    );
+    assert.notEqual(collected.code, 0, `runProcess read it all: ${collected.out}`);
   });
 });

@@ -1,6 +1,8 @@
 /** Runs a local process to completion and collects its output. */
 import os from 'node:os';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import type { ExecResult } from './driver.ts';
 
@@ -11,6 +13,14 @@ export interface RunOptions {
   readonly input?: string | Uint8Array | Readable;
   readonly timeoutMs?: number;
   readonly env?: NodeJS.ProcessEnv;
+}
+
+function cannotRun(file: string, error: NodeJS.ErrnoException): Error {
+  const hint =
+    error.code === 'ENOENT'
+      ? ` (${file} is not installed: run \`npm start\` or scripts/bootstrap.sh)`
+      : '';
+  return new Error(`cannot run ${file}: ${error.message}${hint}`, { cause: error });
 }
 
 /** Never rejects for a non-zero exit; rejects only when the program cannot be started at all. */
@@ -34,11 +44,7 @@ export function runProcess(argv: readonly string[], options: RunOptions = {}): P
     child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
     child.on('error', (error: NodeJS.ErrnoException) => {
       clearTimeout(timer);
-      const hint =
-        error.code === 'ENOENT'
-          ? ` (${file} is not installed: run \`npm start\` or scripts/bootstrap.sh)`
-          : '';
-      reject(new Error(`cannot run ${file}: ${error.message}${hint}`, { cause: error }));
+      reject(cannotRun(file, error));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
@@ -61,6 +67,75 @@ export function runProcess(argv: readonly string[], options: RunOptions = {}): P
         input.pipe(child.stdin);
       } else child.stdin.end(input);
     }
+  });
+}
+
+/** The end of a process whose output went to `runProcessLines`'s callback, not into memory. */
+export type LinesResult = Omit<ExecResult, 'stdout'>;
+
+/** The last this many bytes of a streamed process's error output are kept. */
+const STDERR_TAIL_BYTES = 64 * 1024;
+
+/**
+ * Runs a local process to completion and hands each line of its standard output to `onLine` as
+ * it comes, holding none of it: for outputs that may be larger than the memory of the process
+ * reading them (`mariadb-binlog`'s text of a binary log is some 1.4 times the file's size).
+ * A line `onLine` throws on stops the process; the promise rejects with that error. Never
+ * rejects for a non-zero exit.
+ */
+export function runProcessLines(
+  argv: readonly string[],
+  onLine: (line: string) => void,
+  options: Omit<RunOptions, 'input'> = {},
+): Promise<LinesResult> {
+  const [file, ...args] = argv;
+  if (file === undefined) return Promise.reject(new Error('empty command'));
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: options.env ?? process.env,
+    });
+    let stderr = Buffer.alloc(0);
+    let timedOut = false;
+    let failed: unknown;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = Buffer.concat([stderr, chunk]);
+      if (stderr.length > STDERR_TAIL_BYTES) stderr = stderr.subarray(-STDERR_TAIL_BYTES);
+    });
+    const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
+    lines.on('line', (line) => {
+      if (failed !== undefined) return;
+      try {
+        onLine(line);
+      } catch (error) {
+        failed = error;
+        child.kill('SIGKILL');
+      }
+    });
+    const read = once(lines, 'close');
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      lines.close();
+      reject(cannotRun(file, error));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      // Every line is handed over before the result (readline ends with its input).
+      void read.then(() => {
+        if (failed !== undefined) {
+          reject(failed instanceof Error ? failed : new Error('a line could not be read'));
+          return;
+        }
+        resolve({
+          stderr: stderr.toString('utf8') + (timedOut ? '\n(timed out)' : ''),
+          exitCode: timedOut ? -1 : (code ?? (signal === null ? -1 : 128)),
+        });
+      });
+    });
   });
 }
 

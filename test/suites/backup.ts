@@ -370,6 +370,64 @@ export function backupSuite(lab: TestLab): void {
       assert.deepEqual([status.primary, status.health], [old, 'healthy']);
     });
 
+    it('archives a bulk load whole: a binary log file of 136 MB sealed by an agent whose heap is capped at 96 MB, and the archive going on after it', async (t) => {
+      const { primary } = await readDbState(lab.ctx);
+      const bulk = 'foobar_test_bulk';
+      // The load in a file of its own (closed after it), as a bulk import within a flush window.
+      const [[file = ''] = []] = await sql(lab, primary, 'FLUSH BINARY LOGS; SHOW MASTER STATUS');
+      const loadedAt = Date.now();
+      const [[gtid = ''] = []] = await sql(
+        lab,
+        primary,
+        [
+          `CREATE DATABASE ${bulk}`,
+          `CREATE TABLE ${bulk}.loaded (id INT AUTO_INCREMENT PRIMARY KEY, b BLOB)`,
+          // 2 × 64 MiB of rows zstd cannot shrink, a transaction each (RANDOM_BYTES' most is 1 KiB).
+          ...[1, 2].map(
+            () =>
+              `INSERT INTO ${bulk}.loaded (b) SELECT RANDOM_BYTES(1024) FROM ${bulk}.seq_1_to_65536`,
+          ),
+          'SELECT @@gtid_binlog_pos',
+          'FLUSH BINARY LOGS',
+        ].join('; '),
+        300_000,
+      );
+      const loadSeconds = (Date.now() - loadedAt) / 1000;
+      try {
+        // Sealed within 90 s (the agent seals closed files every few seconds; mariadb-binlog's
+        // text of this file is 190 MB, which the agent once held whole and died of).
+        const deadline = Date.now() + 90_000;
+        const sealedCopy = async (): Promise<BackupCatalog['binlogs'][number] | undefined> =>
+          (await json<BackupCatalog>('db', 'backups')).binlogs.find(
+            (b) => b.source === primary && b.name === file && 'sealed' in b,
+          );
+        let sealed = await sealedCopy();
+        while (sealed === undefined) {
+          assert.ok(Date.now() < deadline, `${primary}/${file} (the bulk load) is never sealed`);
+          await sleep(1000);
+          sealed = await sealedCopy();
+        }
+        const sealedSeconds = (Date.now() - loadedAt) / 1000 - loadSeconds;
+        assert.equal(
+          sealed.lastGtid,
+          gtid,
+          `the sealed file ends with the load's last transaction`,
+        );
+        assert.ok(
+          'sealed' in sealed && sealed.sealed.plainBytes > 128 * 1024 * 1024,
+          `the file holds the load: ${JSON.stringify(sealed)}`,
+        );
+        const [after] = await write('after-bulk-load', 1);
+        assert.ok(after !== undefined);
+        const rpo = await recoverable(Date.now(), 'the archive stopped after the bulk load');
+        t.diagnostic(
+          `bulk load of 128 MiB in ${loadSeconds.toFixed(1)} s, its ${(sealed.sealed.plainBytes / 1e6).toFixed(0)} MB file sealed ${sealedSeconds.toFixed(1)} s after; a write after it recoverable in ${rpo.toFixed(1)} s`,
+        );
+      } finally {
+        await sql(lab, primary, `DROP DATABASE IF EXISTS ${bulk}`);
+      }
+    });
+
     it('refuses to restore onto the live primary without --force, naming it', async () => {
       const { primary } = await readDbState(lab.ctx);
       const result = await lab.cli(
