@@ -124,17 +124,20 @@ export function runProcessLines(
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
-      // Every line is handed over before the result (readline ends with its input).
-      void read.then(() => {
-        if (failed !== undefined) {
-          reject(failed instanceof Error ? failed : new Error('a line could not be read'));
-          return;
-        }
-        resolve({
-          stderr: stderr.toString('utf8') + (timedOut ? '\n(timed out)' : ''),
-          exitCode: timedOut ? -1 : (code ?? (signal === null ? -1 : 128)),
+      // Every line is handed over before the result (readline ends with its input; a read
+      // error of the pipe ends it too, and the exit code says the rest).
+      void read
+        .catch(() => undefined)
+        .then(() => {
+          if (failed !== undefined) {
+            reject(failed instanceof Error ? failed : new Error('a line could not be read'));
+            return;
+          }
+          resolve({
+            stderr: stderr.toString('utf8') + (timedOut ? '\n(timed out)' : ''),
+            exitCode: timedOut ? -1 : (code ?? (signal === null ? -1 : 128)),
+          });
         });
-      });
     });
   });
 }
