@@ -113,6 +113,13 @@ export const QUERY_TIMEOUT_MS = 750;
 export const INSERT_TIMEOUT_MS = 3000;
 /** A pooled connection (from the pool's queue, or new) within this long. */
 const ACQUIRE_TIMEOUT_MS = 1000;
+/**
+ * Prepared statements a connection keeps. mysql2's default is 16,000, and its cache allocates four
+ * arrays of that length with every connection, used or not: 512 kB of heap each, 16 MB for a
+ * full pool to each of two servers. The app prepares one statement (the insert); the rest are
+ * plain queries. An app after the same load: 71–75 → 55 MB of private memory.
+ */
+const MAX_PREPARED_STATEMENTS = 4;
 /** How long a pool of an old password lives on: longer than any request holds a connection. */
 const RETIRED_POOL_MS = 60_000;
 /**
@@ -247,6 +254,7 @@ export function createStore(options: StoreOptions): Store {
         charset: 'UTF8MB4_UNICODE_CI',
         connectTimeout: CONNECT_TIMEOUT_MS,
         enableKeepAlive: true,
+        maxPreparedStatements: MAX_PREPARED_STATEMENTS,
       };
       servers.set(keyOf(server), {
         server,
