@@ -196,7 +196,7 @@ export async function readBinlogSpan(
  * `parseBinlogText` a line at a time, for a text too large to hold: a binary log of a bulk load
  * is hundreds of MB of text, and what the span needs is a few of its lines.
  */
-export class BinlogSpanReader {
+class BinlogSpanReader {
   private startState = '';
   private first: { gtid: string; at: string } | undefined;
   private last: { gtid: string; at: string } | undefined;

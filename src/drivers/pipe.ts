@@ -13,7 +13,7 @@ import {
   type PipeOptions,
   type PipeResult,
 } from './driver.ts';
-import { DEFAULT_TIMEOUT_MS } from './process.ts';
+import { DEFAULT_TIMEOUT_MS, exitCodeOf } from './process.ts';
 import { quoteArgv } from './quote.ts';
 
 /** What runs on this machine for one side. */
@@ -94,11 +94,10 @@ class Side {
         resolve({
           stdout: '',
           stderr: stderr + (this.#spawnError === '' ? '' : `\n${this.#spawnError}`),
-          exitCode: this.#timedOut
-            ? -1
-            : this.#spawnError !== ''
+          exitCode:
+            this.#spawnError !== '' && !this.#timedOut
               ? 127
-              : (code ?? (signal === null ? -1 : 128)),
+              : exitCodeOf(code, signal, this.#timedOut),
         });
       });
     });

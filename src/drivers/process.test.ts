@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { runProcessLines } from './process.ts';
+import { exitCodeOf, runProcessLines } from './process.ts';
 
 const HERE = import.meta.dirname;
 
@@ -134,5 +134,16 @@ describe('runProcessLines', () => {
       'const r = await runProcess(argv); console.log(r.stdout.split("\\n").length);',
     );
     assert.notEqual(collected.code, 0, `runProcess read it all: ${collected.out}`);
+  });
+});
+
+describe('exitCodeOf', () => {
+  it('reports a code as it is, a signal as 128 and a timeout as -1', () => {
+    assert.equal(exitCodeOf(0, null, false), 0);
+    assert.equal(exitCodeOf(3, null, false), 3);
+    assert.equal(exitCodeOf(null, 'SIGKILL', false), 128);
+    assert.equal(exitCodeOf(null, 'SIGKILL', true), -1);
+    assert.equal(exitCodeOf(0, null, true), -1);
+    assert.equal(exitCodeOf(null, null, false), -1);
   });
 });

@@ -23,6 +23,19 @@ function cannotRun(file: string, error: NodeJS.ErrnoException): Error {
   return new Error(`cannot run ${file}: ${error.message}${hint}`, { cause: error });
 }
 
+/**
+ * A finished process's exit code as the drivers report it: -1 when it was killed for its timeout
+ * (or ended neither by a code nor a signal), 128 when a signal ended it.
+ */
+export function exitCodeOf(
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  timedOut: boolean,
+): number {
+  if (timedOut) return -1;
+  return code ?? (signal === null ? -1 : 128);
+}
+
 /** Never rejects for a non-zero exit; rejects only when the program cannot be started at all. */
 export function runProcess(argv: readonly string[], options: RunOptions = {}): Promise<ExecResult> {
   const [file, ...args] = argv;
@@ -52,7 +65,7 @@ export function runProcess(argv: readonly string[], options: RunOptions = {}): P
         stdout: Buffer.concat(stdout).toString('utf8'),
         stderr:
           Buffer.concat(stderr).toString('utf8') + (timedOut ? '\n(timed out)' : '') + inputError,
-        exitCode: timedOut ? -1 : (code ?? (signal === null ? -1 : 128)),
+        exitCode: exitCodeOf(code, signal, timedOut),
       });
     });
     const { input } = options;
@@ -135,7 +148,7 @@ export function runProcessLines(
           }
           resolve({
             stderr: stderr.toString('utf8') + (timedOut ? '\n(timed out)' : ''),
-            exitCode: timedOut ? -1 : (code ?? (signal === null ? -1 : 128)),
+            exitCode: exitCodeOf(code, signal, timedOut),
           });
         });
     });
