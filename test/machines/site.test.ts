@@ -713,7 +713,10 @@ describe('foobar up on machines', { timeout: IMAGE_TIMEOUT_MS + 3 * UP_TIMEOUT_M
     const up = await foobar(['up'], UP_TIMEOUT_MS);
     assert.equal(up.exitCode, 0, `${up.stdout}\n${up.stderr}`);
     const left = await onWeb(['ls', '-1', root]);
-    assert.deepEqual(left.stdout.trim().split('\n').sort(), [path.basename(dir), 'bbbbbbbbbbbb']);
+    assert.deepEqual(
+      left.stdout.trim().split('\n').sort(),
+      [path.basename(dir), 'bbbbbbbbbbbb'].sort(),
+    );
     const copy = await onWeb(['ls', '-1', dir]);
     assert.match(copy.stdout, /^log-rotator\.mjs$/m, 'the current copy whole again');
   });
