@@ -652,7 +652,7 @@ async function main(): Promise<void> {
       process.stdout.write('bench: a HAProxy reload under load\n');
       reload = await reloadUnderLoad(lab, asset);
       print(
-        `HAProxy reload on ${reload.host} under load (${reload.reloadMs} ms): ${reload.during.errors} failed of ${reload.during.requests}; p99 ${reload.during.p99Ms.toFixed(2)} ms against ${reload.quiet.p99Ms.toFixed(2)} ms without a reload`,
+        `HAProxy reload on ${reload.host} under load (${reload.reloadMs} ms): ${reload.during.errors} failed${reload.during.errorKinds === undefined ? '' : ` (${reload.during.errorKinds})`} of ${reload.during.requests}; p99 ${reload.during.p99Ms.toFixed(2)} ms against ${reload.quiet.p99Ms.toFixed(2)} ms without a reload`,
       );
     }
     const deploys = [];

@@ -25,6 +25,7 @@ Transfer/sec:      6.00MB
     p99Ms: 0.85,
     requests: 123456,
     errors: 6,
+    errorKinds: 'read 2, timeout 1, non-2xx 3',
   });
 });
 

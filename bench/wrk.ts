@@ -29,6 +29,8 @@ export interface WrkResult {
   readonly requests: number;
   /** Non-2xx/3xx responses plus socket errors. */
   readonly errors: number;
+  /** Which errors, when there were any ("read 2, timeout 1, non-2xx 3"). */
+  readonly errorKinds?: string;
   /** The load balancer's CPU per completed request, when the bench measured it (bench/cpu.ts). */
   readonly cpuUsPerRequest?: number;
 }
@@ -54,11 +56,21 @@ export function parseWrk(output: string): WrkResult {
     output,
   );
   const socketErrors = socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
+  const kinds = [
+    ...['connect', 'read', 'write', 'timeout'].map((kind, i) => [
+      kind,
+      Number(socket?.[i + 1] ?? 0),
+    ]),
+    ['non-2xx', non2xx],
+  ].filter(([, n]) => n !== 0);
   return {
     requestsPerSecond: Number(rps[1]),
     p50Ms: milliseconds(p50[1] ?? '0', p50[2] ?? 'ms'),
     p99Ms: milliseconds(p99[1] ?? '0', p99[2] ?? 'ms'),
     requests: Number(total[1]),
     errors: non2xx + socketErrors,
+    ...(kinds.length === 0
+      ? {}
+      : { errorKinds: kinds.map(([kind, n]) => `${String(kind)} ${String(n)}`).join(', ') }),
   };
 }

@@ -180,6 +180,11 @@ defaults
     mode http
     log global
     option httplog
+    # At a reload the old process answers a kept-alive connection's next request with
+    # "Connection: close" instead of closing it while idle: a client that sent a request at that
+    # instant (one that does not retry on a closed connection, or a proxy in front) got nothing.
+    # Idle ones then end within timeout http-keep-alive, and hard-stop-after bounds the rest.
+    option idle-close-on-response
     option dontlognull
     option forwardfor
     timeout connect ${CONNECT_TIMEOUT_SECONDS}s
