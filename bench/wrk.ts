@@ -51,26 +51,25 @@ export function parseWrk(output: string): WrkResult {
   if (rps?.[1] === undefined || p50 === null || p99 === null || total?.[1] === undefined) {
     throw new Error(`cannot read wrk's report:\n${output}`);
   }
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(
     output,
   );
-  const socketErrors = socket === null ? 0 : socket.slice(1).reduce((sum, n) => sum + Number(n), 0);
-  const kinds = [
-    ...['connect', 'read', 'write', 'timeout'].map((kind, i) => [
+  const counts: [string, number][] = [
+    ...['connect', 'read', 'write', 'timeout'].map((kind, i): [string, number] => [
       kind,
       Number(socket?.[i + 1] ?? 0),
     ]),
-    ['non-2xx', non2xx],
-  ].filter(([, n]) => n !== 0);
+    ['non-2xx', Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0)],
+  ];
+  const kinds = counts.filter(([, n]) => n !== 0);
   return {
     requestsPerSecond: Number(rps[1]),
     p50Ms: milliseconds(p50[1] ?? '0', p50[2] ?? 'ms'),
     p99Ms: milliseconds(p99[1] ?? '0', p99[2] ?? 'ms'),
     requests: Number(total[1]),
-    errors: non2xx + socketErrors,
+    errors: kinds.reduce((sum, [, n]) => sum + n, 0),
     ...(kinds.length === 0
       ? {}
-      : { errorKinds: kinds.map(([kind, n]) => `${String(kind)} ${String(n)}`).join(', ') }),
+      : { errorKinds: kinds.map(([kind, n]) => `${kind} ${String(n)}`).join(', ') }),
   };
 }

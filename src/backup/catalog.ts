@@ -176,7 +176,6 @@ export function parseBinlogText(text: string): BinlogSpan {
  */
 export async function readBinlogSpan(
   file: string,
-  timeoutMs = 120_000,
 ): Promise<{ readonly span: BinlogSpan; readonly exitCode: number; readonly stderr: string }> {
   const reader = new BinlogSpanReader();
   const result = await runProcessLines(
@@ -186,7 +185,7 @@ export async function readBinlogSpan(
     },
     {
       env: { ...process.env, TZ: 'UTC' },
-      timeoutMs,
+      timeoutMs: 120_000,
     },
   );
   return { span: reader.span(), ...result };
