@@ -32,6 +32,15 @@ import { startBackendBares } from './backends.ts';
 import { renderBareHaproxy, startBareHaproxy, type Bare } from './bare.ts';
 import { FEATURES, renderCopy, startCopy } from './features.ts';
 import { formatProfiles, profileLoad, startProfiled, type Profile } from './profile.ts';
+import {
+  addRows,
+  byObject,
+  formatSampled,
+  SAMPLE_PERIOD_NS,
+  sampleLoad,
+  type SampleRow,
+  type Sampled,
+} from './sampled.ts';
 import { dbTlsCost, formatDbTls } from './dbtls.ts';
 import { formatTransit, transitCost } from './transit.ts';
 import { formatRepl, replTlsCost } from './repltls.ts';
@@ -348,6 +357,54 @@ async function profileTheDifference(lab: TestLab, asset: string): Promise<Profil
   return profiles;
 }
 
+/** The sampled HAProxys' ports: ours + these. */
+const SAMPLED_PORT_OFFSETS = { bare: 8040, ours: 8041 } as const;
+
+/**
+ * Where HAProxy's time goes in the same load, kernel included (bench/sampled.ts): bare and an
+ * exact copy of ours on lb-01, perf sampling each while wrk sends it the static file kept alive
+ * from the client, in interleaved rounds (bare, ours, bare, ours...), the samples summed.
+ */
+async function sampleTheDifference(lab: TestLab, asset: string): Promise<[Sampled, Sampled]> {
+  const [lb] = hostsWithRole(lab.model, 'lb');
+  if (lb === undefined) throw new Error('no load balancer');
+  const started: Bare[] = [];
+  try {
+    const bare = await startBareHaproxy(lab.ctx, lb, {
+      name: 'sampled-bare',
+      offset: SAMPLED_PORT_OFFSETS.bare,
+    });
+    started.push(bare);
+    const ours = await startCopy(lab.ctx, lb, 'sampled-ours', SAMPLED_PORT_OFFSETS.ours);
+    started.push(ours);
+    const sides = [
+      { name: 'bare', haproxy: bare, requests: 0, rows: [] as SampleRow[] },
+      { name: 'ours', haproxy: ours, requests: 0, rows: [] as SampleRow[] },
+    ];
+    const kept = { ...OPTIONS, headers: [`Host: www.${lab.model.domain}`] };
+    for (let round = 1; round <= ROUNDS; round++)
+      for (const side of sides) {
+        process.stdout.write(`bench: perf samples ${side.name}, round ${round} of ${ROUNDS}\n`);
+        const url = `https://${addressOf(lb, 'edge')}:${side.haproxy.port}${asset}`;
+        // wrkFrom warms up for a second first; the samples start 1.5 s in and end 1.5 s early.
+        const { rows, requests } = await sampleLoad(
+          lab.ctx,
+          lb.name,
+          side.haproxy.pidFile,
+          OPTIONS.seconds,
+          () => wrkFrom(lab, 'client', url, { ...kept, seconds: OPTIONS.seconds + 2 }),
+        );
+        side.requests += requests;
+        side.rows = addRows(side.rows, rows);
+      }
+    const [b, o] = sides.map(({ name, requests, rows }): Sampled => ({ name, requests, rows }));
+    if (b === undefined || o === undefined) throw new Error('unreachable');
+    return [b, o];
+  } finally {
+    for (const one of started) await one.stop();
+  }
+}
+
 /**
  * Where ours differs from bare (bench/features.ts): an exact copy of our HAProxy on lb-01 against
  * the bare one (the copy keeps ours' gap), then copies each without one feature against the exact
@@ -512,7 +569,7 @@ async function deployUnderLoad(lab: TestLab, strategy: Strategy) {
 const PARTS = new Set(
   (
     process.env.BENCH_PARTS ??
-    'tiers,bare,features,profile,backends,dbtls,transit,repltls,reload,deploys,memory,commands'
+    'tiers,bare,features,profile,sampled,backends,dbtls,transit,repltls,reload,deploys,memory,commands'
   )
     .split(',')
     .map((p) => p.trim()),
@@ -623,6 +680,14 @@ async function main(): Promise<void> {
           ),
         );
     }
+    const sampled = PARTS.has('sampled') ? await sampleTheDifference(lab, asset) : undefined;
+    if (sampled !== undefined)
+      print(
+        formatSampled(
+          `Where HAProxy's CPU goes, kernel included (perf: a sample every ${SAMPLE_PERIOD_NS / 1000} µs of its CPU time; the static file kept alive, wrk -t${OPTIONS.threads} -c${OPTIONS.connections}, ${ROUNDS} interleaved rounds of ${OPTIONS.seconds} s each)`,
+          ...sampled,
+        ),
+      );
     let dbTls;
     if (PARTS.has('dbtls')) {
       process.stdout.write('bench: TLS on the database hop against clear text\n');
@@ -730,6 +795,12 @@ async function main(): Promise<void> {
           instructions: p.counts.total,
           byObject: Object.fromEntries(p.counts.byObject),
         })),
+      })),
+      sampled: sampled?.map((one) => ({
+        name: one.name,
+        requests: one.requests,
+        usPerRequest: Object.fromEntries(byObject(one).map(({ object, us }) => [object, us])),
+        rows: one.rows.filter((row) => row.samples >= 10),
       })),
       dbTls,
       transit,

@@ -11,6 +11,8 @@ PACKAGES+=(
   wrk
   # The bench's HTTP/2 load (h2load), and its instruction counts (callgrind: bench/profile.ts).
   nghttp2-client valgrind
+  # Where HAProxy's CPU time goes, kernel included (perf's samples: bench/sampled.ts).
+  linux-perf
   # The SSH driver's client, and a throwaway sshd (never the system's service) for its tests.
   openssh-client openssh-server
   # The tests' browser, never downloaded: Debian's Chromium, driven by playwright-core, checks the
