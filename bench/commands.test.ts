@@ -41,3 +41,20 @@ it('prints min, median and max with the load average, then what each run said', 
   );
   assert.equal(lines.length, 5);
 });
+
+it('prints a run before the timed ones apart, not counted', () => {
+  const text = formatTimings([
+    {
+      command: 'foobar up (nothing to do)',
+      runs: [0.7, 0.8, 0.75],
+      min: 0.7,
+      median: 0.75,
+      max: 0.8,
+      load: [2, 2],
+      warmup: 1.784,
+    },
+  ]);
+  assert.deepEqual(text.split('\n').slice(2), [
+    'foobar up (nothing to do), a first run before these, not counted: 1.78 s',
+  ]);
+});

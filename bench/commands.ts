@@ -30,13 +30,15 @@ export interface CommandTiming {
   readonly load: readonly [number, number];
   /** What each run printed about itself (a cold `up`: its time and slowest phases). */
   readonly notes?: readonly string[];
+  /** The seconds of a run before the timed ones, not counted (hyperfine's `--warmup`). */
+  readonly warmup?: number;
 }
 
 function summary(
   command: string,
   runs: readonly number[],
   loadBefore: number,
-  notes?: readonly string[],
+  { notes, warmup }: { notes?: readonly string[]; warmup?: number } = {},
 ): CommandTiming {
   const sorted = [...runs].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -52,6 +54,7 @@ function summary(
     max: sorted.at(-1) ?? 0,
     load: [loadBefore, load()],
     ...(notes === undefined ? {} : { notes }),
+    ...(warmup === undefined ? {} : { warmup }),
   };
 }
 
@@ -100,9 +103,12 @@ export function formatTimings(timings: readonly CommandTiming[]): string {
   return [
     `${'command'.padEnd(34)} ${'min s'.padStart(6)} ${'median'.padStart(7)} ${'max s'.padStart(6)}`,
     ...rows,
-    ...timings.flatMap((t) =>
-      (t.notes ?? []).map((note, i) => `${t.command}, run ${i + 1}: ${note}`),
-    ),
+    ...timings.flatMap((t) => [
+      ...(t.warmup === undefined
+        ? []
+        : [`${t.command}, a first run before these, not counted: ${t.warmup.toFixed(2)} s`]),
+      ...(t.notes ?? []).map((note, i) => `${t.command}, run ${i + 1}: ${note}`),
+    ]),
   ].join('\n');
 }
 
@@ -117,6 +123,10 @@ export async function measureCommands(
 ): Promise<CommandTiming[]> {
   const ctx = createContext(loadModel(configFile));
   const timings: CommandTiming[] = [];
+  // As hyperfine's --warmup: the first command of a new checkout builds the command line's bundle
+  // and Node's compile cache (bin/foobar.js), a second or so once per version of the sources,
+  // which the bench's first command always paid. It is printed, not counted.
+  const warmup = (await timed(configFile, ['up'])).seconds;
   for (const [name, args] of [
     ['up (nothing to do)', ['up']],
     ['status', ['status']],
@@ -124,7 +134,9 @@ export async function measureCommands(
     const seconds: number[] = [];
     const before = load();
     for (let i = 0; i < runs; i++) seconds.push((await timed(configFile, args)).seconds);
-    timings.push(summary(`foobar ${name}`, seconds, before));
+    timings.push(
+      summary(`foobar ${name}`, seconds, before, args[0] === 'up' ? { warmup } : undefined),
+    );
   }
   const variants = [appVariant('commands-a'), appVariant('commands-b')];
   try {
@@ -157,7 +169,7 @@ export async function measureCommands(
     slowest.push(upSummary(up.stdout) ?? '(no summary)');
   }
   if (coldRuns > 0)
-    timings.push(summary('foobar up (cold, packages present)', cold, before, slowest));
+    timings.push(summary('foobar up (cold, packages present)', cold, before, { notes: slowest }));
   return timings;
 }
 
