@@ -46,6 +46,7 @@ import { formatTransit, transitCost } from './transit.ts';
 import { formatRepl, replTlsCost } from './repltls.ts';
 import { compare, comparisonTable, formatTable, type Comparison } from './compare.ts';
 import { h2load, parseH2load } from './h2load.ts';
+import { missingTools } from './tools.ts';
 import { parseStime, stime } from './stime.ts';
 import { formatLogCap, watchLogs } from './logcap.ts';
 import { describeMemory, labMemory } from './memory.ts';
@@ -583,6 +584,12 @@ function print(text: string): void {
 }
 
 async function main(): Promise<void> {
+  const missing = missingTools(PARTS);
+  if (missing !== undefined) {
+    process.stderr.write(`bench: ${missing}\n`);
+    process.exitCode = 2;
+    return;
+  }
   // BENCH_KEEP=1 keeps the lab up afterwards, and a kept lab is used again as it is: it lives in
   // the same state directory every run (a new temporary one each run found the kept lab's
   // namespaces in the way, and stopped at preflight).
