@@ -298,9 +298,9 @@ async function againstBare(lab: TestLab, asset: string): Promise<Comparison[]> {
 }
 
 /** HTTP/2 from the client, as the goal measures it: 8 connections × 16 streams. */
-async function h2From(lab: TestLab, url: string): Promise<WrkResult> {
+async function h2From(lab: TestLab, url: string, seconds = OPTIONS.seconds): Promise<WrkResult> {
   const options = {
-    seconds: OPTIONS.seconds,
+    seconds,
     connections: 8,
     streams: 16,
     threads: 2,
@@ -361,12 +361,19 @@ async function profileTheDifference(lab: TestLab, asset: string): Promise<Profil
 /** The sampled HAProxys' ports: ours + these. */
 const SAMPLED_PORT_OFFSETS = { bare: 8040, ours: 8041 } as const;
 
+/** The loads the sampled part samples HAProxy under, as the goals measure them. */
+const SAMPLED_LOADS = [
+  { what: `the static file kept alive, wrk -t${OPTIONS.threads} -c${OPTIONS.connections}` },
+  { what: 'the static file over HTTP/2, h2load 8 connections × 16 streams' },
+] as const;
+
 /**
  * Where HAProxy's time goes in the same load, kernel included (bench/sampled.ts): bare and an
- * exact copy of ours on lb-01, perf sampling each while wrk sends it the static file kept alive
- * from the client, in interleaved rounds (bare, ours, bare, ours...), the samples summed.
+ * exact copy of ours on lb-01, perf sampling each while the client sends it the static file
+ * (SAMPLED_LOADS: kept alive over HTTP/1.1, then over HTTP/2), in interleaved rounds (bare, ours,
+ * bare, ours...), the samples summed. A pair [bare, ours] for each load.
  */
-async function sampleTheDifference(lab: TestLab, asset: string): Promise<[Sampled, Sampled]> {
+async function sampleTheDifference(lab: TestLab, asset: string): Promise<[Sampled, Sampled][]> {
   const [lb] = hostsWithRole(lab.model, 'lb');
   if (lb === undefined) throw new Error('no load balancer');
   const started: Bare[] = [];
@@ -378,29 +385,41 @@ async function sampleTheDifference(lab: TestLab, asset: string): Promise<[Sample
     started.push(bare);
     const ours = await startCopy(lab.ctx, lb, 'sampled-ours', SAMPLED_PORT_OFFSETS.ours);
     started.push(ours);
-    const sides = [
-      { name: 'bare', haproxy: bare, requests: 0, rows: [] as SampleRow[] },
-      { name: 'ours', haproxy: ours, requests: 0, rows: [] as SampleRow[] },
-    ];
     const kept = { ...OPTIONS, headers: [`Host: www.${lab.model.domain}`] };
-    for (let round = 1; round <= ROUNDS; round++)
-      for (const side of sides) {
-        process.stdout.write(`bench: perf samples ${side.name}, round ${round} of ${ROUNDS}\n`);
-        const url = `https://${addressOf(lb, 'edge')}:${side.haproxy.port}${asset}`;
-        // wrkFrom warms up for a second first; the samples start 1.5 s in and end 1.5 s early.
-        const { rows, requests } = await sampleLoad(
-          lab.ctx,
-          lb.name,
-          side.haproxy.pidFile,
-          OPTIONS.seconds,
-          () => wrkFrom(lab, 'client', url, { ...kept, seconds: OPTIONS.seconds + 2 }),
-        );
-        side.requests += requests;
-        side.rows = addRows(side.rows, rows);
-      }
-    const [b, o] = sides.map(({ name, requests, rows }): Sampled => ({ name, requests, rows }));
-    if (b === undefined || o === undefined) throw new Error('unreachable');
-    return [b, o];
+    // Each load warms up for a second first (wrk a run of its own, h2load its --warm-up-time)
+    // and lasts 2 s longer than the samples, which start 1.5 s in.
+    const seconds = OPTIONS.seconds + 2;
+    const loads = [
+      (url: string) => wrkFrom(lab, 'client', url, { ...kept, seconds }),
+      (url: string) => h2From(lab, url, seconds),
+    ];
+    const results: [Sampled, Sampled][] = [];
+    for (const [i, load] of loads.entries()) {
+      const sides = [
+        { name: 'bare', haproxy: bare, requests: 0, rows: [] as SampleRow[] },
+        { name: 'ours', haproxy: ours, requests: 0, rows: [] as SampleRow[] },
+      ];
+      for (let round = 1; round <= ROUNDS; round++)
+        for (const side of sides) {
+          process.stdout.write(
+            `bench: perf samples ${side.name} under ${SAMPLED_LOADS[i]?.what ?? ''}, round ${round} of ${ROUNDS}\n`,
+          );
+          const url = `https://${addressOf(lb, 'edge')}:${side.haproxy.port}${asset}`;
+          const { rows, requests } = await sampleLoad(
+            lab.ctx,
+            lb.name,
+            side.haproxy.pidFile,
+            OPTIONS.seconds,
+            () => load(url),
+          );
+          side.requests += requests;
+          side.rows = addRows(side.rows, rows);
+        }
+      const [b, o] = sides.map(({ name, requests, rows }): Sampled => ({ name, requests, rows }));
+      if (b === undefined || o === undefined) throw new Error('unreachable');
+      results.push([b, o]);
+    }
+    return results;
   } finally {
     for (const one of started) await one.stop();
   }
@@ -687,12 +706,12 @@ async function main(): Promise<void> {
           ),
         );
     }
-    const sampled = PARTS.has('sampled') ? await sampleTheDifference(lab, asset) : undefined;
-    if (sampled !== undefined)
+    const sampled = PARTS.has('sampled') ? await sampleTheDifference(lab, asset) : [];
+    for (const [i, pair] of sampled.entries())
       print(
         formatSampled(
-          `Where HAProxy's CPU goes, kernel included (perf: a sample every ${SAMPLE_PERIOD_NS / 1000} µs of its CPU time; the static file kept alive, wrk -t${OPTIONS.threads} -c${OPTIONS.connections}, ${ROUNDS} interleaved rounds of ${OPTIONS.seconds} s each)`,
-          ...sampled,
+          `Where HAProxy's CPU goes, kernel included (perf: a sample every ${SAMPLE_PERIOD_NS / 1000} µs of its CPU time; ${SAMPLED_LOADS[i]?.what ?? ''}, ${ROUNDS} interleaved rounds of ${OPTIONS.seconds} s each)`,
+          ...pair,
         ),
       );
     let dbTls;
@@ -803,11 +822,14 @@ async function main(): Promise<void> {
           byObject: Object.fromEntries(p.counts.byObject),
         })),
       })),
-      sampled: sampled?.map((one) => ({
-        name: one.name,
-        requests: one.requests,
-        usPerRequest: Object.fromEntries(byObject(one).map(({ object, us }) => [object, us])),
-        rows: one.rows.filter((row) => row.samples >= 10),
+      sampled: sampled.map((pair, i) => ({
+        load: SAMPLED_LOADS[i]?.what,
+        haproxys: pair.map((one) => ({
+          name: one.name,
+          requests: one.requests,
+          usPerRequest: Object.fromEntries(byObject(one).map(({ object, us }) => [object, us])),
+          rows: one.rows.filter((row) => row.samples >= 10),
+        })),
       })),
       dbTls,
       transit,
