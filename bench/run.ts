@@ -361,19 +361,16 @@ async function profileTheDifference(lab: TestLab, asset: string): Promise<Profil
 /** The sampled HAProxys' ports: ours + these. */
 const SAMPLED_PORT_OFFSETS = { bare: 8040, ours: 8041 } as const;
 
-/** The loads the sampled part samples HAProxy under, as the goals measure them. */
-const SAMPLED_LOADS = [
-  { what: `the static file kept alive, wrk -t${OPTIONS.threads} -c${OPTIONS.connections}` },
-  { what: 'the static file over HTTP/2, h2load 8 connections × 16 streams' },
-] as const;
-
 /**
  * Where HAProxy's time goes in the same load, kernel included (bench/sampled.ts): bare and an
  * exact copy of ours on lb-01, perf sampling each while the client sends it the static file
- * (SAMPLED_LOADS: kept alive over HTTP/1.1, then over HTTP/2), in interleaved rounds (bare, ours,
- * bare, ours...), the samples summed. A pair [bare, ours] for each load.
+ * (kept alive over HTTP/1.1, then over HTTP/2), in interleaved rounds (bare, ours,
+ * bare, ours...), the samples summed: for each load, what it is and the two HAProxys' samples.
  */
-async function sampleTheDifference(lab: TestLab, asset: string): Promise<[Sampled, Sampled][]> {
+async function sampleTheDifference(
+  lab: TestLab,
+  asset: string,
+): Promise<{ what: string; bare: Sampled; ours: Sampled }[]> {
   const [lb] = hostsWithRole(lab.model, 'lb');
   if (lb === undefined) throw new Error('no load balancer');
   const started: Bare[] = [];
@@ -390,11 +387,17 @@ async function sampleTheDifference(lab: TestLab, asset: string): Promise<[Sample
     // and lasts 2 s longer than the samples, which start 1.5 s in.
     const seconds = OPTIONS.seconds + 2;
     const loads = [
-      (url: string) => wrkFrom(lab, 'client', url, { ...kept, seconds }),
-      (url: string) => h2From(lab, url, seconds),
+      {
+        what: `the static file kept alive, wrk -t${OPTIONS.threads} -c${OPTIONS.connections}`,
+        run: (url: string) => wrkFrom(lab, 'client', url, { ...kept, seconds }),
+      },
+      {
+        what: 'the static file over HTTP/2, h2load 8 connections × 16 streams',
+        run: (url: string) => h2From(lab, url, seconds),
+      },
     ];
-    const results: [Sampled, Sampled][] = [];
-    for (const [i, load] of loads.entries()) {
+    const results = [];
+    for (const { what, run } of loads) {
       const sides = [
         { name: 'bare', haproxy: bare, requests: 0, rows: [] as SampleRow[] },
         { name: 'ours', haproxy: ours, requests: 0, rows: [] as SampleRow[] },
@@ -402,7 +405,7 @@ async function sampleTheDifference(lab: TestLab, asset: string): Promise<[Sample
       for (let round = 1; round <= ROUNDS; round++)
         for (const side of sides) {
           process.stdout.write(
-            `bench: perf samples ${side.name} under ${SAMPLED_LOADS[i]?.what ?? ''}, round ${round} of ${ROUNDS}\n`,
+            `bench: perf samples ${side.name} under ${what}, round ${round} of ${ROUNDS}\n`,
           );
           const url = `https://${addressOf(lb, 'edge')}:${side.haproxy.port}${asset}`;
           const { rows, requests } = await sampleLoad(
@@ -410,14 +413,14 @@ async function sampleTheDifference(lab: TestLab, asset: string): Promise<[Sample
             lb.name,
             side.haproxy.pidFile,
             OPTIONS.seconds,
-            () => load(url),
+            () => run(url),
           );
           side.requests += requests;
           side.rows = addRows(side.rows, rows);
         }
       const [b, o] = sides.map(({ name, requests, rows }): Sampled => ({ name, requests, rows }));
       if (b === undefined || o === undefined) throw new Error('unreachable');
-      results.push([b, o]);
+      results.push({ what, bare: b, ours: o });
     }
     return results;
   } finally {
@@ -707,11 +710,12 @@ async function main(): Promise<void> {
         );
     }
     const sampled = PARTS.has('sampled') ? await sampleTheDifference(lab, asset) : [];
-    for (const [i, pair] of sampled.entries())
+    for (const { what, bare, ours } of sampled)
       print(
         formatSampled(
-          `Where HAProxy's CPU goes, kernel included (perf: a sample every ${SAMPLE_PERIOD_NS / 1000} µs of its CPU time; ${SAMPLED_LOADS[i]?.what ?? ''}, ${ROUNDS} interleaved rounds of ${OPTIONS.seconds} s each)`,
-          ...pair,
+          `Where HAProxy's CPU goes, kernel included (perf: a sample every ${SAMPLE_PERIOD_NS / 1000} µs of its CPU time; ${what}, ${ROUNDS} interleaved rounds of ${OPTIONS.seconds} s each)`,
+          bare,
+          ours,
         ),
       );
     let dbTls;
@@ -822,9 +826,9 @@ async function main(): Promise<void> {
           byObject: Object.fromEntries(p.counts.byObject),
         })),
       })),
-      sampled: sampled.map((pair, i) => ({
-        load: SAMPLED_LOADS[i]?.what,
-        haproxys: pair.map((one) => ({
+      sampled: sampled.map(({ what, bare, ours }) => ({
+        load: what,
+        haproxys: [bare, ours].map((one) => ({
           name: one.name,
           requests: one.requests,
           usPerRequest: Object.fromEntries(byObject(one).map(({ object, us }) => [object, us])),

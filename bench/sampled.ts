@@ -13,6 +13,7 @@
  */
 import path from 'node:path';
 import { childPids } from '../src/probes/process.ts';
+import { sleep } from '../src/lib/wait.ts';
 import { readPid } from '../src/platform/lab/process.ts';
 import type { Target } from '../src/drivers/driver.ts';
 import type { Context } from '../src/steps/context.ts';
@@ -77,7 +78,7 @@ function totals(rows: readonly SampleRow[], key: (row: SampleRow) => string): Ma
   return out;
 }
 
-/** Each shared object's microseconds a request, the largest first, and their sum. */
+/** Each shared object's microseconds a request, the largest first. */
 export function byObject(sampled: Sampled): { object: string; us: number }[] {
   return [...totals(sampled.rows, (r) => r.object)]
     .map(([object, samples]) => ({ object, us: usPerRequest(samples, sampled.requests) }))
@@ -146,7 +147,7 @@ export async function sampleLoad(
   const data = path.join(path.dirname(pidFile), `perf-${path.basename(pidFile, '.pid')}.data`);
   const loaded = load();
   try {
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await sleep(1500);
     await ctx.driver.exec(lb, {
       argv: [
         'perf',
